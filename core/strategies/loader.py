@@ -1,0 +1,205 @@
+"""Restricted compile and load of user strategy code. Runs inside the sandbox child.
+
+Every attribute read, attribute write, item read, iteration and import of user code goes through
+the guards below (RestrictedPython rewrites the code to call them). The guards repeat the static
+rules of validation.py at run time, so a name built dynamically is refused just like a literal one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+import types
+from typing import Any
+
+from RestrictedPython import compile_restricted_exec
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
+from core.strategies.validation import (
+    ALLOWED_MODULES,
+    CONTRACT_MODULE,
+    DENIED_SUBMODULES,
+    StrategyCodeError,
+    attribute_refusal,
+    import_refusal,
+    validate_strategy_code,
+)
+
+STRATEGY_FILENAME = "<strategy>"
+STRATEGY_MODULE_NAME = "user_strategy"
+
+# Modules whose functions must never reach user code, even when an allowed library re-exports one.
+_DANGEROUS_MODULE_ROOTS = frozenset(
+    {
+        "os", "posix", "sys", "subprocess", "shutil", "socket", "_socket", "ssl", "ctypes", "_ctypes",
+        "importlib", "builtins", "io", "_io", "pickle", "marshal", "runpy", "code", "codeop", "inspect",
+        "gc", "pathlib", "tempfile", "threading", "_thread", "multiprocessing", "signal", "resource",
+        "mmap", "pty", "fcntl", "urllib", "http", "requests", "core",
+    }
+)  # fmt: skip
+
+_NOT_WRITABLE = (
+    types.ModuleType,
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+)
+
+_BUILTIN_NAMES = (
+    "None", "False", "True", "Ellipsis", "NotImplemented",
+    "abs", "all", "any", "bool", "callable", "chr", "complex", "dict", "divmod", "enumerate",
+    "filter", "float", "frozenset", "hash", "int", "isinstance", "issubclass", "iter", "len",
+    "list", "map", "max", "min", "next", "ord", "pow", "range", "repr", "reversed", "round", "set",
+    "slice", "sorted", "str", "sum", "tuple", "zip", "super", "property", "staticmethod",
+    "classmethod", "bin", "hex", "oct",
+    "ArithmeticError", "AssertionError", "AttributeError", "Exception", "IndexError", "KeyError",
+    "LookupError", "NameError", "NotImplementedError", "OverflowError", "RuntimeError",
+    "StopIteration", "TypeError", "ValueError", "ZeroDivisionError",
+)  # fmt: skip
+
+
+class StrategyAccessError(AttributeError):
+    """User code touched something the sandbox policy refuses."""
+
+
+def _module_is_allowed(module: types.ModuleType) -> bool:
+    name = getattr(module, "__name__", "") or ""
+    parts = name.split(".")
+    if name == CONTRACT_MODULE:
+        return False
+    return parts[0] in ALLOWED_MODULES and not any(
+        p in DENIED_SUBMODULES or (p.startswith("_") and i > 0) for i, p in enumerate(parts)
+    )
+
+
+def _defined_in_dangerous_module(value: Any) -> bool:
+    owner = getattr(value, "__module__", None)
+    if not isinstance(owner, str):
+        return False
+    return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and not owner.startswith("core.strategies")
+
+
+def guarded_getattr(obj: Any, name: str) -> Any:
+    if type(name) is not str:
+        raise TypeError("attribute name must be a string")
+    why = attribute_refusal(name)
+    if why:
+        raise StrategyAccessError(why)
+    value = getattr(obj, name)
+    if isinstance(value, types.ModuleType) and not _module_is_allowed(value):
+        raise StrategyAccessError(f"module '{value.__name__}' is not available to strategies")
+    if isinstance(obj, types.ModuleType) and callable(value) and _defined_in_dangerous_module(value):
+        raise StrategyAccessError(f"'{name}' is not available to strategies")
+    return value
+
+
+def guarded_write(obj: Any) -> Any:
+    if isinstance(obj, _NOT_WRITABLE):
+        raise StrategyAccessError(f"cannot modify {type(obj).__name__} objects from a strategy")
+    return obj
+
+
+def guarded_getitem(obj: Any, key: Any) -> Any:
+    if isinstance(obj, types.ModuleType):
+        raise StrategyAccessError("modules cannot be indexed")
+    return operator.getitem(obj, key)
+
+
+def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+_INPLACE = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
+    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "@=": operator.imatmul,
+}  # fmt: skip
+
+
+def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
+    return _INPLACE[op](target, value)
+
+
+def guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0):
+    if level:
+        raise ImportError("relative imports are not allowed in strategies")
+    names = [str(n) for n in fromlist or ()]
+    why = import_refusal(name, names)
+    if why:
+        raise ImportError(why)
+    module = builtins.__import__(name, None, None, fromlist or (), 0)
+    for attr in names:
+        guarded_getattr(module, attr)
+    return module
+
+
+def restricted_builtins() -> dict[str, Any]:
+    table = {name: getattr(builtins, name) for name in _BUILTIN_NAMES}
+    table["__build_class__"] = builtins.__build_class__
+    table["__import__"] = guarded_import
+    return table
+
+
+def restricted_globals() -> dict[str, Any]:
+    return {
+        "__builtins__": restricted_builtins(),
+        "__name__": STRATEGY_MODULE_NAME,
+        "__metaclass__": type,
+        "_getattr_": guarded_getattr,
+        "_getitem_": guarded_getitem,
+        "_getiter_": iter,
+        "_write_": guarded_write,
+        "_apply_": guarded_apply,
+        "_inplacevar_": guarded_inplacevar,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+    }
+
+
+def load_strategy_class(code: str) -> type:
+    """Validate, restricted-compile and execute `code`; return its Strategy subclass.
+
+    Raises StrategyCodeError (with line numbers) when the code is refused; exceptions raised by the
+    module body itself propagate unchanged with tracebacks pointing at STRATEGY_FILENAME.
+    """
+    report = validate_strategy_code(code)
+    if not report.ok:
+        raise StrategyCodeError(report.errors)
+    return _restricted_load(code, report.class_name)
+
+
+def load_strategy_class_unchecked(code: str) -> type:
+    """Like load_strategy_class without our static checks (RestrictedPython and guards still apply).
+
+    Only for the escape tests: it shows that the run-time layers hold on their own.
+    """
+    return _restricted_load(code, None)
+
+
+def _restricted_load(code: str, class_name: str | None) -> type:
+    from core.strategies import Strategy  # the contract; imported late so validation stays light
+
+    compiled = compile_restricted_exec(code, filename=STRATEGY_FILENAME)
+    if compiled.errors or compiled.code is None:
+        raise StrategyCodeError([_rp_error(e) for e in compiled.errors])
+    namespace = restricted_globals()
+    exec(compiled.code, namespace)  # restricted code with guarded globals
+    candidates = [
+        value
+        for value in namespace.values()
+        if isinstance(value, type) and issubclass(value, Strategy) and value is not Strategy
+        and (class_name is None or value.__name__ == class_name)
+    ]
+    if len(candidates) != 1:
+        raise StrategyCodeError([{"line": 1, "col": 0, "message": "define exactly one subclass of Strategy"}])
+    return candidates[0]
+
+
+def _rp_error(text: str) -> dict[str, Any]:
+    head, _, message = text.partition(": ")
+    if head.startswith("Line ") and head[5:].isdigit():
+        return {"line": int(head[5:]), "col": 0, "message": message}
+    return {"line": 1, "col": 0, "message": text}

@@ -1,0 +1,319 @@
+"""Static checks of user strategy code, run on save and again inside the sandbox before loading.
+
+The checks are one layer of several (see sandbox.py): they exist to give the trader a precise,
+early error ("line 4: import of 'os' is not allowed") and to refuse the well-known escape
+patterns before any code runs. The runtime guards in loader.py repeat the attribute and import
+rules, because static checks alone can be fooled.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from RestrictedPython import compile_restricted_exec
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+MAX_CODE_CHARS = 100_000
+
+ALLOWED_MODULES = frozenset({"math", "statistics", "decimal", "datetime", "numpy", "pandas", "ta"})
+CONTRACT_MODULE = "core.strategies"
+CONTRACT_NAMES = frozenset({"Strategy", "crossed_above", "crossed_below", "Position"})
+
+# Sub-packages of allowed libraries that carry file, FFI or interpreter surfaces.
+DENIED_SUBMODULES = frozenset(
+    {
+        "lib", "ctypeslib", "f2py", "testing", "distutils", "core", "io", "util", "compat",
+        "plotting", "conftest", "tests", "random_state", "os", "sys",
+    }
+)  # fmt: skip
+
+# Attribute names refused on any object: file and FFI entry points of numpy/pandas, string
+# formatting that walks attributes, class-hierarchy walks, frame and generator internals.
+DENIED_ATTRIBUTES = frozenset(
+    {
+        "format", "format_map", "mro", "with_traceback",
+        "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt",
+        "fromfile", "tofile", "fromregex", "memmap", "dump", "dumps", "DataSource",
+        "ctypes", "ctypeslib", "as_strided", "lib",
+        "eval", "query", "HDFStore", "ExcelWriter", "ExcelFile",
+        "system", "popen", "environ", "getenv", "modules",
+    }
+) | INSPECT_ATTRIBUTES  # fmt: skip
+
+# `to_*` / `read_*` methods of pandas and numpy mostly read or write files; these do not.
+ALLOWED_CONVERSIONS = frozenset(
+    {
+        "to_numpy", "to_list", "to_frame", "to_dict", "to_datetime", "to_numeric", "to_timedelta",
+        "to_period", "to_timestamp", "to_offset", "to_pydatetime", "to_integral_value", "to_integral",
+        "to_integral_exact", "to_eng_string",
+    }
+)  # fmt: skip
+
+FORBIDDEN_NAMES = {
+    "exec": "exec() runs arbitrary code",
+    "eval": "eval() runs arbitrary code",
+    "compile": "compile() creates code objects",
+    "open": "strategies have no file access",
+    "globals": "globals() exposes the interpreter namespace",
+    "locals": "locals() exposes the interpreter namespace",
+    "vars": "vars() exposes object internals",
+    "getattr": "use plain attribute access (obj.name) instead of getattr()",
+    "setattr": "use plain attribute assignment instead of setattr()",
+    "delattr": "delattr() is not available",
+    "hasattr": "hasattr() is not available",
+    "dir": "dir() is not available",
+    "type": "type() is not available; use isinstance()",
+    "object": "the object type is not available",
+    "input": "strategies have no console",
+    "print": "print() output goes nowhere in a sandboxed strategy",
+    "breakpoint": "breakpoint() is not available",
+    "help": "help() is not available",
+    "memoryview": "memoryview() is not available",
+    "exit": "exit() is not available",
+    "quit": "quit() is not available",
+    "builtins": "the builtins module is not available",
+}
+
+_MODULE_LEVEL_STATEMENTS = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.ClassDef,
+    ast.FunctionDef,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.Pass,
+)
+_RP_ERROR = re.compile(r"^Line (\d+): (.*)$", re.DOTALL)
+
+
+@dataclass
+class ValidationReport:
+    ok: bool
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    class_name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def first_error(self) -> str:
+        if not self.errors:
+            return ""
+        err = self.errors[0]
+        return f"line {err['line']}: {err['message']}"
+
+
+class StrategyCodeError(Exception):
+    """The code is not an acceptable strategy; `.errors` lists {line, col, message}."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = errors
+        first = errors[0] if errors else {"line": None, "message": "invalid strategy"}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"line {first['line']}: {first['message']}{more}")
+
+    @property
+    def line(self) -> int | None:
+        return self.errors[0]["line"] if self.errors else None
+
+
+def attribute_refusal(name: str) -> str | None:
+    """Why attribute `name` may not be accessed by strategy code, or None when it may."""
+    if name.startswith("_"):
+        return f"access to '{name}' is not allowed (names starting with '_' are private)"
+    if name in DENIED_ATTRIBUTES:
+        return f"attribute '{name}' is not allowed in strategies"
+    if (name.startswith("to_") or name.startswith("read_")) and name not in ALLOWED_CONVERSIONS:
+        return f"attribute '{name}' is not allowed (file input/output is not available)"
+    return None
+
+
+def import_refusal(module: str, names: list[str] | None) -> str | None:
+    """Why `import module` / `from module import names` is refused, or None when allowed."""
+    if module == CONTRACT_MODULE:
+        if not names:
+            return "import the contract as `from core.strategies import Strategy`"
+        bad = [n for n in names if n not in CONTRACT_NAMES]
+        if bad:
+            return f"'{bad[0]}' cannot be imported from core.strategies (allowed: {', '.join(sorted(CONTRACT_NAMES))})"
+        return None
+    parts = module.split(".")
+    if parts[0] not in ALLOWED_MODULES:
+        return f"import of '{module}' is not allowed (allowed: {', '.join(sorted(ALLOWED_MODULES))})"
+    for part in parts[1:]:
+        if part.startswith("_") or part in DENIED_SUBMODULES or attribute_refusal(part):
+            return f"import of '{module}' is not allowed ('{part}' is off limits)"
+    for name in names or ():
+        why = attribute_refusal(name)
+        if why:
+            return f"cannot import '{name}' from {module}: {why}"
+    return None
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+
+    def refuse(self, node: ast.AST, message: str) -> None:
+        self.errors.append(
+            {"line": getattr(node, "lineno", 1), "col": getattr(node, "col_offset", 0), "message": message}
+        )
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            why = import_refusal(alias.name, None)
+            if why:
+                self.refuse(node, why)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self.refuse(node, "relative imports are not allowed")
+            return
+        names = [a.name for a in node.names]
+        if "*" in names:
+            self.refuse(node, "'import *' is not allowed; import the names you use")
+            return
+        why = import_refusal(node.module or "", names)
+        if why:
+            self.refuse(node, why)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in FORBIDDEN_NAMES:
+            self.refuse(node, f"'{node.id}' is not allowed: {FORBIDDEN_NAMES[node.id]}")
+        elif node.id.startswith("__"):
+            self.refuse(node, f"'{node.id}' is not allowed (dunder names are private)")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        why = attribute_refusal(node.attr)
+        if why:
+            self.refuse(node, why)
+        self.generic_visit(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self.refuse(node, "async functions are not allowed in strategies")
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.refuse(node, "'global' is not allowed; keep state on self")
+
+
+def _module_level_errors(tree: ast.Module) -> list[dict[str, Any]]:
+    errors = []
+    for stmt in tree.body:
+        is_docstring = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        if not (isinstance(stmt, _MODULE_LEVEL_STATEMENTS) or is_docstring):
+            errors.append(
+                {
+                    "line": stmt.lineno,
+                    "col": stmt.col_offset,
+                    "message": "only imports, classes, functions and constants are allowed at module level "
+                    "(code here would run when the strategy is loaded)",
+                }
+            )
+    return errors
+
+
+def _is_strategy_class(node: ast.stmt) -> bool:
+    return isinstance(node, ast.ClassDef) and any(
+        isinstance(base, ast.Name) and base.id == "Strategy" for base in node.bases
+    )
+
+
+def _json_type_error(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} must be a finite number, not {value}"
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            err = _json_type_error(item, f"{where}[{i}]")
+            if err:
+                return err
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} keys must be strings, not {key!r}"
+            err = _json_type_error(item, f"{where}[{key!r}]")
+            if err:
+                return err
+        return None
+    return f"{where} must be a number, string, boolean, list or dict, not {type(value).__name__}"
+
+
+def _params_of(cls: ast.ClassDef) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    for stmt in cls.body:
+        if not (isinstance(stmt, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "params" for t in stmt.targets
+        )):
+            continue
+        where = {"line": stmt.lineno, "col": stmt.col_offset}
+        try:
+            value = ast.literal_eval(stmt.value)
+        except (ValueError, SyntaxError, TypeError):
+            return {}, [{**where, "message": "params must be a literal dict such as {\"fast\": 10}"}]
+        if not isinstance(value, dict):
+            return {}, [{**where, "message": f"params must be a dict, not {type(value).__name__}"}]
+        err = _json_type_error(value, "params")
+        if err:
+            return {}, [{**where, "message": err}]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}, []
+    return {}, []
+
+
+def _restricted_python_errors(code: str) -> list[dict[str, Any]]:
+    result = compile_restricted_exec(code, filename="<strategy>")
+    errors = []
+    for text in result.errors:
+        match = _RP_ERROR.match(text)
+        if match:
+            errors.append({"line": int(match.group(1)), "col": 0, "message": match.group(2)})
+        else:
+            errors.append({"line": 1, "col": 0, "message": text})
+    return errors
+
+
+def validate_strategy_code(code: str) -> ValidationReport:
+    """Syntax, allow-list, exactly one Strategy subclass, literal JSON-typed params."""
+    if not isinstance(code, str):
+        return ValidationReport(ok=False, errors=[{"line": 1, "col": 0, "message": "code must be text"}])
+    if len(code) > MAX_CODE_CHARS:
+        message = f"strategy is too long ({len(code)} characters, at most {MAX_CODE_CHARS})"
+        return ValidationReport(ok=False, errors=[{"line": 1, "col": 0, "message": message}])
+    try:
+        tree = ast.parse(code, filename="<strategy>")
+    except SyntaxError as exc:
+        message = f"syntax error: {exc.msg}"
+        return ValidationReport(
+            ok=False, errors=[{"line": exc.lineno or 1, "col": max((exc.offset or 1) - 1, 0), "message": message}]
+        )
+    except ValueError as exc:  # e.g. NUL bytes in the source
+        return ValidationReport(ok=False, errors=[{"line": 1, "col": 0, "message": f"invalid source: {exc}"}])
+
+    checker = _Checker()
+    checker.visit(tree)
+    errors = checker.errors + _module_level_errors(tree)
+
+    classes = [node for node in tree.body if _is_strategy_class(node)]
+    class_name, params = None, {}
+    if not classes:
+        errors.append({"line": 1, "col": 0, "message": "no strategy found: define one class that subclasses Strategy"})
+    elif len(classes) > 1:
+        names = ", ".join(c.name for c in classes)
+        errors.append(
+            {"line": classes[1].lineno, "col": 0, "message": f"exactly one Strategy subclass is allowed, found {names}"}
+        )
+    else:
+        class_name = classes[0].name
+        params, param_errors = _params_of(classes[0])
+        errors += param_errors
+
+    seen = {(e["line"], e["message"]) for e in errors}
+    known_lines = {e["line"] for e in errors}
+    for err in _restricted_python_errors(code):
+        # RestrictedPython repeats several of our findings in its own words; keep one per line.
+        if err["line"] not in known_lines and (err["line"], err["message"]) not in seen:
+            errors.append(err)
+
+    errors.sort(key=lambda e: (e["line"], e["col"]))
+    return ValidationReport(ok=not errors, errors=errors, class_name=class_name, params=params)
