@@ -1,0 +1,44 @@
+"""Build an adapter by venue name. The one place that knows which class serves which venue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis as redis_lib
+
+from core.exchanges.base import Exchange
+from core.exchanges.binance import BinanceSpot
+from core.exchanges.bitget import BitgetSpot
+from core.exchanges.kraken import KrakenSpot
+
+SIM_DEFAULT_URL = "http://127.0.0.1:8900"
+
+
+class SimExchange(BinanceSpot):
+    """The simulator speaks the Binance protocol (real signatures, verified by the simulator)."""
+
+    venue = "sim"
+    default_base_url = SIM_DEFAULT_URL
+
+
+VENUES: dict[str, type[Exchange]] = {"binance": BinanceSpot, "bitget": BitgetSpot, "kraken": KrakenSpot,
+                                     "sim": SimExchange}
+
+
+def make_exchange(venue: str, *, api_key: str, api_secret: str, passphrase: str | None = None,
+                  base_url: str | None = None, redis: redis_lib.Redis | str | None = None,
+                  **options: Any) -> Exchange:
+    """An adapter for `venue` ("binance", "bitget", "kraken", "sim").
+
+    `redis` (a client or a URL) makes nonces and rate limits shared by every process; without it
+    they hold for this process only. `options` go to Exchange (timeout, max_attempts, ...).
+    """
+    try:
+        cls = VENUES[venue]
+    except KeyError:
+        raise ValueError(f"unknown venue {venue!r}; expected one of {', '.join(sorted(VENUES))}") from None
+    if venue == "bitget" and not passphrase:
+        raise ValueError("bitget needs the API key's passphrase")
+    client = redis_lib.Redis.from_url(redis) if isinstance(redis, str) else redis
+    return cls(api_key=api_key, api_secret=api_secret, passphrase=passphrase, base_url=base_url, redis=client,
+               **options)
