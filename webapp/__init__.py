@@ -1,0 +1,91 @@
+"""Flask app factory: one blueprint per area, tiny views that call domain functions in `core`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_login import current_user
+
+from core.config import Settings, get_settings
+from core.db import new_session
+from core.models import User
+from core.security import register_secret
+from webapp.extensions import csrf, limiter, login_manager
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (title, endpoint, admin only). An entry shows only once its blueprint is registered.
+NAVIGATION = [
+    ("Heartbeat", "heartbeat.index", False),
+    ("Trading", "trading.index", False),
+    ("Brokers", "brokers.index", False),
+    ("Webhooks", "webhooks.index", False),
+    ("Strategies", "strategies.index", False),
+    ("Bots", "bots.index", False),
+    ("Backtests", "backtests.index", False),
+    ("Statistics", "statistics.index", False),
+    ("Arbitrage", "arbitrage.index", False),
+    ("Admin", "admin.users", True),
+]
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(
+        SECRET_KEY=settings.secrets.SECRET_KEY,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.file.web.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.file.web.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
+        WTF_CSRF_TIME_LIMIT=None,
+        ARISTOBOT_SETTINGS=settings,
+    )
+    app.config.update(overrides)
+    register_secret(settings.secrets.SECRET_KEY)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_error_pages(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp import admin, auth, health, home
+
+    for module in (auth, home, admin, health):
+        app.register_blueprint(module.bp)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    with new_session() as session:
+        user = session.get(User, int(user_id))
+        return user if user and user.is_active else None
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def navigation():
+        items = [
+            (title, endpoint) for title, endpoint, admin_only in NAVIGATION
+            if endpoint in app.view_functions and (not admin_only or getattr(current_user, "is_admin", False))
+        ]
+        return {"navigation": items}
+
+
+def _register_error_pages(app: Flask) -> None:
+    for code, title in ((403, "Forbidden"), (404, "Not found"), (413, "Too large"), (429, "Too many requests")):
+        app.register_error_handler(
+            code, lambda error, code=code, title=title: (
+                render_template("error.html", code=code, title=title, detail=getattr(error, "description", "")),
+                code))

@@ -1,0 +1,43 @@
+"""Celery settings shared by every worker, beat and the web app (which only sends tasks)."""
+
+from kombu import Queue
+
+from core.config import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+result_backend = _settings.redis_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_expires = 3600
+timezone = "UTC"
+enable_utc = True
+
+task_queues = (Queue("orders"), Queue("bots"), Queue("backtests"), Queue("maintenance"))
+task_default_queue = "maintenance"
+task_routes = {
+    "workers.orders.*": {"queue": "orders"},
+    "workers.webhooks.*": {"queue": "orders"},
+    "workers.bots.*": {"queue": "bots"},
+    "workers.backtests.*": {"queue": "backtests"},
+    "workers.maintenance.*": {"queue": "maintenance"},
+}
+
+# Money paths: a task is acknowledged only after it finished, so a killed worker's task is redelivered;
+# every task touching orders is idempotent by order id, which makes the redelivery harmless.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_track_started = True
+worker_hijack_root_logger = False
+worker_send_task_events = True
+task_send_sent_event = True
+
+beat_schedule = {
+    "process-heartbeat-check": {"task": "workers.maintenance.record_queue_depths", "schedule": 10.0},
+}

@@ -1,0 +1,28 @@
+"""Names of everything that lives in Redis, in one place, so processes agree on them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+
+from core.config import get_settings
+
+PREFIX = "aristobot"
+HEARTBEATS = f"{PREFIX}:heartbeats"               # hash: process name -> JSON {ts, pid, host, info}
+EXPECTED_PROCESSES = f"{PREFIX}:expected_processes"  # set written by `aristobot run`
+QUEUES = ("orders", "bots", "backtests", "maintenance")
+
+
+def order_events_channel(user_id: int) -> str:
+    return f"{PREFIX}:orders:{user_id}"
+
+
+def candle_stream(venue: str, symbol: str, timeframe: str) -> str:
+    return f"{PREFIX}:candles:{venue}:{symbol}:{timeframe}"
+
+
+@lru_cache(maxsize=4)
+def get_redis(url: str | None = None) -> redis.Redis:
+    return redis.Redis.from_url(url or get_settings().redis_url, decode_responses=True,
+                                socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)

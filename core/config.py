@@ -1,0 +1,194 @@
+"""Settings: config.yaml (non-secret, committed) + .env (secrets, git-ignored), loaded once and validated.
+
+A bad or missing value stops the process with one line naming the file, the key and what is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ROOT = Path(__file__).resolve().parents[1]
+Port = Annotated[int, Field(ge=1, le=65535)]
+TIMEFRAMES = ("1m", "3m", "5m", "15m", "1h", "4h")
+
+
+class ConfigError(Exception):
+    """One human line: which file, which key, what is expected. The CLI exits with code 2."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebConfig(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    threads: int = Field(default=8, ge=1, le=64)
+    session_cookie_secure: bool = False  # true behind HTTPS
+
+
+class EmbeddedConfig(Section):
+    postgres_port: Port = 54329
+    redis_port: Port = 63799
+
+
+class SimConfig(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8900
+    seed: int = 42
+    demo_balance_usdt: str = "10000"
+
+
+class FlowerConfig(Section):
+    port: Port = 5555
+
+
+class DemoConfig(Section):
+    create_user: bool = True
+    username: str = Field(default="demo", min_length=3, max_length=64)
+
+
+class FeedsConfig(Section):
+    venue: str = "sim"
+    symbols: list[str] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    timeframes: list[str] = list(TIMEFRAMES)
+
+    @field_validator("timeframes")
+    @classmethod
+    def known_timeframes(cls, value: list[str]) -> list[str]:
+        unknown = [tf for tf in value if tf not in TIMEFRAMES]
+        if unknown:
+            raise ValueError(f"unknown timeframe(s) {unknown}; expected some of {list(TIMEFRAMES)}")
+        return value
+
+
+class FileConfig(Section):
+    """Shape of config.yaml. Sections added by later modules go here too."""
+
+    web: WebConfig = WebConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    sim: SimConfig = SimConfig()
+    flower: FlowerConfig = FlowerConfig()
+    demo: DemoConfig = DemoConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Sections owned by later modules (arb, ...) are validated by their own models.
+    arb: dict = {}
+
+
+class Secrets(BaseModel):
+    """Shape of the environment / .env. Only these names are read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    SECRET_KEY: str = Field(min_length=16)
+    FERNET_KEYS: str = Field(min_length=44)
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    AI_BASE_URL: str | None = None
+    AI_API_KEY: str | None = None
+    AI_MODEL: str | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    file: FileConfig
+    secrets: Secrets
+    config_path: Path
+    env_path: Path
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(os.environ.get("ARISTOBOT_VAR", self.root / "var"))
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return not self.secrets.DATABASE_URL
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.secrets.REDIS_URL
+
+    @property
+    def database_url(self) -> str:
+        if self.secrets.DATABASE_URL:
+            return _psycopg_url(self.secrets.DATABASE_URL)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.file.embedded.postgres_port}/aristobot"
+
+    @property
+    def redis_url(self) -> str:
+        return self.secrets.REDIS_URL or f"redis://127.0.0.1:{self.file.embedded.redis_port}/0"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://{self.file.sim.host}:{self.file.sim.port}"
+
+
+def _psycopg_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _describe(error: dict, *, show_input: bool = True) -> tuple[str, str]:
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "is required but missing"
+    elif error["type"] == "extra_forbidden":
+        message = "is not a known setting"
+    elif show_input and "input" in error and not isinstance(error["input"], dict):
+        message = f"{message}, got {error['input']!r}"
+    return key, message
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_settings(config_path: Path | None = None, env_path: Path | None = None) -> Settings:
+    root = Path(os.environ.get("ARISTOBOT_HOME", ROOT))
+    config_path = Path(config_path or os.environ.get("ARISTOBOT_CONFIG", root / "config.yaml"))
+    env_path = Path(env_path or os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
+    try:
+        file_config = FileConfig.model_validate(_read_yaml(config_path))
+    except ValidationError as exc:
+        key, message = _describe(exc.errors()[0])
+        raise ConfigError(f"{config_path}: {key}: {message}") from None
+    # Real environment variables win over .env, as twelve-factor apps expect.
+    env = {**{k: v for k, v in dotenv_values(env_path).items() if v}, **os.environ} if env_path.exists() \
+        else dict(os.environ)
+    env = {k: v for k, v in env.items() if v != ""}
+    try:
+        secrets = Secrets.model_validate(env)
+    except ValidationError as exc:
+        key, message = _describe(exc.errors()[0], show_input=False)  # never echo a secret
+        if key in {"SECRET_KEY", "FERNET_KEYS"}:
+            message += f" (run `make run` once to generate {env_path.name}, or copy .env.example)"
+        raise ConfigError(f"{env_path}: {key}: {message}") from None
+    return Settings(root=root, file=file_config, secrets=secrets, config_path=config_path, env_path=env_path)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,34 @@
+"""System health: what /healthz and the admin System page report."""
+
+from __future__ import annotations
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.bus import QUEUES, get_redis
+from core.db import ping_database
+from core.heartbeat import read_heartbeats
+
+
+def queue_depths(client: redis.Redis | None = None) -> dict[str, int]:
+    client = client or get_redis()
+    return {queue: client.llen(queue) for queue in QUEUES}
+
+
+def system_health() -> dict:
+    report: dict = {"postgres": {"ok": True}, "redis": {"ok": True}, "processes": {}, "queues": {}}
+    try:
+        ping_database()
+    except SQLAlchemyError as exc:
+        report["postgres"] = {"ok": False, "error": str(getattr(exc, "orig", exc)).splitlines()[0][:200]}
+    try:
+        client = get_redis()
+        client.ping()
+        report["processes"] = read_heartbeats(client)
+        report["queues"] = queue_depths(client)
+    except redis.RedisError as exc:
+        report["redis"] = {"ok": False, "error": str(exc)[:200]}
+    required_down = [name for name, proc in report["processes"].items() if proc["expected"] and not proc["ok"]]
+    report["ok"] = report["postgres"]["ok"] and report["redis"]["ok"] and not required_down
+    report["down"] = required_down
+    return report

@@ -1,0 +1,75 @@
+"""Process heartbeats: every long-lived process writes one to Redis every few seconds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+import redis
+
+from core.bus import EXPECTED_PROCESSES, HEARTBEATS, get_redis
+
+log = logging.getLogger(__name__)
+INTERVAL_S = 3.0
+STALE_AFTER_S = 15.0
+
+
+def write_heartbeat(name: str, info: dict | None = None, client: redis.Redis | None = None) -> None:
+    payload = {"ts": time.time(), "pid": os.getpid(), "host": socket.gethostname(), "info": info or {}}
+    (client or get_redis()).hset(HEARTBEATS, name, json.dumps(payload))
+
+
+def read_heartbeats(client: redis.Redis | None = None, now: float | None = None) -> dict[str, dict]:
+    client = client or get_redis()
+    now = now or time.time()
+    raw = client.hgetall(HEARTBEATS)
+    expected = client.smembers(EXPECTED_PROCESSES)
+    result = {}
+    for name in sorted(set(raw) | expected):
+        beat = json.loads(raw[name]) if name in raw else None
+        age = round(now - beat["ts"], 1) if beat else None
+        result[name] = {
+            "ok": age is not None and age < STALE_AFTER_S,
+            "age_s": age,
+            "expected": name in expected,
+            "info": beat["info"] if beat else {},
+        }
+    return result
+
+
+class HeartbeatThread(threading.Thread):
+    """Background writer; survives Redis outages (logs once per outage, resumes when Redis is back)."""
+
+    def __init__(self, name: str, info_fn=None, interval: float = INTERVAL_S):
+        super().__init__(name=f"heartbeat-{name}", daemon=True)
+        self.process_name = name
+        self.info_fn = info_fn or dict
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        failing = False
+        while not self._stop_event.is_set():
+            try:
+                write_heartbeat(self.process_name, self.info_fn())
+                if failing:
+                    log.info("redis_reachable_again", extra={"heartbeat_of": self.process_name})
+                failing = False
+            except redis.RedisError as exc:
+                if not failing:
+                    log.warning("redis_unreachable", extra={"heartbeat_of": self.process_name, "error": str(exc)})
+                failing = True
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def start_heartbeat(name: str, info_fn=None) -> HeartbeatThread:
+    thread = HeartbeatThread(name, info_fn)
+    thread.start()
+    return thread

@@ -1,0 +1,124 @@
+"""`aristobot run` (what `make run` calls): set up a fresh machine, then start every process via honcho."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.config import ROOT, Settings, get_settings
+from core.security import generate_fernet_key
+from core.services import ensure_port_free, wait_for_port
+
+log = logging.getLogger(__name__)
+
+
+def ensure_env_file(root: Path = ROOT) -> bool:
+    """First start: write .env from .env.example with fresh random keys. Returns True when created."""
+    env_path = root / ".env"
+    if env_path.exists():
+        return False
+    import secrets
+
+    text = (root / ".env.example").read_text()
+    text = re.sub(r"(?m)^SECRET_KEY=.*$", f"SECRET_KEY={secrets.token_urlsafe(48)}", text)
+    text = re.sub(r"(?m)^FERNET_KEYS=.*$", f"FERNET_KEYS={generate_fernet_key()}", text)
+    env_path.write_text(text)
+    env_path.chmod(0o600)
+    return True
+
+
+def procfile_names(root: Path = ROOT) -> list[str]:
+    return [line.split(":", 1)[0].strip() for line in (root / "Procfile").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def selected_processes(settings: Settings) -> list[str]:
+    names = procfile_names(settings.root)
+    skip = {"postgres"} if not settings.embedded_postgres else set()
+    skip |= {"redis"} if not settings.embedded_redis else set()
+    return [name for name in names if name not in skip]
+
+
+def required_ports(settings: Settings, processes: list[str]) -> dict[str, int]:
+    f = settings.file
+    ports = {"web": f.web.port, "flower": f.flower.port, "sim": f.sim.port,
+             "postgres": f.embedded.postgres_port, "redis": f.embedded.redis_port}
+    return {name: port for name, port in ports.items() if name in processes}
+
+
+def process_environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["FLOWER_PORT"] = str(settings.file.flower.port)
+    env.setdefault("ARISTOBOT_HOME", str(settings.root))
+    return env
+
+
+def start_honcho(settings: Settings, processes: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "honcho", "-f", str(settings.root / "Procfile"), "-d", str(settings.root),
+               "start", *processes]
+    return subprocess.Popen(command, env=process_environment(settings), cwd=settings.root)
+
+
+def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
+    """Migrate, create the demo trader and its broker on the simulator. Returns lines to print."""
+    from core.bootstrap import ensure_demo_account
+    from core.db import wait_for_database
+    from core.migrate import upgrade_database
+
+    wait_for_database(timeout=timeout, process="run")
+    upgrade_database()
+    return ensure_demo_account(settings)
+
+
+def run() -> int:
+    created = ensure_env_file()
+    settings = get_settings()
+    processes = selected_processes(settings)
+    for name, port in required_ports(settings, processes).items():
+        ensure_port_free(port, what=name)
+    (settings.var_dir).mkdir(exist_ok=True)
+    honcho = start_honcho(settings, processes)
+    try:
+        lines = prepare_data(settings)
+        from core.bus import EXPECTED_PROCESSES, get_redis
+
+        client = get_redis()
+        client.delete(EXPECTED_PROCESSES)
+        client.sadd(EXPECTED_PROCESSES, *[p for p in processes if p not in ("postgres", "redis")])
+        wait_for_port(settings.file.web.port, timeout=30)
+        banner = [
+            "",
+            "=" * 72,
+            f"Aristobot is running: http://{settings.file.web.host}:{settings.file.web.port}/",
+            f"Celery Flower:       http://127.0.0.1:{settings.file.flower.port}/",
+            *([f"Created {settings.env_path.name} with fresh random keys."] if created else []),
+            *lines,
+            "Press Ctrl+C to stop everything.",
+            "=" * 72,
+            "",
+        ]
+        print("\n".join(banner), flush=True)
+    except Exception as exc:  # noqa: BLE001 - any set-up failure stops everything with one clear line
+        print(f"aristobot run: set-up failed: {exc}", file=sys.stderr, flush=True)
+        honcho.terminate()
+        honcho.wait(timeout=30)
+        return 1
+    try:
+        return honcho.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to honcho too; give it time to stop every process cleanly.
+        deadline = time.monotonic() + 30
+        while honcho.poll() is None and time.monotonic() < deadline:
+            try:
+                honcho.wait(timeout=1)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                continue
+        return 0

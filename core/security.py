@@ -1,0 +1,87 @@
+"""Secrets at rest (Fernet, rotatable) and the redaction filter installed on every logger."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from core.config import get_settings
+
+
+class SecretDecryptionError(Exception):
+    """A stored secret could not be decrypted with any configured key (keys rotated away?)."""
+
+
+def _fernet(keys: str | None = None) -> MultiFernet:
+    keys = keys or get_settings().secrets.FERNET_KEYS
+    # The first key encrypts; all keys decrypt, so a new key can be prepended and old data re-encrypted.
+    return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+
+
+def encrypt_secret(plain: str, keys: str | None = None) -> str:
+    return _fernet(keys).encrypt(plain.encode()).decode()
+
+
+def decrypt_secret(token: str, keys: str | None = None) -> str:
+    try:
+        return _fernet(keys).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError("stored secret cannot be decrypted with the configured FERNET_KEYS") from None
+
+
+def rotate_secret(token: str, keys: str | None = None) -> str:
+    return _fernet(keys).rotate(token.encode()).decode()
+
+
+def generate_fernet_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+# --- redaction -----------------------------------------------------------------------------------
+
+_SECRET_NAMES = (
+    r"api[_-]?key|api[_-]?secret|secret|passphrase|password|passwd|private[_-]?key|signature|"
+    r"x-mbx-apikey|access-key|access-sign|access-passphrase|api-sign|authorization|token|jwt|"
+    r"fernet_keys|secret_key|ai_api_key|starknet_private_key|signing_key"
+)
+_PATTERNS = [
+    # key=value, key: value, "key": "value" (JSON, query strings, headers, reprs)
+    re.compile(rf"(?i)([\"']?(?:{_SECRET_NAMES})[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}}]+)"),
+    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9\-_\.=]+)"),
+    re.compile(r"(eyJ[A-Za-z0-9_\-]+\.)([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"),  # JWT
+    re.compile(r"(0x)([0-9a-fA-F]{64})\b"),  # raw 32-byte private keys / signatures
+    re.compile(r"(postgres(?:ql)?(?:\+psycopg)?://[^:/@\s]+:)([^@\s]+)(@)"),  # DSN passwords
+    re.compile(r"(redis://[^:/@\s]*:)([^@\s]+)(@)"),
+]
+REDACTED = "***"
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so it is masked wherever it appears, whatever its key name."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for value in _known_secrets:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED + (m.group(3) if m.lastindex >= 3 else ""), text)
+    return text
+
+
+class RedactionFilter(logging.Filter):
+    """Rewrites the final message (and exception text) of every record before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

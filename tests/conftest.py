@@ -1,0 +1,195 @@
+"""Session-wide real infrastructure: one embedded PostgreSQL and one Redis server for the whole run.
+
+Environment is set before anything imports `core.config`, so every module sees the test servers.
+Every log line of the suite (this process and the processes it starts) lands in one folder, which
+`tests/zz_audit` greps for the secrets the suite used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = Path(tempfile.mkdtemp(prefix="aristobot-test-"))
+LOG_DIR = RUN_DIR / "logs"
+LOG_DIR.mkdir()
+
+
+from tests.support import free_port  # noqa: E402
+
+
+PG_PORT, REDIS_PORT = free_port(), free_port()
+TEST_SECRET_KEY = "test-secret-" + secrets.token_urlsafe(24)
+TEST_FERNET_KEY = Fernet.generate_key().decode()
+os.environ.update({
+    "ARISTOBOT_HOME": str(ROOT),
+    "ARISTOBOT_VAR": str(RUN_DIR / "var"),
+    "ARISTOBOT_ENV_FILE": str(RUN_DIR / "no.env"),
+    "ARISTOBOT_TEST_LOG_DIR": str(LOG_DIR),
+    "SECRET_KEY": TEST_SECRET_KEY,
+    "FERNET_KEYS": TEST_FERNET_KEY,
+    "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{PG_PORT}/aristobot_test",
+    "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+})
+# Secrets the suite uses; tests add theirs with `remember_secret`. None may appear in any log.
+USED_SECRETS: set[str] = {TEST_SECRET_KEY, TEST_FERNET_KEY}
+(LOG_DIR / "secrets.txt").touch()
+
+
+from tests.support import csrf_token_from, remember_secret  # noqa: E402
+
+for value in USED_SECRETS:
+    remember_secret(value)
+
+from core.logs import setup_logging  # noqa: E402  (after the environment is set)
+
+setup_logging("pytest", "INFO", stream=open(LOG_DIR / "pytest.log", "a"))  # noqa: SIM115
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from core.services import redis_command
+
+    log = open(LOG_DIR / "redis.log", "a")  # noqa: SIM115
+    process = subprocess.Popen(redis_command(REDIS_PORT, RUN_DIR / "redis"), stdout=log, stderr=log)
+    _wait_port(REDIS_PORT)
+    yield os.environ["REDIS_URL"]
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from core.migrate import upgrade_database
+    from core.services import init_postgres, postgres_command
+
+    data_dir = RUN_DIR / "pg"
+    user = init_postgres(data_dir)
+    log = open(LOG_DIR / "postgres.log", "a")  # noqa: SIM115
+    process = subprocess.Popen(postgres_command(data_dir, PG_PORT), user=user, stdout=log, stderr=log)
+    _wait_port(PG_PORT)
+    upgrade_database()
+    yield os.environ["DATABASE_URL"]
+    process.send_signal(signal.SIGINT)  # "fast shutdown": does not wait for pooled clients
+    process.wait(30)
+
+
+@pytest.fixture(scope="session")
+def infra(postgres_server, redis_server):
+    """Both real servers, migrated. Most integration tests want this."""
+    return {"database_url": postgres_server, "redis_url": redis_server}
+
+
+@pytest.fixture()
+def redis_client(redis_server):
+    from core.bus import get_redis
+
+    client = get_redis()
+    client.flushdb()
+    return client
+
+
+@pytest.fixture()
+def db_session(infra):
+    from core.db import new_session
+
+    with new_session() as session:
+        yield session
+
+
+@pytest.fixture()
+def make_user(infra):
+    """Create a user with a fresh random name; returns (user, password)."""
+    from core import accounts
+    from core.db import session_scope
+
+    def factory(is_admin: bool = False, username: str | None = None):
+        password = remember_secret("pw-" + secrets.token_urlsafe(12))
+        name = username or f"u{secrets.token_hex(4)}"
+        with session_scope() as session:
+            user = accounts.create_user(session, name, password, is_admin=is_admin)
+        return user, password
+
+    return factory
+
+
+@pytest.fixture()
+def app(infra):
+    from webapp import create_app
+
+    return create_app(TESTING=False, RATELIMIT_ENABLED=True)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def login(client):
+    def do_login(username: str, password: str, test_client=None):
+        c = test_client or client
+        token = csrf_token_from(c.get("/login").get_data(as_text=True))
+        return c.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+    return do_login
+
+
+@pytest.fixture()
+def logged_in(client, make_user, login):
+    user, password = make_user()
+    response = login(user.username, password)
+    assert response.status_code == 302
+    return user
+
+
+def process_env(**extra) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(infra):
+    """A real Celery worker process on every queue, as the Procfile starts it."""
+    log = open(LOG_DIR / "celery-worker.log", "a")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q",
+         "orders,bots,backtests,maintenance", "-c", "2", "-n", f"test-{secrets.token_hex(3)}@%h",
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=process_env(), stdout=log, stderr=log)
+    from workers.celery_app import app as celery_app
+
+    result = celery_app.send_task("workers.maintenance.ping", args=["ready"])
+    assert result.get(timeout=60) == "ready"
+    yield process
+    process.terminate()
+    process.wait(30)
+
+
+def pytest_configure(config):
+    logging.getLogger(__name__).info("test_session_start", extra={"run_dir": str(RUN_DIR)})

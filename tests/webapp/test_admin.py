@@ -1,0 +1,44 @@
+"""Journey: an admin creates a trader from the admin page, disables them; traders never see admin pages."""
+
+from tests.support import csrf_token_from, remember_secret
+
+
+def test_trader_gets_404_on_admin_pages(client, logged_in):
+    for url in ("/admin/users", "/admin/system", "/admin/system/status"):
+        assert client.get(url).status_code == 404
+    assert "Admin" not in client.get("/").get_data(as_text=True).split("<main>")[0]
+
+
+def test_admin_creates_and_disables_user(app, make_user, login):
+    admin, password = make_user(is_admin=True)
+    c = app.test_client()
+    login(admin.username, password, test_client=c)
+    page = c.get("/admin/users").get_data(as_text=True)
+    token = csrf_token_from(page)
+    new_password = remember_secret("initial-password-77")
+    response = c.post("/admin/users", data={"csrf_token": token, "username": "newtrader_" + admin.username[:6],
+                                            "password": new_password})
+    assert response.status_code == 302
+    listing = c.get("/admin/users").get_data(as_text=True)
+    assert "newtrader_" + admin.username[:6] in listing
+    duplicate = c.post("/admin/users", data={"csrf_token": token, "username": "newtrader_" + admin.username[:6],
+                                             "password": new_password})
+    assert duplicate.status_code == 400 and "already exists" in duplicate.get_data(as_text=True)
+    weak = c.post("/admin/users", data={"csrf_token": token, "username": "weakling", "password": "123"})
+    assert weak.status_code == 400 and "between 10 and 256 characters" in weak.get_data(as_text=True)
+    c.post(f"/admin/users/newtrader_{admin.username[:6]}/active", data={"csrf_token": token, "active": "0"})
+    assert "disabled" in c.get("/admin/users").get_data(as_text=True)
+
+
+def test_system_page_shows_health(app, make_user, login, redis_client):
+    from core.heartbeat import write_heartbeat
+
+    write_heartbeat("worker", {"queues": ["orders"]})
+    admin, password = make_user(is_admin=True)
+    c = app.test_client()
+    login(admin.username, password, test_client=c)
+    page = c.get("/admin/system").get_data(as_text=True)
+    assert "postgres" in page and "redis" in page and "worker" in page
+    assert 'hx-trigger="every 3s"' in page
+    partial = c.get("/admin/system/status").get_data(as_text=True)
+    assert "alive" in partial

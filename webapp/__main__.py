@@ -1,0 +1,48 @@
+"""`python -m webapp`: gunicorn (threads) serving the app, logging as one JSON line per event."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from core.config import get_settings
+from core.heartbeat import start_heartbeat
+from core.logs import setup_logging
+from webapp import create_app
+
+
+class WebServer(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return create_app()
+
+
+def _post_worker_init(_worker) -> None:
+    setup_logging("web")
+    start_heartbeat("web")
+
+
+def main() -> None:
+    settings = get_settings()
+    setup_logging("web", settings.file.log_level)
+    web = settings.file.web
+    WebServer({
+        "bind": f"{web.host}:{web.port}",
+        "workers": 1,
+        "threads": web.threads,
+        "worker_class": "gthread",
+        "timeout": 120,  # SSE streams are long-lived
+        "accesslog": None,
+        "post_worker_init": _post_worker_init,
+        "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO"}},
+    }).run()
+
+
+if __name__ == "__main__":
+    main()

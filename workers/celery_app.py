@@ -1,0 +1,31 @@
+"""The Celery application: `celery -A workers.celery_app worker|beat|flower`."""
+
+from __future__ import annotations
+
+from celery import Celery, signals
+
+from core.heartbeat import start_heartbeat
+from core.logs import setup_logging
+
+app = Celery("aristobot")
+app.config_from_object("celeryconfig")
+app.autodiscover_tasks(["workers"], related_name=None, force=True)
+
+import workers.maintenance  # noqa: E402,F401  (registers tasks)
+
+
+@signals.setup_logging.connect
+def _logging(**_kwargs) -> None:
+    setup_logging("worker")
+
+
+@signals.worker_ready.connect
+def _worker_heartbeat(sender=None, **_kwargs) -> None:
+    queues = sorted(q.name for q in sender.app.amqp.queues.values()) if sender else []
+    start_heartbeat("worker", lambda: {"queues": queues})
+
+
+@signals.beat_init.connect
+def _beat_heartbeat(**_kwargs) -> None:
+    setup_logging("beat")
+    start_heartbeat("beat")
