@@ -1,0 +1,468 @@
+"""The backtest engine: one strategy, one symbol, decisions at each close, fills at the next open.
+
+Rules (docs/METRICS.md has the accounting):
+- At the close of candle i: in a position, `should_exit()`; flat (or just decided to exit),
+  `should_long()` then `should_short()`; on an entry also `position_size()`, `stop_loss()`,
+  `take_profit()`. Orders fill at the open of candle i+1 with slippage; fees on every fill.
+- Stop-loss / take-profit are fixed at entry and checked intrabar from the fill candle on; a gap
+  through the level fills at the open; when both are touched in one candle the stop wins (worse).
+- One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
+- A position still open after the last candle is closed at its close (exit reason "end_of_data").
+
+Speed: decision methods that StrategyRuntime can evaluate over whole arrays are looked up, not
+called; when nothing can happen before the next signal (no stop/target pending) the loop jumps
+straight to it. Methods that read `self.position` or state run per candle as written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.backtest.metrics import compute_metrics, daily_equity, drawdown
+from core.candles_csv import CANDLE_COLUMNS, CandleFileError, Gap, check_sorted, find_gaps
+from core.strategies.contract import (
+    DECISION_METHODS,
+    FLAT,
+    Position,
+    Strategy,
+    StrategyError,
+    StrategyRuntime,
+    format_candle_time,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FEE = 0.001
+MAX_FEE = 0.1
+MAX_SLIPPAGE_BPS = 1000.0
+MAX_CASH = 1e15
+
+
+class BacktestInputError(ValueError):
+    """Candles or settings that cannot be backtested (the strategy never ran)."""
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    fee: float = DEFAULT_FEE  # fraction of notional, charged on every fill
+    slippage_bps: float = 0.0  # against us on market fills (entries, signal exits, stops)
+    cash: float = 10_000.0
+    start_ms: int | None = None  # first candle open time included
+    end_ms: int | None = None  # last candle open time included
+    vectorize: bool = True  # False: call every decision method on every candle (reference mode)
+
+    def validated(self) -> BacktestSettings:
+        def finite(x) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        if not (finite(self.fee) and 0 <= self.fee < MAX_FEE):
+            raise BacktestInputError(f"fee must be a fraction in [0, {MAX_FEE}), got {self.fee!r} (0.001 = 0.1%)")
+        if not (finite(self.slippage_bps) and 0 <= self.slippage_bps <= MAX_SLIPPAGE_BPS):
+            raise BacktestInputError(f"slippage_bps must be in [0, {MAX_SLIPPAGE_BPS:g}], got {self.slippage_bps!r}")
+        if not (finite(self.cash) and 0 < self.cash <= MAX_CASH):
+            raise BacktestInputError(f"cash must be positive and at most {MAX_CASH:g}, got {self.cash!r}")
+        if self.start_ms is not None and self.end_ms is not None and self.start_ms > self.end_ms:
+            raise BacktestInputError("the start of the date range is after its end")
+        return self
+
+
+@dataclass
+class Trade:
+    side: str
+    entry_index: int
+    entry_time_ms: int
+    entry_price: float
+    size: float
+    entry_fee: float
+    exit_index: int = -1
+    exit_time_ms: int = 0
+    exit_price: float = 0.0
+    exit_fee: float = 0.0
+    exit_reason: str = ""
+    pnl: float = 0.0
+    return_pct: float = 0.0
+
+    @property
+    def fees(self) -> float:
+        return self.entry_fee + self.exit_fee
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["fees"] = self.fees
+        out["entry_time"] = format_candle_time(self.entry_time_ms)
+        out["exit_time"] = format_candle_time(self.exit_time_ms)
+        return out
+
+
+@dataclass
+class BacktestResult:
+    status: str  # "ok" | "failed"
+    settings: BacktestSettings
+    params: dict
+    times_ms: np.ndarray
+    trades: list[Trade] = field(default_factory=list)
+    equity: np.ndarray | None = None  # mark-to-market at every candle close
+    drawdown: np.ndarray | None = None  # fraction below the running peak, <= 0
+    daily_equity: pd.Series | None = None
+    metrics: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)  # why a metric is None
+    gaps: list[Gap] = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)  # method -> "vectorized" | "per candle: why"
+    error: dict | None = None
+
+    @property
+    def final_equity(self) -> float | None:
+        return None if self.equity is None else float(self.equity[-1])
+
+    def to_dict(self, trades: bool = True) -> dict:
+        daily = None
+        if self.daily_equity is not None:
+            daily = [[d.strftime("%Y-%m-%d"), float(v)] for d, v in self.daily_equity.items()]
+        return {
+            "status": self.status,
+            "error": self.error,
+            "params": self.params,
+            "settings": asdict(self.settings),
+            "metrics": self.metrics,
+            "notes": self.notes,
+            "final_equity": self.final_equity,
+            "num_candles": len(self.times_ms),
+            "trades": [t.as_dict() for t in self.trades] if trades else len(self.trades),
+            "daily_equity": daily,
+            "gaps": [g.as_dict() for g in self.gaps],
+            "evaluation": self.evaluation,
+        }
+
+
+# --------------------------------------------------------------------------- input
+
+
+def prepare_candles(candles: pd.DataFrame, settings: BacktestSettings) -> pd.DataFrame:
+    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+    if missing:
+        raise BacktestInputError(f"candles lack column(s): {', '.join(missing)}")
+    if candles.empty:
+        raise BacktestInputError("no candles")
+    times = candles["open_time"].to_numpy(dtype="int64")
+    try:
+        check_sorted(times, line_offset=0)
+    except CandleFileError as exc:
+        raise BacktestInputError(str(exc).replace(", line", ", row")) from exc
+    keep = np.ones(len(times), dtype=bool)
+    if settings.start_ms is not None:
+        keep &= times >= settings.start_ms
+    if settings.end_ms is not None:
+        keep &= times <= settings.end_ms
+    if not keep.any():
+        raise BacktestInputError(
+            f"no candles between {format_candle_time(settings.start_ms) or 'the start'} and "
+            f"{format_candle_time(settings.end_ms) or 'the end'} (data covers "
+            f"{format_candle_time(int(times[0]))} to {format_candle_time(int(times[-1]))})"
+        )
+    selected = candles.loc[keep, list(CANDLE_COLUMNS)].reset_index(drop=True)
+    prices = selected[["open", "high", "low", "close"]].to_numpy(dtype="float64")
+    if not np.isfinite(prices).all() or (prices <= 0).any():
+        row = int(np.flatnonzero(~(np.isfinite(prices) & (prices > 0)).all(axis=1))[0])
+        raise BacktestInputError(f"candle {format_candle_time(int(selected['open_time'][row]))}: prices must be positive numbers")
+    return selected
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+class _Signals:
+    """Per decision method: a list answering per candle (None = call the method) and jump indexes."""
+
+    def __init__(self, rt: StrategyRuntime, vectorize: bool):
+        self.lists: dict[str, list] = {}
+        self.valid_from: dict[str, int] = {}
+        self.evaluation: dict[str, str] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        for method in DECISION_METHODS:
+            outcome = rt.symbolic_signal(method) if vectorize else "vectorization off"
+            if isinstance(outcome, str):
+                self.lists[method] = [None] * rt.n
+                self.valid_from[method] = rt.n
+                self.evaluation[method] = f"per candle: {outcome}"
+                continue
+            values, valid_from = outcome
+            answers: list = values.tolist()
+            answers[:valid_from] = [None] * valid_from
+            self.lists[method] = answers
+            self.valid_from[method] = valid_from
+            self.arrays[method] = values
+            self.evaluation[method] = "vectorized"
+        self.entry_from = max(self.valid_from["should_long"], self.valid_from["should_short"])
+        self.exit_from = self.valid_from["should_exit"]
+        self.entry_idx: list[int] = []
+        if "should_long" in self.arrays and "should_short" in self.arrays:
+            self.entry_idx = np.flatnonzero(self.arrays["should_long"] | self.arrays["should_short"]).tolist()
+        self.exit_idx: list[int] = np.flatnonzero(self.arrays["should_exit"]).tolist() if "should_exit" in self.arrays else []
+
+    @property
+    def any_vectorized(self) -> bool:
+        return bool(self.arrays)
+
+
+def _next_index(indexes: list[int], start: int, default: int) -> int:
+    k = bisect_left(indexes, start)
+    return indexes[k] if k < len(indexes) else default
+
+
+def _first_touch(low: np.ndarray, high: np.ndarray, start: int, stop: int, down: float | None, up: float | None) -> int:
+    """First candle in [start, stop) with low <= down or high >= up, else stop (searched in growing chunks)."""
+    chunk = 64
+    while start < stop:
+        end = min(stop, start + chunk)
+        hit = np.zeros(end - start, dtype=bool)
+        if down is not None:
+            hit |= low[start:end] <= down
+        if up is not None:
+            hit |= high[start:end] >= up
+        if hit.any():
+            return start + int(np.argmax(hit))
+        start, chunk = end, chunk * 4
+    return stop
+
+
+class _Book:
+    """Cash, the open position and the fills history of one run."""
+
+    def __init__(self, cash: float, fee: float, slippage: float, times: np.ndarray):
+        self.cash = cash
+        self.fee = fee
+        self.slip = slippage
+        self.times = times
+        self.trade: Trade | None = None
+        self.trades: list[Trade] = []
+        self.cash_events: list[tuple[int, float]] = []
+
+    def open(self, side: str, index: int, price: float, fraction: float) -> Trade:
+        price = price * (1 + self.slip) if side == "long" else price * (1 - self.slip)
+        notional = fraction * self.cash / (1 + self.fee)
+        fee = notional * self.fee
+        size = notional / price
+        self.cash += -(notional + fee) if side == "long" else notional - fee
+        self.trade = Trade(side, index, int(self.times[index]), price, size, fee)
+        self.cash_events.append((index, self.cash))
+        return self.trade
+
+    def close(self, index: int, price: float, reason: str, slipped: bool = True) -> None:
+        trade = self.trade
+        assert trade is not None
+        if slipped:
+            price = price * (1 - self.slip) if trade.side == "long" else price * (1 + self.slip)
+        value = trade.size * price
+        fee = value * self.fee
+        if trade.side == "long":
+            self.cash += value - fee
+            gross = value - trade.size * trade.entry_price
+        else:
+            self.cash -= value + fee
+            gross = trade.size * trade.entry_price - value
+        trade.exit_index, trade.exit_time_ms, trade.exit_price = index, int(self.times[index]), price
+        trade.exit_fee, trade.exit_reason = fee, reason
+        trade.pnl = gross - trade.entry_fee - fee
+        trade.return_pct = trade.pnl / (trade.size * trade.entry_price) * 100.0
+        self.trades.append(trade)
+        self.cash_events.append((index, self.cash))
+        self.trade = None
+
+
+def _intrabar_exit(trade: Trade, o: float, lo: float, hi: float, sl: float | None, tp: float | None):
+    """(price, reason, slipped) when the stop or target is touched in this candle, else None."""
+    if trade.side == "long":
+        if sl is not None and lo <= sl:
+            return min(o, sl), "stop_loss", True
+        if tp is not None and hi >= tp:
+            return max(o, tp), "take_profit", False
+    else:
+        if sl is not None and hi >= sl:
+            return max(o, sl), "stop_loss", True
+        if tp is not None and lo <= tp:
+            return min(o, tp), "take_profit", False
+    return None
+
+
+def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> _Book:
+    n = rt.n
+    o_arr = candles["open"].to_numpy(dtype="float64")
+    l_arr = candles["low"].to_numpy(dtype="float64")
+    h_arr = candles["high"].to_numpy(dtype="float64")
+    book = _Book(settings.cash, settings.fee, settings.slippage_bps / 10_000, rt.times)
+    long_s, short_s, exit_s = sig.lists["should_long"], sig.lists["should_short"], sig.lists["should_exit"]
+    entry_from, exit_from = sig.entry_from, sig.exit_from
+    entry_idx, exit_idx = sig.entry_idx, sig.exit_idx
+    call = rt.call
+    jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
+    jump_exits = "should_exit" in sig.arrays
+    pending_exit = False
+    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit)
+    sl = tp = None
+    i = 0
+    while i < n:
+        trade = book.trade
+        if pending_exit:
+            book.close(i, o_arr[i], "signal")
+            pending_exit, trade = False, None
+            rt.set_position(FLAT)
+        if pending_entry is not None:
+            side, fraction, sl, tp = pending_entry
+            trade = book.open(side, i, o_arr[i], fraction)
+            pending_entry = None
+            rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
+        if trade is not None and (sl is not None or tp is not None):
+            hit = _intrabar_exit(trade, o_arr[i], l_arr[i], h_arr[i], sl, tp)
+            if hit is not None:
+                book.close(i, hit[0], hit[1], hit[2])
+                trade = None
+                rt.set_position(FLAT)
+        if i == n - 1:
+            break
+        # ---- decision at the close of candle i
+        if trade is not None:
+            ex = exit_s[i]
+            if ex is None:
+                ex = call("should_exit", i)
+            if ex:
+                pending_exit = True
+                rt.set_position(FLAT)
+        if trade is None or pending_exit:
+            go = long_s[i]
+            if go is None:
+                go = call("should_long", i)
+            side = "long" if go else None
+            if side is None:
+                go = short_s[i]
+                if go is None:
+                    go = call("should_short", i)
+                side = "short" if go else None
+            if side is not None:
+                pending_entry = (
+                    side,
+                    call("position_size", i),
+                    call("stop_loss", i),
+                    call("take_profit", i),
+                )
+        # ---- where the next thing can happen
+        if pending_exit or pending_entry is not None:
+            i += 1
+        elif trade is None:
+            i = _next_index(entry_idx, i + 1, n - 1) if jump_entries and i + 1 >= entry_from else i + 1
+        elif jump_exits and i + 1 >= exit_from:
+            nxt = _next_index(exit_idx, i + 1, n - 1)
+            if sl is not None or tp is not None:
+                down, up = (sl, tp) if trade.side == "long" else (tp, sl)
+                nxt = _first_touch(l_arr, h_arr, i + 1, nxt, down, up)
+            i = nxt
+        else:
+            i += 1
+    if book.trade is not None:
+        book.close(n - 1, float(candles["close"].iat[n - 1]), "end_of_data")
+    return book
+
+
+def _equity_curve(book: _Book, n: int, close: np.ndarray, start_cash: float) -> tuple[np.ndarray, int]:
+    held = np.zeros(n)
+    for t in book.trades:
+        held[t.entry_index : t.exit_index] = t.size if t.side == "long" else -t.size
+    if book.cash_events:
+        at = np.array([e[0] for e in book.cash_events])
+        values = np.array([e[1] for e in book.cash_events])
+        k = np.searchsorted(at, np.arange(n), side="right") - 1
+        cash = np.where(k >= 0, values[np.maximum(k, 0)], start_cash)
+    else:
+        cash = np.full(n, start_cash)
+    return cash + held * close, int(np.count_nonzero(held))
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def run_backtest(
+    strategy_cls: type[Strategy],
+    candles: pd.DataFrame,
+    params: Mapping[str, Any] | None = None,
+    settings: BacktestSettings | None = None,
+) -> BacktestResult:
+    """Backtest in this process. Bad candles/settings/params raise; a failing strategy gives status "failed"."""
+    settings = (settings or BacktestSettings()).validated()
+    candles = prepare_candles(candles, settings)
+    times = candles["open_time"].to_numpy(dtype="int64")
+    gaps = find_gaps(times)
+    if gaps:
+        logger.info("backtest.gaps", extra={"gaps": len(gaps), "missing": sum(g.missing for g in gaps)})
+    result = BacktestResult("failed", settings, dict(params or {}), times, gaps=gaps)
+    try:
+        rt = StrategyRuntime(strategy_cls, candles, params)
+    except StrategyError as exc:
+        if exc.kind == "params":
+            raise
+        result.error = exc.as_dict()
+        return result
+    result.params = rt.params
+    try:
+        sig = _Signals(rt, settings.vectorize)
+        book = _simulate(rt, sig, candles, settings)
+        if sig.any_vectorized and rt.state_changed:
+            # State written after init() may feed a vectorized answer: redo it all per candle.
+            logger.info("backtest.rerun_per_candle", extra={"reason": "strategy state changed"})
+            rt = StrategyRuntime(strategy_cls, candles, params)
+            sig = _Signals(rt, vectorize=False)
+            sig.evaluation = {m: "per candle: strategy writes state" for m in DECISION_METHODS}
+            book = _simulate(rt, sig, candles, settings)
+    except StrategyError as exc:
+        result.error = exc.as_dict()
+        return result
+    result.evaluation = sig.evaluation
+    close = candles["close"].to_numpy(dtype="float64")
+    equity, in_market = _equity_curve(book, rt.n, close, settings.cash)
+    result.status = "ok"
+    result.trades = book.trades
+    result.equity = equity
+    result.drawdown = drawdown(equity, settings.cash)
+    result.daily_equity = daily_equity(times, equity)
+    result.metrics, result.notes = compute_metrics(
+        book.trades, times, equity, float(candles["open"].iat[0]), float(close[-1]), settings.cash, in_market
+    )
+    return result
+
+
+def candles_from_payload(payload: Mapping[str, Any]) -> pd.DataFrame:
+    candles = payload.get("candles")
+    if isinstance(candles, str):
+        from core.candles_csv import read_candles_csv
+
+        return read_candles_csv(candles)
+    if isinstance(candles, Mapping):
+        try:
+            return pd.DataFrame({c: candles[c] for c in CANDLE_COLUMNS})
+        except KeyError as exc:
+            raise BacktestInputError(f"payload candles lack column {exc.args[0]!r}") from None
+    raise BacktestInputError("payload 'candles' must be a CSV path or a mapping of column lists")
+
+
+def settings_from_payload(payload: Mapping[str, Any]) -> BacktestSettings:
+    known = {f for f in BacktestSettings.__dataclass_fields__}
+    return BacktestSettings(**{k: payload[k] for k in known if k in payload and payload[k] is not None})
+
+
+def run_job(strategy_cls: type[Strategy], payload: dict) -> dict:
+    """Sandbox job: payload {candles (path or column lists), params, fee, slippage_bps, cash, start_ms,
+    end_ms, include_trades}; returns the JSON-able result (status "failed" with an error on bad input)."""
+    try:
+        candles = candles_from_payload(payload)
+        result = run_backtest(strategy_cls, candles, payload.get("params") or {}, settings_from_payload(payload))
+    except (BacktestInputError, CandleFileError, TypeError) as exc:
+        return {"status": "failed", "error": {"kind": "input", "message": str(exc), "text": str(exc)}}
+    except StrategyError as exc:
+        return {"status": "failed", "error": exc.as_dict()}
+    return result.to_dict(trades=payload.get("include_trades", True))
