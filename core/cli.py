@@ -176,8 +176,11 @@ def sim(port: int | None) -> None:
     from core.exchanges.sim.server import serve
     from core.logs import setup_logging
 
+    from core.heartbeat import start_heartbeat
+
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
+    start_heartbeat("sim")
     serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
           state_dir=settings.var_dir / "sim")
 
@@ -218,3 +221,6 @@ def _add_optional_commands() -> None:
 
 
 _add_optional_commands()
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from core.security import RedactionFilter, redact
+from core.security import RedactionFilter, redact, redact_value
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -33,8 +33,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        # Redact the final line too: context values and reprs can carry secrets under any name.
-        return redact(json.dumps(entry, default=str))
+        # Context values and reprs can carry secrets under any name: redact the whole structure.
+        return json.dumps(redact_value(entry), default=lambda obj: redact(str(obj)))
 
 
 def setup_logging(process_name: str, level: str = "INFO", stream=None) -> None:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def ensure_env_file(root: Path = ROOT) -> bool:
     """First start: write .env from .env.example with fresh random keys. Returns True when created."""
-    env_path = root / ".env"
+    env_path = Path(os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
     if env_path.exists():
         return False
     import secrets

@@ -74,6 +74,21 @@ def redact(text: str) -> str:
     return text
 
 
+_SECRET_KEY_NAME = re.compile(rf"(?i)^(?:{_SECRET_NAMES})$|(?i:secret|password|passphrase|private)")
+
+
+def redact_value(value):
+    """Redact a structure: strings by pattern, and any value stored under a secret-looking key."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: REDACTED if isinstance(key, str) and _SECRET_KEY_NAME.search(key) else redact_value(item)
+                for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [redact_value(item) for item in value]
+    return value
+
+
 class RedactionFilter(logging.Filter):
     """Rewrites the final message (and exception text) of every record before any handler sees it."""
 

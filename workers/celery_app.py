@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from celery import Celery, signals
 
 from core.heartbeat import start_heartbeat
@@ -13,6 +15,11 @@ app.autodiscover_tasks(["workers"], related_name=None, force=True)
 
 import workers.maintenance  # noqa: E402,F401  (registers tasks)
 
+if "flower" in sys.argv:
+    # Flower loads this module but fires no worker/beat signal: report its liveness from here.
+    setup_logging("flower")
+    start_heartbeat("flower")
+
 
 @signals.setup_logging.connect
 def _logging(**_kwargs) -> None:
@@ -21,8 +28,10 @@ def _logging(**_kwargs) -> None:
 
 @signals.worker_ready.connect
 def _worker_heartbeat(sender=None, **_kwargs) -> None:
-    queues = sorted(q.name for q in sender.app.amqp.queues.values()) if sender else []
-    start_heartbeat("worker", lambda: {"queues": queues})
+    queues = sorted(sender.app.amqp.queues.consume_from) if sender else []
+    # One heartbeat per node kind: "worker@host" -> worker, "backtester@host" -> backtester.
+    name = sender.hostname.split("@")[0] if sender else "worker"
+    start_heartbeat(name, lambda: {"queues": queues})
 
 
 @signals.beat_init.connect
