@@ -1,0 +1,283 @@
+"""Minimal perp matching shared by the Vest and Paradex simulator faces.
+
+Both venues quote one underlying mid (a random walk) with small independent noise, so their prices
+are correlated; now and then one venue's mid is pushed away for 0.3-2 s (an injected spread) so the
+arbitrage engine has something to find. Orders are IOC/market fills against the synthetic book of
+that instant, or resting limits; positions and cash are kept per account. Independent of the
+venue-neutral engine in sim/engine.py, which another part of the project owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+Q = Decimal("0.01")
+
+
+@dataclass
+class Faults:
+    """One-shot fault injection for a face: each flag is consumed by the next matching event."""
+
+    reject_next_order: bool = False
+    delay_next_response_s: float = 0.0
+    lose_next_response: bool = False  # the order is executed but the reply never comes
+    drop_ws: bool = False
+    gap_next_book: bool = False  # skip a sequence number (Paradex deltas)
+
+
+class CorrelatedMarket:
+    """Mid prices for several venues around one random walk, with occasional injected spreads."""
+
+    def __init__(self, venues: tuple[str, ...], base: dict[str, Decimal], *, seed: int | None = None,
+                 spread_every_s: tuple[float, float] = (4.0, 10.0), spread_bps: tuple[float, float] = (15, 40)):
+        self.venues = venues
+        self._mid = {m: float(p) for m, p in base.items()}
+        self._rng = random.Random(seed)
+        self._noise = {v: 0.0 for v in venues}
+        self._spread: dict[str, tuple[float, float]] = {}  # venue -> (bps, until)
+        self._next_spread = time.monotonic() + self._rng.uniform(*spread_every_s)
+        self.spread_every_s, self.spread_bps = spread_every_s, spread_bps
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def inject_spread(self, venue: str, bps: float, duration_s: float) -> None:
+        with self._lock:
+            self._spread[venue] = (bps, time.monotonic() + duration_s)
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        steps = min(int((now - self._last) / 0.05), 40)
+        for _ in range(steps):
+            for m in self._mid:
+                self._mid[m] *= 1 + self._rng.gauss(0, 0.00015)
+            for v in self.venues:
+                self._noise[v] = 0.8 * self._noise[v] + self._rng.gauss(0, 0.5)  # bps, mean-reverting
+        if steps:
+            self._last = now
+        if now >= self._next_spread and self.spread_every_s[0] > 0:
+            venue = self._rng.choice(self.venues)
+            self._spread[venue] = (self._rng.choice((-1, 1)) * self._rng.uniform(*self.spread_bps),
+                                   now + self._rng.uniform(0.3, 2.0))
+            self._next_spread = now + self._rng.uniform(*self.spread_every_s)
+        for v, (_, until) in list(self._spread.items()):
+            if now > until:
+                del self._spread[v]
+
+    def mid(self, venue: str, market: str) -> Decimal:
+        with self._lock:
+            self._advance()
+            bps = self._noise[venue] + self._spread.get(venue, (0.0, 0.0))[0]
+            return Decimal(str(round(self._mid[market] * (1 + bps / 10_000), 2)))
+
+
+def synthetic_book(mid: Decimal, levels: int = 10, tick: Decimal = Q,
+                   unit: Decimal = Decimal("0.05")) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    half = max(tick, (mid * Decimal("0.0001")).quantize(tick))
+    bids = [((mid - half - tick * 5 * i).quantize(tick), unit * (i + 1)) for i in range(levels)]
+    asks = [((mid + half + tick * 5 * i).quantize(tick), unit * (i + 1)) for i in range(levels)]
+    return bids, asks
+
+
+@dataclass
+class SimOrder:
+    id: str
+    account: str
+    market: str
+    side: str
+    size: Decimal
+    price: Decimal | None
+    order_type: str
+    client_id: str = ""
+    filled: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    status: str = "NEW"
+    reduce_only: bool = False
+    created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+
+@dataclass
+class SimAccount:
+    cash: Decimal
+    positions: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # market -> (size, entry)
+
+
+class PerpLedger:
+    """Accounts, orders and fills of one simulated venue."""
+
+    def __init__(self, venue: str, market: CorrelatedMarket):
+        self.venue, self.market = venue, market
+        self.accounts: dict[str, SimAccount] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self._ids = 0
+
+    def book(self, symbol: str):
+        return synthetic_book(self.market.mid(self.venue, symbol))
+
+    def next_id(self) -> str:
+        self._ids += 1
+        return f"{self._ids:x}".rjust(16, "0")
+
+    def execute(self, order: SimOrder) -> SimOrder:
+        """IOC/market: fill what the book gives within the limit; LIMIT GTC rests the remainder."""
+        bids, asks = self.book(order.market)
+        levels = asks if order.side == "BUY" else bids
+        account = self.accounts[order.account]
+        size, entry = account.positions.get(order.market, (Decimal(0), Decimal(0)))
+        wanted = order.size
+        if order.reduce_only:
+            wanted = min(wanted, abs(size)) if (size < 0) == (order.side == "BUY") and size else Decimal(0)
+        cost = Decimal(0)
+        for price, available in levels:
+            if wanted <= order.filled:
+                break
+            if order.price is not None and (price > order.price if order.side == "BUY" else price < order.price):
+                break
+            take = min(available, wanted - order.filled)
+            order.filled += take
+            cost += take * price
+        if order.filled:
+            order.avg_price = (cost / order.filled).quantize(Decimal("0.00000001"))
+            self._apply_fill(account, order.market, order.filled if order.side == "BUY" else -order.filled,
+                             order.avg_price)
+        if order.filled == order.size:
+            order.status = "FILLED"
+        elif order.order_type == "LIMIT" and order.client_id != "FOK":
+            order.status = "OPEN" if not order.filled else "PARTIALLY_FILLED"
+        else:
+            order.status = "PARTIALLY_FILLED" if order.filled else "CANCELLED"
+        self.orders[order.id] = order
+        return order
+
+    def _apply_fill(self, account: SimAccount, market: str, qty: Decimal, price: Decimal) -> None:
+        size, entry = account.positions.get(market, (Decimal(0), Decimal(0)))
+        new = size + qty
+        if size == 0 or (size > 0) == (qty > 0):
+            entry = (size * entry + qty * price) / new if new else Decimal(0)
+        else:
+            closed = min(abs(qty), abs(size))
+            account.cash += closed * (price - entry) * (1 if size > 0 else -1)
+            if (new > 0) != (size > 0) and new != 0:
+                entry = price
+        account.positions[market] = (new, entry if new else Decimal(0))
+
+    def equity(self, account_id: str) -> Decimal:
+        account = self.accounts[account_id]
+        total = account.cash
+        for market, (size, entry) in account.positions.items():
+            total += size * (self.market.mid(self.venue, market) - entry)
+        return total
+
+
+@dataclass
+class PerpSimHandle:
+    vest_rest: str
+    vest_ws: str
+    paradex_rest: str
+    paradex_ws: str
+    vest: object
+    paradex: object
+    loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _stop: asyncio.Event
+
+    def call(self, fn, *args):
+        """Run fn(*args) on the simulator's loop thread (faces are not thread-safe)."""
+        done = threading.Event()
+        box: list = []
+
+        def run():
+            box.append(fn(*args))
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        done.wait(5)
+        return box[0] if box else None
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def start_perp_sims_in_thread(*, vest_port: int = 0, paradex_port: int = 0, seed: int | None = None,
+                              spread_every_s: tuple[float, float] = (4.0, 10.0)) -> PerpSimHandle:
+    """Both faces on one loop in a daemon thread, sharing one correlated market."""
+    from core.exchanges.sim.paradex_face import ParadexFace
+    from core.exchanges.sim.vest_face import VestFace
+
+    market = CorrelatedMarket(("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed,
+                              spread_every_s=spread_every_s)
+    ready = threading.Event()
+    state: dict = {}
+
+    async def main() -> None:
+        vest, paradex = VestFace(market), ParadexFace(market)
+        state["vest_port"] = await vest.start(vest_port)
+        state["paradex_port"] = await paradex.start(paradex_port)
+        state.update(vest=vest, paradex=paradex, loop=asyncio.get_running_loop(), stop=asyncio.Event())
+        ready.set()
+        await state["stop"].wait()
+        await vest.stop()
+        await paradex.stop()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), name="perp-sims", daemon=True)
+    thread.start()
+    if not ready.wait(15):
+        raise RuntimeError("perp simulators did not start")
+    v, p = state["vest_port"], state["paradex_port"]
+    return PerpSimHandle(f"http://127.0.0.1:{v}/v2", f"ws://127.0.0.1:{v}/ws-api",
+                         f"http://127.0.0.1:{p}/v1", f"ws://127.0.0.1:{p}/v1/ws",
+                         state["vest"], state["paradex"], state["loop"], thread, state["stop"])
+
+
+class FaceServer:
+    """aiohttp plumbing shared by the faces: start/stop, tracked websockets, one-shot faults."""
+
+    venue = ""
+
+    def __init__(self, market: CorrelatedMarket):
+        from aiohttp import web
+
+        self.ledger = PerpLedger(self.venue, market)
+        self.faults = Faults()
+        self.app = web.Application()
+        self.sockets: set = set()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, port: int = 0) -> int:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.port
+
+    async def stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def take_reject(self) -> bool:
+        hit, self.faults.reject_next_order = self.faults.reject_next_order, False
+        return hit
+
+    async def reply_faults(self) -> None:
+        """Apply delay/lose to the response of an order that has already been executed."""
+        delay, self.faults.delay_next_response_s = self.faults.delay_next_response_s, 0.0
+        if delay:
+            await asyncio.sleep(delay)
+        lose, self.faults.lose_next_response = self.faults.lose_next_response, False
+        if lose:
+            await asyncio.sleep(3600)  # the client times out; the order stands
+
+    def take_drop_ws(self) -> bool:
+        hit, self.faults.drop_ws = self.faults.drop_ws, False
+        return hit

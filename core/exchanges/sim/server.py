@@ -1,0 +1,475 @@
+"""The exchange simulator process: one asyncio server, HTTP and WebSocket on the same port.
+
+    serve(host, port, seed, state_dir)      blocking; what `aristobot sim` runs
+    start_in_thread(port=0, ...) -> SimHandle   for tests: a real server on loopback in a thread
+
+Admin endpoints (loopback only) provision API keys and balances and inject faults:
+
+    POST   /sim/admin/accounts  {"api_key","api_secret","balances":{"USDT":"10000"}}   idempotent
+    POST   /sim/admin/faults    {"latency_ms","http_5xx_rate","http_429_count","retry_after",
+                                 "drop_ws_now":true,"lose_next_order_response":true,"refuse_ws":false}
+    DELETE /sim/admin/faults
+    POST   /sim/admin/prints    {"symbol","price","qty"}   a market trade seen by the engine only
+    GET    /sim/health
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ipaddress
+import json
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import requests
+from aiohttp import web
+
+from core.exchanges.sim.binance_face import BinanceFace, kline_event, levels
+from core.exchanges.sim.binance_face import fmt as _fmt
+from core.exchanges.sim.engine import EngineError, Instrument, MatchingEngine
+from core.exchanges.sim.hub import Hub
+from core.exchanges.sim.market import INTERVAL_MINUTES, Book, SymbolSpec, SyntheticMarket
+from core.exchanges.sim.persistence import load_state, save_state
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8900
+CATCH_UP_SECONDS = 300
+
+
+@dataclass
+class Credential:
+    api_key: str
+    account_id: str
+    secret: str = field(repr=False)
+    uid: int = 0
+
+    def __repr__(self) -> str:
+        return f"Credential(api_key={self.api_key[:4]}…, account_id={self.account_id})"
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    http_5xx_rate: float = 0.0
+    http_429_count: int = 0
+    retry_after: int = 1
+    lose_next_order_response: bool = False
+    ws_refused: bool = False
+    rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+
+    def describe(self) -> dict:
+        return {"latency_ms": self.latency_ms, "http_5xx_rate": self.http_5xx_rate,
+                "http_429_count": self.http_429_count, "retry_after": self.retry_after,
+                "lose_next_order_response": self.lose_next_order_response, "refuse_ws": self.ws_refused}
+
+    async def before_request(self, request: web.Request) -> web.Response | None:
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        if self.http_429_count > 0:
+            self.http_429_count -= 1
+            return web.json_response(
+                {"code": -1003, "msg": "Too many requests; current limit of IP request weight is 6000 per "
+                                       "1 MINUTE. Please use WebSocket Streams for live updates."},
+                status=429, headers={"Retry-After": str(self.retry_after)})
+        if self.http_5xx_rate and self.rng.random() < self.http_5xx_rate:
+            return web.json_response(
+                {"code": -1008, "msg": "Server is currently overloaded with other requests. "
+                                       "Please try again in a few minutes."}, status=503)
+        return None
+
+    async def after_order(self, request: web.Request) -> None:
+        """The order is placed; when asked, the answer is lost: the connection closes without a reply."""
+        if self.lose_next_order_response:
+            self.lose_next_order_response = False
+            log.info("sim.fault.response_lost", extra={"path": request.path})
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError()
+
+
+class SimState:
+    """Everything the faces share: market, books, engine, credentials, streams, faults."""
+
+    def __init__(self, seed: int = 1, symbols: tuple[SymbolSpec, ...] | None = None,
+                 state_dir: str | Path | None = None, ws_ping_interval: float = 20.0):
+        kwargs = {"symbols": symbols} if symbols else {}
+        self.market = SyntheticMarket(seed, **kwargs)
+        # A twin market (same seed, so the same numbers) serves history off the event loop.
+        self.history_market = SyntheticMarket(seed, **kwargs)
+        self.history_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-history")
+        self.books = {s: Book(spec, seed) for s, spec in self.market.symbols.items()}
+        self.last: dict[str, Decimal] = {}
+        self.engine = MatchingEngine(
+            [Instrument(s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_qty, s.max_qty, s.min_notional)
+             for s in self.market.symbols.values()],
+            book=lambda symbol: self.books[symbol].sides(100), clock=lambda: int(time.time() * 1000),
+            last_price=self.last_price)
+        self.credentials: dict[str, Credential] = {}
+        self.hub = Hub(set(self.market.symbols), set(INTERVAL_MINUTES))
+        self.faults = Faults()
+        self.ws_ping_interval = ws_ping_interval
+        self.state_file = Path(state_dir) / "state.json" if state_dir else None
+        self.dirty = False
+        self.processed_second = int(time.time()) - 1
+        for symbol in self.market.symbols:
+            self._move_market(symbol, self.processed_second)
+        if self.state_file is not None and self.state_file.exists():
+            credentials = load_state(self.state_file, self.engine)
+            for api_key, secret, account_id, uid in credentials:
+                self.credentials[api_key] = Credential(api_key, account_id, secret, uid)
+
+    def last_price(self, symbol: str) -> Decimal:
+        return self.last[symbol]
+
+    def credential_uid(self, account_id: str | None) -> int:
+        return next((c.uid for c in self.credentials.values() if c.account_id == account_id), 0)
+
+    def mark_dirty(self) -> None:
+        self.dirty = True
+
+    async def run_market(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Runs a history computation of the twin market in its own thread."""
+        method = getattr(self.history_market, function.__name__)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.history_pool, lambda: method(*args, **kwargs))
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def provision(self, api_key: str, api_secret: str, balances: dict[str, Decimal]) -> Credential:
+        credential = self.credentials.get(api_key)
+        if credential is None:
+            uid = len(self.credentials) + 1
+            credential = Credential(api_key, f"acct-{uid}", api_secret, uid)
+            self.credentials[api_key] = credential
+        credential.secret = api_secret
+        self.engine.set_account(credential.account_id, balances)
+        self.mark_dirty()
+        return credential
+
+    def save(self) -> None:
+        if self.state_file is None or not self.dirty:
+            return
+        self.dirty = False
+        rows = [(c.api_key, c.secret, c.account_id, c.uid) for c in self.credentials.values()]
+        save_state(self.state_file, self.engine, rows)
+
+    # --- the market clock -------------------------------------------------------------------
+
+    def _move_market(self, symbol: str, second: int) -> tuple:
+        trade = self.market.trade(symbol, second)
+        self.last[symbol] = trade.price
+        ticks = self.market.price_ticks(symbol, second)
+        return trade, self.books[symbol].rebuild(ticks, second)
+
+    def tick(self, second: int) -> None:
+        """One second of market: a trade per symbol, the book moved, resting orders matched, streams fed."""
+        event_ms = int(time.time() * 1000)
+        for symbol in self.market.symbols:
+            trade, (first_id, last_id, bid_changes, ask_changes) = self._move_market(symbol, second)
+            if self.engine.on_print(symbol, trade.price, trade.qty):
+                self.mark_dirty()
+            self._publish(symbol, second, event_ms, trade, first_id, last_id, bid_changes, ask_changes)
+
+    def _publish(self, symbol: str, second: int, event_ms: int, trade: Any, first_id: int, last_id: int,
+                 bid_changes: list, ask_changes: list) -> None:
+        hub = self.hub
+        streams = hub.streams_of(symbol)
+        if not streams:
+            return
+        lower = symbol.lower()
+        spec = self.market.symbols[symbol]
+        if f"{lower}@trade" in streams:
+            hub.publish(f"{lower}@trade", {
+                "e": "trade", "E": event_ms, "s": symbol, "t": trade.trade_id, "p": _fmt(trade.price),
+                "q": _fmt(trade.qty), "T": trade.time_ms, "m": trade.buyer_is_maker, "M": True})
+        book = self.books[symbol]
+        if f"{lower}@bookTicker" in streams:
+            bids, asks = book.sides(1)
+            hub.publish(f"{lower}@bookTicker", {"u": book.update_id, "s": symbol, "b": _fmt(bids[0][0]),
+                                                "B": _fmt(bids[0][1]), "a": _fmt(asks[0][0]), "A": _fmt(asks[0][1])})
+        diff = {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id,
+                "b": [[_fmt(spec.price(p)), _fmt(spec.qty(q))] for p, q in bid_changes],
+                "a": [[_fmt(spec.price(p)), _fmt(spec.qty(q))] for p, q in ask_changes]}
+        for stream in streams:
+            name = stream.split("@", 1)[1]
+            if name.startswith("depth"):
+                depth = name.split("@")[0][len("depth"):]
+                if not depth:
+                    hub.publish(stream, diff)
+                else:
+                    bids, asks = book.sides(int(depth))
+                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids),
+                                         "asks": levels(asks)})
+            elif name.startswith("kline_"):
+                self._publish_kline(stream, symbol, name[len("kline_"):], second, event_ms)
+
+    def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
+        span = INTERVAL_MINUTES[interval] * 60
+        open_second = second - second % span
+        if second == open_second:
+            # The previous candle closed on this boundary: say so (k.x) before the new one starts.
+            closed = self.market.candle(symbol, interval, (open_second - span) * 1000, open_second - 1)
+            self.hub.publish(stream, kline_event(closed, event_ms))
+        if second % 2 == 0 or second == open_second:
+            current = self.market.candle(symbol, interval, open_second * 1000, second)
+            self.hub.publish(stream, kline_event(current, event_ms))
+
+    async def run_clock(self) -> None:
+        while True:
+            now = time.time()
+            target = int(now)
+            first = max(self.processed_second + 1, target - CATCH_UP_SECONDS)
+            for second in range(first, target + 1):
+                try:
+                    self.tick(second)
+                except Exception:  # one bad second must not stop the market
+                    log.exception("sim.tick_failed", extra={"second": second})
+            self.processed_second = max(self.processed_second, target)
+            await asyncio.sleep(max(0.0, target + 1 - time.time()) + 0.002)
+
+    async def run_saver(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.save()
+            except OSError:
+                log.exception("sim.save_failed", extra={"path": str(self.state_file)})
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+def _is_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _admin_error(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def admin_routes(state: SimState) -> list[web.RouteDef]:
+    def loopback_only(handler: Callable) -> Callable:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not _is_loopback(request):
+                return _admin_error("admin endpoints answer on loopback only", 403)
+            try:
+                body = await request.json() if request.can_read_body else {}
+            except ValueError:
+                return _admin_error("body must be a JSON object")
+            if not isinstance(body, dict):
+                return _admin_error("body must be a JSON object")
+            try:
+                return await handler(body)
+            except (ValueError, InvalidOperation, TypeError, EngineError) as exc:
+                return _admin_error(str(exc))
+        return guarded
+
+    async def accounts(body: dict) -> web.Response:
+        api_key, api_secret = body.get("api_key"), body.get("api_secret")
+        if not isinstance(api_key, str) or not api_key.replace("-", "").replace("_", "").isalnum() \
+                or len(api_key) > 128:
+            return _admin_error("api_key must be 1-128 letters, digits, '-' or '_'")
+        if not isinstance(api_secret, str) or not api_secret:
+            return _admin_error("api_secret must be a non-empty string")
+        raw = body.get("balances") or {}
+        if not isinstance(raw, dict):
+            return _admin_error("balances must be an object of asset -> amount")
+        balances = {}
+        for asset, amount in raw.items():
+            value = Decimal(str(amount))
+            if not value.is_finite() or value < 0:
+                return _admin_error(f"balance of {asset} must be a non-negative number")
+            balances[str(asset).upper()] = value
+        credential = state.provision(api_key, api_secret, balances)
+        account = state.engine.account(credential.account_id)
+        return web.json_response({"api_key": api_key, "account_id": credential.account_id, "balances": {
+            a: {"free": _fmt(b.free), "locked": _fmt(b.locked)} for a, b in sorted(account.balances.items())}})
+
+    async def set_faults(body: dict) -> web.Response:
+        faults = state.faults
+        known = {"latency_ms", "http_5xx_rate", "http_429_count", "retry_after", "drop_ws_now",
+                 "lose_next_order_response", "refuse_ws"}
+        unknown = set(body) - known
+        if unknown:
+            return _admin_error(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        if "latency_ms" in body:
+            faults.latency_ms = _bounded_int(body["latency_ms"], "latency_ms", 0, 120_000)
+        if "http_5xx_rate" in body:
+            rate = float(body["http_5xx_rate"])
+            if not 0.0 <= rate <= 1.0:
+                return _admin_error("http_5xx_rate must be within [0, 1]")
+            faults.http_5xx_rate = rate
+        if "http_429_count" in body:
+            faults.http_429_count = _bounded_int(body["http_429_count"], "http_429_count", 0, 1_000_000)
+        if "retry_after" in body:
+            faults.retry_after = _bounded_int(body["retry_after"], "retry_after", 0, 3600)
+        if "lose_next_order_response" in body:
+            faults.lose_next_order_response = bool(body["lose_next_order_response"])
+        if "refuse_ws" in body:
+            faults.ws_refused = bool(body["refuse_ws"])
+        if body.get("drop_ws_now"):
+            state.hub.drop_all()
+        return web.json_response(faults.describe())
+
+    async def clear_faults(body: dict) -> web.Response:
+        state.faults = Faults()
+        return web.json_response(state.faults.describe())
+
+    async def prints(body: dict) -> web.Response:
+        symbol = body.get("symbol")
+        if symbol not in state.market.symbols:
+            return _admin_error("unknown symbol")
+        price = Decimal(str(body.get("price")))
+        qty = Decimal(str(body.get("qty", "1000000")))
+        if not price.is_finite() or price <= 0 or not qty.is_finite() or qty <= 0:
+            return _admin_error("price and qty must be positive numbers")
+        touched = state.engine.on_print(symbol, price, qty)
+        state.mark_dirty()
+        return web.json_response({"touched": [o.order_id for o in touched]})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "symbols": list(state.market.symbols),
+                                  "seed": state.market.seed, "connections": state.hub.connection_count()})
+
+    return [
+        web.post("/sim/admin/accounts", loopback_only(accounts)),
+        web.post("/sim/admin/faults", loopback_only(set_faults)),
+        web.delete("/sim/admin/faults", loopback_only(clear_faults)),
+        web.post("/sim/admin/prints", loopback_only(prints)),
+        web.get("/sim/health", health),
+    ]
+
+
+def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number within [{low}, {high}]")
+    return int(value)
+
+
+def build_app(state: SimState) -> web.Application:
+    app = web.Application(client_max_size=1 << 20)
+    app.add_routes(BinanceFace(state).routes())
+    app.add_routes(admin_routes(state))
+    return app
+
+
+# --- running --------------------------------------------------------------------------------
+
+async def _start(state: SimState, host: str, port: int) -> tuple[web.AppRunner, int, list[asyncio.Task]]:
+    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # the real port when asked for port 0
+    tasks = [asyncio.create_task(state.run_clock()), asyncio.create_task(state.run_saver())]
+    log.info("sim.started", extra={"host": host, "port": bound, "seed": state.market.seed})
+    return runner, bound, tasks
+
+
+async def _stop(state: SimState, runner: web.AppRunner, tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    state.hub.drop_all()
+    await runner.cleanup()
+    state.save()
+    state.history_pool.shutdown(wait=False, cancel_futures=True)
+    log.info("sim.stopped")
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, seed: int = 1,
+          state_dir: str | Path | None = None) -> None:
+    """Runs the simulator until SIGINT/SIGTERM. Balances and orders persist under state_dir when given."""
+
+    async def main() -> None:
+        state = SimState(seed, state_dir=state_dir)
+        runner, _, tasks = await _start(state, host, port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        await _stop(state, runner, tasks)
+
+    asyncio.run(main())
+
+
+@dataclass
+class SimHandle:
+    """A running simulator (in a thread) and small admin helpers that go over its HTTP API."""
+
+    url: str
+    ws_url: str
+    port: int
+    state: SimState = field(repr=False)
+    _stop: Callable[[], None] = field(repr=False)
+
+    def create_account(self, api_key: str, api_secret: str, balances: dict[str, str | Decimal]) -> dict:
+        body = {"api_key": api_key, "api_secret": api_secret, "balances": {k: str(v) for k, v in balances.items()}}
+        return self._admin("POST", "/sim/admin/accounts", body)
+
+    def set_faults(self, **faults: Any) -> dict:
+        return self._admin("POST", "/sim/admin/faults", faults)
+
+    def clear_faults(self) -> dict:
+        return self._admin("DELETE", "/sim/admin/faults", None)
+
+    def inject_print(self, symbol: str, price: str | Decimal, qty: str | Decimal = "1000000") -> dict:
+        return self._admin("POST", "/sim/admin/prints", {"symbol": symbol, "price": str(price), "qty": str(qty)})
+
+    def _admin(self, method: str, path: str, body: dict | None) -> dict:
+        response = requests.request(method, self.url + path, data=json.dumps(body) if body is not None else None,
+                                    timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def start_in_thread(port: int = 0, *, host: str = "127.0.0.1", seed: int = 1, state_dir: str | Path | None = None,
+                    ws_ping_interval: float = 20.0) -> SimHandle:
+    """Starts a simulator on its own event loop in a daemon thread; returns once it accepts connections."""
+    ready: concurrent.futures.Future = concurrent.futures.Future()
+    loop = asyncio.new_event_loop()
+    state_box: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            state = SimState(seed, state_dir=state_dir, ws_ping_interval=ws_ping_interval)
+            runner, bound, tasks = loop.run_until_complete(_start(state, host, port))
+        except Exception as exc:  # reported to the caller, not lost in the thread
+            ready.set_exception(exc)
+            return
+        state_box.update(state=state, runner=runner, tasks=tasks)
+        ready.set_result(bound)
+        loop.run_forever()
+        loop.run_until_complete(_stop(state, runner, tasks))
+        loop.close()
+
+    thread = threading.Thread(target=run, name=f"sim-{port}", daemon=True)
+    thread.start()
+    bound = ready.result(timeout=30)
+
+    def stop() -> None:
+        if loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+    return SimHandle(f"http://{host}:{bound}", f"ws://{host}:{bound}", bound, state_box["state"], stop)
