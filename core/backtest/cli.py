@@ -1,0 +1,179 @@
+"""`aristobot backtest` and `aristobot bench backtest` (wired into core/cli.py by the lead)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from core.backtest.engine import DEFAULT_FEE, BacktestInputError, BacktestSettings, run_job
+from core.candles_csv import CANDLE_COLUMNS, CandleFileError, read_candles_csv
+
+TRADE_CSV_FIELDS = (
+    "side", "entry_time", "entry_price", "exit_time", "exit_price", "size",
+    "entry_fee", "exit_fee", "pnl", "return_pct", "exit_reason",
+)  # fmt: skip
+_DAY_MS = 86_400_000
+
+
+def parse_date_ms(text: str, end_of_day: bool = False) -> int:
+    """YYYY-MM-DD, an ISO datetime (UTC unless it says otherwise) or integer ms."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD), an ISO datetime or ms") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ms = int(moment.timestamp() * 1000)
+    if end_of_day and len(text) == 10:
+        ms += _DAY_MS - 1  # --to 2025-06-30 includes that whole day
+    return ms
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def run_strategy_code(code: str, payload: dict) -> dict:
+    """Run the backtest job on user code: in the sandbox when it exists, else restricted in-process."""
+    try:
+        from core.strategies.sandbox import SandboxError, SandboxLimits, run_sandboxed
+    except ImportError:
+        from core.strategies.loader import load_strategy_class
+
+        return run_job(load_strategy_class(code), payload)
+    # A CLI backtest may be long: give it minutes, not the seconds of a live tick.
+    limits = SandboxLimits(cpu_seconds=600, wall_seconds=900, memory_mb=4096)
+    try:
+        return run_sandboxed(code, job="core.backtest.engine:run_job", payload=payload, limits=limits)
+    except SandboxError as exc:
+        error = dict(exc.error)
+        error.setdefault("text", str(exc))
+        return {"status": "failed", "error": error}
+
+
+def _format(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return str(value)
+
+
+def print_table(result: dict) -> None:
+    metrics, notes = result["metrics"], result.get("notes", {})
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        note = f"  ({notes[key]})" if key in notes else ""
+        click.echo(f"{key.ljust(width)}  {_format(value)}{note}")
+    click.echo(f"{'trades'.ljust(width)}  {result['trades']}")
+    if result.get("gaps"):
+        click.echo(f"gaps in the candles: {len(result['gaps'])} (run continued)")
+
+
+def write_trades_csv(path: Path, trades: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=TRADE_CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(trades)
+
+
+@click.command("backtest")
+@click.option("--candles", "candles_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--strategy", "strategy_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fee", default=DEFAULT_FEE, show_default=True, type=float, help="Fee per fill, fraction of notional.")
+@click.option("--slippage-bps", default=0.0, show_default=True, type=float)
+@click.option("--cash", default=10_000.0, show_default=True, type=float)
+@click.option("--param", "param_items", multiple=True, metavar="NAME=VALUE", help="Override a strategy parameter.")
+@click.option("--from", "date_from", default=None, help="First day (UTC), YYYY-MM-DD or ISO datetime.")
+@click.option("--to", "date_to", default=None, help="Last day (UTC, inclusive).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--trades", "trades_path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write trades CSV.")
+def backtest_command(
+    candles_path, strategy_path, fee, slippage_bps, cash, param_items, date_from, date_to, as_json, trades_path
+) -> None:
+    """Backtest a strategy file over a candle CSV."""
+    try:
+        candles = read_candles_csv(candles_path)
+    except CandleFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    payload = {
+        "candles": {c: candles[c].tolist() for c in CANDLE_COLUMNS},
+        "params": parse_params(param_items),
+        "fee": fee,
+        "slippage_bps": slippage_bps,
+        "cash": cash,
+        "start_ms": parse_date_ms(date_from) if date_from else None,
+        "end_ms": parse_date_ms(date_to, end_of_day=True) if date_to else None,
+        "include_trades": True,
+    }
+    try:
+        BacktestSettings(**{k: payload[k] for k in ("fee", "slippage_bps", "cash", "start_ms", "end_ms")}).validated()
+    except BacktestInputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    result = run_strategy_code(strategy_path.read_text(), payload)
+    if result.get("status") != "ok":
+        error = result.get("error") or {}
+        if as_json:
+            click.echo(json.dumps({"status": "failed", "error": error}))
+        else:
+            click.echo(f"backtest failed: {error.get('text') or error.get('message')}", err=True)
+        sys.exit(1)
+    trades = result["trades"]
+    if trades_path is not None:
+        write_trades_csv(trades_path, trades)
+    summary = {
+        "status": "ok",
+        "metrics": result["metrics"],
+        "notes": result["notes"],
+        "trades": len(trades),
+        "final_equity": result["final_equity"],
+        "num_candles": result["num_candles"],
+        "gaps": result["gaps"],
+        "evaluation": result["evaluation"],
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        print_table(summary)
+
+
+@click.command("backtest")
+@click.option("--candles", "rows", default=1_000_000, show_default=True, type=click.IntRange(1000, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default output is JSON too).")
+@click.option("--skip-backtesting-py", is_flag=True, help="Time our engine only.")
+def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool) -> None:
+    """SMA(10/30) cross over the 1M-candle speed series: our engine vs backtesting.py."""
+    from core.backtest.bench import bench_backtest
+
+    started = datetime.now(UTC)
+    report = bench_backtest(rows, with_backtesting_py=not skip_backtesting_py)
+    report["wall_seconds"] = round((datetime.now(UTC) - started) / timedelta(seconds=1), 2)
+    click.echo(json.dumps(report, indent=None if as_json else 2))
+
+
+@click.group()
+def cli() -> None:
+    """Backtest commands, standalone (`python -m core.backtest.cli`)."""
+
+
+cli.add_command(backtest_command)
+bench_group = click.Group("bench", help="Benchmarks.")
+bench_group.add_command(bench_backtest_command)
+cli.add_command(bench_group)
+
+if __name__ == "__main__":
+    cli()
