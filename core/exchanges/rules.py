@@ -48,30 +48,33 @@ def round_and_validate(order: OrderRequest, rules: SymbolRules, *,
     if order.quantity is not None:
         qty = round_to_step(order.quantity, rules.step_size)
         if qty <= 0:
-            raise InvalidOrder(f"quantity {order.quantity} rounds to 0 at the {rules.symbol} step "
-                               f"{rules.step_size}")
+            raise InvalidOrder(f"quantity {decimal_str(order.quantity)} rounds to 0 at the {rules.symbol} "
+                               f"step {decimal_str(rules.step_size)}")
         if qty < rules.min_qty:
-            raise InvalidOrder(f"quantity {qty} is below the {rules.symbol} minimum {rules.min_qty}")
+            raise InvalidOrder(f"quantity {decimal_str(qty)} is below the {rules.symbol} minimum "
+                               f"{decimal_str(rules.min_qty)}")
         if rules.max_qty is not None and rules.max_qty > 0 and qty > rules.max_qty:
-            raise InvalidOrder(f"quantity {qty} is above the {rules.symbol} maximum {rules.max_qty}")
+            raise InvalidOrder(f"quantity {decimal_str(qty)} is above the {rules.symbol} maximum "
+                               f"{decimal_str(rules.max_qty)}")
         changes["quantity"] = qty
     if order.price is not None:
         price = round_to_step(order.price, rules.tick_size, _limit_rounding(order.side))
         if price <= 0:
-            raise InvalidOrder(f"price {order.price} rounds to 0 at the {rules.symbol} tick {rules.tick_size}")
+            raise InvalidOrder(f"price {decimal_str(order.price)} rounds to 0 at the {rules.symbol} tick "
+                               f"{decimal_str(rules.tick_size)}")
         changes["price"] = price
     if order.stop_price is not None:
         stop = round_to_step(order.stop_price, rules.tick_size, ROUND_HALF_EVEN)
         if stop <= 0:
-            raise InvalidOrder(f"stop price {order.stop_price} rounds to 0 at the {rules.symbol} tick "
-                               f"{rules.tick_size}")
+            raise InvalidOrder(f"stop price {decimal_str(order.stop_price)} rounds to 0 at the {rules.symbol} tick "
+                               f"{decimal_str(rules.tick_size)}")
         changes["stop_price"] = stop
 
     notional = _notional(changes.get("quantity"), order.quote_quantity,
                          changes.get("price") or changes.get("stop_price") or reference_price)
     if notional is not None and notional < rules.min_notional:
-        raise InvalidOrder(f"order value {notional.normalize():f} {rules.quote} is below the "
-                           f"{rules.symbol} minimum notional {rules.min_notional} {rules.quote}")
+        raise InvalidOrder(f"order value {decimal_str(notional)} {rules.quote} is below the "
+                           f"{rules.symbol} minimum notional {decimal_str(rules.min_notional)} {rules.quote}")
     return replace(order, **changes)
 
 
