@@ -553,6 +553,52 @@ class BinanceFace:
                       time_in_force=TimeInForce(tif) if tif else None,
                       client_order_id=self._client_id(params, f"{position}ClientOrderId"))
 
+    # --- market streams -------------------------------------------------------------------
+
+    def publish_tick(self, symbol: str, second: int, event_ms: int, trade: Any, first_id: int, last_id: int,
+                 bid_changes: list, ask_changes: list) -> None:
+        hub = self.state.hub
+        streams = hub.streams_of(symbol)
+        if not streams:
+            return
+        lower = symbol.lower()
+        spec = self.state.market.symbols[symbol]
+        if f"{lower}@trade" in streams:
+            hub.publish(f"{lower}@trade", {
+                "e": "trade", "E": event_ms, "s": symbol, "t": trade.trade_id, "p": fmt(trade.price),
+                "q": fmt(trade.qty), "T": trade.time_ms, "m": trade.buyer_is_maker, "M": True})
+        book = self.state.books[symbol]
+        if f"{lower}@bookTicker" in streams:
+            bids, asks = book.sides(1)
+            hub.publish(f"{lower}@bookTicker", {"u": book.update_id, "s": symbol, "b": fmt(bids[0][0]),
+                                                "B": fmt(bids[0][1]), "a": fmt(asks[0][0]), "A": fmt(asks[0][1])})
+        diff = {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id,
+                "b": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in bid_changes],
+                "a": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in ask_changes]}
+        for stream in streams:
+            name = stream.split("@", 1)[1]
+            if name.startswith("depth"):
+                depth = name.split("@")[0][len("depth"):]
+                if not depth:
+                    hub.publish(stream, diff)
+                else:
+                    bids, asks = book.sides(int(depth))
+                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids),
+                                         "asks": levels(asks)})
+            elif name.startswith("kline_"):
+                self._publish_kline(stream, symbol, name[len("kline_"):], second, event_ms)
+
+    def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
+        span = INTERVAL_MINUTES[interval] * 60
+        open_second = second - second % span
+        if second == open_second:
+            # The previous candle closed on this boundary: say so (k.x) before the new one starts.
+            closed = self.state.market.candle(symbol, interval, (open_second - span) * 1000, open_second - 1)
+            self.state.hub.publish(stream, kline_event(closed, event_ms))
+        if second % 2 == 0 or second == open_second:
+            current = self.state.market.candle(symbol, interval, open_second * 1000, second)
+            self.state.hub.publish(stream, kline_event(current, event_ms))
+
     # --- websocket --------------------------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:

@@ -34,7 +34,7 @@ from typing import Any
 import requests
 from aiohttp import web
 
-from core.exchanges.sim.binance_face import BinanceFace, kline_event, levels
+from core.exchanges.sim.binance_face import BinanceFace
 from core.exchanges.sim.binance_face import fmt as _fmt
 from core.exchanges.sim.engine import EngineError, Instrument, MatchingEngine
 from core.exchanges.sim.hub import Hub
@@ -118,6 +118,8 @@ class SimState:
         self.credentials: dict[str, Credential] = {}
         self.hub = Hub(set(self.market.symbols), set(INTERVAL_MINUTES))
         self.faults = Faults()
+        # Faces publish each second of market in their own protocol: f(symbol, second, event_ms, trade, ...)
+        self.tick_listeners: list[Callable[..., None]] = []
         self.ws_ping_interval = ws_ping_interval
         self.state_file = Path(state_dir) / "state.json" if state_dir else None
         self.dirty = False
@@ -179,51 +181,8 @@ class SimState:
             trade, (first_id, last_id, bid_changes, ask_changes) = self._move_market(symbol, second)
             if self.engine.on_print(symbol, trade.price, trade.qty):
                 self.mark_dirty()
-            self._publish(symbol, second, event_ms, trade, first_id, last_id, bid_changes, ask_changes)
-
-    def _publish(self, symbol: str, second: int, event_ms: int, trade: Any, first_id: int, last_id: int,
-                 bid_changes: list, ask_changes: list) -> None:
-        hub = self.hub
-        streams = hub.streams_of(symbol)
-        if not streams:
-            return
-        lower = symbol.lower()
-        spec = self.market.symbols[symbol]
-        if f"{lower}@trade" in streams:
-            hub.publish(f"{lower}@trade", {
-                "e": "trade", "E": event_ms, "s": symbol, "t": trade.trade_id, "p": _fmt(trade.price),
-                "q": _fmt(trade.qty), "T": trade.time_ms, "m": trade.buyer_is_maker, "M": True})
-        book = self.books[symbol]
-        if f"{lower}@bookTicker" in streams:
-            bids, asks = book.sides(1)
-            hub.publish(f"{lower}@bookTicker", {"u": book.update_id, "s": symbol, "b": _fmt(bids[0][0]),
-                                                "B": _fmt(bids[0][1]), "a": _fmt(asks[0][0]), "A": _fmt(asks[0][1])})
-        diff = {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id,
-                "b": [[_fmt(spec.price(p)), _fmt(spec.qty(q))] for p, q in bid_changes],
-                "a": [[_fmt(spec.price(p)), _fmt(spec.qty(q))] for p, q in ask_changes]}
-        for stream in streams:
-            name = stream.split("@", 1)[1]
-            if name.startswith("depth"):
-                depth = name.split("@")[0][len("depth"):]
-                if not depth:
-                    hub.publish(stream, diff)
-                else:
-                    bids, asks = book.sides(int(depth))
-                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids),
-                                         "asks": levels(asks)})
-            elif name.startswith("kline_"):
-                self._publish_kline(stream, symbol, name[len("kline_"):], second, event_ms)
-
-    def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
-        span = INTERVAL_MINUTES[interval] * 60
-        open_second = second - second % span
-        if second == open_second:
-            # The previous candle closed on this boundary: say so (k.x) before the new one starts.
-            closed = self.market.candle(symbol, interval, (open_second - span) * 1000, open_second - 1)
-            self.hub.publish(stream, kline_event(closed, event_ms))
-        if second % 2 == 0 or second == open_second:
-            current = self.market.candle(symbol, interval, open_second * 1000, second)
-            self.hub.publish(stream, kline_event(current, event_ms))
+            for listener in self.tick_listeners:
+                listener(symbol, second, event_ms, trade, first_id, last_id, bid_changes, ask_changes)
 
     async def run_clock(self) -> None:
         while True:
@@ -361,7 +320,9 @@ def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
 
 def build_app(state: SimState) -> web.Application:
     app = web.Application(client_max_size=1 << 20)
-    app.add_routes(BinanceFace(state).routes())
+    binance = BinanceFace(state)
+    state.tick_listeners.append(binance.publish_tick)
+    app.add_routes(binance.routes())
     app.add_routes(admin_routes(state))
     return app
 
