@@ -247,6 +247,7 @@ class FaceServer:
         self.app = web.Application()
         self.sockets: set = set()
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
         self.port = 0
 
     async def start(self, port: int = 0) -> int:
@@ -260,6 +261,7 @@ class FaceServer:
         return self.port
 
     async def stop(self) -> None:
+        self._stopping.set()
         for ws in list(self.sockets):
             await ws.close()
         if self._runner is not None:
@@ -276,7 +278,7 @@ class FaceServer:
             await asyncio.sleep(delay)
         lose, self.faults.lose_next_response = self.faults.lose_next_response, False
         if lose:
-            await asyncio.sleep(3600)  # the client times out; the order stands
+            await self._stopping.wait()  # the client times out; the order stands
 
     def take_drop_ws(self) -> bool:
         hit, self.faults.drop_ws = self.faults.drop_ws, False

@@ -81,9 +81,9 @@ class VestFace(FaceServer):
         if key is None:
             return _error(1002, "UNAUTHORIZED", 401)
         acct = self.ledger.accounts[key]
-        positions = [{"symbol": s, "isLong": size > 0, "size": str(abs(size)), "entryPrice": str(entry),
-                      "unrealizedPnl": str(size * (self.ledger.market.mid("vest", SYMBOLS[s]) - entry))}
-                     for s, (size, entry) in acct.positions.items() if size]
+        positions = [{"symbol": f"{m}-PERP", "isLong": size > 0, "size": str(abs(size)), "entryPrice": str(entry),
+                      "unrealizedPnl": str(size * (self.ledger.market.mid("vest", m) - entry))}
+                     for m, (size, entry) in acct.positions.items() if size]
         equity = self.ledger.equity(key)
         return web.json_response({"balances": [{"asset": "USDC", "total": str(acct.cash), "locked": "0"}],
                                   "collateral": str(acct.cash), "withdrawable": str(equity),
