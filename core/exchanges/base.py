@@ -114,6 +114,7 @@ class Exchange(ABC):
     def __init__(self, *, api_key: str = "", api_secret: str = "", passphrase: str | None = None,
                  base_url: str | None = None, redis: redis_lib.Redis | None = None, timeout: float = 10.0,
                  max_attempts: int = 3, backoff_s: float = 0.25, max_wait_s: float = 10.0,
+                 venue_limits: tuple[str, ...] | None = None, key_limits: tuple[str, ...] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self._api_key = api_key
         self._api_secret = api_secret
@@ -126,8 +127,11 @@ class Exchange(ABC):
         self.redis = redis
         self.session = requests.Session()  # keep-alive: one TCP/TLS connection reused per venue
         self.session.headers["User-Agent"] = "aristobot/0.1"
-        self.limiter = RateLimiter(redis, venue=self.venue, api_key=api_key, venue_limits=self.venue_limits,
-                                   key_limits=self.key_limits, max_wait_s=max_wait_s, sleep=sleep)
+        # Limits default to the venue's documented budgets; an account tier may allow more.
+        self.limiter = RateLimiter(redis, venue=self.venue, api_key=api_key,
+                                   venue_limits=self.venue_limits if venue_limits is None else venue_limits,
+                                   key_limits=self.key_limits if key_limits is None else key_limits,
+                                   max_wait_s=max_wait_s, sleep=sleep)
         self.clock = VenueClock(self.server_time_ms, venue=self.venue)
         self._markets: dict[str, SymbolRules] | None = None
 
