@@ -8,6 +8,7 @@ dumps since 2025. Every error names the file line (1-based, header included) tha
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,15 @@ def parse_candles_csv(text: str, source: str = "candles") -> pd.DataFrame:
         raise CandleFileError("no candles (the file is empty)", path=source)
     has_header = not _looks_numeric(first_line.split(",")[0])
     header_lines = 1 if has_header else 0
-    raw = pd.read_csv(
-        io.StringIO(text.lstrip("\ufeff")), header=None, skiprows=header_lines, dtype=str, skip_blank_lines=False
-    )
+    body = text.lstrip("\ufeff").split("\n", header_lines)[-1] if header_lines else text.lstrip("\ufeff")
+    if not body.strip():
+        raise CandleFileError("no candles (only a header)", path=source)
+    try:
+        raw = pd.read_csv(io.StringIO(body), header=None, dtype=str, skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        line = int(found.group(1)) + header_lines if found else None
+        raise CandleFileError(f"malformed row ({exc})".replace("\n", " "), line, source) from exc
     raw = _drop_trailing_blank_rows(raw)
     if raw.empty:
         raise CandleFileError("no candles (only a header)", path=source)

@@ -57,7 +57,7 @@ class StrategyError(Exception):
         self.candle_time_ms = candle_time_ms
         self.line = line
         self.kind = kind
-        parts = [f"{method}()" if method else "strategy"]
+        parts = ["parameters" if method == "params" else f"{method}()" if method else "strategy"]
         if candle_time_ms is not None:
             parts.append(f"at candle {format_candle_time(candle_time_ms)}")
         if line is not None:
@@ -304,6 +304,13 @@ _FORBIDDEN_OPS = {
 }
 
 
+def _resolve_global(globals_: Mapping[str, Any], name: str) -> Any:
+    if name in globals_:
+        return globals_[name]
+    table = globals_.get("__builtins__", builtins)
+    return table.get(name) if isinstance(table, Mapping) else getattr(table, name, None)
+
+
 def _is_pure_code(code: types.CodeType, globals_: Mapping[str, Any]) -> bool:
     """True when `code` touches no globals but our helpers, guards and a few builtins."""
     if code.co_freevars:
@@ -317,9 +324,7 @@ def _is_pure_code(code: types.CodeType, globals_: Mapping[str, Any]) -> bool:
                 continue
             if name in ("crossed_above", "crossed_below") and globals_.get(name) in (crossed_above, crossed_below):
                 continue
-            if name in _SAFE_BUILTINS and name not in globals_:
-                continue
-            if name in _SAFE_BUILTINS and globals_.get(name) is getattr(builtins, name):
+            if name in _SAFE_BUILTINS and _resolve_global(globals_, name) is getattr(builtins, name):
                 continue
             return False
     return all(_is_pure_code(c, globals_) for c in code.co_consts if isinstance(c, types.CodeType))
@@ -607,8 +612,10 @@ class StrategyRuntime:
 
     def validate(self, method: str, value: Any, index: int):
         def bad(expected: str) -> StrategyError:
+            code = getattr(getattr(self.strategy_cls, method), "__code__", None)
+            line = code.co_firstlineno if code is not None and code.co_filename in self.user_files else None
             return StrategyError(
-                f"must return {expected}, got {type(value).__name__} {value!r}", method, int(self.times[index])
+                f"must return {expected}, got {type(value).__name__} {value!r}", method, int(self.times[index]), line
             )
 
         if method in DECISION_METHODS:
@@ -668,8 +675,8 @@ class StrategyRuntime:
                 return symbolic_series[name]
             if name == "data":
                 return data
-            if name == "params":
-                return object.__getattribute__(obj, "params")
+            if name in ("params", "__class__"):  # __class__: isinstance() checks in access guards
+                return object.__getattribute__(obj, name)
             if name in ("position", "indicator") or name.startswith("__"):
                 raise NotVectorizable(f"reads self.{name}")
             value = object.__getattribute__(obj, name)
