@@ -305,11 +305,18 @@ class Exchange(ABC):
 
         `attempt` must rebuild and re-sign the request each time (fresh timestamp / nonce).
         """
+        venue_refusal: RateLimited | None = None
         for number in range(1, self.max_attempts + 1):
-            self.limiter.acquire(cost)
+            try:
+                self.limiter.acquire(cost)
+            except RateLimited:
+                if venue_refusal is not None:
+                    raise venue_refusal from None  # the venue's own code and message, for the user
+                raise
             try:
                 return attempt()
             except RateLimited as err:
+                venue_refusal = err
                 self.limiter.block(err.retry_after if err.retry_after is not None else self.backoff_s)
                 if number == self.max_attempts:
                     raise
