@@ -64,6 +64,10 @@ class StrategyAccessError(AttributeError):
     """User code touched something the sandbox policy refuses."""
 
 
+class StrategyImportError(ImportError):
+    """User code imported something outside the allow-list."""
+
+
 def _module_is_allowed(module: types.ModuleType) -> bool:
     name = getattr(module, "__name__", "") or ""
     parts = name.split(".")
@@ -125,11 +129,11 @@ def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
 
 def guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0):
     if level:
-        raise ImportError("relative imports are not allowed in strategies")
+        raise StrategyImportError("relative imports are not allowed in strategies")
     names = [str(n) for n in fromlist or ()]
     why = import_refusal(name, names)
     if why:
-        raise ImportError(why)
+        raise StrategyImportError(why)
     module = builtins.__import__(name, None, None, fromlist or (), 0)
     for attr in names:
         guarded_getattr(module, attr)

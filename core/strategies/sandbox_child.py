@@ -173,7 +173,7 @@ def _user_line(tb: Any) -> int | None:
 def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     """{type, message, line, candle_time} for the parent; `line` is a line of the user's code."""
     from core.strategies.contract import StrategyError
-    from core.strategies.loader import StrategyAccessError
+    from core.strategies.loader import StrategyAccessError, StrategyImportError
     from core.strategies.validation import StrategyCodeError
 
     line = getattr(exc, "line", None)
@@ -188,7 +188,7 @@ def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
         kind, message = "MemoryLimit", f"the strategy exceeded the memory limit of {memory_mb} MB"
     elif isinstance(cause, RecursionError):
         kind, message = "RecursionLimit", "the strategy recursed too deeply"
-    elif isinstance(cause, (SandboxViolation, StrategyAccessError)):
+    elif isinstance(cause, (SandboxViolation, StrategyAccessError, StrategyImportError)):
         kind = "ForbiddenOperation"
     elif isinstance(exc, StrategyError) and exc.__cause__ is None:
         kind = "StrategyOutputError" if exc.kind == "invalid_return" else "StrategyError"
@@ -240,6 +240,7 @@ class _Server:
         op = request.get("op")
         if op == "load":
             loader = load_strategy_class if request.get("static_checks", True) else load_strategy_class_unchecked
+            self._arm_cpu_limit()
             self.strategy_cls = loader(request["code"])
             self.send({"ok": True, "result": {"class_name": self.strategy_cls.__name__}})
         elif op == "call":

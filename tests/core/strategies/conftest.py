@@ -1,0 +1,29 @@
+"""Fixtures for the strategy tests: real candles from the shared data folder."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(os.environ.get("ARISTOBOT_SHARED_DATA", "/work/shared/data"))
+
+
+def read_candle_rows(name: str = "BTCUSDT-1h.csv", limit: int = 600) -> list[list]:
+    """The first `limit` candles of a shared CSV as payload rows [open_time, o, h, l, c, v]."""
+    rows = []
+    with open(DATA_DIR / name, newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            rows.append([int(row[0]), *(float(value) for value in row[1:])])
+            if len(rows) >= limit:
+                break
+    return rows
+
+
+@pytest.fixture(scope="session")
+def candle_rows() -> list[list]:
+    return read_candle_rows()
