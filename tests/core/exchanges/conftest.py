@@ -163,7 +163,7 @@ def venue() -> Iterator[FakeVenue]:
     fake = FakeVenue()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield fake
