@@ -1,6 +1,6 @@
 """Celery settings shared by every worker, beat and the web app (which only sends tasks)."""
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from core.config import get_settings
 
@@ -18,7 +18,12 @@ result_expires = 3600
 timezone = "UTC"
 enable_utc = True
 
-task_queues = (Queue("orders"), Queue("bots"), Queue("backtests"), Queue("maintenance"))
+# Each queue has its own direct exchange and routing key; a bare Queue(name) would inherit the default
+# exchange and silently land in the default queue.
+task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)
+                    for name in ("orders", "bots", "backtests", "maintenance"))
+task_default_exchange = "maintenance"
+task_default_routing_key = "maintenance"
 task_default_queue = "maintenance"
 task_routes = {
     "workers.orders.*": {"queue": "orders"},

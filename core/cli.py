@@ -51,7 +51,7 @@ def db_upgrade() -> None:
     from core.migrate import upgrade_database
 
     setup_logging("cli", get_settings().file.log_level)
-    wait_for_database(timeout=30, process="cli")
+    wait_for_database(timeout=30, process="cli", server_only=True)
     upgrade_database()
     click.echo("database is up to date")
 
@@ -174,9 +174,8 @@ def services_redis() -> None:
 def sim(port: int | None) -> None:
     """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
     from core.exchanges.sim.server import serve
-    from core.logs import setup_logging
-
     from core.heartbeat import start_heartbeat
+    from core.logs import setup_logging
 
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
@@ -212,12 +211,25 @@ def _add_optional_commands() -> None:
     for module_name, attr, group in (
         ("core.backtest.cli", "backtest_command", main),
         ("core.backtest.cli", "bench_backtest_command", bench),
+        ("core.candles.cli", "candles_group", main),
+        ("core.candles.cli", "bench_feeds_command", bench),
+        ("core.orders.cli", "bench_gateway_command", bench),
+        ("core.orders.cli", "orders_group", main),
+        ("core.webhooks.cli", "bench_webhook_command", bench),
     ):
         try:
             command = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
+        except ModuleNotFoundError as exc:
+            if not (module_name + ".").startswith(f"{exc.name}."):
+                raise
             continue
         group.add_command(command)
+
+
+@bench.command("arb", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def bench_arb() -> None:
+    """Arbitrage engine latency (update-to-decision, detection-to-both-sent)."""
+    os.execv(sys.executable, [sys.executable, "-m", "arb.bench", *sys.argv[3:]])
 
 
 _add_optional_commands()

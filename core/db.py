@@ -70,18 +70,23 @@ def new_session() -> Session:
     return _session_factory()()
 
 
-def ping_database() -> None:
-    with get_engine().connect() as conn:
+def ping_database(engine: Engine | None = None) -> None:
+    with (engine or get_engine()).connect() as conn:
         conn.execute(text("select 1"))
 
 
-def wait_for_database(timeout: float = 60.0, process: str = "") -> None:
-    """Block until Postgres answers, logging each failed attempt (start-up order is not guaranteed)."""
+def wait_for_database(timeout: float = 60.0, process: str = "", server_only: bool = False) -> None:
+    """Block until Postgres answers, logging each failed attempt (start-up order is not guaranteed).
+
+    `server_only` waits for the server itself (its `postgres` database), before ours is created."""
+    engine = get_engine()
+    if server_only:
+        engine = create_engine(engine.url.set(database="postgres"), connect_args={"connect_timeout": 3})
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
         try:
-            ping_database()
+            ping_database(engine)
             return
         except OperationalError as exc:
             if time.monotonic() > deadline:

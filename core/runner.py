@@ -58,6 +58,7 @@ def process_environment(settings: Settings) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["FLOWER_PORT"] = str(settings.file.flower.port)
     env.setdefault("ARISTOBOT_HOME", str(settings.root))
+    env["ARISTOBOT_VAR"] = str(settings.var_dir)
     return env
 
 
@@ -73,7 +74,7 @@ def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
     from core.db import wait_for_database
     from core.migrate import upgrade_database
 
-    wait_for_database(timeout=timeout, process="run")
+    wait_for_database(timeout=timeout, process="run", server_only=True)
     upgrade_database()
     return ensure_demo_account(settings)
 
@@ -84,7 +85,7 @@ def run() -> int:
     processes = selected_processes(settings)
     for name, port in required_ports(settings, processes).items():
         ensure_port_free(port, what=name)
-    (settings.var_dir).mkdir(exist_ok=True)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     honcho = start_honcho(settings, processes)
     try:
         lines = prepare_data(settings)

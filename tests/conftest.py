@@ -29,7 +29,6 @@ LOG_DIR.mkdir()
 
 from tests.support import free_port  # noqa: E402
 
-
 PG_PORT, REDIS_PORT = free_port(), free_port()
 TEST_SECRET_KEY = "test-secret-" + secrets.token_urlsafe(24)
 TEST_FERNET_KEY = Fernet.generate_key().decode()
@@ -193,3 +192,63 @@ def celery_worker_process(infra):
 
 def pytest_configure(config):
     logging.getLogger(__name__).info("test_session_start", extra={"run_dir": str(RUN_DIR)})
+
+
+@pytest.fixture(scope="session")
+def live_server(infra):
+    """The real web app served over HTTP on a free port (threaded WSGI server), for browsers and HTTP clients."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from webapp import create_app
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (Playwright's own browser download does not work here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture()
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture()
+def browser_login(page, make_user):
+    """Log a fresh trader in through the real login form; returns (user, password)."""
+
+    def do_login(is_admin: bool = False):
+        user, password = make_user(is_admin=is_admin)
+        page.goto("/login")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/")
+        return user, password
+
+    return do_login

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,10 +60,19 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     return app
 
 
-def _register_blueprints(app: Flask) -> None:
-    from webapp import admin, auth, health, home
+# One module per area, each exposing `bp`. Areas land one by one; a missing module is simply not served.
+AREAS = ("auth", "home", "admin", "health", "brokers", "trading", "heartbeat", "marketdata", "webhooks",
+         "strategies", "bots", "backtests", "statistics", "arbitrage")
 
-    for module in (auth, home, admin, health):
+
+def _register_blueprints(app: Flask) -> None:
+    for area in AREAS:
+        try:
+            module = importlib.import_module(f"webapp.{area}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"webapp.{area}":
+                raise
+            continue
         app.register_blueprint(module.bp)
 
 

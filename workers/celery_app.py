@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from celery import Celery, signals
@@ -11,9 +12,16 @@ from core.logs import setup_logging
 
 app = Celery("aristobot")
 app.config_from_object("celeryconfig")
-app.autodiscover_tasks(["workers"], related_name=None, force=True)
 
-import workers.maintenance  # noqa: E402,F401  (registers tasks)
+# Task modules, one per area; each registers its tasks (and periodic schedule, via
+# `app.on_after_configure`) on import. Areas land one by one; a missing module is skipped.
+TASK_MODULES = ("maintenance", "orders", "reconciliation", "feeds_tasks", "webhooks", "bots", "backtests")
+for _area in TASK_MODULES:
+    try:
+        importlib.import_module(f"workers.{_area}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"workers.{_area}":
+            raise
 
 if "flower" in sys.argv:
     # Flower loads this module but fires no worker/beat signal: report its liveness from here.

@@ -1,6 +1,8 @@
 """All ORM models; importing this package registers every table on `Base.metadata`."""
 
 from core.models.brokers import VENUES, BrokerConnection, SymbolRule
+from core.models.candles import Candle
+from core.models.orders import Fill, Order, OrderEvent
 from core.models.users import User
 
-__all__ = ["VENUES", "BrokerConnection", "SymbolRule", "User"]
+__all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "SymbolRule", "User"]

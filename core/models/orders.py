@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, utcnow
+from core.orders.states import OrderState, check_transition
+
+Amount = Numeric(38, 18)
+
+
+class Order(Base):
+    """Our record of one order. Written (state `new`) before anything is sent to the venue."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_user_state", "user_id", "state"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    broker_id: Mapped[int] = mapped_column(ForeignKey("broker_connections.id", ondelete="RESTRICT"), index=True)
+    client_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    venue_order_id: Mapped[str | None] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(24))
+    quantity: Mapped[Decimal | None] = mapped_column(Amount)
+    quote_quantity: Mapped[Decimal | None] = mapped_column(Amount)
+    price: Mapped[Decimal | None] = mapped_column(Amount)
+    stop_price: Mapped[Decimal | None] = mapped_column(Amount)
+    time_in_force: Mapped[str] = mapped_column(String(3), default="GTC")
+    state: Mapped[str] = mapped_column(String(20), default=OrderState.NEW.value)
+    filled_quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    average_price: Mapped[Decimal | None] = mapped_column(Amount)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | webhook | bot | oco
+    source_ref: Mapped[str | None] = mapped_column(String(64))
+    oco_group: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id",
+                                                    cascade="all, delete-orphan")
+    fills: Mapped[list[Fill]] = relationship(back_populates="order", order_by="Fill.id")
+
+    def move_to(self, target: OrderState, cause: str, detail: dict | None = None) -> OrderEvent:
+        """Apply one transition of the state machine and record it (time, cause, detail)."""
+        check_transition(self.state, target)
+        event = OrderEvent(from_state=self.state, to_state=target.value, cause=cause, detail=detail or {})
+        self.state = target.value
+        self.events.append(event)
+        return event
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in {"filled", "cancelled", "rejected", "expired"}
+
+    def __repr__(self) -> str:
+        return f"<Order {self.id} {self.side} {self.type} {self.symbol} {self.state}>"
+
+
+class OrderEvent(Base):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Fill(Base):
+    """Our own fill ledger: each venue trade stored once, whatever the venue keeps."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("broker_id", "symbol", "venue_trade_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    broker_id: Mapped[int] = mapped_column(ForeignKey("broker_connections.id", ondelete="RESTRICT"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    venue_trade_id: Mapped[str] = mapped_column(String(64))
+    price: Mapped[Decimal] = mapped_column(Amount)
+    quantity: Mapped[Decimal] = mapped_column(Amount)
+    fee: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    fee_asset: Mapped[str | None] = mapped_column(String(16))
+    traded_at: Mapped[datetime]
+
+    order: Mapped[Order | None] = relationship(back_populates="fills")

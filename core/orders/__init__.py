@@ -1,0 +1,1 @@
+"""The order pipeline's domain: one state machine, orders recorded before they are sent."""

@@ -1,0 +1,123 @@
+"""Journey: `make run` on a fresh machine brings every process up on embedded Postgres and Redis, a
+trader logs in over HTTP, Ctrl+C stops everything cleanly, and a second start resumes the same data."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, process_env
+from tests.support import csrf_token_from, free_port, remember_secret
+
+pytestmark = pytest.mark.slow
+
+
+def _fresh_install(tmp_path: Path) -> tuple[dict, dict]:
+    ports = {name: free_port() for name in ("web", "flower", "sim", "postgres", "redis")}
+    (tmp_path / "config.yaml").write_text(
+        f"web: {{port: {ports['web']}}}\nflower: {{port: {ports['flower']}}}\nsim: {{port: {ports['sim']}}}\n"
+        f"embedded: {{postgres_port: {ports['postgres']}, redis_port: {ports['redis']}}}\n")
+    env = process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml"), ARISTOBOT_VAR=str(tmp_path / "var"),
+                      ARISTOBOT_ENV_FILE=str(tmp_path / ".env"))
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FERNET_KEYS"):
+        env.pop(name)
+    return ports, env
+
+
+def _start(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
+    log = open(log_path, "a")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=log, text=True, start_new_session=True)
+    banner = []
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        log.write(re.sub(r"password '[^']+'", "password '***'", line))
+        banner.append(line)
+        if line.startswith("Press Ctrl+C"):
+            break
+    text = "".join(banner)
+    assert "Aristobot is running" in text, f"no banner; see {log_path}"
+    return process, text
+
+
+def _wait_healthy(port: int) -> dict:
+    deadline = time.monotonic() + 90
+    body = {}
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            body = response.json()
+            if response.status_code == 200 and all(p["ok"] for p in body["processes"].values()):
+                return body
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"never healthy: {body}")
+
+
+def _login(port: int, username: str, password: str) -> requests.Response:
+    session = requests.Session()
+    base = f"http://127.0.0.1:{port}"
+    token = csrf_token_from(session.get(f"{base}/login", timeout=5).text)
+    return session.post(f"{base}/login", data={"username": username, "password": password, "csrf_token": token},
+                        timeout=5)
+
+
+def _stop(process: subprocess.Popen) -> int:
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl+C in the terminal does
+    return process.wait(timeout=60)
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_make_run_fresh_machine_login_stop_and_resume(tmp_path):
+    ports, env = _fresh_install(tmp_path)
+    log_path = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "make-run.log"
+    process, banner = _start(env, log_path)
+    try:
+        password = remember_secret(re.search(r"user 'demo'\s+password '([^']+)'", banner).group(1))
+        assert (tmp_path / ".env").exists() and "fresh random keys" in banner
+        health = _wait_healthy(ports["web"])
+        assert {"web", "worker", "backtester", "beat", "flower", "sim"} <= set(health["processes"])
+        assert health["postgres"]["ok"] and health["redis"]["ok"]
+        response = _login(ports["web"], "demo", password)
+        assert response.status_code == 200 and "Welcome, demo" in response.text
+    finally:
+        code = _stop(process)
+    assert code == 0
+    assert all(_port_closed(port) for port in ports.values())
+
+    process, banner = _start(env, log_path)  # second start: same data, no new password
+    try:
+        assert "Demo login" not in banner and "Log in as 'demo'" in banner
+        _wait_healthy(ports["web"])
+        assert "Welcome, demo" in _login(ports["web"], "demo", password).text
+    finally:
+        assert _stop(process) == 0
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    ports, env = _fresh_install(tmp_path)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["web"]))
+        blocker.listen()
+        result = subprocess.run([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"aristobot: port {ports['web']} on 127.0.0.1 is already in use (needed by web); "
+                                     "stop the other program or change the port in config.yaml")
