@@ -31,6 +31,7 @@ from core.candles_csv import CANDLE_COLUMNS, CandleFileError, Gap, check_sorted,
 from core.strategies.contract import (
     DECISION_METHODS,
     FLAT,
+    ORDER_METHODS,
     Position,
     Strategy,
     StrategyError,
@@ -206,6 +207,12 @@ class _Signals:
         if "should_long" in self.arrays and "should_short" in self.arrays:
             self.entry_idx = np.flatnonzero(self.arrays["should_long"] | self.arrays["should_short"]).tolist()
         self.exit_idx: list[int] = np.flatnonzero(self.arrays["should_exit"]).tolist() if "should_exit" in self.arrays else []
+        # Order methods that answer a constant (the defaults do) are validated, not called, per entry.
+        self.constants: dict[str, tuple[Any, int]] = {}
+        for method in ORDER_METHODS:
+            outcome = rt.symbolic_constant(method) if vectorize else "vectorization off"
+            if not isinstance(outcome, str):
+                self.constants[method] = outcome
 
     @property
     def any_vectorized(self) -> bool:
@@ -302,6 +309,14 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     entry_from, exit_from = sig.entry_from, sig.exit_from
     entry_idx, exit_idx = sig.entry_idx, sig.exit_idx
     call = rt.call
+    constants = sig.constants
+
+    def order(method: str, index: int):
+        known = constants.get(method)
+        if known is not None and index >= known[1]:
+            return rt.validate(method, known[0], index)
+        return call(method, index)
+
     jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
     jump_exits = "should_exit" in sig.arrays
     pending_exit = False
@@ -311,16 +326,16 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     while i < n:
         trade = book.trade
         if pending_exit:
-            book.close(i, o_arr[i], "signal")
+            book.close(i, float(o_arr[i]), "signal")
             pending_exit, trade = False, None
             rt.set_position(FLAT)
         if pending_entry is not None:
             side, fraction, sl, tp = pending_entry
-            trade = book.open(side, i, o_arr[i], fraction)
+            trade = book.open(side, i, float(o_arr[i]), fraction)
             pending_entry = None
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
         if trade is not None and (sl is not None or tp is not None):
-            hit = _intrabar_exit(trade, o_arr[i], l_arr[i], h_arr[i], sl, tp)
+            hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), sl, tp)
             if hit is not None:
                 book.close(i, hit[0], hit[1], hit[2])
                 trade = None
@@ -346,12 +361,7 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
                     go = call("should_short", i)
                 side = "short" if go else None
             if side is not None:
-                pending_entry = (
-                    side,
-                    call("position_size", i),
-                    call("stop_loss", i),
-                    call("take_profit", i),
-                )
+                pending_entry = (side, order("position_size", i), order("stop_loss", i), order("take_profit", i))
         # ---- where the next thing can happen
         if pending_exit or pending_entry is not None:
             i += 1

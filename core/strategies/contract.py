@@ -660,6 +660,27 @@ class StrategyRuntime:
 
     def symbolic_signal(self, method: str) -> tuple[np.ndarray, int] | str:
         """(answer at every candle, first index it is valid from) or the reason it must run per candle."""
+        outcome = self._symbolic_eval(method)
+        if isinstance(outcome, str):
+            return outcome
+        result, valid_from = outcome
+        if isinstance(result, Vec) and result._v.dtype == bool and result._v.shape == (self.n,):
+            return result._v, valid_from
+        if isinstance(result, (bool, np.bool_)):
+            return np.full(self.n, bool(result)), valid_from
+        return "does not return a per-candle bool"
+
+    def symbolic_constant(self, method: str) -> tuple[Any, int] | str:
+        """(the same answer at every candle from index valid_from, valid_from) or why not."""
+        outcome = self._symbolic_eval(method)
+        if isinstance(outcome, str):
+            return outcome
+        result, valid_from = outcome
+        if isinstance(result, Vec):
+            return "answer changes per candle"
+        return result, valid_from
+
+    def _symbolic_eval(self, method: str) -> tuple[Any, int] | str:
         func = getattr(self.strategy_cls, method)
         if not is_pure_function(func):
             return "uses globals, closures or writes state"
@@ -700,11 +721,7 @@ class StrategyRuntime:
             return f"raised {type(exc).__name__} when evaluated over arrays"
         finally:
             object.__setattr__(strategy, "__class__", self._view_cls)
-        if isinstance(result, Vec) and result._v.dtype == bool and result._v.shape == (self.n,):
-            return result._v, probe.valid_from
-        if isinstance(result, (bool, np.bool_)):
-            return np.full(self.n, bool(result)), probe.valid_from
-        return "does not return a per-candle bool"
+        return result, probe.valid_from
 
 
 @dataclass(frozen=True)
