@@ -102,3 +102,10 @@ def dry_run(strategy_cls: type, payload: dict) -> dict:
     except StrategyError as exc:
         _raise_with_place(exc)
     return {"candles": len(frame), "long_entries": entries["long"], "short_entries": entries["short"]}
+
+
+def sandbox_report(strategy_cls: type, payload: dict) -> dict:
+    """What the strategy's process can see of its host: for the admin status page and the tests."""
+    import os
+
+    return {"uid": os.getuid(), "environment": sorted(os.environ), "cwd": os.getcwd(), "pid": os.getpid()}

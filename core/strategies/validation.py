@@ -262,7 +262,10 @@ def _params_of(cls: ast.ClassDef) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 def _restricted_python_errors(code: str) -> list[dict[str, Any]]:
-    result = compile_restricted_exec(code, filename="<strategy>")
+    try:
+        result = compile_restricted_exec(code, filename="<strategy>")
+    except SyntaxError as exc:  # RestrictedPython's rewritten tree can fail to compile on its own
+        return [{"line": exc.lineno or 1, "col": 0, "message": f"syntax error: {exc.msg}"}]
     errors = []
     for text in result.errors:
         match = _RP_ERROR.match(text)
@@ -281,7 +284,16 @@ def validate_strategy_code(code: str) -> ValidationReport:
         message = f"strategy is too long ({len(code)} characters, at most {MAX_CODE_CHARS})"
         return ValidationReport(ok=False, errors=[{"line": 1, "col": 0, "message": message}])
     try:
+        return _validate(code)
+    except RecursionError:
+        return ValidationReport(ok=False, errors=[{"line": 1, "col": 0, "message": "the code is nested too deeply"}])
+
+
+def _validate(code: str) -> ValidationReport:
+    try:
         tree = ast.parse(code, filename="<strategy>")
+        # The compiler finds errors the parser lets through (e.g. a bare starred expression).
+        compile(tree, "<strategy>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         message = f"syntax error: {exc.msg}"
         return ValidationReport(

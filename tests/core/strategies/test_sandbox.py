@@ -1,0 +1,169 @@
+"""The real sandbox process: isolation, structured errors for every bad input, the warm child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import time
+
+import pytest
+
+from core.strategies.sandbox import SandboxError, SandboxLimits, WarmSandbox, run_sandboxed
+from core.strategies.templates import get_template
+
+LIMITS = SandboxLimits(cpu_seconds=3, wall_seconds=8, memory_mb=700)
+SMA = get_template("sma_cross").code
+HEADER = "import math\nfrom core.strategies import Strategy\n\n\nclass Bad(Strategy):\n"
+FIRST_BODY_LINE = HEADER.count("\n") + 1
+
+
+def bad_strategy(**methods: str) -> str:
+    """A strategy whose methods return the given expressions (one line each, in order)."""
+    body = "".join(f"    def {name}(self):\n        {expression}\n" for name, expression in methods.items())
+    return HEADER + body
+
+
+def failure(code: str, job: str = "core.strategies.jobs:dry_run", payload: dict | None = None) -> dict:
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(code, job, payload or {}, limits=LIMITS)
+    return info.value.error
+
+
+def test_runs_a_template_and_returns_plain_data(candle_rows):
+    result = run_sandboxed(SMA, "core.strategies.jobs:dry_run", {"candles": candle_rows}, limits=LIMITS)
+    assert result["candles"] == len(candle_rows) and result["long_entries"] > 0
+
+
+def test_child_sees_no_secret_and_runs_unprivileged(monkeypatch):
+    from tests.support import remember_secret
+
+    monkeypatch.setenv("ARISTOBOT_SANDBOX_TEST_KEY", remember_secret("sandbox-secret-value-123"))
+    report = run_sandboxed(SMA, "core.strategies.jobs:sandbox_report", {}, limits=LIMITS)
+    assert "ARISTOBOT_SANDBOX_TEST_KEY" not in report["environment"]
+    assert set(report["environment"]) <= {"PATH", "LANG", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                          "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED"}
+    assert report["pid"] != os.getpid()
+    assert report["cwd"] != os.getcwd()
+    if os.getuid() == 0:
+        assert report["uid"] != 0
+    assert not os.path.exists(report["cwd"]), "the child's scratch directory is removed"
+
+
+def test_jobs_outside_core_are_refused():
+    for job in ("os:system", "core.strategies.jobs", "core.strategies.jobs:_private", "tests.x:y"):
+        with pytest.raises(ValueError):
+            run_sandboxed(SMA, job, {})
+
+
+def test_syntax_error_is_reported_with_its_line():
+    code = SMA.replace("def should_short(self) -> bool:", "def should_short(self) -> bool")
+    error = failure(code)
+    assert error["type"] == "StrategyCodeError"
+    assert error["line"] == code.splitlines().index("    def should_short(self) -> bool") + 1
+    assert "syntax error" in error["message"]
+
+
+def test_forbidden_code_is_reported_with_its_line():
+    error = failure("import os\n" + SMA)
+    assert (error["type"], error["line"]) == ("StrategyCodeError", 1)
+
+
+@pytest.mark.parametrize(
+    ("methods", "method", "fragment"),
+    [
+        ({"should_long": "return True", "position_size": "return math.nan"}, "position_size", "nan"),
+        ({"should_long": "return True", "stop_loss": "return -5.0"}, "stop_loss", "positive price"),
+        ({"should_long": "return 'yes'"}, "should_long", "True or False"),
+        ({"should_long": "return True", "take_profit": "return 'high'"}, "take_profit", "price or None"),
+        ({"should_long": "return True", "position_size": "return [1]"}, "position_size", "number"),
+    ],
+    ids=["nan-size", "negative-price", "string-bool", "string-price", "list-size"],
+)
+def test_nonsense_answers_give_a_clear_error(methods, method, fragment, candle_rows):
+    error = failure(bad_strategy(**methods), payload={"candles": candle_rows[:50]})
+    assert error["type"] == "StrategyOutputError"
+    assert method in error["message"] and fragment in error["message"]
+    assert error["candle_time"] == candle_rows[0][0], "fails on the first candle asked"
+
+
+def test_exception_on_the_500th_candle_names_line_and_candle(candle_rows):
+    code = bad_strategy(should_long="return 1 / (len(self.data.close) - 500) > 1")
+    error = failure(code, payload={"candles": candle_rows})
+    assert error["type"] == "ZeroDivisionError"
+    assert error["line"] == FIRST_BODY_LINE + 1
+    assert error["candle_time"] == candle_rows[499][0]
+    assert "should_long()" in error["message"]
+
+
+def test_strategy_that_never_returns_is_stopped(candle_rows):
+    started = time.monotonic()
+    error = failure(bad_strategy(should_long="while True: pass"), payload={"candles": candle_rows[:50]})
+    assert error["type"] in ("CpuTimeLimit", "Timeout")
+    assert time.monotonic() - started < LIMITS.wall_seconds + LIMITS.startup_seconds
+
+
+def test_wall_clock_timeout_when_cpu_is_not_the_limit(candle_rows):
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=1.5, memory_mb=700)
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(bad_strategy(should_long="while True: pass"), "core.strategies.jobs:dry_run",
+                      {"candles": candle_rows[:50]}, limits=limits)
+    assert info.value.error["type"] == "Timeout"
+    assert "1.5 s" in info.value.error["message"]
+
+
+def test_memory_limit_is_a_structured_error(candle_rows):
+    error = failure(bad_strategy(init="self.hog = [0] * (10 ** 10)"), payload={"candles": candle_rows[:50]})
+    assert error["type"] == "MemoryLimit" and "700 MB" in error["message"]
+    assert error["line"] == FIRST_BODY_LINE + 1
+
+
+def test_malformed_payload_is_reported():
+    error = failure(SMA, payload={"candles": [[1, 2]]})
+    assert error["type"] == "ValueError" and "each candle" in error["message"]
+
+
+def test_warm_sandbox_ticks_in_milliseconds(candle_rows):
+    cold_started = time.monotonic()
+    run_sandboxed(SMA, "core.strategies.jobs:describe", {}, limits=LIMITS)
+    cold = time.monotonic() - cold_started
+    with WarmSandbox(SMA, limits=LIMITS) as warm:
+        warm.start()
+        assert {"rlimits", "audit hook", "clean environment"} <= set(warm.layers)
+        durations = []
+        for end in range(300, 320):
+            started = time.monotonic()
+            result = warm.call("core.strategies.jobs:evaluate_last", {"candles": candle_rows[end - 300 : end]})
+            durations.append(time.monotonic() - started)
+            assert result["candle_time"] == candle_rows[end - 1][0]
+        assert warm.starts == 1
+    tick = statistics.median(durations)
+    print(f"\nsandbox: cold run {cold * 1000:.0f} ms, warm tick median {tick * 1000:.1f} ms over 300 candles")
+    assert tick < cold
+
+
+def test_warm_sandbox_restarts_after_a_crash_and_a_timeout(candle_rows):
+    code = bad_strategy(should_long="while self.params['hang']: pass\n        return False").replace(
+        "class Bad(Strategy):\n", "class Bad(Strategy):\n    params = {'hang': False}\n"
+    )
+    payload = {"candles": candle_rows[:60]}
+    limits = SandboxLimits(cpu_seconds=30, wall_seconds=2, memory_mb=700)
+    with WarmSandbox(code, limits=limits) as warm:
+        assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
+        child = warm._child.proc
+        os.kill(child.pid, signal.SIGKILL)  # a crash between two ticks
+        child.wait(timeout=10)
+        assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
+        assert warm.starts == 2
+        with pytest.raises(SandboxError) as info:
+            warm.call("core.strategies.jobs:evaluate_last", {**payload, "params": {"hang": True}})
+        assert info.value.error["type"] == "Timeout"
+        assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
+        assert warm.starts == 3
+    assert "stopped" in repr(warm)
+
+
+def test_warm_sandbox_with_bad_code_fails_on_start():
+    with pytest.raises(SandboxError) as info:
+        WarmSandbox("import os\n" + SMA, limits=LIMITS).start()
+    assert info.value.error["type"] == "StrategyCodeError"
