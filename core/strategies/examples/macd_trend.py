@@ -1,4 +1,4 @@
-"""MACD trend: follow MACD/signal crosses, only in the direction of the long EMA trend."""
+"""MACD trend: follow MACD/signal crosses in the direction of the long EMA trend, with ATR exits."""
 
 import ta
 
@@ -6,7 +6,7 @@ from core.strategies import Strategy, crossed_above, crossed_below
 
 
 class MacdTrend(Strategy):
-    params = {"fast": 12, "slow": 26, "signal": 9, "trend": 200, "allow_short": True}
+    params = {"fast": 12, "slow": 26, "signal": 9, "trend": 200, "allow_short": True, "atr_stop": 2.0, "atr_target": 4.0}
 
     def init(self):
         close = self.data.close
@@ -16,6 +16,7 @@ class MacdTrend(Strategy):
             ta.trend.macd_signal, close, window_slow=slow, window_fast=fast, window_sign=self.params["signal"]
         )
         self.trend = self.indicator(ta.trend.ema_indicator, close, window=self.params["trend"])
+        self.atr = self.indicator(ta.volatility.average_true_range, self.data.high, self.data.low, close, window=14)
 
     def should_long(self) -> bool:
         uptrend = self.data.close[-1] > self.trend[-1]
@@ -30,11 +31,13 @@ class MacdTrend(Strategy):
             return crossed_below(self.macd, self.macd_signal)
         return crossed_above(self.macd, self.macd_signal)
 
-    def position_size(self) -> float:
-        return 1.0
+    # position_size() is inherited: 1.0, the whole free balance.
 
     def stop_loss(self):
-        return None
+        # Called on entry; the side being entered is the one whose signal fires now.
+        distance = self.params["atr_stop"] * self.atr[-1]
+        return self.data.close[-1] - distance if self.should_long() else self.data.close[-1] + distance
 
     def take_profit(self):
-        return None
+        distance = self.params["atr_target"] * self.atr[-1]
+        return self.data.close[-1] + distance if self.should_long() else self.data.close[-1] - distance
