@@ -3,6 +3,7 @@
 from core.models.brokers import VENUES, BrokerConnection, SymbolRule
 from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
+from core.models.strategies import Strategy, StrategyVersion
 from core.models.users import User
 
-__all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "SymbolRule", "User"]
+__all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "Strategy", "StrategyVersion", "SymbolRule", "User"]
