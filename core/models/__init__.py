@@ -5,5 +5,7 @@ from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
 from core.models.strategies import Strategy, StrategyVersion
 from core.models.users import User
+from core.models.webhooks import Webhook, WebhookAlert, WebhookExpectation
 
 __all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "Strategy", "StrategyVersion", "SymbolRule", "User"]
+__all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
