@@ -12,6 +12,7 @@ import operator
 import types
 from typing import Any
 
+import numpy as np
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
@@ -85,12 +86,18 @@ def _defined_in_dangerous_module(value: Any) -> bool:
     return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and not owner.startswith("core.strategies")
 
 
+# On arrays these reach the memory behind a view: the candles after "now", or raw pointers.
+_ARRAY_INTERNALS = frozenset({"base", "data", "ctypes", "setflags"})
+
+
 def guarded_getattr(obj: Any, name: str) -> Any:
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
     why = attribute_refusal(name)
     if why:
         raise StrategyAccessError(why)
+    if name in _ARRAY_INTERNALS and isinstance(obj, np.ndarray):
+        raise StrategyAccessError(f"array attribute '{name}' is not available to strategies")
     value = getattr(obj, name)
     if isinstance(value, types.ModuleType) and not _module_is_allowed(value):
         raise StrategyAccessError(f"module '{value.__name__}' is not available to strategies")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import selectors
 import shutil
@@ -195,6 +196,40 @@ class _Child:
         return reply["result"]
 
 
+EVALUATE_LAST = "core.strategies.jobs:evaluate_last"
+
+
+def _finite_positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_decision(result: Any) -> dict:
+    """Check an evaluate_last answer in the parent: a compromised child still cannot send a wild order."""
+
+    def refuse(why: str) -> SandboxError:
+        return SandboxError("InvalidDecision", f"the sandbox returned an invalid decision: {why}")
+
+    if not isinstance(result, dict) or not isinstance(result.get("exit"), bool):
+        raise refuse("expected a dict with a boolean 'exit'")
+    if not isinstance(result.get("candle_time"), int) or isinstance(result.get("candle_time"), bool):
+        raise refuse("candle_time must be an integer")
+    enter = result.get("enter")
+    order_fields = ("size_fraction", "stop_loss", "take_profit")
+    if enter is None:
+        if any(result.get(f) is not None for f in order_fields):
+            raise refuse("order fields without an entry")
+        return result
+    if enter not in ("long", "short"):
+        raise refuse(f"enter must be 'long', 'short' or None, not {enter!r}")
+    size = result.get("size_fraction")
+    if not (_finite_positive(size) and size <= 1):
+        raise refuse(f"size_fraction must be in (0, 1], not {size!r}")
+    for field in ("stop_loss", "take_profit"):
+        if result.get(field) is not None and not _finite_positive(result[field]):
+            raise refuse(f"{field} must be a positive price or None, not {result[field]!r}")
+    return result
+
+
 def _check_job(job: str) -> None:
     module, _, func = job.partition(":")
     if not (module.startswith("core.") and func and not func.startswith("_")):
@@ -242,7 +277,7 @@ class WarmSandbox:
             _check_job(job)
         self.code = code
         self.limits = limits or SandboxLimits()
-        self.preload = list(preload) or ["core.strategies.jobs:evaluate_last"]
+        self.preload = list(preload) or [EVALUATE_LAST]
         self._child: _Child | None = None
         self._lock = threading.Lock()
         self.starts = 0
@@ -290,6 +325,11 @@ class WarmSandbox:
                 if not child.alive:
                     self._child = None
                 raise
+
+    def decide(self, candles: list, *, params: dict | None = None, position: dict | None = None) -> dict:
+        """The decision at the close of the last candle (jobs.evaluate_last), checked on this side too."""
+        payload = {"candles": candles, "params": params or {}, "position": position}
+        return check_decision(self.call(EVALUATE_LAST, payload))
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from core.strategies.sandbox import SandboxError, SandboxLimits, WarmSandbox, run_sandboxed
+from core.strategies.sandbox import SandboxError, SandboxLimits, WarmSandbox, check_decision, run_sandboxed
 from core.strategies.templates import get_template
 
 LIMITS = SandboxLimits(cpu_seconds=3, wall_seconds=8, memory_mb=700)
@@ -167,3 +167,27 @@ def test_warm_sandbox_with_bad_code_fails_on_start():
     with pytest.raises(SandboxError) as info:
         WarmSandbox("import os\n" + SMA, limits=LIMITS).start()
     assert info.value.error["type"] == "StrategyCodeError"
+
+
+def test_warm_decide_checks_the_answer_on_the_parent_side(candle_rows):
+    with WarmSandbox(SMA, limits=LIMITS) as warm:
+        decision = warm.decide(candle_rows[:200], params={"fast": 5})
+    assert decision["candle_time"] == candle_rows[199][0] and isinstance(decision["exit"], bool)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        {"exit": "no", "candle_time": 1},
+        {"exit": False, "candle_time": 1, "enter": "sideways", "size_fraction": 1.0},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": float("nan")},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 50.0},
+        {"exit": False, "candle_time": 1, "enter": "short", "size_fraction": 0.5, "stop_loss": -1.0},
+        {"exit": False, "candle_time": 1, "enter": None, "size_fraction": 0.5},
+    ],
+)
+def test_check_decision_refuses_what_a_compromised_child_could_send(answer):
+    with pytest.raises(SandboxError) as info:
+        check_decision(answer)
+    assert info.value.error["type"] == "InvalidDecision"
