@@ -1,6 +1,7 @@
 """All ORM models; importing this package registers every table on `Base.metadata`."""
 
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
+from core.models.backtests import BacktestRun
 from core.models.brokers import VENUES, BrokerConnection, SymbolRule
 from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
@@ -11,3 +12,4 @@ from core.models.webhooks import Webhook, WebhookAlert, WebhookExpectation
 __all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "Strategy", "StrategyVersion", "SymbolRule", "User"]
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
+__all__ += ["BacktestRun"]
