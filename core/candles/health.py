@@ -1,0 +1,40 @@
+"""Stale-feed detection for /healthz, read from the feeds process heartbeat (no extra state)."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from core.heartbeat import read_heartbeats
+
+FEEDS_PROCESS = "feeds"
+# The venue sends a kline update every ~2 s per symbol; this long without any is a dead feed.
+STALE_FEED_S = 30.0
+
+
+def feed_status(client: redis.Redis | None = None, now: float | None = None) -> dict:
+    """The feeds heartbeat info plus, per symbol, the age of its last message and a stale flag."""
+    now = now or time.time()
+    beat = read_heartbeats(client, now).get(FEEDS_PROCESS)
+    if beat is None:
+        return {"running": False, "connected": False, "symbols": {}, "stale": []}
+    info = beat.get("info") or {}
+    symbols = {}
+    stale = []
+    for symbol, status in sorted((info.get("symbols") or {}).items()):
+        last = status.get("last_message_ts") or status.get("since_ts")
+        age = round(now - last, 1) if last else None
+        is_stale = age is None or age > STALE_FEED_S
+        symbols[symbol] = {**status, "age_s": age, "stale": is_stale}
+        if is_stale:
+            stale.append({"venue": info.get("venue"), "symbol": symbol, "age_s": age})
+    return {**info, "running": beat["ok"], "connected": bool(info.get("connected")) and beat["ok"],
+            "symbols": symbols, "stale": stale}
+
+
+def stale_feeds(client: redis.Redis | None = None, now: float | None = None) -> list[dict]:
+    """Feeds with no message for STALE_FEED_S: [{"venue", "symbol", "age_s"}]. Empty when feeds is not running
+    (the process heartbeat already reports that)."""
+    status = feed_status(client, now)
+    return status["stale"] if status["running"] else []

@@ -1,0 +1,280 @@
+"""Closed 1m candles in, everything downstream out: higher timeframes, Redis stream + live event,
+Postgres row, bot ticks. Used by the feeds process (live and backfill) and by the feed benchmark.
+
+Order per batch: Redis first (what bots and pages wait for), then Postgres, then ticks (a tick may
+read the stored candle). A Redis or Postgres failure keeps the batch pending and retries it with the
+next one, so an outage delays candles but loses none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.candles.aggregate import OutOfOrder, SymbolAggregator
+from core.candles.candle import MINUTE_MS, ClosedCandle
+from core.candles.klines import BookTick, ControlReply, KlineUpdate, MalformedMessage, parse_message
+from core.candles.store import (
+    STREAM_MAXLEN,
+    book_key,
+    candle_event,
+    last_streamed_open_time,
+    live_channel,
+    queue_publish,
+    store_candles,
+)
+from core.candles.ticks import enqueue_due_ticks
+
+log = logging.getLogger(__name__)
+
+# Ticks are for candles that just closed; a candle recovered long after its close (backfill of an
+# outage) is stored and streamed but does not make bots act on stale prices.
+TICK_MAX_AGE_S = 120.0
+LATENCY_WINDOW = 2000
+
+GapFiller = Callable[[str, int, int], list[ClosedCandle]]  # (symbol, first open, last open) -> 1m candles
+
+
+@dataclass
+class SymbolStatus:
+    last_message_ts: float | None = None  # local time of the last message of any kind
+    last_close_open_time: int | None = None  # open time of the last closed 1m candle
+    last_close: str | None = None
+
+
+@dataclass
+class FeedStats:
+    messages: int = 0
+    closed: int = 0
+    malformed: int = 0
+    out_of_order: int = 0
+    duplicates: int = 0
+    gaps_filled: int = 0
+    ticks_sent: int = 0
+    stream_latency_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    stored_latency_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    symbols: dict[str, SymbolStatus] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "messages": self.messages, "closed": self.closed, "malformed": self.malformed,
+            "out_of_order": self.out_of_order, "duplicates": self.duplicates, "gaps_filled": self.gaps_filled,
+            "ticks_sent": self.ticks_sent,
+            "stream_latency_ms": percentiles(list(self.stream_latency_ms)),
+            "stored_latency_ms": percentiles(list(self.stored_latency_ms)),
+        }
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1], 2)}
+
+
+class CandlePipeline:
+    def __init__(self, venue: str, *, client: redis.Redis, engine: Engine, timeframes: Sequence[str],
+                 gap_filler: GapFiller | None = None, send_task: Callable[..., object] | None = None,
+                 clock: Callable[[], float] = time.time, stream_maxlen: int = STREAM_MAXLEN):
+        self.venue = venue
+        self.client = client
+        self.engine = engine
+        self.timeframes = tuple(timeframes)
+        self.gap_filler = gap_filler
+        self.send_task = send_task
+        self.clock = clock
+        self.stream_maxlen = stream_maxlen
+        self.stats = FeedStats()
+        self.aggregators: dict[str, SymbolAggregator] = {}
+        self._published: dict[tuple[str, str], int] = {}  # (symbol, tf) -> last open time streamed
+        self._pending_publish: list[ClosedCandle] = []
+        self._pending_store: list[ClosedCandle] = []
+        self.control_replies: deque[ControlReply] = deque(maxlen=100)
+
+    # --- symbols -------------------------------------------------------------------------------
+
+    def track(self, symbol: str) -> SymbolAggregator:
+        """Start aggregating a symbol; what earlier runs already streamed is not streamed again."""
+        aggregator = self.aggregators.get(symbol)
+        if aggregator is None:
+            aggregator = self.aggregators[symbol] = SymbolAggregator(self.venue, symbol, self.timeframes)
+            for timeframe in self.timeframes:
+                last = last_streamed_open_time(self.client, self.venue, symbol, timeframe)
+                if last is not None:
+                    self._published[(symbol, timeframe)] = last
+            self.stats.symbols.setdefault(symbol, SymbolStatus())
+        return aggregator
+
+    def last_minute(self, symbol: str) -> int | None:
+        """Open time of the last 1m candle taken (this run) or streamed (earlier runs)."""
+        aggregator = self.aggregators.get(symbol)
+        taken = aggregator.last_open if aggregator else None
+        return taken if taken is not None else self._published.get((symbol, "1m"))
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def process_messages(self, raws: Iterable[str | bytes]) -> None:
+        now = self.clock()
+        minutes: list[ClosedCandle] = []
+        forming: dict[str, ClosedCandle] = {}
+        books: dict[str, BookTick] = {}
+        for raw in raws:
+            self.stats.messages += 1
+            try:
+                message = parse_message(raw, self.venue)
+            except MalformedMessage as exc:
+                self._malformed(exc, raw)
+                continue
+            if isinstance(message, ControlReply):
+                self.control_replies.append(message)
+                if message.error:
+                    log.warning("feed_control_error", extra={"venue": self.venue, "error": message.error})
+                continue
+            symbol = message.candle.symbol if isinstance(message, KlineUpdate) else message.symbol
+            self.stats.symbols.setdefault(symbol, SymbolStatus()).last_message_ts = now
+            if isinstance(message, BookTick):
+                books[symbol] = message
+            elif message.closed:
+                minutes.append(message.candle)
+            else:
+                forming[symbol] = message.candle
+        self.ingest_minutes(minutes, extra_events=self._live_events(forming, books))
+
+    def _malformed(self, exc: MalformedMessage, raw: str | bytes) -> None:
+        self.stats.malformed += 1
+        # Logged for the first few and then one in a thousand: a broken venue must not flood the logs.
+        if self.stats.malformed <= 10 or self.stats.malformed % 1000 == 0:
+            log.warning("feed_message_malformed", extra={"venue": self.venue, "error": str(exc),
+                                                         "sample": str(raw[:120]), "count": self.stats.malformed})
+
+    def _live_events(self, forming: dict[str, ClosedCandle], books: dict[str, BookTick]) -> list[tuple]:
+        events = []
+        for symbol, candle in forming.items():
+            events.append(("publish", live_channel(self.venue, symbol), candle_event(candle, "forming")))
+        for symbol, book in books.items():
+            body = json.dumps({"type": "book", "venue": self.venue, **book.fields()}, separators=(",", ":"))
+            events.append(("set", book_key(self.venue, symbol), body))
+            events.append(("publish", live_channel(self.venue, symbol), body))
+        return events
+
+    def ingest_minutes(self, minutes: Sequence[ClosedCandle], extra_events: Sequence[tuple] = ()) -> list[ClosedCandle]:
+        """Take closed 1m candles (live or backfilled), in order per symbol; returns what was new."""
+        produced: list[ClosedCandle] = []
+        for minute in minutes:
+            aggregator = self.track(minute.symbol)
+            expected = self.last_minute(minute.symbol)
+            if expected is not None and minute.open_time > expected + MINUTE_MS and self.gap_filler is not None:
+                produced.extend(self._fill_gap(minute.symbol, expected + MINUTE_MS, minute.open_time - MINUTE_MS))
+            produced.extend(self._take(aggregator, minute))
+        self._flush(produced, extra_events)
+        return produced
+
+    def _fill_gap(self, symbol: str, first: int, last: int) -> list[ClosedCandle]:
+        try:
+            missing = self.gap_filler(symbol, first, last)
+        except Exception as exc:  # the venue's REST may be down too: keep going, log the hole
+            log.warning("feed_gap_fill_failed", extra={"venue": self.venue, "symbol": symbol, "from": first,
+                                                       "to": last, "error": str(exc)})
+            return []
+        out = []
+        for candle in missing:
+            if first <= candle.open_time <= last:
+                out.extend(self._take(self.aggregators[symbol], candle))
+        self.stats.gaps_filled += len(missing)
+        log.info("feed_gap_filled", extra={"venue": self.venue, "symbol": symbol, "from": first, "to": last,
+                                           "candles": len(missing)})
+        return out
+
+    def _take(self, aggregator: SymbolAggregator, minute: ClosedCandle) -> list[ClosedCandle]:
+        try:
+            higher = aggregator.add(minute)
+        except OutOfOrder:
+            if minute.open_time == aggregator.last_open:
+                self.stats.duplicates += 1
+            else:
+                self.stats.out_of_order += 1
+            return []
+        self.stats.closed += 1
+        status = self.stats.symbols.setdefault(minute.symbol, SymbolStatus())
+        status.last_close_open_time, status.last_close = minute.open_time, str(minute.close)
+        fresh = []
+        for candle in (minute, *higher):
+            key = (candle.symbol, candle.timeframe)
+            if candle.open_time > self._published.get(key, -1):
+                self._published[key] = candle.open_time
+                fresh.append(candle)
+        return fresh
+
+    # --- output --------------------------------------------------------------------------------
+
+    def _flush(self, produced: list[ClosedCandle], extra_events: Sequence[tuple]) -> None:
+        self._pending_publish.extend(produced)
+        if self._pending_publish or extra_events:
+            self._publish(extra_events)
+        if self._pending_store:
+            self._store()
+
+    def _publish(self, extra_events: Sequence[tuple]) -> None:
+        batch = self._pending_publish
+        pipe = self.client.pipeline(transaction=False)
+        queue_publish(pipe, batch, self.stream_maxlen)
+        for kind, name, body in extra_events:
+            if kind == "set":
+                pipe.set(name, body, ex=60)
+            else:
+                pipe.publish(name, body)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            log.warning("feed_redis_unavailable", extra={"venue": self.venue, "pending": len(batch),
+                                                         "error": str(exc)})
+            return
+        rejected = [r for r in results[: 2 * len(batch)] if isinstance(r, Exception)]
+        if rejected:  # an id not above the stream's last: that candle was streamed before
+            log.warning("feed_stream_rejected", extra={"venue": self.venue, "count": len(rejected),
+                                                       "error": str(rejected[0])})
+        now_ms = self.clock() * 1000
+        for candle in batch:
+            if candle.timeframe == "1m" and candle.event_ms is not None:
+                self.stats.stream_latency_ms.append(now_ms - candle.event_ms)
+        self._pending_store.extend(batch)
+        self._pending_publish = []
+
+    def _store(self) -> None:
+        batch = self._pending_store
+        try:
+            store_candles(self.engine, batch)
+        except SQLAlchemyError as exc:
+            log.warning("feed_postgres_unavailable", extra={"venue": self.venue, "pending": len(batch),
+                                                            "error": str(getattr(exc, "orig", exc))[:200]})
+            return
+        self._pending_store = []
+        now = self.clock()
+        for candle in batch:
+            if candle.timeframe == "1m" and candle.event_ms is not None:
+                self.stats.stored_latency_ms.append(now * 1000 - candle.event_ms)
+        if self.send_task is not None:
+            self._send_ticks(batch, now)
+
+    def _send_ticks(self, batch: list[ClosedCandle], now: float) -> None:
+        for candle in batch:
+            if candle.close_time / 1000 < now - TICK_MAX_AGE_S:
+                continue
+            try:
+                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, self.send_task))
+            except Exception:  # a broker hiccup must not stop candles; the claim was released
+                log.exception("feed_tick_enqueue_failed", extra={"venue": self.venue, "symbol": candle.symbol,
+                                                                 "timeframe": candle.timeframe,
+                                                                 "open_time": candle.open_time})

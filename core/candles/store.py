@@ -1,0 +1,120 @@
+"""Where closed candles go: Postgres (unique per venue/symbol/timeframe/open time) and Redis.
+
+Redis names used by the heartbeat live here (core/bus.py holds the shared ones):
+    candle_stream(venue, symbol, tf)   stream of closed candles, bounded length
+    live_channel(venue, symbol)        pub/sub: closed and forming candles, book ticks (JSON)
+    book_key(venue, symbol)            last top of book (JSON)
+    EXTRA_SYMBOLS                      set: symbols bots use, besides config.yaml's
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import redis
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from core.bus import PREFIX, candle_stream
+from core.candles.candle import ClosedCandle
+from core.models import Candle
+
+STREAM_MAXLEN = 5000
+EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"
+INSERT_CHUNK = 5000
+
+_INSERT = text("""
+INSERT INTO candles (venue, symbol, timeframe, open_time, open, high, low, close, volume)
+SELECT * FROM unnest(CAST(:venue AS varchar[]), CAST(:symbol AS varchar[]), CAST(:tf AS varchar[]),
+                     CAST(:t AS bigint[]), CAST(:o AS numeric[]), CAST(:h AS numeric[]), CAST(:l AS numeric[]),
+                     CAST(:c AS numeric[]), CAST(:v AS numeric[]))
+ON CONFLICT DO NOTHING
+""")
+
+
+def live_channel(venue: str, symbol: str) -> str:
+    return f"{PREFIX}:candles:live:{venue}:{symbol}"
+
+
+def book_key(venue: str, symbol: str) -> str:
+    return f"{PREFIX}:book:{venue}:{symbol}"
+
+
+def insert_candles(conn: Connection, candles: Sequence[ClosedCandle]) -> int:
+    """Insert, skipping ones already stored; returns how many rows were new."""
+    added = 0
+    for start in range(0, len(candles), INSERT_CHUNK):
+        chunk = candles[start:start + INSERT_CHUNK]
+        result = conn.execute(_INSERT, {
+            "venue": [c.venue for c in chunk], "symbol": [c.symbol for c in chunk],
+            "tf": [c.timeframe for c in chunk], "t": [c.open_time for c in chunk],
+            "o": [c.open for c in chunk], "h": [c.high for c in chunk], "l": [c.low for c in chunk],
+            "c": [c.close for c in chunk], "v": [c.volume for c in chunk]})
+        added += result.rowcount
+    return added
+
+
+def store_candles(engine: Engine, candles: Sequence[ClosedCandle]) -> int:
+    if not candles:
+        return 0
+    with engine.begin() as conn:
+        return insert_candles(conn, candles)
+
+
+def load_candles(conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None,
+                 end_ms: int | None = None, limit: int | None = None, newest: bool = False) -> list[ClosedCandle]:
+    """Stored candles in open-time order; `newest` with `limit` gives the last `limit` ones."""
+    query = select(Candle).where(Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe)
+    if start_ms is not None:
+        query = query.where(Candle.open_time >= start_ms)
+    if end_ms is not None:
+        query = query.where(Candle.open_time <= end_ms)
+    query = query.order_by(Candle.open_time.desc() if newest else Candle.open_time).limit(limit)
+    rows = [ClosedCandle(r.venue, r.symbol, r.timeframe, r.open_time, r.open, r.high, r.low, r.close, r.volume)
+            for r in conn.execute(query).scalars()]
+    return sorted(rows, key=lambda c: c.open_time) if newest else rows
+
+
+def last_open_time(conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None,
+                   end_ms: int | None = None) -> int | None:
+    query = select(func.max(Candle.open_time)).where(
+        Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe)
+    if start_ms is not None:
+        query = query.where(Candle.open_time >= start_ms)
+    if end_ms is not None:
+        query = query.where(Candle.open_time <= end_ms)
+    return conn.execute(query).scalar()
+
+
+def coverage(conn: Connection) -> list[dict]:
+    """What is stored: one row per (venue, symbol, timeframe) with count and first/last open time."""
+    query = select(Candle.venue, Candle.symbol, Candle.timeframe, func.count(), func.min(Candle.open_time),
+                   func.max(Candle.open_time)).group_by(Candle.venue, Candle.symbol, Candle.timeframe) \
+        .order_by(Candle.venue, Candle.symbol, Candle.timeframe)
+    return [{"venue": v, "symbol": s, "timeframe": tf, "count": n, "first": first, "last": last}
+            for v, s, tf, n, first, last in conn.execute(query)]
+
+
+def candle_event(candle: ClosedCandle, kind: str = "candle", **extra) -> str:
+    return json.dumps({"type": kind, "venue": candle.venue, "symbol": candle.symbol, "tf": candle.timeframe,
+                       **candle.fields(), **extra}, separators=(",", ":"))
+
+
+def queue_publish(pipe: redis.client.Pipeline, candles: Iterable[ClosedCandle],
+                  maxlen: int = STREAM_MAXLEN) -> None:
+    """Queue, on a Redis pipeline, each candle's stream append and its live event."""
+    for candle in candles:
+        pipe.xadd(candle_stream(candle.venue, candle.symbol, candle.timeframe), candle.fields(),
+                  id=f"{candle.open_time}-0", maxlen=maxlen, approximate=True)
+        pipe.publish(live_channel(candle.venue, candle.symbol), candle_event(candle))
+
+
+def last_streamed_open_time(client: redis.Redis, venue: str, symbol: str, timeframe: str) -> int | None:
+    entries = client.xrevrange(candle_stream(venue, symbol, timeframe), count=1)
+    return int(entries[0][0].split("-")[0]) if entries else None
+
+
+def read_stream(client: redis.Redis, venue: str, symbol: str, timeframe: str, count: int = 100) -> list[ClosedCandle]:
+    entries = client.xrevrange(candle_stream(venue, symbol, timeframe), count=count)
+    return [ClosedCandle.from_fields(venue, symbol, timeframe, fields) for _, fields in reversed(entries)]
