@@ -1,0 +1,353 @@
+"""Broker connections: a user's accounts on venues, their markets, balances and the demo account.
+
+Credentials are stored only encrypted (BrokerConnection.set_credentials) and are never returned to a
+page again; the exchange adapter for a connection is built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.config import Settings, get_settings
+from core.db import utcnow
+from core.exchanges.base import Exchange
+from core.exchanges.errors import ExchangeError
+from core.exchanges.models import Balance, SymbolRules
+from core.exchanges.registry import make_exchange
+from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
+from core.security import register_secret
+
+log = logging.getLogger(__name__)
+
+# Public test venues a "testnet" connection points at when it gives no base URL of its own.
+TESTNET_URLS = {"binance": "https://testnet.binance.vision"}
+NEEDS_PASSPHRASE = frozenset({"bitget"})
+VALUATION_ASSET = "USDT"
+STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI"})
+DEMO_LABEL = "Simulator"
+
+
+class BrokerError(ValueError):
+    """A connection the user described cannot be saved as given; the message says why."""
+
+
+@dataclass(frozen=True)
+class ConnectionInput:
+    venue: str
+    label: str
+    api_key: str | None  # None on edit keeps the stored credentials
+    api_secret: str | None
+    passphrase: str | None = None
+    base_url: str | None = None
+    testnet: bool = False
+
+    def __repr__(self) -> str:
+        return f"ConnectionInput(venue={self.venue!r}, label={self.label!r}, api_key='…')"
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    balances: dict[str, Balance]
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Holding:
+    asset: str
+    free: Decimal
+    locked: Decimal
+    price: Decimal | None  # in VALUATION_ASSET; None when the venue lists no pair for it
+    value: Decimal | None
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    holdings: list[Holding]
+    total: Decimal
+    unpriced: list[str]
+
+
+# ---- connections ---------------------------------------------------------------------------------
+
+def _clean_base_url(url: str | None) -> str | None:
+    url = (url or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BrokerError("base URL must look like https://host[:port]")
+    return url
+
+
+def _validate(data: ConnectionInput, *, creating: bool) -> None:
+    if data.venue not in VENUES:
+        raise BrokerError(f"unknown venue {data.venue!r}; expected one of {', '.join(VENUES)}")
+    if not data.label.strip() or len(data.label) > 64:
+        raise BrokerError("label must be 1-64 characters")
+    if creating and not (data.api_key and data.api_secret):
+        raise BrokerError("API key and secret are required")
+    if bool(data.api_key) != bool(data.api_secret):
+        raise BrokerError("give both the API key and the secret to replace them")
+    if creating and data.venue in NEEDS_PASSPHRASE and not data.passphrase:
+        raise BrokerError(f"{data.venue} needs the API key's passphrase")
+    if data.testnet and not data.base_url and data.venue not in TESTNET_URLS and data.venue != "sim":
+        raise BrokerError(f"no public testnet is known for {data.venue}; give its base URL")
+
+
+def _label_taken(session: Session, user_id: int, label: str, except_id: int | None = None) -> bool:
+    query = select(BrokerConnection.id).where(BrokerConnection.user_id == user_id, BrokerConnection.label == label)
+    if except_id is not None:
+        query = query.where(BrokerConnection.id != except_id)
+    return session.scalar(query) is not None
+
+
+def create_connection(session: Session, user_id: int, data: ConnectionInput) -> BrokerConnection:
+    _validate(data, creating=True)
+    label = data.label.strip()
+    if _label_taken(session, user_id, label):
+        raise BrokerError(f"you already have a connection labelled {label!r}")
+    broker = BrokerConnection(user_id=user_id, venue=data.venue, label=label, base_url=_clean_base_url(data.base_url),
+                              testnet=data.testnet)
+    broker.set_credentials(data.api_key or "", data.api_secret or "", data.passphrase)
+    session.add(broker)
+    session.flush()
+    log.info("broker_created", extra={"user_id": user_id, "broker_id": broker.id, "venue": data.venue})
+    return broker
+
+
+def update_connection(session: Session, broker: BrokerConnection, data: ConnectionInput) -> BrokerConnection:
+    """Edit label, venue settings and, when given, the credentials (blank keeps the stored ones)."""
+    _validate(data, creating=False)
+    label = data.label.strip()
+    if _label_taken(session, broker.user_id, label, except_id=broker.id):
+        raise BrokerError(f"you already have a connection labelled {label!r}")
+    if data.venue != broker.venue and session.scalar(select(Order.id).where(Order.broker_id == broker.id).limit(1)):
+        raise BrokerError("this connection has orders; the venue cannot change (create a new connection)")
+    broker.venue, broker.label = data.venue, label
+    broker.base_url, broker.testnet = _clean_base_url(data.base_url), data.testnet
+    if data.api_key and data.api_secret:
+        current = broker.credentials()
+        broker.set_credentials(data.api_key, data.api_secret, data.passphrase or current["passphrase"])
+    elif data.passphrase:
+        current = broker.credentials()
+        broker.set_credentials(current["api_key"], current["api_secret"], data.passphrase)
+    forget_exchange(broker.id)
+    log.info("broker_updated", extra={"user_id": broker.user_id, "broker_id": broker.id, "venue": broker.venue})
+    return broker
+
+
+def delete_connection(session: Session, broker: BrokerConnection) -> None:
+    """Delete a connection; refused while it has orders, so the order history never loses its venue."""
+    if session.scalar(select(Order.id).where(Order.broker_id == broker.id).limit(1)):
+        raise BrokerError(f"{broker.label!r} has orders in its history and cannot be deleted")
+    session.delete(broker)
+    session.flush()
+    forget_exchange(broker.id)
+    log.info("broker_deleted", extra={"user_id": broker.user_id, "broker_id": broker.id})
+
+
+def list_connections(session: Session, user_id: int) -> list[BrokerConnection]:
+    return list(session.scalars(select(BrokerConnection).where(BrokerConnection.user_id == user_id)
+                                .order_by(BrokerConnection.label)))
+
+
+# ---- the adapter of a connection -----------------------------------------------------------------
+
+def base_url_for(broker: BrokerConnection, settings: Settings | None = None) -> str | None:
+    if broker.base_url:
+        return broker.base_url
+    if broker.venue == "sim":
+        return (settings or get_settings()).sim_url
+    if broker.testnet:
+        return TESTNET_URLS.get(broker.venue)
+    return None
+
+
+_exchanges: dict[int, tuple[str, Exchange]] = {}
+_exchanges_lock = threading.Lock()
+
+
+def _fingerprint(broker: BrokerConnection, base_url: str | None) -> str:
+    material = f"{broker.venue}|{base_url}|{broker.api_key_enc}|{broker.api_secret_enc}|{broker.passphrase_enc}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def exchange_for(broker: BrokerConnection, *, fresh: bool = False, **options) -> Exchange:
+    """The adapter for a connection, reused per process: its keep-alive session, clock offset and
+    markets survive between orders (what keeps click-to-ack fast). `fresh` builds a private one."""
+    base_url = base_url_for(broker)
+    if fresh or options:
+        return _build(broker, base_url, **options)
+    fingerprint = _fingerprint(broker, base_url)
+    with _exchanges_lock:
+        cached = _exchanges.get(broker.id)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+    exchange = _build(broker, base_url)
+    with _exchanges_lock:
+        _exchanges[broker.id] = (fingerprint, exchange)
+    return exchange
+
+
+def _build(broker: BrokerConnection, base_url: str | None, **options) -> Exchange:
+    creds = broker.credentials()
+    for value in creds.values():
+        register_secret(value)
+    return make_exchange(broker.venue, api_key=creds["api_key"], api_secret=creds["api_secret"],
+                         passphrase=creds["passphrase"], base_url=base_url, redis=get_settings().redis_url,
+                         **options)
+
+
+def forget_exchange(broker_id: int) -> None:
+    with _exchanges_lock:
+        cached = _exchanges.pop(broker_id, None)
+    if cached:
+        cached[1].close()
+
+
+# ---- venue actions --------------------------------------------------------------------------------
+
+def check_connection(broker: BrokerConnection) -> ConnectionCheck:
+    """Balances when the keys work, or the venue's exact error (auth, unreachable, ...)."""
+    exchange = exchange_for(broker, fresh=True, max_attempts=1, timeout=10.0)
+    try:
+        balances = exchange.balances()
+    except ExchangeError as err:
+        log.info("broker_test_failed", extra={"broker_id": broker.id, "venue": broker.venue, "error_kind": err.kind})
+        return ConnectionCheck(ok=False, balances={}, error=str(err), error_kind=err.kind)
+    finally:
+        exchange.close()
+    return ConnectionCheck(ok=True, balances=balances)
+
+
+def rules_to_json(rules: SymbolRules) -> dict:
+    return {"tick_size": str(rules.tick_size), "step_size": str(rules.step_size), "min_qty": str(rules.min_qty),
+            "min_notional": str(rules.min_notional), "max_qty": str(rules.max_qty) if rules.max_qty else None,
+            "order_types": sorted(rules.order_types), "oco_allowed": rules.oco_allowed, "trading": rules.trading}
+
+
+def rules_from_row(row: SymbolRule) -> SymbolRules:
+    data = row.rules
+    return SymbolRules(symbol=row.symbol, base=row.base, quote=row.quote, tick_size=Decimal(data["tick_size"]),
+                       step_size=Decimal(data["step_size"]), min_qty=Decimal(data["min_qty"]),
+                       min_notional=Decimal(data["min_notional"]),
+                       max_qty=Decimal(data["max_qty"]) if data.get("max_qty") else None,
+                       order_types=frozenset(data.get("order_types", [])), oco_allowed=bool(data.get("oco_allowed")),
+                       trading=bool(data.get("trading", True)))
+
+
+def load_markets(session: Session, broker: BrokerConnection) -> int:
+    """Fetch the venue's symbols and rules into SymbolRule (upsert); returns how many. Raises ExchangeError."""
+    markets = exchange_for(broker).markets(refresh=True)
+    now = utcnow()
+    for rules in markets.values():
+        values = {"broker_id": broker.id, "symbol": rules.symbol, "base": rules.base, "quote": rules.quote,
+                  "rules": rules_to_json(rules), "updated_at": now}
+        session.execute(insert(SymbolRule).values(**values).on_conflict_do_update(
+            index_elements=["broker_id", "symbol"], set_={k: values[k] for k in ("base", "quote", "rules",
+                                                                                  "updated_at")}))
+    broker.markets_loaded_at = now
+    session.flush()
+    log.info("markets_loaded", extra={"broker_id": broker.id, "venue": broker.venue, "symbols": len(markets)})
+    return len(markets)
+
+
+def symbol_rules(session: Session, broker_id: int, symbol: str) -> SymbolRules | None:
+    row = session.scalar(select(SymbolRule).where(SymbolRule.broker_id == broker_id, SymbolRule.symbol == symbol))
+    return rules_from_row(row) if row else None
+
+
+def symbols_of(session: Session, broker_id: int) -> list[str]:
+    return list(session.scalars(select(SymbolRule.symbol).where(SymbolRule.broker_id == broker_id)
+                                .order_by(SymbolRule.symbol)))
+
+
+def last_price(exchange: Exchange, symbol: str) -> Decimal | None:
+    """The latest trade price of a symbol, from the venue's 1m candles (every adapter has them)."""
+    candles = exchange.klines(symbol, "1m", limit=1)
+    return candles[-1].close if candles else None
+
+
+def portfolio(broker: BrokerConnection) -> Portfolio:
+    """Balances valued in USDT at the venue's last prices. Raises ExchangeError."""
+    exchange = exchange_for(broker)
+    balances = exchange.balances()
+    markets = exchange.markets()
+    holdings, unpriced, total = [], [], Decimal(0)
+    for asset, balance in sorted(balances.items()):
+        if balance.total <= 0:
+            continue
+        price: Decimal | None = Decimal(1) if asset in STABLECOINS else None
+        pair = f"{asset}{VALUATION_ASSET}"
+        if price is None and pair in markets:
+            try:
+                price = last_price(exchange, pair)
+            except ExchangeError as err:
+                log.warning("valuation_price_failed", extra={"broker_id": broker.id, "symbol": pair,
+                                                             "error": str(err)})
+        value = balance.total * price if price is not None else None
+        if value is None:
+            unpriced.append(asset)
+        else:
+            total += value
+        holdings.append(Holding(asset, balance.free, balance.locked, price, value))
+    return Portfolio(holdings=holdings, total=total, unpriced=unpriced)
+
+
+# ---- the demo account on the simulator -------------------------------------------------------------
+
+def ensure_demo_broker(user: User | int, settings: Settings | None = None, session: Session | None = None) -> int:
+    """Give `user` a funded account on the running simulator and a "Simulator" connection to it.
+
+    Idempotent: an existing "Simulator" connection is kept (and its sim account re-provisioned only
+    if the simulator lost it). Returns the connection id. Raises requests.RequestException when the
+    simulator is not reachable.
+    """
+    from core.db import session_scope
+
+    settings = settings or get_settings()
+    user_id = user if isinstance(user, int) else user.id
+    if session is None:
+        with session_scope() as own:
+            return ensure_demo_broker(user_id, settings, own)
+    broker = session.scalar(select(BrokerConnection).where(BrokerConnection.user_id == user_id,
+                                                           BrokerConnection.label == DEMO_LABEL))
+    if broker is None:
+        api_key, api_secret = f"demo{user_id}x{secrets.token_hex(8)}", secrets.token_urlsafe(24)
+        broker = BrokerConnection(user_id=user_id, venue="sim", label=DEMO_LABEL, testnet=False)
+        broker.set_credentials(api_key, api_secret)
+        session.add(broker)
+        session.flush()
+        _provision_sim_account(settings.sim_url, api_key, api_secret, settings.file.sim.demo_balance_usdt)
+        log.info("demo_broker_created", extra={"user_id": user_id, "broker_id": broker.id})
+    else:
+        creds = broker.credentials()
+        if not check_connection(broker).ok:
+            _provision_sim_account(base_url_for(broker, settings) or settings.sim_url, creds["api_key"],
+                                   creds["api_secret"], settings.file.sim.demo_balance_usdt)
+    try:
+        load_markets(session, broker)
+    except ExchangeError as err:
+        log.warning("demo_markets_not_loaded", extra={"broker_id": broker.id, "error": str(err)})
+    return broker.id
+
+
+def _provision_sim_account(sim_url: str, api_key: str, api_secret: str, usdt: str) -> None:
+    register_secret(api_secret)
+    response = requests.post(f"{sim_url}/sim/admin/accounts", timeout=10,
+                             json={"api_key": api_key, "api_secret": api_secret, "balances": {"USDT": usdt}})
+    if response.status_code != 200:
+        raise BrokerError(f"the simulator refused the demo account: HTTP {response.status_code} {response.text[:200]}")

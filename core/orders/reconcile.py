@@ -1,0 +1,121 @@
+"""Reconciliation: our orders against each venue, at worker start-up and on a schedule.
+
+Resolves `sent`/`unknown` orders by client order id, re-enqueues orders stuck in `new` (e.g. Redis
+was down when they were submitted), refreshes live orders (settling emulated OCOs) and stores any
+fill the ledger does not have yet. It never guesses: every change comes from the venue's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from core.brokers import exchange_for
+from core.db import session_scope, utcnow
+from core.exchanges.errors import ExchangeError
+from core.models import BrokerConnection, Fill, Order
+from core.orders import service
+from core.orders.states import OrderState
+
+log = logging.getLogger(__name__)
+
+STUCK_NEW_AFTER = timedelta(seconds=20)
+FILLS_LOOKBACK = timedelta(days=2)
+LIVE = (OrderState.SENT.value, OrderState.UNKNOWN.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value)
+
+
+@dataclass
+class BrokerReport:
+    broker_id: int
+    synced: int = 0
+    changed: int = 0
+    requeued: int = 0
+    fills_added: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def brokers_to_reconcile() -> list[int]:
+    """Connections with live or recent orders; idle connections cost the venue nothing."""
+    since = utcnow() - FILLS_LOOKBACK
+    with session_scope() as session:
+        return list(session.scalars(select(Order.broker_id).where(
+            (Order.state.in_(LIVE + (OrderState.NEW.value,))) | (Order.updated_at >= since)).distinct()))
+
+
+def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
+                     resend_after: timedelta = service.RESEND_AFTER) -> BrokerReport:
+    report = BrokerReport(broker_id)
+    cutoff = utcnow() - stuck_after
+    with session_scope() as session:
+        stuck = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id,
+                                                            Order.state == OrderState.NEW.value,
+                                                            Order.created_at < cutoff)))
+        live = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id, Order.state.in_(LIVE))
+                                    .order_by(Order.id)))
+    for order_id in stuck:
+        if enqueue(order_id):
+            report.requeued += 1
+    for order_id in live:
+        try:
+            outcome = service.sync(order_id, resend_after=resend_after)
+        except ExchangeError as err:
+            report.errors.append(f"order {order_id}: {err}")
+            continue
+        report.synced += 1
+        report.changed += int(outcome.changed)
+    report.fills_added = sync_fills(broker_id, report)
+    log.info("reconciled_broker", extra={"broker_id": broker_id, "synced": report.synced, "changed": report.changed,
+                                         "requeued": report.requeued, "fills_added": report.fills_added,
+                                         "errors": len(report.errors)})
+    return report
+
+
+def sync_fills(broker_id: int, report: BrokerReport | None = None) -> int:
+    """New venue trades of every symbol we traded recently, stored once in our ledger."""
+    since = utcnow() - FILLS_LOOKBACK
+    added = 0
+    with session_scope() as session:
+        broker = session.get(BrokerConnection, broker_id)
+        if broker is None:
+            return 0
+        symbols = list(session.scalars(select(Order.symbol).where(Order.broker_id == broker_id,
+                                                                  Order.updated_at >= since).distinct()))
+        exchange = exchange_for(broker)
+        for symbol in symbols:
+            last = session.scalar(select(func.max(Fill.traded_at)).where(Fill.broker_id == broker_id,
+                                                                         Fill.symbol == symbol))
+            start = max(last or since, since)
+            try:
+                trades = exchange.trades(symbol, start_ms=int(start.astimezone(UTC).timestamp() * 1000))
+            except ExchangeError as err:
+                if report is not None:
+                    report.errors.append(f"trades {symbol}: {err}")
+                continue
+            venue_ids = {t.order_id for t in trades}
+            orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(
+                Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))} if venue_ids else {}
+            added += service.record_fills(session, broker, trades, orders)
+    return added
+
+
+def reconcile_all(enqueue: Callable[[int], bool]) -> list[BrokerReport]:
+    reports = []
+    for broker_id in brokers_to_reconcile():
+        try:
+            reports.append(reconcile_broker(broker_id, enqueue))
+        except ExchangeError as err:
+            log.warning("reconcile_broker_failed", extra={"broker_id": broker_id, "error": str(err)})
+    return reports
+
+
+def report_dict(report: BrokerReport) -> dict:
+    return {"broker_id": report.broker_id, "synced": report.synced, "changed": report.changed,
+            "requeued": report.requeued, "fills_added": report.fills_added, "errors": report.errors}
+
+
+def age_of(stamp: datetime) -> timedelta:
+    return datetime.now(UTC) - (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))

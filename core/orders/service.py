@@ -1,0 +1,471 @@
+"""The order pipeline's domain: place, sync and cancel one order, exactly once, truthfully.
+
+Each function takes an order id and is safe to run again (a redelivered Celery task, a reconciliation
+pass, two workers at once): the row is locked while its state is read and changed, the `sent` state
+is committed before the venue is called, and the venue only ever sees the order's one client order
+id, so a retry finds the first attempt instead of creating a second order.
+
+A venue that does not answer leaves the order `unknown`; only a query by client order id decides
+what happened. Every state change is published on the user's Redis channel after it is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.brokers import exchange_for
+from core.bus import get_redis, order_events_channel
+from core.db import session_scope, utcnow
+from core.exchanges.base import Exchange
+from core.exchanges.errors import (
+    AuthError,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+)
+from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, VenueTrade, oco_leg_ids
+from core.exchanges.rules import round_and_validate
+from core.models import BrokerConnection, Fill, Order
+from core.orders.states import FINAL_STATES, OrderState, can_transition
+
+log = logging.getLogger(__name__)
+
+# An order the venue does not know is re-sent only once no earlier attempt can still be in flight
+# (adapter timeouts are 10 s, with retries) ...
+RESEND_AFTER = timedelta(seconds=45)
+# ... and never once the market may have moved far from what the trader saw: then it is rejected.
+RESEND_UNTIL = timedelta(minutes=10)
+# Refused before anything was sent: the trader must change the order.
+REFUSALS = (InvalidOrder, InsufficientFunds, AuthError)
+VENUE_STATUS = {"open": OrderState.OPEN, "partially_filled": OrderState.PARTIALLY_FILLED,
+                "filled": OrderState.FILLED, "cancelled": OrderState.CANCELLED, "rejected": OrderState.REJECTED,
+                "expired": OrderState.EXPIRED}
+WAITING_STATES = frozenset({OrderState.SENT.value, OrderState.UNKNOWN.value})
+
+
+@dataclass
+class Outcome:
+    """What a pipeline step did to one order (for tasks, logs and the CLI)."""
+
+    order_id: int
+    state: str
+    changed: bool = False
+    message: str | None = None
+    events: list[dict] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
+
+
+# ---- publishing --------------------------------------------------------------------------------
+
+def _event_payload(order: Order, from_state: str | None, cause: str) -> dict:
+    return {"type": "order", "order_id": order.id, "broker_id": order.broker_id, "symbol": order.symbol,
+            "side": order.side, "order_type": order.type, "from": from_state, "state": order.state,
+            "cause": cause, "filled_quantity": str(order.filled_quantity or 0),
+            "error": order.error_message, "at": utcnow().isoformat()}
+
+
+def publish(user_id: int, payloads: Iterable[dict]) -> None:
+    """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
+    try:
+        client = get_redis()
+        for payload in payloads:
+            client.publish(order_events_channel(user_id), json.dumps(payload))
+    except Exception as exc:  # noqa: BLE001 - redis-py raises several transport errors; pages also poll
+        log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
+
+
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
+    """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
+    if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
+        return False
+    if not can_transition(order.state, target):
+        log.warning("order_transition_ignored", extra={"order_id": order.id, "from_state": order.state,
+                                                       "to_state": target.value, "cause": cause})
+        return False
+    previous = order.state
+    order.move_to(target, cause, detail)
+    order.updated_at = utcnow()
+    outcome.state, outcome.changed = order.state, True
+    outcome.events.append(_event_payload(order, previous, cause))
+    return True
+
+
+def _locked(session: Session, order_id: int) -> Order:
+    order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None:
+        raise LookupError(f"no order {order_id}")
+    return order
+
+
+def _finish(outcome: Outcome, user_id: int) -> Outcome:
+    if outcome.events:
+        publish(user_id, outcome.events)
+    return outcome
+
+
+# ---- building the venue request ----------------------------------------------------------------
+
+def _request_of(order: Order) -> OrderRequest | OcoRequest:
+    if order.type == "oco":
+        return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
+                          side=order.side, quantity=order.quantity, limit_price=order.price,  # type: ignore[arg-type]
+                          stop_price=order.stop_price)  # type: ignore[arg-type]
+    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol, side=order.side,
+                        type=order.type, quantity=order.quantity, quote_quantity=order.quote_quantity,  # type: ignore[arg-type]
+                        price=order.price, stop_price=order.stop_price,
+                        time_in_force=order.time_in_force)  # type: ignore[arg-type]
+
+
+def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> OrderRequest | OcoRequest:
+    """The request on the symbol's grid, or InvalidOrder; markets are cached per process."""
+    rules = exchange.rules(request.symbol)
+    if isinstance(request, OcoRequest):
+        take_profit = round_and_validate(request.take_profit_leg(), rules)
+        stop_loss = round_and_validate(request.stop_loss_leg(), rules)
+        return replace(request, quantity=take_profit.quantity, limit_price=take_profit.price,
+                       stop_price=stop_loss.stop_price)
+    return round_and_validate(request, rules)
+
+
+def _store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict:
+    """Our record shows what the venue gets; the trader's raw numbers stay in the event detail."""
+    asked = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
+    if isinstance(request, OcoRequest):
+        order.quantity, order.price, order.stop_price = request.quantity, request.limit_price, request.stop_price
+    else:
+        order.quantity, order.price, order.stop_price = request.quantity, request.price, request.stop_price
+    now = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
+    return {k: str(v) for k, v in asked.items() if v is not None and v != now[k]}
+
+
+# ---- applying what the venue says -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VenueView:
+    """One order as the venue sees it (an OCO folded into one status)."""
+
+    status: str
+    venue_order_id: str | None
+    filled: Decimal
+    average_price: Decimal | None
+    leg_ids: tuple[str, ...] = ()
+
+
+def view_of(answer: VenueOrder | OcoResult) -> VenueView:
+    if isinstance(answer, VenueOrder):
+        return VenueView(answer.status, answer.venue_order_id, answer.filled_qty, answer.avg_price,
+                         (answer.venue_order_id,))
+    legs = answer.orders
+    leg_ids = tuple(leg.venue_order_id for leg in legs)
+    traded = [leg for leg in legs if leg.filled_qty > 0]
+    venue_id = answer.venue_list_id or (legs[0].venue_order_id if legs else None)
+    if traded:
+        leg = traded[0]  # an OCO trades on one leg only
+        return VenueView(leg.status, venue_id, leg.filled_qty, leg.avg_price, leg_ids)
+    if legs and all(leg.is_final for leg in legs):
+        status = "rejected" if all(leg.status == "rejected" for leg in legs) else "cancelled"
+        return VenueView(status, venue_id, Decimal(0), None, leg_ids)
+    return VenueView("open", venue_id, Decimal(0), None, leg_ids)
+
+
+def _apply(order: Order, view: VenueView, cause: str, outcome: Outcome) -> None:
+    if view.venue_order_id:
+        order.venue_order_id = view.venue_order_id
+    target = VENUE_STATUS[view.status]
+    if order.state == target.value and view.filled == order.filled_quantity:
+        return  # nothing new
+    order.filled_quantity = view.filled
+    order.average_price = view.average_price
+    detail = {"filled": str(view.filled)}
+    if order.type == "oco":
+        detail["legs"] = list(view.leg_ids)
+    _move(order, target, cause, outcome, detail)
+
+
+def _reject(order: Order, err: ExchangeError, outcome: Outcome, cause: str) -> None:
+    order.error_kind = err.kind if err.kind != "unknown" else "rejected"
+    order.error_message = str(err)[:2000]
+    _move(order, OrderState.REJECTED, cause, outcome, {"error": str(err)[:500], "code": err.code})
+
+
+def _mark_unknown(order: Order, err: Exception, outcome: Outcome, cause: str) -> None:
+    order.error_kind = getattr(err, "kind", "unavailable")
+    order.error_message = (f"{err} — the venue did not confirm; the order is checked by its client order id "
+                           f"before anything is sent again")[:2000]
+    _move(order, OrderState.UNKNOWN, cause, outcome, {"error": str(err)[:500]})
+
+
+def _leg_ids(order: Order) -> tuple[str, ...]:
+    for event in reversed(order.events):
+        legs = (event.detail or {}).get("legs")
+        if legs:
+            return tuple(legs)
+    return ()
+
+
+# ---- place --------------------------------------------------------------------------------------
+
+def place(order_id: int) -> Outcome:
+    """Send a `new` order to its venue once. An order already past `new` is synced instead."""
+    with session_scope() as session:
+        order = _locked(session, order_id)
+        outcome = Outcome(order.id, order.state)
+        user_id = order.user_id
+        if order.state in WAITING_STATES:
+            resolve = True
+        elif order.state != OrderState.NEW.value:
+            outcome.message = f"already {order.state}"
+            return outcome
+        else:
+            resolve = False
+            broker = session.get(BrokerConnection, order.broker_id)
+            exchange = exchange_for(broker)
+            try:
+                request = _fit_to_rules(exchange, _request_of(order))
+            except REFUSALS as err:
+                order.error_kind, order.error_message = err.kind, str(err)[:2000]
+                _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
+                return _finish(outcome, user_id)
+            # Loading markets failed (venue down): still `new`, nothing sent; the task retries.
+            adjusted = _store_rounded(order, request)
+            _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
+    if resolve:
+        return sync(order_id)
+    publish(user_id, outcome.events)
+    outcome.events = []
+    return _send(order_id, exchange, request, outcome, user_id)
+
+
+def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest, outcome: Outcome,
+          user_id: int) -> Outcome:
+    """Call the venue (the `sent` state is already committed) and record its answer."""
+    answer: VenueOrder | OcoResult | None = None
+    failure: ExchangeError | None = None
+    try:
+        answer = exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
+    except RateLimited as err:
+        # The venue did not execute this request, but an earlier attempt may have landed: ask once.
+        failure = err
+        try:
+            answer = _lookup(exchange, request)
+        except OrderNotFound:
+            pass
+        except ExchangeError as lookup_err:
+            failure = lookup_err
+    except ExchangeError as err:
+        failure = err
+    with session_scope() as session:
+        order = _locked(session, order_id)
+        if answer is not None:
+            _apply(order, view_of(answer), "venue_ack", outcome)
+        elif isinstance(failure, REFUSALS):
+            _reject(order, failure, outcome, "venue_refused")
+        elif isinstance(failure, RateLimited):
+            _reject(order, ExchangeError(f"{failure.message} — not placed, try again in a moment",
+                                         venue=failure.venue, code=failure.code), outcome, "rate_limited")
+            order.error_kind = "rate_limited"
+        elif failure is not None:
+            _mark_unknown(order, failure, outcome, "no_answer")
+        log.info("order_placed" if answer else "order_not_placed",
+                 extra={"order_id": order.id, "state": order.state, "venue": exchange.venue,
+                        "error": str(failure)[:300] if failure and not answer else None})
+        filled = order.filled_quantity > 0
+    _finish(outcome, user_id)
+    if filled:
+        _record_order_fills(order_id)
+    return outcome
+
+
+def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:
+    if isinstance(request, OcoRequest) or (isinstance(request, Order) and request.type == "oco"):
+        symbol, client_id = request.symbol, request.client_order_id or ""
+        legs = tuple(exchange.get_order(symbol, client_order_id=leg) for leg in oco_leg_ids(client_id))
+        return OcoResult(client_order_id=client_id, symbol=symbol, orders=legs,
+                         emulated=not exchange.has_native_oco)
+    return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
+
+
+# ---- sync ----------------------------------------------------------------------------------------
+
+def _age(order: Order) -> timedelta:
+    stamp = order.updated_at or order.created_at
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return datetime.now(UTC) - stamp
+
+
+def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until: timedelta = RESEND_UNTIL) -> Outcome:
+    """Ask the venue about the order by its client order id and record what it says.
+
+    An `unknown`/`sent` order the venue does not have is re-sent with the same id once it is older
+    than `resend_after` (no attempt can still be in flight), or rejected once older than `resend_until`.
+    Emulated OCOs are settled here: a filled leg cancels the other.
+    """
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise LookupError(f"no order {order_id}")
+        outcome = Outcome(order.id, order.state)
+        if order.is_final or order.state == OrderState.NEW.value:
+            outcome.message = f"nothing to sync ({order.state})"
+            return outcome
+        broker = session.get(BrokerConnection, order.broker_id)
+        exchange = exchange_for(broker)
+        user_id = order.user_id
+        try:
+            answer = _lookup(exchange, order)
+        except OrderNotFound:
+            answer = None
+        except ExchangeError as err:
+            outcome.message = f"venue not reachable for sync: {err}"
+            return outcome
+        if answer is not None and isinstance(answer, OcoResult) and answer.emulated and not order.is_final:
+            try:
+                answer = exchange.settle_emulated_oco(answer)
+            except ExchangeError as err:
+                log.warning("oco_settle_failed", extra={"order_id": order.id, "error": str(err)})
+    with session_scope() as session:
+        order = _locked(session, order_id)
+        if answer is not None:
+            _apply(order, view_of(answer), "sync", outcome)
+            filled = order.filled_quantity > 0
+            request = None
+        else:
+            filled, request = False, _not_found(order, outcome, resend_after, resend_until)
+    _finish(outcome, user_id)
+    outcome.events = []
+    if request is not None:
+        return _send(order_id, exchange, request, outcome, user_id)
+    if filled:
+        _record_order_fills(order_id)
+    return outcome
+
+
+def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
+               resend_until: timedelta) -> OrderRequest | OcoRequest | None:
+    """The venue does not have the order. Re-send it (same id) when that is provably safe."""
+    if order.state not in WAITING_STATES:
+        outcome.message = "the venue no longer reports this order"
+        log.warning("order_missing_at_venue", extra={"order_id": order.id, "state": order.state})
+        return None
+    age = _age(order)
+    if age < resend_after:
+        outcome.message = "not at the venue yet; an attempt may still be in flight"
+        return None
+    if order.state == OrderState.SENT.value:
+        _move(order, OrderState.UNKNOWN, "not_found_at_venue", outcome)
+    if age > resend_until:
+        order.error_kind = "not_placed"
+        order.error_message = (f"the venue never received this order and it is {int(age.total_seconds() // 60)} "
+                               f"minutes old; not re-sent because the market may have moved")
+        _move(order, OrderState.REJECTED, "stale_not_placed", outcome)
+        return None
+    _move(order, OrderState.SENT, "resend_same_client_id", outcome)
+    return _request_of(order)
+
+
+# ---- cancel --------------------------------------------------------------------------------------
+
+def cancel(order_id: int) -> Outcome:
+    """Cancel at the venue (or locally if never sent). A filled order stays filled: the venue decides."""
+    with session_scope() as session:
+        order = _locked(session, order_id)
+        outcome = Outcome(order.id, order.state)
+        user_id = order.user_id
+        if order.is_final:
+            outcome.message = f"already {order.state}"
+            return outcome
+        if order.state == OrderState.NEW.value:
+            _move(order, OrderState.CANCELLED, "cancelled_before_sending", outcome)
+            return _finish(outcome, user_id)
+        exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+        symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
+    try:
+        for leg in (oco_leg_ids(client_id) if is_oco else (client_id,)):
+            try:
+                exchange.cancel_order(symbol, client_order_id=leg)
+            except OrderNotFound:
+                if not is_oco:
+                    raise
+    except OrderNotFound:
+        outcome.message = "the venue has no open order to cancel (it may have filled)"
+    except ExchangeError as err:
+        outcome.message = f"cancel failed: {err}"
+        log.warning("order_cancel_failed", extra={"order_id": order_id, "error": str(err)})
+        return outcome
+    # The venue's own report (cancelled, or filled meanwhile) decides our state.
+    result = sync(order_id)
+    result.message = result.message if outcome.message is None else outcome.message
+    return result
+
+
+# ---- fills ledger --------------------------------------------------------------------------------
+
+def record_fills(session: Session, broker: BrokerConnection, trades: Iterable[VenueTrade],
+                 orders_by_venue_id: dict[str, Order] | None = None) -> int:
+    """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
+    orders_by_venue_id = orders_by_venue_id or {}
+    added = 0
+    for trade in trades:
+        order = orders_by_venue_id.get(trade.order_id)
+        side = trade.side or (order.side if order else "buy")
+        values = {"order_id": order.id if order else None, "user_id": broker.user_id, "broker_id": broker.id,
+                  "symbol": trade.symbol or (order.symbol if order else ""), "side": side,
+                  "venue_trade_id": trade.trade_id, "price": trade.price, "quantity": trade.qty, "fee": trade.fee,
+                  "fee_asset": trade.fee_asset or None,
+                  "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC)}
+        inserted = session.scalar(insert(Fill).values(**values).on_conflict_do_nothing(
+            index_elements=["broker_id", "symbol", "venue_trade_id"]).returning(Fill.id))
+        added += inserted is not None
+    return added
+
+
+def recorded_quantity(session: Session, order_id: int) -> Decimal:
+    return session.scalar(select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == order_id)) \
+        or Decimal(0)
+
+
+def _record_order_fills(order_id: int) -> int:
+    """Fetch this order's trades when our ledger holds less than the venue reports filled."""
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        if order is None or recorded_quantity(session, order_id) >= order.filled_quantity:
+            return 0
+        broker = session.get(BrokerConnection, order.broker_id)
+        venue_ids = set(_leg_ids(order)) | ({order.venue_order_id} if order.venue_order_id else set())
+        start_ms = int(order.created_at.timestamp() * 1000) - 60_000
+        try:
+            trades = exchange_for(broker).trades(order.symbol, start_ms=start_ms)
+        except ExchangeError as err:
+            log.warning("fills_fetch_failed", extra={"order_id": order_id, "error": str(err)})
+            return 0
+        mine = [t for t in trades if t.order_id in venue_ids]
+        added = record_fills(session, broker, [replace(t, symbol=t.symbol or order.symbol) for t in mine],
+                             {vid: order for vid in venue_ids})
+        user_id = order.user_id
+        payload = _event_payload(order, order.state, "fills_recorded")
+    if added:
+        log.info("fills_recorded", extra={"order_id": order_id, "added": added})
+        publish(user_id, [payload | {"type": "fill"}])
+    return added
+
+
+def order_is_waiting(state: str) -> bool:
+    return state in WAITING_STATES
+
+
+def final_state_names() -> frozenset[str]:
+    return frozenset(s.value for s in FINAL_STATES)

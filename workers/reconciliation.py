@@ -1,0 +1,44 @@
+"""Reconciliation of our orders with each venue: on a schedule (beat) and once at worker start-up."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app, shared_task, signals
+
+from core.orders import reconcile
+from core.orders.submit import enqueue_placement
+
+log = logging.getLogger(__name__)
+TASK = "workers.reconciliation.reconcile_all"
+EVERY_S = 30.0
+
+
+def _enqueue(order_id: int) -> bool:
+    from workers.celery_app import app
+
+    return enqueue_placement(app, order_id)
+
+
+@shared_task(name=TASK, acks_late=True)
+def reconcile_all() -> list[dict]:
+    return [reconcile.report_dict(r) for r in reconcile.reconcile_all(_enqueue)]
+
+
+@shared_task(name="workers.reconciliation.reconcile_broker", acks_late=True)
+def reconcile_broker(broker_id: int) -> dict:
+    return reconcile.report_dict(reconcile.reconcile_broker(broker_id, _enqueue))
+
+
+@current_app.on_after_configure.connect
+def _schedule(sender, **_kwargs) -> None:
+    sender.add_periodic_task(EVERY_S, reconcile_all.s(), name="reconcile-orders")
+
+
+@signals.worker_ready.connect
+def _reconcile_at_startup(sender=None, **_kwargs) -> None:
+    """A worker that just started (maybe after a crash) repairs what the crash left behind."""
+    try:
+        sender.app.send_task(TASK, queue="maintenance")
+    except Exception as exc:  # noqa: BLE001 - the schedule will run it anyway
+        log.warning("startup_reconcile_not_enqueued", extra={"error": str(exc)[:200]})
