@@ -1,0 +1,1 @@
+"""TradingView webhooks: alerts become orders, every request is kept, missed alerts are noticed."""

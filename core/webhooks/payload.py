@@ -1,0 +1,162 @@
+"""What a TradingView alert may say, and how its body is read (JSON, or `text/plain` holding JSON)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+ACTIONS = ("buy", "sell", "close", "cancel")
+ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
+MAX_BODY_BYTES = 8 * 1024  # TradingView caps alert messages at a few KB; anything bigger is not an alert
+
+
+class AlertRejected(Exception):
+    """An alert that must not become an order: the HTTP status to answer and a reason a trader can read."""
+
+    def __init__(self, http_status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.http_status = http_status
+        self.reason = reason
+
+
+class Alert(BaseModel):
+    """A validated alert: what processing needs, nothing more."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    symbol: str | None = None
+    quantity: Decimal | None = None  # {{strategy.order.contracts}}: overrides the webhook's default size
+    price: Decimal | None = None     # {{close}}: the price the alert saw (for minimum checks only)
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    interval: str | None = None
+    time: datetime | None = None     # {{timenow}}: when TradingView fired the alert
+
+    def as_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def _placeholder(value: Any) -> bool:
+    """TradingView leaves `{{name}}` untouched when the placeholder does not apply to the alert."""
+    return isinstance(value, str) and "{{" in value
+
+
+def _text(body: dict, *names: str) -> str | None:
+    for name in names:
+        value = body.get(name)
+        if value is None or _placeholder(value):
+            continue
+        text = str(value).strip()
+        if text:
+            return text
+    return None
+
+
+def _decimal(body: dict, name: str, *aliases: str) -> Decimal | None:
+    raw = _text(body, name, *aliases)
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise AlertRejected(422, f"'{name}' must be a number, got {raw[:40]!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise AlertRejected(422, f"'{name}' must be a positive number, got {raw[:40]!r}")
+    return value
+
+
+def normalize_symbol(raw: str) -> str:
+    """`BINANCE:BTCUSDT`, `BTCUSDT.P`, `btc/usdt`, `BTC-USDT` -> `BTCUSDT`."""
+    symbol = raw.split(":")[-1].strip().upper()
+    symbol = re.sub(r"\.P$", "", symbol)
+    return re.sub(r"[/\-_ ]", "", symbol)
+
+
+def parse_time(raw: str) -> datetime:
+    """{{timenow}} is ISO 8601 UTC ("2024-05-01T12:00:00Z"); epoch seconds or ms are accepted too."""
+    try:
+        if re.fullmatch(r"\d{9,13}", raw):
+            number = int(raw)
+            return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise AlertRejected(422, f"'time' is not a date, got {raw[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_content_type(content_type: str | None) -> None:
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    if mimetype not in ACCEPTED_CONTENT_TYPES:
+        raise AlertRejected(415, f"content type {mimetype or 'missing'!r} is not accepted; "
+                                 "send application/json or text/plain holding JSON")
+
+
+def decode_body(raw: bytes) -> dict:
+    """The JSON object of the body. TradingView sends its message as text/plain: the same JSON text."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AlertRejected(400, "body is not UTF-8 text") from None
+    if not text.strip():
+        raise AlertRejected(400, "body is empty; the alert message must be JSON")
+    try:
+        body = json.loads(text, parse_float=str, parse_int=str)
+    except json.JSONDecodeError as exc:
+        raise AlertRejected(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(body, dict):
+        raise AlertRejected(400, "the alert message must be a JSON object")
+    return body
+
+
+def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[str]) -> Alert:
+    """Validate the decoded body against the webhook's settings; raise AlertRejected saying what is wrong."""
+    action_text = _text(body, "action", "side")
+    if action_text is None:
+        raise AlertRejected(422, "missing 'action' (buy, sell, close or cancel)")
+    action = action_text.lower()
+    if action not in ACTIONS:
+        raise AlertRejected(422, f"unknown action {action_text[:20]!r}; expected one of {', '.join(ACTIONS)}")
+    if action not in allowed_actions:
+        raise AlertRejected(422, f"action {action!r} is not allowed on this webhook")
+    raw_symbol = _text(body, "symbol", "ticker")
+    symbol = fixed_symbol or (normalize_symbol(raw_symbol) if raw_symbol else None)
+    if not symbol:
+        raise AlertRejected(422, "missing symbol: put {{ticker}} in the message or fix the symbol on the webhook")
+    raw_time = _text(body, "time", "timenow")
+    return Alert(
+        action=action, symbol=symbol,
+        quantity=_decimal(body, "contracts", "quantity", "qty"),
+        price=_decimal(body, "price", "close"),
+        stop_loss=_decimal(body, "stop_loss", "sl"),
+        take_profit=_decimal(body, "take_profit", "tp"),
+        interval=_text(body, "interval"),
+        time=parse_time(raw_time) if raw_time else None,
+    )
+
+
+def idempotency_key(webhook_id: int, body: dict, alert_time: datetime | None, received_at: datetime) -> str:
+    """Same webhook + same alert time + same content = the same alert (a retry or a replay).
+
+    Without a time in the message, alerts with identical content within the same minute count as one.
+    """
+    content = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body_hash = hashlib.sha256(content.encode()).hexdigest()
+    moment = alert_time.isoformat() if alert_time else f"minute:{int(received_at.timestamp()) // 60}"
+    return hashlib.sha256(f"{webhook_id}|{moment}|{body_hash}".encode()).hexdigest()
+
+
+def alert_message_template(fixed_symbol: str | None) -> str:
+    """The message to paste into TradingView's alert, using its placeholders."""
+    fields = {"action": "{{strategy.order.action}}"}
+    if not fixed_symbol:
+        fields["ticker"] = "{{ticker}}"
+    fields.update({"contracts": "{{strategy.order.contracts}}", "price": "{{close}}",
+                   "interval": "{{interval}}", "time": "{{timenow}}"})
+    return json.dumps(fields, indent=2)

@@ -1,0 +1,139 @@
+"""Turning a stored, accepted alert into orders, exactly once, and the sweep that repairs missed hand-offs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from core.config import get_settings
+from core.db import session_scope, utcnow
+from core.exchanges.registry import make_exchange
+from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
+from core.orders.states import OrderState
+from core.orders.submit import OrderIntent, enqueue_placement, record_order
+
+log = logging.getLogger(__name__)
+
+CANCEL_TASK = "workers.orders.cancel_order"
+OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
+               OrderState.UNKNOWN.value)
+SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
+
+
+class NothingToDo(Exception):
+    """The alert is valid but there is nothing to trade (e.g. close with no position)."""
+
+
+def _webhook_orders(webhook_id: int):
+    """Orders recorded for this webhook's alerts (source_ref holds the alert id)."""
+    alert_ids = select(func.cast(WebhookAlert.id, Order.source_ref.type)).where(WebhookAlert.webhook_id == webhook_id)
+    return select(Order).where(Order.source == "webhook", Order.source_ref.in_(alert_ids))
+
+
+def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
+    """Bought minus sold, from our fill ledger, over the orders this webhook placed on `symbol`."""
+    orders = _webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
+    signed = case((Fill.side == "buy", Fill.quantity), else_=-Fill.quantity)
+    total = session.execute(select(func.coalesce(func.sum(signed), 0)).where(Fill.order_id.in_(orders))).scalar()
+    return Decimal(total)
+
+
+def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> dict:
+    """% of the free balance: of the quote asset for a buy, of the base asset for a sell."""
+    rule = session.execute(select(SymbolRule).where(SymbolRule.broker_id == webhook.broker_id,
+                                                    SymbolRule.symbol == symbol)).scalar()
+    if rule is None:
+        raise NothingToDo(f"load the markets of the broker to size {symbol} as a % of the balance")
+    broker = session.get(BrokerConnection, webhook.broker_id)
+    base_url = broker.base_url or (get_settings().sim_url if broker.venue == "sim" else None)
+    exchange = make_exchange(broker.venue, base_url=base_url, **broker.credentials())
+    try:
+        balances = exchange.balances()
+    finally:
+        exchange.close()
+    asset = rule.quote if side == "buy" else rule.base
+    free = balances[asset].free if asset in balances else Decimal(0)
+    amount = free * webhook.size_value / Decimal(100)
+    if amount <= 0:
+        raise NothingToDo(f"no free {asset} to size {webhook.size_value}% of")
+    return {"quote_quantity": amount} if side == "buy" else {"quantity": amount}
+
+
+def _size(session: Session, webhook: Webhook, payload: dict, side: str) -> dict:
+    if payload.get("quantity"):
+        return {"quantity": Decimal(payload["quantity"])}
+    if webhook.size_mode == "quantity":
+        return {"quantity": webhook.size_value}
+    if webhook.size_mode == "quote":
+        return {"quote_quantity": webhook.size_value}
+    return _percent_size(session, webhook, payload["symbol"], side)
+
+
+def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tuple[list[int], list[int], str]:
+    """(orders to place, orders to cancel, result text)."""
+    payload = alert.payload or {}
+    symbol, action = payload["symbol"], payload["action"]
+    if action == "cancel":
+        open_orders = list(session.scalars(_webhook_orders(webhook.id).where(
+            Order.symbol == symbol, Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))))
+        to_cancel = []
+        for order in open_orders:
+            if order.state == OrderState.NEW.value:  # never sent: cancelled here, nothing to ask the venue
+                order.move_to(OrderState.CANCELLED, "webhook_cancel", {"alert_id": alert.id})
+            else:
+                to_cancel.append(order.id)
+        return [], to_cancel, f"cancel requested for {len(open_orders)} open order(s)"
+    if action == "close":
+        position = net_position(session, webhook, symbol)
+        if position <= 0:
+            raise NothingToDo(f"no {symbol} position to close")
+        size, side = {"quantity": position}, "sell"
+    else:
+        size, side = _size(session, webhook, payload, action), action
+    intent = OrderIntent(broker_id=webhook.broker_id, symbol=symbol, side=side, type="market",
+                         source="webhook", source_ref=str(alert.id), **size)
+    order = record_order(session, webhook.user_id, intent)
+    return [order.id], [], f"{side} order #{order.id} recorded"
+
+
+def process_alert(alert_id: int, celery_app) -> list[int]:
+    """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
+    hand them to the `orders` queue. Returns the ids of the orders recorded by this call."""
+    with session_scope() as session:
+        alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
+                                .with_for_update(skip_locked=True)).scalar()
+        if alert is None or alert.status != "accepted" or alert.processed_at is not None:
+            return []
+        # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
+        webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar()
+        try:
+            with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
+                to_place, to_cancel, result = _orders_for(session, webhook, alert)
+        except (NothingToDo, LookupError) as exc:
+            to_place, to_cancel, result = [], [], f"no order: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
+            log.warning("webhook_alert_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
+            to_place, to_cancel, result = [], [], f"no order: {type(exc).__name__}: {str(exc)[:200]}"
+        alert.processed_at, alert.process_result = utcnow(), result[:300]
+        alert.order_ids = to_place
+    log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
+    for order_id in to_place:
+        enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
+    for order_id in to_cancel:
+        try:
+            celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
+        except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
+            log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
+    return to_place
+
+
+def unprocessed_alert_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> list[int]:
+    """Accepted alerts nobody turned into orders (web process died, Postgres blinked after the INSERT)."""
+    cutoff = utcnow() - older_than
+    return list(session.scalars(select(WebhookAlert.id).where(
+        WebhookAlert.status == "accepted", WebhookAlert.processed_at.is_(None),
+        WebhookAlert.received_at < cutoff).order_by(WebhookAlert.id).limit(limit)))

@@ -1,0 +1,238 @@
+# ruff: noqa: F811  (fixtures imported from tests.core.webhooks.fixtures are parameters here)
+"""The public receiver and the trader's webhook pages, against the real app, Postgres and Redis."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from core.db import new_session, session_scope
+from core.models import Order, Webhook, WebhookAlert
+from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
+from tests.support import csrf_token_from
+
+ALERT = {"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
+         "price": "60000", "interval": "1", "time": "2026-11-21T10:00:00Z"}
+
+
+def post(client, token, body, content_type="application/json", **headers):
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    response = client.post(f"/webhooks/tv/{token}", data=data, content_type=content_type, headers=headers)
+    response.close()  # runs the after-answer processing, as the WSGI server does once the answer is sent
+    return response
+
+
+def alerts_of(webhook_id: int) -> list[WebhookAlert]:
+    with new_session() as session:
+        return list(session.scalars(select(WebhookAlert).where(WebhookAlert.webhook_id == webhook_id)
+                                    .order_by(WebhookAlert.id)))
+
+
+def orders_of(alert: WebhookAlert) -> list[Order]:
+    with new_session() as session:
+        return list(session.scalars(select(Order).where(Order.source == "webhook",
+                                                        Order.source_ref == str(alert.id))))
+
+
+@pytest.fixture()
+def trader(make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    broker_id = broker_of(user)
+    webhook_id, token = webhook_of(user, broker_id)
+    return user, broker_id, webhook_id, token
+
+
+def test_tradingview_text_plain_alert_is_stored_answered_202_and_recorded_as_an_order(client, trader, redis_client):
+    user, broker_id, webhook_id, token = trader
+    response = post(client, token, json.dumps(ALERT), content_type="text/plain; charset=utf-8")
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "accepted"
+    [alert] = alerts_of(webhook_id)
+    assert alert.status == "accepted" and alert.symbol == "BTCUSDT" and alert.action == "buy"
+    assert json.loads(alert.body) == ALERT and alert.source_ip == "127.0.0.1"
+    assert alert.headers["content-type"].startswith("text/plain")
+    assert alert.processed_at is not None
+    [order] = orders_of(alert)
+    assert alert.order_ids == [order.id]
+    # The default size (20 USDT) applies: {{strategy.order.contracts}} was not replaced by TradingView.
+    assert (order.side, order.type, order.symbol, order.quote_quantity, order.quantity) == \
+        ("buy", "market", "BTCUSDT", Decimal(20), None)
+    assert order.broker_id == broker_id and order.user_id == user.id and order.state == "new"
+
+
+def test_contracts_in_the_alert_override_the_default_size(client, trader):
+    _, _, webhook_id, token = trader
+    assert post(client, token, {**ALERT, "contracts": "0.5", "action": "sell"}).status_code == 202
+    [order] = orders_of(alerts_of(webhook_id)[0])
+    assert (order.side, order.quantity, order.quote_quantity) == ("sell", Decimal("0.5"), None)
+
+
+def test_a_retried_alert_is_stored_as_duplicate_and_never_makes_a_second_order(client, trader):
+    _, _, webhook_id, token = trader
+    first = post(client, token, ALERT)
+    again = post(client, token, json.dumps(ALERT, indent=4))  # a replay, even re-formatted, is the same alert
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.get_json()["status"] == "duplicate"
+    original, duplicate = alerts_of(webhook_id)
+    assert duplicate.status == "duplicate" and duplicate.duplicate_of_id == original.id
+    assert len(orders_of(original)) == 1 and orders_of(duplicate) == []
+    # A new alert time is a new alert.
+    assert post(client, token, {**ALERT, "time": "2026-11-21T10:01:00Z"}).status_code == 202
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "reason"), [
+    ('{"action": "buy", ', "application/json", 400, "malformed JSON"),
+    ("[1, 2]", "application/json", 400, "must be a JSON object"),
+    ("", "text/plain", 400, "body is empty"),
+    (json.dumps({**ALERT, "action": "hodl"}), "application/json", 422, "unknown action 'hodl'"),
+    (json.dumps({"ticker": "BTCUSDT"}), "application/json", 422, "missing 'action'"),
+    (json.dumps({"action": "buy"}), "application/json", 422, "missing symbol"),
+    (json.dumps({**ALERT, "ticker": "DOGEUSDT"}), "application/json", 422, "DOGEUSDT is not listed"),
+    (json.dumps({**ALERT, "contracts": "0.00001"}), "application/json", 422, "below the BTCUSDT minimum quantity"),
+    (json.dumps({**ALERT, "contracts": "0.0001", "price": "100"}), "application/json", 422, "minimum notional"),
+    (json.dumps({**ALERT, "contracts": "-1"}), "application/json", 422, "must be a positive number"),
+    (json.dumps({**ALERT, "time": "yesterday"}), "application/json", 422, "'time' is not a date"),
+    (json.dumps(ALERT), "application/x-www-form-urlencoded", 415, "content type"),
+    (json.dumps({**ALERT, "pad": "x" * 20_000}), "application/json", 413, "byte limit"),
+])
+def test_bad_input_is_stored_with_a_clear_reason_and_the_right_status(client, trader, body, content_type, status,
+                                                                      reason):
+    _, _, webhook_id, token = trader
+    response = post(client, token, body, content_type=content_type)
+    assert response.status_code == status
+    assert reason in response.get_json()["reason"]
+    [alert] = alerts_of(webhook_id)
+    assert (alert.status, alert.http_status) == ("rejected", status)
+    assert reason in alert.reason
+    assert alert.body_size == len(body.encode())
+    assert alert.body == body[:2048] if status == 413 else alert.body == body
+    assert orders_of(alert) == []
+
+
+def test_a_huge_body_over_the_app_limit_is_stored_refused_and_not_read(client, trader):
+    _, _, webhook_id, token = trader
+    response = post(client, token, b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert response.status_code == 413
+    [alert] = alerts_of(webhook_id)
+    assert alert.reason.startswith("body of 2097154 bytes") and len(alert.body) <= 2048
+
+
+def test_wrong_token_is_404_without_detail_but_still_logged(client, trader):
+    response = post(client, "not-a-token", ALERT)
+    assert response.status_code == 404 and response.get_data() == b""
+    with new_session() as session:
+        stored = session.scalars(select(WebhookAlert).where(WebhookAlert.webhook_id.is_(None))
+                                 .order_by(WebhookAlert.id.desc()).limit(1)).one()
+    assert stored.reason == "unknown token" and stored.http_status == 404
+
+
+def test_an_action_the_webhook_does_not_allow_is_refused(client, make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    webhook_id, token = webhook_of(user, broker_of(user), allowed_actions=("buy",), symbol="ethusdt")
+    response = post(client, token, {**ALERT, "action": "sell"})
+    assert response.status_code == 422 and "not allowed" in response.get_json()["reason"]
+    # A fixed symbol wins over the alert's ticker.
+    assert post(client, token, ALERT).status_code == 202
+    assert alerts_of(webhook_id)[-1].symbol == "ETHUSDT"
+
+
+def test_paused_webhook_stores_and_refuses_with_paused(client, trader):
+    _, _, webhook_id, token = trader
+    with session_scope() as session:
+        webhook = session.get(Webhook, webhook_id)
+        webhook.paused, webhook.paused_reason = True, "3 expected alerts missed in a row"
+    response = post(client, token, ALERT)
+    assert response.status_code == 409
+    assert response.get_json()["reason"].startswith("paused")
+    [alert] = alerts_of(webhook_id)
+    assert alert.status == "rejected" and "paused" in alert.reason and orders_of(alert) == []
+
+
+def test_ip_allow_list_uses_the_peer_address_and_proxy_headers_only_when_trusted(client, make_user, broker_of,
+                                                                                 webhook_of):
+    user, _ = make_user()
+    broker_id = broker_of(user)
+    _, strict = webhook_of(user, broker_id, ip_allowlist=("52.89.214.238",))
+    forged = post(client, strict, ALERT, **{"X-Forwarded-For": "52.89.214.238"})
+    assert forged.status_code == 403 and "127.0.0.1" in forged.get_json()["reason"]
+
+    proxied_id, proxied = webhook_of(user, broker_id, ip_allowlist=("52.89.214.0/24",), trust_proxy=True)
+    assert post(client, proxied, ALERT, **{"X-Forwarded-For": "52.89.214.238"}).status_code == 202
+    # Only the hop our proxy appended counts: a sender cannot prepend an allowed address.
+    spoofed = post(client, proxied, {**ALERT, "time": "2026-11-21T10:05:00Z"},
+                   **{"X-Forwarded-For": "52.89.214.238, 10.1.1.1"})
+    assert spoofed.status_code == 403
+    assert [a.source_ip for a in alerts_of(proxied_id)] == ["52.89.214.238", "10.1.1.1"]
+
+
+def test_rate_limit_is_per_token(client, make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    broker_id = broker_of(user)
+    _, limited = webhook_of(user, broker_id, rate_limit_per_minute=2)
+    _, other = webhook_of(user, broker_id)
+    statuses = [post(client, limited, {**ALERT, "time": f"2026-11-21T10:0{i}:00Z"}).status_code for i in range(3)]
+    assert statuses == [202, 202, 429]
+    assert post(client, other, ALERT).status_code == 202
+
+
+def test_without_loaded_markets_the_symbol_is_left_to_the_order_pipeline(client, make_user, broker_of,
+                                                                         webhook_of):
+    user, _ = make_user()
+    _, token = webhook_of(user, broker_of(user, markets=False))
+    assert post(client, token, {**ALERT, "ticker": "DOGEUSDT"}).status_code == 202
+
+
+def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, logged_in, broker_of):
+    broker_id = broker_of(logged_in)
+    page = client.get("/webhooks/").get_data(as_text=True)
+    response = client.post("/webhooks/", data={
+        "csrf_token": csrf_token_from(page), "name": "BTC trend", "broker_id": broker_id, "symbol": "",
+        "size_mode": "quote", "size_value": "25", "allow_buy": "y", "allow_sell": "y", "cadence": "5m",
+        "grace_seconds": "15", "rate_limit_per_minute": "60", "tradingview_ips": "y", "ip_allowlist": ""})
+    assert response.status_code == 302
+    detail = client.get(response.headers["Location"]).get_data(as_text=True)
+    with new_session() as session:
+        webhook = session.scalars(select(Webhook).where(Webhook.user_id == logged_in.id)).one()
+    from core.webhooks.setup import TRADINGVIEW_IPS, webhook_token
+
+    token = webhook_token(webhook)
+    assert f"/webhooks/tv/{token}" in detail
+    for placeholder in ("{{ticker}}", "{{strategy.order.action}}", "{{strategy.order.contracts}}", "{{close}}",
+                        "{{interval}}", "{{timenow}}"):
+        assert placeholder in detail
+    assert webhook.allowed_actions == ["buy", "sell"] and webhook.cadence == "5m"
+    assert webhook.ip_allowlist == list(TRADINGVIEW_IPS) and webhook.size_value == Decimal(25)
+    assert webhook.cadence_from is not None and webhook.cadence_from.timestamp() % 300 == 0
+
+
+def test_bad_settings_are_shown_on_the_form(client, logged_in, broker_of):
+    broker_id = broker_of(logged_in)
+    page = client.get("/webhooks/").get_data(as_text=True)
+    response = client.post("/webhooks/", data={
+        "csrf_token": csrf_token_from(page), "name": "x", "broker_id": broker_id, "size_mode": "percent",
+        "size_value": "150", "allow_buy": "y", "cadence": "", "grace_seconds": "15",
+        "rate_limit_per_minute": "60", "ip_allowlist": "not-an-ip"})
+    assert response.status_code == 400
+    assert "not an IP address" in response.get_data(as_text=True)
+
+
+def test_another_traders_webhook_is_not_found(client, logged_in, make_user, broker_of, webhook_of):
+    other, _ = make_user()
+    webhook_id, _ = webhook_of(other, broker_of(other))
+    assert client.get(f"/webhooks/{webhook_id}").status_code == 404
+    assert client.get(f"/webhooks/{webhook_id}/reliability").status_code == 404
+    token = csrf_token_from(client.get("/webhooks/").get_data(as_text=True))
+    assert client.post(f"/webhooks/{webhook_id}/resume", data={"csrf_token": token}).status_code == 404
+
+
+def test_reliability_page_lists_every_request_with_its_outcome(client, logged_in, broker_of, webhook_of):
+    webhook_id, token = webhook_of(logged_in, broker_of(logged_in))
+    post(client, token, ALERT)
+    post(client, token, ALERT)
+    post(client, token, {**ALERT, "action": "hodl"})
+    html = client.get(f"/webhooks/{webhook_id}/reliability").get_data(as_text=True)
+    assert "accepted" in html and "duplicate" in html and "unknown action &#39;hodl&#39;" in html
+    assert 'id="stat-received">3<' in html
