@@ -1,0 +1,95 @@
+"""`python -m arb` (Procfile `arb`, `aristobot arb`): the arbitrage engine process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+
+from arb.config import ArbConfig, Credentials, load
+from arb.engine import ArbEngine
+from arb.store import ArbStore
+from arb.venues import build_venues
+from core.config import ConfigError, get_settings
+from core.exchanges import errors
+from core.heartbeat import start_heartbeat
+from core.logs import setup_logging
+from core.models.arb import STATUS_CHANNEL, STATUS_KEY, STATUS_TTL_S
+
+log = logging.getLogger("arb")
+CLEAN_EXIT = "Clean exit, no pending orders"
+
+
+def publish_status(snapshot: dict) -> None:
+    from core.bus import get_redis
+
+    payload = json.dumps(snapshot, default=str)
+    redis = get_redis()
+    redis.set(STATUS_KEY, payload, ex=STATUS_TTL_S)
+    redis.publish(STATUS_CHANNEL, payload)
+
+
+async def connect_venues(cfg: ArbConfig, creds: Credentials, stop: asyncio.Event) -> dict | None:
+    """The venues may start after us (make run): retry until they answer or we are told to stop."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await build_venues(cfg, creds)
+        except (errors.Unavailable, OSError) as exc:
+            log.warning("venue_unreachable", extra={"retry_in_s": delay, "error": str(exc)[:200]})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 5.0)
+    return None
+
+
+async def run(cfg: ArbConfig, creds: Credentials) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if creds.demo:
+        log.info("demo_accounts", extra={"note": "no venue credentials configured: using the simulator demo "
+                                                 "accounts (python -m arb.perp_sims)"})
+    venues = await connect_venues(cfg, creds, stop)
+    if venues is None:
+        log.info(CLEAN_EXIT)
+        return 0
+    engine = ArbEngine(cfg, venues, ArbStore(), publish_status)
+    heartbeat = start_heartbeat("arb", lambda: {"state": engine.snapshot()["state"], "pair": cfg.pair})
+    starting = asyncio.create_task(engine.start())
+    await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        log.error("engine_start_failed", extra={"error": repr(starting.exception())[:300]})
+        stop.set()
+    await stop.wait()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+    clean = await engine.stop()
+    heartbeat.stop()
+    heartbeat.join(5)
+    if clean:
+        log.info(CLEAN_EXIT)
+        return 0
+    log.error("exit_with_pending_orders", extra={"note": "see open_orders_unknown / db_write_deferred above"})
+    return 1
+
+
+def main() -> int:
+    try:
+        settings = get_settings()
+        setup_logging("arb", settings.file.log_level)
+        cfg, creds = load()
+    except ConfigError as exc:
+        print(str(exc) if str(exc).startswith("arb:") else f"arb: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(run(cfg, creds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

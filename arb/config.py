@@ -1,0 +1,180 @@
+"""The `arb:` section of config.yaml and the venue credentials from the environment / .env.
+
+Invalid settings stop the process before it connects anywhere, with one line
+`arb: config.yaml: arb.<key>: <what is expected>` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.config import ConfigError, get_settings
+from core.security import register_secret
+
+Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
+Positive = Annotated[Decimal, Field(gt=0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SimPorts(Strict):
+    """Where `python -m arb.perp_sims` serves the Vest and Paradex faces (and the demo venue URLs)."""
+
+    host: str = "127.0.0.1"
+    vest_port: Port = 8901
+    paradex_port: Port = 8902
+    seed: int | None = 7
+    spread_every_s: tuple[float, float] = (4.0, 10.0)
+
+
+class VenueUrls(Strict):
+    rest_url: str | None = None
+    ws_url: str | None = None
+    taker_fee_bps: Bps = Decimal(2)
+    price_tick: Positive = Decimal("0.01")
+
+
+class ArbConfig(Strict):
+    pair: str = Field(default="BTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    vest_market: str = "BTC-PERP"
+    paradex_market: str = "BTC-USD-PERP"
+    size: Positive = Decimal("0.01")  # base units per leg and per entry
+    entry_threshold_bps: Bps = Decimal(8)  # open when the net edge (after fees) reaches this
+    exit_threshold_bps: Bps = Decimal(6)  # close when the net cost of closing (gap + fees) falls to this
+    capital_usd: Positive = Decimal(10_000)  # max notional per venue
+    max_position: Positive = Decimal("0.03")  # max absolute size per venue
+    daily_loss_limit_usd: Positive = Decimal(100)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    retry_backoff_ms: int = Field(default=50, ge=0, le=60_000)
+    leg_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    stale_book_ms: int = Field(default=1000, ge=10, le=60_000)
+    watchdog_s: float = Field(default=5.0, gt=0, le=300)
+    slippage_bps: Bps = Decimal(20)
+    status_interval_s: float = Field(default=0.5, gt=0, le=60)
+    dry_run: bool = False
+    paradex_chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
+    vest: VenueUrls = VenueUrls(taker_fee_bps=Decimal(1))
+    paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))
+    sim: SimPorts = SimPorts()
+
+    @model_validator(mode="after")
+    def coherent(self) -> ArbConfig:
+        if self.max_position < self.size:
+            raise ValueError("max_position must be at least size")
+        if self.exit_threshold_bps >= self.entry_threshold_bps + self.vest.taker_fee_bps + self.paradex.taker_fee_bps:
+            raise ValueError("exit_threshold_bps must be below entry_threshold_bps plus both fees "
+                             "(otherwise every entry exits at once at a loss)")
+        host = self.sim.host
+        if self.vest.rest_url is None:
+            self.vest.rest_url = f"http://{host}:{self.sim.vest_port}/v2"
+        if self.vest.ws_url is None:
+            self.vest.ws_url = f"ws://{host}:{self.sim.vest_port}/ws-api"
+        if self.paradex.rest_url is None:
+            self.paradex.rest_url = f"http://{host}:{self.sim.paradex_port}/v1"
+        if self.paradex.ws_url is None:
+            self.paradex.ws_url = f"ws://{host}:{self.sim.paradex_port}/v1/ws"
+        for venue in (self.vest, self.paradex):
+            for url in (venue.rest_url, venue.ws_url):
+                if urlsplit(url).scheme not in ("http", "https", "ws", "wss") or not urlsplit(url).hostname:
+                    raise ValueError(f"not a URL: {url!r}")
+        return self
+
+    @property
+    def fees_bps(self) -> dict[str, Decimal]:
+        return {"vest": self.vest.taker_fee_bps, "paradex": self.paradex.taker_fee_bps}
+
+    @property
+    def markets(self) -> dict[str, str]:
+        return {"vest": self.vest_market, "paradex": self.paradex_market}
+
+    @property
+    def venues_are_local(self) -> bool:
+        return all(urlsplit(u).hostname in LOCAL_HOSTS for u in
+                   (self.vest.rest_url, self.vest.ws_url, self.paradex.rest_url, self.paradex.ws_url))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    vest_api_key: str
+    vest_signing_key: str
+    paradex_private_key: str
+    paradex_account: str
+    paradex_eth_address: str | None = None
+    demo: bool = False
+
+    def __repr__(self) -> str:
+        return f"Credentials(demo={self.demo}, vest_api_key=***, paradex_account={self.paradex_account[:10]}…)"
+
+    __str__ = __repr__
+
+
+CREDENTIAL_NAMES = ("VEST_API_KEY", "VEST_SIGNING_KEY", "PARADEX_PRIVATE_KEY", "PARADEX_ACCOUNT")
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"arb.{key}: is not a known setting"
+    message = error["msg"].removeprefix("Value error, ")
+    if "input" in error and not isinstance(error["input"], dict):
+        message += f", got {error['input']!r}"
+    return f"arb.{key}: {message}" if key else f"arb: {message}"
+
+
+def parse_arb_config(raw: dict | None) -> ArbConfig:
+    """Validate the `arb:` mapping; a problem becomes one ConfigError line."""
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError("arb: config.yaml: arb: expected a mapping of settings")
+    try:
+        return ArbConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError(f"arb: config.yaml: {_describe(exc.errors()[0])}") from None
+
+
+def read_environment(env_path: Path | None) -> dict[str, str]:
+    """os.environ over the .env file (real environment variables win), empty values dropped."""
+    values = {k: v for k, v in dotenv_values(env_path).items() if v} if env_path and env_path.exists() else {}
+    values.update({k: v for k, v in os.environ.items() if v})
+    return values
+
+
+def load_credentials(cfg: ArbConfig, env: dict[str, str]) -> Credentials:
+    present = [name for name in CREDENTIAL_NAMES if env.get(name)]
+    if not present:
+        if not cfg.venues_are_local:
+            raise ConfigError("arb: .env: VEST_API_KEY: venue credentials are required for non-local venues "
+                              f"(set {', '.join(CREDENTIAL_NAMES)})")
+        from arb.demo import demo_credentials
+
+        return demo_credentials()
+    missing = [name for name in CREDENTIAL_NAMES if not env.get(name)]
+    if missing:
+        raise ConfigError(f"arb: .env: {missing[0]}: is required when {present[0]} is set")
+    try:
+        int(env["PARADEX_PRIVATE_KEY"], 16)
+        int(env["PARADEX_ACCOUNT"], 16)
+    except ValueError:
+        raise ConfigError("arb: .env: PARADEX_PRIVATE_KEY/PARADEX_ACCOUNT: expected hex numbers (0x...)") from None
+    creds = Credentials(env["VEST_API_KEY"], env["VEST_SIGNING_KEY"], env["PARADEX_PRIVATE_KEY"],
+                        env["PARADEX_ACCOUNT"], env.get("PARADEX_ETH_ADDRESS"))
+    for secret in (creds.vest_api_key, creds.vest_signing_key, creds.paradex_private_key):
+        register_secret(secret)
+    return creds
+
+
+def load() -> tuple[ArbConfig, Credentials]:
+    settings = get_settings()
+    cfg = parse_arb_config(settings.file.arb)
+    return cfg, load_credentials(cfg, read_environment(settings.env_path))

@@ -1,0 +1,537 @@
+"""The arbitrage engine: two books -> spread -> both legs at once -> hedge check, with recovery.
+
+Every book update runs the decision synchronously (no queue between the frame and the decision);
+an execution runs as one task at a time. Before anything is sent an intent row is written; after,
+every leg result. At start-up the venues' positions are the truth: the persisted position and any
+unfinished intent are reconciled with them, and any directional remainder is closed reduce-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from arb.config import ArbConfig
+from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
+from arb.spread import Decision, Spreads, compute_spreads, decide, direction_name, direction_venues
+from arb.store import ArbStore, StoreUnavailable
+from core.exchanges import errors
+from core.exchanges.perp import BookFeed, OrderBook, PerpVenue
+
+log = logging.getLogger("arb.engine")
+ZERO = Decimal(0)
+VENUES = ("vest", "paradex")
+
+
+def today() -> Any:
+    return datetime.now(UTC).date()
+
+
+class ArbEngine:
+    def __init__(self, cfg: ArbConfig, venues: dict[str, PerpVenue], store: ArbStore | None,
+                 publish: Callable[[dict], None] | None = None):
+        self.cfg = cfg
+        self.venues = venues
+        self.store = store
+        self.publish = publish
+        self.books: dict[str, OrderBook] = {v: OrderBook(v, cfg.markets[v]) for v in VENUES}
+        self.feeds: dict[str, BookFeed] = {}
+        self.sizes: dict[str, Decimal] = {v: ZERO for v in VENUES}
+        self.entry_prices: dict[str, Decimal] = {}
+        self.entry_spread_bps: Decimal | None = None
+        self.cash = ZERO
+        self.realized_pnl = ZERO
+        self.pnl_day = today()
+        self.halted_reason: str | None = None  # kill switch: no entries until cleared
+        self.paused_reason: str | None = None  # a venue's health: entries resume when it recovers
+        self.unhedged = False
+        self.trading_enabled = False
+        self.stopping = False
+        self.busy = False
+        self.inflight: asyncio.Task | None = None
+        self.last_spreads: Spreads | None = None
+        self.events: deque[dict] = deque(maxlen=60)
+        self.counters = {"updates": 0, "decisions": 0, "entries": 0, "exits": 0, "rollbacks": 0, "failed": 0}
+        self.latencies_us: deque[float] = deque(maxlen=1000)
+        self._dry_run_last: tuple[str, float] | None = None
+        self._stale_logged: set[str] = set()
+        self._health_failures = {v: 0 for v in VENUES}
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arb-db")  # keeps writes in order
+        self._tasks: list[asyncio.Task] = []
+        self.legs = LegRunner(
+            venues=venues, books=self.books, fees_bps=cfg.fees_bps,
+            ticks={"vest": cfg.vest.price_tick, "paradex": cfg.paradex.price_tick},
+            max_retries=cfg.max_retries, backoff_s=cfg.retry_backoff_ms / 1000, timeout_s=cfg.leg_timeout_s,
+            slippage_bps=cfg.slippage_bps, record_attempt=self._record_attempt, record_result=self._record_result,
+            emit=self.emit)
+
+    # --- logging / persistence helpers -----------------------------------------------------------
+
+    def emit(self, event: str, level: int = logging.INFO, **context: Any) -> None:
+        context.setdefault("pair", self.cfg.pair)
+        log.log(level, event, extra=context)
+        self.events.append({"time": time.time(), "event": event, "level": logging.getLevelName(level).lower(),
+                            **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in context.items()}})
+
+    async def db(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        if self.store is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+
+    async def _record_attempt(self, intent_id: int, leg: dict) -> None:
+        await self.db(self.store.add_leg_attempt, intent_id, {**leg, "state": "pending"}) if self.store else None
+
+    async def _record_result(self, client_id: str, **fields: Any) -> None:
+        await self.db(self.store.record_leg, client_id, **fields) if self.store else None
+
+    async def save_position(self) -> None:
+        if self.store is None:
+            return
+        await self.db(self.store.save_position, self.cfg.pair, direction=self.direction, sizes=dict(self.sizes),
+                      entry_prices=dict(self.entry_prices), entry_spread_bps=self.entry_spread_bps, cash=self.cash,
+                      realized_pnl=self.realized_pnl, pnl_day=self.pnl_day, halted_reason=self.halted_reason)
+
+    # --- position --------------------------------------------------------------------------------
+
+    @property
+    def direction(self) -> str | None:
+        longs = [v for v in VENUES if self.sizes[v] > 0]
+        shorts = [v for v in VENUES if self.sizes[v] < 0]
+        if len(longs) == 1 and len(shorts) == 1:
+            return direction_name(longs[0], shorts[0])
+        return None
+
+    @property
+    def net(self) -> Decimal:
+        return sum(self.sizes.values(), ZERO)
+
+    @property
+    def flat(self) -> bool:
+        return all(size == 0 for size in self.sizes.values())
+
+    def unrealized_pnl(self) -> Decimal:
+        """Open trade's cash flow plus its positions marked at each venue's mid."""
+        value = self.cash
+        for venue, size in self.sizes.items():
+            book = self.books[venue]
+            bid, ask = book.best_bid(), book.best_ask()
+            if size and bid and ask:
+                value += size * (bid.price + ask.price) / 2
+        return value if not self.flat else ZERO
+
+    def _apply(self, results: list[LegResult]) -> None:
+        for r in results:
+            if not r.filled:
+                continue
+            venue = r.plan.venue
+            old = self.sizes[venue]
+            new = old + r.signed_fill
+            if r.avg_price is not None and abs(new) > abs(old) and (old == 0 or (old > 0) == (new > 0)):
+                previous = self.entry_prices.get(venue, r.avg_price)
+                self.entry_prices[venue] = (abs(old) * previous + r.filled * r.avg_price) / abs(new)
+            self.sizes[venue] = new
+            if new == 0:
+                self.entry_prices.pop(venue, None)
+            self.cash -= r.signed_fill * (r.avg_price or 0) + r.fee
+        if self.flat:
+            self.realized_pnl += self.cash
+            self.cash = ZERO
+            self.entry_spread_bps = None
+
+    # --- decision (hot path) -----------------------------------------------------------------
+
+    def can_add(self, mid: Decimal) -> bool:
+        if self.halted_reason or self.paused_reason or self.unhedged or self.stopping or not self.trading_enabled:
+            return False
+        size = self.cfg.size
+        biggest = max(abs(s) for s in self.sizes.values())
+        return biggest + size <= self.cfg.max_position and (biggest + size) * mid <= self.cfg.capital_usd
+
+    def on_book(self, book: OrderBook) -> None:
+        self.counters["updates"] += 1
+        decision = self.evaluate()
+        if decision is not None:
+            self.act(decision, time.perf_counter())
+
+    def evaluate(self, now: float | None = None) -> Decision | None:
+        """Spreads from both books and the decision, or None (stale/invalid book, busy, nothing to do)."""
+        now = time.monotonic() if now is None else now
+        stale_s = self.cfg.stale_book_ms / 1000
+        for venue, book in self.books.items():
+            if not book.valid or book.age(now) > stale_s:
+                if venue not in self._stale_logged and self.trading_enabled:
+                    self._stale_logged.add(venue)
+                    self.emit("book_stale", level=logging.WARNING, venue=venue, valid=book.valid,
+                              age_ms=round(book.age(now) * 1000) if book.updated_at else None)
+                return None
+            if venue in self._stale_logged:
+                self._stale_logged.discard(venue)
+                self.emit("book_fresh", venue=venue)
+        spreads = compute_spreads(self.books, self.cfg.size, self.cfg.fees_bps)
+        self.last_spreads = spreads
+        if spreads is None or self.busy or not self.trading_enabled:
+            return None
+        return decide(spreads, position_direction=self.direction, entry_threshold_bps=self.cfg.entry_threshold_bps,
+                      exit_threshold_bps=self.cfg.exit_threshold_bps, can_add=self.can_add(spreads.mid))
+
+    def act(self, decision: Decision, detected_at: float) -> None:
+        self.counters["decisions"] += 1
+        spreads = self.last_spreads
+        context = {"action": decision.action, "direction": decision.direction,
+                   "spread_bps": round(decision.spread_bps, 2), "mid": spreads.mid if spreads else None,
+                   "book_age_ms": {v: round(b.age() * 1000, 1) for v, b in self.books.items()}}
+        if self.cfg.dry_run:
+            key = f"{decision.action}:{decision.direction}"
+            if self._dry_run_last is None or self._dry_run_last[0] != key or time.monotonic() - self._dry_run_last[1] > 1:
+                self._dry_run_last = (key, time.monotonic())
+                self.emit("spread_detected", dry_run=True, **context)
+            return
+        self.emit("spread_detected", **context)
+        self.busy = True
+        self.inflight = asyncio.get_running_loop().create_task(self._execute(decision, detected_at))
+
+    async def _execute(self, decision: Decision, detected_at: float) -> None:
+        try:
+            long_venue, short_venue = direction_venues(decision.direction)
+            if decision.action == "enter":
+                plans = [LegPlan(long_venue, self.cfg.markets[long_venue], "BUY", self.cfg.size),
+                         LegPlan(short_venue, self.cfg.markets[short_venue], "SELL", self.cfg.size)]
+            else:
+                plans = [LegPlan(long_venue, self.cfg.markets[long_venue], "SELL", abs(self.sizes[long_venue]), True),
+                         LegPlan(short_venue, self.cfg.markets[short_venue], "BUY", abs(self.sizes[short_venue]), True)]
+            await self.run_intent("entry" if decision.action == "enter" else "exit", decision.direction, plans,
+                                  decision.spread_bps, detected_at)
+        except Exception:
+            log.exception("execution_crashed", extra={"pair": self.cfg.pair})
+            self.unhedged = True  # the health loop re-checks the venues and closes any remainder
+        finally:
+            self.busy = False
+
+    # --- execution -------------------------------------------------------------------------------
+
+    async def run_intent(self, kind: str, direction: str, plans: list[LegPlan], spread_bps: Decimal | None,
+                         detected_at: float | None = None) -> list[LegResult] | None:
+        plans = [p for p in plans if p.size > 0]
+        before = dict(self.sizes)
+        client_ids = [client_id_for(self.venues[p.venue], 0) for p in plans]
+        rows = [{"venue": p.venue, "market": p.market, "side": p.side, "size": p.size, "reduce_only": p.reduce_only,
+                 "attempt": 1, "client_id": cid, "state": "pending"} for p, cid in zip(plans, client_ids, strict=True)]
+        intent_id = 0
+        if self.store is not None:
+            try:
+                intent_id, _ = await self.db(self.store.create_intent, pair=self.cfg.pair, kind=kind,
+                                             direction=direction, size=max(p.size for p in plans),
+                                             spread_bps=spread_bps, before=before, legs=rows)
+            except StoreUnavailable as exc:
+                # No record, no trade: a crash after sending could not be recovered without it.
+                self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
+                return None
+        results = list(await asyncio.gather(*(
+            self.legs.run(plan, intent_id, cid, before[plan.venue]) for plan, cid in zip(plans, client_ids, strict=True))))
+        sent = [r.sent_at for r in results if r.sent_at is not None]
+        detect_to_sent_us = None
+        if detected_at is not None and len(sent) == len(results):
+            detect_to_sent_us = round((max(sent) - detected_at) * 1e6, 1)
+            self.latencies_us.append(detect_to_sent_us)
+        self._apply(results)
+        if kind == "entry" and all(r.complete for r in results) and spread_bps is not None:
+            self.entry_spread_bps = spread_bps
+        ok = all(r.complete for r in results)
+        outcome = {"legs": [{"venue": r.plan.venue, "side": r.plan.side, "size": str(r.plan.size),
+                             "filled": str(r.filled), "avg_price": str(r.avg_price) if r.avg_price else None,
+                             "state": r.state, "attempts": r.attempts, "errors": r.errors[-3:]} for r in results],
+                   "detect_to_sent_us": detect_to_sent_us, "sizes_after": {k: str(v) for k, v in self.sizes.items()}}
+        if self.store is not None:
+            await self.db(self.store.finish_intent, intent_id, "done" if ok else "failed", outcome)
+        event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
+        self.counters[{"entry": "entries", "exit": "exits"}.get(kind, "rollbacks")] += 1 if ok else 0
+        self.emit(event if ok else f"{kind}_failed", level=logging.INFO if ok else logging.WARNING,
+                  intent_id=intent_id, direction=direction, spread_bps=spread_bps,
+                  detect_to_sent_us=detect_to_sent_us, legs=outcome["legs"],
+                  realized_pnl=self.realized_pnl, sizes=outcome["sizes_after"])
+        if not ok:
+            self.counters["failed"] += 1
+        if not ok and kind != "rollback":  # a failed rollback is retried by the health loop, not here
+            await self.ensure_hedged(intent_id, trusted=not any(r.state == "unknown" for r in results))
+        await self.save_position()
+        self.check_loss_limit()
+        return results
+
+    async def venue_sizes(self) -> dict[str, Decimal] | None:
+        try:
+            found = await asyncio.gather(*(asyncio.wait_for(position_of(self.venues[v], self.cfg.markets[v]),
+                                                            self.cfg.leg_timeout_s) for v in VENUES))
+        except (TimeoutError, errors.ExchangeError) as exc:
+            self.emit("position_query_failed", level=logging.WARNING, error=str(exc)[:200])
+            return None
+        return dict(zip(VENUES, found, strict=True))
+
+    async def ensure_hedged(self, intent_id: int = 0, trusted: bool = False) -> bool:
+        """Make the venues delta-neutral: close any directional remainder reduce-only. True if hedged."""
+        truth = None if trusted else await self.venue_sizes()
+        if truth is not None and truth != self.sizes:
+            self.emit("position_reconciled", level=logging.WARNING, ours={k: str(v) for k, v in self.sizes.items()},
+                      venues={k: str(v) for k, v in truth.items()})
+            self.sizes = truth
+        net = self.net
+        if net == 0:
+            if self.unhedged:
+                self.emit("hedge_restored", sizes={k: str(v) for k, v in self.sizes.items()})
+            self.unhedged = False
+            return True
+        self.unhedged = True
+        # Reduce the venue whose exposure is larger, by the net amount: the legs left match again.
+        venue = max(VENUES, key=lambda v: abs(self.sizes[v]) if (self.sizes[v] > 0) == (net > 0) else -1)
+        side = "SELL" if net > 0 else "BUY"
+        self.emit("unhedged_position", level=logging.ERROR, venue=venue, net=str(net), intent_id=intent_id,
+                  sizes={k: str(v) for k, v in self.sizes.items()}, action=f"closing {abs(net)} reduce-only")
+        self.emit("leg_rollback", level=logging.WARNING, venue=venue, side=side, size=str(abs(net)),
+                  intent_id=intent_id)
+        results = await self.run_intent("rollback", self.direction or f"net_{venue}",
+                                        [LegPlan(venue, self.cfg.markets[venue], side, abs(net), True)], None)
+        if results is None or not all(r.complete for r in results):
+            self.emit("unhedged_position_remains", level=logging.ERROR, venue=venue, net=str(self.net),
+                      action="entries halted; retrying the close every few seconds")
+            return False
+        self.unhedged = self.net != 0
+        return not self.unhedged
+
+    def check_loss_limit(self) -> None:
+        if self.pnl_day != today():
+            self.pnl_day, self.realized_pnl = today(), ZERO
+            if self.halted_reason == "daily_loss_limit":
+                self.halted_reason = None
+                self.emit("kill_switch_cleared", reason="new trading day")
+        loss = -(self.realized_pnl + self.unrealized_pnl())
+        if loss >= self.cfg.daily_loss_limit_usd and self.halted_reason is None:
+            self.halted_reason = "daily_loss_limit"
+            self.emit("kill_switch", level=logging.ERROR, reason="daily_loss_limit", loss=round(loss, 4),
+                      limit=self.cfg.daily_loss_limit_usd)
+
+    # --- start-up recovery ---------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Restore the persisted position, resolve unfinished intents, reconcile with the venues."""
+        saved = await self._db_retrying(self.store.load_position, self.cfg.pair) if self.store else None
+        if saved:
+            self.sizes = {v: saved["sizes"].get(v, ZERO) for v in VENUES}
+            self.entry_prices = saved["entry_prices"]
+            self.entry_spread_bps, self.cash = saved["entry_spread_bps"], saved["cash"]
+            if saved["pnl_day"] == today():
+                self.realized_pnl, self.halted_reason = saved["realized_pnl"], saved["halted_reason"]
+            self.emit("position_restored", sizes={k: str(v) for k, v in self.sizes.items()},
+                      realized_pnl=self.realized_pnl, halted_reason=self.halted_reason)
+        pending = await self._db_retrying(self.store.open_intents, self.cfg.pair) if self.store else []
+        truth = None
+        while truth is None:
+            truth = await self.venue_sizes()
+            if truth is None:
+                await asyncio.sleep(1)
+        for intent in pending:
+            moved = {v: truth[v] - intent["before"].get(v, ZERO) for v in VENUES}
+            self.emit("intent_recovering", level=logging.WARNING, intent_id=intent["id"], kind=intent["kind"],
+                      state=intent["state"], before={k: str(v) for k, v in intent["before"].items()},
+                      venues_now={k: str(v) for k, v in truth.items()}, legs=[
+                          {"venue": leg["venue"], "side": leg["side"], "size": str(leg["size"]),
+                           "state": leg["state"]} for leg in intent["legs"]])
+            await self.db(self.store.finish_intent, intent["id"], "recovered",
+                          {"recovered_at": time.time(), "venues_now": {k: str(v) for k, v in truth.items()},
+                           "moved_since_intent": {k: str(v) for k, v in moved.items()}})
+        if truth != self.sizes:
+            self.emit("position_reconciled", level=logging.WARNING, ours={k: str(v) for k, v in self.sizes.items()},
+                      venues={k: str(v) for k, v in truth.items()})
+            self.sizes = truth
+            if self.flat:
+                self.cash, self.entry_prices, self.entry_spread_bps = ZERO, {}, None
+        await self.ensure_hedged(trusted=True)
+        await self.save_position()
+
+    async def _db_retrying(self, fn: Callable, *args: Any) -> Any:
+        delay = 0.2
+        while True:
+            try:
+                return await self.db(fn, *args)
+            except StoreUnavailable as exc:
+                self.emit("database_unreachable", level=logging.WARNING, retry_in_s=delay, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 3.0)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for venue in VENUES:
+            self.feeds[venue] = await self._connect(venue)
+        for venue, feed in self.feeds.items():
+            try:
+                await feed.wait_ready(10)
+            except TimeoutError:
+                self.emit("book_not_ready", level=logging.WARNING, venue=venue)
+        await self.recover()
+        self.trading_enabled = True
+        self.emit("engine_started", dry_run=self.cfg.dry_run, markets=self.cfg.markets,
+                  entry_threshold_bps=self.cfg.entry_threshold_bps, exit_threshold_bps=self.cfg.exit_threshold_bps,
+                  size=self.cfg.size, sizes={k: str(v) for k, v in self.sizes.items()})
+        self._tasks = [asyncio.create_task(self._watchdog(), name="arb-watchdog"),
+                       asyncio.create_task(self._health(), name="arb-health"),
+                       asyncio.create_task(self._status(), name="arb-status")]
+
+    async def _connect(self, venue: str) -> BookFeed:
+        feed = await self.venues[venue].connect_book(self.cfg.markets[venue], self.on_book)
+        self.books[venue] = feed.book  # the legs price from the same objects
+        self.legs.books[venue] = feed.book
+        return feed
+
+    async def _watchdog(self) -> None:
+        """A feed that went silent (no frame, no error) is torn down and reconnected."""
+        while True:
+            await asyncio.sleep(min(0.5, self.cfg.watchdog_s / 2))
+            for venue, feed in list(self.feeds.items()):
+                age = feed.book.age()
+                if feed.book.updated_at and age > self.cfg.watchdog_s:
+                    self.emit("book_watchdog_restart", level=logging.WARNING, venue=venue, silent_s=round(age, 1))
+                    await feed.stop()
+                    feed.book.invalidate()
+                    self.feeds[venue] = await self._connect(venue)
+
+    async def _health(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            ticks += 1
+            if self.store is not None and self.store.backlog:
+                await self.db(self.store.flush)
+            if self.unhedged and not self.busy:
+                self.busy = True
+                try:
+                    await self.ensure_hedged()
+                finally:
+                    self.busy = False
+            self.check_loss_limit()
+            if self.halted_reason == "daily_loss_limit" and not self.flat and not self.busy and self.direction:
+                await self._close_all("daily_loss_limit")
+            if ticks % 3 == 0:
+                await self._check_venues()
+
+    async def _close_all(self, reason: str) -> None:
+        self.busy = True
+        try:
+            self.emit("closing_position", level=logging.WARNING, reason=reason)
+            await self._execute(Decision("exit", self.direction, ZERO), time.perf_counter())
+        finally:
+            self.busy = False
+
+    async def _check_venues(self) -> None:
+        for venue in VENUES:
+            try:
+                await asyncio.wait_for(self.venues[venue].account(), self.cfg.leg_timeout_s)
+                self._health_failures[venue] = 0
+            except (TimeoutError, errors.ExchangeError) as exc:
+                self._health_failures[venue] += 1
+                if self._health_failures[venue] == 3:
+                    self.emit("venue_unhealthy", level=logging.ERROR, venue=venue, error=str(exc)[:200])
+        bad = [v for v in VENUES if self._health_failures[v] >= 3]
+        reason = f"venue_unhealthy:{','.join(bad)}" if bad else None
+        if reason != self.paused_reason:
+            self.emit("kill_switch" if reason else "kill_switch_cleared", level=logging.WARNING,
+                      reason=reason or self.paused_reason)
+            self.paused_reason = reason
+
+    def snapshot(self) -> dict:
+        now = time.monotonic()
+        spreads = self.last_spreads
+
+        def book_view(book: OrderBook) -> dict:
+            bid, ask = book.best_bid(), book.best_ask()
+            return {"market": book.market, "valid": book.valid, "seq": book.seq,
+                    "age_ms": round(book.age(now) * 1000, 1) if book.updated_at else None,
+                    "bid": str(bid.price) if bid else None, "ask": str(ask.price) if ask else None,
+                    "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0}
+
+        state = "stopping" if self.stopping else "halted" if self.halted_reason or self.unhedged else \
+            "paused" if self.paused_reason else "dry_run" if self.cfg.dry_run else "running"
+        lat = sorted(self.latencies_us)
+        return {
+            "ts": time.time(), "pair": self.cfg.pair, "state": state,
+            "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason,
+            "books": {v: book_view(b) for v, b in self.books.items()},
+            "spreads": None if spreads is None else {
+                "mid": str(round(spreads.mid, 2)),
+                "entry_bps": {k: str(round(v, 2)) for k, v in spreads.entry_bps.items()},
+                "exit_bps": {k: str(round(v, 2)) for k, v in spreads.exit_bps.items()}},
+            "thresholds": {"entry_bps": str(self.cfg.entry_threshold_bps), "exit_bps": str(self.cfg.exit_threshold_bps),
+                           "size": str(self.cfg.size), "max_position": str(self.cfg.max_position)},
+            "position": {"direction": self.direction, "sizes": {k: str(v) for k, v in self.sizes.items()},
+                         "entry_prices": {k: str(round(v, 4)) for k, v in self.entry_prices.items()},
+                         "entry_spread_bps": str(round(self.entry_spread_bps, 2)) if self.entry_spread_bps else None},
+            "pnl": {"realized_today": str(round(self.realized_pnl, 4)), "unrealized": str(round(self.unrealized_pnl(), 4)),
+                    "daily_loss_limit": str(self.cfg.daily_loss_limit_usd)},
+            "counters": dict(self.counters),
+            "latency_us": {"detect_to_sent_p50": lat[len(lat) // 2] if lat else None,
+                           "detect_to_sent_last": self.latencies_us[-1] if lat else None},
+            "events": list(self.events)[-40:],
+        }
+
+    async def _status(self) -> None:
+        while True:
+            if self.publish is not None:
+                snap = self.snapshot()
+                with contextlib.suppress(Exception):  # status is best effort; trading never waits for it
+                    await asyncio.to_thread(self.publish, snap)
+            await asyncio.sleep(self.cfg.status_interval_s)
+
+    async def stop(self) -> bool:
+        """Stop entries, finish in-flight legs, cancel open orders, persist, close. True when nothing is pending."""
+        self.stopping = True
+        self.emit("stopping", reason="signal")
+        if self.inflight is not None and not self.inflight.done():
+            self.emit("waiting_for_inflight_legs")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.inflight), 30)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        pending = await self.cancel_open_orders()
+        if self.store is not None:
+            await self.save_position()
+            for _ in range(10):
+                if await self.db(self.store.flush):
+                    break
+                await asyncio.sleep(0.5)
+        for feed in self.feeds.values():
+            await feed.stop()
+        if self.publish is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.publish, self.snapshot() | {"state": "stopped"})
+        for venue in self.venues.values():
+            with contextlib.suppress(Exception):
+                await venue.close()
+        self._db.shutdown(wait=True)
+        unsaved = len(self.store.backlog) if self.store is not None else 0
+        return pending == 0 and unsaved == 0
+
+    async def cancel_open_orders(self) -> int:
+        """Cancel whatever rests on either venue; returns how many could not be confirmed gone."""
+        left = 0
+        for name, venue in self.venues.items():
+            try:
+                orders = await asyncio.wait_for(venue.open_orders(), self.cfg.leg_timeout_s)
+                for order in orders:
+                    with contextlib.suppress(errors.OrderNotFound):
+                        await asyncio.wait_for(venue.cancel_order(order.order_id), self.cfg.leg_timeout_s)
+                    self.emit("order_cancelled", venue=name, order_id=order.order_id)
+                left += len(await asyncio.wait_for(venue.open_orders(), self.cfg.leg_timeout_s))
+            except (TimeoutError, errors.ExchangeError) as exc:
+                self.emit("open_orders_unknown", level=logging.ERROR, venue=name, error=str(exc)[:200])
+                left += 1
+        return left

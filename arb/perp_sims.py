@@ -1,0 +1,60 @@
+"""`python -m arb.perp_sims` (Procfile `perpsim`): the Vest and Paradex simulator faces for the demo.
+
+Both faces share one correlated market (with injected short-lived spreads) and carry the fixed
+demo accounts, so an engine with no credentials configured trades against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from decimal import Decimal
+
+from arb.config import parse_arb_config
+from arb.demo import demo_credentials, provision_accounts
+from core.config import ConfigError, get_settings
+from core.exchanges.sim.paradex_face import ParadexFace
+from core.exchanges.sim.perp_sim import CorrelatedMarket
+from core.exchanges.sim.vest_face import VestFace
+from core.heartbeat import start_heartbeat
+from core.logs import setup_logging
+
+log = logging.getLogger("arb.perp_sims")
+
+
+async def serve(host_ports: tuple[int, int], seed: int | None, spread_every_s: tuple[float, float]) -> None:
+    market = CorrelatedMarket(("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed,
+                              spread_every_s=spread_every_s)
+    vest, paradex = VestFace(market), ParadexFace(market)
+    provision_accounts(vest, paradex, demo_credentials())
+    vest_port = await vest.start(host_ports[0])
+    paradex_port = await paradex.start(host_ports[1])
+    log.info("perp_sims_ready", extra={"vest_port": vest_port, "paradex_port": paradex_port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await vest.stop()
+    await paradex.stop()
+    log.info("perp_sims_stopped")
+
+
+def main() -> int:
+    try:
+        settings = get_settings()
+        setup_logging("perpsim", settings.file.log_level)
+        cfg = parse_arb_config(settings.file.arb)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    heartbeat = start_heartbeat("perpsim")
+    asyncio.run(serve((cfg.sim.vest_port, cfg.sim.paradex_port), cfg.sim.seed, cfg.sim.spread_every_s))
+    heartbeat.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
