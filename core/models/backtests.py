@@ -60,7 +60,7 @@ class BacktestRun(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
-    strategy_version: Mapped[StrategyVersion] = relationship(lazy="joined")
+    strategy_version: Mapped[StrategyVersion] = relationship()
 
     @property
     def finished(self) -> bool:
