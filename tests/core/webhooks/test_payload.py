@@ -1,0 +1,101 @@
+"""Alert parsing: TradingView's bodies, placeholders left unreplaced, idempotency keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.webhooks.payload import (
+    ACTIONS,
+    AlertRejected,
+    alert_message_template,
+    check_content_type,
+    decode_body,
+    idempotency_key,
+    normalize_symbol,
+    parse_alert,
+    parse_time,
+)
+
+RECEIVED = datetime(2026, 11, 21, 10, 0, 30, tzinfo=UTC)
+
+
+def test_the_ready_message_is_json_once_tradingview_fills_its_placeholders():
+    message = alert_message_template(None)
+    filled = (message.replace("{{strategy.order.action}}", "sell").replace("{{ticker}}", "ETHUSDT")
+              .replace("{{strategy.order.contracts}}", "0.25").replace("{{close}}", "3000.5")
+              .replace("{{interval}}", "5").replace("{{timenow}}", "2026-11-21T10:05:00Z"))
+    alert = parse_alert(decode_body(filled.encode()), fixed_symbol=None, allowed_actions=list(ACTIONS))
+    assert (alert.action, alert.symbol, alert.quantity, alert.price) == ("sell", "ETHUSDT", Decimal("0.25"),
+                                                                         Decimal("3000.5"))
+    assert alert.time == datetime(2026, 11, 21, 10, 5, tzinfo=UTC)
+    assert "{{ticker}}" not in alert_message_template("BTCUSDT")
+
+
+def test_numbers_stay_exact_decimals():
+    alert = parse_alert(decode_body(b'{"action": "buy", "ticker": "BTCUSDT", "contracts": 0.1}'),
+                        fixed_symbol=None, allowed_actions=list(ACTIONS))
+    assert alert.quantity == Decimal("0.1")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("BINANCE:BTCUSDT", "BTCUSDT"), ("BTCUSDT.P", "BTCUSDT"), ("btc/usdt", "BTCUSDT"), ("ETH-USDT", "ETHUSDT")])
+def test_tradingview_tickers_map_onto_venue_symbols(raw, expected):
+    assert normalize_symbol(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2026-11-21T10:00:00Z", datetime(2026, 11, 21, 10, tzinfo=UTC)),
+    ("1795255200", datetime.fromtimestamp(1795255200, UTC)),
+    ("1795255200000", datetime.fromtimestamp(1795255200, UTC)),
+])
+def test_alert_times(raw, expected):
+    assert parse_time(raw) == expected
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain; charset=utf-8", "Application/JSON"])
+def test_accepted_content_types(content_type):
+    check_content_type(content_type)
+
+
+@pytest.mark.parametrize("content_type", [None, "", "application/x-www-form-urlencoded", "text/html"])
+def test_refused_content_types(content_type):
+    with pytest.raises(AlertRejected) as caught:
+        check_content_type(content_type)
+    assert caught.value.http_status == 415
+
+
+def test_unreplaced_action_placeholder_is_a_clear_rejection():
+    with pytest.raises(AlertRejected, match="missing 'action'"):
+        parse_alert({"action": "{{strategy.order.action}}", "ticker": "BTCUSDT"}, fixed_symbol=None,
+                    allowed_actions=list(ACTIONS))
+
+
+def test_invalid_utf8_is_rejected():
+    with pytest.raises(AlertRejected, match="UTF-8"):
+        decode_body(b"\xff\xfe{}")
+
+
+@given(body=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5),
+       other=st.text(min_size=1, max_size=8))
+def test_idempotency_key_depends_on_webhook_time_and_content_only(body, other):
+    moment = datetime(2026, 11, 21, 10, tzinfo=UTC)
+    key = idempotency_key(1, body, moment, RECEIVED)
+    reordered = dict(reversed(list(body.items())))
+    assert idempotency_key(1, reordered, moment, datetime(2030, 1, 1, tzinfo=UTC)) == key
+    assert idempotency_key(2, body, moment, RECEIVED) != key
+    assert idempotency_key(1, body, datetime(2026, 11, 21, 10, 1, tzinfo=UTC), RECEIVED) != key
+    assert idempotency_key(1, {**body, "\x00extra": other}, moment, RECEIVED) != key
+
+
+def test_without_alert_time_identical_alerts_in_the_same_minute_are_one():
+    body = json.loads('{"action": "buy"}')
+    same_minute = datetime(2026, 11, 21, 10, 0, 59, tzinfo=UTC)
+    next_minute = datetime(2026, 11, 21, 10, 1, 0, tzinfo=UTC)
+    assert idempotency_key(1, body, None, RECEIVED) == idempotency_key(1, body, None, same_minute)
+    assert idempotency_key(1, body, None, RECEIVED) != idempotency_key(1, body, None, next_minute)

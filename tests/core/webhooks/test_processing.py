@@ -1,0 +1,123 @@
+"""Alerts into orders: exactly once, close sells the webhook's own position, cancel its open orders."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from decimal import Decimal
+
+from celery import Celery
+from sqlalchemy import select
+
+from core.db import new_session, session_scope, utcnow
+from core.models import Fill, Order, WebhookAlert
+from core.webhooks.processing import net_position, process_alert, unprocessed_alert_ids
+
+
+def sender() -> Celery:
+    app = Celery("aristobot", set_as_current=False)
+    app.config_from_object("celeryconfig")
+    return app
+
+
+def _accepted(webhook_id: int, action: str, symbol: str = "BTCUSDT", seconds_ago: int = 0, **payload) -> int:
+    from datetime import timedelta
+
+    with session_scope() as session:
+        alert = WebhookAlert(webhook_id=webhook_id, status="accepted", http_status=202, body="{}", headers={},
+                             action=action, symbol=symbol, received_at=utcnow() - timedelta(seconds=seconds_ago),
+                             payload={"action": action, "symbol": symbol, **payload},
+                             idempotency_key=secrets.token_hex(16))
+        session.add(alert)
+        session.flush()
+        return alert.id
+
+
+def _fill(order_id: int, side: str, quantity: str) -> None:
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        session.add(Fill(order_id=order.id, user_id=order.user_id, broker_id=order.broker_id, symbol=order.symbol,
+                         side=side, venue_trade_id=secrets.token_hex(6), price=Decimal(100),
+                         quantity=Decimal(quantity), traded_at=utcnow()))
+
+
+def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_user, broker_of, webhook_of,
+                                                                         redis_client):
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user), size_mode="quantity", size_value=Decimal("0.01"))
+    alert_id = _accepted(webhook_id, "buy")
+    app = sender()
+    [order_id] = process_alert(alert_id, app)
+    assert process_alert(alert_id, app) == []
+    with new_session() as session:
+        orders = session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all()
+        alert = session.get(WebhookAlert, alert_id)
+    assert [o.id for o in orders] == [order_id] and orders[0].quantity == Decimal("0.01")
+    assert alert.order_ids == [order_id] and "recorded" in alert.process_result
+    # The placement went to the real `orders` queue in Redis.
+    assert any(json.loads(raw)["headers"]["task"] == "workers.orders.place_order"
+               and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]" for raw in redis_client.lrange("orders", 0, -1))
+
+
+def test_close_sells_the_webhooks_own_net_position(make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    broker_id = broker_of(user)
+    webhook_id, _ = webhook_of(user, broker_id)
+    other_id, _ = webhook_of(user, broker_id)
+    app = sender()
+    [bought] = process_alert(_accepted(webhook_id, "buy"), app)
+    [sold] = process_alert(_accepted(webhook_id, "sell"), app)
+    [foreign] = process_alert(_accepted(other_id, "buy"), app)
+    _fill(bought, "buy", "0.3")
+    _fill(sold, "sell", "0.1")
+    _fill(foreign, "buy", "5")
+    with new_session() as session:
+        from core.models import Webhook
+
+        assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.2")
+    [closing] = process_alert(_accepted(webhook_id, "close"), app)
+    with new_session() as session:
+        order = session.get(Order, closing)
+    assert (order.side, order.quantity, order.type) == ("sell", Decimal("0.2"), "market")
+
+
+def test_close_without_position_records_why_no_order_was_made(make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    alert_id = _accepted(webhook_id, "close")
+    assert process_alert(alert_id, sender()) == []
+    with new_session() as session:
+        alert = session.get(WebhookAlert, alert_id)
+    assert alert.processed_at is not None and alert.process_result == "no order: no BTCUSDT position to close"
+
+
+def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_user, broker_of, webhook_of,
+                                                                         redis_client):
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    app = sender()
+    [unsent] = process_alert(_accepted(webhook_id, "buy"), app)
+    [resting] = process_alert(_accepted(webhook_id, "buy", time="x"), app)
+    with session_scope() as session:
+        order = session.get(Order, resting)
+        order.state = "open"
+    redis_client.delete("orders")
+    process_alert(_accepted(webhook_id, "cancel"), app)
+    with new_session() as session:
+        assert session.get(Order, unsent).state == "cancelled"
+        assert session.get(Order, resting).state == "open"  # the worker cancels it at the venue
+    tasks = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    assert [(t["task"], t["argsrepr"]) for t in tasks] == [("workers.orders.cancel_order", f"[{resting}]")]
+
+
+def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    stale = _accepted(webhook_id, "buy", seconds_ago=60)
+    fresh = _accepted(webhook_id, "buy", seconds_ago=0)
+    with new_session() as session:
+        found = unprocessed_alert_ids(session)
+    assert stale in found and fresh not in found
+    process_alert(stale, sender())
+    with new_session() as session:
+        assert stale not in unprocessed_alert_ids(session)
