@@ -24,6 +24,7 @@ from core.db import utcnow
 from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import Balance, SymbolRules
+from core.exchanges.rules import decimal_str
 from core.exchanges.registry import make_exchange
 from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
 from core.security import register_secret
@@ -234,8 +235,9 @@ def check_connection(broker: BrokerConnection) -> ConnectionCheck:
 
 
 def rules_to_json(rules: SymbolRules) -> dict:
-    return {"tick_size": str(rules.tick_size), "step_size": str(rules.step_size), "min_qty": str(rules.min_qty),
-            "min_notional": str(rules.min_notional), "max_qty": str(rules.max_qty) if rules.max_qty else None,
+    return {"tick_size": decimal_str(rules.tick_size), "step_size": decimal_str(rules.step_size),
+            "min_qty": decimal_str(rules.min_qty), "min_notional": decimal_str(rules.min_notional),
+            "max_qty": decimal_str(rules.max_qty) if rules.max_qty else None,
             "order_types": sorted(rules.order_types), "oco_allowed": rules.oco_allowed, "trading": rules.trading}
 
 

@@ -1,23 +1,12 @@
-"""A real simulator on loopback, a funded trader with a broker connection to it, and a proxy that
-garbles the venue's answers to new orders (the order still reaches the simulator)."""
+"""A real simulator on loopback and a funded trader with a broker connection to it (tests/trading_support.py)."""
 
 from __future__ import annotations
 
-import secrets
-import threading
-from dataclasses import dataclass
-from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
-import requests
 
 from core import brokers
-from core.db import session_scope
-from core.exchanges.sim.server import SimHandle, start_in_thread
-from core.models import Order
-from core.orders.submit import OrderIntent, record_order
-from tests.support import remember_secret
+from core.exchanges.sim.server import start_in_thread
+from tests.trading_support import GarblingProxy, Trader, make_trader
 
 
 @pytest.fixture(scope="session")
@@ -27,109 +16,10 @@ def sim():
     handle.stop()
 
 
-@dataclass
-class Trader:
-    user_id: int
-    broker_id: int
-    api_key: str
-    account_id: str
-    sim: SimHandle
-
-    def order(self, **fields) -> int:
-        """Record an order in state `new`, as the ticket does; returns its id."""
-        values = {"broker_id": self.broker_id, "symbol": "BTCUSDT", "side": "buy", "type": "market",
-                  "quantity": Decimal("0.01")} | fields
-        with session_scope() as session:
-            return record_order(session, self.user_id, OrderIntent(**values)).id
-
-    def at_sim(self, order_id: int, symbol: str = "BTCUSDT") -> list:
-        """The simulator's orders carrying this order's client order id (how many really exist)."""
-        with session_scope() as session:
-            client_id = session.get(Order, order_id).client_order_id
-        return [o for o in list(self.sim.state.engine.orders.values())
-                if o.account_id == self.account_id and o.symbol == symbol
-                and o.client_order_id in (client_id, f"{client_id}-tp", f"{client_id}-sl")]
-
-    def reload(self, order_id: int) -> Order:
-        with session_scope() as session:
-            order = session.get(Order, order_id)
-            order.events  # noqa: B018 - load the history before the session closes
-            order.fills  # noqa: B018
-            return order
-
-    def point_at(self, base_url: str | None) -> None:
-        with session_scope() as session:
-            broker = session.get(brokers.BrokerConnection, self.broker_id)
-            broker.base_url = base_url
-        brokers.forget_exchange(self.broker_id)
-
-
-def make_trader(make_user, sim: SimHandle, balances: dict[str, str] | None = None) -> Trader:
-    user, _ = make_user()
-    api_key = f"k{secrets.token_hex(8)}"
-    api_secret = remember_secret(f"s-{secrets.token_urlsafe(18)}")
-    remember_secret(api_key)
-    answer = sim.create_account(api_key, api_secret, balances or {"USDT": "100000", "BTC": "1"})
-    with session_scope() as session:
-        broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
-            venue="sim", label="Sim", api_key=api_key, api_secret=api_secret, base_url=sim.url))
-        brokers.load_markets(session, broker)
-        broker_id = broker.id
-    return Trader(user.id, broker_id, api_key, answer["account_id"], sim)
-
-
 @pytest.fixture()
 def trader(make_user, sim, redis_client) -> Trader:
     yield (t := make_trader(make_user, sim))
     brokers.forget_exchange(t.broker_id)
-
-
-class GarblingProxy:
-    """Forwards every request to the simulator; answers POST /api/v3/order with a non-JSON body and,
-    when `lookups_down`, answers order queries with HTTP 503."""
-
-    def __init__(self, target: str):
-        self.target = target
-        self.garble_orders = True
-        self.lookups_down = False
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                if proxy.lookups_down and self.command == "GET" and self.path.startswith("/api/v3/order?"):
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("x-mbx-apikey", "content-type")}
-                answer = requests.request(self.command, proxy.target + self.path, data=body, headers=headers,
-                                          timeout=10)
-                data = answer.content
-                if proxy.garble_orders and self.command == "POST" and self.path.startswith("/api/v3/order?"):
-                    data = b"<html>upstream hiccup</html>"
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = _forward
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

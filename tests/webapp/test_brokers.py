@@ -1,0 +1,125 @@
+"""Brokers page over the Flask test client, with a real simulator behind "Test connection"/"Load markets"."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.exchanges.sim.server import start_in_thread
+from core.models import BrokerConnection, SymbolRule
+from tests.support import csrf_token_from, free_port, remember_secret
+
+
+@pytest.fixture(scope="module")
+def sim():
+    handle = start_in_thread(seed=3)
+    yield handle
+    handle.stop()
+
+
+def _add(client, **fields):
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    return client.post("/brokers/", data={"csrf_token": token, "venue": "sim", "label": "Paper"} | fields)
+
+
+def _keys(sim, funded: bool = True):
+    key, secret = remember_secret(f"key{secrets.token_hex(6)}"), remember_secret(f"sec-{secrets.token_urlsafe(16)}")
+    if funded:
+        sim.create_account(key, secret, {"USDT": "2500"})
+    return key, secret
+
+
+def _broker(user_id: int) -> BrokerConnection:
+    with session_scope() as session:
+        return session.scalar(select(BrokerConnection).where(BrokerConnection.user_id == user_id))
+
+
+def test_trader_adds_connection_and_keys_are_never_shown_again(client, logged_in, sim):
+    key, secret = _keys(sim)
+    response = _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    assert response.status_code == 302
+    page = client.get("/brokers/").get_data(as_text=True)
+    assert "Paper" in page and key not in page and secret not in page
+    broker = _broker(logged_in.id)
+    assert broker.api_key_enc != key and broker.credentials()["api_secret"] == secret
+    edit = client.get(f"/brokers/{broker.id}/edit").get_data(as_text=True)
+    assert key not in edit and secret not in edit
+
+
+def test_test_connection_shows_balances(client, logged_in, sim):
+    key, secret = _keys(sim)
+    _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    broker = _broker(logged_in.id)
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    html = client.post(f"/brokers/{broker.id}/test", headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "connected" in html and "USDT" in html and "2500" in html
+
+
+def test_wrong_api_key_shows_the_venue_error(client, logged_in, sim):
+    key, secret = _keys(sim, funded=False)
+    _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    broker = _broker(logged_in.id)
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    html = client.post(f"/brokers/{broker.id}/test", headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "auth" in html and "API-key" in html  # Binance's own message: "Invalid API-key, IP, or permissions"
+
+
+def test_venue_down_shows_unreachable(client, logged_in, sim):
+    key, secret = _keys(sim)
+    _add(client, api_key=key, api_secret=secret, base_url=f"http://127.0.0.1:{free_port()}")
+    broker = _broker(logged_in.id)
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    html = client.post(f"/brokers/{broker.id}/test", headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "unavailable" in html and "cannot reach" in html
+
+
+def test_load_markets_stores_symbols_and_rules(client, logged_in, sim):
+    key, secret = _keys(sim)
+    _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    broker = _broker(logged_in.id)
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    response = client.post(f"/brokers/{broker.id}/markets", data={"csrf_token": token}, follow_redirects=True)
+    assert "symbols loaded" in response.get_data(as_text=True)
+    with session_scope() as session:
+        count = session.scalar(select(func.count()).select_from(SymbolRule).where(SymbolRule.broker_id == broker.id))
+        btc = session.scalar(select(SymbolRule).where(SymbolRule.broker_id == broker.id, SymbolRule.symbol == "BTCUSDT"))
+    assert count >= 3 and btc.rules["tick_size"] == "0.01" and btc.base == "BTC"
+
+
+def test_bad_input_is_refused_with_a_message_and_nothing_saved(client, logged_in):
+    missing = _add(client, api_key="", api_secret="")
+    assert missing.status_code == 400 and "API key and secret are required" in missing.get_data(as_text=True)
+    bad_url = _add(client, api_key="abcdefgh1234", api_secret="secretsecret", base_url="ftp://nowhere")
+    assert bad_url.status_code == 400 and "base URL" in bad_url.get_data(as_text=True)
+    bitget = _add(client, venue="bitget", api_key="abcdefgh1234", api_secret="secretsecret")
+    assert "passphrase" in bitget.get_data(as_text=True)
+    assert _broker(logged_in.id) is None
+
+
+def test_edit_keeps_keys_when_left_blank_and_delete_removes(client, logged_in, sim):
+    key, secret = _keys(sim)
+    _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    broker = _broker(logged_in.id)
+    token = csrf_token_from(client.get(f"/brokers/{broker.id}/edit").get_data(as_text=True))
+    response = client.post(f"/brokers/{broker.id}/edit", data={"csrf_token": token, "venue": "sim",
+                                                                "label": "Renamed", "base_url": sim.url})
+    assert response.status_code == 302
+    renamed = _broker(logged_in.id)
+    assert renamed.label == "Renamed" and renamed.credentials()["api_key"] == key
+    client.post(f"/brokers/{broker.id}/delete", data={"csrf_token": token})
+    assert _broker(logged_in.id) is None
+
+
+def test_another_users_connection_is_not_found(client, make_user, login, sim):
+    owner, password = make_user()
+    login(owner.username, password)
+    key, secret = _keys(sim)
+    _add(client, api_key=key, api_secret=secret, base_url=sim.url)
+    broker = _broker(owner.id)
+    intruder, intruder_password = make_user()
+    client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/brokers/").get_data(as_text=True))})
+    login(intruder.username, intruder_password)
+    assert client.get(f"/brokers/{broker.id}/edit").status_code == 404

@@ -1,0 +1,253 @@
+"""Trading page: order ticket (live check + confirmation), portfolio, open orders, history, CSV, live SSE."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core import brokers
+from core.bus import get_redis, order_events_channel
+from core.db import new_session, session_scope
+from core.exchanges.errors import ExchangeError, InvalidOrder
+from core.exchanges.rules import decimal_str
+from core.models import BrokerConnection, Fill, Order
+from core.orders import dispatch
+from core.orders.ticket import Ticket, check_ticket, record_ticket
+from webapp.scoping import owned_or_404
+
+bp = Blueprint("trading", __name__, url_prefix="/trading")
+bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
+OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
+HISTORY_LIMIT = 500
+SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
+
+
+def _decimal(name: str) -> Decimal | None:
+    raw = (request.form.get(name) or "").strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise InvalidOrder(f"{name.replace('_', ' ')} must be a number, got {raw[:20]!r}") from None
+
+
+def _ticket_from_form() -> Ticket:
+    try:
+        broker_id = int(request.form.get("broker_id", ""))
+    except ValueError:
+        raise InvalidOrder("choose a broker connection") from None
+    size = _decimal("size")
+    if size is None:
+        raise InvalidOrder("give a size")
+    return Ticket(broker_id=broker_id, symbol=request.form.get("symbol", ""), side=request.form.get("side", ""),
+                  type=request.form.get("type", ""), size_mode=request.form.get("size_mode", "quantity"), size=size,
+                  price=_decimal("price"), stop_price=_decimal("stop_price"))
+
+
+def _check(session, ticket: Ticket):
+    """Check a ticket; the venue is asked only for what the stored rules cannot answer (price, funds)."""
+    broker = session.get(BrokerConnection, ticket.broker_id)
+    if broker is None or broker.user_id != current_user.id:
+        raise InvalidOrder("choose one of your broker connections")
+    exchange = brokers.exchange_for(broker)
+    return check_ticket(session, current_user.id, ticket, last_price=lambda s: brokers.last_price(exchange, s),
+                        balances=exchange.balances)
+
+
+def _brokers(session) -> list[BrokerConnection]:
+    return brokers.list_connections(session, current_user.id)
+
+
+@bp.get("/")
+@login_required
+def index():
+    with new_session() as session:
+        connections = _brokers(session)
+        chosen = request.args.get("broker", type=int) or (connections[0].id if connections else None)
+        symbols = brokers.symbols_of(session, chosen) if chosen else []
+        return render_template("trading/index.html", connections=connections, chosen=chosen, symbols=symbols,
+                               form=request.args)
+
+
+@bp.post("/check")
+@login_required
+def check():
+    """Live validation of the ticket (HTMX on every change)."""
+    try:
+        with new_session() as session:
+            checked = _check(session, _ticket_from_form())
+        return render_template("trading/_check.html", summary=checked.summary(), error=None)
+    except ExchangeError as err:
+        return render_template("trading/_check.html", summary=None, error=err.message if err.venue == "" else str(err))
+
+
+@bp.post("/orders")
+@login_required
+def submit():
+    """First post shows the confirmation; the confirmed post records the order and queues it."""
+    try:
+        with session_scope() as session:
+            checked = _check(session, _ticket_from_form())
+            if request.form.get("confirmed") != "1":
+                return render_template("trading/confirm.html", summary=checked.summary(), fields=request.form)
+            order = record_ticket(session, current_user.id, checked)
+            order_id = order.id
+    except ExchangeError as err:
+        flash(f"Order not placed: {err.message if not err.venue else err}", "error")
+        return redirect(url_for("trading.index", **{k: v for k, v in request.form.items()
+                                                    if k not in ("csrf_token", "confirmed")}))
+    queued = dispatch.place(order_id)
+    flash(f"Order #{order_id} submitted." if queued else
+          f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
+          "success" if queued else "error")
+    return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@login_required
+def cancel(order_id: int):
+    with new_session() as session:
+        owned_or_404(session, Order, order_id)
+    if dispatch.cancel(order_id):
+        flash(f"Cancel of order #{order_id} requested.", "success")
+    else:
+        flash("The order queue is unavailable; try again in a moment.", "error")
+    if request.headers.get("HX-Request"):
+        return _open_orders_html()
+    return redirect(url_for("trading.index"))
+
+
+def _open_orders_html() -> str:
+    with new_session() as session:
+        orders = session.scalars(select(Order).where(Order.user_id == current_user.id, Order.state.in_(OPEN_STATES))
+                                 .order_by(Order.id.desc())).all()
+        labels = {b.id: b.label for b in _brokers(session)}
+        return render_template("trading/_open_orders.html", orders=orders, labels=labels)
+
+
+@bp.get("/open")
+@login_required
+def open_orders():
+    return _open_orders_html()
+
+
+@bp.get("/portfolio")
+@login_required
+def portfolio():
+    with new_session() as session:
+        broker = owned_or_404(session, BrokerConnection, request.args.get("broker", type=int) or 0)
+        try:
+            result, error = brokers.portfolio(broker), None
+        except ExchangeError as err:
+            result, error = None, str(err)
+        return render_template("trading/_portfolio.html", portfolio=result, error=error, broker=broker)
+
+
+def _filters() -> dict:
+    return {k: request.args.get(k, "").strip() for k in ("broker", "symbol", "side", "state", "since", "until")}
+
+
+def _date(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _filtered(model, filters: dict, time_column):
+    query = select(model).where(model.user_id == current_user.id)
+    if filters["broker"].isdigit():
+        query = query.where(model.broker_id == int(filters["broker"]))
+    if filters["symbol"]:
+        query = query.where(model.symbol == filters["symbol"].upper())
+    if filters["side"] in ("buy", "sell"):
+        query = query.where(model.side == filters["side"])
+    if filters.get("state") and model is Order:
+        query = query.where(Order.state == filters["state"])
+    if since := _date(filters["since"]):
+        query = query.where(time_column >= since)
+    if until := _date(filters["until"]):
+        query = query.where(time_column <= until)
+    return query.order_by(time_column.desc()).limit(HISTORY_LIMIT)
+
+
+def _csv(name: str, header: list[str], rows: list[list]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+
+
+def _num(value) -> str:
+    return "" if value is None else format(value.normalize(), "f")
+
+
+@bp.get("/history")
+@login_required
+def history():
+    filters = _filters()
+    with new_session() as session:
+        orders = session.scalars(_filtered(Order, filters, Order.created_at)).all()
+        labels = {b.id: b.label for b in _brokers(session)}
+        if request.args.get("format") == "csv":
+            return _csv("orders", ["id", "created_at", "broker", "symbol", "side", "type", "quantity", "price",
+                                   "stop_price", "state", "filled_quantity", "average_price", "error"],
+                        [[o.id, o.created_at.isoformat(), labels.get(o.broker_id, ""), o.symbol, o.side, o.type,
+                          _num(o.quantity), _num(o.price), _num(o.stop_price), o.state, _num(o.filled_quantity),
+                          _num(o.average_price), o.error_message or ""] for o in orders])
+        return render_template("trading/history.html", orders=orders, labels=labels, filters=filters,
+                               connections=_brokers(session))
+
+
+@bp.get("/trades")
+@login_required
+def trades():
+    filters = _filters()
+    with new_session() as session:
+        fills = session.scalars(_filtered(Fill, filters, Fill.traded_at)).all()
+        labels = {b.id: b.label for b in _brokers(session)}
+        if request.args.get("format") == "csv":
+            return _csv("trades", ["traded_at", "broker", "symbol", "side", "quantity", "price", "fee", "fee_asset",
+                                   "order_id", "venue_trade_id"],
+                        [[f.traded_at.isoformat(), labels.get(f.broker_id, ""), f.symbol, f.side, _num(f.quantity),
+                          _num(f.price), _num(f.fee), f.fee_asset or "", f.order_id or "", f.venue_trade_id]
+                         for f in fills])
+        return render_template("trading/trades.html", fills=fills, labels=labels, filters=filters,
+                               connections=_brokers(session))
+
+
+@bp.get("/events")
+@login_required
+def events():
+    """Server-sent events: one `order` event per state change of this user's orders."""
+    channel = order_events_channel(current_user.id)
+
+    def stream():
+        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel)
+        deadline = time.monotonic() + SSE_LIFETIME_S
+        try:
+            yield "retry: 2000\n\n"
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=15)
+                if message is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                payload = json.loads(message["data"])
+                yield f"event: order\ndata: {json.dumps(payload)}\n\n"
+        finally:
+            pubsub.close()
+
+    return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
