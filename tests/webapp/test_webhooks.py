@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.db import new_session, session_scope
 from core.models import Order, Webhook, WebhookAlert
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
-from tests.support import csrf_token_from
+from tests.support import csrf_token_from, remember_secret
 
 ALERT = {"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
          "price": "60000", "interval": "1", "time": "2026-11-21T10:00:00Z"}
@@ -236,3 +236,33 @@ def test_reliability_page_lists_every_request_with_its_outcome(client, logged_in
     html = client.get(f"/webhooks/{webhook_id}/reliability").get_data(as_text=True)
     assert "accepted" in html and "duplicate" in html and "unknown action &#39;hodl&#39;" in html
     assert 'id="stat-received">3<' in html
+
+
+@pytest.mark.browser
+def test_browser_trader_creates_webhook_copies_its_url_and_resumes_it_after_misses(page, browser_login, broker_of):
+    user, _ = browser_login()
+    broker_of(user)
+    page.goto("/webhooks/")
+    page.fill("#new-webhook input[name=name]", "ETH swing")
+    page.fill("#new-webhook input[name=size_value]", "30")
+    page.select_option("#new-webhook select[name=cadence]", "1m")
+    page.click("#new-webhook button[type=submit]")
+    page.wait_for_selector("#webhook-url")
+    url = page.inner_text("#webhook-url")
+    assert "/webhooks/tv/" in url and "{{timenow}}" in page.inner_text("#alert-message")
+    remember_secret(url.rsplit("/", 1)[-1])
+
+    with session_scope() as session:
+        webhook = session.scalars(select(Webhook).where(Webhook.user_id == user.id)).one()
+        from core.webhooks.setup import pause_webhook
+
+        pause_webhook(webhook, "3 expected alerts missed in a row")
+    page.goto("/webhooks/")
+    banner = page.locator(".paused-banner")
+    assert "3 expected alerts missed in a row" in banner.inner_text()
+    banner.locator("button").click()
+    page.wait_for_selector(".flash.success")
+    assert page.locator(".paused-banner").count() == 0
+    page.click("text=Reliability")
+    page.wait_for_selector("#requests")
+    assert "No request received yet" in page.inner_text("#requests")
