@@ -34,6 +34,10 @@ KLINE_PAGE = 1000
 BATCH_MAX = 1000
 
 
+class ConnectionLost(Exception):
+    """The stream ended without an error (a clean close by the venue)."""
+
+
 @dataclass
 class FeedOptions:
     ws_base: str
@@ -85,6 +89,7 @@ def fetch_minutes(exchange: Exchange, venue: str, symbol: str, first: int, last:
 class FeedService:
     def __init__(self, options: FeedOptions, pipeline: CandlePipeline, exchange: Exchange,
                  client: redis.Redis, clock: Callable[[], float] = time.time):
+        """`clock` is the venue's time (which minute closed last); liveness always uses the wall clock."""
         self.options = options
         self.pipeline = pipeline
         self.exchange = exchange
@@ -113,10 +118,11 @@ class FeedService:
         return {"venue": self.venue, "connected": self.state.connected,
                 "connected_since": self.state.connected_since, "reconnects": self.state.reconnects,
                 "last_error": self.state.last_error, "symbols": symbols, "rejected": sorted(self.rejected),
-                "timeframes": list(self.pipeline.timeframes), **stats.summary()}
+                "timeframes": list(self.pipeline.timeframes), "stale_after_s": self.options.stale_after_s,
+                "stale": sorted(self.state.stale), **stats.summary()}
 
     def stale_symbols(self, now: float | None = None) -> list[str]:
-        now = now or self.clock()
+        now = now or time.time()
         stale = []
         for symbol in self.symbols:
             status = self.pipeline.stats.symbols.get(symbol)
@@ -132,7 +138,7 @@ class FeedService:
         while not stop.is_set():
             try:
                 await self._connect_and_stream(stop)
-            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+            except (OSError, ConnectionClosed, ConnectionLost, InvalidHandshake, TimeoutError) as exc:
                 self.state.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 log.warning("feed_disconnected", extra={"venue": self.venue, "error": self.state.last_error,
                                                         "attempt": attempt})
@@ -163,7 +169,7 @@ class FeedService:
         async with connect(url, ping_interval=self.options.ping_interval, ping_timeout=self.options.ping_timeout,
                            open_timeout=self.options.open_timeout, close_timeout=1, max_queue=None,
                            compression=None, proxy=None) as ws:
-            now = self.clock()
+            now = time.time()
             self.state.connected, self.state.connected_since = True, now
             for symbol in self.symbols:
                 self.state.since.setdefault(symbol, now)
@@ -189,7 +195,7 @@ class FeedService:
                 if task is not stopper and not task.cancelled() and task.exception() is not None:
                     raise task.exception()
             if reader in done and not stop.is_set():
-                raise ConnectionClosed(ws.close_rcvd, ws.close_sent)
+                raise ConnectionLost(f"the venue closed the connection (code {ws.close_code})")
 
     async def _read(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
         async for message in ws:
@@ -225,13 +231,13 @@ class FeedService:
                 self._next_id += 1
                 self._request_ids[request_id] = symbol
                 self.symbols.append(symbol)
-                self.state.since[symbol] = self.clock()
+                self.state.since[symbol] = time.time()
                 await ws.send(json.dumps({"method": "SUBSCRIBE", "params": self._streams_of(symbol),
                                           "id": request_id}))
                 queue.put_nowait(_Backfill([symbol]))
                 log.info("feed_symbol_added", extra={"venue": self.venue, "symbol": symbol})
             if self._check_stale() and self.state.connected_since \
-                    and self.clock() - self.state.connected_since > self.options.stale_after_s:
+                    and time.time() - self.state.connected_since > self.options.stale_after_s:
                 # Silent but "alive" connection: start over (reconnect + backfill).
                 log.warning("feed_stale_reconnect", extra={"venue": self.venue})
                 await ws.close()

@@ -22,10 +22,11 @@ def feed_status(client: redis.Redis | None = None, now: float | None = None) -> 
     info = beat.get("info") or {}
     symbols = {}
     stale = []
+    threshold = info.get("stale_after_s") or STALE_FEED_S
     for symbol, status in sorted((info.get("symbols") or {}).items()):
         last = status.get("last_message_ts") or status.get("since_ts")
         age = round(now - last, 1) if last else None
-        is_stale = age is None or age > STALE_FEED_S
+        is_stale = age is None or age > threshold
         symbols[symbol] = {**status, "age_s": age, "stale": is_stale}
         if is_stale:
             stale.append({"venue": info.get("venue"), "symbol": symbol, "age_s": age})

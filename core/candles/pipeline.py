@@ -126,7 +126,7 @@ class CandlePipeline:
     # --- input ---------------------------------------------------------------------------------
 
     def process_messages(self, raws: Iterable[str | bytes]) -> None:
-        now = self.clock()
+        now = time.time()  # liveness is wall time, whatever clock the venue runs on
         minutes: list[ClosedCandle] = []
         forming: dict[str, ClosedCandle] = {}
         books: dict[str, BookTick] = {}

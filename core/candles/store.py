@@ -72,7 +72,7 @@ def load_candles(conn: Connection, venue: str, symbol: str, timeframe: str, *, s
         query = query.where(Candle.open_time <= end_ms)
     query = query.order_by(Candle.open_time.desc() if newest else Candle.open_time).limit(limit)
     rows = [ClosedCandle(r.venue, r.symbol, r.timeframe, r.open_time, r.open, r.high, r.low, r.close, r.volume)
-            for r in conn.execute(query).scalars()]
+            for r in conn.execute(query)]
     return sorted(rows, key=lambda c: c.open_time) if newest else rows
 
 

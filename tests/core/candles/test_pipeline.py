@@ -1,0 +1,155 @@
+import base64
+import json
+import secrets
+from decimal import Decimal
+
+import pytest
+from celery import Celery
+from sqlalchemy import create_engine
+
+from core.bus import candle_stream
+from core.candles.candle import MINUTE_MS
+from core.candles.pipeline import CandlePipeline, percentiles
+from core.candles.store import live_channel, load_candles, read_stream
+from core.candles.ticks import BotTick, register_tick_provider, unregister_tick_provider
+from core.config import TIMEFRAMES
+from core.db import get_engine
+
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
+
+
+def kline(symbol: str, open_time: int, close: float, closed: bool = True, event_ms: int | None = None) -> str:
+    price = Decimal(str(close))
+    return json.dumps({"stream": f"{symbol.lower()}@kline_1m", "data": {
+        "e": "kline", "E": event_ms or open_time + MINUTE_MS, "s": symbol, "k": {
+            "t": open_time, "T": open_time + MINUTE_MS - 1, "s": symbol, "i": "1m", "o": str(price),
+            "h": str(price + 1), "l": str(price - 1), "c": str(price), "v": "2.5", "x": closed}}})
+
+
+def fresh_symbol() -> str:
+    return "T" + secrets.token_hex(4).upper()
+
+
+def make_pipeline(redis_client, **options) -> CandlePipeline:
+    return CandlePipeline("sim", client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES, **options)
+
+
+def stored(symbol: str, timeframe: str):
+    with get_engine().connect() as conn:
+        return load_candles(conn, "sim", symbol, timeframe)
+
+
+def test_closed_minutes_reach_streams_postgres_and_live_channel(infra, redis_client):
+    symbol = fresh_symbol()
+    live = redis_client.pubsub()
+    live.subscribe(live_channel("sim", symbol))
+    live.get_message(timeout=1)
+    pipeline = make_pipeline(redis_client)
+    pipeline.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(3)]
+                              + [kline(symbol, T0 + 3 * MINUTE_MS, 200, closed=False)])
+    assert [c.close for c in read_stream(redis_client, "sim", symbol, "1m")] == [100, 101, 102]
+    [three] = read_stream(redis_client, "sim", symbol, "3m")
+    assert (three.open_time, three.open, three.high, three.low, three.close, three.volume) == \
+           (T0, 100, 103, 99, 102, Decimal("7.5"))
+    assert [c.open_time for c in stored(symbol, "1m")] == [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
+    assert [c.close for c in stored(symbol, "3m")] == [102]
+    assert stored(symbol, "5m") == []  # not closed yet
+    events = []
+    while (message := live.get_message(timeout=0.5)) is not None:
+        events.append(json.loads(message["data"]))
+    kinds = [(e["type"], e["tf"], int(e["t"])) for e in events]
+    assert ("candle", "1m", T0) in kinds and ("candle", "3m", T0) in kinds
+    assert ("forming", "1m", T0 + 3 * MINUTE_MS) in kinds
+    assert pipeline.stats.closed == 3
+
+
+def test_bad_messages_are_counted_and_skipped_good_ones_kept(infra, redis_client):
+    symbol = fresh_symbol()
+    pipeline = make_pipeline(redis_client)
+    bad_prices = json.loads(kline(symbol, T0 + MINUTE_MS, 100))
+    bad_prices["data"]["k"]["h"] = "1"  # high below open
+    pipeline.process_messages([
+        kline(symbol, T0, 100), "{not json", json.dumps([1, 2]), json.dumps({"e": "kline", "k": "x"}),
+        json.dumps(bad_prices), kline(symbol, T0 + MINUTE_MS, 101),
+        kline(symbol, T0 + MINUTE_MS, 555),  # the same minute again
+        kline(symbol, T0, 666),  # back in time
+    ])
+    assert pipeline.stats.malformed == 4
+    assert pipeline.stats.duplicates == 1 and pipeline.stats.out_of_order == 1
+    assert [c.close for c in stored(symbol, "1m")] == [100, 101]
+    assert [c.close for c in read_stream(redis_client, "sim", symbol, "1m")] == [100, 101]
+
+
+def test_a_restarted_pipeline_never_streams_a_candle_twice(infra, redis_client):
+    symbol = fresh_symbol()
+    first = make_pipeline(redis_client)
+    first.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(4)])
+    second = make_pipeline(redis_client)  # a new process: replays the same minutes (backfill)
+    second.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(6)])
+    assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "1m")] == \
+           [T0 + i * MINUTE_MS for i in range(6)]
+    assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "3m")] == [T0, T0 + 3 * MINUTE_MS]
+    assert len(stored(symbol, "1m")) == 6
+
+
+def test_postgres_outage_delays_candles_but_loses_none(infra, redis_client):
+    symbol = fresh_symbol()
+    pipeline = make_pipeline(redis_client)
+    pipeline.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none",
+                                    connect_args={"connect_timeout": 1})
+    pipeline.process_messages([kline(symbol, T0, 100)])
+    assert len(read_stream(redis_client, "sim", symbol, "1m")) == 1  # streamed while Postgres was down
+    assert stored(symbol, "1m") == []
+    pipeline.engine = get_engine()
+    pipeline.process_messages([kline(symbol, T0 + MINUTE_MS, 101)])
+    assert [c.close for c in stored(symbol, "1m")] == [100, 101]
+
+
+def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client):
+    symbol = fresh_symbol()
+    start = T0
+    just_after_close = (start + 3 * MINUTE_MS) / 1000 + 0.5  # the feed's clock: the 3m candle just closed
+
+    def provider(candle):
+        if candle.symbol != symbol or candle.timeframe != "3m":
+            return []
+        return [BotTick("workers.bots.test_tick", (bot_id, candle.open_time), f"bot:{bot_id}:{candle.open_time}")
+                for bot_id in (1, 2)]
+
+    celery = Celery("test-ticks")
+    celery.config_from_object("celeryconfig")
+    register_tick_provider(provider)
+    try:
+        messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
+        make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close).process_messages(
+            messages)
+        # The same candle seen again by a restarted feed (Redis streams forgotten): still one tick per bot.
+        redis_client.delete(*[candle_stream("sim", symbol, tf) for tf in TIMEFRAMES])
+        make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close).process_messages(
+            messages)
+    finally:
+        unregister_tick_provider(provider)
+    queued = [json.loads(raw) for raw in redis_client.lrange("bots", 0, -1)]
+    tasks = [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in queued]
+    assert sorted(tasks) == [("workers.bots.test_tick", [1, start]), ("workers.bots.test_tick", [2, start])]
+
+
+def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
+    symbol = fresh_symbol()
+    calls = []
+
+    def provider(candle):
+        calls.append(candle)
+        return []
+
+    register_tick_provider(provider)
+    try:  # the real clock: T0 is long gone
+        make_pipeline(redis_client, send_task=lambda *a, **k: None).process_messages([kline(symbol, T0, 100)])
+    finally:
+        unregister_tick_provider(provider)
+    assert calls == []
+
+
+@pytest.mark.parametrize(("values", "p99"), [([], None), ([5.0], 5.0), (list(map(float, range(1, 101))), 100.0)])
+def test_percentiles(values, p99):
+    assert percentiles(values)["p99"] == p99
