@@ -1,0 +1,84 @@
+"""Reconciliation against a real simulator: stuck `new` orders re-enqueued to a real worker, fills the
+venue made without us stored once, unknown orders resolved by client order id."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from core import brokers
+from core.db import session_scope, utcnow
+from core.exchanges.models import OrderRequest
+from core.exchanges.sim.server import start_in_thread
+from core.models import BrokerConnection, Fill, Order
+from core.orders import reconcile
+from tests.trading_support import make_trader
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sim():
+    handle = start_in_thread(seed=13)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture()
+def trader(make_user, sim, redis_client):
+    return make_trader(make_user, sim)
+
+
+def _age(order_id: int, seconds: int) -> None:
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        order.created_at = order.updated_at = utcnow() - timedelta(seconds=seconds)
+
+
+def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader):
+    order_id = trader.order()  # recorded while the queue was down: never enqueued
+    _age(order_id, 60)
+    from workers.celery_app import app
+
+    report = app.send_task("workers.reconciliation.reconcile_broker", args=[trader.broker_id]).get(timeout=60)
+    assert report["requeued"] == 1
+    deadline = time.monotonic() + 30
+    while trader.reload(order_id).state != "filled" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert trader.reload(order_id).state == "filled"
+    assert len(trader.at_sim(order_id)) == 1
+
+
+def test_fills_made_outside_the_pipeline_are_stored_once(trader):
+    trader.order(type="limit", price=Decimal("1000"))  # gives the broker a recent BTCUSDT order to watch
+    with session_scope() as session:
+        exchange = brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
+    outside = exchange.place_order(OrderRequest(client_order_id="manual-on-venue", symbol="BTCUSDT", side="buy",
+                                                type="market", quantity=Decimal("0.002")))
+    assert outside.status == "filled"
+    first = reconcile.sync_fills(trader.broker_id)
+    assert first >= 1
+    assert reconcile.sync_fills(trader.broker_id) == 0
+    with session_scope() as session:
+        rows = session.scalars(select(Fill).where(Fill.broker_id == trader.broker_id)).all()
+    assert sum(f.quantity for f in rows if f.order_id is None) == Decimal("0.002")
+
+
+def test_unknown_order_is_resolved_by_reconciliation(trader):
+    with session_scope() as session:
+        exchange = brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
+    exchange.markets()
+    exchange.base_url = "http://127.0.0.1:9"  # discard port: the venue is unreachable
+    from core.orders import service
+
+    order_id = trader.order(type="limit", price=Decimal("1000"))
+    assert service.place(order_id).state == "unknown"
+    exchange.base_url = trader.sim.url
+    report = reconcile.reconcile_broker(trader.broker_id, lambda _id: False, resend_after=timedelta(0))
+    assert report.changed == 1 and not report.errors
+    assert trader.reload(order_id).state == "open"
+    assert len(trader.at_sim(order_id)) == 1
