@@ -62,6 +62,11 @@ def _posted_overrides(form) -> dict[str, str]:
     return {name: value for name, value in _posted_params(form).items() if value != form.get(f"default.{name}")}
 
 
+def _posted_code() -> str:
+    # HTML forms send textarea line breaks as CRLF; the trader typed (and CodeMirror holds) LF.
+    return request.form.get("code", "").replace("\r\n", "\n")
+
+
 def _assistant() -> AssistantClient:
     return AssistantClient.from_settings(current_app.config["ARISTOBOT_SETTINGS"], timeout=120.0)
 
@@ -148,7 +153,7 @@ def editor(strategy_id: int):
 @bp.post("/<int:strategy_id>/save")
 @login_required
 def save(strategy_id: int):
-    code = request.form.get("code", "")
+    code = _posted_code()
     note = request.form.get("note", "")
     with session_scope() as session:
         strategy = _owned(session, strategy_id)
@@ -176,7 +181,7 @@ def save(strategy_id: int):
 def validate(strategy_id: int):
     with new_session() as session:
         _owned(session, strategy_id)
-    report = validate_strategy_code(request.form.get("code", ""))
+    report = validate_strategy_code(_posted_code())
     return render_template("strategies/_validation.html", report=report)
 
 
@@ -216,7 +221,7 @@ def diff(strategy_id: int):
 @bp.post("/<int:strategy_id>/try")
 @login_required
 def try_on_candles(strategy_id: int):
-    code = request.form.get("code", "")
+    code = _posted_code()
     with new_session() as session:
         _owned(session, strategy_id)
         report = validate_strategy_code(code)
@@ -281,7 +286,7 @@ def assistant(strategy_id: int):
     history.append({"role": "user", "content": message})
     reply, error = None, None
     try:
-        reply = client.complete(history, current_code=request.form.get("code") or None)
+        reply = client.complete(history, current_code=_posted_code() or None)
     except (AssistantError, ValueError) as exc:
         error = str(exc)
         history.pop()  # the request failed: the trader can send the same message again
