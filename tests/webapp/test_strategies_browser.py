@@ -124,3 +124,58 @@ def test_without_javascript_the_textarea_still_saves(browser, live_server, make_
         assert _latest(user.id, "No JS") == (2, BROKEN, False)
     finally:
         context.close()
+
+
+@pytest.fixture()
+def ai_live_server(infra):
+    """The app over HTTP with the assistant pointed at a local OpenAI-compatible chat server."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from core.config import get_settings
+    from tests.integration.test_strategy_ai_journey import API_KEY, FORBIDDEN_ANSWER, VALID_ANSWER, ChatServer
+    from tests.support import free_port
+    from webapp import create_app
+
+    chat = ChatServer([FORBIDDEN_ANSWER, VALID_ANSWER])
+    settings = get_settings()
+    secrets_ = settings.secrets.model_copy(update={"AI_BASE_URL": chat.url, "AI_API_KEY": API_KEY, "AI_MODEL": "m"})
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(settings.model_copy(update={"secrets": secrets_})),
+                         threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    chat.close()
+
+
+def test_ai_panel_inserts_only_validated_code_into_the_editor(browser, ai_live_server, make_user):
+    from tests.integration.test_strategy_ai_journey import VALID_CODE
+
+    context = browser.new_context(base_url=ai_live_server)
+    page = context.new_page()
+    try:
+        user, password = make_user()
+        page.goto("/login")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/")
+        _new_strategy(page, "From AI", template="Blank")
+        page.fill(".chat-form textarea[name=message]", "Write a Bollinger breakout")
+        page.click(".chat-form button[type=submit]")
+        page.wait_for_selector(".assistant-code.bad")
+        assert page.locator(".insert-code").count() == 0
+        page.fill(".chat-form textarea[name=message]", "Without os please")
+        page.click(".chat-form button[type=submit]")
+        page.wait_for_selector(".insert-code")
+        assert page.locator(".chat-message").count() == 4
+        page.click(".insert-code")
+        assert page.input_value("#code") == VALID_CODE
+        assert "class AiBreakout" in page.locator(".cm-content").inner_text()
+        page.click("#save-button")
+        page.wait_for_selector(".flash.success")
+        assert _latest(user.id, "From AI") == (2, VALID_CODE, True)
+    finally:
+        context.close()
