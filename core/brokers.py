@@ -24,8 +24,8 @@ from core.db import utcnow
 from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import Balance, SymbolRules
-from core.exchanges.rules import decimal_str
 from core.exchanges.registry import make_exchange
+from core.exchanges.rules import decimal_str
 from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
 from core.security import register_secret
 
@@ -353,3 +353,13 @@ def _provision_sim_account(sim_url: str, api_key: str, api_secret: str, usdt: st
                              json={"api_key": api_key, "api_secret": api_secret, "balances": {"USDT": usdt}})
     if response.status_code != 200:
         raise BrokerError(f"the simulator refused the demo account: HTTP {response.status_code} {response.text[:200]}")
+
+
+def exchange_for_id(broker_id: int) -> Exchange:
+    from core.db import session_scope
+
+    with session_scope() as session:
+        broker = session.get(BrokerConnection, broker_id)
+        if broker is None:
+            raise LookupError(f"no broker connection {broker_id}")
+        return exchange_for(broker)

@@ -1,0 +1,42 @@
+"""`aristobot bench gateway` and `aristobot orders ...`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("gateway")
+@click.option("--n", "n", default=200, show_default=True, help="place+cancel round trips to time")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--use-running-worker", is_flag=True, help="do not start a Celery worker (one is already running)")
+def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> None:
+    """Click-to-venue-ack latency of the order pipeline (web → Celery → adapter → simulator)."""
+    from core.orders.bench import run_bench
+
+    result = run_bench(n, own_worker=not use_running_worker).as_dict()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for name in ("place", "cancel"):
+        stats = result[name]
+        click.echo(f"{name:6}  p50 {stats['p50_ms']:7.1f} ms   p99 {stats['p99_ms']:7.1f} ms   "
+                   f"max {stats['max_ms']:7.1f} ms   (n={result['n']})")
+    click.echo(f"target p99 < {result['target_p99_ms']:g} ms: {'met' if result['meets_target'] else 'NOT met'}")
+
+
+@click.group("orders")
+def orders_group() -> None:
+    """Order pipeline operations."""
+
+
+@orders_group.command("reconcile")
+@click.option("--broker", "broker_id", type=int, help="only this broker connection")
+def reconcile_command(broker_id: int | None) -> None:
+    """Reconcile our orders with the venues now (what the schedule does every 30 s)."""
+    from core.orders import dispatch, reconcile
+
+    reports = [reconcile.reconcile_broker(broker_id, dispatch.place)] if broker_id else \
+        reconcile.reconcile_all(dispatch.place)
+    click.echo(json.dumps([reconcile.report_dict(r) for r in reports], indent=2))

@@ -1,0 +1,160 @@
+"""Trading page over the Flask test client: ticket checks, confirmation, real placement by a real worker,
+open orders with cancel, history/trades with filters and CSV, portfolio, and the live event stream."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from core.bus import get_redis, order_events_channel
+from core.exchanges.sim.server import start_in_thread
+from tests.support import csrf_token_from
+from tests.trading_support import make_trader
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sim():
+    handle = start_in_thread(seed=17)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture()
+def trader(client, make_user, login, sim, redis_client):
+    created = []
+
+    def factory_user():
+        user, password = make_user()
+        created.append(password)
+        return user, password
+
+    trader = make_trader(lambda: factory_user(), sim)
+    from core.db import session_scope
+    from core.models import User
+
+    with session_scope() as session:
+        username = session.get(User, trader.user_id).username
+    assert login(username, created[0]).status_code == 302
+    trader.token = csrf_token_from(client.get("/trading/").get_data(as_text=True))
+    return trader
+
+
+def _ticket(trader, **fields):
+    return {"csrf_token": trader.token, "broker_id": str(trader.broker_id), "symbol": "BTCUSDT", "side": "buy",
+            "type": "market", "size_mode": "quantity", "size": "0.01"} | fields
+
+
+def _wait(trader, order_id, states, timeout=30):
+    deadline = time.monotonic() + timeout
+    while trader.reload(order_id).state not in states and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return trader.reload(order_id).state
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"size": "0.0000001"}, "rounds to 0"),
+    ({"size": "abc"}, "size must be a number"),
+    ({"size": "-1"}, "positive"),
+    ({"symbol": "NOPEUSDT"}, "unknown symbol NOPEUSDT"),
+    ({"type": "limit"}, "a limit price is required"),
+    ({"type": "limit", "price": "1e-9"}, "rounds to 0"),
+    ({"size": "5000"}, "insufficient balance"),
+    ({"size_mode": "percent", "size": "150"}, "at most 100"),
+])
+def test_ticket_live_check_explains_bad_input(client, trader, fields, message):
+    html = client.post("/trading/check", data=_ticket(trader, **fields)).get_data(as_text=True)
+    assert message in html, html
+
+
+def test_ticket_sizes_quote_amount_and_percent_with_the_symbol_rules(client, trader):
+    quote = client.post("/trading/check", data=_ticket(trader, size_mode="quote", size="100")).get_data(as_text=True)
+    assert "✓ BUY 0.00" in quote and "BTC market" in quote
+    percent = client.post("/trading/check", data=_ticket(trader, side="sell", size_mode="percent", size="50")
+                          ).get_data(as_text=True)
+    assert "SELL 0.5 BTC" in percent
+
+
+def test_confirmed_ticket_is_placed_by_the_worker_and_shows_in_history(client, trader, celery_worker_process):
+    first = client.post("/trading/orders", data=_ticket(trader))
+    assert first.status_code == 200 and "Confirm order" in first.get_data(as_text=True)
+    placed = client.post("/trading/orders", data=_ticket(trader, confirmed="1"))
+    assert placed.status_code == 302
+    order_id = max(o.id for o in [trader.reload(i) for i in _order_ids(trader)])
+    assert _wait(trader, order_id, {"filled"}) == "filled"
+    assert len(trader.at_sim(order_id)) == 1
+    history = client.get("/trading/history?symbol=BTCUSDT&side=buy").get_data(as_text=True)
+    assert f"<td>{order_id}</td>" in history and "filled" in history
+    rows = list(csv.DictReader(io.StringIO(client.get("/trading/history?format=csv").get_data(as_text=True))))
+    assert rows[0]["id"] == str(order_id) and rows[0]["state"] == "filled" and rows[0]["quantity"] == "0.01"
+    assert client.get("/trading/history?side=sell").get_data(as_text=True).count("No orders match") == 1
+    deadline = time.monotonic() + 10
+    while not trader.reload(order_id).fills and time.monotonic() < deadline:
+        time.sleep(0.05)
+    trades = list(csv.DictReader(io.StringIO(client.get("/trading/trades?format=csv").get_data(as_text=True))))
+    assert sum(Decimal(t["quantity"]) for t in trades) == Decimal("0.01")
+
+
+def _order_ids(trader):
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from core.models import Order
+
+    with session_scope() as session:
+        return list(session.scalars(select(Order.id).where(Order.user_id == trader.user_id)))
+
+
+def test_open_order_is_listed_and_cancelled_from_the_page(client, trader, celery_worker_process):
+    client.post("/trading/orders", data=_ticket(trader, type="limit", price="1000", confirmed="1"))
+    order_id = max(_order_ids(trader))
+    assert _wait(trader, order_id, {"open"}) == "open"
+    listing = client.get("/trading/open").get_data(as_text=True)
+    assert f'id="order-{order_id}"' in listing
+    client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": trader.token})
+    assert _wait(trader, order_id, {"cancelled"}) == "cancelled"
+    assert f'id="order-{order_id}"' not in client.get("/trading/open").get_data(as_text=True)
+
+
+def test_portfolio_values_balances_in_usdt(client, trader):
+    html = client.get(f"/trading/portfolio?broker={trader.broker_id}").get_data(as_text=True)
+    assert "BTC" in html and "USDT" in html
+    total = Decimal(html.split('id="portfolio-total">')[1].split("<")[0])
+    assert total > Decimal("100000")  # 100000 USDT + 1 BTC at its last price
+
+
+def test_event_stream_carries_order_state_changes(app, trader, client):
+    received: list[str] = []
+    response = client.get("/trading/events")
+    chunks = response.response
+
+    def read():
+        for chunk in chunks:
+            received.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+            if "event: order" in "".join(received):
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.3)
+    get_redis().publish(order_events_channel(trader.user_id), json.dumps({"order_id": 1, "state": "open"}))
+    reader.join(5)
+    text = "".join(received)
+    assert "event: order" in text and '"state": "open"' in text
+
+
+def test_another_users_order_cannot_be_cancelled(client, trader, make_user, login):
+    order_id = trader.order(type="limit", price=Decimal("1000"))
+    other, password = make_user()
+    client.post("/logout", data={"csrf_token": trader.token})
+    login(other.username, password)
+    token = csrf_token_from(client.get("/trading/").get_data(as_text=True))
+    assert client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": token}).status_code == 404
+    assert client.get(f"/trading/portfolio?broker={trader.broker_id}").status_code == 404
