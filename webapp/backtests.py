@@ -1,0 +1,236 @@
+"""Backtests: the form, past runs, live progress, results (charts, metrics, trades), compare, grids."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from core.backtest import runs
+from core.db import new_session, session_scope
+from core.models import BacktestRun
+from webapp.scoping import owned_or_404
+
+log = logging.getLogger(__name__)
+bp = Blueprint("backtests", __name__, url_prefix="/backtests")
+TRADES_SHOWN = 500
+MIN_COMPARED = 2
+DAY_MS = 86_400_000
+
+
+@lru_cache(maxsize=1)
+def _task_sender():
+    """Celery configured from celeryconfig, used only to send tasks (the web never imports `workers`)."""
+    from celery import Celery
+
+    sender = Celery("aristobot-web-backtests", set_as_current=False)
+    sender.config_from_object("celeryconfig")
+    return sender
+
+
+class BacktestForm(FlaskForm):
+    strategy_version = SelectField("Strategy", coerce=int, validators=[InputRequired()])
+    dataset = SelectField("Market", validators=[InputRequired()])
+    start = DateField("From (UTC)", validators=[Optional()])
+    end = DateField("To (UTC, inclusive)", validators=[Optional()])
+    fee = DecimalField("Fee per fill (fraction: 0.001 = 0.1%)", default=Decimal("0.001"), places=None,
+                       validators=[InputRequired()])
+    slippage_bps = DecimalField("Slippage (bps)", default=Decimal("0"), places=None, validators=[InputRequired()])
+    cash = DecimalField("Starting cash", default=Decimal("10000"), places=None,
+                        validators=[InputRequired(), NumberRange(min=0)])
+    params = StringField("Parameters (NAME=VALUE, comma separated; empty: the strategy's)",
+                         validators=[Length(max=2000)])
+    grid = TextAreaField("Parameter grid (optional, one per line: fast = 5..20:5 or slow = 20, 40, 60)",
+                         validators=[Length(max=2000)])
+    grid_metric = SelectField("Rank the grid by", choices=[(m, m) for m in runs.GRID_METRICS])
+
+
+def _day_ms(day: date | None, end_of_day: bool = False) -> int | None:
+    if day is None:
+        return None
+    midnight = int(datetime.combine(day, time.min, tzinfo=UTC).timestamp() * 1000)
+    return midnight + DAY_MS - 1 if end_of_day else midnight  # "to 2024-01-31" includes that whole day
+
+
+def _fill_choices(form: BacktestForm, session) -> list[runs.Dataset]:
+    versions = runs.strategy_versions(session, current_user.id)
+    form.strategy_version.choices = [(v.id, f"{v.strategy.name} · v{v.number}") for v in versions]
+    datasets = runs.available_datasets(session)
+    form.dataset.choices = [(d.key, d.label) for d in datasets]
+    return datasets
+
+
+def _request_from(form: BacktestForm) -> runs.RunRequest:
+    venue, _, rest = (form.dataset.data or "").partition("|")
+    symbol, _, timeframe = rest.partition("|")
+    grid = runs.parse_grid(form.grid.data or "")
+    return runs.RunRequest(
+        strategy_version_id=form.strategy_version.data, venue=venue, symbol=symbol, timeframe=timeframe,
+        start_ms=_day_ms(form.start.data), end_ms=_day_ms(form.end.data, end_of_day=True), fee=form.fee.data,
+        slippage_bps=form.slippage_bps.data, cash=form.cash.data, params=runs.parse_params(form.params.data or ""),
+        grid=grid or None, grid_metric=form.grid_metric.data if grid else None,
+    )
+
+
+def _prefill(form: BacktestForm, run: BacktestRun) -> None:
+    """A past run's settings in the form: "run again" / "tweak"."""
+    form.strategy_version.data = run.strategy_version_id
+    form.dataset.data = f"{run.venue}|{run.symbol}|{run.timeframe}"
+    form.start.data = datetime.fromtimestamp(run.start_ms / 1000, UTC).date() if run.start_ms is not None else None
+    form.end.data = datetime.fromtimestamp(run.end_ms / 1000, UTC).date() if run.end_ms is not None else None
+    form.fee.data, form.slippage_bps.data, form.cash.data = (Decimal(bt_dec(v)) for v in (run.fee, run.slippage_bps, run.cash))
+    form.params.data = ", ".join(f"{k}={v}" for k, v in (run.params or {}).items())
+    if run.grid:
+        form.grid.data = "\n".join(f"{k} = {', '.join(map(str, v))}" for k, v in run.grid.items())
+        form.grid_metric.data = run.grid_metric
+
+
+@bp.app_template_filter("bt_date")
+def bt_date(time_ms: int | None) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d") if time_ms is not None else "…"
+
+
+@bp.app_template_filter("bt_dec")
+def bt_dec(value: Decimal) -> str:
+    """0.00100000 -> "0.001", 10000.00000000 -> "10000" (never "1E+4")."""
+    return format(value.normalize(), "f")
+
+
+@bp.app_template_filter("bt_num")
+def bt_num(value, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return str(value)
+    return f"{value:,.{digits}f}" if isinstance(value, (float, Decimal)) else f"{value:,}"
+
+
+@bp.get("/")
+@login_required
+def index():
+    with new_session() as session:
+        listing = runs.list_runs(session, current_user.id)
+        return render_template("backtests/index.html", runs=listing)
+
+
+@bp.get("/table")
+@login_required
+def table():
+    with new_session() as session:
+        listing = runs.list_runs(session, current_user.id)
+        return render_template("backtests/_runs_table.html", runs=listing)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = BacktestForm()
+    with new_session() as session:
+        datasets = _fill_choices(form, session)
+        if request.method == "GET" and request.args.get("from", type=int):
+            _prefill(form, owned_or_404(session, BacktestRun, request.args.get("from", type=int)))
+        elif request.method == "GET" and form.strategy_version.choices:
+            form.strategy_version.data = form.strategy_version.choices[0][0]
+    if form.validate_on_submit():
+        try:
+            with session_scope() as session:
+                run_id = runs.create_run(session, current_user.id, _request_from(form)).id
+        except runs.RunInputError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            if runs.enqueue_run(_task_sender(), run_id) is None:
+                flash("The task queue is unreachable: the run was not started. Try again in a moment.", "error")
+            return redirect(url_for("backtests.show", run_id=run_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("backtests/new.html", form=form, datasets=datasets,
+                           max_grid=runs.MAX_GRID_COMBINATIONS), status
+
+
+@bp.get("/<int:run_id>")
+@login_required
+def show(run_id: int):
+    with new_session() as session:
+        run = owned_or_404(session, BacktestRun, run_id)
+        version = run.strategy_version
+        heatmap = runs.grid_heatmap(run, _chosen_metric(run)) if run.kind == "grid" and run.status == "done" else None
+        return render_template(
+            "backtests/run.html", run=run, version=version, strategy=version.strategy, heatmap=heatmap,
+            trades=(run.trades or [])[:TRADES_SHOWN], metrics_order=runs.GRID_METRICS,
+        )
+
+
+def _chosen_metric(run: BacktestRun) -> str:
+    metric = request.args.get("metric")
+    return metric if metric in runs.GRID_METRICS else (run.grid_metric or "total_return_pct")
+
+
+@bp.get("/<int:run_id>/progress")
+@login_required
+def progress(run_id: int):
+    with new_session() as session:
+        run = owned_or_404(session, BacktestRun, run_id)
+        response = Response(render_template("backtests/_progress.html", run=run))
+    if run.finished:
+        response.headers["HX-Refresh"] = "true"  # the page itself becomes the results page
+    return response
+
+
+@bp.get("/<int:run_id>/chart.json")
+@login_required
+def chart(run_id: int):
+    with new_session() as session:
+        run = owned_or_404(session, BacktestRun, run_id)
+        data = _series_only(run) if request.args.get("series_only") else runs.chart_data(session, run)
+    return jsonify(data)
+
+
+def _series_only(run: BacktestRun) -> dict:
+    series = run.series or {"time_ms": [], "equity": []}
+    cash = float(run.cash)
+    return {"id": run.id, "equity": [{"time": int(t) // 1000, "value": (v / cash - 1.0) * 100.0}
+                                     for t, v in zip(series["time_ms"], series["equity"], strict=True)]}
+
+
+@bp.get("/<int:run_id>/trades.csv")
+@login_required
+def trades_csv(run_id: int):
+    with new_session() as session:
+        run = owned_or_404(session, BacktestRun, run_id)
+        body = runs.trades_csv(run)
+    filename = f"backtest-{run.id}-{run.symbol}-{run.timeframe}-trades.csv"
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.post("/<int:run_id>/delete")
+@login_required
+def delete(run_id: int):
+    with session_scope() as session:
+        run = owned_or_404(session, BacktestRun, run_id)
+        if not run.finished:
+            flash("A run still in progress cannot be deleted.", "error")
+            return redirect(url_for("backtests.show", run_id=run_id))
+        session.delete(run)
+    flash(f"Backtest #{run_id} deleted.", "success")
+    return redirect(url_for("backtests.index"))
+
+
+@bp.get("/compare")
+@login_required
+def compare():
+    ids = request.args.getlist("run", type=int)
+    if len(set(ids)) < MIN_COMPARED:
+        flash("Tick at least two runs to compare.", "error")
+        return redirect(url_for("backtests.index"))
+    with new_session() as session:
+        try:
+            chosen = runs.owned_runs(session, current_user.id, ids)
+        except LookupError:
+            abort(404)
+        return render_template("backtests/compare.html", runs=chosen, rows=runs.compare_metric_rows(chosen))
