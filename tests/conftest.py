@@ -252,3 +252,20 @@ def browser_login(page, make_user):
         return user, password
 
     return do_login
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with empty login rate-limit windows: the suite logs in from one IP hundreds of
+    times, which would otherwise trip the (real, Redis-backed) limiter for unrelated tests."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=0.2)
+    try:
+        keys = list(client.scan_iter("LIMITS*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # no Redis started yet: nothing to reset
+    finally:
+        client.close()
