@@ -1,0 +1,183 @@
+"""`aristobot bench webhook`: a burst of TradingView alerts against the running web + worker + simulator.
+
+Every alert is checked end to end: stored, answered, turned into exactly one order, acknowledged by the
+venue. Replays of earlier alerts are mixed in; none may produce a second order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import requests
+from sqlalchemy import func, select
+
+from core import accounts, brokers
+from core.db import new_session, session_scope
+from core.models import Order, WebhookAlert
+from core.security import register_secret
+from core.webhooks.monitor import ack_latencies_ms, percentile
+from core.webhooks.setup import WebhookSettings, create_webhook
+
+BENCH_USER = "bench-webhook"
+REPLAY_EVERY = 20  # one alert in 20 is sent twice (a TradingView retry)
+ACK_STATES = ("open", "partially_filled", "filled")
+
+
+@dataclass
+class BenchResult:
+    rate: int
+    seconds: float
+    sent: int
+    unique_alerts: int
+    replays: int
+    accepted: int
+    duplicates_answered: int
+    failed_requests: int
+    lost: int
+    duplicate_orders: int
+    orders_acked: int
+    receive_p50_ms: float | None
+    receive_p99_ms: float | None
+    ack_p50_ms: float | None
+    ack_p99_ms: float | None
+    target_ack_p99_ms: int = 250
+
+
+def prepare(web_url: str, sim_url: str) -> tuple[str, int]:
+    """A bench trader with a funded simulator account and a webhook; returns (webhook URL, webhook id)."""
+    api_key, api_secret = f"bench{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+    register_secret(api_secret)
+    answer = requests.post(f"{sim_url}/sim/admin/accounts", timeout=10, json={
+        "api_key": api_key, "api_secret": api_secret, "balances": {"USDT": "100000000", "BTC": "1000"}})
+    answer.raise_for_status()
+    with session_scope() as session:
+        user = accounts.find_user(session, BENCH_USER) or accounts.create_user(
+            session, BENCH_USER, accounts.generate_password())
+        broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
+            venue="sim", label=f"bench {api_key}", api_key=api_key, api_secret=api_secret, base_url=sim_url))
+        brokers.load_markets(session, broker)
+        webhook, token = create_webhook(session, user.id, WebhookSettings(
+            name=f"bench {datetime.now(UTC):%H:%M:%S}", broker_id=broker.id, symbol="BTCUSDT",
+            size_mode="quantity", size_value=Decimal("0.001"), rate_limit_per_minute=10_000))
+        register_secret(token)
+        return f"{web_url.rstrip('/')}/webhooks/tv/{token}", webhook.id
+
+
+def _body(index: int, start: datetime) -> str:
+    moment = start + timedelta(milliseconds=index)  # a distinct alert time per alert
+    return json.dumps({"action": "buy" if index % 2 == 0 else "sell", "ticker": "BTCUSDT", "price": "60000",
+                       "interval": "1", "time": moment.isoformat().replace("+00:00", "Z")})
+
+
+async def _fire(url: str, rate: int, seconds: float) -> tuple[list[float], dict[int, int], int, int]:
+    """Paced sends; returns (receive latencies ms, HTTP status counts, unique alerts, replays)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = datetime.now(UTC)
+    total = int(rate * seconds)
+    connector = aiohttp.TCPConnector(limit=128)
+    timeout = aiohttp.ClientTimeout(total=10)
+    replays = 0
+
+    async def send(session: aiohttp.ClientSession, body: str) -> None:
+        began = time.perf_counter()
+        try:
+            async with session.post(url, data=body, headers={"Content-Type": "text/plain; charset=utf-8"}) as answer:
+                await answer.read()
+                status = answer.status
+        except (TimeoutError, aiohttp.ClientError):
+            status = 0
+        latencies.append((time.perf_counter() - began) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = []
+        t0 = time.perf_counter()
+        for index in range(total):
+            delay = t0 + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(session, _body(index, start))))
+            if index % REPLAY_EVERY == REPLAY_EVERY - 1:
+                replays += 1
+                tasks.append(asyncio.create_task(send(session, _body(index - REPLAY_EVERY // 2, start))))
+        await asyncio.gather(*tasks)
+    return latencies, statuses, total, replays
+
+
+def _settle(webhook_id: int, expected: int, timeout: float) -> None:
+    """Wait until every accepted alert's order was acknowledged by the venue (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with new_session() as session:
+            acked = session.execute(select(func.count()).select_from(Order).join(
+                WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)).where(
+                WebhookAlert.webhook_id == webhook_id, Order.source == "webhook",
+                Order.state.in_(ACK_STATES))).scalar()
+        if acked >= expected:
+            return
+        time.sleep(0.5)
+
+
+def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: float = 120.0) -> BenchResult:
+    url, webhook_id = prepare(web_url, sim_url)
+    latencies, statuses, unique, replays = asyncio.run(_fire(url, rate, seconds))
+    _settle(webhook_id, unique, settle_timeout)
+    with new_session() as session:
+        counts = dict(session.execute(select(WebhookAlert.status, func.count()).where(
+            WebhookAlert.webhook_id == webhook_id).group_by(WebhookAlert.status)).all())
+        per_alert = session.execute(
+            select(WebhookAlert.id, WebhookAlert.status, func.count(Order.id),
+                   func.count(Order.id).filter(Order.state.in_(ACK_STATES)))
+            .outerjoin(Order, (Order.source == "webhook")
+                       & (Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)))
+            .where(WebhookAlert.webhook_id == webhook_id).group_by(WebhookAlert.id, WebhookAlert.status)).all()
+        acks = ack_latencies_ms(session, select(WebhookAlert.id).where(WebhookAlert.webhook_id == webhook_id))
+    accepted_with_ack = sum(1 for _, status, _, acked in per_alert if status == "accepted" and acked == 1)
+    duplicate_orders = sum(max(orders - 1, 0) if status == "accepted" else orders
+                           for _, status, orders, _ in per_alert)
+    return BenchResult(
+        rate=rate, seconds=seconds, sent=len(latencies), unique_alerts=unique, replays=replays,
+        accepted=counts.get("accepted", 0), duplicates_answered=counts.get("duplicate", 0),
+        failed_requests=sum(n for status, n in statuses.items() if status not in (200, 202)),
+        lost=unique - accepted_with_ack, duplicate_orders=duplicate_orders, orders_acked=len(acks),
+        receive_p50_ms=_round(percentile(latencies, 0.5)), receive_p99_ms=_round(percentile(latencies, 0.99)),
+        ack_p50_ms=_round(percentile(acks, 0.5)), ack_p99_ms=_round(percentile(acks, 0.99)))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def write_markdown(result: BenchResult, path: Path) -> None:
+    rows = "\n".join(f"| {name} | {value} |" for name, value in asdict(result).items())
+    verdict = "PASS" if (result.lost == 0 and result.duplicate_orders == 0 and result.ack_p99_ms is not None
+                         and result.ack_p99_ms < result.target_ack_p99_ms) else "FAIL"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"""# Webhook benchmark
+
+`aristobot bench webhook --rate {result.rate} --seconds {result.seconds:g} --json` against the running web +
+worker + simulator (one replay in {REPLAY_EVERY} alerts). Verdict: **{verdict}** (lost 0, duplicate orders 0,
+receive-to-venue-ack p99 < {result.target_ack_p99_ms} ms).
+
+Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()},
+{platform.processor() or 'cpu'}, Python {platform.python_version()}).
+
+| metric | value |
+| --- | --- |
+{rows}
+
+- receive: the HTTP round trip seen by the sender (TradingView gives up after 3 s).
+- ack: from the alert's arrival (stored `received_at`) to its order's first live state reported by the
+  venue (`open` / `filled` event), i.e. alert → stored → order recorded → `orders` queue → worker → venue.
+- lost: alerts sent once that do not end as exactly one acknowledged order.
+""")
