@@ -15,13 +15,13 @@ from celery import Celery
 
 from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
+from core.candles.venues import rest_base_url, ws_base_url
 from core.config import get_settings
 from core.db import get_engine, wait_for_database
 from core.exchanges.registry import make_exchange
 from core.heartbeat import start_heartbeat
 from core.logs import setup_logging
 from feeds.service import FeedOptions, FeedService
-from feeds.venues import rest_base_url, ws_base_url
 
 log = logging.getLogger("feeds")
 

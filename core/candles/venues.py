@@ -1,4 +1,4 @@
-"""Where each venue's market streams and REST history live."""
+"""Where each venue's market streams and REST history live (the feeds process and downloads)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,128 @@
+"""`aristobot candles import|download` and `aristobot bench feeds` (added to the CLI by core/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from core.candles_csv import CandleFileError
+from core.config import TIMEFRAMES
+from core.exchanges.errors import ExchangeError
+
+
+def parse_when(value: str) -> int:
+    """ms since epoch from '1735689600000', '2025-01-01' or '2025-01-01T12:00' (UTC unless an offset is given)."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD[THH:MM]) nor a ms timestamp") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+class _Bar:
+    """A click progress bar driven by (done, total) callbacks."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.bar, self.shown = label, enabled, None, 0
+
+    def __call__(self, done: int, total: int, _what: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _finish(report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(report.summary())
+    for gap in report.gaps[:20]:
+        click.echo(f"  gap: {gap.missing} missing after {gap.last_before_ms} (next {gap.next_after_ms})")
+    for bad in report.bad_rows[:50]:
+        click.echo(f"  line {bad.line}: {bad.error}")
+    if len(report.bad_rows) > 50:
+        click.echo(f"  ... and {len(report.bad_rows) - 50} more bad rows")
+
+
+@click.group("candles")
+def candles_group() -> None:
+    """Load historical candles into the database (idempotent)."""
+
+
+@candles_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--venue", default="binance", show_default=True, help="venue the candles come from")
+@click.option("--symbol", default=None, help="e.g. BTCUSDT (default: from a file name like BTCUSDT-1m.csv)")
+@click.option("--tf", "timeframe", type=click.Choice(TIMEFRAMES), default=None,
+              help="timeframe (default: from the file name)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def import_command(file: str, venue: str, symbol: str | None, timeframe: str | None, as_json: bool) -> None:
+    """Import a candle CSV (open_time,open,high,low,close,volume, or a Binance kline dump; ms or µs)."""
+    from core.candles.loading import LoadError, import_candles_file
+
+    bar = _Bar("importing", not as_json)
+    try:
+        report = import_candles_file(file, venue=venue, symbol=symbol.upper() if symbol else None,
+                                     timeframe=timeframe, progress=bar)
+    except (LoadError, CandleFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    _finish(report, as_json)
+
+
+@candles_group.command("download")
+@click.option("--venue", required=True, help="sim, binance, bitget or kraken")
+@click.option("--symbol", required=True)
+@click.option("--tf", "timeframe", type=click.Choice(TIMEFRAMES), required=True)
+@click.option("--from", "start", required=True, help="YYYY-MM-DD[THH:MM] (UTC) or ms")
+@click.option("--to", "end", required=True, help="YYYY-MM-DD[THH:MM] (UTC) or ms, inclusive")
+@click.option("--base-url", default=None, help="REST base URL (default: the venue's; the simulator's for sim)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def download_command(venue: str, symbol: str, timeframe: str, start: str, end: str, base_url: str | None,
+                     as_json: bool) -> None:
+    """Download candles over REST, page by page (resumes where an interrupted run stopped)."""
+    from core.candles.loading import LoadError, download_candles
+
+    bar = _Bar("downloading", not as_json)
+    try:
+        report = download_candles(venue, symbol.upper(), timeframe, parse_when(start), parse_when(end),
+                                  progress=bar, base_url=base_url)
+    except (LoadError, ExchangeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    _finish(report, as_json)
+
+
+@click.command("feeds")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--seconds", default=10.0, show_default=True, help="length of the sustained run")
+@click.option("--rate", default=6000, show_default=True, help="offered messages per second")
+@click.option("--symbols", default=50, show_default=True, help="symbols the messages are spread over")
+def bench_feeds_command(as_json: bool, seconds: float, rate: int, symbols: int) -> None:
+    """1m kline messages through parse -> aggregate -> Redis -> Postgres: msgs/s and p99 latency."""
+    from core.candles.bench import run_feed_bench
+
+    result = run_feed_bench(seconds=seconds, rate=rate, symbols=symbols)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")

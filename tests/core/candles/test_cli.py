@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT, process_env
+
+T0 = 1_735_689_600_000
+
+
+def aristobot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=process_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_reports_bad_lines_and_keeps_good_rows(infra, tmp_path):
+    path = tmp_path / "CLIUSDT-5m.csv"
+    path.write_text("open_time,open,high,low,close,volume\n"
+                    + "\n".join(f"{T0 + i * 300_000},10,11,9,10.5,3" for i in range(4))
+                    + "\nnot,a,row\n" + f"{T0 + 6 * 300_000},10,11,9,10.5,3\n")
+    first = aristobot("candles", "import", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "binance CLIUSDT 5m: 5 rows, 5 added, 0 duplicates skipped, 1 gaps (2 missing), 1 bad rows" in first.stdout
+    assert "line 6:" in first.stdout
+    again = json.loads(aristobot("candles", "import", str(path), "--json").stdout)
+    assert (again["added"], again["duplicates"], again["bad_rows"][0]["line"]) == (0, 5, 6)
+
+
+def test_download_from_the_simulator_as_json(infra, sim):
+    done = aristobot("candles", "download", "--venue", "sim", "--symbol", "btcusdt", "--tf", "1h",
+                     "--from", "2025-01-01", "--to", "2025-01-02T23:00", "--base-url", sim.url, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["rows"], report["added"], report["first"]) == (48, 48, T0)
+
+
+def test_bad_arguments_exit_with_one_clear_line(infra):
+    bad_date = aristobot("candles", "download", "--venue", "sim", "--symbol", "BTCUSDT", "--tf", "1m",
+                         "--from", "yesterday", "--to", "2025-01-02")
+    assert bad_date.returncode == 2 and "not a date" in bad_date.stderr
+    bad_tf = aristobot("candles", "import", "x.csv", "--symbol", "BTCUSDT", "--tf", "2m")
+    assert bad_tf.returncode == 2 and "2m" in bad_tf.stderr
+    missing = aristobot("candles", "import", "/nonexistent/BTCUSDT-1m.csv")
+    assert missing.returncode == 1 and "cannot read file" in missing.stderr and "Traceback" not in missing.stderr
