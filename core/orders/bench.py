@@ -131,3 +131,16 @@ def _latest_order(user_id: int) -> int:
 
     with session_scope() as session:
         return session.scalar(select(func.max(Order.id)).where(Order.user_id == user_id))
+
+
+BENCH_REDIS_DB = 15
+
+
+def isolated_redis_url(url: str) -> str:
+    """The same Redis server, another database: workers of a running install never see bench tasks."""
+    base, _, tail = url.rpartition("/")
+    return f"{base}/{BENCH_REDIS_DB}" if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{BENCH_REDIS_DB}"
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_bench(int(sys.argv[1])).as_dict()))

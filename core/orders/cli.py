@@ -13,9 +13,24 @@ import click
 @click.option("--use-running-worker", is_flag=True, help="do not start a Celery worker (one is already running)")
 def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> None:
     """Click-to-venue-ack latency of the order pipeline (web → Celery → adapter → simulator)."""
-    from core.orders.bench import run_bench
+    from core.orders.bench import isolated_redis_url, run_bench
 
-    result = run_bench(n, own_worker=not use_running_worker).as_dict()
+    if use_running_worker:
+        result = run_bench(n, own_worker=False).as_dict()
+    else:
+        # Our own worker on a private Redis database, so a running install's workers never take our tasks.
+        import os
+        import subprocess
+        import sys
+
+        from core.config import get_settings
+
+        env = dict(os.environ, REDIS_URL=isolated_redis_url(get_settings().redis_url))
+        child = subprocess.run([sys.executable, "-m", "core.orders.bench", str(n)], env=env, capture_output=True,
+                               text=True, check=False)
+        if child.returncode != 0:
+            raise click.ClickException(f"bench failed: {child.stderr.strip().splitlines()[-1:]}")
+        result = json.loads(child.stdout.strip().splitlines()[-1])
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
