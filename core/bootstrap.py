@@ -1,12 +1,16 @@
-"""First-run data: the demo trader (and admin), and its broker connection on the simulator."""
+"""First-run data: the demo trader (and admin), and its funded broker connection on the simulator."""
 
 from __future__ import annotations
 
 import logging
 
+import requests
+
 from core import accounts
+from core.brokers import ensure_demo_broker
 from core.config import Settings
 from core.db import session_scope
+from core.services import wait_for_port
 
 log = logging.getLogger(__name__)
 
@@ -15,13 +19,27 @@ def ensure_demo_account(settings: Settings) -> list[str]:
     demo = settings.file.demo
     if not demo.create_user:
         return []
+    password = None
     with session_scope() as session:
         user = accounts.find_user(session, demo.username)
-        if user is not None:
-            return [f"Log in as '{demo.username}' (password printed at first start; "
-                    f"reset with: aristobot user passwd {demo.username})."]
-        password = accounts.generate_password()
-        # The demo account administers this single-machine install; more users come from the admin page.
-        accounts.create_user(session, demo.username, password, is_admin=True)
-    log.info("demo_user_created", extra={"username": demo.username})
-    return [f"Demo login (shown once): user '{demo.username}'  password '{password}'"]
+        if user is None:
+            password = accounts.generate_password()
+            # The demo account administers this single-machine install; more users come from the admin page.
+            user = accounts.create_user(session, demo.username, password, is_admin=True)
+            log.info("demo_user_created", extra={"username": demo.username})
+        user_id = user.id
+    lines = [f"Demo login (shown once): user '{demo.username}'  password '{password}'"] if password else [
+        f"Log in as '{demo.username}' (password printed at first start; "
+        f"reset with: aristobot user passwd {demo.username})."]
+    return lines + _demo_broker_line(settings, user_id)
+
+
+def _demo_broker_line(settings: Settings, user_id: int) -> list[str]:
+    if not wait_for_port(settings.file.sim.port, settings.file.sim.host, timeout=30):
+        return ["Simulator did not start: the demo broker connection was not created."]
+    try:
+        ensure_demo_broker(user_id, settings)
+    except requests.RequestException as exc:
+        log.warning("demo_broker_failed", extra={"error": str(exc)})
+        return [f"Demo broker connection not ready ({exc.__class__.__name__}); it is retried at next start."]
+    return [f"Demo broker: 'Simulator' with {settings.file.sim.demo_balance_usdt} USDT (paper trading)."]
