@@ -94,7 +94,10 @@ def _prefill(form: BacktestForm, run: BacktestRun) -> None:
 
 @bp.app_template_filter("bt_date")
 def bt_date(time_ms: int | None) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d") if time_ms is not None else "…"
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d") if time_ms is not None else ""
+
+
+bp.add_app_template_filter(runs.ordered_metrics, "bt_ordered")
 
 
 @bp.app_template_filter("bt_dec")

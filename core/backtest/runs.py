@@ -49,6 +49,14 @@ GRID_METRICS = (
     "total_return_pct", "cagr_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "profit_factor",
     "win_rate_pct", "num_trades", "expectancy_pct", "exposure_pct", "fees_paid", "max_drawdown_duration_days",
 )  # fmt: skip
+# Display order (JSONB does not keep the engine's key order); unknown metrics follow alphabetically.
+METRIC_ORDER = (
+    "total_return_pct", "buy_and_hold_return_pct", "cagr_pct", "sharpe", "sortino", "calmar",
+    "max_drawdown_pct", "max_drawdown_intraday_pct", "max_drawdown_duration_days", "num_trades",
+    "winning_trades", "losing_trades", "breakeven_trades", "win_rate_pct", "profit_factor", "expectancy",
+    "expectancy_pct", "avg_win", "avg_loss", "best_trade_pct", "worst_trade_pct", "exposure_pct", "fees_paid",
+    "start_cash", "final_equity", "days", "annualization_days",
+)  # fmt: skip
 LOWER_IS_BETTER = frozenset({"fees_paid", "max_drawdown_duration_days"})
 
 STAGES = {
@@ -629,6 +637,9 @@ def chart_data(session: Session, run: BacktestRun, max_bars: int = MAX_CHART_BAR
     }
 
 
+EXIT_LABELS = {"stop_loss": "SL", "take_profit": "TP", "end_of_data": "end"}  # signal exits: a bare circle
+
+
 def _trade_markers(trades: list[dict], bar_start_ms: np.ndarray) -> list[dict]:
     def bar_time(ms: int) -> int:
         i = max(0, int(np.searchsorted(bar_start_ms, ms, side="right")) - 1)
@@ -642,16 +653,23 @@ def _trade_markers(trades: list[dict], bar_start_ms: np.ndarray) -> list[dict]:
                         "text": "L" if long else "S"})
         if trade.get("exit_time_ms"):
             markers.append({"time": bar_time(trade["exit_time_ms"]), "position": "aboveBar" if long else "belowBar",
-                            "color": "#e0a526", "shape": "circle", "text": trade.get("exit_reason", "")[:10]})
+                            "color": "#e0a526", "shape": "circle", "text": EXIT_LABELS.get(trade.get("exit_reason"), "")})
     markers.sort(key=lambda m: m["time"])
     return markers
 
 
+def ordered_metric_names(names: Iterable[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(METRIC_ORDER)}
+    return sorted(set(names), key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def ordered_metrics(metrics: dict | None) -> list[tuple[str, Any]]:
+    return [(name, metrics[name]) for name in ordered_metric_names(metrics or {})]
+
+
 def compare_metric_rows(runs: list[BacktestRun]) -> list[tuple[str, list]]:
-    """(metric, [value per run]) for every metric any of the runs has, in first-seen order."""
-    names: dict[str, None] = {}
-    for run in runs:
-        names.update(dict.fromkeys(run.metrics or {}))
+    """(metric, [value per run]) for every metric any of the runs has, in display order."""
+    names = ordered_metric_names(name for run in runs for name in (run.metrics or {}))
     return [(name, [(run.metrics or {}).get(name) for run in runs]) for name in names]
 
 

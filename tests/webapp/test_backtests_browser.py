@@ -1,0 +1,85 @@
+"""Backtests in Chromium: submit the form, watch the progress, see the results with their charts;
+compare two runs; a grid's heatmap."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.backtest import runs
+from core.models import BacktestRun
+from tests.backtest_support import insert_candles, make_strategy, read_rows
+
+pytestmark = pytest.mark.browser
+
+ROWS = read_rows(limit=1500)
+
+
+@pytest.fixture()
+def trader(redis_client, browser_login, db_session):
+    insert_candles(db_session, ROWS)
+    return browser_login()[0]
+
+
+def queued_run(db_session, user_id, version, **changes) -> int:
+    run = runs.create_run(db_session, user_id, runs.RunRequest(
+        strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h", **changes))
+    db_session.commit()
+    return run.id
+
+
+def test_submit_watch_progress_and_read_results(page, trader, db_session, celery_worker_process):
+    make_strategy(db_session, trader.id, name="browser-sma")
+    page.goto("/backtests/")
+    page.click("#new-backtest")
+    page.wait_for_url("**/backtests/new")
+    page.select_option("select[name=strategy_version]", label="browser-sma · v1")
+    page.fill("input[name=params]", "fast=7")
+    page.fill("input[name=fee]", "0.002")
+    page.click("button:has-text('Run backtest')")
+    page.wait_for_url(re.compile(r"/backtests/\d+$"))
+    # The worker may already be done; either way the page ends on the results with drawn charts.
+    page.wait_for_selector("#bt-charts[data-ready]", timeout=30_000)
+    assert page.locator("#chart-candles canvas").count() > 0
+    assert page.locator("#chart-equity canvas").count() > 0 and page.locator("#chart-drawdown canvas").count() > 0
+    assert int(page.get_attribute("#bt-charts", "data-ready")) == len(ROWS)
+    assert page.locator("tr[data-metric=total_return_pct]").is_visible()
+    assert page.locator(".bt-trades tbody tr").count() > 0
+    with page.expect_download() as download:
+        page.click("#trades-csv")
+    assert download.value.suggested_filename.endswith("-trades.csv")
+
+
+def test_progress_bar_turns_into_results_without_a_reload(page, trader, db_session):
+    version = make_strategy(db_session, trader.id)
+    run_id = queued_run(db_session, trader.id, version)
+    page.goto(f"/backtests/{run_id}")
+    assert page.locator("#bt-progress progress").is_visible()
+    assert page.locator("#bt-progress .stage").inner_text() == "queued"
+    runs.execute_run(run_id)  # the worker's body, in this process: the page polls and turns into results
+    page.wait_for_selector("#bt-charts[data-ready]", timeout=15_000)
+    assert page.locator("#bt-progress").count() == 0
+    assert db_session.get(BacktestRun, run_id).status == "done"
+
+
+def test_compare_two_runs_and_a_grid_heatmap(page, trader, db_session):
+    version = make_strategy(db_session, trader.id)
+    ids = [queued_run(db_session, trader.id, version, params={"fast": f}) for f in (6, 12)]
+    grid_id = queued_run(db_session, trader.id, version, grid={"fast": [5, 10], "slow": [30, 40]},
+                         grid_metric="total_return_pct")
+    for run_id in [*ids, grid_id]:
+        runs.execute_run(run_id)
+    page.goto("/backtests/")
+    for run_id in ids:
+        page.check(f"input[name=run][value='{run_id}']")
+    page.click("#compare-selected")
+    page.wait_for_url("**/backtests/compare?*")
+    page.wait_for_selector("#bt-compare-chart[data-ready='2']", timeout=15_000)
+    assert page.locator("#bt-legend span").all_inner_texts() == [f"#{i}" for i in sorted(ids, reverse=True)]  # list order, newest first
+    assert page.locator("tr[data-metric=sharpe] td").count() == 2
+    page.goto(f"/backtests/{grid_id}")
+    assert page.locator(".bt-heatmap td.cell").count() == 4
+    page.select_option("select[name=metric]", "sharpe")
+    page.wait_for_url("**metric=sharpe")
+    assert "sharpe over fast × slow" in page.locator("#bt-grid h2").first.inner_text()
