@@ -1,0 +1,100 @@
+"""Heartbeat page: candles from Postgres, live events over SSE, feed status from the feeds heartbeat."""
+
+import json
+import secrets
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import requests
+
+from core.candles.candle import ClosedCandle
+from core.candles.store import EXTRA_SYMBOLS, candle_event, live_channel, store_candles
+from core.db import get_engine
+from core.heartbeat import write_heartbeat
+from tests.support import csrf_token_from
+
+T0 = 1_735_689_600_000
+MINUTE = 60_000
+
+
+def candles(symbol: str, count: int, timeframe: str = "1m", start: int = T0) -> list[ClosedCandle]:
+    span = {"1m": MINUTE, "3m": 3 * MINUTE}[timeframe]
+    return [ClosedCandle("sim", symbol, timeframe, start + i * span, Decimal(100 + i), Decimal(102 + i),
+                         Decimal(99 + i), Decimal("101.5") + i, Decimal(3)) for i in range(count)]
+
+
+@pytest.fixture()
+def symbol(infra):
+    name = "H" + secrets.token_hex(3).upper()
+    store_candles(get_engine(), candles(name, 5) + candles(name, 2, "3m"))
+    return name
+
+
+def test_pages_need_a_login(client, infra):
+    for path in ("/heartbeat/", "/heartbeat/candles.json?symbol=BTCUSDT", "/heartbeat/stream?symbol=BTCUSDT"):
+        assert client.get(path).status_code == 302
+
+
+def test_page_shows_symbols_last_closes_and_a_missing_feed(client, logged_in, symbol, redis_client):
+    redis_client.sadd(EXTRA_SYMBOLS, symbol)
+    html = client.get(f"/heartbeat/?symbol={symbol}&tf=3m").get_data(as_text=True)
+    assert f"?symbol={symbol}&amp;tf=3m" in html  # its tab, from the symbols bots use
+    assert 'data-timeframe="3m"' in html and 'data-tf-ms="180000"' in html
+    assert "105.5" in html and "102.5" in html  # last 1m close, last 3m close
+    assert "2025-01-01 00:04" in html
+    assert "feeds process not running" in html
+
+
+def test_candles_json_is_ordered_and_limited(client, logged_in, symbol):
+    rows = client.get(f"/heartbeat/candles.json?symbol={symbol}&tf=1m&limit=3").get_json()
+    assert [r["time"] for r in rows] == [(T0 + i * MINUTE) // 1000 for i in (2, 3, 4)]
+    assert rows[-1]["close"] == 105.5
+    assert client.get(f"/heartbeat/candles.json?symbol={symbol}&tf=2m").status_code == 404
+    assert client.get("/heartbeat/candles.json?symbol=BTC-USDT").status_code == 404
+
+
+def test_status_shows_connection_latency_and_stale_symbols(client, logged_in, redis_client):
+    now = time.time()
+    write_heartbeat("feeds", {"venue": "sim", "connected": True, "reconnects": 2, "messages": 10,
+                              "stream_latency_ms": {"p50": 1.5, "p99": 7.25, "max": 9},
+                              "stored_latency_ms": {"p50": 3.0, "p99": 12.0, "max": 15},
+                              "symbols": {"BTCUSDT": {"last_message_ts": now - 1},
+                                          "ETHUSDT": {"last_message_ts": now - 300}}}, redis_client)
+    html = client.get("/heartbeat/status").get_data(as_text=True)
+    assert "connected" in html and "2 reconnects" in html
+    assert "1.5 ms p50 · 7.25 ms p99" in html and "12.0 ms p99" in html
+    assert html.index("ETHUSDT") < html.index("stale")
+
+
+def login_over_http(base: str, make_user) -> requests.Session:
+    user, password = make_user()
+    session = requests.Session()
+    token = csrf_token_from(session.get(f"{base}/login").text)
+    session.post(f"{base}/login", data={"username": user.username, "password": password, "csrf_token": token})
+    return session
+
+
+def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_client):
+    session = login_over_http(live_server, make_user)
+    lines: list[str] = []
+    with session.get(f"{live_server}/heartbeat/stream?symbol=SSEUSDT", stream=True, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+
+        def publish():
+            deadline = time.monotonic() + 5
+            while redis_client.pubsub_numsub(live_channel("sim", "SSEUSDT"))[0][1] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            redis_client.publish(live_channel("sim", "OTHERUSDT"), candle_event(candles("OTHERUSDT", 1)[0]))
+            redis_client.publish(live_channel("sim", "SSEUSDT"), candle_event(candles("SSEUSDT", 1)[0]))
+
+        threading.Thread(target=publish, daemon=True).start()
+        for line in response.iter_lines(decode_unicode=True):
+            lines.append(line)
+            if line.startswith("data:"):
+                break
+    assert "event: candle" in lines
+    event = json.loads(lines[-1][len("data: "):])
+    assert (event["symbol"], event["tf"], event["c"]) == ("SSEUSDT", "1m", "101.5")

@@ -1,0 +1,90 @@
+"""Market data page: CSV import and download as Celery jobs, progress, reports, ownership, bad input."""
+
+import io
+import re
+import secrets
+import time
+
+from core.candles import jobs
+from tests.support import csrf_token_from
+
+T0 = 1_735_689_600_000
+
+
+def csv_bytes(rows: int, bad_lines: tuple[int, ...] = ()) -> bytes:
+    lines = ["open_time,open,high,low,close,volume"]
+    for i in range(rows):
+        lines.append("garbage" if i + 2 in bad_lines else f"{T0 + i * 60_000},10,11,9,10.5,2")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def token(client) -> str:
+    return csrf_token_from(client.get("/marketdata/").get_data(as_text=True))
+
+
+def wait_job_done(client, job_id: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        html = client.get(f"/marketdata/jobs/{job_id}").get_data(as_text=True)
+        if "hx-trigger" not in html:
+            return html
+        time.sleep(0.2)
+    raise AssertionError("job did not finish")
+
+
+def test_import_through_the_page_runs_on_a_worker_and_reports(client, logged_in, celery_worker_process):
+    symbol = "M" + secrets.token_hex(3).upper()
+    response = client.post("/marketdata/import", data={
+        "csrf_token": token(client), "venue": "binance", "symbol": symbol.lower(), "timeframe": "1m",
+        "file": (io.BytesIO(csv_bytes(12, bad_lines=(5,))), "mine.csv")}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get("/marketdata/").get_data(as_text=True)
+    job_id = re.search(r'id="job-([0-9a-f-]+)"', page).group(1)
+    assert f"import mine.csv → binance {symbol} 1m" in page
+    done = wait_job_done(client, job_id)
+    assert "11 rows · <strong>11</strong> added · 0 duplicates skipped" in done
+    assert "line 5: open_time is not a finite number" in done
+    assert f"<td>{symbol}</td><td>1m</td><td class=\"num\">11</td>" in client.get("/marketdata/").get_data(as_text=True)
+
+
+def test_another_users_job_is_not_found(client, logged_in, make_user, login, redis_client):
+    theirs = jobs._start(logged_in.id + 100_000, jobs.IMPORT_TASK, {"path": "/nonexistent", "venue": "binance",
+                                                                    "symbol": "XUSDT", "timeframe": "1m"},
+                         "someone else's", None)
+    assert client.get(f"/marketdata/jobs/{theirs}").status_code == 404
+    assert client.get("/marketdata/jobs/not-a-job").status_code == 404
+
+
+def test_bad_forms_are_refused_with_reasons(client, logged_in):
+    csrf = token(client)
+    no_file = client.post("/marketdata/import", data={"csrf_token": csrf, "venue": "binance", "symbol": "BTCUSDT",
+                                                      "timeframe": "1m"}, content_type="multipart/form-data")
+    assert no_file.status_code == 400 and "choose a CSV file" in no_file.get_data(as_text=True)
+    bad_symbol = client.post("/marketdata/import", data={
+        "csrf_token": csrf, "venue": "binance", "symbol": "BTC/USDT", "timeframe": "1m",
+        "file": (io.BytesIO(csv_bytes(2)), "x.csv")}, content_type="multipart/form-data")
+    assert bad_symbol.status_code == 400 and "letters and digits only" in bad_symbol.get_data(as_text=True)
+    backwards = client.post("/marketdata/download", data={"csrf_token": csrf, "venue": "sim", "symbol": "BTCUSDT",
+                                                          "timeframe": "1h", "start": "2025-02-01",
+                                                          "end": "2025-01-01"})
+    assert backwards.status_code == 400 and "must not be before the start" in backwards.get_data(as_text=True)
+    unknown_tf = client.post("/marketdata/download", data={"csrf_token": csrf, "venue": "sim", "symbol": "BTCUSDT",
+                                                           "timeframe": "2h", "start": "2025-01-01",
+                                                           "end": "2025-01-02"})
+    assert unknown_tf.status_code == 400
+    no_csrf = client.post("/marketdata/download", data={"venue": "sim", "symbol": "BTCUSDT", "timeframe": "1h",
+                                                        "start": "2025-01-01", "end": "2025-01-02"})
+    assert no_csrf.status_code == 400
+    no_csrf_upload = client.post("/marketdata/import", data={
+        "venue": "binance", "symbol": "BTCUSDT", "timeframe": "1m", "file": (io.BytesIO(csv_bytes(2)), "x.csv")},
+        content_type="multipart/form-data")
+    assert no_csrf_upload.status_code == 400 and "CSRF" in no_csrf_upload.get_data(as_text=True)
+
+
+def test_a_file_larger_than_the_app_limit_is_accepted(client, logged_in, redis_client):
+    big = csv_bytes(40_000)  # about 1.5 MB
+    assert len(big) > 1024 * 1024
+    response = client.post("/marketdata/import", data={
+        "csrf_token": token(client), "venue": "binance", "symbol": "BIGUSDT", "timeframe": "1m",
+        "file": (io.BytesIO(big), "big.csv")}, content_type="multipart/form-data")
+    assert response.status_code == 302

@@ -1,0 +1,62 @@
+"""Market-data loading as Celery tasks (started from the Market data page), with live progress.
+
+Both are idempotent (rows already stored are skipped), so a redelivery after a worker crash is harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from celery import shared_task
+
+from core.candles.loading import LoadError, LoadReport, download_candles, import_candles_text
+from core.candles_csv import CandleFileError
+from core.exchanges.errors import ExchangeError
+
+log = logging.getLogger(__name__)
+BAD_ROWS_SHOWN = 200
+
+
+def _result(report: LoadReport | None, error: str | None = None) -> dict:
+    if report is None:
+        return {"report": None, "error": error}
+    body = report.as_dict()
+    body["bad_rows_total"] = len(body["bad_rows"])
+    body["bad_rows"] = body["bad_rows"][:BAD_ROWS_SHOWN]
+    body["gaps"] = body["gaps"][:BAD_ROWS_SHOWN]
+    return {"report": body, "error": error}
+
+
+def _progress(task):
+    def report(done: int, total: int, what: str) -> None:
+        task.update_state(state="PROGRESS", meta={"done": done, "total": total, "what": what})
+    return report
+
+
+@shared_task(name="workers.feeds_tasks.import_candles", bind=True, acks_late=True)
+def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, source: str = "upload.csv") -> dict:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return _result(None, f"{source}: cannot read the uploaded file ({getattr(exc, 'strerror', None) or exc})")
+    try:
+        report = import_candles_text(text, venue=venue, symbol=symbol, timeframe=timeframe, source=source,
+                                     progress=_progress(self))
+    except (LoadError, CandleFileError) as exc:
+        return _result(None, str(exc))
+    finally:
+        with contextlib.suppress(OSError):
+            file.unlink()
+    return _result(report)
+
+
+@shared_task(name="workers.feeds_tasks.download_candles", bind=True, acks_late=True)
+def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> dict:
+    try:
+        report = download_candles(venue, symbol, timeframe, start_ms, end_ms, progress=_progress(self))
+    except (LoadError, ExchangeError) as exc:
+        return _result(None, str(exc))
+    return _result(report)
