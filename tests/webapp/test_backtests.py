@@ -150,7 +150,7 @@ def test_progress_fragment_polls_until_finished_then_refreshes(client, trader, d
         strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
     db_session.commit()
     waiting = client.get(f"/backtests/{queued.id}/progress")
-    assert "HX-Refresh" not in waiting.headers and 'hx-trigger="every 300ms"' in waiting.get_data(as_text=True)
+    assert "HX-Refresh" not in waiting.headers and 'hx-trigger="every 200ms"' in waiting.get_data(as_text=True)
     runs.execute_run(queued.id)
     done = client.get(f"/backtests/{queued.id}/progress")
     assert done.headers["HX-Refresh"] == "true" and "100%" in done.get_data(as_text=True)
