@@ -109,6 +109,8 @@ class Exchange(ABC):
     # Budgets shared by all processes (see ratelimit.py): venue-wide weights and per-key request counts.
     venue_limits: ClassVar[tuple[str, ...]] = ()
     key_limits: ClassVar[tuple[str, ...]] = ()
+    # Binance and Bitget budget new orders per account; Kraken's per-key counter counts every private call.
+    key_limits_count_every_request: ClassVar[bool] = True
     has_native_oco: ClassVar[bool] = False
 
     def __init__(self, *, api_key: str = "", api_secret: str = "", passphrase: str | None = None,
@@ -308,7 +310,8 @@ class Exchange(ABC):
         venue_refusal: RateLimited | None = None
         for number in range(1, self.max_attempts + 1):
             try:
-                self.limiter.acquire(cost)
+                # Only order placement is non-idempotent, so it is what "orders" key budgets count.
+                self.limiter.acquire(cost, per_key=self.key_limits_count_every_request or not idempotent)
             except RateLimited:
                 if venue_refusal is not None:
                     raise venue_refusal from None  # the venue's own code and message, for the user

@@ -97,7 +97,8 @@ class BinanceSpot(Exchange):
     venue = "binance"
     default_base_url = "https://api.binance.com"
     venue_limits = ("6000/minute",)  # REQUEST_WEIGHT per IP (exchangeInfo.rateLimits)
-    key_limits = ("50/10 seconds", "160000/day")  # ORDERS per account, kept conservative
+    key_limits = ("100/10 seconds", "200000/day")  # ORDERS per account (exchangeInfo.rateLimits example)
+    key_limits_count_every_request = False
     has_native_oco = True
     recv_window_ms = 5000
 

@@ -82,6 +82,7 @@ class BitgetSpot(Exchange):
     default_base_url = "https://api.bitget.com"
     venue_limits = ("20/second",)  # public market endpoints: 20/s per IP
     key_limits = ("10/second",)  # place-order: 10/s per UID, the tightest trade endpoint
+    key_limits_count_every_request = False
 
     def _attempt(self, method: str, path: str, params: dict[str, Any], signed: bool) -> Any:
         clean = {k: _param(v) for k, v in params.items() if v is not None}

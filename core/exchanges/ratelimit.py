@@ -43,10 +43,11 @@ class RateLimiter:
         self._block_key = f"{PREFIX}:blocked:{venue}"
         self._local_block_until = 0.0
 
-    def _checks(self, cost: int) -> list[tuple[RateLimitItem, tuple[str, ...], int]]:
+    def _checks(self, cost: int, per_key: bool) -> list[tuple[RateLimitItem, tuple[str, ...], int]]:
         # Venue budgets are weights (a heavy endpoint costs more); key budgets count requests.
+        key_items = self._key_items if per_key else []
         return ([(item, (self.venue,), cost) for item in self._venue_items]
-                + [(item, (self.venue, self._key_id), 1) for item in self._key_items])
+                + [(item, (self.venue, self._key_id), 1) for item in key_items])
 
     def blocked_for(self) -> float:
         """Seconds left on a venue-wide block set by a 429/418."""
@@ -64,12 +65,12 @@ class RateLimiter:
             return
         self._redis.set(self._block_key, "1", px=int(seconds * 1000))
 
-    def _wait_needed(self, cost: int) -> float:
+    def _wait_needed(self, cost: int, per_key: bool = True) -> float:
         """0 if the cost was taken from every budget, else seconds until the tightest one frees up."""
         blocked = self.blocked_for()
         if blocked > 0:
             return blocked
-        checks = self._checks(cost)
+        checks = self._checks(cost, per_key)
         for item, ids, item_cost in checks:
             if item_cost > item.amount:
                 raise RateLimited(f"a request of cost {item_cost} can never fit the limit {item}",
@@ -83,12 +84,12 @@ class RateLimiter:
                 return 0.01
         return 0.0
 
-    def acquire(self, cost: int = 1) -> float:
-        """Take `cost` (the request's weight) from the venue budgets and one request from the key
-        budgets, waiting up to max_wait_s. Returns the time waited."""
+    def acquire(self, cost: int = 1, *, per_key: bool = True) -> float:
+        """Take `cost` (the request's weight) from the venue budgets and, when `per_key`, one request
+        from the key budgets, waiting up to max_wait_s. Returns the time waited."""
         waited = 0.0
         while True:
-            wait = self._wait_needed(cost)
+            wait = self._wait_needed(cost, per_key)
             if wait == 0.0:
                 return waited
             if waited + wait > self.max_wait_s:
