@@ -55,3 +55,14 @@ def test_without_redis_the_limit_holds_in_process():
     limiter.acquire()
     with pytest.raises(RateLimited):
         limiter.acquire()
+
+
+def test_order_budget_is_not_spent_by_queries(redis_client):
+    """Binance's per-account ORDERS limit counts new orders only: queries and cancels must not eat it."""
+    limiter = RateLimiter(redis_client, venue="binance", api_key="q", key_limits=("2/minute",), max_wait_s=0)
+    for _ in range(10):
+        assert limiter.acquire(per_key=False) == 0.0
+    assert [limiter.acquire(), limiter.acquire()] == [0.0, 0.0]
+    with pytest.raises(RateLimited, match="would wait"):
+        limiter.acquire()
+    assert limiter.acquire(per_key=False) == 0.0
