@@ -118,17 +118,10 @@ def bt_num(value, digits: int = 2) -> str:
 @bp.get("/")
 @login_required
 def index():
+    # HTMX refreshes only the table while runs are in progress.
+    template = "backtests/_runs_table.html" if request.headers.get("HX-Request") else "backtests/index.html"
     with new_session() as session:
-        listing = runs.list_runs(session, current_user.id)
-        return render_template("backtests/index.html", runs=listing)
-
-
-@bp.get("/table")
-@login_required
-def table():
-    with new_session() as session:
-        listing = runs.list_runs(session, current_user.id)
-        return render_template("backtests/_runs_table.html", runs=listing)
+        return render_template(template, runs=runs.list_runs(session, current_user.id))
 
 
 @bp.route("/new", methods=["GET", "POST"])

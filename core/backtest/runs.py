@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from core.backtest.cli import TRADE_CSV_FIELDS
 from core.backtest.engine import BacktestInputError, BacktestSettings
 from core.bus import PREFIX, get_redis
 from core.candles_csv import CANDLE_COLUMNS
@@ -590,12 +591,6 @@ def owned_runs(session: Session, user_id: int, run_ids: Iterable[int]) -> list[B
     if len(found) != len(ids):
         raise LookupError("no such backtest run")
     return [found[i] for i in ids]
-
-
-TRADE_CSV_FIELDS = (
-    "side", "entry_time", "entry_price", "exit_time", "exit_price", "size",
-    "entry_fee", "exit_fee", "pnl", "return_pct", "exit_reason",
-)  # fmt: skip
 
 
 def trades_csv(run: BacktestRun) -> str:

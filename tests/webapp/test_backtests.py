@@ -212,3 +212,14 @@ def test_delete_a_finished_run(client, trader, db_session):
     response = client.post(f"/backtests/{run.id}/delete", data={"csrf_token": token})
     assert response.status_code == 302
     assert runs_of(db_session, trader.id) == []
+
+
+def test_list_refreshes_only_its_table_while_runs_are_in_progress(client, trader, db_session):
+    version = make_strategy(db_session, trader.id)
+    runs.create_run(db_session, trader.id, runs.RunRequest(
+        strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
+    db_session.commit()
+    page = client.get("/backtests/").get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' in page and "<h1>Backtests</h1>" in page
+    fragment = client.get("/backtests/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<h1>" not in fragment and "queued 0%" in fragment
