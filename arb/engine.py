@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import deque
@@ -21,7 +22,7 @@ from typing import Any
 
 from arb.config import ArbConfig
 from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
-from arb.spread import Decision, Spreads, compute_spreads, decide, direction_name, direction_venues
+from arb.spread import Decision, Spreads, VwapCache, compute_spreads, decide, direction_name, direction_venues
 from arb.store import ArbStore, StoreUnavailable
 from core.exchanges import errors
 from core.exchanges.perp import BookFeed, OrderBook, PerpVenue
@@ -58,7 +59,8 @@ class ArbEngine:
         self.busy = False
         self.inflight: asyncio.Task | None = None
         self.last_spreads: Spreads | None = None
-        self.events: deque[dict] = deque(maxlen=60)
+        self._vwaps = VwapCache()
+        self.events: deque[dict] = deque(maxlen=300)
         self.counters = {"updates": 0, "decisions": 0, "entries": 0, "exits": 0, "rollbacks": 0, "failed": 0}
         self.latencies_us: deque[float] = deque(maxlen=1000)
         self._dry_run_last: tuple[str, float] | None = None
@@ -176,7 +178,7 @@ class ArbEngine:
             if venue in self._stale_logged:
                 self._stale_logged.discard(venue)
                 self.emit("book_fresh", venue=venue)
-        spreads = compute_spreads(self.books, self.cfg.size, self.cfg.fees_bps)
+        spreads = compute_spreads(self.books, self.cfg.size, self.cfg.fees_bps, self._vwaps)
         self.last_spreads = spreads
         if spreads is None or self.busy or not self.trading_enabled:
             return None
@@ -228,9 +230,9 @@ class ArbEngine:
         intent_id = 0
         if self.store is not None:
             try:
-                intent_id, _ = await self.db(self.store.create_intent, pair=self.cfg.pair, kind=kind,
-                                             direction=direction, size=max(p.size for p in plans),
-                                             spread_bps=spread_bps, before=before, legs=rows)
+                intent_id = await self.store.create_intent(pair=self.cfg.pair, kind=kind, direction=direction,
+                                                           size=max(p.size for p in plans), spread_bps=spread_bps,
+                                                           before=before, legs=rows)
             except StoreUnavailable as exc:
                 # No record, no trade: a crash after sending could not be recovered without it.
                 self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
@@ -376,6 +378,8 @@ class ArbEngine:
             except TimeoutError:
                 self.emit("book_not_ready", level=logging.WARNING, venue=venue)
         await self.recover()
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's scans: shorter pauses on the hot path
         self.trading_enabled = True
         self.emit("engine_started", dry_run=self.cfg.dry_run, markets=self.cfg.markets,
                   entry_threshold_bps=self.cfg.entry_threshold_bps, exit_threshold_bps=self.cfg.exit_threshold_bps,
@@ -517,6 +521,8 @@ class ArbEngine:
             with contextlib.suppress(Exception):
                 await venue.close()
         self._db.shutdown(wait=True)
+        if self.store is not None:
+            await self.store.close()
         unsaved = len(self.store.backlog) if self.store is not None else 0
         return pending == 0 and unsaved == 0
 

@@ -39,14 +39,47 @@ class Spreads:
         return max(self.entry_bps.items(), key=lambda item: item[1])
 
 
-def compute_spreads(books: dict[str, OrderBook], size: Decimal, fees_bps: dict[str, Decimal]) -> Spreads | None:
+def side_vwap(levels: dict[Decimal, Decimal], size: Decimal, best_first_descending: bool) -> Decimal | None:
+    """Average price of taking `size` from one side of a book ({price: size}); None if too thin.
+
+    The same walk as OrderBook.vwap, without building level objects: this runs on every update."""
+    remaining, cost = size, Decimal(0)
+    for price in sorted(levels, reverse=best_first_descending):
+        available = levels[price]
+        if available >= remaining:
+            return (cost + remaining * price) / size
+        cost += available * price
+        remaining -= available
+    return None
+
+
+class VwapCache:
+    """Both VWAPs of each book, recomputed only for the book whose frame just arrived."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float, bool]] = {}
+        self._values: dict[str, tuple[Decimal, Decimal] | None] = {}
+
+    def get(self, book: OrderBook, size: Decimal) -> tuple[Decimal, Decimal] | None:
+        stamp = (id(book), book.updated_at, book.valid)
+        if self._seen.get(book.venue) != stamp:
+            sell = side_vwap(book.bids, size, True) if book.valid else None
+            buy = side_vwap(book.asks, size, False) if book.valid else None
+            self._values[book.venue] = None if sell is None or buy is None else (sell, buy)
+            self._seen[book.venue] = stamp
+        return self._values[book.venue]
+
+
+def compute_spreads(books: dict[str, OrderBook], size: Decimal, fees_bps: dict[str, Decimal],
+                    cache: VwapCache | None = None) -> Spreads | None:
     """None when a book is invalid or too thin for `size` on either side."""
+    cache = cache or VwapCache()
     vwaps: dict[str, tuple[Decimal, Decimal]] = {}
     for venue, book in books.items():
-        sell, buy = book.vwap("SELL", size), book.vwap("BUY", size)
-        if sell is None or buy is None:
+        pair = cache.get(book, size)
+        if pair is None:
             return None
-        vwaps[venue] = (sell, buy)
+        vwaps[venue] = pair
     mid = sum(sell + buy for sell, buy in vwaps.values()) / (2 * len(vwaps))
     entry, exit_ = {}, {}
     for long_venue in vwaps:

@@ -1,0 +1,283 @@
+"""`python -m arb.bench --json` (`aristobot bench arb --json`): the engine's two latencies.
+
+1. update-to-decision: a generated stream of Vest depth frames and Paradex snapshot/delta frames
+   (the venues' wire formats, prices from the simulators' book generator) replayed through the real
+   parsers, `OrderBook` and the engine's spread + decision code. No network, one core.
+2. detection-to-both-sent: the real engine against the perp simulators (a separate process, as in
+   production), Postgres intent write included: from the decision to the instant the second order's
+   bytes were written to its socket (aiohttp send trace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from arb.config import parse_arb_config
+from arb.demo import demo_credentials
+from arb.engine import ArbEngine
+from arb.legs import LegPlan
+from arb.spread import compute_spreads
+from core.exchanges import paradex, vest
+from core.exchanges.sim.perp_sim import synthetic_book
+
+TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": percentile(values, 0.5), "p99": percentile(values, 0.99),
+            "max": round(max(values), 1)}
+
+
+class Ladder:
+    """A 10-level book that moves like a real one: a tick move inserts at the top and deletes at the far end."""
+
+    def __init__(self, mid: Decimal, rng: random.Random, tick: Decimal = Decimal("0.5"), depth: int = 10):
+        self.rng, self.tick, self.depth = rng, tick, depth
+        self.bids = {mid - tick * (i + 1): self._size() for i in range(depth)}
+        self.asks = {mid + tick * (i + 1): self._size() for i in range(depth)}
+
+    def _size(self) -> Decimal:
+        return Decimal(self.rng.randint(1, 400)) / 100
+
+    def mid(self) -> Decimal:
+        return (max(self.bids) + min(self.asks)) / 2
+
+    def step(self, target: Decimal) -> dict[str, list[tuple[str, Decimal, Decimal]]]:
+        """Move one tick toward `target` or change a few sizes; returns the changes as inserts/updates/deletes."""
+        changes: dict[str, list] = {"inserts": [], "updates": [], "deletes": []}
+        gap = target - self.mid()
+        if abs(gap) >= self.tick:
+            up = gap > 0
+            taken, added = (self.asks, self.bids) if up else (self.bids, self.asks)
+            best_taken = min(taken) if up else max(taken)
+            new_best = max(added) + self.tick if up else min(added) - self.tick
+            changes["deletes"].append(("SELL" if up else "BUY", best_taken, Decimal(0)))
+            del taken[best_taken]
+            added[new_best] = self._size()
+            changes["inserts"].append(("BUY" if up else "SELL", new_best, added[new_best]))
+            far_taken = max(taken) + self.tick if up else min(taken) - self.tick
+            taken[far_taken] = self._size()
+            changes["inserts"].append(("SELL" if up else "BUY", far_taken, taken[far_taken]))
+            far_added = min(added) if up else max(added)
+            del added[far_added]
+            changes["deletes"].append(("BUY" if up else "SELL", far_added, Decimal(0)))
+            return changes
+        for _ in range(self.rng.randint(1, 3)):
+            side, levels = self.rng.choice((("BUY", self.bids), ("SELL", self.asks)))
+            price = self.rng.choice(list(levels))
+            levels[price] = self._size()
+            changes["updates"].append((side, price, levels[price]))
+        return changes
+
+
+def generate_stream(n: int, seed: int = 1) -> list[tuple[str, str]]:
+    """(venue, raw frame) pairs in the venues' wire formats: Vest full depth snapshots, Paradex one
+    snapshot then deltas with consecutive seq_no. Both follow one random walk; now and then Vest is
+    pushed 25 bps away (a spread worth taking) so the decision code takes both branches."""
+    rng = random.Random(seed)
+    mid = Decimal(60_000)
+    ladder = Ladder(mid, rng)
+    frames: list[tuple[str, str]] = []
+    seq = 0
+    for i in range(n):
+        mid = (mid * Decimal(1 + rng.gauss(0, 0.00005))).quantize(Decimal("0.5"))
+        if i % 2 == 0:
+            skew = Decimal("1.0025") if rng.random() < 0.2 else Decimal(1)
+            bids, asks = synthetic_book((mid * skew).quantize(Decimal("0.01")))
+            frames.append(("vest", json.dumps({"channel": "BTC-PERP@depth", "data": {
+                "bids": [[str(p), str(s)] for p, s in bids], "asks": [[str(p), str(s)] for p, s in asks]}})))
+            continue
+        seq += 1
+        if seq == 1:
+            data = {"update_type": "s", "updates": [], "deletes": [], "inserts":
+                    [{"side": "BUY", "price": str(p), "size": str(s)} for p, s in ladder.bids.items()]
+                    + [{"side": "SELL", "price": str(p), "size": str(s)} for p, s in ladder.asks.items()]}
+        else:
+            data = {"update_type": "d", **{kind: [{"side": side, "price": str(p), "size": str(s)}
+                                                  for side, p, s in rows]
+                                           for kind, rows in ladder.step(mid).items()}}
+        data.update(seq_no=seq, market="BTC-USD-PERP", last_updated_at=int(time.time() * 1000))
+        frames.append(("paradex", json.dumps({"jsonrpc": "2.0", "method": "subscription", "params": {
+            "channel": "order_book.BTC-USD-PERP.deltas@15@50ms", "data": data}})))
+    return frames
+
+
+def apply_frame(engine: ArbEngine, venue: str, raw: str) -> None:
+    """What the venue's book session does with one frame (the adapters' own parsers)."""
+    book = engine.books[venue]
+    if venue == "vest":
+        parsed = vest.parse_depth_frame(raw)
+        book.apply_snapshot(parsed[1], parsed[2])
+        return
+    frame = paradex.parse_book_frame(raw)
+    if frame["snapshot"]:
+        book.apply_snapshot(frame["bids"], frame["asks"], frame["seq"], frame["ts"])
+    else:
+        book.apply_delta(frame["bids"], frame["asks"], frame["seq"], frame["ts"])
+
+
+def bench_update_to_decision(n: int) -> dict:
+    cfg = parse_arb_config({"pair": "bench"})
+    engine = ArbEngine(cfg, {}, None)
+    engine.trading_enabled = True
+    frames = generate_stream(n)
+    for venue, raw in frames[:200]:  # warm-up (and both books valid)
+        apply_frame(engine, venue, raw)
+    samples, cpu_samples, decisions = [], [], 0
+    wall, cpu = time.perf_counter_ns, time.thread_time_ns
+    gc.collect()
+    gc.freeze()  # as the engine does after start-up: long-lived objects out of the collector's way
+    for venue, raw in frames[200:]:
+        engine.books[venue].updated_at = time.monotonic()  # replayed frames are always fresh
+        start, start_cpu = wall(), cpu()
+        apply_frame(engine, venue, raw)
+        decision = engine.evaluate()
+        samples.append((wall() - start) / 1000)
+        cpu_samples.append((cpu() - start_cpu) / 1000)
+        decisions += decision is not None
+    # Wall time includes the scheduler taking the core away (other processes on a shared 2-core box);
+    # thread CPU time is the work itself.
+    return {**summary(samples), "decisions": decisions, "cpu": summary(cpu_samples),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"perp simulators did not open port {port}")
+
+
+async def _trade_loop(cfg, trades: int) -> dict:
+    from arb.store import ArbStore, StoreUnavailable
+    from arb.venues import build_venues
+
+    store: ArbStore | None = ArbStore()
+    note = None
+    try:
+        store.load_position(cfg.pair)
+    except StoreUnavailable as exc:
+        store, note = None, f"Postgres unreachable, intent write not measured: {exc}"
+    engine = ArbEngine(cfg, await build_venues(cfg, demo_credentials()), store)
+    await engine.start()
+    engine.trading_enabled = False  # the bench drives decisions itself; no spontaneous trades
+    for i in range(trades):
+        long_side = i % 2 == 0
+        plans = [LegPlan("vest", cfg.vest_market, "BUY" if long_side else "SELL", cfg.size, not long_side),
+                 LegPlan("paradex", cfg.paradex_market, "SELL" if long_side else "BUY", cfg.size, not long_side)]
+        spreads = compute_spreads(engine.books, cfg.size, cfg.fees_bps)
+        detected = time.perf_counter()
+        await engine.run_intent("entry" if long_side else "exit", "long_vest_short_paradex", plans,
+                                spreads.best_entry()[1] if spreads else None, detected)
+        await asyncio.sleep(0.01)
+    samples = list(engine.latencies_us)
+    await engine.stop()
+    if store is not None:
+        _cleanup(store, cfg.pair)
+    return {**summary(samples), "note": note} if note else summary(samples)
+
+
+def _cleanup(store, pair: str) -> None:
+    from sqlalchemy import delete
+
+    from core.models.arb import ArbIntent, ArbPosition
+
+    def wipe(session):
+        session.execute(delete(ArbIntent).where(ArbIntent.pair == pair))
+        session.execute(delete(ArbPosition).where(ArbPosition.pair == pair))
+
+    store._run(wipe)
+
+
+def bench_detect_to_sent(trades: int) -> dict:
+    vest_port, paradex_port = _free_port(), _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="arb-bench-"))
+    sim_cfg = {"pair": f"bench-{os.getpid()}", "sim": {"vest_port": vest_port, "paradex_port": paradex_port,
+                                                        "spread_every_s": [0, 0]}}
+    (workdir / "config.yaml").write_text(json.dumps({"arb": sim_cfg}))  # JSON is YAML
+    env = {**os.environ, "ARISTOBOT_CONFIG": str(workdir / "config.yaml"), "ARISTOBOT_LOG_LEVEL": "WARNING"}
+    sims = subprocess.Popen([sys.executable, "-m", "arb.perp_sims"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(vest_port)
+        _wait_port(paradex_port)
+        return asyncio.run(_trade_loop(parse_arb_config(sim_cfg), trades))
+    finally:
+        sims.terminate()
+        sims.wait(10)
+
+
+def markdown(result: dict) -> str:
+    u, d = result["update_to_decision_us"], result["detect_to_both_sent_us"]
+    return "\n".join([
+        "# Arbitrage engine benchmark", "",
+        f"`aristobot bench arb --json` on this machine ({os.cpu_count()} cores, shared), "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}.", "",
+        "| measure | n | p50 (µs) | p99 (µs) | max (µs) | target p99 |", "|---|---|---|---|---|---|",
+        f"| update-to-decision (parse + book + spread + decision), wall clock | {u['n']} | {u['p50']} | {u['p99']} "
+        f"| {u['max']} | < {TARGETS_US['update_to_decision_p99']:.0f} µs |",
+        f"| update-to-decision, thread CPU time (the work without preemption) | {u['cpu']['n']} | {u['cpu']['p50']} "
+        f"| {u['cpu']['p99']} | {u['cpu']['max']} | |",
+        f"| detection-to-both-orders-sent (intent in Postgres + sign + send, vs simulators) | {d['n']} | {d['p50']} "
+        f"| {d['p99']} | {d['max']} | < {TARGETS_US['detect_to_both_sent_p99'] / 1000:.0f} ms |", "",
+        f"Load average (1 min) while measuring: {u['load_average_1m']} on {os.cpu_count()} cores.", "",
+        f"Both targets met (wall clock): **{result['targets_met']}**. The product promise (a spread that lasts < 1 s, "
+        "orders out within 500 ms) has two orders of magnitude of headroom.", "",
+        "How it is measured: see the docstring of `arb/bench.py`. \"Sent\" is the aiohttp trace event for "
+        "the last request chunk written to the socket of the slower leg; the intent row is committed "
+        "before either leg is sent (`synchronous_commit=off`, see `arb/store.py`).", ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aristobot bench arb")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--updates", type=int, default=20_000)
+    parser.add_argument("--trades", type=int, default=200)
+    parser.add_argument("--markdown", type=Path, help="also write the result as markdown to this file")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    result = {"update_to_decision_us": bench_update_to_decision(args.updates),
+              "detect_to_both_sent_us": bench_detect_to_sent(args.trades)}
+    result["targets_us"] = TARGETS_US
+    result["targets_met"] = (result["update_to_decision_us"]["p99"] < TARGETS_US["update_to_decision_p99"]
+                             and result["detect_to_both_sent_us"]["p99"] < TARGETS_US["detect_to_both_sent_p99"])
+    if args.markdown:
+        args.markdown.write_text(markdown(result))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for name, value in result.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
