@@ -33,7 +33,7 @@ import requests
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_VENUE = "bench"
+VENUE_PREFIX = "btweb-"  # + a random tag: one venue per bench run, the only candles it deletes
 BENCH_SYMBOL = "BTCUSDT"
 BENCH_TIMEFRAME = "1m"
 BENCH_FILE = "BTCUSDT-1m.csv"
@@ -156,13 +156,13 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise WebJourneyError(f"{url} did not answer within {timeout:g} s")
 
 
-def _read_candles(path: Path, rows: int) -> list[dict]:
+def _read_candles(path: Path, rows: int, venue: str) -> list[dict]:
     out = []
     with path.open(newline="") as handle:
         reader = csv.reader(handle)
         next(reader)
         for row in reader:
-            out.append({"venue": BENCH_VENUE, "symbol": BENCH_SYMBOL, "timeframe": BENCH_TIMEFRAME,
+            out.append({"venue": venue, "symbol": BENCH_SYMBOL, "timeframe": BENCH_TIMEFRAME,
                         "open_time": int(row[0]), **{k: Decimal(v) for k, v in
                                                      zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True)}})
             if len(out) >= rows:
@@ -170,8 +170,8 @@ def _read_candles(path: Path, rows: int) -> list[dict]:
     return out
 
 
-def _prepare(rows: int, data_dir: Path) -> tuple[str, str, int]:
-    """A throwaway trader with the SMA cross example and `rows` real 1m candles under venue "bench"."""
+def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
+    """A throwaway trader with the SMA cross example and `rows` real 1m candles under its own venue."""
     from sqlalchemy.dialects.postgresql import insert
 
     from core import accounts
@@ -180,7 +180,7 @@ def _prepare(rows: int, data_dir: Path) -> tuple[str, str, int]:
     from core.models import Candle, Strategy, StrategyVersion
 
     upgrade_database()
-    candles = _read_candles(data_dir / BENCH_FILE, rows)
+    candles = _read_candles(data_dir / BENCH_FILE, rows, venue)
     if len(candles) < rows:
         raise WebJourneyError(f"{BENCH_FILE} has only {len(candles)} rows")
     username, password = f"bench-bt-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
@@ -197,7 +197,7 @@ def _prepare(rows: int, data_dir: Path) -> tuple[str, str, int]:
     return username, password, version_id
 
 
-def _cleanup(username: str) -> None:
+def _cleanup(username: str, venue: str) -> None:
     from sqlalchemy import delete
 
     from core.db import session_scope
@@ -205,7 +205,7 @@ def _cleanup(username: str) -> None:
 
     with session_scope() as session:
         session.execute(delete(User).where(User.username == username))  # cascades strategies and runs
-        session.execute(delete(Candle).where(Candle.venue == BENCH_VENUE))
+        session.execute(delete(Candle).where(Candle.venue == venue))
 
 
 def _start(args: list[str], log_path: Path) -> subprocess.Popen:
@@ -231,7 +231,8 @@ def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | No
     data_dir = data_dir or default_data_dir()
     log_dir = log_dir or Path(os.environ.get("ARISTOBOT_VAR", ROOT / "var")) / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    username, password, version_id = _prepare(rows, data_dir)
+    venue = VENUE_PREFIX + secrets.token_hex(4)
+    username, password, version_id = _prepare(rows, data_dir, venue)
     port = _free_port()
     python = sys.executable
     web = _start([python, "-m", "gunicorn", "-w", "1", "--threads", "8", "-k", "gthread", "-b", f"127.0.0.1:{port}",
@@ -244,7 +245,7 @@ def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | No
         _wait_http(base + "/login")
         client = BacktestWebClient(base)
         client.login(username, password)
-        form = {"strategy_version": str(version_id), "dataset": f"{BENCH_VENUE}|{BENCH_SYMBOL}|{BENCH_TIMEFRAME}",
+        form = {"strategy_version": str(version_id), "dataset": f"{venue}|{BENCH_SYMBOL}|{BENCH_TIMEFRAME}",
                 "start": "", "end": "", "fee": "0.001", "slippage_bps": "0", "cash": "10000",
                 "params": "fast=10, slow=30", "grid": ""}
         client.timed_run(form | {"params": "fast=9"})  # warm-up: first imports in both processes
@@ -252,7 +253,7 @@ def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | No
     finally:
         _stop(web)
         _stop(worker)
-        _cleanup(username)
+        _cleanup(username, venue)
     totals = [t.total for t in timings]
     return {
         "benchmark": "backtest-web",
