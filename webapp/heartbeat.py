@@ -13,7 +13,7 @@ from flask_login import login_required
 from core.bus import get_redis
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.health import feed_status
-from core.candles.store import EXTRA_SYMBOLS, live_channel, load_candles
+from core.candles.store import EXTRA_SYMBOLS, expand_live_event, live_channel, load_candles
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
 
@@ -117,9 +117,8 @@ def stream():
                         yield ": keepalive\n\n"  # a closed browser tab shows up as a write error here
                     continue
                 quiet_since = time.monotonic()
-                data = message["data"]
-                kind = json.loads(data).get("type", "message")
-                yield f"event: {kind}\ndata: {data}\n\n"
+                for kind, event in expand_live_event(message["data"]):
+                    yield f"event: {kind}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
         except redis.RedisError:
             yield "event: feed-error\ndata: {\"error\": \"redis unavailable\"}\n\n"
         finally:

@@ -229,7 +229,7 @@ class CandlePipeline:
     def _publish(self, extra_events: Sequence[tuple]) -> None:
         batch = self._pending_publish
         pipe = self.client.pipeline(transaction=False)
-        queue_publish(pipe, batch, self.stream_maxlen)
+        queue_publish(pipe, self.client, batch, self.stream_maxlen)
         for kind, name, body in extra_events:
             if kind == "set":
                 pipe.set(name, body, ex=60)
@@ -241,10 +241,12 @@ class CandlePipeline:
             log.warning("feed_redis_unavailable", extra={"venue": self.venue, "pending": len(batch),
                                                          "error": str(exc)})
             return
-        rejected = [r for r in results[: 2 * len(batch)] if isinstance(r, Exception)]
-        if rejected:  # an id not above the stream's last: that candle was streamed before
-            log.warning("feed_stream_rejected", extra={"venue": self.venue, "count": len(rejected),
-                                                       "error": str(rejected[0])})
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            log.warning("feed_redis_command_failed", extra={"venue": self.venue, "error": str(failed[0])[:200]})
+        if batch and isinstance(results[0], int) and results[0]:
+            # An id not above the stream's last: that candle was streamed before (kept out, not duplicated).
+            log.warning("feed_stream_rejected", extra={"venue": self.venue, "count": results[0]})
         now_ms = self.clock() * 1000
         for candle in batch:
             if candle.timeframe == "1m" and candle.event_ms is not None:

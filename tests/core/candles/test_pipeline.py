@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from core.bus import candle_stream
 from core.candles.candle import MINUTE_MS
 from core.candles.pipeline import CandlePipeline, percentiles
-from core.candles.store import live_channel, load_candles, read_stream
+from core.candles.store import expand_live_event, live_channel, load_candles, read_stream
 from core.candles.ticks import BotTick, register_tick_provider, unregister_tick_provider
 from core.config import TIMEFRAMES
 from core.db import get_engine
@@ -56,7 +56,7 @@ def test_closed_minutes_reach_streams_postgres_and_live_channel(infra, redis_cli
     assert stored(symbol, "5m") == []  # not closed yet
     events = []
     while (message := live.get_message(timeout=0.5)) is not None:
-        events.append(json.loads(message["data"]))
+        events.extend(event for _, event in expand_live_event(message["data"]))
     kinds = [(e["type"], e["tf"], int(e["t"])) for e in events]
     assert ("candle", "1m", T0) in kinds and ("candle", "3m", T0) in kinds
     assert ("forming", "1m", T0 + 3 * MINUTE_MS) in kinds
