@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import logging
 import time
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from core import brokers
@@ -23,10 +24,12 @@ from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
 from webapp.scoping import owned_or_404
 
+log = logging.getLogger(__name__)
 bp = Blueprint("trading", __name__, url_prefix="/trading")
 bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
 OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
+RECENT_LIMIT = 10
 SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
 
@@ -72,10 +75,13 @@ def _brokers(session) -> list[BrokerConnection]:
 def index():
     with new_session() as session:
         connections = _brokers(session)
-        chosen = request.args.get("broker", type=int) or (connections[0].id if connections else None)
+        labels = {b.id: b.label for b in connections}
+        chosen = request.args.get("broker", type=int)
+        chosen = chosen if chosen in labels else (connections[0].id if connections else None)
         symbols = brokers.symbols_of(session, chosen) if chosen else []
         return render_template("trading/index.html", connections=connections, chosen=chosen, symbols=symbols,
-                               form=request.args)
+                               chosen_label=labels.get(chosen, ""), form=request.args, live=bool(connections),
+                               orders=_open(session), recent=_recent(session), labels=labels)
 
 
 @bp.post("/check")
@@ -103,13 +109,14 @@ def submit():
             order_id = order.id
     except ExchangeError as err:
         flash(f"Order not placed: {err.message if not err.venue else err}", "error")
-        return redirect(url_for("trading.index", **{k: v for k, v in request.form.items()
-                                                    if k not in ("csrf_token", "confirmed")}))
+        return redirect(_ticket_url(request.form))
     queued = dispatch.place(order_id)
     flash(f"Order #{order_id} submitted." if queued else
           f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
           "success" if queued else "error")
-    return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
+    ticket = checked.ticket  # the next ticket starts like this one, without its size and prices
+    return redirect(url_for("trading.index", broker=ticket.broker_id, symbol=ticket.symbol, side=ticket.side,
+                            type=ticket.type, size_mode=ticket.size_mode))
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -117,27 +124,54 @@ def submit():
 def cancel(order_id: int):
     with new_session() as session:
         owned_or_404(session, Order, order_id)
-    if dispatch.cancel(order_id):
-        flash(f"Cancel of order #{order_id} requested.", "success")
-    else:
-        flash("The order queue is unavailable; try again in a moment.", "error")
+    queued = dispatch.cancel(order_id)
+    notice = (f"Cancel of order #{order_id} requested." if queued else
+              "The order queue is unavailable; try again in a moment.")
     if request.headers.get("HX-Request"):
-        return _open_orders_html()
+        # Shown in place: a flash would wait for (and confuse) the next full page.
+        return _open_orders_html(notice=notice, notice_kind="ok" if queued else "bad",
+                                 cancelling=order_id if queued else None)
+    flash(notice, "success" if queued else "error")
     return redirect(url_for("trading.index"))
 
 
-def _open_orders_html() -> str:
+def _ticket_url(fields) -> str:
+    """The ticket page again, with what the trader typed (minus the token), for the same broker."""
+    kept = {k: v for k, v in fields.items() if k not in ("csrf_token", "confirmed", "broker_id") and v}
+    return url_for("trading.index", broker=fields.get("broker_id"), **kept)
+
+
+def _open(session) -> list[Order]:
+    return list(session.scalars(select(Order).where(Order.user_id == current_user.id, Order.state.in_(OPEN_STATES))
+                                .order_by(Order.id.desc())))
+
+
+def _recent(session) -> list[Order]:
+    return list(session.scalars(select(Order).where(Order.user_id == current_user.id)
+                                .order_by(Order.id.desc()).limit(RECENT_LIMIT)))
+
+
+def _labels(session) -> dict[int, str]:
+    return {b.id: b.label for b in _brokers(session)}
+
+
+def _open_orders_html(**notice) -> str:
     with new_session() as session:
-        orders = session.scalars(select(Order).where(Order.user_id == current_user.id, Order.state.in_(OPEN_STATES))
-                                 .order_by(Order.id.desc())).all()
-        labels = {b.id: b.label for b in _brokers(session)}
-        return render_template("trading/_open_orders.html", orders=orders, labels=labels)
+        return render_template("trading/_open_orders.html", orders=_open(session), labels=_labels(session),
+                               **notice)
 
 
 @bp.get("/open")
 @login_required
 def open_orders():
     return _open_orders_html()
+
+
+@bp.get("/recent")
+@login_required
+def recent_orders():
+    with new_session() as session:
+        return render_template("trading/_recent_orders.html", recent=_recent(session), labels=_labels(session))
 
 
 @bp.get("/portfolio")
@@ -199,7 +233,7 @@ def history():
     filters = _filters()
     with new_session() as session:
         orders = session.scalars(_filtered(Order, filters, Order.created_at)).all()
-        labels = {b.id: b.label for b in _brokers(session)}
+        labels = _labels(session)
         if request.args.get("format") == "csv":
             return _csv("orders", ["id", "created_at", "broker", "symbol", "side", "type", "quantity", "price",
                                    "stop_price", "state", "filled_quantity", "average_price", "error"],
@@ -207,7 +241,7 @@ def history():
                           _num(o.quantity), _num(o.price), _num(o.stop_price), o.state, _num(o.filled_quantity),
                           _num(o.average_price), o.error_message or ""] for o in orders])
         return render_template("trading/history.html", orders=orders, labels=labels, filters=filters,
-                               connections=_brokers(session))
+                               connections=_brokers(session), live=True)
 
 
 @bp.get("/trades")
@@ -216,7 +250,7 @@ def trades():
     filters = _filters()
     with new_session() as session:
         fills = session.scalars(_filtered(Fill, filters, Fill.traded_at)).all()
-        labels = {b.id: b.label for b in _brokers(session)}
+        labels = _labels(session)
         if request.args.get("format") == "csv":
             return _csv("trades", ["traded_at", "broker", "symbol", "side", "quantity", "price", "fee", "fee_asset",
                                    "order_id", "venue_trade_id"],
@@ -231,21 +265,24 @@ def trades():
 @login_required
 def events():
     """Server-sent events: one `order` event per state change of this user's orders."""
-    channel = order_events_channel(current_user.id)
+    user_id = current_user.id
+    channel = order_events_channel(user_id)
 
     def stream():
         pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel)
         deadline = time.monotonic() + SSE_LIFETIME_S
         try:
+            pubsub.subscribe(channel)
             yield "retry: 2000\n\n"
             while time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=15)
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue
-                payload = json.loads(message["data"])
-                yield f"event: order\ndata: {json.dumps(payload)}\n\n"
+                yield f"event: order\ndata: {message['data']}\n\n"
+        except RedisError as exc:
+            # Ending the stream is enough: the browser reconnects (retry) and the panels also poll.
+            log.warning("order_events_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
         finally:
             pubsub.close()
 
