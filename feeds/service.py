@@ -155,6 +155,8 @@ class FeedService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * random.uniform(0.8, 1.0))
         self._executor.shutdown(wait=True)
+        if not self.pipeline.flush(timeout=10):
+            log.warning("feed_stopped_with_unstored_candles", extra={"venue": self.venue})
 
     def _stream_url(self) -> str:
         streams = [name for symbol in self.symbols for name in self._streams_of(symbol)]

@@ -2,14 +2,17 @@
 Postgres row, bot ticks. Used by the feeds process (live and backfill) and by the feed benchmark.
 
 Order per batch: Redis first (what bots and pages wait for), then Postgres, then ticks (a tick may
-read the stored candle). A Redis or Postgres failure keeps the batch pending and retries it with the
-next one, so an outage delays candles but loses none.
+read the stored candle). Postgres and ticks run on a writer thread so an insert never delays the next
+batch's streams. A Redis failure keeps the batch pending until the next one; a Postgres failure is
+retried every STORE_RETRY_S: an outage delays candles but loses none.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 # outage) is stored and streamed but does not make bots act on stale prices.
 TICK_MAX_AGE_S = 120.0
 LATENCY_WINDOW = 2000
+STORE_RETRY_S = 0.5
 
 GapFiller = Callable[[str, int, int], list[ClosedCandle]]  # (symbol, first open, last open) -> 1m candles
 
@@ -100,7 +104,8 @@ class CandlePipeline:
         self.aggregators: dict[str, SymbolAggregator] = {}
         self._published: dict[tuple[str, str], int] = {}  # (symbol, tf) -> last open time streamed
         self._pending_publish: list[ClosedCandle] = []
-        self._pending_store: list[ClosedCandle] = []
+        self._store_inbox: queue.Queue[list[ClosedCandle]] = queue.Queue()
+        self._writer: threading.Thread | None = None
         self.control_replies: deque[ControlReply] = deque(maxlen=100)
 
     # --- symbols -------------------------------------------------------------------------------
@@ -178,7 +183,7 @@ class CandlePipeline:
             if expected is not None and minute.open_time > expected + MINUTE_MS and self.gap_filler is not None:
                 produced.extend(self._fill_gap(minute.symbol, expected + MINUTE_MS, minute.open_time - MINUTE_MS))
             produced.extend(self._take(aggregator, minute))
-        self._flush(produced, extra_events)
+        self._emit(produced, extra_events)
         return produced
 
     def _fill_gap(self, symbol: str, first: int, last: int) -> list[ClosedCandle]:
@@ -219,12 +224,10 @@ class CandlePipeline:
 
     # --- output --------------------------------------------------------------------------------
 
-    def _flush(self, produced: list[ClosedCandle], extra_events: Sequence[tuple]) -> None:
+    def _emit(self, produced: list[ClosedCandle], extra_events: Sequence[tuple]) -> None:
         self._pending_publish.extend(produced)
         if self._pending_publish or extra_events:
             self._publish(extra_events)
-        if self._pending_store:
-            self._store()
 
     def _publish(self, extra_events: Sequence[tuple]) -> None:
         batch = self._pending_publish
@@ -251,24 +254,56 @@ class CandlePipeline:
         for candle in batch:
             if candle.timeframe == "1m" and candle.event_ms is not None:
                 self.stats.stream_latency_ms.append(now_ms - candle.event_ms)
-        self._pending_store.extend(batch)
         self._pending_publish = []
+        if batch:
+            self._to_store(batch)
 
-    def _store(self) -> None:
-        batch = self._pending_store
+    # --- Postgres and ticks, on a writer thread: a slow insert never delays the streams --------------
+
+    def _to_store(self, batch: list[ClosedCandle]) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_forever, name=f"candles-writer-{self.venue}",
+                                            daemon=True)
+            self._writer.start()
+        self._store_inbox.put(batch)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every streamed candle is stored and ticked; False if that took longer than `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self._store_inbox.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _write_forever(self) -> None:
+        while True:
+            batches = [self._store_inbox.get()]
+            while True:
+                try:
+                    batches.append(self._store_inbox.get_nowait())
+                except queue.Empty:
+                    break
+            batch = [candle for part in batches for candle in part]
+            while not self._store(batch):
+                time.sleep(STORE_RETRY_S)  # Postgres down: hold the candles, try again
+            for _ in batches:
+                self._store_inbox.task_done()
+
+    def _store(self, batch: list[ClosedCandle]) -> bool:
         try:
             store_candles(self.engine, batch)
         except SQLAlchemyError as exc:
             log.warning("feed_postgres_unavailable", extra={"venue": self.venue, "pending": len(batch),
                                                             "error": str(getattr(exc, "orig", exc))[:200]})
-            return
-        self._pending_store = []
+            return False
         now = self.clock()
         for candle in batch:
             if candle.timeframe == "1m" and candle.event_ms is not None:
                 self.stats.stored_latency_ms.append(now * 1000 - candle.event_ms)
         if self.send_task is not None:
             self._send_ticks(batch, now)
+        return True
 
     def _send_ticks(self, batch: list[ClosedCandle], now: float) -> None:
         for candle in batch:

@@ -40,6 +40,7 @@ def test_connect_backfills_then_live_closes_make_every_timeframe(venue, run_feed
             venue.advance()
         wait_until(lambda: len(streamed(redis_client, service)) == 45)
         want = expected_candles(venue, service, "BTCUSDT", 45)
+        assert service.pipeline.flush()
         for timeframe in TIMEFRAMES:
             mine = streamed(redis_client, service, timeframe=timeframe)
             assert ohlcv(mine) == ohlcv([c for c in want if c.timeframe == timeframe]), timeframe
@@ -68,6 +69,7 @@ def test_a_venue_closing_the_socket_every_few_messages_loses_and_repeats_nothing
             time.sleep(0.05)
         wait_until(lambda: len(streamed(redis_client, service)) == 50, timeout=20)
         time.sleep(0.3)
+        assert service.pipeline.flush()
         opens = [c.open_time for c in streamed(redis_client, service)]
         assert opens == [venue.start_ms + i * MINUTE_MS for i in range(50)]
         with get_engine().connect() as conn:

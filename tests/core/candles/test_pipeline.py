@@ -47,6 +47,7 @@ def test_closed_minutes_reach_streams_postgres_and_live_channel(infra, redis_cli
     pipeline = make_pipeline(redis_client)
     pipeline.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(3)]
                               + [kline(symbol, T0 + 3 * MINUTE_MS, 200, closed=False)])
+    assert pipeline.flush()
     assert [c.close for c in read_stream(redis_client, "sim", symbol, "1m")] == [100, 101, 102]
     [three] = read_stream(redis_client, "sim", symbol, "3m")
     assert (three.open_time, three.open, three.high, three.low, three.close, three.volume) == \
@@ -74,6 +75,7 @@ def test_bad_messages_are_counted_and_skipped_good_ones_kept(infra, redis_client
         kline(symbol, T0 + MINUTE_MS, 555),  # the same minute again
         kline(symbol, T0, 666),  # back in time
     ])
+    assert pipeline.flush()
     assert pipeline.stats.malformed == 4
     assert pipeline.stats.duplicates == 1 and pipeline.stats.out_of_order == 1
     assert [c.close for c in stored(symbol, "1m")] == [100, 101]
@@ -86,6 +88,7 @@ def test_a_restarted_pipeline_never_streams_a_candle_twice(infra, redis_client):
     first.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(4)])
     second = make_pipeline(redis_client)  # a new process: replays the same minutes (backfill)
     second.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(6)])
+    assert first.flush() and second.flush()
     assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "1m")] == \
            [T0 + i * MINUTE_MS for i in range(6)]
     assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "3m")] == [T0, T0 + 3 * MINUTE_MS]
@@ -99,9 +102,11 @@ def test_postgres_outage_delays_candles_but_loses_none(infra, redis_client):
                                     connect_args={"connect_timeout": 1})
     pipeline.process_messages([kline(symbol, T0, 100)])
     assert len(read_stream(redis_client, "sim", symbol, "1m")) == 1  # streamed while Postgres was down
+    assert not pipeline.flush(timeout=1.5)  # held and retried, not dropped
     assert stored(symbol, "1m") == []
     pipeline.engine = get_engine()
     pipeline.process_messages([kline(symbol, T0 + MINUTE_MS, 101)])
+    assert pipeline.flush()
     assert [c.close for c in stored(symbol, "1m")] == [100, 101]
 
 
@@ -121,12 +126,14 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
     register_tick_provider(provider)
     try:
         messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
-        make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close).process_messages(
-            messages)
+        first = make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close)
+        first.process_messages(messages)
+        assert first.flush()
         # The same candle seen again by a restarted feed (Redis streams forgotten): still one tick per bot.
         redis_client.delete(*[candle_stream("sim", symbol, tf) for tf in TIMEFRAMES])
-        make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close).process_messages(
-            messages)
+        again = make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close)
+        again.process_messages(messages)
+        assert again.flush()
     finally:
         unregister_tick_provider(provider)
     queued = [json.loads(raw) for raw in redis_client.lrange("bots", 0, -1)]
@@ -144,7 +151,9 @@ def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
 
     register_tick_provider(provider)
     try:  # the real clock: T0 is long gone
-        make_pipeline(redis_client, send_task=lambda *a, **k: None).process_messages([kline(symbol, T0, 100)])
+        pipeline = make_pipeline(redis_client, send_task=lambda *a, **k: None)
+        pipeline.process_messages([kline(symbol, T0, 100)])
+        assert pipeline.flush() and len(stored(symbol, "1m")) == 1
     finally:
         unregister_tick_provider(provider)
     assert calls == []
