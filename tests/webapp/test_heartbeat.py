@@ -98,3 +98,29 @@ def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_
     assert "event: candle" in lines
     event = json.loads(lines[-1][len("data: "):])
     assert (event["symbol"], event["tf"], event["c"]) == ("SSEUSDT", "1m", "101.5")
+
+
+@pytest.mark.browser
+def test_chart_draws_stored_candles_then_moves_with_live_closes(page, browser_login, symbol, redis_client):
+    from core.candles.pipeline import CandlePipeline
+    from core.config import TIMEFRAMES
+
+    browser_login()
+    page.goto(f"/heartbeat/?symbol={symbol}&tf=1m")
+    page.wait_for_selector("#chart[data-loaded]")
+    assert page.get_attribute("#chart", "data-bars") == "5"
+    assert page.locator("#chart canvas").count() > 0
+    page.wait_for_selector("#live-state.ok")
+    minute = T0 + 5 * MINUTE
+    closed = json.dumps({"e": "kline", "E": minute + MINUTE, "s": symbol, "k": {
+        "t": minute, "T": minute + MINUTE - 1, "s": symbol, "i": "1m", "o": "105.5", "h": "110", "l": "105",
+        "c": "108.25", "v": "4", "x": True}})
+    book = json.dumps({"u": 7, "s": symbol, "b": "108.2", "B": "1", "a": "108.3", "A": "2"})
+    pipeline = CandlePipeline("sim", client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES)
+    pipeline.process_messages([closed, book])
+    page.wait_for_function("document.getElementById('chart').dataset.bars === '6'")
+    assert page.get_attribute("#chart", "data-last-close") == "108.25"
+    assert page.locator('#last-closes tr[data-tf="1m"] .close').inner_text() == "108.25"
+    assert page.locator('#last-closes tr[data-tf="1m"] .open-time').inner_text() == "2025-01-01 00:05"
+    assert page.locator("#book-bid").inner_text() == "108.2" and page.locator("#book-ask").inner_text() == "108.3"
+    assert pipeline.flush()

@@ -5,6 +5,8 @@ import re
 import secrets
 import time
 
+import pytest
+
 from core.candles import jobs
 from tests.support import csrf_token_from
 
@@ -88,3 +90,22 @@ def test_a_file_larger_than_the_app_limit_is_accepted(client, logged_in, redis_c
         "csrf_token": token(client), "venue": "binance", "symbol": "BIGUSDT", "timeframe": "1m",
         "file": (io.BytesIO(big), "big.csv")}, content_type="multipart/form-data")
     assert response.status_code == 302
+
+
+@pytest.mark.browser
+def test_upload_a_csv_and_watch_the_job_finish(page, browser_login, celery_worker_process):
+    symbol = "P" + secrets.token_hex(3).upper()
+    browser_login()
+    page.goto("/marketdata/")
+    page.set_input_files("#import-form input[name=file]", files=[
+        {"name": f"{symbol}-1m.csv", "mimeType": "text/csv", "buffer": csv_bytes(30, bad_lines=(4, 9))}])
+    page.fill("#import-form input[name=symbol]", symbol)
+    page.click("#import-form button[type=submit]")
+    page.wait_for_selector(".md-job .pill.ok", timeout=30_000)
+    report = page.locator(".md-job .md-report").first.inner_text()
+    assert "28 rows · 28 added · 0 duplicates skipped" in report and "2 bad rows" in report
+    page.click(".md-job details summary")
+    assert page.locator(".md-bad li").all_inner_texts()[:2] == [
+        "line 4: open_time is not a finite number ('garbage')", "line 9: open_time is not a finite number ('garbage')"]
+    page.reload()
+    assert page.locator("#coverage").inner_text().count(symbol) == 1
