@@ -1,6 +1,7 @@
-"""Market-data loading as Celery tasks (started from the Market data page), with live progress.
+"""Market-data loading as Celery tasks (started from the Market data page), with live progress, and
+the beat's stale-feed watchdog.
 
-Both are idempotent (rows already stored are skipped), so a redelivery after a worker crash is harmless.
+Loading is idempotent (rows already stored are skipped), so a redelivery after a worker crash is harmless.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ import contextlib
 import logging
 from pathlib import Path
 
-from celery import shared_task
+from celery import current_app, shared_task
 
+from core.candles.health import stale_feeds
 from core.candles.loading import LoadError, LoadReport, download_candles, import_candles_text
 from core.candles_csv import CandleFileError
 from core.exchanges.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 BAD_ROWS_SHOWN = 200
+WATCHDOG_EVERY_S = 30.0
 
 
 def _result(report: LoadReport | None, error: str | None = None) -> dict:
@@ -60,3 +63,17 @@ def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_m
     except (LoadError, ExchangeError) as exc:
         return _result(None, str(exc))
     return _result(report)
+
+
+@shared_task(name="workers.feeds_tasks.watch_feeds", acks_late=True, ignore_result=True)
+def watch_feeds() -> list[dict]:
+    """Alert (a warning log line per stale feed) when a subscribed symbol has gone quiet."""
+    stale = stale_feeds()
+    for feed in stale:
+        log.warning("feed_stale_alert", extra=feed)
+    return stale
+
+
+@current_app.on_after_configure.connect
+def _schedule(sender, **_kwargs) -> None:
+    sender.add_periodic_task(WATCHDOG_EVERY_S, watch_feeds.s(), name="stale-feed-watchdog")
