@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
@@ -104,7 +104,9 @@ def submit():
         with session_scope() as session:
             checked = _check(session, _ticket_from_form())
             if request.form.get("confirmed") != "1":
-                return render_template("trading/confirm.html", summary=checked.summary(), fields=request.form)
+                return render_template("trading/confirm.html", summary=checked.summary(), fields=request.form,
+                                       broker_label=session.get(BrokerConnection, checked.ticket.broker_id).label,
+                                       back_url=_ticket_url(request.form))
             order = record_ticket(session, current_user.id, checked)
             order_id = order.id
     except ExchangeError as err:
@@ -210,7 +212,9 @@ def _filtered(model, filters: dict, time_column):
     if since := _date(filters["since"]):
         query = query.where(time_column >= since)
     if until := _date(filters["until"]):
-        query = query.where(time_column <= until)
+        # A bare date (the date picker) means up to the end of that day, not its first instant.
+        query = query.where(time_column < until + timedelta(days=1) if len(filters["until"]) == 10
+                            else time_column <= until)
     return query.order_by(time_column.desc()).limit(HISTORY_LIMIT)
 
 

@@ -8,6 +8,8 @@ import csv
 import io
 import re
 import secrets
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -79,6 +81,17 @@ def _fills(order_id: int) -> list[Fill]:
         fills = list(session.scalars(select(Fill).where(Fill.order_id == order_id)))
         session.expunge_all()
         return fills
+
+
+def _recorded_fills(order_id: int, quantity: Decimal) -> list[Fill]:
+    """The order's fills once the worker stored them all (they are fetched right after the fill)."""
+    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
+    fills = _fills(order_id)
+    while sum(f.quantity for f in fills) < quantity and time.monotonic() < deadline:
+        time.sleep(0.1)
+        fills = _fills(order_id)
+    assert sum(f.quantity for f in fills) == quantity
+    return fills
 
 
 def _fill_ticket(page, **fields: str) -> None:
@@ -180,8 +193,7 @@ def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browse
     order = next(o for o in _orders(user.id) if o.id == order_id)
     assert (order.state, order.symbol, order.side) == ("filled", "BTCUSDT", "buy")
     assert Decimal("190") < order.quantity * order.average_price <= Decimal("201")  # 200 USDT, rounded down
-    fills = _fills(order_id)
-    assert sum(f.quantity for f in fills) == order.quantity
+    fills = _recorded_fills(order_id, order.quantity)
     held = order.quantity - sum(f.fee for f in fills if f.fee_asset == "BTC")  # the venue's fee is in BTC
     btc = page.locator("#portfolio tbody tr", has_text="BTC")
     expect(btc.locator("td").nth(1)).to_have_text(f"{held.normalize():f}", timeout=LIVE_TIMEOUT_MS)
@@ -196,7 +208,13 @@ def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browse
     expect(trade).to_contain_text("buy")
 
     page.click(".tabs a:has-text('Order history')")
+    today = datetime.now(UTC).date().isoformat()
+    page.fill(".filters input[name=since]", today)
+    page.fill(".filters input[name=until]", today)  # a day means the whole day
+    page.select_option(".filters select[name=state]", "filled")
+    page.click(".filters button:has-text('Filter')")
     expect(page.locator("#history tbody tr", has_text="BTCUSDT")).to_contain_text("filled")
+    assert f"until={today}" in page.url
     with page.expect_download() as download_info:
         page.click("a:has-text('Export CSV')")
     download = download_info.value
