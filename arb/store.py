@@ -53,7 +53,7 @@ class StoreUnavailable(Exception):
 
 
 def sizes_text(sizes: dict[str, Decimal]) -> dict[str, str]:
-    return {venue: str(size) for venue, size in sizes.items()}
+    return {venue: format(size.normalize(), "f") for venue, size in sizes.items()}
 
 
 def sizes_from(raw: dict | None) -> dict[str, Decimal]:

@@ -4,6 +4,7 @@ the suite's real Postgres. Each test gets fresh venue accounts and its own pair 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from decimal import Decimal
@@ -75,3 +76,69 @@ async def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):
             return value
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class TcpProxy:
+    """A real TCP forwarder in front of a server; `down()` cuts every connection and refuses new ones."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self._socket, self._threading = socket, threading
+        self.port = 0
+        self._listener = None
+        self._conns: list = []
+        self._lock = threading.Lock()
+        self.up()
+
+    def up(self) -> None:
+        s = self._socket.socket()
+        s.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(16)
+        self.port = s.getsockname()[1]
+        self._listener = s
+        self._threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self._socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def down(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(self._socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        self._listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(self._socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
