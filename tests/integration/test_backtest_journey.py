@@ -12,11 +12,12 @@ from core.backtest.web_bench import BacktestWebClient
 from tests.backtest_support import failing_strategy, insert_candles, make_strategy, read_rows
 
 ROWS = read_rows("BTCUSDT-1m.csv", limit=3000)
+VENUE = "journey"  # candles of this test only: other suites may add more BTCUSDT 1m candles
 
 
 @pytest.fixture()
 def trader(redis_client, make_user, db_session, live_server):
-    insert_candles(db_session, ROWS, venue="binance", symbol="BTCUSDT", timeframe="1m")
+    insert_candles(db_session, ROWS, venue=VENUE, symbol="BTCUSDT", timeframe="1m")
     user, password = make_user()
     client = BacktestWebClient(live_server)
     client.login(user.username, password)
@@ -24,7 +25,7 @@ def trader(redis_client, make_user, db_session, live_server):
 
 
 def form(version_id: int, **changes) -> dict:
-    return {"strategy_version": str(version_id), "dataset": "binance|BTCUSDT|1m", "start": "", "end": "",
+    return {"strategy_version": str(version_id), "dataset": f"{VENUE}|BTCUSDT|1m", "start": "", "end": "",
             "fee": "0.001", "slippage_bps": "2", "cash": "5000", "params": "", "grid": ""} | changes
 
 

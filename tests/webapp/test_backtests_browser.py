@@ -43,7 +43,9 @@ def test_submit_watch_progress_and_read_results(page, trader, db_session, celery
     page.wait_for_selector("#bt-charts[data-ready]", timeout=30_000)
     assert page.locator("#chart-candles canvas").count() > 0
     assert page.locator("#chart-equity canvas").count() > 0 and page.locator("#chart-drawdown canvas").count() > 0
-    assert int(page.get_attribute("#bt-charts", "data-ready")) == len(ROWS)
+    run = db_session.get(BacktestRun, int(page.url.rsplit("/", 1)[1]))
+    assert (run.status, run.params) == ("done", {"fast": 7}) and float(run.fee) == 0.002
+    assert int(page.get_attribute("#bt-charts", "data-ready")) == run.num_candles >= len(ROWS)
     assert page.locator("tr[data-metric=total_return_pct]").is_visible()
     assert page.locator(".bt-trades tbody tr").count() > 0
     with page.expect_download() as download:
