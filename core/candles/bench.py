@@ -26,7 +26,7 @@ from core.config import TIMEFRAMES
 from core.db import get_engine
 
 VENUE = "bench"
-BATCH_MAX = 1000
+BATCH_MAX = 200
 TICK_S = 0.002
 SWITCH_INTERVAL_S = 0.001
 
