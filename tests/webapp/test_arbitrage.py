@@ -1,0 +1,100 @@
+"""Arbitrage page: what the arb process publishes in Redis, and its intents in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+
+from arb.__main__ import publish_status
+from arb.bench import apply_frame, generate_stream
+from arb.config import parse_arb_config
+from arb.engine import ArbEngine
+from core.models.arb import STATUS_KEY
+
+
+def engine_with_books(pair: str = "web-test") -> ArbEngine:
+    """A real engine fed a real frame stream (no venues): its snapshot is what the process publishes."""
+    engine = ArbEngine(parse_arb_config({"pair": pair}), {}, None)
+    for venue, raw in generate_stream(40):
+        apply_frame(engine, venue, raw)
+    engine.evaluate()
+    engine.emit("spread_detected", direction="long_vest_short_paradex", spread_bps="12.5")
+    engine.emit("unhedged_position", level=40, venue="vest", net="0.01")
+    return engine
+
+
+def test_the_page_needs_a_login(client):
+    response = client.get("/arbitrage/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_without_a_running_process_the_page_says_so(client, logged_in, redis_client):
+    html = client.get("/arbitrage/").get_data(as_text=True)
+    assert "The arb process is not running" in html and 'hx-get="/arbitrage/status"' in html
+
+
+def test_published_status_shows_spreads_books_position_and_events(client, logged_in, redis_client):
+    engine = engine_with_books()
+    publish_status(engine.snapshot())
+    html = client.get("/arbitrage/status").get_data(as_text=True)
+    snapshot = json.loads(redis_client.get(STATUS_KEY))
+    for direction, edge in snapshot["spreads"]["entry_bps"].items():
+        assert direction.replace("_", " ") in html and edge in html
+    assert snapshot["books"]["vest"]["bid"] in html and snapshot["books"]["paradex"]["ask"] in html
+    assert "spread_detected" in html and "unhedged_position" in html and 'class="error"' in html
+    assert 'id="arb-state"' in html and "web-test" in html and "not running" not in html
+
+
+def test_an_old_status_is_flagged_as_stuck(client, logged_in, redis_client):
+    snapshot = engine_with_books().snapshot() | {"ts": time.time() - 60}
+    publish_status(snapshot)
+    assert "the arb process may be stuck" in client.get("/arbitrage/status").get_data(as_text=True)
+
+
+def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in, redis_client):
+    redis_client.set(STATUS_KEY, "{not json")
+    response = client.get("/arbitrage/status")
+    assert response.status_code == 200 and "not valid JSON" in response.get_data(as_text=True)
+
+
+@pytest.mark.browser
+def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_login, redis_client, infra):
+    from arb.store import ArbStore
+    from arb.venues import build_venues
+    from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
+    from tests.arb.conftest import arb_config, inject, new_credentials
+
+    sims = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=5)
+    creds, cfg = new_credentials(sims), arb_config(sims, max_position="0.01")
+    started, stop = threading.Event(), threading.Event()
+
+    async def run_engine():
+        engine = ArbEngine(cfg, await build_venues(cfg, creds), ArbStore(), publish_status)
+        await engine.start()
+        started.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await engine.stop()
+
+    thread = threading.Thread(target=lambda: asyncio.run(run_engine()), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(20)
+        browser_login()
+        page.click("text=Arbitrage")
+        page.wait_for_url("**/arbitrage/")
+        page.wait_for_function("document.querySelector('#arb-state')?.textContent.trim() === 'running'", timeout=10_000)
+        assert page.locator("#arb-books tbody tr").count() == 2
+        assert "long vest short paradex" in page.locator("#arb-spreads").inner_text()
+        inject(sims, "paradex", 30, 0.6)
+        page.wait_for_selector("#arb-events td:text-is('entry_executed')", timeout=10_000)
+        page.wait_for_selector("#arb-intents td:text-is('entry')", timeout=10_000)
+        assert page.locator("#arb-intents .pill").first.inner_text() in ("done", "sent", "pending")
+    finally:
+        stop.set()
+        thread.join(20)
+        sims.stop()
