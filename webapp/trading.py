@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import secrets
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,7 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from core import brokers
-from core.bus import get_redis, order_events_channel
+from core.bus import PREFIX, get_redis, order_events_channel
 from core.db import new_session, session_scope
 from core.exchanges.errors import ExchangeError, InvalidOrder
 from core.exchanges.rules import decimal_str
@@ -30,6 +31,8 @@ bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
 OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
+CONFIRMATIONS = f"{PREFIX}:ticket_confirmations"  # one key per used confirmation page
+CONFIRMATION_TTL_S = 24 * 3600
 SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
 
@@ -106,7 +109,10 @@ def submit():
             if request.form.get("confirmed") != "1":
                 return render_template("trading/confirm.html", summary=checked.summary(), fields=request.form,
                                        broker_label=session.get(BrokerConnection, checked.ticket.broker_id).label,
-                                       back_url=_ticket_url(request.form))
+                                       back_url=_ticket_url(request.form), nonce=secrets.token_urlsafe(16))
+            if not _claim_confirmation(request.form.get("nonce", "")):
+                flash("This confirmation was already used: the order was submitted once, not again.", "error")
+                return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
             order = record_ticket(session, current_user.id, checked)
             order_id = order.id
     except ExchangeError as err:
@@ -137,9 +143,22 @@ def cancel(order_id: int):
     return redirect(url_for("trading.index"))
 
 
+def _claim_confirmation(nonce: str) -> bool:
+    """A confirmation page places at most one order: a double click, a resubmitted form or a second
+    tab replaying it finds its nonce taken. Without Redis nothing can be queued anyway, so it passes."""
+    if not nonce:
+        return True  # a direct post (scripts, tests) has no confirmation page to replay
+    try:
+        return bool(get_redis().set(f"{CONFIRMATIONS}:{current_user.id}:{nonce[:64]}", "1", nx=True,
+                                    ex=CONFIRMATION_TTL_S))
+    except RedisError as exc:
+        log.warning("ticket_confirmation_unchecked", extra={"user_id": current_user.id, "error": str(exc)[:200]})
+        return True
+
+
 def _ticket_url(fields) -> str:
     """The ticket page again, with what the trader typed (minus the token), for the same broker."""
-    kept = {k: v for k, v in fields.items() if k not in ("csrf_token", "confirmed", "broker_id") and v}
+    kept = {k: v for k, v in fields.items() if k not in ("csrf_token", "confirmed", "broker_id", "nonce") and v}
     return url_for("trading.index", broker=fields.get("broker_id"), **kept)
 
 

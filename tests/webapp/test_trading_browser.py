@@ -107,13 +107,10 @@ def _fill_ticket(page, **fields: str) -> None:
             page.type(f"#ticket input[name={name}]", fields[name])
 
 
-def _confirm_and_place(page) -> int:
-    page.click("#review")
-    expect(page.locator("#confirm-summary")).to_be_visible()
-    page.click("button:has-text('Place order')")
+def _submitted_order_id(page) -> int:
     flash = page.locator(".flash.success")
     expect(flash).to_contain_text("submitted")
-    return int(re.search(r"#(\d+)", flash.inner_text()).group(1))
+    return int(re.search(r"Order #(\d+) submitted", flash.inner_text()).group(1))
 
 
 def _recent_state(page, order_id: int):
@@ -181,9 +178,7 @@ def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browse
     # A slow venue keeps the order `sent` long enough to see it change on the page.
     sim.set_faults(latency_ms=700)
     page.click("button:has-text('Place order')")
-    flash = page.locator(".flash.success")
-    expect(flash).to_contain_text("submitted")
-    order_id = int(re.search(r"#(\d+)", flash.inner_text()).group(1))
+    order_id = _submitted_order_id(page)
     page.evaluate("window.__sameDocument = true")
     state = _recent_state(page, order_id)
     expect(state).to_have_attribute("data-state", re.compile("new|sent"))
@@ -230,8 +225,16 @@ def test_limit_buy_far_below_market_is_open_then_cancelled_live(page, browser_lo
     page.goto("/trading/")
     _fill_ticket(page, symbol="BTCUSDT", type="limit", size_mode="quantity", size="0.01", price="30000")
     expect(page.locator("#ticket-check .ok-summary")).to_contain_text("BUY 0.01 BTC limit at 30000")
-    order_id = _confirm_and_place(page)
+    page.click("#review")
+    expect(page.locator("#confirm-summary")).to_contain_text("≈ 300 USDT")
+    confirmation = {field.get_attribute("name"): field.get_attribute("value")
+                    for field in page.locator("#confirm-form input[type=hidden]").all()}
+    page.dblclick("button:has-text('Place order')")  # an impatient double click places one order
+    order_id = _submitted_order_id(page)
     page.evaluate("window.__sameDocument = true")
+    replay = page.request.post("/trading/orders", form=confirmation)  # the same confirmation sent again
+    assert "already used" in replay.text()
+    assert [o.id for o in _orders(user.id)] == [order_id]
 
     row = page.locator(f"#open-orders tr#order-{order_id}")
     expect(row.locator(".state")).to_have_attribute("data-state", "open", timeout=LIVE_TIMEOUT_MS)
@@ -268,10 +271,8 @@ def test_insufficient_balance_is_explained_and_the_order_state_stays_truthful(pa
     expect(page.locator("#confirm-summary")).to_be_visible()
     sim.set_faults(latency_ms=1500)
     page.click("button:has-text('Place order')")
-    flash = page.locator(".flash.success")
-    expect(flash).to_contain_text("submitted")
+    order_id = _submitted_order_id(page)
     sim.create_account(key, secret, {"USDT": "20"})  # the worker's request is still on its way
-    order_id = int(re.search(r"#(\d+)", flash.inner_text()).group(1))
     row = page.locator(f"#recent-orders tr[data-order='{order_id}']")
     expect(row.locator(".state")).to_have_attribute("data-state", "rejected", timeout=LIVE_TIMEOUT_MS)
     expect(row).to_contain_text("insufficient balance")
