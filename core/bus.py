@@ -22,6 +22,17 @@ def candle_stream(venue: str, symbol: str, timeframe: str) -> str:
     return f"{PREFIX}:candles:{venue}:{symbol}:{timeframe}"
 
 
+@lru_cache(maxsize=1)
+def task_sender():
+    """A send-only Celery app configured like the workers: processes that enqueue tasks (web, CLI)
+    use it without importing the `workers` package."""
+    from celery import Celery
+
+    app = Celery("aristobot", set_as_current=False)
+    app.config_from_object("celeryconfig")
+    return app
+
+
 @lru_cache(maxsize=4)
 def get_redis(url: str | None = None) -> redis.Redis:
     return redis.Redis.from_url(url or get_settings().redis_url, decode_responses=True,

@@ -216,6 +216,7 @@ def _add_optional_commands() -> None:
         ("core.orders.cli", "bench_gateway_command", bench),
         ("core.orders.cli", "orders_group", main),
         ("core.webhooks.cli", "bench_webhook_command", bench),
+        ("core.backtest.web_bench", "bench_backtest_web_command", bench),
     ):
         try:
             command = getattr(importlib.import_module(module_name), attr)

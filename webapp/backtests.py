@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -14,6 +13,7 @@ from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaF
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from core.backtest import runs
+from core.bus import task_sender
 from core.db import new_session, session_scope
 from core.models import BacktestRun
 from webapp.scoping import owned_or_404
@@ -23,16 +23,6 @@ bp = Blueprint("backtests", __name__, url_prefix="/backtests")
 TRADES_SHOWN = 500
 MIN_COMPARED = 2
 DAY_MS = 86_400_000
-
-
-@lru_cache(maxsize=1)
-def _task_sender():
-    """Celery configured from celeryconfig, used only to send tasks (the web never imports `workers`)."""
-    from celery import Celery
-
-    sender = Celery("aristobot-web-backtests", set_as_current=False)
-    sender.config_from_object("celeryconfig")
-    return sender
 
 
 class BacktestForm(FlaskForm):
@@ -141,7 +131,7 @@ def new():
         except runs.RunInputError as exc:
             form.form_errors.append(str(exc))
         else:
-            if runs.enqueue_run(_task_sender(), run_id) is None:
+            if runs.enqueue_run(task_sender(), run_id) is None:
                 flash("The task queue is unreachable: the run was not started. Try again in a moment.", "error")
             return redirect(url_for("backtests.show", run_id=run_id))
     status = 400 if request.method == "POST" else 200

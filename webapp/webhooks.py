@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -15,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core.bus import task_sender
 from core.db import new_session, session_scope
 from core.models import BrokerConnection, Webhook
 from core.webhooks import monitor
@@ -42,16 +42,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
-@lru_cache(maxsize=1)
-def _celery():
-    """A sender-only Celery app (the web process never imports `workers`)."""
-    from celery import Celery
-
-    app = Celery("aristobot", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    return app
-
-
 # --- the public receiver --------------------------------------------------------------------------
 
 
@@ -66,7 +56,7 @@ def _read_body() -> tuple[bytes, int]:
 
 def _process_after_answer(alert_id: int) -> None:
     try:
-        process_alert(alert_id, _celery())
+        process_alert(alert_id, task_sender())
     except Exception as exc:  # noqa: BLE001 - the recovery sweep processes it a few seconds later
         log.warning("webhook_process_deferred", extra={"alert_id": alert_id, "error": str(exc)[:200]})
 

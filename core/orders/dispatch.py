@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
-from celery import Celery
-
+from core.bus import task_sender
 from core.orders.submit import enqueue_placement
 
 log = logging.getLogger(__name__)
@@ -14,21 +12,13 @@ CANCEL_TASK = "workers.orders.cancel_order"
 SYNC_TASK = "workers.orders.sync_order"
 
 
-@lru_cache(maxsize=1)
-def sender() -> Celery:
-    """A send-only Celery app configured like the workers (it never imports `workers`)."""
-    app = Celery("aristobot", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    return app
-
-
 def place(order_id: int) -> bool:
-    return enqueue_placement(sender(), order_id)
+    return enqueue_placement(task_sender(), order_id)
 
 
 def _send(task: str, order_id: int) -> bool:
     try:
-        sender().send_task(task, args=[order_id], queue="orders")
+        task_sender().send_task(task, args=[order_id], queue="orders")
         return True
     except Exception as exc:  # noqa: BLE001 - kombu transport errors all mean "later"
         log.warning("order_task_enqueue_failed", extra={"order_id": order_id, "task": task, "error": str(exc)[:200]})
