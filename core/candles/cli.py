@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 import click
 
+from core.backtest.cli import parse_date_ms
 from core.candles_csv import CandleFileError
 from core.config import TIMEFRAMES
 from core.exchanges.errors import ExchangeError
-
-
-def parse_when(value: str) -> int:
-    """ms since epoch from '1735689600000', '2025-01-01' or '2025-01-01T12:00' (UTC unless an offset is given)."""
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD[THH:MM]) nor a ms timestamp") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
 
 
 class _Bar:
@@ -45,6 +32,20 @@ class _Bar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+def _load(label: str, as_json: bool, load: Callable[[_Bar], object]) -> None:
+    """Run an import or download with a progress bar (not in --json mode); bad input is one clear line."""
+    from core.candles.loading import LoadError
+
+    bar = _Bar(label, not as_json)
+    try:
+        report = load(bar)
+    except (LoadError, CandleFileError, ExchangeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    _finish(report, as_json)
 
 
 def _finish(report, as_json: bool) -> None:
@@ -74,17 +75,10 @@ def candles_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def import_command(file: str, venue: str, symbol: str | None, timeframe: str | None, as_json: bool) -> None:
     """Import a candle CSV (open_time,open,high,low,close,volume, or a Binance kline dump; ms or µs)."""
-    from core.candles.loading import LoadError, import_candles_file
+    from core.candles.loading import import_candles_file
 
-    bar = _Bar("importing", not as_json)
-    try:
-        report = import_candles_file(file, venue=venue, symbol=symbol.upper() if symbol else None,
-                                     timeframe=timeframe, progress=bar)
-    except (LoadError, CandleFileError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        bar.close()
-    _finish(report, as_json)
+    _load("importing", as_json, lambda bar: import_candles_file(
+        file, venue=venue, symbol=symbol.upper() if symbol else None, timeframe=timeframe, progress=bar))
 
 
 @candles_group.command("download")
@@ -92,23 +86,17 @@ def import_command(file: str, venue: str, symbol: str | None, timeframe: str | N
 @click.option("--symbol", required=True)
 @click.option("--tf", "timeframe", type=click.Choice(TIMEFRAMES), required=True)
 @click.option("--from", "start", required=True, help="YYYY-MM-DD[THH:MM] (UTC) or ms")
-@click.option("--to", "end", required=True, help="YYYY-MM-DD[THH:MM] (UTC) or ms, inclusive")
+@click.option("--to", "end", required=True, help="YYYY-MM-DD (the whole day), YYYY-MM-DDTHH:MM (UTC) or ms, inclusive")
 @click.option("--base-url", default=None, help="REST base URL (default: the venue's; the simulator's for sim)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def download_command(venue: str, symbol: str, timeframe: str, start: str, end: str, base_url: str | None,
                      as_json: bool) -> None:
     """Download candles over REST, page by page (resumes where an interrupted run stopped)."""
-    from core.candles.loading import LoadError, download_candles
+    from core.candles.loading import download_candles
 
-    bar = _Bar("downloading", not as_json)
-    try:
-        report = download_candles(venue, symbol.upper(), timeframe, parse_when(start), parse_when(end),
-                                  progress=bar, base_url=base_url)
-    except (LoadError, ExchangeError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        bar.close()
-    _finish(report, as_json)
+    start_ms, end_ms = parse_date_ms(start), parse_date_ms(end, end_of_day=True)
+    _load("downloading", as_json, lambda bar: download_candles(
+        venue, symbol.upper(), timeframe, start_ms, end_ms, progress=bar, base_url=base_url))
 
 
 @click.command("feeds")

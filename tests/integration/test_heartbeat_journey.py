@@ -7,25 +7,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from core.candles.health import feed_status, stale_feeds
 from core.exchanges.sim.server import start_in_thread
 from tests.conftest import LOG_DIR, ROOT, process_env
+from tests.feeds.conftest import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-def wait_until(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture()
@@ -47,7 +37,7 @@ def feeds_process(sim, infra, redis_client):
 
 
 def test_trader_watches_live_candles_and_the_feed_survives_a_drop(page, browser_login, sim, feeds_process):
-    status = wait_until(lambda: (s := feed_status()) and s["connected"] and s.get("closed") and s)
+    status = wait_until(lambda: (s := feed_status()) and s["connected"] and s.get("closed") and s, timeout=20)
     assert set(status["symbols"]) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     browser_login()
     page.goto("/heartbeat/?symbol=BTCUSDT&tf=1m")

@@ -27,7 +27,7 @@ def test_import_reports_bad_lines_and_keeps_good_rows(infra, tmp_path):
 
 def test_download_from_the_simulator_as_json(infra, sim):
     done = aristobot("candles", "download", "--venue", "sim", "--symbol", "btcusdt", "--tf", "1h",
-                     "--from", "2025-01-01", "--to", "2025-01-02T23:00", "--base-url", sim.url, "--json")
+                     "--from", "2025-01-01", "--to", "2025-01-02", "--base-url", sim.url, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["rows"], report["added"], report["first"]) == (48, 48, T0)
