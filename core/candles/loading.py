@@ -24,7 +24,14 @@ from core.bus import PREFIX, get_redis
 from core.candles.candle import TIMEFRAME_MS, ClosedCandle, timeframe_ms
 from core.candles.store import INSERT_CHUNK, insert_candles
 from core.candles.venues import rest_base_url
-from core.candles_csv import CandleFileError, Gap, candle_interval_ms, find_gaps, parse_candles_csv
+from core.candles_csv import (
+    CandleFileError,
+    Gap,
+    _looks_numeric,
+    candle_interval_ms,
+    find_gaps,
+    parse_candles_csv,
+)
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
 from core.exchanges.base import Exchange
@@ -99,7 +106,7 @@ def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndar
     first = lines[0].strip() if lines else ""
     if not first:
         raise CandleFileError("no candles (the file is empty)", path=source)
-    has_header = not _numeric(first.split(",")[0])
+    has_header = not _looks_numeric(first.split(",")[0])
     header = lines[0].rstrip("\r") if has_header else None
     numbered = [(i + 1, line.rstrip("\r")) for i, line in enumerate(lines) if line.strip()]
     if has_header:
@@ -119,14 +126,6 @@ def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndar
     frame = pd.concat(frames, ignore_index=True)
     lines_of = np.array(line_numbers, dtype=np.int64)
     return _drop_unordered(frame, lines_of, bad)
-
-
-def _numeric(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_chunk(numbered: list[tuple[int, str]], header: str | None, source: str,
