@@ -239,12 +239,20 @@ def test_limit_buy_far_below_market_is_open_then_cancelled_live(page, browser_lo
     row = page.locator(f"#open-orders tr#order-{order_id}")
     expect(row.locator(".state")).to_have_attribute("data-state", "open", timeout=LIVE_TIMEOUT_MS)
     expect(row).to_contain_text("30000")
+    history = page.context.new_page()  # a second tab on the order history follows along
+    history.goto("/trading/history")
+    history_state = history.locator("#history tbody tr", has_text="30000").locator(".state")
+    expect(history_state).to_have_attribute("data-state", "open")
+    expect(history.locator("#live-state")).to_have_text("live")
     row.locator("button:has-text('Cancel')").click()
+    expect(row).to_contain_text("cancelling…")
     expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
     expect(_recent_state(page, order_id)).to_have_attribute("data-state", "cancelled", timeout=LIVE_TIMEOUT_MS)
     expect(page.locator("#open-orders")).to_contain_text("No open orders")
     assert page.evaluate("window.__sameDocument") is True
     assert [o.state for o in _orders(user.id)] == ["cancelled"]
+    expect(history_state).to_have_attribute("data-state", "cancelled", timeout=LIVE_TIMEOUT_MS)
+    history.close()
 
     page.goto("/trading/")  # the cancel's notice was shown in place, not left waiting for the next page
     expect(page.locator(".flash")).to_have_count(0)
