@@ -21,8 +21,8 @@ from webapp.extensions import csrf
 bp = Blueprint("marketdata", __name__, url_prefix="/marketdata")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 SYMBOL = Regexp(r"^[A-Za-z0-9]{2,32}$", message="letters and digits only, like BTCUSDT")
-VENUE_CHOICES = [(v, v) for v in sorted(VENUES)]
-TF_CHOICES = [(tf, tf) for tf in TIMEFRAMES]
+VENUE_CHOICES = sorted(VENUES)
+TF_CHOICES = list(TIMEFRAMES)
 
 
 class ImportForm(FlaskForm):
