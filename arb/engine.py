@@ -228,17 +228,23 @@ class ArbEngine:
         rows = [{"venue": p.venue, "market": p.market, "side": p.side, "size": p.size, "reduce_only": p.reduce_only,
                  "attempt": 1, "client_id": cid, "state": "pending"} for p, cid in zip(plans, client_ids, strict=True)]
         intent_id = 0
+        writing = None
         if self.store is not None:
+            writing = asyncio.ensure_future(self.store.create_intent(
+                pair=self.cfg.pair, kind=kind, direction=direction, size=max(p.size for p in plans),
+                spread_bps=spread_bps, before=before, legs=rows))
+            await asyncio.sleep(0)  # the INSERT goes out; the signing below overlaps its round trip
+        prepared = [self.legs.prepare(p, cid) for p, cid in zip(plans, client_ids, strict=True)]
+        if writing is not None:
             try:
-                intent_id = await self.store.create_intent(pair=self.cfg.pair, kind=kind, direction=direction,
-                                                           size=max(p.size for p in plans), spread_bps=spread_bps,
-                                                           before=before, legs=rows)
+                intent_id = await writing
             except StoreUnavailable as exc:
                 # No record, no trade: a crash after sending could not be recovered without it.
                 self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
                 return None
         results = list(await asyncio.gather(*(
-            self.legs.run(plan, intent_id, cid, before[plan.venue]) for plan, cid in zip(plans, client_ids, strict=True))))
+            self.legs.run(plan, intent_id, cid, before[plan.venue], prep)
+            for plan, cid, prep in zip(plans, client_ids, prepared, strict=True))))
         sent = [r.sent_at for r in results if r.sent_at is not None]
         detect_to_sent_us = None
         if detected_at is not None and len(sent) == len(results):

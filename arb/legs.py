@@ -86,6 +86,12 @@ def client_id_for(venue: PerpVenue, intent_id: int) -> str:
 Recorder = Callable[..., Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    req: PerpOrderRequest
+    body: dict | None  # the signed request, for venues that sign each order (Vest)
+
+
 @dataclass
 class LegRunner:
     venues: dict[str, PerpVenue]
@@ -100,7 +106,18 @@ class LegRunner:
     record_result: Recorder  # (client_id, fields) after each attempt
     emit: Callable[..., None]
 
-    async def run(self, plan: LegPlan, intent_id: int, first_client_id: str, position_before: Decimal) -> LegResult:
+    def prepare(self, plan: LegPlan, client_id: str) -> Prepared | None:
+        """Price and (where the venue signs per order) sign the first attempt, before the intent is
+        committed, so the signing overlaps the database round trip."""
+        price = limit_price(self.books[plan.venue], plan.side, plan.size, self.slippage_bps, self.ticks[plan.venue])
+        if price is None:
+            return None
+        req = PerpOrderRequest(plan.market, plan.side, plan.size, price, client_id, reduce_only=plan.reduce_only)
+        prepare = getattr(self.venues[plan.venue], "prepare", None)
+        return Prepared(req, prepare(req) if prepare is not None else None)
+
+    async def run(self, plan: LegPlan, intent_id: int, first_client_id: str, position_before: Decimal,
+                  prepared: Prepared | None = None) -> LegResult:
         result = LegResult(plan)
         client_id = first_client_id
         for attempt in range(1, self.max_retries + 2):
@@ -115,7 +132,8 @@ class LegRunner:
                                                       "attempt": attempt, "client_id": client_id})
             result.attempts = attempt
             outcome, filled, price, detail = await self._attempt(plan, remaining, client_id,
-                                                                 position_before + result.signed_fill, result)
+                                                                 position_before + result.signed_fill, result,
+                                                                 prepared if attempt == 1 else None)
             if filled:
                 result.filled += filled
                 result.cost += filled * (price or 0)
@@ -138,16 +156,18 @@ class LegRunner:
         return result
 
     async def _attempt(self, plan: LegPlan, size: Decimal, client_id: str, position_before: Decimal,
-                       result: LegResult) -> tuple[str, Decimal, Decimal | None, dict]:
+                       result: LegResult, prepared: Prepared | None = None) -> tuple[str, Decimal, Decimal | None, dict]:
         venue = self.venues[plan.venue]
-        price = limit_price(self.books[plan.venue], plan.side, size, self.slippage_bps, self.ticks[plan.venue])
-        if price is None:
+        if prepared is None:
+            prepared = self.prepare(LegPlan(plan.venue, plan.market, plan.side, size, plan.reduce_only), client_id)
+        if prepared is None:
             return "rejected", Decimal(0), None, {"error": "no usable book to price the order"}
-        req = PerpOrderRequest(plan.market, plan.side, size, price, client_id, reduce_only=plan.reduce_only)
         box: list[float] = []
         token = SENT_AT.set(box)
         try:
-            reply = await asyncio.wait_for(venue.place_order(req), self.timeout_s)
+            sending = venue.place_order(prepared.req) if prepared.body is None else \
+                venue.send_prepared(prepared.req, prepared.body)  # type: ignore[attr-defined]
+            reply = await asyncio.wait_for(sending, self.timeout_s)
             if result.sent_at is None:
                 result.sent_at = box[-1] if box else time.perf_counter()
             reply = await asyncio.wait_for(self._final(venue, reply), self.timeout_s)
