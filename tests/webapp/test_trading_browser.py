@@ -155,6 +155,33 @@ def test_trader_adds_a_connection_tests_it_and_loads_markets(page, browser_login
     assert page.locator("#ticket select[name=broker_id]").input_value() == str(broker.id)
 
 
+def test_deleting_a_connection_asks_first_whatever_its_label(page, browser_login, sim):
+    user, _ = browser_login()
+    key, secret = _sim_keys(sim, {"USDT": "100"})
+    label = "Bob's \"sim\" <b>"
+    with session_scope() as session:
+        brokers.create_connection(session, user.id, brokers.ConnectionInput(
+            venue="sim", label=label, api_key=key, api_secret=secret, base_url=sim.url))
+    page.goto("/trading/")
+    expect(page.locator("#no-markets")).to_contain_text("Load markets")
+    page.goto("/brokers/")
+    questions: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.click("#connections button:has-text('Delete')")
+    expect(page.locator("#connections tr[data-broker]")).to_contain_text(label)
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.click("#connections button:has-text('Delete')")
+    expect(page.locator(".flash.success")).to_contain_text("deleted")
+    assert questions == [f"Delete the connection {label}?"] * 2
+    with session_scope() as session:
+        assert session.scalar(select(BrokerConnection).where(BrokerConnection.user_id == user.id)) is None
+
+
 def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browser_login, sim, celery_worker_process):
     user, broker_id, _ = _connected_trader(browser_login, sim, {"USDT": "10000"})
     page.goto("/trading/")
