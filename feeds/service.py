@@ -142,6 +142,9 @@ class FeedService:
                 self.state.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 log.warning("feed_disconnected", extra={"venue": self.venue, "error": self.state.last_error,
                                                         "attempt": attempt})
+            except Exception as exc:  # Redis or Postgres down mid-backfill: start over, never exit
+                self.state.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                log.exception("feed_session_failed", extra={"venue": self.venue, "attempt": attempt})
             finally:
                 was_connected = self.state.connected
                 self.state.connected = False

@@ -123,20 +123,24 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
 
     celery = Celery("test-ticks")
     celery.config_from_object("celeryconfig")
+    probe_queue = "tick-probe-" + secrets.token_hex(4)  # a real broker queue no worker of the suite consumes
+
+    def send_task(name, **options):
+        return celery.send_task(name, queue=probe_queue, **options)
     register_tick_provider(provider)
     try:
         messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
-        first = make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close)
+        first = make_pipeline(redis_client, send_task=send_task, clock=lambda: just_after_close)
         first.process_messages(messages)
         assert first.flush()
         # The same candle seen again by a restarted feed (Redis streams forgotten): still one tick per bot.
         redis_client.delete(*[candle_stream("sim", symbol, tf) for tf in TIMEFRAMES])
-        again = make_pipeline(redis_client, send_task=celery.send_task, clock=lambda: just_after_close)
+        again = make_pipeline(redis_client, send_task=send_task, clock=lambda: just_after_close)
         again.process_messages(messages)
         assert again.flush()
     finally:
         unregister_tick_provider(provider)
-    queued = [json.loads(raw) for raw in redis_client.lrange("bots", 0, -1)]
+    queued = [json.loads(raw) for raw in redis_client.lrange(probe_queue, 0, -1)]
     tasks = [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in queued]
     assert sorted(tasks) == [("workers.bots.test_tick", [1, start]), ("workers.bots.test_tick", [2, start])]
 
