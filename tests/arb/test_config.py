@@ -86,3 +86,11 @@ def test_the_process_refuses_a_bad_config_with_exit_code_2_and_one_line(tmp_path
                             env=process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml")))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["arb: config.yaml: arb.size: Input should be greater than 0, got -5"]
+
+
+def test_the_documented_example_section_is_valid():
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "docs/arb-config.example.yaml").read_text())["arb"]
+    cfg = parse_arb_config(raw)
+    assert cfg.max_position == Decimal("0.03") and cfg.sim.paradex_port == 8902 and not cfg.dry_run
