@@ -31,6 +31,7 @@ from arb.legs import LegPlan
 from arb.spread import compute_spreads
 from core.exchanges import paradex, vest
 from core.exchanges.sim.perp_sim import synthetic_book
+from core.services import wait_for_port
 
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 
@@ -164,16 +165,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"perp simulators did not open port {port}")
-
-
 async def _trade_loop(cfg, trades: int) -> dict:
     from arb.store import ArbStore, StoreUnavailable
     from arb.venues import build_venues
@@ -225,8 +216,9 @@ def bench_detect_to_sent(trades: int) -> dict:
     sims = subprocess.Popen([sys.executable, "-m", "arb.perp_sims"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        _wait_port(vest_port)
-        _wait_port(paradex_port)
+        for port in (vest_port, paradex_port):
+            if not wait_for_port(port, timeout=20):
+                raise RuntimeError(f"perp simulators did not open port {port}")
         return asyncio.run(_trade_loop(parse_arb_config(sim_cfg), trades))
     finally:
         sims.terminate()

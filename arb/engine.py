@@ -32,6 +32,10 @@ ZERO = Decimal(0)
 VENUES = ("vest", "paradex")
 
 
+def as_text(mapping: dict) -> dict[str, str]:
+    return {key: str(value) for key, value in mapping.items()}
+
+
 def today() -> Any:
     return datetime.now(UTC).date()
 
@@ -257,7 +261,7 @@ class ArbEngine:
         outcome = {"legs": [{"venue": r.plan.venue, "side": r.plan.side, "size": str(r.plan.size),
                              "filled": str(r.filled), "avg_price": str(r.avg_price) if r.avg_price else None,
                              "state": r.state, "attempts": r.attempts, "errors": r.errors[-3:]} for r in results],
-                   "detect_to_sent_us": detect_to_sent_us, "sizes_after": {k: str(v) for k, v in self.sizes.items()}}
+                   "detect_to_sent_us": detect_to_sent_us, "sizes_after": as_text(self.sizes)}
         if self.store is not None:
             await self.db(self.store.finish_intent, intent_id, "done" if ok else "failed", outcome)
         event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
@@ -287,13 +291,13 @@ class ArbEngine:
         """Make the venues delta-neutral: close any directional remainder reduce-only. True if hedged."""
         truth = None if trusted else await self.venue_sizes()
         if truth is not None and truth != self.sizes:
-            self.emit("position_reconciled", level=logging.WARNING, ours={k: str(v) for k, v in self.sizes.items()},
-                      venues={k: str(v) for k, v in truth.items()})
+            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes),
+                      venues=as_text(truth))
             self.sizes = truth
         net = self.net
         if net == 0:
             if self.unhedged:
-                self.emit("hedge_restored", sizes={k: str(v) for k, v in self.sizes.items()})
+                self.emit("hedge_restored", sizes=as_text(self.sizes))
             self.unhedged = False
             return True
         self.unhedged = True
@@ -301,7 +305,7 @@ class ArbEngine:
         venue = max(VENUES, key=lambda v: abs(self.sizes[v]) if (self.sizes[v] > 0) == (net > 0) else -1)
         side = "SELL" if net > 0 else "BUY"
         self.emit("unhedged_position", level=logging.ERROR, venue=venue, net=str(net), intent_id=intent_id,
-                  sizes={k: str(v) for k, v in self.sizes.items()}, action=f"closing {abs(net)} reduce-only")
+                  sizes=as_text(self.sizes), action=f"closing {abs(net)} reduce-only")
         self.emit("leg_rollback", level=logging.WARNING, venue=venue, side=side, size=str(abs(net)),
                   intent_id=intent_id)
         results = await self.run_intent("rollback", self.direction or f"net_{venue}",
@@ -336,7 +340,7 @@ class ArbEngine:
             self.entry_spread_bps, self.cash = saved["entry_spread_bps"], saved["cash"]
             if saved["pnl_day"] == today():
                 self.realized_pnl, self.halted_reason = saved["realized_pnl"], saved["halted_reason"]
-            self.emit("position_restored", sizes={k: str(v) for k, v in self.sizes.items()},
+            self.emit("position_restored", sizes=as_text(self.sizes),
                       realized_pnl=self.realized_pnl, halted_reason=self.halted_reason)
         pending = await self._db_retrying(self.store.open_intents, self.cfg.pair) if self.store else []
         truth = None
@@ -347,16 +351,16 @@ class ArbEngine:
         for intent in pending:
             moved = {v: truth[v] - intent["before"].get(v, ZERO) for v in VENUES}
             self.emit("intent_recovering", level=logging.WARNING, intent_id=intent["id"], kind=intent["kind"],
-                      state=intent["state"], before={k: str(v) for k, v in intent["before"].items()},
-                      venues_now={k: str(v) for k, v in truth.items()}, legs=[
+                      state=intent["state"], before=as_text(intent["before"]),
+                      venues_now=as_text(truth), legs=[
                           {"venue": leg["venue"], "side": leg["side"], "size": str(leg["size"]),
                            "state": leg["state"]} for leg in intent["legs"]])
             await self.db(self.store.finish_intent, intent["id"], "recovered",
-                          {"recovered_at": time.time(), "venues_now": {k: str(v) for k, v in truth.items()},
-                           "moved_since_intent": {k: str(v) for k, v in moved.items()}})
+                          {"recovered_at": time.time(), "venues_now": as_text(truth),
+                           "moved_since_intent": as_text(moved)})
         if truth != self.sizes:
-            self.emit("position_reconciled", level=logging.WARNING, ours={k: str(v) for k, v in self.sizes.items()},
-                      venues={k: str(v) for k, v in truth.items()})
+            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes),
+                      venues=as_text(truth))
             self.sizes = truth
             if self.flat:
                 self.cash, self.entry_prices, self.entry_spread_bps = ZERO, {}, None
@@ -389,7 +393,7 @@ class ArbEngine:
         self.trading_enabled = True
         self.emit("engine_started", dry_run=self.cfg.dry_run, markets=self.cfg.markets,
                   entry_threshold_bps=self.cfg.entry_threshold_bps, exit_threshold_bps=self.cfg.exit_threshold_bps,
-                  size=self.cfg.size, sizes={k: str(v) for k, v in self.sizes.items()})
+                  size=self.cfg.size, sizes=as_text(self.sizes))
         self._tasks = [asyncio.create_task(self._watchdog(), name="arb-watchdog"),
                        asyncio.create_task(self._health(), name="arb-health"),
                        asyncio.create_task(self._status(), name="arb-status")]
@@ -479,7 +483,7 @@ class ArbEngine:
                 "exit_bps": {k: str(round(v, 2)) for k, v in spreads.exit_bps.items()}},
             "thresholds": {"entry_bps": str(self.cfg.entry_threshold_bps), "exit_bps": str(self.cfg.exit_threshold_bps),
                            "size": str(self.cfg.size), "max_position": str(self.cfg.max_position)},
-            "position": {"direction": self.direction, "sizes": {k: str(v) for k, v in self.sizes.items()},
+            "position": {"direction": self.direction, "sizes": as_text(self.sizes),
                          "entry_prices": {k: str(round(v, 4)) for k, v in self.entry_prices.items()},
                          "entry_spread_bps": str(round(self.entry_spread_bps, 2)) if self.entry_spread_bps else None},
             "pnl": {"realized_today": str(round(self.realized_pnl, 4)), "unrealized": str(round(self.unrealized_pnl(), 4)),
