@@ -6,6 +6,7 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.bus import QUEUES, get_redis
+from core.candles.health import stale_feeds
 from core.db import ping_database
 from core.heartbeat import read_heartbeats
 
@@ -16,7 +17,8 @@ def queue_depths(client: redis.Redis | None = None) -> dict[str, int]:
 
 
 def system_health() -> dict:
-    report: dict = {"postgres": {"ok": True}, "redis": {"ok": True}, "processes": {}, "queues": {}}
+    report: dict = {"postgres": {"ok": True}, "redis": {"ok": True}, "processes": {}, "queues": {},
+                    "feeds": {"stale": []}}
     try:
         ping_database()
     except SQLAlchemyError as exc:
@@ -26,9 +28,11 @@ def system_health() -> dict:
         client.ping()
         report["processes"] = read_heartbeats(client)
         report["queues"] = queue_depths(client)
+        report["feeds"] = {"stale": stale_feeds(client)}
     except redis.RedisError as exc:
         report["redis"] = {"ok": False, "error": str(exc)[:200]}
     required_down = [name for name, proc in report["processes"].items() if proc["expected"] and not proc["ok"]]
+    # A stale feed is an alert (bots would trade on old candles) but not an outage of the platform.
     report["ok"] = report["postgres"]["ok"] and report["redis"]["ok"] and not required_down
     report["down"] = required_down
     return report

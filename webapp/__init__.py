@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (title, endpoint, admin only). An entry shows only once its blueprint is registered.
 NAVIGATION = [
     ("Heartbeat", "heartbeat.index", False),
+    ("Market data", "marketdata.index", False),
     ("Trading", "trading.index", False),
     ("Brokers", "brokers.index", False),
     ("Webhooks", "webhooks.index", False),

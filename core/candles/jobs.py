@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from functools import lru_cache
 from pathlib import Path
 
 import redis
-from celery import Celery
 from celery.result import AsyncResult
 
-from core.bus import PREFIX, get_redis
+from core.bus import PREFIX, get_redis, task_sender
 from core.config import get_settings
 
 IMPORT_TASK = "workers.feeds_tasks.import_candles"
@@ -27,13 +25,6 @@ JOBS_TTL_S = 7 * 24 * 3600
 
 class JobNotQueued(RuntimeError):
     """The task queue could not be reached."""
-
-
-@lru_cache(maxsize=1)
-def sender() -> Celery:
-    app = Celery("aristobot-marketdata", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    return app
 
 
 def jobs_key(user_id: int) -> str:
@@ -54,7 +45,7 @@ def new_upload_path() -> Path:
 def _start(user_id: int, task: str, kwargs: dict, label: str, client: redis.Redis | None) -> str:
     client = client or get_redis()
     try:
-        result = sender().send_task(task, kwargs=kwargs)
+        result = task_sender().send_task(task, kwargs=kwargs)
     except Exception as exc:  # noqa: BLE001 - kombu transport errors all mean "not queued"
         raise JobNotQueued("the task queue could not be reached; try again in a moment") from exc
     entry = json.dumps({"id": result.id, "label": label, "created": time.time()})
@@ -88,7 +79,7 @@ def job_status(user_id: int, job_id: str, client: redis.Redis | None = None) -> 
     job = next((j for j in user_jobs(user_id, client) if j["id"] == job_id), None)
     if job is None:
         return None
-    result = AsyncResult(job_id, app=sender())
+    result = AsyncResult(job_id, app=task_sender())
     state, info = result.state, result.info
     status = {**job, "state": state, "done": 0, "total": 0, "report": None, "error": None, "finished": False}
     if state == "PROGRESS" and isinstance(info, dict):

@@ -93,7 +93,7 @@ def test_make_run_fresh_machine_login_stop_and_resume(tmp_path):
         password = remember_secret(re.search(r"user 'demo'\s+password '([^']+)'", banner).group(1))
         assert (tmp_path / ".env").exists() and "fresh random keys" in banner
         health = _wait_healthy(ports["web"])
-        assert {"web", "worker", "backtester", "beat", "flower", "sim"} <= set(health["processes"])
+        assert {"web", "worker", "backtester", "beat", "flower", "sim", "feeds"} <= set(health["processes"])
         assert "Demo broker: 'Simulator' with 10000 USDT" in banner
         assert health["postgres"]["ok"] and health["redis"]["ok"]
         response = _login(ports["web"], "demo", password)
