@@ -31,6 +31,7 @@ bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
 OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
+TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
 CONFIRMATIONS = f"{PREFIX}:ticket_confirmations"  # one key per used confirmation page
 CONFIRMATION_TTL_S = 24 * 3600
 SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
@@ -157,8 +158,8 @@ def _claim_confirmation(nonce: str) -> bool:
 
 
 def _ticket_url(fields) -> str:
-    """The ticket page again, with what the trader typed (minus the token), for the same broker."""
-    kept = {k: v for k, v in fields.items() if k not in ("csrf_token", "confirmed", "broker_id", "nonce") and v}
+    """The ticket page again, with what the trader typed, for the same broker."""
+    kept = {k: fields[k] for k in TICKET_FIELDS if fields.get(k)}
     return url_for("trading.index", broker=fields.get("broker_id"), **kept)
 
 
