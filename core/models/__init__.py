@@ -2,6 +2,7 @@
 
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
 from core.models.backtests import BacktestRun
+from core.models.bots import Bot, BotTick
 from core.models.brokers import VENUES, BrokerConnection, SymbolRule
 from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
@@ -13,3 +14,4 @@ __all__ = ["VENUES", "BrokerConnection", "Candle", "Fill", "Order", "OrderEvent"
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
 __all__ += ["BacktestRun"]
+__all__ += ["Bot", "BotTick"]
