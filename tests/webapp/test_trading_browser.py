@@ -42,14 +42,6 @@ def _calm_venue(sim):
     sim.clear_faults()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_budget(infra):
-    from core.bus import get_redis
-
-    for key in get_redis().scan_iter("*LIMITER*"):
-        get_redis().delete(key)
-
-
 def _sim_keys(sim, balances: dict[str, str]) -> tuple[str, str]:
     key = remember_secret(f"bk{secrets.token_hex(8)}")
     secret = remember_secret(f"bs-{secrets.token_urlsafe(18)}")
