@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -37,6 +38,8 @@ from core.exchanges.models import (
 )
 from core.exchanges.rules import decimal_str
 
+log = logging.getLogger(__name__)
+
 ORDER_TYPES_OUT = {"market": "MARKET", "limit": "LIMIT", "stop_loss": "STOP_LOSS",
                    "take_profit": "TAKE_PROFIT", "stop_loss_limit": "STOP_LOSS_LIMIT",
                    "take_profit_limit": "TAKE_PROFIT_LIMIT"}
@@ -50,6 +53,9 @@ AUTH_CODES = {-1002, -1022, -2014, -2015}
 RATE_CODES = {-1003, -1015}
 BUSY_CODES = {-1000, -1001, -1006, -1007, -1008}
 NOT_FOUND_CODES = {-2013}
+# "Timestamp for this request is outside of the recvWindow" (or more than 1 s ahead): the venue did
+# not execute the request, so after re-measuring the clock it is safe to send it once more as is.
+TIMESTAMP_REJECTED = -1021
 
 
 def sign(secret: str, payload: str) -> str:
@@ -84,8 +90,8 @@ def error_for(code: int | None, message: str, *, status: int, venue: str = "bina
         cls = OrderNotFound
     elif "insufficient balance" in lowered:
         cls = InsufficientFunds
-    elif code == -1021:
-        cls = AuthError  # timestamp outside recvWindow: our clock, re-synced by the caller
+    elif code == TIMESTAMP_REJECTED:
+        cls = AuthError  # our clock, not the key: BinanceSpot re-syncs and retries once before raising it
     elif code is not None and (code in (-2010, -2011) or -1199 <= code <= -1100 or code == -1013):
         cls = InvalidOrder
     else:
@@ -120,16 +126,28 @@ class BinanceSpot(Exchange):
                                            and payload.get("code") not in (0, 200)):
             code = payload.get("code") if isinstance(payload, dict) else None
             message = str(payload.get("msg", "")) if isinstance(payload, dict) else ""
-            error = error_for(code, message, status=response.status_code, venue=self.venue)
-            if code == -1021:
-                self.clock.sync()
-            raise error
+            raise error_for(code, message, status=response.status_code, venue=self.venue)
         return payload
+
+    def _attempt_in_time(self, method: str, path: str, params: dict[str, Any], signed: bool) -> Any:
+        """One attempt; a timestamp refusal re-measures the clock and re-signs the same request once.
+
+        Orders keep their client order id across the two sends: -1021 means the first was not executed.
+        """
+        try:
+            return self._attempt(method, path, params, signed)
+        except AuthError as err:
+            if err.code != TIMESTAMP_REJECTED:
+                raise
+            log.warning("timestamp_rejected_resync", extra={"venue": self.venue, "path": path,
+                                                            "offset_ms": self.clock.offset_ms})
+        self.clock.sync()
+        return self._attempt(method, path, params, signed)
 
     def _request(self, method: str, path: str, params: dict[str, Any] | None = None, *, signed: bool = False,
                  idempotent: bool = True) -> Any:
         cost = self.weights.get(f"{path}:{method}", self.weights.get(path, 1))
-        return self._call(lambda: self._attempt(method, path, dict(params or {}), signed),
+        return self._call(lambda: self._attempt_in_time(method, path, dict(params or {}), signed),
                           idempotent=idempotent, cost=cost)
 
     # ---- market data --------------------------------------------------------------------------

@@ -280,3 +280,45 @@ def test_unreachable_venue_is_unavailable_without_leaking_secrets(sleeps):
         exchange.server_time_ms()
     assert DOC_SECRET not in str(caught.value) and DOC_KEY not in str(caught.value)
     assert DOC_SECRET not in repr(exchange) and DOC_KEY not in repr(exchange)
+
+
+# ---- clock: -1021 re-syncs and resends once ------------------------------------------------------
+
+TIMESTAMP_REFUSAL = {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+
+
+def test_timestamp_refusal_resyncs_and_resends_once_with_the_same_client_id(exchange, venue):
+    venue_ahead_ms = {"now": 1500}
+    venue.on("GET", "/api/v3/time",
+             lambda _r: Reply(body={"serverTime": int(time.time() * 1000) + venue_ahead_ms["now"]}))
+
+    def order_endpoint(request: Recorded) -> Reply:
+        if len(venue.calls("POST", "/api/v3/order")) == 1:
+            venue_ahead_ms["now"] = 20_000  # the venue's clock jumped after our last measurement
+            return Reply(status=400, body=TIMESTAMP_REFUSAL)
+        return Reply(body=order_result())
+
+    venue.on("POST", "/api/v3/order", order_endpoint)
+    order = exchange.place_order(limit_buy(cid="ab-21"))
+    assert order.status == "open"
+    first, second = venue.calls("POST", "/api/v3/order")
+    assert verify_signature(first) and verify_signature(second)
+    assert first.params["newClientOrderId"] == second.params["newClientOrderId"] == "ab-21"
+    now_ms = time.time() * 1000
+    assert abs(int(first.params["timestamp"]) - (now_ms + 1500)) < 1000
+    assert abs(int(second.params["timestamp"]) - (now_ms + 20_000)) < 1000  # re-signed with the new offset
+    assert venue.calls("GET", "/api/v3/order") == []  # not an unknown outcome: no lookup needed
+
+
+def test_timestamp_refused_twice_is_an_auth_error_after_exactly_two_sends(exchange, venue):
+    venue.json("POST", "/api/v3/order", TIMESTAMP_REFUSAL, status=400)
+    with pytest.raises(AuthError) as caught:
+        exchange.place_order(limit_buy(cid="ab-22"))
+    assert (caught.value.code, caught.value.message) == (-1021, TIMESTAMP_REFUSAL["msg"])
+    assert len(venue.calls("POST", "/api/v3/order")) == 2
+
+
+def test_timestamp_refusal_on_a_read_is_resent_too(exchange, venue):
+    venue.on("GET", "/api/v3/openOrders", Reply(status=400, body=TIMESTAMP_REFUSAL), Reply(body=[order_result()]))
+    assert [o.client_order_id for o in exchange.open_orders("ETHBTC")] == ["ab-1"]
+    assert len(venue.calls("GET", "/api/v3/openOrders")) == 2
