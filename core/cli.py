@@ -56,6 +56,20 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@db.command("wait")
+@click.option("--timeout", default=120.0, show_default=True)
+def db_wait(timeout: float) -> None:
+    """Wait until the database is reachable and migrated (Procfile processes start with this)."""
+    from core.logs import setup_logging
+    from core.migrate import wait_for_schema
+
+    setup_logging("cli", get_settings().file.log_level)
+    try:
+        wait_for_schema(timeout)
+    except TimeoutError as exc:
+        _fail(str(exc))
+
+
 @db.command("revision")
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:

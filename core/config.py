@@ -30,7 +30,7 @@ class Section(BaseModel):
 class WebConfig(Section):
     host: str = "127.0.0.1"
     port: Port = 8000
-    threads: int = Field(default=8, ge=1, le=64)
+    threads: int = Field(default=32, ge=1, le=128)  # each open SSE stream holds one
     session_cookie_secure: bool = False  # true behind HTTPS
 
 

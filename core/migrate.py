@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core.db import get_engine
 
@@ -47,6 +49,35 @@ def upgrade_database() -> None:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     log.info("database_migrated")
+
+
+def schema_is_current() -> bool:
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with get_engine().connect() as conn:
+        try:
+            current = set(conn.execute(text("select version_num from alembic_version")).scalars())
+        except ProgrammingError:
+            return False  # no alembic_version table yet: not migrated
+    return current == heads
+
+
+def wait_for_schema(timeout: float = 120.0) -> None:
+    """Block until the database exists and is migrated to head (`make run` migrates while the
+    processes start; they must not touch tables before that)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if schema_is_current():
+                return
+            reason = "not migrated yet"
+        except OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0][:200]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"database not ready after {timeout:.0f}s: {reason}")
+        log.info("waiting_for_schema", extra={"reason": reason})
+        time.sleep(1.0)
 
 
 def make_revision(message: str) -> None:

@@ -63,8 +63,9 @@ def process_environment(settings: Settings) -> dict[str, str]:
 
 
 def start_honcho(settings: Settings, processes: list[str]) -> subprocess.Popen:
+    # -e: honcho would otherwise load ./.env into every process, whatever ARISTOBOT_ENV_FILE says.
     command = [sys.executable, "-m", "honcho", "-f", str(settings.root / "Procfile"), "-d", str(settings.root),
-               "start", *processes]
+               "-e", str(settings.env_path), "start", *processes]
     return subprocess.Popen(command, env=process_environment(settings), cwd=settings.root)
 
 

@@ -24,3 +24,12 @@ def test_wrong_password_message_in_chromium(page, make_user):
     page.fill("input[name=password]", "definitely-wrong")
     page.click("button[type=submit]")
     assert page.locator(".flash.error").inner_text() == "Wrong username or password."
+
+
+def test_vendored_scripts_load_without_console_errors(page, browser_login):
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type in ("error", "warning") else None)
+    browser_login()
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert errors == []
