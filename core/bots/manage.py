@@ -1,0 +1,191 @@
+"""Creating and steering a trader's bots; every call is scoped by the owner's user id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.bus import get_redis
+from core.candles.store import EXTRA_SYMBOLS
+from core.config import TIMEFRAMES
+from core.db import utcnow
+from core.models import Bot, BotTick, BrokerConnection, Order, Strategy, StrategyVersion
+from core.strategies.validation import validate_strategy_code
+from core.strategy_store import StrategyParamsInvalid, check_params
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_CHARS = 64
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+CANDLES_RANGE = (50, 5000)
+TIMEOUT_RANGE = (1, 60)
+
+
+class BotError(ValueError):
+    """A request about a bot that is refused; the message is meant for the trader."""
+
+
+class BotNotFound(BotError):
+    pass
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    name: str
+    strategy_version_id: int
+    broker_id: int
+    symbol: str
+    timeframe: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    candles_needed: int = 500
+    timeout_seconds: int = 10
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """The params field of the form: empty, or a JSON object of name -> value."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BotError(f"parameters must be a JSON object like {{\"fast\": 10}}: {exc.msg} "
+                       f"(line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise BotError("parameters must be a JSON object like {\"fast\": 10}")
+    return value
+
+
+def _owned_version(session: Session, user_id: int, version_id: int) -> StrategyVersion:
+    version = session.get(StrategyVersion, version_id)
+    if version is None or version.strategy.user_id != user_id:
+        raise BotError("choose one of your strategy versions")
+    if not version.valid:
+        raise BotError(f"{version.strategy.name} v{version.number} does not validate; fix it and save a new version")
+    return version
+
+
+def _checked(session: Session, user_id: int, settings: BotSettings) -> tuple[dict, StrategyVersion, BrokerConnection]:
+    name = " ".join((settings.name or "").split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise BotError(f"the bot needs a name of 1-{MAX_NAME_CHARS} characters")
+    symbol = (settings.symbol or "").strip().upper()
+    if not SYMBOL_PATTERN.match(symbol):
+        raise BotError(f"symbol {settings.symbol!r} is not a symbol like BTCUSDT")
+    if settings.timeframe not in TIMEFRAMES:
+        raise BotError(f"timeframe must be one of {', '.join(TIMEFRAMES)}")
+    if not CANDLES_RANGE[0] <= settings.candles_needed <= CANDLES_RANGE[1]:
+        raise BotError(f"candles per decision must be between {CANDLES_RANGE[0]} and {CANDLES_RANGE[1]}")
+    if not TIMEOUT_RANGE[0] <= settings.timeout_seconds <= TIMEOUT_RANGE[1]:
+        raise BotError(f"the decision timeout must be between {TIMEOUT_RANGE[0]} and {TIMEOUT_RANGE[1]} seconds")
+    broker = session.get(BrokerConnection, settings.broker_id)
+    if broker is None or broker.user_id != user_id:
+        raise BotError("choose one of your broker connections")
+    version = _owned_version(session, user_id, settings.strategy_version_id)
+    defaults = validate_strategy_code(version.code).params
+    try:
+        params = check_params(defaults, settings.params)
+    except StrategyParamsInvalid as exc:
+        raise BotError(f"parameters: {exc}") from None
+    values = {"name": name, "symbol": symbol, "timeframe": settings.timeframe, "params": params,
+              "candles_needed": settings.candles_needed, "timeout_seconds": settings.timeout_seconds}
+    return values, version, broker
+
+
+def _ensure_name_free(session: Session, user_id: int, name: str) -> None:
+    if session.scalar(select(Bot.id).where(Bot.user_id == user_id, Bot.name == name)) is not None:
+        raise BotError(f"you already have a bot named {name!r}")
+
+
+def create_bot(session: Session, user_id: int, settings: BotSettings) -> Bot:
+    """A new bot, paused: it trades only once started."""
+    values, version, broker = _checked(session, user_id, settings)
+    _ensure_name_free(session, user_id, values["name"])
+    bot = Bot(user_id=user_id, strategy_version_id=version.id, broker_id=broker.id, venue=broker.venue,
+              state="paused", **values)
+    session.add(bot)
+    session.flush()
+    log.info("bot_created", extra={"user_id": user_id, "bot_id": bot.id, "symbol": bot.symbol,
+                                   "timeframe": bot.timeframe, "strategy_version_id": version.id})
+    return bot
+
+
+def list_bots(session: Session, user_id: int) -> list[Bot]:
+    return list(session.scalars(select(Bot).where(Bot.user_id == user_id).order_by(Bot.name)))
+
+
+def get_bot(session: Session, user_id: int, bot_id: int) -> Bot:
+    """The user's bot; someone else's is simply not found."""
+    bot = session.get(Bot, bot_id)
+    if bot is None or bot.user_id != user_id:
+        raise BotNotFound(f"bot {bot_id} not found")
+    return bot
+
+
+def _follow_symbol(bot: Bot, client: redis.Redis | None = None) -> None:
+    """Ask the feeds process to stream the bot's symbol (it adds new members without a restart)."""
+    try:
+        (client or get_redis()).sadd(EXTRA_SYMBOLS, bot.symbol)
+    except redis.RedisError as exc:
+        log.warning("bot_symbol_not_followed", extra={"bot_id": bot.id, "symbol": bot.symbol, "error": str(exc)})
+
+
+def start_bot(session: Session, bot: Bot) -> None:
+    """Run from the next candle close on (also resumes a bot paused by the trader or by an error)."""
+    if bot.strategy_version_id is None:
+        raise BotError("the bot's strategy was deleted; create a new bot with another strategy")
+    _owned_version(session, bot.user_id, bot.strategy_version_id)
+    bot.state, bot.last_error = "running", None
+    bot.updated_at = utcnow()
+    _follow_symbol(bot)
+    log.info("bot_started", extra={"user_id": bot.user_id, "bot_id": bot.id})
+
+
+resume_bot = start_bot
+
+
+def pause_bot(session: Session, bot: Bot, error: dict | None = None, *, state: str = "paused") -> None:
+    """Stop acting on candle closes. Open orders and the position stay as they are at the venue."""
+    bot.state = state
+    if error is not None:
+        bot.last_error = error
+    bot.updated_at = utcnow()
+    log.info("bot_paused", extra={"user_id": bot.user_id, "bot_id": bot.id, "state": state,
+                                  "error_type": (error or {}).get("type")})
+
+
+def delete_bot(session: Session, bot: Bot) -> None:
+    """Only a stopped bot can go; its orders and fills stay in the trading history."""
+    if bot.state == "running":
+        raise BotError("pause the bot before deleting it")
+    log.info("bot_deleted", extra={"user_id": bot.user_id, "bot_id": bot.id})
+    session.delete(bot)
+    session.flush()
+
+
+# ---- what the pages show ------------------------------------------------------------------------
+
+def version_choices(session: Session, user_id: int) -> list[tuple[int, str]]:
+    """Every valid version of the user's strategies, newest first within a strategy."""
+    rows = session.execute(select(StrategyVersion.id, Strategy.name, StrategyVersion.number)
+                           .join(Strategy).where(Strategy.user_id == user_id, StrategyVersion.valid.is_(True))
+                           .order_by(Strategy.name, StrategyVersion.number.desc()))
+    return [(version_id, f"{name} v{number}") for version_id, name, number in rows]
+
+
+def recent_ticks(session: Session, bot_id: int, limit: int = 50) -> list[BotTick]:
+    return list(session.scalars(select(BotTick).where(BotTick.bot_id == bot_id)
+                                .order_by(BotTick.candle_time.desc()).limit(limit)))
+
+
+def bot_orders(session: Session, bot_id: int, limit: int = 100) -> list[Order]:
+    return list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
+                                .order_by(Order.id.desc()).limit(limit)))

@@ -1,0 +1,391 @@
+"""One bot tick: the decision at a candle close, turned into at most one market order, exactly once.
+
+A tick (1) settles the bot's earlier orders (sync what is open, place what was recorded but never
+sent, put on the stop-loss/take-profit of a filled entry), (2) loads the last candles from the
+candles table and the position from our fills ledger, (3) asks the strategy's warm sandbox, then
+(4) records the tick and its order in one transaction, locked on the bot row: the unique
+(bot, candle) tick row makes a redelivered or concurrent tick a no-op, so a candle never orders
+twice. The order is then placed from this worker directly (no second queue hop: "a market order
+right after the close"), which also tells us at once whether the entry filled, so the protective
+orders follow within the same tick. There is no generic after-fill hook in the order pipeline;
+an entry not filled yet gets its protection at the next tick that finds it filled.
+
+Failures: a strategy error or timeout stops the bot (state `error`, with type, message and line);
+an exchange error is recorded on the bot, which keeps running, except an authentication error,
+which pauses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.bots.position import BotPosition, bot_position
+from core.brokers import exchange_for, last_price
+from core.candles.candle import ClosedCandle, timeframe_ms
+from core.candles.store import load_candles
+from core.db import new_session, session_scope, utcnow
+from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
+from core.exchanges.models import SymbolRules
+from core.exchanges.rules import decimal_str, round_to_step
+from core.models import Bot, BotTick, BrokerConnection, Order, StrategyVersion
+from core.orders import dispatch, service
+from core.orders.sizing import quantity_from_quote
+from core.orders.states import OrderState
+from core.orders.submit import OrderIntent, record_order
+from core.strategies.sandbox import SandboxError
+
+log = logging.getLogger(__name__)
+
+# A market buy of the whole free balance must stay affordable when the price ticks up after the close.
+PRICE_HEADROOM = Decimal("0.002")
+MIN_STALE_MS = 30_000
+FINAL = tuple(s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED,
+                                OrderState.EXPIRED))
+KEEP_TICKS = 2000  # per bot; older tick rows are pruned
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """What one tick needs of a bot, read once at its start."""
+
+    bot_id: int
+    user_id: int
+    broker_id: int
+    venue: str
+    symbol: str
+    timeframe: str
+    version_id: int
+    code: str
+    params: dict
+    candles_needed: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class TickResult:
+    bot_id: int
+    candle_time: int
+    action: str  # hold | enter | exit | skip | error | duplicate
+    note: str = ""
+    order_ids: tuple[int, ...] = ()
+    error: dict | None = None
+
+    def as_dict(self) -> dict:
+        return {"bot_id": self.bot_id, "candle_time": self.candle_time, "action": self.action, "note": self.note,
+                "order_ids": list(self.order_ids), "error": self.error}
+
+
+# (spec, candle rows oldest first, position or None) -> a checked decision; raises SandboxError.
+Decide = Callable[[BotSpec, list[list], dict | None], dict]
+
+
+@dataclass
+class _Plan:
+    action: str
+    note: str = ""
+    intents: list[OrderIntent] = field(default_factory=list)
+    protection: dict | None = None
+    error: dict | None = None
+    new_state: str | None = None
+
+
+def stale_after_ms(timeframe: str) -> int:
+    return max(MIN_STALE_MS, timeframe_ms(timeframe) // 2)
+
+
+# ---- the tick -------------------------------------------------------------------------------------
+
+def run_tick(bot_id: int, candle_time: int, timeframe: str, decide: Decide, *, issued_ms: int | None = None,
+             now_ms: int | None = None) -> TickResult:
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    started = time.monotonic()
+    spec, refusal = _load_spec(bot_id, candle_time, timeframe)
+    if refusal is not None:
+        return refusal
+    assert spec is not None
+    if issued_ms is not None and now_ms - issued_ms > stale_after_ms(timeframe):
+        waited = (now_ms - issued_ms) // 1000
+        return _commit(spec, candle_time, _Plan("skip", f"tick waited {waited} s in the queue: too late to trade"
+                                                          " on this close"), None, started)
+    try:
+        settle_orders(spec)
+        with new_session() as session:
+            candles = load_candles(session.connection(), spec.venue, spec.symbol, spec.timeframe,
+                                   end_ms=candle_time, limit=spec.candles_needed, newest=True)
+            rules = _rules(session, spec)
+            position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
+            waiting = _waiting_order(session, spec.bot_id)
+    except ExchangeError as err:  # the venue is down: nothing is sent this tick, the bot keeps running
+        return _commit(spec, candle_time, _exchange_failure(err, "reading the market"), None, started)
+    if not candles or candles[-1].open_time != candle_time:
+        return _commit(spec, candle_time, _Plan("skip", "the candle that closed is not stored yet"), None, started)
+    if waiting is not None:
+        return _commit(spec, candle_time, _Plan("skip", f"waiting for order #{waiting} to settle"), None, started)
+    try:
+        decision = decide(spec, _rows(candles), _position_payload(position, rules))
+    except SandboxError as exc:
+        error = {**exc.error, "kind": "strategy", "at_candle": candle_time}
+        log.warning("bot_strategy_failed", extra={"bot_id": bot_id, "error_type": exc.error["type"],
+                                                  "line": exc.error["line"]})
+        return _commit(spec, candle_time, _Plan("error", str(exc)[:300], error=error, new_state="error"), None,
+                       started)
+    try:
+        plan = _plan(spec, decision, position, rules, candles[-1])
+    except ExchangeError as err:
+        plan = _exchange_failure(err, "preparing the order")
+    return _commit(spec, candle_time, plan, decision, started)
+
+
+def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec | None, TickResult | None]:
+    with new_session() as session:
+        bot = session.get(Bot, bot_id)
+        if bot is None:
+            return None, TickResult(bot_id, candle_time, "skip", "no such bot")
+        if bot.state != "running":
+            return None, TickResult(bot_id, candle_time, "skip", f"bot is {bot.state}")
+        if bot.timeframe != timeframe:
+            return None, TickResult(bot_id, candle_time, "skip", f"bot runs on {bot.timeframe}, not {timeframe}")
+        if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
+            return None, TickResult(bot_id, candle_time, "duplicate", "this candle or a later one was handled")
+        version = session.get(StrategyVersion, bot.strategy_version_id) if bot.strategy_version_id else None
+        spec = BotSpec(bot.id, bot.user_id, bot.broker_id, bot.venue, bot.symbol, bot.timeframe,
+                       version.id if version else 0, version.code if version else "",
+                       {**(version.params or {}), **(bot.params or {})} if version else {},
+                       bot.candles_needed, bot.timeout_seconds)
+    if version is None:
+        error = {"type": "StrategyMissing", "message": "the bot's strategy version was deleted", "line": None,
+                 "candle_time": None, "kind": "strategy"}
+        plan = _Plan("error", error["message"], error=error, new_state="error")
+        return None, _commit(spec, candle_time, plan, None, time.monotonic())
+    return spec, None
+
+
+def _rules(session: Session, spec: BotSpec) -> SymbolRules:
+    return exchange_for(session.get(BrokerConnection, spec.broker_id)).rules(spec.symbol)
+
+
+def _rows(candles: list[ClosedCandle]) -> list[list]:
+    return [[c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume)] for c in candles]
+
+
+def holds(position: BotPosition, rules: SymbolRules) -> bool:
+    """Less than the venue's minimum order is dust, not a position the strategy could exit."""
+    return round_to_step(position.quantity, rules.step_size) >= max(rules.min_qty, rules.step_size)
+
+
+def _position_payload(position: BotPosition, rules: SymbolRules) -> dict | None:
+    if not holds(position, rules):
+        return None
+    return {"side": "long", "size": float(position.quantity),
+            "entry_price": float(position.entry_price) if position.entry_price is not None else None,
+            "entry_time_ms": int(position.entry_time.timestamp() * 1000) if position.entry_time else None}
+
+
+def _bot_orders(bot_id: int):
+    return select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
+
+
+def _waiting_order(session: Session, bot_id: int) -> int | None:
+    """An entry or exit not settled yet: the position is not known until it is."""
+    return session.scalar(_bot_orders(bot_id).with_only_columns(Order.id).where(
+        Order.type == "market", Order.state.not_in(FINAL)).order_by(Order.id).limit(1))
+
+
+def _open_protection(session: Session, bot_id: int) -> list[int]:
+    return list(session.scalars(_bot_orders(bot_id).with_only_columns(Order.id).where(
+        Order.type != "market", Order.state.not_in(FINAL)).order_by(Order.id)))
+
+
+def _exchange_failure(err: ExchangeError, doing: str) -> _Plan:
+    error = {"type": type(err).__name__, "message": f"{doing}: {err}"[:500], "line": None, "candle_time": None,
+             "kind": "exchange"}
+    log.warning("bot_exchange_error", extra={"error_type": error["type"], "doing": doing})
+    return _Plan("error", error["message"][:300], error=error,
+                 new_state="paused" if isinstance(err, AuthError) else None)
+
+
+# ---- from a decision to orders -------------------------------------------------------------------
+
+def _plan(spec: BotSpec, decision: dict, position: BotPosition, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
+    long = holds(position, rules)
+    if decision["exit"] and long:
+        return _exit_plan(spec, rules)
+    enter = decision.get("enter")
+    if enter == "short":
+        return _Plan("hold", "short entries need a margin or perp venue; ignored on spot")
+    if enter == "long" and not long:
+        return _entry_plan(spec, decision, rules, candle)
+    return _Plan("hold", "holding the position" if long else "no signal")
+
+
+def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
+    # The protective orders lock the base asset: take them off before selling it.
+    with new_session() as session:
+        protection = _open_protection(session, spec.bot_id)
+    for order_id in protection:
+        service.cancel(order_id)
+    with new_session() as session:
+        position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
+        broker = session.get(BrokerConnection, spec.broker_id)
+    if not holds(position, rules):
+        return _Plan("hold", "the position was closed by its stop-loss or take-profit")
+    free = exchange_for(broker).balances().get(rules.base)
+    quantity = round_to_step(min(position.quantity, free.free if free else Decimal(0)), rules.step_size)
+    if quantity < rules.min_qty or quantity <= 0:
+        return _Plan("hold", f"only {decimal_str(quantity)} {rules.base} free to sell: below the minimum order")
+    intent = OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="sell", type="market",
+                         quantity=quantity, source="bot", source_ref=str(spec.bot_id))
+    return _Plan("exit", f"sell {decimal_str(quantity)} {rules.base} at market", [intent])
+
+
+def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
+    with new_session() as session:
+        exchange = exchange_for(session.get(BrokerConnection, spec.broker_id))
+    free = exchange.balances().get(rules.quote)
+    free_quote = free.free if free else Decimal(0)
+    fraction = Decimal(str(decision["size_fraction"]))
+    price = last_price(exchange, spec.symbol) or candle.close
+    try:
+        quantity = quantity_from_quote(free_quote * fraction / (1 + PRICE_HEADROOM), price, rules)
+    except InvalidOrder as err:
+        return _Plan("hold", f"entry signal, but {err}"[:300])
+    if quantity < rules.min_qty or quantity * price < rules.min_notional:
+        return _Plan("hold", f"entry signal, but {decimal_str(fraction * 100)}% of {decimal_str(free_quote)} "
+                             f"{rules.quote} is below the minimum order of {spec.symbol}")
+    intent = OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="buy", type="market", quantity=quantity,
+                         source="bot", source_ref=str(spec.bot_id))
+    protection = {key: decision[key] for key in ("stop_loss", "take_profit") if decision.get(key) is not None}
+    note = f"buy {decimal_str(quantity)} {rules.base} at market ({decimal_str(fraction * 100)}% of free {rules.quote})"
+    return _Plan("enter", note, [intent], protection or None)
+
+
+def protective_intent(spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None,
+                      take_profit: Decimal | None) -> OrderIntent:
+    """Both: one OCO (a filled leg cancels the other); one of them: a stop-loss or a take-profit limit."""
+    common = {"broker_id": spec.broker_id, "symbol": spec.symbol, "side": "sell", "quantity": quantity,
+              "source": "bot", "source_ref": str(spec.bot_id)}
+    if stop_loss is not None and take_profit is not None:
+        return OrderIntent(type="oco", price=take_profit, stop_price=stop_loss, **common)
+    if stop_loss is not None:
+        return OrderIntent(type="stop_loss", stop_price=stop_loss, **common)
+    return OrderIntent(type="limit", price=take_profit, **common)
+
+
+# ---- recording, then placing ---------------------------------------------------------------------
+
+def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None, started: float) -> TickResult:
+    """Record the tick (and its orders) once; then place the orders."""
+    try:
+        with session_scope() as session:
+            bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
+            if bot is None or bot.state != "running":
+                return TickResult(spec.bot_id, candle_time, "skip", "the bot was paused meanwhile")
+            if session.scalar(select(BotTick.id).where(BotTick.bot_id == bot.id,
+                                                       BotTick.candle_time == candle_time)) is not None:
+                return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
+            order_ids = [record_order(session, bot.user_id, intent).id for intent in plan.intents]
+            tick = BotTick(bot_id=bot.id, candle_time=candle_time, action=plan.action, decision=decision,
+                           note=plan.note[:300], order_ids=order_ids, error=plan.error,
+                           duration_ms=int((time.monotonic() - started) * 1000))
+            session.add(tick)
+            bot.last_tick_at, bot.last_candle_time = utcnow(), candle_time
+            if decision is not None:
+                bot.last_decision = {**decision, "action": plan.action, "note": plan.note[:300]}
+            bot.last_error = plan.error
+            if plan.new_state:
+                bot.state = plan.new_state
+            if plan.protection and order_ids:
+                bot.pending_protection = {"order_id": order_ids[0], **plan.protection}
+            session.flush()
+            _prune(session, bot.id)
+    except IntegrityError:  # a concurrent delivery of the same tick won the unique (bot, candle) row
+        return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
+    log.info("bot_ticked", extra={"bot_id": spec.bot_id, "candle_time": candle_time, "action": plan.action,
+                                  "order_ids": order_ids})
+    for order_id in order_ids:
+        place_bot_order(spec, order_id)
+    if plan.protection:
+        protect(spec)
+    return TickResult(spec.bot_id, candle_time, plan.action, plan.note, tuple(order_ids), plan.error)
+
+
+def _prune(session: Session, bot_id: int) -> None:
+    cutoff = session.scalar(select(BotTick.candle_time).where(BotTick.bot_id == bot_id)
+                            .order_by(BotTick.candle_time.desc()).offset(KEEP_TICKS).limit(1))
+    if cutoff is not None:
+        session.query(BotTick).filter(BotTick.bot_id == bot_id, BotTick.candle_time <= cutoff).delete()
+
+
+def place_bot_order(spec: BotSpec, order_id: int) -> None:
+    """Place from this worker; if that cannot start (venue markets not loadable), the orders queue retries."""
+    try:
+        service.place(order_id)
+    except Exception as exc:  # noqa: BLE001 - the order is recorded `new`: the orders queue and reconciliation own it
+        log.warning("bot_order_place_deferred", extra={"bot_id": spec.bot_id, "order_id": order_id,
+                                                       "error": str(exc)[:200]})
+        dispatch.place(order_id)
+        return
+    _note_rejection(spec, order_id)
+
+
+def _note_rejection(spec: BotSpec, order_id: int) -> None:
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        if order is None or order.state != OrderState.REJECTED.value:
+            return
+        bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
+        if bot is None:
+            return
+        bot.last_error = {"type": "OrderRejected", "message": f"order #{order.id}: {order.error_message}"[:500],
+                          "line": None, "candle_time": None, "kind": "exchange", "order_id": order.id}
+        if order.error_kind == "auth" and bot.state == "running":
+            bot.state = "paused"
+        log.warning("bot_order_rejected", extra={"bot_id": bot.id, "order_id": order.id,
+                                                 "error_kind": order.error_kind})
+
+
+def protect(spec: BotSpec) -> int | None:
+    """Put on the stop-loss/take-profit of a filled entry, once. Returns the protective order id."""
+    with session_scope() as session:
+        bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
+        pending = bot.pending_protection if bot else None
+        if not pending:
+            return None
+        entry = session.get(Order, pending["order_id"])
+        if entry is None or (entry.is_final and entry.filled_quantity <= 0):
+            bot.pending_protection = None  # the entry never traded: nothing to protect
+            return None
+        if entry.state != OrderState.FILLED.value:
+            return None
+        base = _rules(session, spec).base
+        quantity = bot_position(session, spec.bot_id, spec.symbol, base).quantity
+        if quantity <= 0:
+            return None  # fills not in the ledger yet: the next tick tries again
+        stop, take = (Decimal(str(pending[k])) if pending.get(k) is not None else None
+                      for k in ("stop_loss", "take_profit"))
+        order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take)).id
+        bot.pending_protection = None
+    log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_id": order_id})
+    place_bot_order(spec, order_id)
+    return order_id
+
+
+def settle_orders(spec: BotSpec) -> None:
+    """Bring the bot's unfinished orders up to date (fills into the ledger), then protect a filled entry."""
+    with new_session() as session:
+        unfinished = session.execute(_bot_orders(spec.bot_id).with_only_columns(Order.id, Order.state)
+                                     .where(Order.state.not_in(FINAL)).order_by(Order.id)).all()
+    for order_id, state in unfinished:
+        if state == OrderState.NEW.value:
+            place_bot_order(spec, order_id)
+        else:
+            service.sync(order_id)
+    protect(spec)
