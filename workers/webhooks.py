@@ -1,4 +1,5 @@
-"""Webhook tasks (routed to the `orders` queue): processing an alert, the recovery sweep, MISS detection."""
+"""Webhook tasks (routed to the `orders` queue): processing an alert, the recovery sweeps, MISS detection,
+the stop-loss / take-profit placed after an entry fills, and a close that first cancels that protection."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from celery import current_app, shared_task
 from sqlalchemy.exc import OperationalError
 
 from core.db import new_session, session_scope
+from core.orders import service
 from core.webhooks import monitor
+from core.webhooks.processing import close_after_cancelling, unprocessed_alert_ids
 from core.webhooks.processing import process_alert as process_stored_alert
-from core.webhooks.processing import unprocessed_alert_ids
+from core.webhooks.protection import protect_entry, unprotected_entry_ids
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,33 @@ def sweep_unprocessed() -> int:
     return len(alert_ids)
 
 
+def _protect_after_fill(order_id: int) -> None:
+    protect_entry(order_id, current_app)
+
+
+# Any worker that sees a webhook entry fill (placement, sync, cancel, reconciliation) protects it.
+service.on_final_fill("webhook", _protect_after_fill)
+
+
+@shared_task(name="workers.webhooks.sweep_unprotected", acks_late=True)
+def sweep_unprotected() -> int:
+    """Filled entries whose stop-loss / take-profit was never recorded (worker killed after the fill)."""
+    with new_session() as session:
+        entry_ids = unprotected_entry_ids(session)
+    recorded = [protect_entry(entry_id, current_app) for entry_id in entry_ids]
+    if entry_ids:
+        log.warning("webhook_protection_recovered", extra={"count": len(entry_ids), "first_id": entry_ids[0],
+                                                           "recorded": sum(1 for r in recorded if r)})
+    return len(entry_ids)
+
+
+@shared_task(name="workers.webhooks.close_position", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=1, max_retries=8)
+def close_position(alert_id: int) -> list[int]:
+    """A close alert whose position is protected: cancel the protection at the venue, then close."""
+    return close_after_cancelling(alert_id, current_app, service.cancel)
+
+
 @shared_task(name="workers.webhooks.detect_misses", acks_late=True)
 def detect_misses() -> int:
     with session_scope() as session:
@@ -47,3 +77,4 @@ def detect_misses() -> int:
 def _schedule(sender, **_kwargs) -> None:
     sender.add_periodic_task(MISS_CHECK_SECONDS, detect_misses.s(), name="webhooks-detect-misses")
     sender.add_periodic_task(SWEEP_SECONDS, sweep_unprocessed.s(), name="webhooks-sweep-unprocessed")
+    sender.add_periodic_task(SWEEP_SECONDS, sweep_unprotected.s(), name="webhooks-sweep-unprotected")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,6 +52,10 @@ VENUE_STATUS = {"open": OrderState.OPEN, "partially_filled": OrderState.PARTIALL
                 "filled": OrderState.FILLED, "cancelled": OrderState.CANCELLED, "rejected": OrderState.REJECTED,
                 "expired": OrderState.EXPIRED}
 WAITING_STATES = frozenset({OrderState.SENT.value, OrderState.UNKNOWN.value})
+
+AfterFill = Callable[[int], object]
+# Callbacks by `Order.source`, run after an order of that source ended with a fill (see on_final_fill).
+_AFTER_FILL: dict[str, list[AfterFill]] = {}
 
 
 @dataclass
@@ -108,6 +112,32 @@ def _locked(session: Session, order_id: int) -> Order:
     if order is None:
         raise LookupError(f"no order {order_id}")
     return order
+
+
+def on_final_fill(source: str, callback: AfterFill) -> None:
+    """Call `callback(order_id)` when an order of `source` reaches a final state with a fill.
+
+    It runs after the state and the fills are committed, in the process that saw the fill, and may run
+    more than once for the same order (a redelivered task, a sync racing a placement): it must be
+    idempotent. A process that dies before running it relies on its owner's own recovery sweep.
+    """
+    callbacks = _AFTER_FILL.setdefault(source, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def _after_final_fill(order_id: int, source: str) -> None:
+    for callback in _AFTER_FILL.get(source, ()):
+        try:
+            callback(order_id)
+        except Exception as exc:  # noqa: BLE001 - a follow-up must never undo or hide the recorded fill
+            log.warning("after_fill_failed", extra={"order_id": order_id, "source": source,
+                                                    "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+
+
+def _ended_filled(order: Order, outcome: Outcome) -> bool:
+    """This step moved the order to a final state with some quantity traded."""
+    return outcome.changed and order.is_final and (order.filled_quantity or 0) > 0
 
 
 def _finish(outcome: Outcome, user_id: int) -> Outcome:
@@ -283,9 +313,12 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
                  extra={"order_id": order.id, "state": order.state, "venue": exchange.venue,
                         "error": str(failure)[:300] if failure and not answer else None})
         filled = order.filled_quantity > 0
+        ended, source = _ended_filled(order, outcome), order.source
     _finish(outcome, user_id)
     if filled:
         _record_order_fills(order_id)
+    if ended:
+        _after_final_fill(order_id, source)
     return outcome
 
 
@@ -345,12 +378,15 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
             request = None
         else:
             filled, request = False, _not_found(order, outcome, resend_after, resend_until)
+        ended, source = _ended_filled(order, outcome), order.source
     _finish(outcome, user_id)
     outcome.events = []
     if request is not None:
         return _send(order_id, exchange, request, outcome, user_id)
     if filled:
         _record_order_fills(order_id)
+    if ended:
+        _after_final_fill(order_id, source)
     return outcome
 
 

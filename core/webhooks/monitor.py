@@ -92,7 +92,8 @@ def ack_latencies_ms(session: Session, alert_ids_query) -> list[float]:
         select(WebhookAlert.received_at, first_ack.c.at)
         .join(Order, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type))
         .join(first_ack, first_ack.c.order_id == Order.id)
-        .where(Order.source == "webhook", WebhookAlert.id.in_(alert_ids_query))).all()
+        .where(Order.source == "webhook", Order.oco_group.is_(None),  # entries only, not their protection
+               WebhookAlert.id.in_(alert_ids_query))).all()
     return [(acked - received).total_seconds() * 1000 for received, acked in rows]
 
 

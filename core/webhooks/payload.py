@@ -130,7 +130,7 @@ def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[s
     if not symbol:
         raise AlertRejected(422, "missing symbol: put {{ticker}} in the message or fix the symbol on the webhook")
     raw_time = _text(body, "time", "timenow")
-    return Alert(
+    alert = Alert(
         action=action, symbol=symbol,
         quantity=_decimal(body, "contracts", "quantity", "qty"),
         price=_decimal(body, "price", "close"),
@@ -139,6 +139,33 @@ def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[s
         interval=_text(body, "interval"),
         time=parse_time(raw_time) if raw_time else None,
     )
+    check_exit_prices(alert)
+    return alert
+
+
+def check_exit_prices(alert: Alert) -> None:
+    """A stop-loss / take-profit must sit on the losing / winning side of the entry.
+
+    A buy (long) exits by selling: take-profit above, stop-loss below; a sell (short) the reverse.
+    With the alert's price the check is against it, otherwise only the two prices are compared.
+    A close or cancel ignores them (one TradingView message template often serves every action).
+    """
+    stop_loss, take_profit = alert.stop_loss, alert.take_profit
+    if (stop_loss is None and take_profit is None) or alert.action not in ("buy", "sell"):
+        return
+    long = alert.action == "buy"
+    if stop_loss is not None and take_profit is not None and (stop_loss >= take_profit if long
+                                                              else stop_loss <= take_profit):
+        raise AlertRejected(422, f"a {alert.action}'s stop-loss {stop_loss} must be "
+                                 f"{'below' if long else 'above'} its take-profit {take_profit}")
+    if alert.price is None:
+        return
+    if take_profit is not None and (take_profit <= alert.price if long else take_profit >= alert.price):
+        raise AlertRejected(422, f"a {alert.action}'s take-profit {take_profit} must be "
+                                 f"{'above' if long else 'below'} the price {alert.price}")
+    if stop_loss is not None and (stop_loss >= alert.price if long else stop_loss <= alert.price):
+        raise AlertRejected(422, f"a {alert.action}'s stop-loss {stop_loss} must be "
+                                 f"{'below' if long else 'above'} the price {alert.price}")
 
 
 def idempotency_key(webhook_id: int, body: dict, alert_time: datetime | None, received_at: datetime) -> str:

@@ -15,10 +15,12 @@ from core.exchanges.registry import make_exchange
 from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
+from core.webhooks.protection import open_protection_ids
 
 log = logging.getLogger(__name__)
 
 CANCEL_TASK = "workers.orders.cancel_order"
+CLOSE_TASK = "workers.webhooks.close_position"
 OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
                OrderState.UNKNOWN.value)
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
@@ -28,18 +30,42 @@ class NothingToDo(Exception):
     """The alert is valid but there is nothing to trade (e.g. close with no position)."""
 
 
-def _webhook_orders(webhook_id: int):
+class ProtectionStillOpen(Exception):
+    """A close must wait: the position's stop-loss / take-profit still rests at the venue (and locks it)."""
+
+    def __init__(self, order_ids: list[int]) -> None:
+        super().__init__(f"cancelling protective order(s) #{', #'.join(map(str, order_ids))} before closing")
+        self.order_ids = order_ids
+
+
+def webhook_orders(webhook_id: int):
     """Orders recorded for this webhook's alerts (source_ref holds the alert id)."""
     alert_ids = select(func.cast(WebhookAlert.id, Order.source_ref.type)).where(WebhookAlert.webhook_id == webhook_id)
     return select(Order).where(Order.source == "webhook", Order.source_ref.in_(alert_ids))
 
 
 def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
-    """Bought minus sold, from our fill ledger, over the orders this webhook placed on `symbol`."""
-    orders = _webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
+    """Bought minus sold, from our fill ledger, over the orders this webhook placed on `symbol`.
+
+    A fee the venue took in the base asset (a buy's commission) is not held either: closing or
+    protecting must not try to sell it."""
+    orders = webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
+    base = session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == webhook.broker_id,
+                                                        SymbolRule.symbol == symbol))
     signed = case((Fill.side == "buy", Fill.quantity), else_=-Fill.quantity)
-    total = session.execute(select(func.coalesce(func.sum(signed), 0)).where(Fill.order_id.in_(orders))).scalar()
+    base_fee = case((Fill.fee_asset == base, Fill.fee), else_=0) if base else 0
+    total = session.execute(select(func.coalesce(func.sum(signed - base_fee), 0))
+                            .where(Fill.order_id.in_(orders))).scalar()
     return Decimal(total)
+
+
+def _cancel_local_protection(session: Session, webhook: Webhook, symbol: str, alert_id: int) -> list[int]:
+    """Cancel the never-sent protective orders here; return those resting at the venue."""
+    for order_id in open_protection_ids(session, webhook_orders(webhook.id), symbol, (OrderState.NEW.value,)):
+        order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order.state == OrderState.NEW.value:
+            order.move_to(OrderState.CANCELLED, "webhook_close", {"alert_id": alert_id})
+    return open_protection_ids(session, webhook_orders(webhook.id), symbol, OPEN_STATES)
 
 
 def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> dict:
@@ -78,7 +104,7 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     payload = alert.payload or {}
     symbol, action = payload["symbol"], payload["action"]
     if action == "cancel":
-        open_orders = list(session.scalars(_webhook_orders(webhook.id).where(
+        open_orders = list(session.scalars(webhook_orders(webhook.id).where(
             Order.symbol == symbol, Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))))
         to_cancel = []
         for order in open_orders:
@@ -88,6 +114,9 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
                 to_cancel.append(order.id)
         return [], to_cancel, f"cancel requested for {len(open_orders)} open order(s)"
     if action == "close":
+        resting = _cancel_local_protection(session, webhook, symbol, alert.id)
+        if resting:
+            raise ProtectionStillOpen(resting)
         position = net_position(session, webhook, symbol)
         if position <= 0:
             raise NothingToDo(f"no {symbol} position to close")
@@ -100,9 +129,13 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app) -> list[int]:
+def process_alert(alert_id: int, celery_app, *, defer_close: bool = True) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
-    hand them to the `orders` queue. Returns the ids of the orders recorded by this call."""
+    hand them to the `orders` queue. Returns the ids of the orders recorded by this call.
+
+    A close whose position is still protected at the venue is left unprocessed: the protective orders
+    are cancelled by `close_after_cancelling` on a worker (sent here unless `defer_close` is False),
+    then the close is processed again with the position that remains; the sweep retries it if need be."""
     with session_scope() as session:
         alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
                                 .with_for_update(skip_locked=True)).scalar()
@@ -110,16 +143,24 @@ def process_alert(alert_id: int, celery_app) -> list[int]:
             return []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
         webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar()
+        waits_for_cancel = False
         try:
             with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
                 to_place, to_cancel, result = _orders_for(session, webhook, alert)
+        except ProtectionStillOpen as waiting:
+            alert.process_result = str(waiting)[:300]
+            log.info("webhook_close_waits_for_cancel", extra={"alert_id": alert_id, "order_ids": waiting.order_ids})
+            waits_for_cancel = True
         except (NothingToDo, LookupError) as exc:
             to_place, to_cancel, result = [], [], f"no order: {exc}"
         except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
             log.warning("webhook_alert_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
             to_place, to_cancel, result = [], [], f"no order: {type(exc).__name__}: {str(exc)[:200]}"
-        alert.processed_at, alert.process_result = utcnow(), result[:300]
-        alert.order_ids = to_place
+        if not waits_for_cancel:
+            alert.processed_at, alert.process_result = utcnow(), result[:300]
+            alert.order_ids = to_place
+    if waits_for_cancel:  # sent after the commit: the task locks this alert again
+        return _defer_close(alert_id, celery_app) if defer_close else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
     for order_id in to_place:
         enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
@@ -129,6 +170,28 @@ def process_alert(alert_id: int, celery_app) -> list[int]:
         except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
             log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
     return to_place
+
+
+def _defer_close(alert_id: int, celery_app) -> list[int]:
+    try:
+        celery_app.send_task(CLOSE_TASK, args=[alert_id], queue="orders")
+    except Exception as exc:  # noqa: BLE001 - the alert stays unprocessed: the sweep picks it up
+        log.warning("webhook_close_enqueue_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
+    return []
+
+
+def close_after_cancelling(alert_id: int, celery_app, cancel_order) -> list[int]:
+    """Cancel the protection still resting for a close alert (`cancel_order(order_id)` asks the venue and
+    records its answer, fills included), then process the close with what the webhook still holds."""
+    with session_scope() as session:
+        alert = session.get(WebhookAlert, alert_id)
+        if alert is None or alert.processed_at is not None or alert.action != "close":
+            return []
+        webhook = session.get(Webhook, alert.webhook_id)
+        resting = open_protection_ids(session, webhook_orders(webhook.id), alert.symbol, OPEN_STATES)
+    for order_id in resting:
+        cancel_order(order_id)
+    return process_alert(alert_id, celery_app, defer_close=False)
 
 
 def unprocessed_alert_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> list[int]:

@@ -84,10 +84,103 @@ def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
                           timeout=5)
     assert close.status_code == 202
     sell = _wait_for(lambda: _filled(close.json()["alert_id"]))
-    assert (sell.side, sell.filled_quantity) == ("sell", buy.filled_quantity)
+    with new_session() as session:
+        fee_in_btc = sum(f.fee for f in session.query(Fill).filter_by(order_id=buy.id) if f.fee_asset == "BTC")
+    assert fee_in_btc > 0  # the venue took its commission out of the bought BTC: that part is not sold
+    assert (sell.side, sell.filled_quantity) == ("sell", buy.filled_quantity - fee_in_btc)
 
     with new_session() as session:
         stored = session.get(WebhookAlert, alert_id)
     assert stored.order_ids == [buy.id] and stored.status == "accepted"
     acked = min(e.at for e in buy.events if e.to_state in ("open", "filled"))
     assert (acked - stored.received_at).total_seconds() < 5
+
+
+def _protection_of(entry_id: int) -> Order | None:
+    with new_session() as session:
+        order = session.query(Order).filter(Order.oco_group == f"protect:{entry_id}").one_or_none()
+        if order is not None:
+            order.events  # noqa: B018 - loaded before the session closes
+        return order
+
+
+def _sync(order_id: int) -> dict:
+    from workers.celery_app import app
+
+    return app.send_task("workers.orders.sync_order", args=[order_id]).get(timeout=30)
+
+
+def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that_exits_at_the_take_profit(
+        live_server, celery_worker_process, make_user, sim, webhook_of, redis_client):  # noqa: F811
+    trader = make_trader(make_user, sim)
+    with new_session() as session:
+        from core.models import User
+
+        user = session.get(User, trader.user_id)
+    _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
+    price = sim.state.last_price("BTCUSDT")
+    take_profit, stop_loss = (price * Decimal("1.2")).quantize(Decimal("0.01")), \
+        (price * Decimal("0.8")).quantize(Decimal("0.01"))
+    answer = requests.post(f"{live_server}/webhooks/tv/{token}", timeout=5, json={
+        "action": "buy", "ticker": "BTCUSDT", "price": str(price), "tp": str(take_profit), "sl": str(stop_loss),
+        "time": "2026-11-21T11:00:00Z"})
+    assert answer.status_code == 202, answer.text
+    alert_id = answer.json()["alert_id"]
+    entry = _wait_for(lambda: _filled(alert_id))
+
+    # The fill is protected once, for what the buy left in the account (the fee was taken in BTC).
+    oco = _wait_for(lambda: (o := _protection_of(entry.id)) and o.state == "open" and o)
+    with new_session() as session:
+        fee = sum(f.fee for f in session.query(Fill).filter_by(order_id=entry.id))
+    assert (oco.type, oco.side, oco.source, oco.source_ref) == ("oco", "sell", "webhook", str(alert_id))
+    assert oco.quantity == entry.filled_quantity - fee and fee > 0
+    assert (oco.price, oco.stop_price) == (take_profit, stop_loss)
+    legs = trader.at_sim(oco.id)
+    assert sorted(leg.type.value for leg in legs) == ["LIMIT_MAKER", "STOP_LOSS"] and all(leg.is_open for leg in legs)
+    with new_session() as session:
+        assert session.get(WebhookAlert, alert_id).order_ids == [entry.id, oco.id]
+
+    # The market trades through the take-profit: the venue fills it and cancels the stop-loss.
+    sim.inject_print("BTCUSDT", take_profit + 1)
+    assert _sync(oco.id)["state"] == "filled"
+    legs = {leg.type.value: leg for leg in trader.at_sim(oco.id)}
+    assert legs["LIMIT_MAKER"].status.value == "FILLED" and legs["STOP_LOSS"].status.value == "EXPIRED"
+    with new_session() as session:
+        fills = session.query(Fill).filter_by(order_id=oco.id).all()
+        stored = session.get(Order, oco.id)
+    assert stored.state == "filled" and stored.filled_quantity == oco.quantity
+    assert sum(f.quantity for f in fills) == oco.quantity and all(f.price >= take_profit for f in fills)
+    # Seeing the fills again (another sync, the sweep) never protects twice.
+    _sync(entry.id)
+    from workers.celery_app import app
+
+    app.send_task("workers.webhooks.sweep_unprotected").get(timeout=30)
+    with new_session() as session:
+        assert session.query(Order).filter(Order.oco_group == f"protect:{entry.id}").count() == 1
+
+
+def test_close_cancels_the_resting_stop_loss_before_selling(
+        live_server, celery_worker_process, make_user, sim, webhook_of, redis_client):  # noqa: F811
+    trader = make_trader(make_user, sim, balances={"USDT": "100000"})  # no BTC but what the webhook buys
+    with new_session() as session:
+        from core.models import User
+
+        user = session.get(User, trader.user_id)
+    _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
+    url = f"{live_server}/webhooks/tv/{token}"
+    stop_loss = (sim.state.last_price("BTCUSDT") * Decimal("0.7")).quantize(Decimal("0.01"))
+    buy = requests.post(url, timeout=5, json={"action": "buy", "ticker": "BTCUSDT", "stop_loss": str(stop_loss),
+                                              "time": "2026-11-21T12:00:00Z"})
+    entry = _wait_for(lambda: _filled(buy.json()["alert_id"]))
+    stop = _wait_for(lambda: (o := _protection_of(entry.id)) and o.state == "open" and o)
+    assert (stop.type, stop.side, stop.stop_price) == ("stop_loss", "sell", stop_loss)
+
+    close = requests.post(url, timeout=5, json={"action": "close", "ticker": "BTCUSDT", "time": "2026-11-21T12:05:00Z"})
+    assert close.status_code == 202
+    sell = _wait_for(lambda: _filled(close.json()["alert_id"]))
+    assert _protection_of(entry.id).state == "cancelled"
+    assert not any(leg.is_open for leg in trader.at_sim(stop.id))
+    # Everything the buy left in the account was sold, and nothing else.
+    assert sell.filled_quantity == stop.quantity
+    with new_session() as session:
+        assert "recorded" in session.get(WebhookAlert, close.json()["alert_id"]).process_result
