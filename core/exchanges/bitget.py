@@ -4,8 +4,16 @@ Signing (common/signature): ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp +
 + "?" + queryString (only when non-empty) + body)). The query string is built once and used both in
 the URL and in the prehash; the body is the exact JSON text sent.
 
-Quirks: a market buy is sized in quote currency (`size` = USDT to spend); only market and limit
-orders go through place-order (stops are plan orders, not supported here yet), and there is no OCO.
+Quirks: a market buy is sized in quote currency (`size` = USDT to spend). Only market and limit
+orders go through place-order; stop-loss and take-profit orders are plan (trigger) orders with their
+own endpoints (spot/plan/Place-Plan-Order, Cancel-Plan-Order, Get-Current-Plan-Order,
+Get-History-Plan-Order, Get-Plan-Sub-Order). A plan order has no direction of its own: it fires when
+the last price reaches `triggerPrice`, so a stop-loss and a take-profit are the same request and only
+our order type tells them apart. When it fires, Bitget places a separate spot order (the "sub-order")
+that carries the fills. There is no OCO on spot: the base class emulates it with two linked orders.
+
+Plan orders cannot be queried by client id: get_order looks in orderInfo first, then scans the
+current and the last 90 days of plan orders for the client id (or plan order id).
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -29,11 +39,30 @@ from core.exchanges.errors import (
     RateLimited,
     Unavailable,
 )
-from core.exchanges.models import Balance, Kline, OrderRequest, SymbolRules, VenueOrder, VenueTrade
+from core.exchanges.models import (
+    ORDER_TYPES,
+    TRIGGERED_TYPES,
+    Balance,
+    Kline,
+    OrderRequest,
+    OrderStatus,
+    SymbolRules,
+    VenueOrder,
+    VenueTrade,
+)
 from core.exchanges.rules import decimal_str
 
 STATUS_IN = {"init": "open", "new": "open", "live": "open", "partially_filled": "partially_filled",
              "filled": "filled", "full_fill": "filled", "cancelled": "cancelled", "canceled": "cancelled"}
+# Plan order states: current list "live"/"not_trigger" (doc example) and "executing"; history "executed",
+# "fail_execute", "cancelled"/"cancel" (doc example). "executed" is resolved through the sub-order.
+PLAN_STATUS_IN: dict[str, OrderStatus | None] = {
+    "live": "open", "not_trigger": "open", "executing": "open", "executed": None,
+    "fail_execute": "rejected", "fail_trigger": "rejected", "cancelled": "cancelled", "cancel": "cancelled"}
+PLAN_HISTORY_DAYS = 89  # history-plan-order: startTime..endTime must not exceed 90 days
+PLAN_PAGE_SIZE = 100  # the documented maximum `limit`
+PLAN_MAX_PAGES = 5
+DAY_MS = 86_400_000
 INTERVALS = {"1m": "1min", "3m": "3min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
              "6h": "6h", "12h": "12h", "1d": "1day", "3d": "3day", "1w": "1week", "1M": "1M"}
 
@@ -71,6 +100,11 @@ def error_for(code: str | None, message: str, *, status: int, venue: str = "bitg
     else:
         cls = ExchangeError
     return cls(message or f"HTTP {status}", venue=venue, code=code)
+
+
+def is_plan(raw: Any) -> bool:
+    """Whether a VenueOrder's raw payload is a plan order (plan orders carry a trigger, spot orders do not)."""
+    return isinstance(raw, dict) and "triggerPrice" in raw
 
 
 def _param(value: Any) -> str:
@@ -133,7 +167,7 @@ class BitgetSpot(Exchange):
                            tick_size=Decimal(1).scaleb(-int(number("pricePrecision"))),
                            step_size=Decimal(1).scaleb(-int(number("quantityPrecision"))),
                            min_qty=number("minTradeAmount"), min_notional=number("minTradeUSDT"),
-                           max_qty=number("maxTradeAmount") or None, order_types=frozenset({"market", "limit"}),
+                           max_qty=number("maxTradeAmount") or None, order_types=ORDER_TYPES,
                            oco_allowed=False, trading=raw.get("status") == "online")
 
     def klines(self, symbol: str, interval: str, *, start_ms: int | None = None, end_ms: int | None = None,
@@ -165,6 +199,8 @@ class BitgetSpot(Exchange):
         return result
 
     def _send_order(self, order: OrderRequest) -> VenueOrder:
+        if order.type in TRIGGERED_TYPES:
+            return self._send_plan_order(order)
         if order.type == "market" and order.side == "buy" and order.quote_quantity is None:
             raise InvalidOrder("Bitget sizes market buys in quote currency: give quote_quantity", venue=self.venue)
         if order.quote_quantity is not None and order.side == "sell":
@@ -174,6 +210,23 @@ class BitgetSpot(Exchange):
                   "force": order.time_in_force.lower(), "price": order.price, "size": size,
                   "clientOid": order.client_order_id}
         data = self._request("POST", "/api/v2/spot/trade/place-order", params, signed=True, idempotent=False)
+        return self._acknowledged(order, data)
+
+    def _send_plan_order(self, order: OrderRequest) -> VenueOrder:
+        """Stop-loss / take-profit as a plan order, fields in the order of the doc's request example.
+
+        planType=amount sizes the order in base coin for buys and sells alike; triggerType=fill_price
+        fires on the last traded price (mark_price is the other documented choice).
+        """
+        is_limit = order.price is not None
+        params = {"symbol": order.symbol, "side": order.side, "triggerPrice": order.stop_price,
+                  "executePrice": order.price, "size": order.quantity, "triggerType": "fill_price",
+                  "orderType": "limit" if is_limit else "market", "planType": "amount",
+                  "clientOid": order.client_order_id, "force": order.time_in_force.lower() if is_limit else None}
+        data = self._request("POST", "/api/v2/spot/trade/place-plan-order", params, signed=True, idempotent=False)
+        return self._acknowledged(order, data)
+
+    def _acknowledged(self, order: OrderRequest, data: Any) -> VenueOrder:
         return VenueOrder(venue_order_id=str(require(data, "orderId", self.venue)),
                           client_order_id=data.get("clientOid") or order.client_order_id, symbol=order.symbol,
                           side=order.side, type=order.type, status="open", quantity=order.quantity,
@@ -181,18 +234,49 @@ class BitgetSpot(Exchange):
 
     def cancel_order(self, symbol: str, *, venue_order_id: str | None = None,
                      client_order_id: str | None = None) -> VenueOrder:
-        ref = self._order_ref(venue_order_id, client_order_id)
-        data = self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, **ref}, signed=True)
-        # The cancel answer carries only ids; the order itself says how much filled before the cancel.
-        return self.get_order(symbol, venue_order_id=str(require(data, "orderId", self.venue)))
+        """Cancel a spot order or a plan order (before it fires: the plan; after: its spot sub-order).
+
+        The order is looked up first because the two kinds have different cancel endpoints. An order
+        already final is returned as it is, so a repeated cancel (task retry) is harmless.
+        """
+        order = self.get_order(symbol, venue_order_id=venue_order_id, client_order_id=client_order_id)
+        if order.is_final:
+            return order
+        if not is_plan(order.raw):
+            self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, "orderId": order.venue_order_id},
+                          signed=True)
+            # The cancel answer carries only ids; the order itself says how much filled before the cancel.
+            return self.get_order(symbol, venue_order_id=order.venue_order_id)
+        sub_order = order.raw.get("subOrder")
+        if sub_order:
+            sub_id = str(require(sub_order, "orderId", self.venue))
+            self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, "orderId": sub_id},
+                          signed=True)
+            return self._merged(order.raw, self._spot_order({"orderId": sub_id}) or sub_order)
+        data = self._request("POST", "/api/v2/spot/trade/cancel-plan-order", {"orderId": order.venue_order_id},
+                             signed=True)
+        if require(data, "result", self.venue) != "success":
+            raise ExchangeError(f"plan order {order.venue_order_id} not cancelled: {data.get('result')!r}",
+                                venue=self.venue)
+        return replace(order, status="cancelled")  # an untriggered plan order has no fills
 
     def get_order(self, symbol: str, *, venue_order_id: str | None = None,
                   client_order_id: str | None = None) -> VenueOrder:
-        data = self._list(self._request("GET", "/api/v2/spot/trade/orderInfo",
-                                        self._order_ref(venue_order_id, client_order_id), signed=True), "orders")
-        if not data:
+        raw = self._spot_order(self._order_ref(venue_order_id, client_order_id))
+        if raw is not None:
+            return self.parse_order(raw)
+        plan = self._find_plan_order(symbol, venue_order_id, client_order_id)
+        if plan is None:
             raise OrderNotFound(f"no order {venue_order_id or client_order_id} on {symbol}", venue=self.venue)
-        return self.parse_order(data[0])
+        return self.parse_plan_order(plan)
+
+    def _spot_order(self, ref: dict[str, str]) -> dict[str, Any] | None:
+        """orderInfo for one spot order, None when Bitget does not know it (empty list or 'does not exist')."""
+        try:
+            data = self._list(self._request("GET", "/api/v2/spot/trade/orderInfo", ref, signed=True), "orders")
+        except OrderNotFound:
+            return None
+        return data[0] if data else None
 
     @staticmethod
     def _order_ref(venue_order_id: str | None, client_order_id: str | None) -> dict[str, str]:
@@ -202,10 +286,83 @@ class BitgetSpot(Exchange):
             return {"clientOid": client_order_id}
         raise InvalidOrder("give venue_order_id or client_order_id")
 
+    # ---- plan (trigger) orders ------------------------------------------------------------------
+
+    def _plan_pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Plan orders of one list endpoint, newest first, following idLessThan while nextFlag says so."""
+        cursor = None
+        for _ in range(PLAN_MAX_PAGES):
+            data = self._request("GET", path, {**params, "limit": PLAN_PAGE_SIZE, "idLessThan": cursor}, signed=True)
+            yield from self._list(require(data, "orderList", self.venue), "plan orders")
+            cursor = data.get("idLessThan")
+            if not data.get("nextFlag") or not cursor:
+                return
+
+    def _find_plan_order(self, symbol: str, venue_order_id: str | None,
+                         client_order_id: str | None) -> dict[str, Any] | None:
+        def matches(raw: dict[str, Any]) -> bool:
+            if venue_order_id:
+                return str(raw.get("orderId")) == venue_order_id
+            return raw.get("clientOid") == client_order_id
+
+        now = self.now_ms()
+        for path, params in (
+                ("/api/v2/spot/trade/current-plan-order", {"symbol": symbol}),
+                ("/api/v2/spot/trade/history-plan-order",
+                 {"symbol": symbol, "startTime": now - PLAN_HISTORY_DAYS * DAY_MS, "endTime": now})):
+            found = next((raw for raw in self._plan_pages(path, params) if matches(raw)), None)
+            if found is not None:
+                return found
+        return None
+
+    def parse_plan_order(self, raw: dict[str, Any]) -> VenueOrder:
+        """A plan order; once it fired ("executed"), status and fills are those of its spot sub-order."""
+        state = str(require(raw, "status", self.venue))
+        if state not in PLAN_STATUS_IN:
+            raise MalformedResponse(f"unknown plan order status {state!r}", venue=self.venue)
+        status = PLAN_STATUS_IN[state]
+        if status is not None:
+            return self._plan_view(raw, status, Decimal(0), None)
+        plan_id = str(require(raw, "orderId", self.venue))
+        subs = self._list(self._request("GET", "/api/v2/spot/trade/plan-sub-order", {"planOrderId": plan_id},
+                                        signed=True), "plan sub-orders")
+        placed = next((sub for sub in subs if sub.get("orderId") and sub.get("status") != "fail"), None)
+        if placed is None:
+            failed = any(sub.get("status") == "fail" for sub in subs)
+            return self._plan_view(raw, "rejected" if failed else "open", Decimal(0), None)
+        spot = self._spot_order({"orderId": str(placed["orderId"])})
+        if spot is None:  # placed a moment ago, not yet visible in orderInfo
+            return self._plan_view(raw, "open", Decimal(0), None)
+        return self._merged(raw, spot)
+
+    def _merged(self, plan: dict[str, Any], spot_raw: dict[str, Any]) -> VenueOrder:
+        spot = self.parse_order(spot_raw)
+        return self._plan_view(plan | {"subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
+
+    def _plan_view(self, raw: dict[str, Any], status: OrderStatus, filled: Decimal,
+                   avg_price: Decimal | None) -> VenueOrder:
+        limit_price = to_decimal(raw.get("executePrice") or "0", "executePrice", self.venue)
+        size = to_decimal(raw.get("size") or "0", "size", self.venue)
+        is_limit = raw.get("orderType") == "limit"
+        return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
+                          client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
+                          side=raw.get("side", ""),  # type: ignore[arg-type]
+                          # Bitget does not say whether a trigger is a stop or a take-profit (see module doc).
+                          type="trigger_limit" if is_limit else "trigger_market", status=status,
+                          quantity=size or None if raw.get("planType", "amount") == "amount" else None,
+                          filled_qty=filled, avg_price=avg_price, price=limit_price if is_limit and limit_price else None,
+                          raw=raw)
+
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        """Open spot orders and plan orders that have not fired yet.
+
+        Without a symbol, current-plan-order is called without one too: newer copies of the doc mark
+        `symbol` optional there, older ones required [UNCONFIRMED which the live venue enforces].
+        """
         data = self._list(self._request("GET", "/api/v2/spot/trade/unfilled-orders", {"symbol": symbol},
                                         signed=True), "orders")
-        return [self.parse_order(raw) for raw in data]
+        plans = self._plan_pages("/api/v2/spot/trade/current-plan-order", {"symbol": symbol})
+        return [self.parse_order(raw) for raw in data] + [self.parse_plan_order(raw) for raw in plans]
 
     def trades(self, symbol: str, *, start_ms: int | None = None, limit: int | None = None) -> list[VenueTrade]:
         data = self._list(self._request("GET", "/api/v2/spot/trade/fills",
