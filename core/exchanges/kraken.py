@@ -205,16 +205,26 @@ class KrakenSpot(Exchange):
 
     def get_order(self, symbol: str, *, venue_order_id: str | None = None,
                   client_order_id: str | None = None) -> VenueOrder:
+        """By txid through QueryOrders; by client id through OpenOrders then ClosedOrders.
+
+        QueryOrders takes only txid (and userref). OpenOrders and ClosedOrders both document a
+        `cl_ord_id` filter ("Restrict results to given client order id", docs.kraken.com
+        rest-api/get-open-orders and get-closed-orders); the rows are still matched on their echoed
+        `cl_ord_id`, so a filter that were ignored could never hand back somebody else's order.
+        """
         if venue_order_id:
             found = self._private("QueryOrders", {"txid": venue_order_id})
+            if isinstance(found, dict) and isinstance(found.get(venue_order_id), dict):
+                return self.parse_order(venue_order_id, found[venue_order_id])
         else:
-            ref = {"cl_ord_id": self._require_id(client_order_id)}
-            found = self._orders_in(self._private("OpenOrders", ref), "open") or \
-                self._orders_in(self._private("ClosedOrders", ref), "closed")
-        if not isinstance(found, dict) or not found:
-            raise OrderNotFound(f"no order {venue_order_id or client_order_id} on {symbol}", venue=self.venue)
-        txid, raw = next(iter(found.items()))
-        return self.parse_order(txid, raw)
+            client_id = self._require_id(client_order_id)
+            for endpoint, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
+                orders = self._orders_in(self._private(endpoint, {"cl_ord_id": client_id}), key)
+                match = next(((txid, raw) for txid, raw in orders.items()
+                              if isinstance(raw, dict) and raw.get("cl_ord_id") == client_id), None)
+                if match is not None:
+                    return self.parse_order(*match)
+        raise OrderNotFound(f"no order {venue_order_id or client_order_id} on {symbol}", venue=self.venue)
 
     def _orders_in(self, result: Any, key: str) -> dict[str, Any]:
         orders = require(result, key, self.venue)

@@ -11,7 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchanges.errors import AuthError, InsufficientFunds, InvalidOrder, RateLimited, Unavailable
+from core.exchanges.errors import (
+    AuthError,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+    Unavailable,
+)
 from core.exchanges.kraken import KrakenSpot, sign
 from core.exchanges.models import OcoRequest, OrderRequest
 from tests.core.exchanges.conftest import FakeVenue, Recorded, Reply
@@ -157,3 +164,100 @@ def test_emulated_oco_places_two_linked_orders_and_cancels_on_fill(exchange, ven
     settled = exchange.settle_emulated_oco(oco)
     assert sorted(o.status for o in settled.orders) == ["cancelled", "filled"]
     assert [c.form["cl_ord_id"] for c in venue.calls("POST", "/0/private/CancelOrder")] == ["ab-8-sl"]
+
+
+# ---- stop-loss / take-profit: `price` is the trigger, `price2` the limit (AddOrder, add.yaml) ------
+
+@pytest.mark.parametrize(("kind", "limit", "expected"), [
+    ("stop_loss", None, {"ordertype": "stop-loss", "price": "28000"}),
+    ("take_profit", None, {"ordertype": "take-profit", "price": "28000"}),
+    ("stop_loss_limit", "27900", {"ordertype": "stop-loss-limit", "price": "28000", "price2": "27900"}),
+    ("take_profit_limit", "27900", {"ordertype": "take-profit-limit", "price": "28000", "price2": "27900"}),
+])
+def test_triggered_orders_on_the_wire(exchange, venue, kind, limit, expected):
+    venue.json("POST", "/0/private/AddOrder", {"error": [], "result": {"descr": {"order": "x"}, "txid": ["O1"]}})
+    order = exchange.place_order(OrderRequest(
+        client_order_id="ab-40", symbol="XBTUSD", side="sell", type=kind, quantity=Decimal("0.5"),
+        stop_price=Decimal("28000.04"), price=Decimal(limit) if limit else None))
+    assert (order.venue_order_id, order.type, order.status) == ("O1", kind, "open")
+    [sent] = venue.calls("POST", "/0/private/AddOrder")
+    assert verify(sent)
+    # No timeinforce on triggered types; the trigger is rounded to the 0.1 tick.
+    assert sent.form | {"nonce": "n"} == {"nonce": "n", "type": "sell", "pair": "XBTUSD", "volume": "0.5",
+                                          "cl_ord_id": "ab-40", **expected}
+
+
+def test_triggered_orders_parse_back_with_their_limit_price(exchange, venue):
+    # ClosedOrders example of docs.kraken.com rest-api/get-closed-orders: descr.price is the trigger.
+    venue.json("POST", "/0/private/QueryOrders", {"error": [], "result": {
+        "O37652-RJWRT-IMO74O": closed_order(status="canceled", cl_ord_id="ab-41", vol="0.00100000",
+                                            vol_exec="0.00000000", price="0.00000", descr={
+                                                "pair": "XBTUSD", "type": "buy", "ordertype": "stop-loss-limit",
+                                                "price": "23667.0", "price2": "23700.0"})}})
+    order = exchange.get_order("XBTUSD", venue_order_id="O37652-RJWRT-IMO74O")
+    assert (order.type, order.status, order.price, order.avg_price) == (
+        "stop_loss_limit", "cancelled", Decimal("23700.0"), None)
+
+
+# ---- lookup by client order id -----------------------------------------------------------------
+
+def test_client_id_lookup_filters_by_cl_ord_id_and_matches_the_echoed_id(exchange, venue):
+    other = closed_order(cl_ord_id="ab-other", status="open", vol_exec="0")
+    ours = closed_order(cl_ord_id="ab-42", status="open", vol_exec="0.5")
+    # Even a venue ignoring the filter and returning every open order cannot make us pick another one.
+    venue.json("POST", "/0/private/OpenOrders", {"error": [], "result": {"open": {"OTHER": other, "OURS": ours}}})
+    order = exchange.get_order("XBTUSD", client_order_id="ab-42")
+    assert (order.venue_order_id, order.client_order_id, order.status) == ("OURS", "ab-42", "partially_filled")
+    [sent] = venue.calls("POST", "/0/private/OpenOrders")
+    assert verify(sent) and sent.form["cl_ord_id"] == "ab-42"
+    assert venue.calls("POST", "/0/private/ClosedOrders") == []
+
+
+def test_client_id_lookup_falls_back_to_closed_orders_then_not_found(exchange, venue):
+    venue.json("POST", "/0/private/OpenOrders", {"error": [], "result": {"open": {}}})
+    venue.json("POST", "/0/private/ClosedOrders", {"error": [], "result": {"count": 1, "closed": {
+        "OCLOSED": closed_order(cl_ord_id="ab-43")}}})
+    order = exchange.get_order("XBTUSD", client_order_id="ab-43")
+    assert (order.venue_order_id, order.status, order.filled_qty) == ("OCLOSED", "filled", Decimal("1.25"))
+    assert venue.calls("POST", "/0/private/ClosedOrders")[0].form["cl_ord_id"] == "ab-43"
+    with pytest.raises(OrderNotFound, match="no order ab-44 on XBTUSD"):
+        exchange.get_order("XBTUSD", client_order_id="ab-44")  # the closed row is ab-43's
+
+
+def test_txid_lookup_missing_from_the_answer_is_not_found(exchange, venue):
+    venue.json("POST", "/0/private/QueryOrders", {"error": [], "result": {}})
+    with pytest.raises(OrderNotFound):
+        exchange.get_order("XBTUSD", venue_order_id="ONOPE")
+    venue.json("POST", "/0/private/QueryOrders", {"error": ["EOrder:Invalid order"]})
+    with pytest.raises(OrderNotFound):
+        exchange.get_order("XBTUSD", venue_order_id="ONOPE")
+
+
+def test_cancel_by_client_id_sends_cl_ord_id(exchange, venue):
+    venue.json("POST", "/0/private/CancelOrder", {"error": [], "result": {"count": 1}})
+    venue.json("POST", "/0/private/OpenOrders", {"error": [], "result": {"open": {}}})
+    venue.json("POST", "/0/private/ClosedOrders", {"error": [], "result": {"count": 1, "closed": {
+        "O9": closed_order(cl_ord_id="ab-45", status="canceled", vol_exec="0")}}})
+    assert exchange.cancel_order("XBTUSD", client_order_id="ab-45").status == "cancelled"
+    [sent] = venue.calls("POST", "/0/private/CancelOrder")
+    assert verify(sent) and sent.form["cl_ord_id"] == "ab-45" and "txid" not in sent.form
+
+
+def test_emulated_oco_whose_take_profit_is_refused_cancels_the_stop(exchange, venue):
+    def add_order(request: Recorded) -> Reply:
+        if request.form["cl_ord_id"].endswith("-tp"):
+            return Reply(body={"error": ["EOrder:Insufficient funds"]})
+        return Reply(body={"error": [], "result": {"descr": {"order": "x"}, "txid": ["OSL"]}})
+    venue.on("POST", "/0/private/AddOrder", add_order)
+    venue.json("POST", "/0/private/CancelOrder", {"error": [], "result": {"count": 1}})
+    venue.json("POST", "/0/private/OpenOrders", {"error": [], "result": {"open": {}}})
+    venue.json("POST", "/0/private/ClosedOrders", {"error": [], "result": {"count": 1, "closed": {
+        "OSL": closed_order(cl_ord_id="ab-46-sl", status="canceled", vol_exec="0")}}})
+    with pytest.raises(InsufficientFunds):
+        exchange.place_oco(OcoRequest(client_order_id="ab-46", symbol="XBTUSD", side="sell", quantity=Decimal("1"),
+                                      limit_price=Decimal("32000"), stop_price=Decimal("28000"),
+                                      stop_limit_price=Decimal("27900")))
+    placed = [c.form for c in venue.calls("POST", "/0/private/AddOrder")]
+    assert [(f["cl_ord_id"], f["ordertype"], f.get("price2")) for f in placed] == [
+        ("ab-46-sl", "stop-loss-limit", "27900"), ("ab-46-tp", "limit", None)]
+    assert [c.form["cl_ord_id"] for c in venue.calls("POST", "/0/private/CancelOrder")] == ["ab-46-sl"]
