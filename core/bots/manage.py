@@ -7,14 +7,17 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.bots.position import BotPosition, bot_position
+from core.brokers import symbol_rules
 from core.bus import get_redis
-from core.candles.store import EXTRA_SYMBOLS
+from core.candles.store import EXTRA_SYMBOLS, load_candles
 from core.config import TIMEFRAMES
 from core.db import utcnow
 from core.models import Bot, BotTick, BrokerConnection, Order, Strategy, StrategyVersion
@@ -189,3 +192,32 @@ def recent_ticks(session: Session, bot_id: int, limit: int = 50) -> list[BotTick
 def bot_orders(session: Session, bot_id: int, limit: int = 100) -> list[Order]:
     return list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
                                 .order_by(Order.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class BotSummary:
+    """Position and P&L for the bot page, valued at the last stored close (no venue call on a page view)."""
+
+    position: BotPosition
+    base: str
+    quote: str
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal | None
+
+
+def _assets(session: Session, bot: Bot) -> tuple[str, str]:
+    rules = symbol_rules(session, bot.broker_id, bot.symbol)
+    if rules is not None:
+        return rules.base, rules.quote
+    for quote in ("USDT", "USDC", "FDUSD", "BTC", "EUR", "USD"):
+        if bot.symbol.endswith(quote) and len(bot.symbol) > len(quote):
+            return bot.symbol[: -len(quote)], quote
+    return bot.symbol, ""
+
+
+def bot_summary(session: Session, bot: Bot) -> BotSummary:
+    base, quote = _assets(session, bot)
+    position = bot_position(session, bot.id, bot.symbol, base)
+    last = load_candles(session.connection(), bot.venue, bot.symbol, bot.timeframe, limit=1, newest=True)
+    mark = last[-1].close if last else None
+    return BotSummary(position, base, quote, mark, position.unrealized_pnl(mark))
