@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 
 from core.db import new_session, session_scope
-from core.models import BacktestRun, BrokerConnection, Order, Strategy, Webhook
+from core.models import BacktestRun, Bot, BrokerConnection, Order, Strategy, Webhook
 from tests.support import csrf_token_from, remember_secret
 
 # Which of A's objects a blueprint's routes take as their first id.
 OBJECT_OF_AREA = {"brokers": "broker", "trading": "order", "strategies": "strategy", "webhooks": "webhook",
-                  "backtests": "run", "marketdata": "job"}
+                  "backtests": "run", "marketdata": "job", "bots": "bot"}
 NOT_OBJECT_ROUTES = {"webhooks.receive_alert", "static", "admin.set_active"}
 
 
@@ -42,9 +42,12 @@ def objects_of_a(make_user):
                           symbol="BTCUSDT", timeframe="1h", fee=Decimal("0.001"), slippage_bps=Decimal(0),
                           cash=Decimal(10000))
         session.add(run)
+        bot = Bot(user_id=user_a.id, name="A's bot", strategy_version_id=strategy.versions[0].id,
+                  broker_id=broker.id, venue="sim", symbol="BTCUSDT", timeframe="1h", state="paused")
+        session.add(bot)
         session.flush()
         ids = {"broker": broker.id, "order": order.id, "strategy": strategy.id, "webhook": webhook.id,
-               "run": run.id}
+               "run": run.id, "bot": bot.id}
     # A market-data job of A's (a 1-minute download: harmless whichever worker picks it up later).
     ids["job"] = jobs.start_download(user_a.id, venue="sim", symbol="BTCUSDT", timeframe="1m",
                                      start_ms=1_700_000_000_000, end_ms=1_700_000_060_000)
@@ -88,3 +91,4 @@ def test_every_object_route_is_404_for_another_user(app, objects_of_a, make_user
         webhook = session.get(Webhook, objects_of_a["webhook"])
         assert webhook is not None and not webhook.paused
         assert session.get(BacktestRun, objects_of_a["run"]) is not None
+        assert session.get(Bot, objects_of_a["bot"]).state == "paused"  # B could not start it
