@@ -248,11 +248,14 @@ class Exchange(ABC):
             return self._place_once(lambda: self._send_native_oco(oco, take_profit, stop_loss),
                                     lambda: self._get_native_oco(oco.symbol, oco.client_order_id),
                                     oco.client_order_id)
-        # Stop first: if only one leg can exist, the protective one matters more. If the second leg
-        # fails the first is cancelled, so an OCO is placed whole or not at all.
+        # Stop first: if only one leg can exist, the protective one matters more. If the venue refuses
+        # the second leg the first is cancelled, so an OCO is placed whole or not at all. If the second
+        # leg's outcome is unknown it may exist: the stop stays, and reconciliation finds both by id.
         stop_order = self.place_order(stop_loss)
         try:
             profit_order = self.place_order(take_profit)
+        except (Unavailable, MalformedResponse):
+            raise
         except ExchangeError:
             self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
             raise

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import time
+from decimal import Decimal
+
 import pytest
 
 from core.exchanges.base import mask
 from core.exchanges.binance import BinanceSpot
-from core.exchanges.errors import MalformedResponse, Unavailable
+from core.exchanges.errors import InsufficientFunds, MalformedResponse, Unavailable
+from core.exchanges.models import OcoRequest
 from tests.core.exchanges.conftest import Reply
+from tests.core.exchanges.test_binance import DOC_KEY, DOC_SECRET, EXCHANGE_INFO, order_result
 
 
 def test_reads_retry_with_exponential_backoff_then_succeed(venue, sleeps):
@@ -35,3 +41,42 @@ def test_timeout_is_unavailable_and_names_the_call(venue, sleeps):
 def test_mask_keeps_only_a_prefix():
     assert mask("abcdefghijklmnopqrstuvwxyz") == "'abcd…'"
     assert mask("short") == "'…'" and mask(None) == "''"
+
+
+# ---- emulated OCO (a Binance symbol without ocoAllowed) --------------------------------------------
+
+@pytest.fixture
+def no_oco_binance(venue, sleeps) -> BinanceSpot:
+    info = copy.deepcopy(EXCHANGE_INFO)
+    info["symbols"][0]["ocoAllowed"] = False
+    venue.on("GET", "/api/v3/time", lambda _r: Reply(body={"serverTime": int(time.time() * 1000)}))
+    venue.json("GET", "/api/v3/exchangeInfo", info)
+    return BinanceSpot(api_key=DOC_KEY, api_secret=DOC_SECRET, base_url=venue.url, timeout=1.0, sleep=sleeps,
+                       max_attempts=1)
+
+
+def emulated_sell_oco() -> OcoRequest:
+    return OcoRequest(client_order_id="ab-50", symbol="ETHBTC", side="sell", quantity=Decimal("1"),
+                      limit_price=Decimal("0.06"), stop_price=Decimal("0.04"))
+
+
+def test_emulated_oco_refused_take_profit_cancels_the_stop(no_oco_binance, venue):
+    refusal = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+    venue.on("POST", "/api/v3/order", lambda r: Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
+             if r.params["newClientOrderId"].endswith("-sl") else Reply(status=400, body=refusal))
+    venue.json("DELETE", "/api/v3/order", order_result(clientOrderId="ab-50-sl", status="CANCELED"))
+    with pytest.raises(InsufficientFunds):
+        no_oco_binance.place_oco(emulated_sell_oco())
+    assert [c.params["origClientOrderId"] for c in venue.calls("DELETE", "/api/v3/order")] == ["ab-50-sl"]
+    assert venue.calls("POST", "/api/v3/orderList/oco") == []
+
+
+def test_emulated_oco_take_profit_with_unknown_outcome_keeps_the_stop(no_oco_binance, venue):
+    venue.on("POST", "/api/v3/order", lambda r: Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
+             if r.params["newClientOrderId"].endswith("-sl") else Reply(status=503, body=""))
+    venue.on("GET", "/api/v3/order", Reply(status=503, body=""))  # the lookup cannot tell either
+    with pytest.raises(Unavailable):
+        no_oco_binance.place_oco(emulated_sell_oco())
+    # The take-profit may exist: cancelling the stop could leave it unprotected. Reconciliation decides.
+    assert venue.calls("DELETE", "/api/v3/order") == []
+    assert [c.params["newClientOrderId"] for c in venue.calls("POST", "/api/v3/order")] == ["ab-50-sl", "ab-50-tp"]
