@@ -43,8 +43,9 @@ def test_verify_rejects_a_different_hash_or_key(msg_hash, private_key):
     sig = stark.sign(msg_hash, private_key)
     public = stark.public_key_of(private_key)
     assert not stark.verify((msg_hash + 1) % 2**251, sig, public)
-    assert not stark.verify(msg_hash, sig, stark.public_key_of(private_key % (stark.EC_ORDER - 1) + 1)
-                            if private_key != 1 else stark.public_key_of(2))
+    # Keys are x-only, so k and EC_ORDER - k are the same public key: pick another key than both.
+    other = next(k for k in (2, 3, 5) if k not in (private_key, stark.EC_ORDER - private_key))
+    assert not stark.verify(msg_hash, sig, stark.public_key_of(other))
     assert not stark.verify(msg_hash, (sig.r, (sig.s + 1) % stark.EC_ORDER or 1), public)
 
 
