@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from core.db import new_session, session_scope, utcnow
 from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
-from core.models import Bot, BotTick, BrokerConnection, Order, StrategyVersion
+from core.models import Bot, BotTick, BrokerConnection, Fill, Order, StrategyVersion
 from core.orders import dispatch, service
 from core.orders.sizing import quantity_from_quote
 from core.orders.states import OrderState
@@ -194,9 +194,13 @@ def _bot_orders(bot_id: int):
 
 
 def _waiting_order(session: Session, bot_id: int) -> int | None:
-    """An entry or exit not settled yet: the position is not known until it is."""
+    """An entry or exit not settled yet, or whose fills are not all in our ledger yet (they are fetched
+    right after the fill, else by reconciliation): the position is not known until then."""
+    recorded = select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id) \
+        .scalar_subquery()
     return session.scalar(_bot_orders(bot_id).with_only_columns(Order.id).where(
-        Order.type == "market", Order.state.not_in(FINAL)).order_by(Order.id).limit(1))
+        Order.type == "market", or_(Order.state.not_in(FINAL), Order.filled_quantity > recorded))
+        .order_by(Order.id).limit(1))
 
 
 def _open_protection(session: Session, bot_id: int) -> list[int]:
