@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+
+from celery import shared_task, signals
 from sqlalchemy.exc import OperationalError
 
+from core.bus import get_redis
 from core.exchanges.errors import ExchangeError
 from core.orders import service
+
+log = logging.getLogger(__name__)
 
 # Raised before anything reached the venue (markets could not be loaded, database restarting):
 # the order is still `new`, so trying again is safe.
 TRANSIENT = (ExchangeError, OperationalError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 1, "retry_backoff_max": 30, "max_retries": 8}
+# Fills of a broker's symbol are fetched at most once per batch window (one trades query for all of
+# the orders filled meanwhile); the pending key expires in case its task is lost.
+FILLS_BATCH_SECONDS = 0.3
+FILLS_PENDING_TTL = 10
+
+
+def _fills_pending_key(broker_id: int, symbol: str) -> str:
+    return f"aristobot:fills_pending:{broker_id}:{symbol}"
+
+
+def _schedule_fills(broker_id: int, symbol: str) -> bool:
+    """True once a batch that will see this fill is scheduled; False (Redis down) = record them now."""
+    try:
+        client, key = get_redis(), _fills_pending_key(broker_id, symbol)
+        if client.set(key, "1", nx=True, ex=FILLS_PENDING_TTL):
+            try:
+                record_fills.apply_async(args=[broker_id, symbol], countdown=FILLS_BATCH_SECONDS)
+            except Exception:
+                client.delete(key)
+                raise
+        return True
+    except Exception as exc:  # noqa: BLE001 - redis/kombu transport errors: fall back to one query per order
+        log.warning("fills_batch_schedule_failed", extra={"broker_id": broker_id, "error": str(exc)[:200]})
+        return False
+
+
+@signals.worker_init.connect
+def _batch_fills_in_workers(**_kwargs) -> None:
+    # Worker processes only (a pool forks after this): a CLI or web process importing the tasks keeps
+    # recording fills right away.
+    service.record_fills_later(_schedule_fills)
 
 
 @shared_task(name="workers.orders.place_order", acks_late=True, **RETRY)
@@ -27,3 +63,10 @@ def cancel_order(order_id: int) -> dict:
 @shared_task(name="workers.orders.sync_order", acks_late=True, **RETRY)
 def sync_order(order_id: int) -> dict:
     return service.sync(order_id).as_dict()
+
+
+@shared_task(name="workers.orders.record_fills", acks_late=True, **RETRY)
+def record_fills(broker_id: int, symbol: str) -> list[int]:
+    # Cleared before the venue is asked: a fill committed from now on schedules the next batch.
+    get_redis().delete(_fills_pending_key(broker_id, symbol))
+    return service.record_symbol_fills(broker_id, symbol)

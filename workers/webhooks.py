@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import current_app, shared_task
+from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
 from core.db import new_session, session_scope
@@ -44,8 +44,10 @@ def _protect_after_fill(order_id: int) -> None:
     protect_entry(order_id, current_app)
 
 
-# Any worker that sees a webhook entry fill (placement, sync, cancel, reconciliation) protects it.
-service.on_final_fill("webhook", _protect_after_fill)
+@signals.worker_init.connect
+def _protect_fills_in_workers(**_kwargs) -> None:
+    # Any worker that sees a webhook entry fill (placement, sync, cancel, fills batch) protects it.
+    service.on_final_fill("webhook", _protect_after_fill)
 
 
 @shared_task(name="workers.webhooks.sweep_unprotected", acks_late=True)

@@ -18,17 +18,20 @@ DEFAULT_REPORT = "docs/bench/webhook.md"
 @click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Burst length.")
 @click.option("--url", "web_url", default=None, help="The running web app (default: config.yaml web host/port).")
 @click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
+@click.option("--accounts", default=None, type=click.IntRange(1, 500),
+              help="Simulator accounts (one webhook each) to spread the alerts over "
+                   "(default: enough to stay under the venue's 100 orders / 10 s per account).")
 @click.option("--settle", default=120.0, show_default=True, help="Seconds to wait for the venue's acks.")
 @click.option("--report", default=DEFAULT_REPORT, show_default=True, help="Markdown report path ('' = none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_url: str | None, settle: float,
-                          report: str, as_json: bool) -> None:
+def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_url: str | None,
+                          accounts: int | None, settle: float, report: str, as_json: bool) -> None:
     """A burst of TradingView alerts: accepted, lost (must be 0), duplicate orders (must be 0), latencies."""
     from core.webhooks.bench import run, write_markdown
 
     settings = get_settings()
     web_url = web_url or f"http://{settings.file.web.host}:{settings.file.web.port}"
-    result = run(web_url, sim_url or settings.sim_url, rate, seconds, settle)
+    result = run(web_url, sim_url or settings.sim_url, rate, seconds, settle, accounts)
     if report:
         path = Path(report)
         write_markdown(result, path if path.is_absolute() else settings.root / path)

@@ -58,8 +58,46 @@ def test_order_task_with_lost_venue_response_places_exactly_once(celery_worker_p
     finally:
         sim.clear_faults()
     assert len(trader.at_sim(order_id)) == 1
-    order = trader.reload(order_id)
+    order = _wait_fills_recorded(trader, order_id)
     assert order.state == "filled" and sum(f.quantity for f in order.fills) == order.filled_quantity
+
+
+def _wait_fills_recorded(trader, order_id: int, timeout: float = 30.0):
+    """The worker records a placement's fills in a batch (workers.orders.record_fills) a moment later."""
+    deadline = time.monotonic() + timeout
+    order = trader.reload(order_id)
+    while time.monotonic() < deadline and sum(f.quantity for f in order.fills) < order.filled_quantity:
+        time.sleep(0.1)
+        order = trader.reload(order_id)
+    return order
+
+
+def test_fills_of_a_burst_are_recorded_with_fewer_trades_queries_than_orders(celery_worker_process, trader, sim):
+    """Each placement would otherwise cost a trades query (weight 20 against 1 for the order itself)."""
+    from tests.trading_support import GarblingProxy
+
+    proxy = GarblingProxy(sim.url)
+    proxy.garble_orders = False  # a plain forwarding proxy, counting the trades queries that pass
+    queries: list[str] = []
+    forward = proxy.server.RequestHandlerClass.do_GET
+
+    def counting(handler) -> None:
+        queries.append(handler.path.split("?")[0])
+        forward(handler)
+
+    proxy.server.RequestHandlerClass.do_GET = counting
+    trader.point_at(proxy.url)
+    try:
+        app = _celery()
+        order_ids = [trader.order() for _ in range(6)]
+        results = [app.send_task(PLACE, args=[order_id], queue="orders") for order_id in order_ids]
+        assert {result.get(timeout=60)["state"] for result in results} == {"filled"}
+        orders = [_wait_fills_recorded(trader, order_id) for order_id in order_ids]
+    finally:
+        proxy.close()
+    assert all(sum(f.quantity for f in o.fills) == o.filled_quantity > 0 for o in orders)
+    assert len({f.venue_trade_id for o in orders for f in o.fills}) == sum(len(o.fills) for o in orders)
+    assert 1 <= queries.count("/api/v3/myTrades") < len(order_ids)
 
 
 def test_redelivered_place_and_cancel_tasks_are_harmless(celery_worker_process, trader):
