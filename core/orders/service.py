@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from core.brokers import exchange_for
 from core.bus import get_redis, order_events_channel
@@ -112,7 +112,10 @@ def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail
 
 
 def _locked(session: Session, order_id: int) -> Order:
-    order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    """The order row, locked. Its history is not loaded: steps only append to it (a transition adds
+    one event row), and loading it first costs a round trip and an early flush on the hot path."""
+    order = session.scalar(select(Order).where(Order.id == order_id).options(noload(Order.events))
+                           .with_for_update())
     if order is None:
         raise LookupError(f"no order {order_id}")
     return order
@@ -315,6 +318,9 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
     except ExchangeError as err:
         failure = err
     with session_scope() as session:
+        # Not waiting for this commit's WAL flush is safe: if Postgres loses it, the order is still
+        # `sent` (committed durably before the call) and the next sync asks the venue by client order id.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         order = _locked(session, order_id)
         if answer is not None:
             _apply(order, view_of(answer), "venue_ack", outcome)
