@@ -497,14 +497,15 @@ def _sorted(table: dict[tuple, Summary]) -> list[Summary]:
 
 def cumulative_realised(closings: Iterable[tuple[str, Closing]]) -> dict[str, list[tuple[int, Decimal]]]:
     """Cumulative realised P&L per quote asset, one point per second with a closing (the chart's time
-    axis wants strictly increasing times)."""
+    axis wants strictly increasing times), starting from 0 a second before the first closing."""
     per_second: dict[str, dict[int, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for quote, closing in closings:
         per_second[quote][int(closing.closed_at.timestamp())] += closing.pnl
     series = {}
     for quote, points in per_second.items():
-        running, line = ZERO, []
-        for second in sorted(points):
+        seconds = sorted(points)
+        running, line = ZERO, [(seconds[0] - 1, ZERO)]
+        for second in seconds:
             running += points[second]
             line.append((second, running))
         series[quote] = line
