@@ -99,3 +99,42 @@ def test_without_alert_time_identical_alerts_in_the_same_minute_are_one():
     next_minute = datetime(2026, 11, 21, 10, 1, 0, tzinfo=UTC)
     assert idempotency_key(1, body, None, RECEIVED) == idempotency_key(1, body, None, same_minute)
     assert idempotency_key(1, body, None, RECEIVED) != idempotency_key(1, body, None, next_minute)
+
+
+def _exits(**fields):
+    return parse_alert({"ticker": "BTCUSDT", **fields}, fixed_symbol=None, allowed_actions=list(ACTIONS))
+
+
+def test_stop_loss_and_take_profit_are_read_under_their_short_names_too():
+    alert = _exits(action="buy", price="100", sl="90", tp="120")
+    assert (alert.stop_loss, alert.take_profit) == (Decimal("90"), Decimal("120"))
+    short = _exits(action="sell", price="100", stop_loss="110", take_profit="80")
+    assert (short.stop_loss, short.take_profit) == (Decimal("110"), Decimal("80"))
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"action": "buy", "price": "100", "sl": "105"}, "stop-loss 105 must be below the price 100"),
+    ({"action": "buy", "price": "100", "tp": "95"}, "take-profit 95 must be above the price 100"),
+    ({"action": "buy", "sl": "120", "tp": "110"}, "stop-loss 120 must be below its take-profit 110"),
+    ({"action": "sell", "price": "100", "sl": "90"}, "stop-loss 90 must be above the price 100"),
+    ({"action": "sell", "price": "100", "tp": "101"}, "take-profit 101 must be below the price 100"),
+    ({"action": "buy", "sl": "-5"}, "'stop_loss' must be a positive number"),
+    ({"action": "buy", "tp": "lots"}, "'take_profit' must be a number"),
+])
+def test_exit_prices_on_the_wrong_side_are_refused_with_the_reason(fields, says):
+    with pytest.raises(AlertRejected) as refused:
+        _exits(**fields)
+    assert refused.value.http_status == 422 and says in refused.value.reason
+
+
+def test_a_close_ignores_exit_prices_its_message_template_carries():
+    alert = _exits(action="close", price="100", sl="105", tp="95")
+    assert alert.action == "close" and alert.stop_loss == Decimal("105")
+
+
+@given(price=st.decimals(min_value=1, max_value=10**6, places=2),
+       below=st.decimals(min_value="0.01", max_value="0.99", places=2),
+       above=st.decimals(min_value="1.01", max_value=3, places=2))
+def test_a_long_with_its_stop_below_and_target_above_the_price_is_always_accepted(price, below, above):
+    alert = _exits(action="buy", price=str(price), sl=str(price * below), tp=str(price * above))
+    assert alert.stop_loss < alert.price < alert.take_profit
