@@ -193,10 +193,11 @@ def detail(webhook_id: int):
 def reliability(webhook_id: int):
     with new_session() as session:
         webhook = owned_or_404(session, Webhook, webhook_id)
+        requests = monitor.request_log(session, webhook)
         return render_template("webhooks/reliability.html", webhook=webhook,
                                stats=monitor.reliability(session, webhook),
-                               timeline=monitor.timeline(session, webhook),
-                               requests=monitor.request_log(session, webhook))
+                               timeline=monitor.timeline(session, webhook), requests=requests,
+                               orders=monitor.orders_by_alert(session, requests))
 
 
 @bp.get("/<int:webhook_id>/requests")
@@ -206,8 +207,9 @@ def requests_log(webhook_id: int):
     with new_session() as session:
         webhook = owned_or_404(session, Webhook, webhook_id)
         before = request.args.get("before", type=int)
-        return render_template("webhooks/_requests.html", webhook=webhook,
-                               requests=monitor.request_log(session, webhook, before_id=before))
+        requests = monitor.request_log(session, webhook, before_id=before)
+        return render_template("webhooks/_requests.html", webhook=webhook, requests=requests,
+                               orders=monitor.orders_by_alert(session, requests))
 
 
 def _change(webhook_id: int, change, message: str):

@@ -119,3 +119,16 @@ def request_log(session: Session, webhook: Webhook, limit: int = 200, before_id:
     if before_id:
         query = query.where(WebhookAlert.id < before_id)
     return list(session.scalars(query.order_by(WebhookAlert.id.desc()).limit(limit)))
+
+
+def orders_by_alert(session: Session, alerts: list[WebhookAlert]) -> dict[int, list[Order]]:
+    """The orders each alert made, entries first then their stop-loss / take-profit, for the request log."""
+    ids = [alert.id for alert in alerts if alert.order_ids]
+    if not ids:
+        return {}
+    orders = session.scalars(select(Order).where(Order.source == "webhook",
+                                                 Order.source_ref.in_([str(i) for i in ids])).order_by(Order.id))
+    found: dict[int, list[Order]] = {}
+    for order in orders:
+        found.setdefault(int(order.source_ref), []).append(order)
+    return found

@@ -266,3 +266,28 @@ def test_browser_trader_creates_webhook_copies_its_url_and_resumes_it_after_miss
     page.click("text=Reliability")
     page.wait_for_selector("#requests")
     assert "No request received yet" in page.inner_text("#requests")
+
+
+def test_request_log_shows_each_alerts_entry_and_its_protection_with_their_states(client, logged_in, broker_of,
+                                                                                  webhook_of):
+    from core.webhooks.protection import protect_entry
+    from tests.core.webhooks.test_processing import sender
+
+    webhook_id, token = webhook_of(logged_in, broker_of(logged_in), size_mode="quantity", size_value=Decimal("0.01"))
+    post(client, token, {**ALERT, "sl": "50000", "tp": "70000"})
+    [alert] = alerts_of(webhook_id)
+    [entry] = orders_of(alert)
+    with session_scope() as session:
+        from core.db import utcnow
+        from core.models import Fill
+
+        order = session.get(Order, entry.id)
+        order.state, order.filled_quantity, order.average_price = "filled", Decimal("0.01"), Decimal("60000")
+        session.add(Fill(order_id=order.id, user_id=order.user_id, broker_id=order.broker_id, symbol="BTCUSDT",
+                         side="buy", venue_trade_id=f"t{order.id}", price=Decimal("60000"), quantity=Decimal("0.01"),
+                         fee=Decimal(0), fee_asset="BTC", traded_at=utcnow()))
+    oco_id = protect_entry(entry.id, sender())
+    html = client.get(f"/webhooks/{webhook_id}/requests").get_data(as_text=True)
+    assert f'id="alert-order-{entry.id}"' in html and f'id="alert-order-{oco_id}"' in html
+    protection = html.split(f'id="alert-order-{oco_id}"')[1].split("</div>")[0]
+    assert "stop-loss + take-profit" in protection and ">new<" in protection
