@@ -23,6 +23,14 @@ def test_healthz_503_when_expected_process_is_stale(client, redis_client):
     assert response.get_json()["down"] == ["beat"]
 
 
-def test_healthz_queue_depths(client, redis_client):
-    redis_client.rpush("orders", "a", "b")
-    assert client.get("/healthz").get_json()["queues"]["orders"] == 2
+def test_queue_depths_count_waiting_messages(redis_server):
+    """On a database of its own: the suite's Celery worker consumes the real queues."""
+    import redis
+
+    from core.health import queue_depths
+
+    other = redis.Redis.from_url(redis_server.replace("/0", "/7"))
+    other.flushdb()
+    other.rpush("orders", "a", "b")
+    other.rpush("backtests", "c")
+    assert queue_depths(other) == {"orders": 2, "bots": 0, "backtests": 1, "maintenance": 0}
