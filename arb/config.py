@@ -63,6 +63,7 @@ class ArbConfig(Strict):
     watchdog_s: float = Field(default=5.0, gt=0, le=300)
     slippage_bps: Bps = Decimal(20)
     status_interval_s: float = Field(default=0.5, gt=0, le=60)
+    health_interval_s: float = Field(default=1.0, ge=0.05, le=60)  # venue account checks, backlog flush
     dry_run: bool = False
     paradex_chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
     vest: VenueUrls = VenueUrls(taker_fee_bps=Decimal(1))

@@ -72,6 +72,7 @@ class ArbEngine:
         self._health_failures = {v: 0 for v in VENUES}
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arb-db")  # keeps writes in order
         self._tasks: list[asyncio.Task] = []
+        self._closing: set[asyncio.Task] = set()
         self.legs = LegRunner(
             venues=venues, books=self.books, fees_bps=cfg.fees_bps,
             ticks={"vest": cfg.vest.price_tick, "paradex": cfg.paradex.price_tick},
@@ -412,15 +413,20 @@ class ArbEngine:
                 age = feed.book.age()
                 if feed.book.updated_at and age > self.cfg.watchdog_s:
                     self.emit("book_watchdog_restart", level=logging.WARNING, venue=venue, silent_s=round(age, 1))
-                    await feed.stop()
                     feed.book.invalidate()
+                    # A silent peer may not answer the close handshake either: do not wait for it.
+                    closing = asyncio.create_task(self._stop_feed(feed))
+                    self._closing.add(closing)
+                    closing.add_done_callback(self._closing.discard)
                     self.feeds[venue] = await self._connect(venue)
 
+    async def _stop_feed(self, feed: BookFeed) -> None:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(feed.stop(), 2.0)
+
     async def _health(self) -> None:
-        ticks = 0
         while True:
-            await asyncio.sleep(1.0)
-            ticks += 1
+            await asyncio.sleep(self.cfg.health_interval_s)
             if self.store is not None and self.store.backlog:
                 await self.db(self.store.flush)
             if self.unhedged and not self.busy:
@@ -432,8 +438,7 @@ class ArbEngine:
             self.check_loss_limit()
             if self.halted_reason == "daily_loss_limit" and not self.flat and not self.busy and self.direction:
                 await self._close_all("daily_loss_limit")
-            if ticks % 3 == 0:
-                await self._check_venues()
+            await self._check_venues()
 
     async def _close_all(self, reason: str) -> None:
         self.busy = True
@@ -522,8 +527,7 @@ class ArbEngine:
                 if await self.db(self.store.flush):
                     break
                 await asyncio.sleep(0.5)
-        for feed in self.feeds.values():
-            await feed.stop()
+        await asyncio.gather(*(self._stop_feed(feed) for feed in self.feeds.values()), *self._closing)
         if self.publish is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.publish, self.snapshot() | {"state": "stopped"})

@@ -114,7 +114,7 @@ def test_a_leg_rejected_every_time_is_rolled_back_so_no_directional_position_is_
             (rollback,) = events(engine, "leg_rollback")
             assert (rollback["venue"], rollback["side"], rollback["size"]) == ("vest", "SELL", "0.01")
             assert sim_positions(sims, creds) == {"vest": ZERO, "paradex": ZERO}
-            assert not engine.unhedged
+            await wait_for(lambda: not engine.unhedged, 2, "hedge restored")
         finally:
             stop.set()
             sims.paradex.faults.reject_next_order = False
@@ -368,3 +368,80 @@ def test_dry_run_detects_and_logs_but_never_sends(sims, infra):
     assert intents(cfg.pair) == []
     with new_session() as session:
         assert session.scalars(select(ArbLeg).join(ArbIntent).where(ArbIntent.pair == cfg.pair)).all() == []
+
+
+def test_venue_down_pauses_entries_and_after_it_is_back_books_reconnect_within_5s(infra):
+    from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
+
+    own = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=11)  # this test stops a face
+    creds, cfg = new_credentials(own), arb_config(own, health_interval_s=0.1)
+
+    def run_on_sims(coro):
+        return asyncio.run_coroutine_threadsafe(coro, own.loop).result(10)
+
+    async def go():
+        engine = await start_engine(cfg, creds)
+        try:
+            port = own.vest.port
+            run_on_sims(own.vest.stop())
+            await wait_for(lambda: engine.paused_reason == "venue_unhealthy:vest", 5, "health kill switch")
+            assert events(engine, "kill_switch")[-1]["reason"] == "venue_unhealthy:vest"
+            assert not engine.books["vest"].valid and engine.evaluate() is None
+            inject(own, "paradex", 40, 1.0)
+            await asyncio.sleep(0.3)
+            assert not events(engine, "spread_detected")  # no trading on a dead venue's book
+            await asyncio.sleep(0.8)
+            run_on_sims(own.vest.start(port))
+            back = time.monotonic()
+            await wait_for(lambda: engine.books["vest"].valid, 5, "vest book after the venue is back")
+            assert time.monotonic() - back < 5
+            await wait_for(lambda: engine.paused_reason is None, 5, "kill switch cleared")
+            inject(own, "paradex", 30, 0.8)
+            await wait_for(lambda: events(engine, "entry_executed"), 3, "trading resumed")
+        finally:
+            await engine.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        own.stop()
+
+
+def test_a_silent_feed_is_restarted_by_the_watchdog(sims, infra):
+    """A websocket that stays open but stops sending (no frames, no error) is torn down and reconnected."""
+    from aiohttp import web
+
+    connections = []
+    snapshot = ('{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+                '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59995",'
+                '"size":"5"},{"side":"SELL","price":"60005","size":"5"}]}}}')
+
+    async def ws(request):
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        connections.append(time.monotonic())
+        await sock.receive()
+        await sock.send_str(snapshot)
+        await asyncio.sleep(30)  # then silence
+        return sock
+
+    async def go():
+        app = web.Application()
+        app.add_routes([web.get("/ws", ws)])
+        runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        cfg = arb_config(sims, watchdog_s=0.5, paradex={"ws_url": f"ws://127.0.0.1:{port}/ws"})
+        engine = await start_engine(cfg, new_credentials(sims))
+        try:
+            await wait_for(lambda: len(connections) >= 2, 5, "reconnect after silence")
+            (restart, *_) = events(engine, "book_watchdog_restart")
+            assert restart["venue"] == "paradex" and restart["silent_s"] >= 0.5
+            assert connections[1] - connections[0] < 2.5
+        finally:
+            await engine.stop()
+            await runner.cleanup()
+
+    asyncio.run(go())
