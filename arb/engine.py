@@ -174,7 +174,7 @@ class ArbEngine:
         now = time.monotonic() if now is None else now
         stale_s = self.cfg.stale_book_ms / 1000
         for venue, book in self.books.items():
-            if not book.valid or book.age(now) > stale_s:
+            if not book.valid or now - book.updated_at > stale_s:
                 if venue not in self._stale_logged and self.trading_enabled:
                     self._stale_logged.add(venue)
                     self.emit("book_stale", level=logging.WARNING, venue=venue, valid=book.valid,
@@ -268,7 +268,8 @@ class ArbEngine:
         event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
         self.counters[{"entry": "entries", "exit": "exits"}.get(kind, "rollbacks")] += 1 if ok else 0
         self.emit(event if ok else f"{kind}_failed", level=logging.INFO if ok else logging.WARNING,
-                  intent_id=intent_id, direction=direction, spread_bps=spread_bps,
+                  intent_id=intent_id, direction=direction,
+                  spread_bps=round(spread_bps, 2) if spread_bps is not None else None,
                   detect_to_sent_us=detect_to_sent_us, legs=outcome["legs"],
                   realized_pnl=self.realized_pnl, sizes=outcome["sizes_after"])
         if not ok:

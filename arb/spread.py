@@ -43,6 +43,11 @@ def side_vwap(levels: dict[Decimal, Decimal], size: Decimal, best_first_descendi
     """Average price of taking `size` from one side of a book ({price: size}); None if too thin.
 
     The same walk as OrderBook.vwap, without building level objects: this runs on every update."""
+    if not levels:
+        return None
+    best = max(levels) if best_first_descending else min(levels)
+    if levels[best] >= size:  # the usual case at arbitrage sizes: no sort needed
+        return best
     remaining, cost = size, Decimal(0)
     for price in sorted(levels, reverse=best_first_descending):
         available = levels[price]
