@@ -19,7 +19,7 @@ TRANSIENT = (ExchangeError, OperationalError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 1, "retry_backoff_max": 30, "max_retries": 8}
 # Fills of a broker's symbol are fetched at most once per batch window (one trades query for all of
 # the orders filled meanwhile); the pending key expires in case its task is lost.
-FILLS_BATCH_SECONDS = 0.3
+FILLS_BATCH_SECONDS = 1.0
 FILLS_PENDING_TTL = 10
 
 
