@@ -151,14 +151,6 @@ class ArbStore:
 
         self.run_or_defer(f"intent {intent_id}", write)
 
-    def mark_sent(self, intent_id: int) -> None:
-        def write(session: Session) -> None:
-            intent = session.get(ArbIntent, intent_id)
-            if intent is not None and intent.state == "pending":
-                intent.state = "sent"
-
-        self.run_or_defer(f"intent {intent_id} sent", write)
-
     def open_intents(self, pair: str) -> list[dict]:
         def read(session: Session) -> list[dict]:
             rows = session.scalars(select(ArbIntent).where(ArbIntent.pair == pair,
@@ -171,12 +163,6 @@ class ArbStore:
                     for r in rows]
 
         return self._run(read)
-
-    def recent_intents(self, pair: str, limit: int = 20) -> list[ArbIntent]:
-        return self._run(lambda s: list(s.scalars(select(ArbIntent).where(ArbIntent.pair == pair)
-                                                  .order_by(ArbIntent.id.desc()).limit(limit)).all()))
-
-    # --- position -----------------------------------------------------------------------------
 
     def load_position(self, pair: str) -> dict | None:
         def read(session: Session) -> dict | None:
