@@ -55,7 +55,12 @@ def sweep_unprotected() -> int:
     """Filled entries whose stop-loss / take-profit was never recorded (worker killed after the fill)."""
     with new_session() as session:
         entry_ids = unprotected_entry_ids(session)
-    recorded = [protect_entry(entry_id, current_app) for entry_id in entry_ids]
+    recorded = []
+    for entry_id in entry_ids:
+        try:
+            recorded.append(protect_entry(entry_id, current_app))
+        except LookupError as waiting:  # fills not in the ledger yet: the next sweep tries again
+            log.info("webhook_protection_waits", extra={"order_id": entry_id, "reason": str(waiting)})
     if entry_ids:
         log.warning("webhook_protection_recovered", extra={"count": len(entry_ids), "first_id": entry_ids[0],
                                                            "recorded": sum(1 for r in recorded if r)})
