@@ -30,7 +30,8 @@ class Section(BaseModel):
 class WebConfig(Section):
     host: str = "127.0.0.1"
     port: Port = 8000
-    threads: int = Field(default=32, ge=1, le=128)  # each open SSE stream holds one
+    workers: int = Field(default=2, ge=1, le=16)  # processes: webhook bursts are CPU-bound
+    threads: int = Field(default=32, ge=1, le=128)  # per process; each open SSE stream holds one
     session_cookie_secure: bool = False  # true behind HTTPS
 
 
@@ -79,7 +80,7 @@ class FileConfig(Section):
     demo: DemoConfig = DemoConfig()
     feeds: FeedsConfig = FeedsConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Sections owned by later modules (arb, ...) are validated by their own models.
+    # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}
 
 

@@ -48,7 +48,12 @@ def required_ports(settings: Settings, processes: list[str]) -> dict[str, int]:
     f = settings.file
     ports = {"web": f.web.port, "flower": f.flower.port, "sim": f.sim.port,
              "postgres": f.embedded.postgres_port, "redis": f.embedded.redis_port}
-    return {name: port for name, port in ports.items() if name in processes}
+    checks = {name: port for name, port in ports.items() if name in processes}
+    if "perpsim" in processes:  # the arb engine's Vest and Paradex simulator faces
+        perp = f.arb.get("sim", {})
+        checks["perpsim (Vest face)"] = int(perp.get("vest_port", 8901))
+        checks["perpsim (Paradex face)"] = int(perp.get("paradex_port", 8902))
+    return checks
 
 
 def process_environment(settings: Settings) -> dict[str, str]:

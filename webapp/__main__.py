@@ -34,7 +34,7 @@ def main() -> None:
     web = settings.file.web
     WebServer({
         "bind": f"{web.host}:{web.port}",
-        "workers": 1,
+        "workers": web.workers,
         "threads": web.threads,
         "worker_class": "gthread",
         "timeout": 120,  # SSE streams are long-lived

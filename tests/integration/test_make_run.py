@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from tests.conftest import ROOT, process_env
 from tests.support import csrf_token_from, free_port, remember_secret
@@ -22,10 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 def _fresh_install(tmp_path: Path) -> tuple[dict, dict]:
-    ports = {name: free_port() for name in ("web", "flower", "sim", "postgres", "redis")}
-    (tmp_path / "config.yaml").write_text(
-        f"web: {{port: {ports['web']}}}\nflower: {{port: {ports['flower']}}}\nsim: {{port: {ports['sim']}}}\n"
-        f"embedded: {{postgres_port: {ports['postgres']}, redis_port: {ports['redis']}}}\n")
+    ports = {name: free_port() for name in ("web", "flower", "sim", "postgres", "redis", "vest", "paradex")}
+    arb = yaml.safe_load((ROOT / "config.yaml").read_text())["arb"]
+    arb["sim"].update(vest_port=ports["vest"], paradex_port=ports["paradex"])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "web": {"port": ports["web"]}, "flower": {"port": ports["flower"]}, "sim": {"port": ports["sim"]},
+        "embedded": {"postgres_port": ports["postgres"], "redis_port": ports["redis"]}, "arb": arb}))
     env = process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml"), ARISTOBOT_VAR=str(tmp_path / "var"),
                       ARISTOBOT_ENV_FILE=str(tmp_path / ".env"))
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FERNET_KEYS"):
@@ -93,7 +96,8 @@ def test_make_run_fresh_machine_login_stop_and_resume(tmp_path):
         password = remember_secret(re.search(r"user 'demo'\s+password '([^']+)'", banner).group(1))
         assert (tmp_path / ".env").exists() and "fresh random keys" in banner
         health = _wait_healthy(ports["web"])
-        assert {"web", "worker", "backtester", "beat", "flower", "sim", "feeds"} <= set(health["processes"])
+        assert {"web", "worker", "maintenance", "backtester", "beat", "flower", "sim", "feeds", "perpsim", "arb"} \
+            <= set(health["processes"])
         assert "Demo broker: 'Simulator' with 10000 USDT" in banner
         assert health["postgres"]["ok"] and health["redis"]["ok"]
         response = _login(ports["web"], "demo", password)
