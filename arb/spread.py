@@ -39,25 +39,6 @@ class Spreads:
         return max(self.entry_bps.items(), key=lambda item: item[1])
 
 
-def side_vwap(levels: dict[Decimal, Decimal], size: Decimal, best_first_descending: bool) -> Decimal | None:
-    """Average price of taking `size` from one side of a book ({price: size}); None if too thin.
-
-    The same walk as OrderBook.vwap, without building level objects: this runs on every update."""
-    if not levels:
-        return None
-    best = max(levels) if best_first_descending else min(levels)
-    if levels[best] >= size:  # the usual case at arbitrage sizes: no sort needed
-        return best
-    remaining, cost = size, Decimal(0)
-    for price in sorted(levels, reverse=best_first_descending):
-        available = levels[price]
-        if available >= remaining:
-            return (cost + remaining * price) / size
-        cost += available * price
-        remaining -= available
-    return None
-
-
 class VwapCache:
     """Both VWAPs of each book, recomputed only for the book whose frame just arrived."""
 
@@ -68,8 +49,7 @@ class VwapCache:
     def get(self, book: OrderBook, size: Decimal) -> tuple[Decimal, Decimal] | None:
         stamp = (id(book), book.updated_at, book.valid)
         if self._seen.get(book.venue) != stamp:
-            sell = side_vwap(book.bids, size, True) if book.valid else None
-            buy = side_vwap(book.asks, size, False) if book.valid else None
+            sell, buy = book.vwap("SELL", size), book.vwap("BUY", size)  # None for an invalid book
             self._values[book.venue] = None if sell is None or buy is None else (sell, buy)
             self._seen[book.venue] = stamp
         return self._values[book.venue]

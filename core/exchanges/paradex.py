@@ -90,17 +90,22 @@ def parse_book_frame(raw: str | bytes) -> dict | None:
     data = params.get("data")
     try:
         update_type, seq = data["update_type"], int(data["seq_no"])
-        sides: dict[str, list] = {"BUY": [], "SELL": []}
-        for key in ("inserts", "updates", "deletes"):
-            for level in data.get(key) or []:
-                (price, size), = parse_levels([level], venue=VENUE)
-                sides[level["side"]].append((price, Decimal(0) if key == "deletes" else size))
+        changed = (data.get("inserts") or []) + (data.get("updates") or [])
+        deleted = data.get("deletes") or []
+        # The whole frame in one parse_levels call; a delete's size is whatever the venue sent, we need 0.
+        levels = parse_levels([[row["price"], row["size"]] for row in changed]
+                              + [[row["price"], "0"] for row in deleted], venue=VENUE)
+        sides = [row["side"] for row in changed] + [row["side"] for row in deleted]
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.MalformedResponse(f"bad order_book frame {str(data)[:100]}", venue=VENUE) from exc
+    bids = [level for side, level in zip(sides, levels, strict=True) if side == "BUY"]
+    asks = [level for side, level in zip(sides, levels, strict=True) if side == "SELL"]
+    if len(bids) + len(asks) != len(levels):
+        raise errors.MalformedResponse(f"order_book level without a BUY/SELL side {str(data)[:100]}", venue=VENUE)
     if update_type not in ("s", "d"):
         raise errors.MalformedResponse(f"unknown update_type {update_type!r}", venue=VENUE)
     return {"market": data.get("market"), "snapshot": update_type == "s", "seq": seq,
-            "bids": sides["BUY"], "asks": sides["SELL"], "ts": data.get("last_updated_at")}
+            "bids": bids, "asks": asks, "ts": data.get("last_updated_at")}
 
 
 @dataclass(frozen=True)

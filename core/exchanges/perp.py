@@ -14,9 +14,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from bisect import bisect_left, insort
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import islice
+from types import MappingProxyType
 from typing import Any, Literal
 
 import aiohttp
@@ -38,41 +41,109 @@ class BookLevel:
     size: Decimal
 
 
+_PAIR_ROWS = {list}
+_ZERO = Decimal(0)
+
+
+class _Interned(dict):
+    """text -> checked Decimal, filled on first sight. A book's prices sit on the tick grid and its
+    sizes on the lot grid, so the same few hundred strings come back frame after frame: a dict hit
+    instead of a Decimal parse and range check. Only str keys are kept (1 == 1.0 == True as keys),
+    and the table is emptied when it gets big, so memory stays bounded."""
+
+    def __init__(self, is_valid: Callable[[Decimal], bool], limit: int = 8192):
+        super().__init__()
+        self._is_valid = is_valid
+        self._limit = limit
+
+    def __missing__(self, text: Any) -> Decimal:
+        value = Decimal(str(text))  # InvalidOperation for anything but a number
+        if not value.is_finite() or not self._is_valid(value):
+            raise ValueError(f"out of range: {text!r:.40}")
+        if type(text) is str:
+            if len(self) >= self._limit:
+                self.clear()
+            self[text] = value
+        return value
+
+
+_PRICES = _Interned(lambda price: price > 0)
+_SIZES = _Interned(lambda size: size >= 0)
+
+
+def _parse_level(row: Any, venue: str) -> tuple[Decimal, Decimal]:
+    """One [price, size] or {"price", "size"} row, checked: the slow path, which names the bad row."""
+    try:
+        price, size = (Decimal(str(row[0])), Decimal(str(row[1]))) if isinstance(row, list | tuple) \
+            else (Decimal(str(row["price"])), Decimal(str(row["size"])))
+    except (InvalidOperation, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"bad book level {row!r:.80}", venue=venue) from exc
+    if not price.is_finite() or not size.is_finite() or price <= 0 or size < 0:
+        raise MalformedResponse(f"bad book level {row!r:.80}", venue=venue)
+    return price, size
+
+
 def parse_levels(rows: Any, *, venue: str) -> list[tuple[Decimal, Decimal]]:
-    """[[price, size], ...] (strings or numbers) as Decimals; anything else is MalformedResponse."""
+    """[[price, size], ...] (strings or numbers) as Decimals; anything else is MalformedResponse.
+
+    This runs on every websocket frame, so a side of [price, size] lists is read in one
+    comprehension through the interned tables above (parsed and range-checked once per distinct
+    string). Anything that fails there, and other row shapes ({"price", "size"} objects), take the
+    per-row path, which accepts the same input and names the bad row."""
     if not isinstance(rows, list):
         raise MalformedResponse(f"book side is not a list: {rows!r:.80}", venue=venue)
-    out = []
-    for row in rows:
+    # One C-level pass over the row types, not isinstance per row: unpacking alone would also take
+    # a 2-character string as a row.
+    if {*map(type, rows)} <= _PAIR_ROWS:
+        prices, sizes = _PRICES, _SIZES
         try:
-            price, size = (Decimal(str(row[0])), Decimal(str(row[1]))) if isinstance(row, list | tuple) \
-                else (Decimal(str(row["price"])), Decimal(str(row["size"])))
-        except (InvalidOperation, KeyError, IndexError, TypeError, ValueError) as exc:
-            raise MalformedResponse(f"bad book level {row!r:.80}", venue=venue) from exc
-        if not price.is_finite() or not size.is_finite() or price <= 0 or size < 0:
-            raise MalformedResponse(f"bad book level {row!r:.80}", venue=venue)
-        out.append((price, size))
-    return out
+            return [(prices[price], sizes[size]) for price, size in rows]
+        except (InvalidOperation, TypeError, ValueError):
+            pass
+    return [_parse_level(row, venue) for row in rows]
 
 
-@dataclass
 class OrderBook:
-    venue: str
-    market: str
-    bids: dict[Decimal, Decimal] = field(default_factory=dict)
-    asks: dict[Decimal, Decimal] = field(default_factory=dict)
-    seq: int | None = None
-    valid: bool = False
-    updated_at: float = 0.0  # time.monotonic() of the last applied frame
-    venue_ts_ms: int | None = None
+    """One market's book. Each side is a {price: size} dict plus its prices in ascending order
+    (kept with bisect on every change), so the best level is an index and a VWAP walk stops as soon
+    as the size is filled. `bids` and `asks` are read-only views: change the book with apply_*."""
+
+    __slots__ = ("venue", "market", "seq", "valid", "updated_at", "venue_ts_ms",
+                 "_bids", "_asks", "_bid_prices", "_ask_prices")
+
+    def __init__(self, venue: str, market: str) -> None:
+        self.venue = venue
+        self.market = market
+        self.seq: int | None = None
+        self.valid = False
+        self.updated_at = 0.0  # time.monotonic() of the last applied frame
+        self.venue_ts_ms: int | None = None
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._bid_prices: list[Decimal] = []  # ascending: the best bid is the last
+        self._ask_prices: list[Decimal] = []  # ascending: the best ask is the first
+
+    def __repr__(self) -> str:
+        return (f"OrderBook({self.venue!r}, {self.market!r}, seq={self.seq}, valid={self.valid}, "
+                f"bid={self.best_bid()}, ask={self.best_ask()})")
+
+    @property
+    def bids(self) -> Mapping[Decimal, Decimal]:
+        return MappingProxyType(self._bids)
+
+    @property
+    def asks(self) -> Mapping[Decimal, Decimal]:
+        return MappingProxyType(self._asks)
 
     def apply_snapshot(self, bids: Iterable[tuple[Decimal, Decimal]], asks: Iterable[tuple[Decimal, Decimal]],
                        seq: int | None = None, venue_ts_ms: int | None = None) -> bool:
         """Replace the book. A snapshot older than the book we hold is ignored (returns False)."""
         if seq is not None and self.valid and self.seq is not None and seq < self.seq:
             return False
-        self.bids = {p: s for p, s in bids if s > 0}
-        self.asks = {p: s for p, s in asks if s > 0}
+        self._bids = {p: s for p, s in bids if s > 0}
+        self._asks = {p: s for p, s in asks if s > 0}
+        self._bid_prices = sorted(self._bids)
+        self._ask_prices = sorted(self._asks)
         self._applied(seq, venue_ts_ms)
         return True
 
@@ -86,12 +157,8 @@ class OrderBook:
         if seq != self.seq + 1:
             self.invalidate()
             raise BookGap(f"{self.venue} {self.market}: expected seq {self.seq + 1}, got {seq}")
-        for levels, book_side in ((bids, self.bids), (asks, self.asks)):
-            for price, size in levels:
-                if size > 0:
-                    book_side[price] = size
-                else:
-                    book_side.pop(price, None)
+        _patch(self._bids, self._bid_prices, bids)
+        _patch(self._asks, self._ask_prices, asks)
         self._applied(seq, venue_ts_ms)
         return True
 
@@ -99,28 +166,32 @@ class OrderBook:
         self.seq = seq
         self.venue_ts_ms = venue_ts_ms
         self.updated_at = time.monotonic()
-        bid, ask = self.best_bid(), self.best_ask()
         # A crossed book means we missed something: treat it like a gap rather than price from it.
-        if bid and ask and bid.price >= ask.price:
+        if self._bid_prices and self._ask_prices and self._bid_prices[-1] >= self._ask_prices[0]:
+            bid, ask = self._bid_prices[-1], self._ask_prices[0]
             self.invalidate()
-            raise BookGap(f"{self.venue} {self.market}: crossed book {bid.price} >= {ask.price}")
+            raise BookGap(f"{self.venue} {self.market}: crossed book {bid} >= {ask}")
         self.valid = True
 
     def invalidate(self) -> None:
         self.valid = False
-        self.bids.clear()
-        self.asks.clear()
+        self._bids, self._asks, self._bid_prices, self._ask_prices = {}, {}, [], []
 
     def best_bid(self) -> BookLevel | None:
-        return BookLevel(max(self.bids), self.bids[max(self.bids)]) if self.bids else None
+        return BookLevel(self._bid_prices[-1], self._bids[self._bid_prices[-1]]) if self._bid_prices else None
 
     def best_ask(self) -> BookLevel | None:
-        return BookLevel(min(self.asks), self.asks[min(self.asks)]) if self.asks else None
+        return BookLevel(self._ask_prices[0], self._asks[self._ask_prices[0]]) if self._ask_prices else None
+
+    def _walk(self, side: Side) -> tuple[dict[Decimal, Decimal], Iterable[Decimal]]:
+        """The side a taker on `side` consumes, and its prices best first."""
+        if side == "BUY":
+            return self._asks, self._ask_prices
+        return self._bids, reversed(self._bid_prices)
 
     def levels(self, side: Literal["bids", "asks"], depth: int | None = None) -> list[BookLevel]:
-        book_side = self.bids if side == "bids" else self.asks
-        prices = sorted(book_side, reverse=(side == "bids"))[:depth]
-        return [BookLevel(p, book_side[p]) for p in prices]
+        book_side, prices = self._walk("SELL" if side == "bids" else "BUY")
+        return [BookLevel(p, book_side[p]) for p in islice(prices, depth)]
 
     def vwap(self, side: Side, size: Decimal) -> Decimal | None:
         """Average price to BUY (walking asks) or SELL (walking bids) `size`; None if too thin."""
@@ -128,22 +199,25 @@ class OrderBook:
             raise ValueError("vwap size must be positive")
         if not self.valid:
             return None
-        remaining, cost = size, Decimal(0)
-        for level in self.levels("asks" if side == "BUY" else "bids"):
-            take = min(remaining, level.size)
-            cost += take * level.price
-            remaining -= take
-            if remaining == 0:
-                return cost / size
+        book_side, prices = self._walk(side)
+        remaining, cost = size, _ZERO
+        for price in prices:
+            available = book_side[price]
+            if available >= remaining:
+                # Usually the top level alone covers the size (cost still zero): its price, no arithmetic.
+                return (cost + remaining * price) / size if cost else price
+            cost += available * price
+            remaining -= available
         return None
 
     def worst_price(self, side: Side, size: Decimal) -> Decimal | None:
         """Price of the last level touched when taking `size` (a limit that would fill it all)."""
+        book_side, prices = self._walk(side)
         remaining = size
-        for level in self.levels("asks" if side == "BUY" else "bids"):
-            remaining -= level.size
+        for price in prices:
+            remaining -= book_side[price]
             if remaining <= 0:
-                return level.price
+                return price
         return None
 
     def age(self, now: float | None = None) -> float:
@@ -151,6 +225,17 @@ class OrderBook:
         if not self.updated_at:
             return float("inf")
         return (time.monotonic() if now is None else now) - self.updated_at
+
+
+def _patch(book_side: dict[Decimal, Decimal], prices: list[Decimal], levels: Iterable[tuple[Decimal, Decimal]]) -> None:
+    """Apply one side of a delta to {price: size} and its ascending price list (size 0 deletes)."""
+    for price, size in levels:
+        if size > 0:
+            if price not in book_side:
+                insort(prices, price)
+            book_side[price] = size
+        elif book_side.pop(price, None) is not None:
+            del prices[bisect_left(prices, price)]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arb.spread import VwapCache, compute_spreads, decide, direction_venues, side_vwap
+from arb.spread import VwapCache, compute_spreads, decide, direction_venues
 from core.exchanges.perp import OrderBook
 
 FEES = {"vest": D(1), "paradex": D(2)}
@@ -44,22 +44,32 @@ level = st.tuples(st.decimals(min_value=D(1), max_value=D(1000), places=2),
                   st.decimals(min_value=D("0.01"), max_value=D(5), places=2))
 
 
+def walked_vwap(levels: dict, size: D, best_first_descending: bool) -> D | None:
+    """The plain definition: take from the best price outwards until `size` is filled."""
+    remaining, cost = size, D(0)
+    for price in sorted(levels, reverse=best_first_descending):
+        take = min(remaining, levels[price])
+        cost, remaining = cost + take * price, remaining - take
+        if remaining == 0:
+            return cost / size
+    return None
+
+
 @settings(max_examples=200, deadline=None)
 @given(levels=st.lists(level, min_size=1, max_size=15), size=st.decimals(min_value=D("0.01"), max_value=D(20), places=2))
-def test_fast_vwap_equals_the_order_book_vwap(levels, size):
+def test_cached_vwaps_are_the_walked_vwaps_of_both_sides(levels, size):
     bids = dict(levels)
     asks = {p + 1000: s for p, s in bids.items()}
     b = book("vest", list(bids.items()), list(asks.items()))
-    assert side_vwap(b.bids, size, True) == b.vwap("SELL", size)
-    assert side_vwap(b.asks, size, False) == b.vwap("BUY", size)
+    sell, buy = walked_vwap(bids, size, True), walked_vwap(asks, size, False)
+    assert VwapCache().get(b, size) == (None if sell is None or buy is None else (sell, buy))
 
 
 def test_vwap_cache_recomputes_only_after_a_book_update():
     cache = VwapCache()
     b = book("vest", [("99", "1")], [("100", "1")])
     first = cache.get(b, D(1))
-    b.bids[D(99)] = D("0.1")  # mutated without a frame: the cache keeps the value of the last frame
-    assert cache.get(b, D(1)) == first
+    assert cache.get(b, D(1)) is first  # no frame since: the very same cached pair
     b.apply_snapshot([(D(98), D(1))], [(D(100), D(1))], 2)
     assert cache.get(b, D(1)) == (D(98), D(100))
     b.invalidate()
