@@ -51,7 +51,7 @@ class _Interned(dict):
     instead of a Decimal parse and range check. Only str keys are kept (1 == 1.0 == True as keys),
     and the table is emptied when it gets big, so memory stays bounded."""
 
-    def __init__(self, is_valid: Callable[[Decimal], bool], limit: int = 8192):
+    def __init__(self, is_valid: Callable[[Decimal], bool], limit: int = 32768):
         super().__init__()
         self._is_valid = is_valid
         self._limit = limit
