@@ -47,7 +47,7 @@ USED_SECRETS: set[str] = {TEST_SECRET_KEY, TEST_FERNET_KEY}
 (LOG_DIR / "secrets.txt").touch()
 
 
-from tests.support import csrf_token_from, remember_secret  # noqa: E402
+from tests.support import csrf_token_from, remember_secret, stop_process  # noqa: E402,F401  (re-exported)
 
 for value in USED_SECRETS:
     remember_secret(value)
@@ -186,8 +186,7 @@ def celery_worker_process(infra):
     result = celery_app.send_task("workers.maintenance.ping", args=["ready"])
     assert result.get(timeout=60) == "ready"
     yield process
-    process.terminate()
-    process.wait(30)
+    stop_process(process)
 
 
 def pytest_configure(config):

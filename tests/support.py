@@ -26,3 +26,17 @@ def csrf_token_from(html: str) -> str:
         re.search(r'"X-CSRFToken": "([^"]+)"', html)
     assert match, "no CSRF token in page"
     return match.group(1)
+
+
+def stop_process(process, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited in time (a worker busy with a long task)."""
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

@@ -21,8 +21,13 @@ def _enqueue(order_id: int) -> bool:
 
 
 @shared_task(name=TASK, acks_late=True)
-def reconcile_all() -> list[dict]:
-    return [reconcile.report_dict(r) for r in reconcile.reconcile_all(_enqueue)]
+def reconcile_all() -> list[int]:
+    """Fan out one task per broker: a venue that is down must not hold up every other broker's pass.
+    A pass not started before the next one is due is dropped (`expires`)."""
+    broker_ids = reconcile.brokers_to_reconcile()
+    for broker_id in broker_ids:
+        reconcile_broker.apply_async(args=[broker_id], queue="maintenance", expires=EVERY_S)
+    return broker_ids
 
 
 @shared_task(name="workers.reconciliation.reconcile_broker", acks_late=True)

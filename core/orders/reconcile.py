@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from core.brokers import exchange_for
 from core.db import session_scope, utcnow
-from core.exchanges.errors import ExchangeError
+from core.exchanges.errors import ExchangeError, Unavailable
 from core.models import BrokerConnection, Fill, Order
 from core.orders import service
 from core.orders.states import OrderState
@@ -62,12 +62,18 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
     for order_id in live:
         try:
             outcome = service.sync(order_id, resend_after=resend_after)
+        except Unavailable as err:
+            # The venue is down: asking it about every other order and symbol now only piles up
+            # timeouts. The next pass tries again; nothing is guessed meanwhile.
+            report.errors.append(f"venue unavailable: {err}")
+            break
         except ExchangeError as err:
             report.errors.append(f"order {order_id}: {err}")
             continue
         report.synced += 1
         report.changed += int(outcome.changed)
-    report.fills_added = sync_fills(broker_id, report)
+    else:
+        report.fills_added = sync_fills(broker_id, report)
     log.info("reconciled_broker", extra={"broker_id": broker_id, "synced": report.synced, "changed": report.changed,
                                          "requeued": report.requeued, "fills_added": report.fills_added,
                                          "errors": len(report.errors)})
@@ -94,6 +100,8 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None) -> int:
             except ExchangeError as err:
                 if report is not None:
                     report.errors.append(f"trades {symbol}: {err}")
+                if isinstance(err, Unavailable):
+                    break
                 continue
             venue_ids = {t.order_id for t in trades}
             orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(

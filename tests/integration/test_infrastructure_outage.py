@@ -16,7 +16,7 @@ import requests
 
 from core.services import init_postgres, postgres_command, redis_command
 from tests.conftest import ROOT, process_env
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 LOG_DIR = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"])
@@ -96,8 +96,7 @@ def test_web_reports_outages_on_healthz_and_recovers(tmp_path):
         postgres.start()
         _wait_for(lambda: _healthz(web_port)[0] == 200, what="recovered after postgres restart")
     finally:
-        web.terminate()
-        web.wait(20)
+        stop_process(web)
         for server in (redis, postgres):
             if server.process and server.process.poll() is None:
                 server.stop()
@@ -121,6 +120,5 @@ def test_worker_waits_for_redis_then_processes_tasks(tmp_path):
         events = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
         assert any("Cannot connect" in e["event"] or "retry" in e["event"].lower() for e in events)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop_process(worker)
         redis.stop()

@@ -35,6 +35,8 @@ def test_submit_watch_progress_and_read_results(page, trader, db_session, celery
     page.click("#new-backtest")
     page.wait_for_url("**/backtests/new")
     page.select_option("select[name=strategy_version]", label="browser-sma · v1")
+    # Other tests store other markets in the same database: choose this test's candles explicitly.
+    page.select_option("select[name=dataset]", value="binance|BTCUSDT|1h")
     page.fill("input[name=params]", "fast=7")
     page.fill("input[name=fee]", "0.002")
     page.click("button:has-text('Run backtest')")
