@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +10,10 @@ from pathlib import Path
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.backtest.bench import data_dir
 from core.models import Candle, Strategy, StrategyVersion
 
-DATA_DIR = Path(os.environ.get("ARISTOBOT_SHARED_DATA", "/work/shared/data"))
+DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
 EXAMPLES = Path(__file__).resolve().parents[1] / "core" / "strategies" / "examples"
 SMA_CROSS = (EXAMPLES / "sma_cross.py").read_text()
 HOUR_MS = 3_600_000

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(os.environ.get("ARISTOBOT_SHARED_DATA", "/work/shared/data"))
+from core.backtest.bench import data_dir
+
+DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
 
 
 def read_candle_rows(name: str = "BTCUSDT-1h.csv", limit: int = 600) -> list[list]:
