@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import lru_cache
 
 import redis
 
 from core.config import get_settings
 
+log = logging.getLogger(__name__)
 PREFIX = "aristobot"
 HEARTBEATS = f"{PREFIX}:heartbeats"               # hash: process name -> JSON {ts, pid, host, info}
 EXPECTED_PROCESSES = f"{PREFIX}:expected_processes"  # set written by `aristobot run`
@@ -31,6 +34,21 @@ def task_sender():
     app = Celery("aristobot", set_as_current=False)
     app.config_from_object("celeryconfig")
     return app
+
+
+def wait_for_redis(timeout: float = 60.0) -> redis.Redis:
+    """Block until Redis answers a PING (after a restart it says "loading the dataset" for a while)."""
+    client = get_redis()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return client
+        except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting_for_redis", extra={"reason": str(exc)[:200]})
+            time.sleep(0.5)
 
 
 @lru_cache(maxsize=4)

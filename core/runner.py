@@ -95,9 +95,9 @@ def run() -> int:
     honcho = start_honcho(settings, processes)
     try:
         lines = prepare_data(settings)
-        from core.bus import EXPECTED_PROCESSES, get_redis
+        from core.bus import EXPECTED_PROCESSES, wait_for_redis
 
-        client = get_redis()
+        client = wait_for_redis()
         client.delete(EXPECTED_PROCESSES)
         client.sadd(EXPECTED_PROCESSES, *[p for p in processes if p not in ("postgres", "redis")])
         wait_for_port(settings.file.web.port, timeout=30)
