@@ -94,10 +94,10 @@ def run() -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     honcho = start_honcho(settings, processes)
     try:
-        lines = prepare_data(settings)
         from core.bus import EXPECTED_PROCESSES, wait_for_redis
 
         client = wait_for_redis()
+        lines = prepare_data(settings)
         client.delete(EXPECTED_PROCESSES)
         client.sadd(EXPECTED_PROCESSES, *[p for p in processes if p not in ("postgres", "redis")])
         wait_for_port(settings.file.web.port, timeout=30)
