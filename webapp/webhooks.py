@@ -20,7 +20,6 @@ from core.models import BrokerConnection, Webhook
 from core.webhooks import monitor
 from core.webhooks.cadence import TIMEFRAME_SECONDS
 from core.webhooks.payload import ACTIONS, MAX_BODY_BYTES, alert_message_template
-from core.webhooks.processing import process_alert
 from core.webhooks.receiver import IncomingRequest, receive
 from core.webhooks.setup import (
     TRADINGVIEW_IPS,
@@ -54,9 +53,14 @@ def _read_body() -> tuple[bytes, int]:
     return body, max(declared or 0, len(body))
 
 
+PROCESS_TASK = "workers.webhooks.process_alert"
+
+
 def _process_after_answer(alert_id: int) -> None:
+    """Hand the stored alert to the `orders` queue: the web process stays free to receive the next
+    alerts (a burst would otherwise spend its CPU on order bookkeeping)."""
     try:
-        process_alert(alert_id, task_sender())
+        task_sender().send_task(PROCESS_TASK, args=[alert_id], queue="orders")
     except Exception as exc:  # noqa: BLE001 - the recovery sweep processes it a few seconds later
         log.warning("webhook_process_deferred", extra={"alert_id": alert_id, "error": str(exc)[:200]})
 

@@ -107,7 +107,9 @@ def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_use
         assert session.get(Order, unsent).state == "cancelled"
         assert session.get(Order, resting).state == "open"  # the worker cancels it at the venue
     tasks = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in tasks] == [("workers.orders.cancel_order", f"[{resting}]")]
+    ours = {f"[{unsent}]", f"[{resting}]", f"({unsent},)", f"({resting},)"}  # a worker may queue others' tasks
+    assert [(t["task"], t["argsrepr"]) for t in tasks if t["argsrepr"] in ours] == \
+        [("workers.orders.cancel_order", f"[{resting}]")]
 
 
 def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_of, webhook_of):
