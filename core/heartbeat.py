@@ -16,6 +16,7 @@ from core.bus import EXPECTED_PROCESSES, HEARTBEATS, get_redis
 log = logging.getLogger(__name__)
 INTERVAL_S = 3.0
 STALE_AFTER_S = 15.0
+FORGET_AFTER_S = 600.0  # a one-off process (a bench worker) that stopped long ago is no longer listed
 
 
 def write_heartbeat(name: str, info: dict | None = None, client: redis.Redis | None = None) -> None:
@@ -32,6 +33,9 @@ def read_heartbeats(client: redis.Redis | None = None, now: float | None = None)
     for name in sorted(set(raw) | expected):
         beat = json.loads(raw[name]) if name in raw else None
         age = round(now - beat["ts"], 1) if beat else None
+        if name not in expected and age is not None and age > FORGET_AFTER_S:
+            client.hdel(HEARTBEATS, name)
+            continue
         result[name] = {
             "ok": age is not None and age < STALE_AFTER_S,
             "age_s": age,

@@ -34,3 +34,12 @@ def test_queue_depths_count_waiting_messages(redis_server):
     other.rpush("orders", "a", "b")
     other.rpush("backtests", "c")
     assert queue_depths(other) == {"orders": 2, "bots": 0, "backtests": 1, "maintenance": 0}
+
+
+def test_long_gone_unexpected_processes_are_forgotten(client, redis_client):
+    now = time.time()
+    redis_client.hset(HEARTBEATS, "bench-worker", json.dumps({"ts": now - 3600, "pid": 1, "host": "h", "info": {}}))
+    redis_client.hset(HEARTBEATS, "recent-worker", json.dumps({"ts": now - 60, "pid": 1, "host": "h", "info": {}}))
+    processes = client.get("/healthz").get_json()["processes"]
+    assert "bench-worker" not in processes and processes["recent-worker"]["ok"] is False
+    assert not redis_client.hexists(HEARTBEATS, "bench-worker")
