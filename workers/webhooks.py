@@ -10,7 +10,6 @@ from sqlalchemy.exc import OperationalError
 
 from core.db import new_session, session_scope
 from core.orders import service
-from core.orders.submit import enqueue_placement
 from core.webhooks import monitor
 from core.webhooks.processing import close_after_cancelling, unprocessed_alert_ids
 from core.webhooks.processing import process_alert as process_stored_alert
@@ -25,17 +24,8 @@ SWEEP_SECONDS = 10.0
 @shared_task(name="workers.webhooks.process_alert", acks_late=True, autoretry_for=(OperationalError,),
              retry_backoff=1, max_retries=8)
 def process_alert(alert_id: int) -> list[int]:
-    """Idempotent: an alert already turned into orders is left alone. This task already runs on the
-    `orders` queue, so it places the orders itself instead of queueing them again."""
-    return process_stored_alert(alert_id, current_app, place=_place_now)
-
-
-def _place_now(order_id: int) -> None:
-    try:
-        service.place(order_id)  # idempotent by order id, like the place_order task
-    except Exception as exc:  # noqa: BLE001 - the order is recorded: the queue (or reconciliation) retries it
-        log.warning("webhook_direct_place_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
-        enqueue_placement(current_app, order_id)
+    """Idempotent: an alert already turned into orders is left alone."""
+    return process_stored_alert(alert_id, current_app)
 
 
 @shared_task(name="workers.webhooks.sweep_unprocessed", acks_late=True)

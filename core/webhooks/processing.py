@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -130,11 +129,9 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
-                  place: Callable[[int], object] | None = None) -> list[int]:
+def process_alert(alert_id: int, celery_app, *, defer_close: bool = True) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
-    hand them to the `orders` queue, or to `place` (a worker already on the `orders` queue places them
-    itself: one queue hop less). Returns the ids of the orders recorded by this call.
+    hand them to the `orders` queue. Returns the ids of the orders recorded by this call.
 
     A close whose position is still protected at the venue is left unprocessed: the protective orders
     are cancelled by `close_after_cancelling` on a worker (sent here unless `defer_close` is False),
@@ -166,10 +163,7 @@ def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
         return _defer_close(alert_id, celery_app) if defer_close else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
     for order_id in to_place:
-        if place is not None:
-            place(order_id)
-        else:
-            enqueue_placement(celery_app, order_id)  # False = Redis down: the reconciliation re-enqueues
+        enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
     for order_id in to_cancel:
         try:
             celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
