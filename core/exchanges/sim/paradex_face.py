@@ -251,13 +251,3 @@ class ParadexFace(FaceServer):
 
 def _levels(levels: dict) -> list[dict]:
     return [{"side": side, "price": str(price), "size": str(size)} for (side, price), size in levels.items()]
-
-
-async def serve_paradex(port: int, market: CorrelatedMarket | None = None) -> None:
-    """Run a standalone Paradex face until cancelled."""
-    face = ParadexFace(market or CorrelatedMarket(("paradex",), {"BTC": Decimal(60000), "ETH": Decimal(3000)}))
-    await face.start(port)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await face.stop()

@@ -200,13 +200,3 @@ class VestFace(FaceServer):
                 await ws.send_json({"channel": channel, "data": {
                     "bids": [[str(p), str(s)] for p, s in bids], "asks": [[str(p), str(s)] for p, s in asks]}})
             await asyncio.sleep(0.1)
-
-
-async def serve_vest(port: int, market: CorrelatedMarket | None = None) -> None:
-    """Run a standalone Vest face until cancelled."""
-    face = VestFace(market or CorrelatedMarket(("vest",), {"BTC": Decimal(60000), "ETH": Decimal(3000)}))
-    await face.start(port)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await face.stop()
