@@ -10,7 +10,7 @@ import signal
 import sys
 
 from arb.config import ArbConfig, Credentials, load
-from arb.engine import ArbEngine
+from arb.engine import ArbEngine, set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
 from core.config import ConfigError, get_settings
@@ -88,6 +88,7 @@ def main() -> int:
     except ConfigError as exc:
         print(str(exc) if str(exc).startswith("arb:") else f"arb: {exc}", file=sys.stderr)
         return 2
+    set_priority(cfg)
     return asyncio.run(run(cfg, creds))
 
 

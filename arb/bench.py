@@ -26,7 +26,7 @@ from pathlib import Path
 
 from arb.config import parse_arb_config
 from arb.demo import demo_credentials
-from arb.engine import ArbEngine
+from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
 from core.exchanges import paradex, vest
@@ -233,8 +233,9 @@ def _cleanup(store, pair: str) -> None:
 def bench_detect_to_sent(trades: int) -> dict:
     vest_port, paradex_port = _free_port(), _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="arb-bench-"))
-    sim_cfg = {"pair": f"bench-{os.getpid()}", "sim": {"vest_port": vest_port, "paradex_port": paradex_port,
-                                                        "spread_every_s": [0, 0]}}
+    # Round trips cost fees and slippage: a real loss limit would stop the bench half-way (kill switch).
+    sim_cfg = {"pair": f"bench-{os.getpid()}", "daily_loss_limit_usd": 10**9,
+               "sim": {"vest_port": vest_port, "paradex_port": paradex_port, "spread_every_s": [0, 0]}}
     (workdir / "config.yaml").write_text(json.dumps({"arb": sim_cfg}))  # JSON is YAML
     env = {**os.environ, "ARISTOBOT_CONFIG": str(workdir / "config.yaml"), "ARISTOBOT_LOG_LEVEL": "WARNING"}
     sims = subprocess.Popen([sys.executable, "-m", "arb.perp_sims"], env=env, stdout=subprocess.DEVNULL,
@@ -243,7 +244,9 @@ def bench_detect_to_sent(trades: int) -> dict:
         for port in (vest_port, paradex_port):
             if not wait_for_port(port, timeout=20):
                 raise RuntimeError(f"perp simulators did not open port {port}")
-        return asyncio.run(_trade_loop(parse_arb_config(sim_cfg), trades))
+        cfg = parse_arb_config(sim_cfg)
+        scheduling = set_priority(cfg)  # as `python -m arb` does; after the simulators started, which keep theirs
+        return {**asyncio.run(_trade_loop(cfg, trades)), "scheduling": scheduling}
     finally:
         sims.terminate()
         sims.wait(10)
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aristobot bench arb")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--updates", type=int, default=20_000)
-    parser.add_argument("--trades", type=int, default=200)
+    parser.add_argument("--trades", type=int, default=1000)
     parser.add_argument("--markdown", type=Path, help="also write the result as markdown to this file")
     args = parser.parse_args(argv)
     import logging

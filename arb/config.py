@@ -65,6 +65,13 @@ class ArbConfig(Strict):
     status_interval_s: float = Field(default=0.5, gt=0, le=60)
     health_interval_s: float = Field(default=1.0, ge=0.05, le=60)  # venue account checks, backlog flush
     dry_run: bool = False
+    # CPU scheduling of the engine process. It sleeps on sockets nearly all the time, then must not lose
+    # the CPU between a detection and its two orders (a local process woken by the first order would
+    # take it). realtime_priority > 0 asks Linux for SCHED_FIFO at that priority (the kernel's RT
+    # throttling still leaves 5 % to everything else); 0, or a refusal (no root / CAP_SYS_NICE), falls
+    # back to `nice`. `scheduling_applied` in the log says what is in force.
+    realtime_priority: int = Field(default=10, ge=0, le=99)
+    nice: int = Field(default=-10, ge=-20, le=19)
     paradex_chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
     vest: VenueUrls = VenueUrls(taker_fee_bps=Decimal(1))
     paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +35,26 @@ VENUES = ("vest", "paradex")
 
 def as_text(mapping: dict) -> dict[str, str]:
     return {key: str(value) for key, value in mapping.items()}
+
+
+def set_priority(cfg: ArbConfig) -> str:
+    """Apply the configured CPU scheduling to this process; call it before threads start (Linux
+    applies both per thread, and new threads inherit). Returns what is in force."""
+    applied = "inherited"
+    try:
+        if cfg.realtime_priority:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(cfg.realtime_priority))
+                applied = f"SCHED_FIFO {cfg.realtime_priority}"
+            except OSError as exc:
+                log.warning("realtime_refused", extra={"priority": cfg.realtime_priority, "error": str(exc)})
+        if applied == "inherited":
+            os.setpriority(os.PRIO_PROCESS, 0, cfg.nice)
+            applied = f"nice {cfg.nice}"
+    except OSError as exc:
+        log.warning("priority_not_raised", extra={"nice": cfg.nice, "error": str(exc)})
+    log.info("scheduling_applied", extra={"scheduling": applied})
+    return applied
 
 
 def today() -> Any:
@@ -225,6 +246,10 @@ class ArbEngine:
 
     # --- execution -------------------------------------------------------------------------------
 
+    def _no_record(self, kind: str, direction: str, exc: StoreUnavailable) -> None:
+        # No record, no trade: a crash after sending could not be recovered without it.
+        self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
+
     async def run_intent(self, kind: str, direction: str, plans: list[LegPlan], spread_bps: Decimal | None,
                          detected_at: float | None = None) -> list[LegResult] | None:
         plans = [p for p in plans if p.size > 0]
@@ -233,20 +258,25 @@ class ArbEngine:
         rows = [{"venue": p.venue, "market": p.market, "side": p.side, "size": p.size, "reduce_only": p.reduce_only,
                  "attempt": 1, "client_id": cid, "state": "pending"} for p, cid in zip(plans, client_ids, strict=True)]
         intent_id = 0
-        writing = None
+        pending = None
         if self.store is not None:
-            writing = asyncio.ensure_future(self.store.create_intent(
-                pair=self.cfg.pair, kind=kind, direction=direction, size=max(p.size for p in plans),
-                spread_bps=spread_bps, before=before, legs=rows))
-            await asyncio.sleep(0)  # the INSERT goes out; the signing below overlaps its round trip
-        prepared = [self.legs.prepare(p, cid) for p, cid in zip(plans, client_ids, strict=True)]
-        if writing is not None:
             try:
-                intent_id = await writing
+                pending = await self.store.begin_intent(
+                    pair=self.cfg.pair, kind=kind, direction=direction, size=max(p.size for p in plans),
+                    spread_bps=spread_bps, before=before, legs=rows)
             except StoreUnavailable as exc:
-                # No record, no trade: a crash after sending could not be recovered without it.
-                self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
-                return None
+                return self._no_record(kind, direction, exc)
+        failure = None
+        try:
+            prepared = [self.legs.prepare(p, cid) for p, cid in zip(plans, client_ids, strict=True)]  # while PG works
+        finally:  # the statement in flight is always read, even if preparing failed
+            if pending is not None:
+                try:
+                    intent_id = await pending.wait()
+                except StoreUnavailable as exc:
+                    failure = exc
+        if failure is not None:
+            return self._no_record(kind, direction, failure)
         results = list(await asyncio.gather(*(
             self.legs.run(plan, intent_id, cid, before[plan.venue], prep)
             for plan, cid, prep in zip(plans, client_ids, prepared, strict=True))))
@@ -390,6 +420,12 @@ class ArbEngine:
             except TimeoutError:
                 self.emit("book_not_ready", level=logging.WARNING, venue=venue)
         await self.recover()
+        if self.store is not None:
+            with contextlib.suppress(StoreUnavailable):  # no record, no trade: run_intent will say so
+                await self.store.connect()
+        for venue in self.venues.values():
+            with contextlib.suppress(errors.ExchangeError, TimeoutError):  # the health loop retries
+                await asyncio.wait_for(venue.keep_ready(), self.cfg.leg_timeout_s)
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's scans: shorter pauses on the hot path
         self.trading_enabled = True
@@ -453,6 +489,8 @@ class ArbEngine:
         for venue in VENUES:
             try:
                 await asyncio.wait_for(self.venues[venue].account(), self.cfg.leg_timeout_s)
+                if not self.busy:  # a trade in flight holds connections; warm up after it
+                    await asyncio.wait_for(self.venues[venue].keep_ready(), self.cfg.leg_timeout_s)
                 self._health_failures[venue] = 0
             except (TimeoutError, errors.ExchangeError) as exc:
                 self._health_failures[venue] += 1

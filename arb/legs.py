@@ -8,7 +8,6 @@ tells whether it filled, and only an order proven not to have filled is retried.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import secrets
 import time
@@ -17,13 +16,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from core.exchanges import errors
+from core.exchanges.keepalive_http import SENT_AT
 from core.exchanges.perp import OrderBook, PerpOrderRequest, PerpOrderResult, PerpVenue, Side
 
 log = logging.getLogger(__name__)
 
-# Set by a leg task; aiohttp's trace callbacks (same task context) append the instant the request
-# bytes were written, so "sent" means on the wire, not "handed to the adapter".
-SENT_AT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("arb_sent_at", default=None)
 REJECTED = (errors.InvalidOrder, errors.InsufficientFunds, errors.AuthError, errors.RateLimited,
             errors.OrderNotFound)
 FINAL_STATUSES = {"FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED", "CLOSED", "EXPIRED"}
@@ -89,7 +86,7 @@ Recorder = Callable[..., Awaitable[None]]
 @dataclass(frozen=True)
 class Prepared:
     req: PerpOrderRequest
-    body: dict | None  # the signed request, for venues that sign each order (Vest)
+    body: dict  # the signed request body
 
 
 @dataclass
@@ -107,14 +104,13 @@ class LegRunner:
     emit: Callable[..., None]
 
     def prepare(self, plan: LegPlan, client_id: str) -> Prepared | None:
-        """Price and (where the venue signs per order) sign the first attempt, before the intent is
-        committed, so the signing overlaps the database round trip."""
+        """Price and sign the first attempt before the intent is committed, so that the signing
+        overlaps the database round trip."""
         price = limit_price(self.books[plan.venue], plan.side, plan.size, self.slippage_bps, self.ticks[plan.venue])
         if price is None:
             return None
         req = PerpOrderRequest(plan.market, plan.side, plan.size, price, client_id, reduce_only=plan.reduce_only)
-        prepare = getattr(self.venues[plan.venue], "prepare", None)
-        return Prepared(req, prepare(req) if prepare is not None else None)
+        return Prepared(req, self.venues[plan.venue].prepare(req))
 
     async def run(self, plan: LegPlan, intent_id: int, first_client_id: str, position_before: Decimal,
                   prepared: Prepared | None = None) -> LegResult:
@@ -165,12 +161,14 @@ class LegRunner:
         box: list[float] = []
         token = SENT_AT.set(box)
         try:
-            sending = venue.place_order(prepared.req) if prepared.body is None else \
-                venue.send_prepared(prepared.req, prepared.body)  # type: ignore[attr-defined]
-            reply = await asyncio.wait_for(sending, self.timeout_s)
+            # asyncio.timeout, not wait_for: the request is written in this task's current step, so
+            # the two legs leave back to back instead of one loop iteration (or more) apart.
+            async with asyncio.timeout(self.timeout_s):
+                reply = await venue.send_prepared(prepared.req, prepared.body)
             if result.sent_at is None:
                 result.sent_at = box[-1] if box else time.perf_counter()
-            reply = await asyncio.wait_for(self._final(venue, reply), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                reply = await self._final(venue, reply)
         except REJECTED as exc:
             return "rejected", Decimal(0), None, {"error": f"{type(exc).__name__}: {exc}"[:300]}
         except (TimeoutError, errors.ExchangeError, ValueError) as exc:

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from select import select as wait_for_fds
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,15 +35,16 @@ from core.models.arb import INTENT_OPEN_STATES, ArbIntent, ArbLeg, ArbPosition
 log = logging.getLogger(__name__)
 DB_ERRORS = (OperationalError, DBAPIError, OSError)
 INTENT_TIMEOUT_S = 3.0
+INTENT_STATEMENT = b"arb_insert_intent"
 INSERT_INTENT = """
 WITH intent AS (
     INSERT INTO arb_intents (pair, kind, direction, size, spread_bps, state, before, outcome, created_at, updated_at)
-    VALUES (%s, %s, %s, %s, %s, 'pending', %s, '{}'::jsonb, now(), now()) RETURNING id
+    VALUES ($1, $2, $3, $4::numeric, $5::numeric, 'pending', $6::jsonb, '{}'::jsonb, now(), now()) RETURNING id
 ), legs AS (
     INSERT INTO arb_legs (intent_id, venue, market, side, size, reduce_only, attempt, client_id, state,
                           filled_size, fee, created_at, updated_at)
     SELECT intent.id, x.venue, x.market, x.side, x.size, x.reduce_only, 1, x.client_id, 'pending', 0, 0, now(), now()
-    FROM intent, jsonb_to_recordset(%s) AS x(venue text, market text, side text, size numeric,
+    FROM intent, jsonb_to_recordset($7::jsonb) AS x(venue text, market text, side text, size numeric,
                                              reduce_only boolean, client_id text)
 )
 SELECT id FROM intent
@@ -50,6 +53,66 @@ SELECT id FROM intent
 
 class StoreUnavailable(Exception):
     """Postgres did not answer; the caller decides whether to defer or to give up."""
+
+
+def _resolve_once(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class PendingIntent:
+    """The INSERT of an intent, sent; its reply is read without the event loop when it comes quickly.
+
+    Waking up through the loop (reader callback, future, task step) doubles the round trip here
+    (~0.5 ms -> ~1 ms at p50, ~2 ms at p99), and nothing else should run between a detection and
+    its orders anyway. A reply slower than `BLOCKING_WAIT_S` is awaited through the loop, so a
+    stalled Postgres never freezes the books."""
+
+    BLOCKING_WAIT_S = 0.01
+
+    def __init__(self, store: ArbStore, pgconn: psycopg.pq.abc.PGconn, deadline: float):
+        self._store, self._pgconn, self._deadline = store, pgconn, deadline
+
+    async def wait(self) -> int:
+        try:
+            if not self._ready(select_timeout=self.BLOCKING_WAIT_S):
+                await self._wait_through_loop()
+            result = self._pgconn.get_result()
+            while self._pgconn.get_result() is not None:
+                pass
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            await self._store._drop_async_connection()
+            raise StoreUnavailable(f"intent not confirmed: {type(exc).__name__}: {exc}"[:250]) from exc
+        finally:
+            self._store._intent_lock.release()
+        if result is None or result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+            message = result.error_message.decode(errors="replace") if result is not None else "no result"
+            raise StoreUnavailable(f"intent refused: {message[:200]}")
+        return int(result.get_value(0, 0))
+
+    def _ready(self, select_timeout: float) -> bool:
+        """Read what has arrived; True once the whole reply is in. Blocks at most `select_timeout`."""
+        until = min(time.monotonic() + select_timeout, self._deadline)
+        while True:
+            self._pgconn.consume_input()
+            if not self._pgconn.is_busy():
+                return True
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            wait_for_fds([self._pgconn.socket], [], [], left)
+
+    async def _wait_through_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._ready(select_timeout=0):
+            if time.monotonic() >= self._deadline:
+                raise TimeoutError("Postgres did not answer the intent in time")
+            readable = loop.create_future()
+            loop.add_reader(self._pgconn.socket, _resolve_once, readable)
+            try:
+                await asyncio.wait_for(readable, max(0.0, self._deadline - time.monotonic()))
+            finally:
+                loop.remove_reader(self._pgconn.socket)
 
 
 def sizes_text(sizes: dict[str, Decimal]) -> dict[str, str]:
@@ -99,27 +162,45 @@ class ArbStore:
 
     # --- intents and legs ---------------------------------------------------------------------
 
-    async def create_intent(self, *, pair: str, kind: str, direction: str, size: Decimal,
-                            spread_bps: Decimal | None, before: dict[str, Decimal], legs: list[dict]) -> int:
-        """Intent + its first leg attempts: one statement on a dedicated async connection, before sending.
-
-        This sits between detection and the orders, so it is one round trip (no pool ping, no
-        thread hop, no separate BEGIN/COMMIT)."""
+    async def begin_intent(self, *, pair: str, kind: str, direction: str, size: Decimal,
+                           spread_bps: Decimal | None, before: dict[str, Decimal], legs: list[dict]) -> PendingIntent:
+        """Put the intent + its first leg attempts on the wire (one prepared statement) and return at once,
+        so that the caller signs its orders while Postgres works; `PendingIntent.wait` gives the id."""
         leg_rows = [{**leg, "size": str(leg["size"])} for leg in legs]
+        params = [pair, kind, direction, str(size), None if spread_bps is None else str(spread_bps),
+                  json.dumps(sizes_text(before)), json.dumps(leg_rows)]
+        await self._intent_lock.acquire()  # one statement in flight on the connection; `wait` releases it
         try:
-            async with self._intent_lock:
-                if self._aconn is None or self._aconn.closed:
-                    self._aconn = await asyncio.wait_for(psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=3,
-                        options="-c synchronous_commit=off"), INTENT_TIMEOUT_S)
-                cursor = await asyncio.wait_for(self._aconn.execute(INSERT_INTENT, (
-                    pair, kind, direction, size, spread_bps, Jsonb(sizes_text(before)), Jsonb(leg_rows))),
-                    INTENT_TIMEOUT_S)
-                row = await cursor.fetchone()
-        except (TimeoutError, psycopg.Error, OSError) as exc:
+            pgconn = await self._intent_connection()
+            pgconn.send_query_prepared(INTENT_STATEMENT, [None if p is None else p.encode() for p in params])
+            while pgconn.flush():  # a few hundred bytes: in the socket buffer at the first try
+                wait_for_fds([], [pgconn.socket], [], INTENT_TIMEOUT_S)
+        except (psycopg.Error, StoreUnavailable) as exc:
             await self._drop_async_connection()
-            raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
-        return int(row[0])
+            self._intent_lock.release()
+            raise exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(f"intent not sent: {exc}") from exc
+        return PendingIntent(self, pgconn, time.monotonic() + INTENT_TIMEOUT_S)
+
+    async def connect(self) -> None:
+        """Open the intent connection and prepare its statement now, not at the first trade."""
+        async with self._intent_lock:
+            await self._intent_connection()
+
+    async def _intent_connection(self) -> psycopg.pq.abc.PGconn:
+        if self._aconn is None or self._aconn.closed:
+            try:
+                async with asyncio.timeout(INTENT_TIMEOUT_S):
+                    conn = await psycopg.AsyncConnection.connect(
+                        self._conninfo, autocommit=True, connect_timeout=3, options="-c synchronous_commit=off")
+            except (TimeoutError, psycopg.Error, OSError) as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+            prepared = conn.pgconn.prepare(INTENT_STATEMENT, INSERT_INTENT.encode())
+            if prepared.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                await conn.close()
+                raise StoreUnavailable(f"intent statement: {prepared.error_message.decode(errors='replace')[:200]}")
+            conn.pgconn.nonblocking = 1
+            self._aconn = conn
+        return self._aconn.pgconn
 
     async def _drop_async_connection(self) -> None:
         conn, self._aconn = self._aconn, None

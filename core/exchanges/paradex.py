@@ -163,12 +163,14 @@ class PresignedPool:
         self.signer, self.market, self.size, self.depth, self.max_age_ms = signer, market, size, depth, max_age_ms
         self._orders: dict[str, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
 
-    def refill(self) -> int:
-        """Drop expired entries and top both sides up; returns how many were signed."""
+    def refill(self, max_age_ms: int | None = None) -> int:
+        """Drop entries older than `max_age_ms` (default: the age `take` refuses) and top both sides up;
+        returns how many were signed. Renewing at a younger age keeps entries usable between refills."""
         signed = 0
         now = int(time.time() * 1000)
+        oldest = self.max_age_ms if max_age_ms is None else max_age_ms
         for side, queue in self._orders.items():
-            while queue and now - queue[0].timestamp_ms > self.max_age_ms:
+            while queue and now - queue[0].timestamp_ms > oldest:
                 queue.popleft()
             while len(queue) < self.depth:
                 queue.append(self.signer.sign_order(self.market, side, "MARKET", self.size, None))  # type: ignore[arg-type]
@@ -259,11 +261,22 @@ class ParadexVenue(PerpVenue):
                     return signed
         return self.signer.sign_order(req.market, req.side, req.order_type, req.size, req.price)
 
-    async def place_order(self, req: PerpOrderRequest) -> PerpOrderResult:
-        reply = await self._call("POST", "/orders", body=order_body(self._signed_for(req), req, self.recv_window_ms))
+    def prepare(self, req: PerpOrderRequest) -> dict:
+        """The signed body (from the presigned pool when it has one), so that a caller can sign ahead."""
+        return order_body(self._signed_for(req), req, self.recv_window_ms)
+
+    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult:
+        reply = await self._call("POST", "/orders", body=body)
         for pool in self.pools:  # refill after sending, never before
             pool.refill()
         return _order_result(reply)
+
+    async def keep_ready(self) -> None:
+        await super().keep_ready()
+        if self._jwt is None or time.monotonic() - self._jwt_at > JWT_REFRESH_S / 2:
+            await self.authenticate()  # refreshed here, a trade never waits for it
+        for pool in self.pools:  # renewed at half their usable age: a trade never finds them expired
+            pool.refill(max_age_ms=pool.max_age_ms // 2)
 
     async def get_order(self, order_id: str) -> PerpOrderResult:
         return _order_result(await self._call("GET", f"/orders/{order_id}"))

@@ -22,9 +22,8 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any, Literal
 
-import aiohttp
-
 from core.exchanges.errors import ExchangeError, MalformedResponse, Unavailable
+from core.exchanges.keepalive_http import KeepAliveClient
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +291,25 @@ OnBook = Callable[[OrderBook], Awaitable[None] | None]
 
 class PerpVenue(abc.ABC):
     name: str = ""
+    _http: JsonHttp
+
+    async def keep_ready(self) -> None:
+        """Keep the order path warm between trades (called every second or so): open connections,
+        and in venues that sign ahead, fresh signed orders. Raises `Unavailable` if the venue is unreachable."""
+        await self._http.keep_warm()
 
     @abc.abstractmethod
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed: ...
 
     @abc.abstractmethod
-    async def place_order(self, req: PerpOrderRequest) -> PerpOrderResult: ...
+    def prepare(self, req: PerpOrderRequest) -> dict:
+        """The order's signed request body: signing can happen ahead of the moment of sending."""
+
+    @abc.abstractmethod
+    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult: ...
+
+    async def place_order(self, req: PerpOrderRequest) -> PerpOrderResult:
+        return await self.send_prepared(req, self.prepare(req))
 
     @abc.abstractmethod
     async def cancel_order(self, order_id: str) -> None: ...
@@ -319,39 +331,46 @@ class PerpVenue(abc.ABC):
 
 
 class JsonHttp:
-    """One keep-alive aiohttp session per venue; transport failures become `Unavailable`."""
+    """A venue's REST endpoint: JSON in and out over kept-alive connections; transport failures
+    become `Unavailable`, a reply that is not JSON `MalformedResponse` (or `Unavailable` on a 5xx)."""
 
     def __init__(self, base_url: str, venue: str, timeout: float = 5.0):
-        self.base_url = base_url.rstrip("/")
         self.venue = venue
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = KeepAliveClient(base_url, timeout)
+
+    @property
+    def timeout(self) -> float:
+        return self._client.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._client.timeout = seconds
 
     async def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
                       headers: dict | None = None) -> tuple[int, Any]:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60))
-        data = None if body is None else json.dumps(body, separators=(",", ":"))
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        hdrs = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         try:
-            async with self._session.request(method, self.base_url + path, params=params, data=data,
-                                             headers=hdrs) as resp:
-                text = await resp.text()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            response = await self._client.request(method, path, params=params, body=data, headers=hdrs)
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             raise Unavailable(f"{method} {path}: {type(exc).__name__}", venue=self.venue) from exc
+        status = response.status
         try:
-            return status, (json.loads(text) if text else None)
+            return status, (json.loads(response.body) if response.body else None)
         except ValueError as exc:
             if status >= 500:
                 raise Unavailable(f"{method} {path}: HTTP {status}", venue=self.venue, code=status) from exc
             raise MalformedResponse(f"{method} {path}: non-JSON reply (HTTP {status})", venue=self.venue,
                                     code=status) from exc
 
+    async def keep_warm(self, connections: int = 2) -> None:
+        try:
+            await self._client.keep_warm(connections)
+        except (TimeoutError, OSError) as exc:
+            raise Unavailable(f"connect: {type(exc).__name__}", venue=self.venue) from exc
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._client.close()
 
 
 BookSession = Callable[[OrderBook, Callable[[], Awaitable[None]]], Awaitable[None]]

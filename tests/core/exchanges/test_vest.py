@@ -6,6 +6,7 @@ from decimal import Decimal as D
 import pytest
 from eth_abi import encode
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,20 @@ def test_order_digest_is_keccak_of_the_documented_abi_tuple():
     expected = keccak(encode(["uint256", "uint256", "string", "string", "bool", "string", "string", "bool"],
                              [1, 2, "MARKET", "BTC-PERP", True, "0.01", "70000", False]))
     assert vest.order_digest(order) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.tuples(st.integers(0, 2**256 - 1), st.integers(0, 2**64), st.text(max_size=70), st.text(max_size=3),
+                        st.booleans(), st.text(alphabet="0123456789.", max_size=40), st.text(max_size=33),
+                        st.booleans()))
+def test_abi_encoding_matches_eth_abi_byte_for_byte(values):
+    assert vest.abi_encode(vest.ORDER_ABI, list(values)) == encode(vest.ORDER_ABI, list(values))
+
+
+def test_personal_sign_is_eth_accounts_eip191_signature():
+    digest = keccak(b"any order")
+    expected = Account.sign_message(encode_defunct(primitive=digest), SIGNER.key).signature.hex()
+    assert vest.personal_sign(digest, vest.signing_key_from(SIGNER.key.hex())) == "0x" + expected.removeprefix("0x")
 
 
 @settings(max_examples=15, deadline=None)

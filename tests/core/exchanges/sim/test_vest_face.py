@@ -77,7 +77,7 @@ def test_registration_with_a_wrong_primary_signature_is_refused(sims):
 
 def test_order_signed_by_another_key_is_an_auth_error(sims):
     venue = registered_venue(sims)
-    venue._signing_key = Account.create().key.hex()  # not the registered signer
+    venue._signing_key = vest.signing_key_from(Account.create().key.hex())  # not the registered signer
 
     async def go():
         with pytest.raises(errors.AuthError) as exc:
