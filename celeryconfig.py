@@ -38,10 +38,15 @@ task_routes = {
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-task_track_started = True
 worker_hijack_root_logger = False
-worker_send_task_events = True
-task_send_sent_event = True
+# Task events (sent/received/started/succeeded, for Flower's task list) cost every order ~4 Redis publishes
+# and their JSON in the worker's main process, and Flower's CPU to digest them: a fifth of the CPU of an
+# alert on this 2-core machine (docs/bench/webhook.md). Off by default; Flower still shows the workers,
+# queues and broker. To watch tasks while debugging: `celery -A workers.celery_app control enable_events`.
+# A STARTED state stored for every task costs more round trips; the long jobs that show progress ask for it.
+worker_send_task_events = False
+task_send_sent_event = False
+task_track_started = False
 
 beat_schedule = {
     "process-heartbeat-check": {"task": "workers.maintenance.record_queue_depths", "schedule": 10.0},

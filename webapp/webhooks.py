@@ -60,7 +60,7 @@ def _process_after_answer(alert_id: int) -> None:
     """Hand the stored alert to the `orders` queue: the web process stays free to receive the next
     alerts (a burst would otherwise spend its CPU on order bookkeeping)."""
     try:
-        task_sender().send_task(PROCESS_TASK, args=[alert_id], queue="orders")
+        task_sender().send_task(PROCESS_TASK, args=[alert_id], queue="orders", ignore_result=True)
     except Exception as exc:  # noqa: BLE001 - the recovery sweep processes it a few seconds later
         log.warning("webhook_process_deferred", extra={"alert_id": alert_id, "error": str(exc)[:200]})
 

@@ -38,7 +38,7 @@ def _progress(task):
     return report
 
 
-@shared_task(name="workers.feeds_tasks.import_candles", bind=True, acks_late=True)
+@shared_task(name="workers.feeds_tasks.import_candles", bind=True, acks_late=True, track_started=True)
 def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, source: str = "upload.csv") -> dict:
     file = Path(path)
     try:
@@ -56,7 +56,7 @@ def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, sou
     return _result(report)
 
 
-@shared_task(name="workers.feeds_tasks.download_candles", bind=True, acks_late=True)
+@shared_task(name="workers.feeds_tasks.download_candles", bind=True, acks_late=True, track_started=True)
 def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> dict:
     try:
         report = download_candles(venue, symbol, timeframe, start_ms, end_ms, progress=_progress(self))

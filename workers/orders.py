@@ -65,7 +65,7 @@ def sync_order(order_id: int) -> dict:
     return service.sync(order_id).as_dict()
 
 
-@shared_task(name="workers.orders.record_fills", acks_late=True, **RETRY)
+@shared_task(name="workers.orders.record_fills", acks_late=True, ignore_result=True, **RETRY)
 def record_fills(broker_id: int, symbol: str) -> list[int]:
     # Cleared before the venue is asked: a fill committed from now on schedules the next batch.
     get_redis().delete(_fills_pending_key(broker_id, symbol))

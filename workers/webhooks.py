@@ -22,7 +22,7 @@ SWEEP_SECONDS = 10.0
 
 
 @shared_task(name="workers.webhooks.process_alert", acks_late=True, autoretry_for=(OperationalError,),
-             retry_backoff=1, max_retries=8)
+             retry_backoff=1, max_retries=8, ignore_result=True)
 def process_alert(alert_id: int) -> list[int]:
     """Idempotent: an alert already turned into orders is left alone."""
     return process_stored_alert(alert_id, current_app)

@@ -219,7 +219,8 @@ class BinanceSpot(Exchange):
                                   "quantity": order.quantity,
                                   "quoteOrderQty": order.quote_quantity, "price": order.price,
                                   "stopPrice": order.stop_price, "newClientOrderId": order.client_order_id,
-                                  "newOrderRespType": "RESULT"}
+                                  # FULL carries the fills: no trades query (weight 20) per filled order
+                                  "newOrderRespType": "FULL"}
         payload = self._request("POST", "/api/v3/order", params, signed=True, idempotent=False)
         return self.parse_order(payload)
 
@@ -276,13 +277,19 @@ class BinanceSpot(Exchange):
         return [self._parse_trade(raw) for raw in payload]
 
     def _parse_trade(self, raw: dict[str, Any]) -> VenueTrade:
+        """One trade of GET /api/v3/myTrades."""
+        return self._trade(raw, trade_id=require(raw, "id", self.venue), order_id=require(raw, "orderId", self.venue),
+                           symbol=raw.get("symbol", ""), side="buy" if raw.get("isBuyer") else "sell",
+                           time_ms=require(raw, "time", self.venue))
+
+    def _trade(self, raw: Any, *, trade_id: Any, order_id: Any, symbol: str, side: str | None,
+               time_ms: Any) -> VenueTrade:
         def number(name: str) -> Decimal:
             return to_decimal(require(raw, name, self.venue), f"trade {name}", self.venue)
 
-        return VenueTrade(trade_id=str(require(raw, "id", self.venue)), order_id=str(require(raw, "orderId", self.venue)),
-                          symbol=raw.get("symbol", ""), side="buy" if raw.get("isBuyer") else "sell",
-                          price=number("price"), qty=number("qty"), fee=number("commission"),
-                          fee_asset=raw.get("commissionAsset", ""), time_ms=int(require(raw, "time", self.venue)))
+        return VenueTrade(trade_id=str(trade_id), order_id=str(order_id), symbol=symbol,
+                          side=side, price=number("price"), qty=number("qty"),  # type: ignore[arg-type]
+                          fee=number("commission"), fee_asset=raw.get("commissionAsset", ""), time_ms=int(time_ms))
 
     def parse_order(self, raw: Any) -> VenueOrder:
         """An order object of POST/GET/DELETE /api/v3/order (RESULT/FULL shapes) or an OCO report."""
@@ -295,8 +302,16 @@ class BinanceSpot(Exchange):
         quantity = to_decimal(raw.get("origQty", "0"), "origQty", self.venue)
         # A cancel answer names the cancelled order by origClientOrderId; clientOrderId is the cancel's own.
         client_id = raw.get("origClientOrderId") or raw.get("clientOrderId", "")
-        return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)), client_order_id=client_id,
-                          symbol=raw.get("symbol", ""), side=str(raw.get("side", "")).lower(),  # type: ignore[arg-type]
+        venue_order_id = str(require(raw, "orderId", self.venue))
+        side = str(raw.get("side", "")).lower()
+        return VenueOrder(venue_order_id=venue_order_id, client_order_id=client_id,
+                          symbol=raw.get("symbol", ""), side=side,  # type: ignore[arg-type]
                           type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
                           status=status, quantity=quantity or None, filled_qty=filled,  # type: ignore[arg-type]
-                          avg_price=(quote / filled) if filled > 0 else None, price=price or None, raw=raw)
+                          avg_price=(quote / filled) if filled > 0 else None, price=price or None, raw=raw,
+                          # A FULL response's `fills`: price, qty, commission, commissionAsset, tradeId.
+                          trades=tuple(self._trade(fill, trade_id=require(fill, "tradeId", self.venue),
+                                                   order_id=venue_order_id, symbol=raw.get("symbol", ""),
+                                                   side=side or None,
+                                                   time_ms=raw.get("transactTime") or raw.get("updateTime") or 0)
+                                       for fill in raw.get("fills") or ()))

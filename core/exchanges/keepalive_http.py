@@ -71,7 +71,8 @@ class KeepAliveClient:
         self.timeout = timeout
         self.max_idle = max_idle
         default_port = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
-        self._host_header = self.host if default_port else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        self._host_header = host if default_port else f"{host}:{self.port}"
         self._idle: list[Connection] = []
 
     async def request(self, method: str, path: str, *, params: dict | None = None, body: bytes | None = None,
@@ -138,6 +139,11 @@ class KeepAliveClient:
             sent.append(time.perf_counter())
         try:
             response, keep = await self._read_response(conn.reader, method)
+        except StaleConnection as exc:
+            conn.close()
+            if conn.reused:
+                raise
+            raise ConnectionResetError("a new connection closed before the reply") from exc
         except BaseException:
             conn.close()  # the state of the exchange is unknown: never reuse this socket
             raise
@@ -154,22 +160,42 @@ class KeepAliveClient:
             if not exc.partial:
                 raise StaleConnection("connection closed before the reply") from exc
             raise
-        version, _, rest = status_line.decode("latin-1").partition(" ")
-        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-            raise HttpProtocolError(f"bad status line {status_line[:60]!r}")
-        status = int(rest[:3])
-        headers = parse_headers(await read_field_lines(reader))
+        version, status, headers = await read_head(reader, status_line)
+        while 100 <= status < 200:  # interim replies (100 Continue, 103 Early Hints): the answer follows
+            version, status, headers = await read_head(reader, await reader.readuntil(b"\r\n"))
         keep = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        if method == "HEAD" or status in (204, 304):
             return Response(status, headers, b""), keep
         if headers.get("transfer-encoding", "").lower() == "chunked":
             return Response(status, headers, await read_chunked(reader)), keep
         if "content-length" in headers:
-            length = int(headers["content-length"])
-            if not 0 <= length <= MAX_BODY_BYTES:
-                raise HttpProtocolError(f"content-length {length} out of range")
+            length = parse_size(headers["content-length"], 10)
             return Response(status, headers, await reader.readexactly(length)), keep
-        return Response(status, headers, await reader.read(MAX_BODY_BYTES)), False  # body ends at close
+        body = await reader.read(MAX_BODY_BYTES + 1)  # no length given: the body ends when the peer closes
+        while len(body) <= MAX_BODY_BYTES and (more := await reader.read(MAX_BODY_BYTES + 1 - len(body))):
+            body += more
+        if len(body) > MAX_BODY_BYTES:
+            raise HttpProtocolError("body too large")
+        return Response(status, headers, body), False
+
+
+async def read_head(reader: asyncio.StreamReader, status_line: bytes) -> tuple[str, int, dict[str, str]]:
+    version, _, rest = status_line.decode("latin-1").partition(" ")
+    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        raise HttpProtocolError(f"bad status line {status_line[:60]!r}")
+    return version, int(rest[:3]), parse_headers(await read_field_lines(reader))
+
+
+def parse_size(text: str, base: int) -> int:
+    """A Content-Length (base 10) or chunk size (base 16): digits only, within MAX_BODY_BYTES."""
+    digits = text.strip()
+    allowed = "0123456789abcdefABCDEF" if base == 16 else "0123456789"
+    if not digits or any(ch not in allowed for ch in digits):
+        raise HttpProtocolError(f"bad size {text[:40]!r}")
+    size = int(digits, base)
+    if size > MAX_BODY_BYTES:
+        raise HttpProtocolError(f"size {size} above {MAX_BODY_BYTES}")
+    return size
 
 
 async def read_field_lines(reader: asyncio.StreamReader) -> list[bytes]:
@@ -197,10 +223,7 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
     chunks, total = [], 0
     while True:
         size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0].strip(), 16)
-        except ValueError as exc:
-            raise HttpProtocolError(f"bad chunk size {size_line[:40]!r}") from exc
+        size = parse_size(size_line.split(b";")[0].decode("latin-1"), 16)
         total += size
         if total > MAX_BODY_BYTES:
             raise HttpProtocolError("chunked body too large")
@@ -208,4 +231,5 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
             await read_field_lines(reader)  # trailers, if any
             return b"".join(chunks)
         chunks.append(await reader.readexactly(size))
-        await reader.readexactly(2)  # CRLF after the chunk
+        if await reader.readexactly(2) != b"\r\n":
+            raise HttpProtocolError("chunk not followed by CRLF")

@@ -161,6 +161,9 @@ class VenueOrder:
     avg_price: Decimal | None
     price: Decimal | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The trades the venue reported with this answer (Binance's FULL response): when they add up to
+    # filled_qty, no trades query is needed to record the fills.
+    trades: tuple[VenueTrade, ...] = ()
 
     @property
     def is_final(self) -> bool:

@@ -336,16 +336,33 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
                  extra={"order_id": order.id, "state": order.state, "venue": exchange.venue,
                         "error": str(failure)[:300] if failure and not answer else None})
         filled = order.filled_quantity > 0
+        missing_fills = filled and not _record_answer_fills(session, order, answer, outcome)
         ended, source = _ended_filled(order, outcome), order.source
         broker_id, symbol = order.broker_id, order.symbol
     _finish(outcome, user_id)
-    if filled and _fills_scheduled(broker_id, symbol):
+    if missing_fills and _fills_scheduled(broker_id, symbol):
         return outcome  # record_symbol_fills stores them and runs the after-fill callbacks
-    if filled:
+    if missing_fills:
         _record_order_fills(order_id)
     if ended:
         _after_final_fill(order_id, source)
     return outcome
+
+
+def _record_answer_fills(session: Session, order: Order, answer: VenueOrder | OcoResult | None,
+                         outcome: Outcome) -> bool:
+    """Record the fills the venue sent with its answer; True when the ledger then holds all of them."""
+    if not isinstance(answer, VenueOrder) or not answer.trades:
+        return False
+    if sum((trade.qty for trade in answer.trades), Decimal(0)) < order.filled_quantity:
+        return False  # a partial list: the trades query fills the gap
+    broker = session.get(BrokerConnection, order.broker_id)
+    added = record_fills(session, broker, [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
+                         {answer.venue_order_id: order})
+    if added:
+        log.info("fills_recorded", extra={"order_id": order.id, "added": added, "from": "order_answer"})
+        outcome.events.append(_event_payload(order, order.state, "fills_recorded") | {"type": "fill"})
+    return True
 
 
 def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:

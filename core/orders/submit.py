@@ -56,7 +56,8 @@ def enqueue_placement(celery_app, order_id: int) -> bool:
     """Hand the order to a worker. If the broker is down, the order stays `new` and the recovery sweep
     re-enqueues it; it is never lost and never sent twice (placement is idempotent by order id)."""
     try:
-        celery_app.send_task(PLACE_TASK, args=[order_id], queue="orders")
+        # No result: the order row is the result (and subscribing to one costs the sender a Redis round trip).
+        celery_app.send_task(PLACE_TASK, args=[order_id], queue="orders", ignore_result=True)
         return True
     except Exception as exc:  # noqa: BLE001 - kombu raises many transport errors; all mean "later"
         log.warning("order_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})

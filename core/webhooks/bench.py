@@ -125,11 +125,13 @@ async def _fire(urls: list[str], rate: int, seconds: float) -> tuple[list[float]
     return latencies, statuses, total, replays
 
 
-def _settle(webhook_ids: list[int], expected: int, timeout: float) -> None:
+def _settle(webhook_ids: list[int], timeout: float) -> None:
     """Wait until every accepted alert's order was acknowledged by the venue (or the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with new_session() as session:
+            expected = session.execute(select(func.count()).select_from(WebhookAlert).where(
+                WebhookAlert.webhook_id.in_(webhook_ids), WebhookAlert.status == "accepted")).scalar()
             acked = session.execute(select(func.count()).select_from(Order).join(
                 WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)).where(
                 WebhookAlert.webhook_id.in_(webhook_ids), Order.source == "webhook",
@@ -144,7 +146,7 @@ def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: f
     accounts = accounts or accounts_for(rate)
     urls, webhook_ids = zip(*(prepare(web_url, sim_url) for _ in range(accounts)), strict=True)
     latencies, statuses, unique, replays = asyncio.run(_fire(list(urls), rate, seconds))
-    _settle(list(webhook_ids), unique, settle_timeout)
+    _settle(list(webhook_ids), settle_timeout)
     mine = WebhookAlert.webhook_id.in_(webhook_ids)
     with new_session() as session:
         counts = dict(session.execute(select(WebhookAlert.status, func.count()).where(mine)

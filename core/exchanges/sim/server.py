@@ -198,12 +198,18 @@ class SimState:
             await asyncio.sleep(max(0.0, target + 1 - time.time()) + 0.002)
 
     async def run_saver(self) -> None:
+        """Save once a second at most, and never spend more than ~2 % of a core on it: the state file
+        holds every order ever placed, so a busy simulator saving a large file every second would eat
+        the CPU of the platform it is testing (a restart may lose the last few seconds; it is a simulator)."""
+        pause = 1.0
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(pause)
+            started = time.perf_counter()
             try:
                 self.save()
             except OSError:
                 log.exception("sim.save_failed", extra={"path": str(self.state_file)})
+            pause = max(1.0, 50 * (time.perf_counter() - started))
 
 
 # --- admin ----------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_order_on_the_wire_is_signed_in_sent_order_with_venue_time(exchange, ven
     [sent] = venue.calls("POST", "/api/v3/order")
     assert verify_signature(sent)
     assert sent.query.startswith("symbol=ETHBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.05&"
-                                 "newClientOrderId=ab-1&newOrderRespType=RESULT&recvWindow=5000&timestamp=")
+                                 "newClientOrderId=ab-1&newOrderRespType=FULL&recvWindow=5000&timestamp=")
     # The venue's clock runs 1.5 s ahead; the timestamp follows the measured offset, not our clock.
     assert abs(int(sent.params["timestamp"]) - (time.time() * 1000 + 1500)) < 400
 
@@ -152,6 +152,26 @@ def test_filled_order_reports_average_price(exchange, venue):
     assert order.status == "partially_filled"
     assert order.avg_price == Decimal("0.04975") and order.filled_qty == Decimal("0.4")
     assert venue.calls("GET", "/api/v3/order")[0].params["origClientOrderId"] == "ab-1"
+
+
+def test_full_response_fills_become_the_orders_trades(exchange, venue):
+    # The fills of the docs' FULL example (POST /api/v3/order, "Response FULL"), on this suite's symbol.
+    fills = [{"price": p, "qty": q, "commission": c, "commissionAsset": "USDT", "tradeId": t}
+             for p, q, c, t in (("4000.00000000", "1.00000000", "4.00000000", 56),
+                                ("3999.00000000", "5.00000000", "19.99500000", 57),
+                                ("3998.00000000", "2.00000000", "7.99600000", 58),
+                                ("3997.00000000", "1.00000000", "3.99700000", 59),
+                                ("3995.00000000", "1.00000000", "3.99500000", 60))]
+    venue.json("POST", "/api/v3/order", order_result(symbol="ETHBTC", type="MARKET", status="FILLED",
+                                                     origQty="10.00000000", executedQty="10.00000000",
+                                                     cummulativeQuoteQty="39983.00000000", fills=fills))
+    order = exchange.place_order(OrderRequest(client_order_id="ab-1", symbol="ETHBTC", side="buy", type="market",
+                                              quantity=Decimal("10")))
+    assert [t.trade_id for t in order.trades] == ["56", "57", "58", "59", "60"]
+    assert sum(t.qty for t in order.trades) == order.filled_qty == Decimal("10")
+    assert order.trades[1].price == Decimal("3999") and order.trades[1].fee == Decimal("19.995")
+    assert {(t.order_id, t.side, t.fee_asset, t.time_ms) for t in order.trades} == {("28", "buy", "USDT",
+                                                                                     1507725176595)}
 
 
 def test_native_oco_sends_both_legs_with_derived_client_ids(exchange, venue):
