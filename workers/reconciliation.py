@@ -16,15 +16,13 @@ EVERY_S = 30.0
 
 
 def _enqueue(order_id: int) -> bool:
-    """Re-enqueue a placement stuck in `new`, unless the `orders` queue is still working off a backlog:
-    then the order's placement is most likely still waiting in it, and a copy per pass would only pile
-    up no-op tasks in front of the real ones (a 200 alerts/s burst grew the queue 2x that way). Once the
-    queue has drained, an order still `new` is re-enqueued by the next pass."""
     from workers.celery_app import app
 
-    if get_redis().llen("orders"):
-        return False
     return enqueue_placement(app, order_id)
+
+
+def _placements_waiting() -> bool:
+    return get_redis().llen("orders") > 0
 
 
 @shared_task(name=TASK, acks_late=True)
@@ -39,7 +37,8 @@ def reconcile_all() -> list[int]:
 
 @shared_task(name="workers.reconciliation.reconcile_broker", acks_late=True)
 def reconcile_broker(broker_id: int) -> dict:
-    return reconcile.report_dict(reconcile.reconcile_broker(broker_id, _enqueue))
+    return reconcile.report_dict(reconcile.reconcile_broker(broker_id, _enqueue,
+                                                            placements_waiting=_placements_waiting))
 
 
 @current_app.on_after_configure.connect

@@ -47,7 +47,13 @@ def brokers_to_reconcile() -> list[int]:
 
 
 def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
-                     resend_after: timedelta = service.RESEND_AFTER) -> BrokerReport:
+                     resend_after: timedelta = service.RESEND_AFTER,
+                     placements_waiting: Callable[[], bool] = lambda: False) -> BrokerReport:
+    """Re-enqueue this broker's orders stuck in `new` and sync its live ones with the venue.
+
+    While `placements_waiting()` (the `orders` queue still holds a backlog), an order still `new` is most
+    likely waiting in it: a copy per pass would only pile up no-op tasks in front of the real ones (a
+    200 alerts/s burst doubled the queue that way). It is re-enqueued by a pass after the queue drained."""
     report = BrokerReport(broker_id)
     cutoff = utcnow() - stuck_after
     with session_scope() as session:
@@ -56,7 +62,7 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
                                                             Order.created_at < cutoff)))
         live = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id, Order.state.in_(LIVE))
                                     .order_by(Order.id)))
-    for order_id in stuck:
+    for order_id in [] if stuck and placements_waiting() else stuck:
         if enqueue(order_id):
             report.requeued += 1
     for order_id in live:

@@ -39,6 +39,21 @@ def _age(order_id: int, seconds: int) -> None:
         order.created_at = order.updated_at = utcnow() - timedelta(seconds=seconds)
 
 
+def test_order_stuck_in_new_waits_while_the_orders_queue_works_off_a_backlog(trader):
+    order_id = trader.order()
+    _age(order_id, 60)
+    enqueued: list[int] = []
+
+    def enqueue(oid: int) -> bool:
+        enqueued.append(oid)
+        return True
+
+    busy = reconcile.reconcile_broker(trader.broker_id, enqueue, placements_waiting=lambda: True)
+    assert (busy.requeued, enqueued, trader.reload(order_id).state) == (0, [], "new")
+    drained = reconcile.reconcile_broker(trader.broker_id, enqueue, placements_waiting=lambda: False)
+    assert (drained.requeued, enqueued) == (1, [order_id])
+
+
 def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader):
     order_id = trader.order()  # recorded while the queue was down: never enqueued
     _age(order_id, 60)
