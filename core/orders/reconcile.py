@@ -24,6 +24,9 @@ from core.orders.states import OrderState
 log = logging.getLogger(__name__)
 
 STUCK_NEW_AFTER = timedelta(seconds=20)
+# Past this age an order still `new` is re-enqueued even while the queue holds a backlog: a queue that is
+# never empty (sustained load) must not hold a lost placement back for ever.
+BACKLOG_PATIENCE = timedelta(minutes=10)
 FILLS_LOOKBACK = timedelta(days=2)
 LIVE = (OrderState.SENT.value, OrderState.UNKNOWN.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value)
 
@@ -46,6 +49,10 @@ def brokers_to_reconcile() -> list[int]:
             (Order.state.in_(LIVE + (OrderState.NEW.value,))) | (Order.updated_at >= since)).distinct()))
 
 
+def _aware(stamp: datetime) -> datetime:
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
 def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
                      resend_after: timedelta = service.RESEND_AFTER,
                      placements_waiting: Callable[[], bool] = lambda: False) -> BrokerReport:
@@ -53,16 +60,19 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
 
     While `placements_waiting()` (the `orders` queue still holds a backlog), an order still `new` is most
     likely waiting in it: a copy per pass would only pile up no-op tasks in front of the real ones (a
-    200 alerts/s burst doubled the queue that way). It is re-enqueued by a pass after the queue drained."""
+    200 alerts/s burst doubled the queue that way). It is re-enqueued by a pass after the queue drained,
+    or once older than BACKLOG_PATIENCE."""
     report = BrokerReport(broker_id)
     cutoff = utcnow() - stuck_after
     with session_scope() as session:
-        stuck = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id,
-                                                            Order.state == OrderState.NEW.value,
-                                                            Order.created_at < cutoff)))
+        stuck_since = dict(session.execute(select(Order.id, Order.created_at).where(
+            Order.broker_id == broker_id, Order.state == OrderState.NEW.value, Order.created_at < cutoff)).all())
         live = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id, Order.state.in_(LIVE))
                                     .order_by(Order.id)))
-    for order_id in [] if stuck and placements_waiting() else stuck:
+    if stuck_since and placements_waiting():
+        patience = utcnow() - BACKLOG_PATIENCE
+        stuck_since = {oid: created for oid, created in stuck_since.items() if _aware(created) < patience}
+    for order_id in stuck_since:
         if enqueue(order_id):
             report.requeued += 1
     for order_id in live:

@@ -33,6 +33,13 @@ def trader(make_user, sim, redis_client):
     return make_trader(make_user, sim)
 
 
+def _wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
 def _age(order_id: int, seconds: int) -> None:
     with session_scope() as session:
         order = session.get(Order, order_id)
@@ -52,11 +59,14 @@ def test_order_stuck_in_new_waits_while_the_orders_queue_works_off_a_backlog(tra
     assert (busy.requeued, enqueued, trader.reload(order_id).state) == (0, [], "new")
     drained = reconcile.reconcile_broker(trader.broker_id, enqueue, placements_waiting=lambda: False)
     assert (drained.requeued, enqueued) == (1, [order_id])
+    _age(order_id, int(reconcile.BACKLOG_PATIENCE.total_seconds()) + 60)  # a backlog never holds it for ever
+    assert reconcile.reconcile_broker(trader.broker_id, enqueue, placements_waiting=lambda: True).requeued == 1
 
 
-def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader):
+def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader, redis_client):
     order_id = trader.order()  # recorded while the queue was down: never enqueued
     _age(order_id, 60)
+    _wait_until(lambda: redis_client.llen("orders") == 0)  # no backlog (tasks of earlier tests worked off)
     from workers.celery_app import app
 
     report = app.send_task("workers.reconciliation.reconcile_broker", args=[trader.broker_id]).get(timeout=60)
