@@ -33,13 +33,6 @@ def trader(make_user, sim, redis_client):
     return make_trader(make_user, sim)
 
 
-def _wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-
-
 def _age(order_id: int, seconds: int) -> None:
     with session_scope() as session:
         order = session.get(Order, order_id)
@@ -63,14 +56,19 @@ def test_order_stuck_in_new_waits_while_the_orders_queue_works_off_a_backlog(tra
     assert reconcile.reconcile_broker(trader.broker_id, enqueue, placements_waiting=lambda: True).requeued == 1
 
 
-def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader, redis_client):
+def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader):
     order_id = trader.order()  # recorded while the queue was down: never enqueued
     _age(order_id, 60)
-    _wait_until(lambda: redis_client.llen("orders") == 0)  # no backlog (tasks of earlier tests worked off)
     from workers.celery_app import app
 
-    report = app.send_task("workers.reconciliation.reconcile_broker", args=[trader.broker_id]).get(timeout=60)
-    assert report["requeued"] == 1
+    # A pass may find the `orders` queue busy with other brokers' work (earlier tests left plenty) and
+    # defer the requeue to the next pass, as it would in production: run passes until one requeues it.
+    reports = []
+    while not any(r["requeued"] for r in reports) and len(reports) < 30:
+        reports.append(app.send_task("workers.reconciliation.reconcile_broker", args=[trader.broker_id])
+                       .get(timeout=60))
+        time.sleep(0.5)
+    assert [r["requeued"] for r in reports][-1] == 1 and sum(r["requeued"] for r in reports) == 1
     deadline = time.monotonic() + 30
     while trader.reload(order_id).state != "filled" and time.monotonic() < deadline:
         time.sleep(0.05)
