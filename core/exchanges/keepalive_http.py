@@ -90,7 +90,7 @@ class KeepAliveClient:
     async def keep_warm(self, connections: int) -> int:
         """Have `connections` open idle sockets ready (a trade must not wait for a TCP/TLS handshake);
         returns how many were opened."""
-        self._idle = [conn for conn in self._idle if conn.usable() or conn.close()]
+        self._drop_unusable()
         opened = 0
         async with asyncio.timeout(self.timeout):
             while len(self._idle) < min(connections, self.max_idle):
@@ -110,14 +110,18 @@ class KeepAliveClient:
             lines.append(f"Content-Length: {len(body or b'')}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
-    def _take_idle(self) -> Connection | None:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.usable():
-                conn.reused = True
-                return conn
+    def _drop_unusable(self) -> None:
+        for conn in [conn for conn in self._idle if not conn.usable()]:
+            self._idle.remove(conn)
             conn.close()
-        return None
+
+    def _take_idle(self) -> Connection | None:
+        self._drop_unusable()
+        if not self._idle:
+            return None
+        conn = self._idle.pop()
+        conn.reused = True
+        return conn
 
     def _release(self, conn: Connection) -> None:
         if len(self._idle) < self.max_idle and conn.usable():
