@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from core.config import get_settings
 from core.heartbeat import start_heartbeat
@@ -23,6 +24,15 @@ class WebServer(BaseApplication):
         return create_app()
 
 
+class AccessLogger(Logger):
+    """gunicorn's logger without access lines for TradingView alerts: each request to a webhook URL is
+    stored with its outcome (the trader's webhook log), and a burst of them would flood the log."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not environ.get("PATH_INFO", "").startswith("/webhooks/tv/"):
+            super().access(resp, req, environ, request_time)
+
+
 def _post_worker_init(_worker) -> None:
     setup_logging("web")
     start_heartbeat("web")
@@ -39,6 +49,7 @@ def main() -> None:
         "worker_class": "gthread",
         "timeout": 120,  # SSE streams are long-lived
         "accesslog": None,
+        "logger_class": AccessLogger,
         "post_worker_init": _post_worker_init,
         "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO"}},
     }).run()

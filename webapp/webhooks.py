@@ -14,11 +14,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from core.bus import task_sender
-from core.db import new_session, session_scope
+from core.bus import get_redis, task_sender
+from core.db import get_engine, new_session, session_scope
 from core.models import BrokerConnection, Webhook
 from core.webhooks import monitor
 from core.webhooks.cadence import TIMEFRAME_SECONDS
+from core.webhooks.handoff import hand_off
 from core.webhooks.payload import ACTIONS, MAX_BODY_BYTES, alert_message_template
 from core.webhooks.receiver import IncomingRequest, receive
 from core.webhooks.setup import (
@@ -34,7 +35,7 @@ from core.webhooks.setup import (
     webhook_token,
     webhooks_of,
 )
-from webapp.extensions import csrf
+from webapp.extensions import csrf, limiter
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
@@ -53,28 +54,17 @@ def _read_body() -> tuple[bytes, int]:
     return body, max(declared or 0, len(body))
 
 
-PROCESS_TASK = "workers.webhooks.process_alert"
-
-
-def _process_after_answer(alert_id: int) -> None:
-    """Hand the stored alert to the `orders` queue: the web process stays free to receive the next
-    alerts (a burst would otherwise spend its CPU on order bookkeeping)."""
-    try:
-        task_sender().send_task(PROCESS_TASK, args=[alert_id], queue="orders", ignore_result=True)
-    except Exception as exc:  # noqa: BLE001 - the recovery sweep processes it a few seconds later
-        log.warning("webhook_process_deferred", extra={"alert_id": alert_id, "error": str(exc)[:200]})
-
-
 @bp.post("/tv/<token>")
 @csrf.exempt
+@limiter.exempt  # each webhook has its own rate limit (receiver.RateLimiter), which works without Redis
 def receive_alert(token: str):
     body, size = _read_body()
     incoming = IncomingRequest(token=token, body=body, body_size=size, content_type=request.content_type,
                                peer_address=request.remote_addr,
                                headers={name.lower(): value for name, value in request.headers.items()})
     try:
-        with session_scope() as session:
-            receipt = receive(session, incoming)
+        with get_engine().begin() as connection:
+            receipt = receive(connection, incoming)
     except OperationalError:
         # Postgres is the one thing we cannot answer without: TradingView should see a failure, not a 202.
         log.error("webhook_store_failed", extra={"body_size": size})
@@ -84,7 +74,8 @@ def receive_alert(token: str):
     response = jsonify(receipt.as_json())
     response.status_code = receipt.http_status
     if receipt.status == "accepted":
-        response.call_on_close(lambda: _process_after_answer(receipt.alert_id))
+        # After the answer: the web process stays free to receive the next alerts.
+        response.call_on_close(lambda: hand_off(receipt.alert_id, get_redis(), task_sender()))
     return response
 
 
@@ -189,7 +180,8 @@ def detail(webhook_id: int):
                 form.form_errors.append(str(exc))
         status = 400 if request.method == "POST" else 200
         return render_template("webhooks/detail.html", webhook=webhook, form=form, url=_url_of(webhook),
-                               message=alert_message_template(webhook.symbol)), status
+                               message=alert_message_template(webhook.symbol),
+                               message_with_exits=alert_message_template(webhook.symbol, with_exits=True)), status
 
 
 @bp.get("/<int:webhook_id>/reliability")

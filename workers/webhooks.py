@@ -8,9 +8,11 @@ import logging
 from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
+from core.bus import get_redis
 from core.db import new_session, session_scope
 from core.orders import service
 from core.webhooks import monitor
+from core.webhooks.handoff import DRAIN_TASK, drain
 from core.webhooks.processing import close_after_cancelling, unprocessed_alert_ids
 from core.webhooks.processing import process_alert as process_stored_alert
 from core.webhooks.protection import protect_entry, unprotected_entry_ids
@@ -21,11 +23,17 @@ MISS_CHECK_SECONDS = 5.0
 SWEEP_SECONDS = 10.0
 
 
-@shared_task(name="workers.webhooks.process_alert", acks_late=True, autoretry_for=(OperationalError,),
-             retry_backoff=1, max_retries=8, ignore_result=True)
-def process_alert(alert_id: int) -> list[int]:
-    """Idempotent: an alert already turned into orders is left alone."""
-    return process_stored_alert(alert_id, current_app)
+def _process_here(alert_id: int) -> list[int]:
+    """Idempotent: an alert already turned into orders is left alone. Its orders are placed right here:
+    a second trip through the queue would cost more CPU than the placement itself."""
+    return process_stored_alert(alert_id, current_app, place_now=service.place)
+
+
+@shared_task(name=DRAIN_TASK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8,
+             ignore_result=True)
+def drain_alerts() -> int:
+    """Alerts the web handed off (see core.webhooks.handoff)."""
+    return drain(get_redis(), _process_here)
 
 
 @shared_task(name="workers.webhooks.sweep_unprocessed", acks_late=True)
@@ -34,7 +42,7 @@ def sweep_unprocessed() -> int:
     with new_session() as session:
         alert_ids = unprocessed_alert_ids(session)
     for alert_id in alert_ids:
-        process_stored_alert(alert_id, current_app)
+        _process_here(alert_id)
     if alert_ids:
         log.warning("webhook_alerts_recovered", extra={"count": len(alert_ids), "first_id": alert_ids[0]})
     return len(alert_ids)

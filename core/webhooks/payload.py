@@ -179,11 +179,14 @@ def idempotency_key(webhook_id: int, body: dict, alert_time: datetime | None, re
     return hashlib.sha256(f"{webhook_id}|{moment}|{body_hash}".encode()).hexdigest()
 
 
-def alert_message_template(fixed_symbol: str | None) -> str:
-    """The message to paste into TradingView's alert, using its placeholders."""
+def alert_message_template(fixed_symbol: str | None, *, with_exits: bool = False) -> str:
+    """The message to paste into TradingView's alert, using its placeholders. `with_exits` adds the
+    stop-loss and take-profit prices, read from the strategy's first two plots."""
     fields = {"action": "{{strategy.order.action}}"}
     if not fixed_symbol:
         fields["ticker"] = "{{ticker}}"
     fields.update({"contracts": "{{strategy.order.contracts}}", "price": "{{close}}",
                    "interval": "{{interval}}", "time": "{{timenow}}"})
+    if with_exits:
+        fields.update({"stop_loss": "{{plot_0}}", "take_profit": "{{plot_1}}"})
     return json.dumps(fields, indent=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -129,9 +130,11 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app, *, defer_close: bool = True) -> list[int]:
+def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
+                  place_now: Callable[[int], object] | None = None) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
-    hand them to the `orders` queue. Returns the ids of the orders recorded by this call.
+    place them: right here with `place_now(order_id)` (a worker, already on the `orders` queue), else
+    through the `orders` queue. Returns the ids of the orders recorded by this call.
 
     A close whose position is still protected at the venue is left unprocessed: the protective orders
     are cancelled by `close_after_cancelling` on a worker (sent here unless `defer_close` is False),
@@ -163,13 +166,23 @@ def process_alert(alert_id: int, celery_app, *, defer_close: bool = True) -> lis
         return _defer_close(alert_id, celery_app) if defer_close else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
     for order_id in to_place:
-        enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
+        _place(order_id, celery_app, place_now)
     for order_id in to_cancel:
         try:
             celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
         except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
             log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
     return to_place
+
+
+def _place(order_id: int, celery_app, place_now: Callable[[int], object] | None) -> None:
+    if place_now is not None:
+        try:
+            place_now(order_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - placement is idempotent by order id: the queue retries it
+            log.warning("webhook_place_deferred", extra={"order_id": order_id, "error": str(exc)[:200]})
+    enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
 
 
 def _defer_close(alert_id: int, celery_app) -> list[int]:

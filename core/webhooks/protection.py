@@ -140,10 +140,12 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
     entry = session.scalar(select(Order).where(Order.id == entry_id).with_for_update())
     if entry is None or entry.source != "webhook" or is_protection(entry) or not entry.source_ref:
         return None
-    if not entry.is_final or entry.filled_quantity <= 0 or _existing(session, entry_id) is not None:
+    if not entry.is_final or entry.filled_quantity <= 0:
         return None
     alert = session.scalar(select(WebhookAlert).where(WebhookAlert.id == int(entry.source_ref)).with_for_update())
-    if alert is None or alert.action not in ENTRY_ACTIONS:
+    if alert is None or alert.action not in ENTRY_ACTIONS or exit_prices(alert.payload) == (None, None):
+        return None  # most alerts ask for no protection: two queries, not eight
+    if _existing(session, entry_id) is not None:
         return None
     webhook = session.get(Webhook, alert.webhook_id)
     if _exited_since(session, entry, alert.webhook_id):

@@ -2,6 +2,9 @@
 
 Every request is stored whatever its outcome, so the trader's log shows exactly what arrived and why
 it was refused. Processing (turning the alert into an order) happens after the answer.
+
+Core SQL on one connection, and the venue's symbol rules remembered for a while: a burst of alerts is
+paid for by the web's CPU, and the ORM cost more than everything else here together.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.models import SymbolRule, Webhook, WebhookAlert
@@ -37,6 +39,20 @@ log = logging.getLogger(__name__)
 
 HEADERS_KEPT = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-real-ip")
 STORED_BODY_LIMIT = 2048  # what is kept of a refused oversized body, for the log
+# Found rules change when the markets are reloaded (daily at most): a little staleness is harmless.
+# A symbol not found is not remembered, so loading the markets takes effect at once.
+RULES_TTL_S = 30.0
+
+_FIND_WEBHOOK = select(Webhook.id, Webhook.broker_id, Webhook.symbol, Webhook.size_mode, Webhook.size_value,
+                       Webhook.allowed_actions, Webhook.ip_allowlist, Webhook.trust_proxy,
+                       Webhook.rate_limit_per_minute, Webhook.paused, Webhook.paused_reason
+                       ).where(Webhook.token_hash == bindparam("token_hash"))
+_STORE = insert(WebhookAlert.__table__).returning(WebhookAlert.__table__.c.id)
+_STORE_ONCE = _STORE.on_conflict_do_nothing(index_elements=["idempotency_key"])
+_SYMBOL_RULES = select(SymbolRule.rules).where(SymbolRule.broker_id == bindparam("broker_id"),
+                                               SymbolRule.symbol == bindparam("symbol"))
+_ANY_SYMBOL = select(SymbolRule.id).where(SymbolRule.broker_id == bindparam("broker_id")).limit(1)
+_found_rules: dict[tuple[int, str], tuple[float, dict]] = {}
 
 
 @dataclass(frozen=True)
@@ -118,21 +134,32 @@ def _rule_decimal(rules: dict, *names: str) -> Decimal:
     return Decimal(0)
 
 
-def check_against_venue(session: Session, webhook: Webhook, alert: Alert) -> None:
+def _rules_of(connection: Connection, broker_id: int, symbol: str) -> dict | None:
+    """The symbol's rules (None: not listed, or the markets were never loaded)."""
+    now = time.monotonic()
+    remembered = _found_rules.get((broker_id, symbol))
+    if remembered is not None and now - remembered[0] < RULES_TTL_S:
+        return remembered[1]
+    row = connection.execute(_SYMBOL_RULES, {"broker_id": broker_id, "symbol": symbol}).first()
+    if row is None:
+        return None
+    if len(_found_rules) > 10_000:
+        _found_rules.clear()
+    _found_rules[(broker_id, symbol)] = (now, row[0] or {})
+    return row[0] or {}
+
+
+def check_against_venue(connection: Connection, webhook: Row, alert: Alert) -> None:
     """Refuse symbols the broker does not list and sizes under the venue's minimums.
 
     Only possible once the broker's markets were loaded; before that the order pipeline checks."""
-    row = session.execute(select(SymbolRule.rules).where(SymbolRule.broker_id == webhook.broker_id,
-                                                         SymbolRule.symbol == alert.symbol)).first()
-    if row is None:
-        markets_known = session.execute(
-            select(SymbolRule.id).where(SymbolRule.broker_id == webhook.broker_id).limit(1)).first()
-        if markets_known:
+    rules = _rules_of(connection, webhook.broker_id, alert.symbol)
+    if rules is None:
+        if connection.execute(_ANY_SYMBOL, {"broker_id": webhook.broker_id}).first():
             raise AlertRejected(422, f"symbol {alert.symbol} is not listed on this broker")
         return
     if alert.action not in ("buy", "sell"):
         return
-    rules = row[0] or {}
     min_qty = _rule_decimal(rules, "min_qty", "minQty")
     min_notional = _rule_decimal(rules, "min_notional", "minNotional")
     quantity = alert.quantity if alert.quantity is not None else (
@@ -148,15 +175,12 @@ def check_against_venue(session: Session, webhook: Webhook, alert: Alert) -> Non
                                  f"{min_notional}")
 
 
-def _store(session: Session, values: dict) -> int | None:
+def _store(connection: Connection, values: dict) -> int | None:
     """One INSERT. With an idempotency key already taken, nothing is inserted and None comes back."""
-    statement = insert(WebhookAlert).values(**values)
-    if values.get("idempotency_key"):
-        statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return session.execute(statement.returning(WebhookAlert.id)).scalar()
+    return connection.execute(_STORE_ONCE if values.get("idempotency_key") else _STORE, values).scalar()
 
 
-def _judge(session: Session, webhook: Webhook, incoming: IncomingRequest, source: str | None,
+def _judge(connection: Connection, webhook: Row, incoming: IncomingRequest, source: str | None,
            received_at: datetime) -> tuple[Alert, str]:
     """The validated alert and its idempotency key, or AlertRejected."""
     if incoming.body_size > MAX_BODY_BYTES or len(incoming.body) > MAX_BODY_BYTES:
@@ -171,14 +195,14 @@ def _judge(session: Session, webhook: Webhook, incoming: IncomingRequest, source
         raise AlertRejected(409, f"paused: {webhook.paused_reason or 'paused by the trader'}")
     body = decode_body(incoming.body)
     alert = parse_alert(body, fixed_symbol=webhook.symbol, allowed_actions=webhook.allowed_actions)
-    check_against_venue(session, webhook, alert)
+    check_against_venue(connection, webhook, alert)
     return alert, idempotency_key(webhook.id, body, alert.time, received_at)
 
 
-def receive(session: Session, incoming: IncomingRequest) -> Receipt:
+def receive(connection: Connection, incoming: IncomingRequest) -> Receipt:
     """Store the request and decide the answer. The caller commits, then answers, then processes."""
     received_at = utcnow()
-    webhook = session.execute(select(Webhook).where(Webhook.token_hash == token_hash(incoming.token))).scalar()
+    webhook = connection.execute(_FIND_WEBHOOK, {"token_hash": token_hash(incoming.token)}).first()
     if webhook is not None:
         register_secret(incoming.token)  # the token is in the URL: mask it in this process's access logs
     source = source_address(incoming.peer_address, incoming.headers, bool(webhook and webhook.trust_proxy))
@@ -190,24 +214,24 @@ def receive(session: Session, incoming: IncomingRequest) -> Receipt:
         "body_size": max(incoming.body_size, len(incoming.body)),
     }
     if webhook is None:
-        _store(session, {**values, "status": "rejected", "http_status": 404, "reason": "unknown token"})
+        _store(connection, {**values, "status": "rejected", "http_status": 404, "reason": "unknown token"})
         log.info("webhook_unknown_token", extra={"source_ip": source})
         return Receipt(404, "unknown")
     try:
-        alert, key = _judge(session, webhook, incoming, source, received_at)
+        alert, key = _judge(connection, webhook, incoming, source, received_at)
     except AlertRejected as rejection:
-        alert_id = _store(session, {**values, "status": "rejected", "http_status": rejection.http_status,
+        alert_id = _store(connection, {**values, "status": "rejected", "http_status": rejection.http_status,
                                     "reason": rejection.reason})
         log.info("webhook_alert_rejected", extra={"webhook_id": webhook.id, "alert_id": alert_id,
                                                   "reason": rejection.reason, "http_status": rejection.http_status})
         return Receipt(rejection.http_status, "rejected", rejection.reason, alert_id, webhook.id)
     accepted = {**values, "status": "accepted", "http_status": 202, "idempotency_key": key,
                 "action": alert.action, "symbol": alert.symbol, "payload": alert.as_json(), "alert_time": alert.time}
-    alert_id = _store(session, accepted)
+    alert_id = _store(connection, accepted)
     if alert_id is not None:
         return Receipt(202, "accepted", None, alert_id, webhook.id)
-    original = session.execute(select(WebhookAlert.id).where(WebhookAlert.idempotency_key == key)).scalar()
-    duplicate_id = _store(session, {**accepted, "status": "duplicate", "http_status": 200, "idempotency_key": None,
+    original = connection.execute(select(WebhookAlert.id).where(WebhookAlert.idempotency_key == key)).scalar()
+    duplicate_id = _store(connection, {**accepted, "status": "duplicate", "http_status": 200, "idempotency_key": None,
                                     "duplicate_of_id": original, "reason": f"same alert as #{original}"})
     log.info("webhook_alert_duplicate", extra={"webhook_id": webhook.id, "alert_id": duplicate_id,
                                                "original_id": original})

@@ -256,6 +256,7 @@ def test_browser_trader_creates_webhook_copies_its_url_and_resumes_it_after_miss
     page.wait_for_selector("#webhook-url")
     url = page.inner_text("#webhook-url")
     assert "/webhooks/tv/" in url and "{{timenow}}" in page.inner_text("#alert-message")
+    assert "{{plot_0}}" in page.inner_text("#alert-message-exits")
     remember_secret(url.rsplit("/", 1)[-1])
 
     with session_scope() as session:

@@ -37,6 +37,15 @@ def test_the_ready_message_is_json_once_tradingview_fills_its_placeholders():
     assert "{{ticker}}" not in alert_message_template("BTCUSDT")
 
 
+def test_the_message_with_exits_carries_the_strategys_stop_loss_and_take_profit_plots():
+    message = alert_message_template("BTCUSDT", with_exits=True)
+    filled = (message.replace("{{strategy.order.action}}", "buy").replace("{{strategy.order.contracts}}", "0.5")
+              .replace("{{close}}", "100").replace("{{interval}}", "5").replace("{{timenow}}", "2026-11-21T10:05:00Z")
+              .replace("{{plot_0}}", "95.5").replace("{{plot_1}}", "110"))
+    alert = parse_alert(decode_body(filled.encode()), fixed_symbol="BTCUSDT", allowed_actions=list(ACTIONS))
+    assert (alert.stop_loss, alert.take_profit) == (Decimal("95.5"), Decimal("110"))
+
+
 def test_numbers_stay_exact_decimals():
     alert = parse_alert(decode_body(b'{"action": "buy", "ticker": "BTCUSDT", "contracts": 0.1}'),
                         fixed_symbol=None, allowed_actions=list(ACTIONS))

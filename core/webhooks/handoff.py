@@ -1,0 +1,61 @@
+"""From the web to the `orders` workers: accepted alert ids on a Redis list, drained by wake-up tasks.
+
+One Celery message per alert cost the web a fifth of its CPU and the worker a task's bookkeeping per
+alert; a list push costs one Redis round trip. A `drain_alerts` task is sent only when none is already
+waiting (the wake flag); a task clears the flag before it pops, so an alert pushed meanwhile wakes
+another worker, which then drains alongside. Losing a push or a popped id loses nothing: the alert
+is stored and the recovery sweep processes what stays unprocessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from core.bus import PREFIX
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = f"{PREFIX}:webhooks:pending"
+WAKE_KEY = f"{PREFIX}:webhooks:wake"
+WAKE_TTL_MS = 5000  # a wake-up task lost in transit stops holding back new ones after this
+DRAIN_TASK = "workers.webhooks.drain_alerts"
+POP_BATCH = 4       # small: several workers share a burst instead of one holding it
+
+
+def hand_off(alert_id: int, redis_client, celery_app) -> bool:
+    """Queue the alert for processing; False when Redis or the broker failed (the sweep will)."""
+    try:
+        pipe = redis_client.pipeline(transaction=False)
+        pipe.rpush(PENDING_KEY, alert_id)
+        pipe.set(WAKE_KEY, "1", nx=True, px=WAKE_TTL_MS)
+        _, woken = pipe.execute()
+        if woken:
+            _wake(redis_client, celery_app)
+        return True
+    except Exception as exc:  # noqa: BLE001 - redis/kombu transport errors: the sweep processes it later
+        log.warning("webhook_process_deferred", extra={"alert_id": alert_id, "error": str(exc)[:200]})
+        return False
+
+
+def _wake(redis_client, celery_app) -> None:
+    try:
+        celery_app.send_task(DRAIN_TASK, queue="orders", ignore_result=True)
+    except Exception:
+        redis_client.delete(WAKE_KEY)  # the next alert tries to wake a worker again
+        raise
+
+
+def drain(redis_client, process: Callable[[int], object]) -> int:
+    """Process queued alerts until the list is empty; returns how many this call took."""
+    redis_client.delete(WAKE_KEY)  # from now on a new alert wakes another worker
+    taken = 0
+    while batch := redis_client.lpop(PENDING_KEY, POP_BATCH):
+        for index, alert_id in enumerate(batch):
+            try:
+                process(int(alert_id))
+            except Exception:
+                redis_client.lpush(PENDING_KEY, *reversed(batch[index:]))  # back in front, in order
+                raise
+            taken += 1
+    return taken
