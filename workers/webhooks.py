@@ -1,5 +1,5 @@
-"""Webhook tasks (routed to the `orders` queue): processing an alert, the recovery sweeps, MISS detection,
-the stop-loss / take-profit placed after an entry fills, and a close that first cancels that protection."""
+"""Webhook tasks (routed to the `orders` queue): processing alerts, the recovery sweeps, MISS detection,
+the stop-loss / take-profit placed after an entry fills, and a trade that first cancels that protection."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.db import new_session, session_scope
 from core.orders import service
 from core.webhooks import monitor
 from core.webhooks.handoff import DRAIN_TASK, drain
-from core.webhooks.processing import close_after_cancelling, unprocessed_alert_ids
+from core.webhooks.processing import AFTER_CANCEL_TASK, trade_after_cancelling, unprocessed_alert_ids
 from core.webhooks.processing import process_alert as process_stored_alert
 from core.webhooks.protection import protect_entry, unprotected_entry_ids
 
@@ -75,11 +75,12 @@ def sweep_unprotected() -> int:
     return len(entry_ids)
 
 
-@shared_task(name="workers.webhooks.close_position", acks_late=True, autoretry_for=(OperationalError,),
-             retry_backoff=1, max_retries=8)
-def close_position(alert_id: int) -> list[int]:
-    """A close alert whose position is protected: cancel the protection at the venue, then close."""
-    return close_after_cancelling(alert_id, current_app, service.cancel)
+@shared_task(name=AFTER_CANCEL_TASK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1,
+             max_retries=8)
+def trade_after_cancelling_protection(alert_id: int) -> list[int]:
+    """A close, or a trade the other way, whose position is protected: cancel the protection at the
+    venue, then trade."""
+    return trade_after_cancelling(alert_id, current_app, service.cancel, place_now=service.place)
 
 
 @shared_task(name="workers.webhooks.detect_misses", acks_late=True)

@@ -21,7 +21,7 @@ from core.webhooks.protection import open_protection_ids
 log = logging.getLogger(__name__)
 
 CANCEL_TASK = "workers.orders.cancel_order"
-CLOSE_TASK = "workers.webhooks.close_position"
+AFTER_CANCEL_TASK = "workers.webhooks.trade_after_cancelling"
 OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
                OrderState.UNKNOWN.value)
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
@@ -32,10 +32,11 @@ class NothingToDo(Exception):
 
 
 class ProtectionStillOpen(Exception):
-    """A close must wait: the position's stop-loss / take-profit still rests at the venue (and locks it)."""
+    """A close or a trade the other way must wait: the position's stop-loss / take-profit still rests at
+    the venue (and locks it)."""
 
     def __init__(self, order_ids: list[int]) -> None:
-        super().__init__(f"cancelling protective order(s) #{', #'.join(map(str, order_ids))} before closing")
+        super().__init__(f"cancelling protective order(s) #{', #'.join(map(str, order_ids))} before trading")
         self.order_ids = order_ids
 
 
@@ -60,13 +61,23 @@ def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
     return Decimal(total)
 
 
-def _cancel_local_protection(session: Session, webhook: Webhook, symbol: str, alert_id: int) -> list[int]:
-    """Cancel the never-sent protective orders here; return those resting at the venue."""
-    for order_id in open_protection_ids(session, webhook_orders(webhook.id), symbol, (OrderState.NEW.value,)):
+def protection_in_the_way(webhook_id: int, action: str):
+    """The webhook's orders among which the protection to cancel before `action` is: all of them for a
+    close; for a buy or sell, those on the same side (the exits of the position it leaves or reverses).
+    A trade the way the protection would exit must not leave it resting: it would later trade what the
+    webhook no longer holds, and on spot it keeps the asset locked, so the new order would be refused."""
+    orders = webhook_orders(webhook_id)
+    return orders if action == "close" else orders.where(Order.side == action)
+
+
+def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str) -> list[int]:
+    """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
+    in_the_way = protection_in_the_way(webhook.id, alert.payload["action"])
+    for order_id in open_protection_ids(session, in_the_way, symbol, (OrderState.NEW.value,)):
         order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order.state == OrderState.NEW.value:
-            order.move_to(OrderState.CANCELLED, "webhook_close", {"alert_id": alert_id})
-    return open_protection_ids(session, webhook_orders(webhook.id), symbol, OPEN_STATES)
+            order.move_to(OrderState.CANCELLED, f"webhook_{alert.payload['action']}", {"alert_id": alert.id})
+    return open_protection_ids(session, in_the_way, symbol, OPEN_STATES)
 
 
 def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> dict:
@@ -114,10 +125,10 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
             else:
                 to_cancel.append(order.id)
         return [], to_cancel, f"cancel requested for {len(open_orders)} open order(s)"
+    resting = _cancel_local_protection(session, webhook, alert, symbol)
+    if resting:
+        raise ProtectionStillOpen(resting)
     if action == "close":
-        resting = _cancel_local_protection(session, webhook, symbol, alert.id)
-        if resting:
-            raise ProtectionStillOpen(resting)
         position = net_position(session, webhook, symbol)
         if position <= 0:
             raise NothingToDo(f"no {symbol} position to close")
@@ -130,15 +141,16 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
+def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True,
                   place_now: Callable[[int], object] | None = None) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
     place them: right here with `place_now(order_id)` (a worker, already on the `orders` queue), else
     through the `orders` queue. Returns the ids of the orders recorded by this call.
 
-    A close whose position is still protected at the venue is left unprocessed: the protective orders
-    are cancelled by `close_after_cancelling` on a worker (sent here unless `defer_close` is False),
-    then the close is processed again with the position that remains; the sweep retries it if need be."""
+    A close (or a trade the other way) whose position is still protected at the venue is left
+    unprocessed: the protective orders are cancelled by `trade_after_cancelling` on a worker (sent here
+    unless `defer_trade` is False), then the alert is processed again with the position that remains;
+    the sweep retries it if need be."""
     with session_scope() as session:
         alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
                                 .with_for_update(skip_locked=True)).scalar()
@@ -152,7 +164,7 @@ def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
                 to_place, to_cancel, result = _orders_for(session, webhook, alert)
         except ProtectionStillOpen as waiting:
             alert.process_result = str(waiting)[:300]
-            log.info("webhook_close_waits_for_cancel", extra={"alert_id": alert_id, "order_ids": waiting.order_ids})
+            log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert_id, "order_ids": waiting.order_ids})
             waits_for_cancel = True
         except (NothingToDo, LookupError) as exc:
             to_place, to_cancel, result = [], [], f"no order: {exc}"
@@ -163,7 +175,7 @@ def process_alert(alert_id: int, celery_app, *, defer_close: bool = True,
             alert.processed_at, alert.process_result = utcnow(), result[:300]
             alert.order_ids = to_place
     if waits_for_cancel:  # sent after the commit: the task locks this alert again
-        return _defer_close(alert_id, celery_app) if defer_close else []
+        return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
     for order_id in to_place:
         _place(order_id, celery_app, place_now)
@@ -185,26 +197,27 @@ def _place(order_id: int, celery_app, place_now: Callable[[int], object] | None)
     enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
 
 
-def _defer_close(alert_id: int, celery_app) -> list[int]:
+def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:
     try:
-        celery_app.send_task(CLOSE_TASK, args=[alert_id], queue="orders")
+        celery_app.send_task(AFTER_CANCEL_TASK, args=[alert_id], queue="orders")
     except Exception as exc:  # noqa: BLE001 - the alert stays unprocessed: the sweep picks it up
-        log.warning("webhook_close_enqueue_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
+        log.warning("webhook_after_cancel_enqueue_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
     return []
 
 
-def close_after_cancelling(alert_id: int, celery_app, cancel_order) -> list[int]:
-    """Cancel the protection still resting for a close alert (`cancel_order(order_id)` asks the venue and
-    records its answer, fills included), then process the close with what the webhook still holds."""
+def trade_after_cancelling(alert_id: int, celery_app, cancel_order,
+                           place_now: Callable[[int], object] | None = None) -> list[int]:
+    """Cancel the protection still resting in an alert's way (`cancel_order(order_id)` asks the venue and
+    records its answer, fills included), then process the alert with what the webhook still holds."""
     with session_scope() as session:
         alert = session.get(WebhookAlert, alert_id)
-        if alert is None or alert.processed_at is not None or alert.action != "close":
+        if alert is None or alert.processed_at is not None or alert.action not in ("close", "buy", "sell"):
             return []
-        webhook = session.get(Webhook, alert.webhook_id)
-        resting = open_protection_ids(session, webhook_orders(webhook.id), alert.symbol, OPEN_STATES)
+        resting = open_protection_ids(session, protection_in_the_way(alert.webhook_id, alert.action), alert.symbol,
+                                      OPEN_STATES)
     for order_id in resting:
         cancel_order(order_id)
-    return process_alert(alert_id, celery_app, defer_close=False)
+    return process_alert(alert_id, celery_app, defer_trade=False, place_now=place_now)
 
 
 def unprocessed_alert_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> list[int]:

@@ -152,7 +152,7 @@ def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(mak
         assert close.processed_at is None and f"cancelling protective order(s) #{stop_id}" in close.process_result
         assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.00999")
     queued = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.close_position", f"[{close_id}]")]
+    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
 
     # Once the venue confirmed the cancel, the close sells what the webhook holds.
     with session_scope() as session:
@@ -171,3 +171,35 @@ def test_close_cancels_a_protection_never_sent_and_sells_at_once(make_user, brok
     with new_session() as session:
         assert session.get(Order, target_id).state == "cancelled"
         assert session.get(Order, sell_id).quantity == Decimal("0.00999")
+
+
+def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_user, broker_of, webhook_of,
+                                                                       redis_client):
+    webhook_id = _webhook(make_user, broker_of, webhook_of)
+    _, entry_id = _filled_entry(webhook_id, stop_loss=90)
+    stop_id = protect_entry(entry_id, sender())
+    with session_scope() as session:
+        session.get(Order, stop_id).state = "open"  # resting at the venue, holding the BTC locked
+    redis_client.delete("orders")
+    exit_id = _accepted(webhook_id, "sell", time="exit")
+    assert process_alert(exit_id, sender()) == []
+    with new_session() as session:
+        assert f"cancelling protective order(s) #{stop_id} before trading" in \
+            session.get(WebhookAlert, exit_id).process_result
+    queued = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
+
+    with session_scope() as session:
+        session.get(Order, stop_id).state = "cancelled"  # the venue confirmed the cancel
+    [sell_id] = process_alert(exit_id, sender())
+    with new_session() as session:
+        assert session.get(Order, sell_id).side == "sell"
+
+
+def test_a_buy_adding_to_a_protected_long_leaves_its_protection_alone(make_user, broker_of, webhook_of):
+    webhook_id = _webhook(make_user, broker_of, webhook_of)
+    _, entry_id = _filled_entry(webhook_id, take_profit=150)
+    target_id = protect_entry(entry_id, sender())
+    [buy_id] = process_alert(_accepted(webhook_id, "buy", time="add"), sender())
+    with new_session() as session:
+        assert session.get(Order, target_id).state == "new" and session.get(Order, buy_id).side == "buy"
