@@ -1,1 +1,1 @@
-from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
+from tests.core.webhooks.fixtures import broker_of, orders_queue, webhook_of  # noqa: F401

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from decimal import Decimal
 
 import pytest
+import redis
+from celery import Celery
 
 from tests.support import remember_secret
+
+QUEUE_DB = 7  # a Redis database that no Celery worker of the test session consumes
+
+
+def queue_url() -> str:
+    return f"{os.environ['REDIS_URL'].rsplit('/', 1)[0]}/{QUEUE_DB}"
+
+
+def sender() -> Celery:
+    """A Celery app publishing where no worker listens: the tasks a test sends stay for it to read."""
+    app = Celery("aristobot", set_as_current=False)
+    app.config_from_object("celeryconfig")
+    app.conf.broker_url = queue_url()
+    return app
+
+
+@pytest.fixture()
+def orders_queue(redis_server):
+    """The (flushed) Redis database `sender()` publishes to; its `orders` list holds the sent tasks."""
+    client = redis.Redis.from_url(queue_url(), decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
 
 
 @pytest.fixture()

@@ -6,18 +6,12 @@ import json
 import secrets
 from decimal import Decimal
 
-from celery import Celery
 from sqlalchemy import select
 
 from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, WebhookAlert
 from core.webhooks.processing import net_position, process_alert, unprocessed_alert_ids
-
-
-def sender() -> Celery:
-    app = Celery("aristobot", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    return app
+from tests.core.webhooks.fixtures import sender
 
 
 def _accepted(webhook_id: int, action: str, symbol: str = "BTCUSDT", seconds_ago: int = 0, **payload) -> int:
@@ -42,7 +36,7 @@ def _fill(order_id: int, side: str, quantity: str) -> None:
 
 
 def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_user, broker_of, webhook_of,
-                                                                         redis_client):
+                                                                         orders_queue):
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user), size_mode="quantity", size_value=Decimal("0.01"))
     alert_id = _accepted(webhook_id, "buy")
@@ -56,7 +50,7 @@ def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_us
     assert alert.order_ids == [order_id] and "recorded" in alert.process_result
     # The placement went to the real `orders` queue in Redis.
     assert any(json.loads(raw)["headers"]["task"] == "workers.orders.place_order"
-               and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]" for raw in redis_client.lrange("orders", 0, -1))
+               and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]" for raw in orders_queue.lrange("orders", 0, -1))
 
 
 def test_close_sells_the_webhooks_own_net_position(make_user, broker_of, webhook_of):
@@ -92,7 +86,7 @@ def test_close_without_position_records_why_no_order_was_made(make_user, broker_
 
 
 def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_user, broker_of, webhook_of,
-                                                                         redis_client):
+                                                                         orders_queue):
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user))
     app = sender()
@@ -101,12 +95,12 @@ def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_use
     with session_scope() as session:
         order = session.get(Order, resting)
         order.state = "open"
-    redis_client.delete("orders")
+    orders_queue.delete("orders")
     process_alert(_accepted(webhook_id, "cancel"), app)
     with new_session() as session:
         assert session.get(Order, unsent).state == "cancelled"
         assert session.get(Order, resting).state == "open"  # the worker cancels it at the venue
-    tasks = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    tasks = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     ours = {f"[{unsent}]", f"[{resting}]", f"({unsent},)", f"({resting},)"}  # a worker may queue others' tasks
     assert [(t["task"], t["argsrepr"]) for t in tasks if t["argsrepr"] in ours] == \
         [("workers.orders.cancel_order", f"[{resting}]")]

@@ -14,7 +14,8 @@ from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, Webhook, WebhookAlert
 from core.webhooks.processing import net_position, process_alert
 from core.webhooks.protection import protect_entry, record_protection, unprotected_entry_ids
-from tests.core.webhooks.test_processing import _accepted, sender
+from tests.core.webhooks.fixtures import sender
+from tests.core.webhooks.test_processing import _accepted
 
 
 def _filled_entry(webhook_id: int, action: str = "buy", *, quantity: str = "0.01", price: str = "100",
@@ -43,10 +44,10 @@ def _webhook(make_user, broker_of, webhook_of) -> int:
 
 
 def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_the_fee(
-        make_user, broker_of, webhook_of, redis_client):
+        make_user, broker_of, webhook_of, orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     alert_id, entry_id = _filled_entry(webhook_id, stop_loss=90, take_profit=120)
-    redis_client.delete("orders")
+    orders_queue.delete("orders")
 
     oco_id = protect_entry(entry_id, sender())
     assert protect_entry(entry_id, sender()) is None  # the fill seen again: nothing more
@@ -58,7 +59,7 @@ def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_t
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
     assert alert.order_ids == [entry_id, oco_id] and f"oco protection #{oco_id}" in alert.process_result
-    queued = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.orders.place_order", f"[{oco_id}]")]
 
 
@@ -85,14 +86,14 @@ def test_a_short_is_protected_by_a_buy_with_its_stop_above(make_user, broker_of,
 
 
 def test_prices_the_fill_already_crossed_are_refused_visibly_and_not_sent(make_user, broker_of, webhook_of,
-                                                                           redis_client):
+                                                                           orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     alert_id, entry_id = _filled_entry(webhook_id, price="100", stop_loss=101, take_profit=150)
-    redis_client.delete("orders")
+    orders_queue.delete("orders")
     protect_entry(entry_id, sender())
     [refused] = _protections(entry_id)
     assert refused.state == "rejected" and "stop-loss 101 is not below the entry price 100" in refused.error_message
-    assert redis_client.llen("orders") == 0
+    assert orders_queue.llen("orders") == 0
     assert protect_entry(entry_id, sender()) is None and len(_protections(entry_id)) == 1
     with new_session() as session:
         assert "refused" in session.get(WebhookAlert, alert_id).process_result
@@ -138,20 +139,20 @@ def test_the_sweep_finds_old_unprotected_entries_only_until_they_are_protected(m
 
 
 def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(make_user, broker_of, webhook_of,
-                                                                             redis_client):
+                                                                             orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     _, entry_id = _filled_entry(webhook_id, stop_loss=90)
     stop_id = protect_entry(entry_id, sender())
     with session_scope() as session:
         session.get(Order, stop_id).state = "open"
-    redis_client.delete("orders")
+    orders_queue.delete("orders")
     close_id = _accepted(webhook_id, "close", time="close")
     assert process_alert(close_id, sender()) == []
     with new_session() as session:
         close = session.get(WebhookAlert, close_id)
         assert close.processed_at is None and f"cancelling protective order(s) #{stop_id}" in close.process_result
         assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.00999")
-    queued = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
 
     # Once the venue confirmed the cancel, the close sells what the webhook holds.
@@ -174,19 +175,19 @@ def test_close_cancels_a_protection_never_sent_and_sells_at_once(make_user, brok
 
 
 def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_user, broker_of, webhook_of,
-                                                                       redis_client):
+                                                                       orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     _, entry_id = _filled_entry(webhook_id, stop_loss=90)
     stop_id = protect_entry(entry_id, sender())
     with session_scope() as session:
         session.get(Order, stop_id).state = "open"  # resting at the venue, holding the BTC locked
-    redis_client.delete("orders")
+    orders_queue.delete("orders")
     exit_id = _accepted(webhook_id, "sell", time="exit")
     assert process_alert(exit_id, sender()) == []
     with new_session() as session:
         assert f"cancelling protective order(s) #{stop_id} before trading" in \
             session.get(WebhookAlert, exit_id).process_result
-    queued = [json.loads(raw)["headers"] for raw in redis_client.lrange("orders", 0, -1)]
+    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
 
     with session_scope() as session:
