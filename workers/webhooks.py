@@ -24,9 +24,9 @@ SWEEP_SECONDS = 10.0
 
 
 def _process_here(alert_id: int) -> list[int]:
-    """Idempotent: an alert already turned into orders is left alone. Its orders are placed right here:
+    """Idempotent: an alert already turned into orders is left alone. Its orders are sent right here:
     a second trip through the queue would cost more CPU than the placement itself."""
-    return process_stored_alert(alert_id, current_app, place_now=service.place)
+    return process_stored_alert(alert_id, current_app, send_now=True)
 
 
 @shared_task(name=DRAIN_TASK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8,
@@ -80,7 +80,7 @@ def sweep_unprotected() -> int:
 def trade_after_cancelling_protection(alert_id: int) -> list[int]:
     """A close, or a trade the other way, whose position is protected: cancel the protection at the
     venue, then trade."""
-    return trade_after_cancelling(alert_id, current_app, service.cancel, place_now=service.place)
+    return trade_after_cancelling(alert_id, current_app, service.cancel, send_now=True)
 
 
 @shared_task(name="workers.webhooks.detect_misses", acks_late=True)

@@ -88,9 +88,10 @@ def _event_payload(order: Order, from_state: str | None, cause: str) -> dict:
 def publish(user_id: int, payloads: Iterable[dict]) -> None:
     """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
     try:
-        client = get_redis()
+        pipe = get_redis().pipeline(transaction=False)  # one round trip for a step's events
         for payload in payloads:
-            client.publish(order_events_channel(user_id), json.dumps(payload))
+            pipe.publish(order_events_channel(user_id), json.dumps(payload))
+        pipe.execute()
     except Exception as exc:  # noqa: BLE001 - redis-py raises several transport errors; pages also poll
         log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
 
@@ -268,35 +269,59 @@ def _leg_ids(order: Order) -> tuple[str, ...]:
 
 # ---- place --------------------------------------------------------------------------------------
 
+@dataclass
+class PreparedOrder:
+    """An order moved to `sent` (or rejected by the venue's rules) in its caller's transaction: what to
+    publish and send once that transaction has committed (see send_prepared)."""
+
+    order_id: int
+    user_id: int
+    outcome: Outcome
+    exchange: Exchange | None = None
+    request: OrderRequest | OcoRequest | None = None  # None: rejected, nothing to send
+
+
+def prepare(session: Session, order: Order) -> PreparedOrder:
+    """Fit a `new` order (locked, or recorded in this transaction) to its venue's rules and move it to
+    `sent`, or to `rejected` when the rules refuse it. Raises ExchangeError when the markets could not
+    be loaded: the order is still `new` and nothing was sent."""
+    outcome = Outcome(order.id, order.state)
+    prepared = PreparedOrder(order.id, order.user_id, outcome)
+    exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+    try:
+        request = _fit_to_rules(exchange, _request_of(order))
+    except REFUSALS as err:
+        order.error_kind, order.error_message = err.kind, str(err)[:2000]
+        _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
+        return prepared
+    adjusted = _store_rounded(order, request)
+    _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
+    prepared.exchange, prepared.request = exchange, request
+    return prepared
+
+
+def send_prepared(prepared: PreparedOrder) -> Outcome:
+    """After the commit of `prepare`'s transaction: tell the pages, call the venue, record its answer."""
+    outcome = prepared.outcome
+    publish(prepared.user_id, outcome.events)
+    outcome.events = []
+    if prepared.request is None:
+        return outcome
+    return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id)
+
+
 def place(order_id: int) -> Outcome:
     """Send a `new` order to its venue once. An order already past `new` is synced instead."""
     with session_scope() as session:
         order = _locked(session, order_id)
-        outcome = Outcome(order.id, order.state)
-        user_id = order.user_id
         if order.state in WAITING_STATES:
-            resolve = True
+            prepared = None
         elif order.state != OrderState.NEW.value:
-            outcome.message = f"already {order.state}"
-            return outcome
+            return Outcome(order.id, order.state, message=f"already {order.state}")
         else:
-            resolve = False
-            broker = session.get(BrokerConnection, order.broker_id)
-            exchange = exchange_for(broker)
-            try:
-                request = _fit_to_rules(exchange, _request_of(order))
-            except REFUSALS as err:
-                order.error_kind, order.error_message = err.kind, str(err)[:2000]
-                _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
-                return _finish(outcome, user_id)
-            # Loading markets failed (venue down): still `new`, nothing sent; the task retries.
-            adjusted = _store_rounded(order, request)
-            _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
-    if resolve:
-        return sync(order_id)
-    publish(user_id, outcome.events)
-    outcome.events = []
-    return _send(order_id, exchange, request, outcome, user_id)
+            # Loading markets may fail (venue down): still `new`, nothing sent; the task retries.
+            prepared = prepare(session, order)
+    return sync(order_id) if prepared is None else send_prepared(prepared)
 
 
 def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest, outcome: Outcome,
@@ -493,6 +518,10 @@ def cancel(order_id: int) -> Outcome:
 
 # ---- fills ledger --------------------------------------------------------------------------------
 
+_INSERT_FILL_ONCE = (insert(Fill.__table__).on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
+                     .returning(Fill.__table__.c.id))  # built once: a statement per fill cost more than its row
+
+
 def record_fills(session: Session, broker: BrokerConnection, trades: Iterable[VenueTrade],
                  orders_by_venue_id: dict[str, Order] | None = None) -> int:
     """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
@@ -506,8 +535,7 @@ def record_fills(session: Session, broker: BrokerConnection, trades: Iterable[Ve
                   "venue_trade_id": trade.trade_id, "price": trade.price, "quantity": trade.qty, "fee": trade.fee,
                   "fee_asset": trade.fee_asset or None,
                   "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC)}
-        inserted = session.scalar(insert(Fill).values(**values).on_conflict_do_nothing(
-            index_elements=["broker_id", "symbol", "venue_trade_id"]).returning(Fill.id))
+        inserted = session.execute(_INSERT_FILL_ONCE, values).scalar()
         added += inserted is not None
     return added
 

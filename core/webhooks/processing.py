@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db import session_scope, utcnow
+from core.exchanges.errors import ExchangeError
 from core.exchanges.registry import make_exchange
 from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
+from core.orders import service
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
-from core.webhooks.protection import open_protection_ids
+from core.webhooks.protection import open_protection_ids, protection_orders
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,19 @@ def protection_in_the_way(webhook_id: int, action: str):
 def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
     in_the_way = protection_in_the_way(webhook.id, alert.payload["action"])
-    for order_id in open_protection_ids(session, in_the_way, symbol, (OrderState.NEW.value,)):
-        order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
-        if order.state == OrderState.NEW.value:
-            order.move_to(OrderState.CANCELLED, f"webhook_{alert.payload['action']}", {"alert_id": alert.id})
-    return open_protection_ids(session, in_the_way, symbol, OPEN_STATES)
+    orders = session.execute(in_the_way.where(Order.symbol == symbol, protection_orders(),
+                                              Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))
+                             .with_only_columns(Order.id, Order.state).order_by(Order.id)).all()
+    resting = []
+    for order_id, state in orders:
+        if state == OrderState.NEW.value:
+            order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            state = order.state  # a worker may have sent it meanwhile
+            if state == OrderState.NEW.value:
+                order.move_to(OrderState.CANCELLED, f"webhook_{alert.payload['action']}", {"alert_id": alert.id})
+        if state in OPEN_STATES:
+            resting.append(order_id)
+    return resting
 
 
 def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> dict:
@@ -141,16 +150,17 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True,
-                  place_now: Callable[[int], object] | None = None) -> list[int]:
+def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_now: bool = False) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
-    place them: right here with `place_now(order_id)` (a worker, already on the `orders` queue), else
-    through the `orders` queue. Returns the ids of the orders recorded by this call.
+    place them: with `send_now` (a worker, already on the `orders` queue) they are moved to `sent` in the
+    same transaction and sent right after its commit, else handed to the `orders` queue. Returns the
+    ids of the orders recorded by this call.
 
     A close (or a trade the other way) whose position is still protected at the venue is left
     unprocessed: the protective orders are cancelled by `trade_after_cancelling` on a worker (sent here
     unless `defer_trade` is False), then the alert is processed again with the position that remains;
     the sweep retries it if need be."""
+    to_send: list[service.PreparedOrder] = []
     with session_scope() as session:
         alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
                                 .with_for_update(skip_locked=True)).scalar()
@@ -162,6 +172,8 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True,
         try:
             with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
                 to_place, to_cancel, result = _orders_for(session, webhook, alert)
+                if send_now:
+                    to_send = _prepare_all(session, to_place)
         except ProtectionStillOpen as waiting:
             alert.process_result = str(waiting)[:300]
             log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert_id, "order_ids": waiting.order_ids})
@@ -177,8 +189,7 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True,
     if waits_for_cancel:  # sent after the commit: the task locks this alert again
         return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
-    for order_id in to_place:
-        _place(order_id, celery_app, place_now)
+    _send_or_enqueue(to_place, to_send, celery_app)
     for order_id in to_cancel:
         try:
             celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
@@ -187,14 +198,29 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True,
     return to_place
 
 
-def _place(order_id: int, celery_app, place_now: Callable[[int], object] | None) -> None:
-    if place_now is not None:
+def _prepare_all(session: Session, order_ids: list[int]) -> list[service.PreparedOrder]:
+    """The recorded orders moved to `sent` in this transaction; those whose venue's markets could not
+    be loaded stay `new` (the `orders` queue places them, with retries)."""
+    prepared = []
+    for order_id in order_ids:
         try:
-            place_now(order_id)
-            return
-        except Exception as exc:  # noqa: BLE001 - placement is idempotent by order id: the queue retries it
+            prepared.append(service.prepare(session, session.get(Order, order_id)))
+        except ExchangeError as exc:
             log.warning("webhook_place_deferred", extra={"order_id": order_id, "error": str(exc)[:200]})
-    enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
+    return prepared
+
+
+def _send_or_enqueue(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app) -> None:
+    sent_here = set()
+    for order in prepared:
+        try:
+            service.send_prepared(order)
+            sent_here.add(order.order_id)
+        except Exception as exc:  # noqa: BLE001 - the order is `sent`: the placement task syncs it by client id
+            log.warning("webhook_send_failed", extra={"order_id": order.order_id, "error": str(exc)[:200]})
+    for order_id in order_ids:
+        if order_id not in sent_here:
+            enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
 
 
 def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:
@@ -205,8 +231,7 @@ def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:
     return []
 
 
-def trade_after_cancelling(alert_id: int, celery_app, cancel_order,
-                           place_now: Callable[[int], object] | None = None) -> list[int]:
+def trade_after_cancelling(alert_id: int, celery_app, cancel_order, *, send_now: bool = False) -> list[int]:
     """Cancel the protection still resting in an alert's way (`cancel_order(order_id)` asks the venue and
     records its answer, fills included), then process the alert with what the webhook still holds."""
     with session_scope() as session:
@@ -217,7 +242,7 @@ def trade_after_cancelling(alert_id: int, celery_app, cancel_order,
                                       OPEN_STATES)
     for order_id in resting:
         cancel_order(order_id)
-    return process_alert(alert_id, celery_app, defer_trade=False, place_now=place_now)
+    return process_alert(alert_id, celery_app, defer_trade=False, send_now=send_now)
 
 
 def unprocessed_alert_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> list[int]:

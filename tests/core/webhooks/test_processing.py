@@ -9,9 +9,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core.db import new_session, session_scope, utcnow
-from core.models import Fill, Order, WebhookAlert
+from core.models import Fill, Order, User, WebhookAlert
 from core.webhooks.processing import net_position, process_alert, unprocessed_alert_ids
 from tests.core.webhooks.fixtures import sender
+from tests.trading_support import make_trader
 
 
 def _accepted(webhook_id: int, action: str, symbol: str = "BTCUSDT", seconds_ago: int = 0, **payload) -> int:
@@ -25,6 +26,11 @@ def _accepted(webhook_id: int, action: str, symbol: str = "BTCUSDT", seconds_ago
         session.add(alert)
         session.flush()
         return alert.id
+
+
+def _user(trader):
+    with new_session() as session:
+        return session.get(User, trader.user_id)
 
 
 def _fill(order_id: int, side: str, quantity: str) -> None:
@@ -117,3 +123,30 @@ def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_
     process_alert(stale, sender())
     with new_session() as session:
         assert stale not in unprocessed_alert_ids(session)
+
+
+def test_a_worker_records_sends_and_fills_the_alerts_order_in_one_step(make_user, sim, webhook_of, orders_queue):
+    trader = make_trader(make_user, sim)
+    webhook_id, _ = webhook_of(_user(trader), trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
+    alert_id = _accepted(webhook_id, "buy")
+
+    [order_id] = process_alert(alert_id, sender(), send_now=True)
+
+    order = trader.reload(order_id)
+    assert order.state == "filled" and [e.to_state for e in order.events] == ["sent", "filled"]
+    assert sum(f.quantity for f in order.fills) == Decimal("0.01")
+    assert len(trader.at_sim(order_id)) == 1 and orders_queue.llen("orders") == 0  # no second trip
+    assert process_alert(alert_id, sender(), send_now=True) == [] and len(trader.at_sim(order_id)) == 1
+
+
+def test_a_venue_down_when_the_order_is_prepared_leaves_it_new_for_the_queue(make_user, sim, webhook_of,
+                                                                            orders_queue):
+    trader = make_trader(make_user, sim)
+    trader.point_at("http://127.0.0.1:1")  # markets cannot be loaded
+    webhook_id, _ = webhook_of(_user(trader), trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
+
+    [order_id] = process_alert(_accepted(webhook_id, "buy"), sender(), send_now=True)
+
+    assert trader.reload(order_id).state == "new"
+    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
+    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.orders.place_order", f"[{order_id}]")]
