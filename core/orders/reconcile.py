@@ -122,7 +122,7 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None) -> int:
             venue_ids = {t.order_id for t in trades}
             orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(
                 Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))} if venue_ids else {}
-            added += service.record_fills(session, broker, trades, orders)
+            added += service.record_fills(session, broker.user_id, broker.id, trades, orders)
     return added
 
 

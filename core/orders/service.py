@@ -381,8 +381,8 @@ def _record_answer_fills(session: Session, order: Order, answer: VenueOrder | Oc
         return False
     if sum((trade.qty for trade in answer.trades), Decimal(0)) < order.filled_quantity:
         return False  # a partial list: the trades query fills the gap
-    broker = session.get(BrokerConnection, order.broker_id)
-    added = record_fills(session, broker, [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
+    added = record_fills(session, order.user_id, order.broker_id,
+                         [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
                          {answer.venue_order_id: order})
     if added:
         log.info("fills_recorded", extra={"order_id": order.id, "added": added, "from": "order_answer"})
@@ -522,7 +522,7 @@ _INSERT_FILL_ONCE = (insert(Fill.__table__).on_conflict_do_nothing(index_element
                      .returning(Fill.__table__.c.id))  # built once: a statement per fill cost more than its row
 
 
-def record_fills(session: Session, broker: BrokerConnection, trades: Iterable[VenueTrade],
+def record_fills(session: Session, user_id: int, broker_id: int, trades: Iterable[VenueTrade],
                  orders_by_venue_id: dict[str, Order] | None = None) -> int:
     """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
     orders_by_venue_id = orders_by_venue_id or {}
@@ -530,7 +530,7 @@ def record_fills(session: Session, broker: BrokerConnection, trades: Iterable[Ve
     for trade in trades:
         order = orders_by_venue_id.get(trade.order_id)
         side = trade.side or (order.side if order else "buy")
-        values = {"order_id": order.id if order else None, "user_id": broker.user_id, "broker_id": broker.id,
+        values = {"order_id": order.id if order else None, "user_id": user_id, "broker_id": broker_id,
                   "symbol": trade.symbol or (order.symbol if order else ""), "side": side,
                   "venue_trade_id": trade.trade_id, "price": trade.price, "quantity": trade.qty, "fee": trade.fee,
                   "fee_asset": trade.fee_asset or None,
@@ -560,7 +560,8 @@ def _record_order_fills(order_id: int) -> int:
             log.warning("fills_fetch_failed", extra={"order_id": order_id, "error": str(err)})
             return 0
         mine = [t for t in trades if t.order_id in venue_ids]
-        added = record_fills(session, broker, [replace(t, symbol=t.symbol or order.symbol) for t in mine],
+        added = record_fills(session, broker.user_id, broker.id,
+                             [replace(t, symbol=t.symbol or order.symbol) for t in mine],
                              {vid: order for vid in venue_ids})
         user_id = order.user_id
         payload = _event_payload(order, order.state, "fills_recorded")
@@ -587,7 +588,7 @@ def record_symbol_fills(broker_id: int, symbol: str) -> list[int]:
         start_ms = int(min(order.created_at for order in missing).timestamp() * 1000) - 60_000
         trades = exchange_for(broker).trades(symbol, start_ms=start_ms)  # ExchangeError: the caller retries
         mine = [replace(t, symbol=t.symbol or symbol) for t in trades if t.order_id in by_venue_id]
-        added = record_fills(session, broker, mine, by_venue_id)
+        added = record_fills(session, broker.user_id, broker.id, mine, by_venue_id)
         session.flush()
         complete = [order for order in missing if recorded_quantity(session, order.id) >= order.filled_quantity]
         payloads = [(order.user_id, _event_payload(order, order.state, "fills_recorded") | {"type": "fill"})

@@ -168,6 +168,9 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
             return []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
         webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar()
+        # Held for the transaction: recording and preparing the order find it in the session (which
+        # only keeps objects someone references) instead of loading it twice more.
+        _held_broker = session.get(BrokerConnection, webhook.broker_id)
         waits_for_cancel = False
         try:
             with session.begin_nested():  # a failure half-way leaves no half-recorded order behind

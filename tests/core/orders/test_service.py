@@ -52,8 +52,8 @@ def test_fills_ledger_deduplicates_by_venue_trade_id(trader):
                        qty=Decimal("2"), fee=Decimal(0), fee_asset="USDT", time_ms=1_700_000_000_000)
     with session_scope() as session:
         broker = session.get(BrokerConnection, trader.broker_id)
-        assert service.record_fills(session, broker, [trade, trade]) == 1
-        assert service.record_fills(session, broker, [trade]) == 0
+        assert service.record_fills(session, broker.user_id, broker.id, [trade, trade]) == 1
+        assert service.record_fills(session, broker.user_id, broker.id, [trade]) == 0
         count = len(session.scalars(select(Fill).where(Fill.broker_id == trader.broker_id,
                                                        Fill.venue_trade_id == "T-1")).all())
     assert count == 1
