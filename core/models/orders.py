@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -17,7 +17,13 @@ class Order(Base):
     """Our record of one order. Written (state `new`) before anything is sent to the venue."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_user_state", "user_id", "state"),)
+    __table_args__ = (
+        Index("ix_orders_user_state", "user_id", "state"),
+        # What a webhook, bot or ticket placed (webhook alerts look up their orders by it).
+        Index("ix_orders_source_ref", "source", "source_ref"),
+        # Protective / OCO orders of a market: a small part of the table, looked up on every alert.
+        Index("ix_orders_linked_by_market", "broker_id", "symbol", postgresql_where=text("oco_group IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -43,7 +43,8 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
                   type=intent.type, quantity=intent.quantity, quote_quantity=intent.quote_quantity,
                   price=intent.price, stop_price=intent.stop_price, time_in_force=intent.time_in_force,
                   state=OrderState.NEW.value, source=intent.source, source_ref=intent.source_ref,
-                  oco_group=intent.oco_group)
+                  oco_group=intent.oco_group,
+                  events=[])  # known empty: its first transition appends without loading the history
     session.add(order)
     session.flush()  # assigns the id the client order id is derived from
     order.client_order_id = client_order_id_for(order.id, broker.venue)

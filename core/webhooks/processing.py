@@ -17,7 +17,12 @@ from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, Webh
 from core.orders import service
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
-from core.webhooks.protection import open_protection_ids, protection_orders
+from core.webhooks.protection import (
+    exit_prices,
+    note_needs_no_protection,
+    open_protection_ids,
+    protection_orders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ def protection_in_the_way(webhook_id: int, action: str):
 def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
     in_the_way = protection_in_the_way(webhook.id, alert.payload["action"])
-    orders = session.execute(in_the_way.where(Order.symbol == symbol, protection_orders(),
+    orders = session.execute(in_the_way.where(*protection_orders(webhook.broker_id, symbol),
                                               Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))
                              .with_only_columns(Order.id, Order.state).order_by(Order.id)).all()
     resting = []
@@ -189,6 +194,8 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
         if not waits_for_cancel:
             alert.processed_at, alert.process_result = utcnow(), result[:300]
             alert.order_ids = to_place
+            if exit_prices(alert.payload) == (None, None):
+                note_needs_no_protection(to_place)
     if waits_for_cancel:  # sent after the commit: the task locks this alert again
         return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
@@ -241,8 +248,9 @@ def trade_after_cancelling(alert_id: int, celery_app, cancel_order, *, send_now:
         alert = session.get(WebhookAlert, alert_id)
         if alert is None or alert.processed_at is not None or alert.action not in ("close", "buy", "sell"):
             return []
-        resting = open_protection_ids(session, protection_in_the_way(alert.webhook_id, alert.action), alert.symbol,
-                                      OPEN_STATES)
+        webhook = session.get(Webhook, alert.webhook_id)
+        resting = open_protection_ids(session, protection_in_the_way(webhook.id, alert.action), webhook.broker_id,
+                                      alert.symbol, OPEN_STATES)
     for order_id in resting:
         cancel_order(order_id)
     return process_alert(alert_id, celery_app, defer_trade=False, send_now=send_now)

@@ -12,6 +12,7 @@ sweep that repairs a worker killed mid-way all find the first one.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -40,9 +41,11 @@ def is_protection(order: Order) -> bool:
     return bool(order.oco_group and order.oco_group.startswith(GROUP_PREFIX))
 
 
-def protection_orders():
-    """Condition selecting protective orders (webhook entries carry no oco_group)."""
-    return Order.oco_group.startswith(GROUP_PREFIX)
+def protection_orders(broker_id: int, symbol: str) -> tuple:
+    """Conditions selecting the protective orders of a market (webhook entries carry no oco_group),
+    in the shape of the partial index `ix_orders_linked_by_market`."""
+    return (Order.broker_id == broker_id, Order.symbol == symbol, Order.oco_group.is_not(None),
+            Order.oco_group.startswith(GROUP_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,23 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
     return order
 
 
+# Orders this process recorded for alerts that asked for no stop-loss / take-profit (an alert never
+# changes): the worker that sends such an order sees its fill moments later and skips the lookup.
+_NEED_NO_PROTECTION: OrderedDict[int, None] = OrderedDict()
+NEED_NO_PROTECTION_KEPT = 10_000
+
+
+def note_needs_no_protection(order_ids: list[int]) -> None:
+    for order_id in order_ids:
+        _NEED_NO_PROTECTION[order_id] = None
+    while len(_NEED_NO_PROTECTION) > NEED_NO_PROTECTION_KEPT:
+        _NEED_NO_PROTECTION.popitem(last=False)
+
+
 def protect_entry(entry_id: int, celery_app) -> int | None:
     """Record the entry's protection (once) and hand it to the `orders` queue. Returns its id."""
+    if entry_id in _NEED_NO_PROTECTION:
+        return None
     with session_scope() as session:
         order = record_protection(session, entry_id)
         order_id, sendable = (order.id, order.state == OrderState.NEW.value) if order is not None else (None, False)
@@ -197,8 +215,9 @@ def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER,
     return list(session.scalars(query))
 
 
-def open_protection_ids(session: Session, webhook_orders, symbol: str, states: tuple[str, ...]) -> list[int]:
+def open_protection_ids(session: Session, webhook_orders, broker_id: int, symbol: str,
+                        states: tuple[str, ...]) -> list[int]:
     """The protective orders among `webhook_orders` (a select of the webhook's orders) still in `states`."""
-    return list(session.scalars(webhook_orders.where(Order.symbol == symbol, protection_orders(),
+    return list(session.scalars(webhook_orders.where(*protection_orders(broker_id, symbol),
                                                      Order.state.in_(states))
                                 .with_only_columns(Order.id).order_by(Order.id)))

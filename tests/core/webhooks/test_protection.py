@@ -204,3 +204,23 @@ def test_a_buy_adding_to_a_protected_long_leaves_its_protection_alone(make_user,
     [buy_id] = process_alert(_accepted(webhook_id, "buy", time="add"), sender())
     with new_session() as session:
         assert session.get(Order, target_id).state == "new" and session.get(Order, buy_id).side == "buy"
+
+
+def test_the_fill_of_an_order_whose_alert_asked_for_no_exits_costs_no_query(make_user, broker_of, webhook_of):
+    from sqlalchemy import event
+
+    from core.db import get_engine
+
+    webhook_id = _webhook(make_user, broker_of, webhook_of)
+    _, plain_entry = _filled_entry(webhook_id)  # recorded by this process: it knows there is nothing to protect
+    statements = []
+
+    def count(*_args) -> None:
+        statements.append(1)
+
+    event.listen(get_engine(), "before_cursor_execute", count)
+    try:
+        assert protect_entry(plain_entry, sender()) is None
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", count)
+    assert statements == [] and _protections(plain_entry) == []
