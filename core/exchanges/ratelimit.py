@@ -1,21 +1,25 @@
-"""Per-venue and per-key request budgets shared by all processes through Redis (`limits` library).
+"""Per-venue and per-key request budgets shared by all processes through Redis.
 
 Every adapter call acquires its cost first: against the venue-wide limits (IP weight budgets) and
 against the per-key limits (order/account budgets). When the budget is spent the caller waits, up to
 `max_wait_s`, then gets RateLimited instead of hammering the venue. A 429 from the venue blocks the
 whole venue (all processes) until its Retry-After has passed.
+
+Each budget is a moving window: a list of the times of its last `limit` units, newest first. A request
+of cost c fits when the unit at index limit - c is older than the window (or absent). The block check
+and every budget are decided and taken in one Redis script: one round trip per request, and no race
+between checking one budget and taking another.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 import redis as redis_lib
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from core.exchanges.errors import RateLimited
 from core.exchanges.nonce import key_fingerprint
@@ -23,6 +27,54 @@ from core.exchanges.nonce import key_fingerprint
 log = logging.getLogger(__name__)
 
 PREFIX = "aristobot:ratelimit"
+
+# KEYS: the venue's block key, then one list per budget; ARGV: now (ms), then per budget limit,
+# window (ms), cost. Returns 0 once every budget was taken, else the milliseconds to wait.
+_TAKE_SCRIPT = """
+local blocked = redis.call('PTTL', KEYS[1])
+if blocked > 0 then return blocked end
+local now = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  local at = 2 + (i - 2) * 3
+  local limit, window, cost = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local freed_at = redis.call('LINDEX', KEYS[i], limit - cost)
+  if freed_at and now - tonumber(freed_at) < window then
+    return math.max(1, tonumber(freed_at) + window - now)
+  end
+end
+for i = 2, #KEYS do
+  local at = 2 + (i - 2) * 3
+  local limit, window, cost = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  for _ = 1, cost do redis.call('LPUSH', KEYS[i], now) end
+  redis.call('LTRIM', KEYS[i], 0, limit - 1)
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+return 0
+"""
+
+Budget = tuple[str, int, int, int]  # (key, limit, window ms, cost)
+
+
+class _LocalWindows:
+    """The same windows in process memory, for a process without Redis (a single CLI call)."""
+
+    def __init__(self) -> None:
+        self.block_until_ms = 0
+        self._units: dict[str, deque[int]] = {}
+
+    def take(self, now_ms: int, budgets: list[Budget]) -> int:
+        if self.block_until_ms > now_ms:
+            return self.block_until_ms - now_ms
+        for key, limit, window_ms, cost in budgets:
+            units = self._units.get(key, ())
+            if len(units) > limit - cost and now_ms - units[limit - cost] < window_ms:
+                return max(1, units[limit - cost] + window_ms - now_ms)
+        for key, limit, _, cost in budgets:
+            units = self._units.setdefault(key, deque())
+            units.extendleft([now_ms] * cost)
+            while len(units) > limit:
+                units.pop()
+        return 0
 
 
 class RateLimiter:
@@ -37,22 +89,28 @@ class RateLimiter:
         self._sleep = sleep
         self._redis = redis
         # Without Redis the budget is per process only: fine for a single CLI call, not for workers.
-        storage = (RedisStorage("redis://", connection_pool=redis.connection_pool, key_prefix=PREFIX)
-                   if redis is not None else MemoryStorage())
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._take = redis.register_script(_TAKE_SCRIPT) if redis is not None else None
+        self._local = _LocalWindows()
         self._block_key = f"{PREFIX}:blocked:{venue}"
-        self._local_block_until = 0.0
 
-    def _checks(self, cost: int, per_key: bool) -> list[tuple[RateLimitItem, tuple[str, ...], int]]:
+    def _budgets(self, cost: int, per_key: bool) -> list[Budget]:
         # Venue budgets are weights (a heavy endpoint costs more); key budgets count requests.
         key_items = self._key_items if per_key else []
-        return ([(item, (self.venue,), cost) for item in self._venue_items]
-                + [(item, (self.venue, self._key_id), 1) for item in key_items])
+        checks = ([(item, self.venue, cost) for item in self._venue_items]
+                  + [(item, f"{self.venue}:{self._key_id}", 1) for item in key_items])
+        budgets = []
+        for item, owner, item_cost in checks:
+            if item_cost > item.amount:
+                raise RateLimited(f"a request of cost {item_cost} can never fit the limit {item}",
+                                  venue=self.venue)
+            window_ms = item.get_expiry() * 1000
+            budgets.append((f"{PREFIX}:{owner}:{item.amount}/{window_ms}", item.amount, window_ms, item_cost))
+        return budgets
 
     def blocked_for(self) -> float:
         """Seconds left on a venue-wide block set by a 429/418."""
         if self._redis is None:
-            return max(0.0, self._local_block_until - time.time())
+            return max(0.0, (self._local.block_until_ms - time.time() * 1000) / 1000)
         ttl_ms = self._redis.pttl(self._block_key)
         return ttl_ms / 1000.0 if ttl_ms and ttl_ms > 0 else 0.0
 
@@ -61,28 +119,19 @@ class RateLimiter:
         seconds = max(seconds, 0.001)
         log.warning("venue_rate_limited", extra={"venue": self.venue, "retry_after_s": seconds})
         if self._redis is None:
-            self._local_block_until = max(self._local_block_until, time.time() + seconds)
+            self._local.block_until_ms = max(self._local.block_until_ms, int((time.time() + seconds) * 1000))
             return
         self._redis.set(self._block_key, "1", px=int(seconds * 1000))
 
     def _wait_needed(self, cost: int, per_key: bool = True) -> float:
         """0 if the cost was taken from every budget, else seconds until the tightest one frees up."""
-        blocked = self.blocked_for()
-        if blocked > 0:
-            return blocked
-        checks = self._checks(cost, per_key)
-        for item, ids, item_cost in checks:
-            if item_cost > item.amount:
-                raise RateLimited(f"a request of cost {item_cost} can never fit the limit {item}",
-                                  venue=self.venue)
-            if not self._limiter.test(item, *ids, cost=item_cost):
-                stats = self._limiter.get_window_stats(item, *ids)
-                return max(stats.reset_time - time.time(), 0.01)
-        # test-then-hit can race with another process; a lost race only means one more wait round.
-        for item, ids, item_cost in checks:
-            if not self._limiter.hit(item, *ids, cost=item_cost):
-                return 0.01
-        return 0.0
+        budgets = self._budgets(cost, per_key)
+        now_ms = int(time.time() * 1000)
+        if self._take is None:
+            return self._local.take(now_ms, budgets) / 1000
+        args = [now_ms] + [value for _, limit, window_ms, item_cost in budgets
+                           for value in (limit, window_ms, item_cost)]
+        return int(self._take(keys=[self._block_key] + [key for key, *_ in budgets], args=args)) / 1000
 
     def acquire(self, cost: int = 1, *, per_key: bool = True) -> float:
         """Take `cost` (the request's weight) from the venue budgets and, when `per_key`, one request
