@@ -141,7 +141,7 @@ def _settle(webhook_ids: list[int], timeout: float) -> None:
         time.sleep(0.5)
 
 
-def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: float = 120.0,
+def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: float = 600.0,
         accounts: int | None = None) -> BenchResult:
     accounts = accounts or accounts_for(rate)
     urls, webhook_ids = zip(*(prepare(web_url, sim_url) for _ in range(accounts)), strict=True)

@@ -10,7 +10,7 @@ import click
 
 from core.config import get_settings
 
-DEFAULT_REPORT = "docs/bench/webhook.md"
+DEFAULT_REPORT = "docs/bench/webhook-latest.md"  # docs/bench/webhook.md is the curated history
 
 
 @click.command("webhook")
@@ -21,7 +21,8 @@ DEFAULT_REPORT = "docs/bench/webhook.md"
 @click.option("--accounts", default=None, type=click.IntRange(1, 500),
               help="Simulator accounts (one webhook each) to spread the alerts over "
                    "(default: enough to stay under the venue's 100 orders / 10 s per account).")
-@click.option("--settle", default=120.0, show_default=True, help="Seconds to wait for the venue's acks.")
+@click.option("--settle", default=600.0, show_default=True,
+              help="Seconds to wait for the venue's acks (a burst above capacity is worked off meanwhile).")
 @click.option("--report", default=DEFAULT_REPORT, show_default=True, help="Markdown report path ('' = none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_url: str | None,
