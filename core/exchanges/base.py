@@ -193,6 +193,11 @@ class Exchange(ABC):
             self._markets = self.load_markets()
         return self._markets
 
+    @property
+    def has_markets(self) -> bool:
+        """The markets are loaded in this process: `rules` asks the venue nothing."""
+        return self._markets is not None
+
     def rules(self, symbol: str) -> SymbolRules:
         try:
             return self.markets()[symbol]

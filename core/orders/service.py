@@ -281,13 +281,16 @@ class PreparedOrder:
     request: OrderRequest | OcoRequest | None = None  # None: rejected, nothing to send
 
 
-def prepare(session: Session, order: Order) -> PreparedOrder:
+def prepare(session: Session, order: Order, *, offline: bool = False) -> PreparedOrder | None:
     """Fit a `new` order (locked, or recorded in this transaction) to its venue's rules and move it to
     `sent`, or to `rejected` when the rules refuse it. Raises ExchangeError when the markets could not
-    be loaded: the order is still `new` and nothing was sent."""
+    be loaded: the order is still `new` and nothing was sent. `offline`: None instead of loading them
+    (a caller holding other locks must not wait on the venue)."""
     outcome = Outcome(order.id, order.state)
     prepared = PreparedOrder(order.id, order.user_id, outcome)
     exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+    if offline and not exchange.has_markets:
+        return None
     try:
         request = _fit_to_rules(exchange, _request_of(order))
     except REFUSALS as err:
@@ -321,7 +324,7 @@ def place(order_id: int) -> Outcome:
         else:
             # Loading markets may fail (venue down): still `new`, nothing sent; the task retries.
             prepared = prepare(session, order)
-    return sync(order_id) if prepared is None else send_prepared(prepared)
+    return send_prepared(prepared) if prepared is not None else sync(order_id)
 
 
 def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest, outcome: Outcome,

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db import session_scope, utcnow
-from core.exchanges.errors import ExchangeError
 from core.exchanges.registry import make_exchange
 from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders import service
@@ -199,7 +198,7 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
     if waits_for_cancel:  # sent after the commit: the task locks this alert again
         return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []
     log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
-    _send_or_enqueue(to_place, to_send, celery_app)
+    _place_recorded(to_place, to_send, celery_app, send_now)
     for order_id in to_cancel:
         try:
             celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
@@ -209,28 +208,28 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
 
 
 def _prepare_all(session: Session, order_ids: list[int]) -> list[service.PreparedOrder]:
-    """The recorded orders moved to `sent` in this transaction; those whose venue's markets could not
-    be loaded stay `new` (the `orders` queue places them, with retries)."""
-    prepared = []
+    """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
+    The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
+    and must not wait for a venue to answer."""
+    return [prepared for order_id in order_ids
+            if (prepared := service.prepare(session, session.get(Order, order_id), offline=True)) is not None]
+
+
+def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app, send_now: bool) -> None:
+    """Send the prepared orders and, with `send_now`, place the others here (their venue's rules are
+    loaded now, outside the alert's locks); the rest, and whatever fails, go to the `orders` queue."""
+    by_id = {order.order_id: order for order in prepared}
     for order_id in order_ids:
         try:
-            prepared.append(service.prepare(session, session.get(Order, order_id)))
-        except ExchangeError as exc:
+            if order_id in by_id:
+                service.send_prepared(by_id[order_id])
+                continue
+            if send_now:
+                service.place(order_id)
+                continue
+        except Exception as exc:  # noqa: BLE001 - placement is idempotent by order id: the queue retries it
             log.warning("webhook_place_deferred", extra={"order_id": order_id, "error": str(exc)[:200]})
-    return prepared
-
-
-def _send_or_enqueue(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app) -> None:
-    sent_here = set()
-    for order in prepared:
-        try:
-            service.send_prepared(order)
-            sent_here.add(order.order_id)
-        except Exception as exc:  # noqa: BLE001 - the order is `sent`: the placement task syncs it by client id
-            log.warning("webhook_send_failed", extra={"order_id": order.order_id, "error": str(exc)[:200]})
-    for order_id in order_ids:
-        if order_id not in sent_here:
-            enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
+        enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
 
 
 def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:

@@ -62,7 +62,7 @@ def test_redis_down_is_reported_and_the_wake_flag_never_sticks(orders_queue):
     assert hand_off(1, down, app) is False  # the alert is stored: the recovery sweep processes it
 
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # the broker refuses the wake-up task
-    app.conf.broker_connection_retry = False
+    app.conf.task_publish_retry = False
     app.conf.broker_transport_options = {"max_retries": 0, "socket_connect_timeout": 0.2}
     assert hand_off(2, orders_queue, app) is False
     assert orders_queue.get(WAKE_KEY) is None  # so the next alert tries to wake a worker again
