@@ -20,14 +20,18 @@ ALERT = {"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.
          "price": "60000", "interval": "1", "time": "2026-11-21T10:00:00Z"}
 
 
+@pytest.fixture(autouse=True)
+def _process_here(monkeypatch):
+    """The hand-off processes the alert in the test, as an `orders` worker would (workers/webhooks.py)
+    but without placing its order: these page-level tests see the recorded order, and a worker of the
+    test session never races them for it."""
+    monkeypatch.setattr("webapp.webhooks.hand_off", lambda alert_id, *_: process_alert(alert_id, task_sender()))
+
+
 def post(client, token, body, content_type="application/json", **headers):
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     response = client.post(f"/webhooks/tv/{token}", data=data, content_type=content_type, headers=headers)
-    response.close()  # hands the alert to the `orders` queue, as the WSGI server does once the answer is sent
-    if response.status_code == 202:
-        # What the `orders` worker does with the queued task (workers/webhooks.py), run here so these
-        # page-level tests see the recorded order without a worker placing it at a venue.
-        process_alert(response.get_json()["alert_id"], task_sender())
+    response.close()  # hands the alert off, as the WSGI server does once the answer is sent
     return response
 
 
