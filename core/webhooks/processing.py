@@ -17,7 +17,7 @@ from core.orders import service
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
 from core.webhooks.protection import (
-    exit_prices,
+    asks_for_exits,
     note_needs_no_protection,
     open_protection_ids,
     protection_orders,
@@ -193,7 +193,7 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
         if not waits_for_cancel:
             alert.processed_at, alert.process_result = utcnow(), result[:300]
             alert.order_ids = to_place
-            if exit_prices(alert.payload) == (None, None):
+            if not asks_for_exits(alert.payload):
                 note_needs_no_protection(to_place)
     if waits_for_cancel:  # sent after the commit: the task locks this alert again
         return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []

@@ -91,6 +91,11 @@ def exit_prices(payload: dict | None) -> tuple[Decimal | None, Decimal | None]:
             Decimal(str(stop_loss)) if stop_loss is not None else None)
 
 
+def asks_for_exits(payload: dict | None) -> bool:
+    """The alert gave a stop-loss or a take-profit price."""
+    return exit_prices(payload) != (None, None)
+
+
 def _base_asset(session: Session, entry: Order) -> str | None:
     return session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == entry.broker_id,
                                                         SymbolRule.symbol == entry.symbol))
@@ -146,7 +151,7 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
     if not entry.is_final or entry.filled_quantity <= 0:
         return None
     alert = session.scalar(select(WebhookAlert).where(WebhookAlert.id == int(entry.source_ref)).with_for_update())
-    if alert is None or alert.action not in ENTRY_ACTIONS or exit_prices(alert.payload) == (None, None):
+    if alert is None or alert.action not in ENTRY_ACTIONS or not asks_for_exits(alert.payload):
         return None  # most alerts ask for no protection: two queries, not eight
     if _existing(session, entry_id) is not None:
         return None
