@@ -21,8 +21,11 @@ ZERO = D(0)
 
 
 async def start_engine(cfg, creds, store: ArbStore | None = None) -> ArbEngine:
+    """A started engine whose two books are live: a spread injected before the first snapshot arrived
+    (a slow start on a loaded machine) would pass unseen."""
     engine = ArbEngine(cfg, await build_venues(cfg, creds), store or ArbStore())
     await engine.start()
+    await wait_for(lambda: all(book.valid for book in engine.books.values()), 10, "both books")
     return engine
 
 
