@@ -199,6 +199,12 @@ def exchange_for(broker: BrokerConnection, *, fresh: bool = False, **options) ->
             return cached[1]
     exchange = _build(broker, base_url)
     with _exchanges_lock:
+        # Another account on the same venue already loaded its markets and measured its clock: a new
+        # connection's first order then asks the venue nothing more (exchangeInfo weighs 20 on Binance).
+        for _, sibling in _exchanges.values():
+            exchange.adopt_venue_facts(sibling)
+            if exchange.has_markets:
+                break
         _exchanges[broker.id] = (fingerprint, exchange)
     return exchange
 

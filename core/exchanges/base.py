@@ -193,6 +193,14 @@ class Exchange(ABC):
             self._markets = self.load_markets()
         return self._markets
 
+    def adopt_venue_facts(self, other: Exchange) -> None:
+        """Start from what another adapter of the same venue and URL (another account) already knows:
+        its markets and clock offset, which are the venue's, not the account's."""
+        if type(other) is type(self) and other.base_url == self.base_url:
+            if other._markets is not None:
+                self._markets = other._markets
+            self.clock.adopt(other.clock)
+
     @property
     def has_markets(self) -> bool:
         """The markets are loaded in this process: `rules` asks the venue nothing."""

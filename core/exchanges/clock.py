@@ -69,6 +69,15 @@ class VenueClock:
                                         "rtt_ms": round(sample.rtt_ms, 1)})
         return sample
 
+    def adopt(self, other: VenueClock) -> None:
+        """Take another clock's measure of the same venue (no request until it is stale)."""
+        with other._lock:
+            offset, measured_at = other._offset_ms, other._measured_at
+        if offset is None:
+            return
+        with self._lock:
+            self._offset_ms, self._measured_at = offset, measured_at
+
     def now_ms(self) -> int:
         stale = self._offset_ms is None or time.monotonic() - self._measured_at > self._max_age_s
         if stale:

@@ -38,3 +38,14 @@ def test_stale_offset_is_remeasured():
     clock.now_ms()
     clock.now_ms()
     assert next(counter) == 6  # two syncs of three samples each
+
+
+def test_a_clock_adopts_another_clocks_measure_of_the_same_venue_but_never_an_unmeasured_one():
+    fetched: list[int] = []
+    measured = VenueClock(lambda: fetched.append(1) or 5_000.0, samples=1, local_ms=lambda: 1_000.0)
+    measured.sync()
+    fresh = VenueClock(lambda: fetched.append(1) or 0.0, samples=1, local_ms=lambda: 1_000.0)
+    fresh.adopt(VenueClock(lambda: 0.0))  # nothing measured there: nothing taken
+    assert fresh.offset_ms is None
+    fresh.adopt(measured)
+    assert fresh.offset_ms == 4_000.0 and fresh.now_ms() == 5_000 and len(fetched) == 1  # no request of its own

@@ -15,6 +15,7 @@ from core.exchanges.models import VenueTrade
 from core.models import BrokerConnection, Fill
 from core.orders import service
 from tests.support import free_port
+from tests.trading_support import make_trader
 
 NOW = timedelta(0)
 
@@ -208,3 +209,18 @@ def test_oco_is_placed_natively_and_cancelled_as_a_whole(trader):
     assert service.sync(order_id).state == "open"
     assert service.cancel(order_id).state == "cancelled"
     assert all(o.status.value in ("CANCELED", "EXPIRED") for o in trader.at_sim(order_id))
+
+
+def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(trader, make_user, sim,
+                                                                            garbling_proxy):
+    service.place(trader.order())  # the first account's adapter loads the markets and measures the clock
+    second = make_trader(make_user, sim)
+    with session_scope() as session:
+        exchange = brokers.exchange_for(session.get(BrokerConnection, second.broker_id))
+    assert exchange.has_markets and exchange.clock.offset_ms is not None  # its first order asks for neither
+    assert service.place(second.order()).state == "filled"
+
+    elsewhere = make_trader(make_user, sim)
+    elsewhere.point_at(garbling_proxy.url)  # another URL: another venue as far as we know
+    with session_scope() as session:
+        assert not brokers.exchange_for(session.get(BrokerConnection, elsewhere.broker_id)).has_markets

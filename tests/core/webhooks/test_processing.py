@@ -128,8 +128,8 @@ def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_
 def test_a_worker_records_sends_and_fills_the_alerts_order_in_one_step(make_user, sim, webhook_of, orders_queue):
     trader = make_trader(make_user, sim)
     webhook_id, _ = webhook_of(_user(trader), trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
-    # The first alert finds the broker's adapter cold (placed after the commit, markets loaded then);
-    # the second is moved to `sent` in the alert's own transaction.
+    # A cold adapter's order is placed after the commit (markets loaded then), a warm one's is moved
+    # to `sent` in the alert's own transaction: the first alert may meet either, the second a warm one.
     for time in ("first", "second"):
         alert_id = _accepted(webhook_id, "buy", time=time)
 
