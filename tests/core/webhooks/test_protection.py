@@ -37,6 +37,21 @@ def _protections(entry_id: int) -> list[Order]:
         return list(session.scalars(select(Order).where(Order.oco_group == f"protect:{entry_id}")))
 
 
+def _resting_stop(webhook_id: int, orders_queue) -> int:
+    """A filled long whose stop-loss rests at the venue (holding the asset locked); the queue emptied."""
+    _, entry_id = _filled_entry(webhook_id, stop_loss=90)
+    stop_id = protect_entry(entry_id, sender())
+    with session_scope() as session:
+        session.get(Order, stop_id).state = "open"
+    orders_queue.delete("orders")
+    return stop_id
+
+
+def _queued(orders_queue) -> list[tuple[str, str]]:
+    return [(task["task"], task["argsrepr"])
+            for task in (json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1))]
+
+
 def _webhook(make_user, broker_of, webhook_of) -> int:
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user))
@@ -59,8 +74,7 @@ def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_t
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
     assert alert.order_ids == [entry_id, oco_id] and f"oco protection #{oco_id}" in alert.process_result
-    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.orders.place_order", f"[{oco_id}]")]
+    assert _queued(orders_queue) == [("workers.orders.place_order", f"[{oco_id}]")]
 
 
 def test_one_exit_price_makes_a_single_stop_loss_or_limit_order(make_user, broker_of, webhook_of):
@@ -141,19 +155,14 @@ def test_the_sweep_finds_old_unprotected_entries_only_until_they_are_protected(m
 def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(make_user, broker_of, webhook_of,
                                                                              orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
-    _, entry_id = _filled_entry(webhook_id, stop_loss=90)
-    stop_id = protect_entry(entry_id, sender())
-    with session_scope() as session:
-        session.get(Order, stop_id).state = "open"
-    orders_queue.delete("orders")
+    stop_id = _resting_stop(webhook_id, orders_queue)
     close_id = _accepted(webhook_id, "close", time="close")
     assert process_alert(close_id, sender()) == []
     with new_session() as session:
         close = session.get(WebhookAlert, close_id)
         assert close.processed_at is None and f"cancelling protective order(s) #{stop_id}" in close.process_result
         assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.00999")
-    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
+    assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
 
     # Once the venue confirmed the cancel, the close sells what the webhook holds.
     with session_scope() as session:
@@ -177,18 +186,13 @@ def test_close_cancels_a_protection_never_sent_and_sells_at_once(make_user, brok
 def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_user, broker_of, webhook_of,
                                                                        orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
-    _, entry_id = _filled_entry(webhook_id, stop_loss=90)
-    stop_id = protect_entry(entry_id, sender())
-    with session_scope() as session:
-        session.get(Order, stop_id).state = "open"  # resting at the venue, holding the BTC locked
-    orders_queue.delete("orders")
+    stop_id = _resting_stop(webhook_id, orders_queue)
     exit_id = _accepted(webhook_id, "sell", time="exit")
     assert process_alert(exit_id, sender()) == []
     with new_session() as session:
         assert f"cancelling protective order(s) #{stop_id} before trading" in \
             session.get(WebhookAlert, exit_id).process_result
-    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
+    assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
 
     with session_scope() as session:
         session.get(Order, stop_id).state = "cancelled"  # the venue confirmed the cancel
