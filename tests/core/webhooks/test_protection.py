@@ -47,6 +47,15 @@ def _resting_stop(webhook_id: int, orders_queue) -> int:
     return stop_id
 
 
+def _processed_after_cancel(stop_id: int, alert_id: int) -> Order:
+    """The venue confirmed the stop's cancel: the waiting alert is processed again; its one order."""
+    with session_scope() as session:
+        session.get(Order, stop_id).state = "cancelled"
+    [order_id] = process_alert(alert_id, sender())
+    with new_session() as session:
+        return session.get(Order, order_id)
+
+
 def _queued(orders_queue) -> list[tuple[str, str]]:
     return [(task["task"], task["argsrepr"])
             for task in (json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1))]
@@ -165,11 +174,7 @@ def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(mak
     assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
 
     # Once the venue confirmed the cancel, the close sells what the webhook holds.
-    with session_scope() as session:
-        session.get(Order, stop_id).state = "cancelled"
-    [sell_id] = process_alert(close_id, sender())
-    with new_session() as session:
-        sell = session.get(Order, sell_id)
+    sell = _processed_after_cancel(stop_id, close_id)
     assert (sell.side, sell.quantity) == ("sell", Decimal("0.00999"))
 
 
@@ -194,11 +199,7 @@ def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_use
             session.get(WebhookAlert, exit_id).process_result
     assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
 
-    with session_scope() as session:
-        session.get(Order, stop_id).state = "cancelled"  # the venue confirmed the cancel
-    [sell_id] = process_alert(exit_id, sender())
-    with new_session() as session:
-        assert session.get(Order, sell_id).side == "sell"
+    assert _processed_after_cancel(stop_id, exit_id).side == "sell"
 
 
 def test_a_buy_adding_to_a_protected_long_leaves_its_protection_alone(make_user, broker_of, webhook_of):
