@@ -19,10 +19,15 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from core.strategies.validation import (
     ALLOWED_MODULES,
     CONTRACT_MODULE,
+    CONTRACT_NAMES,
+    DANGEROUS_MODULES,
     DENIED_SUBMODULES,
+    NAME_DISPATCH_METHODS,
     StrategyCodeError,
     attribute_refusal,
+    function_name_refusal,
     import_refusal,
+    module_member_refusal,
     validate_strategy_code,
 )
 
@@ -30,14 +35,9 @@ STRATEGY_FILENAME = "<strategy>"
 STRATEGY_MODULE_NAME = "user_strategy"
 
 # Modules whose functions must never reach user code, even when an allowed library re-exports one.
-_DANGEROUS_MODULE_ROOTS = frozenset(
-    {
-        "os", "posix", "sys", "subprocess", "shutil", "socket", "_socket", "ssl", "ctypes", "_ctypes",
-        "importlib", "builtins", "io", "_io", "pickle", "marshal", "runpy", "code", "codeop", "inspect",
-        "gc", "pathlib", "tempfile", "threading", "_thread", "multiprocessing", "signal", "resource",
-        "mmap", "pty", "fcntl", "urllib", "http", "requests", "core",
-    }
-)  # fmt: skip
+_DANGEROUS_MODULE_ROOTS = DANGEROUS_MODULES | frozenset(
+    {"_socket", "_ctypes", "io", "_io", "_thread", "_operator", "_pickle", "types", "core", "nt"}
+)
 
 _NOT_WRITABLE = (
     types.ModuleType,
@@ -83,27 +83,101 @@ def _defined_in_dangerous_module(value: Any) -> bool:
     owner = getattr(value, "__module__", None)
     if not isinstance(owner, str):
         return False
-    return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and not owner.startswith("core.strategies")
+    return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and owner != "core.strategies.contract"
 
 
+# Built-ins outside the strategy's table (eval, exec, open, getattr, type, object, ...), found by
+# identity so that no re-export or alias of them is handed to user code.
+_HIDDEN_BUILTINS = frozenset(
+    id(value)
+    for name, value in vars(builtins).items()
+    if name not in _BUILTIN_NAMES and callable(value)
+    and not (isinstance(value, type) and issubclass(value, BaseException))
+)
+# Objects through which code reaches other code's globals: refused whole, whatever the attribute.
+_INTERNALS = (types.FrameType, types.TracebackType, types.CodeType)
 # On arrays these reach the memory behind a view: the candles after "now", or raw pointers.
 _ARRAY_INTERNALS = frozenset({"base", "data", "ctypes", "setflags"})
+
+
+def _value_refusal(value: Any) -> str | None:
+    if isinstance(value, types.ModuleType):
+        return None if _module_is_allowed(value) else f"module '{value.__name__}' is not available to strategies"
+    if isinstance(value, _INTERNALS):
+        return f"{type(value).__name__} objects are not available to strategies"
+    if callable(value) and (id(value) in _HIDDEN_BUILTINS or _defined_in_dangerous_module(value)):
+        return f"'{getattr(value, '__name__', type(value).__name__)}' is not available to strategies"
+    return None
+
+
+def _holder_refusal(obj: Any, name: str) -> str | None:
+    if isinstance(obj, _INTERNALS):
+        return f"{type(obj).__name__} objects are not available to strategies"
+    if isinstance(obj, types.ModuleType):
+        if obj.__name__ == CONTRACT_MODULE:
+            return None if name in CONTRACT_NAMES else f"'{name}' is not part of the strategy contract"
+        if not _module_is_allowed(obj):
+            return f"module '{obj.__name__}' is not available to strategies"
+        return module_member_refusal(obj.__name__, name)
+    if name in _ARRAY_INTERNALS and isinstance(obj, np.ndarray):
+        return f"array attribute '{name}' is not available to strategies"
+    return None
 
 
 def guarded_getattr(obj: Any, name: str) -> Any:
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
-    why = attribute_refusal(name)
+    why = attribute_refusal(name) or _holder_refusal(obj, name)
     if why:
         raise StrategyAccessError(why)
-    if name in _ARRAY_INTERNALS and isinstance(obj, np.ndarray):
-        raise StrategyAccessError(f"array attribute '{name}' is not available to strategies")
     value = getattr(obj, name)
-    if isinstance(value, types.ModuleType) and not _module_is_allowed(value):
-        raise StrategyAccessError(f"module '{value.__name__}' is not available to strategies")
-    if isinstance(obj, types.ModuleType) and callable(value) and _defined_in_dangerous_module(value):
-        raise StrategyAccessError(f"'{name}' is not available to strategies")
+    why = _value_refusal(value)
+    if why:
+        raise StrategyAccessError(why)
+    if name in NAME_DISPATCH_METHODS and callable(value) and _from_pandas(value):
+        return _name_checked(value, name, skip_first=not isinstance(value, types.MethodType))
     return value
+
+
+def _from_pandas(value: Any) -> bool:
+    owner = getattr(value, "__module__", None)
+    return isinstance(owner, str) and owner.split(".")[0] == "pandas"
+
+
+def _refuse_function_names(spec: Any, method: str) -> None:
+    """Raise when `spec` (a pandas function argument) names a function pandas would look up."""
+    if isinstance(spec, str):
+        why = function_name_refusal(spec, method)
+        if why:
+            raise StrategyAccessError(why)
+    elif method in ("map", "applymap"):  # a dict or Series here is a lookup table, not function names
+        return
+    elif isinstance(spec, tuple) and method == "pipe":  # (function, keyword that receives the data)
+        _refuse_function_names(spec[0] if spec else None, method)
+    elif isinstance(spec, (list, tuple)):
+        for item in spec:
+            _refuse_function_names(item[-1] if isinstance(item, tuple) and item else item, method)
+    elif isinstance(spec, dict):
+        for item in spec.values():
+            _refuse_function_names(item, method)
+
+
+def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
+    """`method` (agg, apply, transform, pipe, map, ...) refusing function names outside the safe set."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        positional = args[1:] if skip_first else args
+        specs = [positional[0]] if positional else []
+        for key, value in kwargs.items():
+            if key in ("func", "arg"):
+                specs.append(value)
+            elif name in ("agg", "aggregate") and isinstance(value, tuple) and len(value) == 2:
+                specs.append(value[1])  # named aggregation: out=(column, func)
+        for spec in specs:
+            _refuse_function_names(spec, name)
+        return method(*args, **kwargs)
+
+    return checked
 
 
 def guarded_write(obj: Any) -> Any:
@@ -119,6 +193,9 @@ def guarded_getitem(obj: Any, key: Any) -> Any:
 
 
 def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:
+    why = _value_refusal(func)
+    if why:
+        raise StrategyAccessError(why)
     return func(*args, **kwargs)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +41,46 @@ DENIED_ATTRIBUTES = frozenset(
         "fromfile", "tofile", "fromregex", "memmap", "dump", "dumps", "DataSource",
         "ctypes", "ctypeslib", "as_strided", "lib",
         "eval", "query", "HDFStore", "ExcelWriter", "ExcelFile",
-        "system", "popen", "environ", "getenv", "modules",
+        "system", "popen", "environ", "getenv", "modules", "attrgetter", "methodcaller",
+        "plot", "style", "options", "set_option", "option_context", "reset_option", "describe_option",
     }
 ) | INSPECT_ATTRIBUTES  # fmt: skip
+
+# Frames, tracebacks, generators, coroutines and code objects lead to other code's globals.
+INTERNALS_ATTRIBUTES = frozenset(
+    name
+    for kind in (types.FrameType, types.TracebackType, types.GeneratorType, types.CoroutineType,
+                 types.AsyncGeneratorType, types.CodeType)
+    for name in dir(kind)
+    if name.startswith(("f_", "tb_", "gi_", "cr_", "ag_", "co_"))
+)  # fmt: skip
+
+# Modules never reachable from user code, whatever allowed module re-exports them.
+DANGEROUS_MODULES = frozenset(
+    {
+        "os", "posix", "sys", "subprocess", "shutil", "socket", "ssl", "ctypes", "cffi", "importlib",
+        "builtins", "pickle", "marshal", "runpy", "code", "codeop", "inspect", "gc", "pathlib",
+        "tempfile", "threading", "multiprocessing", "signal", "resource", "mmap", "pty", "fcntl",
+        "urllib", "http", "requests", "operator", "traceback", "warnings", "linecache",
+        "sysconfig", "site", "logging", "glob", "zipfile", "tarfile", "sqlite3", "asyncio",
+        "select", "selectors", "posixpath", "genericpath", "pkgutil", "zipimport", "weakref",
+    }
+)  # fmt: skip
+
+# Members of allowed modules that run other code, change process-wide settings or read files.
+DENIED_MODULE_MEMBERS = frozenset({"test", "show_config", "show_runtime", "info", "source", "get_include"})
+
+# pandas methods that accept a function *name* and look it up (on the object, or on numpy).
+NAME_DISPATCH_METHODS = frozenset({"agg", "aggregate", "apply", "transform", "pipe", "map", "applymap"})
+# The only names those methods may be given: pure reductions and transforms of the data.
+SAFE_FUNCTION_NAMES = frozenset(
+    {
+        "sum", "mean", "median", "min", "max", "std", "var", "sem", "skew", "kurt", "prod", "count",
+        "size", "nunique", "first", "last", "ohlc", "any", "all", "idxmin", "idxmax", "cumsum",
+        "cumprod", "cummin", "cummax", "diff", "pct_change", "rank", "shift", "abs", "round",
+        "quantile", "mode", "ffill", "bfill", "sqrt", "log", "exp",
+    }
+)  # fmt: skip
 
 # `to_*` / `read_*` methods of pandas and numpy mostly read or write files; these do not.
 ALLOWED_CONVERSIONS = frozenset(
@@ -124,8 +162,29 @@ def attribute_refusal(name: str) -> str | None:
         return f"access to '{name}' is not allowed (names starting with '_' are private)"
     if name in DENIED_ATTRIBUTES:
         return f"attribute '{name}' is not allowed in strategies"
+    if name in INTERNALS_ATTRIBUTES:
+        return f"attribute '{name}' is not allowed (frames, tracebacks and generators' internals are private)"
     if (name.startswith("to_") or name.startswith("read_")) and name not in ALLOWED_CONVERSIONS:
         return f"attribute '{name}' is not allowed (file input/output is not available)"
+    return None
+
+
+def function_name_refusal(name: str, method: str) -> str | None:
+    """Why pandas' `method` may not be given the function name `name`, or None when it may."""
+    if name in SAFE_FUNCTION_NAMES and method not in ("pipe", "map", "applymap"):
+        return None
+    return (
+        f"the function name '{name}' is not allowed here: pandas would look it up by name; pass the "
+        "function itself, or name a plain reduction such as 'sum', 'mean', 'max' or 'last'"
+    )
+
+
+def module_member_refusal(path: str, name: str) -> str | None:
+    """Why `name` may not be read from the module `path` (a module of an allowed library)."""
+    if name in DANGEROUS_MODULES or name in DENIED_SUBMODULES:
+        return f"'{path}.{name}' is not available to strategies (a module outside the allowed libraries)"
+    if name in DENIED_MODULE_MEMBERS:
+        return f"'{path}.{name}' is not available to strategies"
     return None
 
 
@@ -151,9 +210,44 @@ def import_refusal(module: str, names: list[str] | None) -> str | None:
     return None
 
 
+def _function_specs(node: ast.Call, method: str) -> list[ast.expr]:
+    """The arguments of a name-dispatching pandas call that say which function to run."""
+    specs = [node.args[0]] if node.args and not isinstance(node.args[0], ast.Starred) else []
+    for keyword in node.keywords:
+        if keyword.arg in ("func", "arg"):
+            specs.append(keyword.value)
+        elif method in ("agg", "aggregate") and isinstance(keyword.value, ast.Tuple) and len(keyword.value.elts) == 2:
+            specs.append(keyword.value.elts[1])  # named aggregation: out=(column, func)
+    return specs
+
+
+def _function_spec_refusal(spec: ast.expr, method: str) -> str | None:
+    if isinstance(spec, ast.Constant) and isinstance(spec.value, str):
+        return function_name_refusal(spec.value, method)
+    if isinstance(spec, ast.JoinedStr) or (
+        isinstance(spec, ast.BinOp) and any(
+            isinstance(n, (ast.JoinedStr, ast.Constant)) and isinstance(getattr(n, "value", ""), str)
+            for n in ast.walk(spec)
+        )
+    ):
+        return f"a function name built from strings is not allowed in .{method}(); pass the function itself"
+    if method in ("map", "applymap"):  # containers are lookup tables here, not function names
+        return None
+    if isinstance(spec, ast.Tuple) and method == "pipe":  # (function, keyword that receives the data)
+        return _function_spec_refusal(spec.elts[0], method) if spec.elts else None
+    if isinstance(spec, (ast.List, ast.Tuple, ast.Set)):
+        items = [e.elts[-1] if isinstance(e, ast.Tuple) and e.elts else e for e in spec.elts]  # (label, func)
+    elif isinstance(spec, ast.Dict):
+        items = spec.values
+    else:
+        return None
+    return next((why for why in (_function_spec_refusal(i, method) for i in items) if why), None)
+
+
 class _Checker(ast.NodeVisitor):
     def __init__(self) -> None:
         self.errors: list[dict[str, Any]] = []
+        self.modules: dict[str, str] = {}  # local name -> dotted path of what an import bound to it
 
     def refuse(self, node: ast.AST, message: str) -> None:
         self.errors.append(
@@ -165,6 +259,8 @@ class _Checker(ast.NodeVisitor):
             why = import_refusal(alias.name, None)
             if why:
                 self.refuse(node, why)
+            local = alias.asname or alias.name.split(".")[0]
+            self.modules[local] = alias.name if alias.asname else local
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -177,6 +273,26 @@ class _Checker(ast.NodeVisitor):
         why = import_refusal(node.module or "", names)
         if why:
             self.refuse(node, why)
+        for alias in node.names:
+            self.modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def module_path(self, node: ast.expr) -> str | None:
+        """'numpy.random' for `np.random` after `import numpy as np`; None when not rooted at an import."""
+        if isinstance(node, ast.Name):
+            return self.modules.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.module_path(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in NAME_DISPATCH_METHODS:
+            for spec in _function_specs(node, func.attr):
+                why = _function_spec_refusal(spec, func.attr)
+                if why:
+                    self.refuse(spec, why)
+        self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
@@ -185,7 +301,8 @@ class _Checker(ast.NodeVisitor):
             self.refuse(node, f"'{node.id}' is not allowed (dunder names are private)")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        why = attribute_refusal(node.attr)
+        path = self.module_path(node.value)
+        why = attribute_refusal(node.attr) or (module_member_refusal(path, node.attr) if path else None)
         if why:
             self.refuse(node, why)
         self.generic_visit(node)
