@@ -79,11 +79,19 @@ def _module_is_allowed(module: types.ModuleType) -> bool:
     )
 
 
-def _defined_in_dangerous_module(value: Any) -> bool:
-    owner = getattr(value, "__module__", None)
+def _in_dangerous_module(owner: Any) -> bool:
     if not isinstance(owner, str):
         return False
     return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and owner != "core.strategies.contract"
+
+
+def _defined_in_dangerous_module(value: Any) -> bool:
+    """A function or class of a dangerous module, or an object of a class of one (built-ins aside)."""
+    owner = getattr(value, "__module__", None)
+    if callable(value) and owner != "builtins" and _in_dangerous_module(owner):  # built-ins: _HIDDEN_BUILTINS
+        return True
+    owner = type(value).__module__
+    return owner != "builtins" and _in_dangerous_module(owner)
 
 
 # Built-ins outside the strategy's table (eval, exec, open, getattr, type, object, ...), found by
@@ -105,7 +113,7 @@ def _value_refusal(value: Any) -> str | None:
         return None if _module_is_allowed(value) else f"module '{value.__name__}' is not available to strategies"
     if isinstance(value, _INTERNALS):
         return f"{type(value).__name__} objects are not available to strategies"
-    if callable(value) and (id(value) in _HIDDEN_BUILTINS or _defined_in_dangerous_module(value)):
+    if id(value) in _HIDDEN_BUILTINS or _defined_in_dangerous_module(value):
         return f"'{getattr(value, '__name__', type(value).__name__)}' is not available to strategies"
     return None
 
@@ -189,7 +197,11 @@ def guarded_write(obj: Any) -> Any:
 def guarded_getitem(obj: Any, key: Any) -> Any:
     if isinstance(obj, types.ModuleType):
         raise StrategyAccessError("modules cannot be indexed")
-    return operator.getitem(obj, key)
+    value = operator.getitem(obj, key)
+    why = _value_refusal(value)
+    if why:
+        raise StrategyAccessError(why)
+    return value
 
 
 def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:

@@ -39,7 +39,7 @@ DENIED_ATTRIBUTES = frozenset(
         "format", "format_map", "mro", "with_traceback",
         "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt",
         "fromfile", "tofile", "fromregex", "memmap", "dump", "dumps", "DataSource",
-        "ctypes", "ctypeslib", "as_strided", "lib",
+        "ctypes", "ctypeslib", "cffi", "capsule", "as_strided", "lib",
         "eval", "query", "HDFStore", "ExcelWriter", "ExcelFile",
         "system", "popen", "environ", "getenv", "modules", "attrgetter", "methodcaller",
         "plot", "style", "options", "set_option", "option_context", "reset_option", "describe_option",

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 import statistics
+import sys
+import types
 
 import numpy
+import pandas
 import pytest
+import ta
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import core.strategies
 from core.strategies import Strategy
 from core.strategies.loader import (
     StrategyAccessError,
     StrategyImportError,
     guarded_getattr,
+    guarded_getitem,
     guarded_import,
     guarded_write,
     load_strategy_class,
 )
 from core.strategies.templates import get_template
-from core.strategies.validation import StrategyCodeError
+from core.strategies.validation import (
+    ALLOWED_MODULES,
+    DANGEROUS_MODULES,
+    DENIED_SUBMODULES,
+    NAME_DISPATCH_METHODS,
+    SAFE_FUNCTION_NAMES,
+    StrategyCodeError,
+)
 
 
 def test_template_loads_as_a_strategy_subclass():
@@ -78,3 +95,130 @@ def test_loaded_strategy_runs_with_guards(candle_rows):
     result = evaluate_last(cls, {"candles": candle_rows[:120]})
     assert result["candle_time"] == candle_rows[119][0]
     assert set(result) >= {"exit", "enter", "size_fraction", "stop_loss", "take_profit"}
+
+
+def _hours(values: list[float]) -> pandas.Series:
+    return pandas.Series(values, index=pandas.date_range("2024-01-01", periods=len(values), freq="30min"))
+
+
+def test_name_taking_pandas_methods_refuse_function_names_at_run_time():
+    series = _hours([1.0, 2.0, 3.0, 4.0])
+    frame = pandas.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    holders = (series, frame, frame.groupby("a"), series.rolling(2), series.resample("1h"), pandas.Series)
+    for holder in holders:
+        for method in ("agg", "aggregate", "apply", "transform", "pipe"):
+            if not hasattr(holder, method):
+                continue
+            checked = guarded_getattr(holder, method)
+            args = (series,) if holder is pandas.Series else ()
+            for name in ("eval", "query", "__getattribute__", "to_csv", "lib", "ctypeslib"):
+                with pytest.raises(StrategyAccessError, match="function name"):
+                    checked(*args, name)
+    for spec in (["sum", "eval"], {"a": ["max", "query"]}, ("eval",)):
+        with pytest.raises(StrategyAccessError):
+            guarded_getattr(frame, "agg")(spec)
+    with pytest.raises(StrategyAccessError):
+        guarded_getattr(frame.groupby("a"), "agg")(out=("b", "eval"))
+    with pytest.raises(StrategyAccessError):
+        guarded_getattr(frame, "apply")(func="eval", expr="a")
+    with pytest.raises(StrategyAccessError):
+        guarded_getattr(series, "map")("sum")
+
+
+def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
+    series = _hours([1.0, 2.0, 3.0, 4.0])
+    frame = pandas.DataFrame({"a": [1.0, 1.0, 2.0], "b": [3.0, 4.0, 5.0]})
+    assert guarded_getattr(series, "agg")("sum") == 10.0
+    assert guarded_getattr(series.rolling(2), "agg")(["mean", "max"])["max"].iloc[-1] == 4.0
+    assert guarded_getattr(series.resample("1h"), "agg")("last").tolist() == [2.0, 4.0]
+    assert guarded_getattr(frame.groupby("a"), "agg")(total=("b", "sum"))["total"].tolist() == [7.0, 5.0]
+    assert guarded_getattr(series, "map")({1.0: "low"}).iloc[0] == "low"
+    assert guarded_getattr(series, "apply")(abs, args=()).tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert guarded_getattr(series, "pipe")((lambda obj: len(obj), "obj")) == 4
+
+
+def test_frames_tracebacks_and_code_objects_are_refused_whatever_the_attribute():
+    gen = (x for x in [1])
+    try:
+        raise ValueError("x")
+    except ValueError as exc:
+        tb = exc.__traceback__
+    for obj in (gen.gi_frame, tb, gen.gi_code):
+        for name in ("clear", "f_back", "tb_frame", "co_consts", "replace", "tb_next"):
+            with pytest.raises(StrategyAccessError):
+                guarded_getattr(obj, name)
+    for name in ("gi_frame", "gi_code", "gi_yieldfrom"):
+        with pytest.raises(StrategyAccessError):
+            guarded_getattr(gen, name)
+    assert guarded_getattr(gen, "send") is not None
+
+
+def test_hidden_builtins_and_foreign_modules_are_refused_however_they_are_reached():
+    holder = types.SimpleNamespace(run=eval, opener=open, kind=object, system=sys, total=sum)
+    for name in ("run", "opener", "kind", "system"):
+        with pytest.raises(StrategyAccessError):
+            guarded_getattr(holder, name)
+    assert guarded_getattr(holder, "total") is sum
+    for container, key in (({"x": exec}, "x"), ([sys], 0), ({"m": numpy.lib}, "m"), ([statistics.mul], 0)):
+        with pytest.raises(StrategyAccessError):
+            guarded_getitem(container, key)
+    assert guarded_getitem([len, 2], 0) is len
+    for obj, name in ((numpy.random.PCG64(), "lock"), (numpy.random.PCG64(), "cffi"), (core.strategies, "StrategyRuntime"),
+                      (numpy.lib, "stride_tricks"), (ta.trend, "np_lib"), (decimal, "sys")):
+        with pytest.raises((StrategyAccessError, AttributeError)):
+            guarded_getattr(obj, name)
+    assert guarded_getattr(core.strategies, "crossed_above") is core.strategies.crossed_above
+
+
+def test_every_module_reachable_from_the_allowed_libraries_is_itself_allowed():
+    """Walk the module graph exactly as strategy code can: ta.trend.np, ta.utils.pd, ..."""
+    start = [math, statistics, decimal, datetime, numpy, pandas, ta]
+    seen, queue, callables = set(), list(start), 0
+    while queue:
+        module = queue.pop()
+        if module.__name__ in seen:
+            continue
+        seen.add(module.__name__)
+        for name in dir(module):
+            try:
+                value = guarded_getattr(module, name)
+            except (StrategyAccessError, AttributeError, ImportError):
+                continue
+            if isinstance(value, types.ModuleType):
+                queue.append(value)
+            elif callable(value):
+                callables += 1
+                owner = getattr(value, "__module__", None) or ""
+                assert owner.split(".")[0] not in DANGEROUS_MODULES, f"{module.__name__}.{name} from {owner}"
+    assert {"ta.trend", "ta.utils", "numpy.random", "pandas.api.types"} <= seen and callables > 1000
+    for name in seen:
+        parts = name.split(".")
+        assert parts[0] in ALLOWED_MODULES and not set(parts[1:]) & DENIED_SUBMODULES, name
+        assert not any(p.startswith("_") for p in parts[1:]), name
+
+
+_OBJECTS = (numpy, pandas, ta.trend, math, Strategy, numpy.zeros(2), pandas.Series([1.0]), pandas.DataFrame({"a": [1]}),
+            "text", 3, (x for x in []), len, guarded_getattr, types.SimpleNamespace(a=1), statistics.NormalDist())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_OBJECTS), st.text(max_size=20).map(lambda tail: "_" + tail))
+def test_every_private_name_is_refused_on_every_object(obj, name):
+    with pytest.raises(StrategyAccessError, match="private"):
+        guarded_getattr(obj, name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
+       st.sampled_from(sorted(NAME_DISPATCH_METHODS - {"applymap"})),
+       st.sampled_from(["plain", "list", "dict", "keyword"]))
+def test_no_unsafe_function_name_reaches_pandas(name, method, shape):
+    series = pandas.Series([1.0, 2.0])
+    checked = guarded_getattr(series, method)
+    if method == "map":  # its containers are lookup tables: only a name as the function is refused
+        shape = "plain"
+    with pytest.raises(StrategyAccessError, match="function name"):
+        if shape == "keyword":
+            checked(func=name)
+        else:
+            checked({"plain": name, "list": ["sum", name], "dict": {"x": name}}[shape])

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.strategies.templates import get_template
-from core.strategies.validation import MAX_CODE_CHARS, validate_strategy_code
+from core.strategies.validation import (
+    MAX_CODE_CHARS,
+    NAME_DISPATCH_METHODS,
+    SAFE_FUNCTION_NAMES,
+    validate_strategy_code,
+)
 
 HEADER = "import ta\nfrom core.strategies import Strategy\n\n"
 
@@ -147,3 +152,57 @@ def test_no_forbidden_import_ever_passes(modules):
     report = validate_strategy_code(code)
     assert not report.ok
     assert {e["line"] for e in report.errors} >= set(range(1, len(modules) + 1))
+
+
+def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductions():
+    header = "import pandas as pd\n" + HEADER
+    for call, where in (("s.agg('eval', expr='a')", "'eval'"), ("s.apply('__getattribute__')", "'__getattribute__'"),
+                        ("s.transform('query')", "'query'"), ("s.pipe('sum')", "'sum'"), ("s.map('eval')", "'eval'"),
+                        ("s.rolling(3).agg('to_csv')", "'to_csv'"), ("s.resample('1h').apply('lib')", "'lib'"),
+                        ("s.agg(['sum', 'eval'])", "'eval'"), ("s.agg({'a': ['max', 'query']})", "'query'"),
+                        ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"), ("s.apply(func='exec')", "'exec'"),
+                        ("s.apply('to' + '_csv')", "built from strings"), ("s.agg(f'{x}')", "built from strings")):
+        error = only_error(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    x = 'e'\n    {call}\n", header))
+        assert error["line"] == 9 and where in error["message"], (call, error)
+    legit = (
+        "s.agg('sum')", "s.rolling(3).agg(['mean', 'max'])", "s.rolling(3).apply(len)", "s.map({'a': 'eval'})",
+        "s.resample('1h').agg({'open': 'first', 'high': 'max', 'low': 'min', 'close': 'last'})",
+        "s.groupby('a').agg(out=('a', 'sum'))", "s.pipe((len, 'obj'))", "s.apply(lambda v: 'up' if v else 'down')",
+        "s.agg(len, expr='kept for the function')",
+    )  # fmt: skip
+    for call in legit:
+        assert validate_strategy_code(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)).ok, call
+
+
+def test_module_attribute_chains_stay_inside_the_allowed_libraries():
+    header = "import numpy as np\nimport statistics\nfrom ta import utils\n" + HEADER
+    for chain, shown in (("ta.trend.np.core", "ta.trend.np.core"), ("utils.pd.io", "ta.utils.pd.io"),
+                         ("statistics.sys", "statistics.sys"), ("np.test", "numpy.test"),
+                         ("ta.trend.np.random.bit_generator.os", "bit_generator.os")):
+        error = only_error(strategy(f"def init(self):\n    x = {chain}\n", header))
+        assert error["line"] == 9 and shown in error["message"], (chain, error)
+    assert validate_strategy_code(strategy("def init(self):\n    x = ta.trend.np.random\n", header)).ok
+
+
+def test_frame_generator_coroutine_and_ffi_internals_are_refused():
+    for chain in ("gen.gi_frame", "gen.gi_code", "co.cr_frame", "agen.ag_frame", "frame.f_back", "frame.f_globals",
+                  "tb.tb_frame", "code.co_consts", "rng.cffi", "rng.ctypes", "rng.capsule", "s.plot", "s.style",
+                  "pd.set_option", "pd.options"):
+        code = strategy(f"def init(self):\n    x = {chain}\n", "import pandas as pd\n" + HEADER)
+        error = only_error(code)
+        assert error["line"] == 7 and chain.split(".")[1] in error["message"], (chain, error)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.from_regex(r"_[A-Za-z0-9_]{0,12}", fullmatch=True))
+def test_every_private_attribute_name_is_refused_on_save(name):
+    error = only_error(strategy(f"def init(self):\n    x = self.data.{name}\n"))
+    assert error["line"] == 6
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(min_size=1, max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
+       st.sampled_from(sorted(NAME_DISPATCH_METHODS)))
+def test_no_function_name_outside_the_safe_set_passes_a_name_taking_method(name, method):
+    error = only_error(strategy(f"def init(self):\n    self.data.close.{method}({name!r})\n"))
+    assert error["line"] == 6 and "function name" in error["message"]
