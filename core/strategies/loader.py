@@ -176,11 +176,10 @@ def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
     def checked(*args: Any, **kwargs: Any) -> Any:
         positional = args[1:] if skip_first else args
         specs = [positional[0]] if positional else []
-        for key, value in kwargs.items():
-            if key in ("func", "arg"):
-                specs.append(value)
-            elif name in ("agg", "aggregate") and isinstance(value, tuple) and len(value) == 2:
-                specs.append(value[1])  # named aggregation: out=(column, func)
+        specs += [value for key, value in kwargs.items() if key in ("func", "arg")]
+        if name in ("agg", "aggregate") and all(spec is None for spec in specs):
+            # named aggregation: out=(column, func) or, on a grouped Series, out=func
+            specs = [v[1] if isinstance(v, tuple) and len(v) == 2 else v for v in kwargs.values()]
         for spec in specs:
             _refuse_function_names(spec, name)
         return method(*args, **kwargs)

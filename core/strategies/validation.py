@@ -213,11 +213,11 @@ def import_refusal(module: str, names: list[str] | None) -> str | None:
 def _function_specs(node: ast.Call, method: str) -> list[ast.expr]:
     """The arguments of a name-dispatching pandas call that say which function to run."""
     specs = [node.args[0]] if node.args and not isinstance(node.args[0], ast.Starred) else []
-    for keyword in node.keywords:
-        if keyword.arg in ("func", "arg"):
-            specs.append(keyword.value)
-        elif method in ("agg", "aggregate") and isinstance(keyword.value, ast.Tuple) and len(keyword.value.elts) == 2:
-            specs.append(keyword.value.elts[1])  # named aggregation: out=(column, func)
+    specs += [k.value for k in node.keywords if k.arg in ("func", "arg")]
+    if method in ("agg", "aggregate") and not specs:  # named aggregation: out=(column, func) or out=func
+        for keyword in node.keywords:
+            value = keyword.value
+            specs.append(value.elts[1] if isinstance(value, ast.Tuple) and len(value.elts) == 2 else value)
     return specs
 
 

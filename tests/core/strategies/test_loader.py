@@ -120,6 +120,8 @@ def test_name_taking_pandas_methods_refuse_function_names_at_run_time():
     with pytest.raises(StrategyAccessError):
         guarded_getattr(frame.groupby("a"), "agg")(out=("b", "eval"))
     with pytest.raises(StrategyAccessError):
+        guarded_getattr(series.groupby([1, 1, 2, 2]), "agg")(out="__reduce_ex__")
+    with pytest.raises(StrategyAccessError):
         guarded_getattr(frame, "apply")(func="eval", expr="a")
     with pytest.raises(StrategyAccessError):
         guarded_getattr(series, "map")("sum")
@@ -135,6 +137,8 @@ def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
     assert guarded_getattr(series, "map")({1.0: "low"}).iloc[0] == "low"
     assert guarded_getattr(series, "apply")(abs, args=()).tolist() == [1.0, 2.0, 3.0, 4.0]
     assert guarded_getattr(series, "pipe")((lambda obj: len(obj), "obj")) == 4
+    assert guarded_getattr(series.groupby([1, 1, 2, 2]), "agg")(out="sum")["out"].tolist() == [3.0, 7.0]
+    assert guarded_getattr(series, "agg")(lambda values, extra: values.sum() + extra, extra=1) == 11.0
 
 
 def test_frames_tracebacks_and_code_objects_are_refused_whatever_the_attribute():

@@ -161,6 +161,7 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
                         ("s.rolling(3).agg('to_csv')", "'to_csv'"), ("s.resample('1h').apply('lib')", "'lib'"),
                         ("s.agg(['sum', 'eval'])", "'eval'"), ("s.agg({'a': ['max', 'query']})", "'query'"),
                         ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"), ("s.apply(func='exec')", "'exec'"),
+                        ("s.groupby('a').agg(out='__reduce_ex__')", "'__reduce_ex__'"),
                         ("s.apply('to' + '_csv')", "built from strings"), ("s.agg(f'{x}')", "built from strings")):
         error = only_error(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    x = 'e'\n    {call}\n", header))
         assert error["line"] == 9 and where in error["message"], (call, error)
@@ -168,7 +169,7 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
         "s.agg('sum')", "s.rolling(3).agg(['mean', 'max'])", "s.rolling(3).apply(len)", "s.map({'a': 'eval'})",
         "s.resample('1h').agg({'open': 'first', 'high': 'max', 'low': 'min', 'close': 'last'})",
         "s.groupby('a').agg(out=('a', 'sum'))", "s.pipe((len, 'obj'))", "s.apply(lambda v: 'up' if v else 'down')",
-        "s.agg(len, expr='kept for the function')",
+        "s.agg(len, expr='kept for the function')", "s.groupby('a').agg(out='sum')",
     )  # fmt: skip
     for call in legit:
         assert validate_strategy_code(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)).ok, call
