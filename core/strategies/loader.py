@@ -3,6 +3,12 @@
 Every attribute read, attribute write, item read, iteration and import of user code goes through
 the guards below (RestrictedPython rewrites the code to call them). The guards repeat the static
 rules of validation.py at run time, so a name built dynamically is refused just like a literal one.
+They also judge what an access returns, whatever object led there: a module outside the allowed
+libraries, a frame, traceback or code object, a built-in outside the strategy's table (eval, open,
+...) or anything of a dangerous module (os, sys, ctypes, ...) is refused. pandas methods that take a
+function *name* (agg, apply, transform, pipe, map) come back wrapped: they refuse names other than
+plain reductions, because pandas would look the name up on the object (DataFrame.eval, to_csv,
+__getattribute__) or on numpy (numpy.lib) where no guard sees it.
 """
 
 from __future__ import annotations
@@ -80,9 +86,9 @@ def _module_is_allowed(module: types.ModuleType) -> bool:
 
 
 def _in_dangerous_module(owner: Any) -> bool:
-    if not isinstance(owner, str):
+    if not isinstance(owner, str) or owner in ("core.strategies.contract", __name__):  # the contract, our guards
         return False
-    return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS and owner != "core.strategies.contract"
+    return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS
 
 
 def _defined_in_dangerous_module(value: Any) -> bool:
@@ -118,6 +124,13 @@ def _value_refusal(value: Any) -> str | None:
     return None
 
 
+def _checked_value(value: Any) -> Any:
+    why = _value_refusal(value)
+    if why:
+        raise StrategyAccessError(why)
+    return value
+
+
 def _holder_refusal(obj: Any, name: str) -> str | None:
     if isinstance(obj, _INTERNALS):
         return f"{type(obj).__name__} objects are not available to strategies"
@@ -138,10 +151,7 @@ def guarded_getattr(obj: Any, name: str) -> Any:
     why = attribute_refusal(name) or _holder_refusal(obj, name)
     if why:
         raise StrategyAccessError(why)
-    value = getattr(obj, name)
-    why = _value_refusal(value)
-    if why:
-        raise StrategyAccessError(why)
+    value = _checked_value(getattr(obj, name))
     if name in NAME_DISPATCH_METHODS and callable(value) and _from_pandas(value):
         return _name_checked(value, name, skip_first=not isinstance(value, types.MethodType))
     return value
@@ -182,7 +192,7 @@ def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
             specs = [v[1] if isinstance(v, tuple) and len(v) == 2 else v for v in kwargs.values()]
         for spec in specs:
             _refuse_function_names(spec, name)
-        return method(*args, **kwargs)
+        return _checked_value(method(*args, **kwargs))
 
     return checked
 
@@ -196,18 +206,11 @@ def guarded_write(obj: Any) -> Any:
 def guarded_getitem(obj: Any, key: Any) -> Any:
     if isinstance(obj, types.ModuleType):
         raise StrategyAccessError("modules cannot be indexed")
-    value = operator.getitem(obj, key)
-    why = _value_refusal(value)
-    if why:
-        raise StrategyAccessError(why)
-    return value
+    return _checked_value(operator.getitem(obj, key))
 
 
 def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:
-    why = _value_refusal(func)
-    if why:
-        raise StrategyAccessError(why)
-    return func(*args, **kwargs)
+    return _checked_value(_checked_value(func)(*args, **kwargs))
 
 
 _INPLACE = {

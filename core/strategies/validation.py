@@ -68,7 +68,9 @@ DANGEROUS_MODULES = frozenset(
 )  # fmt: skip
 
 # Members of allowed modules that run other code, change process-wide settings or read files.
-DENIED_MODULE_MEMBERS = frozenset({"test", "show_config", "show_runtime", "info", "source", "get_include"})
+DENIED_MODULE_MEMBERS = frozenset(
+    {"test", "show_config", "show_runtime", "show_versions", "info", "source", "get_include"}
+)
 
 # pandas methods that accept a function *name* and look it up (on the object, or on numpy).
 NAME_DISPATCH_METHODS = frozenset({"agg", "aggregate", "apply", "transform", "pipe", "map", "applymap"})

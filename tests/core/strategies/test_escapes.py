@@ -80,11 +80,13 @@ def parse_attempt(path: Path) -> Attempt:
 
 def test_corpus_covers_the_escape_classes():
     attempts = [parse_attempt(p) for p in CORPUS]
-    assert len(attempts) >= 30
+    assert len(attempts) >= 70
     assert all(a.stage in ("refused", "runtime") and a.where in ("init", "module") for a in attempts)
     assert all(a.expect <= SAFE_FAILURES for a in attempts), "every expected outcome is a safe failure"
     names = " ".join(a.name for a in attempts)
-    for escape_class in ("import", "dunder", "format", "frame", "memory", "loop", "env", "open", "socket", "fork"):
+    escape_classes = ("import", "dunder", "format", "frame", "memory", "loop", "env", "open", "socket", "fork",
+                      "pandas", "sys_modules", "ctypes", "cffi", "numpy")  # fmt: skip
+    for escape_class in escape_classes:
         assert escape_class in names, f"no attempt of class {escape_class!r}"
 
 

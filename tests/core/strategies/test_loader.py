@@ -21,6 +21,7 @@ from core.strategies import Strategy
 from core.strategies.loader import (
     StrategyAccessError,
     StrategyImportError,
+    guarded_apply,
     guarded_getattr,
     guarded_getitem,
     guarded_import,
@@ -137,6 +138,8 @@ def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
     assert guarded_getattr(series, "map")({1.0: "low"}).iloc[0] == "low"
     assert guarded_getattr(series, "apply")(abs, args=()).tolist() == [1.0, 2.0, 3.0, 4.0]
     assert guarded_getattr(series, "pipe")((lambda obj: len(obj), "obj")) == 4
+    checked_agg = guarded_getitem([guarded_getattr(series, "agg")], 0)
+    assert guarded_apply(checked_agg, *["max"]) == 4.0
     assert guarded_getattr(series.groupby([1, 1, 2, 2]), "agg")(out="sum")["out"].tolist() == [3.0, 7.0]
     assert guarded_getattr(series, "agg")(lambda values, extra: values.sum() + extra, extra=1) == 11.0
 
