@@ -27,6 +27,7 @@ from core.strategies.validation import (
     CONTRACT_MODULE,
     CONTRACT_NAMES,
     DANGEROUS_MODULES,
+    DENIED_EXCEPT_ON_SELF,
     DENIED_SUBMODULES,
     NAME_DISPATCH_METHODS,
     StrategyCodeError,
@@ -100,6 +101,15 @@ def _defined_in_dangerous_module(value: Any) -> bool:
     return owner != "builtins" and _in_dangerous_module(owner)
 
 
+# pandas' file readers and writers, styling (templates) and plotting (imports a backend by name).
+_PANDAS_FOREIGN = ("pandas.io", "pandas.plotting")
+
+
+def _from_pandas_io_or_plotting(value: Any) -> bool:
+    owners = (getattr(value, "__module__", None) if callable(value) else None, type(value).__module__)
+    return any(isinstance(o, str) and o.startswith(_PANDAS_FOREIGN) for o in owners)
+
+
 # Built-ins outside the strategy's table (eval, exec, open, getattr, type, object, ...), found by
 # identity so that no re-export or alias of them is handed to user code.
 _HIDDEN_BUILTINS = frozenset(
@@ -119,7 +129,7 @@ def _value_refusal(value: Any) -> str | None:
         return None if _module_is_allowed(value) else f"module '{value.__name__}' is not available to strategies"
     if isinstance(value, _INTERNALS):
         return f"{type(value).__name__} objects are not available to strategies"
-    if id(value) in _HIDDEN_BUILTINS or _defined_in_dangerous_module(value):
+    if id(value) in _HIDDEN_BUILTINS or _defined_in_dangerous_module(value) or _from_pandas_io_or_plotting(value):
         return f"'{getattr(value, '__name__', type(value).__name__)}' is not available to strategies"
     return None
 
@@ -142,6 +152,8 @@ def _holder_refusal(obj: Any, name: str) -> str | None:
         return module_member_refusal(obj.__name__, name)
     if name in _ARRAY_INTERNALS and isinstance(obj, np.ndarray):
         return f"array attribute '{name}' is not available to strategies"
+    if name in DENIED_EXCEPT_ON_SELF and _from_pandas(obj):  # refused before pandas imports anything for it
+        return f"pandas' '{name}' is not available to strategies"
     return None
 
 

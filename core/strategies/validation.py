@@ -42,7 +42,6 @@ DENIED_ATTRIBUTES = frozenset(
         "ctypes", "ctypeslib", "cffi", "capsule", "as_strided", "lib",
         "eval", "query", "HDFStore", "ExcelWriter", "ExcelFile",
         "system", "popen", "environ", "getenv", "modules", "attrgetter", "methodcaller",
-        "plot", "style", "options", "set_option", "option_context", "reset_option", "describe_option",
     }
 ) | INSPECT_ATTRIBUTES  # fmt: skip
 
@@ -69,8 +68,15 @@ DANGEROUS_MODULES = frozenset(
 
 # Members of allowed modules that run other code, change process-wide settings or read files.
 DENIED_MODULE_MEMBERS = frozenset(
-    {"test", "show_config", "show_runtime", "show_versions", "info", "source", "get_include"}
-)
+    {
+        "test", "show_config", "show_runtime", "show_versions", "info", "source", "get_include",
+        "options", "set_option", "option_context", "reset_option", "describe_option",
+    }
+)  # fmt: skip
+
+# pandas' plotting and styling import modules by name (a plotting backend, templates): refused on
+# anything but the strategy itself, whose own attributes may carry these names.
+DENIED_EXCEPT_ON_SELF = frozenset({"plot", "style", "hist", "boxplot"})
 
 # pandas methods that accept a function *name* and look it up (on the object, or on numpy).
 NAME_DISPATCH_METHODS = frozenset({"agg", "aggregate", "apply", "transform", "pipe", "map", "applymap"})
@@ -305,6 +311,9 @@ class _Checker(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         path = self.module_path(node.value)
         why = attribute_refusal(node.attr) or (module_member_refusal(path, node.attr) if path else None)
+        on_self = isinstance(node.value, ast.Name) and node.value.id == "self"
+        if not why and node.attr in DENIED_EXCEPT_ON_SELF and not on_self:
+            why = f"attribute '{node.attr}' is not allowed (pandas plotting and styling are not available)"
         if why:
             self.refuse(node, why)
         self.generic_visit(node)

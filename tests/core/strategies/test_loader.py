@@ -170,7 +170,8 @@ def test_hidden_builtins_and_foreign_modules_are_refused_however_they_are_reache
         with pytest.raises(StrategyAccessError):
             guarded_getitem(container, key)
     assert guarded_getitem([len, 2], 0) is len
-    for obj, name in ((numpy.random.PCG64(), "lock"), (numpy.random.PCG64(), "cffi"), (core.strategies, "StrategyRuntime"),
+    for obj, name in ((pandas.Series([1.0]), "plot"), (pandas.DataFrame, "style"), (pandas, "set_option"),
+                      (numpy.random.PCG64(), "lock"), (numpy.random.PCG64(), "cffi"), (core.strategies, "StrategyRuntime"),
                       (numpy.lib, "stride_tricks"), (ta.trend, "np_lib"), (decimal, "sys")):
         with pytest.raises((StrategyAccessError, AttributeError)):
             guarded_getattr(obj, name)

@@ -188,7 +188,7 @@ def test_module_attribute_chains_stay_inside_the_allowed_libraries():
 def test_frame_generator_coroutine_and_ffi_internals_are_refused():
     for chain in ("gen.gi_frame", "gen.gi_code", "co.cr_frame", "agen.ag_frame", "frame.f_back", "frame.f_globals",
                   "tb.tb_frame", "code.co_consts", "rng.cffi", "rng.ctypes", "rng.capsule", "s.plot", "s.style",
-                  "pd.set_option", "pd.options"):
+                  "pd.set_option", "pd.options", "s.hist"):
         code = strategy(f"def init(self):\n    x = {chain}\n", "import pandas as pd\n" + HEADER)
         error = only_error(code)
         assert error["line"] == 7 and chain.split(".")[1] in error["message"], (chain, error)
@@ -207,3 +207,8 @@ def test_every_private_attribute_name_is_refused_on_save(name):
 def test_no_function_name_outside_the_safe_set_passes_a_name_taking_method(name, method):
     error = only_error(strategy(f"def init(self):\n    self.data.close.{method}({name!r})\n"))
     assert error["line"] == 6 and "function name" in error["message"]
+
+
+def test_a_strategy_may_name_its_own_attributes_like_pandas_plotting():
+    code = strategy("def init(self):\n    self.style = 'aggressive'\n    self.plot = self.style\n")
+    assert validate_strategy_code(code).ok
