@@ -19,6 +19,7 @@ import types
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
@@ -192,6 +193,15 @@ def _refuse_function_names(spec: Any, method: str) -> None:
             _refuse_function_names(item, method)
 
 
+def _named_aggregation_function(value: Any) -> Any:
+    """The function of one named aggregation: out=(column, func), out=pd.NamedAgg(...) or out=func."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[1]
+    if isinstance(value, pd.NamedAgg):
+        return value.aggfunc
+    return value
+
+
 def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
     """`method` (agg, apply, transform, pipe, map, ...) refusing function names outside the safe set."""
 
@@ -201,7 +211,7 @@ def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
         specs += [value for key, value in kwargs.items() if key in ("func", "arg")]
         if name in ("agg", "aggregate") and all(spec is None for spec in specs):
             # named aggregation: out=(column, func) or, on a grouped Series, out=func
-            specs = [v[1] if isinstance(v, tuple) and len(v) == 2 else v for v in kwargs.values()]
+            specs = [_named_aggregation_function(v) for v in kwargs.values()]
         for spec in specs:
             _refuse_function_names(spec, name)
         return _checked_value(method(*args, **kwargs))

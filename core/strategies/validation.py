@@ -225,7 +225,12 @@ def _function_specs(node: ast.Call, method: str) -> list[ast.expr]:
     if method in ("agg", "aggregate") and not specs:  # named aggregation: out=(column, func) or out=func
         for keyword in node.keywords:
             value = keyword.value
-            specs.append(value.elts[1] if isinstance(value, ast.Tuple) and len(value.elts) == 2 else value)
+            if isinstance(value, ast.Tuple) and len(value.elts) == 2:
+                specs.append(value.elts[1])
+            elif isinstance(value, ast.Call):  # pd.NamedAgg(column, aggfunc)
+                specs += value.args[1:2] + [k.value for k in value.keywords if k.arg == "aggfunc"]
+            else:
+                specs.append(value)
     return specs
 
 

@@ -123,6 +123,8 @@ def test_name_taking_pandas_methods_refuse_function_names_at_run_time():
     with pytest.raises(StrategyAccessError):
         guarded_getattr(series.groupby([1, 1, 2, 2]), "agg")(out="__reduce_ex__")
     with pytest.raises(StrategyAccessError):
+        guarded_getattr(frame.groupby("a"), "agg")(out=pandas.NamedAgg(column="b", aggfunc="eval"))
+    with pytest.raises(StrategyAccessError):
         guarded_getattr(frame, "apply")(func="eval", expr="a")
     with pytest.raises(StrategyAccessError):
         guarded_getattr(series, "map")("sum")
@@ -141,6 +143,8 @@ def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
     checked_agg = guarded_getitem([guarded_getattr(series, "agg")], 0)
     assert guarded_apply(checked_agg, *["max"]) == 4.0
     assert guarded_getattr(series.groupby([1, 1, 2, 2]), "agg")(out="sum")["out"].tolist() == [3.0, 7.0]
+    named = guarded_getattr(frame.groupby("a"), "agg")(top=pandas.NamedAgg(column="b", aggfunc="max"))
+    assert named["top"].tolist() == [4.0, 5.0]
     assert guarded_getattr(series, "agg")(lambda values, extra: values.sum() + extra, extra=1) == 11.0
 
 

@@ -162,6 +162,7 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
                         ("s.agg(['sum', 'eval'])", "'eval'"), ("s.agg({'a': ['max', 'query']})", "'query'"),
                         ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"), ("s.apply(func='exec')", "'exec'"),
                         ("s.groupby('a').agg(out='__reduce_ex__')", "'__reduce_ex__'"),
+                        ("s.groupby('a').agg(out=pd.NamedAgg('a', aggfunc='eval'))", "'eval'"),
                         ("s.apply('to' + '_csv')", "built from strings"), ("s.agg(f'{x}')", "built from strings")):
         error = only_error(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    x = 'e'\n    {call}\n", header))
         assert error["line"] == 9 and where in error["message"], (call, error)
@@ -170,6 +171,7 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
         "s.resample('1h').agg({'open': 'first', 'high': 'max', 'low': 'min', 'close': 'last'})",
         "s.groupby('a').agg(out=('a', 'sum'))", "s.pipe((len, 'obj'))", "s.apply(lambda v: 'up' if v else 'down')",
         "s.agg(len, expr='kept for the function')", "s.groupby('a').agg(out='sum')",
+        "s.groupby('a').agg(out=pd.NamedAgg('a', 'max'))",
     )  # fmt: skip
     for call in legit:
         assert validate_strategy_code(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)).ok, call
