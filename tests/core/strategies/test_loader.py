@@ -234,3 +234,31 @@ def test_no_unsafe_function_name_reaches_pandas(name, method, shape):
             checked(func=name)
         else:
             checked({"plain": name, "list": ["sum", name], "dict": {"x": name}}[shape])
+
+
+_NAMES = st.one_of(st.sampled_from(sorted(SAFE_FUNCTION_NAMES)), st.text(max_size=12))
+_SPECS = st.recursive(_NAMES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("ab"), inner),
+                      max_leaves=6)  # fmt: skip
+
+
+def _leaves(spec):
+    if isinstance(spec, str):
+        return [spec]
+    items = spec.values() if isinstance(spec, dict) else spec
+    return [leaf for item in items for leaf in _leaves(item)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_SPECS)
+def test_a_nested_aggregation_spec_passes_only_when_every_name_in_it_is_safe(spec):
+    checked = guarded_getattr(pandas.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), "agg")
+    if all(leaf in SAFE_FUNCTION_NAMES for leaf in _leaves(spec)):
+        try:
+            checked(spec)
+        except StrategyAccessError:
+            raise
+        except Exception:  # noqa: BLE001 - pandas may reject the shape; what matters is that we let it try
+            pass
+    else:
+        with pytest.raises(StrategyAccessError):
+            checked(spec)
