@@ -37,6 +37,7 @@ from core.strategies.validation import (
     import_refusal,
     module_member_refusal,
     validate_strategy_code,
+    window_type_refusal,
 )
 
 STRATEGY_FILENAME = "<strategy>"
@@ -167,6 +168,8 @@ def guarded_getattr(obj: Any, name: str) -> Any:
     value = _checked_value(getattr(obj, name))
     if name in NAME_DISPATCH_METHODS and callable(value) and _from_pandas(value):
         return _name_checked(value, name, skip_first=not isinstance(value, types.MethodType))
+    if name == "rolling" and callable(value) and _from_pandas(value):
+        return _window_checked(value, skip_first=not isinstance(value, types.MethodType))
     return value
 
 
@@ -215,6 +218,19 @@ def _name_checked(method: Any, name: str, skip_first: bool) -> Any:
         for spec in specs:
             _refuse_function_names(spec, name)
         return _checked_value(method(*args, **kwargs))
+
+    return checked
+
+
+def _window_checked(method: Any, skip_first: bool) -> Any:
+    """pandas' rolling() refusing a win_type that is not a scipy window function."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        positional = args[1:] if skip_first else args
+        why = window_type_refusal(kwargs.get("win_type", positional[3] if len(positional) > 3 else None))
+        if why:
+            raise StrategyAccessError(why)
+        return method(*args, **kwargs)
 
     return checked
 

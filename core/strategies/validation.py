@@ -177,6 +177,24 @@ def attribute_refusal(name: str) -> str | None:
     return None
 
 
+# rolling(win_type=...) looks the name up in scipy.signal.windows: only its window functions.
+WINDOW_TYPES = frozenset(
+    {
+        "barthann", "bartlett", "blackman", "blackmanharris", "bohman", "boxcar", "chebwin", "cosine",
+        "dpss", "exponential", "flattop", "gaussian", "general_cosine", "general_gaussian",
+        "general_hamming", "hamming", "hann", "kaiser", "lanczos", "nuttall", "parzen", "taylor",
+        "triang", "tukey",
+    }
+)  # fmt: skip
+
+
+def window_type_refusal(win_type: Any) -> str | None:
+    """Why rolling(win_type=win_type) is refused, or None when it is a known window (or no window)."""
+    if win_type is None or (isinstance(win_type, str) and win_type in WINDOW_TYPES):
+        return None
+    return f"win_type {win_type!r} is not a window function (use e.g. 'hann', 'triang' or 'gaussian')"
+
+
 def function_name_refusal(name: str, method: str) -> str | None:
     """Why pandas' `method` may not be given the function name `name`, or None when it may."""
     if name in SAFE_FUNCTION_NAMES and method not in ("pipe", "map", "applymap"):
@@ -305,6 +323,15 @@ class _Checker(ast.NodeVisitor):
                 why = _function_spec_refusal(spec, func.attr)
                 if why:
                     self.refuse(spec, why)
+        if isinstance(func, ast.Attribute) and func.attr == "rolling":
+            for value in node.args[3:4] + [k.value for k in node.keywords if k.arg == "win_type"]:
+                why = None
+                if isinstance(value, ast.Constant):
+                    why = window_type_refusal(value.value)
+                elif isinstance(value, (ast.JoinedStr, ast.BinOp)):
+                    why = "win_type must be a window name written out, not built from strings"
+                if why:
+                    self.refuse(value, why)
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:

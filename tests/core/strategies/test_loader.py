@@ -128,6 +128,10 @@ def test_name_taking_pandas_methods_refuse_function_names_at_run_time():
         guarded_getattr(frame, "apply")(func="eval", expr="a")
     with pytest.raises(StrategyAccessError):
         guarded_getattr(series, "map")("sum")
+    for call in (lambda: guarded_getattr(series, "rolling")(2, win_type="__class__"),
+                 lambda: guarded_getattr(pandas.Series, "rolling")(series, 2, None, False, "get_window")):
+        with pytest.raises(StrategyAccessError, match="win_type"):
+            call()
 
 
 def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
@@ -138,6 +142,7 @@ def test_name_taking_pandas_methods_still_compute_what_strategies_ask():
     assert guarded_getattr(series.resample("1h"), "agg")("last").tolist() == [2.0, 4.0]
     assert guarded_getattr(frame.groupby("a"), "agg")(total=("b", "sum"))["total"].tolist() == [7.0, 5.0]
     assert guarded_getattr(series, "map")({1.0: "low"}).iloc[0] == "low"
+    assert guarded_getattr(series, "rolling")(2, win_type="boxcar").sum().iloc[-1] == 7.0
     assert guarded_getattr(series, "apply")(abs, args=()).tolist() == [1.0, 2.0, 3.0, 4.0]
     assert guarded_getattr(series, "pipe")((lambda obj: len(obj), "obj")) == 4
     checked_agg = guarded_getitem([guarded_getattr(series, "agg")], 0)

@@ -163,6 +163,9 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
                         ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"), ("s.apply(func='exec')", "'exec'"),
                         ("s.groupby('a').agg(out='__reduce_ex__')", "'__reduce_ex__'"),
                         ("s.groupby('a').agg(out=pd.NamedAgg('a', aggfunc='eval'))", "'eval'"),
+                        ("s.rolling(3, win_type='__class__')", "'__class__'"),
+                        ("s.rolling(3, None, False, 'get_window')", "'get_window'"),
+                        ("s.rolling(3, win_type='han' + 'n')", "built from strings"),
                         ("s.apply('to' + '_csv')", "built from strings"), ("s.agg(f'{x}')", "built from strings")):
         error = only_error(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    x = 'e'\n    {call}\n", header))
         assert error["line"] == 9 and where in error["message"], (call, error)
@@ -171,7 +174,7 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
         "s.resample('1h').agg({'open': 'first', 'high': 'max', 'low': 'min', 'close': 'last'})",
         "s.groupby('a').agg(out=('a', 'sum'))", "s.pipe((len, 'obj'))", "s.apply(lambda v: 'up' if v else 'down')",
         "s.agg(len, expr='kept for the function')", "s.groupby('a').agg(out='sum')",
-        "s.groupby('a').agg(out=pd.NamedAgg('a', 'max'))",
+        "s.groupby('a').agg(out=pd.NamedAgg('a', 'max'))", "s.rolling(3, win_type='hann').sum()",
     )  # fmt: skip
     for call in legit:
         assert validate_strategy_code(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)).ok, call
