@@ -23,7 +23,7 @@ import pandas as pd
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
-from core.strategies.validation import (
+from core.strategies.policy import (
     ALLOWED_MODULES,
     CONTRACT_MODULE,
     CONTRACT_NAMES,
@@ -31,14 +31,13 @@ from core.strategies.validation import (
     DENIED_EXCEPT_ON_SELF,
     DENIED_SUBMODULES,
     NAME_DISPATCH_METHODS,
-    StrategyCodeError,
     attribute_refusal,
     function_name_refusal,
     import_refusal,
     module_member_refusal,
-    validate_strategy_code,
     window_type_refusal,
 )
+from core.strategies.validation import StrategyCodeError, validate_strategy_code
 
 STRATEGY_FILENAME = "<strategy>"
 STRATEGY_MODULE_NAME = "user_strategy"

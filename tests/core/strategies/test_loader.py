@@ -28,15 +28,15 @@ from core.strategies.loader import (
     guarded_write,
     load_strategy_class,
 )
-from core.strategies.templates import get_template
-from core.strategies.validation import (
+from core.strategies.policy import (
     ALLOWED_MODULES,
     DANGEROUS_MODULES,
     DENIED_SUBMODULES,
     NAME_DISPATCH_METHODS,
     SAFE_FUNCTION_NAMES,
-    StrategyCodeError,
 )
+from core.strategies.templates import get_template
+from core.strategies.validation import StrategyCodeError
 
 
 def test_template_loads_as_a_strategy_subclass():

@@ -7,13 +7,9 @@ import textwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.strategies.policy import NAME_DISPATCH_METHODS, SAFE_FUNCTION_NAMES
 from core.strategies.templates import get_template
-from core.strategies.validation import (
-    MAX_CODE_CHARS,
-    NAME_DISPATCH_METHODS,
-    SAFE_FUNCTION_NAMES,
-    validate_strategy_code,
-)
+from core.strategies.validation import MAX_CODE_CHARS, validate_strategy_code
 
 HEADER = "import ta\nfrom core.strategies import Strategy\n\n"
 
