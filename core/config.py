@@ -5,6 +5,7 @@ A bad or missing value stops the process with one line naming the file, the key 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,19 @@ class FeedsConfig(Section):
         return value
 
 
+class SecurityConfig(Section):
+    # Outbound URLs given by users (broker base URL, AI endpoint) may point at private addresses:
+    allow_private_urls: bool = False  # all of them (a single-user install on a home network)
+    allowed_networks: list[str] = []  # or only these, e.g. ["192.168.1.0/24"]
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network)  # ValueError names the bad one
+        return value
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -79,6 +93,7 @@ class FileConfig(Section):
     flower: FlowerConfig = FlowerConfig()
     demo: DemoConfig = DemoConfig()
     feeds: FeedsConfig = FeedsConfig()
+    security: SecurityConfig = SecurityConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}

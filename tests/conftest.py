@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +33,14 @@ from tests.support import free_port  # noqa: E402
 PG_PORT, REDIS_PORT = free_port(), free_port()
 TEST_SECRET_KEY = "test-secret-" + secrets.token_urlsafe(24)
 TEST_FERNET_KEY = Fernet.generate_key().decode()
+# The simulators the tests start listen on loopback ports of their own, so the tests' config lets users'
+# URLs reach 127.0.0.0/8 (the shipped config refuses it: core/outbound.py); other private ranges stay refused.
+TEST_CONFIG = RUN_DIR / "config.yaml"
+TEST_CONFIG.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "config.yaml").read_text()),
+                                       "security": {"allow_private_urls": False, "allowed_networks": ["127.0.0.0/8"]}}))
 os.environ.update({
     "ARISTOBOT_HOME": str(ROOT),
+    "ARISTOBOT_CONFIG": str(TEST_CONFIG),
     "ARISTOBOT_VAR": str(RUN_DIR / "var"),
     "ARISTOBOT_ENV_FILE": str(RUN_DIR / "no.env"),
     "ARISTOBOT_TEST_LOG_DIR": str(LOG_DIR),
