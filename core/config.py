@@ -84,6 +84,15 @@ class SecurityConfig(Section):
         return value
 
 
+class WebhooksConfig(Section):
+    """TradingView intake: how old (or early) an alert's own time may be, and the budget of requests
+    with an unknown token per sender address."""
+
+    max_alert_age_s: int = Field(default=120, ge=1, le=86_400)
+    max_alert_ahead_s: int = Field(default=30, ge=0, le=3600)
+    unknown_token_per_minute: int = Field(default=30, ge=1, le=10_000)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -94,6 +103,7 @@ class FileConfig(Section):
     demo: DemoConfig = DemoConfig()
     feeds: FeedsConfig = FeedsConfig()
     security: SecurityConfig = SecurityConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}
