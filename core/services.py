@@ -74,13 +74,19 @@ def read_or_create_secret(path: Path) -> str:
     return value
 
 
+# Even with the password, no command that writes files where it likes (CONFIG SET dir/dbfilename), loads
+# code (MODULE), follows another master (REPLICAOF) or changes the rules (ACL): the way from a Redis
+# client to a shell. The application needs none of them.
+REDIS_DENIED = "-config -debug -module -slaveof -replicaof -sync -psync -acl -shutdown -failover -monitor"
+
+
 def redis_command(port: int, data_dir: Path, password: str) -> list[str]:
     """The password goes in a 0600 config file in the private data dir, not on the (world-readable)
     command line. Start the server with `start_server`, whose umask keeps the AOF/RDB files 0600."""
     private_dir(data_dir)
     for path in data_dir.rglob("*"):  # files written before this release were 0644
         path.chmod(0o700 if path.is_dir() else 0o600)
-    config = private_file(data_dir / "redis.conf", f"requirepass {password}\n")
+    config = private_file(data_dir / "redis.conf", f"user default on >{password} ~* &* +@all {REDIS_DENIED}\n")
     return [str(redis_server_binary()), str(config), "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
             "--loglevel", "warning"]

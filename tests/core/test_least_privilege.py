@@ -104,6 +104,15 @@ def test_redis_refuses_clients_without_the_password_and_keeps_its_files_private(
     assert REDIS_PASSWORD not in " ".join(Path(f"/proc/{pid}/cmdline").read_text() for pid in _redis_pids())
 
 
+def test_redis_refuses_the_commands_that_lead_from_a_client_to_a_shell(redis_client):
+    for command in (("CONFIG", "SET", "dir", "/tmp"), ("CONFIG", "GET", "dir"), ("MODULE", "LIST"),
+                    ("REPLICAOF", "127.0.0.1", "1"), ("DEBUG", "SLEEP", "0"), ("ACL", "SETUSER", "x", "on")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            redis_client.execute_command(*command)
+    assert redis_client.eval("return redis.call('set', KEYS[1], ARGV[1])", 1, "acl-probe", "1")  # limiter, kombu
+    assert redis_client.get("acl-probe") == "1"
+
+
 def _redis_pids() -> list[str]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -228,3 +237,4 @@ def test_procfile_refuses_to_start_an_open_flower():
     result = subprocess.run(["sh", "-c", line.split(":", 1)[1]], env=process_env(FLOWER_BASIC_AUTH=""),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "FLOWER_BASIC_AUTH is not set" in result.stderr
+
