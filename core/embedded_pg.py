@@ -14,7 +14,10 @@ application role is created and handed the database and everything in it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import os
 import shutil
 import subprocess
@@ -106,9 +109,22 @@ def _trusts_local_connections(data_dir: Path) -> bool:
                if line.strip() and not line.lstrip().startswith("#"))
 
 
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5803), computed here so that the password
+    itself never reaches the server, its logs or its statistics."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = base64.b64encode
+    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+            f"${b64(hashlib.sha256(client_key).digest()).decode()}:{b64(server_key).decode()}")
+
+
 def _set_superuser_password_offline(data_dir: Path, user: str | None, password: str) -> None:
     """An install from before passwords: give the superuser one in single-user mode (no server listens)."""
-    statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {};\n").format(sql.Identifier(SUPERUSER), sql.Literal(password))
+    statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {};\n").format(sql.Identifier(SUPERUSER),
+                                                                  sql.Literal(scram_verifier(password)))
     subprocess.run([_pg_bin("postgres"), "--single", "-j", "-D", str(data_dir), "postgres"],
                    input=statement.as_string(None).encode(), check=True, **run_as(user),
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -166,7 +182,8 @@ def provision_app_database(data_dir: Path, port: int, app_password: str, databas
     with superuser_connection(data_dir, port, dbname=database) as conn:
         _hand_over_objects(conn, role)
     with superuser_connection(data_dir, port) as conn:
-        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(ident, sql.Literal(app_password)))
+        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(ident,
+                                                                           sql.Literal(scram_verifier(app_password))))
 
 
 def _hand_over_objects(conn: psycopg.Connection, role: str) -> None:
