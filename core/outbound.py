@@ -12,6 +12,7 @@ before the client that uses it is built; those clients follow no redirects.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -20,6 +21,18 @@ from core.config import Settings, get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
+
+
+MAX_REPLY_TEXT = 300
+# C0/C1 controls, zero-width and bidirectional overrides: nothing a remote says may reorder or hide text.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def reply_text(text: object, limit: int = MAX_REPLY_TEXT) -> str:
+    """What a remote server said (a venue's or the AI's error), fit to be shown: one line of printable
+    text, at most `limit` characters. Pages escape it as HTML when they render it (Jinja's autoescape)."""
+    text = " ".join(_UNPRINTABLE.sub(" ", str(text)).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class UnsafeUrl(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from core.outbound import UnsafeUrl, check_url
+from core.outbound import UnsafeUrl, check_url, reply_text
 from core.strategies.validation import (
     ALLOWED_MODULES,
     CONTRACT_NAMES,
@@ -29,10 +29,11 @@ NOT_CONFIGURED_HELP = (
     "The AI assistant is not configured. Set AI_BASE_URL and AI_MODEL in .env (and AI_API_KEY if the "
     "server needs one), then restart. Examples: Ollama AI_BASE_URL=http://127.0.0.1:11434 "
     "AI_MODEL=qwen2.5-coder; LM Studio AI_BASE_URL=http://127.0.0.1:1234; vLLM "
-    "AI_BASE_URL=http://127.0.0.1:8000; OpenAI AI_BASE_URL=https://api.openai.com AI_MODEL=gpt-4o-mini."
+    "AI_BASE_URL=http://127.0.0.1:8000; OpenAI AI_BASE_URL=https://api.openai.com AI_MODEL=gpt-4o-mini. "
+    "A server on this machine or your network must also be allowed in config.yaml: "
+    "security.allowed_networks: [\"127.0.0.1/32\"] (or its network)."
 )
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_MAX_ERROR_BODY = 300
 
 
 class AssistantError(Exception):
@@ -216,4 +217,4 @@ def _error_detail(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         detail = None
     text = str(detail) if detail else (response.text or response.reason or "")
-    return " ".join(text.split())[:_MAX_ERROR_BODY] or "no details"
+    return reply_text(text) or "no details"
