@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from core.outbound import UnsafeUrl, check_url, reply_text
+from core.outbound import UnsafeUrl, check_url, guard, reply_text
 from core.strategies.validation import (
     ALLOWED_MODULES,
     CONTRACT_NAMES,
@@ -171,9 +171,13 @@ class AssistantClient:
             raise AssistantUnavailable(f"the AI assistant's URL is refused: {exc}") from None
         started = time.monotonic()
         try:
-            response = requests.post(url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+            with guard(requests.Session()) as http:
+                response = http.post(url, json=body, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             raise AssistantUnavailable(f"the AI assistant at {url} did not answer within {self.timeout:g} s") from None
+        except requests.TooManyRedirects:
+            raise AssistantUnavailable(f"the AI assistant at {url} answered with a redirect, which is not followed") \
+                from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise AssistantUnavailable(f"cannot reach the AI assistant at {url} ({reason})") from None
@@ -181,8 +185,6 @@ class AssistantClient:
             "assistant.reply",
             extra={"model": self.model, "status": response.status_code, "seconds": round(time.monotonic() - started, 3)},
         )
-        if response.is_redirect:
-            raise AssistantUnavailable(f"the AI assistant at {url} answered with a redirect, which is not followed")
         if response.status_code >= 400:
             detail = self._scrub(_error_detail(response))
             raise AssistantUnavailable(f"the AI assistant answered HTTP {response.status_code}: {detail}")
