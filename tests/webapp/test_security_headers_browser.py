@@ -24,6 +24,9 @@ def test_pages_run_without_a_single_policy_violation(page, browser_login, db_ses
         page.goto(path)
         page.wait_for_load_state("networkidle")
     assert page.evaluate("typeof htmx") == "object"
+    # htmx read its config from the page: no eval, and a 429 fragment is shown in place.
+    assert page.evaluate("htmx.config.allowEval") is False and page.evaluate("htmx.config.allowScriptTags") is False
+    assert page.evaluate("htmx.config.responseHandling.find(r => new RegExp(r.code).test('429')).swap") is True
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
 
 
