@@ -27,7 +27,7 @@ from core.exchanges.models import Balance, SymbolRules
 from core.exchanges.registry import make_exchange
 from core.exchanges.rules import decimal_str
 from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
-from core.outbound import UnsafeUrl, check_url
+from core.outbound import UnsafeUrl, check_url, guard
 from core.security import register_secret
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def _build(broker: BrokerConnection, base_url: str | None, **options) -> Exchang
     exchange = make_exchange(broker.venue, api_key=creds["api_key"], api_secret=creds["api_secret"],
                              passphrase=creds["passphrase"], base_url=base_url, redis=get_settings().redis_url,
                              **options)
-    exchange.session.max_redirects = 0  # a redirect is an error, never followed to another host
+    guard(exchange.session)  # every new connection's address checked too; a redirect is an error
     return exchange
 
 

@@ -69,7 +69,7 @@ def logout():
         db.get(User, current_user.id).revoke_sessions()
     logout_user()
     session.clear()
-    flash("Signed out on every device.", "info")
+    flash("Signed out. Every session of this account, on every device, has ended.", "info")
     return redirect(url_for("auth.login"))
 
 

@@ -4,8 +4,9 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import String
+from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from core.db import Base, utcnow
 
@@ -52,3 +53,12 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username}>"
+
+
+@event.listens_for(User.is_admin, "set", active_history=True)
+@event.listens_for(User.is_active, "set", active_history=True)
+def _privileges_changed(user: User, value, old, _initiator) -> None:
+    """A role or an enabled flag that changes, by any path (admin page, CLI), ends the user's sessions:
+    nothing keeps acting with the rights it had when it signed in."""
+    if old not in (NO_VALUE, NEVER_SET) and value != old:
+        user.revoke_sessions()

@@ -77,3 +77,49 @@ def test_admin_can_allow_some_networks_or_all():
 def test_a_bad_network_in_config_stops_start_up():
     with pytest.raises(ValueError, match="192.168.1.0/33"):
         SecurityConfig(allowed_networks=["192.168.1.0/33"])
+
+
+@pytest.fixture(scope="module")
+def local_server():
+    """A real HTTP server on loopback: what a name that rebinds to 127.0.0.1 after the check would reach."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_a_guarded_session_checks_the_address_each_connection_reached(local_server):
+    import requests
+
+    from core.outbound import guard
+
+    for url in (f"http://127.0.0.1:{local_server}/", f"http://localhost:{local_server}/"):
+        with guard(requests.Session(), STRICT) as http, pytest.raises(requests.ConnectionError, match="refused"):
+            http.get(url, timeout=5)
+    allowed = settings_with(allowed_networks=["127.0.0.0/8", "::1/128"])
+    with guard(requests.Session(), allowed) as http:
+        assert http.get(f"http://localhost:{local_server}/", timeout=5).text == "ok"
+
+
+def test_the_simulator_is_reachable_through_a_guarded_session(local_server):
+    import requests
+
+    from core.outbound import guard
+
+    settings = STRICT.model_copy(update={"file": STRICT.file.model_copy(update={
+        "sim": STRICT.file.sim.model_copy(update={"host": "127.0.0.1", "port": local_server})})})
+    with guard(requests.Session(), settings) as http:
+        assert http.get(f"http://127.0.0.1:{local_server}/api", timeout=5).text == "ok"

@@ -80,6 +80,23 @@ def test_disabling_a_user_ends_their_sessions_at_once(app, make_user, login):
     assert not _signed_in(device)  # re-enabling does not bring the old session back
 
 
+def test_a_role_change_ends_the_sessions_signed_in_with_the_old_role(app, make_user, login):
+    from core.models import User
+
+    admin, password = make_user(is_admin=True)
+    device = app.test_client()
+    login(admin.username, password, test_client=device)
+    assert device.get("/admin/users").status_code == 200
+    with session_scope() as session:
+        epoch = session.get(User, admin.id).session_epoch
+        session.get(User, admin.id).is_admin = False
+    assert not _signed_in(device)
+    with session_scope() as session:
+        user = session.get(User, admin.id)
+        user.is_admin = False  # setting the same value changes nothing
+        assert user.session_epoch == epoch + 1
+
+
 def test_remember_cookie_is_random_signed_and_new_at_each_sign_in(app, make_user, login):
     user, password = make_user()
     _, first = _login_remembered(app, login, user, password)
