@@ -3,8 +3,12 @@
  *
  * os_filter()  -> bytes: the cBPF program the parent hands to bubblewrap (`--seccomp FD`); the
  *                 sandbox child runs under it from its first instruction.
- * deny_exec()  -> None: installed by the child itself once its imports are done: no execve, no new
- *                 process (fork, vfork, clone without CLONE_THREAD) for the rest of its life.
+ * lock_down()  -> int: called by the child itself once its imports are done. Landlock first, where
+ *                 the kernel has it (returns its ABI version, 0 without): no file written, created,
+ *                 removed or executed anywhere, no TCP bind/connect (ABI 4), no signal to and no
+ *                 abstract socket of a process outside the sandbox (ABI 6), and no ptrace nor
+ *                 /proc/PID/mem of such a process (every ABI). Then a second seccomp filter: no
+ *                 execve, no new process (fork, vfork, clone without CLONE_THREAD), for good.
  *
  * Both refuse with an errno (EPERM, or ENOSYS for clone3 so that libc falls back to clone, whose
  * flags a filter can read); a system call of a foreign ABI (i386 or x32 on x86_64) kills the process.
@@ -31,6 +35,22 @@
 #else
 #error "the sandbox seccomp filter supports x86_64 and aarch64"
 #endif
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_restrict_self 446
+#endif
+
+/* The kernel's landlock ABI, spelled out: the system headers may predate ABI 4 and 6. */
+struct landlock_attr {
+    unsigned long long handled_access_fs, handled_access_net, scoped;
+};
+#define LL_VERSION 1U
+#define LL_FS_WRITES_AND_EXEC 0x1FF3ULL /* execute, write, remove dir/file, make char/dir/reg/sock/fifo/block/sym */
+#define LL_FS_REFER (1ULL << 13)
+#define LL_FS_TRUNCATE (1ULL << 14)
+#define LL_NET_TCP 0x3ULL             /* bind, connect */
+#define LL_SCOPE_UNIX_AND_SIGNAL 0x3ULL /* abstract unix sockets, signals */
 
 #define MAX_PROG 200
 #define CLONE_NAMESPACES \
@@ -118,29 +138,56 @@ static void build_exec(Program *p) {
     finish(p);
 }
 
-static PyObject *os_filter(PyObject *self, PyObject *unused) {
+static PyObject *os_filter(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
     Program p;
     build_os(&p);
     if (p.len >= MAX_PROG) return PyErr_Format(PyExc_RuntimeError, "seccomp program too long");
     return PyBytes_FromStringAndSize((const char *)p.ins, (Py_ssize_t)(p.len * sizeof(struct sock_filter)));
 }
 
-static PyObject *deny_exec(PyObject *self, PyObject *unused) {
+/* The landlock ABI applied, 0 when the kernel has none, -1 with errno on failure. */
+static long landlock(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_VERSION);
+    if (abi < 0) return (errno == ENOSYS || errno == EOPNOTSUPP) ? 0 : -1;
+    struct landlock_attr attr = {.handled_access_fs = LL_FS_WRITES_AND_EXEC};
+    size_t size = sizeof(attr.handled_access_fs);
+    if (abi >= 2) attr.handled_access_fs |= LL_FS_REFER;
+    if (abi >= 3) attr.handled_access_fs |= LL_FS_TRUNCATE;
+    if (abi >= 4) {
+        attr.handled_access_net = LL_NET_TCP;
+        size = 2 * sizeof(attr.handled_access_fs);
+    }
+    if (abi >= 6) {
+        attr.scoped = LL_SCOPE_UNIX_AND_SIGNAL;
+        size = sizeof(attr);
+    }
+    long fd = syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+    if (fd < 0) return -1;
+    long rc = syscall(SYS_landlock_restrict_self, fd, 0);
+    int saved = errno;
+    close((int)fd);
+    errno = saved;
+    return rc == 0 ? abi : -1;
+}
+
+static PyObject *lock_down(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
     Program p;
     build_exec(&p);
     struct sock_fprog prog = {.len = p.len, .filter = p.ins};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+    long abi = landlock();
+    if (abi < 0) return PyErr_SetFromErrno(PyExc_OSError);
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
         return PyErr_SetFromErrno(PyExc_OSError);
-    Py_RETURN_NONE;
+    return PyLong_FromLong(abi);
 }
 
 static PyMethodDef methods[] = {
     {"os_filter", os_filter, METH_NOARGS, "The sandbox's seccomp program (cBPF bytes) for bwrap --seccomp."},
-    {"deny_exec", deny_exec, METH_NOARGS, "Refuse execve and new processes in this process from now on."},
+    {"lock_down", lock_down, METH_NOARGS, "Landlock (if any; returns its ABI) and no execve nor new process."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_seccomp", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_seccomp", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__seccomp(void) { return PyModule_Create(&module); }

@@ -24,7 +24,7 @@ class PhaseTimeout(BaseException):
 
     def __init__(self, method: str, budget: float, line: int | None):
         self.method, self.budget, self.line = method, budget, line
-        super().__init__(f"the strategy did not finish `{method}` within {budget:g} s" + (f" (line {line})" if line else ""))
+        super().__init__(f"the strategy did not finish `{method}` within {budget:g} s")
 
 
 def _phase_name(code_name: str) -> str:

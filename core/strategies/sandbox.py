@@ -140,7 +140,8 @@ class _Child:
             logger.error("sandbox.unreaped", extra={"pid": proc.pid})
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream:
-                stream.close()
+                with contextlib.suppress(OSError):  # unflushed input to a child that is gone
+                    stream.close()
 
     def kill(self) -> None:
         self._finalizer()

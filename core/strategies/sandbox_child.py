@@ -70,10 +70,11 @@ def _apply_rlimits(limits: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (lifetime, lifetime + 1))
 
 
-def _limit_processes() -> list[str]:
-    """No new process, ever: execve and fork are refused by seccomp, and the uid may own none."""
-    _seccomp.deny_exec()
-    layers = ["seccomp: no exec, no fork"]
+def _lock_down() -> list[str]:
+    """No write, no exec, no new process, ever (landlock where the kernel has it, then seccomp)."""
+    abi = _seccomp.lock_down()
+    layers = [f"landlock abi {abi}"] if abi else []
+    layers.append("seccomp: no exec, no fork")
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
         layers.append("nproc=0")
@@ -161,12 +162,24 @@ def _user_line(tb: Any) -> int | None:
     return line
 
 
+def _phase_timeout_in(exc: BaseException | None) -> PhaseTimeout | None:
+    """The PhaseTimeout behind an error raised while handling it (`except: <something that fails>`)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PhaseTimeout):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     """{type, message, line, candle_time} for the parent; `line` is a line of the user's code."""
     from core.strategies.contract import StrategyError
     from core.strategies.loader import StrategyAccessError, StrategyImportError
     from core.strategies.validation import StrategyCodeError
 
+    exc = _phase_timeout_in(exc) or exc
     line = getattr(exc, "line", None)
     if not isinstance(line, int):
         line = _user_line(exc.__traceback__)
@@ -227,7 +240,7 @@ def _load_unguarded(code: str) -> type:
 
 def _needs_restart(exc: BaseException) -> bool:
     """Memory errors and phase timeouts may leave library state half-updated: use a fresh child."""
-    return isinstance(exc, (MemoryError, PhaseTimeout)) or isinstance(exc.__cause__, MemoryError)
+    return isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError) or _phase_timeout_in(exc) is not None
 
 
 class _Server:
@@ -328,7 +341,7 @@ def main() -> None:
         for job in setup.get("preload", []):
             _resolve_job(job)
         _drop_ctypes_stand_in()
-        layers = ["rlimits", "clean environment", *_limit_processes()]
+        layers = ["rlimits", "clean environment", *_lock_down()]
     except BaseException as exc:  # noqa: BLE001
         out.write(json.dumps({"ok": False, "error": describe_error(exc, limits["memory_mb"])}) + "\n")
         out.flush()

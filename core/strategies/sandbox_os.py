@@ -8,8 +8,9 @@ The shared objects behind ctypes and cffi are replaced by /dev/null, so neither 
 From its first instruction the child runs under the seccomp program of `_seccomp.os_filter()`:
 no socket of any family, no ptrace, mount, unshare, setns, keyctl, bpf, perf_event_open, ...
 
-Landlock is not used: the kernel has it, but inside this mount namespace there is nothing writable
-nor any socket to restrict that the mounts, RLIMIT_FSIZE=0 and the seccomp socket ban leave open.
+Once its imports are done, the child adds Landlock where the kernel has it (no write anywhere, not
+even in bwrap's private tmpfs root; no ptrace or /proc/1/mem of bwrap's own process, which runs
+outside the seccomp filter) and a second seccomp filter (no exec, no fork): `_seccomp.lock_down()`.
 
 If bwrap is missing or the kernel refuses a namespace, nothing runs: SandboxUnavailable says why.
 """
@@ -101,5 +102,6 @@ def bwrap_command(argv: list[str], project_root: str, seccomp: int) -> list[str]
             command += ["--ro-bind", host, host]
     for library in unloadable_libraries():
         command += ["--ro-bind", "/dev/null", library]
-    command += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/", "--seccomp", str(seccomp), "--", *argv]
+    command += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/"]
+    command += ["--seccomp", str(seccomp), "--", *argv]
     return command
