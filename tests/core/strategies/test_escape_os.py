@@ -194,3 +194,12 @@ def test_failing_isolation_runs_no_user_code(monkeypatch, tmp_path):
     assert "No permissions to create new namespace" in info.value.error["message"]
     assert "user code was not run" in info.value.error["message"]
     assert not marker.exists()
+
+
+def test_guard_code_and_ffi_modules_are_out_of_reach():
+    """Nothing of the child's own machinery is left in sys.modules for user code to rewrite."""
+    names = ("core.strategies.sandbox_child", "ctypes", "_ctypes", "cffi", "_cffi_backend")
+    outcome = run_unguarded(
+        f"import sys\nreturn [m for m in {names!r} if m in sys.modules], hasattr(sys.modules['__main__'], 'main')"
+    )
+    assert outcome == "ALLOWED ([], False)"

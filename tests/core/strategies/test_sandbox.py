@@ -230,3 +230,23 @@ def test_check_decision_refuses_what_a_compromised_child_could_send(answer):
     with pytest.raises(SandboxError) as info:
         check_decision(answer)
     assert info.value.error["type"] == "InvalidDecision"
+
+
+def test_audit_hook_ignores_rewritten_module_globals():
+    """The hook is a closure over frozen data: emptying the module's block lists changes nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import core.strategies.sandbox_child as child\n"
+        "child._install_audit_hook(('/nonexistent/',))\n"
+        "child._BLOCKED_EVENTS = child._BLOCKED_IMPORT_ROOTS = frozenset()\n"
+        "child._BLOCKED_EVENT_PREFIXES = ()\n"
+        "child._allowed_read_roots = lambda root: ('/',)\n"
+        "import os\n"
+        "try:\n    os.system('true')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
+        "try:\n    open('/etc/hostname')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert result.stdout.count("refused") == 2, result.stdout + result.stderr
