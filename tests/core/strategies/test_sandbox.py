@@ -116,6 +116,15 @@ def test_a_phase_that_never_returns_is_stopped_with_its_name_and_line(candle_row
     assert time.monotonic() - started < 15
 
 
+def test_a_module_body_that_never_ends_is_stopped_while_loading():
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1)
+    code = "while True:\n    pass\n" + SMA  # refused on save: this is the run-time layer alone
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(code, "core.strategies.jobs:describe", {}, limits=limits, _static_checks=False)
+    assert info.value.error["type"] == "Timeout" and info.value.error["line"] in (1, 2)
+    assert info.value.error["message"] == "the strategy did not finish `loading` within 1 s"
+
+
 def test_a_phase_timeout_that_user_code_catches_is_raised_again(candle_rows):
     limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1)
     code = bad_strategy(init="while True:\n            try:\n                while True: pass\n"
