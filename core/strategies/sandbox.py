@@ -122,7 +122,7 @@ class _Child:
                     env=dict(_CHILD_ENV),
                     close_fds=True,
                     pass_fds=(seccomp,),
-                    start_new_session=True,  # its own process group: one killpg takes bwrap and the child
+                    start_new_session=True,  # killing bwrap ends its pid namespace: the child goes with it
                 )
             finally:
                 os.close(seccomp)
