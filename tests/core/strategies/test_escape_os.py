@@ -216,3 +216,42 @@ def test_missing_bubblewrap_runs_no_user_code(monkeypatch):
         run_unguarded("return 1")
     assert info.value.error["type"] == "SandboxUnavailable"
     assert "bubblewrap is not installed" in info.value.error["message"]
+
+
+# x86_64 numbers: socket, socketpair, ptrace, mount, umount2, unshare, setns, keyctl, bpf, perf_event_open,
+# personality, process_vm_readv, chroot, pivot_root, userfaultfd, io_uring_setup, memfd_create, kexec_load.
+DENIED_X86_64 = (41, 53, 101, 165, 166, 272, 308, 250, 321, 298, 135, 310, 161, 155, 323, 425, 319, 246)
+PERL_SYSCALLS = 'for my $n (@ARGV) { my $r = syscall($n, 0, 0, 0, 0, 0); print "$n:", ($r == -1 ? $!+0 : 0), " "; }'
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64" or not os.path.exists("/usr/bin/perl"), reason="x86_64 + perl")
+def test_seccomp_refuses_the_dangerous_system_calls_by_number():
+    """Raw system calls by number (perl's `syscall`, as ctypes would): bwrap's seccomp filter alone refuses them.
+
+    Perl is run under the first filter only (the child's second filter forbids exec itself); the same
+    command without the filter is the control that shows the calls would otherwise go through.
+    """
+    import subprocess
+
+    from core.strategies import sandbox_os
+
+    argv = ["/usr/bin/perl", "-e", PERL_SYSCALLS, *map(str, DENIED_X86_64), "435"]  # 435: clone3
+    seccomp = sandbox_os.seccomp_fd()
+    try:
+        command = sandbox_os.bwrap_command(argv, PROJECT_ROOT, seccomp)
+        filtered = subprocess.run(command, pass_fds=(seccomp,), capture_output=True, text=True, timeout=30)
+    finally:
+        os.close(seccomp)
+    at = command.index("--seccomp")
+    control = subprocess.run(command[:at] + command[at + 2:], capture_output=True, text=True, timeout=30)
+
+    def errnos(output: str) -> dict[int, int]:
+        return {int(n): int(e) for n, e in (pair.split(":") for pair in output.split())}
+
+    refused = errnos(filtered.stdout)
+    assert {n: refused[n] for n in DENIED_X86_64} == dict.fromkeys(DENIED_X86_64, 1), "EPERM for each"
+    assert refused[435] == 38, "clone3: ENOSYS, so that libc falls back to clone, whose flags the filter reads"
+    unfiltered = errnos(control.stdout)
+    assert (unfiltered[101], unfiltered[272], unfiltered[135], unfiltered[41]) == (0, 0, 0, 97), (
+        "without the filter ptrace(TRACEME), unshare(0) and personality(0) succeed, socket(0) says EAFNOSUPPORT"
+    )
