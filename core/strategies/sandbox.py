@@ -303,7 +303,10 @@ def run_sandboxed(
         child.load(code, static_checks=_static_checks and _python_guards)
         return child.call(job, payload)
     except SandboxError as exc:
-        logger.info("sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]})
+        if exc.error["type"] == "SandboxUnavailable":  # the operator's problem, not the trader's
+            logger.error("sandbox.unavailable", extra={"job": job, "reason": exc.error["message"]})
+        else:
+            logger.info("sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]})
         raise
     finally:
         child.kill()
