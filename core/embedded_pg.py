@@ -9,7 +9,8 @@
 
 Installs made when the server trusted every local connection are upgraded at start: the superuser gets
 its password (in single-user mode, before the server listens), pg_hba.conf is rewritten, and the
-application role is created and handed the database and everything in it.
+application role is created and handed the database and everything in it. A lost superuser password
+file is replaced the same way (whoever can delete it is the platform's account already).
 """
 
 from __future__ import annotations
@@ -134,12 +135,13 @@ def init_postgres(data_dir: Path) -> str | None:
     """Create (or upgrade) the cluster for password authentication. Returns the account to run it as."""
     user = _pg_system_user()
     _private_dirs_for(user, data_dir)
+    new_password = not superuser_password_file(data_dir).exists()
     password = read_or_create_secret(superuser_password_file(data_dir))
     if not (data_dir / "PG_VERSION").exists():
         with _password_file_for(user, data_dir, password) as pwfile:
             subprocess.run([_pg_bin("initdb"), "-D", str(data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile}",
                             "--encoding=utf8", "-U", SUPERUSER], check=True, stdout=subprocess.DEVNULL, **run_as(user))
-    elif _trusts_local_connections(data_dir):
+    elif new_password or _trusts_local_connections(data_dir):  # from before passwords, or the file was lost
         _set_superuser_password_offline(data_dir, user, password)
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
     return user

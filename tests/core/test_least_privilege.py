@@ -178,6 +178,16 @@ def test_an_install_that_trusted_local_connections_is_upgraded_on_start(tmp_path
         server.send_signal(signal.SIGINT)
         server.wait(30)
 
+    superuser_password_file(data_dir).unlink()  # lost: the next start gives the superuser a new one
+    init_postgres(data_dir)
+    server = start_server(postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        provision_app_database(data_dir, port, app_password)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+
 
 def _wait_connect(**params) -> psycopg.Connection:
     deadline = time.monotonic() + 30
