@@ -75,8 +75,8 @@ def ensure_traversable(path: Path) -> None:
 
 def _private_dirs_for(user: str | None, data_dir: Path) -> None:
     """The data and socket directories: 0700, owned by the account that runs the server. When that is
-    the `pgserver` system user (the platform runs as root), it may cross the var directory (group x,
-    nothing for other accounts) but not list or read anything else in it."""
+    the `pgserver` system user (the platform runs as root), it may cross the var directory (group x;
+    nothing for other accounts) but not list it; the secrets in it are in 0700 directories or 0600 files."""
     for path in (data_dir, socket_dir(data_dir)):
         private_dir(path)
     if user is None:
