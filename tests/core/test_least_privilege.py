@@ -103,7 +103,12 @@ def test_redis_refuses_clients_without_the_password_and_keeps_its_files_private(
 
 
 def test_redis_password_is_in_a_private_file_not_on_the_command_line(tmp_path):
+    old_aof = tmp_path / "redis" / "appendonly.aof"  # written by an older release with the default umask
+    old_aof.parent.mkdir()
+    old_aof.write_text("*1\r\n$4\r\nPING\r\n")
+    old_aof.chmod(0o644)
     command = redis_command(free_port(), tmp_path / "redis", "probe-password")
+    assert _mode(old_aof) == 0o600
     assert "probe-password" not in " ".join(command)  # /proc/<pid>/cmdline is readable by every account
     config = Path(command[1])
     assert "probe-password" in config.read_text() and _mode(config) == 0o600 and _mode(config.parent) == 0o700
