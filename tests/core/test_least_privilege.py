@@ -142,9 +142,9 @@ def test_env_file_is_created_private_and_completed_with_new_keys(tmp_path, monke
     assert "REDIS_PASSWORD=" in text and ensure_env_file(tmp_path) == (False, [])
 
 
-def test_an_install_that_trusted_local_connections_is_upgraded_on_start(tmp_path):
+def test_an_install_that_trusted_local_connections_is_upgraded_on_start(server_home):
     """What an older release left: a trust cluster whose tables the superuser owns."""
-    data_dir, port = tmp_path / "pg", free_port()
+    data_dir, port = server_home / "pg", free_port()
     user = init_postgres(data_dir)
     superuser_password_file(data_dir).unlink()
     (data_dir / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
@@ -205,11 +205,11 @@ def _wait_connect(**params) -> psycopg.Connection:
             time.sleep(0.2)
 
 
-def test_initdb_is_never_run_with_trust(tmp_path):
-    init_postgres(tmp_path / "pg")
-    hba = (tmp_path / "pg" / "pg_hba.conf").read_text()
+def test_initdb_is_never_run_with_trust(server_home):
+    init_postgres(server_home / "pg")
+    hba = (server_home / "pg" / "pg_hba.conf").read_text()
     assert "trust" not in hba and hba.count("scram-sha-256") == 3
-    assert not list(socket_dir(tmp_path / "pg").iterdir()), "initdb's password file must be removed"
+    assert not list(socket_dir(server_home / "pg").iterdir()), "initdb's password file must be removed"
 
 
 def test_flower_asks_for_the_generated_credentials(redis_server):

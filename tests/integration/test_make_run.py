@@ -6,12 +6,10 @@ superuser password, the demo password reaches no log, and Flower asks for a logi
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -113,17 +111,8 @@ def _port_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.fixture()
-def home():
-    """A fresh install's directory. Not under pytest's tmp_path: when the platform runs as root, the
-    `pgserver` system user must cross its parents, and any pytest session starting on this machine resets
-    /tmp/pytest-of-<user> to 0700."""
-    path = Path(tempfile.mkdtemp(prefix="aristobot-run-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_make_run_fresh_machine_login_stop_and_resume(home):
+def test_make_run_fresh_machine_login_stop_and_resume(server_home):
+    home = server_home
     ports, env = _fresh_install(home)
     log_path = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "make-run.log"
     process, banner = _start(env, log_path)
