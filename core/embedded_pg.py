@@ -21,7 +21,9 @@ import hashlib
 import hmac
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,15 @@ import psycopg
 from psycopg import sql
 
 from core.config import EMBEDDED_DB_NAME, EMBEDDED_DB_ROLE
-from core.services import private_dir, private_file, read_or_create_secret, run_as
+from core.services import (
+    ensure_port_free,
+    forward_stop_signals,
+    private_dir,
+    private_file,
+    read_or_create_secret,
+    run_as,
+    start_server,
+)
 
 SUPERUSER = "postgres"
 PG_HBA = """# Written by Aristobot at every start (core/embedded_pg.py): a password for every connection.
@@ -209,3 +219,21 @@ def _hand_over_objects(conn: psycopg.Connection, role: str) -> None:
         select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where n.nspname = 'public' and p.proowner <> %s::regrole""", (role,)).fetchall():
         conn.execute(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature), ident))
+
+
+def serve_postgres(data_dir: Path, port: int, app_password: str) -> int:
+    """`aristobot services postgres`, in the foreground: set up, listen, then provide the application's role
+    and database (the only place the superuser's password is used)."""
+    ensure_port_free(port, what="embedded PostgreSQL")
+    user = init_postgres(data_dir)
+    print(f"embedded PostgreSQL on 127.0.0.1:{port}, data in {data_dir}", file=sys.stderr, flush=True)
+    process = start_server(postgres_command(data_dir, port), user=user)
+    forward_stop_signals(process)
+    try:
+        provision_app_database(data_dir, port, app_password)
+    except Exception as exc:  # noqa: BLE001 - any failure: say so in one line and stop the server
+        print(f"embedded PostgreSQL: could not set up the application's role: {exc}", file=sys.stderr, flush=True)
+        process.send_signal(signal.SIGINT)
+        process.wait()
+        return 1
+    return process.wait()
