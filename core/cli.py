@@ -176,7 +176,7 @@ def _generated_secret(value: str | None, name: str) -> str:
 
 @services.command("postgres")
 def services_postgres() -> None:
-    from core.services import serve_postgres
+    from core.embedded_pg import serve_postgres
 
     settings = get_settings()
     password = _generated_secret(settings.secrets.POSTGRES_APP_PASSWORD, "POSTGRES_APP_PASSWORD")

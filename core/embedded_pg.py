@@ -9,7 +9,8 @@
 
 Installs made when the server trusted every local connection are upgraded at start: the superuser gets
 its password (in single-user mode, before the server listens), pg_hba.conf is rewritten, and the
-application role is created and handed the database and everything in it.
+application role is created and handed the database and everything in it. A lost superuser password
+file is replaced the same way (whoever can delete it is the platform's account already).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import hashlib
 import hmac
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +32,15 @@ import psycopg
 from psycopg import sql
 
 from core.config import EMBEDDED_DB_NAME, EMBEDDED_DB_ROLE
-from core.services import private_dir, private_file, read_or_create_secret, run_as
+from core.services import (
+    ensure_port_free,
+    forward_stop_signals,
+    private_dir,
+    private_file,
+    read_or_create_secret,
+    run_as,
+    start_server,
+)
 
 SUPERUSER = "postgres"
 PG_HBA = """# Written by Aristobot at every start (core/embedded_pg.py): a password for every connection.
@@ -74,8 +85,8 @@ def ensure_traversable(path: Path) -> None:
 
 def _private_dirs_for(user: str | None, data_dir: Path) -> None:
     """The data and socket directories: 0700, owned by the account that runs the server. When that is
-    the `pgserver` system user (the platform runs as root), it may cross the var directory (group x,
-    nothing for other accounts) but not list or read anything else in it."""
+    the `pgserver` system user (the platform runs as root), it may cross the var directory (group x;
+    nothing for other accounts) but not list it; the secrets in it are in 0700 directories or 0600 files."""
     for path in (data_dir, socket_dir(data_dir)):
         private_dir(path)
     if user is None:
@@ -134,12 +145,13 @@ def init_postgres(data_dir: Path) -> str | None:
     """Create (or upgrade) the cluster for password authentication. Returns the account to run it as."""
     user = _pg_system_user()
     _private_dirs_for(user, data_dir)
+    new_password = not superuser_password_file(data_dir).exists()
     password = read_or_create_secret(superuser_password_file(data_dir))
     if not (data_dir / "PG_VERSION").exists():
         with _password_file_for(user, data_dir, password) as pwfile:
             subprocess.run([_pg_bin("initdb"), "-D", str(data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile}",
                             "--encoding=utf8", "-U", SUPERUSER], check=True, stdout=subprocess.DEVNULL, **run_as(user))
-    elif _trusts_local_connections(data_dir):
+    elif new_password or _trusts_local_connections(data_dir):  # from before passwords, or the file was lost
         _set_superuser_password_offline(data_dir, user, password)
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
     return user
@@ -207,3 +219,21 @@ def _hand_over_objects(conn: psycopg.Connection, role: str) -> None:
         select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where n.nspname = 'public' and p.proowner <> %s::regrole""", (role,)).fetchall():
         conn.execute(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature), ident))
+
+
+def serve_postgres(data_dir: Path, port: int, app_password: str) -> int:
+    """`aristobot services postgres`, in the foreground: set up, listen, then provide the application's role
+    and database (the only place the superuser's password is used)."""
+    ensure_port_free(port, what="embedded PostgreSQL")
+    user = init_postgres(data_dir)
+    print(f"embedded PostgreSQL on 127.0.0.1:{port}, data in {data_dir}", file=sys.stderr, flush=True)
+    process = start_server(postgres_command(data_dir, port), user=user)
+    forward_stop_signals(process)
+    try:
+        provision_app_database(data_dir, port, app_password)
+    except Exception as exc:  # noqa: BLE001 - any failure: say so in one line and stop the server
+        print(f"embedded PostgreSQL: could not set up the application's role: {exc}", file=sys.stderr, flush=True)
+        process.send_signal(signal.SIGINT)
+        process.wait()
+        return 1
+    return process.wait()

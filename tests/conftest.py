@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,16 @@ def postgres_server():
     yield os.environ["DATABASE_URL"]
     process.send_signal(signal.SIGINT)  # "fast shutdown": does not wait for pooled clients
     process.wait(30)
+
+
+@pytest.fixture()
+def server_home():
+    """A directory for a test's own embedded servers. Not pytest's tmp_path: when the suite runs as root,
+    the `pgserver` system user must cross its parents, and any pytest session starting on this machine
+    resets /tmp/pytest-of-<user> to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="aristobot-home-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -76,8 +76,8 @@ def _start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
-def test_web_reports_outages_on_healthz_and_recovers(tmp_path):
-    redis, postgres = Server("redis", tmp_path / "redis"), Server("postgres", tmp_path / "pg")
+def test_web_reports_outages_on_healthz_and_recovers(tmp_path, server_home):
+    redis, postgres = Server("redis", tmp_path / "redis"), Server("postgres", server_home / "pg")
     web_port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(f"web: {{port: {web_port}}}\n")

@@ -111,16 +111,17 @@ def _port_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_make_run_fresh_machine_login_stop_and_resume(tmp_path):
-    ports, env = _fresh_install(tmp_path)
+def test_make_run_fresh_machine_login_stop_and_resume(server_home):
+    home = server_home
+    ports, env = _fresh_install(home)
     log_path = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "make-run.log"
     process, banner = _start(env, log_path)
-    var_dir = tmp_path / "var"
+    var_dir = home / "var"
     try:
         # Not a terminal: the demo password goes to a private file, never to the captured output.
         assert f"Demo login: user 'demo', password in {var_dir / 'demo-password'}" in banner
         password = remember_secret((var_dir / "demo-password").read_text().strip())
-        assert (tmp_path / ".env").exists() and "fresh random keys" in banner
+        assert (home / ".env").exists() and "fresh random keys" in banner
         health = _wait_healthy(ports["web"])
         assert {"web", "worker", "maintenance", "backtester", "beat", "flower", "sim", "feeds", "perpsim", "arb"} \
             <= set(health["processes"])
@@ -128,7 +129,7 @@ def test_make_run_fresh_machine_login_stop_and_resume(tmp_path):
         assert health["postgres"]["ok"] and health["redis"]["ok"]
         response = _login(ports["web"], "demo", password)
         assert response.status_code == 200 and "Welcome, demo" in response.text
-        _assert_least_privilege(tmp_path, ports, password)
+        _assert_least_privilege(home, ports, password)
     finally:
         code = _stop(process)
     assert code == 0
@@ -156,6 +157,8 @@ def _assert_least_privilege(home: Path, ports: dict, demo_password: str) -> None
     assert holders == [], holders
     settings = dict(line.split("=", 1) for line in (home / ".env").read_text().splitlines()
                     if "=" in line and not line.startswith("#"))
+    for name in ("POSTGRES_APP_PASSWORD", "REDIS_PASSWORD", "FLOWER_BASIC_AUTH"):
+        remember_secret(settings[name])  # tests/zz_audit: in no log of the run
     assert requests.get(f"http://127.0.0.1:{ports['flower']}/", timeout=5).status_code == 401
     user, flower_password = settings["FLOWER_BASIC_AUTH"].split(":", 1)
     assert requests.get(f"http://127.0.0.1:{ports['flower']}/workers", auth=(user, flower_password),
