@@ -218,7 +218,9 @@ def _change(webhook_id: int, change, message: str):
         webhook = owned_or_404(session, Webhook, webhook_id)
         change(webhook)
     flash(message, "success")
-    return redirect(request.form.get("next") or url_for("webhooks.detail", webhook_id=webhook_id))
+    back = request.form.get("next", "")
+    back = back if back.startswith("/webhooks/") and "//" not in back and "\\" not in back else None  # never off-site
+    return redirect(back or url_for("webhooks.detail", webhook_id=webhook_id))
 
 
 @bp.post("/<int:webhook_id>/resume")
