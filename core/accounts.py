@@ -63,7 +63,9 @@ def set_active(session: Session, username: str, active: bool) -> User:
     user = find_user(session, username)
     if user is None:
         raise AccountError(f"no user {username!r}")
-    user.is_active = active
+    if user.is_active != active:
+        user.is_active = active
+        user.revoke_sessions()
     return user
 
 

@@ -6,6 +6,19 @@ so the trader sees exactly what the exchange said while the pipeline decides by 
 
 from __future__ import annotations
 
+import re
+
+MAX_VENUE_TEXT = 300
+# C0/C1 controls, zero-width and bidirectional overrides: nothing a venue says may reorder or hide text.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def venue_text(text: object, limit: int = MAX_VENUE_TEXT) -> str:
+    """What a venue said, fit to be shown: one line of printable text, at most `limit` characters.
+    (Pages escape it as HTML when they render it: Jinja's autoescape.)"""
+    text = " ".join(_UNPRINTABLE.sub(" ", str(text)).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
 
 class ExchangeError(Exception):
     """Base class. `retryable` says whether sending the same request again may succeed."""
@@ -15,10 +28,11 @@ class ExchangeError(Exception):
 
     def __init__(self, message: str, *, venue: str = "", code: str | int | None = None,
                  retry_after: float | None = None):
+        message = venue_text(message)  # a venue's body is never passed on raw (size, controls)
         super().__init__(message)
         self.message = message
         self.venue = venue
-        self.code = code
+        self.code = venue_text(code, 40) if isinstance(code, str) else code
         self.retry_after = retry_after
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from core.outbound import UnsafeUrl, check_url
 from core.strategies.validation import (
     ALLOWED_MODULES,
     CONTRACT_NAMES,
@@ -163,9 +164,13 @@ class AssistantClient:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        try:
+            check_url(url)
+        except UnsafeUrl as exc:
+            raise AssistantUnavailable(f"the AI assistant's URL is refused: {exc}") from None
         started = time.monotonic()
         try:
-            response = requests.post(url, json=body, headers=headers, timeout=self.timeout)
+            response = requests.post(url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.Timeout:
             raise AssistantUnavailable(f"the AI assistant at {url} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
@@ -175,6 +180,8 @@ class AssistantClient:
             "assistant.reply",
             extra={"model": self.model, "status": response.status_code, "seconds": round(time.monotonic() - started, 3)},
         )
+        if response.is_redirect:
+            raise AssistantUnavailable(f"the AI assistant at {url} answered with a redirect, which is not followed")
         if response.status_code >= 400:
             detail = self._scrub(_error_detail(response))
             raise AssistantUnavailable(f"the AI assistant answered HTTP {response.status_code}: {detail}")

@@ -5,14 +5,14 @@ overwrites a stored candle. Candles stored before this revision are of unknown o
 as imported, so the feed corrects them too.
 
 Revision ID: c7d2e9a4f1b3
-Revises: a41c7e2d9b10
+Revises: c3e9f1a7b2d4
 Create Date: 2026-12-07 01:40:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'c7d2e9a4f1b3'
-down_revision = 'a41c7e2d9b10'
+down_revision = 'c3e9f1a7b2d4'
 branch_labels = None
 depends_on = None
 
