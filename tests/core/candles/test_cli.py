@@ -18,7 +18,10 @@ def test_import_refuses_a_file_with_bad_lines_whole_then_imports_it_once_fixed(i
     path.write_text("\n".join(["open_time,open,high,low,close,volume", *rows[:4], "not,a,row", rows[4]]) + "\n")
     refused = aristobot("candles", "import", str(path))
     assert refused.returncode == 1
-    assert "nothing imported, 1 row(s) refused: line 6:" in refused.stderr
+    assert "nothing imported, 1 row(s) refused, the first at line 6: open_time is not" in refused.stderr
+    assert "5 rows, 0 added" in refused.stdout and "  line 6: open_time is not a finite number" in refused.stdout
+    as_json = aristobot("candles", "import", str(path), "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["bad_rows"][0]["line"] == 6
     path.write_text("\n".join(["open_time,open,high,low,close,volume", *rows]) + "\n")
     first = aristobot("candles", "import", str(path))
     assert first.returncode == 0, first.stderr
