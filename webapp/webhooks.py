@@ -37,6 +37,7 @@ from core.webhooks.setup import (
     webhooks_of,
 )
 from core.webhooks.strangers import Stranger, note_stranger
+from webapp.auth import local_target
 from webapp.extensions import csrf, limiter
 from webapp.scoping import owned_or_404
 
@@ -218,7 +219,7 @@ def _change(webhook_id: int, change, message: str):
         webhook = owned_or_404(session, Webhook, webhook_id)
         change(webhook)
     flash(message, "success")
-    return redirect(request.form.get("next") or url_for("webhooks.detail", webhook_id=webhook_id))
+    return redirect(local_target(request.form.get("next")) or url_for("webhooks.detail", webhook_id=webhook_id))
 
 
 @bp.post("/<int:webhook_id>/resume")

@@ -48,7 +48,6 @@ CHUNK_LINES = 2000
 MAX_BAD_ROWS = 10_000
 KLINE_PAGE = 1000
 CHECKPOINT_TTL_S = 7 * 24 * 3600
-REFUSALS_SHOWN = 20
 STORED_QUANTUM = Decimal("1e-12")  # the candles table's NUMERIC(38, 12)
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 _NAME = re.compile(r"^([A-Z0-9]{2,32})-(1m|3m|5m|15m|1h|4h)\b")
@@ -59,13 +58,13 @@ class LoadError(ValueError):
 
 
 class ImportRefused(LoadError):
-    """A file with rows that cannot be stored: nothing of it was. `bad_rows` names every one."""
+    """A file with rows that cannot be stored: nothing of it was. `report.bad_rows` names every one."""
 
-    def __init__(self, source: str, bad_rows: list[BadRow]):
-        self.bad_rows = bad_rows
-        shown = "; ".join(f"line {b.line}: {b.error}" for b in bad_rows[:REFUSALS_SHOWN])
-        more = f"; and {len(bad_rows) - REFUSALS_SHOWN} more" if len(bad_rows) > REFUSALS_SHOWN else ""
-        super().__init__(f"{source}: nothing imported, {len(bad_rows)} row(s) refused: {shown}{more}")
+    def __init__(self, source: str, report: LoadReport):
+        self.report = report
+        first = report.bad_rows[0]
+        super().__init__(f"{source}: nothing imported, {len(report.bad_rows)} row(s) refused, the first at "
+                         f"line {first.line}: {first.error}")
 
 
 @dataclass
@@ -258,9 +257,10 @@ def import_candles_text(text: str, *, venue: str, symbol: str, timeframe: str, s
                      {"market": f"candles:{venue}:{symbol}:{timeframe}"})
         if candles:
             bad.extend(_refusals(conn, candles, lines, now_ms))
-        if bad:
-            raise ImportRefused(source, sorted(bad, key=lambda b: b.line))
         report.rows = len(candles)
+        if bad:
+            report.bad_rows = sorted(bad, key=lambda b: b.line)
+            raise ImportRefused(source, report)
         report.first, report.last = candles[0].open_time, candles[-1].open_time
         report.gaps = find_gaps(frame["open_time"].to_numpy(), span)
         for start in range(0, len(candles), INSERT_CHUNK):

@@ -54,8 +54,9 @@ def test_an_admin_imports_through_the_page_on_a_worker_all_rows_or_none(client, 
     job_id = re.search(r'id="job-([0-9a-f-]+)"', page).group(1)
     assert f"import mine.csv → binance {symbol} 1m" in page
     refused = wait_job_done(client, job_id)
-    assert "failed" in refused and "mine.csv: nothing imported, 1 row(s) refused: line 5: open_time is not a finite" \
-        in refused
+    assert "failed" in refused and "mine.csv: nothing imported, 1 row(s) refused, the first at line 5" in refused
+    assert "11 rows · <strong>0</strong> added" in refused
+    assert "<li>line 5: open_time is not a finite number (&#39;garbage&#39;)</li>" in refused
     assert f"<td>{symbol}</td>" not in client.get("/marketdata/").get_data(as_text=True)
 
     assert upload(client, symbol, csv_bytes(12)).status_code == 302
@@ -125,8 +126,10 @@ def test_upload_a_csv_and_watch_the_job_finish(page, browser_login, celery_worke
     page.fill("#import-form input[name=symbol]", symbol)
     page.click("#import-form button[type=submit]")
     page.wait_for_selector(".md-job .pill.bad", timeout=30_000)
-    assert ("nothing imported, 2 row(s) refused: line 4: open_time is not a finite number ('garbage'); "
-            "line 9: open_time is not a finite number ('garbage')") in page.locator(".md-job .error").first.inner_text()
+    assert "nothing imported, 2 row(s) refused" in page.locator(".md-job .error").first.inner_text()
+    page.click(".md-job details summary")
+    assert page.locator(".md-bad li").all_inner_texts() == [
+        "line 4: open_time is not a finite number ('garbage')", "line 9: open_time is not a finite number ('garbage')"]
     page.set_input_files("#import-form input[name=file]", files=[
         {"name": f"{symbol}-1m.csv", "mimeType": "text/csv", "buffer": csv_bytes(30)}])
     page.fill("#import-form input[name=symbol]", symbol)

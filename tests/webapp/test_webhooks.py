@@ -336,6 +336,18 @@ def test_another_traders_webhook_is_not_found(client, logged_in, make_user, brok
     assert client.post(f"/webhooks/{webhook_id}/resume", data={"csrf_token": token}).status_code == 404
 
 
+@pytest.mark.parametrize(("back", "lands_on"), [
+    ("/webhooks/", "/webhooks/"), ("https://evil.example/", None), ("//evil.example/webhooks/", None),
+    ("/\\evil.example", None), ("/\t/evil.example", None), ("/webhooks/?page=2", "/webhooks/?page=2")])
+def test_pause_goes_back_only_to_a_page_of_this_site(client, logged_in, broker_of, webhook_of, back,
+                                                              lands_on):
+    webhook_id, _ = webhook_of(logged_in, broker_of(logged_in))
+    token = csrf_token_from(client.get("/webhooks/").get_data(as_text=True))
+    response = client.post(f"/webhooks/{webhook_id}/pause", data={"csrf_token": token, "next": back})
+    assert response.status_code == 302
+    assert response.headers["Location"] == (lands_on or f"/webhooks/{webhook_id}")
+
+
 def test_reliability_page_lists_every_request_with_its_outcome(client, logged_in, broker_of, webhook_of):
     webhook_id, token = webhook_of(logged_in, broker_of(logged_in))
     post(client, token, ALERT)
