@@ -63,7 +63,7 @@ def set_active(session: Session, username: str, active: bool) -> User:
     user = find_user(session, username)
     if user is None:
         raise AccountError(f"no user {username!r}")
-    user.is_active = active
+    user.is_active = active  # a change ends the user's sessions (core/models/users.py)
     return user
 
 

@@ -10,12 +10,14 @@ from core import accounts
 from core.brokers import ensure_demo_broker
 from core.config import Settings
 from core.db import session_scope
-from core.services import wait_for_port
+from core.services import private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 
 
-def ensure_demo_account(settings: Settings) -> list[str]:
+def ensure_demo_account(settings: Settings, show_password: bool = False) -> list[str]:
+    """Create the demo account once. Its password is shown in the returned lines only when `show_password`
+    (a terminal); otherwise it goes to a file only this account can read, so no log ever holds it."""
     demo = settings.file.demo
     if not demo.create_user:
         return []
@@ -28,9 +30,15 @@ def ensure_demo_account(settings: Settings) -> list[str]:
             user = accounts.create_user(session, demo.username, password, is_admin=True)
             log.info("demo_user_created", extra={"username": demo.username})
         user_id = user.id
-    lines = [f"Demo login (shown once): user '{demo.username}'  password '{password}'"] if password else [
-        f"Log in as '{demo.username}' (password printed at first start; "
-        f"reset with: aristobot user passwd {demo.username})."]
+    if password and show_password:
+        lines = [f"Demo login (shown once): user '{demo.username}'  password '{password}'"]
+    elif password:
+        path = private_file(settings.var_dir / "demo-password", password + "\n")
+        lines = [f"Demo login: user '{demo.username}', password in {path} (readable only by this account; "
+                 "delete it once you have logged in)."]
+    else:
+        lines = [f"Log in as '{demo.username}' (password given at first start; "
+                 f"reset with: aristobot user passwd {demo.username})."]
     return lines + _demo_broker_line(settings, user_id)
 
 

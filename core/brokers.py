@@ -27,6 +27,7 @@ from core.exchanges.models import Balance, SymbolRules
 from core.exchanges.registry import make_exchange
 from core.exchanges.rules import decimal_str
 from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
+from core.outbound import UnsafeUrl, check_url, guard
 from core.security import register_secret
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ def _clean_base_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BrokerError("base URL must look like https://host[:port]")
+    try:
+        check_url(url)
+    except UnsafeUrl as exc:
+        raise BrokerError(f"base URL refused: {exc}") from None
     return url
 
 
@@ -210,12 +215,19 @@ def exchange_for(broker: BrokerConnection, *, fresh: bool = False, **options) ->
 
 
 def _build(broker: BrokerConnection, base_url: str | None, **options) -> Exchange:
+    if broker.base_url:
+        try:  # again: the address behind the name may have changed since it was saved
+            check_url(broker.base_url)
+        except UnsafeUrl as exc:
+            raise ExchangeError(f"base URL refused: {exc}", venue=broker.venue) from None
     creds = broker.credentials()
     for value in creds.values():
         register_secret(value)
-    return make_exchange(broker.venue, api_key=creds["api_key"], api_secret=creds["api_secret"],
-                         passphrase=creds["passphrase"], base_url=base_url, redis=get_settings().redis_url,
-                         **options)
+    exchange = make_exchange(broker.venue, api_key=creds["api_key"], api_secret=creds["api_secret"],
+                             passphrase=creds["passphrase"], base_url=base_url, redis=get_settings().redis_url,
+                             **options)
+    guard(exchange.session)  # every new connection's address checked too; a redirect is an error
+    return exchange
 
 
 def forget_exchange(broker_id: int) -> None:
@@ -229,14 +241,16 @@ def forget_exchange(broker_id: int) -> None:
 
 def check_connection(broker: BrokerConnection) -> ConnectionCheck:
     """Balances when the keys work, or the venue's exact error (auth, unreachable, ...)."""
-    exchange = exchange_for(broker, fresh=True, max_attempts=1, timeout=10.0)
+    exchange = None
     try:
+        exchange = exchange_for(broker, fresh=True, max_attempts=1, timeout=10.0)
         balances = exchange.balances()
     except ExchangeError as err:
         log.info("broker_test_failed", extra={"broker_id": broker.id, "venue": broker.venue, "error_kind": err.kind})
         return ConnectionCheck(ok=False, balances={}, error=str(err), error_kind=err.kind)
     finally:
-        exchange.close()
+        if exchange is not None:
+            exchange.close()
     return ConnectionCheck(ok=True, balances=balances)
 
 

@@ -20,6 +20,7 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 BINANCE_KLINE_COLUMNS = 12
 # Any open_time above this cannot be milliseconds (it is year 5138): it is microseconds.
 _MAX_MS_TIMESTAMP = 10**14
+MAX_CANDLE_VALUE = 1e20  # prices and volumes are stored as NUMERIC(38, 12): 26 digits before the point
 
 
 class CandleFileError(ValueError):
@@ -120,7 +121,15 @@ def _typed_candles(raw: pd.DataFrame, header_lines: int, source: str) -> pd.Data
             row = int(bad[0])
             raise CandleFileError(f"{name} is not a finite number ({raw[name].iloc[row]!r})", line_of(row), source)
         out[name] = values
+    for name in CANDLE_COLUMNS[1:]:
+        bad = np.flatnonzero(np.abs(out[name]) >= MAX_CANDLE_VALUE)
+        if bad.size:
+            raise CandleFileError(f"{name} {raw[name].iloc[int(bad[0])].strip()[:40]} is beyond what a candle holds "
+                                  f"(under {MAX_CANDLE_VALUE:.0e})", line_of(int(bad[0])), source)
     times = out["open_time"]
+    if np.any(np.abs(times) >= _MAX_MS_TIMESTAMP * 1000):
+        row = int(np.flatnonzero(np.abs(times) >= _MAX_MS_TIMESTAMP * 1000)[0])
+        raise CandleFileError("open_time is not a timestamp in ms or µs", line_of(row), source)
     if np.any(times != np.floor(times)):
         row = int(np.flatnonzero(times != np.floor(times))[0])
         raise CandleFileError("open_time must be an integer timestamp", line_of(row), source)

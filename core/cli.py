@@ -167,12 +167,20 @@ def services() -> None:
     """Embedded infrastructure run by `make run` when no external server is configured."""
 
 
+def _generated_secret(value: str | None, name: str) -> str:
+    if not value:
+        raise ConfigError(f"{get_settings().env_path}: {name}: is required but missing (run `make run` once to "
+                          "generate it)")
+    return value
+
+
 @services.command("postgres")
 def services_postgres() -> None:
-    from core.services import serve_postgres
+    from core.embedded_pg import serve_postgres
 
     settings = get_settings()
-    sys.exit(serve_postgres(settings.var_dir / "pg", settings.file.embedded.postgres_port))
+    password = _generated_secret(settings.secrets.POSTGRES_APP_PASSWORD, "POSTGRES_APP_PASSWORD")
+    sys.exit(serve_postgres(settings.var_dir / "pg", settings.file.embedded.postgres_port, password))
 
 
 @services.command("redis")
@@ -180,7 +188,8 @@ def services_redis() -> None:
     from core.services import serve_redis
 
     settings = get_settings()
-    sys.exit(serve_redis(settings.var_dir / "redis", settings.file.embedded.redis_port))
+    password = _generated_secret(settings.secrets.REDIS_PASSWORD, "REDIS_PASSWORD")
+    sys.exit(serve_redis(settings.var_dir / "redis", settings.file.embedded.redis_port, password))
 
 
 @main.command()

@@ -5,10 +5,12 @@ A bad or missing value stops the process with one line naming the file, the key 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import yaml
 from dotenv import dotenv_values
@@ -17,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ROOT = Path(__file__).resolve().parents[1]
 Port = Annotated[int, Field(ge=1, le=65535)]
 TIMEFRAMES = ("1m", "3m", "5m", "15m", "1h", "4h")
+# The embedded PostgreSQL: the application's database and the role that owns it (never a superuser).
+EMBEDDED_DB_NAME = EMBEDDED_DB_ROLE = "aristobot"
 
 
 class ConfigError(Exception):
@@ -70,6 +74,28 @@ class FeedsConfig(Section):
         return value
 
 
+class SecurityConfig(Section):
+    # Outbound URLs given by users (broker base URL, AI endpoint) may point at private addresses:
+    allow_private_urls: bool = False  # all of them (a single-user install on a home network)
+    allowed_networks: list[str] = []  # or only these, e.g. ["192.168.1.0/24"]
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network)  # ValueError names the bad one
+        return value
+
+
+class WebhooksConfig(Section):
+    """TradingView intake: how old (or early) an alert's own time may be, and the budget of requests
+    with an unknown token per sender address."""
+
+    max_alert_age_s: int = Field(default=120, ge=1, le=86_400)
+    max_alert_ahead_s: int = Field(default=30, ge=0, le=3600)
+    unknown_token_per_minute: int = Field(default=30, ge=1, le=10_000)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -79,6 +105,8 @@ class FileConfig(Section):
     flower: FlowerConfig = FlowerConfig()
     demo: DemoConfig = DemoConfig()
     feeds: FeedsConfig = FeedsConfig()
+    security: SecurityConfig = SecurityConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}
@@ -93,6 +121,10 @@ class Secrets(BaseModel):
     FERNET_KEYS: str = Field(min_length=44)
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    # The embedded services' credentials, generated into .env at first start (core/runner.py).
+    POSTGRES_APP_PASSWORD: str | None = None
+    REDIS_PASSWORD: str | None = None
+    FLOWER_BASIC_AUTH: str | None = None
     AI_BASE_URL: str | None = None
     AI_API_KEY: str | None = None
     AI_MODEL: str | None = None
@@ -121,17 +153,26 @@ class Settings(BaseModel):
 
     @property
     def database_url(self) -> str:
+        """External: DATABASE_URL. Embedded: the application's own role (not a superuser) and database."""
         if self.secrets.DATABASE_URL:
             return _psycopg_url(self.secrets.DATABASE_URL)
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.file.embedded.postgres_port}/aristobot"
+        role = EMBEDDED_DB_ROLE + _password_part(self.secrets.POSTGRES_APP_PASSWORD)
+        return f"postgresql+psycopg://{role}@127.0.0.1:{self.file.embedded.postgres_port}/{EMBEDDED_DB_NAME}"
 
     @property
     def redis_url(self) -> str:
-        return self.secrets.REDIS_URL or f"redis://127.0.0.1:{self.file.embedded.redis_port}/0"
+        if self.secrets.REDIS_URL:
+            return self.secrets.REDIS_URL
+        auth = f"{_password_part(self.secrets.REDIS_PASSWORD)}@" if self.secrets.REDIS_PASSWORD else ""
+        return f"redis://{auth}127.0.0.1:{self.file.embedded.redis_port}/0"
 
     @property
     def sim_url(self) -> str:
         return f"http://{self.file.sim.host}:{self.file.sim.port}"
+
+
+def _password_part(password: str | None) -> str:
+    return f":{quote(password, safe='')}" if password else ""
 
 
 def _psycopg_url(url: str) -> str:

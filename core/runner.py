@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -12,24 +13,44 @@ from pathlib import Path
 
 from core.config import ROOT, Settings, get_settings
 from core.security import generate_fernet_key
-from core.services import ensure_port_free, wait_for_port
+from core.services import ensure_port_free, private_dir, private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 
 
-def ensure_env_file(root: Path = ROOT) -> bool:
-    """First start: write .env from .env.example with fresh random keys. Returns True when created."""
-    env_path = Path(os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
-    if env_path.exists():
-        return False
-    import secrets
+def _token() -> str:
+    return secrets.token_urlsafe(32)
 
-    text = (root / ".env.example").read_text()
-    text = re.sub(r"(?m)^SECRET_KEY=.*$", f"SECRET_KEY={secrets.token_urlsafe(48)}", text)
-    text = re.sub(r"(?m)^FERNET_KEYS=.*$", f"FERNET_KEYS={generate_fernet_key()}", text)
-    env_path.write_text(text)
+
+# Keys `make run` generates into .env: at first start, and later for keys a newer release added.
+GENERATED_KEYS = {
+    "SECRET_KEY": lambda: secrets.token_urlsafe(48),
+    "FERNET_KEYS": generate_fernet_key,
+    "POSTGRES_APP_PASSWORD": _token,
+    "REDIS_PASSWORD": _token,
+    "FLOWER_BASIC_AUTH": lambda: f"admin:{_token()}",
+}
+
+
+def ensure_env_file(root: Path = ROOT) -> tuple[bool, list[str]]:
+    """Write .env (0600) from .env.example with fresh random keys, or add the generated keys it lacks.
+    Returns (created, names of the keys added to an existing file)."""
+    env_path = Path(os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
+    created = not env_path.exists()
+    text = (root / ".env.example").read_text() if created else env_path.read_text()
+    added = []
+    for name, generate in GENERATED_KEYS.items():
+        line = re.compile(rf"(?m)^{name}=(.*)$")
+        found = line.search(text)
+        if found and found.group(1).strip() and not created:
+            continue
+        value = f"{name}={generate()}"
+        text = line.sub(lambda _match, value=value: value, text) if found else f"{text.rstrip()}\n{value}\n"
+        added.append(name)
+    if added:
+        private_file(env_path, text)
     env_path.chmod(0o600)
-    return True
+    return created, [] if created else added
 
 
 def procfile_names(root: Path = ROOT) -> list[str]:
@@ -82,16 +103,19 @@ def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
 
     wait_for_database(timeout=timeout, process="run", server_only=True)
     upgrade_database()
-    return ensure_demo_account(settings)
+    # On a terminal the demo password is shown once; captured output (a file, a journal) never gets it.
+    return ensure_demo_account(settings, show_password=sys.stdout.isatty())
 
 
 def run() -> int:
-    created = ensure_env_file()
+    created, added = ensure_env_file()
     settings = get_settings()
     processes = selected_processes(settings)
     for name, port in required_ports(settings, processes).items():
         ensure_port_free(port, what=name)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # Only this account enters var/ (when running as root, `services postgres` lets the `pgserver` system
+    # user cross it too: core/embedded_pg.py).
+    private_dir(settings.var_dir)
     honcho = start_honcho(settings, processes)
     try:
         from core.bus import EXPECTED_PROCESSES, wait_for_redis
@@ -105,8 +129,10 @@ def run() -> int:
             "",
             "=" * 72,
             f"Aristobot is running: http://{settings.file.web.host}:{settings.file.web.port}/",
-            f"Celery Flower:       http://127.0.0.1:{settings.file.flower.port}/",
+            f"Celery Flower:       http://127.0.0.1:{settings.file.flower.port}/ "
+            f"(user and password: FLOWER_BASIC_AUTH in {settings.env_path})",
             *([f"Created {settings.env_path.name} with fresh random keys."] if created else []),
+            *([f"Added {', '.join(added)} to {settings.env_path.name}."] if added else []),
             *lines,
             "Press Ctrl+C to stop everything.",
             "=" * 72,

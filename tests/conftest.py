@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,20 +32,32 @@ LOG_DIR.mkdir()
 from tests.support import free_port  # noqa: E402
 
 PG_PORT, REDIS_PORT = free_port(), free_port()
+PG_DATA_DIR, REDIS_DATA_DIR = RUN_DIR / "pg", RUN_DIR / "redis"
 TEST_SECRET_KEY = "test-secret-" + secrets.token_urlsafe(24)
 TEST_FERNET_KEY = Fernet.generate_key().decode()
+# The simulators the tests start listen on loopback ports of their own, so the tests' config lets users'
+# URLs reach 127.0.0.0/8 (the shipped config refuses it: core/outbound.py); other private ranges stay refused.
+TEST_CONFIG = RUN_DIR / "config.yaml"
+TEST_CONFIG.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "config.yaml").read_text()),
+                                       "security": {"allow_private_urls": False, "allowed_networks": ["127.0.0.0/8"]}}))
+# The servers are set up as `make run` sets up the embedded ones: passwords everywhere, and the app
+# connects as the owner of its database, not as the superuser (core/embedded_pg.py).
+PG_APP_ROLE, PG_DATABASE = "aristobot_test_app", "aristobot_test"
+PG_APP_PASSWORD = "pg-" + secrets.token_urlsafe(24)
+REDIS_PASSWORD = "redis-" + secrets.token_urlsafe(24)
 os.environ.update({
     "ARISTOBOT_HOME": str(ROOT),
+    "ARISTOBOT_CONFIG": str(TEST_CONFIG),
     "ARISTOBOT_VAR": str(RUN_DIR / "var"),
     "ARISTOBOT_ENV_FILE": str(RUN_DIR / "no.env"),
     "ARISTOBOT_TEST_LOG_DIR": str(LOG_DIR),
     "SECRET_KEY": TEST_SECRET_KEY,
     "FERNET_KEYS": TEST_FERNET_KEY,
-    "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{PG_PORT}/aristobot_test",
-    "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "DATABASE_URL": f"postgresql://{PG_APP_ROLE}:{PG_APP_PASSWORD}@127.0.0.1:{PG_PORT}/{PG_DATABASE}",
+    "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{REDIS_PORT}/0",
 })
 # Secrets the suite uses; tests add theirs with `remember_secret`. None may appear in any log.
-USED_SECRETS: set[str] = {TEST_SECRET_KEY, TEST_FERNET_KEY}
+USED_SECRETS: set[str] = {TEST_SECRET_KEY, TEST_FERNET_KEY, PG_APP_PASSWORD, REDIS_PASSWORD}
 (LOG_DIR / "secrets.txt").touch()
 
 
@@ -69,10 +83,10 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 @pytest.fixture(scope="session")
 def redis_server():
-    from core.services import redis_command
+    from core.services import redis_command, start_server
 
     log = open(LOG_DIR / "redis.log", "a")  # noqa: SIM115
-    process = subprocess.Popen(redis_command(REDIS_PORT, RUN_DIR / "redis"), stdout=log, stderr=log)
+    process = start_server(redis_command(REDIS_PORT, REDIS_DATA_DIR, REDIS_PASSWORD), stdout=log, stderr=log)
     _wait_port(REDIS_PORT)
     yield os.environ["REDIS_URL"]
     process.terminate()
@@ -81,18 +95,36 @@ def redis_server():
 
 @pytest.fixture(scope="session")
 def postgres_server():
+    from core.embedded_pg import (
+        init_postgres,
+        postgres_command,
+        provision_app_database,
+        superuser_password_file,
+    )
     from core.migrate import upgrade_database
-    from core.services import init_postgres, postgres_command
+    from core.services import start_server
 
-    data_dir = RUN_DIR / "pg"
+    data_dir = PG_DATA_DIR
     user = init_postgres(data_dir)
+    remember_secret(superuser_password_file(data_dir).read_text().strip())
     log = open(LOG_DIR / "postgres.log", "a")  # noqa: SIM115
-    process = subprocess.Popen(postgres_command(data_dir, PG_PORT), user=user, stdout=log, stderr=log)
+    process = start_server(postgres_command(data_dir, PG_PORT), user=user, stdout=log, stderr=log)
     _wait_port(PG_PORT)
+    provision_app_database(data_dir, PG_PORT, PG_APP_PASSWORD, database=PG_DATABASE, role=PG_APP_ROLE)
     upgrade_database()
     yield os.environ["DATABASE_URL"]
     process.send_signal(signal.SIGINT)  # "fast shutdown": does not wait for pooled clients
     process.wait(30)
+
+
+@pytest.fixture()
+def server_home():
+    """A directory for a test's own embedded servers. Not pytest's tmp_path: when the suite runs as root,
+    the `pgserver` system user must cross its parents, and any pytest session starting on this machine
+    resets /tmp/pytest-of-<user> to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="aristobot-home-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

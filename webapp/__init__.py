@@ -6,13 +6,14 @@ import importlib
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_login import current_user
 
 from core.config import Settings, get_settings
 from core.db import new_session
 from core.models import User
 from core.security import register_secret
+from webapp import security_headers
 from webapp.extensions import csrf, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ NAVIGATION = [
     ("Bots", "bots.index", False),
     ("Backtests", "backtests.index", False),
     ("Statistics", "statistics.index", False),
-    ("Arbitrage", "arbitrage.index", False),
+    ("Arbitrage", "arbitrage.index", True),
     ("Admin", "admin.users", True),
 ]
 
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SESSION_COOKIE_SECURE=settings.file.web.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=settings.file.web.session_cookie_secure,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_DURATION=timedelta(days=14),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         MAX_CONTENT_LENGTH=1024 * 1024,
         RATELIMIT_STORAGE_URI=settings.redis_url,
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    security_headers.init_app(app)
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_pages(app)
@@ -78,10 +82,19 @@ def _register_blueprints(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(session_id: str) -> User | None:
+    """The user of a session or remember-me cookie, while that cookie's epoch is still the user's."""
+    try:
+        user_id, epoch, nonce = session_id.split(":")
+        key, epoch = int(user_id), int(epoch)
+    except ValueError:
+        return None  # not a value this app issued (or one from before session epochs)
     with new_session() as session:
-        user = session.get(User, int(user_id))
-        return user if user and user.is_active else None
+        user = session.get(User, key)
+    if user is None or not user.is_active or user.session_epoch != epoch:
+        return None
+    user.session_nonce = nonce
+    return user
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -96,7 +109,13 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_error_pages(app: Flask) -> None:
     for code, title in ((403, "Forbidden"), (404, "Not found"), (413, "Too large"), (429, "Too many requests")):
-        app.register_error_handler(
-            code, lambda error, code=code, title=title: (
-                render_template("error.html", code=code, title=title, detail=getattr(error, "description", "")),
-                code))
+        app.register_error_handler(code, lambda error, code=code, title=title: _error_page(error, code, title))
+
+
+def _error_page(error, code: int, title: str):
+    detail = getattr(error, "description", "")
+    if code == 429:
+        detail = f"this action is limited to {detail}. Wait a minute, then try again."
+    # An htmx request shows the answer in the part of the page it was about to replace.
+    template = "_error_fragment.html" if request.headers.get("HX-Request") else "error.html"
+    return render_template(template, code=code, title=title, detail=detail), code

@@ -1,6 +1,7 @@
 """Arbitrage page: the status the `arb` process publishes to Redis, plus its recent intents from Postgres.
 
 The page never talks to the engine: it reads what the process wrote (live every second via HTMX).
+The engine trades the operator's own venue accounts: only admins see it; for traders it does not exist.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import time
 
 import redis
 from flask import Blueprint, render_template
-from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.bus import get_redis
 from core.db import new_session
 from core.models.arb import STATUS_KEY, ArbIntent
+from webapp.scoping import admin_required
 
 bp = Blueprint("arbitrage", __name__, url_prefix="/arbitrage")
 STALE_AFTER_S = 5.0
@@ -59,13 +60,13 @@ def _context() -> dict:
 
 
 @bp.get("/")
-@login_required
+@admin_required
 def index():
     return render_template("arbitrage/index.html", **_context())
 
 
 @bp.get("/status")
-@login_required
+@admin_required
 def status():
     return render_template("arbitrage/_status.html", **_context())
 

@@ -16,6 +16,7 @@ from core.backtest import runs
 from core.bus import task_sender
 from core.db import new_session, session_scope
 from core.models import BacktestRun
+from webapp.extensions import expensive
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@expensive
 def new():
     form = BacktestForm()
     with new_session() as session:

@@ -1,4 +1,4 @@
-"""Market data page: import a candle CSV or download from a venue, as Celery jobs with live progress."""
+"""Market data page: import a candle CSV (admins) or download from a venue, as Celery jobs with live progress."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ def index():
 @csrf.exempt  # from the app-wide check only, which would read the body under the 1 MB limit: ImportForm checks it
 @login_required
 def start_import():
+    if not current_user.is_admin:
+        abort(403)  # the candle store is shared by every trader: only an admin writes files into it
     request.max_content_length = MAX_UPLOAD_BYTES  # candle files are larger than the app-wide limit
     form = ImportForm()
     if not form.validate_on_submit():

@@ -16,6 +16,7 @@ from core.strategies.contract import format_candle_time
 from core.strategies.sandbox import SandboxError, SandboxLimits
 from core.strategies.templates import list_templates
 from core.strategies.validation import validate_strategy_code
+from webapp.extensions import expensive
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,7 @@ def diff(strategy_id: int):
 
 @bp.post("/<int:strategy_id>/try")
 @login_required
+@expensive
 def try_on_candles(strategy_id: int):
     code = _posted_code()
     with new_session() as session:
@@ -270,6 +272,7 @@ def _chat_history(raw: str) -> list[dict[str, str]]:
 
 @bp.post("/<int:strategy_id>/assistant")
 @login_required
+@expensive
 def assistant(strategy_id: int):
     with new_session() as session:
         _owned(session, strategy_id)

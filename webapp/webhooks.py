@@ -15,6 +15,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from core.bus import get_redis, task_sender
+from core.config import get_settings
 from core.db import get_engine, new_session, session_scope
 from core.models import BrokerConnection, Webhook
 from core.webhooks import monitor
@@ -35,6 +36,8 @@ from core.webhooks.setup import (
     webhook_token,
     webhooks_of,
 )
+from core.webhooks.strangers import Stranger, note_stranger
+from webapp.auth import local_target
 from webapp.extensions import csrf, limiter
 from webapp.scoping import owned_or_404
 
@@ -70,6 +73,9 @@ def receive_alert(token: str):
         log.error("webhook_store_failed", extra={"body_size": size})
         return jsonify({"status": "unavailable"}), 503
     if receipt.status == "unknown":
+        stranger = Stranger(request.remote_addr, body, size, request.headers.get("User-Agent", ""))
+        if not note_stranger(get_redis(), stranger, get_settings().file.webhooks.unknown_token_per_minute):
+            return jsonify({"status": "rate_limited", "reason": "too many requests with unknown tokens"}), 429
         return "", 404
     response = jsonify(receipt.as_json())
     response.status_code = receipt.http_status
@@ -213,7 +219,7 @@ def _change(webhook_id: int, change, message: str):
         webhook = owned_or_404(session, Webhook, webhook_id)
         change(webhook)
     flash(message, "success")
-    return redirect(request.form.get("next") or url_for("webhooks.detail", webhook_id=webhook_id))
+    return redirect(local_target(request.form.get("next")) or url_for("webhooks.detail", webhook_id=webhook_id))
 
 
 @bp.post("/<int:webhook_id>/resume")

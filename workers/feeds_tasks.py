@@ -1,7 +1,8 @@
 """Market-data loading as Celery tasks (started from the Market data page), with live progress, and
 the beat's stale-feed watchdog.
 
-Loading is idempotent (rows already stored are skipped), so a redelivery after a worker crash is harmless.
+Loading is idempotent (rows already stored are skipped), so a redelivery after a worker crash is harmless;
+an import stores all its rows or none.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from celery import current_app, shared_task
 
 from core.candles.health import stale_feeds
-from core.candles.loading import LoadError, LoadReport, download_candles, import_candles_text
+from core.candles.loading import ImportRefused, LoadError, LoadReport, download_candles, import_candles_text
 from core.candles_csv import CandleFileError
 from core.exchanges.errors import ExchangeError
 
@@ -48,6 +49,8 @@ def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, sou
     try:
         report = import_candles_text(text, venue=venue, symbol=symbol, timeframe=timeframe, source=source,
                                      progress=_progress(self))
+    except ImportRefused as refused:  # nothing stored: the report lists the refused rows
+        return _result(refused.report, str(refused))
     except (LoadError, CandleFileError) as exc:
         return _result(None, str(exc))
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from core.backtest.engine import DEFAULT_FEE, BacktestInputError, BacktestSettings, run_job
+from core.backtest.engine import DEFAULT_FEE, BacktestInputError, BacktestSettings
 from core.candles_csv import CANDLE_COLUMNS, CandleFileError, read_candles_csv
 
 TRADE_CSV_FIELDS = (
@@ -47,18 +47,18 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def run_strategy_code(code: str, payload: dict) -> dict:
-    """Run the backtest job on user code: in the sandbox when it exists, else restricted in-process."""
-    try:
-        from core.strategies.sandbox import SandboxError, SandboxLimits, run_sandboxed
-    except ImportError:
-        from core.strategies.loader import load_strategy_class
+# A CLI backtest may be long: a base plus an allowance per candle (1M candles: about 17 minutes of
+# wall clock), while each call of `init` or a decision method keeps its own budget of seconds
+# (SandboxLimits.phase_seconds), so a strategy that never returns is stopped at once.
+CLI_LIMITS = dict(cpu_seconds=60, wall_seconds=120, seconds_per_candle=0.001, memory_mb=4096)
 
-        return run_job(load_strategy_class(code), payload)
-    # A CLI backtest may be long: give it minutes, not the seconds of a live tick.
-    limits = SandboxLimits(cpu_seconds=600, wall_seconds=900, memory_mb=4096)
+
+def run_strategy_code(code: str, payload: dict) -> dict:
+    """Run the backtest job on user code in the sandbox; a failure is {"status": "failed", "error"}."""
+    from core.strategies.sandbox import SandboxError, SandboxLimits, run_sandboxed
+
     try:
-        return run_sandboxed(code, job="core.backtest.engine:run_job", payload=payload, limits=limits)
+        return run_sandboxed(code, job="core.backtest.engine:run_job", payload=payload, limits=SandboxLimits(**CLI_LIMITS))
     except SandboxError as exc:
         error = dict(exc.error)
         error.setdefault("text", str(exc))

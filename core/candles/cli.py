@@ -36,16 +36,21 @@ class _Bar:
 
 def _load(label: str, as_json: bool, load: Callable[[_Bar], object]) -> None:
     """Run an import or download with a progress bar (not in --json mode); bad input is one clear line."""
-    from core.candles.loading import LoadError
+    from core.candles.loading import ImportRefused, LoadError
 
     bar = _Bar(label, not as_json)
+    refused = None
     try:
         report = load(bar)
+    except ImportRefused as exc:
+        report, refused = exc.report, exc
     except (LoadError, CandleFileError, ExchangeError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         bar.close()
-    _finish(report, as_json)
+    _finish(report, as_json)  # a refused import's report lists every refused row by line
+    if refused is not None:
+        raise click.ClickException(str(refused))
 
 
 def _finish(report, as_json: bool) -> None:

@@ -12,12 +12,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import redis
+from sqlalchemy import select
+from sqlalchemy import text as text_sql
 from sqlalchemy.engine import Engine
 
 from core.bus import PREFIX, get_redis
@@ -37,6 +40,7 @@ from core.db import get_engine
 from core.exchanges.base import Exchange
 from core.exchanges.errors import RateLimited, Unavailable
 from core.exchanges.registry import VENUES, make_exchange
+from core.models import Candle
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +48,23 @@ CHUNK_LINES = 2000
 MAX_BAD_ROWS = 10_000
 KLINE_PAGE = 1000
 CHECKPOINT_TTL_S = 7 * 24 * 3600
+STORED_QUANTUM = Decimal("1e-12")  # the candles table's NUMERIC(38, 12)
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 _NAME = re.compile(r"^([A-Z0-9]{2,32})-(1m|3m|5m|15m|1h|4h)\b")
 
 
 class LoadError(ValueError):
     """Input that cannot be loaded at all (the message says which and why)."""
+
+
+class ImportRefused(LoadError):
+    """A file with rows that cannot be stored: nothing of it was. `report.bad_rows` names every one."""
+
+    def __init__(self, source: str, report: LoadReport):
+        self.report = report
+        first = report.bad_rows[0]
+        super().__init__(f"{source}: nothing imported, {len(report.bad_rows)} row(s) refused, the first at "
+                         f"line {first.line}: {first.error}")
 
 
 @dataclass
@@ -165,42 +180,96 @@ def _drop_unordered(frame: pd.DataFrame, lines_of: np.ndarray, bad: list[BadRow]
 
 # --- import -------------------------------------------------------------------------------------
 
+def _stored_values(conn, venue: str, symbol: str, timeframe: str, first: int, last: int) -> dict[int, tuple]:
+    rows = conn.execute(select(Candle.open_time, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
+                        .where(Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe,
+                               Candle.open_time.between(first, last)))
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _as_stored(value: Decimal) -> Decimal:
+    """The value as a NUMERIC(38, 12) column keeps it (Postgres rounds half away from zero)."""
+    with localcontext() as context:
+        context.prec = 60
+        return value.quantize(STORED_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _refusals(conn, candles: list[ClosedCandle], lines: list[int], now_ms: int) -> list[BadRow]:
+    """Rows an import must not store: candles not closed yet (or in the future), and candles that differ
+    from the stored one at the same time (whoever stored it: the feed's are the reference, and an import
+    never silently rewrites history a backtest may already have used)."""
+    refused = []
+    span = timeframe_ms(candles[0].timeframe)
+    for candle, line in zip(candles, lines, strict=True):
+        if candle.open_time > now_ms:
+            refused.append(BadRow(line, f"open_time {candle.open_time} ({_utc(candle.open_time)}) lies in the future"))
+        elif candle.open_time + span > now_ms:
+            refused.append(BadRow(line, f"the candle at {_utc(candle.open_time)} is not closed yet "
+                                        f"(it closes at {_utc(candle.open_time + span)})"))
+    first = candles[0]
+    stored = _stored_values(conn, first.venue, first.symbol, first.timeframe, first.open_time, candles[-1].open_time)
+    for candle, line in zip(candles, lines, strict=True):
+        kept = stored.get(candle.open_time)
+        mine = tuple(_as_stored(v) for v in (candle.open, candle.high, candle.low, candle.close, candle.volume))
+        if kept is not None and mine != kept:
+            refused.append(BadRow(line, f"conflicts with the stored candle at {_utc(candle.open_time)} "
+                                        f"(stored o/h/l/c/v {'/'.join(_plain(v) for v in kept)}, "
+                                        f"file {'/'.join(_plain(v) for v in mine)})"))
+    return refused
+
+
+def _utc(ms: int) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def import_candles_text(text: str, *, venue: str, symbol: str, timeframe: str, source: str = "candles",
-                        engine: Engine | None = None, progress: Progress | None = None) -> LoadReport:
+                        engine: Engine | None = None, progress: Progress | None = None,
+                        now_ms: int | None = None) -> LoadReport:
+    """Store every candle of the file in one transaction, or none: any refused row (unreadable, off the
+    timeframe's boundaries, not closed, in the future, or conflicting with a stored candle) raises
+    ImportRefused naming the rows. Candles identical to stored ones are counted as duplicates."""
     check_target(venue, symbol, timeframe)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     frame, lines_of, bad = read_rows(text, source)
-    report = LoadReport(venue, symbol, timeframe, bad_rows=bad)
-    if frame.empty:
-        return report
+    report = LoadReport(venue, symbol, timeframe)
     times = frame["open_time"].to_numpy()
     span = timeframe_ms(timeframe)
     interval = candle_interval_ms(times)
     if interval is not None and interval != span:
         found = next((tf for tf, ms in TIMEFRAME_MS.items() if ms == interval), f"{interval} ms")
         raise LoadError(f"{source}: the file holds {found} candles, not {timeframe}")
-    misaligned = times % span != 0
+    misaligned = times % span != 0 if len(times) else np.array([], dtype=bool)
     for index in np.flatnonzero(misaligned):
-        report.bad_rows.append(BadRow(int(lines_of[index]), f"open_time {int(times[index])} is not on a "
-                                                               f"{timeframe} boundary"))
-    report.bad_rows.sort(key=lambda b: b.line)
-    frame = frame[~misaligned]
+        bad.append(BadRow(int(lines_of[index]), f"open_time {int(times[index])} is not on a {timeframe} boundary"))
+    frame, lines = frame[~misaligned], [int(n) for n in lines_of[~misaligned]]
     candles = [ClosedCandle(venue, symbol, timeframe, int(t), Decimal(repr(o)), Decimal(repr(h)),
                             Decimal(repr(low)), Decimal(repr(c)), Decimal(repr(v)))
                for t, o, h, low, c, v in frame.itertuples(index=False, name=None)]
-    report.rows = len(candles)
-    if candles:
+    engine = engine or get_engine()
+    with engine.begin() as conn:
+        # One import of a market at a time: the conflict check holds until this transaction commits.
+        conn.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:market))"),
+                     {"market": f"candles:{venue}:{symbol}:{timeframe}"})
+        if candles:
+            bad.extend(_refusals(conn, candles, lines, now_ms))
+        report.rows = len(candles)
+        if bad:
+            report.bad_rows = sorted(bad, key=lambda b: b.line)
+            raise ImportRefused(source, report)
         report.first, report.last = candles[0].open_time, candles[-1].open_time
         report.gaps = find_gaps(frame["open_time"].to_numpy(), span)
-    engine = engine or get_engine()
-    for start in range(0, len(candles), INSERT_CHUNK):
-        with engine.begin() as conn:
-            report.added += insert_candles(conn, candles[start:start + INSERT_CHUNK])
-        if progress:
-            progress(min(start + INSERT_CHUNK, len(candles)), len(candles), "rows")
+        for start in range(0, len(candles), INSERT_CHUNK):
+            report.added += insert_candles(conn, candles[start:start + INSERT_CHUNK], "import")
+            if progress:
+                progress(min(start + INSERT_CHUNK, len(candles)), len(candles), "rows")
     report.duplicates = report.rows - report.added
     log.info("candles_imported", extra={"source": source, **{k: v for k, v in report.as_dict().items()
-                                                             if k not in ("gaps", "bad_rows")},
-                                        "bad_rows": len(report.bad_rows)})
+                                                             if k not in ("gaps", "bad_rows")}})
     return report
 
 
@@ -248,7 +317,9 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
     previous = int(saved) if saved else None
     while cursor <= end_ms:
         page = _fetch_page(exchange, symbol, timeframe, cursor, end_ms, sleep, max_retries)
-        rows = [k for k in page if cursor <= k.open_time_ms <= end_ms]
+        # A venue's last kline is the one still forming: only closed candles are stored.
+        closed_before = int(time.time() * 1000) - span
+        rows = [k for k in page if cursor <= k.open_time_ms <= min(end_ms, closed_before)]
         if not rows:
             break
         candles = [ClosedCandle(venue, symbol, timeframe, k.open_time_ms, k.open, k.high, k.low, k.close,
@@ -258,7 +329,7 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
                 report.gaps.append(Gap(previous, candle.open_time, (candle.open_time - previous) // span - 1))
             previous = candle.open_time
         with engine.begin() as conn:
-            report.added += insert_candles(conn, candles)
+            report.added += insert_candles(conn, candles, "download")
         report.rows += len(candles)
         report.first = report.first if report.first is not None else candles[0].open_time
         report.last = candles[-1].open_time

@@ -19,18 +19,25 @@ from sqlalchemy.engine import Connection, Engine
 from core.bus import PREFIX, candle_stream
 from core.candles.candle import ClosedCandle
 from core.models import Candle
+from core.models.candles import CANDLE_SOURCES
 
 STREAM_MAXLEN = 5000
 EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"
 INSERT_CHUNK = 5000
 
-_INSERT = text("""
-INSERT INTO candles (venue, symbol, timeframe, open_time, open, high, low, close, volume)
-SELECT * FROM unnest(CAST(:venue AS varchar[]), CAST(:symbol AS varchar[]), CAST(:tf AS varchar[]),
-                     CAST(:t AS bigint[]), CAST(:o AS numeric[]), CAST(:h AS numeric[]), CAST(:l AS numeric[]),
-                     CAST(:c AS numeric[]), CAST(:v AS numeric[]))
-ON CONFLICT DO NOTHING
-""")
+_INSERT = """
+INSERT INTO candles (venue, symbol, timeframe, open_time, open, high, low, close, volume, source)
+SELECT *, CAST(:source AS varchar) FROM unnest(
+    CAST(:venue AS varchar[]), CAST(:symbol AS varchar[]), CAST(:tf AS varchar[]), CAST(:t AS bigint[]),
+    CAST(:o AS numeric[]), CAST(:h AS numeric[]), CAST(:l AS numeric[]), CAST(:c AS numeric[]),
+    CAST(:v AS numeric[]))
+"""
+_KEEP_STORED = text(_INSERT + "ON CONFLICT DO NOTHING")
+# The live feed is the reference: it corrects a candle an import or a download stored, never its own.
+_FEED_UPSERT = text(_INSERT + """ON CONFLICT (venue, symbol, timeframe, open_time) DO UPDATE
+SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume, source = EXCLUDED.source
+WHERE candles.source <> 'feed'""")
 
 
 def live_channel(venue: str, symbol: str) -> str:
@@ -46,26 +53,33 @@ def _array(values) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def insert_candles(conn: Connection, candles: Sequence[ClosedCandle]) -> int:
-    """Insert, skipping ones already stored; returns how many rows were new."""
+def insert_candles(conn: Connection, candles: Sequence[ClosedCandle], source: str) -> int:
+    """Store candles from `source` (see CANDLE_SOURCES); returns how many rows were written.
+
+    The feed's candles replace those of an import or a download; any other source only adds candles
+    not stored yet."""
+    if source not in CANDLE_SOURCES:
+        raise ValueError(f"unknown candle source {source!r}")
+    statement = _FEED_UPSERT if source == "feed" else _KEEP_STORED
     added = 0
     for start in range(0, len(candles), INSERT_CHUNK):
         chunk = candles[start:start + INSERT_CHUNK]
-        result = conn.execute(_INSERT, {
+        result = conn.execute(statement, {
             "venue": [c.venue for c in chunk], "symbol": [c.symbol for c in chunk],
             "tf": [c.timeframe for c in chunk], "t": _array(c.open_time for c in chunk),
             "o": _array(c.open for c in chunk), "h": _array(c.high for c in chunk),
             "l": _array(c.low for c in chunk), "c": _array(c.close for c in chunk),
-            "v": _array(c.volume for c in chunk)})
+            "v": _array(c.volume for c in chunk), "source": source})
         added += result.rowcount
     return added
 
 
 def store_candles(engine: Engine, candles: Sequence[ClosedCandle]) -> int:
+    """The live feed's write (see insert_candles)."""
     if not candles:
         return 0
     with engine.begin() as conn:
-        return insert_candles(conn, candles)
+        return insert_candles(conn, candles, "feed")
 
 
 def load_candles(conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None,

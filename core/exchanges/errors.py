@@ -6,6 +6,8 @@ so the trader sees exactly what the exchange said while the pipeline decides by 
 
 from __future__ import annotations
 
+from core.outbound import reply_text
+
 
 class ExchangeError(Exception):
     """Base class. `retryable` says whether sending the same request again may succeed."""
@@ -15,10 +17,11 @@ class ExchangeError(Exception):
 
     def __init__(self, message: str, *, venue: str = "", code: str | int | None = None,
                  retry_after: float | None = None):
+        message = reply_text(message)  # a venue's body is never passed on raw (size, controls)
         super().__init__(message)
         self.message = message
         self.venue = venue
-        self.code = code
+        self.code = reply_text(code, 40) if isinstance(code, str) else code
         self.retry_after = retry_after
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from core.outbound import UnsafeUrl, check_url, guard, reply_text
 from core.strategies.validation import (
     ALLOWED_MODULES,
     CONTRACT_NAMES,
@@ -28,10 +29,11 @@ NOT_CONFIGURED_HELP = (
     "The AI assistant is not configured. Set AI_BASE_URL and AI_MODEL in .env (and AI_API_KEY if the "
     "server needs one), then restart. Examples: Ollama AI_BASE_URL=http://127.0.0.1:11434 "
     "AI_MODEL=qwen2.5-coder; LM Studio AI_BASE_URL=http://127.0.0.1:1234; vLLM "
-    "AI_BASE_URL=http://127.0.0.1:8000; OpenAI AI_BASE_URL=https://api.openai.com AI_MODEL=gpt-4o-mini."
+    "AI_BASE_URL=http://127.0.0.1:8000; OpenAI AI_BASE_URL=https://api.openai.com AI_MODEL=gpt-4o-mini. "
+    "A server on this machine or your network must also be allowed in config.yaml: "
+    "security.allowed_networks: [\"127.0.0.1/32\"] (or its network)."
 )
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_MAX_ERROR_BODY = 300
 
 
 class AssistantError(Exception):
@@ -163,11 +165,19 @@ class AssistantClient:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        try:
+            check_url(url)
+        except UnsafeUrl as exc:
+            raise AssistantUnavailable(f"the AI assistant's URL is refused: {exc}") from None
         started = time.monotonic()
         try:
-            response = requests.post(url, json=body, headers=headers, timeout=self.timeout)
+            with guard(requests.Session()) as http:
+                response = http.post(url, json=body, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             raise AssistantUnavailable(f"the AI assistant at {url} did not answer within {self.timeout:g} s") from None
+        except requests.TooManyRedirects:
+            raise AssistantUnavailable(f"the AI assistant at {url} answered with a redirect, which is not followed") \
+                from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise AssistantUnavailable(f"cannot reach the AI assistant at {url} ({reason})") from None
@@ -209,4 +219,4 @@ def _error_detail(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         detail = None
     text = str(detail) if detail else (response.text or response.reason or "")
-    return " ".join(text.split())[:_MAX_ERROR_BODY] or "no details"
+    return reply_text(text) or "no details"

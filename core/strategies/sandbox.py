@@ -18,11 +18,9 @@ import logging
 import math
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -30,11 +28,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.strategies import sandbox_os
+from core.strategies.phase_timer import candles_in
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+# The empty `ctypes` stand-in only answers pandas' import of it; sandbox_child removes it before user code.
 _BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
+    "import sys, types; sys.path.insert(0, {root!r}); "
+    "sys.modules['ctypes'] = types.ModuleType('ctypes', 'not available in the strategy sandbox'); "
     "from core.strategies.sandbox_child import main; main()"
 )
 # Libraries read these at import; one thread each keeps RLIMIT_NPROC=0 workable.
@@ -57,6 +60,12 @@ class SandboxLimits:
     max_open_files: int = 32
     startup_seconds: float = 60.0  # a cold interpreter importing pandas on a busy machine
     lifetime_cpu_seconds: int = 3600  # a warm child is replaced before it reaches this
+    seconds_per_candle: float = 0.0  # added to cpu_seconds and wall_seconds per candle of a call
+    phase_seconds: float = 5.0  # one call of init() or a decision method; see phase_timer.py
+    init_seconds_per_candle: float = 0.00005  # init() computes over the whole series
+
+    def call_seconds(self, base: float, payload: Any) -> float:
+        return base + self.seconds_per_candle * candles_in(payload)
 
 
 class SandboxError(Exception):
@@ -86,30 +95,42 @@ def _signal_name(returncode: int) -> str:
 class _Child:
     """One sandbox process and its JSON-lines channel."""
 
-    def __init__(self, limits: SandboxLimits, preload: list[str]):
+    def __init__(self, limits: SandboxLimits, preload: list[str], python_guards: bool = True):
         self.limits = limits
-        self.workdir = tempfile.mkdtemp(prefix="aristobot-sandbox-")
-        os.chmod(self.workdir, 0o755)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT.format(root=PROJECT_ROOT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=self.workdir,
-            env=dict(_CHILD_ENV),
-            close_fds=True,
-            start_new_session=True,  # its own process group: one killpg takes everything it started
-        )
+        self.proc = self._spawn()
         self._buffer = b""
-        self._finalizer = weakref.finalize(self, _Child._reap, self.proc, self.workdir)
+        self._finalizer = weakref.finalize(self, _Child._reap, self.proc)
         self.layers: list[str] = []
-        setup = {"limits": asdict(limits), "preload": preload, "project_root": PROJECT_ROOT}
+        setup = {"limits": asdict(limits), "preload": preload, "project_root": PROJECT_ROOT,
+                 "python_guards": python_guards}
         hello = self.request(setup, limits.startup_seconds, "starting the sandbox")
-        self.layers = hello.get("layers", [])
+        self.layers = ["bubblewrap namespaces", "seccomp", *hello.get("layers", [])]
         self.cpu_used = 0.0
 
     @staticmethod
-    def _reap(proc: subprocess.Popen, workdir: str) -> None:
+    def _spawn() -> subprocess.Popen:
+        try:
+            seccomp = sandbox_os.seccomp_fd()
+            try:
+                argv = [sys.executable, "-I", "-c", _BOOT.format(root=PROJECT_ROOT)]
+                return subprocess.Popen(
+                    sandbox_os.bwrap_command(argv, PROJECT_ROOT, seccomp),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,  # bwrap's own complaints; the child points fd 2 at /dev/null
+                    cwd="/",
+                    env=dict(_CHILD_ENV),
+                    close_fds=True,
+                    pass_fds=(seccomp,),
+                    start_new_session=True,  # killing bwrap ends its pid namespace: the child goes with it
+                )
+            finally:
+                os.close(seccomp)
+        except (sandbox_os.SandboxUnavailable, OSError) as exc:
+            raise SandboxError("SandboxUnavailable", f"the strategy sandbox cannot start, user code was not run: {exc}") from None
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen) -> None:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -117,10 +138,10 @@ class _Child:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             logger.error("sandbox.unreaped", extra={"pid": proc.pid})
-        for stream in (proc.stdin, proc.stdout):
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream:
-                stream.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+                with contextlib.suppress(OSError):  # unflushed input to a child that is gone
+                    stream.close()
 
     def kill(self) -> None:
         self._finalizer()
@@ -175,7 +196,14 @@ class _Child:
             returncode = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             returncode = None
+        if returncode is not None and returncode > 128:
+            returncode = 128 - returncode  # bwrap exits with 128 + the signal that killed the child
+        complaint = self._bwrap_complaint() if not self.layers else ""
         self.kill()
+        if complaint:
+            return SandboxError(
+                "SandboxUnavailable", f"the strategy sandbox cannot start, user code was not run: {complaint}"
+            )
         if returncode == -signal.SIGXCPU:
             return SandboxError(
                 "CpuTimeLimit", f"the strategy used more than {self.limits.cpu_seconds:g} s of CPU time while {doing}"
@@ -185,6 +213,19 @@ class _Child:
         how = f"killed by {_signal_name(returncode)}" if returncode and returncode < 0 else f"exit code {returncode}"
         return SandboxError("Crash", f"the sandbox process died while {doing} ({how})")
 
+    def _bwrap_complaint(self) -> str:
+        """What bwrap printed before the child started (a refused namespace, a missing path)."""
+        if self.proc.stderr is None:
+            return ""
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        try:
+            text = (self.proc.stderr.read(4000) or b"").decode(errors="replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        bwrap = [line for line in lines if line.startswith("bwrap:")]
+        return " ".join(bwrap or lines[-1:])[:500]
+
     def load(self, code: str, static_checks: bool = True) -> str:
         reply = self.request(
             {"op": "load", "code": code, "static_checks": static_checks}, self.limits.wall_seconds, "loading the strategy"
@@ -192,7 +233,8 @@ class _Child:
         return reply["result"]["class_name"]
 
     def call(self, job: str, payload: dict[str, Any]) -> dict[str, Any]:
-        reply = self.request({"op": "call", "job": job, "payload": payload}, self.limits.wall_seconds, f"running {job}")
+        timeout = self.limits.call_seconds(self.limits.wall_seconds, payload)
+        reply = self.request({"op": "call", "job": job, "payload": payload}, timeout, f"running {job}")
         return reply["result"]
 
 
@@ -243,22 +285,28 @@ def run_sandboxed(
     *,
     limits: SandboxLimits | None = None,
     _static_checks: bool = True,
+    _python_guards: bool = True,
 ) -> dict:
     """Load `code` in a fresh sandbox process and return `job(strategy_cls, payload)`.
 
     `job` is "core.module:function"; the function runs inside the sandbox with the loaded Strategy
     subclass and must return a JSON-able dict. Every failure raises SandboxError.
-    `_static_checks=False` exists only for the escape tests (run-time layers alone).
+    `_static_checks=False` exists only for the escape tests (run-time layers alone);
+    `_python_guards=False` only for the OS-layer tests: no static checks, no RestrictedPython, no
+    audit hook, no import blocker — arbitrary Python against bubblewrap, seccomp and rlimits alone.
     """
     _check_job(job)
     limits = limits or SandboxLimits()
     started = time.monotonic()
-    child = _Child(limits, preload=[job])
+    child = _Child(limits, preload=[job], python_guards=_python_guards)
     try:
-        child.load(code, static_checks=_static_checks)
+        child.load(code, static_checks=_static_checks and _python_guards)
         return child.call(job, payload)
     except SandboxError as exc:
-        logger.info("sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]})
+        if exc.error["type"] == "SandboxUnavailable":  # the operator's problem, not the trader's
+            logger.error("sandbox.unavailable", extra={"job": job, "reason": exc.error["message"]})
+        else:
+            logger.info("sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]})
         raise
     finally:
         child.kill()

@@ -1,19 +1,20 @@
-"""The sandbox child: a fresh interpreter that runs one user strategy under OS limits.
+"""The sandbox child: a fresh interpreter that runs one user strategy.
 
-Started by sandbox.py as `python -I -c ...` with an empty environment. Speaks JSON lines over
-stdin (requests) and a private duplicate of stdout (responses); fd 1 itself points at /dev/null
-so nothing the strategy or a library prints can corrupt the protocol.
+Started by sandbox.py under bubblewrap (sandbox_os.py: namespaces, read-only filesystem, seccomp)
+as `python -I -c ...` with an empty environment. Speaks JSON lines over stdin (requests) and a
+private duplicate of stdout (responses); fds 1 and 2 point at /dev/null so nothing the strategy or a
+library prints can corrupt the protocol.
 
-Start-up order matters: rlimits first, then the heavy imports and a warm-up (they need to read
-the standard library and open files), then the layers that would break those imports: a new
-network namespace, dropping to an unprivileged uid, RLIMIT_NPROC=0, and last an audit hook that
-refuses files, sockets, processes and interpreter introspection for the rest of the process' life.
+Start-up order matters: rlimits first, then the heavy imports and a warm-up, then the layers that
+would break those imports: a second seccomp filter (no execve, no new process), RLIMIT_NPROC=0, and
+last an audit hook that refuses files, sockets, processes and interpreter introspection. The hook is
+a closure over frozen data: nothing user code could rewrite (a module global, sys.modules) changes
+what it refuses, and this module is removed from sys.modules before user code runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
 import decimal
 import importlib
@@ -26,11 +27,8 @@ import sys
 import traceback
 from typing import Any
 
-NOBODY = 65534
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-PR_SET_NO_NEW_PRIVS = 38
-STRATEGY_FILENAME = "<strategy>"
+from core.strategies import _seccomp
+from core.strategies.phase_timer import STRATEGY_FILENAME, PhaseTimeout, PhaseTimer, candles_in
 
 _BLOCKED_EVENTS = frozenset(
     {
@@ -72,36 +70,26 @@ def _apply_rlimits(limits: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (lifetime, lifetime + 1))
 
 
-def _libc_call(name: str, *args: int) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return getattr(libc, name)(*args) == 0
-
-
-def _isolate_network() -> str | None:
-    """A private network namespace has no interfaces, not even a usable loopback."""
-    if _libc_call("unshare", CLONE_NEWNET):
-        return "network namespace"
-    if _libc_call("unshare", CLONE_NEWUSER | CLONE_NEWNET):
-        return "user+network namespace"
-    return None
-
-
-def _drop_privileges() -> list[str]:
-    layers = []
-    if _libc_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
-        layers.append("no_new_privs")
-    if os.getuid() == 0:
-        with contextlib.suppress(OSError):
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            layers.append("uid nobody")
-    if os.getuid() != 0:
-        # Counted per uid: with 0 the strategy can start neither processes nor threads.
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-            layers.append("nproc=0")
+def _lock_down() -> list[str]:
+    """No write, no exec, no new process, ever (landlock where the kernel has it, then seccomp)."""
+    abi = _seccomp.lock_down()
+    layers = [f"landlock abi {abi}"] if abi else []
+    layers.append("seccomp: no exec, no fork")
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        layers.append("nproc=0")
     return layers
+
+
+def _drop_ctypes_stand_in() -> None:
+    """ctypes cannot load here (its shared object is /dev/null, see sandbox_os.py), yet pandas.errors
+    imports it for Windows only: the boot line puts an empty stand-in in sys.modules for the imports,
+    removed here before user code runs. Any real FFI module loaded by then stops the start."""
+    stand_in = sys.modules.pop("ctypes", None)
+    loaded = [name for name in ("_ctypes", "cffi", "_cffi_backend") if name in sys.modules]
+    if loaded or (stand_in is not None and vars(stand_in).keys() - {"__name__", "__doc__", "__package__",
+                                                                    "__loader__", "__spec__"}):
+        raise RuntimeError(f"a foreign-function module was loaded in the sandbox: {loaded or ['ctypes']}")
 
 
 def _warm_up() -> None:
@@ -137,27 +125,31 @@ def _allowed_read_roots(project_root: str) -> tuple[str, ...]:
 
 
 def _install_audit_hook(read_roots: tuple[str, ...]) -> None:
+    """Every name the hook uses is bound here, once: rebinding a module global later changes nothing."""
+    blocked_events, blocked_prefixes, blocked_imports = _BLOCKED_EVENTS, _BLOCKED_EVENT_PREFIXES, _BLOCKED_IMPORT_ROOTS
+    write_flags, violation, loaded = _WRITE_FLAGS, SandboxViolation, frozenset(sys.modules)
+    realpath, fsdecode, sep, str_or_bytes = os.path.realpath, os.fsdecode, os.sep, (str, bytes)
+
     def readable(path: Any) -> bool:
-        if not isinstance(path, (str, bytes)):
+        if not isinstance(path, str_or_bytes):
             return False
-        text = os.fsdecode(path)
-        real = os.path.realpath(text)
-        return any((real + os.sep).startswith(root) for root in read_roots)
+        real = realpath(fsdecode(path)) + sep
+        return any(real.startswith(root) for root in read_roots)
 
     def hook(event: str, args: tuple) -> None:
         if event == "open":
             path, mode, flags = args
-            writes = bool((mode and any(c in mode for c in "wax+")) or (flags or 0) & _WRITE_FLAGS)
+            writes = bool((mode and any(c in mode for c in "wax+")) or (flags or 0) & write_flags)
             if writes or not readable(path):
-                raise SandboxViolation(f"file access is not allowed in strategies: {path!r}")
+                raise violation(f"file access is not allowed in strategies: {path!r}")
         elif event in ("os.listdir", "os.scandir"):
             if not readable(args[0] if args else "."):
-                raise SandboxViolation("listing directories is not allowed in strategies")
+                raise violation("listing directories is not allowed in strategies")
         elif event == "import":
-            if args[0].split(".")[0] in _BLOCKED_IMPORT_ROOTS and args[0] not in sys.modules:
-                raise SandboxViolation(f"import of '{args[0]}' is not allowed in strategies")
-        elif event in _BLOCKED_EVENTS or event.startswith(_BLOCKED_EVENT_PREFIXES):
-            raise SandboxViolation(f"operation '{event}' is not allowed in strategies")
+            if args[0].split(".")[0] in blocked_imports and args[0] not in loaded:
+                raise violation(f"import of '{args[0]}' is not allowed in strategies")
+        elif event in blocked_events or event.startswith(blocked_prefixes):
+            raise violation(f"operation '{event}' is not allowed in strategies")
 
     sys.addaudithook(hook)
 
@@ -170,12 +162,24 @@ def _user_line(tb: Any) -> int | None:
     return line
 
 
+def _phase_timeout_in(exc: BaseException | None) -> PhaseTimeout | None:
+    """The PhaseTimeout behind an error raised while handling it (`except: <something that fails>`)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PhaseTimeout):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     """{type, message, line, candle_time} for the parent; `line` is a line of the user's code."""
     from core.strategies.contract import StrategyError
     from core.strategies.loader import StrategyAccessError, StrategyImportError
     from core.strategies.validation import StrategyCodeError
 
+    exc = _phase_timeout_in(exc) or exc
     line = getattr(exc, "line", None)
     if not isinstance(line, int):
         line = _user_line(exc.__traceback__)
@@ -184,6 +188,8 @@ def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     kind, message = type(cause).__name__, str(exc) or type(exc).__name__
     if isinstance(exc, StrategyCodeError):
         kind = "StrategyCodeError"
+    elif isinstance(exc, PhaseTimeout):
+        kind = "Timeout"
     elif isinstance(cause, MemoryError):
         kind, message = "MemoryLimit", f"the strategy exceeded the memory limit of {memory_mb} MB"
     elif isinstance(cause, RecursionError):
@@ -220,10 +226,29 @@ def _resolve_job(job: str):
     return getattr(importlib.import_module(module_name), func_name)
 
 
+def _load_unguarded(code: str) -> type:
+    """Plain compile and exec, no RestrictedPython: only for the tests of the OS layer alone."""
+    from core.strategies import Strategy
+
+    namespace: dict[str, Any] = {"__name__": "user_strategy"}
+    exec(compile(code, STRATEGY_FILENAME, "exec"), namespace)  # noqa: S102 - the test-only unguarded mode
+    found = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, Strategy) and v is not Strategy]
+    if len(found) != 1:
+        raise ValueError("define exactly one subclass of Strategy")
+    return found[0]
+
+
+def _needs_restart(exc: BaseException) -> bool:
+    """Memory errors and phase timeouts may leave library state half-updated: use a fresh child."""
+    return isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError) or _phase_timeout_in(exc) is not None
+
+
 class _Server:
-    def __init__(self, out: Any, limits: dict[str, Any]):
+    def __init__(self, out: Any, limits: dict[str, Any], python_guards: bool):
         self.out = out
         self.limits = limits
+        self.python_guards = python_guards
+        self.timer = PhaseTimer(limits["phase_seconds"], limits["init_seconds_per_candle"])
         self.strategy_cls: type | None = None
 
     def send(self, message: dict[str, Any]) -> None:
@@ -231,34 +256,42 @@ class _Server:
         self.out.flush()
 
     def fail(self, exc: BaseException) -> None:
-        restart = isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError)
-        self.send({"ok": False, "error": describe_error(exc, self.limits["memory_mb"]), "restart": restart})
+        error = describe_error(exc, self.limits["memory_mb"])
+        self.send({"ok": False, "error": error, "restart": _needs_restart(exc)})
 
     def handle(self, request: dict[str, Any]) -> None:
         from core.strategies.loader import load_strategy_class, load_strategy_class_unchecked
 
         op = request.get("op")
         if op == "load":
-            loader = load_strategy_class if request.get("static_checks", True) else load_strategy_class_unchecked
-            self._arm_cpu_limit()
-            self.strategy_cls = loader(request["code"])
+            if not self.python_guards:
+                loader = _load_unguarded
+            else:
+                loader = load_strategy_class if request.get("static_checks", True) else load_strategy_class_unchecked
+            self._arm_cpu_limit(0)
+            with self.timer.for_candles(0):
+                self.strategy_cls = loader(request["code"])
             self.send({"ok": True, "result": {"class_name": self.strategy_cls.__name__}})
         elif op == "call":
             if self.strategy_cls is None:
                 raise RuntimeError("no strategy loaded")
             fn = _resolve_job(request["job"])
-            self._arm_cpu_limit()
-            result = fn(self.strategy_cls, request.get("payload") or {})
+            payload = request.get("payload") or {}
+            candles = candles_in(payload)
+            self._arm_cpu_limit(candles)
+            with self.timer.for_candles(candles):
+                result = fn(self.strategy_cls, payload)
             if not isinstance(result, dict):
                 raise TypeError(f"job {request['job']} returned {type(result).__name__}, expected dict")
             self.send({"ok": True, "result": result, "cpu_used": _cpu_used()})
         else:
             raise ValueError(f"unknown sandbox request {op!r}")
 
-    def _arm_cpu_limit(self) -> None:
+    def _arm_cpu_limit(self, candles: int) -> None:
         """RLIMIT_CPU counts the whole life of the process: move the soft limit for each call."""
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        soft = min(math.ceil(_cpu_used() + float(self.limits["cpu_seconds"])), hard)
+        budget = float(self.limits["cpu_seconds"]) + float(self.limits["seconds_per_candle"]) * candles
+        soft = min(math.ceil(_cpu_used() + budget), hard)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
     def serve(self, stdin: Any) -> None:
@@ -274,7 +307,7 @@ class _Server:
                 self.handle(request)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes a structured error
                 self.fail(exc)
-                if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
+                if _needs_restart(exc):
                     return
 
 
@@ -283,31 +316,41 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _forget_this_module() -> None:
+    """User code finds neither this module nor its entry point through sys.modules."""
+    sys.modules.pop(__name__, None)
+    main_module = sys.modules.get("__main__")
+    if main_module is not None:
+        vars(main_module).pop("main", None)
+
+
 def main() -> None:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     os.close(devnull)
     stdin = sys.stdin
     setup = json.loads(stdin.readline())
     limits = setup["limits"]
+    python_guards = bool(setup.get("python_guards", True))
     sys.dont_write_bytecode = True
     _apply_rlimits(limits)
     try:
         _warm_up()
         for job in setup.get("preload", []):
             _resolve_job(job)
+        _drop_ctypes_stand_in()
+        layers = ["rlimits", "clean environment", *_lock_down()]
     except BaseException as exc:  # noqa: BLE001
         out.write(json.dumps({"ok": False, "error": describe_error(exc, limits["memory_mb"])}) + "\n")
         out.flush()
         return
-    layers = ["rlimits", "clean environment", "audit hook"]
-    network = _isolate_network()
-    if network:
-        layers.append(network)
-    layers += _drop_privileges()
-    _install_audit_hook(_allowed_read_roots(setup["project_root"]))
-    server = _Server(out, limits)
+    if python_guards:
+        _install_audit_hook(_allowed_read_roots(setup["project_root"]))
+        layers.append("audit hook")
+    server = _Server(out, limits, python_guards)
+    _forget_this_module()
     server.send({"ok": True, "ready": True, "layers": layers, "pid": os.getpid()})
     server.serve(stdin)
 

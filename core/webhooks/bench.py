@@ -82,7 +82,7 @@ def prepare(web_url: str, sim_url: str) -> tuple[str, int]:
 
 
 def _body(index: int, start: datetime) -> str:
-    moment = start + timedelta(milliseconds=index)  # a distinct alert time per alert
+    moment = start + timedelta(microseconds=index)  # a distinct alert time per alert, all within the freshness window
     return json.dumps({"action": "buy" if index % 2 == 0 else "sell", "ticker": "BTCUSDT", "price": "60000",
                        "interval": "1", "time": moment.isoformat().replace("+00:00", "Z")})
 

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict
 ACTIONS = ("buy", "sell", "close", "cancel")
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 MAX_BODY_BYTES = 8 * 1024  # TradingView caps alert messages at a few KB; anything bigger is not an alert
+# Quantities and prices are stored as NUMERIC(38, 18): no real order comes near these bounds, and a value
+# beyond them is refused here with a reason instead of reaching the database as an overflow.
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_DECIMALS = 18
+MAX_SYMBOL_LENGTH = 32
+MAX_INTERVAL_LENGTH = 16
 
 
 class AlertRejected(Exception):
@@ -67,9 +73,29 @@ def _decimal(body: dict, name: str, *aliases: str) -> Decimal | None:
         value = Decimal(raw)
     except InvalidOperation:
         raise AlertRejected(422, f"'{name}' must be a number, got {raw[:40]!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise AlertRejected(422, f"'{name}' must be a positive number, got {raw[:40]!r}")
+    problem = amount_problem(value)
+    if problem:
+        raise AlertRejected(422, f"'{name}' {problem}, got {raw[:40]!r}")
     return value
+
+
+def decimal_places(value: Decimal) -> int:
+    """Digits after the point, trailing zeros aside (1.50 has 1), without rounding in a decimal context."""
+    _sign, digits, exponent = value.as_tuple()
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing)) if digits != (0,) else 0
+
+
+def amount_problem(value: Decimal) -> str | None:
+    """Why `value` cannot be a quantity or a price (None: it can): positive, finite and within what an
+    order may hold."""
+    if not value.is_finite() or value <= 0:
+        return "must be a positive number"
+    if value > MAX_AMOUNT:
+        return f"must be at most {MAX_AMOUNT:,.0f}"
+    if decimal_places(value) > MAX_DECIMALS:
+        return f"must have at most {MAX_DECIMALS} decimal places"
+    return None
 
 
 def normalize_symbol(raw: str) -> str:
@@ -89,6 +115,22 @@ def parse_time(raw: str) -> datetime:
     except (ValueError, OverflowError, OSError):
         raise AlertRejected(422, f"'time' is not a date, got {raw[:40]!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_freshness(alert_time: datetime | None, received_at: datetime, *, max_age_s: int,
+                    max_ahead_s: int) -> None:
+    """An alert whose own time lies outside [received - max_age, received + max_ahead] is stale (a replay,
+    a queue that held it, a clock gone wrong): trading on it would trade on an old price."""
+    if alert_time is None:
+        return
+    age = (received_at - alert_time).total_seconds()
+    if age > max_age_s:
+        raise AlertRejected(422, f"stale alert: its time {alert_time.isoformat()} is {age:.0f} s "
+                                 f"before it arrived (at most {max_age_s} s allowed)")
+    if -age > max_ahead_s:
+        raise AlertRejected(422, f"stale alert: its time {alert_time.isoformat()} is {-age:.0f} s "
+                                 f"after it arrived (at most {max_ahead_s} s ahead allowed; check the "
+                                 "sender's clock)")
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -129,6 +171,12 @@ def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[s
     symbol = fixed_symbol or (normalize_symbol(raw_symbol) if raw_symbol else None)
     if not symbol:
         raise AlertRejected(422, "missing symbol: put {{ticker}} in the message or fix the symbol on the webhook")
+    if not fixed_symbol and (len(symbol) > MAX_SYMBOL_LENGTH or not symbol.isascii() or not symbol.isalnum()):
+        raise AlertRejected(422, f"symbol {raw_symbol[:40]!r} is not a market symbol (at most "
+                                 f"{MAX_SYMBOL_LENGTH} letters and digits)")
+    interval = _text(body, "interval")
+    if interval is not None and not re.fullmatch(rf"[0-9A-Za-z]{{1,{MAX_INTERVAL_LENGTH}}}", interval):
+        raise AlertRejected(422, f"'interval' must be a TradingView interval like 5, 60 or 1D, got {interval[:40]!r}")
     raw_time = _text(body, "time", "timenow")
     alert = Alert(
         action=action, symbol=symbol,
@@ -136,7 +184,7 @@ def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[s
         price=_decimal(body, "price", "close"),
         stop_loss=_decimal(body, "stop_loss", "sl"),
         take_profit=_decimal(body, "take_profit", "tp"),
-        interval=_text(body, "interval"),
+        interval=interval,
         time=parse_time(raw_time) if raw_time else None,
     )
     check_exit_prices(alert)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.config import get_settings
@@ -189,7 +190,7 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
             to_place, to_cancel, result = [], [], f"no order: {exc}"
         except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
             log.warning("webhook_alert_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
-            to_place, to_cancel, result = [], [], f"no order: {type(exc).__name__}: {str(exc)[:200]}"
+            to_place, to_cancel, result = [], [], f"no order: {_readable(exc)}"
         if not waits_for_cancel:
             alert.processed_at, alert.process_result = utcnow(), result[:300]
             alert.order_ids = to_place
@@ -205,6 +206,13 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
         except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
             log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
     return to_place
+
+
+def _readable(exc: Exception) -> str:
+    """What the trader's request log may show: a database error's text holds SQL and parameters."""
+    if isinstance(exc, SQLAlchemyError):
+        return "the order could not be recorded (a database error; the worker log has the details)"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _prepare_all(session: Session, order_ids: list[int]) -> list[service.PreparedOrder]:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
+from core.config import get_settings
 from core.db import utcnow
 from core.models import SymbolRule, Webhook, WebhookAlert
 from core.security import register_secret
@@ -29,6 +30,7 @@ from core.webhooks.payload import (
     Alert,
     AlertRejected,
     check_content_type,
+    check_freshness,
     decode_body,
     idempotency_key,
     parse_alert,
@@ -37,6 +39,7 @@ from core.webhooks.setup import token_hash
 
 log = logging.getLogger(__name__)
 
+MAX_ADDRESS_LENGTH = 64  # the column's width: a forged X-Forwarded-For hop is cut, never a database error
 HEADERS_KEPT = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-real-ip")
 STORED_BODY_LIMIT = 2048  # what is kept of a refused oversized body, for the log
 # Found rules change when the markets are reloaded (daily at most): a little staleness is harmless.
@@ -113,7 +116,7 @@ def source_address(peer: str | None, headers: dict[str, str], trust_proxy: bool)
     if trust_proxy:
         forwarded = [part.strip() for part in headers.get("x-forwarded-for", "").split(",") if part.strip()]
         if forwarded:
-            return forwarded[-1]
+            return forwarded[-1][:MAX_ADDRESS_LENGTH]
     return peer
 
 
@@ -175,6 +178,11 @@ def check_against_venue(connection: Connection, webhook: Row, alert: Alert) -> N
                                  f"{min_notional}")
 
 
+def _storable(text: str) -> str:
+    """Postgres text and JSON cannot hold NUL: it is shown as the replacement character instead."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _store(connection: Connection, values: dict) -> int | None:
     """One INSERT. With an idempotency key already taken, nothing is inserted and None comes back."""
     return connection.execute(_STORE_ONCE if values.get("idempotency_key") else _STORE, values).scalar()
@@ -195,6 +203,8 @@ def _judge(connection: Connection, webhook: Row, incoming: IncomingRequest, sour
         raise AlertRejected(409, f"paused: {webhook.paused_reason or 'paused by the trader'}")
     body = decode_body(incoming.body)
     alert = parse_alert(body, fixed_symbol=webhook.symbol, allowed_actions=webhook.allowed_actions)
+    window = get_settings().file.webhooks
+    check_freshness(alert.time, received_at, max_age_s=window.max_alert_age_s, max_ahead_s=window.max_alert_ahead_s)
     check_against_venue(connection, webhook, alert)
     return alert, idempotency_key(webhook.id, body, alert.time, received_at)
 
@@ -206,17 +216,16 @@ def receive(connection: Connection, incoming: IncomingRequest) -> Receipt:
     if webhook is not None:
         register_secret(incoming.token)  # the token is in the URL: mask it in this process's access logs
     source = source_address(incoming.peer_address, incoming.headers, bool(webhook and webhook.trust_proxy))
-    values = {
-        "webhook_id": webhook.id if webhook else None, "received_at": received_at, "source_ip": source,
-        "headers": {name: value[:300] for name, value in incoming.headers.items() if name in HEADERS_KEPT},
-        "body": incoming.body[:STORED_BODY_LIMIT if incoming.body_size > MAX_BODY_BYTES else None]
-        .decode("utf-8", "replace"),
-        "body_size": max(incoming.body_size, len(incoming.body)),
-    }
-    if webhook is None:
-        _store(connection, {**values, "status": "rejected", "http_status": 404, "reason": "unknown token"})
+    if webhook is None:  # not stored: core/webhooks/strangers.py counts it in Redis
         log.info("webhook_unknown_token", extra={"source_ip": source})
         return Receipt(404, "unknown")
+    values = {
+        "webhook_id": webhook.id, "received_at": received_at, "source_ip": source,
+        "headers": {name: _storable(value[:300]) for name, value in incoming.headers.items() if name in HEADERS_KEPT},
+        "body": _storable(incoming.body[:STORED_BODY_LIMIT if incoming.body_size > MAX_BODY_BYTES else None]
+                          .decode("utf-8", "replace")),
+        "body_size": max(incoming.body_size, len(incoming.body)),
+    }
     try:
         alert, key = _judge(connection, webhook, incoming, source, received_at)
     except AlertRejected as rejection:

@@ -17,7 +17,7 @@ from core.db import utcnow
 from core.models import BrokerConnection, Webhook
 from core.security import decrypt_secret, encrypt_secret
 from core.webhooks.cadence import TIMEFRAME_SECONDS, next_period_start
-from core.webhooks.payload import ACTIONS, normalize_symbol
+from core.webhooks.payload import ACTIONS, amount_problem, normalize_symbol
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,9 @@ def _validated(session: Session, user_id: int, settings: WebhookSettings) -> Web
         raise WebhookSettingsError("give the webhook a name")
     if settings.size_mode not in SIZE_MODES:
         raise WebhookSettingsError(f"size mode must be one of {', '.join(SIZE_MODES)}")
-    if not settings.size_value.is_finite() or settings.size_value <= 0:
-        raise WebhookSettingsError("default size must be a positive number")
+    problem = amount_problem(settings.size_value)
+    if problem:
+        raise WebhookSettingsError(f"default size {problem}")
     if settings.size_mode == "percent" and settings.size_value > 100:
         raise WebhookSettingsError("a percentage of the balance cannot exceed 100")
     unknown = set(settings.allowed_actions) - set(ACTIONS)

@@ -19,7 +19,7 @@ def write(tmp_path, yaml_text: str, env_text: str = GOOD_ENV):
 
 @pytest.fixture()
 def clean_env(monkeypatch):
-    for name in ("SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "REDIS_URL"):
+    for name in ("SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "REDIS_URL", "POSTGRES_APP_PASSWORD", "REDIS_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -75,3 +75,10 @@ def test_cli_exits_2_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"aristobot: {config}: web.port: Input should be a valid integer, unable to parse string as an integer, "
         "got 'nope'"]
+
+
+def test_embedded_urls_carry_the_generated_passwords_and_the_app_role(tmp_path, clean_env):
+    env = GOOD_ENV + "POSTGRES_APP_PASSWORD=pg-pass/+x\nREDIS_PASSWORD=redis-pass\n"
+    settings = load_settings(*write(tmp_path, "", env))
+    assert settings.database_url == "postgresql+psycopg://aristobot:pg-pass%2F%2Bx@127.0.0.1:54329/aristobot"
+    assert settings.redis_url == "redis://:redis-pass@127.0.0.1:63799/0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.services import init_postgres, postgres_command, redis_command
+from core.embedded_pg import init_postgres, postgres_command, superuser_password_file
+from core.services import redis_command, start_server
 from tests.conftest import ROOT, process_env
-from tests.support import free_port, stop_process
+from tests.support import free_port, remember_secret, stop_process
 
 pytestmark = pytest.mark.slow
 LOG_DIR = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"])
@@ -29,12 +31,15 @@ class Server:
         self.kind, self.data_dir, self.port = kind, data_dir, free_port()
         self.process: subprocess.Popen | None = None
         self.user = init_postgres(data_dir) if kind == "postgres" else None
+        # The web process here only pings the server, so it may use the superuser (with its password).
+        self.password = remember_secret(superuser_password_file(data_dir).read_text().strip()
+                                        if kind == "postgres" else secrets.token_urlsafe(16))
 
     def start(self) -> None:
-        command = redis_command(self.port, self.data_dir) if self.kind == "redis" \
+        command = redis_command(self.port, self.data_dir, self.password) if self.kind == "redis" \
             else postgres_command(self.data_dir, self.port)
         log = open(LOG_DIR / f"outage-{self.kind}.log", "a")  # noqa: SIM115
-        self.process = subprocess.Popen(command, user=self.user, stdout=log, stderr=log)
+        self.process = start_server(command, user=self.user, stdout=log, stderr=log)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -43,8 +48,8 @@ class Server:
     @property
     def url(self) -> str:
         if self.kind == "redis":
-            return f"redis://127.0.0.1:{self.port}/0"
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+            return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
 
 def _healthz(port: int) -> tuple[int, dict]:
@@ -71,8 +76,8 @@ def _start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
-def test_web_reports_outages_on_healthz_and_recovers(tmp_path):
-    redis, postgres = Server("redis", tmp_path / "redis"), Server("postgres", tmp_path / "pg")
+def test_web_reports_outages_on_healthz_and_recovers(tmp_path, server_home):
+    redis, postgres = Server("redis", tmp_path / "redis"), Server("postgres", server_home / "pg")
     web_port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(f"web: {{port: {web_port}}}\n")

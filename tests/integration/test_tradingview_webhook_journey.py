@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -22,6 +23,11 @@ def sim():
     handle = start_in_thread(seed=11)
     yield handle
     handle.stop()
+
+
+def now() -> str:
+    """An alert time as TradingView's {{timenow}} writes it: alerts older than the freshness window are stale."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _wait_for(predicate, timeout: float = 30.0):
@@ -57,7 +63,7 @@ def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
     _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
     url = f"{live_server}/webhooks/tv/{token}"
     alert = json.dumps({"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
-                        "price": "60000", "interval": "1", "time": "2026-11-21T10:00:00Z"})
+                        "price": "60000", "interval": "1", "time": now()})
 
     started = time.monotonic()
     answer = requests.post(url, data=alert, headers={"Content-Type": "text/plain; charset=utf-8"}, timeout=5)
@@ -80,7 +86,7 @@ def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
             return session.query(Fill).filter_by(order_id=buy.id).count()
 
     _wait_for(ledger_has_fill)
-    close = requests.post(url, json={"action": "close", "ticker": "BTCUSDT", "time": "2026-11-21T10:05:00Z"},
+    close = requests.post(url, json={"action": "close", "ticker": "BTCUSDT", "time": now()},
                           timeout=5)
     assert close.status_code == 202
     sell = _wait_for(lambda: _filled(close.json()["alert_id"]))
@@ -123,7 +129,7 @@ def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that
         (price * Decimal("0.8")).quantize(Decimal("0.01"))
     answer = requests.post(f"{live_server}/webhooks/tv/{token}", timeout=5, json={
         "action": "buy", "ticker": "BTCUSDT", "price": str(price), "tp": str(take_profit), "sl": str(stop_loss),
-        "time": "2026-11-21T11:00:00Z"})
+        "time": now()})
     assert answer.status_code == 202, answer.text
     alert_id = answer.json()["alert_id"]
     entry = _wait_for(lambda: _filled(alert_id))
@@ -170,12 +176,12 @@ def test_close_cancels_the_resting_stop_loss_before_selling(
     url = f"{live_server}/webhooks/tv/{token}"
     stop_loss = (sim.state.last_price("BTCUSDT") * Decimal("0.7")).quantize(Decimal("0.01"))
     buy = requests.post(url, timeout=5, json={"action": "buy", "ticker": "BTCUSDT", "stop_loss": str(stop_loss),
-                                              "time": "2026-11-21T12:00:00Z"})
+                                              "time": now()})
     entry = _wait_for(lambda: _filled(buy.json()["alert_id"]))
     stop = _wait_for(lambda: (o := _protection_of(entry.id)) and o.state == "open" and o)
     assert (stop.type, stop.side, stop.stop_price) == ("stop_loss", "sell", stop_loss)
 
-    close = requests.post(url, timeout=5, json={"action": "close", "ticker": "BTCUSDT", "time": "2026-11-21T12:05:00Z"})
+    close = requests.post(url, timeout=5, json={"action": "close", "ticker": "BTCUSDT", "time": now()})
     assert close.status_code == 202
     sell = _wait_for(lambda: _filled(close.json()["alert_id"]))
     assert _protection_of(entry.id).state == "cancelled"

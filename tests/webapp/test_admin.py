@@ -42,3 +42,11 @@ def test_system_page_shows_health(app, make_user, login, redis_client):
     assert 'hx-trigger="every 3s"' in page
     partial = c.get("/admin/system/status").get_data(as_text=True)
     assert "alive" in partial
+
+
+def test_admin_system_page_says_how_to_log_in_to_flower(app, make_user, login):
+    admin, password = make_user(is_admin=True)
+    c = app.test_client()
+    login(admin.username, password, test_client=c)
+    page = c.get("/admin/system").get_data(as_text=True)
+    assert "Celery Flower" in page and "<code>FLOWER_BASIC_AUTH</code>" in page and "<code>.env</code>" in page

@@ -32,12 +32,25 @@ def test_the_page_needs_a_login(client):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_without_a_running_process_the_page_says_so(client, logged_in, redis_client):
+@pytest.fixture()
+def logged_in_admin(make_user, login):
+    admin, password = make_user(is_admin=True)
+    assert login(admin.username, password).status_code == 302
+    return admin
+
+
+def test_traders_neither_see_nor_reach_the_engine(client, logged_in):
+    assert "Arbitrage" not in client.get("/").get_data(as_text=True)
+    assert client.get("/arbitrage/").status_code == 404
+    assert client.get("/arbitrage/status").status_code == 404
+
+
+def test_without_a_running_process_the_page_says_so(client, logged_in_admin, redis_client):
     html = client.get("/arbitrage/").get_data(as_text=True)
     assert "The arb process is not running" in html and 'hx-get="/arbitrage/status"' in html
 
 
-def test_published_status_shows_spreads_books_position_and_events(client, logged_in, redis_client):
+def test_published_status_shows_spreads_books_position_and_events(client, logged_in_admin, redis_client):
     engine = engine_with_books()
     publish_status(engine.snapshot())
     html = client.get("/arbitrage/status").get_data(as_text=True)
@@ -49,13 +62,13 @@ def test_published_status_shows_spreads_books_position_and_events(client, logged
     assert 'id="arb-state"' in html and "web-test" in html and "not running" not in html
 
 
-def test_an_old_status_is_flagged_as_stuck(client, logged_in, redis_client):
+def test_an_old_status_is_flagged_as_stuck(client, logged_in_admin, redis_client):
     snapshot = engine_with_books().snapshot() | {"ts": time.time() - 60}
     publish_status(snapshot)
     assert "the arb process may be stuck" in client.get("/arbitrage/status").get_data(as_text=True)
 
 
-def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in, redis_client):
+def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in_admin, redis_client):
     redis_client.set(STATUS_KEY, "{not json")
     response = client.get("/arbitrage/status")
     assert response.status_code == 200 and "not valid JSON" in response.get_data(as_text=True)
@@ -84,7 +97,7 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
     thread.start()
     try:
         assert started.wait(20)
-        browser_login()
+        browser_login(is_admin=True)
         page.click("text=Arbitrage")
         page.wait_for_url("**/arbitrage/")
         page.wait_for_function("document.querySelector('#arb-state')?.textContent.trim() === 'running'", timeout=10_000)

@@ -223,3 +223,12 @@ def test_list_refreshes_only_its_table_while_runs_are_in_progress(client, trader
     assert 'hx-trigger="every 2s"' in page and "<h1>Backtests</h1>" in page
     fragment = client.get("/backtests/", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<h1>" not in fragment and "queued 0%" in fragment
+
+
+def test_submitting_is_limited_per_trader(client, trader, db_session):
+    version = make_strategy(db_session, trader.id)
+    bad = form_data(client, version.id, start="not-a-date")  # refused at once: no run is queued
+    assert [client.post("/backtests/new", data=bad).status_code for _ in range(10)] == [400] * 10
+    refused = client.post("/backtests/new", data=bad)
+    assert refused.status_code == 429 and "10 per 1 minute" in refused.get_data(as_text=True)
+    assert client.get("/backtests/new").status_code == 200  # reading the form is not limited

@@ -123,3 +123,76 @@ def test_another_users_connection_is_not_found(client, make_user, login, sim):
     client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/brokers/").get_data(as_text=True))})
     login(intruder.username, intruder_password)
     assert client.get(f"/brokers/{broker.id}/edit").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def hostile_venue():
+    """A real HTTP server playing a venue that answers every request with an abusive error or a redirect."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path.startswith("/moved"):
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"code": -2015, "msg": HOSTILE_MESSAGE}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+HOSTILE_MESSAGE = "<script>alert(document.cookie)</script>\x1b[2J\u202eevil\r\nX-Injected: 1 " + "A" * 5000
+
+
+def _test_connection(client, broker_id: int) -> str:
+    token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    return client.post(f"/brokers/{broker_id}/test", headers={"X-CSRFToken": token}).get_data(as_text=True)
+
+
+def test_a_venue_error_is_shown_bounded_escaped_and_printable(client, logged_in, hostile_venue):
+    assert _add(client, venue="binance", api_key="abcdefgh1234", api_secret="secretsecret",
+                base_url=hostile_venue).status_code == 302
+    html = _test_connection(client, _broker(logged_in.id).id)
+    assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "\x1b" not in html and "\u202e" not in html and "\r\nX-Injected" not in html
+    assert "A" * 290 not in html and "A" * 200 in html  # cut at 300 characters
+
+
+def test_a_venue_redirect_is_not_followed(client, logged_in, hostile_venue):
+    _add(client, venue="binance", api_key="abcdefgh1234", api_secret="secretsecret", base_url=f"{hostile_venue}/moved")
+    html = _test_connection(client, _broker(logged_in.id).id)
+    assert "unavailable" in html and "TooManyRedirects" in html
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254", "http://10.0.0.8:8080", "http://[::1]:6379",
+                                 "http://0.0.0.0:5432", "http://192.168.0.1"])
+def test_a_base_url_on_a_private_network_is_refused_at_save(client, logged_in, url):
+    response = _add(client, api_key="abcdefgh1234", api_secret="secretsecret", base_url=url)
+    assert response.status_code == 400
+    assert "base URL refused" in response.get_data(as_text=True) and "config.yaml" in response.get_data(as_text=True)
+    assert _broker(logged_in.id) is None
+
+
+def test_a_private_base_url_saved_before_is_refused_before_the_request(client, logged_in):
+    """A row written before the check existed (or by hand) still never reaches the address."""
+    _add(client, api_key="abcdefgh1234", api_secret="secretsecret", base_url="https://1.1.1.1")
+    broker = _broker(logged_in.id)
+    with session_scope() as session:
+        session.get(BrokerConnection, broker.id).base_url = "http://169.254.169.254"
+    html = _test_connection(client, broker.id)
+    assert "base URL refused" in html

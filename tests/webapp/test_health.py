@@ -43,3 +43,28 @@ def test_long_gone_unexpected_processes_are_forgotten(client, redis_client):
     processes = client.get("/healthz").get_json()["processes"]
     assert "bench-worker" not in processes and processes["recent-worker"]["ok"] is False
     assert not redis_client.hexists(HEARTBEATS, "bench-worker")
+
+
+OUTSIDER = {"REMOTE_ADDR": "203.0.113.7"}
+
+
+def test_healthz_tells_an_outsider_only_up_or_down(client, redis_client):
+    body = client.get("/healthz", environ_base=OUTSIDER).get_json()
+    assert body == {"ok": body["ok"]}
+    proxied = client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"}).get_json()
+    assert set(proxied) == {"ok"}  # loopback through a proxy is still an outsider
+
+
+def test_healthz_details_for_an_admin_from_anywhere(client, make_user, login, redis_client):
+    client.environ_base.update(OUTSIDER)  # the whole session from outside ("strong" sessions pin the address)
+    admin, password = make_user(is_admin=True)
+    assert login(admin.username, password).status_code == 302
+    body = client.get("/healthz").get_json()
+    assert {"postgres", "redis", "processes", "queues"} <= set(body)
+
+
+def test_healthz_no_details_for_a_trader_from_outside(client, make_user, login, redis_client):
+    client.environ_base.update(OUTSIDER)
+    trader, password = make_user()
+    assert login(trader.username, password).status_code == 302
+    assert set(client.get("/healthz").get_json()) == {"ok"}

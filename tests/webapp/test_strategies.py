@@ -257,3 +257,27 @@ def test_assistant_panel_without_endpoint_explains_configuration(client, logged_
     text = client.post(f"/strategies/{strategy_id}/assistant",
                        data={"message": "write one", "history": "[]", "csrf_token": token}).get_data(as_text=True)
     assert "not configured" in text and "AI_MODEL" in text
+
+
+def _burst(client, path: str, data: dict, count: int) -> list:
+    return [client.post(path, data=data, headers={"HX-Request": "true"}) for _ in range(count)]
+
+
+@pytest.mark.parametrize("action", ["try", "assistant"])
+def test_expensive_actions_are_limited_per_trader_with_the_reason_in_place(app, client, logged_in, make_user, login,
+                                                                           action):
+    strategy_id = _create(client)
+    data = {"code": "x = (", "message": "", "csrf_token": _token(client, f"/strategies/{strategy_id}")}
+    path = f"/strategies/{strategy_id}/{action}"
+    assert [r.status_code for r in _burst(client, path, data, 10)] == [200] * 10
+    refused = _burst(client, path, data, 1)[0]
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "Too many requests" in text and "10 per 1 minute" in text
+    assert "<html" not in text  # a fragment for the panel, not a whole page
+    other = app.test_client()
+    trader, password = make_user()
+    login(trader.username, password, test_client=other)
+    theirs = _create(other)
+    token = _token(other, f"/strategies/{theirs}")
+    response = other.post(f"/strategies/{theirs}/{action}", data=data | {"csrf_token": token})
+    assert response.status_code == 200  # another trader's budget is their own

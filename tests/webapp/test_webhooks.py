@@ -4,20 +4,36 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from core.bus import task_sender
+from core.config import get_settings
 from core.db import new_session, session_scope
 from core.models import Order, Webhook, WebhookAlert
 from core.webhooks.processing import process_alert
+from core.webhooks.strangers import STRANGER_COUNTS, STRANGER_SAMPLE
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
 from tests.support import csrf_token_from, remember_secret
 
 ALERT = {"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
-         "price": "60000", "interval": "1", "time": "2026-11-21T10:00:00Z"}
+         "price": "60000", "interval": "1", "time": "set by _fresh_alert_time"}
+
+
+def at(seconds: float = 0) -> str:
+    """An alert time `seconds` from now, as TradingView's {{timenow}} writes it."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_alert_time():
+    """Alerts are refused as stale out of a window around their arrival: each test's alert is a new one."""
+    ALERT["time"] = at(-1)
 
 
 @pytest.fixture(autouse=True)
@@ -90,27 +106,47 @@ def test_a_retried_alert_is_stored_as_duplicate_and_never_makes_a_second_order(c
     assert duplicate.status == "duplicate" and duplicate.duplicate_of_id == original.id
     assert len(orders_of(original)) == 1 and orders_of(duplicate) == []
     # A new alert time is a new alert.
-    assert post(client, token, {**ALERT, "time": "2026-11-21T10:01:00Z"}).status_code == 202
+    assert post(client, token, {**ALERT, "time": at()}).status_code == 202
 
 
 @pytest.mark.parametrize(("body", "content_type", "status", "reason"), [
     ('{"action": "buy", ', "application/json", 400, "malformed JSON"),
     ("[1, 2]", "application/json", 400, "must be a JSON object"),
     ("", "text/plain", 400, "body is empty"),
-    (json.dumps({**ALERT, "action": "hodl"}), "application/json", 422, "unknown action 'hodl'"),
+    (lambda: json.dumps({**ALERT, "action": "hodl"}), "application/json", 422, "unknown action 'hodl'"),
     (json.dumps({"ticker": "BTCUSDT"}), "application/json", 422, "missing 'action'"),
     (json.dumps({"action": "buy"}), "application/json", 422, "missing symbol"),
-    (json.dumps({**ALERT, "ticker": "DOGEUSDT"}), "application/json", 422, "DOGEUSDT is not listed"),
-    (json.dumps({**ALERT, "contracts": "0.00001"}), "application/json", 422, "below the BTCUSDT minimum quantity"),
-    (json.dumps({**ALERT, "contracts": "0.0001", "price": "100"}), "application/json", 422, "minimum notional"),
-    (json.dumps({**ALERT, "contracts": "-1"}), "application/json", 422, "must be a positive number"),
-    (json.dumps({**ALERT, "time": "yesterday"}), "application/json", 422, "'time' is not a date"),
-    (json.dumps(ALERT), "application/x-www-form-urlencoded", 415, "content type"),
-    (json.dumps({**ALERT, "pad": "x" * 20_000}), "application/json", 413, "byte limit"),
+    (lambda: json.dumps({**ALERT, "ticker": "DOGEUSDT"}), "application/json", 422, "DOGEUSDT is not listed"),
+    (lambda: json.dumps({**ALERT, "contracts": "0.00001"}), "application/json", 422, "below the BTCUSDT minimum quantity"),
+    (lambda: json.dumps({**ALERT, "contracts": "0.0001", "price": "100"}), "application/json", 422, "minimum notional"),
+    (lambda: json.dumps({**ALERT, "contracts": "-1"}), "application/json", 422, "must be a positive number"),
+    (lambda: json.dumps({**ALERT, "time": "yesterday"}), "application/json", 422, "'time' is not a date"),
+    (lambda: json.dumps(ALERT), "application/x-www-form-urlencoded", 415, "content type"),
+    (lambda: json.dumps({**ALERT, "pad": "x" * 20_000}), "application/json", 413, "byte limit"),
+    (lambda: json.dumps({**ALERT, "contracts": "1e309"}), "application/json", 422, "'contracts' must be at most"),
+    (lambda: json.dumps({**ALERT, "contracts": "1e999999999"}), "application/json", 422, "must be at most"),
+    (lambda: json.dumps(ALERT).replace('"60000"', "1e999999999"), "application/json", 422, "'price' must be at most"),
+    (lambda: json.dumps({**ALERT, "contracts": "NaN"}), "application/json", 422, "must be a positive number"),
+    (lambda: json.dumps({**ALERT, "contracts": "inf"}), "application/json", 422, "must be a positive number"),
+    (lambda: json.dumps({**ALERT, "contracts": "-Infinity"}), "application/json", 422, "must be a positive number"),
+    (lambda: json.dumps({**ALERT, "contracts": "0"}), "application/json", 422, "must be a positive number"),
+    (lambda: json.dumps({**ALERT, "price": "-60000"}), "application/json", 422, "'price' must be a positive"),
+    (lambda: json.dumps({**ALERT, "contracts": "9" * 5000}), "application/json", 422, "must be at most"),
+    (lambda: json.dumps({**ALERT, "contracts": "0." + "0" * 30 + "1"}), "application/json", 422,
+     "at most 18 decimal places"),
+    (lambda: json.dumps({**ALERT, "sl": "1e309"}), "application/json", 422, "'stop_loss' must be at most"),
+    (lambda: json.dumps({**ALERT, "ticker": "BTC" * 40}), "application/json", 422, "is not a market symbol"),
+    (lambda: json.dumps({**ALERT, "ticker": "BTC\u0000USDT"}), "application/json", 422, "is not a market symbol"),
+    (lambda: json.dumps({**ALERT, "interval": "1" * 100}), "application/json", 422, "'interval' must be"),
+    (lambda: json.dumps({**ALERT, "time": at(-121)}), "application/json", 422, "stale alert"),
+    (lambda: json.dumps({**ALERT, "time": at(-86_400 * 365 * 100)}), "application/json", 422, "stale alert"),
+    (lambda: json.dumps({**ALERT, "time": at(31)}), "application/json", 422, "after it arrived"),
+    (lambda: json.dumps({**ALERT, "time": "9999-12-31T23:59:59-23:59"}), "application/json", 422, "stale alert"),
 ])
 def test_bad_input_is_stored_with_a_clear_reason_and_the_right_status(client, trader, body, content_type, status,
                                                                       reason):
     _, _, webhook_id, token = trader
+    body = body() if callable(body) else body
     response = post(client, token, body, content_type=content_type)
     assert response.status_code == status
     assert reason in response.get_json()["reason"]
@@ -130,13 +166,75 @@ def test_a_huge_body_over_the_app_limit_is_stored_refused_and_not_read(client, t
     assert alert.reason.startswith("body of 2097154 bytes") and len(alert.body) <= 2048
 
 
-def test_wrong_token_is_404_without_detail_but_still_logged(client, trader):
-    response = post(client, "not-a-token", ALERT)
-    assert response.status_code == 404 and response.get_data() == b""
+def test_unknown_tokens_are_counted_per_address_sampled_and_rate_limited_but_never_stored(
+        client, trader, redis_client):
+    _, _, webhook_id, token = trader
     with new_session() as session:
-        stored = session.scalars(select(WebhookAlert).where(WebhookAlert.webhook_id.is_(None))
-                                 .order_by(WebhookAlert.id.desc()).limit(1)).one()
-    assert stored.reason == "unknown token" and stored.http_status == 404
+        before = session.scalar(select(func.count()).select_from(WebhookAlert))
+    limit = get_settings().file.webhooks.unknown_token_per_minute
+    answers = [post(client, f"guess-{i}", ALERT) for i in range(limit + 5)]
+    assert all(a.status_code == 404 and a.get_data() == b"" for a in answers[:limit])
+    refused = answers[limit:]
+    assert {a.status_code for a in refused} == {429}
+    assert "unknown tokens" in refused[0].get_json()["reason"]
+    with new_session() as session:
+        assert session.scalar(select(func.count()).select_from(WebhookAlert)) == before
+    assert redis_client.zscore(STRANGER_COUNTS, "127.0.0.1") == limit + 5
+    sample = [json.loads(raw) for raw in redis_client.lrange(STRANGER_SAMPLE, 0, -1)]
+    assert len(sample) == limit and sample[0]["address"] == "127.0.0.1"
+    assert json.loads(sample[0]["body"])["action"] == "buy"
+    assert not any("guess-" in raw for raw in redis_client.lrange(STRANGER_SAMPLE, 0, -1))
+    # The trader's own alerts from the same address are not affected by the strangers' limit.
+    assert post(client, token, ALERT).status_code == 202 and len(alerts_of(webhook_id)) == 1
+
+
+def test_an_alert_older_than_the_window_is_stored_as_stale_and_the_trader_sees_why(client, logged_in, broker_of,
+                                                                                  webhook_of):
+    webhook_id, token = webhook_of(logged_in, broker_of(logged_in))
+    response = post(client, token, {**ALERT, "time": at(-600)})
+    assert response.status_code == 422 and response.get_json()["reason"].startswith("stale alert")
+    [alert] = alerts_of(webhook_id)
+    assert (alert.status, alert.http_status) == ("rejected", 422) and orders_of(alert) == []
+    assert "s before it arrived (at most 120 s allowed)" in alert.reason
+    html = client.get(f"/webhooks/{webhook_id}/requests").get_data(as_text=True)
+    assert "rejected 422" in html and "stale alert: its time" in html
+
+
+def test_nul_bytes_and_a_forged_proxy_hop_are_stored_readably_never_as_a_database_error(
+        client, make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    webhook_id, token = webhook_of(user, broker_of(user), trust_proxy=True)
+    response = post(client, token, "\x00" + json.dumps(ALERT), **{"X-Forwarded-For": "1.2.3.4, " + "f" * 500})
+    assert response.status_code == 400 and "malformed JSON" in response.get_json()["reason"]
+    [alert] = alerts_of(webhook_id)
+    assert alert.body.startswith("\ufffd") and alert.source_ip == "f" * 64
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+                        st.from_regex(r"-?[0-9]{0,400}(\.[0-9]{0,400})?([eE][-+]?[0-9]{1,12})?", fullmatch=True)),
+       field=st.sampled_from(["contracts", "price", "sl", "tp"]))
+def test_any_number_in_an_alert_is_answered_2xx_or_422_never_a_server_error(
+        client, make_user, broker_of, webhook_of, number, field):
+    user, _ = make_user()
+    _, token = webhook_of(user, broker_of(user), rate_limit_per_minute=10_000)
+    response = post(client, token, json.dumps({**ALERT, "time": at(), field: number}))
+    assert response.status_code in (200, 202, 422), response.get_data(as_text=True)
+    if response.status_code == 422:
+        assert response.get_json()["reason"]
+
+
+def test_a_webhook_size_beyond_what_an_order_holds_is_refused_on_the_form(client, logged_in, broker_of):
+    broker_id = broker_of(logged_in)
+    page = client.get("/webhooks/").get_data(as_text=True)
+    for size, reason in (("1e999", "default size must be at most"), ("NaN", "must be a positive number"),
+                         ("0.1234567890123456789", "at most 18 decimal places")):
+        response = client.post("/webhooks/", data={
+            "csrf_token": csrf_token_from(page), "name": "big", "broker_id": broker_id, "size_mode": "quantity",
+            "size_value": size, "allow_buy": "y", "cadence": "", "grace_seconds": "15", "rate_limit_per_minute": "120",
+            "ip_allowlist": ""})
+        assert response.status_code == 400 and reason in response.get_data(as_text=True)
 
 
 def test_an_action_the_webhook_does_not_allow_is_refused(client, make_user, broker_of, webhook_of):
@@ -172,7 +270,7 @@ def test_ip_allow_list_uses_the_peer_address_and_proxy_headers_only_when_trusted
     proxied_id, proxied = webhook_of(user, broker_id, ip_allowlist=("52.89.214.0/24",), trust_proxy=True)
     assert post(client, proxied, ALERT, **{"X-Forwarded-For": "52.89.214.238"}).status_code == 202
     # Only the hop our proxy appended counts: a sender cannot prepend an allowed address.
-    spoofed = post(client, proxied, {**ALERT, "time": "2026-11-21T10:05:00Z"},
+    spoofed = post(client, proxied, {**ALERT, "time": at()},
                    **{"X-Forwarded-For": "52.89.214.238, 10.1.1.1"})
     assert spoofed.status_code == 403
     assert [a.source_ip for a in alerts_of(proxied_id)] == ["52.89.214.238", "10.1.1.1"]
@@ -183,7 +281,7 @@ def test_rate_limit_is_per_token(client, make_user, broker_of, webhook_of):
     broker_id = broker_of(user)
     _, limited = webhook_of(user, broker_id, rate_limit_per_minute=2)
     _, other = webhook_of(user, broker_id)
-    statuses = [post(client, limited, {**ALERT, "time": f"2026-11-21T10:0{i}:00Z"}).status_code for i in range(3)]
+    statuses = [post(client, limited, {**ALERT, "time": at(-i)}).status_code for i in range(3)]
     assert statuses == [202, 202, 429]
     assert post(client, other, ALERT).status_code == 202
 
@@ -236,6 +334,18 @@ def test_another_traders_webhook_is_not_found(client, logged_in, make_user, brok
     assert client.get(f"/webhooks/{webhook_id}/reliability").status_code == 404
     token = csrf_token_from(client.get("/webhooks/").get_data(as_text=True))
     assert client.post(f"/webhooks/{webhook_id}/resume", data={"csrf_token": token}).status_code == 404
+
+
+@pytest.mark.parametrize(("back", "lands_on"), [
+    ("/webhooks/", "/webhooks/"), ("https://evil.example/", None), ("//evil.example/webhooks/", None),
+    ("/\\evil.example", None), ("/\t/evil.example", None), ("/webhooks/?page=2", "/webhooks/?page=2")])
+def test_pause_goes_back_only_to_a_page_of_this_site(client, logged_in, broker_of, webhook_of, back,
+                                                              lands_on):
+    webhook_id, _ = webhook_of(logged_in, broker_of(logged_in))
+    token = csrf_token_from(client.get("/webhooks/").get_data(as_text=True))
+    response = client.post(f"/webhooks/{webhook_id}/pause", data={"csrf_token": token, "next": back})
+    assert response.status_code == 302
+    assert response.headers["Location"] == (lands_on or f"/webhooks/{webhook_id}")
 
 
 def test_reliability_page_lists_every_request_with_its_outcome(client, logged_in, broker_of, webhook_of):

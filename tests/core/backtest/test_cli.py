@@ -1,5 +1,6 @@
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,21 @@ def test_failing_strategy_reports_line_and_candle(candles_csv, tmp_path):
     assert result.exit_code == 1
     error = json.loads(result.output)["error"]
     assert error["line"] == 7 and error["method"] == "should_long" and error["candle_time_ms"] == 1_704_067_200_000 + 5 * 3_600_000
+
+
+@pytest.mark.parametrize("method", ["init", "should_long"])
+def test_strategy_that_never_returns_is_stopped_within_seconds(candles_csv, tmp_path, method):
+    strategy = tmp_path / "hang.py"
+    strategy.write_text(
+        "from core.strategies import Strategy\n\n\nclass Hang(Strategy):\n"
+        f"    def {method}(self):\n        while True:\n            pass\n"
+    )
+    started = time.monotonic()
+    result = CliRunner().invoke(backtest_command, ["--candles", str(candles_csv), "--strategy", str(strategy)])
+    assert result.exit_code == 1
+    assert f"the strategy did not finish `{method}` within " in result.output
+    assert "(line 6)" in result.output or "(line 7)" in result.output
+    assert time.monotonic() - started < 30, "seconds, not the whole backtest's budget"
 
 
 def test_parse_date_ms():

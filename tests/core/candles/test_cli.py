@@ -12,17 +12,22 @@ def aristobot(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_import_reports_bad_lines_and_keeps_good_rows(infra, tmp_path):
+def test_import_refuses_a_file_with_bad_lines_whole_then_imports_it_once_fixed(infra, tmp_path):
     path = tmp_path / "CLIUSDT-5m.csv"
-    path.write_text("open_time,open,high,low,close,volume\n"
-                    + "\n".join(f"{T0 + i * 300_000},10,11,9,10.5,3" for i in range(4))
-                    + "\nnot,a,row\n" + f"{T0 + 6 * 300_000},10,11,9,10.5,3\n")
+    rows = [f"{T0 + i * 300_000},10,11,9,10.5,3" for i in (0, 1, 2, 3, 6)]
+    path.write_text("\n".join(["open_time,open,high,low,close,volume", *rows[:4], "not,a,row", rows[4]]) + "\n")
+    refused = aristobot("candles", "import", str(path))
+    assert refused.returncode == 1
+    assert "nothing imported, 1 row(s) refused, the first at line 6: open_time is not" in refused.stderr
+    assert "5 rows, 0 added" in refused.stdout and "  line 6: open_time is not a finite number" in refused.stdout
+    as_json = aristobot("candles", "import", str(path), "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["bad_rows"][0]["line"] == 6
+    path.write_text("\n".join(["open_time,open,high,low,close,volume", *rows]) + "\n")
     first = aristobot("candles", "import", str(path))
     assert first.returncode == 0, first.stderr
-    assert "binance CLIUSDT 5m: 5 rows, 5 added, 0 duplicates skipped, 1 gaps (2 missing), 1 bad rows" in first.stdout
-    assert "line 6:" in first.stdout
+    assert "binance CLIUSDT 5m: 5 rows, 5 added, 0 duplicates skipped, 1 gaps (2 missing), 0 bad rows" in first.stdout
     again = json.loads(aristobot("candles", "import", str(path), "--json").stdout)
-    assert (again["added"], again["duplicates"], again["bad_rows"][0]["line"]) == (0, 5, 6)
+    assert (again["added"], again["duplicates"], again["bad_rows"]) == (0, 5, [])
 
 
 def test_download_from_the_simulator_as_json(infra, sim):

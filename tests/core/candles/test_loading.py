@@ -4,7 +4,13 @@ from decimal import Decimal
 import pytest
 
 from core.backtest.bench import data_dir
-from core.candles.loading import LoadError, download_candles, import_candles_file, import_candles_text
+from core.candles.loading import (
+    ImportRefused,
+    LoadError,
+    download_candles,
+    import_candles_file,
+    import_candles_text,
+)
 from core.candles.store import load_candles
 from core.candles_csv import CandleFileError
 from core.db import get_engine
@@ -40,7 +46,7 @@ def test_real_hourly_file_imports_once_with_its_known_gaps(infra):
     assert candles[0].open == Decimal("4261.48") and candles[0].open_time == 1502942400000
 
 
-def test_bad_rows_are_reported_by_line_and_good_rows_kept(infra):
+def test_bad_rows_are_reported_by_line_and_the_import_stores_nothing(infra):
     sym = symbol()
     text = "\n".join([
         HEADER,            # line 1
@@ -56,21 +62,70 @@ def test_bad_rows_are_reported_by_line_and_good_rows_kept(infra):
         f"{T0 + 4 * MINUTE + 7},100,101,99,100,1",  # 11: not on a minute
         row(6),            # 12: after a gap of two minutes
     ]) + "\n"
-    report = import_candles_text(text, venue="binance", symbol=sym, timeframe="1m", source="bad.csv")
-    assert [b.line for b in report.bad_rows] == [3, 5, 6, 9, 10, 11]
-    assert "not a finite number" in report.bad_rows[0].error
-    assert "high/low" in report.bad_rows[2].error
+    with pytest.raises(ImportRefused) as refused:
+        import_candles_text(text, venue="binance", symbol=sym, timeframe="1m", source="bad.csv")
+    bad = refused.value.report.bad_rows
+    assert [b.line for b in bad] == [3, 5, 6, 9, 10, 11]
+    assert "not a finite number" in bad[0].error and "high/low" in bad[2].error
+    assert str(refused.value).startswith("bad.csv: nothing imported, 6 row(s) refused, the first at line 3: "
+                                         "open_time is not")
+    assert (refused.value.report.rows, refused.value.report.added) == (4, 0)
+    assert stored("binance", sym, "1m") == []
+    good = "\n".join([HEADER, row(0), row(1), row(3), row(6)])
+    report = import_candles_text(good, venue="binance", symbol=sym, timeframe="1m")
     assert (report.rows, report.added) == (4, 4)
-    assert [g.missing for g in report.gaps] == [1, 2]  # minute 2 (bad rows only), minutes 4-5
-    assert [c.open_time for c in stored("binance", sym, "1m")] == [T0, T0 + MINUTE, T0 + 3 * MINUTE, T0 + 6 * MINUTE]
+    assert [g.missing for g in report.gaps] == [1, 2]  # minute 2, minutes 4-5
 
 
-def test_bad_rows_in_every_chunk_of_a_large_file(infra):
+def test_bad_rows_in_every_chunk_of_a_large_file_are_all_named(infra):
     sym = symbol()
     lines = [HEADER] + [row(i) if i % 1500 else "oops" for i in range(1, 6001)]
-    report = import_candles_text("\n".join(lines), venue="binance", symbol=sym, timeframe="1m")
-    assert [b.line for b in report.bad_rows] == [1 + i for i in (1500, 3000, 4500, 6000)]
-    assert report.added == 5996 and len(report.gaps) == 3
+    with pytest.raises(ImportRefused) as refused:
+        import_candles_text("\n".join(lines), venue="binance", symbol=sym, timeframe="1m")
+    assert [b.line for b in refused.value.report.bad_rows] == [1 + i for i in (1500, 3000, 4500, 6000)]
+    assert stored("binance", sym, "1m") == []
+
+
+def test_a_candle_not_closed_or_in_the_future_refuses_the_file_naming_its_line(infra):
+    sym = symbol()
+    now = T0 + 10 * MINUTE + 30_000  # half-way through minute 10
+    text = "\n".join([HEADER] + [row(i) for i in range(12)])
+    with pytest.raises(ImportRefused) as refused:
+        import_candles_text(text, venue="binance", symbol=sym, timeframe="1m", now_ms=now)
+    assert [(b.line, b.error.split(" (")[0]) for b in refused.value.report.bad_rows] == [
+        (12, "the candle at 2025-01-01 00:10 UTC is not closed yet"),
+        (13, f"open_time {T0 + 11 * MINUTE}")]
+    assert "lies in the future" in refused.value.report.bad_rows[1].error
+    assert stored("binance", sym, "1m") == []
+    report = import_candles_text("\n".join([HEADER] + [row(i) for i in range(10)]), venue="binance", symbol=sym,
+                                 timeframe="1m", now_ms=now)
+    assert report.added == 10, "the candle of minute 9 closed at the start of minute 10"
+
+
+def test_a_row_that_differs_from_a_stored_candle_refuses_the_file_and_identical_ones_are_duplicates(infra):
+    sym = symbol()
+    import_candles_text("\n".join([HEADER] + [row(i) for i in range(3)]), venue="binance", symbol=sym,
+                        timeframe="1m")
+    changed = "\n".join([HEADER, row(1), row(2, price=90.0), row(3)])
+    with pytest.raises(ImportRefused) as refused:
+        import_candles_text(changed, venue="binance", symbol=sym, timeframe="1m", source="edited.csv")
+    [conflict] = refused.value.report.bad_rows
+    assert conflict.line == 3
+    assert conflict.error == ("conflicts with the stored candle at 2025-01-01 00:02 UTC "
+                              "(stored o/h/l/c/v 100/101/99/100.5/1.25, file 90/91/89/90.5/1.25)")
+    assert [c.open_time for c in stored("binance", sym, "1m")] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
+    again = import_candles_text("\n".join([HEADER, row(1), row(2), row(3)]), venue="binance", symbol=sym,
+                                timeframe="1m")
+    assert (again.rows, again.added, again.duplicates) == (3, 1, 2)
+
+
+def test_values_beyond_what_the_store_holds_are_refused_rows_not_database_errors(infra):
+    sym = symbol()
+    text = "\n".join([HEADER, row(0), f"{T0 + MINUTE},1e300,1e300,1e300,1e300,1", f"{10**300},1,1,1,1,1"])
+    with pytest.raises(ImportRefused) as refused:
+        import_candles_text(text, venue="binance", symbol=sym, timeframe="1m")
+    assert [b.line for b in refused.value.report.bad_rows] == [3, 4]
+    assert "beyond what a candle holds" in refused.value.report.bad_rows[0].error
 
 
 def test_binance_dump_without_header_in_microseconds(infra):

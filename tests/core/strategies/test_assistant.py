@@ -41,6 +41,12 @@ class ChatServer:
                 prompt = body["messages"][-1]["content"]
                 if "html" in prompt:
                     return self._send(200, b"<html>proxy login</html>", "text/html")
+                if "redirect" in prompt:
+                    self.send_response(307)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if "unauthorized" in prompt:
                     detail = f"Incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
                     return self._send(401, json.dumps({"error": {"message": detail}}).encode())
@@ -161,3 +167,15 @@ def test_code_extraction_and_urls():
     assert extract_code("```json\n{}\n```") is None and extract_code("") is None
     assert chat_completions_url("http://h:11434") == "http://h:11434/v1/chat/completions"
     assert chat_completions_url("https://api.openai.com/v1/") == "https://api.openai.com/v1/chat/completions"
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254", "http://10.0.0.7:11434", "http://[::1]:8080"])
+def test_an_endpoint_on_a_private_network_is_refused_before_any_request(url, api_key):
+    with pytest.raises(AssistantUnavailable, match="URL is refused.*config.yaml"):
+        ask(AssistantClient(url, api_key, "m", timeout=5), "hi")
+
+
+def test_a_redirect_is_not_followed(chat_server):
+    with pytest.raises(AssistantUnavailable, match="redirect, which is not followed"):
+        ask(AssistantClient(chat_server.url, None, "m", timeout=10), "redirect")
+    assert len(chat_server.requests) == 1

@@ -42,12 +42,9 @@ def test_child_sees_no_secret_and_runs_unprivileged(monkeypatch):
     report = run_sandboxed(SMA, "core.strategies.jobs:sandbox_report", {}, limits=LIMITS)
     assert "ARISTOBOT_SANDBOX_TEST_KEY" not in report["environment"]
     assert set(report["environment"]) <= {"PATH", "LANG", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                          "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED"}
-    assert report["pid"] != os.getpid()
-    assert report["cwd"] != os.getcwd()
-    if os.getuid() == 0:
-        assert report["uid"] != 0
-    assert not os.path.exists(report["cwd"]), "the child's scratch directory is removed"
+                                          "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED", "PWD"}
+    assert report["pid"] == 2, "pid 2 of its own pid namespace (bwrap is pid 1)"
+    assert report["cwd"] == "/" and report["uid"] == 65534
 
 
 def test_jobs_outside_core_are_refused():
@@ -103,6 +100,50 @@ def test_strategy_that_never_returns_is_stopped(candle_rows):
     assert time.monotonic() - started < LIMITS.wall_seconds + LIMITS.startup_seconds
 
 
+@pytest.mark.parametrize("method", ["init", "should_long", "stop_loss"])
+def test_a_phase_that_never_returns_is_stopped_with_its_name_and_line(candle_rows, method):
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1.5)
+    methods = {"should_long": "return True"} if method == "stop_loss" else {}
+    code = bad_strategy(**methods, **{method: "while True: pass"})
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(code, "core.strategies.jobs:dry_run", {"candles": candle_rows[:50]}, limits=limits)
+    error = info.value.error
+    assert error["type"] == "Timeout"
+    assert error["message"] == f"the strategy did not finish `{method}` within 1.5 s"  # init: +50 x 50 µs
+    assert error["line"] == code.splitlines().index("        while True: pass") + 1
+    assert f"(line {error['line']})" in str(info.value)
+    assert time.monotonic() - started < 15
+
+
+def test_a_module_body_that_never_ends_is_stopped_while_loading():
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1)
+    code = "while True:\n    pass\n" + SMA  # refused on save: this is the run-time layer alone
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(code, "core.strategies.jobs:describe", {}, limits=limits, _static_checks=False)
+    assert info.value.error["type"] == "Timeout" and info.value.error["line"] in (1, 2)
+    assert info.value.error["message"] == "the strategy did not finish `loading` within 1 s"
+
+
+def test_a_phase_timeout_that_user_code_catches_is_raised_again(candle_rows):
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1)
+    code = bad_strategy(init="while True:\n            try:\n                while True: pass\n"
+                             "            except BaseException:\n                pass")
+    with pytest.raises(SandboxError) as info:
+        run_sandboxed(code, "core.strategies.jobs:dry_run", {"candles": candle_rows[:50]}, limits=limits)
+    assert info.value.error["type"] in ("Timeout", "ForbiddenOperation")
+
+
+def test_init_budget_grows_with_the_candles():
+    from core.strategies.phase_timer import PhaseTimer
+
+    timer = PhaseTimer(5, 0.00005)
+    assert timer.for_candles(0).init_budget == 5
+    assert timer.for_candles(1_000_000).init_budget == 55
+    limits = SandboxLimits(wall_seconds=120, seconds_per_candle=0.001)
+    assert limits.call_seconds(limits.wall_seconds, {"candles": {"open_time": [0] * 1000}}) == 121
+
+
 def test_wall_clock_timeout_when_cpu_is_not_the_limit(candle_rows):
     limits = SandboxLimits(cpu_seconds=60, wall_seconds=1.5, memory_mb=700)
     with pytest.raises(SandboxError) as info:
@@ -129,7 +170,8 @@ def test_warm_sandbox_ticks_in_milliseconds(candle_rows):
     cold = time.monotonic() - cold_started
     with WarmSandbox(SMA, limits=LIMITS) as warm:
         warm.start()
-        assert {"rlimits", "audit hook", "clean environment"} <= set(warm.layers)
+        assert {"bubblewrap namespaces", "seccomp", "seccomp: no exec, no fork", "rlimits", "audit hook",
+                "clean environment"} <= set(warm.layers)
         durations = []
         for end in range(300, 320):
             started = time.monotonic()
@@ -160,6 +202,12 @@ def test_warm_sandbox_restarts_after_a_crash_and_a_timeout(candle_rows):
         assert info.value.error["type"] == "Timeout"
         assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
         assert warm.starts == 3
+    with WarmSandbox(code, limits=SandboxLimits(cpu_seconds=30, wall_seconds=10, memory_mb=700, phase_seconds=1)) as warm:
+        with pytest.raises(SandboxError) as info:  # the child's own phase budget, not the parent's clock
+            warm.call("core.strategies.jobs:evaluate_last", {**payload, "params": {"hang": True}})
+        assert "did not finish `should_long` within 1 s" in info.value.error["message"]
+        assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
+        assert warm.starts == 2, "a phase timeout replaces the child: library state may be half-updated"
     assert "stopped" in repr(warm)
 
 
@@ -191,3 +239,23 @@ def test_check_decision_refuses_what_a_compromised_child_could_send(answer):
     with pytest.raises(SandboxError) as info:
         check_decision(answer)
     assert info.value.error["type"] == "InvalidDecision"
+
+
+def test_audit_hook_ignores_rewritten_module_globals():
+    """The hook is a closure over frozen data: emptying the module's block lists changes nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import core.strategies.sandbox_child as child\n"
+        "child._install_audit_hook(('/nonexistent/',))\n"
+        "child._BLOCKED_EVENTS = child._BLOCKED_IMPORT_ROOTS = frozenset()\n"
+        "child._BLOCKED_EVENT_PREFIXES = ()\n"
+        "child._allowed_read_roots = lambda root: ('/',)\n"
+        "import os\n"
+        "try:\n    os.system('true')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
+        "try:\n    open('/etc/hostname')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert result.stdout.count("refused") == 2, result.stdout + result.stderr

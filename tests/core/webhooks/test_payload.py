@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from core.webhooks.payload import (
     ACTIONS,
+    MAX_AMOUNT,
     AlertRejected,
     alert_message_template,
     check_content_type,
+    check_freshness,
     decode_body,
     idempotency_key,
     normalize_symbol,
@@ -147,3 +149,58 @@ def test_a_close_ignores_exit_prices_its_message_template_carries():
 def test_a_long_with_its_stop_below_and_target_above_the_price_is_always_accepted(price, below, above):
     alert = _exits(action="buy", price=str(price), sl=str(price * below), tp=str(price * above))
     assert alert.stop_loss < alert.price < alert.take_profit
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    ("1e309", "must be at most 1,000,000,000,000,000"), ("1e999999999", "must be at most"),
+    ("NaN", "must be a positive number"), ("sNaN", "must be a positive number"),
+    ("inf", "must be a positive number"), ("-Infinity", "must be a positive number"),
+    ("0", "must be a positive number"), ("-0.5", "must be a positive number"),
+    ("1" * 5000, "must be at most"), ("1e-19", "must have at most 18 decimal places"),
+    ("0." + "0" * 4000 + "1", "must have at most 18 decimal places"),
+])
+def test_quantities_and_prices_beyond_what_an_order_holds_are_refused(raw, says):
+    for name, field in (("contracts", "contracts"), ("price", "close"), ("stop_loss", "sl")):
+        with pytest.raises(AlertRejected) as refused:
+            _exits(action="buy", **{field: raw})
+        assert refused.value.http_status == 422
+        assert refused.value.reason.startswith(f"'{name}' {says}"), refused.value.reason
+
+
+@pytest.mark.parametrize("raw", ["1000000000000000", "1.500000000000000000000", "0.000000000000000001", "2E+3"])
+def test_quantities_at_the_bounds_are_kept_exactly(raw):
+    assert _exits(action="buy", contracts=raw).quantity == Decimal(raw)
+
+
+@given(number=st.one_of(st.floats().map(repr), st.decimals().map(str), st.text(max_size=30),
+                        st.from_regex(r"-?[0-9]{0,60}(\.[0-9]{0,60})?([eE][-+]?[0-9]{1,12})?", fullmatch=True)))
+def test_any_number_text_is_a_bounded_decimal_or_a_422(number):
+    try:
+        alert = _exits(action="buy", contracts=number)
+    except AlertRejected as refused:
+        assert refused.http_status == 422 and refused.reason.startswith("'contracts' ")
+        return
+    assert alert.quantity is None or Decimal(0) < alert.quantity <= MAX_AMOUNT
+
+
+@pytest.mark.parametrize(("alert_s", "fresh"), [(-120, True), (-121, False), (30, True), (31, False), (0, True),
+                                                (-10**9, False)])
+def test_alert_times_outside_the_freshness_window_are_stale(alert_s, fresh):
+    moment = RECEIVED + timedelta(seconds=alert_s)
+    if fresh:
+        check_freshness(moment, RECEIVED, max_age_s=120, max_ahead_s=30)
+        return
+    with pytest.raises(AlertRejected) as refused:
+        check_freshness(moment, RECEIVED, max_age_s=120, max_ahead_s=30)
+    assert refused.value.http_status == 422 and refused.value.reason.startswith("stale alert: its time")
+    check_freshness(None, RECEIVED, max_age_s=120, max_ahead_s=30)  # no time in the message: nothing to judge
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"ticker": "BTC" * 20}, "is not a market symbol"), ({"ticker": "BTC\x00USDT"}, "is not a market symbol"),
+    ({"ticker": "BTCÜSDT"}, "is not a market symbol"), ({"interval": "5; DROP"}, "'interval' must be"),
+])
+def test_symbols_and_intervals_that_no_market_has_are_refused(fields, says):
+    with pytest.raises(AlertRejected, match=says):
+        parse_alert({"action": "buy", "ticker": "BTCUSDT", **fields}, fixed_symbol=None,
+                    allowed_actions=list(ACTIONS))

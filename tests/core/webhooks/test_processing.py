@@ -153,3 +153,19 @@ def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, 
     assert trader.reload(order_id).state == "new"
     queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.orders.place_order", f"[{order_id}]")]
+
+
+def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_sql(make_user, broker_of, webhook_of,
+                                                                                  orders_queue):
+    """The receiver bounds sizes; should an out-of-range size reach processing anyway (an alert stored before
+    the bound), the trader's log reads a sentence, never the SQL and parameters of the refused INSERT."""
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    alert_id = _accepted(webhook_id, "buy", quantity="1e30")
+    assert process_alert(alert_id, sender()) == []
+    with new_session() as session:
+        alert = session.get(WebhookAlert, alert_id)
+        assert session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all() == []
+    assert alert.processed_at is not None and alert.order_ids == []
+    assert alert.process_result == ("no order: the order could not be recorded (a database error; the worker log "
+                                    "has the details)")

@@ -1,0 +1,28 @@
+// Small page behaviours declared in the markup with data-* attributes, so that templates carry no
+// inline script or event handler (the Content-Security-Policy allows scripts from this site only).
+// Listeners sit on the document, so fragments swapped in by htmx behave the same.
+//   <form data-confirm="Delete this?">      asks first; "Cancel" keeps the form from being sent
+//   <form data-disable-on-submit>           disables its submit button once sent (no double orders)
+//   <select data-autosubmit>                sends its form when the choice changes
+//   <select data-navigate="/path?key=">     goes to that URL plus the chosen value
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.dataset.confirm !== undefined && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    if (form.dataset.disableOnSubmit !== undefined) {
+      form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+    }
+  });
+  document.addEventListener("change", function (event) {
+    const field = event.target;
+    if (field.dataset.autosubmit !== undefined && field.form) {
+      field.form.submit();
+    } else if (field.dataset.navigate !== undefined) {
+      window.location.href = field.dataset.navigate + encodeURIComponent(field.value);
+    }
+  });
+})();
