@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 from core.candles.health import feed_status, stale_feeds
 from core.exchanges.sim.server import start_in_thread
@@ -45,7 +46,7 @@ def test_trader_watches_live_candles_and_the_feed_survives_a_drop(page, browser_
     assert int(page.get_attribute("#chart", "data-bars")) >= 1  # the backfill of the current 4h bucket
     page.wait_for_selector("#live-state.ok")
     # The simulator streams top of book every second: it reaches the page over SSE.
-    page.wait_for_function("document.getElementById('book-bid').textContent !== '–'", timeout=10_000)
+    expect(page.locator("#book-bid")).not_to_have_text("–", timeout=10_000)  # wait_for_function evals: the CSP refuses
     assert float(page.locator("#book-bid").inner_text()) < float(page.locator("#book-ask").inner_text())
     page.wait_for_selector("#feed-state:has-text('connected')", timeout=10_000)
 

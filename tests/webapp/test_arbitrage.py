@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from arb.__main__ import publish_status
 from arb.bench import apply_frame, generate_stream
@@ -100,7 +101,7 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
         browser_login(is_admin=True)
         page.click("text=Arbitrage")
         page.wait_for_url("**/arbitrage/")
-        page.wait_for_function("document.querySelector('#arb-state')?.textContent.trim() === 'running'", timeout=10_000)
+        expect(page.locator("#arb-state")).to_have_text("running", timeout=10_000)
         assert page.locator("#arb-books tbody tr").count() == 2
         assert "long vest short paradex" in page.locator("#arb-spreads").inner_text()
         inject(sims, "paradex", 30, 0.6)

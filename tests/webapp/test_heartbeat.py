@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from core.candles.candle import ClosedCandle
 from core.candles.store import EXTRA_SYMBOLS, candle_event, live_channel, store_candles
@@ -118,7 +119,7 @@ def test_chart_draws_stored_candles_then_moves_with_live_closes(page, browser_lo
     book = json.dumps({"u": 7, "s": symbol, "b": "108.2", "B": "1", "a": "108.3", "A": "2"})
     pipeline = CandlePipeline("sim", client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES)
     pipeline.process_messages([closed, book])
-    page.wait_for_function("document.getElementById('chart').dataset.bars === '6'")
+    expect(page.locator("#chart")).to_have_attribute("data-bars", "6")
     assert page.get_attribute("#chart", "data-last-close") == "108.25"
     assert page.locator('#last-closes tr[data-tf="1m"] .close').inner_text() == "108.25"
     assert page.locator('#last-closes tr[data-tf="1m"] .open-time').inner_text() == "2025-01-01 00:05"
