@@ -47,18 +47,13 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-# A CLI backtest may be long: a base plus an allowance per candle (1M candles: about 17 minutes of
-# wall clock), while each call of `init` or a decision method keeps its own budget of seconds
-# (SandboxLimits.phase_seconds), so a strategy that never returns is stopped at once.
-CLI_LIMITS = dict(cpu_seconds=60, wall_seconds=120, seconds_per_candle=0.001, memory_mb=4096)
-
-
 def run_strategy_code(code: str, payload: dict) -> dict:
     """Run the backtest job on user code in the sandbox; a failure is {"status": "failed", "error"}."""
-    from core.strategies.sandbox import SandboxError, SandboxLimits, run_sandboxed
+    from core.backtest.budget import backtest_limits
+    from core.strategies.sandbox import SandboxError, run_sandboxed
 
     try:
-        return run_sandboxed(code, job="core.backtest.engine:run_job", payload=payload, limits=SandboxLimits(**CLI_LIMITS))
+        return run_sandboxed(code, job="core.backtest.engine:run_job", payload=payload, limits=backtest_limits())
     except SandboxError as exc:
         error = dict(exc.error)
         error.setdefault("text", str(exc))

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from core.backtest.budget import backtest_limits
 from core.backtest.cli import TRADE_CSV_FIELDS
 from core.backtest.engine import BacktestInputError, BacktestSettings
 from core.bus import PREFIX, get_redis
@@ -443,13 +444,6 @@ def _claim(run_id: int) -> _Job | None:
                     run.grid, run.venue, run.symbol, run.timeframe, run.start_ms, run.end_ms, settings)
 
 
-def _sandbox_limits():
-    from core.strategies.sandbox import SandboxLimits
-
-    # A backtest may run minutes, not the seconds of a live tick; the worker's own time limit is above these.
-    return SandboxLimits(cpu_seconds=600, wall_seconds=900, memory_mb=4096)
-
-
 def execute_run(run_id: int) -> str:
     """Run a queued run to the end; returns its final status ("missing" if no such run)."""
     from core.strategies.sandbox import SandboxError
@@ -485,7 +479,7 @@ def execute_run(run_id: int) -> str:
 def _run_single(job: _Job, payload: dict) -> None:
     from core.strategies.sandbox import run_sandboxed
 
-    result = run_sandboxed(job.code, SINGLE_JOB, payload, limits=_sandbox_limits())
+    result = run_sandboxed(job.code, SINGLE_JOB, payload, limits=backtest_limits())
     if result.get("status") != "ok":
         fail_run(job.run_id, result.get("error") or {})
         return
@@ -533,7 +527,7 @@ def _run_grid(job: _Job, payload: dict) -> None:
     results: list[dict] = []
     span = STAGES["storing results"] - STAGES["running strategy"]
     # One sandbox for the whole grid: the strategy is loaded once, each chunk is one call.
-    with WarmSandbox(job.code, limits=_sandbox_limits(), preload=(GRID_JOB,)) as sandbox:
+    with WarmSandbox(job.code, limits=backtest_limits(), preload=(GRID_JOB,)) as sandbox:
         for chunk in _chunks(combos, GRID_PROGRESS_STEPS):
             answer = sandbox.call(GRID_JOB, {**payload, "params_list": chunk})
             results.extend(_grid_entry(r) for r in answer.get("results", []))

@@ -225,6 +225,18 @@ def test_failing_strategy_marks_the_run_failed_with_line_and_candle(db_session, 
     assert runs.execute_run(create(db_session, trader.id, healthy)) == "done", "nothing else breaks"
 
 
+def test_a_strategy_that_never_returns_fails_the_run_within_its_phase_budget(db_session, trader, candles):
+    """A worker backtest gets the same budgets as the CLI: `init` looping forever fails the run in seconds,
+    naming the method and the line, not after the run's whole budget (a base plus an allowance per candle)."""
+    looping = SMA_CROSS.replace("    def init(self):\n", "    def init(self):\n        while True:\n            pass\n")
+    run_id = create(db_session, trader.id, make_strategy(db_session, trader.id, code=looping))
+    assert runs.execute_run(run_id) == "failed"
+    db_session.expire_all()
+    error = db_session.get(BacktestRun, run_id).error
+    assert "the strategy did not finish `init` within" in error["message"], error
+    assert error["line"] in (looping.splitlines().index("        while True:") + 1, looping.splitlines().index("            pass") + 1)
+
+
 def test_absurd_parameter_value_fails_the_run_not_the_worker(db_session, trader, candles):
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version, params={"fast": "-5"})
