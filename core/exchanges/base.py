@@ -41,7 +41,7 @@ from core.exchanges.models import (
     VenueOrder,
     VenueTrade,
 )
-from core.exchanges.ratelimit import RateLimiter
+from core.exchanges.ratelimit import RateLimiter, RequestClass, priority
 from core.exchanges.rules import round_and_validate
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,9 @@ class Exchange(ABC):
         except (Unavailable, MalformedResponse):
             raise
         except ExchangeError:
-            self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
+            # Not bound by the entry's deadline (which may be what just passed): the stop must go.
+            with priority(RequestClass.ORDER):
+                self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
             raise
         return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol,
                          orders=(profit_order, stop_order), emulated=True)

@@ -1,0 +1,46 @@
+"""How long an order stays worth placing: the limit on its wait for a venue's request budget.
+
+A webhook order lives as long as its alert is fresh (webhooks.max_alert_age_s), a bot's order until its
+candle's successor closes (the bot decides again then), anything else (manual orders, cancels, the
+protection of a filled entry) for orders.manual_max_wait_s. Counted from the order's creation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.config import get_settings
+from core.models import Bot, Order
+from core.webhooks.cadence import timeframe_seconds
+
+
+@lru_cache(maxsize=1)
+def _bounds() -> tuple[int, int]:
+    """(webhook, manual) seconds; read once per process, like the rest of config.yaml."""
+    file = get_settings().file
+    return file.webhooks.max_alert_age_s, file.orders.manual_max_wait_s
+
+
+def manual_wait_s() -> int:
+    return _bounds()[1]
+
+
+def useful_life_s(session: Session, order: Order) -> int:
+    webhook_s, manual_s = _bounds()
+    if order.source == "webhook":
+        return webhook_s
+    if order.source == "bot" and order.source_ref and order.source_ref.isdigit():
+        timeframe = session.scalar(select(Bot.timeframe).where(Bot.id == int(order.source_ref)))
+        if timeframe:
+            return timeframe_seconds(timeframe)
+    return manual_s
+
+
+def useful_life_end(session: Session, order: Order) -> float:
+    """Epoch seconds past which the order is no longer placed (it ends `expired` instead)."""
+    created = order.created_at if order.created_at.tzinfo else order.created_at.replace(tzinfo=UTC)
+    return created.timestamp() + useful_life_s(session, order)
