@@ -21,7 +21,7 @@ from core.security import register_secret
 
 BALANCES = {"USDT": "100000000", "BTC": "1000"}
 SYMBOL = "BTCUSDT"
-RESTING_PRICE = Decimal("1000")  # a buy this far below the market rests: a live order to reconcile
+RESTING_PRICE = Decimal("1000")  # a buy this far below the market rests (0.01 of it: above min notional)
 
 
 def bench_user(session: Session, username: str) -> User:
@@ -61,7 +61,7 @@ def standing_orders(broker_ids: list[int], *, resting: bool, age: timedelta) -> 
                 broker_id=broker_id, symbol=SYMBOL, side="buy", type="market", quantity=Decimal("0.001"))).id)
             if resting:
                 placed.append(record_order(session, user_id, OrderIntent(
-                    broker_id=broker_id, symbol=SYMBOL, side="buy", type="limit", quantity=Decimal("0.001"),
+                    broker_id=broker_id, symbol=SYMBOL, side="buy", type="limit", quantity=Decimal("0.01"),
                     price=RESTING_PRICE)).id)
     for order_id in placed:
         service.place(order_id)
