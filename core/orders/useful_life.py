@@ -1,8 +1,10 @@
 """How long an order stays worth placing: the limit on its wait for a venue's request budget.
 
-A webhook order lives as long as its alert is fresh (webhooks.max_alert_age_s), a bot's order until its
-candle's successor closes (the bot decides again then), anything else (manual orders, cancels, the
-protection of a filled entry) for orders.manual_max_wait_s. Counted from the order's creation.
+A webhook order (and the protection of its filled entry) lives as long as an alert stays fresh
+(webhooks.max_alert_age_s), a bot's order until its candle's successor closes (the bot decides again
+then), anything else (manual orders, cancels) for orders.manual_max_wait_s. Counted from the order's
+creation, i.e. from when the alert was processed: a worker backlog does not shorten it, only the wait
+for the venue's budget is bounded by it.
 """
 
 from __future__ import annotations
