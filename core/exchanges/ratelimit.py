@@ -11,10 +11,12 @@ Requests come in three classes (RequestClass), set by the caller with `priority(
 variable, so every adapter call made inside the block is tagged, whatever adapter method it is):
 - ORDER (place, cancel) may use the whole budget. When it does not fit, the order takes a ticket in
   the venue's queue and waits its turn in arrival order, across processes, until its deadline (the
-  signal's useful life) instead of `max_wait_s`; past it, OrderWindowPassed.
+  signal's useful life) instead of `max_wait_s`; past it, OrderWindowPassed. An order held back only
+  by its own account's budget (Binance: 100 orders / 10 s) keeps its place but lets the orders of
+  other accounts behind it go.
 - ORDER_QUERY (what an order needs: its status, the symbol rules) leaves a small reserve to orders.
 - BACKGROUND (reconciliation, trade history, balances, backfills) may use at most its share (60%)
-  of each budget, and not at all while an order waits in the queue: it is deferred, never the order.
+  of each budget, and not at all while an order waits for the venue's: it is deferred, never the order.
 The block check, the queue and every budget are decided and taken in one Redis script: one round trip
 per request, and no race between checking one budget and taking another.
 """
@@ -96,46 +98,60 @@ def ceiling(limit: int, request_class: RequestClass) -> int:
 
 
 # KEYS: the venue's block key, its order queue (zset: ticket -> arrival number), the queue's liveness
-# (zset: ticket -> expiry ms), the arrival counter, the weight spent per class (hash), then one list per
-# budget. ARGV: now (ms), ticket ('' unless an order), class, the request's weight, then per budget:
-# limit, ceiling, window (ms), cost.
+# (zset: ticket -> expiry ms), the arrival counter, the weight spent per class (hash), the orders held
+# back by their own account's budget (zset: ticket -> until ms), then one list per budget, the venue's
+# first. ARGV: now (ms), ticket ('' unless an order), class, the request's weight, how many budgets are
+# the venue's, then per budget: limit, ceiling, window (ms), cost.
 # Returns 0 once every budget was taken, else the milliseconds to wait.
 _TAKE_SCRIPT = ("""
-local now, ticket, class = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now, ticket, class, venue_budgets = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, dead in ipairs(gone) do
   redis.call('ZREM', KEYS[2], dead)
   redis.call('ZREM', KEYS[3], dead)
+  redis.call('ZREM', KEYS[6], dead)
 end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-if class == 2 and head then return BACKGROUND_POLL_MS end
-local wait = math.max(redis.call('PTTL', KEYS[1]), 0)
-if wait == 0 then
-  for i = 6, #KEYS do
-    local at = 5 + (i - 6) * 4
-    local ceiling, window, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-    local freed_at = redis.call('LINDEX', KEYS[i], ceiling - cost)
-    if freed_at and now - tonumber(freed_at) < window then
-      wait = math.max(wait, tonumber(freed_at) + window - now)
-    end
+-- The first waiting order the venue's budget could serve: one held back only by its own account's
+-- budget does not hold up the orders of other accounts.
+local head = nil
+for _, waiting in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local held = redis.call('ZSCORE', KEYS[6], waiting)
+  if waiting == ticket or not held or tonumber(held) <= now then
+    head = waiting
+    break
   end
 end
+if class == 2 and head then return BACKGROUND_POLL_MS end
+local venue_wait, key_wait = math.max(redis.call('PTTL', KEYS[1]), 0), 0
+for i = 7, #KEYS do
+  local at = 6 + (i - 7) * 4
+  local ceiling, window, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  local freed_at = redis.call('LINDEX', KEYS[i], ceiling - cost)
+  if freed_at and now - tonumber(freed_at) < window then
+    local budget_wait = tonumber(freed_at) + window - now
+    if i - 7 < venue_budgets then venue_wait = math.max(venue_wait, budget_wait)
+    else key_wait = math.max(key_wait, budget_wait) end
+  end
+end
+local wait = math.max(venue_wait, key_wait)
 if class == 0 and ((head and head ~= ticket) or wait > 0) then
   if not redis.call('ZSCORE', KEYS[2], ticket) then
     redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ticket)
   end
+  if key_wait > 0 then redis.call('ZADD', KEYS[6], now + key_wait, ticket) else redis.call('ZREM', KEYS[6], ticket) end
   wait = math.max(wait, POLL_MS)
   redis.call('ZADD', KEYS[3], now + wait + GRACE_MS, ticket)
   return wait
 end
 if wait > 0 then return wait end
-if class == 0 and head then
+if class == 0 then
   redis.call('ZREM', KEYS[2], ticket)
   redis.call('ZREM', KEYS[3], ticket)
+  redis.call('ZREM', KEYS[6], ticket)
 end
 redis.call('HINCRBY', KEYS[5], class, tonumber(ARGV[4]))
-for i = 6, #KEYS do
-  local at = 5 + (i - 6) * 4
+for i = 7, #KEYS do
+  local at = 6 + (i - 7) * 4
   local limit, window, cost = tonumber(ARGV[at]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   for _ = 1, cost do redis.call('LPUSH', KEYS[i], now) end
   redis.call('LTRIM', KEYS[i], 0, limit - 1)
@@ -202,6 +218,7 @@ class RateLimiter:
         self._queue_keys = [f"{PREFIX}:queue:{venue}", f"{PREFIX}:queue_alive:{venue}",
                             f"{PREFIX}:queue_seq:{venue}"]
         self._spent_key = spent_key(venue)
+        self._held_key = f"{PREFIX}:queue_held:{venue}"
 
     def _budgets(self, cost: int, per_key: bool, request_class: RequestClass) -> list[Budget]:
         # Venue budgets are weights (a heavy endpoint costs more); key budgets count requests.
@@ -245,16 +262,16 @@ class RateLimiter:
         now_ms = int(time.time() * 1000)
         if self._take is None:
             return self._local.take(now_ms, budgets) / 1000
-        args = [now_ms, ticket, int(request_class), cost] + [
+        args = [now_ms, ticket, int(request_class), cost, len(self._venue_items)] + [
             value for _, limit, top, window_ms, item_cost in budgets for value in (limit, top, window_ms, item_cost)]
-        keys = [self._block_key, *self._queue_keys, self._spent_key] + [key for key, *_ in budgets]
+        keys = [self._block_key, *self._queue_keys, self._spent_key, self._held_key] + [key for key, *_ in budgets]
         return int(self._take(keys=keys, args=args)) / 1000
 
     def _leave_queue(self, ticket: str) -> None:
         if self._redis is not None:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.zrem(self._queue_keys[0], ticket)
-            pipe.zrem(self._queue_keys[1], ticket)
+            for key in (*self._queue_keys[:2], self._held_key):
+                pipe.zrem(key, ticket)
             pipe.execute()
 
     def acquire(self, cost: int = 1, *, per_key: bool = True) -> float:

@@ -209,3 +209,26 @@ def test_orders_are_never_refused_while_background_saturates_the_budget(redis_cl
     if reserve > ordered:
         with priority(RequestClass.ORDER):
             assert limiter.acquire(reserve - ordered) == 0.0  # the whole reserve is still the orders'
+
+
+def test_an_order_held_back_by_its_own_account_budget_does_not_hold_up_other_accounts(redis_client):
+    busy, other = (RateLimiter(redis_client, venue="accounts", api_key=name, venue_limits=("100/minute",),
+                               key_limits=("1/second",), max_wait_s=0) for name in ("busy", "other"))
+    with priority(RequestClass.ORDER):
+        busy.acquire()  # the busy account's one order this second
+    waited: list[float] = []
+
+    def second_order_of_the_busy_account() -> None:
+        with priority(RequestClass.ORDER, deadline=time.time() + 5):
+            waited.append(busy.acquire())
+
+    thread = threading.Thread(target=second_order_of_the_busy_account)
+    thread.start()
+    _wait_for(lambda: busy.orders_waiting() == 1)
+    with priority(RequestClass.ORDER):
+        assert other.acquire() == 0.0  # the venue's budget is free: not behind the busy account
+    with background():
+        assert other.acquire(per_key=False) == 0.0  # nor is background work
+    assert busy.orders_waiting() == 1
+    thread.join()
+    assert waited and waited[0] > 0.5 and busy.orders_waiting() == 0

@@ -18,7 +18,7 @@ def test_each_source_has_its_useful_life(trader):
         session.add(bot)
         session.flush()
         bot_ref = bot.source_ref
-    orders = {"webhook": trader.order(source="webhook", source_ref="1"),
+    orders = {"webhook": trader.order(source="webhook", source_ref="999998"),
               "bot": trader.order(source="bot", source_ref=bot_ref),
               "deleted bot": trader.order(source="bot", source_ref="999999"),
               "manual": trader.order()}
