@@ -414,8 +414,15 @@ def _record_answer_fills(session: Session, order: Order, answer: VenueOrder | Oc
 def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:
     if isinstance(request, OcoRequest) or (isinstance(request, Order) and request.type == "oco"):
         symbol, client_id = request.symbol, request.client_order_id or ""
-        legs = tuple(exchange.get_order(symbol, client_order_id=leg) for leg in oco_leg_ids(client_id))
-        return OcoResult(client_order_id=client_id, symbol=symbol, orders=legs,
+        legs = []
+        for leg_id in oco_leg_ids(client_id):
+            try:
+                legs.append(exchange.get_order(symbol, client_order_id=leg_id))
+            except OrderNotFound:
+                continue  # an emulated OCO whose second leg was lost: the one found still counts
+        if not legs:
+            raise OrderNotFound(f"neither leg of OCO {client_id} is at the venue", venue=exchange.venue)
+        return OcoResult(client_order_id=client_id, symbol=symbol, orders=tuple(legs),
                          emulated=not exchange.has_native_oco)
     return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
 
@@ -454,6 +461,8 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
         except ExchangeError as err:
             outcome.message = f"venue not reachable for sync: {err}"
             return outcome
+        if isinstance(answer, OcoResult) and len(answer.orders) < 2:
+            answer = _complete_oco(exchange, order, answer, resend_after)
         if answer is not None and isinstance(answer, OcoResult) and answer.emulated and not order.is_final:
             try:
                 answer = exchange.settle_emulated_oco(answer)
@@ -478,6 +487,20 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
     if ended:
         _after_final_fill(order_id, source)
     return outcome
+
+
+def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_after: timedelta) -> OcoResult:
+    """An emulated OCO with one leg at the venue (the other's placement was lost). A traded leg ends it;
+    otherwise the missing leg is placed beside the one resting (never the OCO again from scratch), once
+    no earlier attempt can still be in flight."""
+    if any(leg.filled_qty > 0 for leg in found.orders) or _age(order) < resend_after:
+        return found
+    try:
+        with priority(RequestClass.ORDER):
+            return exchange.place_oco(_request_of(order))  # keeps the resting leg (same client id)
+    except ExchangeError as err:
+        log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
+        return found
 
 
 def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,

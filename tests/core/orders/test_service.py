@@ -279,3 +279,35 @@ def test_an_order_that_cannot_be_placed_in_its_useful_life_ends_expired_with_the
 def trader_exchange(trader):
     with session_scope() as session:
         return brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
+
+
+def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, object]:
+    """An OCO sell on a venue without OCO whose first attempt placed the stop leg and lost the limit leg."""
+    exchange = trader_exchange(trader)
+    exchange.has_native_oco = False
+    last = exchange.klines("BTCUSDT", "1m", limit=1)[-1].close
+    order_id = trader.order(type="oco", side="sell", quantity=Decimal("0.01"),
+                            price=(last * Decimal("1.3")).quantize(Decimal("0.01")),
+                            stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")))
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        exchange.place_order(service._request_of(order).stop_loss_leg())
+        order.state = "unknown"  # what the lost answer of the second leg left
+    _backdate(order_id, 60)
+    return order_id, last
+
+
+def test_an_emulated_oco_missing_its_limit_leg_gets_that_leg_not_a_whole_resend(trader):
+    order_id, _ = _emulated_oco_with_only_its_stop(trader, "0.7")
+    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    assert outcome.state == "open"
+    legs = sorted(o.client_order_id[-3:] for o in trader.at_sim(order_id))
+    assert legs == ["-sl", "-tp"]  # the resting stop kept, the limit leg added, nothing twice
+
+
+def test_an_emulated_oco_whose_stop_traded_is_filled_and_gets_no_other_leg(trader, sim):
+    order_id, last = _emulated_oco_with_only_its_stop(trader, "0.9")
+    sim.inject_print("BTCUSDT", (last * Decimal("0.8")).quantize(Decimal("0.01")))  # the stop trades
+    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    assert outcome.state == "filled"
+    assert [o.client_order_id[-3:] for o in trader.at_sim(order_id)] == ["-sl"]
