@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import get_settings
+from core.db import utcnow
 from core.models import Bot, Order
 from core.webhooks.cadence import timeframe_seconds
 
@@ -44,5 +45,6 @@ def useful_life_s(session: Session, order: Order) -> int:
 
 def useful_life_end(session: Session, order: Order) -> float:
     """Epoch seconds past which the order is no longer placed (it ends `expired` instead)."""
-    created = order.created_at if order.created_at.tzinfo else order.created_at.replace(tzinfo=UTC)
+    created = order.created_at or utcnow()  # not flushed yet: it is being created now
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)
     return created.timestamp() + useful_life_s(session, order)
