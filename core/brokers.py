@@ -24,6 +24,7 @@ from core.db import utcnow
 from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import Balance, SymbolRules
+from core.exchanges.ratelimit import background
 from core.exchanges.registry import make_exchange
 from core.exchanges.rules import decimal_str
 from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
@@ -273,7 +274,8 @@ def rules_from_row(row: SymbolRule) -> SymbolRules:
 
 def load_markets(session: Session, broker: BrokerConnection) -> int:
     """Fetch the venue's symbols and rules into SymbolRule (upsert); returns how many. Raises ExchangeError."""
-    markets = exchange_for(broker).markets(refresh=True)
+    with background():
+        markets = exchange_for(broker).markets(refresh=True)
     now = utcnow()
     for rules in markets.values():
         values = {"broker_id": broker.id, "symbol": rules.symbol, "base": rules.base, "quote": rules.quote,
@@ -306,27 +308,28 @@ def last_price(exchange: Exchange, symbol: str) -> Decimal | None:
 def portfolio(broker: BrokerConnection) -> Portfolio:
     """Balances valued in USDT at the venue's last prices. Raises ExchangeError."""
     exchange = exchange_for(broker)
-    balances = exchange.balances()
-    markets = exchange.markets()
-    holdings, unpriced, total = [], [], Decimal(0)
-    for asset, balance in sorted(balances.items()):
-        if balance.total <= 0:
-            continue
-        price: Decimal | None = Decimal(1) if asset in STABLECOINS else None
-        pair = f"{asset}{VALUATION_ASSET}"
-        if price is None and pair in markets:
-            try:
-                price = last_price(exchange, pair)
-            except ExchangeError as err:
-                log.warning("valuation_price_failed", extra={"broker_id": broker.id, "symbol": pair,
-                                                             "error": str(err)})
-        value = balance.total * price if price is not None else None
-        if value is None:
-            unpriced.append(asset)
-        else:
-            total += value
-        holdings.append(Holding(asset, balance.free, balance.locked, price, value))
-    return Portfolio(holdings=holdings, total=total, unpriced=unpriced)
+    with background():  # a balance refresh yields the venue's budget to orders
+        balances = exchange.balances()
+        markets = exchange.markets()
+        holdings, unpriced, total = [], [], Decimal(0)
+        for asset, balance in sorted(balances.items()):
+            if balance.total <= 0:
+                continue
+            price: Decimal | None = Decimal(1) if asset in STABLECOINS else None
+            pair = f"{asset}{VALUATION_ASSET}"
+            if price is None and pair in markets:
+                try:
+                    price = last_price(exchange, pair)
+                except ExchangeError as err:
+                    log.warning("valuation_price_failed", extra={"broker_id": broker.id, "symbol": pair,
+                                                                 "error": str(err)})
+            value = balance.total * price if price is not None else None
+            if value is None:
+                unpriced.append(asset)
+            else:
+                total += value
+            holdings.append(Holding(asset, balance.free, balance.locked, price, value))
+        return Portfolio(holdings=holdings, total=total, unpriced=unpriced)
 
 
 # ---- the demo account on the simulator -------------------------------------------------------------

@@ -237,6 +237,7 @@ def _add_optional_commands() -> None:
         ("core.candles.cli", "candles_group", main),
         ("core.candles.cli", "bench_feeds_command", bench),
         ("core.orders.cli", "bench_gateway_command", bench),
+        ("core.orders.cli", "bench_reconcile_command", bench),
         ("core.orders.cli", "orders_group", main),
         ("core.webhooks.cli", "bench_webhook_command", bench),
         ("core.backtest.web_bench", "bench_backtest_web_command", bench),

@@ -96,6 +96,14 @@ class WebhooksConfig(Section):
     unknown_token_per_minute: int = Field(default=30, ge=1, le=10_000)
 
 
+class OrdersConfig(Section):
+    """How long an order may wait its turn for a venue's request budget before it ends `expired`:
+    webhook orders wait up to webhooks.max_alert_age_s, bot orders until their candle closes, and
+    manual orders (and cancels) up to manual_max_wait_s."""
+
+    manual_max_wait_s: int = Field(default=60, ge=1, le=3600)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -107,6 +115,7 @@ class FileConfig(Section):
     feeds: FeedsConfig = FeedsConfig()
     security: SecurityConfig = SecurityConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    orders: OrdersConfig = OrdersConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}

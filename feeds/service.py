@@ -27,6 +27,7 @@ from core.candles.pipeline import CandlePipeline
 from core.candles.store import EXTRA_SYMBOLS
 from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
+from core.exchanges.ratelimit import background
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ def fetch_minutes(exchange: Exchange, venue: str, symbol: str, first: int, last:
     out: list[ClosedCandle] = []
     start = first
     while start <= last:
-        page = exchange.klines(symbol, "1m", start_ms=start, end_ms=last, limit=KLINE_PAGE)
+        with background():  # a backfill yields the venue's budget to orders
+            page = exchange.klines(symbol, "1m", start_ms=start, end_ms=last, limit=KLINE_PAGE)
         fresh = [k for k in page if start <= k.open_time_ms <= last]
         out.extend(ClosedCandle(venue, symbol, "1m", k.open_time_ms, k.open, k.high, k.low, k.close, k.volume)
                    for k in fresh)

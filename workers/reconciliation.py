@@ -12,7 +12,7 @@ from core.orders.submit import enqueue_placement
 
 log = logging.getLogger(__name__)
 TASK = "workers.reconciliation.reconcile_all"
-EVERY_S = 30.0
+EVERY_S = reconcile.PASS_EVERY.total_seconds()
 
 
 def _enqueue(order_id: int) -> bool:
@@ -28,7 +28,8 @@ def _placements_waiting() -> bool:
 @shared_task(name=TASK, acks_late=True)
 def reconcile_all() -> list[int]:
     """Fan out one task per broker: a venue that is down must not hold up every other broker's pass.
-    A pass not started before the next one is due is dropped (`expires`)."""
+    A pass not started before the next one is due is dropped (`expires`). Quiet connections are in it
+    only once per reconcile.SWEEP_EVERY (see reconcile.brokers_to_reconcile)."""
     broker_ids = reconcile.brokers_to_reconcile()
     for broker_id in broker_ids:
         reconcile_broker.apply_async(args=[broker_id], queue="maintenance", expires=EVERY_S)

@@ -39,6 +39,7 @@ from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
 from core.exchanges.base import Exchange
 from core.exchanges.errors import RateLimited, Unavailable
+from core.exchanges.ratelimit import background
 from core.exchanges.registry import VENUES, make_exchange
 from core.models import Candle
 
@@ -351,7 +352,8 @@ def _fetch_page(exchange: Exchange, symbol: str, timeframe: str, start: int, end
                 sleep: Callable[[float], None], max_retries: int):
     for attempt in range(max_retries + 1):
         try:
-            return exchange.klines(symbol, timeframe, start_ms=start, end_ms=end, limit=KLINE_PAGE)
+            with background():  # a download yields the venue's budget to orders
+                return exchange.klines(symbol, timeframe, start_ms=start, end_ms=end, limit=KLINE_PAGE)
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else 1.0
         except Unavailable:

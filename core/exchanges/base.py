@@ -41,7 +41,7 @@ from core.exchanges.models import (
     VenueOrder,
     VenueTrade,
 )
-from core.exchanges.ratelimit import RateLimiter
+from core.exchanges.ratelimit import RateLimiter, RequestClass, priority
 from core.exchanges.rules import round_and_validate
 
 log = logging.getLogger(__name__)
@@ -264,16 +264,32 @@ class Exchange(ABC):
         # Stop first: if only one leg can exist, the protective one matters more. If the venue refuses
         # the second leg the first is cancelled, so an OCO is placed whole or not at all. If the second
         # leg's outcome is unknown it may exist: the stop stays, and reconciliation finds both by id.
-        stop_order = self.place_order(stop_loss)
+        stop_order = self._place_leg(stop_loss)
+        if stop_order.filled_qty > 0:  # an earlier attempt's stop already traded: no other leg, ever
+            return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol, orders=(stop_order,),
+                             emulated=True)
         try:
-            profit_order = self.place_order(take_profit)
+            profit_order = self._place_leg(take_profit)
         except (Unavailable, MalformedResponse):
             raise
         except ExchangeError:
-            self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
+            # Not bound by the entry's deadline (which may be what just passed): the stop must go.
+            with priority(RequestClass.ORDER):
+                self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
             raise
         return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol,
                          orders=(profit_order, stop_order), emulated=True)
+
+    def _place_leg(self, leg: OrderRequest) -> VenueOrder:
+        """One leg of an emulated OCO. A leg the venue refuses because an earlier attempt of a re-sent
+        OCO already placed it (same client order id) is kept as it is, not taken for a refusal."""
+        try:
+            return self.place_order(leg)
+        except InvalidOrder as refused:
+            try:
+                return self.get_order(leg.symbol, client_order_id=leg.client_order_id)
+            except OrderNotFound:
+                raise refused from None
 
     def settle_emulated_oco(self, oco: OcoResult) -> OcoResult:
         """Cancel-on-fill for an emulated OCO: once a leg has any fill, cancel the other.

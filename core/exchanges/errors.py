@@ -53,6 +53,13 @@ class RateLimited(ExchangeError):
     retryable = True
 
 
+class OrderWindowPassed(RateLimited):
+    """Our own limiter: the venue's budget would not free up for this order before its deadline (the
+    signal's useful life). Nothing was sent; the order is `expired`, not refused by the venue."""
+
+    kind = "window_passed"
+
+
 class Unavailable(ExchangeError):
     """Venue down, 5xx, timeout, connection refused. The request's outcome may be unknown."""
 

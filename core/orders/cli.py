@@ -1,4 +1,4 @@
-"""`aristobot bench gateway` and `aristobot orders ...`."""
+"""`aristobot bench gateway`, `aristobot bench reconcile` and `aristobot orders ...`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,26 @@ def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> No
         click.echo(f"{name:6}  p50 {stats['p50_ms']:7.1f} ms   p99 {stats['p99_ms']:7.1f} ms   "
                    f"max {stats['max_ms']:7.1f} ms   (n={result['n']})")
     click.echo(f"target p99 < {result['target_p99_ms']:g} ms: {'met' if result['meets_target'] else 'NOT met'}")
+
+
+@click.command("reconcile")
+@click.option("--connections", default=60, show_default=True, type=click.IntRange(1, 1000),
+              help="idle simulator connections to reconcile (created on the first run, then reused)")
+@click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool) -> None:
+    """What reconciliation costs the venue's request budget (weight per minute) for N idle connections."""
+    from dataclasses import asdict
+
+    from core.config import get_settings
+    from core.orders.reconcile_bench import run
+
+    result = asdict(run(sim_url or get_settings().sim_url, connections))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for name, value in result.items():
+        click.echo(f"{name:>36}: {value}")
 
 
 @click.group("orders")

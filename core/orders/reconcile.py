@@ -3,6 +3,12 @@
 Resolves `sent`/`unknown` orders by client order id, re-enqueues orders stuck in `new` (e.g. Redis
 was down when they were submitted), refreshes live orders (settling emulated OCOs) and stores any
 fill the ledger does not have yet. It never guesses: every change comes from the venue's answer.
+
+Its cost scales with activity, not with connections: a connection with live orders or an order changed
+within ACTIVE_WINDOW is checked every pass, and its trades only for the symbols that changed; the full
+sweep of every symbol traded within FILLS_LOOKBACK (fills made outside the platform) runs once per
+SWEEP_EVERY per connection, and a quiet connection (nothing live, nothing recent) is visited only then.
+All of it is background work for the venue's budget (core.exchanges.ratelimit): orders go first.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from core.brokers import exchange_for
+from core.bus import get_redis
 from core.db import session_scope, utcnow
 from core.exchanges.errors import ExchangeError, Unavailable
+from core.exchanges.ratelimit import background
 from core.models import BrokerConnection, Fill, Order
 from core.orders import service
 from core.orders.states import OrderState
@@ -28,6 +36,9 @@ STUCK_NEW_AFTER = timedelta(seconds=20)
 # never empty (sustained load) must not hold a lost placement back for ever.
 BACKLOG_PATIENCE = timedelta(minutes=10)
 FILLS_LOOKBACK = timedelta(days=2)
+PASS_EVERY = timedelta(seconds=30)  # the beat schedule of workers.reconciliation
+ACTIVE_WINDOW = timedelta(minutes=10)
+SWEEP_EVERY = timedelta(minutes=10)
 LIVE = (OrderState.SENT.value, OrderState.UNKNOWN.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value)
 
 
@@ -41,22 +52,49 @@ class BrokerReport:
     errors: list[str] = field(default_factory=list)
 
 
-def brokers_to_reconcile() -> list[int]:
-    """Connections with live or recent orders; idle connections cost the venue nothing."""
-    since = utcnow() - FILLS_LOOKBACK
+def sweep_key(broker_id: int) -> str:
+    return f"aristobot:reconcile:swept:{broker_id}"
+
+
+def sweep_is_due(broker_id: int) -> bool:
+    return not get_redis().exists(sweep_key(broker_id))
+
+
+def take_sweep(broker_id: int) -> bool:
+    """True once per SWEEP_EVERY per connection (all workers): this pass sweeps every recent symbol."""
+    return bool(get_redis().set(sweep_key(broker_id), "1", nx=True, ex=int(SWEEP_EVERY.total_seconds())))
+
+
+def active_brokers() -> set[int]:
+    """Connections with live orders, orders waiting to be sent, or an order changed within ACTIVE_WINDOW."""
     with session_scope() as session:
-        return list(session.scalars(select(Order.broker_id).where(
-            (Order.state.in_(LIVE + (OrderState.NEW.value,))) | (Order.updated_at >= since)).distinct()))
+        return set(session.scalars(select(Order.broker_id).where(
+            Order.state.in_(LIVE + (OrderState.NEW.value,)) | (Order.updated_at >= utcnow() - ACTIVE_WINDOW))
+            .distinct()))
+
+
+def brokers_to_reconcile() -> list[int]:
+    """The active connections, and the quiet ones (orders within FILLS_LOOKBACK only) whose sweep is due;
+    connections idle for longer cost the venue nothing."""
+    active = active_brokers()
+    with session_scope() as session:
+        recent = set(session.scalars(select(Order.broker_id).where(
+            Order.updated_at >= utcnow() - FILLS_LOOKBACK).distinct()))
+    return sorted(active | {broker_id for broker_id in recent - active if sweep_is_due(broker_id)})
 
 
 def _aware(stamp: datetime) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+@background()  # yields the venue's budget to orders; a re-send inside it is an order again
 def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
                      resend_after: timedelta = service.RESEND_AFTER,
-                     placements_waiting: Callable[[], bool] = lambda: False) -> BrokerReport:
-    """Re-enqueue this broker's orders stuck in `new` and sync its live ones with the venue.
+                     placements_waiting: Callable[[], bool] = lambda: False,
+                     full_sweep: bool | None = None) -> BrokerReport:
+    """Re-enqueue this broker's orders stuck in `new` and sync its live ones with the venue, then its
+    trades: of every symbol traded within FILLS_LOOKBACK when `full_sweep` (None: when take_sweep says
+    so), else only of the symbols with an order changed within ACTIVE_WINDOW.
 
     While `placements_waiting()` (the `orders` queue still holds a backlog), an order still `new` is most
     likely waiting in it: a copy per pass would only pile up no-op tasks in front of the real ones (a
@@ -89,23 +127,28 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
         report.synced += 1
         report.changed += int(outcome.changed)
     else:
-        report.fills_added = sync_fills(broker_id, report)
+        sweep = take_sweep(broker_id) if full_sweep is None else full_sweep
+        report.fills_added = sync_fills(broker_id, report, symbols_since=None if sweep else ACTIVE_WINDOW)
     log.info("reconciled_broker", extra={"broker_id": broker_id, "synced": report.synced, "changed": report.changed,
                                          "requeued": report.requeued, "fills_added": report.fills_added,
                                          "errors": len(report.errors)})
     return report
 
 
-def sync_fills(broker_id: int, report: BrokerReport | None = None) -> int:
-    """New venue trades of every symbol we traded recently, stored once in our ledger."""
+@background()
+def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
+               symbols_since: timedelta | None = None) -> int:
+    """New venue trades of every symbol we traded within FILLS_LOOKBACK (or only `symbols_since`), stored
+    once in our ledger."""
     since = utcnow() - FILLS_LOOKBACK
+    symbols_from = since if symbols_since is None else utcnow() - symbols_since
     added = 0
     with session_scope() as session:
         broker = session.get(BrokerConnection, broker_id)
         if broker is None:
             return 0
         symbols = list(session.scalars(select(Order.symbol).where(Order.broker_id == broker_id,
-                                                                  Order.updated_at >= since).distinct()))
+                                                                  Order.updated_at >= symbols_from).distinct()))
         exchange = exchange_for(broker)
         for symbol in symbols:
             last = session.scalar(select(func.max(Fill.traded_at)).where(Fill.broker_id == broker_id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,12 +33,15 @@ from core.exchanges.errors import (
     InsufficientFunds,
     InvalidOrder,
     OrderNotFound,
+    OrderWindowPassed,
     RateLimited,
 )
 from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, VenueTrade, oco_leg_ids
+from core.exchanges.ratelimit import RequestClass, background, priority
 from core.exchanges.rules import round_and_validate
 from core.models import BrokerConnection, Fill, Order
 from core.orders.states import FINAL_STATES, OrderState, can_transition
+from core.orders.useful_life import manual_wait_s, useful_life_end
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +283,7 @@ class PreparedOrder:
     outcome: Outcome
     exchange: Exchange | None = None
     request: OrderRequest | OcoRequest | None = None  # None: rejected, nothing to send
+    deadline: float | None = None  # epoch seconds: the signal's useful life (see useful_life_end)
 
 
 def prepare(session: Session, order: Order, *, offline: bool = False) -> PreparedOrder | None:
@@ -300,6 +305,7 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     adjusted = _store_rounded(order, request)
     _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
     prepared.exchange, prepared.request = exchange, request
+    prepared.deadline = useful_life_end(session, order)
     return prepared
 
 
@@ -310,7 +316,8 @@ def send_prepared(prepared: PreparedOrder) -> Outcome:
     outcome.events = []
     if prepared.request is None:
         return outcome
-    return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id)
+    return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id,
+                 prepared.deadline)
 
 
 def place(order_id: int) -> Outcome:
@@ -328,12 +335,18 @@ def place(order_id: int) -> Outcome:
 
 
 def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest, outcome: Outcome,
-          user_id: int) -> Outcome:
-    """Call the venue (the `sent` state is already committed) and record its answer."""
+          user_id: int, deadline: float | None) -> Outcome:
+    """Call the venue (the `sent` state is already committed) and record its answer.
+
+    The order goes first in our limiter and waits its turn for the venue's budget until `deadline`;
+    if that passes first, nothing was sent and the order ends `expired` with the reason."""
     answer: VenueOrder | OcoResult | None = None
     failure: ExchangeError | None = None
     try:
-        answer = exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
+        with priority(RequestClass.ORDER, deadline=deadline):
+            answer = exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
+    except OrderWindowPassed as err:
+        failure = err  # our limiter sent nothing, not even a resend: nothing can have landed
     except RateLimited as err:
         # The venue did not execute this request, but an earlier attempt may have landed: ask once.
         failure = err
@@ -354,6 +367,11 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
             _apply(order, view_of(answer), "venue_ack", outcome)
         elif isinstance(failure, REFUSALS):
             _reject(order, failure, outcome, "venue_refused")
+        elif isinstance(failure, OrderWindowPassed):
+            order.error_kind = failure.kind
+            order.error_message = (f"not placed: {failure.message} — the venue's request budget stayed spent "
+                                   f"by earlier orders; the signal is too old to act on now")[:2000]
+            _move(order, OrderState.EXPIRED, "budget_wait_expired", outcome, {"error": failure.message[:500]})
         elif isinstance(failure, RateLimited):
             _reject(order, ExchangeError(f"{failure.message} — not placed, try again in a moment",
                                          venue=failure.venue, code=failure.code), outcome, "rate_limited")
@@ -396,8 +414,15 @@ def _record_answer_fills(session: Session, order: Order, answer: VenueOrder | Oc
 def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:
     if isinstance(request, OcoRequest) or (isinstance(request, Order) and request.type == "oco"):
         symbol, client_id = request.symbol, request.client_order_id or ""
-        legs = tuple(exchange.get_order(symbol, client_order_id=leg) for leg in oco_leg_ids(client_id))
-        return OcoResult(client_order_id=client_id, symbol=symbol, orders=legs,
+        legs = []
+        for leg_id in oco_leg_ids(client_id):
+            try:
+                legs.append(exchange.get_order(symbol, client_order_id=leg_id))
+            except OrderNotFound:
+                continue  # an emulated OCO whose second leg was lost: the one found still counts
+        if not legs:
+            raise OrderNotFound(f"neither leg of OCO {client_id} is at the venue", venue=exchange.venue)
+        return OcoResult(client_order_id=client_id, symbol=symbol, orders=tuple(legs),
                          emulated=not exchange.has_native_oco)
     return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
 
@@ -436,6 +461,8 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
         except ExchangeError as err:
             outcome.message = f"venue not reachable for sync: {err}"
             return outcome
+        if isinstance(answer, OcoResult) and len(answer.orders) < 2:
+            answer = _complete_oco(exchange, order, answer, resend_after)
         if answer is not None and isinstance(answer, OcoResult) and answer.emulated and not order.is_final:
             try:
                 answer = exchange.settle_emulated_oco(answer)
@@ -449,16 +476,31 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
             request = None
         else:
             filled, request = False, _not_found(order, outcome, resend_after, resend_until)
+        deadline = useful_life_end(session, order) if request is not None else None
         ended, source = _ended_filled(order, outcome), order.source
     _finish(outcome, user_id)
     outcome.events = []
     if request is not None:
-        return _send(order_id, exchange, request, outcome, user_id)
+        return _send(order_id, exchange, request, outcome, user_id, deadline)
     if filled:
         _record_order_fills(order_id)
     if ended:
         _after_final_fill(order_id, source)
     return outcome
+
+
+def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_after: timedelta) -> OcoResult:
+    """An emulated OCO with one leg at the venue (the other's placement was lost). A traded leg ends it;
+    otherwise the missing leg is placed beside the one resting (never the OCO again from scratch), once
+    no earlier attempt can still be in flight."""
+    if any(leg.filled_qty > 0 for leg in found.orders) or _age(order) < resend_after:
+        return found
+    try:
+        with priority(RequestClass.ORDER):
+            return exchange.place_oco(_request_of(order))  # keeps the resting leg (same client id)
+    except ExchangeError as err:
+        log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
+        return found
 
 
 def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
@@ -501,12 +543,13 @@ def cancel(order_id: int) -> Outcome:
         exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
         symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
     try:
-        for leg in (oco_leg_ids(client_id) if is_oco else (client_id,)):
-            try:
-                exchange.cancel_order(symbol, client_order_id=leg)
-            except OrderNotFound:
-                if not is_oco:
-                    raise
+        with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):
+            for leg in (oco_leg_ids(client_id) if is_oco else (client_id,)):
+                try:
+                    exchange.cancel_order(symbol, client_order_id=leg)
+                except OrderNotFound:
+                    if not is_oco:
+                        raise
     except OrderNotFound:
         outcome.message = "the venue has no open order to cancel (it may have filled)"
     except ExchangeError as err:
@@ -548,6 +591,7 @@ def recorded_quantity(session: Session, order_id: int) -> Decimal:
         or Decimal(0)
 
 
+@background()  # trade history: yields the venue's budget to orders
 def _record_order_fills(order_id: int) -> int:
     """Fetch this order's trades when our ledger holds less than the venue reports filled."""
     with session_scope() as session:
@@ -574,6 +618,7 @@ def _record_order_fills(order_id: int) -> int:
     return added
 
 
+@background()
 def record_symbol_fills(broker_id: int, symbol: str) -> list[int]:
     """One trades query for every recent order of a broker's symbol whose fills the ledger misses;
     the after-fill callbacks run for the final ones now fully recorded. Returns the completed order ids."""

@@ -2,6 +2,10 @@
 
 Every alert is checked end to end: stored, answered, turned into exactly one order, acknowledged by the
 venue. Replays of earlier alerts are mixed in; none may produce a second order.
+
+Its accounts and webhooks are created on the first run and reused (core.bench_accounts), and so are
+`--background-connections` more connections on the same venue, each with a resting order that the
+running reconciliation checks as usual during the burst: the background load a busy install has.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import platform
-import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,15 +20,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
-import requests
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
-from core import accounts, brokers
-from core.db import new_session, session_scope
-from core.models import Order, WebhookAlert
+from core.bench_accounts import bench_user, sim_connection, standing_orders
+from core.bus import get_redis
+from core.db import new_session, session_scope, utcnow
+from core.exchanges.ratelimit import RequestClass, weight_spent
+from core.models import Order, Webhook, WebhookAlert
 from core.security import register_secret
 from core.webhooks.monitor import ack_latencies_ms, percentile
-from core.webhooks.setup import WebhookSettings, create_webhook
+from core.webhooks.setup import WebhookSettings, create_webhook, resume_webhook, webhook_token
 
 BENCH_USER = "bench-webhook"
 REPLAY_EVERY = 20  # one alert in 20 is sent twice (a TradingView retry)
@@ -34,6 +38,8 @@ ACK_STATES = ("open", "partially_filled", "filled")
 # so does our shared rate limiter): a faster burst on one account waits for the venue, whatever the
 # platform does. The bench spreads its alerts over enough accounts to stay under that budget.
 ORDERS_PER_SECOND_PER_ACCOUNT = 8
+BACKGROUND_CONNECTIONS = 60
+VENUE = "sim"
 
 
 @dataclass
@@ -54,6 +60,9 @@ class BenchResult:
     receive_p99_ms: float | None
     ack_p50_ms: float | None
     ack_p99_ms: float | None
+    background_connections: int = 0
+    background_weight_per_min: float = 0.0  # venue weight our limiter gave background work, per minute
+    orders_weight_per_min: float = 0.0  # ... and orders (place/cancel), over the same time
     target_ack_p99_ms: int = 250
 
 
@@ -61,24 +70,40 @@ def accounts_for(rate: int) -> int:
     return max(1, -(-rate // ORDERS_PER_SECOND_PER_ACCOUNT))
 
 
-def prepare(web_url: str, sim_url: str) -> tuple[str, int]:
-    """A bench trader with a funded simulator account and a webhook; returns (webhook URL, webhook id)."""
-    api_key, api_secret = f"bench{secrets.token_hex(6)}", secrets.token_urlsafe(24)
-    register_secret(api_secret)
-    answer = requests.post(f"{sim_url}/sim/admin/accounts", timeout=10, json={
-        "api_key": api_key, "api_secret": api_secret, "balances": {"USDT": "100000000", "BTC": "1000"}})
-    answer.raise_for_status()
+def prepare(web_url: str, sim_url: str, number: int) -> tuple[str, int]:
+    """Bench account `number`: a funded simulator connection and its webhook, made on the first run and
+    reused after; returns (webhook URL, webhook id)."""
     with session_scope() as session:
-        user = accounts.find_user(session, BENCH_USER) or accounts.create_user(
-            session, BENCH_USER, accounts.generate_password())
-        broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
-            venue="sim", label=f"bench {api_key}", api_key=api_key, api_secret=api_secret, base_url=sim_url))
-        brokers.load_markets(session, broker)
-        webhook, token = create_webhook(session, user.id, WebhookSettings(
-            name=f"bench {datetime.now(UTC):%H:%M:%S}", broker_id=broker.id, symbol="BTCUSDT",
-            size_mode="quantity", size_value=Decimal("0.001"), rate_limit_per_minute=10_000))
+        user_id = bench_user(session, BENCH_USER).id
+        broker = sim_connection(session, user_id, f"bench {number}", sim_url)
+        name = f"bench {number}"
+        webhook = session.scalar(select(Webhook).where(Webhook.user_id == user_id, Webhook.broker_id == broker.id,
+                                                       Webhook.name == name))
+        if webhook is None:
+            webhook, token = create_webhook(session, user_id, WebhookSettings(
+                name=name, broker_id=broker.id, symbol="BTCUSDT", size_mode="quantity",
+                size_value=Decimal("0.001"), rate_limit_per_minute=10_000))
+        else:
+            token = webhook_token(webhook)
+            if webhook.paused:
+                resume_webhook(webhook)
         register_secret(token)
         return f"{web_url.rstrip('/')}/webhooks/tv/{token}", webhook.id
+
+
+def prepare_background(sim_url: str, count: int) -> list[int]:
+    """`count` more connections on the venue, each with a resting order the reconciliation keeps checking
+    (and an older fill, history its sweep looks at)."""
+    with session_scope() as session:
+        user_id = bench_user(session, BENCH_USER).id
+        broker_ids = [sim_connection(session, user_id, f"background {number}", sim_url).id
+                      for number in range(1, count + 1)]
+    standing_orders(broker_ids, resting=True, age=timedelta(hours=1))
+    return broker_ids
+
+
+def _weight_by_class() -> dict[RequestClass, int]:
+    return weight_spent(get_redis(), VENUE)
 
 
 def _body(index: int, start: datetime) -> str:
@@ -125,29 +150,34 @@ async def _fire(urls: list[str], rate: int, seconds: float) -> tuple[list[float]
     return latencies, statuses, total, replays
 
 
-def _settle(webhook_ids: list[int], timeout: float) -> None:
-    """Wait until every accepted alert's order was acknowledged by the venue (or the timeout)."""
+def _settle(mine: ColumnElement[bool], timeout: float) -> None:
+    """Wait until every accepted alert's order was acknowledged by the venue, or ended (the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with new_session() as session:
             expected = session.execute(select(func.count()).select_from(WebhookAlert).where(
-                WebhookAlert.webhook_id.in_(webhook_ids), WebhookAlert.status == "accepted")).scalar()
-            acked = session.execute(select(func.count()).select_from(Order).join(
+                mine, WebhookAlert.status == "accepted")).scalar()
+            settled = session.execute(select(func.count()).select_from(Order).join(
                 WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)).where(
-                WebhookAlert.webhook_id.in_(webhook_ids), Order.source == "webhook",
-                Order.state.in_(ACK_STATES))).scalar()
-        if acked >= expected:
+                mine, Order.source == "webhook",
+                Order.state.in_(ACK_STATES + ("rejected", "expired", "cancelled")))).scalar()
+        if settled >= expected:
             return
         time.sleep(0.5)
 
 
 def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: float = 600.0,
-        accounts: int | None = None) -> BenchResult:
+        accounts: int | None = None, background_connections: int = BACKGROUND_CONNECTIONS) -> BenchResult:
     accounts = accounts or accounts_for(rate)
-    urls, webhook_ids = zip(*(prepare(web_url, sim_url) for _ in range(accounts)), strict=True)
+    urls, webhook_ids = zip(*(prepare(web_url, sim_url, number) for number in range(1, accounts + 1)), strict=True)
+    prepare_background(sim_url, background_connections)
+    started, weight_before, clock = utcnow(), _weight_by_class(), time.monotonic()
     latencies, statuses, unique, replays = asyncio.run(_fire(list(urls), rate, seconds))
-    _settle(list(webhook_ids), settle_timeout)
-    mine = WebhookAlert.webhook_id.in_(webhook_ids)
+    mine = WebhookAlert.webhook_id.in_(webhook_ids) & (WebhookAlert.received_at >= started)
+    _settle(mine, settle_timeout)
+    minutes = (time.monotonic() - clock) / 60
+    weight_after = _weight_by_class()
+    spent = {cls: (weight_after[cls] - weight_before[cls]) / minutes for cls in RequestClass}
     with new_session() as session:
         counts = dict(session.execute(select(WebhookAlert.status, func.count()).where(mine)
                                       .group_by(WebhookAlert.status)).all())
@@ -167,7 +197,10 @@ def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: f
         failed_requests=sum(n for status, n in statuses.items() if status not in (200, 202)),
         lost=unique - accepted_with_ack, duplicate_orders=duplicate_orders, orders_acked=len(acks),
         receive_p50_ms=_round(percentile(latencies, 0.5)), receive_p99_ms=_round(percentile(latencies, 0.99)),
-        ack_p50_ms=_round(percentile(acks, 0.5)), ack_p99_ms=_round(percentile(acks, 0.99)))
+        ack_p50_ms=_round(percentile(acks, 0.5)), ack_p99_ms=_round(percentile(acks, 0.99)),
+        background_connections=background_connections,
+        background_weight_per_min=round(spent[RequestClass.BACKGROUND], 1),
+        orders_weight_per_min=round(spent[RequestClass.ORDER], 1))
 
 
 def _round(value: float | None) -> float | None:
@@ -183,7 +216,8 @@ def write_markdown(result: BenchResult, path: Path) -> None:
 
 `aristobot bench webhook --rate {result.rate} --seconds {result.seconds:g} --json` against the running web +
 worker + simulator (one replay in {REPLAY_EVERY} alerts, spread over {result.accounts} simulator account(s) so that
-none exceeds the venue's order budget of 100 orders / 10 s). Verdict: **{verdict}** (lost 0, duplicate orders 0,
+none exceeds the venue's order budget of 100 orders / 10 s; {result.background_connections} more connections on
+the venue reconciled meanwhile). Verdict: **{verdict}** (lost 0, duplicate orders 0,
 receive-to-venue-ack p99 < {result.target_ack_p99_ms} ms).
 
 Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()},
@@ -197,4 +231,6 @@ Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machi
 - ack: from the alert's arrival (stored `received_at`) to its order's first live state reported by the
   venue (`open` / `filled` event), i.e. alert → stored → order recorded → `orders` queue → worker → venue.
 - lost: alerts sent once that do not end as exactly one acknowledged order.
+- background_weight_per_min / orders_weight_per_min: the venue weight our limiter gave each class during the
+  run (burst + settle), per minute; the venue allows 6,000.
 """)

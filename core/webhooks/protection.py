@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.db import session_scope, utcnow
@@ -203,20 +203,27 @@ def protect_entry(entry_id: int, celery_app) -> int | None:
 
 def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 200) -> list[int]:
     """Filled webhook entries whose alert asked for a stop-loss / take-profit that was never recorded
-    (the worker died between the fill and the hook, or the hook failed)."""
+    (the worker died between the fill and the hook, or the hook failed).
+
+    Bounded by the entries' age: the recent webhook entries are picked first (materialized, so their
+    alert ids are read only from webhook orders) and their alerts fetched by primary key, never by
+    scanning every alert ever received."""
     now = utcnow()
     protection = aliased(Order)
     wanted = or_(WebhookAlert.payload["stop_loss"].as_string().is_not(None),
                  WebhookAlert.payload["take_profit"].as_string().is_not(None))
     final = [s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.EXPIRED)]
-    query = (select(Order.id)
-             .join(WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type))
-             .where(Order.source == "webhook", Order.oco_group.is_(None), Order.state.in_(final),
-                    Order.filled_quantity > 0, Order.updated_at < now - older_than,
-                    Order.updated_at > now - SWEEP_WITHIN, WebhookAlert.action.in_(ENTRY_ACTIONS), wanted,
+    entries = (select(Order.id, func.cast(Order.source_ref, BigInteger).label("alert_id"))
+               .where(Order.source == "webhook", Order.oco_group.is_(None), Order.state.in_(final),
+                      Order.filled_quantity > 0, Order.updated_at < now - older_than,
+                      Order.updated_at > now - SWEEP_WITHIN)
+               .cte("recent_entries").prefix_with("MATERIALIZED"))
+    query = (select(entries.c.id)
+             .join(WebhookAlert, WebhookAlert.id == entries.c.alert_id)
+             .where(WebhookAlert.action.in_(ENTRY_ACTIONS), wanted,
                     ~select(protection.id).where(and_(
-                        protection.oco_group == func.concat(GROUP_PREFIX, Order.id))).exists())
-             .order_by(Order.id).limit(limit))
+                        protection.oco_group == func.concat(GROUP_PREFIX, entries.c.id))).exists())
+             .order_by(entries.c.id).limit(limit))
     return list(session.scalars(query))
 
 

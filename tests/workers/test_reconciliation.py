@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from core import brokers
+from core.bus import get_redis
 from core.db import session_scope, utcnow
 from core.exchanges.models import OrderRequest
+from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.exchanges.sim.server import start_in_thread
 from core.models import BrokerConnection, Fill, Order
-from core.orders import reconcile
+from core.orders import reconcile, service
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
@@ -105,3 +107,36 @@ def test_unknown_order_is_resolved_by_reconciliation(trader):
     assert report.changed == 1 and not report.errors
     assert trader.reload(order_id).state == "open"
     assert len(trader.at_sim(order_id)) == 1
+
+
+def _background_weight() -> int:
+    return weight_spent(get_redis(), "sim")[RequestClass.BACKGROUND]
+
+
+def test_a_quiet_connection_is_swept_once_per_sweep_interval_not_every_pass(trader):
+    order_id = trader.order()
+    service.place(order_id)
+    _age(order_id, 3600)  # filled an hour ago: history, no activity
+    get_redis().delete(reconcile.sweep_key(trader.broker_id))
+    assert trader.broker_id in reconcile.brokers_to_reconcile()
+    before = _background_weight()
+    swept = reconcile.reconcile_broker(trader.broker_id, lambda _id: False)
+    sweep_weight = _background_weight() - before
+    assert not swept.errors and sweep_weight >= 20  # one trades query for its symbol
+    assert trader.broker_id not in reconcile.brokers_to_reconcile()  # until SWEEP_EVERY has passed
+    before = _background_weight()
+    assert not reconcile.reconcile_broker(trader.broker_id, lambda _id: False).errors
+    assert _background_weight() == before  # between sweeps a quiet connection costs the venue nothing
+
+
+def test_a_connection_with_a_resting_order_is_checked_every_pass_for_that_order_only(trader):
+    resting = trader.order(type="limit", price=Decimal("1000"))
+    service.place(resting)
+    _age(resting, 3600)
+    reconcile.take_sweep(trader.broker_id)
+    for _ in range(2):
+        assert trader.broker_id in reconcile.brokers_to_reconcile()
+        before = _background_weight()
+        report = reconcile.reconcile_broker(trader.broker_id, lambda _id: False)
+        assert (report.synced, report.errors) == (1, [])
+        assert _background_weight() - before == 4  # one order query, no trades query

@@ -40,13 +40,15 @@ def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_th
     assert recovered >= 1
     with new_session() as session:
         stored = session.get(WebhookAlert, alert_id)
-        orders = session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all()
+        orders = session.scalars(select(Order).where(Order.source == "webhook",
+                                                     Order.source_ref == str(alert_id))).all()
     assert stored.processed_at is not None and [o.id for o in orders] == stored.order_ids
     assert len(orders) == 1
     # A second sweep finds nothing more to do for it.
     app.send_task("workers.webhooks.sweep_unprocessed").get(timeout=30)
     with new_session() as session:
-        assert len(session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all()) == 1
+        assert len(session.scalars(select(Order).where(Order.source == "webhook",
+                                                       Order.source_ref == str(alert_id))).all()) == 1
 
 
 def test_detect_misses_on_the_worker_pauses_a_silent_webhook(celery_worker_process, make_user, broker_of,

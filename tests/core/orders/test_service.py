@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from core import brokers
 from core.bus import order_events_channel
-from core.db import session_scope
+from core.db import session_scope, utcnow
 from core.exchanges.models import VenueTrade
-from core.models import BrokerConnection, Fill
+from core.exchanges.ratelimit import PREFIX
+from core.models import BrokerConnection, Fill, Order
 from core.orders import service
+from core.orders.useful_life import manual_wait_s
 from tests.support import free_port
 from tests.trading_support import make_trader
 
@@ -224,3 +228,86 @@ def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(tr
     elsewhere.point_at(garbling_proxy.url)  # another URL: another venue as far as we know
     with session_scope() as session:
         assert not brokers.exchange_for(session.get(BrokerConnection, elsewhere.broker_id)).has_markets
+
+
+# ---- our own limiter: orders wait their turn, and expire only past the signal's useful life ----
+
+VENUE_BUDGET = f"{PREFIX}:sim:6000/60000"  # the simulator's IP weight budget as the limiter keeps it
+
+
+@pytest.fixture()
+def spent_budget(redis_client):
+    """Fill the venue's weight budget with requests made `age_s` seconds ago (frees 60 - age_s s later)."""
+    def spend(age_s: float) -> None:
+        stamp = int((time.time() - age_s) * 1000)
+        redis_client.delete(VENUE_BUDGET)
+        redis_client.lpush(VENUE_BUDGET, *[stamp] * 6000)
+        redis_client.pexpire(VENUE_BUDGET, 60_000)
+    yield spend
+    redis_client.delete(VENUE_BUDGET)
+
+
+def _backdate(order_id: int, seconds: float) -> None:
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        order.created_at = order.updated_at = utcnow() - timedelta(seconds=seconds)
+
+
+def test_an_order_waits_for_the_spent_budget_instead_of_being_refused(trader, spent_budget):
+    order_id = trader.order()
+    trader_exchange(trader).markets()
+    spent_budget(58.5)  # frees in 1.5 s; the order's useful life is a minute
+    started = time.monotonic()
+    outcome = service.place(order_id)
+    assert outcome.state == "filled" and time.monotonic() - started >= 1.0
+    assert len(trader.at_sim(order_id)) == 1
+
+
+def test_an_order_that_cannot_be_placed_in_its_useful_life_ends_expired_with_the_reason(trader, spent_budget):
+    order_id = trader.order()
+    trader_exchange(trader).markets()
+    _backdate(order_id, manual_wait_s() - 2)  # 2 s of its life left, the budget frees in 50 s
+    spent_budget(10)
+    outcome = service.place(order_id)
+    order = trader.reload(order_id)
+    assert outcome.state == order.state == "expired"
+    assert order.error_kind == "window_passed" and "useful life" in order.error_message
+    assert order.events[-1].cause == "budget_wait_expired"
+    assert trader.at_sim(order_id) == []
+
+
+def trader_exchange(trader):
+    with session_scope() as session:
+        return brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
+
+
+def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, object]:
+    """An OCO sell on a venue without OCO whose first attempt placed the stop leg and lost the limit leg."""
+    exchange = trader_exchange(trader)
+    exchange.has_native_oco = False
+    last = exchange.klines("BTCUSDT", "1m", limit=1)[-1].close
+    order_id = trader.order(type="oco", side="sell", quantity=Decimal("0.01"),
+                            price=(last * Decimal("1.3")).quantize(Decimal("0.01")),
+                            stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")))
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        exchange.place_order(service._request_of(order).stop_loss_leg())
+        order.state = "unknown"  # what the lost answer of the second leg left
+    _backdate(order_id, 60)
+    return order_id, last
+
+
+def test_an_emulated_oco_missing_its_limit_leg_gets_that_leg_not_a_whole_resend(trader):
+    order_id, _ = _emulated_oco_with_only_its_stop(trader, "0.7")
+    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    assert outcome.state == "open"
+    legs = sorted(o.client_order_id[-3:] for o in trader.at_sim(order_id))
+    assert legs == ["-sl", "-tp"]  # the resting stop kept, the limit leg added, nothing twice
+
+
+def test_an_emulated_oco_whose_stop_traded_is_filled_and_gets_no_other_leg(trader, sim):
+    order_id, last = _emulated_oco_with_only_its_stop(trader, "0.9")
+    sim.inject_print("BTCUSDT", (last * Decimal("0.8")).quantize(Decimal("0.01")))  # the stop trades
+    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    assert outcome.state == "filled"
+    assert [o.client_order_id[-3:] for o in trader.at_sim(order_id)] == ["-sl"]

@@ -50,7 +50,8 @@ def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_us
     [order_id] = process_alert(alert_id, app)
     assert process_alert(alert_id, app) == []
     with new_session() as session:
-        orders = session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all()
+        orders = session.scalars(select(Order).where(Order.source == "webhook",
+                                                     Order.source_ref == str(alert_id))).all()
         alert = session.get(WebhookAlert, alert_id)
     assert [o.id for o in orders] == [order_id] and orders[0].quantity == Decimal("0.01")
     assert alert.order_ids == [order_id] and "recorded" in alert.process_result

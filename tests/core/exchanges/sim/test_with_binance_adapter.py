@@ -8,7 +8,7 @@ import pytest
 
 from core.exchanges import errors
 from core.exchanges.binance import BinanceSpot
-from core.exchanges.models import OrderRequest
+from core.exchanges.models import OcoRequest, OrderRequest
 
 
 @pytest.fixture
@@ -46,3 +46,17 @@ def test_adapter_recovers_a_lost_order_response_without_a_double_order(sim, adap
     assert placed.client_order_id == "adapter-lost"
     fills = adapter.trades("ETHUSDT")
     assert sum(t.qty for t in fills) == Decimal("0.1")  # placed once, not twice
+
+
+def test_an_emulated_oco_resent_after_only_its_stop_landed_keeps_the_stop_and_adds_the_limit_leg(sim, adapter):
+    adapter.has_native_oco = False  # as on a venue without OCO: two linked orders
+    last = Decimal(str(adapter.klines("ETHUSDT", "1m", limit=1)[-1].close))
+    oco = OcoRequest(client_order_id="adapter-oco", symbol="ETHUSDT", side="sell", quantity=Decimal("0.5"),
+                     limit_price=(last * Decimal("1.3")).quantize(Decimal("0.01")),
+                     stop_price=(last * Decimal("0.7")).quantize(Decimal("0.01")))
+    stop = adapter.place_order(oco.stop_loss_leg())  # the first attempt: the stop landed, the limit leg did not
+    result = adapter.place_oco(oco)  # the re-send (same client ids): not refused as a duplicate
+    assert [leg.client_order_id for leg in result.orders] == ["adapter-oco-tp", "adapter-oco-sl"]
+    assert result.orders[1].venue_order_id == stop.venue_order_id and result.emulated
+    open_ids = sorted(o.client_order_id for o in adapter.open_orders("ETHUSDT"))
+    assert open_ids.count("adapter-oco-sl") == 1 and open_ids.count("adapter-oco-tp") == 1

@@ -1,0 +1,26 @@
+"""`aristobot bench reconcile` against a real simulator: its idle connections are created once and
+reused, and they cost the venue a sweep per SWEEP_EVERY, nothing between sweeps."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.models import BrokerConnection, User
+from core.orders.reconcile_bench import BENCH_USER, run
+
+
+def _connections() -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(BrokerConnection).join(User)
+                              .where(User.username == BENCH_USER))
+
+
+def test_idle_connections_cost_a_sweep_per_interval_and_are_reused_by_the_next_run(infra, sim, redis_client):
+    first = run(sim.url, 3)
+    assert (first.connections, first.reconciled_on_sweep, first.reconciled_between_sweeps) == (3, 3, 0)
+    assert first.weight_per_sweep >= 3 * 20 and first.weight_per_pass_between_sweeps == 0
+    assert first.weight_per_min == first.weight_per_sweep / 10  # one sweep per 10 minutes
+    assert first.weight_per_min_if_swept_every_pass == first.weight_per_sweep * 2
+    again = run(sim.url, 3)
+    assert _connections() == 3 and again.reconciled_on_sweep == 3
