@@ -335,7 +335,7 @@ def test_daily_loss_limit_trips_the_kill_switch_closes_and_blocks_new_entries(si
     async def go():
         engine = await start_engine(cfg, creds)
         try:
-            inject(sims, "paradex", 30, 0.5)
+            inject(sims, "paradex", 30, 2.0)  # long enough to be seen by a starved loop
             await wait_for(lambda: events(engine, "kill_switch"), 5, f"kill switch; events: {list(engine.events)[-8:]}")
             assert events(engine, "kill_switch")[0]["reason"] == "daily_loss_limit"
             await wait_for(lambda: engine.flat, 5, "position closed")

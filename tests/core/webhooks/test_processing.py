@@ -166,7 +166,7 @@ def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_s
     assert process_alert(alert_id, sender()) == []
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
-        assert session.scalars(select(Order).where(Order.source_ref == str(alert_id))).all() == []
+        assert session.scalars(select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))).all() == []
     assert alert.processed_at is not None and alert.order_ids == []
     assert alert.process_result == ("no order: the order could not be recorded (a database error; the worker log "
                                     "has the details)")
