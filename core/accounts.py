@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
+from core.limits import LimitReached, check_active_users
 from core.models import User
+from core.stop import PAUSED_USER_DISABLED, PauseReport, pause_all
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -33,6 +35,7 @@ def create_user(session: Session, username: str, password: str, *, is_admin: boo
     if session.scalar(select(User).where(User.username == username)):
         raise AccountError(f"user {username!r} already exists")
     _check_password_strength(password)
+    _check_limit(session)
     user = User(username=username, is_admin=is_admin)
     user.set_password(password)
     session.add(user)
@@ -59,12 +62,24 @@ def change_password(user: User, current: str, new: str) -> None:
     user.set_password(new)
 
 
-def set_active(session: Session, username: str, active: bool) -> User:
+def _check_limit(session: Session) -> None:
+    try:
+        check_active_users(session)
+    except LimitReached as exc:
+        raise AccountError(str(exc)) from None
+
+
+def set_active(session: Session, username: str, active: bool) -> tuple[User, PauseReport | None]:
+    """Enable or disable a user. Disabling also pauses every bot and webhook of theirs at once (their
+    automation stops trading, not only their logins); the caller decides about their open orders."""
     user = find_user(session, username)
     if user is None:
         raise AccountError(f"no user {username!r}")
+    if active and not user.is_active:
+        _check_limit(session)
     user.is_active = active  # a change ends the user's sessions (core/models/users.py)
-    return user
+    paused = None if active else pause_all(session, user.id, PAUSED_USER_DISABLED)
+    return user, paused
 
 
 def list_users(session: Session) -> list[User]:
