@@ -4,9 +4,11 @@ real order pipeline on the simulator, plus a resting limit order, and a second b
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from core import brokers
@@ -17,7 +19,7 @@ from core.orders import service
 from core.webhooks.processing import net_position
 from core.webhooks.setup import WebhookSettings, create_webhook
 from tests.support import remember_secret
-from tests.trading_support import Trader
+from tests.trading_support import Trader, make_trader
 
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens there: every call fails at once
 
@@ -80,3 +82,27 @@ def second_broker(trader: Trader, label: str = "Second") -> int:
 def order_state(order_id: int) -> str:
     with new_session() as session:
         return session.scalar(select(Order.state).where(Order.id == order_id))
+
+
+@pytest.fixture()
+def signed_in_trader(app, make_user, bot_sim, login, redis_client):
+    """A funded trader on the simulator, signed in on their own test client."""
+    creds = {}
+
+    def recording(*args, **kwargs):
+        user, password = make_user(*args, **kwargs)
+        creds["login"] = (user.username, password)
+        return user, password
+
+    trader = make_trader(recording, bot_sim)
+    client = app.test_client()
+    assert login(*creds["login"], test_client=client).status_code == 302
+    return trader, client
+
+
+def wait_for(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return result

@@ -5,43 +5,15 @@ checkbox, against the real app, Postgres, Redis, a Celery worker and the simulat
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
-
-import pytest
 
 from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
 from core.models import Bot, Webhook, WebhookAlert
 from core.orders import service
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
-from tests.stop_support import make_desk, order_state, positions
+from tests.stop_support import make_desk, order_state, positions, signed_in_trader, wait_for  # noqa: F401
 from tests.support import csrf_token_from
-from tests.trading_support import make_trader
-
-
-@pytest.fixture()
-def signed_in_trader(app, make_user, bot_sim, login, redis_client):
-    """A funded trader on the simulator, signed in on their own test client."""
-    creds = {}
-
-    def recording(*args, **kwargs):
-        user, password = make_user(*args, **kwargs)
-        creds["login"] = (user.username, password)
-        return user, password
-
-    trader = make_trader(recording, bot_sim)
-    client = app.test_client()
-    assert login(*creds["login"], test_client=client).status_code == 302
-    return trader, client
-
-
-def wait_for(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return result
 
 
 def test_header_of_every_page_has_pause_all_and_flatten(signed_in_trader):
