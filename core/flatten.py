@@ -12,9 +12,10 @@ with what was left on it and the others proceed. Running flatten again retries w
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.bots.position import bot_position
 from core.brokers import exchange_for, symbol_rules
+from core.bus import PREFIX, get_redis
 from core.db import new_session, session_scope, utcnow
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str, round_to_step
@@ -33,6 +35,8 @@ from core.webhooks.processing import net_position, webhook_orders
 
 log = logging.getLogger(__name__)
 PAUSED_BY_FLATTEN = "paused by the trader's flatten"
+FLATTEN_TASK = "workers.stop.flatten"
+REPORT_TTL_S = 24 * 3600  # the last flatten's report stays readable for a day
 
 
 @dataclass(frozen=True)
@@ -198,4 +202,29 @@ def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
                                                         "error": str(err)[:300]})
     log.warning("flattened", extra={"user_id": user_id, "brokers": len(results),
                                     "failed": sum(r.failed for r in results)})
+    return results
+
+
+# ---- the report a worker leaves for the trader's page --------------------------------------------
+
+def _report_key(user_id: int) -> str:
+    return f"{PREFIX}:flatten:{user_id}"
+
+
+def store_report(user_id: int, results: list[BrokerResult] | None) -> None:
+    """None: a flatten was handed to a worker and is under way."""
+    report = {"running": results is None,
+              "results": [asdict(r) | {"failed": r.failed} for r in results or []]}
+    get_redis().set(_report_key(user_id), json.dumps(report), ex=REPORT_TTL_S)
+
+
+def load_report(user_id: int) -> dict | None:
+    stored = get_redis().get(_report_key(user_id))
+    return json.loads(stored) if stored else None
+
+
+def run_and_report(user_id: int, broker_ids: list[int] | None) -> list[BrokerResult]:
+    """What the worker runs: the flatten, then its report for the page."""
+    results = flatten(user_id, broker_ids)
+    store_report(user_id, results)
     return results

@@ -106,3 +106,11 @@ def wait_for(check, timeout: float = 30.0):
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     return result
+
+
+def flatten_report(client) -> str:
+    """The report of the flatten a worker is running, once it is done (as the page's polling sees it)."""
+    def finished():
+        text = client.get("/stop/flatten/report/status").get_data(as_text=True)
+        return text if "under way" not in text else None
+    return wait_for(finished, timeout=60)

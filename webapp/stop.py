@@ -6,8 +6,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from core import flatten
+from core.bus import task_sender
 from core.db import new_session, session_scope
-from core.orders import dispatch
 from core.stop import pause_all
 
 bp = Blueprint("stop", __name__, url_prefix="/stop")
@@ -35,17 +35,35 @@ def confirm_flatten():
     """The confirmation: per broker, what will be cancelled and sold."""
     with new_session() as session:
         plans = flatten.plan(session, current_user.id, _chosen())
-    return render_template("stop/flatten.html", plans=plans, results=None)
+    return render_template("stop/flatten.html", plans=plans, report=None)
 
 
 @bp.post("/flatten")
 @login_required
 def do_flatten():
+    """Hand the flatten to an `orders` worker (venues are never called from a page request)."""
     chosen = _chosen()
     if not chosen:
         flash("Choose at least one broker to flatten.", "error")
         return redirect(url_for("stop.confirm_flatten"))
-    # Cancels are settled here (the venue's answer decides); closes go to the `orders` queue.
-    results = flatten.flatten(current_user.id, chosen, place=dispatch.place)
-    status = 502 if any(r.failed for r in results) else 200
-    return render_template("stop/flatten.html", plans=None, results=results), status
+    try:
+        flatten.store_report(current_user.id, None)
+        task_sender().send_task(flatten.FLATTEN_TASK, args=[current_user.id, chosen], queue="orders",
+                                ignore_result=True)
+    except Exception:  # noqa: BLE001 - redis/kombu transport errors: nothing was started
+        flash("Flatten could not be started (the task queue is unreachable); nothing was done. Try again.",
+              "error")
+        return redirect(url_for("stop.confirm_flatten"))
+    return redirect(url_for("stop.report"))
+
+
+@bp.get("/flatten/report")
+@login_required
+def report():
+    return render_template("stop/flatten.html", plans=None, report=flatten.load_report(current_user.id))
+
+
+@bp.get("/flatten/report/status")
+@login_required
+def report_status():
+    return render_template("stop/_report.html", report=flatten.load_report(current_user.id))

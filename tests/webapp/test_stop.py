@@ -12,7 +12,14 @@ from core.halt import HALTED, set_trading_halted
 from core.models import Bot, Webhook, WebhookAlert
 from core.orders import service
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
-from tests.stop_support import make_desk, order_state, positions, signed_in_trader, wait_for  # noqa: F401
+from tests.stop_support import (  # noqa: F401
+    flatten_report,
+    make_desk,
+    order_state,
+    positions,
+    signed_in_trader,
+    wait_for,
+)
 from tests.support import csrf_token_from
 
 
@@ -49,9 +56,10 @@ def test_flatten_confirmation_lists_then_flattens(signed_in_trader, make_bot, ce
     assert positions(desk)[0] > 0  # the confirmation did nothing yet
     token = csrf_token_from(page)
     done = client.post("/stop/flatten", data={"csrf_token": token, "broker": str(trader.broker_id)})
-    assert done.status_code == 200
-    text = done.get_data(as_text=True)
-    assert f"order #{desk.resting_order_id} cancelled" in text and "close order #" in text
+    assert done.status_code == 302 and done.headers["Location"] == "/stop/flatten/report"
+    assert 'id="flatten-report"' in client.get("/stop/flatten/report").get_data(as_text=True)
+    text = flatten_report(client)
+    assert f"order #{desk.resting_order_id} cancelled" in text and "close order #" in text and "done" in text
     wait_for(lambda: positions(desk) == (0, 0))
     assert order_state(desk.resting_order_id) == "cancelled"
 
@@ -62,6 +70,7 @@ def test_flatten_bad_input_does_nothing(signed_in_trader, make_bot, make_user):
     token = csrf_token_from(client.get("/stop/flatten").get_data(as_text=True))
     nothing = client.post("/stop/flatten", data={"csrf_token": token}, follow_redirects=True)
     assert "Choose at least one broker" in nothing.get_data(as_text=True)
+    assert "No flatten was run recently" in client.get("/stop/flatten/report").get_data(as_text=True)
     for broker in ("abc", "999999", "-1"):
         client.post("/stop/flatten", data={"csrf_token": token, "broker": broker})
     assert order_state(desk.resting_order_id) == "open" and positions(desk)[0] > 0
