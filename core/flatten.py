@@ -178,7 +178,16 @@ def _flatten_broker(broker_plan: BrokerPlan, user_id: int, place: Callable[[int]
             spent[base] = spent.get(base, Decimal(0)) + close.quantity
             place(order_id)
             result.close_orders.append(order_id)
+            _note_refusal(order_id, close, result)
     return result
+
+
+def _note_refusal(order_id: int, close: Close, result: BrokerResult) -> None:
+    """A close the pipeline refused (trading halted by the administrator, the venue's rules) is said so."""
+    with new_session() as session:
+        order = session.get(Order, order_id)
+        if order.state == "rejected":
+            result.notes.append(f"{close.describe()}: order #{order_id} rejected: {order.error_message}")
 
 
 def flatten(user_id: int, broker_ids: Iterable[int] | None = None,

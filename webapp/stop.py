@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from core import flatten
 from core.bus import task_sender
 from core.db import new_session, session_scope
+from core.halt import trading_halted
 from core.stop import pause_all
 
 bp = Blueprint("stop", __name__, url_prefix="/stop")
@@ -35,7 +36,8 @@ def confirm_flatten():
     """The confirmation: per broker, what will be cancelled and sold."""
     with new_session() as session:
         plans = flatten.plan(session, current_user.id, _chosen())
-    return render_template("stop/flatten.html", plans=plans, report=None)
+        halted = trading_halted(session)
+    return render_template("stop/flatten.html", plans=plans, report=None, halted=halted)
 
 
 @bp.post("/flatten")

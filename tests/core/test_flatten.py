@@ -72,3 +72,21 @@ def test_someone_elses_broker_is_never_flattened(bot_trader, make_bot, make_user
     stranger, _ = make_user()
     assert flatten.flatten(stranger.id, [bot_trader.broker_id]) == []
     assert order_state(desk.resting_order_id) == "open"
+
+
+def test_flatten_while_trading_is_halted_cancels_and_says_the_closes_were_refused(bot_trader, make_bot):
+    from core.db import session_scope
+    from core.halt import HALTED, set_trading_halted
+
+    desk = make_desk(bot_trader, make_bot)
+    with session_scope() as session:
+        set_trading_halted(session, True)
+    try:
+        [result] = flatten.flatten(bot_trader.user_id)
+    finally:
+        with session_scope() as session:
+            set_trading_halted(session, False)
+    assert order_state(desk.resting_order_id) == "cancelled"  # cancels still run
+    assert all(order_state(i) == "rejected" for i in result.close_orders) and len(result.close_orders) == 2
+    assert len(result.notes) == 2 and all(note.endswith(f"rejected: {HALTED}") for note in result.notes)
+    assert positions(desk) != (0, 0)  # nothing sold: a flatten after the halt finishes the job
