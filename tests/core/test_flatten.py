@@ -9,11 +9,13 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core import flatten
-from core.db import new_session
+from core.db import new_session, session_scope
+from core.halt import HALTED, set_trading_halted
 from core.models import Bot, Order, Webhook
 from core.orders import service
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker
+from tests.trading_support import Trader
 
 
 def test_plan_lists_what_flatten_will_do(bot_trader, make_bot):
@@ -51,8 +53,6 @@ def test_a_venue_failing_during_flatten_is_listed_and_the_rest_proceeds(bot_trad
     failing = second_broker(bot_trader, "Down")
     stuck = bot_trader.order(broker_id=failing, type="limit", price=Decimal("1000"), quantity=Decimal("0.01"))
     assert service.place(stuck).state == "open"
-    from tests.trading_support import Trader
-
     Trader(bot_trader.user_id, failing, "", "", bot_trader.sim).point_at(DEAD_URL)
     results = {r.broker_id: r for r in flatten.flatten(bot_trader.user_id)}
     assert results[failing].failed and results[failing].error
@@ -75,9 +75,6 @@ def test_someone_elses_broker_is_never_flattened(bot_trader, make_bot, make_user
 
 
 def test_flatten_while_trading_is_halted_cancels_and_says_the_closes_were_refused(bot_trader, make_bot):
-    from core.db import session_scope
-    from core.halt import HALTED, set_trading_halted
-
     desk = make_desk(bot_trader, make_bot)
     with session_scope() as session:
         set_trading_halted(session, True)

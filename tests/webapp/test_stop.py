@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
-from core.models import Bot, Webhook, WebhookAlert
+from core.models import Bot, User, Webhook, WebhookAlert
 from core.orders import service
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import (  # noqa: F401
@@ -104,8 +104,6 @@ def test_disabling_a_user_pauses_and_may_cancel_their_orders(app, bot_trader, ma
     login(admin.username, password, test_client=admin_client)
     token = csrf_token_from(admin_client.get("/admin/users").get_data(as_text=True))
     with new_session() as session:
-        from core.models import User
-
         username = session.get(User, bot_trader.user_id).username
     answer = admin_client.post(f"/admin/users/{username}/active",
                                data={"csrf_token": token, "active": "0", "cancel_orders": "1"}, follow_redirects=True)

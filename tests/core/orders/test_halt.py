@@ -3,13 +3,18 @@ orders already in flight complete, cancels and syncs go on; switching it off let
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 import pytest
 
+from core.bus import task_sender
 from core.db import session_scope
 from core.halt import HALTED, set_trading_halted, trading_halted
+from core.models import WebhookAlert
 from core.orders import service
+from core.webhooks.processing import process_alert
+from core.webhooks.setup import WebhookSettings, create_webhook
 
 
 def _halt(on: bool) -> None:
@@ -63,3 +68,18 @@ def test_halt_while_an_order_is_in_flight(trader):
     finally:
         _halt(False)
     assert service.place(trader.order()).state == "filled"  # trading resumed
+
+
+def test_a_webhook_alert_while_halted_is_processed_and_its_order_refused(trader, halted):
+    with session_scope() as session:
+        webhook, _ = create_webhook(session, trader.user_id, WebhookSettings(
+            name=f"tv-{secrets.token_hex(3)}", broker_id=trader.broker_id, size_mode="quantity",
+            size_value=Decimal("0.01"), symbol="BTCUSDT"))
+        alert = WebhookAlert(webhook_id=webhook.id, status="accepted", http_status=202, action="buy",
+                             symbol="BTCUSDT", payload={"action": "buy", "symbol": "BTCUSDT"})
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    [order_id] = process_alert(alert_id, task_sender(), send_now=True)
+    order = trader.reload(order_id)
+    assert order.state == "rejected" and order.error_message == HALTED and trader.at_sim(order_id) == []
