@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings, get_settings
 from core.db import new_session
@@ -105,12 +106,17 @@ def _register_template_helpers(app: Flask) -> None:
             (title, endpoint) for title, endpoint, admin_only in NAVIGATION
             if endpoint in app.view_functions and (not admin_only or getattr(current_user, "is_admin", False))
         ]
-        return {"navigation": items, "trading_halted": _halted() if current_user.is_authenticated else False}
+        # A callable: only full pages (base.html) ask the database, not every polled fragment.
+        return {"navigation": items, "trading_halted": _halted}
 
 
 def _halted() -> bool:
-    with new_session() as session:
-        return trading_halted(session)
+    """The admin's trading halt, for the banner; a page rendered while the database is down omits it."""
+    try:
+        with new_session() as session:
+            return trading_halted(session)
+    except SQLAlchemyError:
+        return False
 
 
 def _register_error_pages(app: Flask) -> None:
