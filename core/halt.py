@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.db import new_session, utcnow
 from core.models import SystemSwitch
 
 log = logging.getLogger(__name__)
@@ -34,3 +35,12 @@ def set_trading_halted(session: Session, halted: bool, admin_id: int | None = No
     switch.enabled, switch.changed_by_id, switch.changed_at = halted, admin_id, utcnow()
     session.flush()
     log.warning("trading_halt_on" if halted else "trading_halt_off", extra={"user_id": admin_id})
+
+
+def halted_now(unknown: bool) -> bool:
+    """For processes that poll the switch (the arbitrage engine): `unknown` when the database is out of reach."""
+    try:
+        with new_session() as session:
+            return trading_halted(session)
+    except SQLAlchemyError:
+        return unknown
