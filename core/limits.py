@@ -8,6 +8,9 @@ from sqlalchemy.orm import Session
 from core.config import get_settings
 from core.models import Bot, User
 
+# The benches' own accounts (core/*bench*.py) are named so; they are not people using the installation.
+BENCH_ACCOUNT_PREFIX = "bench-"
+
 
 class LimitReached(ValueError):
     """One more active user or running bot than the installation is configured for."""
@@ -16,7 +19,8 @@ class LimitReached(ValueError):
 def check_active_users(session: Session, limit: int | None = None) -> None:
     """Refuse one more active user beyond limits.max_active_users."""
     limit = limit or get_settings().file.limits.max_active_users
-    active = session.scalar(select(func.count()).select_from(User).where(User.is_active.is_(True)))
+    active = session.scalar(select(func.count()).select_from(User).where(
+        User.is_active.is_(True), User.username.not_like(f"{BENCH_ACCOUNT_PREFIX}%")))
     if active >= limit:
         raise LimitReached(f"this installation allows at most {limit} active users ({active} already); "
                            f"disable one first or raise limits.max_active_users in config.yaml")

@@ -87,16 +87,20 @@ def test_the_21st_running_bot_is_refused(bot_trader, make_bot, small_install):
 def test_the_6th_active_user_is_refused(make_user, small_install):
     spare, _ = make_user()
     with new_session() as session:
-        active = session.scalar(select(func.count()).select_from(User).where(User.is_active.is_(True)))
+        active = session.scalar(select(func.count()).select_from(User).where(
+            User.is_active.is_(True), User.username.not_like(f"{limits.BENCH_ACCOUNT_PREFIX}%")))
     small_install(max_active_users=active)
     with session_scope() as session, pytest.raises(accounts.AccountError, match=f"at most {active} active users"):
         accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")
     with session_scope() as session:  # a bench's own account is not a trader of the installation
-        accounts.create_user(session, f"bench-{secrets.token_hex(4)}", "long-enough-password", within_limits=False)
+        accounts.create_user(session, f"{limits.BENCH_ACCOUNT_PREFIX}{secrets.token_hex(4)}", "long-enough-password",
+                             within_limits=False)
     small_install(max_active_users=active + 1)
+    with session_scope() as session:  # the bench account took no seat: one is still free
+        accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")
     with session_scope() as session:
         accounts.set_active(session, spare.username, False)
     with session_scope() as session:
-        accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")  # a free seat
+        accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")  # the seat it freed
     with session_scope() as session, pytest.raises(accounts.AccountError, match="limits.max_active_users"):
         accounts.set_active(session, spare.username, True)
