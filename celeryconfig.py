@@ -28,6 +28,7 @@ task_default_queue = "maintenance"
 task_routes = {
     "workers.orders.*": {"queue": "orders"},
     "workers.webhooks.*": {"queue": "orders"},
+    "workers.stop.*": {"queue": "orders"},
     "workers.bots.*": {"queue": "bots"},
     "workers.backtests.*": {"queue": "backtests"},
     "workers.maintenance.*": {"queue": "maintenance"},

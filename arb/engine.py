@@ -27,6 +27,7 @@ from arb.spread import Decision, Spreads, VwapCache, compute_spreads, decide, di
 from arb.store import ArbStore, StoreUnavailable
 from core.exchanges import errors
 from core.exchanges.perp import BookFeed, OrderBook, PerpVenue
+from core.halt import HALTED, halted_now
 
 log = logging.getLogger("arb.engine")
 ZERO = Decimal(0)
@@ -78,6 +79,7 @@ class ArbEngine:
         self.pnl_day = today()
         self.halted_reason: str | None = None  # kill switch: no entries until cleared
         self.paused_reason: str | None = None  # a venue's health: entries resume when it recovers
+        self.admin_halted = False  # the administrator's trading halt (core/halt.py): no entries while on
         self.unhedged = False
         self.trading_enabled = False
         self.stopping = False
@@ -178,7 +180,8 @@ class ArbEngine:
     # --- decision (hot path) -----------------------------------------------------------------
 
     def can_add(self, mid: Decimal) -> bool:
-        if self.halted_reason or self.paused_reason or self.unhedged or self.stopping or not self.trading_enabled:
+        if self.halted_reason or self.paused_reason or self.admin_halted or self.unhedged or self.stopping \
+                or not self.trading_enabled:
             return False
         size = self.cfg.size
         biggest = max(abs(s) for s in self.sizes.values())
@@ -426,6 +429,7 @@ class ArbEngine:
         for venue in self.venues.values():
             with contextlib.suppress(errors.ExchangeError, TimeoutError):  # the health loop retries
                 await asyncio.wait_for(venue.keep_ready(), self.cfg.leg_timeout_s)
+        await self._check_admin_halt()  # halted before start-up: no entry even before the first health check
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's scans: shorter pauses on the hot path
         self.trading_enabled = True
@@ -476,6 +480,13 @@ class ArbEngine:
             if self.halted_reason == "daily_loss_limit" and not self.flat and not self.busy and self.direction:
                 await self._close_all("daily_loss_limit")
             await self._check_venues()
+            await self._check_admin_halt()
+
+    async def _check_admin_halt(self) -> None:
+        halted = await asyncio.to_thread(halted_now, self.admin_halted)
+        if halted != self.admin_halted:
+            self.emit("trading_halted" if halted else "trading_resumed", level=logging.WARNING)
+            self.admin_halted = halted
 
     async def _close_all(self, reason: str) -> None:
         self.busy = True
@@ -515,11 +526,12 @@ class ArbEngine:
                     "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0}
 
         state = "stopping" if self.stopping else "halted" if self.halted_reason or self.unhedged else \
-            "paused" if self.paused_reason else "dry_run" if self.cfg.dry_run else "running"
+            "paused" if self.paused_reason or self.admin_halted else "dry_run" if self.cfg.dry_run else "running"
         lat = sorted(self.latencies_us)
         return {
             "ts": time.time(), "pair": self.cfg.pair, "state": state,
-            "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason,
+            "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason
+            or (HALTED if self.admin_halted else None),
             "books": {v: book_view(b) for v, b in self.books.items()},
             "spreads": None if spreads is None else {
                 "mid": str(round(spreads.mid, 2)),

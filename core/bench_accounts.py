@@ -26,7 +26,8 @@ RESTING_PRICE = Decimal("1000")  # a buy this far below the market rests (0.01 o
 
 def bench_user(session: Session, username: str) -> User:
     return accounts.find_user(session, username) or accounts.create_user(session, username,
-                                                                         accounts.generate_password())
+                                                                         accounts.generate_password(),
+                                                                         within_limits=False)
 
 
 def sim_connection(session: Session, user_id: int, label: str, sim_url: str) -> BrokerConnection:

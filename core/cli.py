@@ -121,8 +121,10 @@ def user_list() -> None:
 
 @user.command("disable")
 @click.argument("username")
-def user_disable(username: str) -> None:
-    _set_active(username, False)
+@click.option("--cancel-orders", is_flag=True, help="Also cancel every open order of the user.")
+def user_disable(username: str, cancel_orders: bool) -> None:
+    """Block the user's logins and pause their bots and webhooks."""
+    _set_active(username, False, cancel_orders)
 
 
 @user.command("enable")
@@ -131,16 +133,22 @@ def user_enable(username: str) -> None:
     _set_active(username, True)
 
 
-def _set_active(username: str, active: bool) -> None:
+def _set_active(username: str, active: bool, cancel_orders: bool = False) -> None:
     from core import accounts
     from core.db import session_scope
+    from core.orders import dispatch
+    from core.stop import open_orders
 
     try:
         with session_scope() as session:
-            accounts.set_active(session, username, active)
+            account, paused = accounts.set_active(session, username, active)
+            to_cancel = [o.id for o in open_orders(session, account.id)] if cancel_orders else []
     except accounts.AccountError as exc:
         _fail(str(exc))
-    click.echo(f"{username} {'enabled' if active else 'disabled'}")
+    queued = sum(dispatch.cancel(order_id) for order_id in to_cancel)
+    extra = f"; {paused}" if paused else ""
+    extra += f"; {queued} open order(s) sent for cancelling" if cancel_orders else ""
+    click.echo(f"{username} {'enabled' if active else 'disabled'}{extra}")
 
 
 @user.command("passwd")
@@ -239,6 +247,9 @@ def _add_optional_commands() -> None:
         ("core.orders.cli", "bench_gateway_command", bench),
         ("core.orders.cli", "bench_reconcile_command", bench),
         ("core.orders.cli", "orders_group", main),
+        ("core.stop_cli", "halt_command", main),
+        ("core.stop_cli", "flatten_command", main),
+        ("core.stop_cli", "trading_group", main),
         ("core.webhooks.cli", "bench_webhook_command", bench),
         ("core.backtest.web_bench", "bench_backtest_web_command", bench),
     ):

@@ -104,6 +104,13 @@ class OrdersConfig(Section):
     manual_max_wait_s: int = Field(default=60, ge=1, le=3600)
 
 
+class LimitsConfig(Section):
+    """What one installation is sized for (the product brief): refused beyond, with a clear message."""
+
+    max_active_users: int = Field(default=5, ge=1, le=100_000)
+    max_running_bots_per_user: int = Field(default=20, ge=1, le=100_000)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -116,6 +123,7 @@ class FileConfig(Section):
     security: SecurityConfig = SecurityConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     orders: OrdersConfig = OrdersConfig()
+    limits: LimitsConfig = LimitsConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}

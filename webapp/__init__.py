@@ -8,9 +8,11 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings, get_settings
 from core.db import new_session
+from core.halt import trading_halted
 from core.models import User
 from core.security import register_secret
 from webapp import security_headers
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
 # One module per area, each exposing `bp`. Areas land one by one; a missing module is simply not served.
 AREAS = ("auth", "home", "admin", "health", "brokers", "trading", "heartbeat", "marketdata", "webhooks",
-         "strategies", "bots", "backtests", "statistics", "arbitrage")
+         "strategies", "bots", "backtests", "statistics", "arbitrage", "stop")
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -104,7 +106,17 @@ def _register_template_helpers(app: Flask) -> None:
             (title, endpoint) for title, endpoint, admin_only in NAVIGATION
             if endpoint in app.view_functions and (not admin_only or getattr(current_user, "is_admin", False))
         ]
-        return {"navigation": items}
+        # A callable: only full pages (base.html) ask the database, not every polled fragment.
+        return {"navigation": items, "trading_halted": _halted}
+
+
+def _halted() -> bool:
+    """The admin's trading halt, for the banner; a page rendered while the database is down omits it."""
+    try:
+        with new_session() as session:
+            return trading_halted(session)
+    except SQLAlchemyError:
+        return False
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from core import accounts
 from core.config import get_settings
 from core.db import new_session, session_scope
+from core.halt import set_trading_halted, trading_halted
 from core.health import system_health
+from core.orders import dispatch
+from core.stop import open_orders
 from webapp.forms import CreateUserForm
 from webapp.scoping import admin_required
 
@@ -29,19 +33,39 @@ def users():
         status = 400
     with new_session() as session:
         listing = accounts.list_users(session)
-    return render_template("admin/users.html", form=form, users=listing), status
+        halted = trading_halted(session)
+    return render_template("admin/users.html", form=form, users=listing, halted=halted), status
 
 
 @bp.post("/users/<username>/active")
 @admin_required
 def set_active(username: str):
     active = request.form.get("active") == "1"
+    cancel_orders = not active and request.form.get("cancel_orders") == "1"
     try:
         with session_scope() as session:
-            accounts.set_active(session, username, active)
-        flash(f"User {username} {'enabled' if active else 'disabled'}.", "success")
+            user, paused = accounts.set_active(session, username, active)
+            to_cancel = [order.id for order in open_orders(session, user.id)] if cancel_orders else []
     except accounts.AccountError as exc:
         flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
+    queued = sum(dispatch.cancel(order_id) for order_id in to_cancel)
+    message = f"User {username} {'enabled' if active else 'disabled'}"
+    message += f"; {paused}" if paused else ""
+    message += f"; {queued} open order(s) sent for cancelling" if cancel_orders else ""
+    flash(message + ".", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/halt")
+@admin_required
+def halt():
+    """The global trading halt: no new order from any source while on."""
+    halted = request.form.get("halted") == "1"
+    with session_scope() as session:
+        set_trading_halted(session, halted, current_user.id)
+    flash("Trading is halted: no new order is sent." if halted else "Trading resumed.",
+          "error" if halted else "success")
     return redirect(url_for("admin.users"))
 
 

@@ -187,7 +187,7 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
     with session_scope() as session:
         for start in range(0, len(candles), 5000):
             session.execute(insert(Candle).values(candles[start:start + 5000]).on_conflict_do_nothing())
-        user = accounts.create_user(session, username, password)
+        user = accounts.create_user(session, username, password, within_limits=False)
         strategy = Strategy(user_id=user.id, name="bench SMA cross")
         strategy.versions.append(StrategyVersion(number=1, code=SMA_CROSS.read_text(), params={}, valid=True,
                                                  class_name="SmaCross"))

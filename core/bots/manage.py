@@ -20,6 +20,7 @@ from core.bus import get_redis
 from core.candles.store import EXTRA_SYMBOLS, load_candles
 from core.config import TIMEFRAMES
 from core.db import utcnow
+from core.limits import LimitReached, check_running_bots
 from core.models import Bot, BotTick, BrokerConnection, Order, Strategy, StrategyVersion
 from core.strategies.validation import validate_strategy_code
 from core.strategy_store import StrategyParamsInvalid, check_params
@@ -146,6 +147,11 @@ def start_bot(session: Session, bot: Bot) -> None:
     if bot.strategy_version_id is None:
         raise BotError("the bot's strategy was deleted; create a new bot with another strategy")
     _owned_version(session, bot.user_id, bot.strategy_version_id)
+    if bot.state != "running":
+        try:
+            check_running_bots(session, bot.user_id)
+        except LimitReached as exc:
+            raise BotError(str(exc)) from None
     bot.state, bot.last_error = "running", None
     bot.updated_at = utcnow()
     _follow_symbol(bot)

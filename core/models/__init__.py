@@ -15,3 +15,6 @@ __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
 __all__ += ["BacktestRun"]
 __all__ += ["Bot", "BotTick"]
+from core.models.switches import SystemSwitch  # noqa: E402
+
+__all__ += ["SystemSwitch"]

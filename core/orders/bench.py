@@ -85,7 +85,7 @@ def run_bench(n: int = 200, *, warmup: int = 5, own_worker: bool = True) -> Benc
         sim.create_account(api_key, api_secret, {"USDT": "100000000"})
         password = accounts.generate_password()
         with session_scope() as session:
-            user = accounts.create_user(session, f"bench-{secrets.token_hex(4)}", password)
+            user = accounts.create_user(session, f"bench-{secrets.token_hex(4)}", password, within_limits=False)
             broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
                 venue="sim", label="Bench", api_key=api_key, api_secret=api_secret, base_url=sim.url))
             brokers.load_markets(session, broker)

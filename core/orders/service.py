@@ -39,6 +39,7 @@ from core.exchanges.errors import (
 from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, VenueTrade, oco_leg_ids
 from core.exchanges.ratelimit import RequestClass, background, priority
 from core.exchanges.rules import round_and_validate
+from core.halt import HALTED, trading_halted
 from core.models import BrokerConnection, Fill, Order
 from core.orders.states import FINAL_STATES, OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
@@ -290,9 +291,14 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     """Fit a `new` order (locked, or recorded in this transaction) to its venue's rules and move it to
     `sent`, or to `rejected` when the rules refuse it. Raises ExchangeError when the markets could not
     be loaded: the order is still `new` and nothing was sent. `offline`: None instead of loading them
-    (a caller holding other locks must not wait on the venue)."""
+    (a caller holding other locks must not wait on the venue). While trading is halted by the
+    administrator (core/halt.py) the order ends `rejected` with that reason, nothing sent."""
     outcome = Outcome(order.id, order.state)
     prepared = PreparedOrder(order.id, order.user_id, outcome)
+    if trading_halted(session):
+        order.error_kind, order.error_message = "halted", HALTED
+        _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})
+        return prepared
     exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
     if offline and not exchange.has_markets:
         return None

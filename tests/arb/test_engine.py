@@ -13,7 +13,8 @@ from sqlalchemy import select
 from arb.engine import ArbEngine
 from arb.store import ArbStore
 from arb.venues import build_venues
-from core.db import new_session
+from core.db import new_session, session_scope
+from core.halt import HALTED, set_trading_halted
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
 from tests.arb.conftest import TcpProxy, arb_config, events, inject, new_credentials, sim_positions, wait_for
 
@@ -446,5 +447,32 @@ def test_a_silent_feed_is_restarted_by_the_watchdog(sims, infra):
         finally:
             await engine.stop()
             await runner.cleanup()
+
+    asyncio.run(go())
+
+
+def test_the_administrators_trading_halt_blocks_entries_until_resumed(sims, infra):
+    def switch(on: bool) -> None:
+        with session_scope() as session:
+            set_trading_halted(session, on)
+
+    creds, cfg = new_credentials(sims), arb_config(sims)
+
+    async def go():
+        switch(True)
+        engine = await start_engine(cfg, creds)
+        try:
+            assert engine.admin_halted and engine.snapshot()["reason"] == HALTED
+            inject(sims, "paradex", 30, 0.6)
+            await asyncio.sleep(1.0)
+            assert events(engine, "entry_executed") == [] and engine.flat
+            await asyncio.to_thread(switch, False)
+            await wait_for(lambda: not engine.admin_halted, 5, "halt lifted")
+            assert events(engine, "trading_resumed")
+            inject(sims, "paradex", 30, 0.6)
+            await wait_for(lambda: events(engine, "entry_executed"), 3, "entry after the halt")
+        finally:
+            switch(False)
+            await engine.stop()
 
     asyncio.run(go())
