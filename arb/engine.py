@@ -566,11 +566,14 @@ class ArbEngine:
             self.emit("waiting_for_inflight_legs")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self.inflight), 30)
+        # A cancel can be lost when it lands as an inner wait_for completes (Python 3.11): repeat it.
+        while running := [task for task in self._tasks if not task.done()]:
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=1.0)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                self.emit("loop_failed", level=logging.ERROR, task=task.get_name(), error=repr(task.exception())[:200])
         pending = await self.cancel_open_orders()
         if self.store is not None:
             await self.save_position()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ def halted_now(unknown: bool) -> bool:
     """For processes that poll the switch (the arbitrage engine): `unknown` when the database is out of reach."""
     try:
         with new_session() as session:
+            session.execute(text("set local statement_timeout = 2000"))  # a locked table must not stall the caller
             return trading_halted(session)
     except SQLAlchemyError:
         return unknown

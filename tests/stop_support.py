@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from core import brokers
 from core.bots.position import bot_position
 from core.db import new_session, session_scope
+from core.halt import set_trading_halted
 from core.models import Order, Webhook, WebhookAlert
 from core.orders import service
 from core.webhooks.processing import net_position
@@ -41,9 +44,8 @@ def bought(trader: Trader, quantity: str = "0.01", **fields) -> int:
     return order_id
 
 
-def make_desk(trader: Trader, make_bot) -> Desk:
-    bot_id = make_bot(trader)
-    bought(trader, "0.02", source="bot", source_ref=str(bot_id))
+def accepted_buy_alert(trader: Trader) -> tuple[int, str, int]:
+    """A new webhook of the trader (0.01 BTCUSDT a signal) and one buy alert it accepted: (webhook id, token, alert id)."""
     with session_scope() as session:
         webhook, token = create_webhook(session, trader.user_id, WebhookSettings(
             name=f"tv-{secrets.token_hex(3)}", broker_id=trader.broker_id, size_mode="quantity",
@@ -52,7 +54,26 @@ def make_desk(trader: Trader, make_bot) -> Desk:
                              symbol="BTCUSDT", payload={"action": "buy", "symbol": "BTCUSDT"})
         session.add(alert)
         session.flush()
-        webhook_id, alert_id = webhook.id, alert.id
+        return webhook.id, token, alert.id
+
+
+@contextmanager
+def trading_halt() -> Iterator[None]:
+    """The administrator's halt, on for the block and off again whatever happens: it is global, so a test
+    that left it on would fail every later test that trades."""
+    with session_scope() as session:
+        set_trading_halted(session, True)
+    try:
+        yield
+    finally:
+        with session_scope() as session:
+            set_trading_halted(session, False)
+
+
+def make_desk(trader: Trader, make_bot) -> Desk:
+    bot_id = make_bot(trader)
+    bought(trader, "0.02", source="bot", source_ref=str(bot_id))
+    webhook_id, token, alert_id = accepted_buy_alert(trader)
     bought(trader, "0.01", source="webhook", source_ref=str(alert_id))
     resting = trader.order(type="limit", price=Decimal("1000"), quantity=Decimal("0.01"),
                            time_in_force="GTC")

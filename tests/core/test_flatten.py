@@ -9,12 +9,12 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core import flatten
-from core.db import new_session, session_scope
-from core.halt import HALTED, set_trading_halted
+from core.db import new_session
+from core.halt import HALTED
 from core.models import Bot, Order, Webhook
 from core.orders import service
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
-from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker
+from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker, trading_halt
 from tests.trading_support import Trader
 
 
@@ -76,13 +76,8 @@ def test_someone_elses_broker_is_never_flattened(bot_trader, make_bot, make_user
 
 def test_flatten_while_trading_is_halted_cancels_and_says_the_closes_were_refused(bot_trader, make_bot):
     desk = make_desk(bot_trader, make_bot)
-    with session_scope() as session:
-        set_trading_halted(session, True)
-    try:
+    with trading_halt():
         [result] = flatten.flatten(bot_trader.user_id)
-    finally:
-        with session_scope() as session:
-            set_trading_halted(session, False)
     assert order_state(desk.resting_order_id) == "cancelled"  # cancels still run
     assert all(order_state(i) == "rejected" for i in result.close_orders) and len(result.close_orders) == 2
     assert len(result.notes) == 2 and all(note.endswith(f"rejected: {HALTED}") for note in result.notes)

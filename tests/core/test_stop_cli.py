@@ -60,12 +60,15 @@ def test_flatten_lists_the_plan_and_a_failing_broker(bot_trader, make_bot):
 
 
 def test_trading_switch_from_the_command_line(infra):
-    assert cli("trading", "halt").stdout.strip() == "trading is halted"
-    with new_session() as session:
-        assert trading_halted(session)
-    assert cli("trading", "resume").stdout.strip() == "trading resumed"
-    with new_session() as session:
-        assert not trading_halted(session)
+    try:
+        assert cli("trading", "halt").stdout.strip() == "trading is halted"
+        with new_session() as session:
+            assert trading_halted(session)
+        assert cli("trading", "resume").stdout.strip() == "trading resumed"
+        with new_session() as session:
+            assert not trading_halted(session)
+    finally:  # the halt is global: never leave it on for the tests after this one
+        cli("trading", "resume")
 
 
 def test_user_disable_pauses_and_cancels(bot_trader, make_bot):

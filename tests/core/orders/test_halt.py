@@ -3,41 +3,31 @@ orders already in flight complete, cancels and syncs go on; switching it off let
 
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 
 import pytest
 
 from core.bus import task_sender
 from core.db import session_scope
-from core.halt import HALTED, set_trading_halted, trading_halted
-from core.models import WebhookAlert
+from core.halt import HALTED, trading_halted
 from core.orders import service
 from core.webhooks.processing import process_alert
-from core.webhooks.setup import WebhookSettings, create_webhook
-
-
-def _halt(on: bool) -> None:
-    with session_scope() as session:
-        set_trading_halted(session, on)
+from tests.stop_support import accepted_buy_alert, trading_halt
 
 
 @pytest.fixture()
 def halted():
-    _halt(True)
-    yield
-    _halt(False)
+    with trading_halt():
+        yield
 
 
 def test_switch_is_durable_and_off_by_default(infra):
     with session_scope() as session:
         assert not trading_halted(session)
-    _halt(True)
-    try:
-        with session_scope() as session:
-            assert trading_halted(session)
-    finally:
-        _halt(False)
+    with trading_halt(), session_scope() as session:
+        assert trading_halted(session)
+    with session_scope() as session:
+        assert not trading_halted(session)
 
 
 @pytest.mark.parametrize("source", ["manual", "bot", "webhook"])
@@ -57,29 +47,18 @@ def test_halt_while_an_order_is_in_flight(trader):
     flying = trader.order()
     with session_scope() as session:  # the worker moved it to `sent`; the venue call is under way
         prepared = service.prepare(session, service._locked(session, flying))
-    _halt(True)
-    try:
+    with trading_halt():
         assert service.send_prepared(prepared).state == "filled"  # in flight: it completes, nothing lost
         assert len(trader.at_sim(flying)) == 1
         assert service.sync(resting).state == "open"  # syncs (reconciliation) still run
         assert service.cancel(resting).state == "cancelled"  # cancels still run
         refused = trader.order()
         assert service.place(refused).state == "rejected"
-    finally:
-        _halt(False)
     assert service.place(trader.order()).state == "filled"  # trading resumed
 
 
 def test_a_webhook_alert_while_halted_is_processed_and_its_order_refused(trader, halted):
-    with session_scope() as session:
-        webhook, _ = create_webhook(session, trader.user_id, WebhookSettings(
-            name=f"tv-{secrets.token_hex(3)}", broker_id=trader.broker_id, size_mode="quantity",
-            size_value=Decimal("0.01"), symbol="BTCUSDT"))
-        alert = WebhookAlert(webhook_id=webhook.id, status="accepted", http_status=202, action="buy",
-                             symbol="BTCUSDT", payload={"action": "buy", "symbol": "BTCUSDT"})
-        session.add(alert)
-        session.flush()
-        alert_id = alert.id
+    _, _, alert_id = accepted_buy_alert(trader)
     [order_id] = process_alert(alert_id, task_sender(), send_now=True)
     order = trader.reload(order_id)
     assert order.state == "rejected" and order.error_message == HALTED and trader.at_sim(order_id) == []
