@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
 from core.db import utcnow
-from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import Balance, SymbolRules
 from core.exchanges.ratelimit import background
-from core.exchanges.registry import make_exchange
 from core.exchanges.rules import decimal_str
-from core.models import VENUES, BrokerConnection, Order, SymbolRule, User
+from core.exchanges.spot.base import Exchange
+from core.exchanges.spot.registry import VENUES, make_exchange
+from core.models import BrokerConnection, Order, SymbolRule, User
 from core.outbound import UnsafeUrl, check_url, guard
 from core.security import register_secret
 

@@ -16,10 +16,10 @@ from celery import Celery
 
 from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
-from core.candles.venues import rest_base_url, ws_base_url
 from core.config import get_settings
 from core.db import get_engine, wait_for_database
-from core.exchanges.registry import make_exchange
+from core.exchanges.spot.binance_klines import rest_base_url, ws_base_url
+from core.exchanges.spot.registry import make_exchange
 from core.heartbeat import start_heartbeat
 from core.logs import setup_logging
 from feeds.service import FeedOptions, FeedService

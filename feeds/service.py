@@ -25,9 +25,9 @@ from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.candles.health import STALE_FEED_S
 from core.candles.pipeline import CandlePipeline
 from core.candles.store import EXTRA_SYMBOLS
-from core.exchanges.base import Exchange
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import background
+from core.exchanges.spot.base import Exchange
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from core import brokers
 from core.db import new_session, session_scope
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str
-from core.models import VENUES, BrokerConnection
+from core.exchanges.spot.registry import VENUES
+from core.models import BrokerConnection
 from webapp.scoping import owned_or_404
 
 bp = Blueprint("brokers", __name__, url_prefix="/brokers")

@@ -15,7 +15,7 @@ from core.candles import jobs
 from core.candles.store import coverage
 from core.config import TIMEFRAMES
 from core.db import get_engine
-from core.exchanges.registry import VENUES
+from core.exchanges.spot.registry import VENUES
 from webapp.extensions import csrf
 
 bp = Blueprint("marketdata", __name__, url_prefix="/marketdata")

@@ -26,7 +26,6 @@ from sqlalchemy.engine import Engine
 from core.bus import PREFIX, get_redis
 from core.candles.candle import TIMEFRAME_MS, ClosedCandle, timeframe_ms
 from core.candles.store import INSERT_CHUNK, insert_candles
-from core.candles.venues import rest_base_url
 from core.candles_csv import (
     CandleFileError,
     Gap,
@@ -37,10 +36,11 @@ from core.candles_csv import (
 )
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
-from core.exchanges.base import Exchange
 from core.exchanges.errors import RateLimited, Unavailable
 from core.exchanges.ratelimit import background
-from core.exchanges.registry import VENUES, make_exchange
+from core.exchanges.spot.base import Exchange
+from core.exchanges.spot.binance_klines import rest_base_url
+from core.exchanges.spot.registry import VENUES, make_exchange
 from core.models import Candle
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.candles.aggregate import OutOfOrder, SymbolAggregator
 from core.candles.candle import MINUTE_MS, ClosedCandle
-from core.candles.klines import BookTick, ControlReply, KlineUpdate, MalformedMessage, parse_message
 from core.candles.store import (
     STREAM_MAXLEN,
     book_key,
@@ -35,6 +34,13 @@ from core.candles.store import (
     store_candles,
 )
 from core.candles.ticks import enqueue_due_ticks
+from core.exchanges.spot.binance_klines import (
+    BookTick,
+    ControlReply,
+    KlineUpdate,
+    MalformedMessage,
+    parse_message,
+)
 
 log = logging.getLogger(__name__)
 

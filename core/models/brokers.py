@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import Base, utcnow
 from core.security import decrypt_secret, encrypt_secret
 
-VENUES = ("sim", "binance", "bitget", "kraken")
-
 
 class BrokerConnection(Base):
     """An exchange account of a user. Credentials are stored only Fernet-encrypted."""

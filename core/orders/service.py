@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, noload
 from core.brokers import exchange_for
 from core.bus import get_redis, order_events_channel
 from core.db import session_scope, utcnow
-from core.exchanges.base import Exchange
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -39,6 +38,7 @@ from core.exchanges.errors import (
 from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, VenueTrade, oco_leg_ids
 from core.exchanges.ratelimit import RequestClass, background, priority
 from core.exchanges.rules import round_and_validate
+from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.models import BrokerConnection, Fill, Order
 from core.orders.states import FINAL_STATES, OrderState, can_transition

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core.exchanges.base import client_order_id_for
+from core.exchanges.spot.base import client_order_id_for
 from core.models import BrokerConnection, Order
 from core.orders.states import OrderState
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db import session_scope, utcnow
-from core.exchanges.registry import make_exchange
+from core.exchanges.spot.registry import make_exchange
 from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders import service
 from core.orders.states import OrderState

@@ -9,7 +9,7 @@ import pytest
 from core.candles.pipeline import CandlePipeline
 from core.config import TIMEFRAMES
 from core.db import get_engine
-from core.exchanges.registry import make_exchange
+from core.exchanges.spot.registry import make_exchange
 from feeds.service import FeedOptions, FeedService
 from tests.feeds.venue import ScriptedVenue, real_minutes
 

@@ -7,8 +7,8 @@ import pytest
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.store import read_stream
 from core.config import TIMEFRAMES
-from core.exchanges.registry import make_exchange
 from core.exchanges.sim.server import start_in_thread
+from core.exchanges.spot.registry import make_exchange
 from tests.feeds.conftest import wait_until
 
 

@@ -9,7 +9,7 @@ from core.backtest.bench import data_dir
 from core.candles.aggregate import OutOfOrder, SymbolAggregator, aggregate_series
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.config import TIMEFRAMES
-from core.exchanges.registry import make_exchange
+from core.exchanges.spot.registry import make_exchange
 
 DAY_MS = 86_400_000
 

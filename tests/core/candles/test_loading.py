@@ -14,7 +14,7 @@ from core.candles.loading import (
 from core.candles.store import load_candles
 from core.candles_csv import CandleFileError
 from core.db import get_engine
-from core.exchanges.registry import make_exchange
+from core.exchanges.spot.registry import make_exchange
 
 HEADER = "open_time,open,high,low,close,volume"
 T0 = 1_735_689_600_000

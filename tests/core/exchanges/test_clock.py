@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import time
 
-from core.exchanges.binance import BinanceSpot
 from core.exchanges.clock import VenueClock, measure_offset
+from core.exchanges.spot.binance import BinanceSpot
 from tests.core.exchanges.conftest import Reply
 
 

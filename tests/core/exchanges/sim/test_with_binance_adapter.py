@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from core.exchanges import errors
-from core.exchanges.binance import BinanceSpot
 from core.exchanges.models import OcoRequest, OrderRequest
+from core.exchanges.spot.binance import BinanceSpot
 
 
 @pytest.fixture

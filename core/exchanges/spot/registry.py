@@ -6,10 +6,10 @@ from typing import Any
 
 import redis as redis_lib
 
-from core.exchanges.base import Exchange
-from core.exchanges.binance import BinanceSpot
-from core.exchanges.bitget import BitgetSpot
-from core.exchanges.kraken import KrakenSpot
+from core.exchanges.spot.base import Exchange
+from core.exchanges.spot.binance import BinanceSpot
+from core.exchanges.spot.bitget import BitgetSpot
+from core.exchanges.spot.kraken import KrakenSpot
 
 SIM_DEFAULT_URL = "http://127.0.0.1:8900"
 
@@ -21,8 +21,9 @@ class SimExchange(BinanceSpot):
     default_base_url = SIM_DEFAULT_URL
 
 
-VENUES: dict[str, type[Exchange]] = {"binance": BinanceSpot, "bitget": BitgetSpot, "kraken": KrakenSpot,
-                                     "sim": SimExchange}
+# The one list of spot venues (broker forms, config and data validation all read it); sim first.
+VENUES: dict[str, type[Exchange]] = {"sim": SimExchange, "binance": BinanceSpot, "bitget": BitgetSpot,
+                                     "kraken": KrakenSpot}
 
 
 def make_exchange(venue: str, *, api_key: str, api_secret: str, passphrase: str | None = None,

@@ -1,4 +1,6 @@
-"""Binance-protocol market messages (kline, bookTicker), raw or wrapped by a combined stream."""
+"""The Binance kline stream: where its websocket and REST history live (the feeds process and downloads;
+the simulator speaks the same protocol), and its market messages (kline, bookTicker), raw or wrapped by a
+combined stream."""
 
 from __future__ import annotations
 
@@ -7,6 +9,24 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from core.candles.candle import MINUTE_MS, ClosedCandle
+from core.config import Settings
+
+WS_BASE = {"binance": "wss://stream.binance.com:9443"}
+
+
+def ws_base_url(venue: str, settings: Settings) -> str:
+    if venue == "sim":
+        return "ws" + settings.sim_url[len("http"):]
+    try:
+        return WS_BASE[venue]
+    except KeyError:
+        raise ValueError(f"no kline websocket known for venue {venue!r}; expected one of sim, "
+                         f"{', '.join(sorted(WS_BASE))}") from None
+
+
+def rest_base_url(venue: str, settings: Settings) -> str | None:
+    """None: the adapter's own default URL."""
+    return settings.sim_url if venue == "sim" else None
 
 
 class MalformedMessage(ValueError):

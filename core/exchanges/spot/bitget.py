@@ -28,7 +28,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from core.exchanges.base import Exchange, require, to_decimal
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -51,6 +50,7 @@ from core.exchanges.models import (
     VenueTrade,
 )
 from core.exchanges.rules import decimal_str
+from core.exchanges.spot.base import Exchange, require, to_decimal
 
 STATUS_IN = {"init": "open", "new": "open", "live": "open", "partially_filled": "partially_filled",
              "filled": "filled", "full_fill": "filled", "cancelled": "cancelled", "canceled": "cancelled"}

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchanges.binance import BinanceSpot, sign, signed_query
 from core.exchanges.errors import (
     AuthError,
     InsufficientFunds,
@@ -21,6 +20,7 @@ from core.exchanges.errors import (
     Unavailable,
 )
 from core.exchanges.models import OcoRequest, OrderRequest
+from core.exchanges.spot.binance import BinanceSpot, sign, signed_query
 from tests.core.exchanges.conftest import FakeVenue, Recorded, Reply
 
 # From rest-api.md "SIGNED Endpoint Examples for POST /api/v3/order - HMAC Keys" (not real credentials).

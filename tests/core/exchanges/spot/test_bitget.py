@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchanges.bitget import BitgetSpot, prehash, sign
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -21,6 +20,7 @@ from core.exchanges.errors import (
     RateLimited,
 )
 from core.exchanges.models import OcoRequest, OrderRequest
+from core.exchanges.spot.bitget import BitgetSpot, prehash, sign
 from tests.core.exchanges.conftest import FakeVenue, Recorded, Reply
 
 SECRET = "bitget-test-secret"

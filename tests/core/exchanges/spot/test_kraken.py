@@ -19,8 +19,8 @@ from core.exchanges.errors import (
     RateLimited,
     Unavailable,
 )
-from core.exchanges.kraken import KrakenSpot, sign
 from core.exchanges.models import OcoRequest, OrderRequest
+from core.exchanges.spot.kraken import KrakenSpot, sign
 from tests.core.exchanges.conftest import FakeVenue, Recorded, Reply
 
 # docs.kraken.com guides/spot-rest-auth worked example (not a real key).

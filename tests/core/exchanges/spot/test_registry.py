@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.exchanges.base import client_order_id_for
-from core.exchanges.binance import BinanceSpot
-from core.exchanges.bitget import BitgetSpot
-from core.exchanges.kraken import KrakenSpot
-from core.exchanges.registry import SimExchange, make_exchange
+from core.exchanges.spot.base import client_order_id_for
+from core.exchanges.spot.binance import BinanceSpot
+from core.exchanges.spot.bitget import BitgetSpot
+from core.exchanges.spot.kraken import KrakenSpot
+from core.exchanges.spot.registry import SimExchange, make_exchange
 
 SECRET = "s3cr3t-value-that-must-never-leak"
 KEY = "public-key-abcdefghijklmnop"

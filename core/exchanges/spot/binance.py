@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from core.exchanges.base import Exchange, require, to_decimal
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -37,6 +36,7 @@ from core.exchanges.models import (
     oco_leg_ids,
 )
 from core.exchanges.rules import decimal_str
+from core.exchanges.spot.base import Exchange, require, to_decimal
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from core.exchanges.base import Exchange, require, to_decimal
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -32,6 +31,7 @@ from core.exchanges.errors import (
 from core.exchanges.models import Balance, Kline, OrderRequest, SymbolRules, VenueOrder, VenueTrade
 from core.exchanges.nonce import NonceSource
 from core.exchanges.rules import decimal_str
+from core.exchanges.spot.base import Exchange, require, to_decimal
 
 ORDER_TYPES_OUT = {"market": "market", "limit": "limit", "stop_loss": "stop-loss", "take_profit": "take-profit",
                    "stop_loss_limit": "stop-loss-limit", "take_profit_limit": "take-profit-limit"}

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from core.exchanges.base import mask
-from core.exchanges.binance import BinanceSpot
 from core.exchanges.errors import InsufficientFunds, MalformedResponse, Unavailable
 from core.exchanges.models import OcoRequest
+from core.exchanges.spot.base import mask
+from core.exchanges.spot.binance import BinanceSpot
 from tests.core.exchanges.conftest import Reply
-from tests.core.exchanges.test_binance import DOC_KEY, DOC_SECRET, EXCHANGE_INFO, order_result
+from tests.core.exchanges.spot.test_binance import DOC_KEY, DOC_SECRET, EXCHANGE_INFO, order_result
 
 
 def test_reads_retry_with_exponential_backoff_then_succeed(venue, sleeps):
