@@ -9,12 +9,13 @@ import logging
 import signal
 import sys
 
-from arb.config import ArbConfig, Credentials, load
+from arb.config import ArbConfig, load
 from arb.engine import ArbEngine, set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
 from core.config import ConfigError, get_settings
 from core.exchanges import errors
+from core.exchanges.perp.credentials import Credentials
 from core.heartbeat import start_heartbeat
 from core.logs import setup_logging
 from core.models.arb import STATUS_CHANNEL, STATUS_KEY, STATUS_TTL_S

@@ -25,11 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from arb.config import parse_arb_config
-from arb.demo import demo_credentials
 from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
-from core.exchanges import paradex, vest
+from core.exchanges.perp import paradex, vest
+from core.exchanges.perp.demo import demo_credentials
 from core.exchanges.sim.perp_sim import synthetic_book
 from core.services import wait_for_port
 

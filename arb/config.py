@@ -7,7 +7,6 @@ Invalid settings stop the process before it connects anywhere, with one line
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,8 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.config import ConfigError, get_settings
+from core.exchanges.perp.credentials import Credentials
+from core.exchanges.perp.demo import demo_credentials
 from core.security import register_secret
 
 Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
@@ -113,21 +114,6 @@ class ArbConfig(Strict):
                    (self.vest.rest_url, self.vest.ws_url, self.paradex.rest_url, self.paradex.ws_url))
 
 
-@dataclass(frozen=True)
-class Credentials:
-    vest_api_key: str
-    vest_signing_key: str
-    paradex_private_key: str
-    paradex_account: str
-    paradex_eth_address: str | None = None
-    demo: bool = False
-
-    def __repr__(self) -> str:
-        return f"Credentials(demo={self.demo}, vest_api_key=***, paradex_account={self.paradex_account[:10]}…)"
-
-    __str__ = __repr__
-
-
 CREDENTIAL_NAMES = ("VEST_API_KEY", "VEST_SIGNING_KEY", "PARADEX_PRIVATE_KEY", "PARADEX_ACCOUNT")
 
 
@@ -164,8 +150,6 @@ def load_credentials(cfg: ArbConfig, env: dict[str, str]) -> Credentials:
         if not cfg.venues_are_local:
             raise ConfigError("arb: .env: VEST_API_KEY: venue credentials are required for non-local venues "
                               f"(set {', '.join(CREDENTIAL_NAMES)})")
-        from arb.demo import demo_credentials
-
         return demo_credentials()
     missing = [name for name in CREDENTIAL_NAMES if not env.get(name)]
     if missing:

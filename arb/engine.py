@@ -26,7 +26,8 @@ from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
 from arb.spread import Decision, Spreads, VwapCache, compute_spreads, decide, direction_name, direction_venues
 from arb.store import ArbStore, StoreUnavailable
 from core.exchanges import errors
-from core.exchanges.perp import BookFeed, OrderBook, PerpVenue
+from core.exchanges.perp.book import BookFeed, OrderBook
+from core.exchanges.perp.venue import PerpVenue
 from core.halt import HALTED, halted_now
 
 log = logging.getLogger("arb.engine")

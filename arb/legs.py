@@ -17,7 +17,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from core.exchanges import errors
 from core.exchanges.keepalive_http import SENT_AT
-from core.exchanges.perp import OrderBook, PerpOrderRequest, PerpOrderResult, PerpVenue, Side
+from core.exchanges.perp.book import OrderBook, Side
+from core.exchanges.perp.venue import PerpOrderRequest, PerpOrderResult, PerpVenue
 
 log = logging.getLogger(__name__)
 

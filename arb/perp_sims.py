@@ -13,8 +13,8 @@ import sys
 from decimal import Decimal
 
 from arb.config import parse_arb_config
-from arb.demo import demo_credentials, provision_accounts
 from core.config import ConfigError, get_settings
+from core.exchanges.perp.demo import demo_credentials, provision_accounts
 from core.exchanges.sim.paradex_face import ParadexFace
 from core.exchanges.sim.perp_sim import CorrelatedMarket
 from core.exchanges.sim.vest_face import VestFace

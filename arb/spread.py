@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from core.exchanges.perp import OrderBook
+from core.exchanges.perp.book import OrderBook
 
 BPS = Decimal(10_000)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from decimal import Decimal
 
-from arb.config import ArbConfig, Credentials
+from arb.config import ArbConfig
 from core.exchanges import errors
-from core.exchanges.paradex import ParadexSigner, ParadexVenue
-from core.exchanges.perp import PerpVenue
-from core.exchanges.vest import VestVenue
+from core.exchanges.perp.credentials import Credentials
+from core.exchanges.perp.paradex import ParadexSigner, ParadexVenue
+from core.exchanges.perp.venue import PerpVenue
+from core.exchanges.perp.vest import VestVenue
 
 
 async def build_venues(cfg: ArbConfig, creds: Credentials) -> dict[str, PerpVenue]:

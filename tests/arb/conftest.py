@@ -12,10 +12,11 @@ from decimal import Decimal
 import pytest
 from eth_account import Account
 
-from arb.config import Credentials, parse_arb_config
-from arb.demo import provision_accounts
+from arb.config import parse_arb_config
+from core.exchanges.perp.credentials import Credentials
+from core.exchanges.perp.demo import provision_accounts
+from core.exchanges.perp.stark import EC_ORDER
 from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
-from core.exchanges.stark import EC_ORDER
 from tests.support import remember_secret
 
 

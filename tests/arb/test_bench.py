@@ -7,7 +7,7 @@ import sys
 from arb import bench
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
-from core.exchanges import paradex, vest
+from core.exchanges.perp import paradex, vest
 from tests.conftest import ROOT, process_env
 
 

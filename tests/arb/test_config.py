@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from arb.config import CREDENTIAL_NAMES, Credentials, load_credentials, parse_arb_config
-from arb.demo import demo_credentials
+from arb.config import CREDENTIAL_NAMES, load_credentials, parse_arb_config
 from core.config import ConfigError
+from core.exchanges.perp.credentials import Credentials
+from core.exchanges.perp.demo import demo_credentials
 from tests.conftest import ROOT, process_env
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arb.spread import VwapCache, compute_spreads, decide, direction_venues
-from core.exchanges.perp import OrderBook
+from core.exchanges.perp.book import OrderBook
 
 FEES = {"vest": D(1), "paradex": D(2)}
 

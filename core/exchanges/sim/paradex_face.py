@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import WSMsgType, web
 
-from core.exchanges import stark
+from core.exchanges.perp import stark
 from core.exchanges.sim.perp_sim import CorrelatedMarket, FaceServer, SimAccount, SimOrder
 
 CHAIN_ID = "PRIVATE_SN_PARACLEAR_SIM"

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import WSMsgType, web
 
-from core.exchanges import vest
+from core.exchanges.perp import vest
 from core.exchanges.sim.perp_sim import CorrelatedMarket, FaceServer, SimAccount, SimOrder
 
 SYMBOLS = {"BTC-PERP": "BTC", "ETH-PERP": "ETH"}

@@ -16,7 +16,7 @@ import pytest
 from core.exchanges import keepalive_http
 from core.exchanges.errors import MalformedResponse, Unavailable
 from core.exchanges.keepalive_http import HttpProtocolError, KeepAliveClient, StaleConnection
-from core.exchanges.perp import JsonHttp
+from core.exchanges.perp.venue import JsonHttp
 
 
 @dataclass

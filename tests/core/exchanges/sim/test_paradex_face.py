@@ -6,8 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.exchanges import errors, paradex, stark
-from core.exchanges.perp import PerpOrderRequest
+from core.exchanges import errors
+from core.exchanges.perp import paradex, stark
+from core.exchanges.perp.venue import PerpOrderRequest
 from core.exchanges.sim.paradex_face import CHAIN_ID
 from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
 

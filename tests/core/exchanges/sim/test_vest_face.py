@@ -6,8 +6,9 @@ from decimal import Decimal as D
 import pytest
 from eth_account import Account
 
-from core.exchanges import errors, vest
-from core.exchanges.perp import PerpOrderRequest
+from core.exchanges import errors
+from core.exchanges.perp import vest
+from core.exchanges.perp.venue import PerpOrderRequest
 from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
 
 

@@ -11,8 +11,9 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.exchanges import errors, vest
-from core.exchanges.perp import PerpOrderRequest
+from core.exchanges import errors
+from core.exchanges.perp import vest
+from core.exchanges.perp.venue import PerpOrderRequest
 
 SIGNER = Account.from_key("0x" + "11" * 32)
 

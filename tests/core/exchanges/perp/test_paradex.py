@@ -7,8 +7,9 @@ from decimal import Decimal as D
 import pytest
 from starknet_py.hash.utils import verify_message_signature
 
-from core.exchanges import errors, paradex
-from core.exchanges.perp import PerpOrderRequest
+from core.exchanges import errors
+from core.exchanges.perp import paradex
+from core.exchanges.perp.venue import PerpOrderRequest
 
 PRIVATE = 0x3C1E9550E66958296D11B60F8E8E7A7AD990D07FA65D5F7652C4A6C87D4E3CC  # starknet-signing-cpp test key
 ACCOUNT = 0x1F06D2232E3EB0D8BD4B9294A930D553F610A0D7B24BC52D9472C7BDA478927

@@ -25,17 +25,14 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import keccak
 
 from core.exchanges import errors
-from core.exchanges.perp import (
-    BookFeed,
+from core.exchanges.perp.book import BookFeed, OnBook, OrderBook, parse_levels
+from core.exchanges.perp.venue import (
     JsonHttp,
-    OnBook,
-    OrderBook,
     PerpAccount,
     PerpOrderRequest,
     PerpOrderResult,
     PerpPosition,
     PerpVenue,
-    parse_levels,
 )
 
 log = logging.getLogger(__name__)

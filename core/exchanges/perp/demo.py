@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from eth_account import Account
 
-from arb.config import Credentials
-from core.exchanges.stark import EC_ORDER, StarkKey
+from core.exchanges.perp.credentials import Credentials
+from core.exchanges.perp.stark import EC_ORDER, StarkKey
 from core.security import register_secret
 
 

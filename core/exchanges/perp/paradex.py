@@ -24,20 +24,16 @@ from typing import Any
 import websockets
 
 from core.exchanges import errors
-from core.exchanges.perp import (
-    BookFeed,
+from core.exchanges.perp.book import BookFeed, OnBook, OrderBook, Side, parse_levels
+from core.exchanges.perp.stark import ParadexHasher, StarkKey, StarkSignature
+from core.exchanges.perp.venue import (
     JsonHttp,
-    OnBook,
-    OrderBook,
     PerpAccount,
     PerpOrderRequest,
     PerpOrderResult,
     PerpPosition,
     PerpVenue,
-    Side,
-    parse_levels,
 )
-from core.exchanges.stark import ParadexHasher, StarkKey, StarkSignature
 
 log = logging.getLogger(__name__)
 

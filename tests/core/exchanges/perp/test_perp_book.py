@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.exchanges.errors import MalformedResponse
-from core.exchanges.perp import BookGap, OrderBook, PerpOrderRequest, parse_levels
+from core.exchanges.perp.book import BookGap, OrderBook, parse_levels
+from core.exchanges.perp.venue import PerpOrderRequest
 
 
 def book(bids, asks, seq=1) -> OrderBook:

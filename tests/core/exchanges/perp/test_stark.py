@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from starknet_py.hash.utils import message_signature, private_to_stark_key, verify_message_signature
 from starknet_py.utils.typed_data import TypedData
 
-from core.exchanges import stark
+from core.exchanges.perp import stark
 
 # Private/public key pair from tradeparadex/starknet-signing-cpp tests/test.cpp (signSpeedTest).
 CPP_PRIVATE = 0x3C1E9550E66958296D11B60F8E8E7A7AD990D07FA65D5F7652C4A6C87D4E3CC
