@@ -29,6 +29,7 @@ from arb.demo import demo_credentials
 from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
+from core import percentiles
 from core.exchanges import paradex, vest
 from core.exchanges.sim.perp_sim import synthetic_book
 from core.services import wait_for_port
@@ -36,14 +37,8 @@ from core.services import wait_for_port
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": percentile(values, 0.5), "p99": percentile(values, 0.99),
-            "max": round(max(values), 1)}
+    return {"n": len(values), **percentiles.summary(values, 1)}
 
 
 class Ladder:
@@ -180,7 +175,7 @@ def stage_breakdown(engine: ArbEngine, frames: list[tuple[str, str]]) -> dict:
         t3 = cpu()
         for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             stages[name].append(value / 1000)
-    return {name: percentile(values, 0.5) for name, values in stages.items()}
+    return {name: percentiles.summary(values, 1)["p50"] for name, values in stages.items()}
 
 
 def _free_port() -> int:

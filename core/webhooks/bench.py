@@ -27,8 +27,9 @@ from core.bus import get_redis
 from core.db import new_session, session_scope, utcnow
 from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.models import Order, Webhook, WebhookAlert
+from core.percentiles import percentile
 from core.security import register_secret
-from core.webhooks.monitor import ack_latencies_ms, percentile
+from core.webhooks.monitor import ack_latencies_ms
 from core.webhooks.setup import WebhookSettings, create_webhook, resume_webhook, webhook_token
 
 BENCH_USER = "bench-webhook"
