@@ -251,7 +251,7 @@ def _add_optional_commands() -> None:
         ("core.stop_cli", "flatten_command", main),
         ("core.stop_cli", "trading_group", main),
         ("core.webhooks.cli", "bench_webhook_command", bench),
-        ("core.backtest.web_bench", "bench_backtest_web_command", bench),
+        ("bench.backtest_web", "bench_backtest_web_command", bench),
     ):
         try:
             command = getattr(importlib.import_module(module_name), attr)
@@ -265,7 +265,7 @@ def _add_optional_commands() -> None:
 @bench.command("arb", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def bench_arb() -> None:
     """Arbitrage engine latency (update-to-decision, detection-to-both-sent)."""
-    os.execv(sys.executable, [sys.executable, "-m", "arb.bench", *sys.argv[3:]])
+    os.execv(sys.executable, [sys.executable, "-m", "bench.arb", *sys.argv[3:]])
 
 
 _add_optional_commands()

@@ -152,7 +152,7 @@ def backtest_command(
 @click.option("--skip-backtesting-py", is_flag=True, help="Time our engine only.")
 def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool) -> None:
     """SMA(10/30) cross over the 1M-candle speed series: our engine vs backtesting.py."""
-    from core.backtest.bench import bench_backtest
+    from bench.backtest import bench_backtest
 
     started = datetime.now(UTC)
     report = bench_backtest(rows, with_backtesting_py=not skip_backtesting_py)

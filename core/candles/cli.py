@@ -111,7 +111,7 @@ def download_command(venue: str, symbol: str, timeframe: str, start: str, end: s
 @click.option("--symbols", default=50, show_default=True, help="symbols the messages are spread over")
 def bench_feeds_command(as_json: bool, seconds: float, rate: int, symbols: int) -> None:
     """1m kline messages through parse -> aggregate -> Redis -> Postgres: msgs/s and p99 latency."""
-    from core.candles.bench import run_feed_bench
+    from bench.feeds import run_feed_bench
 
     result = run_feed_bench(seconds=seconds, rate=rate, symbols=symbols)
     if as_json:

@@ -13,7 +13,7 @@ import click
 @click.option("--use-running-worker", is_flag=True, help="do not start a Celery worker (one is already running)")
 def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> None:
     """Click-to-venue-ack latency of the order pipeline (web → Celery → adapter → simulator)."""
-    from core.orders.bench import isolated_redis_url, run_bench
+    from bench.gateway import isolated_redis_url, run_bench
 
     if use_running_worker:
         result = run_bench(n, own_worker=False).as_dict()
@@ -26,7 +26,7 @@ def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> No
         from core.config import get_settings
 
         env = dict(os.environ, REDIS_URL=isolated_redis_url(get_settings().redis_url))
-        child = subprocess.run([sys.executable, "-m", "core.orders.bench", str(n)], env=env, capture_output=True,
+        child = subprocess.run([sys.executable, "-m", "bench.gateway", str(n)], env=env, capture_output=True,
                                text=True, check=False)
         if child.returncode != 0:
             raise click.ClickException(f"bench failed: {child.stderr.strip().splitlines()[-1:]}")
@@ -50,8 +50,8 @@ def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool
     """What reconciliation costs the venue's request budget (weight per minute) for N idle connections."""
     from dataclasses import asdict
 
+    from bench.reconcile import run
     from core.config import get_settings
-    from core.orders.reconcile_bench import run
 
     result = asdict(run(sim_url or get_settings().sim_url, connections))
     if as_json:

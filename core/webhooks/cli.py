@@ -32,7 +32,7 @@ def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_ur
                           accounts: int | None, background_connections: int, settle: float, report: str,
                           as_json: bool) -> None:
     """A burst of TradingView alerts: accepted, lost (must be 0), duplicate orders (must be 0), latencies."""
-    from core.webhooks.bench import run, write_markdown
+    from bench.webhook import run, write_markdown
 
     settings = get_settings()
     web_url = web_url or f"http://{settings.file.web.host}:{settings.file.web.port}"

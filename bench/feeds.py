@@ -19,7 +19,7 @@ import time
 import pandas as pd
 from sqlalchemy import text
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
 from core.config import TIMEFRAMES

@@ -1,4 +1,4 @@
-"""`python -m arb.bench --json` (`aristobot bench arb --json`): the engine's two latencies.
+"""`python -m bench.arb --json` (`aristobot bench arb --json`): the engine's two latencies.
 
 1. update-to-decision: a generated stream of Vest depth frames and Paradex snapshot/delta frames
    (the venues' wire formats, prices from the simulators' book generator) replayed through the real
@@ -263,7 +263,7 @@ def markdown(result: dict) -> str:
         f"Load average (1 min) while measuring: {u['load_average_1m']} on {os.cpu_count()} cores.", "",
         f"Both targets met (wall clock): **{result['targets_met']}**. The product promise (orders out within "
         f"500 ms of a spread that lasts < 1 s) holds with {500_000 / d['p99']:.0f}x headroom at p99.", "",
-        "How it is measured: see the docstring of `arb/bench.py`. \"Sent\" is the aiohttp trace event for "
+        "How it is measured: see the docstring of `bench/arb.py`. \"Sent\" is the aiohttp trace event for "
         "the last request chunk written to the socket of the slower leg; the intent row is committed "
         "before either leg is sent (`synchronous_commit=off`, see `arb/store.py`).", ""])
 

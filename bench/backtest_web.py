@@ -30,9 +30,11 @@ from pathlib import Path
 import click
 import requests
 
+from bench.data import data_dir as default_data_dir
+from core.config import ROOT
+
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 VENUE_PREFIX = "btweb-"  # + a random tag: one venue per bench run, the only candles it deletes
 BENCH_SYMBOL = "BTCUSDT"
 BENCH_TIMEFRAME = "1m"
@@ -226,8 +228,6 @@ def _stop(process: subprocess.Popen) -> None:
 
 def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | None = None,
                        log_dir: Path | None = None) -> dict:
-    from core.backtest.bench import data_dir as default_data_dir
-
     data_dir = data_dir or default_data_dir()
     log_dir = log_dir or Path(os.environ.get("ARISTOBOT_VAR", ROOT / "var")) / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
