@@ -29,6 +29,7 @@ from core.exchanges import errors
 from core.exchanges.perp.book import BookFeed, OrderBook
 from core.exchanges.perp.venue import PerpVenue
 from core.halt import HALTED, halted_now
+from core.percentiles import percentile
 
 log = logging.getLogger("arb.engine")
 ZERO = Decimal(0)
@@ -528,7 +529,6 @@ class ArbEngine:
 
         state = "stopping" if self.stopping else "halted" if self.halted_reason or self.unhedged else \
             "paused" if self.paused_reason or self.admin_halted else "dry_run" if self.cfg.dry_run else "running"
-        lat = sorted(self.latencies_us)
         return {
             "ts": time.time(), "pair": self.cfg.pair, "state": state,
             "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason
@@ -546,8 +546,8 @@ class ArbEngine:
             "pnl": {"realized_today": str(round(self.realized_pnl, 4)), "unrealized": str(round(self.unrealized_pnl(), 4)),
                     "daily_loss_limit": str(self.cfg.daily_loss_limit_usd)},
             "counters": dict(self.counters),
-            "latency_us": {"detect_to_sent_p50": lat[len(lat) // 2] if lat else None,
-                           "detect_to_sent_last": self.latencies_us[-1] if lat else None},
+            "latency_us": {"detect_to_sent_p50": percentile(self.latencies_us, 0.5),
+                           "detect_to_sent_last": self.latencies_us[-1] if self.latencies_us else None},
             "events": list(self.events)[-40:],
         }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 from core.models import Candle, Strategy, StrategyVersion
 
 DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR

@@ -103,6 +103,13 @@ class Trade:
         return out
 
 
+# The columns of a trades CSV (the `aristobot backtest --trades` file and a run's download), from as_dict().
+TRADE_CSV_FIELDS = (
+    "side", "entry_time", "entry_price", "exit_time", "exit_price", "size",
+    "entry_fee", "exit_fee", "pnl", "return_pct", "exit_reason",
+)  # fmt: skip
+
+
 @dataclass
 class BacktestResult:
     status: str  # "ok" | "failed"

@@ -26,8 +26,7 @@ from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.backtest.budget import backtest_limits
-from core.backtest.cli import TRADE_CSV_FIELDS
-from core.backtest.engine import BacktestInputError, BacktestSettings
+from core.backtest.engine import TRADE_CSV_FIELDS, BacktestInputError, BacktestSettings
 from core.bus import PREFIX, get_redis
 from core.candles_csv import CANDLE_COLUMNS
 from core.db import session_scope, utcnow

@@ -22,6 +22,7 @@ import redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import percentiles
 from core.candles.aggregate import OutOfOrder, SymbolAggregator
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.store import (
@@ -78,20 +79,9 @@ class FeedStats:
             "messages": self.messages, "closed": self.closed, "malformed": self.malformed,
             "out_of_order": self.out_of_order, "duplicates": self.duplicates, "gaps_filled": self.gaps_filled,
             "ticks_sent": self.ticks_sent,
-            "stream_latency_ms": percentiles(list(self.stream_latency_ms)),
-            "stored_latency_ms": percentiles(list(self.stored_latency_ms)),
+            "stream_latency_ms": percentiles.summary(self.stream_latency_ms, 2),
+            "stored_latency_ms": percentiles.summary(self.stored_latency_ms, 2),
         }
-
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"p50": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1], 2)}
 
 
 class CandlePipeline:

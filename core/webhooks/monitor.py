@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.models import Order, OrderEvent, Webhook, WebhookAlert, WebhookExpectation
+from core.percentiles import percentile
 from core.webhooks.cadence import MISSES_BEFORE_PAUSE, evaluate_periods, grace_for, misses_in_a_row
 from core.webhooks.setup import pause_webhook
 
@@ -75,13 +76,6 @@ class Reliability:
 
     def rate(self, count: int) -> float | None:
         return count / self.expected if self.expected else None
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def ack_latencies_ms(session: Session, alert_ids_query) -> list[float]:

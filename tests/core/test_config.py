@@ -69,7 +69,7 @@ def test_short_secret_is_not_echoed(tmp_path, clean_env):
 
 def test_cli_exits_2_with_one_line(tmp_path):
     config, env = write(tmp_path, "web:\n  port: nope\n")
-    result = subprocess.run([sys.executable, "-m", "core.cli", "user", "list"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "user", "list"], capture_output=True, text=True,
                             env={"ARISTOBOT_CONFIG": str(config), "ARISTOBOT_ENV_FILE": str(env), "PATH": "/usr/bin"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from aiohttp import WSMsgType, web
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 
 MINUTE_MS = 60_000
 

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from core.backtest.web_bench import BacktestWebClient
+from bench.backtest_web import BacktestWebClient
 from tests.backtest_support import failing_strategy, insert_candles, make_strategy, read_rows
 
 ROWS = read_rows("BTCUSDT-1m.csv", limit=3000)

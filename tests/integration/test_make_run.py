@@ -39,7 +39,7 @@ def _fresh_install(tmp_path: Path) -> tuple[dict, dict]:
 
 def _start(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     log = open(log_path, "a")  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=log, text=True, start_new_session=True)
     banner = []
     deadline = time.monotonic() + 150
@@ -174,7 +174,7 @@ def test_port_in_use_is_one_clear_line(tmp_path):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["web"]))
         blocker.listen()
-        result = subprocess.run([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == (f"aristobot: port {ports['web']} on 127.0.0.1 is already in use (needed by web); "

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from arb.__main__ import publish_status
-from arb.bench import apply_frame, generate_stream
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
+from bench.arb import apply_frame, generate_stream
 from core.models.arb import STATUS_KEY
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 from core.candles.aggregate import OutOfOrder, SymbolAggregator, aggregate_series
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.config import TIMEFRAMES

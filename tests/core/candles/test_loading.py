@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 from core.candles.loading import (
     ImportRefused,
     LoadError,

@@ -3,13 +3,12 @@ import json
 import secrets
 from decimal import Decimal
 
-import pytest
 from celery import Celery
 from sqlalchemy import create_engine
 
 from core.bus import candle_stream
 from core.candles.candle import MINUTE_MS
-from core.candles.pipeline import CandlePipeline, percentiles
+from core.candles.pipeline import CandlePipeline
 from core.candles.store import expand_live_event, live_channel, load_candles, read_stream
 from core.candles.ticks import BotTick, register_tick_provider, unregister_tick_provider
 from core.config import TIMEFRAMES
@@ -161,8 +160,3 @@ def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
     finally:
         unregister_tick_provider(provider)
     assert calls == []
-
-
-@pytest.mark.parametrize(("values", "p99"), [([], None), ([5.0], 5.0), (list(map(float, range(1, 101))), 100.0)])
-def test_percentiles(values, p99):
-    assert percentiles(values)["p99"] == p99

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 
 DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
 

@@ -19,11 +19,12 @@ import time
 import pandas as pd
 from sqlalchemy import text
 
-from core.backtest.bench import data_dir
+from bench.data import data_dir
 from core.bus import get_redis
-from core.candles.pipeline import CandlePipeline, percentiles
+from core.candles.pipeline import CandlePipeline
 from core.config import TIMEFRAMES
 from core.db import get_engine
+from core.percentiles import summary
 
 VENUE = "bench"
 BATCH_MAX = 200
@@ -105,8 +106,8 @@ def _run(templates: list[str], rate: float | None) -> dict:
         raise RuntimeError(f"bench messages lost: closed {stats.closed} of {len(templates)}, "
                            f"malformed {stats.malformed}")
     return {"messages": len(templates), "seconds": round(elapsed, 3), "offered_seconds": round(offered_s, 3),
-            "msgs_per_s": round(len(templates) / elapsed), "stream_latency_ms": percentiles(list(stats.stream_latency_ms)),
-            "stored_latency_ms": percentiles(list(stats.stored_latency_ms))}
+            "msgs_per_s": round(len(templates) / elapsed), "stream_latency_ms": summary(stats.stream_latency_ms, 2),
+            "stored_latency_ms": summary(stats.stored_latency_ms, 2)}
 
 
 def run_feed_bench(seconds: float = 10.0, rate: int = 6000, symbols: int = 50) -> dict:

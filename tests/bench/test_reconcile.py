@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bench.reconcile import BENCH_USER, run
 from core.db import session_scope
 from core.models import BrokerConnection, User
-from core.orders.reconcile_bench import BENCH_USER, run
 
 
 def _connections() -> int:

@@ -1,12 +1,12 @@
 import pandas as pd
 
-from core.backtest.bench import (
+from bench.backtest import (
     EXPECTED_LAST_ROW,
     bench_backtest,
     build_speed_series,
     check_speed_series,
-    data_dir,
 )
+from bench.data import data_dir
 from core.candles_csv import read_candles_csv
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bench.webhook import BENCH_USER, prepare, prepare_background
 from core.db import session_scope
 from core.models import BrokerConnection, Order, User
-from core.webhooks.bench import BENCH_USER, prepare, prepare_background
 
 
 def _bench_connections() -> int:

@@ -8,7 +8,7 @@ T0 = 1_735_689_600_000
 
 
 def aristobot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=process_env(),
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=process_env(),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -19,7 +19,7 @@ from tests.trading_support import Trader
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env=process_env(), timeout=120)
 
 
@@ -46,7 +46,7 @@ def test_flatten_lists_the_plan_and_a_failing_broker(bot_trader, make_bot):
     assert service.place(resting).state == "open"
     Trader(bot_trader.user_id, failing, "", "", bot_trader.sim).point_at(DEAD_URL)
     name = _username(bot_trader.user_id)
-    declined = subprocess.run([sys.executable, "-m", "core.cli", "flatten", "--user", name], input="n\n",
+    declined = subprocess.run([sys.executable, "-m", "cli", "flatten", "--user", name], input="n\n",
                               capture_output=True, text=True, cwd=ROOT, env=process_env(), timeout=120)
     assert declined.returncode == 1 and f"cancel order #{desk.resting_order_id}" in declined.stdout
     assert order_state(desk.resting_order_id) == "open"  # declined: nothing done

@@ -12,7 +12,6 @@ The HTTP client is also what tests/integration/test_backtest_journey.py drives t
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import re
@@ -27,12 +26,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import click
 import requests
+
+from bench.data import data_dir as default_data_dir
+from core.config import ROOT
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 VENUE_PREFIX = "btweb-"  # + a random tag: one venue per bench run, the only candles it deletes
 BENCH_SYMBOL = "BTCUSDT"
 BENCH_TIMEFRAME = "1m"
@@ -226,8 +226,6 @@ def _stop(process: subprocess.Popen) -> None:
 
 def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | None = None,
                        log_dir: Path | None = None) -> dict:
-    from core.backtest.bench import data_dir as default_data_dir
-
     data_dir = data_dir or default_data_dir()
     log_dir = log_dir or Path(os.environ.get("ARISTOBOT_VAR", ROOT / "var")) / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -272,16 +270,3 @@ def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | No
         },
         "runs": [{k: round(v, 3) if isinstance(v, float) else v for k, v in vars(t).items()} for t in timings],
     }
-
-
-@click.command("backtest-web")
-@click.option("--candles", "rows", default=10_000, show_default=True, type=click.IntRange(100, 130_000))
-@click.option("--repeats", default=7, show_default=True, type=click.IntRange(1, 50))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on one line.")
-def bench_backtest_web_command(rows: int, repeats: int, as_json: bool) -> None:
-    """Submit -> results page from the web, 10,000 candles: gunicorn + a Celery worker + Postgres + Redis."""
-    try:
-        report = bench_backtest_web(rows, repeats)
-    except WebJourneyError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(report, indent=None if as_json else 2))

@@ -1,40 +1,17 @@
-"""`aristobot backtest` and `aristobot bench backtest` (wired into core/cli.py by the lead)."""
+"""`aristobot backtest`: a strategy file over a candle CSV, in the sandbox, without the database."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from core.backtest.engine import DEFAULT_FEE, BacktestInputError, BacktestSettings
+from cli.dates import parse_date_ms
+from core.backtest.engine import DEFAULT_FEE, TRADE_CSV_FIELDS, BacktestInputError, BacktestSettings
 from core.candles_csv import CANDLE_COLUMNS, CandleFileError, read_candles_csv
-
-TRADE_CSV_FIELDS = (
-    "side", "entry_time", "entry_price", "exit_time", "exit_price", "size",
-    "entry_fee", "exit_fee", "pnl", "return_pct", "exit_reason",
-)  # fmt: skip
-_DAY_MS = 86_400_000
-
-
-def parse_date_ms(text: str, end_of_day: bool = False) -> int:
-    """YYYY-MM-DD, an ISO datetime (UTC unless it says otherwise) or integer ms."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD), an ISO datetime or ms") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ms = int(moment.timestamp() * 1000)
-    if end_of_day and len(text) == 10:
-        ms += _DAY_MS - 1  # --to 2025-06-30 includes that whole day
-    return ms
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, str]:
@@ -144,31 +121,3 @@ def backtest_command(
         click.echo(json.dumps(summary))
     else:
         print_table(summary)
-
-
-@click.command("backtest")
-@click.option("--candles", "rows", default=1_000_000, show_default=True, type=click.IntRange(1000, 1_000_000))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default output is JSON too).")
-@click.option("--skip-backtesting-py", is_flag=True, help="Time our engine only.")
-def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool) -> None:
-    """SMA(10/30) cross over the 1M-candle speed series: our engine vs backtesting.py."""
-    from core.backtest.bench import bench_backtest
-
-    started = datetime.now(UTC)
-    report = bench_backtest(rows, with_backtesting_py=not skip_backtesting_py)
-    report["wall_seconds"] = round((datetime.now(UTC) - started) / timedelta(seconds=1), 2)
-    click.echo(json.dumps(report, indent=None if as_json else 2))
-
-
-@click.group()
-def cli() -> None:
-    """Backtest commands, standalone (`python -m core.backtest.cli`)."""
-
-
-cli.add_command(backtest_command)
-bench_group = click.Group("bench", help="Benchmarks.")
-bench_group.add_command(bench_backtest_command)
-cli.add_command(bench_group)
-
-if __name__ == "__main__":
-    cli()

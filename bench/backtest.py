@@ -10,13 +10,14 @@ import math
 import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.data import data_dir
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.candles_csv import read_candles_csv
+from core.config import ROOT
 
 SERIES_ROWS = 1_000_000
 SERIES_START_MS = 1747699200000
@@ -32,19 +33,11 @@ EXPECTED_SUMS = {
 EXPECTED_LAST_ROW = (1807699140000, 238256.88, 238256.88, 238098.85, 238129.69, 27.2424)
 SMA_FAST, SMA_SLOW = 10, 30
 BENCH_FEE = 0.001
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "strategies" / "examples" / "sma_cross.py"
+EXAMPLE_PATH = ROOT / "core" / "strategies" / "examples" / "sma_cross.py"
 
 
 class BenchDataError(RuntimeError):
     pass
-
-
-def data_dir() -> Path:
-    """ARISTOBOT_DATA_DIR, else ../shared/data relative to the repository root."""
-    configured = os.environ.get("ARISTOBOT_DATA_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def build_speed_series(base: pd.DataFrame, rows: int = SERIES_ROWS) -> pd.DataFrame:

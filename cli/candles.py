@@ -1,4 +1,4 @@
-"""`aristobot candles import|download` and `aristobot bench feeds` (added to the CLI by core/cli.py)."""
+"""`aristobot candles import|download`: historical candles into the database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import click
 
-from core.backtest.cli import parse_date_ms
+from cli.dates import parse_date_ms
 from core.candles_csv import CandleFileError
 from core.config import TIMEFRAMES
 from core.exchanges.errors import ExchangeError
@@ -102,20 +102,3 @@ def download_command(venue: str, symbol: str, timeframe: str, start: str, end: s
     start_ms, end_ms = parse_date_ms(start), parse_date_ms(end, end_of_day=True)
     _load("downloading", as_json, lambda bar: download_candles(
         venue, symbol.upper(), timeframe, start_ms, end_ms, progress=bar, base_url=base_url))
-
-
-@click.command("feeds")
-@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-@click.option("--seconds", default=10.0, show_default=True, help="length of the sustained run")
-@click.option("--rate", default=6000, show_default=True, help="offered messages per second")
-@click.option("--symbols", default=50, show_default=True, help="symbols the messages are spread over")
-def bench_feeds_command(as_json: bool, seconds: float, rate: int, symbols: int) -> None:
-    """1m kline messages through parse -> aggregate -> Redis -> Postgres: msgs/s and p99 latency."""
-    from core.candles.bench import run_feed_bench
-
-    result = run_feed_bench(seconds=seconds, rate=rate, symbols=symbols)
-    if as_json:
-        click.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            click.echo(f"{key}: {value}")

@@ -1,4 +1,4 @@
-"""`python -m arb.bench --json` (`aristobot bench arb --json`): the engine's two latencies.
+"""`python -m bench.arb --json` (`aristobot bench arb --json`): the engine's two latencies.
 
 1. update-to-decision: a generated stream of Vest depth frames and Paradex snapshot/delta frames
    (the venues' wire formats, prices from the simulators' book generator) replayed through the real
@@ -28,6 +28,7 @@ from arb.config import parse_arb_config
 from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
+from core import percentiles
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
 from core.exchanges.sim.perp_sim import synthetic_book
@@ -36,14 +37,8 @@ from core.services import wait_for_port
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": percentile(values, 0.5), "p99": percentile(values, 0.99),
-            "max": round(max(values), 1)}
+    return {"n": len(values), **percentiles.summary(values, 1)}
 
 
 class Ladder:
@@ -180,7 +175,7 @@ def stage_breakdown(engine: ArbEngine, frames: list[tuple[str, str]]) -> dict:
         t3 = cpu()
         for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             stages[name].append(value / 1000)
-    return {name: percentile(values, 0.5) for name, values in stages.items()}
+    return {name: percentiles.summary(values, 1)["p50"] for name, values in stages.items()}
 
 
 def _free_port() -> int:
@@ -268,7 +263,7 @@ def markdown(result: dict) -> str:
         f"Load average (1 min) while measuring: {u['load_average_1m']} on {os.cpu_count()} cores.", "",
         f"Both targets met (wall clock): **{result['targets_met']}**. The product promise (orders out within "
         f"500 ms of a spread that lasts < 1 s) holds with {500_000 / d['p99']:.0f}x headroom at p99.", "",
-        "How it is measured: see the docstring of `arb/bench.py`. \"Sent\" is the aiohttp trace event for "
+        "How it is measured: see the docstring of `bench/arb.py`. \"Sent\" is the aiohttp trace event for "
         "the last request chunk written to the socket of the slower leg; the intent row is committed "
         "before either leg is sent (`synchronous_commit=off`, see `arb/store.py`).", ""])
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.bench_accounts import bench_user, sim_connection, standing_orders
+from bench.accounts import bench_user, sim_connection, standing_orders
 from core.bus import get_redis
 from core.db import session_scope
 from core.exchanges.ratelimit import RequestClass, weight_spent

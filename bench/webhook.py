@@ -3,7 +3,7 @@
 Every alert is checked end to end: stored, answered, turned into exactly one order, acknowledged by the
 venue. Replays of earlier alerts are mixed in; none may produce a second order.
 
-Its accounts and webhooks are created on the first run and reused (core.bench_accounts), and so are
+Its accounts and webhooks are created on the first run and reused (bench/accounts.py), and so are
 `--background-connections` more connections on the same venue, each with a resting order that the
 running reconciliation checks as usual during the burst: the background load a busy install has.
 """
@@ -22,13 +22,14 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import ColumnElement, func, select
 
-from core.bench_accounts import bench_user, sim_connection, standing_orders
+from bench.accounts import bench_user, sim_connection, standing_orders
 from core.bus import get_redis
 from core.db import new_session, session_scope, utcnow
 from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.models import Order, Webhook, WebhookAlert
+from core.percentiles import percentile
 from core.security import register_secret
-from core.webhooks.monitor import ack_latencies_ms, percentile
+from core.webhooks.monitor import ack_latencies_ms
 from core.webhooks.setup import WebhookSettings, create_webhook, resume_webhook, webhook_token
 
 BENCH_USER = "bench-webhook"

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from core.backtest.cli import backtest_command, bench_backtest_command, parse_date_ms
+from cli.backtest import backtest_command
+from cli.bench import bench_backtest_command
+from cli.dates import parse_date_ms
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "strategies" / "examples" / "sma_cross.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "core" / "strategies" / "examples" / "sma_cross.py"
 
 
 @pytest.fixture

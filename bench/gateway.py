@@ -23,6 +23,7 @@ from core import accounts, brokers
 from core.bus import get_redis, order_events_channel
 from core.config import ROOT
 from core.db import session_scope
+from core.percentiles import summary
 
 TARGET_P99_MS = 150.0
 
@@ -33,16 +34,12 @@ class BenchResult:
     place_ms: list[float]
     cancel_ms: list[float]
 
-    @staticmethod
-    def _pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
     def as_dict(self) -> dict:
         out: dict = {"n": self.n, "target_p99_ms": TARGET_P99_MS}
         for name, values in (("place", self.place_ms), ("cancel", self.cancel_ms)):
-            out[name] = {"p50_ms": round(self._pct(values, 0.5), 1), "p99_ms": round(self._pct(values, 0.99), 1),
-                         "mean_ms": round(statistics.fmean(values), 1), "max_ms": round(max(values), 1)}
+            stats = summary(values, 1)
+            out[name] = {"p50_ms": stats["p50"], "p99_ms": stats["p99"],
+                         "mean_ms": round(statistics.fmean(values), 1), "max_ms": stats["max"]}
         out["meets_target"] = out["place"]["p99_ms"] < TARGET_P99_MS and out["cancel"]["p99_ms"] < TARGET_P99_MS
         return out
 

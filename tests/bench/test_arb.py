@@ -4,15 +4,15 @@ import json
 import subprocess
 import sys
 
-from arb import bench
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
+from bench.arb import apply_frame, bench_update_to_decision, generate_stream
 from core.exchanges.perp import paradex, vest
 from tests.conftest import ROOT, process_env
 
 
 def test_generated_stream_is_valid_venue_frames_with_consecutive_sequence_numbers():
-    frames = bench.generate_stream(400)
+    frames = generate_stream(400)
     seqs = []
     for venue, raw in frames:
         if venue == "vest":
@@ -25,12 +25,12 @@ def test_generated_stream_is_valid_venue_frames_with_consecutive_sequence_number
     assert seqs == list(range(1, len(seqs) + 1))
     engine = ArbEngine(parse_arb_config({"pair": "bench-test"}), {}, None)
     for venue, raw in frames:  # the real books accept the whole stream: no gap, never crossed
-        bench.apply_frame(engine, venue, raw)
+        apply_frame(engine, venue, raw)
     assert all(book.valid for book in engine.books.values())
 
 
 def test_update_to_decision_measures_every_frame_and_takes_decisions():
-    result = bench.bench_update_to_decision(1200)
+    result = bench_update_to_decision(1200)
     assert result["n"] == 1000 and result["decisions"] > 0
     assert 0 < result["p50"] <= result["p99"] <= result["max"]
     assert 0 < result["cpu"]["p50"] <= result["cpu"]["p99"]
@@ -38,7 +38,7 @@ def test_update_to_decision_measures_every_frame_and_takes_decisions():
 
 def test_bench_command_prints_json_with_both_latencies(infra, tmp_path):
     doc = tmp_path / "arb.md"
-    out = subprocess.run([sys.executable, "-m", "arb.bench", "--json", "--updates", "1000", "--trades", "10",
+    out = subprocess.run([sys.executable, "-m", "bench.arb", "--json", "--updates", "1000", "--trades", "10",
                           "--markdown", str(doc)], cwd=ROOT, env=process_env(), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

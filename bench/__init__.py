@@ -1,0 +1,1 @@
+"""Benchmarks: tools on top of the product (`aristobot bench ...`, see BENCHMARKS.md), never imported by it."""

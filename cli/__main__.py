@@ -1,0 +1,5 @@
+"""`python -m cli ...` is `aristobot ...`."""
+
+from cli.main import main
+
+main()

@@ -1,0 +1,160 @@
+"""`aristobot bench ...`: the benchmarks, which print JSON (see BENCHMARKS.md; the code is in bench/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from cli.processes import exec_module
+from core.config import get_settings
+
+DEFAULT_WEBHOOK_REPORT = "docs/bench/webhook-latest.md"  # docs/bench/webhook.md is the curated history
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks that print JSON (see BENCHMARKS.md)."""
+
+
+def _echo_fields(result: dict, width: int) -> None:
+    for name, value in result.items():
+        click.echo(f"{name:>{width}}: {value}")
+
+
+@bench_group.command("backtest")
+@click.option("--candles", "rows", default=1_000_000, show_default=True, type=click.IntRange(1000, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default output is JSON too).")
+@click.option("--skip-backtesting-py", is_flag=True, help="Time our engine only.")
+def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool) -> None:
+    """SMA(10/30) cross over the 1M-candle speed series: our engine vs backtesting.py."""
+    from bench.backtest import bench_backtest
+
+    started = datetime.now(UTC)
+    report = bench_backtest(rows, with_backtesting_py=not skip_backtesting_py)
+    report["wall_seconds"] = round((datetime.now(UTC) - started) / timedelta(seconds=1), 2)
+    click.echo(json.dumps(report, indent=None if as_json else 2))
+
+
+@bench_group.command("backtest-web")
+@click.option("--candles", "rows", default=10_000, show_default=True, type=click.IntRange(100, 130_000))
+@click.option("--repeats", default=7, show_default=True, type=click.IntRange(1, 50))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on one line.")
+def bench_backtest_web_command(rows: int, repeats: int, as_json: bool) -> None:
+    """Submit -> results page from the web, 10,000 candles: gunicorn + a Celery worker + Postgres + Redis."""
+    from bench.backtest_web import WebJourneyError, bench_backtest_web
+
+    try:
+        report = bench_backtest_web(rows, repeats)
+    except WebJourneyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(report, indent=None if as_json else 2))
+
+
+@bench_group.command("feeds")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--seconds", default=10.0, show_default=True, help="length of the sustained run")
+@click.option("--rate", default=6000, show_default=True, help="offered messages per second")
+@click.option("--symbols", default=50, show_default=True, help="symbols the messages are spread over")
+def bench_feeds_command(as_json: bool, seconds: float, rate: int, symbols: int) -> None:
+    """1m kline messages through parse -> aggregate -> Redis -> Postgres: msgs/s and p99 latency."""
+    from bench.feeds import run_feed_bench
+
+    result = run_feed_bench(seconds=seconds, rate=rate, symbols=symbols)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")
+
+
+@bench_group.command("gateway")
+@click.option("--n", "n", default=200, show_default=True, help="place+cancel round trips to time")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--use-running-worker", is_flag=True, help="do not start a Celery worker (one is already running)")
+def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> None:
+    """Click-to-venue-ack latency of the order pipeline (web → Celery → adapter → simulator)."""
+    from bench.gateway import isolated_redis_url, run_bench
+
+    if use_running_worker:
+        result = run_bench(n, own_worker=False).as_dict()
+    else:
+        # Our own worker on a private Redis database, so a running install's workers never take our tasks.
+        env = dict(os.environ, REDIS_URL=isolated_redis_url(get_settings().redis_url))
+        child = subprocess.run([sys.executable, "-m", "bench.gateway", str(n)], env=env, capture_output=True,
+                               text=True, check=False)
+        if child.returncode != 0:
+            raise click.ClickException(f"bench failed: {child.stderr.strip().splitlines()[-1:]}")
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for name in ("place", "cancel"):
+        stats = result[name]
+        click.echo(f"{name:6}  p50 {stats['p50_ms']:7.1f} ms   p99 {stats['p99_ms']:7.1f} ms   "
+                   f"max {stats['max_ms']:7.1f} ms   (n={result['n']})")
+    click.echo(f"target p99 < {result['target_p99_ms']:g} ms: {'met' if result['meets_target'] else 'NOT met'}")
+
+
+@bench_group.command("reconcile")
+@click.option("--connections", default=60, show_default=True, type=click.IntRange(1, 1000),
+              help="idle simulator connections to reconcile (created on the first run, then reused)")
+@click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool) -> None:
+    """What reconciliation costs the venue's request budget (weight per minute) for N idle connections."""
+    from bench.reconcile import run
+
+    result = asdict(run(sim_url or get_settings().sim_url, connections))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _echo_fields(result, 36)
+
+
+@bench_group.command("webhook")
+@click.option("--rate", default=200, show_default=True, type=click.IntRange(1, 5000), help="Alerts per second.")
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Burst length.")
+@click.option("--url", "web_url", default=None, help="The running web app (default: config.yaml web host/port).")
+@click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
+@click.option("--accounts", default=None, type=click.IntRange(1, 500),
+              help="Simulator accounts (one webhook each) to spread the alerts over "
+                   "(default: enough to stay under the venue's 100 orders / 10 s per account).")
+@click.option("--background-connections", default=60, show_default=True, type=click.IntRange(0, 1000),
+              help="More connections on the venue, each with a resting order reconciled during the run "
+                   "(created on the first run, then reused).")
+@click.option("--settle", default=600.0, show_default=True,
+              help="Seconds to wait for the venue's acks (a burst above capacity is worked off meanwhile).")
+@click.option("--report", default=DEFAULT_WEBHOOK_REPORT, show_default=True,
+              help="Markdown report path ('' = none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_url: str | None,
+                          accounts: int | None, background_connections: int, settle: float, report: str,
+                          as_json: bool) -> None:
+    """A burst of TradingView alerts: accepted, lost (must be 0), duplicate orders (must be 0), latencies."""
+    from bench.webhook import run, write_markdown
+
+    settings = get_settings()
+    web_url = web_url or f"http://{settings.file.web.host}:{settings.file.web.port}"
+    result = run(web_url, sim_url or settings.sim_url, rate, seconds, settle, accounts, background_connections)
+    if report:
+        path = Path(report)
+        write_markdown(result, path if path.is_absolute() else settings.root / path)
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2))
+    else:
+        _echo_fields(asdict(result), 22)
+    if result.lost or result.duplicate_orders:
+        raise SystemExit(1)
+
+
+@bench_group.command("arb", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def bench_arb() -> None:
+    """Arbitrage engine latency (update-to-decision, detection-to-both-sent)."""
+    exec_module("bench.arb", 3)

@@ -1,0 +1,51 @@
+"""`aristobot run|sim|arb|feeds`: start everything, or one process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from core.config import get_settings
+
+
+@click.command("run")
+def run_command() -> None:
+    """Start everything (embedded Postgres/Redis unless configured, simulator, web, workers...)."""
+    from core.runner import run as run_all
+
+    sys.exit(run_all())
+
+
+@click.command("sim")
+@click.option("--port", type=int, default=None, help="Default: sim.port in config.yaml.")
+def sim_command(port: int | None) -> None:
+    """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
+    from core.exchanges.sim.server import serve
+    from core.heartbeat import start_heartbeat
+    from core.logs import setup_logging
+
+    settings = get_settings()
+    setup_logging("sim", settings.file.log_level)
+    start_heartbeat("sim")
+    serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
+          state_dir=settings.var_dir / "sim")
+
+
+def exec_module(module: str, first_arg: int) -> None:
+    """Replace this process with `python -m module` and the arguments from sys.argv[first_arg:] (process
+    packages are started, not imported: the command line stays a thin launcher)."""
+    os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[first_arg:]])
+
+
+@click.command("arb", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def arb_command() -> None:
+    """Run the Vest/Paradex arbitrage engine (same as the Procfile `arb` process)."""
+    exec_module("arb", 2)
+
+
+@click.command("feeds", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def feeds_command() -> None:
+    """Run the heartbeat (live candles) process."""
+    exec_module("feeds", 2)
