@@ -2,7 +2,7 @@
 
 Environment is set before anything imports `core.config`, so every module sees the test servers.
 Every log line of the suite (this process and the processes it starts) lands in one folder, which
-`tests/zz_audit` greps for the secrets the suite used.
+the secrets audit (tests/secrets_audit.py, run when the session ends) greps for the secrets the suite used.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ from tests.support import csrf_token_from, remember_secret, stop_process  # noqa
 
 for value in USED_SECRETS:
     remember_secret(value)
+
+pytest_plugins = ("tests.secrets_audit",)
 
 from core.logs import setup_logging  # noqa: E402  (after the environment is set)
 
@@ -225,6 +227,18 @@ def celery_worker_process(infra):
 
 def pytest_configure(config):
     logging.getLogger(__name__).info("test_session_start", extra={"run_dir": str(RUN_DIR)})
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test-fast` leaves out `browser` and `slow` tests: every `*_browser.py` file drives Chromium and
+    every journey under tests/integration runs the whole platform, so they are marked here by place."""
+    integration = ROOT / "tests" / "integration"
+    for item in items:
+        path = item.path
+        if path.name.endswith("_browser.py"):
+            item.add_marker(pytest.mark.browser)
+        if integration in path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
