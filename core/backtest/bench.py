@@ -1,7 +1,8 @@
 """Speed benchmark: SMA(10/30) cross, 0.1% fees, our engine against backtesting.py on the same candles.
 
-The candles are the 1,000,000-row series described in shared/data/README.md ("A 1,000,000-row
-series for speed tests"), rebuilt from BTCUSDT-1m.csv and checked against the sums it publishes.
+The candles are the 1,000,000-row series described in the README.md of the data folder (`data_dir` in
+config.yaml: "A 1,000,000-row series for speed tests"), rebuilt from BTCUSDT-1m.csv and checked against
+the sums it publishes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.candles_csv import read_candles_csv
+from core.config import get_settings
 
 SERIES_ROWS = 1_000_000
 SERIES_START_MS = 1747699200000
@@ -40,11 +42,8 @@ class BenchDataError(RuntimeError):
 
 
 def data_dir() -> Path:
-    """ARISTOBOT_DATA_DIR, else ../shared/data relative to the repository root."""
-    configured = os.environ.get("ARISTOBOT_DATA_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    """The folder of candle CSVs: `data_dir` in config.yaml (ARISTOBOT_DATA_DIR overrides it)."""
+    return get_settings().data_dir
 
 
 def build_speed_series(base: pd.DataFrame, rows: int = SERIES_ROWS) -> pd.DataFrame:
