@@ -230,14 +230,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`make test-fast` leaves out `browser` and `slow` tests: every `*_browser.py` file drives Chromium and
-    every journey under tests/integration runs the whole platform, so they are marked here by place."""
+    """`make test-fast` leaves out `browser` and `slow` tests. Marked here by place and by need: every
+    `*_browser.py` file drives Chromium, every journey under tests/integration runs the whole platform,
+    and every test that needs the real Celery worker process waits for it; other slow tests carry the
+    mark themselves."""
     integration = ROOT / "tests" / "integration"
     for item in items:
         path = item.path
         if path.name.endswith("_browser.py"):
             item.add_marker(pytest.mark.browser)
-        if integration in path.parents:
+        if integration in path.parents or "celery_worker_process" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
 
 

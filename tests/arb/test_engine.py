@@ -8,6 +8,7 @@ import threading
 import time
 from decimal import Decimal as D
 
+import pytest
 from sqlalchemy import select
 
 from arb.engine import ArbEngine
@@ -203,6 +204,7 @@ def test_a_sequence_gap_resyncs_the_book_and_no_decision_uses_a_stale_or_broken_
     assert intents(cfg.pair) == []
 
 
+@pytest.mark.slow  # waits out several resyncs in real time
 def test_malformed_and_out_of_order_book_frames_force_a_resync(sims, infra):
     """A local websocket server speaking Paradex's book protocol badly, then correctly."""
     from aiohttp import web
