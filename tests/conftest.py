@@ -74,6 +74,15 @@ from core.logs import setup_logging  # noqa: E402  (after the environment is set
 
 setup_logging("pytest", "INFO", stream=open(LOG_DIR / "pytest.log", "a"))  # noqa: SIM115
 
+# Argon2id at the library's recommended cost (64 MiB, 3 passes, 4 lanes) is a large share of the suite's CPU:
+# every test user and every login pays it. This process hashes at argon2id's lowest cost instead; a hash
+# carries its own cost, so every process (workers, `make run`) still verifies each one for real.
+from argon2 import PasswordHasher  # noqa: E402
+
+import core.models.users  # noqa: E402
+
+core.models.users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
 
 def _wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
