@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean-var
+.PHONY: run test test-fast lint lint-imports bench clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,18 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+# Everything but the `browser` and `slow` tests (tests/conftest.py marks *_browser.py and tests/integration).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not browser and not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The import contracts of pyproject.toml ([tool.importlinter]) and no import cycle between two modules.
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
 clean-var:
 	rm -rf var

@@ -1,7 +1,8 @@
 """Speed benchmark: SMA(10/30) cross, 0.1% fees, our engine against backtesting.py on the same candles.
 
-The candles are the 1,000,000-row series described in shared/data/README.md ("A 1,000,000-row
-series for speed tests"), rebuilt from BTCUSDT-1m.csv and checked against the sums it publishes.
+The candles are the 1,000,000-row series described in the README.md of the data folder (`data_dir` in
+config.yaml: "A 1,000,000-row series for speed tests"), rebuilt from BTCUSDT-1m.csv and checked against
+the sums it publishes.
 """
 
 from __future__ import annotations

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from core.config import ROOT
+from core.config import get_settings
 
 
 def data_dir() -> Path:
-    """ARISTOBOT_DATA_DIR, else ../shared/data relative to the repository root."""
-    configured = os.environ.get("ARISTOBOT_DATA_DIR")
-    if configured:
-        return Path(configured)
-    return ROOT.parent / "shared" / "data"
+    """The folder of candle CSVs: `data_dir` in config.yaml (ARISTOBOT_DATA_DIR overrides it)."""
+    return get_settings().data_dir

@@ -125,6 +125,7 @@ class FileConfig(Section):
     orders: OrdersConfig = OrdersConfig()
     limits: LimitsConfig = LimitsConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: str | None = None  # candle CSVs for the benches and tests; relative paths from the root
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
     arb: dict = {}
 
@@ -159,6 +160,14 @@ class Settings(BaseModel):
     @property
     def var_dir(self) -> Path:
         return Path(os.environ.get("ARISTOBOT_VAR", self.root / "var"))
+
+    @property
+    def data_dir(self) -> Path:
+        """The candle CSVs the benches and tests read: ARISTOBOT_DATA_DIR, else `data_dir` of config.yaml."""
+        configured = os.environ.get("ARISTOBOT_DATA_DIR") or self.file.data_dir
+        if not configured:
+            raise ConfigError(f"{self.config_path}: data_dir: is required but missing (the folder of candle CSVs)")
+        return (self.root / configured).resolve()
 
     @property
     def embedded_postgres(self) -> bool:

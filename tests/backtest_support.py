@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bench.data import data_dir
 from core.models import Candle, Strategy, StrategyVersion
 
-DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
+DATA_DIR = data_dir()  # `data_dir` of config.yaml, or ARISTOBOT_DATA_DIR
 EXAMPLES = Path(__file__).resolve().parents[1] / "core" / "strategies" / "examples"
 SMA_CROSS = (EXAMPLES / "sma_cross.py").read_text()
 HOUR_MS = 3_600_000

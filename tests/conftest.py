@@ -2,7 +2,7 @@
 
 Environment is set before anything imports `core.config`, so every module sees the test servers.
 Every log line of the suite (this process and the processes it starts) lands in one folder, which
-`tests/zz_audit` greps for the secrets the suite used.
+the secrets audit (tests/secrets_audit.py, run when the session ends) greps for the secrets the suite used.
 """
 
 from __future__ import annotations
@@ -68,9 +68,20 @@ from tests.support import csrf_token_from, remember_secret, stop_process  # noqa
 for value in USED_SECRETS:
     remember_secret(value)
 
+pytest_plugins = ("tests.secrets_audit",)
+
 from core.logs import setup_logging  # noqa: E402  (after the environment is set)
 
 setup_logging("pytest", "INFO", stream=open(LOG_DIR / "pytest.log", "a"))  # noqa: SIM115
+
+# Argon2id at the library's recommended cost (64 MiB, 3 passes, 4 lanes) is a large share of the suite's CPU:
+# every test user and every login pays it. This process hashes at argon2id's lowest cost instead; a hash
+# carries its own cost, so every process (workers, `make run`) still verifies each one for real.
+from argon2 import PasswordHasher  # noqa: E402
+
+import core.models.users  # noqa: E402
+
+core.models.users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -225,6 +236,20 @@ def celery_worker_process(infra):
 
 def pytest_configure(config):
     logging.getLogger(__name__).info("test_session_start", extra={"run_dir": str(RUN_DIR)})
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test-fast` leaves out `browser` and `slow` tests. Marked here by place and by need: every
+    `*_browser.py` file drives Chromium, every journey under tests/integration runs the whole platform,
+    and every test that needs the real Celery worker process waits for it; other slow tests carry the
+    mark themselves."""
+    integration = ROOT / "tests" / "integration"
+    for item in items:
+        path = item.path
+        if path.name.endswith("_browser.py"):
+            item.add_marker(pytest.mark.browser)
+        if integration in path.parents or "celery_worker_process" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ def free_port() -> int:
 
 
 def remember_secret(value: str) -> str:
-    """Record a secret the suite used; tests/zz_audit fails if it ever appears in a log."""
+    """Record a secret the suite used; the secrets audit (tests/secrets_audit.py) fails the run if it ever appears in a log."""
     with open(Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "secrets.txt", "a") as handle:
         handle.write(value + "\n")
     return value

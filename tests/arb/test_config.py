@@ -81,6 +81,7 @@ def test_all_credentials_from_the_environment_are_used():
     assert not creds.demo and creds.vest_api_key == "key-abcdef" and creds.paradex_account == "0x99"
 
 
+@pytest.mark.slow  # starts the arb process for each bad config
 def test_the_process_refuses_a_bad_config_with_exit_code_2_and_one_line(tmp_path: Path):
     (tmp_path / "config.yaml").write_text("arb:\n  size: -5\n")
     result = subprocess.run([sys.executable, "-m", "arb"], cwd=ROOT, capture_output=True, text=True, timeout=60,

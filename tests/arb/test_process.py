@@ -23,6 +23,8 @@ from core.models.arb import ArbIntent, ArbPosition
 from tests.arb.conftest import inject, new_credentials, sim_positions
 from tests.conftest import LOG_DIR, ROOT, process_env
 
+pytestmark = pytest.mark.slow  # kills and restarts the real arb process between its legs
+
 ZERO = D(0)
 
 

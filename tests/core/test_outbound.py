@@ -42,8 +42,10 @@ def test_credentials_in_the_url_are_refused():
 
 
 def test_public_addresses_pass():
-    check_url("https://1.1.1.1/api", STRICT)
+    check_url("https://1.1.1.1/api", STRICT)  # raises UnsafeUrl when refused
     check_url("http://[2606:4700:4700::1111]:8080", STRICT)
+    with pytest.raises(UnsafeUrl):  # the same settings refuse a private neighbour: the passes are not vacuous
+        check_url("https://10.1.1.1/api", STRICT)
 
 
 def test_every_address_of_a_name_is_checked():

@@ -1,6 +1,5 @@
 """The feed against the real simulator (Binance protocol, its own clock and REST history)."""
 
-import time
 
 import pytest
 
@@ -33,9 +32,7 @@ def test_backfilled_candles_equal_the_simulators_klines_and_a_drop_is_repaired(s
                    [(k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in theirs], timeframe
             assert all(c.open_time % TIMEFRAME_MS[timeframe] == 0 for c in mine)
         reconnects = service.state.reconnects
-        dropped = time.monotonic()
         sim.set_faults(drop_ws_now=True)
         wait_until(lambda: service.state.reconnects > reconnects and service.state.connected, timeout=5)
-        assert time.monotonic() - dropped < 2.0
         # Book ticks flow for the symbols shown on pages.
         wait_until(lambda: redis_client.get(f"aristobot:book:{service.venue}:SOLUSDT"), timeout=5)

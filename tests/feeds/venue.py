@@ -1,5 +1,5 @@
 """A scripted Binance-protocol venue on loopback (aiohttp): the kline websocket and REST klines over
-real candles from ../shared/data, with a clock the test moves and the failures the feed must survive."""
+real candles from the configured data folder (`data_dir`), with a clock the test moves and the failures the feed must survive."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def _assert_least_privilege(home: Path, ports: dict, demo_password: str) -> None
     settings = dict(line.split("=", 1) for line in (home / ".env").read_text().splitlines()
                     if "=" in line and not line.startswith("#"))
     for name in ("POSTGRES_APP_PASSWORD", "REDIS_PASSWORD", "FLOWER_BASIC_AUTH"):
-        remember_secret(settings[name])  # tests/zz_audit: in no log of the run
+        remember_secret(settings[name])  # tests/secrets_audit.py: in no log of the run
     assert requests.get(f"http://127.0.0.1:{ports['flower']}/", timeout=5).status_code == 401
     user, flower_password = settings["FLOWER_BASIC_AUTH"].split(":", 1)
     assert requests.get(f"http://127.0.0.1:{ports['flower']}/workers", auth=(user, flower_password),

@@ -1,7 +1,7 @@
 """The Binance spot face of the simulator: `/api/v3/*` REST and `/ws`, `/stream` market streams.
 
-Same paths, parameter names, field names, error codes and signature rules as the venue (see
-`shared/ref/EXCHANGES.md` §1), for the subset our adapter uses. Everything venue-specific lives
+Same paths, parameter names, field names, error codes and signature rules as the venue (Binance's
+published spot API documentation), for the subset our adapter uses. Everything venue-specific lives
 here; the matching engine only sees `OrderRequest`s.
 """
 

@@ -1,4 +1,4 @@
-"""Fixtures for the strategy tests: real candles from the shared data folder."""
+"""Fixtures for the strategy tests: real candles from the configured data folder (`data_dir`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from bench.data import data_dir
 
-DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
+DATA_DIR = data_dir()  # `data_dir` of config.yaml, or ARISTOBOT_DATA_DIR
 
 
 def read_candle_rows(name: str = "BTCUSDT-1h.csv", limit: int = 600) -> list[list]:
