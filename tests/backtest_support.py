@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.backtest.bench import data_dir
-from core.models import Candle, Strategy, StrategyVersion
+from core.models import Candle, StrategyRecord, StrategyVersion
 
 DATA_DIR = data_dir()  # ../shared/data beside the repository, or ARISTOBOT_DATA_DIR
 EXAMPLES = Path(__file__).resolve().parents[1] / "core" / "strategies" / "examples"
@@ -50,7 +50,7 @@ def insert_candles(session: Session, rows: list[list[str]], venue: str = "binanc
 
 def make_strategy(session: Session, user_id: int, code: str = SMA_CROSS, params: dict | None = None,
                   valid: bool = True, name: str | None = None) -> StrategyVersion:
-    strategy = Strategy(user_id=user_id, name=name or f"s-{secrets.token_hex(3)}")
+    strategy = StrategyRecord(user_id=user_id, name=name or f"s-{secrets.token_hex(3)}")
     version = StrategyVersion(number=1, code=code, params=params or {}, valid=valid, class_name="SmaCross")
     strategy.versions.append(version)
     session.add(strategy)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.backtest.engine import BacktestSettings, run_backtest
-from core.candles_csv import read_candles_csv
+from core.candles.csv_io import read_candles_csv
 
 SERIES_ROWS = 1_000_000
 SERIES_START_MS = 1747699200000

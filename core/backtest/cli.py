@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from core.backtest.engine import DEFAULT_FEE, BacktestInputError, BacktestSettings
-from core.candles_csv import CANDLE_COLUMNS, CandleFileError, read_candles_csv
+from core.candles.csv_io import CANDLE_COLUMNS, CandleFileError, read_candles_csv
 
 TRADE_CSV_FIELDS = (
     "side", "entry_time", "entry_price", "exit_time", "exit_price", "size",

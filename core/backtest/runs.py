@@ -29,9 +29,9 @@ from core.backtest.budget import backtest_limits
 from core.backtest.cli import TRADE_CSV_FIELDS
 from core.backtest.engine import BacktestInputError, BacktestSettings
 from core.bus import PREFIX, get_redis
-from core.candles_csv import CANDLE_COLUMNS
+from core.candles.csv_io import CANDLE_COLUMNS
 from core.db import session_scope, utcnow
-from core.models import BacktestRun, Candle, Strategy, StrategyVersion
+from core.models import BacktestRun, Candle, StrategyRecord, StrategyVersion
 from core.strategies.contract import ParamError, format_candle_time, resolve_params
 
 logger = logging.getLogger(__name__)
@@ -288,16 +288,16 @@ def _describe_range(start_ms: int | None, end_ms: int | None) -> str:
 
 
 def owned_version(session: Session, user_id: int, version_id: int) -> StrategyVersion | None:
-    stmt = (select(StrategyVersion).join(Strategy)
-            .where(StrategyVersion.id == version_id, Strategy.user_id == user_id))
+    stmt = (select(StrategyVersion).join(StrategyRecord)
+            .where(StrategyVersion.id == version_id, StrategyRecord.user_id == user_id))
     return session.execute(stmt).scalar_one_or_none()
 
 
 def strategy_versions(session: Session, user_id: int) -> list[StrategyVersion]:
     """The user's valid versions, newest strategy first, newest version first."""
-    stmt = (select(StrategyVersion).join(Strategy)
-            .where(Strategy.user_id == user_id, StrategyVersion.valid.is_(True))
-            .order_by(Strategy.updated_at.desc(), Strategy.id, StrategyVersion.number.desc()))
+    stmt = (select(StrategyVersion).join(StrategyRecord)
+            .where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
+            .order_by(StrategyRecord.updated_at.desc(), StrategyRecord.id, StrategyVersion.number.desc()))
     return list(session.execute(stmt).scalars())
 
 
