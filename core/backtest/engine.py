@@ -35,9 +35,9 @@ from core.strategies.contract import (
     Position,
     Strategy,
     StrategyError,
-    StrategyRuntime,
     format_candle_time,
 )
+from core.strategies.runtime import StrategyRuntime
 
 logger = logging.getLogger(__name__)
 
