@@ -17,27 +17,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from arb.config import ArbConfig
+from arb.health import HealthLoops
 from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
+from arb.pair import VENUES, ZERO, as_text, today
+from arb.shutdown import Shutdown
 from arb.spread import Decision, Spreads, VwapCache, compute_spreads, decide, direction_name, direction_venues
+from arb.status import StatusReport
 from arb.store import ArbStore, StoreUnavailable
 from core.exchanges import errors
 from core.exchanges.perp.book import BookFeed, OrderBook
 from core.exchanges.perp.venue import PerpVenue
-from core.halt import HALTED, halted_now
-from core.percentiles import percentile
 
 log = logging.getLogger("arb.engine")
-ZERO = Decimal(0)
-VENUES = ("vest", "paradex")
-
-
-def as_text(mapping: dict) -> dict[str, str]:
-    return {key: str(value) for key, value in mapping.items()}
 
 
 def set_priority(cfg: ArbConfig) -> str:
@@ -60,11 +55,10 @@ def set_priority(cfg: ArbConfig) -> str:
     return applied
 
 
-def today() -> Any:
-    return datetime.now(UTC).date()
+class ArbEngine(HealthLoops, StatusReport, Shutdown):
+    """Decision, execution and recovery here; the watch loops (health.py), the status (status.py) and
+    stopping (shutdown.py) are mixed in."""
 
-
-class ArbEngine:
     def __init__(self, cfg: ArbConfig, venues: dict[str, PerpVenue], store: ArbStore | None,
                  publish: Callable[[dict], None] | None = None):
         self.cfg = cfg
@@ -354,18 +348,6 @@ class ArbEngine:
         self.unhedged = self.net != 0
         return not self.unhedged
 
-    def check_loss_limit(self) -> None:
-        if self.pnl_day != today():
-            self.pnl_day, self.realized_pnl = today(), ZERO
-            if self.halted_reason == "daily_loss_limit":
-                self.halted_reason = None
-                self.emit("kill_switch_cleared", reason="new trading day")
-        loss = -(self.realized_pnl + self.unrealized_pnl())
-        if loss >= self.cfg.daily_loss_limit_usd and self.halted_reason is None:
-            self.halted_reason = "daily_loss_limit"
-            self.emit("kill_switch", level=logging.ERROR, reason="daily_loss_limit", loss=round(loss, 4),
-                      limit=self.cfg.daily_loss_limit_usd)
-
     # --- start-up recovery ---------------------------------------------------------------------
 
     async def recover(self) -> None:
@@ -447,166 +429,3 @@ class ArbEngine:
         self.books[venue] = feed.book  # the legs price from the same objects
         self.legs.books[venue] = feed.book
         return feed
-
-    async def _watchdog(self) -> None:
-        """A feed that went silent (no frame, no error) is torn down and reconnected."""
-        while True:
-            await asyncio.sleep(min(0.5, self.cfg.watchdog_s / 2))
-            for venue, feed in list(self.feeds.items()):
-                age = feed.book.age()
-                if feed.book.updated_at and age > self.cfg.watchdog_s:
-                    self.emit("book_watchdog_restart", level=logging.WARNING, venue=venue, silent_s=round(age, 1))
-                    feed.book.invalidate()
-                    # A silent peer may not answer the close handshake either: do not wait for it.
-                    closing = asyncio.create_task(self._stop_feed(feed))
-                    self._closing.add(closing)
-                    closing.add_done_callback(self._closing.discard)
-                    self.feeds[venue] = await self._connect(venue)
-
-    async def _stop_feed(self, feed: BookFeed) -> None:
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(feed.stop(), 2.0)
-
-    async def _health(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.health_interval_s)
-            if self.store is not None and self.store.backlog:
-                await self.db(self.store.flush)
-            if self.unhedged and not self.busy:
-                self.busy = True
-                try:
-                    await self.ensure_hedged()
-                finally:
-                    self.busy = False
-            self.check_loss_limit()
-            if self.halted_reason == "daily_loss_limit" and not self.flat and not self.busy and self.direction:
-                await self._close_all("daily_loss_limit")
-            await self._check_venues()
-            await self._check_admin_halt()
-
-    async def _check_admin_halt(self) -> None:
-        halted = await asyncio.to_thread(halted_now, self.admin_halted)
-        if halted != self.admin_halted:
-            self.emit("trading_halted" if halted else "trading_resumed", level=logging.WARNING)
-            self.admin_halted = halted
-
-    async def _close_all(self, reason: str) -> None:
-        self.busy = True
-        try:
-            self.emit("closing_position", level=logging.WARNING, reason=reason)
-            await self._execute(Decision("exit", self.direction, ZERO), time.perf_counter())
-        finally:
-            self.busy = False
-
-    async def _check_venues(self) -> None:
-        for venue in VENUES:
-            try:
-                await asyncio.wait_for(self.venues[venue].account(), self.cfg.leg_timeout_s)
-                if not self.busy:  # a trade in flight holds connections; warm up after it
-                    await asyncio.wait_for(self.venues[venue].keep_ready(), self.cfg.leg_timeout_s)
-                self._health_failures[venue] = 0
-            except (TimeoutError, errors.ExchangeError) as exc:
-                self._health_failures[venue] += 1
-                if self._health_failures[venue] == 3:
-                    self.emit("venue_unhealthy", level=logging.ERROR, venue=venue, error=str(exc)[:200])
-        bad = [v for v in VENUES if self._health_failures[v] >= 3]
-        reason = f"venue_unhealthy:{','.join(bad)}" if bad else None
-        if reason != self.paused_reason:
-            self.emit("kill_switch" if reason else "kill_switch_cleared", level=logging.WARNING,
-                      reason=reason or self.paused_reason)
-            self.paused_reason = reason
-
-    def snapshot(self) -> dict:
-        now = time.monotonic()
-        spreads = self.last_spreads
-
-        def book_view(book: OrderBook) -> dict:
-            bid, ask = book.best_bid(), book.best_ask()
-            return {"market": book.market, "valid": book.valid, "seq": book.seq,
-                    "age_ms": round(book.age(now) * 1000, 1) if book.updated_at else None,
-                    "bid": str(bid.price) if bid else None, "ask": str(ask.price) if ask else None,
-                    "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0}
-
-        state = "stopping" if self.stopping else "halted" if self.halted_reason or self.unhedged else \
-            "paused" if self.paused_reason or self.admin_halted else "dry_run" if self.cfg.dry_run else "running"
-        return {
-            "ts": time.time(), "pair": self.cfg.pair, "state": state,
-            "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason
-            or (HALTED if self.admin_halted else None),
-            "books": {v: book_view(b) for v, b in self.books.items()},
-            "spreads": None if spreads is None else {
-                "mid": str(round(spreads.mid, 2)),
-                "entry_bps": {k: str(round(v, 2)) for k, v in spreads.entry_bps.items()},
-                "exit_bps": {k: str(round(v, 2)) for k, v in spreads.exit_bps.items()}},
-            "thresholds": {"entry_bps": str(self.cfg.entry_threshold_bps), "exit_bps": str(self.cfg.exit_threshold_bps),
-                           "size": str(self.cfg.size), "max_position": str(self.cfg.max_position)},
-            "position": {"direction": self.direction, "sizes": as_text(self.sizes),
-                         "entry_prices": {k: str(round(v, 4)) for k, v in self.entry_prices.items()},
-                         "entry_spread_bps": str(round(self.entry_spread_bps, 2)) if self.entry_spread_bps else None},
-            "pnl": {"realized_today": str(round(self.realized_pnl, 4)), "unrealized": str(round(self.unrealized_pnl(), 4)),
-                    "daily_loss_limit": str(self.cfg.daily_loss_limit_usd)},
-            "counters": dict(self.counters),
-            "latency_us": {"detect_to_sent_p50": percentile(self.latencies_us, 0.5),
-                           "detect_to_sent_last": self.latencies_us[-1] if self.latencies_us else None},
-            "events": list(self.events)[-40:],
-        }
-
-    async def _status(self) -> None:
-        while True:
-            if self.publish is not None:
-                snap = self.snapshot()
-                with contextlib.suppress(Exception):  # status is best effort; trading never waits for it
-                    await asyncio.to_thread(self.publish, snap)
-            await asyncio.sleep(self.cfg.status_interval_s)
-
-    async def stop(self) -> bool:
-        """Stop entries, finish in-flight legs, cancel open orders, persist, close. True when nothing is pending."""
-        self.stopping = True
-        self.emit("stopping", reason="signal")
-        if self.inflight is not None and not self.inflight.done():
-            self.emit("waiting_for_inflight_legs")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self.inflight), 30)
-        # A cancel can be lost when it lands as an inner wait_for completes (Python 3.11): repeat it.
-        while running := [task for task in self._tasks if not task.done()]:
-            for task in running:
-                task.cancel()
-            await asyncio.wait(running, timeout=1.0)
-        for task in self._tasks:
-            if not task.cancelled() and task.exception() is not None:
-                self.emit("loop_failed", level=logging.ERROR, task=task.get_name(), error=repr(task.exception())[:200])
-        pending = await self.cancel_open_orders()
-        if self.store is not None:
-            await self.save_position()
-            for _ in range(10):
-                if await self.db(self.store.flush):
-                    break
-                await asyncio.sleep(0.5)
-        await asyncio.gather(*(self._stop_feed(feed) for feed in self.feeds.values()), *self._closing)
-        if self.publish is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.publish, self.snapshot() | {"state": "stopped"})
-        for venue in self.venues.values():
-            with contextlib.suppress(Exception):
-                await venue.close()
-        self._db.shutdown(wait=True)
-        if self.store is not None:
-            await self.store.close()
-        unsaved = len(self.store.backlog) if self.store is not None else 0
-        return pending == 0 and unsaved == 0
-
-    async def cancel_open_orders(self) -> int:
-        """Cancel whatever rests on either venue; returns how many could not be confirmed gone."""
-        left = 0
-        for name, venue in self.venues.items():
-            try:
-                orders = await asyncio.wait_for(venue.open_orders(), self.cfg.leg_timeout_s)
-                for order in orders:
-                    with contextlib.suppress(errors.OrderNotFound):
-                        await asyncio.wait_for(venue.cancel_order(order.order_id), self.cfg.leg_timeout_s)
-                    self.emit("order_cancelled", venue=name, order_id=order.order_id)
-                left += len(await asyncio.wait_for(venue.open_orders(), self.cfg.leg_timeout_s))
-            except (TimeoutError, errors.ExchangeError) as exc:
-                self.emit("open_orders_unknown", level=logging.ERROR, venue=name, error=str(exc)[:200])
-                left += 1
-        return left

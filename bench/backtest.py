@@ -17,7 +17,7 @@ import pandas as pd
 
 from bench.data import data_dir
 from core.backtest.engine import BacktestSettings, run_backtest
-from core.candles_csv import read_candles_csv
+from core.candles.csv_io import read_candles_csv
 from core.config import ROOT
 
 SERIES_ROWS = 1_000_000

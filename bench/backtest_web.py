@@ -177,7 +177,7 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
     from core import accounts
     from core.db import session_scope
     from core.migrate import upgrade_database
-    from core.models import Candle, Strategy, StrategyVersion
+    from core.models import Candle, StrategyRecord, StrategyVersion
 
     upgrade_database()
     candles = _read_candles(data_dir / BENCH_FILE, rows, venue)
@@ -188,7 +188,7 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
         for start in range(0, len(candles), 5000):
             session.execute(insert(Candle).values(candles[start:start + 5000]).on_conflict_do_nothing())
         user = accounts.create_user(session, username, password, within_limits=False)
-        strategy = Strategy(user_id=user.id, name="bench SMA cross")
+        strategy = StrategyRecord(user_id=user.id, name="bench SMA cross")
         strategy.versions.append(StrategyVersion(number=1, code=SMA_CROSS.read_text(), params={}, valid=True,
                                                  class_name="SmaCross"))
         session.add(strategy)

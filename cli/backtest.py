@@ -11,7 +11,7 @@ import click
 
 from cli.dates import parse_date_ms
 from core.backtest.engine import DEFAULT_FEE, TRADE_CSV_FIELDS, BacktestInputError, BacktestSettings
-from core.candles_csv import CANDLE_COLUMNS, CandleFileError, read_candles_csv
+from core.candles.csv_io import CANDLE_COLUMNS, CandleFileError, read_candles_csv
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import click
 
 from cli.dates import parse_date_ms
-from core.candles_csv import CandleFileError
+from core.candles.csv_io import CandleFileError
 from core.config import TIMEFRAMES
 from core.exchanges.errors import ExchangeError
 

@@ -1,4 +1,5 @@
-"""Helpers for the backtest-run tests: real candles into the candles table, strategies via the models."""
+"""Helpers for the backtest and strategy tests: real candles into the candles table, strategies via the models,
+candle frames built from closes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from bench.data import data_dir
-from core.models import Candle, Strategy, StrategyVersion
+from core.models import Candle, StrategyRecord, StrategyVersion
 
 DATA_DIR = data_dir()  # `data_dir` of config.yaml, or ARISTOBOT_DATA_DIR
 EXAMPLES = Path(__file__).resolve().parents[1] / "core" / "strategies" / "examples"
@@ -50,7 +53,7 @@ def insert_candles(session: Session, rows: list[list[str]], venue: str = "binanc
 
 def make_strategy(session: Session, user_id: int, code: str = SMA_CROSS, params: dict | None = None,
                   valid: bool = True, name: str | None = None) -> StrategyVersion:
-    strategy = Strategy(user_id=user_id, name=name or f"s-{secrets.token_hex(3)}")
+    strategy = StrategyRecord(user_id=user_id, name=name or f"s-{secrets.token_hex(3)}")
     version = StrategyVersion(number=1, code=code, params=params or {}, valid=valid, class_name="SmaCross")
     strategy.versions.append(version)
     session.add(strategy)
@@ -63,4 +66,19 @@ def failing_strategy(at_candle: int) -> str:
     return SMA_CROSS.replace(
         "return crossed_above(self.fast, self.slow)",
         f"return 1 / (len(self.data.close) - {at_candle}) > 2",
+    )
+
+
+def candles_from_closes(closes) -> pd.DataFrame:
+    closes = np.asarray(closes, dtype="float64")
+    opens = np.concatenate([[closes[0]], closes[:-1]])
+    return pd.DataFrame(
+        {
+            "open_time": 1_700_000_000_000 + 60_000 * np.arange(len(closes)),
+            "open": opens,
+            "high": np.maximum(opens, closes) + 1,
+            "low": np.minimum(opens, closes) - 1,
+            "close": closes,
+            "volume": np.ones(len(closes)),
+        }
     )

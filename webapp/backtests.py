@@ -12,10 +12,11 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from core.backtest import runs
+from core.backtest import run_lifecycle, run_params, run_results
 from core.bus import task_sender
 from core.db import new_session, session_scope
 from core.models import BacktestRun
+from webapp import backtest_charts
 from webapp.extensions import expensive
 from webapp.scoping import owned_or_404
 
@@ -40,7 +41,7 @@ class BacktestForm(FlaskForm):
                          validators=[Length(max=2000)])
     grid = TextAreaField("Parameter grid (optional, one per line: fast = 5..20:5 or slow = 20, 40, 60)",
                          validators=[Length(max=2000)])
-    grid_metric = SelectField("Rank the grid by", choices=[(m, m) for m in runs.GRID_METRICS])
+    grid_metric = SelectField("Rank the grid by", choices=[(m, m) for m in run_params.GRID_METRICS])
 
 
 def _day_ms(day: date | None, end_of_day: bool = False) -> int | None:
@@ -50,22 +51,22 @@ def _day_ms(day: date | None, end_of_day: bool = False) -> int | None:
     return midnight + DAY_MS - 1 if end_of_day else midnight  # "to 2024-01-31" includes that whole day
 
 
-def _fill_choices(form: BacktestForm, session) -> list[runs.Dataset]:
-    versions = runs.strategy_versions(session, current_user.id)
+def _fill_choices(form: BacktestForm, session) -> list[run_params.Dataset]:
+    versions = run_params.strategy_versions(session, current_user.id)
     form.strategy_version.choices = [(v.id, f"{v.strategy.name} · v{v.number}") for v in versions]
-    datasets = runs.available_datasets(session)
+    datasets = run_params.available_datasets(session)
     form.dataset.choices = [(d.key, d.label) for d in datasets]
     return datasets
 
 
-def _request_from(form: BacktestForm) -> runs.RunRequest:
+def _request_from(form: BacktestForm) -> run_params.RunRequest:
     venue, _, rest = (form.dataset.data or "").partition("|")
     symbol, _, timeframe = rest.partition("|")
-    grid = runs.parse_grid(form.grid.data or "")
-    return runs.RunRequest(
+    grid = run_params.parse_grid(form.grid.data or "")
+    return run_params.RunRequest(
         strategy_version_id=form.strategy_version.data, venue=venue, symbol=symbol, timeframe=timeframe,
         start_ms=_day_ms(form.start.data), end_ms=_day_ms(form.end.data, end_of_day=True), fee=form.fee.data,
-        slippage_bps=form.slippage_bps.data, cash=form.cash.data, params=runs.parse_params(form.params.data or ""),
+        slippage_bps=form.slippage_bps.data, cash=form.cash.data, params=run_params.parse_params(form.params.data or ""),
         grid=grid or None, grid_metric=form.grid_metric.data if grid else None,
     )
 
@@ -88,7 +89,7 @@ def bt_date(time_ms: int | None) -> str:
     return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d") if time_ms is not None else ""
 
 
-bp.add_app_template_filter(runs.ordered_metrics, "bt_ordered")
+bp.add_app_template_filter(run_results.ordered_metrics, "bt_ordered")
 
 
 @bp.app_template_filter("bt_dec")
@@ -112,7 +113,7 @@ def index():
     # HTMX refreshes only the table while runs are in progress.
     template = "backtests/_runs_table.html" if request.headers.get("HX-Request") else "backtests/index.html"
     with new_session() as session:
-        return render_template(template, runs=runs.list_runs(session, current_user.id))
+        return render_template(template, runs=run_results.list_runs(session, current_user.id))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -129,16 +130,16 @@ def new():
     if form.validate_on_submit():
         try:
             with session_scope() as session:
-                run_id = runs.create_run(session, current_user.id, _request_from(form)).id
-        except runs.RunInputError as exc:
+                run_id = run_lifecycle.create_run(session, current_user.id, _request_from(form)).id
+        except run_params.RunInputError as exc:
             form.form_errors.append(str(exc))
         else:
-            if runs.enqueue_run(task_sender(), run_id) is None:
+            if run_lifecycle.enqueue_run(task_sender(), run_id) is None:
                 flash("The task queue is unreachable: the run was not started. Try again in a moment.", "error")
             return redirect(url_for("backtests.show", run_id=run_id))
     status = 400 if request.method == "POST" else 200
     return render_template("backtests/new.html", form=form, datasets=datasets,
-                           max_grid=runs.MAX_GRID_COMBINATIONS), status
+                           max_grid=run_params.MAX_GRID_COMBINATIONS), status
 
 
 @bp.get("/<int:run_id>")
@@ -147,16 +148,16 @@ def show(run_id: int):
     with new_session() as session:
         run = owned_or_404(session, BacktestRun, run_id)
         version = run.strategy_version
-        heatmap = runs.grid_heatmap(run, _chosen_metric(run)) if run.kind == "grid" and run.status == "done" else None
+        heatmap = backtest_charts.grid_heatmap(run, _chosen_metric(run)) if run.kind == "grid" and run.status == "done" else None
         return render_template(
             "backtests/run.html", run=run, version=version, strategy=version.strategy, heatmap=heatmap,
-            trades=(run.trades or [])[:TRADES_SHOWN], metrics_order=runs.GRID_METRICS,
+            trades=(run.trades or [])[:TRADES_SHOWN], metrics_order=run_params.GRID_METRICS,
         )
 
 
 def _chosen_metric(run: BacktestRun) -> str:
     metric = request.args.get("metric")
-    return metric if metric in runs.GRID_METRICS else (run.grid_metric or "total_return_pct")
+    return metric if metric in run_params.GRID_METRICS else (run.grid_metric or "total_return_pct")
 
 
 @bp.get("/<int:run_id>/progress")
@@ -175,7 +176,7 @@ def progress(run_id: int):
 def chart(run_id: int):
     with new_session() as session:
         run = owned_or_404(session, BacktestRun, run_id)
-        data = _series_only(run) if request.args.get("series_only") else runs.chart_data(session, run)
+        data = _series_only(run) if request.args.get("series_only") else backtest_charts.chart_data(session, run)
     return jsonify(data)
 
 
@@ -191,7 +192,7 @@ def _series_only(run: BacktestRun) -> dict:
 def trades_csv(run_id: int):
     with new_session() as session:
         run = owned_or_404(session, BacktestRun, run_id)
-        body = runs.trades_csv(run)
+        body = run_results.trades_csv(run)
     filename = f"backtest-{run.id}-{run.symbol}-{run.timeframe}-trades.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -218,7 +219,7 @@ def compare():
         return redirect(url_for("backtests.index"))
     with new_session() as session:
         try:
-            chosen = runs.owned_runs(session, current_user.id, ids)
+            chosen = run_results.owned_runs(session, current_user.id, ids)
         except LookupError:
             abort(404)
-        return render_template("backtests/compare.html", runs=chosen, rows=runs.compare_metric_rows(chosen))
+        return render_template("backtests/compare.html", runs=chosen, rows=run_results.compare_metric_rows(chosen))

@@ -10,8 +10,9 @@ from decimal import Decimal
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 
-from core import statistics
 from core.db import new_session
+from core.pnl.loading import broker_titles, fetch_marks, load_ledger
+from core.pnl.report import Range, Report, build_report, plain, trips_csv
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 RECENT_TRIPS = 100
@@ -28,11 +29,11 @@ class Filters:
     broker_id: int | None = None
 
     @property
-    def window(self) -> statistics.Range:
+    def window(self) -> Range:
         def midnight(day: date) -> datetime:
             return datetime.combine(day, time(), tzinfo=UTC)
 
-        return statistics.Range(midnight(self.start) if self.start else None,
+        return Range(midnight(self.start) if self.start else None,
                                 midnight(self.end + timedelta(days=1)) if self.end else None)
 
     def query(self) -> dict[str, str]:
@@ -63,13 +64,13 @@ def parse_filters(args, broker_ids) -> Filters:
     return Filters(start, end, broker_id)
 
 
-def _report(session, filters: Filters, titles: dict[int, str], *, with_marks: bool) -> statistics.Report:
+def _report(session, filters: Filters, titles: dict[int, str], *, with_marks: bool) -> Report:
     window = filters.window
-    fills = statistics.load_ledger(session, current_user.id, broker_id=filters.broker_id, until=window.end)
-    report = statistics.build_report(fills, window, broker_titles=titles)
+    fills = load_ledger(session, current_user.id, broker_id=filters.broker_id, until=window.end)
+    report = build_report(fills, window, broker_titles=titles)
     if with_marks and report.positions:
-        marks = statistics.fetch_marks(session, current_user.id, {(p.broker_id, p.symbol) for p in report.positions})
-        report = statistics.build_report(fills, window, marks, titles)
+        marks = fetch_marks(session, current_user.id, {(p.broker_id, p.symbol) for p in report.positions})
+        report = build_report(fills, window, marks, titles)
     return report
 
 
@@ -77,7 +78,7 @@ def _report(session, filters: Filters, titles: dict[int, str], *, with_marks: bo
 @login_required
 def index():
     with new_session() as session:
-        titles = statistics.broker_titles(session, current_user.id)
+        titles = broker_titles(session, current_user.id)
         try:
             filters = parse_filters(request.args, titles)
         except FilterError as err:
@@ -94,14 +95,14 @@ def index():
 @login_required
 def export():
     with new_session() as session:
-        titles = statistics.broker_titles(session, current_user.id)
+        titles = broker_titles(session, current_user.id)
         try:
             filters = parse_filters(request.args, titles)
         except FilterError as err:
             return Response(f"{err}\n", status=400, mimetype="text/plain")
         report = _report(session, filters, titles, with_marks=False)
     name = "-".join(["round-trips", *filters.query().values()]) + ".csv"
-    return Response(statistics.trips_csv(report.trips, titles), mimetype="text/csv",
+    return Response(trips_csv(report.trips, titles), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -112,12 +113,12 @@ def stat_amount(value: Decimal | None) -> str:
         return "—"
     if abs(value) >= 1 or value == 0:
         return f"{value:,.2f}"
-    return statistics.plain(value, Decimal("1e-8")) or "0"
+    return plain(value, Decimal("1e-8")) or "0"
 
 
 @bp.app_template_filter("stat_qty")
 def stat_qty(value: Decimal | None) -> str:
-    return statistics.plain(value, Decimal("1e-8")) if value is not None else "—"
+    return plain(value, Decimal("1e-8")) if value is not None else "—"
 
 
 @bp.app_template_filter("stat_pct")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from celery import current_app, shared_task
 
+from core.candles.csv_io import CandleFileError
 from core.candles.health import stale_feeds
 from core.candles.loading import ImportRefused, LoadError, LoadReport, download_candles, import_candles_text
-from core.candles_csv import CandleFileError
 from core.exchanges.errors import ExchangeError
 
 log = logging.getLogger(__name__)

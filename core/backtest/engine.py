@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from core.backtest.metrics import compute_metrics, daily_equity, drawdown
-from core.candles_csv import CANDLE_COLUMNS, CandleFileError, Gap, check_sorted, find_gaps
+from core.candles.csv_io import CANDLE_COLUMNS, CandleFileError, Gap, check_sorted, find_gaps
 from core.strategies.contract import (
     DECISION_METHODS,
     FLAT,
@@ -35,9 +35,9 @@ from core.strategies.contract import (
     Position,
     Strategy,
     StrategyError,
-    StrategyRuntime,
     format_candle_time,
 )
+from core.strategies.runtime import StrategyRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ def run_backtest(
 def candles_from_payload(payload: Mapping[str, Any]) -> pd.DataFrame:
     candles = payload.get("candles")
     if isinstance(candles, str):
-        from core.candles_csv import read_candles_csv
+        from core.candles.csv_io import read_candles_csv
 
         return read_candles_csv(candles)
     if isinstance(candles, Mapping):

@@ -16,7 +16,7 @@ from core.backtest.engine import (
     run_backtest,
     settings_from_payload,
 )
-from core.candles_csv import CandleFileError
+from core.candles.csv_io import CandleFileError
 from core.strategies.contract import StrategyError
 
 MAX_CHART_POINTS = 2000

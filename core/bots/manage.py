@@ -21,9 +21,9 @@ from core.candles.store import EXTRA_SYMBOLS, load_candles
 from core.config import TIMEFRAMES
 from core.db import utcnow
 from core.limits import LimitReached, check_running_bots
-from core.models import Bot, BotTick, BrokerConnection, Order, Strategy, StrategyVersion
+from core.models import Bot, BotTick, BrokerConnection, Order, StrategyRecord, StrategyVersion
+from core.strategies.store import StrategyParamsInvalid, check_params
 from core.strategies.validation import validate_strategy_code
-from core.strategy_store import StrategyParamsInvalid, check_params
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,9 @@ def delete_bot(session: Session, bot: Bot) -> None:
 
 def version_choices(session: Session, user_id: int) -> list[tuple[int, str]]:
     """Every valid version of the user's strategies, newest first within a strategy."""
-    rows = session.execute(select(StrategyVersion.id, Strategy.name, StrategyVersion.number)
-                           .join(Strategy).where(Strategy.user_id == user_id, StrategyVersion.valid.is_(True))
-                           .order_by(Strategy.name, StrategyVersion.number.desc()))
+    rows = session.execute(select(StrategyVersion.id, StrategyRecord.name, StrategyVersion.number)
+                           .join(StrategyRecord).where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
+                           .order_by(StrategyRecord.name, StrategyVersion.number.desc()))
     return [(version_id, f"{name} v{number}") for version_id, name, number in rows]
 
 

@@ -12,18 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Fill, Order
-
-ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class LedgerFill:
-    side: str
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
-    fee_asset: str | None
-    traded_at: datetime | None = None
+from core.pnl.fills import ZERO, TradeFill, base_fee, inventory_change
 
 
 @dataclass(frozen=True)
@@ -43,25 +32,26 @@ class BotPosition:
         return (price - self.entry_price) * self.quantity
 
 
-def position_from_fills(fills: Iterable[LedgerFill], base_asset: str) -> BotPosition:
-    """Average-cost accounting. A fee charged in the base asset (a spot buy) shrinks what is held;
-    one charged in quote (a spot sell) shrinks the proceeds."""
+def position_from_fills(fills: Iterable[TradeFill], base_asset: str) -> BotPosition:
+    """Average-cost accounting, long only (a sell beyond what the bot holds does not go short). A fee
+    charged in the base asset (a spot buy) shrinks what is held (core.pnl.fills); one charged in quote
+    (a spot sell) shrinks the proceeds."""
     quantity, cost, realized, fees, count = ZERO, ZERO, ZERO, ZERO, 0
     entry_time = None
     for fill in fills:
         count += 1
-        base_fee = fill.fee if fill.fee_asset == base_asset else ZERO
-        quote_fee = ZERO if fill.fee_asset == base_asset else fill.fee
-        fees += base_fee * fill.price + quote_fee
+        fee_in_base = base_fee(fill.fee, fill.fee_asset, base_asset)
+        quote_fee = fill.fee - fee_in_base  # any fee not in the base asset is taken as quote
+        fees += fee_in_base * fill.price + quote_fee
         if fill.side == "buy":
             if quantity <= 0:
                 entry_time = fill.traded_at
-            quantity += fill.quantity - base_fee
+            quantity += inventory_change("buy", fill.quantity, fill.fee, fill.fee_asset, base_asset)
             cost += fill.quantity * fill.price + quote_fee
             continue
         sold = min(fill.quantity, quantity) if quantity > 0 else ZERO
         average = cost / quantity if quantity > 0 else ZERO
-        realized += sold * fill.price - quote_fee - base_fee * fill.price - sold * average
+        realized += sold * fill.price - quote_fee - fee_in_base * fill.price - sold * average
         cost -= sold * average
         quantity -= sold
         if quantity <= 0:
@@ -70,12 +60,12 @@ def position_from_fills(fills: Iterable[LedgerFill], base_asset: str) -> BotPosi
     return BotPosition(quantity, entry, entry_time, realized, fees, count)
 
 
-def bot_fills(session: Session, bot_id: int, symbol: str) -> list[LedgerFill]:
+def bot_fills(session: Session, bot_id: int, symbol: str) -> list[TradeFill]:
     query = (select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset, Fill.traded_at)
              .join(Order, Fill.order_id == Order.id)
              .where(Order.source == "bot", Order.source_ref == str(bot_id), Fill.symbol == symbol)
              .order_by(Fill.traded_at, Fill.id))
-    return [LedgerFill(*row) for row in session.execute(query)]
+    return [TradeFill(*row) for row in session.execute(query)]
 
 
 def bot_position(session: Session, bot_id: int, symbol: str, base_asset: str) -> BotPosition:

@@ -1,7 +1,7 @@
 """Market data loading: CSV import and paginated REST download, both idempotent, both reporting rows
 added, duplicates skipped and gaps found. Used by `aristobot candles ...` and the Market data page.
 
-The CSV reader (core/candles_csv.py) stops at the first bad row; here a file is read in chunks and a
+The CSV reader (core/candles/csv_io.py) stops at the first bad row; here a file is read in chunks and a
 bad row is set aside with its line number, so one broken line never costs the good ones.
 """
 
@@ -25,8 +25,7 @@ from sqlalchemy.engine import Engine
 
 from core.bus import PREFIX, get_redis
 from core.candles.candle import TIMEFRAME_MS, ClosedCandle, timeframe_ms
-from core.candles.store import INSERT_CHUNK, insert_candles
-from core.candles_csv import (
+from core.candles.csv_io import (
     CandleFileError,
     Gap,
     _looks_numeric,
@@ -34,6 +33,7 @@ from core.candles_csv import (
     find_gaps,
     parse_candles_csv,
 )
+from core.candles.store import INSERT_CHUNK, insert_candles
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
 from core.exchanges.errors import RateLimited, Unavailable

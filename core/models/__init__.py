@@ -6,11 +6,11 @@ from core.models.bots import Bot, BotTick
 from core.models.brokers import BrokerConnection, SymbolRule
 from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
-from core.models.strategies import Strategy, StrategyVersion
+from core.models.strategies import StrategyRecord, StrategyVersion
 from core.models.users import User
 from core.models.webhooks import Webhook, WebhookAlert, WebhookExpectation
 
-__all__ = ["BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "Strategy", "StrategyVersion", "SymbolRule", "User"]
+__all__ = ["BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "StrategyRecord", "StrategyVersion", "SymbolRule", "User"]
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
 __all__ += ["BacktestRun"]

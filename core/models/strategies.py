@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.db import Base, utcnow
 
 
-class Strategy(Base):
+class StrategyRecord(Base):
     """A user's strategy. Its code lives in versions: every save is kept, so any can be diffed or restored."""
 
     __tablename__ = "strategies"
@@ -45,4 +45,4 @@ class StrategyVersion(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    strategy: Mapped[Strategy] = relationship(back_populates="versions")
+    strategy: Mapped[StrategyRecord] = relationship(back_populates="versions")

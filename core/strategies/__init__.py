@@ -1,4 +1,4 @@
-"""Strategies: the contract every user strategy is written to (see contract.py)."""
+"""Strategies: the contract every user strategy is written to (see contract.py; runtime.py binds one to candles)."""
 
 from core.strategies.contract import (
     Decision,
@@ -6,11 +6,11 @@ from core.strategies.contract import (
     Position,
     Strategy,
     StrategyError,
-    StrategyRuntime,
     crossed_above,
     crossed_below,
     resolve_params,
 )
+from core.strategies.runtime import StrategyRuntime
 
 __all__ = [
     "Decision",

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.strategies.contract import FLAT, Position, StrategyError, StrategyRuntime, resolve_params
+from core.strategies.contract import FLAT, Position, StrategyError, resolve_params
+from core.strategies.runtime import StrategyRuntime
 
 CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume"]
 

@@ -47,6 +47,11 @@ _DANGEROUS_MODULE_ROOTS = DANGEROUS_MODULES | frozenset(
     {"_socket", "_ctypes", "io", "_io", "_thread", "_operator", "_pickle", "types", "core", "nt"}
 )
 
+# What user code is handed (the contract, its runtime views, symbolic values) and our guards.
+_CONTRACT_IMPLEMENTATION = frozenset(
+    {"core.strategies.contract", "core.strategies.runtime", "core.strategies.vectorizer", __name__}
+)
+
 _NOT_WRITABLE = (
     types.ModuleType,
     type,
@@ -88,7 +93,7 @@ def _module_is_allowed(module: types.ModuleType) -> bool:
 
 
 def _in_dangerous_module(owner: Any) -> bool:
-    if not isinstance(owner, str) or owner in ("core.strategies.contract", __name__):  # the contract, our guards
+    if not isinstance(owner, str) or owner in _CONTRACT_IMPLEMENTATION:
         return False
     return owner.split(".")[0] in _DANGEROUS_MODULE_ROOTS
 

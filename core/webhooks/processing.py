@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, Webh
 from core.orders import service
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
+from core.pnl.fills import TradeFill, net_quantity
 from core.webhooks.protection import (
     asks_for_exits,
     note_needs_no_protection,
@@ -60,11 +61,9 @@ def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
     orders = webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
     base = session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == webhook.broker_id,
                                                         SymbolRule.symbol == symbol))
-    signed = case((Fill.side == "buy", Fill.quantity), else_=-Fill.quantity)
-    base_fee = case((Fill.fee_asset == base, Fill.fee), else_=0) if base else 0
-    total = session.execute(select(func.coalesce(func.sum(signed - base_fee), 0))
-                            .where(Fill.order_id.in_(orders))).scalar()
-    return Decimal(total)
+    fills = session.execute(select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset)
+                            .where(Fill.order_id.in_(orders))).all()
+    return net_quantity((TradeFill(*row) for row in fills), base or None)
 
 
 def protection_in_the_way(webhook_id: int, action: str):

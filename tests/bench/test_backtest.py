@@ -7,7 +7,7 @@ from bench.backtest import (
     check_speed_series,
 )
 from bench.data import data_dir
-from core.candles_csv import read_candles_csv
+from core.candles.csv_io import read_candles_csv
 
 
 def test_speed_series_matches_the_published_checksums():

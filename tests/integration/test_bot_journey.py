@@ -11,13 +11,13 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from core import strategy_store
 from core.bus import task_sender
 from core.candles.candle import ClosedCandle
 from core.candles.store import load_candles
 from core.candles.ticks import enqueue_due_ticks
 from core.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
+from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import LONG_THEN_EXIT, bot_sim, hour_candles  # noqa: F401
 from tests.support import csrf_token_from
 from tests.trading_support import make_trader

@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from core.backtest import runs
+from core.backtest import run_lifecycle, run_params
 from core.models import BacktestRun
 from tests.backtest_support import failing_strategy, insert_candles, make_strategy, read_rows
 from tests.support import csrf_token_from
@@ -41,11 +41,11 @@ def runs_of(session, user_id) -> list[BacktestRun]:
 
 
 def finished_run(db_session, user_id, version, **changes) -> BacktestRun:
-    request = runs.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
+    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
                               start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]), **changes)
-    run = runs.create_run(db_session, user_id, request)
+    run = run_lifecycle.create_run(db_session, user_id, request)
     db_session.commit()
-    runs.execute_run(run.id)
+    run_lifecycle.execute_run(run.id)
     db_session.expire_all()
     return db_session.get(BacktestRun, run.id)
 
@@ -146,12 +146,12 @@ def test_failed_run_shows_the_error_line_and_candle(client, trader, db_session):
 
 def test_progress_fragment_polls_until_finished_then_refreshes(client, trader, db_session):
     version = make_strategy(db_session, trader.id)
-    queued = runs.create_run(db_session, trader.id, runs.RunRequest(
+    queued = run_lifecycle.create_run(db_session, trader.id, run_params.RunRequest(
         strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
     db_session.commit()
     waiting = client.get(f"/backtests/{queued.id}/progress")
     assert "HX-Refresh" not in waiting.headers and 'hx-trigger="every 200ms"' in waiting.get_data(as_text=True)
-    runs.execute_run(queued.id)
+    run_lifecycle.execute_run(queued.id)
     done = client.get(f"/backtests/{queued.id}/progress")
     assert done.headers["HX-Refresh"] == "true" and "100%" in done.get_data(as_text=True)
 
@@ -216,7 +216,7 @@ def test_delete_a_finished_run(client, trader, db_session):
 
 def test_list_refreshes_only_its_table_while_runs_are_in_progress(client, trader, db_session):
     version = make_strategy(db_session, trader.id)
-    runs.create_run(db_session, trader.id, runs.RunRequest(
+    run_lifecycle.create_run(db_session, trader.id, run_params.RunRequest(
         strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
     db_session.commit()
     page = client.get("/backtests/").get_data(as_text=True)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core.backtest import runs
+from core.backtest import run_lifecycle, run_params
 from core.models import BacktestRun
 from tests.backtest_support import insert_candles, make_strategy, read_rows
 
@@ -23,7 +23,7 @@ def trader(redis_client, browser_login, db_session):
 
 
 def queued_run(db_session, user_id, version, **changes) -> int:
-    run = runs.create_run(db_session, user_id, runs.RunRequest(
+    run = run_lifecycle.create_run(db_session, user_id, run_params.RunRequest(
         strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h", **changes))
     db_session.commit()
     return run.id
@@ -61,7 +61,7 @@ def test_progress_bar_turns_into_results_without_a_reload(page, trader, db_sessi
     page.goto(f"/backtests/{run_id}")
     assert page.locator("#bt-progress progress").is_visible()
     assert page.locator("#bt-progress .stage").inner_text() == "queued"
-    runs.execute_run(run_id)  # the worker's body, in this process: the page polls and turns into results
+    run_lifecycle.execute_run(run_id)  # the worker's body, in this process: the page polls and turns into results
     page.wait_for_selector("#bt-charts[data-ready]", timeout=15_000)
     assert page.locator("#bt-progress").count() == 0
     assert db_session.get(BacktestRun, run_id).status == "done"
@@ -73,7 +73,7 @@ def test_compare_two_runs_and_a_grid_heatmap(page, trader, db_session):
     grid_id = queued_run(db_session, trader.id, version, grid={"fast": [5, 10], "slow": [30, 40]},
                          grid_metric="total_return_pct")
     for run_id in [*ids, grid_id]:
-        runs.execute_run(run_id)
+        run_lifecycle.execute_run(run_id)
     page.goto("/backtests/")
     for run_id in ids:
         page.check(f"input[name=run][value='{run_id}']")

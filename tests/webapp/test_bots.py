@@ -8,9 +8,9 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from core import strategy_store
 from core.db import new_session, session_scope
 from core.models import Bot, BotTick, BrokerConnection
+from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG
 from tests.support import csrf_token_from, remember_secret
 

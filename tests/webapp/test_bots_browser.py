@@ -9,9 +9,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core import strategy_store
 from core.db import new_session, session_scope
 from core.models import Bot
+from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import RAISES, RAISES_LINE, bot_sim, hour_candles  # noqa: F401
 from tests.trading_support import make_trader
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from core.db import new_session, session_scope
-from core.models import BacktestRun, Bot, BrokerConnection, Order, Strategy, Webhook
+from core.models import BacktestRun, Bot, BrokerConnection, Order, StrategyRecord, Webhook
 from tests.support import csrf_token_from, remember_secret
 
 # Which of A's objects a blueprint's routes take as their first id.
@@ -20,9 +20,9 @@ NOT_OBJECT_ROUTES = {"webhooks.receive_alert", "static", "admin.set_active"}
 
 @pytest.fixture()
 def objects_of_a(make_user):
-    from core import strategy_store
     from core.candles import jobs
     from core.orders.submit import OrderIntent, record_order
+    from core.strategies import store as strategy_store
     from core.webhooks.setup import WebhookSettings, create_webhook
 
     user_a, _ = make_user()
@@ -87,7 +87,7 @@ def test_every_object_route_is_404_for_another_user(app, objects_of_a, make_user
     with new_session() as session:
         assert session.get(BrokerConnection, objects_of_a["broker"]) is not None
         assert session.get(Order, objects_of_a["order"]).state == "new"
-        assert len(session.get(Strategy, objects_of_a["strategy"]).versions) == 1
+        assert len(session.get(StrategyRecord, objects_of_a["strategy"]).versions) == 1
         webhook = session.get(Webhook, objects_of_a["webhook"])
         assert webhook is not None and not webhook.paused
         assert session.get(BacktestRun, objects_of_a["run"]) is not None

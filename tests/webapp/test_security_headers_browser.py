@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.db import new_session
-from core.models import Strategy
+from core.models import StrategyRecord
 from tests.backtest_support import make_strategy
 
 pytestmark = pytest.mark.browser
@@ -45,7 +45,7 @@ def test_delete_asks_first_and_cancel_keeps_the_strategy(page, browser_login, db
     page.click("button.danger:has-text('Delete')")
     page.wait_for_url("**/strategies/")
     with new_session() as session:
-        assert session.get(Strategy, version.strategy_id) is None
+        assert session.get(StrategyRecord, version.strategy_id) is None
 
 
 def test_an_injected_inline_script_is_refused_by_the_browser(page, browser_login):

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from core import strategy_store as store
 from core.db import new_session, session_scope
 from core.models.candles import Candle
+from core.strategies import store
 from core.strategies.sandbox import SandboxLimits
 from core.strategies.templates import get_template
 from tests.support import csrf_token_from

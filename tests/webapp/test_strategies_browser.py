@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from core import strategy_store as store
 from core.db import new_session, session_scope
 from core.models.candles import Candle
+from core.strategies import store
 
 pytestmark = pytest.mark.browser
 

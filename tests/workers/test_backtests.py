@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.backtest import runs
+from core.backtest import run_lifecycle, run_params
 from core.models import BacktestRun
 from tests.backtest_support import failing_strategy, insert_candles, make_strategy, read_rows
 
@@ -20,13 +20,13 @@ def trader(make_user, db_session):
 
 
 def queue(db_session, user_id: int, version, **changes) -> int:
-    request = runs.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
+    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
                               start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]), **changes)
-    run = runs.create_run(db_session, user_id, request)
+    run = run_lifecycle.create_run(db_session, user_id, request)
     db_session.commit()
     from workers.celery_app import app
 
-    assert runs.enqueue_run(app, run.id)
+    assert run_lifecycle.enqueue_run(app, run.id)
     return run.id
 
 
@@ -65,8 +65,8 @@ def test_unreachable_broker_fails_the_run_with_a_clear_error(db_session, trader)
     from celery import Celery
 
     version = make_strategy(db_session, trader.id)
-    request = runs.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h")
-    run = runs.create_run(db_session, trader.id, request)
+    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h")
+    run = run_lifecycle.create_run(db_session, trader.id, request)
     db_session.commit()
     from tests.support import free_port
 
@@ -74,7 +74,7 @@ def test_unreachable_broker_fails_the_run_with_a_clear_error(db_session, trader)
     offline.conf.broker_connection_retry = False
     offline.conf.broker_connection_max_retries = 0
     offline.conf.broker_transport_options = {"max_retries": 0, "socket_connect_timeout": 0.5}
-    assert runs.enqueue_run(offline, run.id) is None
+    assert run_lifecycle.enqueue_run(offline, run.id) is None
     db_session.expire_all()
     failed = db_session.get(BacktestRun, run.id)
     assert failed.status == "failed" and failed.error["type"] == "QueueUnavailable"

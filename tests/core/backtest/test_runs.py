@@ -1,5 +1,6 @@
 """Backtest runs: validation at creation (nothing recorded on bad input), execution through the real
-sandbox against candles in the real Postgres, grids, chart data and CSV export."""
+sandbox against candles in the real Postgres, grids and CSV export (what the result pages draw:
+tests/webapp/test_backtest_charts.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.backtest import runs
+from core.backtest import run_lifecycle, run_params, run_results
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.backtest.run_jobs import backtest_with_series, downsample_series, grid_chunk
-from core.models import BacktestRun
+from core.models import BacktestRun, Candle
 from core.strategies.loader import load_strategy_class
 from tests.backtest_support import SMA_CROSS, failing_strategy, insert_candles, make_strategy, read_rows
 
@@ -36,10 +37,10 @@ def trader(make_user):
     return make_user()[0]
 
 
-def request_for(version, **changes) -> runs.RunRequest:
+def request_for(version, **changes) -> run_params.RunRequest:
     base = dict(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
                 start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]))
-    return runs.RunRequest(**(base | changes))
+    return run_params.RunRequest(**(base | changes))
 
 
 def run_count(session, user_id) -> int:
@@ -56,10 +57,10 @@ def frame(rows) -> pd.DataFrame:
 
 
 def test_grid_ranges_steps_and_lists():
-    grid = runs.parse_grid("fast = 5..20:5\nslow = 20..60 step 20; size = 0.5, 1.0")
+    grid = run_params.parse_grid("fast = 5..20:5\nslow = 20..60 step 20; size = 0.5, 1.0")
     assert grid == {"fast": [5, 10, 15, 20], "slow": [20, 40, 60], "size": ["0.5", "1.0"]}
-    assert runs.parse_grid("x = 0.1..0.3:0.1") == {"x": [0.1, 0.2, 0.3]}  # no 0.30000000000000004
-    assert len(runs.grid_combinations(grid)) == 4 * 3 * 2
+    assert run_params.parse_grid("x = 0.1..0.3:0.1") == {"x": [0.1, 0.2, 0.3]}  # no 0.30000000000000004
+    assert len(run_params.grid_combinations(grid)) == 4 * 3 * 2
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -75,8 +76,8 @@ def test_grid_ranges_steps_and_lists():
     ("fast = 1..2..3", "not START..END"),
 ])
 def test_bad_grids_are_refused_with_a_reason(text, fragment):
-    with pytest.raises(runs.RunInputError) as excinfo:
-        runs.parse_grid(text)
+    with pytest.raises(run_params.RunInputError) as excinfo:
+        run_params.parse_grid(text)
     assert fragment in str(excinfo.value)
 
 
@@ -85,29 +86,29 @@ def test_bad_grids_are_refused_with_a_reason(text, fragment):
 def test_grid_size_is_the_product_or_a_clear_refusal(specs):
     text = "\n".join(f"p{i} = {a}..{a + span}:{step}" for i, (a, span, step) in enumerate(specs))
     expected = int(np.prod([span // step + 1 for _, span, step in specs]))
-    if expected > runs.MAX_GRID_COMBINATIONS:
-        with pytest.raises(runs.RunInputError, match="at most"):
-            runs.parse_grid(text)
+    if expected > run_params.MAX_GRID_COMBINATIONS:
+        with pytest.raises(run_params.RunInputError, match="at most"):
+            run_params.parse_grid(text)
         return
-    grid = runs.parse_grid(text)
-    combos = runs.grid_combinations(grid)
+    grid = run_params.parse_grid(text)
+    combos = run_params.grid_combinations(grid)
     assert len(combos) == expected
     for i, (a, span, step) in enumerate(specs):
         assert grid[f"p{i}"][0] == a and grid[f"p{i}"][-1] <= a + span and np.all(np.diff(grid[f"p{i}"]) == step)
 
 
 def test_params_text():
-    assert runs.parse_params("fast=5, slow = 40\nflag=true") == {"fast": "5", "slow": "40", "flag": "true"}
-    assert runs.parse_params("  ") == {}
+    assert run_params.parse_params("fast=5, slow = 40\nflag=true") == {"fast": "5", "slow": "40", "flag": "true"}
+    assert run_params.parse_params("  ") == {}
     for bad in ("fast", "fast=", "=3", "1x=3"):
-        with pytest.raises(runs.RunInputError):
-            runs.parse_params(bad)
+        with pytest.raises(run_params.RunInputError):
+            run_params.parse_params(bad)
 
 
 def test_default_params_are_read_without_running_the_code():
-    assert runs.default_params(SMA_CROSS) == {"fast": 10, "slow": 30}
-    assert runs.default_params("class A:\n    params = {'n': open('x')}") is None
-    assert runs.default_params("def broken(:") is None
+    assert run_params.default_params(SMA_CROSS) == {"fast": 10, "slow": 30}
+    assert run_params.default_params("class A:\n    params = {'n': open('x')}") is None
+    assert run_params.default_params("def broken(:") is None
 
 
 # --------------------------------------------------------------------------- creating
@@ -115,7 +116,7 @@ def test_default_params_are_read_without_running_the_code():
 
 def test_create_run_records_a_queued_run(db_session, trader, candles):
     version = make_strategy(db_session, trader.id, params={"fast": 8})
-    run = runs.create_run(db_session, trader.id, request_for(version, params={"slow": "40"}))
+    run = run_lifecycle.create_run(db_session, trader.id, request_for(version, params={"slow": "40"}))
     db_session.commit()
     assert (run.status, run.progress, run.kind) == ("queued", 0, "single")
     assert run.params == {"fast": 8, "slow": 40}, "version values, then the form's, typed like the defaults"
@@ -140,8 +141,8 @@ def test_create_run_records_a_queued_run(db_session, trader, candles):
 ])
 def test_bad_input_is_refused_and_nothing_is_recorded(db_session, trader, candles, changes, fragment):
     version = make_strategy(db_session, trader.id)
-    with pytest.raises(runs.RunInputError) as excinfo:
-        runs.create_run(db_session, trader.id, request_for(version, **changes))
+    with pytest.raises(run_params.RunInputError) as excinfo:
+        run_lifecycle.create_run(db_session, trader.id, request_for(version, **changes))
     db_session.rollback()
     assert fragment in str(excinfo.value)
     assert run_count(db_session, trader.id) == 0
@@ -150,25 +151,25 @@ def test_bad_input_is_refused_and_nothing_is_recorded(db_session, trader, candle
 def test_another_users_strategy_or_an_invalid_version_cannot_run(db_session, make_user, candles):
     owner, other = make_user()[0], make_user()[0]
     version = make_strategy(db_session, owner.id)
-    with pytest.raises(runs.RunInputError, match="choose one of your strategies"):
-        runs.create_run(db_session, other.id, request_for(version))
+    with pytest.raises(run_params.RunInputError, match="choose one of your strategies"):
+        run_lifecycle.create_run(db_session, other.id, request_for(version))
     broken = make_strategy(db_session, owner.id, valid=False)
-    with pytest.raises(runs.RunInputError, match="has errors"):
-        runs.create_run(db_session, owner.id, request_for(broken))
+    with pytest.raises(run_params.RunInputError, match="has errors"):
+        run_lifecycle.create_run(db_session, owner.id, request_for(broken))
 
 
 def test_too_many_candles_for_one_run(db_session, trader, candles, monkeypatch):
-    monkeypatch.setattr(runs, "MAX_RUN_CANDLES", 100)
+    monkeypatch.setattr(run_lifecycle, "MAX_RUN_CANDLES", 100)
     version = make_strategy(db_session, trader.id)
-    with pytest.raises(runs.RunInputError, match="narrow the dates"):
-        runs.create_run(db_session, trader.id, request_for(version))
+    with pytest.raises(run_params.RunInputError, match="narrow the dates"):
+        run_lifecycle.create_run(db_session, trader.id, request_for(version))
 
 
 # --------------------------------------------------------------------------- executing
 
 
 def create(db_session, user_id, version, **changes) -> int:
-    run = runs.create_run(db_session, user_id, request_for(version, **changes))
+    run = run_lifecycle.create_run(db_session, user_id, request_for(version, **changes))
     db_session.commit()
     return run.id
 
@@ -176,7 +177,7 @@ def create(db_session, user_id, version, **changes) -> int:
 def test_run_matches_the_engine_on_the_same_candles(db_session, trader, candles, redis_client):
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version, params={"fast": "12"}, fee=Decimal("0.0015"))
-    assert runs.execute_run(run_id) == "done"
+    assert run_lifecycle.execute_run(run_id) == "done"
     db_session.expire_all()
     run = db_session.get(BacktestRun, run_id)
     expected = run_backtest(load_strategy_class(SMA_CROSS), frame(ROWS), {"fast": 12},
@@ -189,16 +190,16 @@ def test_run_matches_the_engine_on_the_same_candles(db_session, trader, candles,
     assert run.started_at <= run.finished_at
     assert run.gaps and run.gaps[0]["missing"] == 6, "the 2017-09-06 outage is reported, the run continues"
     assert len(run.series["equity"]) == len(ROWS) and run.series["equity"][-1] == pytest.approx(expected.final_equity)
-    assert json.loads(redis_client.get(runs.progress_key(run_id)))["status"] == "done"
-    assert runs.execute_run(run_id) == "done", "a redelivered task leaves a finished run alone"
+    assert json.loads(redis_client.get(run_lifecycle.progress_key(run_id)))["status"] == "done"
+    assert run_lifecycle.execute_run(run_id) == "done", "a redelivered task leaves a finished run alone"
 
 
 def test_progress_is_published_at_each_stage(db_session, trader, candles, redis_client):
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version)
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(runs.progress_channel(trader.id))
-    runs.execute_run(run_id)
+    pubsub.subscribe(run_lifecycle.progress_channel(trader.id))
+    run_lifecycle.execute_run(run_id)
     messages = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:
         if message["type"] == "message":
@@ -213,7 +214,7 @@ def test_progress_is_published_at_each_stage(db_session, trader, candles, redis_
 def test_failing_strategy_marks_the_run_failed_with_line_and_candle(db_session, trader, candles):
     version = make_strategy(db_session, trader.id, code=failing_strategy(500))
     run_id = create(db_session, trader.id, version)
-    assert runs.execute_run(run_id) == "failed"
+    assert run_lifecycle.execute_run(run_id) == "failed"
     db_session.expire_all()
     run = db_session.get(BacktestRun, run_id)
     assert run.error["type"] == "exception" and "ZeroDivisionError" in run.error["message"]
@@ -222,7 +223,7 @@ def test_failing_strategy_marks_the_run_failed_with_line_and_candle(db_session, 
         "        return 1 / (len(self.data.close) - 500) > 2") + 1
     assert run.metrics is None and run.finished_at is not None
     healthy = make_strategy(db_session, trader.id)
-    assert runs.execute_run(create(db_session, trader.id, healthy)) == "done", "nothing else breaks"
+    assert run_lifecycle.execute_run(create(db_session, trader.id, healthy)) == "done", "nothing else breaks"
 
 
 def test_a_strategy_that_never_returns_fails_the_run_within_its_phase_budget(db_session, trader, candles):
@@ -230,7 +231,7 @@ def test_a_strategy_that_never_returns_fails_the_run_within_its_phase_budget(db_
     naming the method and the line, not after the run's whole budget (a base plus an allowance per candle)."""
     looping = SMA_CROSS.replace("    def init(self):\n", "    def init(self):\n        while True:\n            pass\n")
     run_id = create(db_session, trader.id, make_strategy(db_session, trader.id, code=looping))
-    assert runs.execute_run(run_id) == "failed"
+    assert run_lifecycle.execute_run(run_id) == "failed"
     db_session.expire_all()
     error = db_session.get(BacktestRun, run_id).error
     assert "the strategy did not finish `init` within" in error["message"], error
@@ -240,7 +241,7 @@ def test_a_strategy_that_never_returns_fails_the_run_within_its_phase_budget(db_
 def test_absurd_parameter_value_fails_the_run_not_the_worker(db_session, trader, candles):
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version, params={"fast": "-5"})
-    assert runs.execute_run(run_id) == "failed"
+    assert run_lifecycle.execute_run(run_id) == "failed"
     db_session.expire_all()
     error = db_session.get(BacktestRun, run_id).error
     assert error["message"] and error["text"]
@@ -251,9 +252,9 @@ def test_candles_deleted_after_creation_fail_the_run_clearly(db_session, trader)
     insert_candles(db_session, rows, symbol="GONEUSDT")
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version, symbol="GONEUSDT", start_ms=None, end_ms=None)
-    db_session.execute(runs.Candle.__table__.delete().where(runs.Candle.symbol == "GONEUSDT"))
+    db_session.execute(Candle.__table__.delete().where(Candle.symbol == "GONEUSDT"))
     db_session.commit()
-    assert runs.execute_run(run_id) == "failed"
+    assert run_lifecycle.execute_run(run_id) == "failed"
     db_session.expire_all()
     assert "no candles" in db_session.get(BacktestRun, run_id).error["message"]
 
@@ -264,15 +265,15 @@ def test_a_run_left_running_by_a_dead_worker_is_restarted(db_session, trader, ca
     run = db_session.get(BacktestRun, run_id)
     run.status = "running"
     db_session.commit()
-    assert runs.execute_run(run_id) == "done"
-    assert runs.execute_run(10**9) == "missing"
+    assert run_lifecycle.execute_run(run_id) == "done"
+    assert run_lifecycle.execute_run(10**9) == "missing"
 
 
 def test_grid_runs_every_combination_and_ranks_them(db_session, trader, candles):
     version = make_strategy(db_session, trader.id)
-    grid = runs.parse_grid("fast = 5, 10, 15\nslow = 30..40:10")
+    grid = run_params.parse_grid("fast = 5, 10, 15\nslow = 30..40:10")
     run_id = create(db_session, trader.id, version, grid=grid, grid_metric="total_return_pct")
-    assert runs.execute_run(run_id) == "done"
+    assert run_lifecycle.execute_run(run_id) == "done"
     db_session.expire_all()
     run = db_session.get(BacktestRun, run_id)
     assert run.kind == "grid" and len(run.grid_results) == 6
@@ -281,17 +282,12 @@ def test_grid_runs_every_combination_and_ranks_them(db_session, trader, candles)
     assert by_params[(10, 40)]["metrics"]["total_return_pct"] == pytest.approx(solo.metrics["total_return_pct"])
     best = max(run.grid_results, key=lambda r: r["metrics"]["total_return_pct"])
     assert run.metrics == best["metrics"] and run.resolved_params == best["params"]
-    heat = runs.grid_heatmap(run)
-    assert (heat.row_param, heat.col_param, heat.row_values, heat.col_values) == ("fast", "slow", [5, 10, 15], [30, 40])
-    assert heat.cells[1][1]["value"] == pytest.approx(solo.metrics["total_return_pct"])
-    top = max((c for row in heat.cells for c in row), key=lambda c: c["value"])
-    assert top["color"] == "hsl(130 55% 32%)"
 
 
 def test_grid_where_every_combination_fails_is_failed(db_session, trader, candles):
     version = make_strategy(db_session, trader.id, code=failing_strategy(50))
     run_id = create(db_session, trader.id, version, grid={"fast": [5, 6]}, grid_metric="sharpe")
-    assert runs.execute_run(run_id) == "failed"
+    assert run_lifecycle.execute_run(run_id) == "failed"
     db_session.expire_all()
     run = db_session.get(BacktestRun, run_id)
     assert "ZeroDivisionError" in run.error["message"] and len(run.grid_results) == 2
@@ -341,34 +337,17 @@ def test_downsampling_keeps_the_shape_that_matters(n, max_points, seed):
 # --------------------------------------------------------------------------- reading
 
 
-def test_chart_data_merges_bars_and_puts_markers_on_them(db_session, trader, candles):
-    version = make_strategy(db_session, trader.id)
-    run_id = create(db_session, trader.id, version)
-    runs.execute_run(run_id)
-    db_session.expire_all()
-    run = db_session.get(BacktestRun, run_id)
-    data = runs.chart_data(db_session, run, max_bars=500)
-    assert len(data["candles"]) == 500
-    highs = [float(r[2]) for r in ROWS[:4]]
-    assert data["candles"][0]["high"] == max(highs) and data["candles"][0]["open"] == float(ROWS[0][1])
-    bar_times = {b["time"] for b in data["candles"]}
-    assert len(data["markers"]) >= len(run.trades) and all(m["time"] in bar_times for m in data["markers"])
-    assert [m["time"] for m in data["markers"]] == sorted(m["time"] for m in data["markers"])
-    assert len(data["equity"]) == len(data["drawdown"]) == len(ROWS)
-    assert min(p["value"] for p in data["drawdown"]) == pytest.approx(run.metrics["max_drawdown_intraday_pct"])
-
-
 def test_trades_csv_and_compare_rows(db_session, trader, candles):
     version = make_strategy(db_session, trader.id)
     first, second = (create(db_session, trader.id, version, params={"fast": f}) for f in ("8", "12"))
     for run_id in (first, second):
-        runs.execute_run(run_id)
+        run_lifecycle.execute_run(run_id)
     db_session.expire_all()
-    a, b = runs.owned_runs(db_session, trader.id, [first, second])
-    rows = list(csv.DictReader(io.StringIO(runs.trades_csv(a))))
+    a, b = run_results.owned_runs(db_session, trader.id, [first, second])
+    rows = list(csv.DictReader(io.StringIO(run_results.trades_csv(a))))
     assert len(rows) == len(a.trades) and rows[0]["side"] == "long" and float(rows[0]["entry_price"]) > 0
-    metrics = dict(runs.compare_metric_rows([a, b]))
+    metrics = dict(run_results.compare_metric_rows([a, b]))
     assert metrics["total_return_pct"] == [a.metrics["total_return_pct"], b.metrics["total_return_pct"]]
     with pytest.raises(LookupError):
-        runs.owned_runs(db_session, trader.id + 1, [first])
-    assert [r.id for r in runs.list_runs(db_session, trader.id)] == [second, first]
+        run_results.owned_runs(db_session, trader.id + 1, [first])
+    assert [r.id for r in run_results.list_runs(db_session, trader.id)] == [second, first]

@@ -119,10 +119,10 @@ def bot_trader(make_user, bot_sim, redis_client):
 @pytest.fixture()
 def make_bot(infra):
     """Save `code` as a strategy of the trader and create a bot on it (started unless told otherwise)."""
-    from core import strategy_store
     from core.bots import manage
     from core.db import session_scope
     from core.models import Bot
+    from core.strategies import store as strategy_store
 
     created: list[int] = []
 

@@ -8,13 +8,13 @@ import secrets
 import pytest
 from sqlalchemy import func, select
 
-from core import strategy_store
 from core.bots import manage
 from core.bots.ticks import TICK_TASK, due_ticks
 from core.candles.candle import ClosedCandle
 from core.candles.store import EXTRA_SYMBOLS
 from core.db import new_session, session_scope
 from core.models import Bot, BrokerConnection, StrategyVersion
+from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG
 from tests.support import remember_secret
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 
 from bench.data import data_dir
+from core.candles.csv_io import CandleFileError
 from core.candles.loading import (
     ImportRefused,
     LoadError,
@@ -12,7 +13,6 @@ from core.candles.loading import (
     import_candles_text,
 )
 from core.candles.store import load_candles
-from core.candles_csv import CandleFileError
 from core.db import get_engine
 from core.exchanges.spot.registry import make_exchange
 

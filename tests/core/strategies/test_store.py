@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import strategy_store as store
 from core.db import session_scope
 from core.models.candles import Candle
+from core.strategies import store
 from core.strategies.contract import format_candle_time
 from core.strategies.sandbox import SandboxError, SandboxLimits
 from core.strategies.templates import list_templates

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bench.data import data_dir
-from core.candles_csv import CandleFileError, find_gaps, parse_candles_csv, read_candles_csv
+from core.candles.csv_io import CandleFileError, find_gaps, parse_candles_csv, read_candles_csv
 
 DATA = data_dir()
 HEADER = "open_time,open,high,low,close,volume\n"

@@ -11,20 +11,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.statistics import (
-    MANUAL,
-    LedgerFill,
-    Range,
-    Source,
-    build_report,
-    ledger_problem,
-    match_books,
-    plain,
-    round_trips,
-    split_symbol,
-    trip_stats,
-    trips_csv,
-)
+from core.pnl.fifo import match_books, round_trips, trip_stats
+from core.pnl.ledger import MANUAL, LedgerFill, Source, ledger_problem, split_symbol
+from core.pnl.report import Range, build_report, plain, trips_csv
 
 D = Decimal
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models.candles import Candle
-from core.models.strategies import Strategy, StrategyVersion
+from core.models.strategies import StrategyRecord, StrategyVersion
 from core.strategies.contract import ParamError, resolve_params
 from core.strategies.sandbox import SandboxLimits, run_sandboxed
 from core.strategies.templates import get_template
@@ -81,7 +81,7 @@ def _clean_name(name: str) -> str:
 
 
 def _ensure_name_free(session: Session, user_id: int, name: str, except_id: int | None = None) -> None:
-    query = select(Strategy.id).where(Strategy.user_id == user_id, Strategy.name == name)
+    query = select(StrategyRecord.id).where(StrategyRecord.user_id == user_id, StrategyRecord.name == name)
     existing = session.scalar(query)
     if existing is not None and existing != except_id:
         raise StrategyStoreError(f"you already have a strategy named {name!r}")
@@ -95,7 +95,7 @@ def create_strategy(
     template: str | None = None,
     code: str | None = None,
     description: str = "",
-) -> Strategy:
+) -> StrategyRecord:
     """A new strategy whose version 1 is a template's code, the given code, or a blank skeleton."""
     name = _clean_name(name)
     _ensure_name_free(session, user_id, name)
@@ -110,7 +110,7 @@ def create_strategy(
     else:
         note = "created" if code is not None else "blank"
         code = BLANK_CODE if code is None else code
-    strategy = Strategy(user_id=user_id, name=name, description=description or "")
+    strategy = StrategyRecord(user_id=user_id, name=name, description=description or "")
     session.add(strategy)
     session.flush()
     save_version(session, strategy, code, note=note)
@@ -118,26 +118,26 @@ def create_strategy(
     return strategy
 
 
-def list_strategies(session: Session, user_id: int) -> list[Strategy]:
-    return list(session.scalars(select(Strategy).where(Strategy.user_id == user_id).order_by(Strategy.name)))
+def list_strategies(session: Session, user_id: int) -> list[StrategyRecord]:
+    return list(session.scalars(select(StrategyRecord).where(StrategyRecord.user_id == user_id).order_by(StrategyRecord.name)))
 
 
-def get_strategy(session: Session, user_id: int, strategy_id: int) -> Strategy:
+def get_strategy(session: Session, user_id: int, strategy_id: int) -> StrategyRecord:
     """The user's strategy; someone else's is simply not found."""
-    strategy = session.get(Strategy, strategy_id)
+    strategy = session.get(StrategyRecord, strategy_id)
     if strategy is None or strategy.user_id != user_id:
         raise StrategyNotFound(f"strategy {strategy_id} not found")
     return strategy
 
 
-def get_version(strategy: Strategy, number: int) -> StrategyVersion:
+def get_version(strategy: StrategyRecord, number: int) -> StrategyVersion:
     for version in strategy.versions:
         if version.number == number:
             return version
     raise StrategyNotFound(f"{strategy.name} has no version {number}")
 
 
-def rename_strategy(session: Session, strategy: Strategy, name: str, description: str | None = None) -> None:
+def rename_strategy(session: Session, strategy: StrategyRecord, name: str, description: str | None = None) -> None:
     name = _clean_name(name)
     _ensure_name_free(session, strategy.user_id, name, except_id=strategy.id)
     strategy.name = name
@@ -145,7 +145,7 @@ def rename_strategy(session: Session, strategy: Strategy, name: str, description
         strategy.description = description
 
 
-def delete_strategy(session: Session, strategy: Strategy) -> None:
+def delete_strategy(session: Session, strategy: StrategyRecord) -> None:
     logger.info("strategy.deleted", extra={"user_id": strategy.user_id, "strategy_id": strategy.id})
     session.delete(strategy)
     session.flush()
@@ -185,7 +185,7 @@ def _carried_params(previous: StrategyVersion | None, defaults: Mapping[str, Any
 
 def save_version(
     session: Session,
-    strategy: Strategy,
+    strategy: StrategyRecord,
     code: str,
     *,
     params: Mapping[str, Any] | None = None,
@@ -231,7 +231,7 @@ def save_version(
     return version
 
 
-def update_params(session: Session, strategy: Strategy, overrides: Mapping[str, Any]) -> StrategyVersion:
+def update_params(session: Session, strategy: StrategyRecord, overrides: Mapping[str, Any]) -> StrategyVersion:
     """A new version with the latest code and these parameter overrides."""
     latest = strategy.latest
     if latest is None or not latest.valid:
@@ -243,13 +243,13 @@ def update_params(session: Session, strategy: Strategy, overrides: Mapping[str, 
     return save_version(session, strategy, latest.code, params=overrides, note="parameters changed")
 
 
-def restore_version(session: Session, strategy: Strategy, number: int) -> StrategyVersion:
+def restore_version(session: Session, strategy: StrategyRecord, number: int) -> StrategyVersion:
     """Restoring never rewrites history: the old code and parameters become a new version."""
     old = get_version(strategy, number)
     return save_version(session, strategy, old.code, params=dict(old.params or {}), note=f"restored from v{number}")
 
 
-def diff_versions(strategy: Strategy, old_number: int, new_number: int) -> str:
+def diff_versions(strategy: StrategyRecord, old_number: int, new_number: int) -> str:
     """Unified diff of two versions' code (and of their parameters when those differ)."""
     old, new = get_version(strategy, old_number), get_version(strategy, new_number)
     lines = list(

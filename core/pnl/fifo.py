@@ -1,0 +1,227 @@
+"""FIFO lot matching of one book (broker × symbol × source), the round trips it closes, their
+statistics, and the position left open (method: core/pnl/__init__.py)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from core.pnl.fills import PRECISION, ZERO
+from core.pnl.ledger import LedgerFill, Source
+
+
+@dataclass
+class Lot:
+    """An open piece of a position: signed quantity (> 0 long, < 0 short) and the cash that opened it."""
+
+    fill_id: int
+    opened_at: datetime
+    price: Decimal
+    quantity: Decimal
+    cash: Decimal
+    fees: Decimal  # fees valued in quote still attached to this lot (shown per round trip)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """One lot portion closed by one fill."""
+
+    fill_id: int
+    order_id: int | None
+    quantity: Decimal  # absolute
+    direction: str  # long | short (of the lot)
+    opened_at: datetime
+    closed_at: datetime
+    entry_price: Decimal
+    exit_price: Decimal
+    entry_cash: Decimal
+    exit_cash: Decimal
+    fees: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.entry_cash + self.exit_cash
+
+
+@dataclass
+class Book:
+    """One broker × symbol × source position, after matching its fills in order."""
+
+    broker_id: int
+    symbol: str
+    base: str
+    quote: str
+    source: Source
+    lots: deque[Lot] = field(default_factory=deque)
+    closings: list[Closing] = field(default_factory=list)
+
+    @property
+    def quantity(self) -> Decimal:
+        return sum((lot.quantity for lot in self.lots), ZERO)
+
+    @property
+    def open_cash(self) -> Decimal:
+        return sum((lot.cash for lot in self.lots), ZERO)
+
+    @property
+    def realised(self) -> Decimal:
+        return sum((closing.pnl for closing in self.closings), ZERO)
+
+    def add(self, fill: LedgerFill) -> None:
+        with localcontext() as ctx:
+            ctx.prec = PRECISION
+            self._add(fill)
+
+    def _add(self, fill: LedgerFill) -> None:
+        change, cash = fill.inventory_change, fill.cash_flow
+        fees = fill.fee_in_quote or ZERO
+        sign = 1 if change > 0 else -1
+        remaining = abs(change)
+        while remaining > 0 and self.lots and (self.lots[0].quantity > 0) != (sign > 0):
+            lot = self.lots[0]
+            portion = min(remaining, abs(lot.quantity))
+            lot_cash, lot_fees = _share(lot.cash, portion, abs(lot.quantity)), _share(lot.fees, portion,
+                                                                                       abs(lot.quantity))
+            fill_cash, fill_fees = _share(cash, portion, remaining), _share(fees, portion, remaining)
+            self.closings.append(Closing(
+                fill.fill_id, fill.order_id, portion, "long" if lot.quantity > 0 else "short", lot.opened_at,
+                fill.traded_at, lot.price, fill.price, lot_cash, fill_cash, lot_fees + fill_fees))
+            lot.quantity += portion if lot.quantity < 0 else -portion
+            lot.cash -= lot_cash
+            lot.fees -= lot_fees
+            cash -= fill_cash
+            fees -= fill_fees
+            remaining -= portion
+            if lot.quantity == 0:
+                self.lots.popleft()
+        if remaining > 0:
+            self.lots.append(Lot(fill.fill_id, fill.traded_at, fill.price, sign * remaining, cash, fees))
+
+
+def _share(amount: Decimal, portion: Decimal, whole: Decimal) -> Decimal:
+    """`amount` × portion / whole, and all of it for the last portion (shares then sum exactly)."""
+    return amount if portion == whole else amount * portion / whole
+
+
+def book_key(fill: LedgerFill) -> tuple[int, str, str]:
+    return fill.broker_id, fill.symbol, fill.source.key
+
+
+def match_books(fills: Iterable[LedgerFill]) -> dict[tuple[int, str, str], Book]:
+    """Every book of the ledger, each fill matched FIFO in (traded_at, id) order."""
+    books: dict[tuple[int, str, str], Book] = {}
+    for fill in sorted(fills, key=lambda f: (f.traded_at, f.fill_id)):
+        key = book_key(fill)
+        book = books.get(key)
+        if book is None:
+            book = books[key] = Book(fill.broker_id, fill.symbol, fill.base, fill.quote, fill.source)
+        book.add(fill)
+    return books
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    broker_id: int
+    symbol: str
+    quote: str
+    source: Source
+    direction: str
+    quantity: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    entry_price: Decimal  # quantity-weighted fill prices (fees are in `fees`, not in the prices)
+    exit_price: Decimal
+    fees: Decimal
+    pnl: Decimal
+
+
+def round_trips(book: Book) -> list[RoundTrip]:
+    """One per closing order (or per closing fill without an order), in closing order."""
+    groups: dict[tuple, list[Closing]] = {}
+    for closing in book.closings:
+        key = ("order", closing.order_id) if closing.order_id is not None else ("fill", closing.fill_id)
+        groups.setdefault(key, []).append(closing)
+    trips = []
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        for parts in groups.values():
+            quantity = sum((c.quantity for c in parts), ZERO)
+            trips.append(RoundTrip(
+                book.broker_id, book.symbol, book.quote, book.source, parts[0].direction, quantity,
+                min(c.opened_at for c in parts), max(c.closed_at for c in parts),
+                sum((c.entry_price * c.quantity for c in parts), ZERO) / quantity,
+                sum((c.exit_price * c.quantity for c in parts), ZERO) / quantity,
+                sum((c.fees for c in parts), ZERO), sum((c.pnl for c in parts), ZERO)))
+    return sorted(trips, key=lambda t: t.closed_at)
+
+
+@dataclass(frozen=True)
+class TripStats:
+    count: int = 0
+    wins: int = 0
+    losses: int = 0
+    gross_profit: Decimal = ZERO
+    gross_loss: Decimal = ZERO  # positive
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        return Decimal(self.wins) / self.count if self.count else None
+
+    @property
+    def average_win(self) -> Decimal | None:
+        return self.gross_profit / self.wins if self.wins else None
+
+    @property
+    def average_loss(self) -> Decimal | None:
+        return -self.gross_loss / self.losses if self.losses else None
+
+    @property
+    def profit_factor(self) -> Decimal | None:
+        """Gross profit / gross loss; None without a losing trip (shown as ∞ when there are wins)."""
+        return self.gross_profit / self.gross_loss if self.gross_loss else None
+
+
+def trip_stats(trips: Iterable[RoundTrip]) -> TripStats:
+    count = wins = losses = 0
+    profit = loss = ZERO
+    for trip in trips:
+        count += 1
+        if trip.pnl > 0:
+            wins, profit = wins + 1, profit + trip.pnl
+        elif trip.pnl < 0:
+            losses, loss = losses + 1, loss - trip.pnl
+    return TripStats(count, wins, losses, profit, loss)
+
+
+@dataclass(frozen=True)
+class OpenPosition:
+    broker_id: int
+    symbol: str
+    quote: str
+    source: Source
+    quantity: Decimal  # signed
+    cost: Decimal  # what the open lots cost, fees included (negative for a short: what it received)
+    entry_price: Decimal  # quantity-weighted lot price
+    mark: Decimal | None
+
+    @property
+    def unrealised(self) -> Decimal | None:
+        return None if self.mark is None else self.quantity * self.mark - self.cost
+
+
+MarkKey = tuple[int, str]  # broker_id, symbol
+
+
+def open_position(book: Book, marks: Mapping[MarkKey, Decimal | None]) -> OpenPosition | None:
+    quantity = book.quantity
+    if not book.lots:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        weight = sum((abs(lot.quantity) for lot in book.lots), ZERO)
+        entry = sum((lot.price * abs(lot.quantity) for lot in book.lots), ZERO) / weight
+    return OpenPosition(book.broker_id, book.symbol, book.quote, book.source, quantity, -book.open_cash, entry,
+                        marks.get((book.broker_id, book.symbol)))
