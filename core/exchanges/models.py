@@ -137,7 +137,7 @@ class OcoRequest:
                             side=self.side, type="limit", quantity=self.quantity, price=self.limit_price)
 
     def stop_loss_leg(self) -> OrderRequest:
-        kind = "stop_loss_limit" if self.stop_limit_price is not None else "stop_loss"
+        kind: OrderType = "stop_loss_limit" if self.stop_limit_price is not None else "stop_loss"
         return OrderRequest(client_order_id=oco_leg_ids(self.client_order_id)[1], symbol=self.symbol,
                             side=self.side, type=kind, quantity=self.quantity,
                             price=self.stop_limit_price, stop_price=self.stop_price)

@@ -72,7 +72,7 @@ def raise_for_error(status: int, body: Any) -> None:
         message, venue=VENUE, code=code)
 
 
-def parse_book_frame(raw: str | bytes) -> dict | None:
+def parse_book_frame(raw: str | bytes) -> dict[str, Any] | None:
     """The `data` of an order_book subscription frame, levels parsed; None for other frames."""
     try:
         msg = json.loads(raw)
@@ -87,7 +87,7 @@ def parse_book_frame(raw: str | bytes) -> dict | None:
         return None
     if not str(params.get("channel", "")).startswith("order_book."):
         return None
-    data = params.get("data")
+    data: Any = params.get("data")  # untrusted JSON: a wrong shape is a TypeError / KeyError below
     try:
         update_type, seq = data["update_type"], int(data["seq_no"])
         changed = (data.get("inserts") or []) + (data.get("updates") or [])
@@ -192,7 +192,7 @@ class PresignedPool:
         return len(self._orders[side])
 
 
-def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) -> dict:
+def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) -> dict[str, Any]:
     body: dict[str, Any] = {
         "market": signed.market, "side": signed.side, "type": signed.order_type,
         "size": format(signed.size.normalize(), "f"), "client_id": req.client_id,
@@ -245,7 +245,7 @@ class ParadexVenue(PerpVenue):
         self._jwt, self._jwt_at = reply["jwt_token"], time.monotonic()
         return self._jwt
 
-    async def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         if self._jwt is None or time.monotonic() - self._jwt_at > JWT_REFRESH_S:
             await self.authenticate()
         status, reply = await self._http.request(method, path, params=params, body=body,
@@ -261,11 +261,11 @@ class ParadexVenue(PerpVenue):
                     return signed
         return self.signer.sign_order(req.market, req.side, req.order_type, req.size, req.price)
 
-    def prepare(self, req: PerpOrderRequest) -> dict:
+    def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The signed body (from the presigned pool when it has one), so that a caller can sign ahead."""
         return order_body(self._signed_for(req), req, self.recv_window_ms)
 
-    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult:
+    async def send_prepared(self, req: PerpOrderRequest, body: dict[str, Any]) -> PerpOrderResult:
         reply = await self._call("POST", "/orders", body=body)
         for pool in self.pools:  # refill after sending, never before
             pool.refill()
@@ -331,7 +331,7 @@ class ParadexVenue(PerpVenue):
         await self._http.close()
 
 
-def _results(reply: Any) -> list:
+def _results(reply: Any) -> list[Any]:
     rows = reply.get("results") if isinstance(reply, dict) else reply
     if not isinstance(rows, list):
         raise errors.MalformedResponse("expected {'results': [...]}", venue=VENUE)

@@ -44,7 +44,7 @@ _PAIR_ROWS = {list}
 _ZERO = Decimal(0)
 
 
-class _Interned(dict):
+class _Interned(dict[Any, Decimal]):
     """text -> checked Decimal, filled on first sight. A book's prices sit on the tick grid and its
     sizes on the lot grid, so the same few hundred strings come back frame after frame: a dict hit
     instead of a Decimal parse and range check. Only str keys are kept (1 == 1.0 == True as keys),
@@ -267,7 +267,7 @@ class PerpOrderResult:
     status: str  # NEW, OPEN, FILLED, PARTIALLY_FILLED, CANCELLED, REJECTED
     filled_size: Decimal = Decimal(0)
     avg_price: Decimal | None = None
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -302,11 +302,11 @@ class PerpVenue(abc.ABC):
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed: ...
 
     @abc.abstractmethod
-    def prepare(self, req: PerpOrderRequest) -> dict:
+    def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The order's signed request body: signing can happen ahead of the moment of sending."""
 
     @abc.abstractmethod
-    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult: ...
+    async def send_prepared(self, req: PerpOrderRequest, body: dict[str, Any]) -> PerpOrderResult: ...
 
     async def place_order(self, req: PerpOrderRequest) -> PerpOrderResult:
         return await self.send_prepared(req, self.prepare(req))
@@ -346,8 +346,8 @@ class JsonHttp:
     def timeout(self, seconds: float) -> None:
         self._client.timeout = seconds
 
-    async def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-                      headers: dict | None = None) -> tuple[int, Any]:
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
+                      headers: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         hdrs = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         try:

@@ -105,7 +105,8 @@ def check_ticket(session: Session, user_id: int, ticket: Ticket, *,
             rules, reference_price=reference)
         rounded_qty, price, stop = request.quantity, request.price, request.stop_price
     assert rounded_qty is not None
-    notional = rounded_qty * (price or stop or reference) if (price or stop or reference) else None
+    basis = price or stop or reference
+    notional = rounded_qty * basis if basis else None
     checked = Checked(ticket=Ticket(**{**ticket.__dict__, "symbol": symbol}), rules=rules, quantity=rounded_qty,
                       price=price, stop_price=stop, notional=notional)
     if balances is not None:
