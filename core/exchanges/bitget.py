@@ -391,6 +391,6 @@ class BitgetSpot(Exchange):
         is_quote_sized = raw.get("orderType") == "market" and raw.get("side") == "buy"
         return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
                           client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
-                          side=raw.get("side", ""), type=raw.get("orderType", ""), status=status,  # type: ignore[arg-type]
+                          side=raw.get("side", ""), type=raw.get("orderType", ""), status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           quantity=None if is_quote_sized else size or None, filled_qty=filled,
                           avg_price=avg if filled > 0 and avg > 0 else None, price=price or None, raw=raw)

@@ -161,7 +161,7 @@ class PresignedPool:
     def __init__(self, signer: ParadexSigner, market: str, size: Decimal, depth: int = 3,
                  max_age_ms: int = RECV_WINDOW_MS // 2):
         self.signer, self.market, self.size, self.depth, self.max_age_ms = signer, market, size, depth, max_age_ms
-        self._orders: dict[str, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
+        self._orders: dict[Side, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
 
     def refill(self, max_age_ms: int | None = None) -> int:
         """Drop entries older than `max_age_ms` (default: the age `take` refuses) and top both sides up;
@@ -173,7 +173,7 @@ class PresignedPool:
             while queue and now - queue[0].timestamp_ms > oldest:
                 queue.popleft()
             while len(queue) < self.depth:
-                queue.append(self.signer.sign_order(self.market, side, "MARKET", self.size, None))  # type: ignore[arg-type]
+                queue.append(self.signer.sign_order(self.market, side, "MARKET", self.size, None))
                 signed += 1
         return signed
 
