@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint lint-imports bench clean-var
+.PHONY: run test test-fast lint lint-imports typecheck bench clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ lint-imports: $(STAMP)
 
 clean-var:
 	rm -rf var
+
+typecheck: $(STAMP)
+	$(BIN)/mypy

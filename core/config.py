@@ -15,6 +15,7 @@ from urllib.parse import quote
 import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 ROOT = Path(__file__).resolve().parents[1]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -208,7 +209,7 @@ def _psycopg_url(url: str) -> str:
     return url
 
 
-def _describe(error: dict, *, show_input: bool = True) -> tuple[str, str]:
+def _describe(error: ErrorDetails, *, show_input: bool = True) -> tuple[str, str]:
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"]
     if error["type"] == "missing":
@@ -236,8 +237,8 @@ def _read_yaml(path: Path) -> dict:
 
 def load_settings(config_path: Path | None = None, env_path: Path | None = None) -> Settings:
     root = Path(os.environ.get("ARISTOBOT_HOME", ROOT))
-    config_path = Path(config_path or os.environ.get("ARISTOBOT_CONFIG", root / "config.yaml"))
-    env_path = Path(env_path or os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
+    config_path = Path(config_path) if config_path else Path(os.environ.get("ARISTOBOT_CONFIG", root / "config.yaml"))
+    env_path = Path(env_path) if env_path else Path(os.environ.get("ARISTOBOT_ENV_FILE", root / ".env"))
     try:
         file_config = FileConfig.model_validate(_read_yaml(config_path))
     except ValidationError as exc:

@@ -149,7 +149,7 @@ def _record_close(broker: BrokerConnection, close: Close, free: Decimal, result:
             broker_id=broker.id, symbol=close.symbol, side="sell", type="market", quantity=quantity,
             source=source, source_ref=ref))
         if source == "webhook":
-            alert = session.get(WebhookAlert, int(ref))
+            alert = session.get_one(WebhookAlert, int(ref))
             alert.order_ids, alert.process_result = [order.id], f"flatten: sell order #{order.id} recorded"
         return order.id
 
@@ -164,7 +164,7 @@ def _flatten_broker(broker_plan: BrokerPlan, user_id: int, place: Callable[[int]
     if not broker_plan.closes:
         return result
     with new_session() as session:
-        broker = session.get(BrokerConnection, broker_plan.broker_id)
+        broker = session.get_one(BrokerConnection, broker_plan.broker_id)
         session.expunge(broker)
     balances = exchange_for(broker).balances()
     spent: dict[str, Decimal] = {}
@@ -185,7 +185,7 @@ def _flatten_broker(broker_plan: BrokerPlan, user_id: int, place: Callable[[int]
 def _note_refusal(order_id: int, close: Close, result: BrokerResult) -> None:
     """A close the pipeline refused (trading halted by the administrator, the venue's rules) is said so."""
     with new_session() as session:
-        order = session.get(Order, order_id)
+        order = session.get_one(Order, order_id)
         if order.state == "rejected":
             result.notes.append(f"{close.describe()}: order #{order_id} rejected: {order.error_message}")
 
@@ -205,7 +205,7 @@ def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
             with new_session() as session:
                 left = plan(session, user_id, [broker_plan.broker_id])[0]
             failed = BrokerResult(broker_plan.broker_id, broker_plan.label, error=str(err)[:300],
-                                  notes=[item.describe() for item in (*left.cancels, *left.closes)])
+                                  notes=[item.describe() for item in left.cancels] + [item.describe() for item in left.closes])
             results.append(failed)
             log.warning("flatten_broker_failed", extra={"user_id": user_id, "broker_id": broker_plan.broker_id,
                                                         "error": str(err)[:300]})

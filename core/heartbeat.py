@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from typing import Any, cast
 
 import redis
 
@@ -24,12 +25,13 @@ def write_heartbeat(name: str, info: dict | None = None, client: redis.Redis | N
     (client or get_redis()).hset(HEARTBEATS, name, json.dumps(payload))
 
 
-def read_heartbeats(client: redis.Redis | None = None, now: float | None = None) -> dict[str, dict]:
+def read_heartbeats(client: redis.Redis | None = None, now: float | None = None) -> dict[str, dict[str, Any]]:
     client = client or get_redis()
     now = now or time.time()
-    raw = client.hgetall(HEARTBEATS)
-    expected = client.smembers(EXPECTED_PROCESSES)
-    result = {}
+    # get_redis() decodes responses: names and values are text.
+    raw = cast("dict[str, str]", client.hgetall(HEARTBEATS))
+    expected = cast("set[str]", client.smembers(EXPECTED_PROCESSES))
+    result: dict[str, dict[str, Any]] = {}
     for name in sorted(set(raw) | expected):
         beat = json.loads(raw[name]) if name in raw else None
         age = round(now - beat["ts"], 1) if beat else None

@@ -16,6 +16,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -47,7 +48,7 @@ class UnsafeUrl(ValueError):
 
 
 def resolve(host: str, port: int) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
 
 
 def _is_public(address: IPAddress) -> bool:
@@ -100,7 +101,14 @@ def _check_origin(scheme: str, host: str, port: int | None, addresses_of: Callab
 
 # ---- the same rule at connect time: the address a name resolves to may change after the check ----------
 
-class _PeerCheck:
+# _PeerCheck is mixed into urllib3's HTTPConnection and HTTPSConnection (see guard()).
+if TYPE_CHECKING:
+    _Connection = HTTPConnection
+else:
+    _Connection = object
+
+
+class _PeerCheck(_Connection):
     """Checks the address a new connection actually reached, before a byte is sent on it."""
 
     scheme = "http"

@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.config import ROOT, Settings, get_settings
@@ -32,6 +33,11 @@ GENERATED_KEYS = {
 }
 
 
+def _literal(value: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that is `value` as is (no backslash or group reference expanded)."""
+    return lambda _match: value
+
+
 def ensure_env_file(root: Path = ROOT) -> tuple[bool, list[str]]:
     """Write .env (0600) from .env.example with fresh random keys, or add the generated keys it lacks.
     Returns (created, names of the keys added to an existing file)."""
@@ -45,7 +51,7 @@ def ensure_env_file(root: Path = ROOT) -> tuple[bool, list[str]]:
         if found and found.group(1).strip() and not created:
             continue
         value = f"{name}={generate()}"
-        text = line.sub(lambda _match, value=value: value, text) if found else f"{text.rstrip()}\n{value}\n"
+        text = line.sub(_literal(value), text) if found else f"{text.rstrip()}\n{value}\n"
         added.append(name)
     if added:
         private_file(env_path, text)

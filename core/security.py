@@ -70,7 +70,7 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED + (m.group(3) if m.lastindex >= 3 else ""), text)
+        text = pattern.sub(lambda m: m.group(1) + REDACTED + (m.group(3) if (m.lastindex or 0) >= 3 else ""), text)
     return text
 
 

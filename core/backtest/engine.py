@@ -21,7 +21,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -133,7 +133,8 @@ class BacktestResult:
     def to_dict(self, trades: bool = True) -> dict:
         daily = None
         if self.daily_equity is not None:
-            daily = [[d.strftime("%Y-%m-%d"), float(v)] for d, v in self.daily_equity.items()]
+            days = cast(pd.DatetimeIndex, self.daily_equity.index)  # see metrics.daily_equity
+            daily = [[day.strftime("%Y-%m-%d"), float(v)] for day, v in zip(days, self.daily_equity, strict=True)]
         return {
             "status": self.status,
             "error": self.error,
@@ -383,7 +384,7 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
         else:
             i += 1
     if book.trade is not None:
-        book.close(n - 1, float(candles["close"].iat[n - 1]), "end_of_data")
+        book.close(n - 1, float(candles["close"].iloc[n - 1]), "end_of_data")
     return book
 
 
@@ -448,7 +449,7 @@ def run_backtest(
     result.drawdown = drawdown(equity, settings.cash)
     result.daily_equity = daily_equity(times, equity)
     result.metrics, result.notes = compute_metrics(
-        book.trades, times, equity, float(candles["open"].iat[0]), float(close[-1]), settings.cash, in_market
+        book.trades, times, equity, float(candles["open"].iloc[0]), float(close[-1]), settings.cash, in_market
     )
     return result
 

@@ -86,7 +86,7 @@ def _trade_metrics(trades: Sequence, notes: dict) -> dict:
     pnls = np.array([t.pnl for t in trades], dtype="float64")
     rets = np.array([t.return_pct for t in trades], dtype="float64")
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
-    out = {
+    out: dict[str, float | None] = {
         "num_trades": len(trades),
         "winning_trades": int(wins.size),
         "losing_trades": int(losses.size),

@@ -60,7 +60,7 @@ def parse_params(text: str) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BotError(f"parameters must be a JSON object like {{\"fast\": 10}}: {exc.msg} "
                        f"(line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(value, dict):

@@ -161,15 +161,15 @@ def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec |
                        {**(version.params or {}), **(bot.params or {})} if version else {},
                        bot.candles_needed, bot.timeout_seconds)
     if version is None:
-        error = {"type": "StrategyMissing", "message": "the bot's strategy version was deleted", "line": None,
-                 "candle_time": None, "kind": "strategy"}
-        plan = _Plan("error", error["message"], error=error, new_state="error")
+        message = "the bot's strategy version was deleted"
+        error = {"type": "StrategyMissing", "message": message, "line": None, "candle_time": None, "kind": "strategy"}
+        plan = _Plan("error", message, error=error, new_state="error")
         return None, _commit(spec, candle_time, plan, None, time.monotonic())
     return spec, None
 
 
 def _rules(session: Session, spec: BotSpec) -> SymbolRules:
-    return exchange_for(session.get(BrokerConnection, spec.broker_id)).rules(spec.symbol)
+    return exchange_for(session.get_one(BrokerConnection, spec.broker_id)).rules(spec.symbol)
 
 
 def _rows(candles: list[ClosedCandle]) -> list[list]:
@@ -209,10 +209,10 @@ def _open_protection(session: Session, bot_id: int) -> list[int]:
 
 
 def _exchange_failure(err: ExchangeError, doing: str) -> _Plan:
-    error = {"type": type(err).__name__, "message": f"{doing}: {err}"[:500], "line": None, "candle_time": None,
-             "kind": "exchange"}
+    message = f"{doing}: {err}"[:500]
+    error = {"type": type(err).__name__, "message": message, "line": None, "candle_time": None, "kind": "exchange"}
     log.warning("bot_exchange_error", extra={"error_type": error["type"], "doing": doing})
-    return _Plan("error", error["message"][:300], error=error,
+    return _Plan("error", message[:300], error=error,
                  new_state="paused" if isinstance(err, AuthError) else None)
 
 
@@ -238,7 +238,7 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
         service.cancel(order_id)
     with new_session() as session:
         position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
-        broker = session.get(BrokerConnection, spec.broker_id)
+        broker = session.get_one(BrokerConnection, spec.broker_id)
     if not holds(position, rules):
         return _Plan("hold", "the position was closed by its stop-loss or take-profit")
     free = exchange_for(broker).balances().get(rules.base)
@@ -252,7 +252,7 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
 
 def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
     with new_session() as session:
-        exchange = exchange_for(session.get(BrokerConnection, spec.broker_id))
+        exchange = exchange_for(session.get_one(BrokerConnection, spec.broker_id))
     free = exchange.balances().get(rules.quote)
     free_quote = free.free if free else Decimal(0)
     fraction = Decimal(str(decision["size_fraction"]))
@@ -274,13 +274,16 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
 def protective_intent(spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None,
                       take_profit: Decimal | None) -> OrderIntent:
     """Both: one OCO (a filled leg cancels the other); one of them: a stop-loss or a take-profit limit."""
-    common = {"broker_id": spec.broker_id, "symbol": spec.symbol, "side": "sell", "quantity": quantity,
-              "source": "bot", "source_ref": str(spec.bot_id)}
+    def sell(order_type: str, *, price: Decimal | None = None, stop_price: Decimal | None = None) -> OrderIntent:
+        return OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="sell", type=order_type,
+                           quantity=quantity, price=price, stop_price=stop_price, source="bot",
+                           source_ref=str(spec.bot_id))
+
     if stop_loss is not None and take_profit is not None:
-        return OrderIntent(type="oco", price=take_profit, stop_price=stop_loss, **common)
+        return sell("oco", price=take_profit, stop_price=stop_loss)
     if stop_loss is not None:
-        return OrderIntent(type="stop_loss", stop_price=stop_loss, **common)
-    return OrderIntent(type="limit", price=take_profit, **common)
+        return sell("stop_loss", stop_price=stop_loss)
+    return sell("limit", price=take_profit)
 
 
 # ---- recording, then placing ---------------------------------------------------------------------
@@ -360,9 +363,9 @@ def protect(spec: BotSpec) -> int | None:
     """Put on the stop-loss/take-profit of a filled entry, once. Returns the protective order id."""
     with session_scope() as session:
         bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
-        pending = bot.pending_protection if bot else None
-        if not pending:
+        if bot is None or not bot.pending_protection:
             return None
+        pending = bot.pending_protection
         entry = session.get(Order, pending["order_id"])
         if entry is None or (entry.is_final and entry.filled_quantity <= 0):
             bot.pending_protection = None  # the entry never traded: nothing to protect

@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 from celery.result import AsyncResult
@@ -50,8 +51,10 @@ def _start(user_id: int, task: str, kwargs: dict, label: str, client: redis.Redi
         raise JobNotQueued("the task queue could not be reached; try again in a moment") from exc
     entry = json.dumps({"id": result.id, "label": label, "created": time.time()})
     pipe = client.pipeline()
-    pipe.lpush(jobs_key(user_id), entry).ltrim(jobs_key(user_id), 0, JOBS_KEPT - 1)
-    pipe.expire(jobs_key(user_id), JOBS_TTL_S).execute()
+    pipe.lpush(jobs_key(user_id), entry)
+    pipe.ltrim(jobs_key(user_id), 0, JOBS_KEPT - 1)
+    pipe.expire(jobs_key(user_id), JOBS_TTL_S)
+    pipe.execute()
     return result.id
 
 
@@ -79,7 +82,7 @@ def job_status(user_id: int, job_id: str, client: redis.Redis | None = None) -> 
     job = next((j for j in user_jobs(user_id, client) if j["id"] == job_id), None)
     if job is None:
         return None
-    result = AsyncResult(job_id, app=task_sender())
+    result: AsyncResult[Any] = AsyncResult(job_id, app=task_sender())
     state, info = result.state, result.info
     status = {**job, "state": state, "done": 0, "total": 0, "report": None, "error": None, "finished": False}
     if state == "PROGRESS" and isinstance(info, dict):

@@ -127,7 +127,9 @@ def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndar
     numbered = [(i + 1, line.rstrip("\r")) for i, line in enumerate(lines) if line.strip()]
     if has_header:
         numbered = numbered[1:]
-    frames, line_numbers, bad = [], [], []
+    frames: list[pd.DataFrame] = []
+    line_numbers: list[int] = []
+    bad: list[BadRow] = []
     for start in range(0, len(numbered), CHUNK_LINES):
         frame, kept = _read_chunk(numbered[start:start + CHUNK_LINES], header, source, bad)
         if frame is not None:

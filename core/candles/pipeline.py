@@ -177,14 +177,15 @@ class CandlePipeline:
             aggregator = self.track(minute.symbol)
             expected = self.last_minute(minute.symbol)
             if expected is not None and minute.open_time > expected + MINUTE_MS and self.gap_filler is not None:
-                produced.extend(self._fill_gap(minute.symbol, expected + MINUTE_MS, minute.open_time - MINUTE_MS))
+                produced.extend(self._fill_gap(self.gap_filler, minute.symbol, expected + MINUTE_MS,
+                                               minute.open_time - MINUTE_MS))
             produced.extend(self._take(aggregator, minute))
         self._emit(produced, extra_events)
         return produced
 
-    def _fill_gap(self, symbol: str, first: int, last: int) -> list[ClosedCandle]:
+    def _fill_gap(self, gap_filler: GapFiller, symbol: str, first: int, last: int) -> list[ClosedCandle]:
         try:
-            missing = self.gap_filler(symbol, first, last)
+            missing = gap_filler(symbol, first, last)
         except Exception as exc:  # the venue's REST may be down too: keep going, log the hole
             log.warning("feed_gap_fill_failed", extra={"venue": self.venue, "symbol": symbol, "from": first,
                                                        "to": last, "error": str(exc)})
@@ -298,15 +299,15 @@ class CandlePipeline:
             if candle.timeframe == "1m" and candle.event_ms is not None:
                 self.stats.stored_latency_ms.append(now * 1000 - candle.event_ms)
         if self.send_task is not None:
-            self._send_ticks(batch, now)
+            self._send_ticks(batch, now, self.send_task)
         return True
 
-    def _send_ticks(self, batch: list[ClosedCandle], now: float) -> None:
+    def _send_ticks(self, batch: list[ClosedCandle], now: float, send_task: Callable[..., object]) -> None:
         for candle in batch:
             if candle.close_time / 1000 < now - TICK_MAX_AGE_S:
                 continue
             try:
-                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, self.send_task))
+                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, send_task))
             except Exception:  # a broker hiccup must not stop candles; the claim was released
                 log.exception("feed_tick_enqueue_failed", extra={"venue": self.venue, "symbol": candle.symbol,
                                                                  "timeframe": candle.timeframe,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import redis
 from sqlalchemy import func, select, text
@@ -173,11 +174,16 @@ def expand_live_event(data: str) -> list[tuple[str, dict]]:
     return [(event.get("type", "message"), event)]
 
 
+def _stream_entries(reply: object) -> list[tuple[str, dict[str, str]]]:
+    """XRANGE/XREVRANGE entries of a client that decodes responses (core.bus.get_redis)."""
+    return cast("list[tuple[str, dict[str, str]]]", reply or [])
+
+
 def last_streamed_open_time(client: redis.Redis, venue: str, symbol: str, timeframe: str) -> int | None:
-    entries = client.xrevrange(candle_stream(venue, symbol, timeframe), count=1)
+    entries = _stream_entries(client.xrevrange(candle_stream(venue, symbol, timeframe), count=1))
     return int(entries[0][0].split("-")[0]) if entries else None
 
 
 def read_stream(client: redis.Redis, venue: str, symbol: str, timeframe: str, count: int = 100) -> list[ClosedCandle]:
-    entries = client.xrevrange(candle_stream(venue, symbol, timeframe), count=count)
+    entries = _stream_entries(client.xrevrange(candle_stream(venue, symbol, timeframe), count=count))
     return [ClosedCandle.from_fields(venue, symbol, timeframe, fields) for _, fields in reversed(entries)]

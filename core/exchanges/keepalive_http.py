@@ -19,6 +19,7 @@ import contextvars
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 # When a caller sets a list here, each request appends the instant its bytes were handed to the
@@ -75,7 +76,7 @@ class KeepAliveClient:
         self._host_header = host if default_port else f"{host}:{self.port}"
         self._idle: list[Connection] = []
 
-    async def request(self, method: str, path: str, *, params: dict | None = None, body: bytes | None = None,
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: bytes | None = None,
                       headers: dict[str, str] | None = None) -> Response:
         target = self.base_path + path + (f"?{urlencode(params)}" if params else "")
         data = self._encode(method, target, headers or {}, body)
@@ -224,7 +225,8 @@ def parse_headers(lines: list[bytes]) -> dict[str, str]:
 
 
 async def read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         size_line = await reader.readuntil(b"\r\n")
         size = parse_size(size_line.split(b";")[0].decode("latin-1"), 16)

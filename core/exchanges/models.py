@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.exchanges.errors import InvalidOrder
 
@@ -17,7 +17,7 @@ OrderType = Literal["market", "limit", "stop_loss", "take_profit", "stop_loss_li
 OrderStatus = Literal["open", "partially_filled", "filled", "cancelled", "rejected", "expired"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 
-ORDER_TYPES: frozenset[str] = frozenset(OrderType.__args__)  # type: ignore[attr-defined]
+ORDER_TYPES: frozenset[str] = frozenset(get_args(OrderType))
 LIMIT_PRICED_TYPES = frozenset({"limit", "stop_loss_limit", "take_profit_limit"})
 TRIGGERED_TYPES = frozenset({"stop_loss", "take_profit", "stop_loss_limit", "take_profit_limit"})
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
@@ -137,7 +137,7 @@ class OcoRequest:
                             side=self.side, type="limit", quantity=self.quantity, price=self.limit_price)
 
     def stop_loss_leg(self) -> OrderRequest:
-        kind = "stop_loss_limit" if self.stop_limit_price is not None else "stop_loss"
+        kind: OrderType = "stop_loss_limit" if self.stop_limit_price is not None else "stop_loss"
         return OrderRequest(client_order_id=oco_leg_ids(self.client_order_id)[1], symbol=self.symbol,
                             side=self.side, type=kind, quantity=self.quantity,
                             price=self.stop_limit_price, stop_price=self.stop_price)

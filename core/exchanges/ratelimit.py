@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
@@ -83,9 +83,11 @@ def priority(request_class: RequestClass, *, deadline: float | None = None) -> I
         _PRIORITY.reset(token)
 
 
-def background() -> AbstractContextManager[None]:
-    """`with background():` for work no trader waits on."""
-    return priority(RequestClass.BACKGROUND)
+@contextmanager
+def background() -> Iterator[None]:
+    """`with background():` (or `@background()`) for work no trader waits on."""
+    with priority(RequestClass.BACKGROUND):
+        yield
 
 
 def current_priority() -> Priority:
@@ -262,8 +264,8 @@ class RateLimiter:
         now_ms = int(time.time() * 1000)
         if self._take is None:
             return self._local.take(now_ms, budgets) / 1000
-        args = [now_ms, ticket, int(request_class), cost, len(self._venue_items)] + [
-            value for _, limit, top, window_ms, item_cost in budgets for value in (limit, top, window_ms, item_cost)]
+        args: list[int | str] = [now_ms, ticket, int(request_class), cost, len(self._venue_items), *(
+            value for _, limit, top, window_ms, item_cost in budgets for value in (limit, top, window_ms, item_cost))]
         keys = [self._block_key, *self._queue_keys, self._spent_key, self._held_key] + [key for key, *_ in budgets]
         return int(self._take(keys=keys, args=args)) / 1000
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import TypedDict
 
 from core.exchanges.errors import InvalidOrder
 from core.exchanges.models import OrderRequest, SymbolRules
@@ -30,6 +31,15 @@ def _limit_rounding(side: str) -> str:
     return ROUND_FLOOR if side == "buy" else ROUND_CEILING
 
 
+
+class _Rounded(TypedDict, total=False):
+    """The amounts of an order put on the venue's grid."""
+
+    quantity: Decimal
+    price: Decimal
+    stop_price: Decimal
+
+
 def round_and_validate(order: OrderRequest, rules: SymbolRules, *,
                        reference_price: Decimal | None = None) -> OrderRequest:
     """Return the order snapped to the symbol's grid, or raise InvalidOrder saying what is wrong.
@@ -44,7 +54,7 @@ def round_and_validate(order: OrderRequest, rules: SymbolRules, *,
         raise InvalidOrder(f"{rules.symbol} does not accept {order.type} orders "
                            f"(accepted: {', '.join(sorted(rules.order_types))})")
 
-    changes: dict[str, Decimal] = {}
+    changes: _Rounded = {}
     if order.quantity is not None:
         qty = round_to_step(order.quantity, rules.step_size)
         if qty <= 0:

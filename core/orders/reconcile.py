@@ -164,7 +164,8 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
                 continue
             venue_ids = {t.order_id for t in trades}
             orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(
-                Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))} if venue_ids else {}
+                Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))
+                if o.venue_order_id is not None} if venue_ids else {}
             added += service.record_fills(session, broker.user_id, broker.id, trades, orders)
     return added
 
@@ -179,7 +180,7 @@ def reconcile_all(enqueue: Callable[[int], bool]) -> list[BrokerReport]:
     return reports
 
 
-def report_dict(report: BrokerReport) -> dict:
+def report_dict(report: BrokerReport) -> dict[str, int | list[str]]:
     return {"broker_id": report.broker_id, "synced": report.synced, "changed": report.changed,
             "requeued": report.requeued, "fills_added": report.fills_added, "errors": report.errors}
 

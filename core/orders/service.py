@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -75,22 +76,22 @@ class Outcome:
     state: str
     changed: bool = False
     message: str | None = None
-    events: list[dict] = field(default_factory=list, repr=False)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
 
 
 # ---- publishing --------------------------------------------------------------------------------
 
-def _event_payload(order: Order, from_state: str | None, cause: str) -> dict:
+def _event_payload(order: Order, from_state: str | None, cause: str) -> dict[str, Any]:
     return {"type": "order", "order_id": order.id, "broker_id": order.broker_id, "symbol": order.symbol,
             "side": order.side, "order_type": order.type, "from": from_state, "state": order.state,
             "cause": cause, "filled_quantity": str(order.filled_quantity or 0),
             "error": order.error_message, "at": utcnow().isoformat()}
 
 
-def publish(user_id: int, payloads: Iterable[dict]) -> None:
+def publish(user_id: int, payloads: Iterable[dict[str, Any]]) -> None:
     """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
     try:
         pipe = get_redis().pipeline(transaction=False)  # one round trip for a step's events
@@ -101,7 +102,7 @@ def publish(user_id: int, payloads: Iterable[dict]) -> None:
         log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
 
 
-def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict[str, Any] | None = None) -> bool:
     """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
     if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
         return False
@@ -196,7 +197,7 @@ def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> Ord
     return round_and_validate(request, rules)
 
 
-def _store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict:
+def _store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict[str, Any]:
     """Our record shows what the venue gets; the trader's raw numbers stay in the event detail."""
     asked = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
     if isinstance(request, OcoRequest):
@@ -245,7 +246,7 @@ def _apply(order: Order, view: VenueView, cause: str, outcome: Outcome) -> None:
         return  # nothing new
     order.filled_quantity = view.filled
     order.average_price = view.average_price
-    detail = {"filled": str(view.filled)}
+    detail: dict[str, Any] = {"filled": str(view.filled)}
     if order.type == "oco":
         detail["legs"] = list(view.leg_ids)
     _move(order, target, cause, outcome, detail)

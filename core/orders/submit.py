@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from core.exchanges.spot.base import client_order_id_for
 from core.models import BrokerConnection, Order
 from core.orders.states import OrderState
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 PLACE_TASK = "workers.orders.place_order"
@@ -53,7 +57,7 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
     return order
 
 
-def enqueue_placement(celery_app, order_id: int) -> bool:
+def enqueue_placement(celery_app: Celery, order_id: int) -> bool:
     """Hand the order to a worker. If the broker is down, the order stays `new` and the recovery sweep
     re-enqueues it; it is never lost and never sent twice (placement is idempotent by order id)."""
     try:

@@ -92,20 +92,21 @@ def check_ticket(session: Session, user_id: int, ticket: Ticket, *,
     quantity = _quantity(ticket, rules, reference, balances)
     client_id = "ab-check"
     if ticket.type == "oco":
-        oco = OcoRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, quantity=quantity,  # type: ignore[arg-type]
-                         limit_price=ticket.price, stop_price=ticket.stop_price)  # type: ignore[arg-type]
+        oco = OcoRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, quantity=quantity,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+                         limit_price=ticket.price, stop_price=ticket.stop_price)  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
         tp = round_and_validate(oco.take_profit_leg(), rules)
         sl = round_and_validate(oco.stop_loss_leg(), rules)
         rounded_qty, price, stop = tp.quantity, tp.price, sl.stop_price
     else:
         request = round_and_validate(
-            OrderRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, type=ticket.type,  # type: ignore[arg-type]
+            OrderRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, type=ticket.type,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
                          quantity=quantity, price=ticket.price if ticket.type == "limit" else None,
                          stop_price=ticket.stop_price if ticket.type in TRIGGERED else None),
             rules, reference_price=reference)
         rounded_qty, price, stop = request.quantity, request.price, request.stop_price
     assert rounded_qty is not None
-    notional = rounded_qty * (price or stop or reference) if (price or stop or reference) else None
+    basis = price or stop or reference
+    notional = rounded_qty * basis if basis else None
     checked = Checked(ticket=Ticket(**{**ticket.__dict__, "symbol": symbol}), rules=rules, quantity=rounded_qty,
                       price=price, stop_price=stop, notional=notional)
     if balances is not None:

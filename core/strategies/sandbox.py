@@ -26,7 +26,7 @@ import time
 import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.strategies import sandbox_os
 from core.strategies.phase_timer import candles_in
@@ -241,7 +241,7 @@ class _Child:
 EVALUATE_LAST = "core.strategies.jobs:evaluate_last"
 
 
-def _finite_positive(value: Any) -> bool:
+def _finite_positive(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 

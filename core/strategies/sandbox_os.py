@@ -48,7 +48,7 @@ def bwrap_binary() -> str:
 def seccomp_fd() -> int:
     """A memfd holding the seccomp program; the caller passes it to bwrap and closes it."""
     try:
-        from core.strategies import _seccomp
+        import core.strategies._seccomp as _seccomp
     except ImportError:
         raise SandboxUnavailable(
             "the sandbox's seccomp module is not built (run `pip install -e .` with a C compiler)"

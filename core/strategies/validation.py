@@ -12,7 +12,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from RestrictedPython import compile_restricted_exec
 
@@ -232,7 +232,7 @@ def _module_level_errors(tree: ast.Module) -> list[dict[str, Any]]:
     return errors
 
 
-def _is_strategy_class(node: ast.stmt) -> bool:
+def _is_strategy_class(node: ast.stmt) -> TypeGuard[ast.ClassDef]:
     return isinstance(node, ast.ClassDef) and any(
         isinstance(base, ast.Name) and base.id == "Strategy" for base in node.bases
     )
@@ -326,7 +326,8 @@ def _validate(code: str) -> ValidationReport:
     errors = checker.errors + _module_level_errors(tree)
 
     classes = [node for node in tree.body if _is_strategy_class(node)]
-    class_name, params = None, {}
+    class_name: str | None = None
+    params: dict[str, Any] = {}
     if not classes:
         errors.append({"line": 1, "col": 0, "message": "no strategy found: define one class that subclasses Strategy"})
     elif len(classes) > 1:

@@ -7,6 +7,7 @@ Three misses in a row pause the webhook.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,7 +50,7 @@ class PeriodOutcome:
 
 
 def evaluate_periods(first_start: datetime, now: datetime, timeframe: str, grace: timedelta,
-                     alerts: list[tuple[int, datetime]], already_used: set[int] = frozenset(),
+                     alerts: list[tuple[int, datetime]], already_used: AbstractSet[int] = frozenset(),
                      limit: int = 1000) -> list[PeriodOutcome]:
     """Judge every period from `first_start` whose end + grace has passed by `now`.
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.bus import PREFIX
+
+if TYPE_CHECKING:
+    import redis
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +28,7 @@ DRAIN_TASK = "workers.webhooks.drain_alerts"
 POP_BATCH = 4       # small: several workers share a burst instead of one holding it
 
 
-def hand_off(alert_id: int, redis_client, celery_app) -> bool:
+def hand_off(alert_id: int, redis_client: redis.Redis, celery_app: Celery) -> bool:
     """Queue the alert for processing; False when Redis or the broker failed (the sweep will)."""
     try:
         pipe = redis_client.pipeline(transaction=False)
@@ -38,7 +43,7 @@ def hand_off(alert_id: int, redis_client, celery_app) -> bool:
         return False
 
 
-def _wake(redis_client, celery_app) -> None:
+def _wake(redis_client: redis.Redis, celery_app: Celery) -> None:
     try:
         celery_app.send_task(DRAIN_TASK, queue="orders", ignore_result=True)
     except Exception:
@@ -46,7 +51,7 @@ def _wake(redis_client, celery_app) -> None:
         raise
 
 
-def drain(redis_client, process: Callable[[int], object]) -> int:
+def drain(redis_client: redis.Redis, process: Callable[[int], object]) -> int:
     """Process queued alerts until the list is empty; returns how many this call took."""
     redis_client.delete(WAKE_KEY)  # from now on a new alert wakes another worker
     taken = 0

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -29,11 +29,11 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
     alerts = session.execute(select(WebhookAlert.id, WebhookAlert.received_at).where(
         WebhookAlert.webhook_id == webhook.id, WebhookAlert.status == "accepted",
         WebhookAlert.received_at >= start)).all()
-    used = set(session.scalars(select(WebhookExpectation.alert_id).where(
+    used = {alert_id for alert_id in session.scalars(select(WebhookExpectation.alert_id).where(
         WebhookExpectation.webhook_id == webhook.id, WebhookExpectation.alert_id.is_not(None),
-        WebhookExpectation.period_end >= start)))
+        WebhookExpectation.period_end >= start)) if alert_id is not None}
     outcomes = evaluate_periods(start, now, webhook.cadence, grace_for(webhook.cadence, webhook.grace_seconds),
-                                [tuple(row) for row in alerts], used)
+                                [(row.id, row.received_at) for row in alerts], used)
     rows = [WebhookExpectation(webhook_id=webhook.id, period_start=o.start, period_end=o.end, outcome=o.outcome,
                                alert_id=o.alert_id) for o in outcomes]
     session.add_all(rows)
@@ -78,7 +78,7 @@ class Reliability:
         return count / self.expected if self.expected else None
 
 
-def ack_latencies_ms(session: Session, alert_ids_query) -> list[float]:
+def ack_latencies_ms(session: Session, alert_ids_query: Select[int]) -> list[float]:
     """Receive-to-venue-ack: from the alert's arrival to its order's first live state at the venue."""
     first_ack = (select(OrderEvent.order_id, func.min(OrderEvent.at).label("at"))
                  .where(OrderEvent.to_state.in_(ACK_STATES)).group_by(OrderEvent.order_id).subquery())
@@ -124,5 +124,6 @@ def orders_by_alert(session: Session, alerts: list[WebhookAlert]) -> dict[int, l
                                                  Order.source_ref.in_([str(i) for i in ids])).order_by(Order.id))
     found: dict[int, list[Order]] = {}
     for order in orders:
-        found.setdefault(int(order.source_ref), []).append(order)
+        if order.source_ref is not None:  # always: selected by it
+            found.setdefault(int(order.source_ref), []).append(order)
     return found

@@ -37,7 +37,7 @@ class Alert(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     action: str
-    symbol: str | None = None
+    symbol: str
     quantity: Decimal | None = None  # {{strategy.order.contracts}}: overrides the webhook's default size
     price: Decimal | None = None     # {{close}}: the price the alert saw (for minimum checks only)
     stop_loss: Decimal | None = None
@@ -45,7 +45,7 @@ class Alert(BaseModel):
     interval: str | None = None
     time: datetime | None = None     # {{timenow}}: when TradingView fired the alert
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
@@ -54,7 +54,7 @@ def _placeholder(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def _text(body: dict, *names: str) -> str | None:
+def _text(body: dict[str, Any], *names: str) -> str | None:
     for name in names:
         value = body.get(name)
         if value is None or _placeholder(value):
@@ -65,7 +65,7 @@ def _text(body: dict, *names: str) -> str | None:
     return None
 
 
-def _decimal(body: dict, name: str, *aliases: str) -> Decimal | None:
+def _decimal(body: dict[str, Any], name: str, *aliases: str) -> Decimal | None:
     raw = _text(body, name, *aliases)
     if raw is None:
         return None
@@ -82,6 +82,8 @@ def _decimal(body: dict, name: str, *aliases: str) -> Decimal | None:
 def decimal_places(value: Decimal) -> int:
     """Digits after the point, trailing zeros aside (1.50 has 1), without rounding in a decimal context."""
     _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite number")
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     return max(0, -(exponent + trailing)) if digits != (0,) else 0
 
@@ -140,7 +142,7 @@ def check_content_type(content_type: str | None) -> None:
                                  "send application/json or text/plain holding JSON")
 
 
-def decode_body(raw: bytes) -> dict:
+def decode_body(raw: bytes) -> dict[str, Any]:
     """The JSON object of the body. TradingView sends its message as text/plain: the same JSON text."""
     try:
         text = raw.decode("utf-8")
@@ -157,7 +159,7 @@ def decode_body(raw: bytes) -> dict:
     return body
 
 
-def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[str]) -> Alert:
+def parse_alert(body: dict[str, Any], *, fixed_symbol: str | None, allowed_actions: list[str]) -> Alert:
     """Validate the decoded body against the webhook's settings; raise AlertRejected saying what is wrong."""
     action_text = _text(body, "action", "side")
     if action_text is None:
@@ -172,7 +174,7 @@ def parse_alert(body: dict, *, fixed_symbol: str | None, allowed_actions: list[s
     if not symbol:
         raise AlertRejected(422, "missing symbol: put {{ticker}} in the message or fix the symbol on the webhook")
     if not fixed_symbol and (len(symbol) > MAX_SYMBOL_LENGTH or not symbol.isascii() or not symbol.isalnum()):
-        raise AlertRejected(422, f"symbol {raw_symbol[:40]!r} is not a market symbol (at most "
+        raise AlertRejected(422, f"symbol {(raw_symbol or '')[:40]!r} is not a market symbol (at most "
                                  f"{MAX_SYMBOL_LENGTH} letters and digits)")
     interval = _text(body, "interval")
     if interval is not None and not re.fullmatch(rf"[0-9A-Za-z]{{1,{MAX_INTERVAL_LENGTH}}}", interval):
@@ -216,7 +218,7 @@ def check_exit_prices(alert: Alert) -> None:
                                  f"{'below' if long else 'above'} the price {alert.price}")
 
 
-def idempotency_key(webhook_id: int, body: dict, alert_time: datetime | None, received_at: datetime) -> str:
+def idempotency_key(webhook_id: int, body: dict[str, Any], alert_time: datetime | None, received_at: datetime) -> str:
     """Same webhook + same alert time + same content = the same alert (a retry or a replay).
 
     Without a time in the message, alerts with identical content within the same minute count as one.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,9 @@ from core.webhooks.protection import (
     protection_orders,
 )
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 log = logging.getLogger(__name__)
 
 CANCEL_TASK = "workers.orders.cancel_order"
@@ -32,6 +37,13 @@ AFTER_CANCEL_TASK = "workers.webhooks.trade_after_cancelling"
 OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
                OrderState.UNKNOWN.value)
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
+
+
+class Size(TypedDict, total=False):
+    """How much an alert's order trades: a base quantity, or a quote amount to spend (a buy)."""
+
+    quantity: Decimal
+    quote_quantity: Decimal
 
 
 class NothingToDo(Exception):
@@ -47,7 +59,7 @@ class ProtectionStillOpen(Exception):
         self.order_ids = order_ids
 
 
-def webhook_orders(webhook_id: int):
+def webhook_orders(webhook_id: int) -> Select[Order]:
     """Orders recorded for this webhook's alerts (source_ref holds the alert id)."""
     alert_ids = select(func.cast(WebhookAlert.id, Order.source_ref.type)).where(WebhookAlert.webhook_id == webhook_id)
     return select(Order).where(Order.source == "webhook", Order.source_ref.in_(alert_ids))
@@ -66,7 +78,7 @@ def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
     return net_quantity((TradeFill(*row) for row in fills), base or None)
 
 
-def protection_in_the_way(webhook_id: int, action: str):
+def protection_in_the_way(webhook_id: int, action: str) -> Select[Order]:
     """The webhook's orders among which the protection to cancel before `action` is: all of them for a
     close; for a buy or sell, those on the same side (the exits of the position it leaves or reverses).
     A trade the way the protection would exit must not leave it resting: it would later trade what the
@@ -75,31 +87,32 @@ def protection_in_the_way(webhook_id: int, action: str):
     return orders if action == "close" else orders.where(Order.side == action)
 
 
-def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str) -> list[int]:
+def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str,
+                             action: str) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
-    in_the_way = protection_in_the_way(webhook.id, alert.payload["action"])
+    in_the_way = protection_in_the_way(webhook.id, action)
     orders = session.execute(in_the_way.where(*protection_orders(webhook.broker_id, symbol),
                                               Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))
                              .with_only_columns(Order.id, Order.state).order_by(Order.id)).all()
     resting = []
     for order_id, state in orders:
         if state == OrderState.NEW.value:
-            order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            order = session.execute(select(Order).where(Order.id == order_id).with_for_update()).scalar_one()
             state = order.state  # a worker may have sent it meanwhile
             if state == OrderState.NEW.value:
-                order.move_to(OrderState.CANCELLED, f"webhook_{alert.payload['action']}", {"alert_id": alert.id})
+                order.move_to(OrderState.CANCELLED, f"webhook_{action}", {"alert_id": alert.id})
         if state in OPEN_STATES:
             resting.append(order_id)
     return resting
 
 
-def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> dict:
+def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> Size:
     """% of the free balance: of the quote asset for a buy, of the base asset for a sell."""
     rule = session.execute(select(SymbolRule).where(SymbolRule.broker_id == webhook.broker_id,
                                                     SymbolRule.symbol == symbol)).scalar()
     if rule is None:
         raise NothingToDo(f"load the markets of the broker to size {symbol} as a % of the balance")
-    broker = session.get(BrokerConnection, webhook.broker_id)
+    broker = session.get_one(BrokerConnection, webhook.broker_id)
     base_url = broker.base_url or (get_settings().sim_url if broker.venue == "sim" else None)
     exchange = make_exchange(broker.venue, base_url=base_url, **broker.credentials())
     try:
@@ -114,7 +127,7 @@ def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) ->
     return {"quote_quantity": amount} if side == "buy" else {"quantity": amount}
 
 
-def _size(session: Session, webhook: Webhook, payload: dict, side: str) -> dict:
+def _size(session: Session, webhook: Webhook, payload: dict[str, Any], side: str) -> Size:
     if payload.get("quantity"):
         return {"quantity": Decimal(payload["quantity"])}
     if webhook.size_mode == "quantity":
@@ -138,14 +151,14 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
             else:
                 to_cancel.append(order.id)
         return [], to_cancel, f"cancel requested for {len(open_orders)} open order(s)"
-    resting = _cancel_local_protection(session, webhook, alert, symbol)
+    resting = _cancel_local_protection(session, webhook, alert, symbol, action)
     if resting:
         raise ProtectionStillOpen(resting)
     if action == "close":
         position = net_position(session, webhook, symbol)
         if position <= 0:
             raise NothingToDo(f"no {symbol} position to close")
-        size, side = {"quantity": position}, "sell"
+        size, side = Size(quantity=position), "sell"
     else:
         size, side = _size(session, webhook, payload, action), action
     intent = OrderIntent(broker_id=webhook.broker_id, symbol=symbol, side=side, type="market",
@@ -154,7 +167,7 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     return [order.id], [], f"{side} order #{order.id} recorded"
 
 
-def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_now: bool = False) -> list[int]:
+def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True, send_now: bool = False) -> list[int]:
     """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
     place them: with `send_now` (a worker, already on the `orders` queue) they are moved to `sent` in the
     same transaction and sent right after its commit, else handed to the `orders` queue. Returns the
@@ -171,7 +184,7 @@ def process_alert(alert_id: int, celery_app, *, defer_trade: bool = True, send_n
         if alert is None or alert.status != "accepted" or alert.processed_at is not None:
             return []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
-        webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar()
+        webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar_one()
         # Held for the transaction: recording and preparing the order find it in the session (which
         # only keeps objects someone references) instead of loading it twice more.
         _held_broker = session.get(BrokerConnection, webhook.broker_id)
@@ -219,10 +232,11 @@ def _prepare_all(session: Session, order_ids: list[int]) -> list[service.Prepare
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
     return [prepared for order_id in order_ids
-            if (prepared := service.prepare(session, session.get(Order, order_id), offline=True)) is not None]
+            if (prepared := service.prepare(session, session.get_one(Order, order_id), offline=True)) is not None]
 
 
-def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app, send_now: bool) -> None:
+def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app: Celery,
+                    send_now: bool) -> None:
     """Send the prepared orders and, with `send_now`, place the others here (their venue's rules are
     loaded now, outside the alert's locks); the rest, and whatever fails, go to the `orders` queue."""
     by_id = {order.order_id: order for order in prepared}
@@ -239,7 +253,7 @@ def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder],
         enqueue_placement(celery_app, order_id)  # False = Redis down: the orders reconciliation re-enqueues
 
 
-def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:
+def _defer_until_cancelled(alert_id: int, celery_app: Celery) -> list[int]:
     try:
         celery_app.send_task(AFTER_CANCEL_TASK, args=[alert_id], queue="orders")
     except Exception as exc:  # noqa: BLE001 - the alert stays unprocessed: the sweep picks it up
@@ -247,14 +261,15 @@ def _defer_until_cancelled(alert_id: int, celery_app) -> list[int]:
     return []
 
 
-def trade_after_cancelling(alert_id: int, celery_app, cancel_order, *, send_now: bool = False) -> list[int]:
+def trade_after_cancelling(alert_id: int, celery_app: Celery, cancel_order: Callable[[int], object], *, send_now: bool = False) -> list[int]:
     """Cancel the protection still resting in an alert's way (`cancel_order(order_id)` asks the venue and
     records its answer, fills included), then process the alert with what the webhook still holds."""
     with session_scope() as session:
         alert = session.get(WebhookAlert, alert_id)
-        if alert is None or alert.processed_at is not None or alert.action not in ("close", "buy", "sell"):
+        if (alert is None or alert.processed_at is not None or alert.action not in ("close", "buy", "sell")
+                or alert.symbol is None):  # an accepted alert has a symbol
             return []
-        webhook = session.get(Webhook, alert.webhook_id)
+        webhook = session.get_one(Webhook, alert.webhook_id)
         resting = open_protection_ids(session, protection_in_the_way(webhook.id, alert.action), webhook.broker_id,
                                       alert.symbol, OPEN_STATES)
     for order_id in resting:

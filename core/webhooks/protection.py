@@ -16,14 +16,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.db import session_scope, utcnow
 from core.models import Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ def is_protection(order: Order) -> bool:
     return bool(order.oco_group and order.oco_group.startswith(GROUP_PREFIX))
 
 
-def protection_orders(broker_id: int, symbol: str) -> tuple:
+def protection_orders(broker_id: int, symbol: str) -> tuple[ColumnElement[bool], ...]:
     """Conditions selecting the protective orders of a market (webhook entries carry no oco_group),
     in the shape of the partial index `ix_orders_linked_by_market`."""
     return (Order.broker_id == broker_id, Order.symbol == symbol, Order.oco_group.is_not(None),
@@ -83,7 +87,7 @@ class ExitPlan:
         return "; ".join(problems) or None
 
 
-def exit_prices(payload: dict | None) -> tuple[Decimal | None, Decimal | None]:
+def exit_prices(payload: dict[str, Any] | None) -> tuple[Decimal | None, Decimal | None]:
     """(take_profit, stop_loss) of a stored alert payload."""
     payload = payload or {}
     take_profit, stop_loss = payload.get("take_profit"), payload.get("stop_loss")
@@ -91,7 +95,7 @@ def exit_prices(payload: dict | None) -> tuple[Decimal | None, Decimal | None]:
             Decimal(str(stop_loss)) if stop_loss is not None else None)
 
 
-def asks_for_exits(payload: dict | None) -> bool:
+def asks_for_exits(payload: dict[str, Any] | None) -> bool:
     """The alert gave a stop-loss or a take-profit price."""
     return exit_prices(payload) != (None, None)
 
@@ -155,8 +159,8 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
         return None  # most alerts ask for no protection: two queries, not eight
     if _existing(session, entry_id) is not None:
         return None
-    webhook = session.get(Webhook, alert.webhook_id)
-    if _exited_since(session, entry, alert.webhook_id):
+    webhook = session.get_one(Webhook, alert.webhook_id)
+    if _exited_since(session, entry, webhook.id):
         return None
     plan = plan_exit(session, entry, alert, net_position(session, webhook, entry.symbol))
     if plan is None:
@@ -189,13 +193,15 @@ def note_needs_no_protection(order_ids: list[int]) -> None:
         _NEED_NO_PROTECTION.popitem(last=False)
 
 
-def protect_entry(entry_id: int, celery_app) -> int | None:
+def protect_entry(entry_id: int, celery_app: Celery) -> int | None:
     """Record the entry's protection (once) and hand it to the `orders` queue. Returns its id."""
     if entry_id in _NEED_NO_PROTECTION:
         return None
     with session_scope() as session:
         order = record_protection(session, entry_id)
-        order_id, sendable = (order.id, order.state == OrderState.NEW.value) if order is not None else (None, False)
+        if order is None:
+            return None
+        order_id, sendable = order.id, order.state == OrderState.NEW.value
     if sendable:
         enqueue_placement(celery_app, order_id)  # False = Redis down: reconciliation re-enqueues `new` orders
     return order_id
@@ -227,7 +233,7 @@ def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER,
     return list(session.scalars(query))
 
 
-def open_protection_ids(session: Session, webhook_orders, broker_id: int, symbol: str,
+def open_protection_ids(session: Session, webhook_orders: Select[Order], broker_id: int, symbol: str,
                         states: tuple[str, ...]) -> list[int]:
     """The protective orders among `webhook_orders` (a select of the webhook's orders) still in `states`."""
     return list(session.scalars(webhook_orders.where(*protection_orders(broker_id, symbol),

@@ -17,8 +17,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.config import get_settings
@@ -50,12 +51,13 @@ _FIND_WEBHOOK = select(Webhook.id, Webhook.broker_id, Webhook.symbol, Webhook.si
                        Webhook.allowed_actions, Webhook.ip_allowlist, Webhook.trust_proxy,
                        Webhook.rate_limit_per_minute, Webhook.paused, Webhook.paused_reason
                        ).where(Webhook.token_hash == bindparam("token_hash"))
-_STORE = insert(WebhookAlert.__table__).returning(WebhookAlert.__table__.c.id)
-_STORE_ONCE = _STORE.on_conflict_do_nothing(index_elements=["idempotency_key"])
+_ALERTS = cast(Table, WebhookAlert.__table__)  # declared with a Table: typed as any FromClause
+_STORE = insert(_ALERTS).returning(_ALERTS.c.id)
+_STORE_ONCE = insert(_ALERTS).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ALERTS.c.id)
 _SYMBOL_RULES = select(SymbolRule.rules).where(SymbolRule.broker_id == bindparam("broker_id"),
                                                SymbolRule.symbol == bindparam("symbol"))
 _ANY_SYMBOL = select(SymbolRule.id).where(SymbolRule.broker_id == bindparam("broker_id")).limit(1)
-_found_rules: dict[tuple[int, str], tuple[float, dict]] = {}
+_found_rules: dict[tuple[int, str], tuple[float, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ class Receipt:
     alert_id: int | None = None
     webhook_id: int | None = None
 
-    def as_json(self) -> dict:
-        answer = {"status": self.status}
+    def as_json(self) -> dict[str, str | int]:
+        answer: dict[str, str | int] = {"status": self.status}
         if self.reason:
             answer["reason"] = self.reason
         if self.alert_id is not None:
@@ -130,14 +132,14 @@ def address_allowed(address: str | None, allowlist: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
 
 
-def _rule_decimal(rules: dict, *names: str) -> Decimal:
+def _rule_decimal(rules: dict[str, Any], *names: str) -> Decimal:
     for name in names:
         if rules.get(name) not in (None, ""):
             return Decimal(str(rules[name]))
     return Decimal(0)
 
 
-def _rules_of(connection: Connection, broker_id: int, symbol: str) -> dict | None:
+def _rules_of(connection: Connection, broker_id: int, symbol: str) -> dict[str, Any] | None:
     """The symbol's rules (None: not listed, or the markets were never loaded)."""
     now = time.monotonic()
     remembered = _found_rules.get((broker_id, symbol))
@@ -152,7 +154,7 @@ def _rules_of(connection: Connection, broker_id: int, symbol: str) -> dict | Non
     return row[0] or {}
 
 
-def check_against_venue(connection: Connection, webhook: Row, alert: Alert) -> None:
+def check_against_venue(connection: Connection, webhook: Row[Any], alert: Alert) -> None:
     """Refuse symbols the broker does not list and sizes under the venue's minimums.
 
     Only possible once the broker's markets were loaded; before that the order pipeline checks."""
@@ -183,12 +185,12 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def _store(connection: Connection, values: dict) -> int | None:
+def _store(connection: Connection, values: dict[str, Any]) -> int | None:
     """One INSERT. With an idempotency key already taken, nothing is inserted and None comes back."""
     return connection.execute(_STORE_ONCE if values.get("idempotency_key") else _STORE, values).scalar()
 
 
-def _judge(connection: Connection, webhook: Row, incoming: IncomingRequest, source: str | None,
+def _judge(connection: Connection, webhook: Row[Any], incoming: IncomingRequest, source: str | None,
            received_at: datetime) -> tuple[Alert, str]:
     """The validated alert and its idempotency key, or AlertRejected."""
     if incoming.body_size > MAX_BODY_BYTES or len(incoming.body) > MAX_BODY_BYTES:

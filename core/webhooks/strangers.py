@@ -66,16 +66,20 @@ def note_stranger(client: redis.Redis, stranger: Stranger, limit_per_minute: int
     rate_key = stranger_rate_key(bucket, int(now // 60))
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.incr(rate_key).expire(rate_key, RATE_KEY_TTL_S)
-        pipe.zincrby(STRANGER_COUNTS, 1, bucket).zremrangebyrank(STRANGER_COUNTS, 0, -MAX_ADDRESSES - 1)
+        pipe.incr(rate_key)
+        pipe.expire(rate_key, RATE_KEY_TTL_S)
+        pipe.zincrby(STRANGER_COUNTS, 1, bucket)
+        pipe.zremrangebyrank(STRANGER_COUNTS, 0, -MAX_ADDRESSES - 1)
         count = pipe.execute()[0]
         if count > limit_per_minute:
             return False
         entry = {"at": round(now, 3), "address": stranger.address, "body_size": stranger.body_size,
                  "user_agent": stranger.user_agent[:200],
                  "body": stranger.body[:SAMPLE_BODY_CHARS].decode("utf-8", "replace")}
-        client.pipeline(transaction=False).lpush(STRANGER_SAMPLE, json.dumps(entry)) \
-            .ltrim(STRANGER_SAMPLE, 0, SAMPLE_SIZE - 1).execute()
+        sample = client.pipeline(transaction=False)
+        sample.lpush(STRANGER_SAMPLE, json.dumps(entry))
+        sample.ltrim(STRANGER_SAMPLE, 0, SAMPLE_SIZE - 1)
+        sample.execute()
     except redis.RedisError as exc:
         log.warning("webhook_unknown_token_not_counted", extra={"source_ip": stranger.address,
                                                                 "error": type(exc).__name__})

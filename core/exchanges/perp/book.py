@@ -41,7 +41,7 @@ _PAIR_ROWS = {list}
 _ZERO = Decimal(0)
 
 
-class _Interned(dict):
+class _Interned(dict[Any, Decimal]):
     """text -> checked Decimal, filled on first sight. A book's prices sit on the tick grid and its
     sizes on the lot grid, so the same few hundred strings come back frame after frame: a dict hit
     instead of a Decimal parse and range check. Only str keys are kept (1 == 1.0 == True as keys),

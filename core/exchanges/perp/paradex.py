@@ -68,7 +68,7 @@ def raise_for_error(status: int, body: Any) -> None:
         message, venue=VENUE, code=code)
 
 
-def parse_book_frame(raw: str | bytes) -> dict | None:
+def parse_book_frame(raw: str | bytes) -> dict[str, Any] | None:
     """The `data` of an order_book subscription frame, levels parsed; None for other frames."""
     try:
         msg = json.loads(raw)
@@ -83,7 +83,7 @@ def parse_book_frame(raw: str | bytes) -> dict | None:
         return None
     if not str(params.get("channel", "")).startswith("order_book."):
         return None
-    data = params.get("data")
+    data: Any = params.get("data")  # untrusted JSON: a wrong shape is a TypeError / KeyError below
     try:
         update_type, seq = data["update_type"], int(data["seq_no"])
         changed = (data.get("inserts") or []) + (data.get("updates") or [])
@@ -157,7 +157,7 @@ class PresignedPool:
     def __init__(self, signer: ParadexSigner, market: str, size: Decimal, depth: int = 3,
                  max_age_ms: int = RECV_WINDOW_MS // 2):
         self.signer, self.market, self.size, self.depth, self.max_age_ms = signer, market, size, depth, max_age_ms
-        self._orders: dict[str, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
+        self._orders: dict[Side, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
 
     def refill(self, max_age_ms: int | None = None) -> int:
         """Drop entries older than `max_age_ms` (default: the age `take` refuses) and top both sides up;
@@ -169,7 +169,7 @@ class PresignedPool:
             while queue and now - queue[0].timestamp_ms > oldest:
                 queue.popleft()
             while len(queue) < self.depth:
-                queue.append(self.signer.sign_order(self.market, side, "MARKET", self.size, None))  # type: ignore[arg-type]
+                queue.append(self.signer.sign_order(self.market, side, "MARKET", self.size, None))
                 signed += 1
         return signed
 
@@ -188,7 +188,7 @@ class PresignedPool:
         return len(self._orders[side])
 
 
-def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) -> dict:
+def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) -> dict[str, Any]:
     body: dict[str, Any] = {
         "market": signed.market, "side": signed.side, "type": signed.order_type,
         "size": format(signed.size.normalize(), "f"), "client_id": req.client_id,
@@ -241,7 +241,7 @@ class ParadexVenue(PerpVenue):
         self._jwt, self._jwt_at = reply["jwt_token"], time.monotonic()
         return self._jwt
 
-    async def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         if self._jwt is None or time.monotonic() - self._jwt_at > JWT_REFRESH_S:
             await self.authenticate()
         status, reply = await self._http.request(method, path, params=params, body=body,
@@ -257,11 +257,11 @@ class ParadexVenue(PerpVenue):
                     return signed
         return self.signer.sign_order(req.market, req.side, req.order_type, req.size, req.price)
 
-    def prepare(self, req: PerpOrderRequest) -> dict:
+    def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The signed body (from the presigned pool when it has one), so that a caller can sign ahead."""
         return order_body(self._signed_for(req), req, self.recv_window_ms)
 
-    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult:
+    async def send_prepared(self, req: PerpOrderRequest, body: dict[str, Any]) -> PerpOrderResult:
         reply = await self._call("POST", "/orders", body=body)
         for pool in self.pools:  # refill after sending, never before
             pool.refill()
@@ -327,7 +327,7 @@ class ParadexVenue(PerpVenue):
         await self._http.close()
 
 
-def _results(reply: Any) -> list:
+def _results(reply: Any) -> list[Any]:
     rows = reply.get("results") if isinstance(reply, dict) else reply
     if not isinstance(rows, list):
         raise errors.MalformedResponse("expected {'results': [...]}", venue=VENUE)

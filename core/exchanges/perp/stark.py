@@ -18,6 +18,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from ecdsa.rfc6979 import generate_k
 from eth_account import Account
@@ -119,7 +120,9 @@ def generator_multiple_x(k: int) -> int:
         digit = (k >> (_WINDOW_BITS * i)) & 0xFF
         if not digit:
             continue
-        x2, y2 = table[i][digit]
+        point = table[i][digit]
+        assert point is not None  # only digit 0 is the point at infinity
+        x2, y2 = point
         if acc is None:
             acc = (x2, y2, 1)
             continue
@@ -155,7 +158,8 @@ def _rfc6979_k(msg_hash: int, private_key: int, seed: int | None) -> int:
         msg_hash *= 16
     extra = b"" if seed is None else seed.to_bytes(math.ceil(seed.bit_length() / 8), "big")
     data = msg_hash.to_bytes(math.ceil(msg_hash.bit_length() / 8), "big")
-    return generate_k(EC_ORDER, private_key, hashlib.sha256, data, extra_entropy=extra)
+    k: int = generate_k(EC_ORDER, private_key, hashlib.sha256, data, extra_entropy=extra)
+    return k
 
 
 def sign(msg_hash: int, private_key: int, seed: int | None = STARKNET_PY_SEED) -> StarkSignature:
@@ -244,7 +248,7 @@ def grind_key(key_seed: int, key_value_limit: int = EC_ORDER) -> int:
     return key % key_value_limit
 
 
-def stark_key_typed_data(l1_chain_id: int) -> dict:
+def stark_key_typed_data(l1_chain_id: int) -> dict[str, Any]:
     return {
         "domain": {"name": "Paradex", "chainId": l1_chain_id, "version": "1"},
         "primaryType": "Constant",

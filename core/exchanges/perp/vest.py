@@ -82,13 +82,13 @@ def abi_encode(types: list[str], values: list[Any]) -> bytes:
     return b"".join(head + tail)
 
 
-def order_digest(order: dict) -> bytes:
+def order_digest(order: dict[str, Any]) -> bytes:
     return keccak(abi_encode(ORDER_ABI, [
         int(order["time"]), int(order["nonce"]), order["orderType"], order["symbol"], bool(order["isBuy"]),
         order["size"], order["limitPrice"], bool(order["reduceOnly"])]))
 
 
-def cancel_digest(order: dict) -> bytes:
+def cancel_digest(order: dict[str, Any]) -> bytes:
     return keccak(abi_encode(CANCEL_ABI, [int(order["time"]), int(order["nonce"]), order["id"]]))
 
 
@@ -108,10 +108,11 @@ def personal_sign(digest: bytes, private_key: coincurve.PrivateKey) -> str:
 
 def recover_signer(digest: bytes, signature: str) -> str:
     """Lower-case address that produced an EIP-191 signature over `digest` (the venue's check)."""
-    return Account.recover_message(encode_defunct(primitive=digest), signature=signature).lower()
+    address: str = Account.recover_message(encode_defunct(primitive=digest), signature=signature)
+    return address.lower()
 
 
-def signer_proof_typed_data(signing_addr: str, expiry_ms: int, verifying_contract: str) -> dict:
+def signer_proof_typed_data(signing_addr: str, expiry_ms: int, verifying_contract: str) -> dict[str, Any]:
     return {
         "domain": {"name": "VestRouterV2", "version": "0.0.1", "verifyingContract": verifying_contract},
         "primaryType": "SignerProof",
@@ -129,23 +130,24 @@ def signer_proof(primary_key: Any, signing_addr: str, expiry_ms: int, verifying_
     signed = Account.sign_message(
         encode_typed_data(full_message=signer_proof_typed_data(signing_addr, expiry_ms, verifying_contract)),
         primary_key)
-    hexed = signed.signature.hex()
+    hexed: str = signed.signature.hex()
     return hexed if hexed.startswith("0x") else "0x" + hexed
 
 
 def recover_signer_proof(signing_addr: str, expiry_ms: int, verifying_contract: str, signature: str) -> str:
     message = encode_typed_data(full_message=signer_proof_typed_data(signing_addr, expiry_ms, verifying_contract))
-    return Account.recover_message(message, signature=signature).lower()
+    address: str = Account.recover_message(message, signature=signature)
+    return address.lower()
 
 
-def registration_body(primary_key: Any, signing_addr: str, expiry_ms: int, verifying_contract: str) -> dict:
+def registration_body(primary_key: Any, signing_addr: str, expiry_ms: int, verifying_contract: str) -> dict[str, Any]:
     primary_addr = Account.from_key(primary_key).address.lower()
     return {"signingAddr": signing_addr.lower(), "primaryAddr": primary_addr,
             "signature": signer_proof(primary_key, signing_addr.lower(), expiry_ms, verifying_contract),
             "expiryTime": expiry_ms, "networkType": 0}
 
 
-def parse_depth_frame(raw: str | bytes) -> tuple[str, list, list] | None:
+def parse_depth_frame(raw: str | bytes) -> tuple[str, list[Any], list[Any]] | None:
     """(symbol, bids, asks) of a `{symbol}@depth` frame; None for other frames (PONG, acks)."""
     if isinstance(raw, bytes):
         try:
@@ -204,7 +206,7 @@ class VestVenue(PerpVenue):
         self._last_nonce = max(self._clock_ms(), self._last_nonce + 1)
         return self._last_nonce
 
-    async def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
+    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
                     private: bool = True) -> Any:
         headers = {"xrestservermm": f"restserver{self.acc_group}"}
         if private:
@@ -213,7 +215,7 @@ class VestVenue(PerpVenue):
         raise_for_error(status, reply)
         return reply
 
-    def signed_order(self, req: PerpOrderRequest) -> dict:
+    def signed_order(self, req: PerpOrderRequest) -> dict[str, Any]:
         if req.price is None:
             raise ValueError("Vest orders need a limit price (the worst price for MARKET orders)")
         now = self._clock_ms()
@@ -226,11 +228,11 @@ class VestVenue(PerpVenue):
         return {"order": order, "recvWindow": self.recv_window_ms,
                 "signature": personal_sign(order_digest(order), self._signing_key)}
 
-    def prepare(self, req: PerpOrderRequest) -> dict:
+    def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The signed body, so that a caller can sign ahead of the moment it sends."""
         return self.signed_order(req)
 
-    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult:
+    async def send_prepared(self, req: PerpOrderRequest, body: dict[str, Any]) -> PerpOrderResult:
         reply = await self._call("POST", "/orders", body=body)
         if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
             raise errors.MalformedResponse(f"order reply without id: {reply!r:.100}", venue=VENUE)
@@ -261,7 +263,7 @@ class VestVenue(PerpVenue):
         except (KeyError, AttributeError, ArithmeticError, ValueError) as exc:
             raise errors.MalformedResponse(f"bad order row {row!r:.100}", venue=VENUE) from exc
 
-    async def _account_raw(self) -> dict:
+    async def _account_raw(self) -> dict[str, Any]:
         reply = await self._call("GET", "/account", params={"time": self._clock_ms()})
         if not isinstance(reply, dict):
             raise errors.MalformedResponse("account reply is not an object", venue=VENUE)
@@ -318,7 +320,7 @@ async def _ping_forever(ws: Any, interval: float = 30.0) -> None:
         await ws.send(json.dumps({"method": "PING", "params": [], "id": 0}))
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):

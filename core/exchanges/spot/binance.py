@@ -288,7 +288,7 @@ class BinanceSpot(Exchange):
             return to_decimal(require(raw, name, self.venue), f"trade {name}", self.venue)
 
         return VenueTrade(trade_id=str(trade_id), order_id=str(order_id), symbol=symbol,
-                          side=side, price=number("price"), qty=number("qty"),  # type: ignore[arg-type]
+                          side=side, price=number("price"), qty=number("qty"),  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           fee=number("commission"), fee_asset=raw.get("commissionAsset", ""), time_ms=int(time_ms))
 
     def parse_order(self, raw: Any) -> VenueOrder:
@@ -305,9 +305,9 @@ class BinanceSpot(Exchange):
         venue_order_id = str(require(raw, "orderId", self.venue))
         side = str(raw.get("side", "")).lower()
         return VenueOrder(venue_order_id=venue_order_id, client_order_id=client_id,
-                          symbol=raw.get("symbol", ""), side=side,  # type: ignore[arg-type]
+                          symbol=raw.get("symbol", ""), side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
-                          status=status, quantity=quantity or None, filled_qty=filled,  # type: ignore[arg-type]
+                          status=status, quantity=quantity or None, filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           avg_price=(quote / filled) if filled > 0 else None, price=price or None, raw=raw,
                           # A FULL response's `fills`: price, qty, commission, commissionAsset, tradeId.
                           trades=tuple(self._trade(fill, trade_id=require(fill, "tradeId", self.venue),

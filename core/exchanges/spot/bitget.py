@@ -22,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -335,9 +335,9 @@ class BitgetSpot(Exchange):
             return self._plan_view(raw, "open", Decimal(0), None)
         return self._merged(raw, spot)
 
-    def _merged(self, plan: dict[str, Any], spot_raw: dict[str, Any]) -> VenueOrder:
+    def _merged(self, plan: Mapping[str, Any], spot_raw: dict[str, Any]) -> VenueOrder:
         spot = self.parse_order(spot_raw)
-        return self._plan_view(plan | {"subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
+        return self._plan_view({**plan, "subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
 
     def _plan_view(self, raw: dict[str, Any], status: OrderStatus, filled: Decimal,
                    avg_price: Decimal | None) -> VenueOrder:
@@ -346,7 +346,7 @@ class BitgetSpot(Exchange):
         is_limit = raw.get("orderType") == "limit"
         return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
                           client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
-                          side=raw.get("side", ""),  # type: ignore[arg-type]
+                          side=raw.get("side", ""),
                           # Bitget does not say whether a trigger is a stop or a take-profit (see module doc).
                           type="trigger_limit" if is_limit else "trigger_market", status=status,
                           quantity=size or None if raw.get("planType", "amount") == "amount" else None,
@@ -391,6 +391,6 @@ class BitgetSpot(Exchange):
         is_quote_sized = raw.get("orderType") == "market" and raw.get("side") == "buy"
         return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
                           client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
-                          side=raw.get("side", ""), type=raw.get("orderType", ""), status=status,  # type: ignore[arg-type]
+                          side=raw.get("side", ""), type=raw.get("orderType", ""), status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           quantity=None if is_quote_sized else size or None, filled_qty=filled,
                           avg_price=avg if filled > 0 and avg > 0 else None, price=price or None, raw=raw)

@@ -275,5 +275,5 @@ class KrakenSpot(Exchange):
         return VenueOrder(venue_order_id=txid, client_order_id=str(raw.get("cl_ord_id") or ""),
                           symbol=self._symbol_of(str(descr.get("pair", ""))), side=descr.get("type", ""),
                           type=ORDER_TYPES_IN.get(ordertype, ordertype),
-                          status=status, quantity=volume or None, filled_qty=filled,  # type: ignore[arg-type]
+                          status=status, quantity=volume or None, filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
                           avg_price=avg if filled > 0 and avg > 0 else None, price=limit_price or None, raw=raw)
