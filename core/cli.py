@@ -15,7 +15,7 @@ class AristobotGroup(click.Group):
     """Turns expected start-up failures into one clear line and exit code 2."""
 
     def invoke(self, ctx):
-        from core.services import PortInUse
+        from core.embedded_services import PortInUse
 
         try:
             return super().invoke(ctx)
@@ -32,7 +32,7 @@ def main() -> None:
 @main.command()
 def run() -> None:
     """Start everything (embedded Postgres/Redis unless configured, simulator, web, workers...)."""
-    from core.runner import run as run_all
+    from core.processes import run as run_all
 
     sys.exit(run_all())
 
@@ -145,7 +145,7 @@ def _set_active(username: str, active: bool, cancel_orders: bool = False) -> Non
             to_cancel = [o.id for o in open_orders(session, account.id)] if cancel_orders else []
     except accounts.AccountError as exc:
         _fail(str(exc))
-    queued = sum(dispatch.cancel(order_id) for order_id in to_cancel)
+    queued = sum(dispatch.enqueue_cancel(order_id) for order_id in to_cancel)
     extra = f"; {paused}" if paused else ""
     extra += f"; {queued} open order(s) sent for cancelling" if cancel_orders else ""
     click.echo(f"{username} {'enabled' if active else 'disabled'}{extra}")
@@ -193,7 +193,7 @@ def services_postgres() -> None:
 
 @services.command("redis")
 def services_redis() -> None:
-    from core.services import serve_redis
+    from core.embedded_services import serve_redis
 
     settings = get_settings()
     password = _generated_secret(settings.secrets.REDIS_PASSWORD, "REDIS_PASSWORD")
@@ -205,12 +205,12 @@ def services_redis() -> None:
 def sim(port: int | None) -> None:
     """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
     from core.exchanges.sim.server import serve
-    from core.heartbeat import start_heartbeat
+    from core.liveness import start_liveness
     from core.logs import setup_logging
 
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
-    start_heartbeat("sim")
+    start_liveness("sim")
     serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
           state_dir=settings.var_dir / "sim")
 

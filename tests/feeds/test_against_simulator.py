@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from core.bus import book_key
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.store import read_stream
 from core.config import TIMEFRAMES
@@ -38,4 +39,4 @@ def test_backfilled_candles_equal_the_simulators_klines_and_a_drop_is_repaired(s
         wait_until(lambda: service.state.reconnects > reconnects and service.state.connected, timeout=5)
         assert time.monotonic() - dropped < 2.0
         # Book ticks flow for the symbols shown on pages.
-        wait_until(lambda: redis_client.get(f"aristobot:book:{service.venue}:SOLUSDT"), timeout=5)
+        wait_until(lambda: redis_client.get(book_key(service.venue, "SOLUSDT")), timeout=5)
