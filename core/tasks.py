@@ -63,7 +63,7 @@ def send_sync_order(order_id: int, *, app: Celery | None = None) -> AsyncResult:
 
 
 def send_record_fills(broker_id: int, symbol: str, *, countdown: float, app: Celery | None = None) -> AsyncResult:
-    return _send(app, RECORD_FILLS, [broker_id, symbol], countdown=countdown)
+    return _send(app, RECORD_FILLS, [broker_id, symbol], countdown=countdown, ignore_result=True)
 
 
 def send_flatten(user_id: int, broker_ids: list[int] | None, *, app: Celery | None = None) -> AsyncResult:

@@ -108,7 +108,7 @@ class FeedService:
     # --- status ---------------------------------------------------------------------------------
 
     def info(self) -> dict:
-        """Heartbeat info: connection, per-symbol status, counters and latencies."""
+        """Liveness info: connection, per-symbol status, counters and latencies."""
         stats = self.pipeline.stats
         symbols = {}
         for symbol in self.symbols:
