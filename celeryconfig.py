@@ -2,6 +2,8 @@
 
 from kombu import Exchange, Queue
 
+from core import tasks
+from core.bus import QUEUES
 from core.config import get_settings
 
 _settings = get_settings()
@@ -20,8 +22,7 @@ enable_utc = True
 
 # Each queue has its own direct exchange and routing key; a bare Queue(name) would inherit the default
 # exchange and silently land in the default queue.
-task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)
-                    for name in ("orders", "bots", "backtests", "maintenance"))
+task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 task_default_exchange = "maintenance"
 task_default_routing_key = "maintenance"
 task_default_queue = "maintenance"
@@ -32,6 +33,8 @@ task_routes = {
     "workers.bots.*": {"queue": "bots"},
     "workers.backtests.*": {"queue": "backtests"},
     "workers.maintenance.*": {"queue": "maintenance"},
+    "workers.reconciliation.*": {"queue": "maintenance"},
+    "workers.feeds_tasks.*": {"queue": "maintenance"},
 }
 
 # Money paths: a task is acknowledged only after it finished, so a killed worker's task is redelivered;
@@ -50,5 +53,5 @@ task_send_sent_event = False
 task_track_started = False
 
 beat_schedule = {
-    "process-heartbeat-check": {"task": "workers.maintenance.record_queue_depths", "schedule": 10.0},
+    "record-queue-depths": {"task": tasks.RECORD_QUEUE_DEPTHS, "schedule": 10.0},
 }

@@ -13,12 +13,13 @@ from arb.config import ArbConfig, load
 from arb.engine import ArbEngine, set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
+from core.bus import ARB_STATUS, ARB_STATUS_CHANNEL
 from core.config import ConfigError, get_settings
 from core.exchanges import errors
 from core.exchanges.perp.credentials import Credentials
-from core.heartbeat import start_heartbeat
+from core.liveness import start_liveness
 from core.logs import setup_logging
-from core.models.arb import STATUS_CHANNEL, STATUS_KEY, STATUS_TTL_S
+from core.models.arb import STATUS_TTL_S
 
 log = logging.getLogger("arb")
 CLEAN_EXIT = "Clean exit, no pending orders"
@@ -29,8 +30,8 @@ def publish_status(snapshot: dict) -> None:
 
     payload = json.dumps(snapshot, default=str)
     redis = get_redis()
-    redis.set(STATUS_KEY, payload, ex=STATUS_TTL_S)
-    redis.publish(STATUS_CHANNEL, payload)
+    redis.set(ARB_STATUS, payload, ex=STATUS_TTL_S)
+    redis.publish(ARB_STATUS_CHANNEL, payload)
 
 
 async def connect_venues(cfg: ArbConfig, creds: Credentials, stop: asyncio.Event) -> dict | None:
@@ -60,7 +61,7 @@ async def run(cfg: ArbConfig, creds: Credentials) -> int:
         log.info(CLEAN_EXIT)
         return 0
     engine = ArbEngine(cfg, venues, ArbStore(), publish_status)
-    heartbeat = start_heartbeat("arb", lambda: {"state": engine.snapshot()["state"], "pair": cfg.pair})
+    liveness = start_liveness("arb", lambda: {"state": engine.snapshot()["state"], "pair": cfg.pair})
     starting = asyncio.create_task(engine.start())
     await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     if starting.done() and starting.exception() is not None:
@@ -72,8 +73,8 @@ async def run(cfg: ArbConfig, creds: Credentials) -> int:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await starting
     clean = await engine.stop()
-    heartbeat.stop()
-    heartbeat.join(5)
+    liveness.stop()
+    liveness.join(5)
     if clean:
         log.info(CLEAN_EXIT)
         return 0

@@ -18,7 +18,7 @@ from core.exchanges.perp.demo import demo_credentials, provision_accounts
 from core.exchanges.sim.paradex_face import ParadexFace
 from core.exchanges.sim.perp_sim import CorrelatedMarket
 from core.exchanges.sim.vest_face import VestFace
-from core.heartbeat import start_heartbeat
+from core.liveness import start_liveness
 from core.logs import setup_logging
 
 log = logging.getLogger("arb.perp_sims")
@@ -50,9 +50,9 @@ def main() -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    heartbeat = start_heartbeat("perpsim")
+    liveness = start_liveness("perpsim")
     asyncio.run(serve((cfg.sim.vest_port, cfg.sim.paradex_port), cfg.sim.seed, cfg.sim.spread_every_s))
-    heartbeat.stop()
+    liveness.stop()
     return 0
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from core import accounts, brokers
 from core.db import session_scope, utcnow
 from core.models import BrokerConnection, Order, User
-from core.orders import service
+from core.orders import placement
 from core.orders.submit import OrderIntent, record_order
 from core.security import register_secret
 
@@ -65,7 +65,7 @@ def standing_orders(broker_ids: list[int], *, resting: bool, age: timedelta) -> 
                     broker_id=broker_id, symbol=SYMBOL, side="buy", type="limit", quantity=Decimal("0.01"),
                     price=RESTING_PRICE)).id)
     for order_id in placed:
-        service.place(order_id)
+        placement.place(order_id)
     if placed:
         with session_scope() as session:
             session.execute(update(Order).where(Order.id.in_(placed))

@@ -29,10 +29,10 @@ from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
 from core import percentiles
+from core.embedded_services import wait_for_port
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
 from core.exchanges.sim.perp_sim import synthetic_book
-from core.services import wait_for_port
 
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bench.accounts import bench_user, sim_connection, standing_orders
-from core.bus import get_redis
+from core.bus import get_redis, reconcile_swept
 from core.db import session_scope
 from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.orders import reconcile
@@ -55,7 +55,7 @@ def run(sim_url: str, connections: int) -> ReconcileBenchResult:
         broker_ids = [sim_connection(session, user_id, f"idle {number}", sim_url).id
                       for number in range(1, connections + 1)]
     standing_orders(broker_ids, resting=False, age=IDLE_FOR)
-    get_redis().delete(*(reconcile.sweep_key(broker_id) for broker_id in broker_ids))  # as after SWEEP_EVERY
+    get_redis().delete(*(reconcile_swept(broker_id) for broker_id in broker_ids))  # as after SWEEP_EVERY
     swept, sweep_weight, sweep_seconds = _pass(set(broker_ids))
     between, between_weight, _ = _pass(set(broker_ids))
     passes_per_min = 60 / reconcile.PASS_EVERY.total_seconds()

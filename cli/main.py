@@ -21,7 +21,7 @@ class AristobotGroup(click.Group):
     """Turns expected start-up failures into one clear line and exit code 2."""
 
     def invoke(self, ctx):
-        from core.services import PortInUse
+        from core.embedded_services import PortInUse
 
         try:
             return super().invoke(ctx)

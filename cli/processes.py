@@ -13,7 +13,7 @@ from core.config import get_settings
 @click.command("run")
 def run_command() -> None:
     """Start everything (embedded Postgres/Redis unless configured, simulator, web, workers...)."""
-    from core.runner import run as run_all
+    from core.processes import run as run_all
 
     sys.exit(run_all())
 
@@ -23,12 +23,12 @@ def run_command() -> None:
 def sim_command(port: int | None) -> None:
     """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
     from core.exchanges.sim.server import serve
-    from core.heartbeat import start_heartbeat
+    from core.liveness import start_liveness
     from core.logs import setup_logging
 
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
-    start_heartbeat("sim")
+    start_liveness("sim")
     serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
           state_dir=settings.var_dir / "sim")
 

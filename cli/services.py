@@ -33,7 +33,7 @@ def services_postgres() -> None:
 
 @services_group.command("redis")
 def services_redis() -> None:
-    from core.services import serve_redis
+    from core.embedded_services import serve_redis
 
     settings = get_settings()
     password = _generated_secret(settings.secrets.REDIS_PASSWORD, "REDIS_PASSWORD")

@@ -67,7 +67,7 @@ def _set_active(username: str, active: bool, cancel_orders: bool = False) -> Non
             to_cancel = [o.id for o in open_orders(session, account.id)] if cancel_orders else []
     except accounts.AccountError as exc:
         fail(str(exc))
-    queued = sum(dispatch.cancel(order_id) for order_id in to_cancel)
+    queued = sum(dispatch.enqueue_cancel(order_id) for order_id in to_cancel)
     extra = f"; {paused}" if paused else ""
     extra += f"; {queued} open order(s) sent for cancelling" if cancel_orders else ""
     click.echo(f"{username} {'enabled' if active else 'disabled'}{extra}")

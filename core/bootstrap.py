@@ -10,7 +10,7 @@ from core import accounts
 from core.brokers import ensure_demo_broker
 from core.config import Settings
 from core.db import session_scope
-from core.services import private_file, wait_for_port
+from core.embedded_services import private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 

@@ -12,17 +12,123 @@ from core.config import get_settings
 
 log = logging.getLogger(__name__)
 PREFIX = "aristobot"
-HEARTBEATS = f"{PREFIX}:heartbeats"               # hash: process name -> JSON {ts, pid, host, info}
+QUEUES = ("orders", "bots", "backtests", "maintenance")  # Celery queues: each is a Redis list of that name
+
+# Processes
+LIVENESS = f"{PREFIX}:liveness"                       # hash: process name -> JSON {ts, pid, host, info}
 EXPECTED_PROCESSES = f"{PREFIX}:expected_processes"  # set written by `aristobot run`
-QUEUES = ("orders", "bots", "backtests", "maintenance")
+QUEUE_DEPTHS = f"{PREFIX}:queue_depths"              # JSON {ts, depths} written by the beat
 
 
+# Orders
 def order_events_channel(user_id: int) -> str:
+    """Pub/sub: every state change of a user's orders."""
     return f"{PREFIX}:orders:{user_id}"
 
 
+def fills_pending(broker_id: int, symbol: str) -> str:
+    """Set while a fills batch of this broker's symbol is scheduled."""
+    return f"{PREFIX}:fills_pending:{broker_id}:{symbol}"
+
+
+def reconcile_swept(broker_id: int) -> str:
+    return f"{PREFIX}:reconcile:swept:{broker_id}"
+
+
+def flatten_report(user_id: int) -> str:
+    return f"{PREFIX}:flatten:{user_id}"
+
+
+def ticket_confirmation(user_id: int, nonce: str) -> str:
+    """Set once an order ticket's confirmation page was used."""
+    return f"{PREFIX}:ticket_confirmations:{user_id}:{nonce[:64]}"
+
+
+# Webhooks
+WEBHOOKS_PENDING = f"{PREFIX}:webhooks:pending"         # list of accepted alert ids
+WEBHOOKS_WAKE = f"{PREFIX}:webhooks:wake"               # flag: a drain task is on its way
+STRANGER_COUNTS = f"{PREFIX}:webhooks:unknown:counts"
+STRANGER_SAMPLE = f"{PREFIX}:webhooks:unknown:sample"
+
+
+def stranger_rate_key(bucket: str, minute: int) -> str:
+    return f"{PREFIX}:webhooks:unknown:rate:{bucket}:{minute}"
+
+
+# Candles and market data
+EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"  # set: symbols the feeds follow beyond config.yaml
+
+
 def candle_stream(venue: str, symbol: str, timeframe: str) -> str:
+    """Stream of closed candles, bounded length."""
     return f"{PREFIX}:candles:{venue}:{symbol}:{timeframe}"
+
+
+def live_channel(venue: str, symbol: str) -> str:
+    """Pub/sub: closed and forming candles and book ticks of a symbol (JSON)."""
+    return f"{PREFIX}:candles:live:{venue}:{symbol}"
+
+
+def book_key(venue: str, symbol: str) -> str:
+    """The last top of book (JSON)."""
+    return f"{PREFIX}:book:{venue}:{symbol}"
+
+
+def bot_tick_claim(idempotency_key: str) -> str:
+    """SET NX per due bot tick: a candle seen twice never ticks a bot twice."""
+    return f"{PREFIX}:ticks:{idempotency_key}"
+
+
+def download_checkpoint(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> str:
+    return f"{PREFIX}:download:{venue}:{symbol}:{timeframe}:{start_ms}:{end_ms}"
+
+
+def marketdata_jobs(user_id: int) -> str:
+    return f"{PREFIX}:marketdata:jobs:{user_id}"
+
+
+# Backtests
+def backtest_progress(user_id: int) -> str:
+    """Pub/sub: progress of a user's backtest runs."""
+    return f"{PREFIX}:backtests:progress:{user_id}"
+
+
+def backtest_run_progress(run_id: int) -> str:
+    return f"{PREFIX}:backtests:run:{run_id}:progress"
+
+
+# Arbitrage
+ARB_STATUS = f"{PREFIX}:arb:status"
+ARB_STATUS_CHANNEL = f"{PREFIX}:arb:status-updates"
+
+
+# Venues
+def venue_nonce(venue: str, key_fingerprint: str) -> str:
+    return f"{PREFIX}:nonce:{venue}:{key_fingerprint}"
+
+
+_RATELIMIT = f"{PREFIX}:ratelimit"
+
+
+def ratelimit_spent(venue: str) -> str:
+    return f"{_RATELIMIT}:spent:{venue}"
+
+
+def ratelimit_blocked(venue: str) -> str:
+    return f"{_RATELIMIT}:blocked:{venue}"
+
+
+def ratelimit_queue(venue: str) -> list[str]:
+    """The waiting queue, its liveness and its sequence keys (in the order the Lua script takes them)."""
+    return [f"{_RATELIMIT}:queue:{venue}", f"{_RATELIMIT}:queue_alive:{venue}", f"{_RATELIMIT}:queue_seq:{venue}"]
+
+
+def ratelimit_held(venue: str) -> str:
+    return f"{_RATELIMIT}:queue_held:{venue}"
+
+
+def ratelimit_budget(owner: str, amount: int, window_ms: int) -> str:
+    return f"{_RATELIMIT}:{owner}:{amount}/{window_ms}"
 
 
 @lru_cache(maxsize=1)

@@ -140,7 +140,7 @@ class Secrets(BaseModel):
     FERNET_KEYS: str = Field(min_length=44)
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
-    # The embedded services' credentials, generated into .env at first start (core/runner.py).
+    # The embedded services' credentials, generated into .env at first start (core/processes.py).
     POSTGRES_APP_PASSWORD: str | None = None
     REDIS_PASSWORD: str | None = None
     FLOWER_BASIC_AUTH: str | None = None

@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from core.config import EMBEDDED_DB_NAME, EMBEDDED_DB_ROLE
-from core.services import (
+from core.embedded_services import (
     ensure_port_free,
     forward_stop_signals,
     private_dir,

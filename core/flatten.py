@@ -23,19 +23,18 @@ from sqlalchemy.orm import Session
 
 from core.bots.position import bot_position
 from core.brokers import exchange_for, symbol_rules
-from core.bus import PREFIX, get_redis
+from core.bus import flatten_report, get_redis
 from core.db import new_session, session_scope, utcnow
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str, round_to_step
 from core.models import Bot, BrokerConnection, Order, Webhook, WebhookAlert
-from core.orders import service
+from core.orders import placement
 from core.orders.submit import OrderIntent, record_order
 from core.stop import open_orders, pause_all
 from core.webhooks.processing import net_position, webhook_orders
 
 log = logging.getLogger(__name__)
 PAUSED_BY_FLATTEN = "paused by the trader's flatten"
-FLATTEN_TASK = "workers.stop.flatten"
 REPORT_TTL_S = 24 * 3600  # the last flatten's report stays readable for a day
 
 
@@ -157,7 +156,7 @@ def _record_close(broker: BrokerConnection, close: Close, free: Decimal, result:
 def _flatten_broker(broker_plan: BrokerPlan, user_id: int, place: Callable[[int], object]) -> BrokerResult:
     result = BrokerResult(broker_plan.broker_id, broker_plan.label)
     for cancel in broker_plan.cancels:
-        outcome = service.cancel(cancel.order_id)
+        outcome = placement.cancel(cancel.order_id)
         if outcome.message and outcome.message.startswith("cancel failed"):
             raise ExchangeError(outcome.message)
         result.cancelled.append(cancel.order_id)
@@ -191,7 +190,7 @@ def _note_refusal(order_id: int, close: Close, result: BrokerResult) -> None:
 
 
 def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
-            place: Callable[[int], object] = service.place) -> list[BrokerResult]:
+            place: Callable[[int], object] = placement.place) -> list[BrokerResult]:
     """Pause the automation on the brokers, then cancel their open orders and close their positions.
     `place` sends a recorded close (default: here and now, through the order pipeline)."""
     with session_scope() as session:
@@ -216,19 +215,15 @@ def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
 
 # ---- the report a worker leaves for the trader's page --------------------------------------------
 
-def _report_key(user_id: int) -> str:
-    return f"{PREFIX}:flatten:{user_id}"
-
-
 def store_report(user_id: int, results: list[BrokerResult] | None) -> None:
     """None: a flatten was handed to a worker and is under way."""
     report = {"running": results is None,
               "results": [asdict(r) | {"failed": r.failed} for r in results or []]}
-    get_redis().set(_report_key(user_id), json.dumps(report), ex=REPORT_TTL_S)
+    get_redis().set(flatten_report(user_id), json.dumps(report), ex=REPORT_TTL_S)
 
 
 def load_report(user_id: int) -> dict | None:
-    stored = get_redis().get(_report_key(user_id))
+    stored = get_redis().get(flatten_report(user_id))
     return json.loads(stored) if stored else None
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.bus import QUEUES, get_redis
 from core.candles.health import stale_feeds
 from core.db import ping_database
-from core.heartbeat import read_heartbeats
+from core.liveness import read_liveness
 
 
 def queue_depths(client: redis.Redis | None = None) -> dict[str, int]:
@@ -26,7 +26,7 @@ def system_health() -> dict:
     try:
         client = get_redis()
         client.ping()
-        report["processes"] = read_heartbeats(client)
+        report["processes"] = read_liveness(client)
         report["queues"] = queue_depths(client)
         report["feeds"] = {"stale": stale_feeds(client)}
     except redis.RedisError as exc:

@@ -14,13 +14,15 @@ import sys
 
 from celery import Celery
 
+from core.bots.ticks import due_ticks
 from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
+from core.candles.ticks import TickHook
 from core.config import get_settings
 from core.db import get_engine, wait_for_database
 from core.exchanges.spot.binance_klines import rest_base_url, ws_base_url
 from core.exchanges.spot.registry import make_exchange
-from core.heartbeat import start_heartbeat
+from core.liveness import start_liveness
 from core.logs import setup_logging
 from feeds.service import FeedOptions, FeedService
 
@@ -34,7 +36,7 @@ def build_service(venue: str, symbols: list[str], timeframes: list[str], ws_url:
     celery.config_from_object("celeryconfig")
     exchange = make_exchange(venue, api_key="", api_secret="", base_url=rest_url, redis=client)
     pipeline = CandlePipeline(venue, client=client, engine=get_engine(), timeframes=timeframes,
-                              send_task=celery.send_task)
+                              tick_hook=TickHook(due_ticks, celery.send_task))
     service = FeedService(FeedOptions(ws_base=ws_url, symbols=symbols, **options), pipeline, exchange, client)
     pipeline.gap_filler = service.fill_gap
     return service
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--symbols", default=",".join(feeds.symbols), help="comma-separated")
     parser.add_argument("--ws-url", default=None, help="websocket base URL (default: the venue's)")
     parser.add_argument("--rest-url", default=None, help="REST base URL (default: the venue's)")
-    parser.add_argument("--heartbeat-name", default="feeds")
+    parser.add_argument("--liveness-name", default="feeds")
     return parser.parse_args(argv)
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     service = build_service(args.venue, symbols, settings.file.feeds.timeframes,
                             args.ws_url or ws_base_url(args.venue, settings),
                             args.rest_url or rest_base_url(args.venue, settings))
-    heartbeat = start_heartbeat(args.heartbeat_name, service.info)
+    liveness = start_liveness(args.liveness_name, service.info)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         asyncio.run(run())
     finally:
-        heartbeat.stop()
+        liveness.stop()
 
 
 if __name__ == "__main__":

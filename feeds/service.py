@@ -21,10 +21,10 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from core.bus import EXTRA_SYMBOLS
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.candles.health import STALE_FEED_S
 from core.candles.pipeline import CandlePipeline
-from core.candles.store import EXTRA_SYMBOLS
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import background
 from core.exchanges.spot.base import Exchange
@@ -108,7 +108,7 @@ class FeedService:
     # --- status ---------------------------------------------------------------------------------
 
     def info(self) -> dict:
-        """Heartbeat info: connection, per-symbol status, counters and latencies."""
+        """Liveness info: connection, per-symbol status, counters and latencies."""
         stats = self.pipeline.stats
         symbols = {}
         for symbol in self.symbols:

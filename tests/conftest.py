@@ -96,7 +96,7 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 @pytest.fixture(scope="session")
 def redis_server():
-    from core.services import redis_command, start_server
+    from core.embedded_services import redis_command, start_server
 
     log = open(LOG_DIR / "redis.log", "a")  # noqa: SIM115
     process = start_server(redis_command(REDIS_PORT, REDIS_DATA_DIR, REDIS_PASSWORD), stdout=log, stderr=log)
@@ -114,8 +114,8 @@ def postgres_server():
         provision_app_database,
         superuser_password_file,
     )
+    from core.embedded_services import start_server
     from core.migrate import upgrade_database
-    from core.services import start_server
 
     data_dir = PG_DATA_DIR
     user = init_postgres(data_dir)
@@ -226,9 +226,10 @@ def celery_worker_process(infra):
          "orders,bots,backtests,maintenance", "-c", "2", "-n", f"test-{secrets.token_hex(3)}@%h",
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=process_env(), stdout=log, stderr=log)
+    from core import tasks
     from workers.celery_app import app as celery_app
 
-    result = celery_app.send_task("workers.maintenance.ping", args=["ready"])
+    result = tasks.send_ping("ready", app=celery_app)
     assert result.get(timeout=60) == "ready"
     yield process
     stop_process(process)

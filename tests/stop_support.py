@@ -18,7 +18,7 @@ from core.bots.position import bot_position
 from core.db import new_session, session_scope
 from core.halt import set_trading_halted
 from core.models import Order, Webhook, WebhookAlert
-from core.orders import service
+from core.orders import placement
 from core.webhooks.processing import net_position
 from core.webhooks.setup import WebhookSettings, create_webhook
 from tests.support import remember_secret
@@ -40,7 +40,7 @@ class Desk:
 
 def bought(trader: Trader, quantity: str = "0.01", **fields) -> int:
     order_id = trader.order(quantity=Decimal(quantity), **fields)
-    assert service.place(order_id).state == "filled"
+    assert placement.place(order_id).state == "filled"
     return order_id
 
 
@@ -77,7 +77,7 @@ def make_desk(trader: Trader, make_bot) -> Desk:
     bought(trader, "0.01", source="webhook", source_ref=str(alert_id))
     resting = trader.order(type="limit", price=Decimal("1000"), quantity=Decimal("0.01"),
                            time_in_force="GTC")
-    assert service.place(resting).state == "open"
+    assert placement.place(resting).state == "open"
     return Desk(trader, bot_id, webhook_id, token, resting)
 
 

@@ -6,7 +6,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from core.config import get_settings
-from core.heartbeat import start_heartbeat
+from core.liveness import start_liveness
 from core.logs import setup_logging
 from webapp import create_app
 
@@ -35,7 +35,7 @@ class AccessLogger(Logger):
 
 def _post_worker_init(_worker) -> None:
     setup_logging("web")
-    start_heartbeat("web")
+    start_liveness("web")
 
 
 def main() -> None:

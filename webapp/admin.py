@@ -49,7 +49,7 @@ def set_active(username: str):
     except accounts.AccountError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users"))
-    queued = sum(dispatch.cancel(order_id) for order_id in to_cancel)
+    queued = sum(dispatch.enqueue_cancel(order_id) for order_id in to_cancel)
     message = f"User {username} {'enabled' if active else 'disabled'}"
     message += f"; {paused}" if paused else ""
     message += f"; {queued} open order(s) sent for cancelling" if cancel_orders else ""

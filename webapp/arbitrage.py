@@ -14,9 +14,9 @@ from flask import Blueprint, render_template
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.bus import get_redis
+from core.bus import ARB_STATUS, get_redis
 from core.db import new_session
-from core.models.arb import STATUS_KEY, ArbIntent
+from core.models.arb import ArbIntent
 from webapp.scoping import admin_required
 
 bp = Blueprint("arbitrage", __name__, url_prefix="/arbitrage")
@@ -26,7 +26,7 @@ STALE_AFTER_S = 5.0
 def read_status() -> tuple[dict | None, str | None]:
     """(status, problem): the last published status, or why there is none to show."""
     try:
-        raw = get_redis().get(STATUS_KEY)
+        raw = get_redis().get(ARB_STATUS)
     except redis.RedisError as exc:
         return None, f"Redis unreachable: {exc}"
     if raw is None:

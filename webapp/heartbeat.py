@@ -10,10 +10,10 @@ import redis
 from flask import Blueprint, Response, abort, jsonify, render_template, request, stream_with_context
 from flask_login import login_required
 
-from core.bus import get_redis
+from core.bus import EXTRA_SYMBOLS, get_redis, live_channel
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.health import feed_status
-from core.candles.store import EXTRA_SYMBOLS, expand_live_event, live_channel, load_candles
+from core.candles.store import expand_live_event, load_candles
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
 

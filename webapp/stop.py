@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from core import flatten
-from core.bus import task_sender
+from core import flatten, tasks
 from core.db import new_session, session_scope
 from core.halt import trading_halted
 from core.stop import pause_all
@@ -50,8 +49,7 @@ def do_flatten():
         return redirect(url_for("stop.confirm_flatten"))
     try:
         flatten.store_report(current_user.id, None)
-        task_sender().send_task(flatten.FLATTEN_TASK, args=[current_user.id, chosen], queue="orders",
-                                ignore_result=True)
+        tasks.send_flatten(current_user.id, chosen)
     except Exception:  # noqa: BLE001 - redis/kombu transport errors: nothing was started
         flash("Flatten could not be started (the task queue is unreachable); nothing was done. Try again.",
               "error")

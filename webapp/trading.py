@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from core import brokers
-from core.bus import PREFIX, get_redis, order_events_channel
+from core.bus import get_redis, order_events_channel, ticket_confirmation
 from core.db import new_session, session_scope
 from core.exchanges.errors import ExchangeError, InvalidOrder
 from core.exchanges.rules import decimal_str
@@ -32,7 +32,6 @@ OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
 TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
-CONFIRMATIONS = f"{PREFIX}:ticket_confirmations"  # one key per used confirmation page
 CONFIRMATION_TTL_S = 24 * 3600
 SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
@@ -119,7 +118,7 @@ def submit():
     except ExchangeError as err:
         flash(f"Order not placed: {err.message if not err.venue else err}", "error")
         return redirect(_ticket_url(request.form))
-    queued = dispatch.place(order_id)
+    queued = dispatch.enqueue_order(order_id)
     flash(f"Order #{order_id} submitted." if queued else
           f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
           "success" if queued else "error")
@@ -133,7 +132,7 @@ def submit():
 def cancel(order_id: int):
     with new_session() as session:
         owned_or_404(session, Order, order_id)
-    queued = dispatch.cancel(order_id)
+    queued = dispatch.enqueue_cancel(order_id)
     notice = (f"Cancel of order #{order_id} requested." if queued else
               "The order queue is unavailable; try again in a moment.")
     if request.headers.get("HX-Request"):
@@ -150,7 +149,7 @@ def _claim_confirmation(nonce: str) -> bool:
     if not nonce:
         return True  # a direct post (scripts, tests) has no confirmation page to replay
     try:
-        return bool(get_redis().set(f"{CONFIRMATIONS}:{current_user.id}:{nonce[:64]}", "1", nx=True,
+        return bool(get_redis().set(ticket_confirmation(current_user.id, nonce), "1", nx=True,
                                     ex=CONFIRMATION_TTL_S))
     except RedisError as exc:
         log.warning("ticket_confirmation_unchecked", extra={"user_id": current_user.id, "error": str(exc)[:200]})

@@ -7,26 +7,39 @@ import sys
 
 from celery import Celery, signals
 
-from core.heartbeat import start_heartbeat
+from core.liveness import start_liveness
 from core.logs import setup_logging
 
 app = Celery("aristobot")
 app.config_from_object("celeryconfig")
 
 # Task modules, one per area; each registers its tasks (and periodic schedule, via
-# `app.on_after_configure`) on import. Areas land one by one; a missing module is skipped.
+# `app.on_after_configure`) on import.
 TASK_MODULES = ("maintenance", "orders", "reconciliation", "feeds_tasks", "webhooks", "bots", "backtests", "stop")
-for _area in TASK_MODULES:
-    try:
-        importlib.import_module(f"workers.{_area}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"workers.{_area}":
-            raise
+
+
+class MissingTaskModule(ImportError):
+    """A task module listed in TASK_MODULES does not exist: the worker refuses to start without its tasks."""
+
+
+def load_task_modules(names: tuple[str, ...] = TASK_MODULES) -> None:
+    for area in names:
+        module = f"workers.{area}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            raise MissingTaskModule(f"task module {module} is listed in workers/celery_app.py TASK_MODULES but "
+                                    "does not exist (renamed or deleted?): its tasks would never run") from exc
+
+
+load_task_modules()
 
 if "flower" in sys.argv:
     # Flower loads this module but fires no worker/beat signal: report its liveness from here.
     setup_logging("flower")
-    start_heartbeat("flower")
+    start_liveness("flower")
 
 
 @signals.setup_logging.connect
@@ -35,14 +48,14 @@ def _logging(**_kwargs) -> None:
 
 
 @signals.worker_ready.connect
-def _worker_heartbeat(sender=None, **_kwargs) -> None:
+def _worker_liveness(sender=None, **_kwargs) -> None:
     queues = sorted(sender.app.amqp.queues.consume_from) if sender else []
-    # One heartbeat per node kind: "worker@host" -> worker, "backtester@host" -> backtester.
+    # One liveness report per node kind: "worker@host" -> worker, "backtester@host" -> backtester.
     name = sender.hostname.split("@")[0] if sender else "worker"
-    start_heartbeat(name, lambda: {"queues": queues})
+    start_liveness(name, lambda: {"queues": queues})
 
 
 @signals.beat_init.connect
-def _beat_heartbeat(**_kwargs) -> None:
+def _beat_liveness(**_kwargs) -> None:
     setup_logging("beat")
-    start_heartbeat("beat")
+    start_liveness("beat")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from celery import current_app, shared_task
 
+from core import tasks
 from core.candles.csv_io import CandleFileError
 from core.candles.health import stale_feeds
 from core.candles.loading import ImportRefused, LoadError, LoadReport, download_candles, import_candles_text
@@ -39,7 +40,7 @@ def _progress(task):
     return report
 
 
-@shared_task(name="workers.feeds_tasks.import_candles", bind=True, acks_late=True, track_started=True)
+@shared_task(name=tasks.IMPORT_CANDLES, bind=True, acks_late=True, track_started=True)
 def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, source: str = "upload.csv") -> dict:
     file = Path(path)
     try:
@@ -59,7 +60,7 @@ def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, sou
     return _result(report)
 
 
-@shared_task(name="workers.feeds_tasks.download_candles", bind=True, acks_late=True, track_started=True)
+@shared_task(name=tasks.DOWNLOAD_CANDLES, bind=True, acks_late=True, track_started=True)
 def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> dict:
     try:
         report = download_candles(venue, symbol, timeframe, start_ms, end_ms, progress=_progress(self))
@@ -68,7 +69,7 @@ def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_m
     return _result(report)
 
 
-@shared_task(name="workers.feeds_tasks.watch_feeds", acks_late=True, ignore_result=True)
+@shared_task(name=tasks.WATCH_FEEDS, acks_late=True, ignore_result=True)
 def watch_feeds() -> list[dict]:
     """Alert (a warning log line per stale feed) when a subscribed symbol has gone quiet."""
     stale = stale_feeds()

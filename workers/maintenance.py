@@ -7,17 +7,18 @@ import time
 
 from celery import shared_task
 
-from core.bus import PREFIX, get_redis
+from core import tasks
+from core.bus import QUEUE_DEPTHS, get_redis
 from core.health import queue_depths
 
 
-@shared_task(name="workers.maintenance.record_queue_depths")
+@shared_task(name=tasks.RECORD_QUEUE_DEPTHS)
 def record_queue_depths() -> dict:
     depths = queue_depths()
-    get_redis().set(f"{PREFIX}:queue_depths", json.dumps({"ts": time.time(), "depths": depths}), ex=120)
+    get_redis().set(QUEUE_DEPTHS, json.dumps({"ts": time.time(), "depths": depths}), ex=120)
     return depths
 
 
-@shared_task(name="workers.maintenance.ping")
+@shared_task(name=tasks.PING)
 def ping(value: str = "pong") -> str:
     return value

@@ -1,15 +1,16 @@
-"""Order tasks on the `orders` queue: acks_late and idempotent by order id (see core.orders.service)."""
+"""Order tasks on the `orders` queue: acks_late and idempotent by order id (see core.orders.placement)."""
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task, signals
+from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
-from core.bus import get_redis
+from core import tasks
+from core.bus import fills_pending, get_redis
 from core.exchanges.errors import ExchangeError
-from core.orders import service
+from core.orders import fills, placement
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +24,13 @@ FILLS_BATCH_SECONDS = 1.0
 FILLS_PENDING_TTL = 10
 
 
-def _fills_pending_key(broker_id: int, symbol: str) -> str:
-    return f"aristobot:fills_pending:{broker_id}:{symbol}"
-
-
 def _schedule_fills(broker_id: int, symbol: str) -> bool:
     """True once a batch that will see this fill is scheduled; False (Redis down) = record them now."""
     try:
-        client, key = get_redis(), _fills_pending_key(broker_id, symbol)
+        client, key = get_redis(), fills_pending(broker_id, symbol)
         if client.set(key, "1", nx=True, ex=FILLS_PENDING_TTL):
             try:
-                record_fills.apply_async(args=[broker_id, symbol], countdown=FILLS_BATCH_SECONDS)
+                tasks.send_record_fills(broker_id, symbol, countdown=FILLS_BATCH_SECONDS, app=current_app)
             except Exception:
                 client.delete(key)
                 raise
@@ -47,26 +44,26 @@ def _schedule_fills(broker_id: int, symbol: str) -> bool:
 def _batch_fills_in_workers(**_kwargs) -> None:
     # Worker processes only (a pool forks after this): a CLI or web process importing the tasks keeps
     # recording fills right away.
-    service.record_fills_later(_schedule_fills)
+    fills.record_fills_later(_schedule_fills)
 
 
-@shared_task(name="workers.orders.place_order", acks_late=True, **RETRY)
+@shared_task(name=tasks.PLACE_ORDER, acks_late=True, **RETRY)
 def place_order(order_id: int) -> dict:
-    return service.place(order_id).as_dict()
+    return placement.place(order_id).as_dict()
 
 
-@shared_task(name="workers.orders.cancel_order", acks_late=True, **RETRY)
+@shared_task(name=tasks.CANCEL_ORDER, acks_late=True, **RETRY)
 def cancel_order(order_id: int) -> dict:
-    return service.cancel(order_id).as_dict()
+    return placement.cancel(order_id).as_dict()
 
 
-@shared_task(name="workers.orders.sync_order", acks_late=True, **RETRY)
+@shared_task(name=tasks.SYNC_ORDER, acks_late=True, **RETRY)
 def sync_order(order_id: int) -> dict:
-    return service.sync(order_id).as_dict()
+    return placement.sync(order_id).as_dict()
 
 
-@shared_task(name="workers.orders.record_fills", acks_late=True, ignore_result=True, **RETRY)
+@shared_task(name=tasks.RECORD_FILLS, acks_late=True, ignore_result=True, **RETRY)
 def record_fills(broker_id: int, symbol: str) -> list[int]:
     # Cleared before the venue is asked: a fill committed from now on schedules the next batch.
-    get_redis().delete(_fills_pending_key(broker_id, symbol))
-    return service.record_symbol_fills(broker_id, symbol)
+    get_redis().delete(fills_pending(broker_id, symbol))
+    return fills.record_symbol_fills(broker_id, symbol)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from core import flatten
+from core import flatten, tasks
 
 
-@shared_task(name="workers.stop.flatten", acks_late=True)
+@shared_task(name=tasks.FLATTEN, acks_late=True)
 def flatten_user(user_id: int, broker_ids: list[int] | None) -> list[dict]:
     return [{"broker_id": r.broker_id, "failed": r.failed} for r in flatten.run_and_report(user_id, broker_ids)]

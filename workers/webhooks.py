@@ -8,13 +8,14 @@ import logging
 from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
+from core import tasks
 from core.bus import get_redis
 from core.db import new_session, session_scope
-from core.orders import service
+from core.orders import fills, placement
 from core.webhooks import monitor
-from core.webhooks.handoff import DRAIN_TASK, drain
-from core.webhooks.processing import AFTER_CANCEL_TASK, trade_after_cancelling, unprocessed_alert_ids
+from core.webhooks.handoff import drain
 from core.webhooks.processing import process_alert as process_stored_alert
+from core.webhooks.processing import trade_after_cancelling, unprocessed_alert_ids
 from core.webhooks.protection import protect_entry, unprotected_entry_ids
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,14 @@ def _process_here(alert_id: int) -> list[int]:
     return process_stored_alert(alert_id, current_app, send_now=True)
 
 
-@shared_task(name=DRAIN_TASK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8,
+@shared_task(name=tasks.DRAIN_ALERTS, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8,
              ignore_result=True)
 def drain_alerts() -> int:
     """Alerts the web handed off (see core.webhooks.handoff)."""
     return drain(get_redis(), _process_here)
 
 
-@shared_task(name="workers.webhooks.sweep_unprocessed", acks_late=True)
+@shared_task(name=tasks.SWEEP_UNPROCESSED_ALERTS, acks_late=True)
 def sweep_unprocessed() -> int:
     """Alerts stored and answered 202 whose processing never ran (web process killed, Postgres blinked)."""
     with new_session() as session:
@@ -55,10 +56,10 @@ def _protect_after_fill(order_id: int) -> None:
 @signals.worker_init.connect
 def _protect_fills_in_workers(**_kwargs) -> None:
     # Any worker that sees a webhook entry fill (placement, sync, cancel, fills batch) protects it.
-    service.on_final_fill("webhook", _protect_after_fill)
+    fills.on_final_fill("webhook", _protect_after_fill)
 
 
-@shared_task(name="workers.webhooks.sweep_unprotected", acks_late=True)
+@shared_task(name=tasks.SWEEP_UNPROTECTED_ENTRIES, acks_late=True)
 def sweep_unprotected() -> int:
     """Filled entries whose stop-loss / take-profit was never recorded (worker killed after the fill)."""
     with new_session() as session:
@@ -75,15 +76,15 @@ def sweep_unprotected() -> int:
     return len(entry_ids)
 
 
-@shared_task(name=AFTER_CANCEL_TASK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1,
+@shared_task(name=tasks.TRADE_AFTER_CANCELLING, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1,
              max_retries=8)
 def trade_after_cancelling_protection(alert_id: int) -> list[int]:
     """A close, or a trade the other way, whose position is protected: cancel the protection at the
     venue, then trade."""
-    return trade_after_cancelling(alert_id, current_app, service.cancel, send_now=True)
+    return trade_after_cancelling(alert_id, current_app, placement.cancel, send_now=True)
 
 
-@shared_task(name="workers.webhooks.detect_misses", acks_late=True)
+@shared_task(name=tasks.DETECT_MISSES, acks_late=True)
 def detect_misses() -> int:
     with session_scope() as session:
         return monitor.check_all(session)

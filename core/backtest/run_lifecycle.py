@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import tasks
 from core.backtest.budget import backtest_limits
 from core.backtest.run_params import (
     GRID_METRICS,
@@ -32,7 +33,7 @@ from core.backtest.run_params import (
     owned_version,
 )
 from core.backtest.run_results import best_grid_entry
-from core.bus import PREFIX, get_redis
+from core.bus import backtest_progress, backtest_run_progress, get_redis
 from core.db import session_scope, utcnow
 from core.models import BacktestRun
 
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 SINGLE_JOB = "core.backtest.run_jobs:backtest_with_series"
 GRID_JOB = "core.backtest.run_jobs:grid_chunk"
-TASK_NAME = "workers.backtests.run_backtest"
 
 MAX_RUN_CANDLES = 600_000  # ~40 MB of JSON to the sandbox; beyond, narrow the date range
 GRID_PROGRESS_STEPS = 20  # a grid reports progress after each of about this many chunks
@@ -53,15 +53,6 @@ STAGES = {
     "storing results": 90,
     "done": 100,
 }
-
-
-def progress_channel(user_id: int) -> str:
-    """Redis pub/sub channel with every progress change of this user's runs (JSON messages)."""
-    return f"{PREFIX}:backtests:progress:{user_id}"
-
-
-def progress_key(run_id: int) -> str:
-    return f"{PREFIX}:backtests:run:{run_id}:progress"
 
 
 def create_run(session: Session, user_id: int, request: RunRequest) -> BacktestRun:
@@ -105,7 +96,7 @@ def create_run(session: Session, user_id: int, request: RunRequest) -> BacktestR
 def enqueue_run(celery_app, run_id: int) -> str | None:
     """Hand the run to the `backtests` queue; None when the broker is unreachable (the run is marked failed)."""
     try:
-        result = celery_app.send_task(TASK_NAME, args=[run_id], queue="backtests")
+        result = tasks.send_run_backtest(run_id, app=celery_app)
     except Exception as exc:  # noqa: BLE001 - kombu raises many transport errors; all mean "not queued"
         logger.warning("backtest.enqueue_failed", extra={"run_id": run_id, "error": str(exc)[:200]})
         fail_run(run_id, {"type": "QueueUnavailable", "message": "the task queue could not be reached; run it again"})
@@ -128,8 +119,8 @@ def report_progress(run_id: int, user_id: int, stage: str, percent: int | None =
     message = json.dumps({"run_id": run_id, "status": status, "stage": stage, "progress": percent})
     try:
         redis = get_redis()
-        redis.set(progress_key(run_id), message, ex=3600)
-        redis.publish(progress_channel(user_id), message)
+        redis.set(backtest_run_progress(run_id), message, ex=3600)
+        redis.publish(backtest_progress(user_id), message)
     except Exception as exc:  # noqa: BLE001 - progress display only
         logger.warning("backtest.progress_not_published", extra={"run_id": run_id, "error": str(exc)[:200]})
 
@@ -257,9 +248,9 @@ def _finish(run: BacktestRun) -> None:
     run.status, run.stage, run.progress, run.finished_at = "done", "done", 100, utcnow()
     run.error = None
     try:
-        get_redis().set(progress_key(run.id), json.dumps({"run_id": run.id, "status": "done", "stage": "done",
+        get_redis().set(backtest_run_progress(run.id), json.dumps({"run_id": run.id, "status": "done", "stage": "done",
                                                           "progress": 100}), ex=3600)
-        get_redis().publish(progress_channel(run.user_id), json.dumps({"run_id": run.id, "status": "done"}))
+        get_redis().publish(backtest_progress(run.user_id), json.dumps({"run_id": run.id, "status": "done"}))
     except Exception:  # noqa: BLE001 - progress display only
         logger.warning("backtest.progress_not_published", extra={"run_id": run.id})
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from core.bots.position import BotPosition, bot_position
 from core.brokers import symbol_rules
-from core.bus import get_redis
-from core.candles.store import EXTRA_SYMBOLS, load_candles
+from core.bus import EXTRA_SYMBOLS, get_redis
+from core.candles.store import load_candles
 from core.config import TIMEFRAMES
 from core.db import utcnow
 from core.limits import LimitReached, check_running_bots

@@ -36,7 +36,7 @@ from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
 from core.models import Bot, BotTick, BrokerConnection, Fill, Order, StrategyVersion
-from core.orders import dispatch, service
+from core.orders import dispatch, placement
 from core.orders.sizing import quantity_from_quote
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, record_order
@@ -235,7 +235,7 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
     with new_session() as session:
         protection = _open_protection(session, spec.bot_id)
     for order_id in protection:
-        service.cancel(order_id)
+        placement.cancel(order_id)
     with new_session() as session:
         position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
         broker = session.get_one(BrokerConnection, spec.broker_id)
@@ -334,11 +334,11 @@ def _prune(session: Session, bot_id: int) -> None:
 def place_bot_order(spec: BotSpec, order_id: int) -> None:
     """Place from this worker; if that cannot start (venue markets not loadable), the orders queue retries."""
     try:
-        service.place(order_id)
+        placement.place(order_id)
     except Exception as exc:  # noqa: BLE001 - the order is recorded `new`: the orders queue and reconciliation own it
         log.warning("bot_order_place_deferred", extra={"bot_id": spec.bot_id, "order_id": order_id,
                                                        "error": str(exc)[:200]})
-        dispatch.place(order_id)
+        dispatch.enqueue_order(order_id)
         return
     _note_rejection(spec, order_id)
 
@@ -394,5 +394,5 @@ def settle_orders(spec: BotSpec) -> None:
         if state == OrderState.NEW.value:
             place_bot_order(spec, order_id)
         else:
-            service.sync(order_id)
+            placement.sync(order_id)
     protect(spec)

@@ -1,4 +1,4 @@
-"""The feeds hook: which bots tick on a candle close (picked up by core.candles.ticks.PROVIDER_PATHS)."""
+"""Which bots tick on a candle close: the `due` half of the feeds process's TickHook (core.candles.ticks)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import time
 
 from sqlalchemy import select
 
+from core import tasks
 from core.candles.candle import ClosedCandle
 from core.candles.ticks import BotTick
 from core.db import new_session
 from core.models import Bot
-
-TICK_TASK = "workers.bots.tick"
 
 
 def tick_key(bot_id: int, candle: ClosedCandle) -> str:
@@ -26,5 +25,5 @@ def due_ticks(candle: ClosedCandle) -> list[BotTick]:
             Bot.venue == candle.venue, Bot.symbol == candle.symbol, Bot.timeframe == candle.timeframe,
             Bot.state == "running").order_by(Bot.id)).all()
     issued_ms = int(time.time() * 1000)
-    return [BotTick(TICK_TASK, args=(bot_id, candle.open_time, candle.timeframe), idempotency_key=tick_key(bot_id, candle),
+    return [BotTick(tasks.BOT_TICK, args=(bot_id, candle.open_time, candle.timeframe), idempotency_key=tick_key(bot_id, candle),
                     kwargs={"issued_ms": issued_ms}) for bot_id in bot_ids]

@@ -1,4 +1,4 @@
-"""Stale-feed detection for /healthz, read from the feeds process heartbeat (no extra state)."""
+"""Stale-feed detection for /healthz, read from the feeds process liveness report (no extra state)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from core.heartbeat import read_heartbeats
+from core.liveness import read_liveness
 
 FEEDS_PROCESS = "feeds"
 # The venue sends a kline update every ~2 s per symbol; this long without any is a dead feed.
@@ -14,9 +14,9 @@ STALE_FEED_S = 30.0
 
 
 def feed_status(client: redis.Redis | None = None, now: float | None = None) -> dict:
-    """The feeds heartbeat info plus, per symbol, the age of its last message and a stale flag."""
+    """The feeds liveness info plus, per symbol, the age of its last message and a stale flag."""
     now = now or time.time()
-    beat = read_heartbeats(client, now).get(FEEDS_PROCESS)
+    beat = read_liveness(client, now).get(FEEDS_PROCESS)
     if beat is None:
         return {"running": False, "connected": False, "symbols": {}, "stale": []}
     info = beat.get("info") or {}
@@ -36,6 +36,6 @@ def feed_status(client: redis.Redis | None = None, now: float | None = None) -> 
 
 def stale_feeds(client: redis.Redis | None = None, now: float | None = None) -> list[dict]:
     """Feeds with no message for STALE_FEED_S: [{"venue", "symbol", "age_s"}]. Empty when feeds is not running
-    (the process heartbeat already reports that)."""
+    (the process liveness already reports that)."""
     status = feed_status(client, now)
     return status["stale"] if status["running"] else []

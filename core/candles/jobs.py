@@ -9,27 +9,23 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 from celery.result import AsyncResult
 
-from core.bus import PREFIX, get_redis, task_sender
+from core import tasks
+from core.bus import get_redis, marketdata_jobs, task_sender
 from core.config import get_settings
 
-IMPORT_TASK = "workers.feeds_tasks.import_candles"
-DOWNLOAD_TASK = "workers.feeds_tasks.download_candles"
 JOBS_KEPT = 20
 JOBS_TTL_S = 7 * 24 * 3600
 
 
 class JobNotQueued(RuntimeError):
     """The task queue could not be reached."""
-
-
-def jobs_key(user_id: int) -> str:
-    return f"{PREFIX}:marketdata:jobs:{user_id}"
 
 
 def upload_dir() -> Path:
@@ -43,38 +39,36 @@ def new_upload_path() -> Path:
     return upload_dir() / f"{uuid.uuid4().hex}.csv"
 
 
-def _start(user_id: int, task: str, kwargs: dict, label: str, client: redis.Redis | None) -> str:
+def _start(user_id: int, send: Callable[[], AsyncResult], label: str, client: redis.Redis | None) -> str:
     client = client or get_redis()
     try:
-        result = task_sender().send_task(task, kwargs=kwargs)
+        result = send()
     except Exception as exc:  # noqa: BLE001 - kombu transport errors all mean "not queued"
         raise JobNotQueued("the task queue could not be reached; try again in a moment") from exc
     entry = json.dumps({"id": result.id, "label": label, "created": time.time()})
     pipe = client.pipeline()
-    pipe.lpush(jobs_key(user_id), entry)
-    pipe.ltrim(jobs_key(user_id), 0, JOBS_KEPT - 1)
-    pipe.expire(jobs_key(user_id), JOBS_TTL_S)
+    pipe.lpush(marketdata_jobs(user_id), entry)
+    pipe.ltrim(marketdata_jobs(user_id), 0, JOBS_KEPT - 1)
+    pipe.expire(marketdata_jobs(user_id), JOBS_TTL_S)
     pipe.execute()
     return result.id
 
 
 def start_import(user_id: int, path: Path, *, venue: str, symbol: str, timeframe: str, filename: str,
                  client: redis.Redis | None = None) -> str:
-    return _start(user_id, IMPORT_TASK, {"path": str(path), "venue": venue, "symbol": symbol,
-                                         "timeframe": timeframe, "source": filename},
+    return _start(user_id, lambda: tasks.send_import_candles(str(path), venue, symbol, timeframe, filename),
                   f"import {filename} → {venue} {symbol} {timeframe}", client)
 
 
 def start_download(user_id: int, *, venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
                    client: redis.Redis | None = None) -> str:
-    return _start(user_id, DOWNLOAD_TASK, {"venue": venue, "symbol": symbol, "timeframe": timeframe,
-                                           "start_ms": start_ms, "end_ms": end_ms},
+    return _start(user_id, lambda: tasks.send_download_candles(venue, symbol, timeframe, start_ms, end_ms),
                   f"download {venue} {symbol} {timeframe}", client)
 
 
 def user_jobs(user_id: int, client: redis.Redis | None = None) -> list[dict]:
     client = client or get_redis()
-    return [json.loads(raw) for raw in client.lrange(jobs_key(user_id), 0, -1)]
+    return [json.loads(raw) for raw in client.lrange(marketdata_jobs(user_id), 0, -1)]
 
 
 def job_status(user_id: int, job_id: str, client: redis.Redis | None = None) -> dict | None:

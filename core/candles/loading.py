@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy import text as text_sql
 from sqlalchemy.engine import Engine
 
-from core.bus import PREFIX, get_redis
+from core.bus import download_checkpoint, get_redis
 from core.candles.candle import TIMEFRAME_MS, ClosedCandle, timeframe_ms
 from core.candles.csv_io import (
     CandleFileError,
@@ -292,10 +292,6 @@ def import_candles_file(path: str | Path, *, venue: str, symbol: str | None = No
 
 # --- download -----------------------------------------------------------------------------------
 
-def checkpoint_key(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> str:
-    return f"{PREFIX}:download:{venue}:{symbol}:{timeframe}:{start_ms}:{end_ms}"
-
-
 def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int, *,
                      exchange: Exchange | None = None, engine: Engine | None = None,
                      client: redis.Redis | None = None, progress: Progress | None = None,
@@ -312,7 +308,7 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
     engine = engine or get_engine()
     exchange = exchange or make_exchange(venue, api_key="", api_secret="",
                                          base_url=base_url or rest_base_url(venue, get_settings()), redis=client)
-    key = checkpoint_key(venue, symbol, timeframe, start_ms, end_ms)
+    key = download_checkpoint(venue, symbol, timeframe, start_ms, end_ms)
     saved = client.get(key)
     cursor = int(saved) + span if saved else start_ms
     report = LoadReport(venue, symbol, timeframe)

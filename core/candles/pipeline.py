@@ -23,18 +23,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import percentiles
+from core.bus import book_key, live_channel
 from core.candles.aggregate import OutOfOrder, SymbolAggregator
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.store import (
     STREAM_MAXLEN,
-    book_key,
     candle_event,
     last_streamed_open_time,
-    live_channel,
     queue_publish,
     store_candles,
 )
-from core.candles.ticks import enqueue_due_ticks
+from core.candles.ticks import TickHook, enqueue_due_ticks
 from core.exchanges.spot.binance_klines import (
     BookTick,
     ControlReply,
@@ -86,14 +85,14 @@ class FeedStats:
 
 class CandlePipeline:
     def __init__(self, venue: str, *, client: redis.Redis, engine: Engine, timeframes: Sequence[str],
-                 gap_filler: GapFiller | None = None, send_task: Callable[..., object] | None = None,
+                 gap_filler: GapFiller | None = None, tick_hook: TickHook | None = None,
                  clock: Callable[[], float] = time.time, stream_maxlen: int = STREAM_MAXLEN):
         self.venue = venue
         self.client = client
         self.engine = engine
         self.timeframes = tuple(timeframes)
         self.gap_filler = gap_filler
-        self.send_task = send_task
+        self.tick_hook = tick_hook
         self.clock = clock
         self.stream_maxlen = stream_maxlen
         self.stats = FeedStats()
@@ -298,16 +297,16 @@ class CandlePipeline:
         for candle in batch:
             if candle.timeframe == "1m" and candle.event_ms is not None:
                 self.stats.stored_latency_ms.append(now * 1000 - candle.event_ms)
-        if self.send_task is not None:
-            self._send_ticks(batch, now, self.send_task)
+        if self.tick_hook is not None:
+            self._send_ticks(batch, now, self.tick_hook)
         return True
 
-    def _send_ticks(self, batch: list[ClosedCandle], now: float, send_task: Callable[..., object]) -> None:
+    def _send_ticks(self, batch: list[ClosedCandle], now: float, hook: TickHook) -> None:
         for candle in batch:
             if candle.close_time / 1000 < now - TICK_MAX_AGE_S:
                 continue
             try:
-                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, send_task))
+                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, hook))
             except Exception:  # a broker hiccup must not stop candles; the claim was released
                 log.exception("feed_tick_enqueue_failed", extra={"venue": self.venue, "symbol": candle.symbol,
                                                                  "timeframe": candle.timeframe,

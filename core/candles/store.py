@@ -1,10 +1,8 @@
 """Where closed candles go: Postgres (unique per venue/symbol/timeframe/open time) and Redis.
 
-Redis names used by the heartbeat live here (core/bus.py holds the shared ones):
-    candle_stream(venue, symbol, tf)   stream of closed candles, bounded length
-    live_channel(venue, symbol)        pub/sub: closed and forming candles, book ticks (JSON)
-    book_key(venue, symbol)            last top of book (JSON)
-    EXTRA_SYMBOLS                      set: symbols bots use, besides config.yaml's
+Redis names (built in core/bus.py): candle_stream (closed candles, bounded length), live_channel
+(pub/sub: closed and forming candles, book ticks), book_key (last top of book), EXTRA_SYMBOLS (set:
+symbols bots use, besides config.yaml's).
 """
 
 from __future__ import annotations
@@ -17,13 +15,12 @@ import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from core.bus import PREFIX, candle_stream
+from core.bus import candle_stream, live_channel
 from core.candles.candle import ClosedCandle
 from core.models import Candle
 from core.models.candles import CANDLE_SOURCES
 
 STREAM_MAXLEN = 5000
-EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"
 INSERT_CHUNK = 5000
 
 _INSERT = """
@@ -39,14 +36,6 @@ _FEED_UPSERT = text(_INSERT + """ON CONFLICT (venue, symbol, timeframe, open_tim
 SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
     volume = EXCLUDED.volume, source = EXCLUDED.source
 WHERE candles.source <> 'feed'""")
-
-
-def live_channel(venue: str, symbol: str) -> str:
-    return f"{PREFIX}:candles:live:{venue}:{symbol}"
-
-
-def book_key(venue: str, symbol: str) -> str:
-    return f"{PREFIX}:book:{venue}:{symbol}"
 
 
 def _array(values) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import redis as redis_lib
 
+from core.bus import venue_nonce
+
 # INCR, then lift to the clock floor if we fell behind it: one atomic step on the server.
 _NEXT_NONCE = """
 local value = redis.call('INCR', KEYS[1])
@@ -43,7 +45,7 @@ class NonceSource:
     def __init__(self, redis: redis_lib.Redis | None, *, venue: str, api_key: str,
                  clock_us: Callable[[], int] = _now_us):
         self._redis = redis
-        self._key = f"aristobot:nonce:{venue}:{key_fingerprint(api_key)}"
+        self._key = venue_nonce(venue, key_fingerprint(api_key))
         self._clock_us = clock_us
         self._script = redis.register_script(_NEXT_NONCE) if redis is not None else None
         # Without Redis (a single process, e.g. a one-off CLI call) a locked counter is enough.

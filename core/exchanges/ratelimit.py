@@ -36,13 +36,11 @@ from enum import IntEnum
 import redis as redis_lib
 from limits import RateLimitItem, parse
 
+from core.bus import ratelimit_blocked, ratelimit_budget, ratelimit_held, ratelimit_queue, ratelimit_spent
 from core.exchanges.errors import OrderWindowPassed, RateLimited
 from core.exchanges.nonce import key_fingerprint
 
 log = logging.getLogger(__name__)
-
-PREFIX = "aristobot:ratelimit"
-
 
 class RequestClass(IntEnum):
     """Who is asking, most urgent first (the value is the order the classes yield in)."""
@@ -167,14 +165,10 @@ return 0
 Budget = tuple[str, int, int, int, int]  # (key, limit, ceiling, window ms, cost)
 
 
-def spent_key(venue: str) -> str:
-    return f"{PREFIX}:spent:{venue}"
-
-
 def weight_spent(redis: redis_lib.Redis, venue: str) -> dict[RequestClass, int]:
     """The venue weight taken by each class since Redis started (every process): what benches and
     operators difference over a period to see who spends a venue's budget."""
-    raw = redis.hgetall(spent_key(venue))
+    raw = redis.hgetall(ratelimit_spent(venue))
     spent = {RequestClass(int(name)): int(value) for name, value in raw.items()}
     return {request_class: spent.get(request_class, 0) for request_class in RequestClass}
 
@@ -216,11 +210,10 @@ class RateLimiter:
         # Without Redis the budget is per process only: fine for a single CLI call, not for workers.
         self._take = redis.register_script(_TAKE_SCRIPT) if redis is not None else None
         self._local = _LocalWindows()
-        self._block_key = f"{PREFIX}:blocked:{venue}"
-        self._queue_keys = [f"{PREFIX}:queue:{venue}", f"{PREFIX}:queue_alive:{venue}",
-                            f"{PREFIX}:queue_seq:{venue}"]
-        self._spent_key = spent_key(venue)
-        self._held_key = f"{PREFIX}:queue_held:{venue}"
+        self._block_key = ratelimit_blocked(venue)
+        self._queue_keys = ratelimit_queue(venue)
+        self._spent_key = ratelimit_spent(venue)
+        self._held_key = ratelimit_held(venue)
 
     def _budgets(self, cost: int, per_key: bool, request_class: RequestClass) -> list[Budget]:
         # Venue budgets are weights (a heavy endpoint costs more); key budgets count requests.
@@ -235,7 +228,7 @@ class RateLimiter:
                 raise RateLimited(f"a request of cost {item_cost} can never fit the limit {item}{share}",
                                   venue=self.venue)
             window_ms = item.get_expiry() * 1000
-            budgets.append((f"{PREFIX}:{owner}:{item.amount}/{window_ms}", item.amount, top, window_ms, item_cost))
+            budgets.append((ratelimit_budget(owner, item.amount, window_ms), item.amount, top, window_ms, item_cost))
         return budgets
 
     def blocked_for(self) -> float:

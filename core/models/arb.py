@@ -19,8 +19,6 @@ Amount = Numeric(38, 18)
 
 INTENT_OPEN_STATES = ("pending", "sent")  # anything else is final
 # Where the arb process publishes its status (read by the web page): a JSON string key + a channel.
-STATUS_KEY = "aristobot:arb:status"
-STATUS_CHANNEL = "aristobot:arb:status-updates"
 STATUS_TTL_S = 15
 
 

@@ -1,33 +1,28 @@
-"""Hand order work to the `orders` queue from processes that are not workers (web, CLI)."""
+"""Enqueue order work for the `orders` workers from processes that are not workers (web, CLI, bots).
+
+`enqueue_*` only hands the order id to the queue; the worker then sends it to the venue with
+`core.orders.placement.place` / `cancel`."""
 
 from __future__ import annotations
 
 import logging
 
-from core.bus import task_sender
+from core import tasks
 from core.orders.submit import enqueue_placement
 
 log = logging.getLogger(__name__)
-CANCEL_TASK = "workers.orders.cancel_order"
-SYNC_TASK = "workers.orders.sync_order"
 
 
-def place(order_id: int) -> bool:
-    return enqueue_placement(task_sender(), order_id)
+def enqueue_order(order_id: int) -> bool:
+    """Queue the recorded order for placement; False when the broker is unreachable (it stays `new`)."""
+    return enqueue_placement(None, order_id)
 
 
-def _send(task: str, order_id: int) -> bool:
+def enqueue_cancel(order_id: int) -> bool:
     try:
-        task_sender().send_task(task, args=[order_id], queue="orders")
+        tasks.send_cancel_order(order_id)
         return True
     except Exception as exc:  # noqa: BLE001 - kombu transport errors all mean "later"
-        log.warning("order_task_enqueue_failed", extra={"order_id": order_id, "task": task, "error": str(exc)[:200]})
+        log.warning("order_task_enqueue_failed", extra={"order_id": order_id, "task": tasks.CANCEL_ORDER,
+                                                        "error": str(exc)[:200]})
         return False
-
-
-def cancel(order_id: int) -> bool:
-    return _send(CANCEL_TASK, order_id)
-
-
-def sync(order_id: int) -> bool:
-    return _send(SYNC_TASK, order_id)

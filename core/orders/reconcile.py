@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from core.brokers import exchange_for
-from core.bus import get_redis
+from core.bus import get_redis, reconcile_swept
 from core.db import session_scope, utcnow
 from core.exchanges.errors import ExchangeError, Unavailable
 from core.exchanges.ratelimit import background
 from core.models import BrokerConnection, Fill, Order
-from core.orders import service
+from core.orders import fills, placement
 from core.orders.states import OrderState
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,13 @@ class BrokerReport:
     errors: list[str] = field(default_factory=list)
 
 
-def sweep_key(broker_id: int) -> str:
-    return f"aristobot:reconcile:swept:{broker_id}"
-
-
 def sweep_is_due(broker_id: int) -> bool:
-    return not get_redis().exists(sweep_key(broker_id))
+    return not get_redis().exists(reconcile_swept(broker_id))
 
 
 def take_sweep(broker_id: int) -> bool:
     """True once per SWEEP_EVERY per connection (all workers): this pass sweeps every recent symbol."""
-    return bool(get_redis().set(sweep_key(broker_id), "1", nx=True, ex=int(SWEEP_EVERY.total_seconds())))
+    return bool(get_redis().set(reconcile_swept(broker_id), "1", nx=True, ex=int(SWEEP_EVERY.total_seconds())))
 
 
 def active_brokers() -> set[int]:
@@ -89,7 +85,7 @@ def _aware(stamp: datetime) -> datetime:
 
 @background()  # yields the venue's budget to orders; a re-send inside it is an order again
 def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
-                     resend_after: timedelta = service.RESEND_AFTER,
+                     resend_after: timedelta = placement.RESEND_AFTER,
                      placements_waiting: Callable[[], bool] = lambda: False,
                      full_sweep: bool | None = None) -> BrokerReport:
     """Re-enqueue this broker's orders stuck in `new` and sync its live ones with the venue, then its
@@ -115,7 +111,7 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
             report.requeued += 1
     for order_id in live:
         try:
-            outcome = service.sync(order_id, resend_after=resend_after)
+            outcome = placement.sync(order_id, resend_after=resend_after)
         except Unavailable as err:
             # The venue is down: asking it about every other order and symbol now only piles up
             # timeouts. The next pass tries again; nothing is guessed meanwhile.
@@ -166,7 +162,7 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
             orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(
                 Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))
                 if o.venue_order_id is not None} if venue_ids else {}
-            added += service.record_fills(session, broker.user_id, broker.id, trades, orders)
+            added += fills.record_fills(session, broker.user_id, broker.id, trades, orders)
     return added
 
 

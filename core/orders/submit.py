@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from core import tasks
 from core.exchanges.spot.base import client_order_id_for
 from core.models import BrokerConnection, Order
 from core.orders.states import OrderState
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from celery import Celery
 
 log = logging.getLogger(__name__)
-PLACE_TASK = "workers.orders.place_order"
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,11 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
     return order
 
 
-def enqueue_placement(celery_app: Celery, order_id: int) -> bool:
+def enqueue_placement(celery_app: Celery | None, order_id: int) -> bool:
     """Hand the order to a worker. If the broker is down, the order stays `new` and the recovery sweep
     re-enqueues it; it is never lost and never sent twice (placement is idempotent by order id)."""
     try:
-        # No result: the order row is the result (and subscribing to one costs the sender a Redis round trip).
-        celery_app.send_task(PLACE_TASK, args=[order_id], queue="orders", ignore_result=True)
+        tasks.send_place_order(order_id, app=celery_app)
         return True
     except Exception as exc:  # noqa: BLE001 - kombu raises many transport errors; all mean "later"
         log.warning("order_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.bus import PREFIX
+from core import tasks
+from core.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
 
 if TYPE_CHECKING:
     import redis
@@ -21,10 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = f"{PREFIX}:webhooks:pending"
-WAKE_KEY = f"{PREFIX}:webhooks:wake"
 WAKE_TTL_MS = 5000  # a wake-up task lost in transit stops holding back new ones after this
-DRAIN_TASK = "workers.webhooks.drain_alerts"
 POP_BATCH = 4       # small: several workers share a burst instead of one holding it
 
 
@@ -32,8 +30,8 @@ def hand_off(alert_id: int, redis_client: redis.Redis, celery_app: Celery) -> bo
     """Queue the alert for processing; False when Redis or the broker failed (the sweep will)."""
     try:
         pipe = redis_client.pipeline(transaction=False)
-        pipe.rpush(PENDING_KEY, alert_id)
-        pipe.set(WAKE_KEY, "1", nx=True, px=WAKE_TTL_MS)
+        pipe.rpush(WEBHOOKS_PENDING, alert_id)
+        pipe.set(WEBHOOKS_WAKE, "1", nx=True, px=WAKE_TTL_MS)
         _, woken = pipe.execute()
         if woken:
             _wake(redis_client, celery_app)
@@ -45,22 +43,22 @@ def hand_off(alert_id: int, redis_client: redis.Redis, celery_app: Celery) -> bo
 
 def _wake(redis_client: redis.Redis, celery_app: Celery) -> None:
     try:
-        celery_app.send_task(DRAIN_TASK, queue="orders", ignore_result=True)
+        tasks.send_drain_alerts(app=celery_app)
     except Exception:
-        redis_client.delete(WAKE_KEY)  # the next alert tries to wake a worker again
+        redis_client.delete(WEBHOOKS_WAKE)  # the next alert tries to wake a worker again
         raise
 
 
 def drain(redis_client: redis.Redis, process: Callable[[int], object]) -> int:
     """Process queued alerts until the list is empty; returns how many this call took."""
-    redis_client.delete(WAKE_KEY)  # from now on a new alert wakes another worker
+    redis_client.delete(WEBHOOKS_WAKE)  # from now on a new alert wakes another worker
     taken = 0
-    while batch := redis_client.lpop(PENDING_KEY, POP_BATCH):
+    while batch := redis_client.lpop(WEBHOOKS_PENDING, POP_BATCH):
         for index, alert_id in enumerate(batch):
             try:
                 process(int(alert_id))
             except Exception:
-                redis_client.lpush(PENDING_KEY, *reversed(batch[index:]))  # back in front, in order
+                redis_client.lpush(WEBHOOKS_PENDING, *reversed(batch[index:]))  # back in front, in order
                 raise
             taken += 1
     return taken

@@ -12,11 +12,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core import tasks
 from core.config import get_settings
 from core.db import session_scope, utcnow
 from core.exchanges.spot.registry import make_exchange
 from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
-from core.orders import service
+from core.orders import placement
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
 from core.pnl.fills import TradeFill, net_quantity
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANCEL_TASK = "workers.orders.cancel_order"
-AFTER_CANCEL_TASK = "workers.webhooks.trade_after_cancelling"
 OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
                OrderState.UNKNOWN.value)
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
@@ -177,7 +176,7 @@ def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True
     unprocessed: the protective orders are cancelled by `trade_after_cancelling` on a worker (sent here
     unless `defer_trade` is False), then the alert is processed again with the position that remains;
     the sweep retries it if need be."""
-    to_send: list[service.PreparedOrder] = []
+    to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
         alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
                                 .with_for_update(skip_locked=True)).scalar()
@@ -214,7 +213,7 @@ def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True
     _place_recorded(to_place, to_send, celery_app, send_now)
     for order_id in to_cancel:
         try:
-            celery_app.send_task(CANCEL_TASK, args=[order_id], queue="orders")
+            tasks.send_cancel_order(order_id, app=celery_app)
         except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
             log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
     return to_place
@@ -227,15 +226,15 @@ def _readable(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _prepare_all(session: Session, order_ids: list[int]) -> list[service.PreparedOrder]:
+def _prepare_all(session: Session, order_ids: list[int]) -> list[placement.PreparedOrder]:
     """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
     return [prepared for order_id in order_ids
-            if (prepared := service.prepare(session, session.get_one(Order, order_id), offline=True)) is not None]
+            if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True)) is not None]
 
 
-def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder], celery_app: Celery,
+def _place_recorded(order_ids: list[int], prepared: list[placement.PreparedOrder], celery_app: Celery,
                     send_now: bool) -> None:
     """Send the prepared orders and, with `send_now`, place the others here (their venue's rules are
     loaded now, outside the alert's locks); the rest, and whatever fails, go to the `orders` queue."""
@@ -243,10 +242,10 @@ def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder],
     for order_id in order_ids:
         try:
             if order_id in by_id:
-                service.send_prepared(by_id[order_id])
+                placement.send_prepared(by_id[order_id])
                 continue
             if send_now:
-                service.place(order_id)
+                placement.place(order_id)
                 continue
         except Exception as exc:  # noqa: BLE001 - placement is idempotent by order id: the queue retries it
             log.warning("webhook_place_deferred", extra={"order_id": order_id, "error": str(exc)[:200]})
@@ -255,7 +254,7 @@ def _place_recorded(order_ids: list[int], prepared: list[service.PreparedOrder],
 
 def _defer_until_cancelled(alert_id: int, celery_app: Celery) -> list[int]:
     try:
-        celery_app.send_task(AFTER_CANCEL_TASK, args=[alert_id], queue="orders")
+        tasks.send_trade_after_cancelling(alert_id, app=celery_app)
     except Exception as exc:  # noqa: BLE001 - the alert stays unprocessed: the sweep picks it up
         log.warning("webhook_after_cancel_enqueue_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
     return []

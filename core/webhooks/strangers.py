@@ -2,7 +2,7 @@
 a rotated URL. Nothing of them goes to Postgres: each sender address is counted and limited in Redis,
 and a small sample of the latest ones is kept for the operator.
 
-Redis names:
+Redis names (built in core/bus.py):
     stranger_rate_key(bucket, minute)  counter of one address's requests in one minute (expires)
     STRANGER_COUNTS                    sorted set: address -> requests, only the busiest MAX_ADDRESSES kept
     STRANGER_SAMPLE                    list: the latest SAMPLE_SIZE requests (JSON), newest first
@@ -18,20 +18,15 @@ from dataclasses import dataclass
 
 import redis
 
-from core.bus import PREFIX
+from core.bus import STRANGER_COUNTS, STRANGER_SAMPLE, stranger_rate_key
 
 log = logging.getLogger(__name__)
 
-STRANGER_COUNTS = f"{PREFIX}:webhooks:unknown:counts"
-STRANGER_SAMPLE = f"{PREFIX}:webhooks:unknown:sample"
 MAX_ADDRESSES = 1000
 SAMPLE_SIZE = 100
 SAMPLE_BODY_CHARS = 200
 RATE_KEY_TTL_S = 120
 
-
-def stranger_rate_key(bucket: str, minute: int) -> str:
-    return f"{PREFIX}:webhooks:unknown:rate:{bucket}:{minute}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from core.db import new_session
 from core.halt import trading_halted
 from core.models import Bot, User, Webhook
-from core.orders import service
+from core.orders import placement
 from tests.conftest import ROOT, process_env
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker
@@ -43,7 +43,7 @@ def test_flatten_lists_the_plan_and_a_failing_broker(bot_trader, make_bot):
     desk = make_desk(bot_trader, make_bot)
     failing = second_broker(bot_trader, "Down")
     resting = bot_trader.order(broker_id=failing, type="limit", price=Decimal("1000"))
-    assert service.place(resting).state == "open"
+    assert placement.place(resting).state == "open"
     Trader(bot_trader.user_id, failing, "", "", bot_trader.sim).point_at(DEAD_URL)
     name = _username(bot_trader.user_id)
     declined = subprocess.run([sys.executable, "-m", "cli", "flatten", "--user", name], input="n\n",

@@ -12,7 +12,7 @@ from core import flatten
 from core.db import new_session
 from core.halt import HALTED
 from core.models import Bot, Order, Webhook
-from core.orders import service
+from core.orders import placement
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker, trading_halt
 from tests.trading_support import Trader
@@ -52,7 +52,7 @@ def test_a_venue_failing_during_flatten_is_listed_and_the_rest_proceeds(bot_trad
     desk = make_desk(bot_trader, make_bot)
     failing = second_broker(bot_trader, "Down")
     stuck = bot_trader.order(broker_id=failing, type="limit", price=Decimal("1000"), quantity=Decimal("0.01"))
-    assert service.place(stuck).state == "open"
+    assert placement.place(stuck).state == "open"
     Trader(bot_trader.user_id, failing, "", "", bot_trader.sim).point_at(DEAD_URL)
     results = {r.broker_id: r for r in flatten.flatten(bot_trader.user_id)}
     assert results[failing].failed and results[failing].error

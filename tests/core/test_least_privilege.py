@@ -24,8 +24,8 @@ from core.embedded_pg import (
     socket_dir,
     superuser_password_file,
 )
-from core.runner import GENERATED_KEYS, ensure_env_file
-from core.services import redis_command, start_server
+from core.embedded_services import redis_command, start_server
+from core.processes import GENERATED_KEYS, ensure_env_file
 from tests.conftest import (
     PG_APP_PASSWORD,
     PG_APP_ROLE,

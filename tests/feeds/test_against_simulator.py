@@ -3,6 +3,7 @@
 
 import pytest
 
+from core.bus import book_key
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.store import read_stream
 from core.config import TIMEFRAMES
@@ -35,4 +36,4 @@ def test_backfilled_candles_equal_the_simulators_klines_and_a_drop_is_repaired(s
         sim.set_faults(drop_ws_now=True)
         wait_until(lambda: service.state.reconnects > reconnects and service.state.connected, timeout=5)
         # Book ticks flow for the symbols shown on pages.
-        wait_until(lambda: redis_client.get(f"aristobot:book:{service.venue}:SOLUSDT"), timeout=5)
+        wait_until(lambda: redis_client.get(book_key(service.venue, "SOLUSDT")), timeout=5)

@@ -1,14 +1,14 @@
 import json
 import time
 
-from core.bus import candle_stream
+from core.bus import EXTRA_SYMBOLS, candle_stream
 from core.candles.aggregate import aggregate_series
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.health import stale_feeds
-from core.candles.store import EXTRA_SYMBOLS, load_candles, read_stream
+from core.candles.store import load_candles, read_stream
 from core.config import TIMEFRAMES
 from core.db import get_engine
-from core.heartbeat import write_heartbeat
+from core.liveness import write_liveness
 from tests.feeds.conftest import wait_until
 from tests.feeds.venue import kline_message
 
@@ -132,7 +132,7 @@ def test_stale_feed_shows_on_health_and_forces_a_reconnect(venue, run_feed, redi
         wait_until(lambda: service.state.connected)
         # The venue's clock stands still and sends nothing: after 0.6 s the feed is stale.
         wait_until(lambda: service.state.stale, timeout=5)
-        write_heartbeat("feeds", service.info(), redis_client)
+        write_liveness("feeds", service.info(), redis_client)
         stale = stale_feeds(redis_client, now=time.time() + 1)
         assert [s["symbol"] for s in stale] == ["BTCUSDT"]
         wait_until(lambda: len(venue.connects) >= 2, timeout=5)

@@ -11,10 +11,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from core.bots.ticks import due_ticks
 from core.bus import task_sender
 from core.candles.candle import ClosedCandle
 from core.candles.store import load_candles
-from core.candles.ticks import enqueue_due_ticks
+from core.candles.ticks import TickHook, enqueue_due_ticks
 from core.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
 from core.strategies import store as strategy_store
@@ -59,11 +60,11 @@ def test_a_bot_buys_on_one_close_and_sells_on_the_next_and_the_page_shows_the_pn
         bot = session.scalar(select(Bot).where(Bot.user_id == logged_in.id))
     assert bot.state == "running"
     try:
-        send = task_sender().send_task
-        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-2]), redis_client, send)].count(bot.id) == 1
+        hook = TickHook(due_ticks, task_sender().send_task)
+        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-2]), redis_client, hook)].count(bot.id) == 1
         entry_tick, = _wait_for_ticks(bot.id, 1)
         assert entry_tick.action == "enter"
-        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-1]), redis_client, send)].count(bot.id) == 1
+        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-1]), redis_client, hook)].count(bot.id) == 1
         _, exit_tick = _wait_for_ticks(bot.id, 2)
         assert exit_tick.action == "exit"
         with new_session() as session:

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from core.embedded_pg import init_postgres, postgres_command, superuser_password_file
-from core.services import redis_command, start_server
+from core.embedded_services import redis_command, start_server
 from tests.conftest import ROOT, process_env
 from tests.support import free_port, remember_secret, stop_process
 
@@ -117,8 +117,8 @@ def test_worker_waits_for_redis_then_processes_tasks(tmp_path):
         assert worker.poll() is None, "the worker must keep retrying, not exit"
         redis.start()
         probe = subprocess.run(
-            [sys.executable, "-c", "from workers.celery_app import app; "
-             "print(app.send_task('workers.maintenance.ping', args=['back']).get(timeout=60))"],
+            [sys.executable, "-c", "from workers.celery_app import app; from core import tasks; "
+             "print(tasks.send_ping('back', app=app).get(timeout=60))"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
         assert probe.stdout.strip() == "back", probe.stderr[-2000:]
         log_text = (LOG_DIR / "outage-worker.log").read_text()

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from core.db import new_session
 from core.models import Bot, Order, Webhook
-from core.orders import service
+from core.orders import placement
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import (  # noqa: F401
     DEAD_URL,
@@ -38,7 +38,7 @@ def test_a_trader_away_from_the_screen_pauses_everything_and_flattens_in_one_cli
     desk = make_desk(trader, make_bot)
     other = second_broker(trader, "Backup venue")
     left_there = trader.order(broker_id=other, type="limit", price=Decimal("1000"))
-    assert service.place(left_there).state == "open"
+    assert placement.place(left_there).state == "open"
     Trader(trader.user_id, other, "", "", trader.sim).point_at(DEAD_URL)  # that venue just went down
 
     page = browser.get("/trading/").get_data(as_text=True)

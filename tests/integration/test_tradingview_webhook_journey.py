@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 import requests
 
+from core import tasks
 from core.db import new_session
 from core.exchanges.sim.server import start_in_thread
 from core.models import Fill, Order, WebhookAlert
@@ -111,7 +112,7 @@ def _protection_of(entry_id: int) -> Order | None:
 def _sync(order_id: int) -> dict:
     from workers.celery_app import app
 
-    return app.send_task("workers.orders.sync_order", args=[order_id]).get(timeout=30)
+    return tasks.send_sync_order(order_id, app=app).get(timeout=30)
 
 
 def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that_exits_at_the_take_profit(
@@ -158,7 +159,7 @@ def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that
     _sync(entry.id)
     from workers.celery_app import app
 
-    app.send_task("workers.webhooks.sweep_unprotected").get(timeout=30)
+    tasks.send_sweep_unprotected_entries(app=app).get(timeout=30)
     with new_session() as session:
         assert session.query(Order).filter(Order.oco_group == f"protect:{entry.id}").count() == 1
 

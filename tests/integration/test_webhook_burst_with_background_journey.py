@@ -17,17 +17,17 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from core.bus import get_redis
+from core.bus import get_redis, ratelimit_budget
 from core.db import new_session
 from core.exchanges.errors import ExchangeError
-from core.exchanges.ratelimit import PREFIX, RequestClass, weight_spent
+from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.exchanges.sim.server import start_in_thread
 from core.models import Order, User, WebhookAlert
-from core.orders import reconcile, service
+from core.orders import placement, reconcile
 from tests.core.webhooks.fixtures import webhook_of  # noqa: F401
 from tests.trading_support import make_trader
 
-VENUE_BUDGET = f"{PREFIX}:sim:6000/60000"
+VENUE_BUDGET = ratelimit_budget("sim", 6000, 60000)
 ALERTS = 30
 
 
@@ -71,8 +71,8 @@ def test_a_burst_of_webhook_alerts_with_busy_background_reconciliation_loses_not
     # Other connections on the same venue, each with a resting order and a fill to reconcile.
     others = [make_trader(make_user, sim) for _ in range(3)]
     for other in others:
-        service.place(other.order(type="limit", price=Decimal("1000")))
-        service.place(other.order())
+        placement.place(other.order(type="limit", price=Decimal("1000")))
+        placement.place(other.order())
     stop = threading.Event()
 
     def reconcile_without_pause(broker_id: int) -> None:

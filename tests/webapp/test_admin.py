@@ -31,9 +31,9 @@ def test_admin_creates_and_disables_user(app, make_user, login):
 
 
 def test_system_page_shows_health(app, make_user, login, redis_client):
-    from core.heartbeat import write_heartbeat
+    from core.liveness import write_liveness
 
-    write_heartbeat("worker", {"queues": ["orders"]})
+    write_liveness("worker", {"queues": ["orders"]})
     admin, password = make_user(is_admin=True)
     c = app.test_client()
     login(admin.username, password, test_client=c)

@@ -14,7 +14,7 @@ from arb.__main__ import publish_status
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
 from bench.arb import apply_frame, generate_stream
-from core.models.arb import STATUS_KEY
+from core.bus import ARB_STATUS
 
 
 def engine_with_books(pair: str = "web-test") -> ArbEngine:
@@ -55,7 +55,7 @@ def test_published_status_shows_spreads_books_position_and_events(client, logged
     engine = engine_with_books()
     publish_status(engine.snapshot())
     html = client.get("/arbitrage/status").get_data(as_text=True)
-    snapshot = json.loads(redis_client.get(STATUS_KEY))
+    snapshot = json.loads(redis_client.get(ARB_STATUS))
     for direction, edge in snapshot["spreads"]["entry_bps"].items():
         assert direction.replace("_", " ") in html and edge in html
     assert snapshot["books"]["vest"]["bid"] in html and snapshot["books"]["paradex"]["ask"] in html
@@ -70,7 +70,7 @@ def test_an_old_status_is_flagged_as_stuck(client, logged_in_admin, redis_client
 
 
 def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in_admin, redis_client):
-    redis_client.set(STATUS_KEY, "{not json")
+    redis_client.set(ARB_STATUS, "{not json")
     response = client.get("/arbitrage/status")
     assert response.status_code == 200 and "not valid JSON" in response.get_data(as_text=True)
 

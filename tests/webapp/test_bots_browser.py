@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from core import tasks
 from core.db import new_session, session_scope
 from core.models import Bot
 from core.strategies import store as strategy_store
@@ -41,7 +42,7 @@ def test_create_start_and_see_a_broken_bot_stopped_with_its_error(page, browser_
     with new_session() as session:
         bot_id = session.query(Bot.id).filter(Bot.user_id == user.id).scalar()
     try:
-        result = app.send_task("workers.bots.tick", args=[bot_id, hour_candles[-1], "1h"]).get(timeout=90)
+        result = tasks.send_bot_tick(bot_id, hour_candles[-1], "1h", app=app).get(timeout=90)
         assert result["action"] == "error"
         # The page polls: no reload needed to see the bot stopped, with the error and its line.
         error = page.locator(".bot-error")

@@ -1,12 +1,12 @@
 import json
 import time
 
-from core.bus import EXPECTED_PROCESSES, HEARTBEATS
+from core.bus import EXPECTED_PROCESSES, LIVENESS
 
 
 def test_healthz_all_green(client, redis_client):
     redis_client.sadd(EXPECTED_PROCESSES, "worker")
-    redis_client.hset(HEARTBEATS, "worker", json.dumps({"ts": time.time(), "pid": 1, "host": "h", "info": {}}))
+    redis_client.hset(LIVENESS, "worker", json.dumps({"ts": time.time(), "pid": 1, "host": "h", "info": {}}))
     response = client.get("/healthz")
     body = response.get_json()
     assert response.status_code == 200
@@ -17,7 +17,7 @@ def test_healthz_all_green(client, redis_client):
 
 def test_healthz_503_when_expected_process_is_stale(client, redis_client):
     redis_client.sadd(EXPECTED_PROCESSES, "beat")
-    redis_client.hset(HEARTBEATS, "beat", json.dumps({"ts": time.time() - 60, "pid": 1, "host": "h", "info": {}}))
+    redis_client.hset(LIVENESS, "beat", json.dumps({"ts": time.time() - 60, "pid": 1, "host": "h", "info": {}}))
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["down"] == ["beat"]
@@ -38,11 +38,11 @@ def test_queue_depths_count_waiting_messages(redis_server):
 
 def test_long_gone_unexpected_processes_are_forgotten(client, redis_client):
     now = time.time()
-    redis_client.hset(HEARTBEATS, "bench-worker", json.dumps({"ts": now - 3600, "pid": 1, "host": "h", "info": {}}))
-    redis_client.hset(HEARTBEATS, "recent-worker", json.dumps({"ts": now - 60, "pid": 1, "host": "h", "info": {}}))
+    redis_client.hset(LIVENESS, "bench-worker", json.dumps({"ts": now - 3600, "pid": 1, "host": "h", "info": {}}))
+    redis_client.hset(LIVENESS, "recent-worker", json.dumps({"ts": now - 60, "pid": 1, "host": "h", "info": {}}))
     processes = client.get("/healthz").get_json()["processes"]
     assert "bench-worker" not in processes and processes["recent-worker"]["ok"] is False
-    assert not redis_client.hexists(HEARTBEATS, "bench-worker")
+    assert not redis_client.hexists(LIVENESS, "bench-worker")
 
 
 OUTSIDER = {"REMOTE_ADDR": "203.0.113.7"}

@@ -10,10 +10,11 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from core.bus import EXTRA_SYMBOLS, live_channel
 from core.candles.candle import ClosedCandle
-from core.candles.store import EXTRA_SYMBOLS, candle_event, live_channel, store_candles
+from core.candles.store import candle_event, store_candles
 from core.db import get_engine
-from core.heartbeat import write_heartbeat
+from core.liveness import write_liveness
 from tests.support import csrf_token_from
 
 T0 = 1_735_689_600_000
@@ -58,7 +59,7 @@ def test_candles_json_is_ordered_and_limited(client, logged_in, symbol):
 
 def test_status_shows_connection_latency_and_stale_symbols(client, logged_in, redis_client):
     now = time.time()
-    write_heartbeat("feeds", {"venue": "sim", "connected": True, "reconnects": 2, "messages": 10,
+    write_liveness("feeds", {"venue": "sim", "connected": True, "reconnects": 2, "messages": 10,
                               "stream_latency_ms": {"p50": 1.5, "p99": 7.25, "max": 9},
                               "stored_latency_ms": {"p50": 3.0, "p99": 12.0, "max": 15},
                               "symbols": {"BTCUSDT": {"last_message_ts": now - 1},

@@ -4,6 +4,7 @@ import io
 import re
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,9 +75,8 @@ def test_a_trader_cannot_import_into_the_shared_store_and_does_not_see_the_form(
 
 
 def test_another_users_job_is_not_found(client, logged_in, make_user, login, redis_client):
-    theirs = jobs._start(logged_in.id + 100_000, jobs.IMPORT_TASK, {"path": "/nonexistent", "venue": "binance",
-                                                                    "symbol": "XUSDT", "timeframe": "1m"},
-                         "someone else's", None)
+    theirs = jobs.start_import(logged_in.id + 100_000, Path("/nonexistent"), venue="binance", symbol="XUSDT",
+                               timeframe="1m", filename="someone else's")
     assert client.get(f"/marketdata/jobs/{theirs}").status_code == 404
     assert client.get("/marketdata/jobs/not-a-job").status_code == 404
 

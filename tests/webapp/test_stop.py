@@ -10,7 +10,7 @@ from decimal import Decimal
 from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
 from core.models import Bot, User, Webhook, WebhookAlert
-from core.orders import service
+from core.orders import placement
 from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
 from tests.stop_support import (  # noqa: F401
     flatten_report,
@@ -86,7 +86,7 @@ def test_admin_halt_shows_a_banner_and_refuses_orders(app, signed_in_trader, mak
         admin_client.post("/admin/halt", data={"csrf_token": token, "halted": "1"})
         assert "Trading is halted by the administrator" in client.get("/").get_data(as_text=True)
         order_id = trader.order()
-        assert service.place(order_id).state == "rejected" and trader.reload(order_id).error_message == HALTED
+        assert placement.place(order_id).state == "rejected" and trader.reload(order_id).error_message == HALTED
         assert "Resume trading" in admin_client.get("/admin/users").get_data(as_text=True)
     finally:
         admin_client.post("/admin/halt", data={"csrf_token": token, "halted": "0"})

@@ -12,12 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.bus import task_sender
+from core.bus import STRANGER_COUNTS, STRANGER_SAMPLE, task_sender
 from core.config import get_settings
 from core.db import new_session, session_scope
 from core.models import Order, Webhook, WebhookAlert
 from core.webhooks.processing import process_alert
-from core.webhooks.strangers import STRANGER_COUNTS, STRANGER_SAMPLE
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
 from tests.support import csrf_token_from, remember_secret
 

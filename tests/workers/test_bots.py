@@ -7,9 +7,11 @@ import time
 
 from sqlalchemy import select
 
+from core import tasks
+from core.bots.ticks import due_ticks
 from core.candles.candle import ClosedCandle
 from core.candles.store import load_candles
-from core.candles.ticks import enqueue_due_ticks
+from core.candles.ticks import TickHook, enqueue_due_ticks
 from core.db import new_session
 from core.models import Bot, Order
 from tests.core.bots.fixtures import (  # noqa: F401
@@ -27,7 +29,7 @@ from tests.core.bots.fixtures import (  # noqa: F401
 def _tick(bot_id: int, candle_time: int, **kwargs) -> dict:
     from workers.celery_app import app
 
-    result = app.send_task("workers.bots.tick", args=[bot_id, candle_time, "1h"], kwargs=kwargs)
+    result = tasks.send_bot_tick(bot_id, candle_time, "1h", **kwargs, app=app)
     return result.get(timeout=90)
 
 
@@ -44,7 +46,7 @@ def _bot(bot_id: int) -> Bot:
 def test_the_tick_task_is_routed_to_the_bots_queue():
     from workers.celery_app import app
 
-    assert app.amqp.router.route({}, "workers.bots.tick")["queue"].name == "bots"
+    assert app.amqp.router.route({}, tasks.BOT_TICK)["queue"].name == "bots"
 
 
 def test_a_tick_on_real_candles_places_exactly_one_order_and_a_redelivered_tick_none(
@@ -89,11 +91,12 @@ def test_the_feeds_hook_enqueues_the_tick_for_a_running_bot_and_not_for_a_paused
                                 end_ms=hour_candles[-1])
     candle = ClosedCandle("sim", "BTCUSDT", "1h", stored.open_time, stored.open, stored.high, stored.low,
                           stored.close, stored.volume)
-    sent = enqueue_due_ticks(candle, redis_client, task_sender().send_task)
+    hook = TickHook(due_ticks, task_sender().send_task)
+    sent = enqueue_due_ticks(candle, redis_client, hook)
     mine = {tick.args[0] for tick in sent} & {running, paused}
     assert mine == {running}
     # The same close seen again (a feed reconnect) enqueues nothing more.
-    assert not {tick.args[0] for tick in enqueue_due_ticks(candle, redis_client, task_sender().send_task)} & mine
+    assert not {tick.args[0] for tick in enqueue_due_ticks(candle, redis_client, hook)} & mine
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _orders(running):
         time.sleep(0.2)

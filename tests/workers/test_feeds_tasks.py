@@ -1,13 +1,13 @@
 import logging
 import time
 
-from core.heartbeat import write_heartbeat
+from core.liveness import write_liveness
 from workers.feeds_tasks import watch_feeds
 
 
 def test_watchdog_alerts_on_a_quiet_feed_and_not_on_a_live_one(redis_client, caplog):
     now = time.time()
-    write_heartbeat("feeds", {"venue": "sim", "connected": True, "stale_after_s": 30,
+    write_liveness("feeds", {"venue": "sim", "connected": True, "stale_after_s": 30,
                               "symbols": {"BTCUSDT": {"last_message_ts": now - 2},
                                           "ETHUSDT": {"last_message_ts": now - 95}}}, redis_client)
     with caplog.at_level(logging.WARNING, logger="workers.feeds_tasks"):

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 import pytest
 
+from core import tasks
 from core.exchanges.sim.server import start_in_thread
-from core.orders import service
+from core.orders import placement
 from tests.conftest import LOG_DIR, ROOT, process_env
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
-PLACE = "workers.orders.place_order"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_order_task_with_lost_venue_response_places_exactly_once(celery_worker_p
     sim.set_faults(lose_next_order_response=True)
     try:
         order_id = trader.order()
-        result = _celery().send_task(PLACE, args=[order_id], queue="orders")
+        result = _celery().send_task(tasks.PLACE_ORDER, args=[order_id])
         assert result.get(timeout=60)["state"] == "filled"
     finally:
         sim.clear_faults()
@@ -92,7 +92,7 @@ def test_fills_of_a_burst_are_recorded_from_the_order_answers_without_trades_que
     try:
         app = _celery()
         order_ids = [trader.order() for _ in range(6)]
-        results = [app.send_task(PLACE, args=[order_id], queue="orders") for order_id in order_ids]
+        results = [app.send_task(tasks.PLACE_ORDER, args=[order_id]) for order_id in order_ids]
         assert {result.get(timeout=60)["state"] for result in results} == {"filled"}
         orders = [_wait_fills_recorded(trader, order_id) for order_id in order_ids]
     finally:
@@ -107,11 +107,11 @@ def test_redelivered_place_and_cancel_tasks_are_harmless(celery_worker_process, 
 
     order_id = trader.order(type="limit", price=Decimal("1000"))
     app = _celery()
-    first = app.send_task(PLACE, args=[order_id], queue="orders")
-    second = app.send_task(PLACE, args=[order_id], queue="orders")
+    first = app.send_task(tasks.PLACE_ORDER, args=[order_id])
+    second = app.send_task(tasks.PLACE_ORDER, args=[order_id])
     assert {first.get(timeout=60)["state"], second.get(timeout=60)["state"]} <= {"open", "sent"}
     assert _wait_state(trader, order_id, {"open"}) == "open"
-    cancel = app.send_task("workers.orders.cancel_order", args=[order_id], queue="orders")
+    cancel = tasks.send_cancel_order(order_id, app=app)
     assert cancel.get(timeout=60)["state"] == "cancelled"
     assert len(trader.at_sim(order_id)) == 1
 
@@ -132,7 +132,7 @@ def test_worker_killed_mid_placement_then_restarted_never_duplicates(infra, trad
     sim.set_faults(latency_ms=1500)  # the venue is slow: the worker is killed while the order is in flight
     try:
         order_id = trader.order(type="limit", price=Decimal("1000"))
-        _celery().send_task(PLACE, args=[order_id], queue=queue)
+        _celery().send_task(tasks.PLACE_ORDER, args=[order_id], queue=queue)
         assert _wait_state(trader, order_id, {"sent"}, timeout=60) == "sent"
         time.sleep(0.3)  # the POST is on the wire
         os.killpg(worker.pid, signal.SIGKILL)
@@ -147,10 +147,10 @@ def test_worker_killed_mid_placement_then_restarted_never_duplicates(infra, trad
     restarted = _start_worker(queue)
     try:
         # The redelivered task (or reconciliation, whichever comes first) asks the venue by client id.
-        outcome = service.sync(order_id, resend_after=timedelta(0))
+        outcome = placement.sync(order_id, resend_after=timedelta(0))
         assert outcome.state == "open"
         assert len(trader.at_sim(order_id)) == 1
-        again = _celery().send_task(PLACE, args=[order_id], queue=queue)
+        again = _celery().send_task(tasks.PLACE_ORDER, args=[order_id], queue=queue)
         assert again.get(timeout=60)["state"] == "open"
         assert len(trader.at_sim(order_id)) == 1
     finally:

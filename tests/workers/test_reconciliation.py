@@ -10,14 +10,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core import brokers
-from core.bus import get_redis
+from core import brokers, tasks
+from core.bus import get_redis, reconcile_swept
 from core.db import session_scope, utcnow
 from core.exchanges.models import OrderRequest
 from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.exchanges.sim.server import start_in_thread
 from core.models import BrokerConnection, Fill, Order
-from core.orders import reconcile, service
+from core.orders import placement, reconcile
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker
     # defer the requeue to the next pass, as it would in production: run passes until one requeues it.
     reports = []
     while not any(r["requeued"] for r in reports) and len(reports) < 30:
-        reports.append(app.send_task("workers.reconciliation.reconcile_broker", args=[trader.broker_id])
+        reports.append(tasks.send_reconcile_broker(trader.broker_id, app=app)
                        .get(timeout=60))
         time.sleep(0.5)
     assert [r["requeued"] for r in reports][-1] == 1 and sum(r["requeued"] for r in reports) == 1
@@ -98,10 +98,10 @@ def test_unknown_order_is_resolved_by_reconciliation(trader):
         exchange = brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
     exchange.markets()
     exchange.base_url = "http://127.0.0.1:9"  # discard port: the venue is unreachable
-    from core.orders import service
+    from core.orders import placement
 
     order_id = trader.order(type="limit", price=Decimal("1000"))
-    assert service.place(order_id).state == "unknown"
+    assert placement.place(order_id).state == "unknown"
     exchange.base_url = trader.sim.url
     report = reconcile.reconcile_broker(trader.broker_id, lambda _id: False, resend_after=timedelta(0))
     assert report.changed == 1 and not report.errors
@@ -115,9 +115,9 @@ def _background_weight() -> int:
 
 def test_a_quiet_connection_is_swept_once_per_sweep_interval_not_every_pass(trader):
     order_id = trader.order()
-    service.place(order_id)
+    placement.place(order_id)
     _age(order_id, 3600)  # filled an hour ago: history, no activity
-    get_redis().delete(reconcile.sweep_key(trader.broker_id))
+    get_redis().delete(reconcile_swept(trader.broker_id))
     assert trader.broker_id in reconcile.brokers_to_reconcile()
     before = _background_weight()
     swept = reconcile.reconcile_broker(trader.broker_id, lambda _id: False)
@@ -131,7 +131,7 @@ def test_a_quiet_connection_is_swept_once_per_sweep_interval_not_every_pass(trad
 
 def test_a_connection_with_a_resting_order_is_checked_every_pass_for_that_order_only(trader):
     resting = trader.order(type="limit", price=Decimal("1000"))
-    service.place(resting)
+    placement.place(resting)
     _age(resting, 3600)
     reconcile.take_sweep(trader.broker_id)
     for _ in range(2):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from core import tasks
 from core.db import new_session, session_scope, utcnow
 from core.models import Order, Webhook, WebhookAlert, WebhookExpectation
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
@@ -19,8 +20,8 @@ def test_beat_schedules_miss_detection_and_the_recovery_sweep():
 
     app.loader.import_default_modules()
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert {"workers.webhooks.detect_misses", "workers.webhooks.sweep_unprocessed"} <= schedule
-    assert app.amqp.router.route({}, "workers.webhooks.sweep_unprocessed")["queue"].name == "orders"
+    assert {tasks.DETECT_MISSES, tasks.SWEEP_UNPROCESSED_ALERTS} <= schedule
+    assert app.amqp.router.route({}, tasks.SWEEP_UNPROCESSED_ALERTS)["queue"].name == "orders"
 
 
 def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_the_sweep(
@@ -36,7 +37,7 @@ def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_th
         session.add(alert)
         session.flush()
         alert_id = alert.id
-    recovered = app.send_task("workers.webhooks.sweep_unprocessed").get(timeout=30)
+    recovered = tasks.send_sweep_unprocessed_alerts(app=app).get(timeout=30)
     assert recovered >= 1
     with new_session() as session:
         stored = session.get(WebhookAlert, alert_id)
@@ -45,7 +46,7 @@ def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_th
     assert stored.processed_at is not None and [o.id for o in orders] == stored.order_ids
     assert len(orders) == 1
     # A second sweep finds nothing more to do for it.
-    app.send_task("workers.webhooks.sweep_unprocessed").get(timeout=30)
+    tasks.send_sweep_unprocessed_alerts(app=app).get(timeout=30)
     with new_session() as session:
         assert len(session.scalars(select(Order).where(Order.source == "webhook",
                                                        Order.source_ref == str(alert_id))).all()) == 1
@@ -63,7 +64,7 @@ def test_detect_misses_on_the_worker_pauses_a_silent_webhook(celery_worker_proce
             timedelta(minutes=5)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        app.send_task("workers.webhooks.detect_misses").get(timeout=30)
+        tasks.send_detect_misses(app=app).get(timeout=30)
         with new_session() as session:
             if session.get(Webhook, webhook_id).paused:
                 break

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from core.backtest import run_lifecycle, run_params, run_results
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.backtest.run_jobs import backtest_with_series, downsample_series, grid_chunk
+from core.bus import backtest_progress, backtest_run_progress
 from core.models import BacktestRun, Candle
 from core.strategies.loader import load_strategy_class
 from tests.backtest_support import SMA_CROSS, failing_strategy, insert_candles, make_strategy, read_rows
@@ -190,7 +191,7 @@ def test_run_matches_the_engine_on_the_same_candles(db_session, trader, candles,
     assert run.started_at <= run.finished_at
     assert run.gaps and run.gaps[0]["missing"] == 6, "the 2017-09-06 outage is reported, the run continues"
     assert len(run.series["equity"]) == len(ROWS) and run.series["equity"][-1] == pytest.approx(expected.final_equity)
-    assert json.loads(redis_client.get(run_lifecycle.progress_key(run_id)))["status"] == "done"
+    assert json.loads(redis_client.get(backtest_run_progress(run_id)))["status"] == "done"
     assert run_lifecycle.execute_run(run_id) == "done", "a redelivered task leaves a finished run alone"
 
 
@@ -198,7 +199,7 @@ def test_progress_is_published_at_each_stage(db_session, trader, candles, redis_
     version = make_strategy(db_session, trader.id)
     run_id = create(db_session, trader.id, version)
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(run_lifecycle.progress_channel(trader.id))
+    pubsub.subscribe(backtest_progress(trader.id))
     run_lifecycle.execute_run(run_id)
     messages = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:

@@ -8,10 +8,11 @@ import secrets
 import pytest
 from sqlalchemy import func, select
 
+from core import tasks
 from core.bots import manage
-from core.bots.ticks import TICK_TASK, due_ticks
+from core.bots.ticks import due_ticks
+from core.bus import EXTRA_SYMBOLS
 from core.candles.candle import ClosedCandle
-from core.candles.store import EXTRA_SYMBOLS
 from core.db import new_session, session_scope
 from core.models import Bot, BrokerConnection, StrategyVersion
 from core.strategies import store as strategy_store
@@ -115,7 +116,7 @@ def test_start_follows_the_symbol_and_the_feed_hook_ticks_only_running_bots(owne
         manage.start_bot(session, manage.get_bot(session, owner["user_id"], bot_id))
     assert redis_client.sismember(EXTRA_SYMBOLS, "ZZBOTUSDT")
     [tick] = due_ticks(candle)
-    assert tick.task_name == TICK_TASK and tick.args == (bot_id, candle.open_time, "1h")
+    assert tick.task_name == tasks.BOT_TICK and tick.args == (bot_id, candle.open_time, "1h")
     assert tick.idempotency_key == f"bot:{bot_id}:1h:{candle.open_time}"
     assert due_ticks(ClosedCandle("sim", "ZZBOTUSDT", "4h", 1_700_000_000_000, *(1,) * 5)) == []
     with session_scope() as session:

@@ -6,11 +6,11 @@ from decimal import Decimal
 from celery import Celery
 from sqlalchemy import create_engine
 
-from core.bus import candle_stream
+from core.bus import candle_stream, live_channel
 from core.candles.candle import MINUTE_MS
 from core.candles.pipeline import CandlePipeline
-from core.candles.store import expand_live_event, live_channel, load_candles, read_stream
-from core.candles.ticks import BotTick, register_tick_provider, unregister_tick_provider
+from core.candles.store import expand_live_event, load_candles, read_stream
+from core.candles.ticks import BotTick, TickHook
 from core.config import TIMEFRAMES
 from core.db import get_engine
 
@@ -126,19 +126,16 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
 
     def send_task(name, **options):
         return celery.send_task(name, queue=probe_queue, **options)
-    register_tick_provider(provider)
-    try:
-        messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
-        first = make_pipeline(redis_client, send_task=send_task, clock=lambda: just_after_close)
-        first.process_messages(messages)
-        assert first.flush()
-        # The same candle seen again by a restarted feed (Redis streams forgotten): still one tick per bot.
-        redis_client.delete(*[candle_stream("sim", symbol, tf) for tf in TIMEFRAMES])
-        again = make_pipeline(redis_client, send_task=send_task, clock=lambda: just_after_close)
-        again.process_messages(messages)
-        assert again.flush()
-    finally:
-        unregister_tick_provider(provider)
+    hook = TickHook(provider, send_task)
+    messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
+    first = make_pipeline(redis_client, tick_hook=hook, clock=lambda: just_after_close)
+    first.process_messages(messages)
+    assert first.flush()
+    # The same candle seen again by a restarted feed (Redis streams forgotten): still one tick per bot.
+    redis_client.delete(*[candle_stream("sim", symbol, tf) for tf in TIMEFRAMES])
+    again = make_pipeline(redis_client, tick_hook=hook, clock=lambda: just_after_close)
+    again.process_messages(messages)
+    assert again.flush()
     queued = [json.loads(raw) for raw in redis_client.lrange(probe_queue, 0, -1)]
     tasks = [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in queued]
     assert sorted(tasks) == [("workers.bots.test_tick", [1, start]), ("workers.bots.test_tick", [2, start])]
@@ -152,11 +149,8 @@ def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
         calls.append(candle)
         return []
 
-    register_tick_provider(provider)
-    try:  # the real clock: T0 is long gone
-        pipeline = make_pipeline(redis_client, send_task=lambda *a, **k: None)
-        pipeline.process_messages([kline(symbol, T0, 100)])
-        assert pipeline.flush() and len(stored(symbol, "1m")) == 1
-    finally:
-        unregister_tick_provider(provider)
+    # the real clock: T0 is long gone
+    pipeline = make_pipeline(redis_client, tick_hook=TickHook(provider, lambda *a, **k: None))
+    pipeline.process_messages([kline(symbol, T0, 100)])
+    assert pipeline.flush() and len(stored(symbol, "1m")) == 1
     assert calls == []

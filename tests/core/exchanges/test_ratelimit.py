@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.bus import ratelimit_queue
 from core.exchanges.errors import OrderWindowPassed, RateLimited
 from core.exchanges.ratelimit import (
-    PREFIX,
     Priority,
     RateLimiter,
     RequestClass,
@@ -170,8 +170,9 @@ def test_an_order_whose_deadline_would_pass_gives_up_its_turn_and_says_why(redis
 
 def test_a_ticket_whose_waiter_died_stops_holding_the_queue(redis_client):
     limiter = RateLimiter(redis_client, venue="dead", venue_limits=("5/second",), max_wait_s=0)
-    redis_client.zadd(f"{PREFIX}:queue:dead", {"killed-worker": 1})
-    redis_client.zadd(f"{PREFIX}:queue_alive:dead", {"killed-worker": int(time.time() * 1000) - 1})
+    waiting, alive, _ = ratelimit_queue("dead")
+    redis_client.zadd(waiting, {"killed-worker": 1})
+    redis_client.zadd(alive, {"killed-worker": int(time.time() * 1000) - 1})
     with priority(RequestClass.ORDER):
         assert limiter.acquire() == 0.0
     assert limiter.orders_waiting() == 0

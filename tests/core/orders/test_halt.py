@@ -10,7 +10,7 @@ import pytest
 from core.bus import task_sender
 from core.db import session_scope
 from core.halt import HALTED, trading_halted
-from core.orders import service
+from core.orders import placement
 from core.webhooks.processing import process_alert
 from tests.stop_support import accepted_buy_alert, trading_halt
 
@@ -33,7 +33,7 @@ def test_switch_is_durable_and_off_by_default(infra):
 @pytest.mark.parametrize("source", ["manual", "bot", "webhook"])
 def test_no_new_order_from_any_source_while_halted(trader, halted, source):
     order_id = trader.order(source=source, source_ref="1")
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == order.state == "rejected"
     assert order.error_message == HALTED and order.error_kind == "halted"
@@ -43,18 +43,18 @@ def test_no_new_order_from_any_source_while_halted(trader, halted, source):
 
 def test_halt_while_an_order_is_in_flight(trader):
     resting = trader.order(type="limit", price=Decimal("1000"))
-    assert service.place(resting).state == "open"
+    assert placement.place(resting).state == "open"
     flying = trader.order()
     with session_scope() as session:  # the worker moved it to `sent`; the venue call is under way
-        prepared = service.prepare(session, service._locked(session, flying))
+        prepared = placement.prepare(session, placement._locked(session, flying))
     with trading_halt():
-        assert service.send_prepared(prepared).state == "filled"  # in flight: it completes, nothing lost
+        assert placement.send_prepared(prepared).state == "filled"  # in flight: it completes, nothing lost
         assert len(trader.at_sim(flying)) == 1
-        assert service.sync(resting).state == "open"  # syncs (reconciliation) still run
-        assert service.cancel(resting).state == "cancelled"  # cancels still run
+        assert placement.sync(resting).state == "open"  # syncs (reconciliation) still run
+        assert placement.cancel(resting).state == "cancelled"  # cancels still run
         refused = trader.order()
-        assert service.place(refused).state == "rejected"
-    assert service.place(trader.order()).state == "filled"  # trading resumed
+        assert placement.place(refused).state == "rejected"
+    assert placement.place(trader.order()).state == "filled"  # trading resumed
 
 
 def test_a_webhook_alert_while_halted_is_processed_and_its_order_refused(trader, halted):

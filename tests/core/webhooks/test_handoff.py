@@ -7,7 +7,9 @@ import json
 import pytest
 import redis
 
-from core.webhooks.handoff import DRAIN_TASK, PENDING_KEY, WAKE_KEY, drain, hand_off
+from core import tasks
+from core.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
+from core.webhooks.handoff import drain, hand_off
 from tests.core.webhooks.fixtures import sender
 
 
@@ -19,12 +21,12 @@ def test_a_burst_of_alerts_wakes_one_worker_and_is_drained_in_arrival_order(orde
     app = sender()
     for alert_id in (11, 12, 13):
         assert hand_off(alert_id, orders_queue, app)
-    assert wake_ups(orders_queue) == [DRAIN_TASK]  # the flag held back the second and third wake-up
+    assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS]  # the flag held back the second and third wake-up
 
     seen: list[int] = []
     assert drain(orders_queue, seen.append) == 3
     assert seen == [11, 12, 13]
-    assert orders_queue.llen(PENDING_KEY) == 0
+    assert orders_queue.llen(WEBHOOKS_PENDING) == 0
 
 
 def test_an_alert_arriving_once_a_drain_started_wakes_another_worker(orders_queue):
@@ -36,7 +38,7 @@ def test_an_alert_arriving_once_a_drain_started_wakes_another_worker(orders_queu
             hand_off(2, orders_queue, app)
 
     assert drain(orders_queue, process) == 2
-    assert wake_ups(orders_queue) == [DRAIN_TASK, DRAIN_TASK]
+    assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]
 
 
 def test_a_failing_alert_and_the_ones_behind_it_go_back_in_front_in_order(orders_queue):
@@ -53,7 +55,7 @@ def test_a_failing_alert_and_the_ones_behind_it_go_back_in_front_in_order(orders
     with pytest.raises(RuntimeError):
         drain(orders_queue, process)
     assert done == [1, 2]
-    assert orders_queue.lrange(PENDING_KEY, 0, -1) == ["3", "4", "5"]  # the task's retry takes them again
+    assert orders_queue.lrange(WEBHOOKS_PENDING, 0, -1) == ["3", "4", "5"]  # the task's retry takes them again
 
 
 def test_redis_down_is_reported_and_the_wake_flag_never_sticks(orders_queue):
@@ -65,4 +67,4 @@ def test_redis_down_is_reported_and_the_wake_flag_never_sticks(orders_queue):
     app.conf.task_publish_retry = False
     app.conf.broker_transport_options = {"max_retries": 0, "socket_connect_timeout": 0.2}
     assert hand_off(2, orders_queue, app) is False
-    assert orders_queue.get(WAKE_KEY) is None  # so the next alert tries to wake a worker again
+    assert orders_queue.get(WEBHOOKS_WAKE) is None  # so the next alert tries to wake a worker again

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from core import tasks
 from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, User, WebhookAlert
 from core.webhooks.processing import net_position, process_alert, unprocessed_alert_ids
@@ -56,7 +57,7 @@ def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_us
     assert [o.id for o in orders] == [order_id] and orders[0].quantity == Decimal("0.01")
     assert alert.order_ids == [order_id] and "recorded" in alert.process_result
     # The placement went to the real `orders` queue in Redis.
-    assert any(json.loads(raw)["headers"]["task"] == "workers.orders.place_order"
+    assert any(json.loads(raw)["headers"]["task"] == tasks.PLACE_ORDER
                and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]" for raw in orders_queue.lrange("orders", 0, -1))
 
 
@@ -107,10 +108,10 @@ def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_use
     with new_session() as session:
         assert session.get(Order, unsent).state == "cancelled"
         assert session.get(Order, resting).state == "open"  # the worker cancels it at the venue
-    tasks = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
+    queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     ours = {f"[{unsent}]", f"[{resting}]", f"({unsent},)", f"({resting},)"}  # a worker may queue others' tasks
-    assert [(t["task"], t["argsrepr"]) for t in tasks if t["argsrepr"] in ours] == \
-        [("workers.orders.cancel_order", f"[{resting}]")]
+    assert [(t["task"], t["argsrepr"]) for t in queued if t["argsrepr"] in ours] == \
+        [(tasks.CANCEL_ORDER, f"[{resting}]")]
 
 
 def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_of, webhook_of):
@@ -153,7 +154,7 @@ def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, 
 
     assert trader.reload(order_id).state == "new"
     queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
-    assert [(t["task"], t["argsrepr"]) for t in queued] == [("workers.orders.place_order", f"[{order_id}]")]
+    assert [(t["task"], t["argsrepr"]) for t in queued] == [(tasks.PLACE_ORDER, f"[{order_id}]")]
 
 
 def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_sql(make_user, broker_of, webhook_of,

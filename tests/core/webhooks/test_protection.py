@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
+from core import tasks
 from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, Webhook, WebhookAlert
 from core.webhooks.processing import net_position, process_alert
@@ -83,7 +84,7 @@ def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_t
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
     assert alert.order_ids == [entry_id, oco_id] and f"oco protection #{oco_id}" in alert.process_result
-    assert _queued(orders_queue) == [("workers.orders.place_order", f"[{oco_id}]")]
+    assert _queued(orders_queue) == [(tasks.PLACE_ORDER, f"[{oco_id}]")]
 
 
 def test_one_exit_price_makes_a_single_stop_loss_or_limit_order(make_user, broker_of, webhook_of):
@@ -171,7 +172,7 @@ def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(mak
         close = session.get(WebhookAlert, close_id)
         assert close.processed_at is None and f"cancelling protective order(s) #{stop_id}" in close.process_result
         assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.00999")
-    assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{close_id}]")]
+    assert _queued(orders_queue) == [(tasks.TRADE_AFTER_CANCELLING, f"[{close_id}]")]
 
     # Once the venue confirmed the cancel, the close sells what the webhook holds.
     sell = _processed_after_cancel(stop_id, close_id)
@@ -197,7 +198,7 @@ def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_use
     with new_session() as session:
         assert f"cancelling protective order(s) #{stop_id} before trading" in \
             session.get(WebhookAlert, exit_id).process_result
-    assert _queued(orders_queue) == [("workers.webhooks.trade_after_cancelling", f"[{exit_id}]")]
+    assert _queued(orders_queue) == [(tasks.TRADE_AFTER_CANCELLING, f"[{exit_id}]")]
 
     assert _processed_after_cancel(stop_id, exit_id).side == "sell"
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.config import ROOT, Settings, get_settings
+from core.embedded_services import ensure_port_free, private_dir, private_file, wait_for_port
 from core.security import generate_fernet_key
-from core.services import ensure_port_free, private_dir, private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 

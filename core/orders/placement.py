@@ -6,26 +6,26 @@ is committed before the venue is called, and the venue only ever sees the order'
 id, so a retry finds the first attempt instead of creating a second order.
 
 A venue that does not answer leaves the order `unknown`; only a query by client order id decides
-what happened. Every state change is published on the user's Redis channel after it is committed.
+what happened. Every state change is published on the user's Redis channel after it is committed
+(core.orders.events); the fills the venue reports go to the ledger (core.orders.fills).
+
+Enqueueing an order for a worker is core.orders.dispatch (`enqueue_order`); this module is what the
+worker runs (`place`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, noload
 
 from core.brokers import exchange_for
-from core.bus import get_redis, order_events_channel
 from core.db import session_scope, utcnow
 from core.exchanges.errors import (
     AuthError,
@@ -36,12 +36,14 @@ from core.exchanges.errors import (
     OrderWindowPassed,
     RateLimited,
 )
-from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, VenueTrade, oco_leg_ids
-from core.exchanges.ratelimit import RequestClass, background, priority
+from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, oco_leg_ids
+from core.exchanges.ratelimit import RequestClass, priority
 from core.exchanges.rules import round_and_validate
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
-from core.models import BrokerConnection, Fill, Order
+from core.models import BrokerConnection, Order
+from core.orders.events import event_payload, publish
+from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills
 from core.orders.states import FINAL_STATES, OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
 
@@ -59,14 +61,6 @@ VENUE_STATUS = {"open": OrderState.OPEN, "partially_filled": OrderState.PARTIALL
                 "expired": OrderState.EXPIRED}
 WAITING_STATES = frozenset({OrderState.SENT.value, OrderState.UNKNOWN.value})
 
-AfterFill = Callable[[int], object]
-# Callbacks by `Order.source`, run after an order of that source ended with a fill (see on_final_fill).
-_AFTER_FILL: dict[str, list[AfterFill]] = {}
-# Set by worker processes (see record_fills_later): how to have a placement's fills recorded in a batch.
-_FILLS_LATER: list[Callable[[int, str], bool]] = []
-# How far back record_symbol_fills looks for orders whose fills the ledger misses.
-FILLS_WINDOW = timedelta(hours=6)
-
 
 @dataclass
 class Outcome:
@@ -82,27 +76,7 @@ class Outcome:
         return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
 
 
-# ---- publishing --------------------------------------------------------------------------------
-
-def _event_payload(order: Order, from_state: str | None, cause: str) -> dict[str, Any]:
-    return {"type": "order", "order_id": order.id, "broker_id": order.broker_id, "symbol": order.symbol,
-            "side": order.side, "order_type": order.type, "from": from_state, "state": order.state,
-            "cause": cause, "filled_quantity": str(order.filled_quantity or 0),
-            "error": order.error_message, "at": utcnow().isoformat()}
-
-
-def publish(user_id: int, payloads: Iterable[dict[str, Any]]) -> None:
-    """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
-    try:
-        pipe = get_redis().pipeline(transaction=False)  # one round trip for a step's events
-        for payload in payloads:
-            pipe.publish(order_events_channel(user_id), json.dumps(payload))
-        pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - redis-py raises several transport errors; pages also poll
-        log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
-
-
-def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict[str, Any] | None = None) -> bool:
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
     """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
     if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
         return False
@@ -114,7 +88,7 @@ def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail
     order.move_to(target, cause, detail)
     order.updated_at = utcnow()
     outcome.state, outcome.changed = order.state, True
-    outcome.events.append(_event_payload(order, previous, cause))
+    outcome.events.append(event_payload(order, previous, cause))
     return True
 
 
@@ -126,41 +100,6 @@ def _locked(session: Session, order_id: int) -> Order:
     if order is None:
         raise LookupError(f"no order {order_id}")
     return order
-
-
-def on_final_fill(source: str, callback: AfterFill) -> None:
-    """Call `callback(order_id)` when an order of `source` reaches a final state with a fill.
-
-    It runs after the state and the fills are committed, in the process that saw the fill, and may run
-    more than once for the same order (a redelivered task, a sync racing a placement): it must be
-    idempotent. A process that dies before running it relies on its owner's own recovery sweep.
-    """
-    callbacks = _AFTER_FILL.setdefault(source, [])
-    if callback not in callbacks:
-        callbacks.append(callback)
-
-
-def _after_final_fill(order_id: int, source: str) -> None:
-    for callback in _AFTER_FILL.get(source, ()):
-        try:
-            callback(order_id)
-        except Exception as exc:  # noqa: BLE001 - a follow-up must never undo or hide the recorded fill
-            log.warning("after_fill_failed", extra={"order_id": order_id, "source": source,
-                                                    "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-
-
-def record_fills_later(schedule: Callable[[int, str], bool]) -> None:
-    """Let placements hand their fills to `schedule(broker_id, symbol)` (True: a batch will record them
-    and run the after-fill callbacks) instead of querying the venue's trades once per order.
-
-    A trades query weighs 20 on Binance against 1 for the order itself: one per filled order spends
-    the IP's 6000/minute budget at under 5 orders/s and then every order waits for the limiter."""
-    _FILLS_LATER[:] = [schedule]
-
-
-def _fills_scheduled(broker_id: int, symbol: str) -> bool:
-    return bool(_FILLS_LATER) and _FILLS_LATER[0](broker_id, symbol)
-
 
 def _ended_filled(order: Order, outcome: Outcome) -> bool:
     """This step moved the order to a final state with some quantity traded."""
@@ -263,15 +202,6 @@ def _mark_unknown(order: Order, err: Exception, outcome: Outcome, cause: str) ->
     order.error_message = (f"{err} — the venue did not confirm; the order is checked by its client order id "
                            f"before anything is sent again")[:2000]
     _move(order, OrderState.UNKNOWN, cause, outcome, {"error": str(err)[:500]})
-
-
-def _leg_ids(order: Order) -> tuple[str, ...]:
-    for event in reversed(order.events):
-        legs = (event.detail or {}).get("legs")
-        if legs:
-            return tuple(legs)
-    return ()
-
 
 # ---- place --------------------------------------------------------------------------------------
 
@@ -389,33 +319,19 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
                  extra={"order_id": order.id, "state": order.state, "venue": exchange.venue,
                         "error": str(failure)[:300] if failure and not answer else None})
         filled = order.filled_quantity > 0
-        missing_fills = filled and not _record_answer_fills(session, order, answer, outcome)
+        complete, fill_events = record_answer_fills(session, order, answer)
+        outcome.events += fill_events
+        missing_fills = filled and not complete
         ended, source = _ended_filled(order, outcome), order.source
         broker_id, symbol = order.broker_id, order.symbol
     _finish(outcome, user_id)
-    if missing_fills and _fills_scheduled(broker_id, symbol):
+    if missing_fills and fills_scheduled(broker_id, symbol):
         return outcome  # record_symbol_fills stores them and runs the after-fill callbacks
     if missing_fills:
-        _record_order_fills(order_id)
+        record_order_fills(order_id)
     if ended:
-        _after_final_fill(order_id, source)
+        after_final_fill(order_id, source)
     return outcome
-
-
-def _record_answer_fills(session: Session, order: Order, answer: VenueOrder | OcoResult | None,
-                         outcome: Outcome) -> bool:
-    """Record the fills the venue sent with its answer; True when the ledger then holds all of them."""
-    if not isinstance(answer, VenueOrder) or not answer.trades:
-        return False
-    if sum((trade.qty for trade in answer.trades), Decimal(0)) < order.filled_quantity:
-        return False  # a partial list: the trades query fills the gap
-    added = record_fills(session, order.user_id, order.broker_id,
-                         [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
-                         {answer.venue_order_id: order})
-    if added:
-        log.info("fills_recorded", extra={"order_id": order.id, "added": added, "from": "order_answer"})
-        outcome.events.append(_event_payload(order, order.state, "fills_recorded") | {"type": "fill"})
-    return True
 
 
 def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:
@@ -490,9 +406,9 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
     if request is not None:
         return _send(order_id, exchange, request, outcome, user_id, deadline)
     if filled:
-        _record_order_fills(order_id)
+        record_order_fills(order_id)
     if ended:
-        _after_final_fill(order_id, source)
+        after_final_fill(order_id, source)
     return outcome
 
 
@@ -568,95 +484,6 @@ def cancel(order_id: int) -> Outcome:
     result.message = result.message if outcome.message is None else outcome.message
     return result
 
-
-# ---- fills ledger --------------------------------------------------------------------------------
-
-_INSERT_FILL_ONCE = (insert(Fill.__table__).on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
-                     .returning(Fill.__table__.c.id))  # built once: a statement per fill cost more than its row
-
-
-def record_fills(session: Session, user_id: int, broker_id: int, trades: Iterable[VenueTrade],
-                 orders_by_venue_id: dict[str, Order] | None = None) -> int:
-    """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
-    orders_by_venue_id = orders_by_venue_id or {}
-    added = 0
-    for trade in trades:
-        order = orders_by_venue_id.get(trade.order_id)
-        side = trade.side or (order.side if order else "buy")
-        values = {"order_id": order.id if order else None, "user_id": user_id, "broker_id": broker_id,
-                  "symbol": trade.symbol or (order.symbol if order else ""), "side": side,
-                  "venue_trade_id": trade.trade_id, "price": trade.price, "quantity": trade.qty, "fee": trade.fee,
-                  "fee_asset": trade.fee_asset or None,
-                  "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC)}
-        inserted = session.execute(_INSERT_FILL_ONCE, values).scalar()
-        added += inserted is not None
-    return added
-
-
-def recorded_quantity(session: Session, order_id: int) -> Decimal:
-    return session.scalar(select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == order_id)) \
-        or Decimal(0)
-
-
-@background()  # trade history: yields the venue's budget to orders
-def _record_order_fills(order_id: int) -> int:
-    """Fetch this order's trades when our ledger holds less than the venue reports filled."""
-    with session_scope() as session:
-        order = session.get(Order, order_id)
-        if order is None or recorded_quantity(session, order_id) >= order.filled_quantity:
-            return 0
-        broker = session.get(BrokerConnection, order.broker_id)
-        venue_ids = set(_leg_ids(order)) | ({order.venue_order_id} if order.venue_order_id else set())
-        start_ms = int(order.created_at.timestamp() * 1000) - 60_000
-        try:
-            trades = exchange_for(broker).trades(order.symbol, start_ms=start_ms)
-        except ExchangeError as err:
-            log.warning("fills_fetch_failed", extra={"order_id": order_id, "error": str(err)})
-            return 0
-        mine = [t for t in trades if t.order_id in venue_ids]
-        added = record_fills(session, broker.user_id, broker.id,
-                             [replace(t, symbol=t.symbol or order.symbol) for t in mine],
-                             {vid: order for vid in venue_ids})
-        user_id = order.user_id
-        payload = _event_payload(order, order.state, "fills_recorded")
-    if added:
-        log.info("fills_recorded", extra={"order_id": order_id, "added": added})
-        publish(user_id, [payload | {"type": "fill"}])
-    return added
-
-
-@background()
-def record_symbol_fills(broker_id: int, symbol: str) -> list[int]:
-    """One trades query for every recent order of a broker's symbol whose fills the ledger misses;
-    the after-fill callbacks run for the final ones now fully recorded. Returns the completed order ids."""
-    with session_scope() as session:
-        broker = session.get(BrokerConnection, broker_id)
-        recorded = (select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id)
-                    .correlate(Order).scalar_subquery())
-        missing = list(session.scalars(select(Order).where(
-            Order.broker_id == broker_id, Order.symbol == symbol, Order.filled_quantity > recorded,
-            Order.updated_at >= utcnow() - FILLS_WINDOW).order_by(Order.id)))
-        if broker is None or not missing:
-            return []
-        by_venue_id = {venue_id: order for order in missing
-                       for venue_id in (*_leg_ids(order), order.venue_order_id) if venue_id}
-        start_ms = int(min(order.created_at for order in missing).timestamp() * 1000) - 60_000
-        trades = exchange_for(broker).trades(symbol, start_ms=start_ms)  # ExchangeError: the caller retries
-        mine = [replace(t, symbol=t.symbol or symbol) for t in trades if t.order_id in by_venue_id]
-        added = record_fills(session, broker.user_id, broker.id, mine, by_venue_id)
-        session.flush()
-        complete = [order for order in missing if recorded_quantity(session, order.id) >= order.filled_quantity]
-        payloads = [(order.user_id, _event_payload(order, order.state, "fills_recorded") | {"type": "fill"})
-                    for order in complete]
-        finals = [(order.id, order.source) for order in complete if order.is_final]
-    if added:
-        log.info("fills_recorded", extra={"broker_id": broker_id, "symbol": symbol, "added": added,
-                                          "orders": len(complete)})
-    for user_id, payload in payloads:
-        publish(user_id, [payload])
-    for order_id, source in finals:
-        _after_final_fill(order_id, source)
-    return [payload["order_id"] for _, payload in payloads]
 
 
 def order_is_waiting(state: str) -> bool:

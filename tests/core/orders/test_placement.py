@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from core import brokers
-from core.bus import order_events_channel
+from core.bus import order_events_channel, ratelimit_budget
 from core.db import session_scope, utcnow
 from core.exchanges.models import VenueTrade
-from core.exchanges.ratelimit import PREFIX
 from core.models import BrokerConnection, Fill, Order
-from core.orders import service
+from core.orders import fills, placement
 from core.orders.useful_life import manual_wait_s
 from tests.support import free_port
 from tests.trading_support import make_trader
@@ -33,7 +32,7 @@ def test_market_order_is_sent_filled_and_its_fills_stored_once(trader, redis_cli
     listener.subscribe(order_events_channel(trader.user_id))
     order_id = trader.order(quantity=Decimal("0.01"))
 
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
 
     order = trader.reload(order_id)
     assert outcome.state == "filled" and order.state == "filled"
@@ -46,19 +45,19 @@ def test_market_order_is_sent_filled_and_its_fills_stored_once(trader, redis_cli
     assert [p["state"] for p in published if p["type"] == "order"][:2] == ["sent", "filled"]
 
     # Placing again (a redelivered task) neither sends nor changes anything.
-    again = service.place(order_id)
+    again = placement.place(order_id)
     assert again.changed is False and len(trader.at_sim(order_id)) == 1
 
 
 def test_fills_ledger_deduplicates_by_venue_trade_id(trader):
     order_id = trader.order()
-    service.place(order_id)
+    placement.place(order_id)
     trade = VenueTrade(trade_id="T-1", order_id="999", symbol="BTCUSDT", side="buy", price=Decimal("1"),
                        qty=Decimal("2"), fee=Decimal(0), fee_asset="USDT", time_ms=1_700_000_000_000)
     with session_scope() as session:
         broker = session.get(BrokerConnection, trader.broker_id)
-        assert service.record_fills(session, broker.user_id, broker.id, [trade, trade]) == 1
-        assert service.record_fills(session, broker.user_id, broker.id, [trade]) == 0
+        assert fills.record_fills(session, broker.user_id, broker.id, [trade, trade]) == 1
+        assert fills.record_fills(session, broker.user_id, broker.id, [trade]) == 0
         count = len(session.scalars(select(Fill).where(Fill.broker_id == trader.broker_id,
                                                        Fill.venue_trade_id == "T-1")).all())
     assert count == 1
@@ -66,8 +65,8 @@ def test_fills_ledger_deduplicates_by_venue_trade_id(trader):
 
 def test_limit_order_rests_open_then_cancels(trader):
     order_id = trader.order(type="limit", price=Decimal("1000"), quantity=Decimal("0.01"))
-    assert service.place(order_id).state == "open"
-    outcome = service.cancel(order_id)
+    assert placement.place(order_id).state == "open"
+    outcome = placement.cancel(order_id)
     order = trader.reload(order_id)
     assert outcome.state == "cancelled" and order.state == "cancelled"
     assert states(order) == ["sent", "open", "cancelled"]
@@ -76,8 +75,8 @@ def test_limit_order_rests_open_then_cancels(trader):
 
 def test_cancel_before_sending_never_reaches_the_venue(trader):
     order_id = trader.order(type="limit", price=Decimal("1000"))
-    assert service.cancel(order_id).state == "cancelled"
-    assert service.place(order_id).changed is False
+    assert placement.cancel(order_id).state == "cancelled"
+    assert placement.place(order_id).changed is False
     assert trader.at_sim(order_id) == []
 
 
@@ -85,7 +84,7 @@ def test_lost_order_response_ends_with_exactly_one_order_at_the_venue(trader, si
     sim.set_faults(lose_next_order_response=True)
     try:
         order_id = trader.order(type="limit", price=Decimal("1000"))
-        outcome = service.place(order_id)
+        outcome = placement.place(order_id)
     finally:
         sim.clear_faults()
     assert outcome.state == "open"
@@ -96,7 +95,7 @@ def test_lost_order_response_ends_with_exactly_one_order_at_the_venue(trader, si
 def test_malformed_venue_answer_is_resolved_by_client_order_id(trader, garbling_proxy):
     trader.point_at(garbling_proxy.url)
     order_id = trader.order()
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     assert outcome.state == "filled"
     assert len(trader.at_sim(order_id)) == 1
 
@@ -108,15 +107,15 @@ def test_venue_down_leaves_order_unknown_until_a_query_proves_it_absent(trader):
     exchange.base_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     order_id = trader.order(type="limit", price=Decimal("1000"))
 
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == "unknown" and order.error_kind == "unavailable"
     assert "client order id" in order.error_message
-    assert service.sync(order_id).state == "unknown"  # still unreachable: no guess
+    assert placement.sync(order_id).state == "unknown"  # still unreachable: no guess
 
     exchange.base_url = trader.sim.url
-    assert service.sync(order_id).state == "unknown"  # absent, but too young to resend safely
-    resolved = service.sync(order_id, resend_after=NOW)
+    assert placement.sync(order_id).state == "unknown"  # absent, but too young to resend safely
+    resolved = placement.sync(order_id, resend_after=NOW)
     assert resolved.state == "open"
     assert len(trader.at_sim(order_id)) == 1
     assert states(trader.reload(order_id)) == ["sent", "unknown", "sent", "open"]
@@ -126,9 +125,9 @@ def test_unknown_order_that_did_land_is_found_not_resent(trader, garbling_proxy)
     trader.point_at(garbling_proxy.url)
     garbling_proxy.lookups_down = True  # the answer is garbage AND the lookup fails: outcome unknown
     order_id = trader.order(type="limit", price=Decimal("1000"))
-    assert service.place(order_id).state == "unknown"
+    assert placement.place(order_id).state == "unknown"
     garbling_proxy.lookups_down = False
-    assert service.sync(order_id, resend_after=NOW).state == "open"
+    assert placement.sync(order_id, resend_after=NOW).state == "open"
     assert len(trader.at_sim(order_id)) == 1
 
 
@@ -138,16 +137,16 @@ def test_stale_unknown_order_absent_at_venue_is_rejected_not_resent(trader):
     exchange.markets()
     exchange.base_url = f"http://127.0.0.1:{free_port()}"
     order_id = trader.order()
-    assert service.place(order_id).state == "unknown"
+    assert placement.place(order_id).state == "unknown"
     exchange.base_url = trader.sim.url
-    outcome = service.sync(order_id, resend_after=NOW, resend_until=NOW)
+    outcome = placement.sync(order_id, resend_after=NOW, resend_until=NOW)
     assert outcome.state == "rejected" and trader.at_sim(order_id) == []
     assert "never received" in trader.reload(order_id).error_message
 
 
 def test_invalid_quantity_is_rejected_before_sending(trader):
     order_id = trader.order(quantity=Decimal("0.000001"))
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == "rejected" and order.error_kind == "invalid_order"
     assert "rounds to 0" in order.error_message or "below" in order.error_message
@@ -156,14 +155,14 @@ def test_invalid_quantity_is_rejected_before_sending(trader):
 
 def test_unknown_symbol_is_rejected(trader):
     order_id = trader.order(symbol="NOPEUSDT")
-    service.place(order_id)
+    placement.place(order_id)
     order = trader.reload(order_id)
     assert order.state == "rejected" and "unknown symbol" in order.error_message
 
 
 def test_insufficient_balance_is_rejected_with_the_venue_message(trader):
     order_id = trader.order(side="sell", type="limit", price=Decimal("1000000"), quantity=Decimal("50"))
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == "rejected" and order.error_kind == "insufficient_funds"
     assert "insufficient" in order.error_message.lower()
@@ -175,7 +174,7 @@ def test_wrong_api_key_is_rejected_as_auth_error(trader):
         broker.set_credentials("wrongkey123456", "wrong-secret-value")
     brokers.forget_exchange(trader.broker_id)
     order_id = trader.order()
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == "rejected" and order.error_kind == "auth"
     assert trader.at_sim(order_id) == []
@@ -188,7 +187,7 @@ def test_rate_limit_storm_rejects_truthfully_without_placing(trader, sim):
     sim.set_faults(http_429_count=50, retry_after=0)
     try:
         order_id = trader.order()
-        outcome = service.place(order_id)
+        outcome = placement.place(order_id)
     finally:
         sim.clear_faults()
     order = trader.reload(order_id)
@@ -198,7 +197,7 @@ def test_rate_limit_storm_rejects_truthfully_without_placing(trader, sim):
     assert outcome.state in ("rejected", "unknown")
     assert "rate limited" in order.error_message.lower() or "429" in order.error_message
     if outcome.state == "unknown":
-        assert service.sync(order_id, resend_after=NOW).state in ("filled", "open")
+        assert placement.sync(order_id, resend_after=NOW).state in ("filled", "open")
         assert len(trader.at_sim(order_id)) == 1
 
 
@@ -208,21 +207,21 @@ def test_oco_is_placed_natively_and_cancelled_as_a_whole(trader):
     order_id = trader.order(side="sell", type="oco", quantity=Decimal("0.01"),
                             price=(last * Decimal("1.5")).quantize(Decimal("0.01")),
                             stop_price=(last * Decimal("0.5")).quantize(Decimal("0.01")))
-    assert service.place(order_id).state == "open"
+    assert placement.place(order_id).state == "open"
     assert len(trader.at_sim(order_id)) == 2
-    assert service.sync(order_id).state == "open"
-    assert service.cancel(order_id).state == "cancelled"
+    assert placement.sync(order_id).state == "open"
+    assert placement.cancel(order_id).state == "cancelled"
     assert all(o.status.value in ("CANCELED", "EXPIRED") for o in trader.at_sim(order_id))
 
 
 def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(trader, make_user, sim,
                                                                             garbling_proxy):
-    service.place(trader.order())  # the first account's adapter loads the markets and measures the clock
+    placement.place(trader.order())  # the first account's adapter loads the markets and measures the clock
     second = make_trader(make_user, sim)
     with session_scope() as session:
         exchange = brokers.exchange_for(session.get(BrokerConnection, second.broker_id))
     assert exchange.has_markets and exchange.clock.offset_ms is not None  # its first order asks for neither
-    assert service.place(second.order()).state == "filled"
+    assert placement.place(second.order()).state == "filled"
 
     elsewhere = make_trader(make_user, sim)
     elsewhere.point_at(garbling_proxy.url)  # another URL: another venue as far as we know
@@ -232,7 +231,7 @@ def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(tr
 
 # ---- our own limiter: orders wait their turn, and expire only past the signal's useful life ----
 
-VENUE_BUDGET = f"{PREFIX}:sim:6000/60000"  # the simulator's IP weight budget as the limiter keeps it
+VENUE_BUDGET = ratelimit_budget("sim", 6000, 60000)  # the simulator's IP weight budget as the limiter keeps it
 
 
 @pytest.fixture()
@@ -258,7 +257,7 @@ def test_an_order_waits_for_the_spent_budget_instead_of_being_refused(trader, sp
     trader_exchange(trader).markets()
     spent_budget(58.5)  # frees in 1.5 s; the order's useful life is a minute
     started = time.monotonic()
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     assert outcome.state == "filled" and time.monotonic() - started >= 1.0
     assert len(trader.at_sim(order_id)) == 1
 
@@ -268,7 +267,7 @@ def test_an_order_that_cannot_be_placed_in_its_useful_life_ends_expired_with_the
     trader_exchange(trader).markets()
     _backdate(order_id, manual_wait_s() - 2)  # 2 s of its life left, the budget frees in 50 s
     spent_budget(10)
-    outcome = service.place(order_id)
+    outcome = placement.place(order_id)
     order = trader.reload(order_id)
     assert outcome.state == order.state == "expired"
     assert order.error_kind == "window_passed" and "useful life" in order.error_message
@@ -291,7 +290,7 @@ def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, obj
                             stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")))
     with session_scope() as session:
         order = session.get(Order, order_id)
-        exchange.place_order(service._request_of(order).stop_loss_leg())
+        exchange.place_order(placement._request_of(order).stop_loss_leg())
         order.state = "unknown"  # what the lost answer of the second leg left
     _backdate(order_id, 60)
     return order_id, last
@@ -299,7 +298,7 @@ def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, obj
 
 def test_an_emulated_oco_missing_its_limit_leg_gets_that_leg_not_a_whole_resend(trader):
     order_id, _ = _emulated_oco_with_only_its_stop(trader, "0.7")
-    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    outcome = placement.sync(order_id, resend_after=timedelta(seconds=30))
     assert outcome.state == "open"
     legs = sorted(o.client_order_id[-3:] for o in trader.at_sim(order_id))
     assert legs == ["-sl", "-tp"]  # the resting stop kept, the limit leg added, nothing twice
@@ -308,6 +307,6 @@ def test_an_emulated_oco_missing_its_limit_leg_gets_that_leg_not_a_whole_resend(
 def test_an_emulated_oco_whose_stop_traded_is_filled_and_gets_no_other_leg(trader, sim):
     order_id, last = _emulated_oco_with_only_its_stop(trader, "0.9")
     sim.inject_print("BTCUSDT", (last * Decimal("0.8")).quantize(Decimal("0.01")))  # the stop trades
-    outcome = service.sync(order_id, resend_after=timedelta(seconds=30))
+    outcome = placement.sync(order_id, resend_after=timedelta(seconds=30))
     assert outcome.state == "filled"
     assert [o.client_order_id[-3:] for o in trader.at_sim(order_id)] == ["-sl"]
