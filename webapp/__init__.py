@@ -6,8 +6,9 @@ import importlib
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template
 from flask_login import current_user
+from htmx_flask import request
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings, get_settings
@@ -16,7 +17,7 @@ from core.halt import trading_halted
 from core.models import User
 from core.security import register_secret
 from webapp import security_headers
-from webapp.extensions import csrf, limiter, login_manager
+from webapp.extensions import csrf, htmx, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    htmx.init_app(app)  # request.htmx reads the HX-* request headers; make_response writes the response ones
     security_headers.init_app(app)
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -129,5 +131,5 @@ def _error_page(error, code: int, title: str):
     if code == 429:
         detail = f"this action is limited to {detail}. Wait a minute, then try again."
     # An htmx request shows the answer in the part of the page it was about to replace.
-    template = "_error_fragment.html" if request.headers.get("HX-Request") else "error.html"
+    template = "_error_fragment.html" if request.htmx else "error.html"
     return render_template(template, code=code, title=title, detail=detail), code

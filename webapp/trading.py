@@ -10,8 +10,9 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, stream_with_context, url_for
 from flask_login import current_user, login_required
+from htmx_flask import request
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -136,7 +137,7 @@ def cancel(order_id: int):
     queued = dispatch.cancel(order_id)
     notice = (f"Cancel of order #{order_id} requested." if queued else
               "The order queue is unavailable; try again in a moment.")
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         # Shown in place: a flash would wait for (and confuse) the next full page.
         return _open_orders_html(notice=notice, notice_kind="ok" if queued else "bad",
                                  cancelling=order_id if queued else None)
