@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, flash, redirect, render_template, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from redis.exceptions import RedisError
@@ -24,6 +24,7 @@ from core.exchanges.rules import decimal_str
 from core.models import BrokerConnection, Fill, Order
 from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
+from webapp import sse
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,9 @@ def trades():
 @bp.get("/events")
 @login_required
 def events():
-    """Server-sent events: one `order` event per state change of this user's orders."""
+    """Server-sent events: one `order` event per state change of this user's orders (its JSON as data). The
+    pages' panels fetch themselves again on it (`hx-trigger="sse:order"`): they are per-user queries and a
+    broker call, rendered on request rather than pushed."""
     user_id = current_user.id
     channel = order_events_channel(user_id)
 
@@ -298,18 +301,17 @@ def events():
         deadline = time.monotonic() + SSE_LIFETIME_S
         try:
             pubsub.subscribe(channel)
-            yield "retry: 2000\n\n"
+            yield sse.RETRY
             while time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=15)
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue
-                yield f"event: order\ndata: {message['data']}\n\n"
+                yield sse.frame("order", message["data"])
         except RedisError as exc:
             # Ending the stream is enough: the browser reconnects (retry) and the panels also poll.
             log.warning("order_events_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
         finally:
             pubsub.close()
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse.response(stream())
