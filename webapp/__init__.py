@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template
 from flask_login import current_user
+from htmx_flask import request
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings, get_settings
@@ -15,12 +15,29 @@ from core.db import new_session
 from core.halt import trading_halted
 from core.models import User
 from core.security import register_secret
-from webapp import security_headers
-from webapp.extensions import csrf, limiter, login_manager
+from webapp import (
+    admin,
+    arbitrage,
+    auth,
+    backtests,
+    bots,
+    brokers,
+    health,
+    heartbeat,
+    home,
+    marketdata,
+    security_headers,
+    statistics,
+    stop,
+    strategies,
+    trading,
+    webhooks,
+)
+from webapp.extensions import csrf, htmx, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (title, endpoint, admin only). An entry shows only once its blueprint is registered.
+# (title, endpoint, admin only).
 NAVIGATION = [
     ("Heartbeat", "heartbeat.index", False),
     ("Market data", "marketdata.index", False),
@@ -60,6 +77,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    htmx.init_app(app)  # request.htmx reads the HX-* request headers; make_response writes the response ones
     security_headers.init_app(app)
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -67,20 +85,15 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     return app
 
 
-# One module per area, each exposing `bp`. Areas land one by one; a missing module is simply not served.
-AREAS = ("auth", "home", "admin", "health", "brokers", "trading", "heartbeat", "marketdata", "webhooks",
-         "strategies", "bots", "backtests", "statistics", "arbitrage", "stop")
+# One module per area, each exposing `bp`. Imported by name above: a renamed or missing area stops the
+# app at start with an ImportError instead of quietly taking its pages away.
+AREAS = (auth, home, admin, health, brokers, trading, heartbeat, marketdata, webhooks, strategies, bots, backtests,
+         statistics, arbitrage, stop)
 
 
 def _register_blueprints(app: Flask) -> None:
     for area in AREAS:
-        try:
-            module = importlib.import_module(f"webapp.{area}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"webapp.{area}":
-                raise
-            continue
-        app.register_blueprint(module.bp)
+        app.register_blueprint(area.bp)
 
 
 @login_manager.user_loader
@@ -104,7 +117,7 @@ def _register_template_helpers(app: Flask) -> None:
     def navigation():
         items = [
             (title, endpoint) for title, endpoint, admin_only in NAVIGATION
-            if endpoint in app.view_functions and (not admin_only or getattr(current_user, "is_admin", False))
+            if not admin_only or getattr(current_user, "is_admin", False)
         ]
         # A callable: only full pages (base.html) ask the database, not every polled fragment.
         return {"navigation": items, "trading_halted": _halted}
@@ -129,5 +142,5 @@ def _error_page(error, code: int, title: str):
     if code == 429:
         detail = f"this action is limited to {detail}. Wait a minute, then try again."
     # An htmx request shows the answer in the part of the page it was about to replace.
-    template = "_error_fragment.html" if request.headers.get("HX-Request") else "error.html"
+    template = "_error_fragment.html" if request.htmx else "error.html"
     return render_template(template, code=code, title=title, detail=detail), code

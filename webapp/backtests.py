@@ -6,9 +6,10 @@ import logging
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from htmx_flask import make_response, request
 from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
@@ -111,7 +112,7 @@ def bt_num(value, digits: int = 2) -> str:
 @login_required
 def index():
     # HTMX refreshes only the table while runs are in progress.
-    template = "backtests/_runs_table.html" if request.headers.get("HX-Request") else "backtests/index.html"
+    template = "backtests/_runs_table.html" if request.htmx else "backtests/index.html"
     with new_session() as session:
         return render_template(template, runs=run_results.list_runs(session, current_user.id))
 
@@ -165,10 +166,8 @@ def _chosen_metric(run: BacktestRun) -> str:
 def progress(run_id: int):
     with new_session() as session:
         run = owned_or_404(session, BacktestRun, run_id)
-        response = Response(render_template("backtests/_progress.html", run=run))
-    if run.finished:
-        response.headers["HX-Refresh"] = "true"  # the page itself becomes the results page
-    return response
+        html = render_template("backtests/_progress.html", run=run)
+    return make_response(html, refresh=run.finished)  # a finished run: the page itself becomes the results page
 
 
 @bp.get("/<int:run_id>/chart.json")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from htmx_flask import make_response, request
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -116,8 +117,8 @@ def markets(broker_id: int):
         flash(f"{count} symbols loaded with their trading rules.", "success")
     except ExchangeError as err:
         flash(f"Could not load markets: {err}", "error")
-    if request.headers.get("HX-Request"):
-        return "", 204, {"HX-Redirect": url_for("brokers.index")}
+    if request.htmx:
+        return make_response("", 204, redirect=url_for("brokers.index"))
     return redirect(url_for("brokers.index"))
 
 

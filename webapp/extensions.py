@@ -2,12 +2,14 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
+from htmx_flask import Htmx
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 csrf = CSRFProtect()
+htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
                   in_memory_fallback_enabled=True, headers_enabled=True)
 

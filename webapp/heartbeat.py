@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import redis
-from flask import Blueprint, Response, abort, jsonify, render_template, request, stream_with_context
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import login_required
 
 from core.bus import EXTRA_SYMBOLS, get_redis, live_channel
@@ -16,6 +18,7 @@ from core.candles.health import feed_status
 from core.candles.store import expand_live_event, load_candles
 from core.config import TIMEFRAMES, get_settings
 from core.db import get_engine
+from webapp import sse
 
 bp = Blueprint("heartbeat", __name__, url_prefix="/heartbeat")
 CHART_CANDLES = 300
@@ -53,17 +56,21 @@ def _status() -> dict:
         return {"running": False, "connected": False, "symbols": {}, "stale": [], "redis_down": True}
 
 
+def _close_row(timeframe: str, open_time: int | None, close: Decimal | None, previous: Decimal | None) -> dict:
+    """One row of the last closes: its candle's open time (UTC) and close, and the change from the close before."""
+    when = None if open_time is None else datetime.fromtimestamp(open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    change = float((close - previous) / previous * 100) if close is not None and previous else None
+    return {"tf": timeframe, "close": close, "when": when, "change": change}
+
+
 def _last_closes(venue: str, symbol: str) -> list[dict]:
     rows = []
     with get_engine().connect() as conn:
         for timeframe in TIMEFRAMES:
             last = load_candles(conn, venue, symbol, timeframe, limit=2, newest=True)
             candle = last[-1] if last else None
-            change = None
-            if len(last) == 2 and last[0].close:
-                change = float((last[1].close - last[0].close) / last[0].close * 100)
-            when = datetime.fromtimestamp(candle.open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M") if candle else None
-            rows.append({"tf": timeframe, "candle": candle, "change": change, "when": when})
+            rows.append(_close_row(timeframe, candle.open_time if candle else None, candle.close if candle else None,
+                                   last[0].close if len(last) == 2 else None))
     return rows
 
 
@@ -99,15 +106,19 @@ def candles_json():
 @bp.get("/stream")
 @login_required
 def stream():
-    """Server-sent events relayed from the feed's Redis channel for one symbol."""
+    """Server-sent events relayed from the feed's Redis channel for one symbol, for the page's htmx sse
+    extension: `candle` and `forming` carry JSON for the chart script; `close-<tf>` (that timeframe's row of
+    the last closes) and `book` carry the HTML fragments the page swaps in."""
     symbol, _ = _choice([])
-    channel = live_channel(_venue(), symbol)
+    venue = _venue()
+    channel = live_channel(venue, symbol)
+    closes = {row["tf"]: row["close"] for row in _last_closes(venue, symbol) if row["close"] is not None}
 
     def events():
         pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(channel)
-            yield "retry: 2000\n\n"
+            yield sse.RETRY
             quiet_since = time.monotonic()
             while True:
                 message = pubsub.get_message(timeout=1.0)
@@ -118,11 +129,23 @@ def stream():
                     continue
                 quiet_since = time.monotonic()
                 for kind, event in expand_live_event(message["data"]):
-                    yield f"event: {kind}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+                    yield from _frames(kind, event, closes)
         except redis.RedisError:
-            yield "event: feed-error\ndata: {\"error\": \"redis unavailable\"}\n\n"
+            yield sse.frame("feed-error", '{"error": "redis unavailable"}')
         finally:
             pubsub.close()
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse.response(events())
+
+
+def _frames(kind: str, event: dict, closes: dict[str, Decimal]) -> Iterator[str]:
+    """The frames of one feed event; `closes` holds the last close per timeframe this stream has shown."""
+    if kind == "book":
+        yield sse.frame("book", render_template("heartbeat/_book.html", bid=event["bid"], ask=event["ask"]))
+        return
+    yield sse.frame(kind, json.dumps(event, separators=(",", ":")))
+    if kind == "candle":
+        timeframe, close = event["tf"], Decimal(event["c"])
+        row = _close_row(timeframe, int(event["t"]), close, closes.get(timeframe))
+        closes[timeframe] = close
+        yield sse.frame(f"close-{timeframe}", render_template("heartbeat/_close_row.html", row=row, flash=True))

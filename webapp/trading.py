@@ -10,8 +10,9 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from htmx_flask import request
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from core.exchanges.rules import decimal_str
 from core.models import BrokerConnection, Fill, Order
 from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
+from webapp import sse
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ def cancel(order_id: int):
     queued = dispatch.enqueue_cancel(order_id)
     notice = (f"Cancel of order #{order_id} requested." if queued else
               "The order queue is unavailable; try again in a moment.")
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         # Shown in place: a flash would wait for (and confuse) the next full page.
         return _open_orders_html(notice=notice, notice_kind="ok" if queued else "bad",
                                  cancelling=order_id if queued else None)
@@ -287,7 +289,9 @@ def trades():
 @bp.get("/events")
 @login_required
 def events():
-    """Server-sent events: one `order` event per state change of this user's orders."""
+    """Server-sent events: one `order` event per state change of this user's orders (its JSON as data). The
+    pages' panels fetch themselves again on it (`hx-trigger="sse:order"`): they are per-user queries and a
+    broker call, rendered on request rather than pushed."""
     user_id = current_user.id
     channel = order_events_channel(user_id)
 
@@ -296,18 +300,17 @@ def events():
         deadline = time.monotonic() + SSE_LIFETIME_S
         try:
             pubsub.subscribe(channel)
-            yield "retry: 2000\n\n"
+            yield sse.RETRY
             while time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=15)
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue
-                yield f"event: order\ndata: {message['data']}\n\n"
+                yield sse.frame("order", message["data"])
         except RedisError as exc:
             # Ending the stream is enough: the browser reconnects (retry) and the panels also poll.
             log.warning("order_events_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
         finally:
             pubsub.close()
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse.response(stream())

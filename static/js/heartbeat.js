@@ -1,11 +1,14 @@
-// Heartbeat page: candles from /heartbeat/candles.json, then live over SSE (closed, forming, book).
+// Heartbeat chart: candles from /heartbeat/candles.json, then live from the page's one SSE connection.
+// That connection is the htmx sse extension's (sse-connect on #live), which also swaps in the book and the
+// last-closes rows as server-rendered fragments. The chart stays script: lightweight-charts takes bars through
+// its JS API, not HTML, so this code listens for the JSON `candle` and `forming` events on the extension's
+// EventSource (handed over by its htmx:sseOpen event).
 (function () {
   "use strict";
   const el = document.getElementById("chart");
   if (!el || !window.LightweightCharts) return;
   const tfMs = Number(el.dataset.tfMs);
   const timeframe = el.dataset.timeframe;
-  const state = document.getElementById("live-state");
   const chart = LightweightCharts.createChart(el, {
     autoSize: true,
     layout: { background: { color: "transparent" }, textColor: "#c9d1d9" },
@@ -17,6 +20,8 @@
     wickUpColor: "#26a69a", wickDownColor: "#ef5350",
   });
   let last = null;   // the bar on the chart's right edge
+  let loaded = false;
+  const early = [];  // live events that came before the stored candles: drawn right after them
   el.dataset.bars = "0";
 
   function bar(e) {
@@ -39,22 +44,22 @@
       put({ time: start, open: m.open, high: m.high, low: m.low, close: m.close });
     }
   }
-  function utc(ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " "); }
-  function lastClose(e) {
-    const row = document.querySelector(`#last-closes tr[data-tf="${e.tf}"]`);
-    if (!row) return;
-    const prev = Number(row.querySelector(".close").textContent);
-    row.querySelector(".open-time").textContent = utc(Number(e.t));
-    row.querySelector(".close").textContent = String(Number(e.c));
-    const change = row.querySelector(".change");
-    if (prev) {
-      const pct = (Number(e.c) - prev) / prev * 100;
-      change.textContent = pct.toFixed(2);
-      change.className = "num change " + (pct > 0 ? "buy" : pct < 0 ? "sell" : "");
-    }
-    row.classList.add("flash-row");
-    setTimeout(() => row.classList.remove("flash-row"), 900);
+  function live(draw) {
+    return (msg) => {
+      const e = JSON.parse(msg.data);
+      if (loaded) draw(e); else early.push(() => draw(e));
+    };
   }
+  const onCandle = live((e) => {
+    if (e.tf === timeframe) put(bar(e));
+    else if (e.tf === "1m") mergeMinute(bar(e));
+  });
+  const onForming = live((e) => { if (timeframe === "1m") put(bar(e)); else mergeMinute(bar(e)); });
+  // Each (re)connection may bring a new EventSource; the same listener added twice to one is added once.
+  document.getElementById("live").addEventListener("htmx:sseOpen", (evt) => {
+    evt.detail.source.addEventListener("candle", onCandle);
+    evt.detail.source.addEventListener("forming", onForming);
+  });
 
   fetch(el.dataset.candlesUrl, { credentials: "same-origin" })
     .then((r) => r.json())
@@ -63,27 +68,7 @@
       if (rows.length) { last = rows[rows.length - 1]; el.dataset.lastTime = String(last.time); }
       el.dataset.bars = String(rows.length);
       el.dataset.loaded = "1";
-      listen();
+      loaded = true;
+      early.splice(0).forEach((draw) => draw());
     });
-
-  function listen() {
-    const source = new EventSource(el.dataset.streamUrl);
-    source.onopen = () => { state.textContent = "live"; state.className = "pill ok"; };
-    source.onerror = () => { state.textContent = "reconnecting…"; state.className = "pill bad"; };
-    source.addEventListener("candle", (msg) => {
-      const e = JSON.parse(msg.data);
-      lastClose(e);
-      if (e.tf === timeframe) put(bar(e));
-      else if (e.tf === "1m") mergeMinute(bar(e));
-    });
-    source.addEventListener("forming", (msg) => {
-      const e = JSON.parse(msg.data);
-      if (timeframe === "1m") put(bar(e)); else mergeMinute(bar(e));
-    });
-    source.addEventListener("book", (msg) => {
-      const e = JSON.parse(msg.data);
-      document.getElementById("book-bid").textContent = e.bid;
-      document.getElementById("book-ask").textContent = e.ask;
-    });
-  }
 })();

@@ -5,6 +5,8 @@
 //   <form data-disable-on-submit>           disables its submit button once sent (no double orders)
 //   <select data-autosubmit>                sends its form when the choice changes
 //   <select data-navigate="/path?key=">     goes to that URL plus the chosen value
+//   <span id="live-state">                  on a page with an SSE connection (the htmx sse extension's
+//                                           sse-connect): "live" while connected, "reconnecting…" after a drop
 (function () {
   "use strict";
   document.addEventListener("submit", function (event) {
@@ -25,4 +27,13 @@
       window.location.href = field.dataset.navigate + encodeURIComponent(field.value);
     }
   });
+  function liveState(text, kind) {
+    const badge = document.getElementById("live-state");
+    if (!badge) return;
+    badge.textContent = text;
+    badge.classList.remove("ok", "warn", "bad");
+    badge.classList.add(kind);
+  }
+  document.addEventListener("htmx:sseOpen", function () { liveState("live", "ok"); });
+  document.addEventListener("htmx:sseError", function () { liveState("reconnecting…", "warn"); });
 })();

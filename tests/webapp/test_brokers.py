@@ -81,8 +81,12 @@ def test_load_markets_stores_symbols_and_rules(client, logged_in, sim):
     _add(client, api_key=key, api_secret=secret, base_url=sim.url)
     broker = _broker(logged_in.id)
     token = csrf_token_from(client.get("/brokers/").get_data(as_text=True))
+    # The page's htmx button: no body, htmx follows HX-Redirect to the page that shows the flash.
+    htmx = client.post(f"/brokers/{broker.id}/markets", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == "/brokers/"
+    assert "symbols loaded" in client.get("/brokers/").get_data(as_text=True)
     response = client.post(f"/brokers/{broker.id}/markets", data={"csrf_token": token}, follow_redirects=True)
-    assert "symbols loaded" in response.get_data(as_text=True)
+    assert "symbols loaded" in response.get_data(as_text=True) and "HX-Redirect" not in response.headers
     with session_scope() as session:
         count = session.scalar(select(func.count()).select_from(SymbolRule).where(SymbolRule.broker_id == broker.id))
         btc = session.scalar(select(SymbolRule).where(SymbolRule.broker_id == broker.id, SymbolRule.symbol == "BTCUSDT"))

@@ -4,6 +4,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -78,28 +79,48 @@ def login_over_http(base: str, make_user) -> requests.Session:
     return session
 
 
-def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_client):
+def _frames(lines) -> Iterator[tuple[str, str]]:
+    """(event, data) per server-sent event frame; multi-line data joined with newlines as a browser does."""
+    event, data = "message", []
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data.append(line[len("data: "):])
+        elif not line and data:
+            yield event, "\n".join(data)
+            event, data = "message", []
+
+
+def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_client, symbol):
     session = login_over_http(live_server, make_user)
-    lines: list[str] = []
-    with session.get(f"{live_server}/heartbeat/stream?symbol=SSEUSDT", stream=True, timeout=10) as response:
+    frames: list[tuple[str, str]] = []
+    with session.get(f"{live_server}/heartbeat/stream?symbol={symbol}", stream=True, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
 
         def publish():
             deadline = time.monotonic() + 5
-            while redis_client.pubsub_numsub(live_channel("sim", "SSEUSDT"))[0][1] == 0:
+            while redis_client.pubsub_numsub(live_channel("sim", symbol))[0][1] == 0:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             redis_client.publish(live_channel("sim", "OTHERUSDT"), candle_event(candles("OTHERUSDT", 1)[0]))
-            redis_client.publish(live_channel("sim", "SSEUSDT"), candle_event(candles("SSEUSDT", 1)[0]))
+            redis_client.publish(live_channel("sim", symbol), candle_event(candles(symbol, 6)[5]))
+            redis_client.publish(live_channel("sim", symbol), json.dumps(
+                {"type": "book", "venue": "sim", "symbol": symbol, "bid": "106.4", "ask": "106.6"}))
 
         threading.Thread(target=publish, daemon=True).start()
-        for line in response.iter_lines(decode_unicode=True):
-            lines.append(line)
-            if line.startswith("data:"):
+        for frame in _frames(response.iter_lines(decode_unicode=True)):
+            frames.append(frame)
+            if frame[0] == "book":
                 break
-    assert "event: candle" in lines
-    event = json.loads(lines[-1][len("data: "):])
-    assert (event["symbol"], event["tf"], event["c"]) == ("SSEUSDT", "1m", "101.5")
+    assert [event for event, _ in frames] == ["candle", "close-1m", "book"]
+    candle = json.loads(frames[0][1])  # JSON for the chart script
+    assert (candle["symbol"], candle["tf"], candle["c"]) == (symbol, "1m", "106.5")
+    # HTML for the htmx sse extension: the 1m row of the last closes, its change from the stored 105.5 close
+    row = frames[1][1]
+    assert row.startswith('<tr data-tf="1m" sse-swap="close-1m" hx-swap="outerHTML" class="flash-row">')
+    assert '"num close">106.5<' in row and "2025-01-01 00:05" in row and '"num change buy">0.95<' in row
+    assert '<span id="book-bid" class="num buy">106.4</span>' in frames[2][1]
 
 
 @pytest.mark.browser
@@ -122,7 +143,11 @@ def test_chart_draws_stored_candles_then_moves_with_live_closes(page, browser_lo
     pipeline.process_messages([closed, book])
     expect(page.locator("#chart")).to_have_attribute("data-bars", "6")
     assert page.get_attribute("#chart", "data-last-close") == "108.25"
-    assert page.locator('#last-closes tr[data-tf="1m"] .close').inner_text() == "108.25"
-    assert page.locator('#last-closes tr[data-tf="1m"] .open-time').inner_text() == "2025-01-01 00:05"
-    assert page.locator("#book-bid").inner_text() == "108.2" and page.locator("#book-ask").inner_text() == "108.3"
+    # the server-rendered fragments the htmx sse extension swapped in
+    row = page.locator('#last-closes tr[data-tf="1m"]')
+    expect(row.locator(".close")).to_have_text("108.25")
+    expect(row.locator(".open-time")).to_have_text("2025-01-01 00:05")
+    expect(row.locator(".change")).to_have_text("2.61")  # from the stored 105.5 close
+    expect(page.locator("#book-bid")).to_have_text("108.2")
+    expect(page.locator("#book-ask")).to_have_text("108.3")
     assert pipeline.flush()

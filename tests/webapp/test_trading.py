@@ -118,7 +118,11 @@ def test_open_order_is_listed_and_cancelled_from_the_page(client, trader, celery
     assert _wait(trader, order_id, {"open"}) == "open"
     listing = client.get("/trading/open").get_data(as_text=True)
     assert f'id="order-{order_id}"' in listing
-    client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": trader.token})
+    # From the page's htmx button: the open-orders panel comes back with the notice in place, not a redirect.
+    answer = client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": trader.token},
+                         headers={"HX-Request": "true"})
+    panel = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and f"Cancel of order #{order_id} requested." in panel and "<html" not in panel
     assert _wait(trader, order_id, {"cancelled"}) == "cancelled"
     assert f'id="order-{order_id}"' not in client.get("/trading/open").get_data(as_text=True)
 
