@@ -200,19 +200,10 @@ def services_redis() -> None:
     sys.exit(serve_redis(settings.var_dir / "redis", settings.file.embedded.redis_port, password))
 
 
-@main.command()
-@click.option("--port", type=int, default=None, help="Default: sim.port in config.yaml.")
-def sim(port: int | None) -> None:
-    """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
-    from core.exchanges.sim.server import serve
-    from core.heartbeat import start_heartbeat
-    from core.logs import setup_logging
-
-    settings = get_settings()
-    setup_logging("sim", settings.file.log_level)
-    start_heartbeat("sim")
-    serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
-          state_dir=settings.var_dir / "sim")
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def sim() -> None:
+    """Run the spot exchange simulator, Binance protocol (same as `python -m sim.spot [--port N]`)."""
+    _exec_process("sim.spot")
 
 
 def _exec_process(package: str) -> None:

@@ -72,6 +72,8 @@ from core.logs import setup_logging  # noqa: E402  (after the environment is set
 
 setup_logging("pytest", "INFO", stream=open(LOG_DIR / "pytest.log", "a"))  # noqa: SIM115
 
+pytest_plugins = ("tests.sim_support",)  # the shared `sim` / `sims` simulator fixtures
+
 
 def _wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout

@@ -12,20 +12,12 @@ from datetime import timedelta
 
 import pytest
 
-from core.exchanges.sim.server import start_in_thread
 from core.orders import service
 from tests.conftest import LOG_DIR, ROOT, process_env
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
 PLACE = "workers.orders.place_order"
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=9)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()
