@@ -1,7 +1,7 @@
 """The Binance spot wire format of the simulator: error codes, request parameters, signatures, serializers.
 
 Same parameter names, field names, error codes and signature rules as the venue, for the subset our
-adapter uses (see core/exchanges/binance.py, the client side of the same protocol).
+adapter uses (see core/exchanges/spot/binance.py, the client side of the same protocol).
 """
 
 from __future__ import annotations
