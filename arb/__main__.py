@@ -55,7 +55,7 @@ async def run(cfg: ArbConfig, creds: Credentials) -> int:
         loop.add_signal_handler(sig, stop.set)
     if creds.demo:
         log.info("demo_accounts", extra={"note": "no venue credentials configured: using the simulator demo "
-                                                 "accounts (python -m arb.perp_sims)"})
+                                                 "accounts (python -m sim.perp)"})
     venues = await connect_venues(cfg, creds, stop)
     if venues is None:
         log.info(CLEAN_EXIT)

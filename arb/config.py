@@ -31,7 +31,7 @@ class Strict(BaseModel):
 
 
 class SimPorts(Strict):
-    """Where `python -m arb.perp_sims` serves the Vest and Paradex faces (and the demo venue URLs)."""
+    """Where `python -m sim.perp` serves the Vest and Paradex faces (and the demo venue URLs)."""
 
     host: str = "127.0.0.1"
     vest_port: Port = 8901

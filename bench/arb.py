@@ -32,7 +32,7 @@ from core import percentiles
 from core.embedded_services import wait_for_port
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
-from core.exchanges.sim.perp_sim import synthetic_book
+from sim.perp.ledger import synthetic_book
 
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 
@@ -234,7 +234,7 @@ def bench_detect_to_sent(trades: int) -> dict:
     (workdir / "config.yaml").write_text(json.dumps({"arb": sim_cfg}))  # JSON is YAML
     env = {**os.environ, "ARISTOBOT_CONFIG": str(workdir / "config.yaml"), "ARISTOBOT_LOG_LEVEL": "WARNING"}
     # The simulators stand in for remote venues: they run at ordinary priority, not the engine's.
-    sims = subprocess.Popen([sys.executable, "-m", "arb.perp_sims"], env=env, stdout=subprocess.DEVNULL,
+    sims = subprocess.Popen([sys.executable, "-m", "sim.perp"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, preexec_fn=ordinary_scheduling)
     try:
         for port in (vest_port, paradex_port):

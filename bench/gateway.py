@@ -72,7 +72,7 @@ def _start_worker() -> subprocess.Popen:
 
 
 def run_bench(n: int = 200, *, warmup: int = 5, own_worker: bool = True) -> BenchResult:
-    from core.exchanges.sim.server import start_in_thread
+    from sim.spot.server import start_in_thread
     from webapp import create_app
 
     sim = start_in_thread(seed=21)

@@ -7,8 +7,6 @@ import sys
 
 import click
 
-from core.config import get_settings
-
 
 @click.command("run")
 def run_command() -> None:
@@ -18,19 +16,10 @@ def run_command() -> None:
     sys.exit(run_all())
 
 
-@click.command("sim")
-@click.option("--port", type=int, default=None, help="Default: sim.port in config.yaml.")
-def sim_command(port: int | None) -> None:
-    """Run the exchange simulator (Binance protocol; Vest and Paradex faces for the arb)."""
-    from core.exchanges.sim.server import serve
-    from core.liveness import start_liveness
-    from core.logs import setup_logging
-
-    settings = get_settings()
-    setup_logging("sim", settings.file.log_level)
-    start_liveness("sim")
-    serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
-          state_dir=settings.var_dir / "sim")
+@click.command("sim", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def sim_command() -> None:
+    """Run the spot exchange simulator, Binance protocol (same as `python -m sim.spot [--port N]`)."""
+    exec_module("sim.spot", 2)
 
 
 def exec_module(module: str, first_arg: int) -> None:

@@ -83,6 +83,8 @@ import core.models.users  # noqa: E402
 
 core.models.users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
+pytest_plugins = ("tests.sim_support",)  # the shared `sim` / `sims` simulator fixtures
+
 
 def _wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout

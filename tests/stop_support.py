@@ -106,7 +106,7 @@ def order_state(order_id: int) -> str:
 
 
 @pytest.fixture()
-def signed_in_trader(app, make_user, bot_sim, login, redis_client):
+def signed_in_trader(app, make_user, sim, login, redis_client):
     """A funded trader on the simulator, signed in on their own test client."""
     creds = {}
 
@@ -115,7 +115,7 @@ def signed_in_trader(app, make_user, bot_sim, login, redis_client):
         creds["login"] = (user.username, password)
         return user, password
 
-    trader = make_trader(recording, bot_sim)
+    trader = make_trader(recording, sim)
     client = app.test_client()
     assert login(*creds["login"], test_client=client).status_code == 302
     return trader, client

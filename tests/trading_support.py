@@ -13,9 +13,9 @@ import requests
 
 from core import brokers
 from core.db import session_scope
-from core.exchanges.sim.server import SimHandle
 from core.models import Order
 from core.orders.submit import OrderIntent, record_order
+from sim.spot.server import SimHandle
 from tests.support import remember_secret
 
 

@@ -9,22 +9,13 @@ import secrets
 import time
 from decimal import Decimal
 
-import pytest
 from eth_account import Account
 
 from arb.config import parse_arb_config
 from core.exchanges.perp.credentials import Credentials
-from core.exchanges.perp.demo import provision_accounts
 from core.exchanges.perp.stark import EC_ORDER
-from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
+from sim.perp.launcher import provision_accounts
 from tests.support import remember_secret
-
-
-@pytest.fixture(scope="module")
-def sims():
-    handle = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=3)
-    yield handle
-    handle.stop()
 
 
 def new_credentials(sims) -> Credentials:

@@ -375,7 +375,7 @@ def test_dry_run_detects_and_logs_but_never_sends(sims, infra):
 
 
 def test_venue_down_pauses_entries_and_after_it_is_back_books_reconnect_within_5s(infra):
-    from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
+    from sim.perp.launcher import start_perp_sims_in_thread
 
     own = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=11)  # this test stops a face
     creds, cfg = new_credentials(own), arb_config(own, health_interval_s=0.1)

@@ -13,7 +13,7 @@ from core.halt import trading_halted
 from core.models import Bot, User, Webhook
 from core.orders import placement
 from tests.conftest import ROOT, process_env
-from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
+from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker
 from tests.trading_support import Trader
 

@@ -13,7 +13,7 @@ from core.db import new_session
 from core.halt import HALTED
 from core.models import Bot, Order, Webhook
 from core.orders import placement
-from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
+from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 from tests.stop_support import DEAD_URL, make_desk, order_state, positions, second_broker, trading_halt
 from tests.trading_support import Trader
 

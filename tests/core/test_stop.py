@@ -16,7 +16,7 @@ from core.db import new_session, session_scope
 from core.models import Bot, User, Webhook
 from core.stop import PAUSED_USER_DISABLED, open_orders, pause_all
 from core.webhooks.setup import WebhookSettings, create_webhook
-from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
+from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 
 
 def _webhook(trader) -> int:

@@ -7,16 +7,14 @@ from core.bus import book_key
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.store import read_stream
 from core.config import TIMEFRAMES
-from core.exchanges.sim.server import start_in_thread
 from core.exchanges.spot.registry import make_exchange
 from tests.feeds.conftest import wait_until
 
 
 @pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=13, ws_ping_interval=2.0)
-    yield handle
-    handle.stop()
+def sim_options() -> dict:
+    """The venue pings every 2 s, so a dropped connection is noticed fast."""
+    return {"ws_ping_interval": 2.0}
 
 
 def test_backfilled_candles_equal_the_simulators_klines_and_a_drop_is_repaired(sim, run_feed, redis_client):

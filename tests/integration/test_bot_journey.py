@@ -19,7 +19,7 @@ from core.candles.ticks import TickHook, enqueue_due_ticks
 from core.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
 from core.strategies import store as strategy_store
-from tests.core.bots.fixtures import LONG_THEN_EXIT, bot_sim, hour_candles  # noqa: F401
+from tests.core.bots.fixtures import LONG_THEN_EXIT, hour_candles  # noqa: F401
 from tests.support import csrf_token_from
 from tests.trading_support import make_trader
 
@@ -46,8 +46,8 @@ def _wait_for_ticks(bot_id: int, count: int, timeout: float = 90) -> list[BotTic
 
 
 def test_a_bot_buys_on_one_close_and_sells_on_the_next_and_the_page_shows_the_pnl(
-        client, logged_in, bot_sim, hour_candles, celery_worker_process, redis_client):
-    trader = make_trader(lambda: (logged_in, None), bot_sim)
+        client, logged_in, sim, hour_candles, celery_worker_process, redis_client):
+    trader = make_trader(lambda: (logged_in, None), sim)
     with session_scope() as session:
         version_id = strategy_store.create_strategy(session, logged_in.id, "Round trip", code=LONG_THEN_EXIT).latest.id
     token = csrf_token_from(client.get("/bots/").get_data(as_text=True))

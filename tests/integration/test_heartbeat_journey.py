@@ -12,18 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from core.candles.health import feed_status, stale_feeds
-from core.exchanges.sim.server import start_in_thread
 from tests.conftest import LOG_DIR, ROOT, process_env
 from tests.feeds.conftest import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture()
-def sim():
-    handle = start_in_thread(seed=42)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

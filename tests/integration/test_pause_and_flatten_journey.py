@@ -17,7 +17,7 @@ from decimal import Decimal
 from core.db import new_session
 from core.models import Bot, Order, Webhook
 from core.orders import placement
-from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
+from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 from tests.stop_support import (  # noqa: F401
     DEAD_URL,
     flatten_report,

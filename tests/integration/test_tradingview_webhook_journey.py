@@ -8,22 +8,13 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 import requests
 
 from core import tasks
 from core.db import new_session
-from core.exchanges.sim.server import start_in_thread
 from core.models import Fill, Order, WebhookAlert
 from tests.core.webhooks.fixtures import webhook_of  # noqa: F401
 from tests.trading_support import make_trader
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=11)
-    yield handle
-    handle.stop()
 
 
 def now() -> str:

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -21,7 +20,6 @@ from core.bus import get_redis, ratelimit_budget
 from core.db import new_session
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import RequestClass, weight_spent
-from core.exchanges.sim.server import start_in_thread
 from core.models import Order, User, WebhookAlert
 from core.orders import placement, reconcile
 from tests.core.webhooks.fixtures import webhook_of  # noqa: F401
@@ -29,13 +27,6 @@ from tests.trading_support import make_trader
 
 VENUE_BUDGET = ratelimit_budget("sim", 6000, 60000)
 ALERTS = 30
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=17)
-    yield handle
-    handle.stop()
 
 
 def _spend_budget_until(seconds: float) -> None:

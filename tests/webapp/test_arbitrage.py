@@ -76,13 +76,11 @@ def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in_admin, redis
 
 
 @pytest.mark.browser
-def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_login, redis_client, infra):
+def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_login, redis_client, infra, sims):
     from arb.store import ArbStore
     from arb.venues import build_venues
-    from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
     from tests.arb.conftest import arb_config, inject, new_credentials
 
-    sims = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=5)
     creds, cfg = new_credentials(sims), arb_config(sims, max_position="0.01")
     started, stop = threading.Event(), threading.Event()
 
@@ -111,4 +109,3 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
     finally:
         stop.set()
         thread.join(20)
-        sims.stop()

@@ -13,18 +13,18 @@ from core import tasks
 from core.db import new_session, session_scope
 from core.models import Bot
 from core.strategies import store as strategy_store
-from tests.core.bots.fixtures import RAISES, RAISES_LINE, bot_sim, hour_candles  # noqa: F401
+from tests.core.bots.fixtures import RAISES, RAISES_LINE, hour_candles  # noqa: F401
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.browser
 
 
-def test_create_start_and_see_a_broken_bot_stopped_with_its_error(page, browser_login, bot_sim, hour_candles,
+def test_create_start_and_see_a_broken_bot_stopped_with_its_error(page, browser_login, sim, hour_candles,
                                                                  celery_worker_process):
     from workers.celery_app import app
 
     user, password = browser_login()
-    make_trader(lambda: (user, password), bot_sim)
+    make_trader(lambda: (user, password), sim)
     with session_scope() as session:
         strategy_store.create_strategy(session, user.id, "Broken one", code=RAISES)
 

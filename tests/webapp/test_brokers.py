@@ -8,16 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import session_scope
-from core.exchanges.sim.server import start_in_thread
 from core.models import BrokerConnection, SymbolRule
 from tests.support import csrf_token_from, free_port, remember_secret
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=3)
-    yield handle
-    handle.stop()
 
 
 def _add(client, **fields):

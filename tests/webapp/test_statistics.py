@@ -16,7 +16,6 @@ from bs4 import BeautifulSoup
 from core import brokers
 from core.db import session_scope
 from core.models import Bot, Fill, Order, Webhook, WebhookAlert
-from tests.core.bots.fixtures import bot_sim  # noqa: F401
 from tests.support import free_port, remember_secret
 from tests.trading_support import make_trader
 
@@ -196,9 +195,9 @@ def test_round_trips_export_as_csv_with_the_page_filters(client, login, two_trad
     assert [(t["broker"], t["pnl"]) for t in theirs] == [("B desk", "9")]
 
 
-def test_an_open_position_is_marked_at_the_venues_last_price(client, login, make_user, bot_sim):
+def test_an_open_position_is_marked_at_the_venues_last_price(client, login, make_user, sim):
     user, password = make_user()
-    trader = make_trader(lambda: (user, password), bot_sim)
+    trader = make_trader(lambda: (user, password), sim)
     Ledger(trader.user_id).trade(trader.broker_id, "buy", "0.01", "20000", DAY1, fee="0.2")
     login(user.username, password)
     _, soup = page(client)

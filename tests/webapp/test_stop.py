@@ -11,7 +11,7 @@ from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
 from core.models import Bot, User, Webhook, WebhookAlert
 from core.orders import placement
-from tests.core.bots.fixtures import bot_sim, bot_trader, make_bot  # noqa: F401
+from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 from tests.stop_support import (  # noqa: F401
     flatten_report,
     make_desk,

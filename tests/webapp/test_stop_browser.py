@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from core.db import new_session
 from core.models import Bot
-from tests.core.bots.fixtures import bot_sim, make_bot  # noqa: F401
+from tests.core.bots.fixtures import make_bot  # noqa: F401
 from tests.stop_support import make_desk, order_state, positions, wait_for
 from tests.trading_support import make_trader
 
 
-def test_pause_all_and_flatten_from_the_header(page, make_user, bot_sim, make_bot, redis_client,
+def test_pause_all_and_flatten_from_the_header(page, make_user, sim, make_bot, redis_client,
                                                celery_worker_process):
     creds = {}
 
@@ -18,7 +18,7 @@ def test_pause_all_and_flatten_from_the_header(page, make_user, bot_sim, make_bo
         creds["login"] = make_user(*args, **kwargs)
         return creds["login"]
 
-    trader = make_trader(recording, bot_sim)
+    trader = make_trader(recording, sim)
     desk = make_desk(trader, make_bot)
     user, password = creds["login"]
     page.goto("/login")

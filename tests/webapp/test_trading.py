@@ -13,18 +13,10 @@ from decimal import Decimal
 import pytest
 
 from core.bus import get_redis, order_events_channel
-from core.exchanges.sim.server import start_in_thread
 from tests.support import csrf_token_from
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=17)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

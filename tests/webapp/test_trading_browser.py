@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from core import brokers
 from core.db import session_scope
-from core.exchanges.sim.server import start_in_thread
 from core.models import BrokerConnection, Fill, Order, SymbolRule
 from tests.support import remember_secret
 
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.browser
 
 LIVE_TIMEOUT_MS = 20_000  # worker + venue + SSE; generous for a loaded 2-core machine
 SCREENSHOT = Path("/tmp/trading.png")
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=29)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture(autouse=True)

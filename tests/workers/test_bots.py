@@ -19,7 +19,6 @@ from tests.core.bots.fixtures import (  # noqa: F401
     FOREVER,
     RAISES,
     RAISES_LINE,
-    bot_sim,
     bot_trader,
     hour_candles,
     make_bot,

@@ -13,19 +13,11 @@ from datetime import timedelta
 import pytest
 
 from core import tasks
-from core.exchanges.sim.server import start_in_thread
 from core.orders import placement
 from tests.conftest import LOG_DIR, ROOT, process_env
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=9)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

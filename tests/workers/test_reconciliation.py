@@ -15,19 +15,11 @@ from core.bus import get_redis, reconcile_swept
 from core.db import session_scope, utcnow
 from core.exchanges.models import OrderRequest
 from core.exchanges.ratelimit import RequestClass, weight_spent
-from core.exchanges.sim.server import start_in_thread
 from core.models import BrokerConnection, Fill, Order
 from core.orders import placement, reconcile
 from tests.trading_support import make_trader
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=13)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

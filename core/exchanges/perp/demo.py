@@ -1,18 +1,15 @@
 """Fixed demo accounts for the local perp simulators, so `make run` trades with no keys configured.
 
-They only exist on the simulator faces (`python -m arb.perp_sims` provisions them); they are
+They only exist on the simulator faces (`python -m sim.perp` provisions them with sim/perp/launcher.py); they are
 deterministic so a restarted engine finds the same accounts and positions.
 """
 
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
-
-from eth_account import Account
 
 from core.exchanges.perp.credentials import Credentials
-from core.exchanges.perp.stark import EC_ORDER, StarkKey
+from core.exchanges.perp.stark import EC_ORDER
 from core.security import register_secret
 
 
@@ -32,9 +29,3 @@ def demo_credentials() -> Credentials:
         register_secret(secret)
     return Credentials(DEMO_VEST_API_KEY, DEMO_VEST_SIGNING_KEY, DEMO_PARADEX_PRIVATE_KEY, DEMO_PARADEX_ACCOUNT,
                        DEMO_ETH_ADDRESS, demo=True)
-
-
-def provision_accounts(vest_face, paradex_face, creds: Credentials, cash: Decimal = Decimal(100_000)) -> None:
-    """Register an account on both faces (call on the simulators' loop thread)."""
-    vest_face.add_account(creds.vest_api_key, Account.from_key(creds.vest_signing_key).address, cash)
-    paradex_face.add_account(int(creds.paradex_account, 16), StarkKey(creds.paradex_private_key).public, cash)

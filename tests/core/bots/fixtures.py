@@ -87,15 +87,6 @@ class FixedStops(Strategy):
 
 
 @pytest.fixture(scope="session")
-def bot_sim():
-    from core.exchanges.sim.server import start_in_thread
-
-    handle = start_in_thread(seed=21)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="session")
 def hour_candles(infra) -> list[int]:
     """Real BTCUSDT 1h candles stored for venue `sim`; returns their open times, oldest first."""
     from core.db import new_session
@@ -107,11 +98,11 @@ def hour_candles(infra) -> list[int]:
 
 
 @pytest.fixture()
-def bot_trader(make_user, bot_sim, redis_client):
+def bot_trader(make_user, sim, redis_client):
     from core import brokers
     from tests.trading_support import make_trader
 
-    trader = make_trader(make_user, bot_sim)
+    trader = make_trader(make_user, sim)
     yield trader
     brokers.forget_exchange(trader.broker_id)
 

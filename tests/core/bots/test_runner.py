@@ -18,7 +18,6 @@ from tests.core.bots.fixtures import (  # noqa: F401
     LONG_THEN_EXIT,
     RAISES,
     RAISES_LINE,
-    bot_sim,
     bot_trader,
     hour_candles,
     make_bot,
@@ -55,7 +54,7 @@ def _orders(bot_id: int) -> list[Order]:
 
 
 def test_an_entry_signal_buys_a_fraction_of_the_free_quote_at_market_once(bot_trader, make_bot, hour_candles,
-                                                                          decider, bot_sim):
+                                                                          decider, sim):
     bot_id = make_bot(bot_trader, ALWAYS_LONG, params={"size": 0.1})
     candle = hour_candles[-1]
     result = run_tick(bot_id, candle, "1h", decider)
@@ -99,8 +98,8 @@ def test_an_exit_signal_sells_the_whole_position_at_market(bot_trader, make_bot,
 
 
 def test_stop_loss_and_take_profit_go_on_as_one_oco_once_the_entry_fills(bot_trader, make_bot, hour_candles,
-                                                                         decider, bot_sim):
-    price = bot_sim.state.last_price("BTCUSDT")
+                                                                         decider, sim):
+    price = sim.state.last_price("BTCUSDT")
     stop, target = round(float(price) * 0.8, 2), round(float(price) * 1.2, 2)
     bot_id = make_bot(bot_trader, stops_strategy(stop, target))
     result = run_tick(bot_id, hour_candles[-1], "1h", decider)

@@ -1,11 +1,8 @@
 import pytest
 
-from core.exchanges.sim.server import start_in_thread
-
 
 @pytest.fixture(scope="module")
-def sim():
-    """A real simulator on loopback: the venue whose own klines our candles are checked against."""
-    handle = start_in_thread(seed=11, ws_ping_interval=2.0)
-    yield handle
-    handle.stop()
+def sim_options() -> dict:
+    """The shared `sim` (tests/sim_support.py), the venue whose own klines our candles are checked against,
+    pings every 2 s, so a dropped connection is noticed fast."""
+    return {"ws_ping_interval": 2.0}

@@ -5,15 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import brokers
-from core.exchanges.sim.server import start_in_thread
 from tests.trading_support import GarblingProxy, Trader, make_trader
-
-
-@pytest.fixture(scope="session")
-def sim():
-    handle = start_in_thread(seed=5)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from core.exchanges.sim.server import SimHandle, start_in_thread
+from sim.spot.server import SimHandle
 
 _keys = itertools.count(1)
 
@@ -56,13 +56,6 @@ class SignedClient:
     def balances(self) -> dict[str, tuple[str, str]]:
         account = self.ok("GET", "/api/v3/account")
         return {b["asset"]: (b["free"], b["locked"]) for b in account["balances"]}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    handle = start_in_thread(seed=11)
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture

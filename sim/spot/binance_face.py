@@ -1,154 +1,49 @@
-"""The Binance spot face of the simulator: `/api/v3/*` REST and `/ws`, `/stream` market streams.
+"""The Binance spot face of the simulator: the `/api/v3/*` REST endpoints, weights and authentication.
 
-Same paths, parameter names, field names, error codes and signature rules as the venue (Binance's
-published spot API documentation), for the subset our adapter uses. Everything venue-specific lives
-here; the matching engine only sees `OrderRequest`s.
+Same paths, weights and signature rules as the venue, for the subset our adapter uses. Everything
+venue-specific lives here and in binance_wire.py / binance_streams.py; the matching engine only sees
+`OrderRequest`s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from decimal import Decimal
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from core.exchanges.sim.engine import (
-    STOP_TYPES,
-    EngineError,
-    OcoLeg,
-    Order,
-    OrderRequest,
-    OrderType,
-    Side,
-    TimeInForce,
+from sim.spot.binance_wire import (
+    API_KEY_PATTERN,
+    CLIENT_ID_PATTERN,
+    DEFAULT_RESP_TYPE,
+    ORDER_TYPES,
+    WEIGHT_LIMIT_PER_MINUTE,
+    BinanceError,
+    Params,
+    fmt,
+    from_engine,
+    kline_row,
+    levels,
+    mandatory,
+    not_required,
+    order_fields,
+    order_response,
+    parse_params,
+    query_fields,
+    sign,
+    signature_payload,
 )
-from core.exchanges.sim.market import INTERVAL_MINUTES, Candle
-
-if TYPE_CHECKING:
-    from core.exchanges.sim.server import SimState
+from sim.spot.market import INTERVAL_MINUTES
+from sim.spot.orders import STOP_TYPES, EngineError, OcoLeg, OrderRequest, OrderType, Side, TimeInForce
+from sim.spot.state import SimState
 
 log = logging.getLogger(__name__)
-
-EIGHT = Decimal("0.00000001")
-CLIENT_ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
-DECIMAL_PATTERN = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-WEIGHT_LIMIT_PER_MINUTE = 6000
-DEFAULT_RESP_TYPE = {OrderType.MARKET: "FULL", OrderType.LIMIT: "FULL"}
-ORDER_TYPES = [t.value for t in OrderType]
-
-
-class BinanceError(Exception):
-    def __init__(self, code: int, msg: str, status: int = 400):
-        super().__init__(msg)
-        self.code, self.msg, self.status = code, msg, status
-
-
-def fmt(value: Decimal) -> str:
-    """Binance's 8-decimal strings ("0.00000000", never "0E-8")."""
-    return f"{value.quantize(EIGHT):f}"
-
-
-def mandatory(name: str) -> BinanceError:
-    return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def not_required(name: str) -> BinanceError:
-    return BinanceError(-1106, f"Parameter '{name}' sent when not required.")
-
-
-ENGINE_CODES = {
-    EngineError.UNKNOWN_SYMBOL: -1121,
-    EngineError.INSUFFICIENT_BALANCE: -2010,
-    EngineError.DUPLICATE_ORDER: -2010,
-    EngineError.WOULD_TRIGGER: -2010,
-    EngineError.WOULD_TAKE: -2010,
-    EngineError.FILTER: -1013,
-    EngineError.UNKNOWN_ORDER: -2013,
-    EngineError.INVALID: -1102,
-}
-
-
-def from_engine(error: EngineError, *, cancel: bool = False) -> BinanceError:
-    if error.reason == EngineError.UNKNOWN_ORDER and cancel:
-        return BinanceError(-2011, "Unknown order sent.")
-    if error.reason == EngineError.UNKNOWN_ORDER:
-        return BinanceError(-2013, "Order does not exist.")
-    return BinanceError(ENGINE_CODES[error.reason], error.message)
-
-
-@dataclass
-class Params:
-    values: dict[str, str]
-
-    def text(self, name: str, *, required: bool = False) -> str | None:
-        value = self.values.get(name)
-        if value in (None, ""):
-            if required:
-                raise mandatory(name)
-            return None
-        return value
-
-    def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
-        raw = self.text(name, required=required)
-        if raw is None:
-            return None
-        if not DECIMAL_PATTERN.match(raw):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        try:
-            return Decimal(raw)
-        except InvalidOperation as exc:  # pragma: no cover - the pattern already guards this
-            raise mandatory(name) from exc
-
-    def integer(self, name: str, *, required: bool = False) -> int | None:
-        raw = self.text(name, required=required)
-        if raw is None:
-            return None
-        if not re.fullmatch(r"-?[0-9]{1,20}", raw):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
-        return int(raw)
-
-    def symbol(self, state: SimState, *, required: bool = True) -> str | None:
-        symbol = self.text("symbol", required=required)
-        if symbol is not None and symbol not in state.market.symbols:
-            raise BinanceError(-1121, "Invalid symbol.")
-        return symbol
-
-
-def parse_params(raw_query: str, raw_body: str) -> Params:
-    values = dict(parse_qsl(raw_body, keep_blank_values=True))
-    values.update(parse_qsl(raw_query, keep_blank_values=True))  # the query wins on duplicates
-    return Params(values)
-
-
-def signature_payload(raw_query: str, raw_body: str) -> tuple[str, str | None]:
-    """What Binance signs: query then body, as sent, minus the signature parameter; and the signature."""
-    signature = None
-    kept_parts = []
-    for part in (raw_query, raw_body):
-        kept = []
-        for piece in part.split("&") if part else []:
-            if piece.startswith("signature="):
-                signature = signature or piece[len("signature="):]
-            else:
-                kept.append(piece)
-        kept_parts.append("&".join(kept))
-    return "".join(kept_parts), signature
-
-
-def sign(secret: str, payload: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-
 
 Handler = Callable[["BinanceFace", web.Request, Params, str | None], Awaitable[Any]]
 
@@ -190,10 +85,7 @@ class BinanceFace:
             Route("GET", "/api/v3/myTrades", 20, True, BinanceFace.my_trades),
             Route("POST", "/api/v3/orderList/oco", 1, True, BinanceFace.new_oco),
         ]
-        defs = [web.route(r.method, r.path, self._wrap(r)) for r in table]
-        defs += [web.get("/ws", self.websocket), web.get("/ws/{streams:.*}", self.websocket),
-                 web.get("/stream", self.websocket)]
-        return defs
+        return [web.route(r.method, r.path, self._wrap(r)) for r in table]
 
     def _wrap(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -552,148 +444,3 @@ class BinanceFace:
         return OcoLeg(order_type, price=price, stop_price=stop_price,
                       time_in_force=TimeInForce(tif) if tif else None,
                       client_order_id=self._client_id(params, f"{position}ClientOrderId"))
-
-    # --- market streams -------------------------------------------------------------------
-
-    def publish_tick(self, symbol: str, second: int, event_ms: int, trade: Any, first_id: int, last_id: int,
-                 bid_changes: list, ask_changes: list) -> None:
-        hub = self.state.hub
-        streams = hub.streams_of(symbol)
-        if not streams:
-            return
-        lower = symbol.lower()
-        spec = self.state.market.symbols[symbol]
-        if f"{lower}@trade" in streams:
-            hub.publish(f"{lower}@trade", {
-                "e": "trade", "E": event_ms, "s": symbol, "t": trade.trade_id, "p": fmt(trade.price),
-                "q": fmt(trade.qty), "T": trade.time_ms, "m": trade.buyer_is_maker, "M": True})
-        book = self.state.books[symbol]
-        if f"{lower}@bookTicker" in streams:
-            bids, asks = book.sides(1)
-            hub.publish(f"{lower}@bookTicker", {"u": book.update_id, "s": symbol, "b": fmt(bids[0][0]),
-                                                "B": fmt(bids[0][1]), "a": fmt(asks[0][0]), "A": fmt(asks[0][1])})
-        diff = {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id,
-                "b": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in bid_changes],
-                "a": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in ask_changes]}
-        for stream in streams:
-            name = stream.split("@", 1)[1]
-            if name.startswith("depth"):
-                depth = name.split("@")[0][len("depth"):]
-                if not depth:
-                    hub.publish(stream, diff)
-                else:
-                    bids, asks = book.sides(int(depth))
-                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids),
-                                         "asks": levels(asks)})
-            elif name.startswith("kline_"):
-                self._publish_kline(stream, symbol, name[len("kline_"):], second, event_ms)
-
-    def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
-        span = INTERVAL_MINUTES[interval] * 60
-        open_second = second - second % span
-        if second == open_second:
-            # The previous candle closed on this boundary: say so (k.x) before the new one starts.
-            closed = self.state.market.candle(symbol, interval, (open_second - span) * 1000, open_second - 1)
-            self.state.hub.publish(stream, kline_event(closed, event_ms))
-        if second % 2 == 0 or second == open_second:
-            current = self.state.market.candle(symbol, interval, open_second * 1000, second)
-            self.state.hub.publish(stream, kline_event(current, event_ms))
-
-    # --- websocket --------------------------------------------------------------------------
-
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        if self.state.faults.ws_refused:
-            raise web.HTTPServiceUnavailable()
-        combined = request.path.startswith("/stream")
-        if combined:
-            streams = [s for s in request.query.get("streams", "").split("/") if s]
-        else:
-            streams = [s for s in request.match_info.get("streams", "").split("/") if s]
-        ws = web.WebSocketResponse(heartbeat=self.state.ws_ping_interval, max_msg_size=1 << 16)
-        await ws.prepare(request)
-        connection = self.state.hub.connect(ws, combined)
-        try:
-            for stream in streams:
-                if not self.state.hub.subscribe(connection, stream):
-                    await ws.close(code=1008, message=b"Invalid stream name")
-                    return ws
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                reply = self._control(connection, message.data)
-                await connection.send(json.dumps(reply, separators=(",", ":")))
-        finally:
-            self.state.hub.disconnect(connection)
-        return ws
-
-    def _control(self, connection: Any, text: str) -> dict:
-        try:
-            message = json.loads(text)
-            method, request_id = message["method"], message.get("id")
-            params = message.get("params", [])
-        except (ValueError, KeyError, TypeError):
-            return {"error": {"code": 3, "msg": "Invalid JSON: expected a JSON object"}, "id": None}
-        hub = self.state.hub
-        if method == "SUBSCRIBE":
-            bad = [s for s in params if not hub.subscribe(connection, str(s))]
-            if bad:
-                return {"error": {"code": 2, "msg": f"Invalid request: invalid stream name '{bad[0]}'"},
-                        "id": request_id}
-            return {"result": None, "id": request_id}
-        if method == "UNSUBSCRIBE":
-            for stream in params:
-                hub.unsubscribe(connection, str(stream))
-            return {"result": None, "id": request_id}
-        if method == "LIST_SUBSCRIPTIONS":
-            return {"result": sorted(connection.streams), "id": request_id}
-        return {"error": {"code": 2, "msg": f"Invalid request: unknown method '{method}'"}, "id": request_id}
-
-
-# --- serializers ---------------------------------------------------------------------------
-
-def levels(rows: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
-    return [[fmt(p), fmt(q)] for p, q in rows]
-
-
-def kline_row(c: Candle) -> list:
-    return [c.open_time, fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume), c.close_time,
-            fmt(c.quote_volume), c.trades, fmt(c.taker_buy_volume), fmt(c.taker_buy_quote_volume), "0"]
-
-
-def kline_event(c: Candle, event_ms: int) -> dict:
-    return {"e": "kline", "E": event_ms, "s": c.symbol, "k": {
-        "t": c.open_time, "T": c.close_time, "s": c.symbol, "i": c.interval, "f": c.first_trade_id,
-        "L": c.last_trade_id, "o": fmt(c.open), "c": fmt(c.close), "h": fmt(c.high), "l": fmt(c.low),
-        "v": fmt(c.volume), "n": c.trades, "x": c.closed, "q": fmt(c.quote_volume),
-        "V": fmt(c.taker_buy_volume), "Q": fmt(c.taker_buy_quote_volume), "B": "0"}}
-
-
-def order_fields(order: Order) -> dict:
-    return {
-        "symbol": order.symbol, "orderId": order.order_id, "orderListId": order.order_list_id,
-        "clientOrderId": order.client_order_id, "price": fmt(order.price), "origQty": fmt(order.quantity),
-        "executedQty": fmt(order.executed_qty), "origQuoteOrderQty": fmt(order.quote_quantity),
-        "cummulativeQuoteQty": fmt(order.cumulative_quote), "status": order.status.value,
-        "timeInForce": (order.time_in_force or TimeInForce.GTC).value, "type": order.type.value,
-        "side": order.side.value, **({"stopPrice": fmt(order.stop_price)} if order.type in STOP_TYPES else {}),
-        "selfTradePreventionMode": "NONE",
-    }
-
-
-def query_fields(order: Order) -> dict:
-    return {**order_fields(order), "stopPrice": fmt(order.stop_price), "icebergQty": "0.00000000",
-            "time": order.time, "updateTime": order.update_time,
-            "isWorking": order.type not in STOP_TYPES or order.triggered,
-            "workingTime": order.working_time}
-
-
-def order_response(order: Order, resp_type: str) -> dict:
-    ack = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": order.order_list_id,
-           "clientOrderId": order.client_order_id, "transactTime": order.time}
-    if resp_type == "ACK":
-        return ack
-    body = {**ack, **order_fields(order), "workingTime": order.working_time}
-    if resp_type == "FULL":
-        body["fills"] = [{"price": fmt(f.price), "qty": fmt(f.qty), "commission": fmt(f.commission),
-                          "commissionAsset": f.commission_asset, "tradeId": f.trade_id} for f in order.fills]
-    return body

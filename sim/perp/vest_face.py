@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import WSMsgType, web
 
 from core.exchanges.perp import vest
-from core.exchanges.sim.perp_sim import CorrelatedMarket, FaceServer, SimAccount, SimOrder
+from sim.perp.face import FaceServer
+from sim.perp.ledger import CorrelatedMarket, SimAccount, SimOrder
 
 SYMBOLS = {"BTC-PERP": "BTC", "ETH-PERP": "ETH"}
 

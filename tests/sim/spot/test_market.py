@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.exchanges.sim.market import LISTING_SECOND, Book, SyntheticMarket
+from sim.spot.market import LISTING_SECOND, Book, SyntheticMarket
 
 NOW_MS = 1_795_000_000_000  # a fixed "now" keeps these tests independent of the wall clock
 MARKET = SyntheticMarket(seed=42)

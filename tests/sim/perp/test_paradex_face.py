@@ -9,17 +9,9 @@ import pytest
 from core.exchanges import errors
 from core.exchanges.perp import paradex, stark
 from core.exchanges.perp.venue import PerpOrderRequest
-from core.exchanges.sim.paradex_face import CHAIN_ID
-from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
+from sim.perp.paradex_face import CHAIN_ID
 
 ETH_ADDRESS = "0x" + "ab" * 20
-
-
-@pytest.fixture(scope="module")
-def sims():
-    handle = start_perp_sims_in_thread(spread_every_s=(0, 0))
-    yield handle
-    handle.stop()
 
 
 def new_venue(sims) -> paradex.ParadexVenue:

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import requests
 
-from core.exchanges.sim.server import start_in_thread
-from tests.core.exchanges.sim.conftest import SignedClient
+from sim.spot.server import start_in_thread
+from tests.sim.spot.conftest import SignedClient
 
 
 def test_restart_keeps_balances_and_open_orders(tmp_path):
@@ -56,7 +56,7 @@ def _free_port() -> int:
 
 def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path):
     port = _free_port()
-    code = f"from core.exchanges.sim.server import serve; serve(port={port}, seed=5, state_dir={str(tmp_path)!r})"
+    code = f"from sim.spot.server import serve; serve(port={port}, seed=5, state_dir={str(tmp_path)!r})"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
     try:
         deadline = time.time() + 20

@@ -14,11 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.exchanges.sim.engine import (
+from sim.spot.engine import MatchingEngine
+from sim.spot.orders import (
     Account,
     Balance,
     Fill,
-    MatchingEngine,
     Order,
     OrderList,
     OrderType,

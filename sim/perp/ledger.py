@@ -1,15 +1,14 @@
-"""Minimal perp matching shared by the Vest and Paradex simulator faces.
+"""The state the Vest and Paradex simulator faces share: one correlated market, and per venue a ledger.
 
 Both venues quote one underlying mid (a random walk) with small independent noise, so their prices
 are correlated; now and then one venue's mid is pushed away for 0.3-2 s (an injected spread) so the
 arbitrage engine has something to find. Orders are IOC/market fills against the synthetic book of
 that instant, or resting limits; positions and cash are kept per account. Independent of the
-venue-neutral engine in sim/engine.py, which another part of the project owns.
+venue-neutral spot engine in sim/spot/engine.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
 import time
@@ -17,17 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 Q = Decimal("0.01")
-
-
-@dataclass
-class Faults:
-    """One-shot fault injection for a face: each flag is consumed by the next matching event."""
-
-    reject_next_order: bool = False
-    delay_next_response_s: float = 0.0
-    lose_next_response: bool = False  # the order is executed but the reply never comes
-    drop_ws: bool = False
-    gap_next_book: bool = False  # skip a sequence number (Paradex deltas)
 
 
 class CorrelatedMarket:
@@ -171,115 +159,3 @@ class PerpLedger:
         for market, (size, entry) in account.positions.items():
             total += size * (self.market.mid(self.venue, market) - entry)
         return total
-
-
-@dataclass
-class PerpSimHandle:
-    vest_rest: str
-    vest_ws: str
-    paradex_rest: str
-    paradex_ws: str
-    vest: object
-    paradex: object
-    loop: asyncio.AbstractEventLoop
-    _thread: threading.Thread
-    _stop: asyncio.Event
-
-    def call(self, fn, *args):
-        """Run fn(*args) on the simulator's loop thread (faces are not thread-safe)."""
-        done = threading.Event()
-        box: list = []
-
-        def run():
-            box.append(fn(*args))
-            done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        done.wait(5)
-        return box[0] if box else None
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-
-def start_perp_sims_in_thread(*, vest_port: int = 0, paradex_port: int = 0, seed: int | None = None,
-                              spread_every_s: tuple[float, float] = (4.0, 10.0)) -> PerpSimHandle:
-    """Both faces on one loop in a daemon thread, sharing one correlated market."""
-    from core.exchanges.sim.paradex_face import ParadexFace
-    from core.exchanges.sim.vest_face import VestFace
-
-    market = CorrelatedMarket(("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed,
-                              spread_every_s=spread_every_s)
-    ready = threading.Event()
-    state: dict = {}
-
-    async def main() -> None:
-        vest, paradex = VestFace(market), ParadexFace(market)
-        state["vest_port"] = await vest.start(vest_port)
-        state["paradex_port"] = await paradex.start(paradex_port)
-        state.update(vest=vest, paradex=paradex, loop=asyncio.get_running_loop(), stop=asyncio.Event())
-        ready.set()
-        await state["stop"].wait()
-        await vest.stop()
-        await paradex.stop()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), name="perp-sims", daemon=True)
-    thread.start()
-    if not ready.wait(15):
-        raise RuntimeError("perp simulators did not start")
-    v, p = state["vest_port"], state["paradex_port"]
-    return PerpSimHandle(f"http://127.0.0.1:{v}/v2", f"ws://127.0.0.1:{v}/ws-api",
-                         f"http://127.0.0.1:{p}/v1", f"ws://127.0.0.1:{p}/v1/ws",
-                         state["vest"], state["paradex"], state["loop"], thread, state["stop"])
-
-
-class FaceServer:
-    """aiohttp plumbing shared by the faces: start/stop, tracked websockets, one-shot faults."""
-
-    venue = ""
-
-    def __init__(self, market: CorrelatedMarket):
-        from aiohttp import web
-
-        self.ledger = PerpLedger(self.venue, market)
-        self.faults = Faults()
-        self.app = web.Application()
-        self.sockets: set = set()
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self.port = 0
-
-    async def start(self, port: int = 0) -> int:
-        from aiohttp import web
-
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self.port
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        for ws in list(self.sockets):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def take_reject(self) -> bool:
-        hit, self.faults.reject_next_order = self.faults.reject_next_order, False
-        return hit
-
-    async def reply_faults(self) -> None:
-        """Apply delay/lose to the response of an order that has already been executed."""
-        delay, self.faults.delay_next_response_s = self.faults.delay_next_response_s, 0.0
-        if delay:
-            await asyncio.sleep(delay)
-        lose, self.faults.lose_next_response = self.faults.lose_next_response, False
-        if lose:
-            await self._stopping.wait()  # the client times out; the order stands
-
-    def take_drop_ws(self) -> bool:
-        hit, self.faults.drop_ws = self.faults.drop_ws, False
-        return hit

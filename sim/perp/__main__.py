@@ -1,4 +1,4 @@
-"""`python -m arb.perp_sims` (Procfile `perpsim`): the Vest and Paradex simulator faces for the demo.
+"""`python -m sim.perp` (Procfile `perpsim`): the Vest and Paradex simulator faces for the demo.
 
 Both faces share one correlated market (with injected short-lived spreads) and carry the fixed
 demo accounts, so an engine with no credentials configured trades against them.
@@ -10,23 +10,21 @@ import asyncio
 import logging
 import signal
 import sys
-from decimal import Decimal
 
 from arb.config import parse_arb_config
 from core.config import ConfigError, get_settings
-from core.exchanges.perp.demo import demo_credentials, provision_accounts
-from core.exchanges.sim.paradex_face import ParadexFace
-from core.exchanges.sim.perp_sim import CorrelatedMarket
-from core.exchanges.sim.vest_face import VestFace
+from core.exchanges.perp.demo import demo_credentials
 from core.liveness import start_liveness
 from core.logs import setup_logging
+from sim.perp.launcher import perp_market, provision_accounts
+from sim.perp.paradex_face import ParadexFace
+from sim.perp.vest_face import VestFace
 
-log = logging.getLogger("arb.perp_sims")
+log = logging.getLogger("sim.perp")
 
 
 async def serve(host_ports: tuple[int, int], seed: int | None, spread_every_s: tuple[float, float]) -> None:
-    market = CorrelatedMarket(("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed,
-                              spread_every_s=spread_every_s)
+    market = perp_market(seed, spread_every_s)
     vest, paradex = VestFace(market), ParadexFace(market)
     provision_accounts(vest, paradex, demo_credentials())
     vest_port = await vest.start(host_ports[0])

@@ -9,14 +9,6 @@ from eth_account import Account
 from core.exchanges import errors
 from core.exchanges.perp import vest
 from core.exchanges.perp.venue import PerpOrderRequest
-from core.exchanges.sim.perp_sim import start_perp_sims_in_thread
-
-
-@pytest.fixture(scope="module")
-def sims():
-    handle = start_perp_sims_in_thread(spread_every_s=(0, 0))
-    yield handle
-    handle.stop()
 
 
 def registered_venue(sims, **kwargs) -> vest.VestVenue:

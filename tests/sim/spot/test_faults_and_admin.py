@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.core.exchanges.sim.conftest import SignedClient
+from tests.sim.spot.conftest import SignedClient
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,8 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import WSMsgType, web
 
 from core.exchanges.perp import stark
-from core.exchanges.sim.perp_sim import CorrelatedMarket, FaceServer, SimAccount, SimOrder
+from sim.perp.face import FaceServer
+from sim.perp.ledger import CorrelatedMarket, SimAccount, SimOrder
 
 CHAIN_ID = "PRIVATE_SN_PARACLEAR_SIM"
 MARKETS = {"BTC-USD-PERP": "BTC", "ETH-USD-PERP": "ETH"}

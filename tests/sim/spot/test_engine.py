@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.exchanges.sim.engine import (
+from sim.spot.engine import MatchingEngine
+from sim.spot.orders import (
     EngineError,
     Instrument,
-    MatchingEngine,
     OcoLeg,
     OrderRequest,
     OrderType,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.core.exchanges.sim.conftest import SignedClient
+from tests.sim.spot.conftest import SignedClient
 
 
 def best(sim, symbol: str = "BTCUSDT") -> tuple[Decimal, Decimal]:
