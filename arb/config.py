@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.config import ConfigError, get_settings
 from core.exchanges.perp.credentials import Credentials
-from core.exchanges.perp.demo import demo_credentials
+from core.exchanges.perp.demo import SimPorts, demo_credentials
 from core.security import register_secret
 
 Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
@@ -28,16 +28,6 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class SimPorts(Strict):
-    """Where `python -m sim.perp` serves the Vest and Paradex faces (and the demo venue URLs)."""
-
-    host: str = "127.0.0.1"
-    vest_port: Port = 8901
-    paradex_port: Port = 8902
-    seed: int | None = 7
-    spread_every_s: tuple[float, float] = (4.0, 10.0)
 
 
 class VenueUrls(Strict):

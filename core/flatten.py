@@ -31,7 +31,7 @@ from core.models import Bot, BrokerConnection, Order, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.submit import OrderIntent, record_order
 from core.stop import open_orders, pause_all
-from core.webhooks.processing import net_position, webhook_orders
+from core.webhooks.positions import net_position, webhook_orders
 
 log = logging.getLogger(__name__)
 PAUSED_BY_FLATTEN = "paused by the trader's flatten"

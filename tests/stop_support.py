@@ -19,7 +19,7 @@ from core.db import new_session, session_scope
 from core.halt import set_trading_halted
 from core.models import Order, Webhook, WebhookAlert
 from core.orders import placement
-from core.webhooks.processing import net_position
+from core.webhooks.positions import net_position
 from core.webhooks.setup import WebhookSettings, create_webhook
 from tests.support import remember_secret
 from tests.trading_support import Trader, make_trader

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -16,11 +16,11 @@ from core import tasks
 from core.config import get_settings
 from core.db import session_scope, utcnow
 from core.exchanges.spot.registry import make_exchange
-from core.models import BrokerConnection, Fill, Order, SymbolRule, Webhook, WebhookAlert
+from core.models import BrokerConnection, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
-from core.pnl.fills import TradeFill, net_quantity
+from core.webhooks.positions import net_position, webhook_orders
 from core.webhooks.protection import (
     asks_for_exits,
     note_needs_no_protection,
@@ -56,25 +56,6 @@ class ProtectionStillOpen(Exception):
     def __init__(self, order_ids: list[int]) -> None:
         super().__init__(f"cancelling protective order(s) #{', #'.join(map(str, order_ids))} before trading")
         self.order_ids = order_ids
-
-
-def webhook_orders(webhook_id: int) -> Select[Order]:
-    """Orders recorded for this webhook's alerts (source_ref holds the alert id)."""
-    alert_ids = select(func.cast(WebhookAlert.id, Order.source_ref.type)).where(WebhookAlert.webhook_id == webhook_id)
-    return select(Order).where(Order.source == "webhook", Order.source_ref.in_(alert_ids))
-
-
-def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
-    """Bought minus sold, from our fill ledger, over the orders this webhook placed on `symbol`.
-
-    A fee the venue took in the base asset (a buy's commission) is not held either: closing or
-    protecting must not try to sell it."""
-    orders = webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
-    base = session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == webhook.broker_id,
-                                                        SymbolRule.symbol == symbol))
-    fills = session.execute(select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset)
-                            .where(Fill.order_id.in_(orders))).all()
-    return net_quantity((TradeFill(*row) for row in fills), base or None)
 
 
 def protection_in_the_way(webhook_id: int, action: str) -> Select[Order]:

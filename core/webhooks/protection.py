@@ -25,6 +25,7 @@ from core.db import session_scope, utcnow
 from core.models import Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
+from core.webhooks.positions import net_position, webhook_orders
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -137,7 +138,6 @@ def _existing(session: Session, entry_id: int) -> Order | None:
 
 def _exited_since(session: Session, entry: Order, webhook_id: int) -> bool:
     """A later alert of the webhook already trades the other way (close, reverse): protecting is moot."""
-    from core.webhooks.processing import webhook_orders
 
     later = webhook_orders(webhook_id).where(Order.symbol == entry.symbol, Order.id > entry.id,
                                              Order.side != entry.side, Order.oco_group.is_(None))
@@ -147,7 +147,6 @@ def _exited_since(session: Session, entry: Order, webhook_id: int) -> bool:
 def record_protection(session: Session, entry_id: int) -> Order | None:
     """Record the protective exit of a filled webhook entry once (state `new`, or `rejected` with the
     reason when the alert's prices cannot protect it). Returns the order recorded by this call."""
-    from core.webhooks.processing import net_position  # processing imports this module: import late
 
     entry = session.scalar(select(Order).where(Order.id == entry_id).with_for_update())
     if entry is None or entry.source != "webhook" or is_protection(entry) or not entry.source_ref:

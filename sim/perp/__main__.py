@@ -11,9 +11,8 @@ import logging
 import signal
 import sys
 
-from arb.config import parse_arb_config
 from core.config import ConfigError, get_settings
-from core.exchanges.perp.demo import demo_credentials
+from core.exchanges.perp.demo import demo_credentials, sim_ports
 from core.liveness import start_liveness
 from core.logs import setup_logging
 from sim.perp.launcher import perp_market, provision_accounts
@@ -44,12 +43,12 @@ def main() -> int:
     try:
         settings = get_settings()
         setup_logging("perpsim", settings.file.log_level)
-        cfg = parse_arb_config(settings.file.arb)
+        ports = sim_ports(settings.file.arb)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     liveness = start_liveness("perpsim")
-    asyncio.run(serve((cfg.sim.vest_port, cfg.sim.paradex_port), cfg.sim.seed, cfg.sim.spread_every_s))
+    asyncio.run(serve((ports.vest_port, ports.paradex_port), ports.seed, ports.spread_every_s))
     liveness.stop()
     return 0
 

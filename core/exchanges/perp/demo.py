@@ -7,7 +7,11 @@ deterministic so a restarted engine finds the same accounts and positions.
 from __future__ import annotations
 
 import hashlib
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.config import ConfigError
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.stark import EC_ORDER
 from core.security import register_secret
@@ -29,3 +33,26 @@ def demo_credentials() -> Credentials:
         register_secret(secret)
     return Credentials(DEMO_VEST_API_KEY, DEMO_VEST_SIGNING_KEY, DEMO_PARADEX_PRIVATE_KEY, DEMO_PARADEX_ACCOUNT,
                        DEMO_ETH_ADDRESS, demo=True)
+
+
+class SimPorts(BaseModel):
+    """`arb.sim` in config.yaml: where `python -m sim.perp` serves the Vest and Paradex faces (and so the
+    demo venue URLs the engine uses when none are configured)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    vest_port: Annotated[int, Field(ge=1, le=65535)] = 8901
+    paradex_port: Annotated[int, Field(ge=1, le=65535)] = 8902
+    seed: int | None = 7
+    spread_every_s: tuple[float, float] = (4.0, 10.0)
+
+
+def sim_ports(arb_section: dict[str, Any]) -> SimPorts:
+    """The `sim` part of config.yaml's `arb:` section alone (the simulators need no more of it)."""
+    try:
+        return SimPorts.model_validate(arb_section.get("sim") or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(f"config.yaml: arb.sim.{where}: {error['msg']}") from None

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from core import tasks
 from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, User, WebhookAlert
-from core.webhooks.processing import net_position, process_alert, unprocessed_alert_ids
+from core.webhooks.positions import net_position
+from core.webhooks.processing import process_alert, unprocessed_alert_ids
 from tests.core.webhooks.fixtures import sender
 from tests.trading_support import make_trader
 

@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from core import tasks
 from core.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, Webhook, WebhookAlert
-from core.webhooks.processing import net_position, process_alert
+from core.webhooks.positions import net_position
+from core.webhooks.processing import process_alert
 from core.webhooks.protection import protect_entry, record_protection, unprotected_entry_ids
 from tests.core.webhooks.fixtures import sender
 from tests.core.webhooks.test_processing import _accepted
