@@ -32,6 +32,7 @@ task_routes = {
     "workers.bots.*": {"queue": "bots"},
     "workers.backtests.*": {"queue": "backtests"},
     "workers.maintenance.*": {"queue": "maintenance"},
+    "workers.notifications.*": {"queue": "maintenance"},
 }
 
 # Money paths: a task is acknowledged only after it finished, so a killed worker's task is redelivered;

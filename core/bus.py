@@ -21,6 +21,16 @@ def order_events_channel(user_id: int) -> str:
     return f"{PREFIX}:orders:{user_id}"
 
 
+def notifications_channel(user_id: int) -> str:
+    """Pub/sub: one JSON message per new notification of the user (and per read-state change)."""
+    return f"{PREFIX}:notifications:{user_id}"
+
+
+def notification_rate_key(user_id: int, minute: int) -> str:
+    """Counter of the user's outbound notifications in one UTC minute (rate limit)."""
+    return f"{PREFIX}:notifications:sent:{user_id}:{minute}"
+
+
 def candle_stream(venue: str, symbol: str, timeframe: str) -> str:
     return f"{PREFIX}:candles:{venue}:{symbol}:{timeframe}"
 

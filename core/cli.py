@@ -252,6 +252,7 @@ def _add_optional_commands() -> None:
         ("core.stop_cli", "trading_group", main),
         ("core.webhooks.cli", "bench_webhook_command", bench),
         ("core.backtest.web_bench", "bench_backtest_web_command", bench),
+        ("core.notifications.cli", "bench_notify_command", bench),
     ):
         try:
             command = getattr(importlib.import_module(module_name), attr)

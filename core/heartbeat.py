@@ -12,6 +12,7 @@ import time
 import redis
 
 from core.bus import EXPECTED_PROCESSES, HEARTBEATS, get_redis
+from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3.0
@@ -74,6 +75,7 @@ class HeartbeatThread(threading.Thread):
 
 
 def start_heartbeat(name: str, info_fn=None) -> HeartbeatThread:
+    notifications.process_started(name, FORGET_AFTER_S)
     thread = HeartbeatThread(name, info_fn)
     thread.start()
     return thread

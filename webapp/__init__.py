@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
 # One module per area, each exposing `bp`. Areas land one by one; a missing module is simply not served.
 AREAS = ("auth", "home", "admin", "health", "brokers", "trading", "heartbeat", "marketdata", "webhooks",
-         "strategies", "bots", "backtests", "statistics", "arbitrage", "stop")
+         "strategies", "bots", "backtests", "statistics", "arbitrage", "stop",
+         "notifications")
 
 
 def _register_blueprints(app: Flask) -> None:

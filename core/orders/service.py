@@ -41,6 +41,7 @@ from core.exchanges.rules import round_and_validate
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.models import BrokerConnection, Fill, Order
+from core.notifications import events as notifications
 from core.orders.states import FINAL_STATES, OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
 
@@ -91,7 +92,9 @@ def _event_payload(order: Order, from_state: str | None, cause: str) -> dict:
 
 
 def publish(user_id: int, payloads: Iterable[dict]) -> None:
-    """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
+    """Tell the pages (SSE) about committed changes, and the trader about orders that ended badly. Losing a
+    message only delays a page refresh."""
+    payloads = list(payloads)
     try:
         pipe = get_redis().pipeline(transaction=False)  # one round trip for a step's events
         for payload in payloads:
@@ -99,6 +102,7 @@ def publish(user_id: int, payloads: Iterable[dict]) -> None:
         pipe.execute()
     except Exception as exc:  # noqa: BLE001 - redis-py raises several transport errors; pages also poll
         log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
+    notifications.order_events(user_id, payloads)
 
 
 def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
