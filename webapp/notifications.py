@@ -142,7 +142,7 @@ def add_channel():
 @bp.post("/channels/<int:channel_id>/delete")
 @login_required
 def delete_channel(channel_id: int):
-    channels.remove(current_user.id, channel_id)
+    _owned(channels.remove, channel_id)
     flash("Channel removed.", "success")
     return redirect(url_for(".settings"))
 
@@ -151,8 +151,7 @@ def delete_channel(channel_id: int):
 @login_required
 def channel_severity(channel_id: int):
     try:
-        channels.update(current_user.id, channel_id, request.form.get("min_severity", ""),
-                        request.form.get("enabled") == "1")
+        _owned(channels.update, channel_id, request.form.get("min_severity", ""), request.form.get("enabled") == "1")
     except channels.InvalidChannel as exc:
         flash(str(exc), "error")
     return redirect(url_for(".settings"))
@@ -162,7 +161,7 @@ def channel_severity(channel_id: int):
 @login_required
 def test_channel(channel_id: int):
     """Send a test message through this one channel now and say how it went."""
-    outcome = channels.send_test(current_user.id, channel_id)
+    outcome = _owned(channels.send_test, channel_id)
     flash(f"Test sent to {outcome.label}." if outcome.ok else f"Test to {outcome.label} failed: {outcome.error}",
           "success" if outcome.ok else "error")
     return redirect(url_for(".settings"))
@@ -184,6 +183,9 @@ def _unread_now() -> int:
         return 0
 
 
-@bp.errorhandler(LookupError)
-def _not_found(_exc):
-    abort(404)
+def _owned(call, *args):
+    """Someone else's channel (core raises LookupError) is simply not found."""
+    try:
+        return call(current_user.id, *args)
+    except LookupError:
+        abort(404)
