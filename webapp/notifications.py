@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.bus import get_redis, notifications_channel
+from core.bus import notifications_channel
 from core.db import new_session
 from core.models import Notification
 from core.models.notifications import SEVERITIES
 from core.notifications import center, channels
 from webapp.scoping import owned_or_404
+from webapp.sse import relay
 
 log = logging.getLogger(__name__)
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
-SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
 
 def _filters() -> center.Filters:
@@ -80,35 +76,15 @@ def open_(notification_id: int):
 @login_required
 def stream():
     """Server-sent events: an `unread` event (the bell's inner HTML) at connection and on every change."""
-    user_id = current_user.id
     with new_session() as session:
-        unread = center.unread_count(session, user_id)
-    bell = _bell_html(unread)
-
-    def events():
-        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-        deadline = time.monotonic() + SSE_LIFETIME_S
-        try:
-            pubsub.subscribe(notifications_channel(user_id))
-            yield f"retry: 2000\nevent: unread\ndata: {bell}\n\n"
-            while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=15)
-                if message is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                count = int(json.loads(message["data"]).get("unread", 0))
-                yield f"event: unread\ndata: {_bell_html(count)}\n\n"
-        except RedisError as exc:
-            log.warning("notification_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
-        finally:
-            pubsub.close()
-
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        unread = center.unread_count(session, current_user.id)
+    return relay(notifications_channel(current_user.id), f"retry: 2000\n{_bell_event(unread)}",
+                 lambda data: _bell_event(int(json.loads(data).get("unread", 0))))
 
 
-def _bell_html(unread: int) -> str:
-    return render_template("notifications/_bell.html", unread=unread, live=True).replace("\n", "")
+def _bell_event(unread: int) -> str:
+    bell = render_template("notifications/_bell.html", unread=unread, live=True).replace("\n", "")
+    return f"event: unread\ndata: {bell}\n\n"
 
 
 # ---- outbound channels (Apprise URLs) -----------------------------------------------------------------

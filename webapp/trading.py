@@ -6,11 +6,10 @@ import csv
 import io
 import logging
 import secrets
-import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from core.models import BrokerConnection, Fill, Order
 from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
 from webapp.scoping import owned_or_404
+from webapp.sse import relay
 
 log = logging.getLogger(__name__)
 bp = Blueprint("trading", __name__, url_prefix="/trading")
@@ -34,7 +34,6 @@ RECENT_LIMIT = 10
 TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
 CONFIRMATIONS = f"{PREFIX}:ticket_confirmations"  # one key per used confirmation page
 CONFIRMATION_TTL_S = 24 * 3600
-SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
 
 def _decimal(name: str) -> Decimal | None:
@@ -289,26 +288,5 @@ def trades():
 @login_required
 def events():
     """Server-sent events: one `order` event per state change of this user's orders."""
-    user_id = current_user.id
-    channel = order_events_channel(user_id)
-
-    def stream():
-        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-        deadline = time.monotonic() + SSE_LIFETIME_S
-        try:
-            pubsub.subscribe(channel)
-            yield "retry: 2000\n\n"
-            while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=15)
-                if message is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield f"event: order\ndata: {message['data']}\n\n"
-        except RedisError as exc:
-            # Ending the stream is enough: the browser reconnects (retry) and the panels also poll.
-            log.warning("order_events_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
-        finally:
-            pubsub.close()
-
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return relay(order_events_channel(current_user.id), "retry: 2000\n\n",
+                 lambda data: f"event: order\ndata: {data}\n\n")
