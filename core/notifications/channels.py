@@ -58,9 +58,9 @@ def add(user_id: int, new: NewChannel) -> int:
 
 
 def update(user_id: int, channel_id: int, min_severity: str, enabled: bool) -> None:
-    _check_severity(min_severity)
     with session_scope() as session:
-        channel = _owned(session, user_id, channel_id)
+        channel = _owned(session, user_id, channel_id)  # someone else's: not found, whatever the form says
+        _check_severity(min_severity)
         channel.min_severity, channel.enabled = min_severity, enabled
 
 

@@ -62,6 +62,14 @@ def test_channels_are_added_tested_and_removed(client, logged_in):
                              follow_redirects=True).get_data(as_text=True)
         assert "Test sent to my hook." in tested
         assert endpoint.wait_for(1)[0]["title"] == "Aristobot test"
+    client.post(f"/notifications/channels/{channel.id}/severity", data={
+        "min_severity": "critical", "csrf_token": token})  # the "on" box unticked: switched off
+    refused = client.post(f"/notifications/channels/{channel.id}/severity", data={
+        "min_severity": "loud", "enabled": "1", "csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    assert "minimum severity must be one of info, warning, error, critical" in refused
+    with new_session() as session:
+        changed = session.get(NotificationChannel, channel.id)
+        assert (changed.min_severity, changed.enabled) == ("critical", False)
     client.post(f"/notifications/channels/{channel.id}/delete", data={"csrf_token": token})
     assert "my hook" not in client.get("/notifications/settings").get_data(as_text=True)
 
