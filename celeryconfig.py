@@ -35,6 +35,7 @@ task_routes = {
     "workers.maintenance.*": {"queue": "maintenance"},
     "workers.reconciliation.*": {"queue": "maintenance"},
     "workers.feeds_tasks.*": {"queue": "maintenance"},
+    "workers.notifications.*": {"queue": "maintenance"},
 }
 
 # Money paths: a task is acknowledged only after it finished, so a killed worker's task is redelivered;

@@ -31,6 +31,7 @@ from arb.store import ArbStore, StoreUnavailable
 from core.exchanges import errors
 from core.exchanges.perp.book import BookFeed, OrderBook
 from core.exchanges.perp.venue import PerpVenue
+from core.notifications import events as notifications
 
 log = logging.getLogger("arb.engine")
 
@@ -104,6 +105,8 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
     def emit(self, event: str, level: int = logging.INFO, **context: Any) -> None:
         context.setdefault("pair", self.cfg.pair)
         log.log(level, event, extra=context)
+        if self.store is not None:  # a live engine, not a replay or a bench: the admins are told
+            notifications.arb_event(event, context)
         self.events.append({"time": time.time(), "event": event, "level": logging.getLevelName(level).lower(),
                             **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in context.items()}})
 

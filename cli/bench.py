@@ -158,3 +158,20 @@ def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_ur
 def bench_arb() -> None:
     """Arbitrage engine latency (update-to-decision, detection-to-both-sent)."""
     exec_module("bench.arb", 3)
+
+
+@bench_group.command("notify")
+@click.option("--url", "web_url", default=None, help="The running web app (default: config.yaml web host/port).")
+@click.option("--pages", default=3, show_default=True, type=click.IntRange(1, 50), help="Open pages (SSE streams).")
+@click.option("--events", default=200, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench_notify_command(web_url: str | None, pages: int, events: int, as_json: bool) -> None:
+    """From notify() to every open page of the user showing it: page_p99_ms (target < 200 ms)."""
+    from bench.notify import run
+
+    settings = get_settings()
+    result = asdict(run(web_url or f"http://{settings.file.web.host}:{settings.file.web.port}", pages, events))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _echo_fields(result, 14)

@@ -57,6 +57,14 @@ def stranger_rate_key(bucket: str, minute: int) -> str:
 
 # Candles and market data
 EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"  # set: symbols the feeds follow beyond config.yaml
+def notifications_channel(user_id: int) -> str:
+    """Pub/sub: one JSON message per new notification of the user (and per read-state change)."""
+    return f"{PREFIX}:notifications:{user_id}"
+
+
+def notification_rate_key(user_id: int, minute: int) -> str:
+    """Counter of the user's outbound notifications in one UTC minute (rate limit)."""
+    return f"{PREFIX}:notifications:sent:{user_id}:{minute}"
 
 
 def candle_stream(venue: str, symbol: str, timeframe: str) -> str:

@@ -112,6 +112,17 @@ class LimitsConfig(Section):
     max_running_bots_per_user: int = Field(default=20, ge=1, le=100_000)
 
 
+class NotificationsConfig(Section):
+    """Telling traders: the same condition (dedup key) notifies once per window; outbound delivery
+    (Apprise) is capped per user and retried with a doubling backoff."""
+
+    dedup_window_s: int = Field(default=600, ge=0, le=86_400)
+    per_user_per_minute: int = Field(default=20, ge=1, le=10_000)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    retry_backoff_s: float = Field(default=5.0, ge=0, le=3600)   # doubles on each retry
+    send_timeout_s: int = Field(default=10, ge=1, le=120)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -125,6 +136,7 @@ class FileConfig(Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     orders: OrdersConfig = OrdersConfig()
     limits: LimitsConfig = LimitsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: str | None = None  # candle CSVs for the benches and tests; relative paths from the root
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.

@@ -13,6 +13,7 @@ from typing import Any, cast
 import redis
 
 from core.bus import EXPECTED_PROCESSES, LIVENESS, get_redis
+from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3.0
@@ -76,6 +77,7 @@ class LivenessThread(threading.Thread):
 
 
 def start_liveness(name: str, info_fn=None) -> LivenessThread:
+    notifications.process_started(name, FORGET_AFTER_S)
     thread = LivenessThread(name, info_fn)
     thread.start()
     return thread

@@ -42,6 +42,7 @@ RECONCILE_ALL = "workers.reconciliation.reconcile_all"
 RECONCILE_BROKER = "workers.reconciliation.reconcile_broker"
 RECORD_QUEUE_DEPTHS = "workers.maintenance.record_queue_depths"
 PING = "workers.maintenance.ping"
+DELIVER_NOTIFICATION = "workers.notifications.deliver"
 
 
 def _send(app: Celery | None, name: str, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None,
@@ -121,3 +122,8 @@ def send_reconcile_broker(broker_id: int, *, expires: float | None = None, app: 
 
 def send_ping(value: str = "pong", *, app: Celery | None = None) -> AsyncResult:
     return _send(app, PING, [value])
+
+
+def send_deliver_notification(notification_id: int, *, app: Celery | None = None) -> AsyncResult:
+    """No retry of the send itself: the caller may be placing an order (a failure is recorded instead)."""
+    return _send(app, DELIVER_NOTIFICATION, [notification_id], ignore_result=True, retry=False)

@@ -28,6 +28,7 @@ from core.candles.pipeline import CandlePipeline
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import background
 from core.exchanges.spot.base import Exchange
+from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ class FeedService:
         stale = set(self.stale_symbols())
         for symbol in stale - self.state.stale:
             log.warning("feed_stale", extra={"venue": self.venue, "symbol": symbol})
+        notifications.feed_stale(self.venue, stale - self.state.stale)
         for symbol in self.state.stale - stale:
             log.info("feed_recovered", extra={"venue": self.venue, "symbol": symbol})
         self.state.stale = stale

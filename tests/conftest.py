@@ -41,7 +41,9 @@ TEST_CONFIG = RUN_DIR / "config.yaml"
 TEST_CONFIG.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "config.yaml").read_text()),
                                        "security": {"allow_private_urls": False, "allowed_networks": ["127.0.0.0/8"]},
                                        # one test database holds every test's users and bots
-                                       "limits": {"max_active_users": 100_000, "max_running_bots_per_user": 1000}}))
+                                       "limits": {"max_active_users": 100_000, "max_running_bots_per_user": 1000},
+                                       # outbound notifications: retried quickly, so a failure is seen in time
+                                       "notifications": {"retry_backoff_s": 0.1}}))
 # The servers are set up as `make run` sets up the embedded ones: passwords everywhere, and the app
 # connects as the owner of its database, not as the superuser (core/embedded_pg.py).
 PG_APP_ROLE, PG_DATABASE = "aristobot_test_app", "aristobot_test"

@@ -26,6 +26,7 @@ from webapp import (
     heartbeat,
     home,
     marketdata,
+    notifications,
     security_headers,
     statistics,
     stop,
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 # One module per area, each exposing `bp`. Imported by name above: a renamed or missing area stops the
 # app at start with an ImportError instead of quietly taking its pages away.
 AREAS = (auth, home, admin, health, brokers, trading, heartbeat, marketdata, webhooks, strategies, bots, backtests,
-         statistics, arbitrage, stop)
+         statistics, arbitrage, stop, notifications)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -6,7 +6,6 @@ import csv
 import io
 import logging
 import secrets
-import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -35,7 +34,6 @@ HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
 TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
 CONFIRMATION_TTL_S = 24 * 3600
-SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever
 
 
 def _decimal(name: str) -> Decimal | None:
@@ -292,25 +290,4 @@ def events():
     """Server-sent events: one `order` event per state change of this user's orders (its JSON as data). The
     pages' panels fetch themselves again on it (`hx-trigger="sse:order"`): they are per-user queries and a
     broker call, rendered on request rather than pushed."""
-    user_id = current_user.id
-    channel = order_events_channel(user_id)
-
-    def stream():
-        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-        deadline = time.monotonic() + SSE_LIFETIME_S
-        try:
-            pubsub.subscribe(channel)
-            yield sse.RETRY
-            while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=15)
-                if message is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield sse.frame("order", message["data"])
-        except RedisError as exc:
-            # Ending the stream is enough: the browser reconnects (retry) and the panels also poll.
-            log.warning("order_events_stream_lost", extra={"user_id": user_id, "error": str(exc)[:200]})
-        finally:
-            pubsub.close()
-
-    return sse.response(stream())
+    return sse.relay(order_events_channel(current_user.id), sse.RETRY, lambda data: sse.frame("order", data))

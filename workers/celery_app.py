@@ -15,7 +15,8 @@ app.config_from_object("celeryconfig")
 
 # Task modules, one per area; each registers its tasks (and periodic schedule, via
 # `app.on_after_configure`) on import.
-TASK_MODULES = ("maintenance", "orders", "reconciliation", "feeds_tasks", "webhooks", "bots", "backtests", "stop")
+TASK_MODULES = ("maintenance", "orders", "reconciliation", "feeds_tasks", "webhooks", "bots", "backtests", "stop",
+                "notifications")
 
 
 class MissingTaskModule(ImportError):

@@ -36,6 +36,7 @@ from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
 from core.models import Bot, BotTick, BrokerConnection, Fill, Order, StrategyVersion
+from core.notifications import events as notifications
 from core.orders import dispatch, placement
 from core.orders.sizing import quantity_from_quote
 from core.orders.states import OrderState
@@ -317,6 +318,8 @@ def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None,
         return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
     log.info("bot_ticked", extra={"bot_id": spec.bot_id, "candle_time": candle_time, "action": plan.action,
                                   "order_ids": order_ids})
+    if plan.new_state:
+        notifications.bot_stopped(spec.user_id, spec.bot_id, plan.new_state, plan.error)
     for order_id in order_ids:
         place_bot_order(spec, order_id)
     if plan.protection:
@@ -355,6 +358,7 @@ def _note_rejection(spec: BotSpec, order_id: int) -> None:
                           "line": None, "candle_time": None, "kind": "exchange", "order_id": order.id}
         if order.error_kind == "auth" and bot.state == "running":
             bot.state = "paused"
+            notifications.bot_stopped(bot.user_id, bot.id, "paused", bot.last_error)
         log.warning("bot_order_rejected", extra={"bot_id": bot.id, "order_id": order.id,
                                                  "error_kind": order.error_kind})
 

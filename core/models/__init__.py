@@ -18,3 +18,6 @@ __all__ += ["Bot", "BotTick"]
 from core.models.switches import SystemSwitch  # noqa: E402
 
 __all__ += ["SystemSwitch"]
+from core.models.notifications import Notification, NotificationChannel  # noqa: E402
+
+__all__ += ["Notification", "NotificationChannel"]

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from core.bus import get_redis, order_events_channel
 from core.db import utcnow
 from core.models import Order
+from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,9 @@ def event_payload(order: Order, from_state: str | None, cause: str) -> dict:
 
 
 def publish(user_id: int, payloads: Iterable[dict]) -> None:
-    """Tell the pages (SSE) about committed changes. Losing a message only delays a page refresh."""
+    """Tell the pages (SSE) about committed changes, and the trader about orders that ended badly. Losing a
+    message only delays a page refresh."""
+    payloads = list(payloads)
     try:
         pipe = get_redis().pipeline(transaction=False)  # one round trip for a step's events
         for payload in payloads:
@@ -30,3 +33,4 @@ def publish(user_id: int, payloads: Iterable[dict]) -> None:
         pipe.execute()
     except Exception as exc:  # noqa: BLE001 - redis-py raises several transport errors; pages also poll
         log.warning("order_event_publish_failed", extra={"user_id": user_id, "error": str(exc)[:200]})
+    notifications.order_events(user_id, payloads)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.models import Order, OrderEvent, Webhook, WebhookAlert, WebhookExpectation
+from core.notifications import events as notifications
 from core.percentiles import percentile
 from core.webhooks.cadence import MISSES_BEFORE_PAUSE, evaluate_periods, grace_for, misses_in_a_row
 from core.webhooks.setup import pause_webhook
@@ -45,9 +46,11 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
         if row.outcome == "miss":
             log.warning("webhook_alert_missed", extra={"webhook_id": webhook.id, "user_id": webhook.user_id,
                                                        "period_start": row.period_start.isoformat()})
+            notifications.webhook_missed(webhook.user_id, webhook.id, webhook.name, row.period_start)
     if webhook.consecutive_misses >= MISSES_BEFORE_PAUSE:
         pause_webhook(webhook, f"{webhook.consecutive_misses} expected alerts missed in a row "
                                f"(last expected by {outcomes[-1].end:%Y-%m-%d %H:%M} UTC)")
+        notifications.webhook_paused(webhook.user_id, webhook.id, webhook.name, webhook.paused_reason)
     return rows
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from core.heartbeat import start_heartbeat
-
 from core.config import get_settings
+from core.liveness import start_liveness
 from core.logs import setup_logging
 from sim.spot.server import serve
 
@@ -17,7 +16,7 @@ def main() -> None:
     port = parser.parse_args().port
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
-    start_heartbeat("sim")
+    start_liveness("sim")
     serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
           state_dir=settings.var_dir / "sim")
 

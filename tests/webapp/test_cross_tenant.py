@@ -9,18 +9,32 @@ from decimal import Decimal
 import pytest
 
 from core.db import new_session, session_scope
-from core.models import BacktestRun, Bot, BrokerConnection, Order, StrategyRecord, Webhook
+from core.models import (
+    BacktestRun,
+    Bot,
+    BrokerConnection,
+    Notification,
+    NotificationChannel,
+    Order,
+    StrategyRecord,
+    Webhook,
+)
 from tests.support import csrf_token_from, remember_secret
 
 # Which of A's objects a blueprint's routes take as their first id.
 OBJECT_OF_AREA = {"brokers": "broker", "trading": "order", "strategies": "strategy", "webhooks": "webhook",
-                  "backtests": "run", "marketdata": "job", "bots": "bot"}
+                  "backtests": "run", "marketdata": "job", "bots": "bot", "notifications": "notification"}
+# Where one area's routes name objects of different kinds, the argument says which.
+OBJECT_OF_ARGUMENT = {"channel_id": "channel"}
 NOT_OBJECT_ROUTES = {"webhooks.receive_alert", "static", "admin.set_active"}
 
 
 @pytest.fixture()
 def objects_of_a(make_user):
     from core.candles import jobs
+    from core.notifications import notify
+    from core.notifications.channels import NewChannel
+    from core.notifications.channels import add as add_channel
     from core.orders.submit import OrderIntent, record_order
     from core.strategies import store as strategy_store
     from core.webhooks.setup import WebhookSettings, create_webhook
@@ -48,6 +62,8 @@ def objects_of_a(make_user):
         session.flush()
         ids = {"broker": broker.id, "order": order.id, "strategy": strategy.id, "webhook": webhook.id,
                "run": run.id, "bot": bot.id}
+    ids["notification"] = notify(user_a.id, "error", "bot", "A's bot stopped", link=f"/bots/{bot.id}")
+    ids["channel"] = add_channel(user_a.id, NewChannel(label="A's phone", url="ntfy://a-topic-of-a"))
     # A market-data job of A's (a 1-minute download: harmless whichever worker picks it up later).
     ids["job"] = jobs.start_download(user_a.id, venue="sim", symbol="BTCUSDT", timeframe="1m",
                                      start_ms=1_700_000_000_000, end_ms=1_700_000_060_000)
@@ -73,7 +89,8 @@ def test_every_object_route_is_404_for_another_user(app, objects_of_a, make_user
         values = {}
         for name in sorted(rule.arguments):
             first_id = name.endswith("_id") or name == "id"  # the object's id; others (a version number) get 1
-            values[name] = objects_of_a[OBJECT_OF_AREA[area]] if first_id else 1
+            kind = OBJECT_OF_ARGUMENT.get(name, OBJECT_OF_AREA[area])
+            values[name] = objects_of_a[kind] if first_id else 1
         url = rule.rule
         for name, value in values.items():
             url = url.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
@@ -92,3 +109,5 @@ def test_every_object_route_is_404_for_another_user(app, objects_of_a, make_user
         assert webhook is not None and not webhook.paused
         assert session.get(BacktestRun, objects_of_a["run"]) is not None
         assert session.get(Bot, objects_of_a["bot"]).state == "paused"  # B could not start it
+        assert session.get(NotificationChannel, objects_of_a["channel"]).last_attempt_at is None  # nor test it
+        assert session.get(Notification, objects_of_a["notification"]).read_at is None

@@ -23,6 +23,7 @@ from tests.core.bots.fixtures import (  # noqa: F401
     make_bot,
     stops_strategy,
 )
+from tests.notification_support import notifications_of
 
 
 @pytest.fixture()
@@ -179,3 +180,12 @@ def test_a_paused_bot_does_not_tick(bot_trader, make_bot, hour_candles, decider)
     bot_id = make_bot(bot_trader, ALWAYS_LONG, start=False)
     assert run_tick(bot_id, hour_candles[-1], "1h", decider).action == "skip"
     assert _orders(bot_id) == []
+
+
+def test_a_bot_stopped_on_an_error_tells_its_trader(bot_trader, make_bot, hour_candles, decider):
+    bot_id = make_bot(bot_trader, RAISES)
+    run_tick(bot_id, hour_candles[-1], "1h", decider)
+    told = [n for n in notifications_of(bot_trader.user_id, "bot") if n.link == f"/bots/{bot_id}"]
+    assert [(n.severity, n.title) for n in told] == [("error", f"Bot #{bot_id} stopped on an error")]
+    assert told[0].body.startswith(f"ValueError at line {RAISES_LINE}: ")
+    assert "cannot decide at this price" in told[0].body

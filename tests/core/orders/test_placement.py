@@ -17,6 +17,7 @@ from core.exchanges.models import VenueTrade
 from core.models import BrokerConnection, Fill, Order
 from core.orders import fills, placement
 from core.orders.useful_life import manual_wait_s
+from tests.notification_support import notifications_of
 from tests.support import free_port
 from tests.trading_support import make_trader
 
@@ -166,6 +167,9 @@ def test_insufficient_balance_is_rejected_with_the_venue_message(trader):
     order = trader.reload(order_id)
     assert outcome.state == "rejected" and order.error_kind == "insufficient_funds"
     assert "insufficient" in order.error_message.lower()
+    told = notifications_of(trader.user_id, "order")
+    assert [(n.severity, n.title, n.body) for n in told] == [
+        ("error", f"Order #{order_id} rejected (sell BTCUSDT)", order.error_message)]
 
 
 def test_wrong_api_key_is_rejected_as_auth_error(trader):

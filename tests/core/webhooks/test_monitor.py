@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from core.db import new_session, session_scope, utcnow
 from core.models import Webhook, WebhookAlert, WebhookExpectation
+from core.notifications import events
 from core.webhooks import monitor
 from core.webhooks.setup import resume_webhook
+from tests.notification_support import notifications_of
 
 
 def _store_alert(webhook_id: int, received_at, status: str = "accepted") -> int:
@@ -71,3 +73,24 @@ def test_check_all_judges_only_webhooks_with_a_cadence(make_user, broker_of, web
         judged = set(session.scalars(select(WebhookExpectation.webhook_id).where(
             WebhookExpectation.webhook_id.in_([with_cadence, without]))))
     assert judged == {with_cadence}
+
+
+def test_each_miss_and_the_pause_tell_the_trader(make_user, broker_of, webhook_of):
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user), cadence="1m")
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    _start_cadence_at(webhook_id, start)
+    with session_scope() as session:
+        webhook = session.get(Webhook, webhook_id)
+        monitor.check_webhook(session, webhook, now=start + timedelta(minutes=3, seconds=15))
+        name = webhook.name
+    told = notifications_of(user.id, "webhook")
+    assert [n.title for n in told] == [f"Webhook {name}: an expected alert did not come"] * 3 + [
+        f"Webhook {name} paused"]
+    assert told[0].body == f"No alert for the period starting {start:%Y-%m-%d %H:%M} UTC."
+    assert "3 expected alerts missed in a row" in told[-1].body and told[-1].severity == "error"
+    assert {n.link for n in told} == {f"/webhooks/{webhook_id}/reliability"}
+    # The same conditions noticed again (another process, a redelivered task) tell nothing new.
+    events.webhook_missed(user.id, webhook_id, name, start)
+    events.webhook_paused(user.id, webhook_id, name, "3 expected alerts missed in a row")
+    assert len(notifications_of(user.id, "webhook")) == 4
