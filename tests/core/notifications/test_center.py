@@ -97,7 +97,7 @@ def test_a_task_queue_that_is_down_loses_the_delivery_not_the_notification(make_
     add(user.id, NewChannel(label="phone", url="ntfy://aristobot-test-topic", min_severity="info"))
     dead = Celery("dead", broker="redis://127.0.0.1:9/0", set_as_current=False)
     dead.conf.broker_transport_options = {"socket_connect_timeout": 0.5}
-    monkeypatch.setattr("core.notifications.center.task_sender", lambda: dead)
+    monkeypatch.setattr("core.tasks.task_sender", lambda: dead)
     notification_id = notify(user.id, "critical", "arb", "Kill switch")
     with new_session() as session:
         stored = session.get(Notification, notification_id)
