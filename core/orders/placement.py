@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, noload
@@ -36,7 +36,16 @@ from core.exchanges.errors import (
     OrderWindowPassed,
     RateLimited,
 )
-from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, oco_leg_ids
+from core.exchanges.models import (
+    OcoRequest,
+    OcoResult,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+    VenueOrder,
+    oco_leg_ids,
+)
 from core.exchanges.ratelimit import RequestClass, priority
 from core.exchanges.rules import round_and_validate
 from core.exchanges.spot.base import Exchange
@@ -76,7 +85,8 @@ class Outcome:
         return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
 
 
-def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome,
+          detail: dict[str, Any] | None = None) -> bool:
     """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
     if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
         return False
@@ -115,14 +125,21 @@ def _finish(outcome: Outcome, user_id: int) -> Outcome:
 # ---- building the venue request ----------------------------------------------------------------
 
 def _request_of(order: Order) -> OrderRequest | OcoRequest:
+    # The casts only name the literal types: both request classes check side, type and time in force.
     if order.type == "oco":
-        return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                          side=order.side, quantity=order.quantity, limit_price=order.price,  # type: ignore[arg-type]
-                          stop_price=order.stop_price)  # type: ignore[arg-type]
-    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol, side=order.side,
-                        type=order.type, quantity=order.quantity, quote_quantity=order.quote_quantity,  # type: ignore[arg-type]
-                        price=order.price, stop_price=order.stop_price,
-                        time_in_force=order.time_in_force)  # type: ignore[arg-type]
+        return _oco_request_of(order)
+    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
+                        side=cast(Side, order.side), type=cast(OrderType, order.type), quantity=order.quantity,
+                        quote_quantity=order.quote_quantity, price=order.price, stop_price=order.stop_price,
+                        time_in_force=cast(TimeInForce, order.time_in_force))
+
+
+def _oco_request_of(order: Order) -> OcoRequest:
+    if order.quantity is None or order.price is None or order.stop_price is None:
+        raise InvalidOrder(f"OCO order {order.id} lacks its quantity, limit price or stop price")
+    return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
+                      side=cast(Side, order.side), quantity=order.quantity, limit_price=order.price,
+                      stop_price=order.stop_price)
 
 
 def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> OrderRequest | OcoRequest:
@@ -131,8 +148,10 @@ def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> Ord
     if isinstance(request, OcoRequest):
         take_profit = round_and_validate(request.take_profit_leg(), rules)
         stop_loss = round_and_validate(request.stop_loss_leg(), rules)
-        return replace(request, quantity=take_profit.quantity, limit_price=take_profit.price,
-                       stop_price=stop_loss.stop_price)
+        quantity, limit_price, stop_price = take_profit.quantity, take_profit.price, stop_loss.stop_price
+        if quantity is None or limit_price is None or stop_price is None:  # rounding keeps them: a bug
+            raise InvalidOrder(f"rounding the OCO legs of {request.client_order_id} lost a quantity or price")
+        return replace(request, quantity=quantity, limit_price=limit_price, stop_price=stop_price)
     return round_and_validate(request, rules)
 
 
@@ -230,7 +249,7 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
         order.error_kind, order.error_message = "halted", HALTED
         _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})
         return prepared
-    exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+    exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
     if offline and not exchange.has_markets:
         return None
     try:
@@ -253,6 +272,8 @@ def send_prepared(prepared: PreparedOrder) -> Outcome:
     outcome.events = []
     if prepared.request is None:
         return outcome
+    if prepared.exchange is None:
+        raise ValueError(f"order {prepared.order_id}: a prepared request without its exchange")
     return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id,
                  prepared.deadline)
 
@@ -374,8 +395,7 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
         if order.is_final or order.state == OrderState.NEW.value:
             outcome.message = f"nothing to sync ({order.state})"
             return outcome
-        broker = session.get(BrokerConnection, order.broker_id)
-        exchange = exchange_for(broker)
+        exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         user_id = order.user_id
         try:
             answer = _lookup(exchange, order)
@@ -420,7 +440,7 @@ def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_aft
         return found
     try:
         with priority(RequestClass.ORDER):
-            return exchange.place_oco(_request_of(order))  # keeps the resting leg (same client id)
+            return exchange.place_oco(_oco_request_of(order))  # keeps the resting leg (same client id)
     except ExchangeError as err:
         log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
         return found
@@ -463,7 +483,7 @@ def cancel(order_id: int) -> Outcome:
         if order.state == OrderState.NEW.value:
             _move(order, OrderState.CANCELLED, "cancelled_before_sending", outcome)
             return _finish(outcome, user_id)
-        exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+        exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
     try:
         with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):
