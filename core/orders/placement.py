@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, noload
@@ -36,18 +36,8 @@ from core.exchanges.errors import (
     OrderWindowPassed,
     RateLimited,
 )
-from core.exchanges.models import (
-    OcoRequest,
-    OcoResult,
-    OrderRequest,
-    OrderType,
-    Side,
-    TimeInForce,
-    VenueOrder,
-    oco_leg_ids,
-)
+from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, oco_leg_ids
 from core.exchanges.ratelimit import RequestClass, priority
-from core.exchanges.rules import round_and_validate
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.models import BrokerConnection, Order
@@ -55,6 +45,7 @@ from core.orders.events import event_payload, publish
 from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills
 from core.orders.states import FINAL_STATES, OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
+from core.orders.venue_request import fit_to_rules, oco_request_of, request_of, store_rounded
 
 log = logging.getLogger(__name__)
 
@@ -120,50 +111,6 @@ def _finish(outcome: Outcome, user_id: int) -> Outcome:
     if outcome.events:
         publish(user_id, outcome.events)
     return outcome
-
-
-# ---- building the venue request ----------------------------------------------------------------
-
-def _request_of(order: Order) -> OrderRequest | OcoRequest:
-    # The casts only name the literal types: both request classes check side, type and time in force.
-    if order.type == "oco":
-        return _oco_request_of(order)
-    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                        side=cast(Side, order.side), type=cast(OrderType, order.type), quantity=order.quantity,
-                        quote_quantity=order.quote_quantity, price=order.price, stop_price=order.stop_price,
-                        time_in_force=cast(TimeInForce, order.time_in_force))
-
-
-def _oco_request_of(order: Order) -> OcoRequest:
-    if order.quantity is None or order.price is None or order.stop_price is None:
-        raise InvalidOrder(f"OCO order {order.id} lacks its quantity, limit price or stop price")
-    return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                      side=cast(Side, order.side), quantity=order.quantity, limit_price=order.price,
-                      stop_price=order.stop_price)
-
-
-def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> OrderRequest | OcoRequest:
-    """The request on the symbol's grid, or InvalidOrder; markets are cached per process."""
-    rules = exchange.rules(request.symbol)
-    if isinstance(request, OcoRequest):
-        take_profit = round_and_validate(request.take_profit_leg(), rules)
-        stop_loss = round_and_validate(request.stop_loss_leg(), rules)
-        quantity, limit_price, stop_price = take_profit.quantity, take_profit.price, stop_loss.stop_price
-        if quantity is None or limit_price is None or stop_price is None:  # rounding keeps them: a bug
-            raise InvalidOrder(f"rounding the OCO legs of {request.client_order_id} lost a quantity or price")
-        return replace(request, quantity=quantity, limit_price=limit_price, stop_price=stop_price)
-    return round_and_validate(request, rules)
-
-
-def _store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict[str, Any]:
-    """Our record shows what the venue gets; the trader's raw numbers stay in the event detail."""
-    asked = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
-    if isinstance(request, OcoRequest):
-        order.quantity, order.price, order.stop_price = request.quantity, request.limit_price, request.stop_price
-    else:
-        order.quantity, order.price, order.stop_price = request.quantity, request.price, request.stop_price
-    now = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
-    return {k: str(v) for k, v in asked.items() if v is not None and v != now[k]}
 
 
 # ---- applying what the venue says -----------------------------------------------------------------
@@ -253,12 +200,12 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     if offline and not exchange.has_markets:
         return None
     try:
-        request = _fit_to_rules(exchange, _request_of(order))
+        request = fit_to_rules(exchange, request_of(order))
     except REFUSALS as err:
         order.error_kind, order.error_message = err.kind, str(err)[:2000]
         _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
         return prepared
-    adjusted = _store_rounded(order, request)
+    adjusted = store_rounded(order, request)
     _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
     prepared.exchange, prepared.request = exchange, request
     prepared.deadline = useful_life_end(session, order)
@@ -440,7 +387,7 @@ def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_aft
         return found
     try:
         with priority(RequestClass.ORDER):
-            return exchange.place_oco(_oco_request_of(order))  # keeps the resting leg (same client id)
+            return exchange.place_oco(oco_request_of(order))  # keeps the resting leg (same client id)
     except ExchangeError as err:
         log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
         return found
@@ -466,7 +413,7 @@ def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
         _move(order, OrderState.REJECTED, "stale_not_placed", outcome)
         return None
     _move(order, OrderState.SENT, "resend_same_client_id", outcome)
-    return _request_of(order)
+    return request_of(order)
 
 
 # ---- cancel --------------------------------------------------------------------------------------
