@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import Protocol
 
 from eth_account import Account
 
@@ -34,7 +35,19 @@ def demo_credentials() -> Credentials:
                        DEMO_ETH_ADDRESS, demo=True)
 
 
-def provision_accounts(vest_face, paradex_face, creds: Credentials, cash: Decimal = Decimal(100_000)) -> None:
+class VestAccounts(Protocol):
+    """The Vest simulator face's account registry (sim code; core does not import it)."""
+
+    def add_account(self, api_key: str, signing_addr: str, cash: Decimal = ...) -> None: ...
+
+
+class ParadexAccounts(Protocol):
+    """The Paradex simulator face's account registry (sim code; core does not import it)."""
+
+    def add_account(self, address: int, public_key: int, cash: Decimal = ...) -> None: ...
+
+
+def provision_accounts(vest_face: VestAccounts, paradex_face: ParadexAccounts, creds: Credentials, cash: Decimal = Decimal(100_000)) -> None:
     """Register an account on both faces (call on the simulators' loop thread)."""
     vest_face.add_account(creds.vest_api_key, Account.from_key(creds.vest_signing_key).address, cash)
     paradex_face.add_account(int(creds.paradex_account, 16), StarkKey(creds.paradex_private_key).public, cash)
