@@ -214,7 +214,7 @@ def execute_run(run_id: int) -> str:
         logger.exception("backtest.crashed", extra={"run_id": run_id})
         fail_run(run_id, {"type": "InternalError", "message": f"the backtest crashed ({type(exc).__name__})"})
     with session_scope() as session:
-        return session.get(BacktestRun, run_id).status
+        return session.get_one(BacktestRun, run_id).status
 
 
 def _run_single(job: _Job, payload: dict) -> None:
@@ -226,7 +226,7 @@ def _run_single(job: _Job, payload: dict) -> None:
         return
     report_progress(job.run_id, job.user_id, "storing results")
     with session_scope() as session:
-        run = session.get(BacktestRun, job.run_id)
+        run = session.get_one(BacktestRun, job.run_id)
         run.metrics, run.notes = result.get("metrics"), result.get("notes")
         run.resolved_params = result.get("params")
         run.trades = result.get("trades") or []
@@ -296,7 +296,7 @@ def _grid_entry(result: dict) -> dict:
 
 def _store_grid(run_id: int, results: list[dict], finish: bool) -> None:
     with session_scope() as session:
-        run = session.get(BacktestRun, run_id)
+        run = session.get_one(BacktestRun, run_id)
         run.grid_results = results
         best = best_grid_entry(run)
         if best is not None:

@@ -166,11 +166,15 @@ def default_params(code: str) -> dict | None:
         if not isinstance(node, ast.ClassDef):
             continue
         for statement in node.body:
-            targets = statement.targets if isinstance(statement, ast.Assign) else (
-                [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
+            if isinstance(statement, ast.Assign):
+                targets, literal = statement.targets, statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                targets, literal = [statement.target], statement.value
+            else:
+                continue
             if any(isinstance(t, ast.Name) and t.id == "params" for t in targets):
                 try:
-                    value = ast.literal_eval(statement.value)
+                    value = ast.literal_eval(literal)
                 except ValueError:
                     return None
                 return value if isinstance(value, dict) else None

@@ -60,7 +60,8 @@ def ordered_metric_names(names: Iterable[str]) -> list[str]:
 
 
 def ordered_metrics(metrics: dict | None) -> list[tuple[str, Any]]:
-    return [(name, metrics[name]) for name in ordered_metric_names(metrics or {})]
+    values = metrics or {}
+    return [(name, values[name]) for name in ordered_metric_names(values)]
 
 
 def compare_metric_rows(runs: list[BacktestRun]) -> list[tuple[str, list]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from core.bus import get_redis, order_events_channel
 from core.db import utcnow
@@ -15,14 +16,14 @@ from core.notifications import events as notifications
 log = logging.getLogger(__name__)
 
 
-def event_payload(order: Order, from_state: str | None, cause: str) -> dict:
+def event_payload(order: Order, from_state: str | None, cause: str) -> dict[str, Any]:
     return {"type": "order", "order_id": order.id, "broker_id": order.broker_id, "symbol": order.symbol,
             "side": order.side, "order_type": order.type, "from": from_state, "state": order.state,
             "cause": cause, "filled_quantity": str(order.filled_quantity or 0),
             "error": order.error_message, "at": utcnow().isoformat()}
 
 
-def publish(user_id: int, payloads: Iterable[dict]) -> None:
+def publish(user_id: int, payloads: Iterable[dict[str, Any]]) -> None:
     """Tell the pages (SSE) about committed changes, and the trader about orders that ended badly. Losing a
     message only delays a page refresh."""
     payloads = list(payloads)

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -75,7 +76,7 @@ def _leg_ids(order: Order) -> tuple[str, ...]:
             return tuple(legs)
     return ()
 
-_INSERT_FILL_ONCE = (insert(Fill.__table__).on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
+_INSERT_FILL_ONCE = (insert(cast(Table, Fill.__table__)).on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
                      .returning(Fill.__table__.c.id))  # built once: a statement per fill cost more than its row
 
 
@@ -102,7 +103,7 @@ def recorded_quantity(session: Session, order_id: int) -> Decimal:
         or Decimal(0)
 
 
-def record_answer_fills(session: Session, order: Order, answer: VenueOrder | OcoResult | None) -> tuple[bool, list[dict]]:
+def record_answer_fills(session: Session, order: Order, answer: VenueOrder | OcoResult | None) -> tuple[bool, list[dict[str, Any]]]:
     """Record the fills the venue sent with its answer: (the ledger then holds all of them, events to publish)."""
     if not isinstance(answer, VenueOrder) or not answer.trades:
         return False, []
@@ -124,7 +125,7 @@ def record_order_fills(order_id: int) -> int:
         order = session.get(Order, order_id)
         if order is None or recorded_quantity(session, order_id) >= order.filled_quantity:
             return 0
-        broker = session.get(BrokerConnection, order.broker_id)
+        broker = session.get_one(BrokerConnection, order.broker_id)
         venue_ids = set(_leg_ids(order)) | ({order.venue_order_id} if order.venue_order_id else set())
         start_ms = int(order.created_at.timestamp() * 1000) - 60_000
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,6 @@ from core.exchanges.errors import (
 )
 from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, oco_leg_ids
 from core.exchanges.ratelimit import RequestClass, priority
-from core.exchanges.rules import round_and_validate
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.models import BrokerConnection, Order
@@ -46,6 +45,7 @@ from core.orders.events import event_payload, publish
 from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills
 from core.orders.states import FINAL_STATES, OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
+from core.orders.venue_request import fit_to_rules, oco_request_of, request_of, store_rounded
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ class Outcome:
         return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
 
 
-def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict | None = None) -> bool:
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome,
+          detail: dict[str, Any] | None = None) -> bool:
     """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
     if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
         return False
@@ -110,41 +111,6 @@ def _finish(outcome: Outcome, user_id: int) -> Outcome:
     if outcome.events:
         publish(user_id, outcome.events)
     return outcome
-
-
-# ---- building the venue request ----------------------------------------------------------------
-
-def _request_of(order: Order) -> OrderRequest | OcoRequest:
-    if order.type == "oco":
-        return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                          side=order.side, quantity=order.quantity, limit_price=order.price,  # type: ignore[arg-type]
-                          stop_price=order.stop_price)  # type: ignore[arg-type]
-    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol, side=order.side,
-                        type=order.type, quantity=order.quantity, quote_quantity=order.quote_quantity,  # type: ignore[arg-type]
-                        price=order.price, stop_price=order.stop_price,
-                        time_in_force=order.time_in_force)  # type: ignore[arg-type]
-
-
-def _fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> OrderRequest | OcoRequest:
-    """The request on the symbol's grid, or InvalidOrder; markets are cached per process."""
-    rules = exchange.rules(request.symbol)
-    if isinstance(request, OcoRequest):
-        take_profit = round_and_validate(request.take_profit_leg(), rules)
-        stop_loss = round_and_validate(request.stop_loss_leg(), rules)
-        return replace(request, quantity=take_profit.quantity, limit_price=take_profit.price,
-                       stop_price=stop_loss.stop_price)
-    return round_and_validate(request, rules)
-
-
-def _store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict[str, Any]:
-    """Our record shows what the venue gets; the trader's raw numbers stay in the event detail."""
-    asked = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
-    if isinstance(request, OcoRequest):
-        order.quantity, order.price, order.stop_price = request.quantity, request.limit_price, request.stop_price
-    else:
-        order.quantity, order.price, order.stop_price = request.quantity, request.price, request.stop_price
-    now = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
-    return {k: str(v) for k, v in asked.items() if v is not None and v != now[k]}
 
 
 # ---- applying what the venue says -----------------------------------------------------------------
@@ -230,16 +196,16 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
         order.error_kind, order.error_message = "halted", HALTED
         _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})
         return prepared
-    exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+    exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
     if offline and not exchange.has_markets:
         return None
     try:
-        request = _fit_to_rules(exchange, _request_of(order))
+        request = fit_to_rules(exchange, request_of(order))
     except REFUSALS as err:
         order.error_kind, order.error_message = err.kind, str(err)[:2000]
         _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
         return prepared
-    adjusted = _store_rounded(order, request)
+    adjusted = store_rounded(order, request)
     _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
     prepared.exchange, prepared.request = exchange, request
     prepared.deadline = useful_life_end(session, order)
@@ -253,6 +219,8 @@ def send_prepared(prepared: PreparedOrder) -> Outcome:
     outcome.events = []
     if prepared.request is None:
         return outcome
+    if prepared.exchange is None:
+        raise ValueError(f"order {prepared.order_id}: a prepared request without its exchange")
     return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id,
                  prepared.deadline)
 
@@ -374,8 +342,7 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
         if order.is_final or order.state == OrderState.NEW.value:
             outcome.message = f"nothing to sync ({order.state})"
             return outcome
-        broker = session.get(BrokerConnection, order.broker_id)
-        exchange = exchange_for(broker)
+        exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         user_id = order.user_id
         try:
             answer = _lookup(exchange, order)
@@ -420,7 +387,7 @@ def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_aft
         return found
     try:
         with priority(RequestClass.ORDER):
-            return exchange.place_oco(_request_of(order))  # keeps the resting leg (same client id)
+            return exchange.place_oco(oco_request_of(order))  # keeps the resting leg (same client id)
     except ExchangeError as err:
         log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
         return found
@@ -446,7 +413,7 @@ def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
         _move(order, OrderState.REJECTED, "stale_not_placed", outcome)
         return None
     _move(order, OrderState.SENT, "resend_same_client_id", outcome)
-    return _request_of(order)
+    return request_of(order)
 
 
 # ---- cancel --------------------------------------------------------------------------------------
@@ -463,7 +430,7 @@ def cancel(order_id: int) -> Outcome:
         if order.state == OrderState.NEW.value:
             _move(order, OrderState.CANCELLED, "cancelled_before_sending", outcome)
             return _finish(outcome, user_id)
-        exchange = exchange_for(session.get(BrokerConnection, order.broker_id))
+        exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
     try:
         with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):

@@ -121,10 +121,12 @@ def _build_report(fills: Iterable[LedgerFill], window: Range, marks: Mapping[Mar
             continue
         value = fill.fee_in_quote
         for row in rows(books[book_key(fill)]):
-            if value is None:
-                row.unvalued_fees[fill.fee_asset] = row.unvalued_fees.get(fill.fee_asset, ZERO) + fill.fee
-            else:
+            if value is not None:
                 row.fees += value
+            elif fill.fee_asset is None:
+                raise ValueError("a fee with no asset is in quote: fee_in_quote never leaves it unvalued")
+            else:
+                row.unvalued_fees[fill.fee_asset] = row.unvalued_fees.get(fill.fee_asset, ZERO) + fill.fee
     trips.sort(key=lambda t: t.closed_at)
     return Report(by_broker=_sorted(tables["broker"]), by_symbol=_sorted(tables["symbol"]),
                   by_source=_sorted(tables["source"]), totals=_sorted(tables["total"]),

@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,7 +109,8 @@ class CandleData:
 class Strategy:
     """Subclass this. See docs and `core/strategies/examples/sma_cross.py`."""
 
-    params: ClassVar[dict[str, Any]] = {}
+    # Subclasses set a dict of defaults; an instance holds its resolved values read-only.
+    params: Mapping[str, Any] = {}
 
     def __init__(self, data: CandleData, params: Mapping[str, Any]):
         self.data = data

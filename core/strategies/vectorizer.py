@@ -145,7 +145,7 @@ class SymbolicSeries:
     __len__ = __iter__ = __bool__ = __array__ = __float__ = __int__ = __index__ = _refuse
     __add__ = __sub__ = __mul__ = __truediv__ = __lt__ = __gt__ = __le__ = __ge__ = _refuse
     __radd__ = __rsub__ = __rmul__ = __rtruediv__ = __neg__ = __abs__ = __pow__ = _refuse
-    __eq__ = __ne__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = _refuse
     __hash__ = None  # type: ignore[assignment]
 
     def __getattr__(self, name):
@@ -211,7 +211,7 @@ class Vec:
     __xor__, __rxor__ = _binary(_op.xor), _binary(_op.xor, True)
     __lt__, __le__ = _binary(_op.lt), _binary(_op.le)
     __gt__, __ge__ = _binary(_op.gt), _binary(_op.ge)
-    __eq__, __ne__ = _binary(_op.eq), _binary(_op.ne)  # type: ignore[assignment]
+    __eq__, __ne__ = _binary(_op.eq), _binary(_op.ne)
     del _op
 
     def __neg__(self):

@@ -22,7 +22,7 @@ def test_every_command_and_benchmark_is_registered():
                                   "candles", "orders", "halt", "flatten", "trading"}
     bench = main.commands["bench"]
     assert isinstance(bench, click.Group)
-    assert set(bench.commands) == {"backtest", "backtest-web", "feeds", "gateway", "reconcile", "webhook", "arb"}
+    assert set(bench.commands) == {"backtest", "backtest-web", "feeds", "gateway", "reconcile", "webhook", "arb", "notify"}
 
 
 @pytest.mark.parametrize("module", COMMAND_MODULES)

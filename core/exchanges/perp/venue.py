@@ -45,7 +45,7 @@ class PerpOrderResult:
     status: str  # NEW, OPEN, FILLED, PARTIALLY_FILLED, CANCELLED, REJECTED
     filled_size: Decimal = Decimal(0)
     avg_price: Decimal | None = None
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ class PerpVenue(abc.ABC):
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed: ...
 
     @abc.abstractmethod
-    def prepare(self, req: PerpOrderRequest) -> dict:
+    def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The order's signed request body: signing can happen ahead of the moment of sending."""
 
     @abc.abstractmethod
-    async def send_prepared(self, req: PerpOrderRequest, body: dict) -> PerpOrderResult: ...
+    async def send_prepared(self, req: PerpOrderRequest, body: dict[str, Any]) -> PerpOrderResult: ...
 
     async def place_order(self, req: PerpOrderRequest) -> PerpOrderResult:
         return await self.send_prepared(req, self.prepare(req))
@@ -118,8 +118,8 @@ class JsonHttp:
     def timeout(self, seconds: float) -> None:
         self._client.timeout = seconds
 
-    async def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-                      headers: dict | None = None) -> tuple[int, Any]:
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         hdrs = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.config import Settings
@@ -49,7 +50,7 @@ class BookTick:
     ask_qty: Decimal
     update_id: int
 
-    def fields(self) -> dict:
+    def fields(self) -> dict[str, Any]:
         return {"symbol": self.symbol, "bid": str(self.bid), "bid_qty": str(self.bid_qty), "ask": str(self.ask),
                 "ask_qty": str(self.ask_qty), "u": self.update_id}
 
@@ -62,7 +63,7 @@ class ControlReply:
     error: str | None
 
 
-def _decimal(data: dict, key: str) -> Decimal:
+def _decimal(data: dict[str, Any], key: str) -> Decimal:
     try:
         value = Decimal(data[key])
     except (KeyError, TypeError, InvalidOperation):
@@ -72,7 +73,7 @@ def _decimal(data: dict, key: str) -> Decimal:
     return value
 
 
-def _integer(data: dict, key: str) -> int:
+def _integer(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedMessage(f"field {key!r} missing or not an integer")
@@ -102,14 +103,14 @@ def parse_message(raw: str | bytes, venue: str) -> KlineUpdate | BookTick | Cont
     raise MalformedMessage(f"unknown message type {str(message.get('e', '?'))[:20]!r}")
 
 
-def _symbol(data: dict) -> str:
+def _symbol(data: dict[str, Any]) -> str:
     symbol = data.get("s")
     if not isinstance(symbol, str) or not symbol.isalnum() or len(symbol) > 32:
         raise MalformedMessage("field 's' (symbol) missing or invalid")
     return symbol
 
 
-def _parse_kline(message: dict, venue: str) -> KlineUpdate:
+def _parse_kline(message: dict[str, Any], venue: str) -> KlineUpdate:
     k = message.get("k")
     if not isinstance(k, dict):
         raise MalformedMessage("kline without 'k' object")

@@ -17,6 +17,7 @@ from core.exchanges.models import VenueTrade
 from core.models import BrokerConnection, Fill, Order
 from core.orders import fills, placement
 from core.orders.useful_life import manual_wait_s
+from core.orders.venue_request import oco_request_of
 from tests.notification_support import notifications_of
 from tests.support import free_port
 from tests.trading_support import make_trader
@@ -294,7 +295,7 @@ def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, obj
                             stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")))
     with session_scope() as session:
         order = session.get(Order, order_id)
-        exchange.place_order(placement._request_of(order).stop_loss_leg())
+        exchange.place_order(oco_request_of(order).stop_loss_leg())
         order.state = "unknown"  # what the lost answer of the second leg left
     _backdate(order_id, 60)
     return order_id, last
