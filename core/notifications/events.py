@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -39,10 +40,10 @@ def webhook_paused(user_id: int, webhook_id: int, name: str, reason: str) -> Non
            "resume it.", f"/webhooks/{webhook_id}/reliability", dedup_key=f"webhook:{webhook_id}:paused")
 
 
-def order_events(user_id: int, payloads: Iterable[dict]) -> None:
+def order_events(user_id: int, payloads: Iterable[dict[str, Any]]) -> None:
     """Orders that ended rejected, or left unknown / expired (from the committed order events)."""
     for event in payloads:
-        severity = ORDER_ENDINGS.get(event.get("state"))
+        severity = ORDER_ENDINGS.get(str(event.get("state")))
         if severity is None or event.get("type") != "order" or event.get("from") == event.get("state"):
             continue
         what = f"{event.get('side', '')} {event.get('symbol', '')}".strip()

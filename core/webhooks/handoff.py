@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from core import tasks
 from core.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
@@ -53,7 +53,8 @@ def drain(redis_client: redis.Redis, process: Callable[[int], object]) -> int:
     """Process queued alerts until the list is empty; returns how many this call took."""
     redis_client.delete(WEBHOOKS_WAKE)  # from now on a new alert wakes another worker
     taken = 0
-    while batch := redis_client.lpop(WEBHOOKS_PENDING, POP_BATCH):
+    # get_redis() decodes responses: alert ids come back as text.
+    while batch := cast("list[str] | None", redis_client.lpop(WEBHOOKS_PENDING, POP_BATCH)):
         for index, alert_id in enumerate(batch):
             try:
                 process(int(alert_id))

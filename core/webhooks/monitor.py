@@ -48,9 +48,10 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
                                                        "period_start": row.period_start.isoformat()})
             notifications.webhook_missed(webhook.user_id, webhook.id, webhook.name, row.period_start)
     if webhook.consecutive_misses >= MISSES_BEFORE_PAUSE:
-        pause_webhook(webhook, f"{webhook.consecutive_misses} expected alerts missed in a row "
-                               f"(last expected by {outcomes[-1].end:%Y-%m-%d %H:%M} UTC)")
-        notifications.webhook_paused(webhook.user_id, webhook.id, webhook.name, webhook.paused_reason)
+        reason = (f"{webhook.consecutive_misses} expected alerts missed in a row "
+                  f"(last expected by {outcomes[-1].end:%Y-%m-%d %H:%M} UTC)")
+        pause_webhook(webhook, reason)
+        notifications.webhook_paused(webhook.user_id, webhook.id, webhook.name, reason)
     return rows
 
 
