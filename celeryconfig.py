@@ -3,8 +3,8 @@
 from kombu import Exchange, Queue
 
 from core import tasks
-from core.bus import QUEUES
-from core.config import get_settings
+from core.infra.bus import QUEUES
+from core.infra.config import get_settings
 
 _settings = get_settings()
 

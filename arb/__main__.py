@@ -13,12 +13,12 @@ from arb.config import ArbConfig, load
 from arb.engine import ArbEngine, set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
-from core.bus import ARB_STATUS, ARB_STATUS_CHANNEL
-from core.config import ConfigError, get_settings
 from core.exchanges import errors
 from core.exchanges.perp.credentials import Credentials
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.bus import ARB_STATUS, ARB_STATUS_CHANNEL
+from core.infra.config import ConfigError, get_settings
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 from core.models.arb import STATUS_TTL_S
 
 log = logging.getLogger("arb")
@@ -26,7 +26,7 @@ CLEAN_EXIT = "Clean exit, no pending orders"
 
 
 def publish_status(snapshot: dict) -> None:
-    from core.bus import get_redis
+    from core.infra.bus import get_redis
 
     payload = json.dumps(snapshot, default=str)
     redis = get_redis()

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.config import ConfigError, get_settings
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.demo import SimPorts, demo_credentials
-from core.security import register_secret
+from core.infra.config import ConfigError, get_settings
+from core.infra.security import register_secret
 
 Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
 Positive = Annotated[Decimal, Field(gt=0)]

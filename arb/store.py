@@ -28,8 +28,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.config import get_settings
-from core.db import utcnow
+from core.infra.config import get_settings
+from core.infra.db import utcnow
 from core.models.arb import INTENT_OPEN_STATES, ArbIntent, ArbLeg, ArbPosition
 
 log = logging.getLogger(__name__)

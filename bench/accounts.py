@@ -13,11 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import accounts, brokers
-from core.db import session_scope, utcnow
+from core.infra.db import session_scope, utcnow
+from core.infra.security import register_secret
 from core.models import BrokerConnection, Order, User
 from core.orders import placement
 from core.orders.submit import OrderIntent, record_order
-from core.security import register_secret
 
 BALANCES = {"USDT": "100000000", "BTC": "1000"}
 SYMBOL = "BTCUSDT"

@@ -29,9 +29,9 @@ from arb.engine import ArbEngine, set_priority
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
 from core import percentiles
-from core.embedded_services import wait_for_port
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
+from core.infra.embedded_services import wait_for_port
 from sim.perp.ledger import synthetic_book
 
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}

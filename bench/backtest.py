@@ -18,7 +18,7 @@ import pandas as pd
 from bench.data import data_dir
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.candles.csv_io import read_candles_csv
-from core.config import ROOT
+from core.infra.config import ROOT
 
 SERIES_ROWS = 1_000_000
 SERIES_START_MS = 1747699200000

@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 from bench.data import data_dir as default_data_dir
-from core.config import ROOT
+from core.infra.config import ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +175,8 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
     from sqlalchemy.dialects.postgresql import insert
 
     from core import accounts
-    from core.db import session_scope
-    from core.migrate import upgrade_database
+    from core.infra.db import session_scope
+    from core.infra.migrate import upgrade_database
     from core.models import Candle, StrategyRecord, StrategyVersion
 
     upgrade_database()
@@ -200,7 +200,7 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
 def _cleanup(username: str, venue: str) -> None:
     from sqlalchemy import delete
 
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.models import Candle, User
 
     with session_scope() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import get_settings
+from core.infra.config import get_settings
 
 
 def data_dir() -> Path:

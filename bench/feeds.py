@@ -20,10 +20,10 @@ import pandas as pd
 from sqlalchemy import text
 
 from bench.data import data_dir
-from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
-from core.config import TIMEFRAMES
-from core.db import get_engine
+from core.infra.bus import get_redis
+from core.infra.config import TIMEFRAMES
+from core.infra.db import get_engine
 from core.percentiles import summary
 
 VENUE = "bench"

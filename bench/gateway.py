@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core import accounts, brokers
-from core.bus import get_redis, order_events_channel
-from core.config import ROOT
-from core.db import session_scope
+from core.infra.bus import get_redis, order_events_channel
+from core.infra.config import ROOT
+from core.infra.db import session_scope
 from core.percentiles import summary
 
 TARGET_P99_MS = 150.0

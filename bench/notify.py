@@ -17,11 +17,11 @@ from sqlalchemy import delete
 
 from bench.accounts import bench_user
 from core import accounts
-from core.db import session_scope
+from core.infra.db import session_scope
+from core.infra.security import register_secret
 from core.models import Notification
 from core.notifications.center import notify
 from core.percentiles import percentile
-from core.security import register_secret
 
 USERNAME = "bench-notify"
 _UNREAD = re.compile(r'data-unread="(\d+)"')

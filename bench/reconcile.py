@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bench.accounts import bench_user, sim_connection, standing_orders
-from core.bus import get_redis, reconcile_swept
-from core.db import session_scope
 from core.exchanges.ratelimit import RequestClass, weight_spent
+from core.infra.bus import get_redis, reconcile_swept
+from core.infra.db import session_scope
 from core.orders import reconcile
 
 BENCH_USER = "bench-reconcile"

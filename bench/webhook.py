@@ -23,12 +23,12 @@ import aiohttp
 from sqlalchemy import ColumnElement, func, select
 
 from bench.accounts import bench_user, sim_connection, standing_orders
-from core.bus import get_redis
-from core.db import new_session, session_scope, utcnow
 from core.exchanges.ratelimit import RequestClass, weight_spent
+from core.infra.bus import get_redis
+from core.infra.db import new_session, session_scope, utcnow
+from core.infra.security import register_secret
 from core.models import Order, Webhook, WebhookAlert
 from core.percentiles import percentile
-from core.security import register_secret
 from core.webhooks.monitor import ack_latencies_ms
 from core.webhooks.setup import WebhookSettings, create_webhook, resume_webhook, webhook_token
 

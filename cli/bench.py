@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cli.processes import exec_module
-from core.config import get_settings
+from core.infra.config import get_settings
 
 DEFAULT_WEBHOOK_REPORT = "docs/bench/webhook-latest.md"  # docs/bench/webhook.md is the curated history
 

@@ -10,8 +10,8 @@ import click
 
 from cli.dates import parse_date_ms
 from core.candles.csv_io import CandleFileError
-from core.config import TIMEFRAMES
 from core.exchanges.errors import ExchangeError
+from core.infra.config import TIMEFRAMES
 
 
 class _Bar:

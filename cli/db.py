@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.errors import fail
-from core.config import get_settings
+from core.infra.config import get_settings
 
 
 @click.group("db")
@@ -16,9 +16,9 @@ def db_group() -> None:
 @db_group.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations (creates the database on a fresh server)."""
-    from core.db import wait_for_database
-    from core.logs import setup_logging
-    from core.migrate import upgrade_database
+    from core.infra.db import wait_for_database
+    from core.infra.logs import setup_logging
+    from core.infra.migrate import upgrade_database
 
     setup_logging("cli", get_settings().file.log_level)
     wait_for_database(timeout=30, process="cli", server_only=True)
@@ -30,8 +30,8 @@ def db_upgrade() -> None:
 @click.option("--timeout", default=120.0, show_default=True)
 def db_wait(timeout: float) -> None:
     """Wait until the database is reachable and migrated (Procfile processes start with this)."""
-    from core.logs import setup_logging
-    from core.migrate import wait_for_schema
+    from core.infra.logs import setup_logging
+    from core.infra.migrate import wait_for_schema
 
     setup_logging("cli", get_settings().file.log_level)
     try:
@@ -44,6 +44,6 @@ def db_wait(timeout: float) -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models (developers)."""
-    from core.migrate import make_revision
+    from core.infra.migrate import make_revision
 
     make_revision(message)

@@ -14,14 +14,14 @@ from cli.processes import arb_command, feeds_command, run_command, sim_command
 from cli.services import services_group
 from cli.stop import flatten_command, halt_command, trading_group
 from cli.users import user_group
-from core.config import ConfigError
+from core.infra.config import ConfigError
 
 
 class AristobotGroup(click.Group):
     """Turns expected start-up failures into one clear line and exit code 2."""
 
     def invoke(self, ctx):
-        from core.embedded_services import PortInUse
+        from core.infra.embedded_services import PortInUse
 
         try:
             return super().invoke(ctx)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from core.config import ConfigError, get_settings
+from core.infra.config import ConfigError, get_settings
 
 
 @click.group("services")
@@ -24,7 +24,7 @@ def _generated_secret(value: str | None, name: str) -> str:
 
 @services_group.command("postgres")
 def services_postgres() -> None:
-    from core.embedded_pg import serve_postgres
+    from core.infra.embedded_pg import serve_postgres
 
     settings = get_settings()
     password = _generated_secret(settings.secrets.POSTGRES_APP_PASSWORD, "POSTGRES_APP_PASSWORD")
@@ -33,7 +33,7 @@ def services_postgres() -> None:
 
 @services_group.command("redis")
 def services_redis() -> None:
-    from core.embedded_services import serve_redis
+    from core.infra.embedded_services import serve_redis
 
     settings = get_settings()
     password = _generated_secret(settings.secrets.REDIS_PASSWORD, "REDIS_PASSWORD")

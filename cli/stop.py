@@ -9,7 +9,7 @@ import click
 
 def _user_id(username: str) -> int:
     from core import accounts
-    from core.db import new_session
+    from core.infra.db import new_session
 
     with new_session() as session:
         user = accounts.find_user(session, username)
@@ -23,7 +23,7 @@ def _user_id(username: str) -> int:
 @click.option("--user", "username", required=True, help="Pause every bot and webhook of this user.")
 def halt_command(username: str) -> None:
     """Pause all of a user's automation (alerts then arrive stored and refused with "paused")."""
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.stop import pause_all
 
     user_id = _user_id(username)
@@ -40,7 +40,7 @@ def flatten_command(username: str, broker_ids: tuple[int, ...], yes: bool) -> No
     """Pause the user's automation, cancel every open order and close every position on the brokers.
     Exit code 1 when a broker failed (what is left there is listed; run it again to retry)."""
     from core import flatten
-    from core.db import new_session
+    from core.infra.db import new_session
 
     user_id = _user_id(username)
     chosen = list(broker_ids) or None
@@ -80,8 +80,8 @@ def trading_resume() -> None:
 
 
 def _switch(halted: bool) -> None:
-    from core.db import session_scope
     from core.halt import set_trading_halted
+    from core.infra.db import session_scope
 
     with session_scope() as session:
         set_trading_halted(session, halted)

@@ -18,7 +18,7 @@ def user_group() -> None:
 @click.option("--password", envvar="ARISTOBOT_NEW_PASSWORD", help="Default: generated and printed once.")
 def user_create(username: str, admin: bool, password: str | None) -> None:
     from core import accounts
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     password = password or accounts.generate_password()
     try:
@@ -32,7 +32,7 @@ def user_create(username: str, admin: bool, password: str | None) -> None:
 @user_group.command("list")
 def user_list() -> None:
     from core import accounts
-    from core.db import new_session
+    from core.infra.db import new_session
 
     with new_session() as session:
         for account in accounts.list_users(session):
@@ -57,7 +57,7 @@ def user_enable(username: str) -> None:
 
 def _set_active(username: str, active: bool, cancel_orders: bool = False) -> None:
     from core import accounts
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.orders import dispatch
     from core.stop import open_orders
 
@@ -78,7 +78,7 @@ def _set_active(username: str, active: bool, cancel_orders: bool = False) -> Non
 @click.option("--password", envvar="ARISTOBOT_NEW_PASSWORD", help="Default: generated and printed once.")
 def user_passwd(username: str, password: str | None) -> None:
     from core import accounts
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     password = password or accounts.generate_password()
     if len(password) < accounts.MIN_PASSWORD_LENGTH:

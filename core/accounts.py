@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.infra.db import utcnow
 from core.limits import LimitReached, check_active_users
 from core.models import User
 from core.stop import PAUSED_USER_DISABLED, PauseReport, pause_all

@@ -8,9 +8,9 @@ import requests
 
 from core import accounts
 from core.brokers import ensure_demo_broker
-from core.config import Settings
-from core.db import session_scope
-from core.embedded_services import private_file, wait_for_port
+from core.infra.config import Settings
+from core.infra.db import session_scope
+from core.infra.embedded_services import private_file, wait_for_port
 
 log = logging.getLogger(__name__)
 

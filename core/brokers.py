@@ -19,17 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.config import Settings, get_settings
-from core.db import utcnow
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import Balance, SymbolRules
 from core.exchanges.ratelimit import background
 from core.exchanges.rules import decimal_str
 from core.exchanges.spot.base import Exchange
 from core.exchanges.spot.registry import VENUES, make_exchange
+from core.infra.config import Settings, get_settings
+from core.infra.db import utcnow
+from core.infra.security import register_secret
 from core.models import BrokerConnection, Order, SymbolRule, User
 from core.outbound import UnsafeUrl, check_url, guard
-from core.security import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def ensure_demo_broker(user: User | int, settings: Settings | None = None, sessi
     if the simulator lost it). Returns the connection id. Raises requests.RequestException when the
     simulator is not reachable.
     """
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     settings = settings or get_settings()
     user_id = user if isinstance(user, int) else user.id
@@ -379,7 +379,7 @@ def _provision_sim_account(sim_url: str, api_key: str, api_secret: str, usdt: st
 
 
 def exchange_for_id(broker_id: int) -> Exchange:
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     with session_scope() as session:
         broker = session.get(BrokerConnection, broker_id)

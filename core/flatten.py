@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 
 from core.bots.position import bot_position
 from core.brokers import exchange_for, symbol_rules
-from core.bus import flatten_report, get_redis
-from core.db import new_session, session_scope, utcnow
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str, round_to_step
+from core.infra.bus import flatten_report, get_redis
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Bot, BrokerConnection, Order, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.submit import OrderIntent, record_order

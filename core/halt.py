@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core.db import new_session, utcnow
+from core.infra.db import new_session, utcnow
 from core.models import SystemSwitch
 
 log = logging.getLogger(__name__)

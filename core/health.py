@@ -5,10 +5,10 @@ from __future__ import annotations
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.bus import QUEUES, get_redis
 from core.candles.health import stale_feeds
-from core.db import ping_database
-from core.liveness import read_liveness
+from core.infra.bus import QUEUES, get_redis
+from core.infra.db import ping_database
+from core.infra.liveness import read_liveness
 
 
 def queue_depths(client: redis.Redis | None = None) -> dict[str, int]:

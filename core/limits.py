@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.config import get_settings
+from core.infra.config import get_settings
 from core.models import Bot, User
 
 # The benches' own accounts (core/*bench*.py) are named so; they are not people using the installation.

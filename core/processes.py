@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.config import ROOT, Settings, get_settings
-from core.embedded_services import ensure_port_free, private_dir, private_file, wait_for_port
-from core.security import generate_fernet_key
+from core.infra.config import ROOT, Settings, get_settings
+from core.infra.embedded_services import ensure_port_free, private_dir, private_file, wait_for_port
+from core.infra.security import generate_fernet_key
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ def start_honcho(settings: Settings, processes: list[str]) -> subprocess.Popen:
 def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
     """Migrate, create the demo trader and its broker on the simulator. Returns lines to print."""
     from core.bootstrap import ensure_demo_account
-    from core.db import wait_for_database
-    from core.migrate import upgrade_database
+    from core.infra.db import wait_for_database
+    from core.infra.migrate import upgrade_database
 
     wait_for_database(timeout=timeout, process="run", server_only=True)
     upgrade_database()
@@ -120,11 +120,11 @@ def run() -> int:
     for name, port in required_ports(settings, processes).items():
         ensure_port_free(port, what=name)
     # Only this account enters var/ (when running as root, `services postgres` lets the `pgserver` system
-    # user cross it too: core/embedded_pg.py).
+    # user cross it too: core/infra/embedded_pg.py).
     private_dir(settings.var_dir)
     honcho = start_honcho(settings, processes)
     try:
-        from core.bus import EXPECTED_PROCESSES, wait_for_redis
+        from core.infra.bus import EXPECTED_PROCESSES, wait_for_redis
 
         client = wait_for_redis()
         lines = prepare_data(settings)

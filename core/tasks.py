@@ -5,14 +5,14 @@ sender goes through the `send_*` helpers below. Which queue a task lands on is d
 only, `celeryconfig.task_routes`: no sender names a queue.
 
 Each helper takes the Celery app to send with: a worker passes its own (`current_app`), the other
-processes (web, CLI, feeds) leave it out and get the send-only app of `core.bus.task_sender`.
+processes (web, CLI, feeds) leave it out and get the send-only app of `core.infra.bus.task_sender`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.bus import task_sender
+from core.infra.bus import task_sender
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -15,15 +15,15 @@ import sys
 from celery import Celery
 
 from core.bots.ticks import due_ticks
-from core.bus import get_redis
 from core.candles.pipeline import CandlePipeline
 from core.candles.ticks import TickHook
-from core.config import get_settings
-from core.db import get_engine, wait_for_database
 from core.exchanges.spot.binance_klines import rest_base_url, ws_base_url
 from core.exchanges.spot.registry import make_exchange
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.bus import get_redis
+from core.infra.config import get_settings
+from core.infra.db import get_engine, wait_for_database
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 from feeds.service import FeedOptions, FeedService
 
 log = logging.getLogger("feeds")

@@ -21,13 +21,13 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from core.bus import EXTRA_SYMBOLS
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.candles.health import STALE_FEED_S
 from core.candles.pipeline import CandlePipeline
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import background
 from core.exchanges.spot.base import Exchange
+from core.infra.bus import EXTRA_SYMBOLS
 from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)

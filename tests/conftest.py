@@ -1,6 +1,6 @@
 """Session-wide real infrastructure: one embedded PostgreSQL and one Redis server for the whole run.
 
-Environment is set before anything imports `core.config`, so every module sees the test servers.
+Environment is set before anything imports `core.infra.config`, so every module sees the test servers.
 Every log line of the suite (this process and the processes it starts) lands in one folder, which
 the secrets audit (tests/secrets_audit.py, run when the session ends) greps for the secrets the suite used.
 """
@@ -45,7 +45,7 @@ TEST_CONFIG.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "config.yaml").r
                                        # outbound notifications: retried quickly, so a failure is seen in time
                                        "notifications": {"retry_backoff_s": 0.1}}))
 # The servers are set up as `make run` sets up the embedded ones: passwords everywhere, and the app
-# connects as the owner of its database, not as the superuser (core/embedded_pg.py).
+# connects as the owner of its database, not as the superuser (core/infra/embedded_pg.py).
 PG_APP_ROLE, PG_DATABASE = "aristobot_test_app", "aristobot_test"
 PG_APP_PASSWORD = "pg-" + secrets.token_urlsafe(24)
 REDIS_PASSWORD = "redis-" + secrets.token_urlsafe(24)
@@ -72,7 +72,7 @@ for value in USED_SECRETS:
 
 pytest_plugins = ("tests.secrets_audit",)
 
-from core.logs import setup_logging  # noqa: E402  (after the environment is set)
+from core.infra.logs import setup_logging  # noqa: E402  (after the environment is set)
 
 setup_logging("pytest", "INFO", stream=open(LOG_DIR / "pytest.log", "a"))  # noqa: SIM115
 
@@ -100,7 +100,7 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 @pytest.fixture(scope="session")
 def redis_server():
-    from core.embedded_services import redis_command, start_server
+    from core.infra.embedded_services import redis_command, start_server
 
     log = open(LOG_DIR / "redis.log", "a")  # noqa: SIM115
     process = start_server(redis_command(REDIS_PORT, REDIS_DATA_DIR, REDIS_PASSWORD), stdout=log, stderr=log)
@@ -112,14 +112,14 @@ def redis_server():
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    from core.embedded_pg import (
+    from core.infra.embedded_pg import (
         init_postgres,
         postgres_command,
         provision_app_database,
         superuser_password_file,
     )
-    from core.embedded_services import start_server
-    from core.migrate import upgrade_database
+    from core.infra.embedded_services import start_server
+    from core.infra.migrate import upgrade_database
 
     data_dir = PG_DATA_DIR
     user = init_postgres(data_dir)
@@ -152,7 +152,7 @@ def infra(postgres_server, redis_server):
 
 @pytest.fixture()
 def redis_client(redis_server):
-    from core.bus import get_redis
+    from core.infra.bus import get_redis
 
     client = get_redis()
     client.flushdb()
@@ -161,7 +161,7 @@ def redis_client(redis_server):
 
 @pytest.fixture()
 def db_session(infra):
-    from core.db import new_session
+    from core.infra.db import new_session
 
     with new_session() as session:
         yield session
@@ -171,7 +171,7 @@ def db_session(infra):
 def make_user(infra):
     """Create a user with a fresh random name; returns (user, password)."""
     from core import accounts
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     def factory(is_admin: bool = False, username: str | None = None):
         password = remember_secret("pw-" + secrets.token_urlsafe(12))

@@ -62,7 +62,7 @@ def notifications_of(user_id: int, source: str) -> list:
     """The user's notifications from one source, oldest first."""
     from sqlalchemy import select
 
-    from core.db import new_session
+    from core.infra.db import new_session
     from core.models import Notification
 
     with new_session() as session:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from core import brokers
 from core.bots.position import bot_position
-from core.db import new_session, session_scope
 from core.halt import set_trading_halted
+from core.infra.db import new_session, session_scope
 from core.models import Order, Webhook, WebhookAlert
 from core.orders import placement
 from core.webhooks.positions import net_position

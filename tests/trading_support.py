@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from core import brokers
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import Order
 from core.orders.submit import OrderIntent, record_order
 from sim.spot.server import SimHandle

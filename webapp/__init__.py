@@ -10,11 +10,11 @@ from flask_login import current_user
 from htmx_flask import request
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings, get_settings
-from core.db import new_session
 from core.halt import trading_halted
+from core.infra.config import Settings, get_settings
+from core.infra.db import new_session
+from core.infra.security import register_secret
 from core.models import User
-from core.security import register_secret
 from webapp import (
     admin,
     arbitrage,

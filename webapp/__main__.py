@@ -5,9 +5,9 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from core.config import get_settings
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.config import get_settings
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 from webapp import create_app
 
 

@@ -4,10 +4,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from core import accounts
-from core.config import get_settings
-from core.db import new_session, session_scope
 from core.halt import set_trading_halted, trading_halted
 from core.health import system_health
+from core.infra.config import get_settings
+from core.infra.db import new_session, session_scope
 from core.orders import dispatch
 from core.stop import open_orders
 from webapp.forms import CreateUserForm

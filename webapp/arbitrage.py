@@ -14,8 +14,8 @@ from flask import Blueprint, render_template
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.bus import ARB_STATUS, get_redis
-from core.db import new_session
+from core.infra.bus import ARB_STATUS, get_redis
+from core.infra.db import new_session
 from core.models.arb import ArbIntent
 from webapp.scoping import admin_required
 

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 
 from core import accounts
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import User
 from webapp.extensions import limiter
 from webapp.forms import ChangePasswordForm, LoginForm

@@ -14,8 +14,8 @@ from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaF
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from core.backtest import run_lifecycle, run_params, run_results
-from core.bus import task_sender
-from core.db import new_session, session_scope
+from core.infra.bus import task_sender
+from core.infra.db import new_session, session_scope
 from core.models import BacktestRun
 from webapp import backtest_charts
 from webapp.extensions import expensive

@@ -10,8 +10,8 @@ from wtforms.validators import DataRequired, Length, NumberRange
 
 from core.bots import manage
 from core.brokers import list_connections, symbols_of
-from core.config import TIMEFRAMES
-from core.db import new_session, session_scope
+from core.infra.config import TIMEFRAMES
+from core.infra.db import new_session, session_scope
 from core.models import Bot
 from core.strategies.contract import format_candle_time
 from webapp.scoping import owned_or_404

@@ -10,10 +10,10 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from core import brokers
-from core.db import new_session, session_scope
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str
 from core.exchanges.spot.registry import VENUES
+from core.infra.db import new_session, session_scope
 from core.models import BrokerConnection
 from webapp.scoping import owned_or_404
 

@@ -12,12 +12,12 @@ import redis
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import login_required
 
-from core.bus import EXTRA_SYMBOLS, get_redis, live_channel
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.health import feed_status
 from core.candles.store import expand_live_event, load_candles
-from core.config import TIMEFRAMES, get_settings
-from core.db import get_engine
+from core.infra.bus import EXTRA_SYMBOLS, get_redis, live_channel
+from core.infra.config import TIMEFRAMES, get_settings
+from core.infra.db import get_engine
 from webapp import sse
 
 bp = Blueprint("heartbeat", __name__, url_prefix="/heartbeat")

@@ -13,9 +13,9 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from core.candles import jobs
 from core.candles.store import coverage
-from core.config import TIMEFRAMES
-from core.db import get_engine
 from core.exchanges.spot.registry import VENUES
+from core.infra.config import TIMEFRAMES
+from core.infra.db import get_engine
 from webapp.extensions import csrf
 
 bp = Blueprint("marketdata", __name__, url_prefix="/marketdata")

@@ -17,8 +17,8 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.bus import notifications_channel
-from core.db import new_session
+from core.infra.bus import notifications_channel
+from core.infra.db import new_session
 from core.models import Notification
 from core.models.notifications import SEVERITIES
 from core.notifications import center, channels

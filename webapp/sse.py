@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from flask import Response, stream_with_context
 from redis.exceptions import RedisError
 
-from core.bus import get_redis
+from core.infra.bus import get_redis
 
 log = logging.getLogger(__name__)
 

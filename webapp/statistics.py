@@ -10,7 +10,7 @@ from decimal import Decimal
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.pnl.loading import broker_titles, fetch_marks, load_ledger
 from core.pnl.report import Range, Report, build_report, plain, trips_csv
 

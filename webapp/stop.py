@@ -6,8 +6,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from core import flatten, tasks
-from core.db import new_session, session_scope
 from core.halt import trading_halted
+from core.infra.db import new_session, session_scope
 from core.stop import pause_all
 
 bp = Blueprint("stop", __name__, url_prefix="/stop")

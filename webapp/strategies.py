@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.strategies import store
 from core.strategies.assistant import NOT_CONFIGURED_HELP, AssistantClient, AssistantError
 from core.strategies.contract import format_candle_time

@@ -16,10 +16,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from core import brokers
-from core.bus import get_redis, order_events_channel, ticket_confirmation
-from core.db import new_session, session_scope
 from core.exchanges.errors import ExchangeError, InvalidOrder
 from core.exchanges.rules import decimal_str
+from core.infra.bus import get_redis, order_events_channel, ticket_confirmation
+from core.infra.db import new_session, session_scope
 from core.models import BrokerConnection, Fill, Order
 from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket

@@ -14,9 +14,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from core.bus import get_redis, task_sender
-from core.config import get_settings
-from core.db import get_engine, new_session, session_scope
+from core.infra.bus import get_redis, task_sender
+from core.infra.config import get_settings
+from core.infra.db import get_engine, new_session, session_scope
 from core.models import BrokerConnection, Webhook
 from core.webhooks import monitor
 from core.webhooks.cadence import TIMEFRAME_SECONDS

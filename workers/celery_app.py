@@ -7,8 +7,8 @@ import sys
 
 from celery import Celery, signals
 
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 
 app = Celery("aristobot")
 app.config_from_object("celeryconfig")

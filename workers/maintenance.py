@@ -8,8 +8,8 @@ import time
 from celery import shared_task
 
 from core import tasks
-from core.bus import QUEUE_DEPTHS, get_redis
 from core.health import queue_depths
+from core.infra.bus import QUEUE_DEPTHS, get_redis
 
 
 @shared_task(name=tasks.RECORD_QUEUE_DEPTHS)

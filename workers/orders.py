@@ -8,8 +8,8 @@ from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
 from core import tasks
-from core.bus import fills_pending, get_redis
 from core.exchanges.errors import ExchangeError
+from core.infra.bus import fills_pending, get_redis
 from core.orders import fills, placement
 
 log = logging.getLogger(__name__)

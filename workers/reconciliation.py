@@ -7,7 +7,7 @@ import logging
 from celery import current_app, shared_task, signals
 
 from core import tasks
-from core.bus import get_redis
+from core.infra.bus import get_redis
 from core.orders import reconcile
 from core.orders.submit import enqueue_placement
 

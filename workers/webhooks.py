@@ -9,8 +9,8 @@ from celery import current_app, shared_task, signals
 from sqlalchemy.exc import OperationalError
 
 from core import tasks
-from core.bus import get_redis
-from core.db import new_session, session_scope
+from core.infra.bus import get_redis
+from core.infra.db import new_session, session_scope
 from core.orders import fills, placement
 from core.webhooks import monitor
 from core.webhooks.handoff import drain

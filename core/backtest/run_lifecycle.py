@@ -33,8 +33,8 @@ from core.backtest.run_params import (
     owned_version,
 )
 from core.backtest.run_results import best_grid_entry
-from core.bus import backtest_progress, backtest_run_progress, get_redis
-from core.db import session_scope, utcnow
+from core.infra.bus import backtest_progress, backtest_run_progress, get_redis
+from core.infra.db import session_scope, utcnow
 from core.models import BacktestRun
 
 logger = logging.getLogger(__name__)

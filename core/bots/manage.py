@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from core.bots.position import BotPosition, bot_position
 from core.brokers import symbol_rules
-from core.bus import EXTRA_SYMBOLS, get_redis
 from core.candles.store import load_candles
-from core.config import TIMEFRAMES
-from core.db import utcnow
+from core.infra.bus import EXTRA_SYMBOLS, get_redis
+from core.infra.config import TIMEFRAMES
+from core.infra.db import utcnow
 from core.limits import LimitReached, check_running_bots
 from core.models import Bot, BotTick, BrokerConnection, Order, StrategyRecord, StrategyVersion
 from core.strategies.store import StrategyParamsInvalid, check_params

@@ -31,10 +31,10 @@ from core.bots.position import BotPosition, bot_position
 from core.brokers import exchange_for, last_price
 from core.candles.candle import ClosedCandle, timeframe_ms
 from core.candles.store import load_candles
-from core.db import new_session, session_scope, utcnow
 from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Bot, BotTick, BrokerConnection, Fill, Order, StrategyVersion
 from core.notifications import events as notifications
 from core.orders import dispatch, placement

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from core import tasks
 from core.candles.candle import ClosedCandle
 from core.candles.ticks import BotTick
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import Bot
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.config import TIMEFRAMES
+from core.infra.config import TIMEFRAMES
 
 MINUTE_MS = 60_000
 TIMEFRAME_MS = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS,

@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from core.liveness import read_liveness
+from core.infra.liveness import read_liveness
 
 FEEDS_PROCESS = "feeds"
 # The venue sends a kline update every ~2 s per symbol; this long without any is a dead feed.

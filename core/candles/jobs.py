@@ -17,8 +17,8 @@ import redis
 from celery.result import AsyncResult
 
 from core import tasks
-from core.bus import get_redis, marketdata_jobs, task_sender
-from core.config import get_settings
+from core.infra.bus import get_redis, marketdata_jobs, task_sender
+from core.infra.config import get_settings
 
 JOBS_KEPT = 20
 JOBS_TTL_S = 7 * 24 * 3600

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy import text as text_sql
 from sqlalchemy.engine import Engine
 
-from core.bus import download_checkpoint, get_redis
 from core.candles.candle import TIMEFRAME_MS, ClosedCandle, timeframe_ms
 from core.candles.csv_io import (
     CandleFileError,
@@ -34,13 +33,14 @@ from core.candles.csv_io import (
     parse_candles_csv,
 )
 from core.candles.store import INSERT_CHUNK, insert_candles
-from core.config import TIMEFRAMES, get_settings
-from core.db import get_engine
 from core.exchanges.errors import RateLimited, Unavailable
 from core.exchanges.ratelimit import background
 from core.exchanges.spot.base import Exchange
 from core.exchanges.spot.binance_klines import rest_base_url
 from core.exchanges.spot.registry import VENUES, make_exchange
+from core.infra.bus import download_checkpoint, get_redis
+from core.infra.config import TIMEFRAMES, get_settings
+from core.infra.db import get_engine
 from core.models import Candle
 
 log = logging.getLogger(__name__)

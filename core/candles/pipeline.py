@@ -23,7 +23,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import percentiles
-from core.bus import book_key, live_channel
 from core.candles.aggregate import OutOfOrder, SymbolAggregator
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.store import (
@@ -41,6 +40,7 @@ from core.exchanges.spot.binance_klines import (
     MalformedMessage,
     parse_message,
 )
+from core.infra.bus import book_key, live_channel
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Where closed candles go: Postgres (unique per venue/symbol/timeframe/open time) and Redis.
 
-Redis names (built in core/bus.py): candle_stream (closed candles, bounded length), live_channel
+Redis names (built in core/infra/bus.py): candle_stream (closed candles, bounded length), live_channel
 (pub/sub: closed and forming candles, book ticks), book_key (last top of book), EXTRA_SYMBOLS (set:
 symbols bots use, besides config.yaml's).
 """
@@ -15,8 +15,8 @@ import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from core.bus import candle_stream, live_channel
 from core.candles.candle import ClosedCandle
+from core.infra.bus import candle_stream, live_channel
 from core.models import Candle
 from core.models.candles import CANDLE_SOURCES
 
@@ -164,7 +164,7 @@ def expand_live_event(data: str) -> list[tuple[str, dict]]:
 
 
 def _stream_entries(reply: object) -> list[tuple[str, dict[str, str]]]:
-    """XRANGE/XREVRANGE entries of a client that decodes responses (core.bus.get_redis)."""
+    """XRANGE/XREVRANGE entries of a client that decodes responses (core.infra.bus.get_redis)."""
     return cast("list[tuple[str, dict[str, str]]]", reply or [])
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import redis
 
-from core.bus import bot_tick_claim
 from core.candles.candle import ClosedCandle
+from core.infra.bus import bot_tick_claim
 
 log = logging.getLogger(__name__)
 

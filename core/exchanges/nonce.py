@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import redis as redis_lib
 
-from core.bus import venue_nonce
+from core.infra.bus import venue_nonce
 
 # INCR, then lift to the clock floor if we fell behind it: one atomic step on the server.
 _NEXT_NONCE = """

@@ -36,9 +36,15 @@ from enum import IntEnum
 import redis as redis_lib
 from limits import RateLimitItem, parse
 
-from core.bus import ratelimit_blocked, ratelimit_budget, ratelimit_held, ratelimit_queue, ratelimit_spent
 from core.exchanges.errors import OrderWindowPassed, RateLimited
 from core.exchanges.nonce import key_fingerprint
+from core.infra.bus import (
+    ratelimit_blocked,
+    ratelimit_budget,
+    ratelimit_held,
+    ratelimit_queue,
+    ratelimit_spent,
+)
 
 log = logging.getLogger(__name__)
 

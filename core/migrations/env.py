@@ -1,7 +1,7 @@
 from alembic import context
 
 import core.models  # noqa: F401  (registers every table)
-from core.db import Base, get_engine
+from core.infra.db import Base, get_engine
 
 target_metadata = Base.metadata
 

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core.infra.db import Base, utcnow
 
 Amount = Numeric(38, 18)
 

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core.infra.db import Base, utcnow
 from core.models.strategies import StrategyVersion
 
 RUN_STATUSES = ("queued", "running", "done", "failed")

@@ -6,8 +6,8 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, utcnow
-from core.security import decrypt_secret, encrypt_secret
+from core.infra.db import Base, utcnow
+from core.infra.security import decrypt_secret, encrypt_secret
 
 
 class BrokerConnection(Base):

@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.infra.db import Base
 
 Price = Numeric(38, 12)
 CANDLE_SOURCES = ("feed", "import", "download")  # the live feed's upsert corrects the other two, never the reverse

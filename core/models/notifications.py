@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, utcnow
-from core.security import decrypt_secret, encrypt_secret
+from core.infra.db import Base, utcnow
+from core.infra.security import decrypt_secret, encrypt_secret
 
 SEVERITIES = ("info", "warning", "error", "critical")
 

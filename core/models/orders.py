@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, Uni
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core.infra.db import Base, utcnow
 from core.orders.states import OrderState, check_transition
 
 Amount = Numeric(38, 18)

@@ -8,7 +8,7 @@ from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
-from core.db import Base, utcnow
+from core.infra.db import Base, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost parameters
 

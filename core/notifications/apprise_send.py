@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import apprise
 
-from core.config import get_settings
+from core.infra.config import get_settings
+from core.infra.security import REDACTED, redact, register_secret
 from core.outbound import UnsafeUrl, check_url, reply_text
-from core.security import REDACTED, redact, register_secret
 
 NOTIFY_TYPES = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
                 "error": apprise.NotifyType.FAILURE, "critical": apprise.NotifyType.FAILURE}

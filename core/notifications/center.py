@@ -12,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import tasks
-from core.bus import get_redis, notifications_channel
-from core.config import get_settings
-from core.db import session_scope, utcnow
+from core.infra.bus import get_redis, notifications_channel
+from core.infra.config import get_settings
+from core.infra.db import session_scope, utcnow
 from core.models import Notification, NotificationChannel, User
 from core.models.notifications import SEVERITIES
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import session_scope, utcnow
+from core.infra.db import session_scope, utcnow
 from core.models import NotificationChannel
 from core.models.notifications import SEVERITIES
 from core.notifications.apprise_send import InvalidAppriseUrl, send, service

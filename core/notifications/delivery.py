@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from core.bus import get_redis, notification_rate_key
-from core.config import get_settings
-from core.db import session_scope
+from core.infra.bus import get_redis, notification_rate_key
+from core.infra.config import get_settings
+from core.infra.db import session_scope
 from core.models import Notification, NotificationChannel
 from core.notifications.apprise_send import send
 from core.notifications.channels import record_attempt

@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from core.bus import LIVENESS, get_redis
+from core.infra.bus import LIVENESS, get_redis
 from core.notifications.center import notify, notify_admins
 
 ORDER_ENDINGS = {"rejected": "error", "unknown": "warning", "expired": "warning"}

@@ -1,4 +1,4 @@
-"""Order events on the user's Redis channel (core.bus.order_events_channel): what the pages (SSE) see
+"""Order events on the user's Redis channel (core.infra.bus.order_events_channel): what the pages (SSE) see
 of every committed state change and recorded fill."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from core.bus import get_redis, order_events_channel
-from core.db import utcnow
+from core.infra.bus import get_redis, order_events_channel
+from core.infra.db import utcnow
 from core.models import Order
 from core.notifications import events as notifications
 

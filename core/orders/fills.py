@@ -18,10 +18,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.brokers import exchange_for
-from core.db import session_scope, utcnow
 from core.exchanges.errors import ExchangeError
 from core.exchanges.models import OcoResult, VenueOrder, VenueTrade
 from core.exchanges.ratelimit import background
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Fill, Order
 from core.orders.events import event_payload, publish
 

@@ -26,7 +26,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, noload
 
 from core.brokers import exchange_for
-from core.db import session_scope, utcnow
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -40,6 +39,7 @@ from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrde
 from core.exchanges.ratelimit import RequestClass, priority
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Order
 from core.orders.events import event_payload, publish
 from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from core.brokers import exchange_for
-from core.bus import get_redis, reconcile_swept
-from core.db import session_scope, utcnow
 from core.exchanges.errors import ExchangeError, Unavailable
 from core.exchanges.ratelimit import background
+from core.infra.bus import get_redis, reconcile_swept
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Fill, Order
 from core.orders import fills, placement
 from core.orders.states import OrderState

@@ -15,8 +15,8 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import get_settings
-from core.db import utcnow
+from core.infra.config import get_settings
+from core.infra.db import utcnow
 from core.models import Bot, Order
 from core.webhooks.cadence import timeframe_seconds
 

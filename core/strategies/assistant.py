@@ -127,7 +127,7 @@ class AssistantClient:
 
     @classmethod
     def from_settings(cls, settings: Any, timeout: float = 120.0) -> AssistantClient:
-        """From core.config Settings (AI_BASE_URL, AI_API_KEY, AI_MODEL in .env)."""
+        """From core.infra.config Settings (AI_BASE_URL, AI_API_KEY, AI_MODEL in .env)."""
         secrets = settings.secrets
         return cls(secrets.AI_BASE_URL, secrets.AI_API_KEY, secrets.AI_MODEL, timeout)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from core import tasks
-from core.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
+from core.infra.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
 
 if TYPE_CHECKING:
     import redis

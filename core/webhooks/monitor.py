@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.infra.db import utcnow
 from core.models import Order, OrderEvent, Webhook, WebhookAlert, WebhookExpectation
 from core.notifications import events as notifications
 from core.percentiles import percentile

@@ -13,9 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import tasks
-from core.config import get_settings
-from core.db import session_scope, utcnow
 from core.exchanges.spot.registry import make_exchange
+from core.infra.config import get_settings
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.states import OrderState

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.db import session_scope, utcnow
+from core.infra.db import session_scope, utcnow
 from core.models import Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order

@@ -22,10 +22,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
-from core.config import get_settings
-from core.db import utcnow
+from core.infra.config import get_settings
+from core.infra.db import utcnow
+from core.infra.security import register_secret
 from core.models import SymbolRule, Webhook, WebhookAlert
-from core.security import register_secret
 from core.webhooks.payload import (
     MAX_BODY_BYTES,
     Alert,

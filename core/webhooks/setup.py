@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.infra.db import utcnow
+from core.infra.security import decrypt_secret, encrypt_secret
 from core.models import BrokerConnection, Webhook
-from core.security import decrypt_secret, encrypt_secret
 from core.webhooks.cadence import TIMEFRAME_SECONDS, next_period_start
 from core.webhooks.payload import ACTIONS, amount_problem, normalize_symbol
 

@@ -2,7 +2,7 @@
 a rotated URL. Nothing of them goes to Postgres: each sender address is counted and limited in Redis,
 and a small sample of the latest ones is kept for the operator.
 
-Redis names (built in core/bus.py):
+Redis names (built in core/infra/bus.py):
     stranger_rate_key(bucket, minute)  counter of one address's requests in one minute (expires)
     STRANGER_COUNTS                    sorted set: address -> requests, only the busiest MAX_ADDRESSES kept
     STRANGER_SAMPLE                    list: the latest SAMPLE_SIZE requests (JSON), newest first
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
-from core.bus import STRANGER_COUNTS, STRANGER_SAMPLE, stranger_rate_key
+from core.infra.bus import STRANGER_COUNTS, STRANGER_SAMPLE, stranger_rate_key
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import logging
 import signal
 import sys
 
-from core.config import ConfigError, get_settings
 from core.exchanges.perp.demo import demo_credentials, sim_ports
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.config import ConfigError, get_settings
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 from sim.perp.launcher import perp_market, provision_accounts
 from sim.perp.paradex_face import ParadexFace
 from sim.perp.vest_face import VestFace

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from core.config import get_settings
-from core.liveness import start_liveness
-from core.logs import setup_logging
+from core.infra.config import get_settings
+from core.infra.liveness import start_liveness
+from core.infra.logs import setup_logging
 from sim.spot.server import serve
 
 

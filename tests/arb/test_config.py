@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from arb.config import CREDENTIAL_NAMES, load_credentials, parse_arb_config
-from core.config import ConfigError
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.demo import demo_credentials
+from core.infra.config import ConfigError
 from tests.conftest import ROOT, process_env
 
 

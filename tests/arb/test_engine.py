@@ -14,8 +14,8 @@ from sqlalchemy import select
 from arb.engine import ArbEngine
 from arb.store import ArbStore
 from arb.venues import build_venues
-from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
+from core.infra.db import new_session, session_scope
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
 from tests.arb.conftest import TcpProxy, arb_config, events, inject, new_credentials, sim_positions, wait_for
 
@@ -270,7 +270,7 @@ def test_malformed_and_out_of_order_book_frames_force_a_resync(sims, infra):
 def test_postgres_briefly_unreachable_means_no_trade_before_and_no_lost_result_after(sims, infra):
     from urllib.parse import urlsplit
 
-    from core.config import get_settings
+    from core.infra.config import get_settings
 
     url = get_settings().database_url
     proxy = TcpProxy(urlsplit(url.replace("postgresql+psycopg", "http")).port)

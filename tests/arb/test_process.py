@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.db import new_session
 from core.exchanges.perp.credentials import Credentials
+from core.infra.db import new_session
 from core.models.arb import ArbIntent, ArbPosition
 from tests.arb.conftest import inject, new_credentials, sim_positions
 from tests.conftest import LOG_DIR, ROOT, process_env

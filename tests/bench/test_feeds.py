@@ -4,7 +4,7 @@ import sys
 
 from sqlalchemy import text
 
-from core.db import get_engine
+from core.infra.db import get_engine
 from tests.conftest import ROOT, process_env
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bench.reconcile import BENCH_USER, run
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import BrokerConnection, User
 
 

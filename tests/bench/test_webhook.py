@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bench.webhook import BENCH_USER, prepare, prepare_background
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import BrokerConnection, Order, User
 
 

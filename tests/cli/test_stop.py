@@ -8,8 +8,8 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from core.db import new_session
 from core.halt import trading_halted
+from core.infra.db import new_session
 from core.models import Bot, User, Webhook
 from core.orders import placement
 from tests.conftest import ROOT, process_env

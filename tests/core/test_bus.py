@@ -1,11 +1,11 @@
-"""Every Redis key and channel is named in core/bus.py: no other module spells the prefix."""
+"""Every Redis key and channel is named in core/infra/bus.py: no other module spells the prefix."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from core import bus
+from core.infra import bus
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "webapp", "workers", "feeds", "arb", "sim", "cli", "bench")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from core.config import ConfigError, load_settings
+from core.infra.config import ConfigError, load_settings
 from tests.support import remember_secret
 
 GOOD_ENV = "SECRET_KEY=a-long-enough-secret-key\nFERNET_KEYS=" + "x" * 44 + "\n"

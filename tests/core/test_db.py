@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from core.db import get_engine, ping_when_idle
+from core.infra.db import get_engine, ping_when_idle
 from tests.conftest import process_env
 
 BACKEND_PID = text("select pg_backend_pid()")
@@ -55,7 +55,7 @@ def test_a_connection_used_moments_ago_is_not_pinged_and_a_loss_then_fails_once(
 def test_a_niced_process_gets_its_postgres_backend_niced_too(infra):
     script = ("import os; os.nice(7)\n"
               "from sqlalchemy import text\n"
-              "from core.db import get_engine\n"
+              "from core.infra.db import get_engine\n"
               "with get_engine().connect() as conn:\n"
               "    print(conn.execute(text('select pg_backend_pid()')).scalar())\n"
               "    input()\n")  # keeps the backend alive while the test looks at it

@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core import flatten
-from core.db import new_session
 from core.halt import HALTED
+from core.infra.db import new_session
 from core.models import Bot, Order, Webhook
 from core.orders import placement
 from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401

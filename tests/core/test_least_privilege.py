@@ -17,14 +17,14 @@ import pytest
 import redis
 import requests
 
-from core.embedded_pg import (
+from core.infra.embedded_pg import (
     init_postgres,
     postgres_command,
     provision_app_database,
     socket_dir,
     superuser_password_file,
 )
-from core.embedded_services import redis_command, start_server
+from core.infra.embedded_services import redis_command, start_server
 from core.processes import GENERATED_KEYS, ensure_env_file
 from tests.conftest import (
     PG_APP_PASSWORD,

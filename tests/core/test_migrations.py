@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import core.models  # noqa: F401 - registers every table on the metadata
-from core.db import Base, get_engine
+from core.infra.db import Base, get_engine
 
 
 def test_the_migrated_database_matches_the_models(infra):

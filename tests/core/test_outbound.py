@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import SecurityConfig, get_settings
+from core.infra.config import SecurityConfig, get_settings
 from core.outbound import UnsafeUrl, check_url
 
 

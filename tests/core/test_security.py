@@ -7,8 +7,8 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.logs import setup_logging
-from core.security import SecretDecryptionError, decrypt_secret, encrypt_secret, redact, rotate_secret
+from core.infra.logs import setup_logging
+from core.infra.security import SecretDecryptionError, decrypt_secret, encrypt_secret, redact, rotate_secret
 
 
 @given(st.text(min_size=1, max_size=200))

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from core import accounts, limits
 from core.bots import manage
-from core.config import LimitsConfig, get_settings
-from core.db import new_session, session_scope
+from core.infra.config import LimitsConfig, get_settings
+from core.infra.db import new_session, session_scope
 from core.models import Bot, User, Webhook
 from core.stop import PAUSED_USER_DISABLED, open_orders, pause_all
 from core.webhooks.setup import WebhookSettings, create_webhook

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 import pytest
 
 from core.candles.pipeline import CandlePipeline
-from core.config import TIMEFRAMES
-from core.db import get_engine
 from core.exchanges.spot.registry import make_exchange
+from core.infra.config import TIMEFRAMES
+from core.infra.db import get_engine
 from feeds.service import FeedOptions, FeedService
 from tests.feeds.venue import ScriptedVenue, real_minutes
 

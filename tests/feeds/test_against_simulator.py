@@ -3,11 +3,11 @@
 
 import pytest
 
-from core.bus import book_key
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.store import read_stream
-from core.config import TIMEFRAMES
 from core.exchanges.spot.registry import make_exchange
+from core.infra.bus import book_key
+from core.infra.config import TIMEFRAMES
 from tests.feeds.conftest import wait_until
 
 

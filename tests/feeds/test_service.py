@@ -1,14 +1,14 @@
 import json
 import time
 
-from core.bus import EXTRA_SYMBOLS, candle_stream
 from core.candles.aggregate import aggregate_series
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.health import stale_feeds
 from core.candles.store import load_candles, read_stream
-from core.config import TIMEFRAMES
-from core.db import get_engine
-from core.liveness import write_liveness
+from core.infra.bus import EXTRA_SYMBOLS, candle_stream
+from core.infra.config import TIMEFRAMES
+from core.infra.db import get_engine
+from core.infra.liveness import write_liveness
 from tests.feeds.conftest import wait_until
 from tests.feeds.venue import kline_message
 

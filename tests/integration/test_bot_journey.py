@@ -12,11 +12,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core.bots.ticks import due_ticks
-from core.bus import task_sender
 from core.candles.candle import ClosedCandle
 from core.candles.store import load_candles
 from core.candles.ticks import TickHook, enqueue_due_ticks
-from core.db import new_session, session_scope
+from core.infra.bus import task_sender
+from core.infra.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import LONG_THEN_EXIT, hour_candles  # noqa: F401

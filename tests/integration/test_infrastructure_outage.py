@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.embedded_pg import init_postgres, postgres_command, superuser_password_file
-from core.embedded_services import redis_command, start_server
+from core.infra.embedded_pg import init_postgres, postgres_command, superuser_password_file
+from core.infra.embedded_services import redis_command, start_server
 from tests.conftest import ROOT, process_env
 from tests.support import free_port, remember_secret, stop_process
 

@@ -14,7 +14,7 @@ import json
 import re
 from decimal import Decimal
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import Bot, Order, Webhook
 from core.orders import placement
 from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401

@@ -70,8 +70,8 @@ def chat_server():
 
 @pytest.fixture()
 def ai_client(infra, chat_server, make_user):
-    from core.bus import get_redis
-    from core.config import get_settings
+    from core.infra.bus import get_redis
+    from core.infra.config import get_settings
     from webapp import create_app
 
     for key in get_redis().scan_iter("*LIMITER*"):

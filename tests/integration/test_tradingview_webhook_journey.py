@@ -11,7 +11,7 @@ from decimal import Decimal
 import requests
 
 from core import tasks
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import Fill, Order, WebhookAlert
 from tests.core.webhooks.fixtures import webhook_of  # noqa: F401
 from tests.trading_support import make_trader

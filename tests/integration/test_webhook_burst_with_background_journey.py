@@ -16,10 +16,10 @@ from decimal import Decimal
 import requests
 from sqlalchemy import func, select
 
-from core.bus import get_redis, ratelimit_budget
-from core.db import new_session
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import RequestClass, weight_spent
+from core.infra.bus import get_redis, ratelimit_budget
+from core.infra.db import new_session
 from core.models import Order, User, WebhookAlert
 from core.orders import placement, reconcile
 from tests.core.webhooks.fixtures import webhook_of  # noqa: F401

@@ -31,7 +31,7 @@ def test_admin_creates_and_disables_user(app, make_user, login):
 
 
 def test_system_page_shows_health(app, make_user, login, redis_client):
-    from core.liveness import write_liveness
+    from core.infra.liveness import write_liveness
 
     write_liveness("worker", {"queues": ["orders"]})
     admin, password = make_user(is_admin=True)

@@ -14,7 +14,7 @@ from arb.__main__ import publish_status
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
 from bench.arb import apply_frame, generate_stream
-from core.bus import ARB_STATUS
+from core.infra.bus import ARB_STATUS
 
 
 def engine_with_books(pair: str = "web-test") -> ArbEngine:

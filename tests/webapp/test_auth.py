@@ -37,7 +37,7 @@ def test_wrong_password_is_refused_with_clear_message(client, make_user, login):
 
 def test_disabled_user_cannot_log_in(client, make_user, login):
     from core import accounts
-    from core.db import session_scope
+    from core.infra.db import session_scope
 
     user, password = make_user()
     with session_scope() as session:
@@ -53,7 +53,7 @@ def test_post_without_csrf_token_is_refused(client, make_user):
 
 
 def test_change_password(client, logged_in, login, make_user):
-    from core.db import new_session
+    from core.infra.db import new_session
     from core.models import User
 
     page = client.get("/account/password").get_data(as_text=True)

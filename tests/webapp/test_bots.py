@@ -8,7 +8,7 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models import Bot, BotTick, BrokerConnection
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG

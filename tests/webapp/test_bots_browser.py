@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core import tasks
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models import Bot
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import RAISES, RAISES_LINE, hour_candles  # noqa: F401

@@ -7,7 +7,7 @@ import secrets
 import pytest
 from sqlalchemy import func, select
 
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import BrokerConnection, SymbolRule
 from tests.support import csrf_token_from, free_port, remember_secret
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models import (
     BacktestRun,
     Bot,

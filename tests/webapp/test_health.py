@@ -1,7 +1,7 @@
 import json
 import time
 
-from core.bus import EXPECTED_PROCESSES, LIVENESS
+from core.infra.bus import EXPECTED_PROCESSES, LIVENESS
 
 
 def test_healthz_all_green(client, redis_client):

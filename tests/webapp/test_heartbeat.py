@@ -11,11 +11,11 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from core.bus import EXTRA_SYMBOLS, live_channel
 from core.candles.candle import ClosedCandle
 from core.candles.store import candle_event, store_candles
-from core.db import get_engine
-from core.liveness import write_liveness
+from core.infra.bus import EXTRA_SYMBOLS, live_channel
+from core.infra.db import get_engine
+from core.infra.liveness import write_liveness
 from tests.support import csrf_token_from
 
 T0 = 1_735_689_600_000
@@ -126,7 +126,7 @@ def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_
 @pytest.mark.browser
 def test_chart_draws_stored_candles_then_moves_with_live_closes(page, browser_login, symbol, redis_client):
     from core.candles.pipeline import CandlePipeline
-    from core.config import TIMEFRAMES
+    from core.infra.config import TIMEFRAMES
 
     browser_login()
     page.goto(f"/heartbeat/?symbol={symbol}&tf=1m")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import NotificationChannel
 from core.notifications import notify
 from tests.conftest import csrf_token_from

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import StrategyRecord
 from tests.backtest_support import make_strategy
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from core import accounts
-from core.db import session_scope
+from core.infra.db import session_scope
 from tests.support import csrf_token_from, remember_secret
 from webapp.auth import local_target
 

@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from core import brokers
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import Bot, Fill, Order, Webhook, WebhookAlert
 from tests.support import free_port, remember_secret
 from tests.trading_support import make_trader

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from core.db import new_session, session_scope
 from core.halt import HALTED, set_trading_halted
+from core.infra.db import new_session, session_scope
 from core.models import Bot, User, Webhook, WebhookAlert
 from core.orders import placement
 from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401

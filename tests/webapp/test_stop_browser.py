@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import Bot
 from tests.core.bots.fixtures import make_bot  # noqa: F401
 from tests.stop_support import make_desk, order_state, positions, wait_for

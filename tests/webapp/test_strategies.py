@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models.candles import Candle
 from core.strategies import store
 from core.strategies.sandbox import SandboxLimits
@@ -43,7 +43,7 @@ NEVER_RETURNS = HEADER + "class Forever(Strategy):\n    def should_long(self):\n
 @pytest.fixture(autouse=True)
 def _fresh_login_budget(infra):
     """Each test signs in again from 127.0.0.1: clear only the rate-limit counters (10 logins/min/IP)."""
-    from core.bus import get_redis
+    from core.infra.bus import get_redis
 
     redis = get_redis()
     for key in redis.scan_iter("*LIMITER*"):

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models.candles import Candle
 from core.strategies import store
 
@@ -22,7 +22,7 @@ BROKEN = (
 
 @pytest.fixture(autouse=True)
 def _fresh_login_budget(infra):
-    from core.bus import get_redis
+    from core.infra.bus import get_redis
 
     for key in get_redis().scan_iter("*LIMITER*"):
         get_redis().delete(key)
@@ -133,7 +133,7 @@ def ai_live_server(infra):
 
     from werkzeug.serving import make_server
 
-    from core.config import get_settings
+    from core.infra.config import get_settings
     from tests.integration.test_strategy_ai_journey import API_KEY, FORBIDDEN_ANSWER, VALID_ANSWER, ChatServer
     from tests.support import free_port
     from webapp import create_app

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.bus import get_redis, order_events_channel
+from core.infra.bus import get_redis, order_events_channel
 from tests.support import csrf_token_from
 from tests.trading_support import make_trader
 
@@ -29,7 +29,7 @@ def trader(client, make_user, login, sim, redis_client):
         return user, password
 
     trader = make_trader(lambda: factory_user(), sim)
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.models import User
 
     with session_scope() as session:
@@ -97,7 +97,7 @@ def test_confirmed_ticket_is_placed_by_the_worker_and_shows_in_history(client, t
 def _order_ids(trader):
     from sqlalchemy import select
 
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.models import Order
 
     with session_scope() as session:

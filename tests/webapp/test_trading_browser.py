@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core import brokers
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models import BrokerConnection, Fill, Order, SymbolRule
 from tests.support import remember_secret
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.bus import STRANGER_COUNTS, STRANGER_SAMPLE, task_sender
-from core.config import get_settings
-from core.db import new_session, session_scope
+from core.infra.bus import STRANGER_COUNTS, STRANGER_SAMPLE, task_sender
+from core.infra.config import get_settings
+from core.infra.db import new_session, session_scope
 from core.models import Order, Webhook, WebhookAlert
 from core.webhooks.processing import process_alert
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
@@ -398,7 +398,7 @@ def test_request_log_shows_each_alerts_entry_and_its_protection_with_their_state
     [alert] = alerts_of(webhook_id)
     [entry] = orders_of(alert)
     with session_scope() as session:
-        from core.db import utcnow
+        from core.infra.db import utcnow
         from core.models import Fill
 
         order = session.get(Order, entry.id)

@@ -12,7 +12,7 @@ from core.bots.ticks import due_ticks
 from core.candles.candle import ClosedCandle
 from core.candles.store import load_candles
 from core.candles.ticks import TickHook, enqueue_due_ticks
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import Bot, Order
 from tests.core.bots.fixtures import (  # noqa: F401
     ALWAYS_LONG,
@@ -81,7 +81,7 @@ def test_a_strategy_that_never_returns_times_out_and_pauses_the_bot(celery_worke
 
 def test_the_feeds_hook_enqueues_the_tick_for_a_running_bot_and_not_for_a_paused_one(
         celery_worker_process, bot_trader, make_bot, hour_candles, redis_client):
-    from core.bus import task_sender
+    from core.infra.bus import task_sender
 
     running = make_bot(bot_trader, ALWAYS_LONG)
     paused = make_bot(bot_trader, ALWAYS_LONG, start=False)

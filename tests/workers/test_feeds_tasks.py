@@ -1,7 +1,7 @@
 import logging
 import time
 
-from core.liveness import write_liveness
+from core.infra.liveness import write_liveness
 from workers.feeds_tasks import watch_feeds
 
 

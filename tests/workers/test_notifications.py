@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from core.bus import get_redis, notification_rate_key
-from core.config import get_settings
-from core.db import new_session
+from core.infra.bus import get_redis, notification_rate_key
+from core.infra.config import get_settings
+from core.infra.db import new_session
 from core.models import Notification
 from core.notifications import notify
 from core.notifications.channels import NewChannel, add

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from core import brokers, tasks
-from core.bus import get_redis, reconcile_swept
-from core.db import session_scope, utcnow
 from core.exchanges.models import OrderRequest
 from core.exchanges.ratelimit import RequestClass, weight_spent
+from core.infra.bus import get_redis, reconcile_swept
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Fill, Order
 from core.orders import placement, reconcile
 from tests.trading_support import make_trader

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core import tasks
-from core.db import new_session, session_scope, utcnow
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Order, Webhook, WebhookAlert, WebhookExpectation
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.config import ConfigError
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.stark import EC_ORDER
-from core.security import register_secret
+from core.infra.config import ConfigError
+from core.infra.security import register_secret
 
 
 def _digest(label: str) -> int:

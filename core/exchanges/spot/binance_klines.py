@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.candles.candle import MINUTE_MS, ClosedCandle
-from core.config import Settings
+from core.infra.config import Settings
 
 WS_BASE = {"binance": "wss://stream.binance.com:9443"}
 

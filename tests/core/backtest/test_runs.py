@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from core.backtest import run_lifecycle, run_params, run_results
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.backtest.run_jobs import backtest_with_series, downsample_series, grid_chunk
-from core.bus import backtest_progress, backtest_run_progress
+from core.infra.bus import backtest_progress, backtest_run_progress
 from core.models import BacktestRun, Candle
 from core.strategies.loader import load_strategy_class
 from tests.backtest_support import SMA_CROSS, failing_strategy, insert_candles, make_strategy, read_rows

@@ -89,7 +89,7 @@ class FixedStops(Strategy):
 @pytest.fixture(scope="session")
 def hour_candles(infra) -> list[int]:
     """Real BTCUSDT 1h candles stored for venue `sim`; returns their open times, oldest first."""
-    from core.db import new_session
+    from core.infra.db import new_session
 
     rows = read_rows("BTCUSDT-1h.csv", limit=CANDLE_ROWS, skip=SKIP_ROWS)
     with new_session() as session:
@@ -111,7 +111,7 @@ def bot_trader(make_user, sim, redis_client):
 def make_bot(infra):
     """Save `code` as a strategy of the trader and create a bot on it (started unless told otherwise)."""
     from core.bots import manage
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.models import Bot
     from core.strategies import store as strategy_store
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from core import tasks
 from core.bots import manage
 from core.bots.ticks import due_ticks
-from core.bus import EXTRA_SYMBOLS
 from core.candles.candle import ClosedCandle
-from core.db import new_session, session_scope
+from core.infra.bus import EXTRA_SYMBOLS
+from core.infra.db import new_session, session_scope
 from core.models import Bot, BrokerConnection, StrategyVersion
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.bots.runner import BotSpec, run_tick
-from core.db import new_session, session_scope
+from core.infra.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
 from core.strategies.sandbox import SandboxLimits, WarmSandbox
 from tests.core.bots.fixtures import (  # noqa: F401

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from bench.data import data_dir
 from core.candles.aggregate import OutOfOrder, SymbolAggregator, aggregate_series
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
-from core.config import TIMEFRAMES
 from core.exchanges.spot.registry import make_exchange
+from core.infra.config import TIMEFRAMES
 
 DAY_MS = 86_400_000
 

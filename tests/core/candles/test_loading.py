@@ -13,8 +13,8 @@ from core.candles.loading import (
     import_candles_text,
 )
 from core.candles.store import load_candles
-from core.db import get_engine
 from core.exchanges.spot.registry import make_exchange
+from core.infra.db import get_engine
 
 HEADER = "open_time,open,high,low,close,volume"
 T0 = 1_735_689_600_000

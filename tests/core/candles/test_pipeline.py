@@ -6,13 +6,13 @@ from decimal import Decimal
 from celery import Celery
 from sqlalchemy import create_engine
 
-from core.bus import candle_stream, live_channel
 from core.candles.candle import MINUTE_MS
 from core.candles.pipeline import CandlePipeline
 from core.candles.store import expand_live_event, load_candles, read_stream
 from core.candles.ticks import BotTick, TickHook
-from core.config import TIMEFRAMES
-from core.db import get_engine
+from core.infra.bus import candle_stream, live_channel
+from core.infra.config import TIMEFRAMES
+from core.infra.db import get_engine
 
 T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from core.candles.candle import ClosedCandle
 from core.candles.loading import ImportRefused, download_candles, import_candles_text
 from core.candles.store import insert_candles, store_candles
-from core.db import get_engine
 from core.exchanges.spot.registry import make_exchange
+from core.infra.db import get_engine
 from core.models import Candle
 
 T0 = 1_735_689_600_000

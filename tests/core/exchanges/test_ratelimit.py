@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.bus import ratelimit_queue
 from core.exchanges.errors import OrderWindowPassed, RateLimited
 from core.exchanges.ratelimit import (
     Priority,
@@ -23,6 +22,7 @@ from core.exchanges.ratelimit import (
     current_priority,
     priority,
 )
+from core.infra.bus import ratelimit_queue
 
 
 def test_budget_is_shared_between_instances_and_waits_when_spent(redis_client):

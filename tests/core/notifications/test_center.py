@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from core.bus import get_redis, notifications_channel
-from core.db import new_session
+from core.infra.bus import get_redis, notifications_channel
+from core.infra.db import new_session
 from core.models import Notification
 from core.notifications import notify, notify_admins
 from core.notifications.center import Filters, listing, mark_read, unread_count

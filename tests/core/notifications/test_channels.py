@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from core.db import new_session
+from core.infra.db import new_session
 from core.models import NotificationChannel
 from core.notifications import channels
 from tests.notification_support import json_endpoint

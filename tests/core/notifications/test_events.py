@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 
-from core.bus import LIVENESS
+from core.infra.bus import LIVENESS
 from core.notifications import events
 from tests.notification_support import notifications_of
 

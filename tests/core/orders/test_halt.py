@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.bus import task_sender
-from core.db import session_scope
 from core.halt import HALTED, trading_halted
+from core.infra.bus import task_sender
+from core.infra.db import session_scope
 from core.orders import placement
 from core.webhooks.processing import process_alert
 from tests.stop_support import accepted_buy_alert, trading_halt

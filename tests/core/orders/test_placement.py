@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from core import brokers
-from core.bus import order_events_channel, ratelimit_budget
-from core.db import session_scope, utcnow
 from core.exchanges.models import VenueTrade
+from core.infra.bus import order_events_channel, ratelimit_budget
+from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Fill, Order
 from core.orders import fills, placement
 from core.orders.useful_life import manual_wait_s

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.config import get_settings
-from core.db import session_scope
+from core.infra.config import get_settings
+from core.infra.db import session_scope
 from core.models import Bot, Order
 from core.orders.useful_life import manual_wait_s, useful_life_end, useful_life_s
 

@@ -82,7 +82,7 @@ def test_import_guard_follows_the_allow_list():
     contract = guarded_import("core.strategies", fromlist=("Strategy",))
     assert contract.Strategy is Strategy
     for name, fromlist in (("os", ()), ("numpy.lib", ()), ("core.strategies", ()), ("core.strategies", ("StrategyRuntime",)),
-                           ("numpy", ("load",)), ("core.config", ())):
+                           ("numpy", ("load",)), ("core.infra.config", ())):
         with pytest.raises(StrategyImportError):
             guarded_import(name, fromlist=fromlist)
     with pytest.raises(StrategyImportError):

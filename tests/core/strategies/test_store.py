@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.db import session_scope
+from core.infra.db import session_scope
 from core.models.candles import Candle
 from core.strategies import store
 from core.strategies.contract import format_candle_time

@@ -39,7 +39,7 @@ def orders_queue(redis_server):
 @pytest.fixture()
 def broker_of(infra):
     """A broker connection of `user` with BTCUSDT/ETHUSDT rules loaded (or none, with markets=False)."""
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.models import BrokerConnection, SymbolRule
 
     def factory(user, *, markets: bool = True, venue: str = "sim", base_url: str | None = None,
@@ -64,7 +64,7 @@ def broker_of(infra):
 @pytest.fixture()
 def webhook_of(infra):
     """Create a webhook through the domain API; returns (webhook id, token)."""
-    from core.db import session_scope
+    from core.infra.db import session_scope
     from core.webhooks.setup import WebhookSettings, create_webhook
 
     def factory(user, broker_id: int, **overrides) -> tuple[int, str]:

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from core import tasks
-from core.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
+from core.infra.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
 from core.webhooks.handoff import drain, hand_off
 from tests.core.webhooks.fixtures import sender
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core.db import new_session, session_scope, utcnow
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Webhook, WebhookAlert, WebhookExpectation
 from core.notifications import events
 from core.webhooks import monitor

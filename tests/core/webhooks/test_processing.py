@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core import tasks
-from core.db import new_session, session_scope, utcnow
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, User, WebhookAlert
 from core.webhooks.positions import net_position
 from core.webhooks.processing import process_alert, unprocessed_alert_ids

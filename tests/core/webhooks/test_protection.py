@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core import tasks
-from core.db import new_session, session_scope, utcnow
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Fill, Order, Webhook, WebhookAlert
 from core.webhooks.positions import net_position
 from core.webhooks.processing import process_alert
@@ -216,7 +216,7 @@ def test_a_buy_adding_to_a_protected_long_leaves_its_protection_alone(make_user,
 def test_the_fill_of_an_order_whose_alert_asked_for_no_exits_costs_no_query(make_user, broker_of, webhook_of):
     from sqlalchemy import event
 
-    from core.db import get_engine
+    from core.infra.db import get_engine
 
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     _, plain_entry = _filled_entry(webhook_id)  # recorded by this process: it knows there is nothing to protect

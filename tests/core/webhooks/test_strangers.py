@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from core.bus import STRANGER_COUNTS, STRANGER_SAMPLE, stranger_rate_key
+from core.infra.bus import STRANGER_COUNTS, STRANGER_SAMPLE, stranger_rate_key
 from core.webhooks.strangers import MAX_ADDRESSES, SAMPLE_SIZE, Stranger, address_bucket, note_stranger
 
 NOW = 1_795_255_200.0  # on a minute boundary

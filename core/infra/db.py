@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from core.config import get_settings
+from core.infra.config import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 Port = Annotated[int, Field(ge=1, le=65535)]
 TIMEFRAMES = ("1m", "3m", "5m", "15m", "1h", "4h")
 # The embedded PostgreSQL: the application's database and the role that owns it (never a superuser).

@@ -31,8 +31,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from core.config import EMBEDDED_DB_NAME, EMBEDDED_DB_ROLE
-from core.embedded_services import (
+from core.infra.config import EMBEDDED_DB_NAME, EMBEDDED_DB_ROLE
+from core.infra.embedded_services import (
     ensure_port_free,
     forward_stop_signals,
     private_dir,
@@ -43,7 +43,7 @@ from core.embedded_services import (
 )
 
 SUPERUSER = "postgres"
-PG_HBA = """# Written by Aristobot at every start (core/embedded_pg.py): a password for every connection.
+PG_HBA = """# Written by Aristobot at every start (core/infra/embedded_pg.py): a password for every connection.
 local   all   all                  scram-sha-256
 host    all   all   127.0.0.1/32   scram-sha-256
 host    all   all   ::1/128        scram-sha-256

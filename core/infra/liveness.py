@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import redis
 
-from core.bus import EXPECTED_PROCESSES, LIVENESS, get_redis
+from core.infra.bus import EXPECTED_PROCESSES, LIVENESS, get_redis
 from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import redis
 
-from core.config import get_settings
+from core.infra.config import get_settings
 
 log = logging.getLogger(__name__)
 PREFIX = "aristobot"

@@ -7,7 +7,7 @@ import re
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from core.config import get_settings
+from core.infra.config import get_settings
 
 
 class SecretDecryptionError(Exception):

