@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint lint-imports typecheck bench clean-var
+.PHONY: run test test-fast check lint lint-imports typecheck clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,17 +15,19 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/aristobot run
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: check
 	$(BIN)/pytest -q
 
 # Everything but the `browser` and `slow` tests (tests/conftest.py marks *_browser.py and tests/integration).
-test-fast: $(STAMP)
-	$(BIN)/ruff check .
+test-fast: check
 	$(BIN)/pytest -q -m "not browser and not slow"
+
+# Every static check, before any test runs: lint, formatting, import directions and cycles, types.
+check: lint lint-imports typecheck
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The import contracts of pyproject.toml ([tool.importlinter]) and no import cycle between two modules.
 lint-imports: $(STAMP)

@@ -54,8 +54,10 @@ async def run(cfg: ArbConfig, creds: Credentials) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if creds.demo:
-        log.info("demo_accounts", extra={"note": "no venue credentials configured: using the simulator demo "
-                                                 "accounts (python -m sim.perp)"})
+        log.info(
+            "demo_accounts",
+            extra={"note": "no venue credentials configured: using the simulator demo accounts (python -m sim.perp)"},
+        )
     venues = await connect_venues(cfg, creds, stop)
     if venues is None:
         log.info(CLEAN_EXIT)

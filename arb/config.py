@@ -73,8 +73,10 @@ class ArbConfig(Strict):
         if self.max_position < self.size:
             raise ValueError("max_position must be at least size")
         if self.exit_threshold_bps >= self.entry_threshold_bps + self.vest.taker_fee_bps + self.paradex.taker_fee_bps:
-            raise ValueError("exit_threshold_bps must be below entry_threshold_bps plus both fees "
-                             "(otherwise every entry exits at once at a loss)")
+            raise ValueError(
+                "exit_threshold_bps must be below entry_threshold_bps plus both fees "
+                "(otherwise every entry exits at once at a loss)"
+            )
         host = self.sim.host
         if self.vest.rest_url is None:
             self.vest.rest_url = f"http://{host}:{self.sim.vest_port}/v2"
@@ -100,8 +102,10 @@ class ArbConfig(Strict):
 
     @property
     def venues_are_local(self) -> bool:
-        return all(urlsplit(u).hostname in LOCAL_HOSTS for u in
-                   (self.vest.rest_url, self.vest.ws_url, self.paradex.rest_url, self.paradex.ws_url))
+        return all(
+            urlsplit(u).hostname in LOCAL_HOSTS
+            for u in (self.vest.rest_url, self.vest.ws_url, self.paradex.rest_url, self.paradex.ws_url)
+        )
 
 
 CREDENTIAL_NAMES = ("VEST_API_KEY", "VEST_SIGNING_KEY", "PARADEX_PRIVATE_KEY", "PARADEX_ACCOUNT")
@@ -138,8 +142,10 @@ def load_credentials(cfg: ArbConfig, env: dict[str, str]) -> Credentials:
     present = [name for name in CREDENTIAL_NAMES if env.get(name)]
     if not present:
         if not cfg.venues_are_local:
-            raise ConfigError("arb: .env: VEST_API_KEY: venue credentials are required for non-local venues "
-                              f"(set {', '.join(CREDENTIAL_NAMES)})")
+            raise ConfigError(
+                "arb: .env: VEST_API_KEY: venue credentials are required for non-local venues "
+                f"(set {', '.join(CREDENTIAL_NAMES)})"
+            )
         return demo_credentials()
     missing = [name for name in CREDENTIAL_NAMES if not env.get(name)]
     if missing:
@@ -149,8 +155,13 @@ def load_credentials(cfg: ArbConfig, env: dict[str, str]) -> Credentials:
         int(env["PARADEX_ACCOUNT"], 16)
     except ValueError:
         raise ConfigError("arb: .env: PARADEX_PRIVATE_KEY/PARADEX_ACCOUNT: expected hex numbers (0x...)") from None
-    creds = Credentials(env["VEST_API_KEY"], env["VEST_SIGNING_KEY"], env["PARADEX_PRIVATE_KEY"],
-                        env["PARADEX_ACCOUNT"], env.get("PARADEX_ETH_ADDRESS"))
+    creds = Credentials(
+        env["VEST_API_KEY"],
+        env["VEST_SIGNING_KEY"],
+        env["PARADEX_PRIVATE_KEY"],
+        env["PARADEX_ACCOUNT"],
+        env.get("PARADEX_ETH_ADDRESS"),
+    )
     for secret in (creds.vest_api_key, creds.vest_signing_key, creds.paradex_private_key):
         register_secret(secret)
     return creds

@@ -60,8 +60,13 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
     """Decision, execution and recovery here; the watch loops (health.py), the status (status.py) and
     stopping (shutdown.py) are mixed in."""
 
-    def __init__(self, cfg: ArbConfig, venues: dict[str, PerpVenue], store: ArbStore | None,
-                 publish: Callable[[dict], None] | None = None):
+    def __init__(
+        self,
+        cfg: ArbConfig,
+        venues: dict[str, PerpVenue],
+        store: ArbStore | None,
+        publish: Callable[[dict], None] | None = None,
+    ):
         self.cfg = cfg
         self.venues = venues
         self.store = store
@@ -94,11 +99,18 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         self._tasks: list[asyncio.Task] = []
         self._closing: set[asyncio.Task] = set()
         self.legs = LegRunner(
-            venues=venues, books=self.books, fees_bps=cfg.fees_bps,
+            venues=venues,
+            books=self.books,
+            fees_bps=cfg.fees_bps,
             ticks={"vest": cfg.vest.price_tick, "paradex": cfg.paradex.price_tick},
-            max_retries=cfg.max_retries, backoff_s=cfg.retry_backoff_ms / 1000, timeout_s=cfg.leg_timeout_s,
-            slippage_bps=cfg.slippage_bps, record_attempt=self._record_attempt, record_result=self._record_result,
-            emit=self.emit)
+            max_retries=cfg.max_retries,
+            backoff_s=cfg.retry_backoff_ms / 1000,
+            timeout_s=cfg.leg_timeout_s,
+            slippage_bps=cfg.slippage_bps,
+            record_attempt=self._record_attempt,
+            record_result=self._record_result,
+            emit=self.emit,
+        )
 
     # --- logging / persistence helpers -----------------------------------------------------------
 
@@ -107,8 +119,14 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         log.log(level, event, extra=context)
         if self.store is not None:  # a live engine, not a replay or a bench: the admins are told
             notifications.arb_event(event, context)
-        self.events.append({"time": time.time(), "event": event, "level": logging.getLevelName(level).lower(),
-                            **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in context.items()}})
+        self.events.append(
+            {
+                "time": time.time(),
+                "event": event,
+                "level": logging.getLevelName(level).lower(),
+                **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in context.items()},
+            }
+        )
 
     async def db(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         if self.store is None:
@@ -125,9 +143,18 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
     async def save_position(self) -> None:
         if self.store is None:
             return
-        await self.db(self.store.save_position, self.cfg.pair, direction=self.direction, sizes=dict(self.sizes),
-                      entry_prices=dict(self.entry_prices), entry_spread_bps=self.entry_spread_bps, cash=self.cash,
-                      realized_pnl=self.realized_pnl, pnl_day=self.pnl_day, halted_reason=self.halted_reason)
+        await self.db(
+            self.store.save_position,
+            self.cfg.pair,
+            direction=self.direction,
+            sizes=dict(self.sizes),
+            entry_prices=dict(self.entry_prices),
+            entry_spread_bps=self.entry_spread_bps,
+            cash=self.cash,
+            realized_pnl=self.realized_pnl,
+            pnl_day=self.pnl_day,
+            halted_reason=self.halted_reason,
+        )
 
     # --- position --------------------------------------------------------------------------------
 
@@ -179,8 +206,14 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
     # --- decision (hot path) -----------------------------------------------------------------
 
     def can_add(self, mid: Decimal) -> bool:
-        if self.halted_reason or self.paused_reason or self.admin_halted or self.unhedged or self.stopping \
-                or not self.trading_enabled:
+        if (
+            self.halted_reason
+            or self.paused_reason
+            or self.admin_halted
+            or self.unhedged
+            or self.stopping
+            or not self.trading_enabled
+        ):
             return False
         size = self.cfg.size
         biggest = max(abs(s) for s in self.sizes.values())
@@ -200,8 +233,13 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
             if not book.valid or now - book.updated_at > stale_s:
                 if venue not in self._stale_logged and self.trading_enabled:
                     self._stale_logged.add(venue)
-                    self.emit("book_stale", level=logging.WARNING, venue=venue, valid=book.valid,
-                              age_ms=round(book.age(now) * 1000) if book.updated_at else None)
+                    self.emit(
+                        "book_stale",
+                        level=logging.WARNING,
+                        venue=venue,
+                        valid=book.valid,
+                        age_ms=round(book.age(now) * 1000) if book.updated_at else None,
+                    )
                 return None
             if venue in self._stale_logged:
                 self._stale_logged.discard(venue)
@@ -210,18 +248,31 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         self.last_spreads = spreads
         if spreads is None or self.busy or not self.trading_enabled:
             return None
-        return decide(spreads, position_direction=self.direction, entry_threshold_bps=self.cfg.entry_threshold_bps,
-                      exit_threshold_bps=self.cfg.exit_threshold_bps, can_add=self.can_add(spreads.mid))
+        return decide(
+            spreads,
+            position_direction=self.direction,
+            entry_threshold_bps=self.cfg.entry_threshold_bps,
+            exit_threshold_bps=self.cfg.exit_threshold_bps,
+            can_add=self.can_add(spreads.mid),
+        )
 
     def act(self, decision: Decision, detected_at: float) -> None:
         self.counters["decisions"] += 1
         spreads = self.last_spreads
-        context = {"action": decision.action, "direction": decision.direction,
-                   "spread_bps": round(decision.spread_bps, 2), "mid": spreads.mid if spreads else None,
-                   "book_age_ms": {v: round(b.age() * 1000, 1) for v, b in self.books.items()}}
+        context = {
+            "action": decision.action,
+            "direction": decision.direction,
+            "spread_bps": round(decision.spread_bps, 2),
+            "mid": spreads.mid if spreads else None,
+            "book_age_ms": {v: round(b.age() * 1000, 1) for v, b in self.books.items()},
+        }
         if self.cfg.dry_run:
             key = f"{decision.action}:{decision.direction}"
-            if self._dry_run_last is None or self._dry_run_last[0] != key or time.monotonic() - self._dry_run_last[1] > 1:
+            if (
+                self._dry_run_last is None
+                or self._dry_run_last[0] != key
+                or time.monotonic() - self._dry_run_last[1] > 1
+            ):
                 self._dry_run_last = (key, time.monotonic())
                 self.emit("spread_detected", dry_run=True, **context)
             return
@@ -233,13 +284,22 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         try:
             long_venue, short_venue = direction_venues(decision.direction)
             if decision.action == "enter":
-                plans = [LegPlan(long_venue, self.cfg.markets[long_venue], "BUY", self.cfg.size),
-                         LegPlan(short_venue, self.cfg.markets[short_venue], "SELL", self.cfg.size)]
+                plans = [
+                    LegPlan(long_venue, self.cfg.markets[long_venue], "BUY", self.cfg.size),
+                    LegPlan(short_venue, self.cfg.markets[short_venue], "SELL", self.cfg.size),
+                ]
             else:
-                plans = [LegPlan(long_venue, self.cfg.markets[long_venue], "SELL", abs(self.sizes[long_venue]), True),
-                         LegPlan(short_venue, self.cfg.markets[short_venue], "BUY", abs(self.sizes[short_venue]), True)]
-            await self.run_intent("entry" if decision.action == "enter" else "exit", decision.direction, plans,
-                                  decision.spread_bps, detected_at)
+                plans = [
+                    LegPlan(long_venue, self.cfg.markets[long_venue], "SELL", abs(self.sizes[long_venue]), True),
+                    LegPlan(short_venue, self.cfg.markets[short_venue], "BUY", abs(self.sizes[short_venue]), True),
+                ]
+            await self.run_intent(
+                "entry" if decision.action == "enter" else "exit",
+                decision.direction,
+                plans,
+                decision.spread_bps,
+                detected_at,
+            )
         except Exception:
             log.exception("execution_crashed", extra={"pair": self.cfg.pair})
             self.unhedged = True  # the health loop re-checks the venues and closes any remainder
@@ -252,20 +312,43 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         # No record, no trade: a crash after sending could not be recovered without it.
         self.emit("intent_write_failed", level=logging.ERROR, kind=kind, direction=direction, error=str(exc))
 
-    async def run_intent(self, kind: str, direction: str, plans: list[LegPlan], spread_bps: Decimal | None,
-                         detected_at: float | None = None) -> list[LegResult] | None:
+    async def run_intent(
+        self,
+        kind: str,
+        direction: str,
+        plans: list[LegPlan],
+        spread_bps: Decimal | None,
+        detected_at: float | None = None,
+    ) -> list[LegResult] | None:
         plans = [p for p in plans if p.size > 0]
         before = dict(self.sizes)
         client_ids = [client_id_for(self.venues[p.venue], 0) for p in plans]
-        rows = [{"venue": p.venue, "market": p.market, "side": p.side, "size": p.size, "reduce_only": p.reduce_only,
-                 "attempt": 1, "client_id": cid, "state": "pending"} for p, cid in zip(plans, client_ids, strict=True)]
+        rows = [
+            {
+                "venue": p.venue,
+                "market": p.market,
+                "side": p.side,
+                "size": p.size,
+                "reduce_only": p.reduce_only,
+                "attempt": 1,
+                "client_id": cid,
+                "state": "pending",
+            }
+            for p, cid in zip(plans, client_ids, strict=True)
+        ]
         intent_id = 0
         pending = None
         if self.store is not None:
             try:
                 pending = await self.store.begin_intent(
-                    pair=self.cfg.pair, kind=kind, direction=direction, size=max(p.size for p in plans),
-                    spread_bps=spread_bps, before=before, legs=rows)
+                    pair=self.cfg.pair,
+                    kind=kind,
+                    direction=direction,
+                    size=max(p.size for p in plans),
+                    spread_bps=spread_bps,
+                    before=before,
+                    legs=rows,
+                )
             except StoreUnavailable as exc:
                 return self._no_record(kind, direction, exc)
         failure = None
@@ -279,9 +362,14 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
                     failure = exc
         if failure is not None:
             return self._no_record(kind, direction, failure)
-        results = list(await asyncio.gather(*(
-            self.legs.run(plan, intent_id, cid, before[plan.venue], prep)
-            for plan, cid, prep in zip(plans, client_ids, prepared, strict=True))))
+        results = list(
+            await asyncio.gather(
+                *(
+                    self.legs.run(plan, intent_id, cid, before[plan.venue], prep)
+                    for plan, cid, prep in zip(plans, client_ids, prepared, strict=True)
+                )
+            )
+        )
         sent = [r.sent_at for r in results if r.sent_at is not None]
         detect_to_sent_us = None
         if detected_at is not None and len(sent) == len(results):
@@ -291,19 +379,38 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         if kind == "entry" and all(r.complete for r in results) and spread_bps is not None:
             self.entry_spread_bps = spread_bps
         ok = all(r.complete for r in results)
-        outcome = {"legs": [{"venue": r.plan.venue, "side": r.plan.side, "size": str(r.plan.size),
-                             "filled": str(r.filled), "avg_price": str(r.avg_price) if r.avg_price else None,
-                             "state": r.state, "attempts": r.attempts, "errors": r.errors[-3:]} for r in results],
-                   "detect_to_sent_us": detect_to_sent_us, "sizes_after": as_text(self.sizes)}
+        outcome = {
+            "legs": [
+                {
+                    "venue": r.plan.venue,
+                    "side": r.plan.side,
+                    "size": str(r.plan.size),
+                    "filled": str(r.filled),
+                    "avg_price": str(r.avg_price) if r.avg_price else None,
+                    "state": r.state,
+                    "attempts": r.attempts,
+                    "errors": r.errors[-3:],
+                }
+                for r in results
+            ],
+            "detect_to_sent_us": detect_to_sent_us,
+            "sizes_after": as_text(self.sizes),
+        }
         if self.store is not None:
             await self.db(self.store.finish_intent, intent_id, "done" if ok else "failed", outcome)
         event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
         self.counters[{"entry": "entries", "exit": "exits"}.get(kind, "rollbacks")] += 1 if ok else 0
-        self.emit(event if ok else f"{kind}_failed", level=logging.INFO if ok else logging.WARNING,
-                  intent_id=intent_id, direction=direction,
-                  spread_bps=round(spread_bps, 2) if spread_bps is not None else None,
-                  detect_to_sent_us=detect_to_sent_us, legs=outcome["legs"],
-                  realized_pnl=self.realized_pnl, sizes=outcome["sizes_after"])
+        self.emit(
+            event if ok else f"{kind}_failed",
+            level=logging.INFO if ok else logging.WARNING,
+            intent_id=intent_id,
+            direction=direction,
+            spread_bps=round(spread_bps, 2) if spread_bps is not None else None,
+            detect_to_sent_us=detect_to_sent_us,
+            legs=outcome["legs"],
+            realized_pnl=self.realized_pnl,
+            sizes=outcome["sizes_after"],
+        )
         if not ok:
             self.counters["failed"] += 1
         if not ok and kind != "rollback":  # a failed rollback is retried by the health loop, not here
@@ -314,8 +421,12 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
 
     async def venue_sizes(self) -> dict[str, Decimal] | None:
         try:
-            found = await asyncio.gather(*(asyncio.wait_for(position_of(self.venues[v], self.cfg.markets[v]),
-                                                            self.cfg.leg_timeout_s) for v in VENUES))
+            found = await asyncio.gather(
+                *(
+                    asyncio.wait_for(position_of(self.venues[v], self.cfg.markets[v]), self.cfg.leg_timeout_s)
+                    for v in VENUES
+                )
+            )
         except (TimeoutError, errors.ExchangeError) as exc:
             self.emit("position_query_failed", level=logging.WARNING, error=str(exc)[:200])
             return None
@@ -325,8 +436,7 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         """Make the venues delta-neutral: close any directional remainder reduce-only. True if hedged."""
         truth = None if trusted else await self.venue_sizes()
         if truth is not None and truth != self.sizes:
-            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes),
-                      venues=as_text(truth))
+            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes), venues=as_text(truth))
             self.sizes = truth
         net = self.net
         if net == 0:
@@ -338,15 +448,32 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         # Reduce the venue whose exposure is larger, by the net amount: the legs left match again.
         venue = max(VENUES, key=lambda v: abs(self.sizes[v]) if (self.sizes[v] > 0) == (net > 0) else -1)
         side = "SELL" if net > 0 else "BUY"
-        self.emit("unhedged_position", level=logging.ERROR, venue=venue, net=str(net), intent_id=intent_id,
-                  sizes=as_text(self.sizes), action=f"closing {abs(net)} reduce-only")
-        self.emit("leg_rollback", level=logging.WARNING, venue=venue, side=side, size=str(abs(net)),
-                  intent_id=intent_id)
-        results = await self.run_intent("rollback", self.direction or f"net_{venue}",
-                                        [LegPlan(venue, self.cfg.markets[venue], side, abs(net), True)], None)
+        self.emit(
+            "unhedged_position",
+            level=logging.ERROR,
+            venue=venue,
+            net=str(net),
+            intent_id=intent_id,
+            sizes=as_text(self.sizes),
+            action=f"closing {abs(net)} reduce-only",
+        )
+        self.emit(
+            "leg_rollback", level=logging.WARNING, venue=venue, side=side, size=str(abs(net)), intent_id=intent_id
+        )
+        results = await self.run_intent(
+            "rollback",
+            self.direction or f"net_{venue}",
+            [LegPlan(venue, self.cfg.markets[venue], side, abs(net), True)],
+            None,
+        )
         if results is None or not all(r.complete for r in results):
-            self.emit("unhedged_position_remains", level=logging.ERROR, venue=venue, net=str(self.net),
-                      action="entries halted; retrying the close every few seconds")
+            self.emit(
+                "unhedged_position_remains",
+                level=logging.ERROR,
+                venue=venue,
+                net=str(self.net),
+                action="entries halted; retrying the close every few seconds",
+            )
             return False
         self.unhedged = self.net != 0
         return not self.unhedged
@@ -362,8 +489,12 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
             self.entry_spread_bps, self.cash = saved["entry_spread_bps"], saved["cash"]
             if saved["pnl_day"] == today():
                 self.realized_pnl, self.halted_reason = saved["realized_pnl"], saved["halted_reason"]
-            self.emit("position_restored", sizes=as_text(self.sizes),
-                      realized_pnl=self.realized_pnl, halted_reason=self.halted_reason)
+            self.emit(
+                "position_restored",
+                sizes=as_text(self.sizes),
+                realized_pnl=self.realized_pnl,
+                halted_reason=self.halted_reason,
+            )
         pending = await self._db_retrying(self.store.open_intents, self.cfg.pair) if self.store else []
         truth = None
         while truth is None:
@@ -372,17 +503,27 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
                 await asyncio.sleep(1)
         for intent in pending:
             moved = {v: truth[v] - intent["before"].get(v, ZERO) for v in VENUES}
-            self.emit("intent_recovering", level=logging.WARNING, intent_id=intent["id"], kind=intent["kind"],
-                      state=intent["state"], before=as_text(intent["before"]),
-                      venues_now=as_text(truth), legs=[
-                          {"venue": leg["venue"], "side": leg["side"], "size": str(leg["size"]),
-                           "state": leg["state"]} for leg in intent["legs"]])
-            await self.db(self.store.finish_intent, intent["id"], "recovered",
-                          {"recovered_at": time.time(), "venues_now": as_text(truth),
-                           "moved_since_intent": as_text(moved)})
+            self.emit(
+                "intent_recovering",
+                level=logging.WARNING,
+                intent_id=intent["id"],
+                kind=intent["kind"],
+                state=intent["state"],
+                before=as_text(intent["before"]),
+                venues_now=as_text(truth),
+                legs=[
+                    {"venue": leg["venue"], "side": leg["side"], "size": str(leg["size"]), "state": leg["state"]}
+                    for leg in intent["legs"]
+                ],
+            )
+            await self.db(
+                self.store.finish_intent,
+                intent["id"],
+                "recovered",
+                {"recovered_at": time.time(), "venues_now": as_text(truth), "moved_since_intent": as_text(moved)},
+            )
         if truth != self.sizes:
-            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes),
-                      venues=as_text(truth))
+            self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes), venues=as_text(truth))
             self.sizes = truth
             if self.flat:
                 self.cash, self.entry_prices, self.entry_spread_bps = ZERO, {}, None
@@ -420,12 +561,20 @@ class ArbEngine(HealthLoops, StatusReport, Shutdown):
         gc.collect()
         gc.freeze()  # start-up objects leave the collector's scans: shorter pauses on the hot path
         self.trading_enabled = True
-        self.emit("engine_started", dry_run=self.cfg.dry_run, markets=self.cfg.markets,
-                  entry_threshold_bps=self.cfg.entry_threshold_bps, exit_threshold_bps=self.cfg.exit_threshold_bps,
-                  size=self.cfg.size, sizes=as_text(self.sizes))
-        self._tasks = [asyncio.create_task(self._watchdog(), name="arb-watchdog"),
-                       asyncio.create_task(self._health(), name="arb-health"),
-                       asyncio.create_task(self._status(), name="arb-status")]
+        self.emit(
+            "engine_started",
+            dry_run=self.cfg.dry_run,
+            markets=self.cfg.markets,
+            entry_threshold_bps=self.cfg.entry_threshold_bps,
+            exit_threshold_bps=self.cfg.exit_threshold_bps,
+            size=self.cfg.size,
+            sizes=as_text(self.sizes),
+        )
+        self._tasks = [
+            asyncio.create_task(self._watchdog(), name="arb-watchdog"),
+            asyncio.create_task(self._health(), name="arb-health"),
+            asyncio.create_task(self._status(), name="arb-status"),
+        ]
 
     async def _connect(self, venue: str) -> BookFeed:
         feed = await self.venues[venue].connect_book(self.cfg.markets[venue], self.on_book)

@@ -28,8 +28,13 @@ class HealthLoops:
         loss = -(self.realized_pnl + self.unrealized_pnl())
         if loss >= self.cfg.daily_loss_limit_usd and self.halted_reason is None:
             self.halted_reason = "daily_loss_limit"
-            self.emit("kill_switch", level=logging.ERROR, reason="daily_loss_limit", loss=round(loss, 4),
-                      limit=self.cfg.daily_loss_limit_usd)
+            self.emit(
+                "kill_switch",
+                level=logging.ERROR,
+                reason="daily_loss_limit",
+                loss=round(loss, 4),
+                limit=self.cfg.daily_loss_limit_usd,
+            )
 
     async def _watchdog(self) -> None:
         """A feed that went silent (no frame, no error) is torn down and reconnected."""
@@ -95,6 +100,9 @@ class HealthLoops:
         bad = [v for v in VENUES if self._health_failures[v] >= 3]
         reason = f"venue_unhealthy:{','.join(bad)}" if bad else None
         if reason != self.paused_reason:
-            self.emit("kill_switch" if reason else "kill_switch_cleared", level=logging.WARNING,
-                      reason=reason or self.paused_reason)
+            self.emit(
+                "kill_switch" if reason else "kill_switch_cleared",
+                level=logging.WARNING,
+                reason=reason or self.paused_reason,
+            )
             self.paused_reason = reason

@@ -22,8 +22,7 @@ from core.exchanges.perp.venue import PerpOrderRequest, PerpOrderResult, PerpVen
 
 log = logging.getLogger(__name__)
 
-REJECTED = (errors.InvalidOrder, errors.InsufficientFunds, errors.AuthError, errors.RateLimited,
-            errors.OrderNotFound)
+REJECTED = (errors.InvalidOrder, errors.InsufficientFunds, errors.AuthError, errors.RateLimited, errors.OrderNotFound)
 FINAL_STATUSES = {"FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED", "CLOSED", "EXPIRED"}
 
 
@@ -113,8 +112,14 @@ class LegRunner:
         req = PerpOrderRequest(plan.market, plan.side, plan.size, price, client_id, reduce_only=plan.reduce_only)
         return Prepared(req, self.venues[plan.venue].prepare(req))
 
-    async def run(self, plan: LegPlan, intent_id: int, first_client_id: str, position_before: Decimal,
-                  prepared: Prepared | None = None) -> LegResult:
+    async def run(
+        self,
+        plan: LegPlan,
+        intent_id: int,
+        first_client_id: str,
+        position_before: Decimal,
+        prepared: Prepared | None = None,
+    ) -> LegResult:
         result = LegResult(plan)
         client_id = first_client_id
         for attempt in range(1, self.max_retries + 2):
@@ -124,20 +129,40 @@ class LegRunner:
             if attempt > 1:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 2))
                 client_id = client_id_for(self.venues[plan.venue], intent_id)
-                await self.record_attempt(intent_id, {"venue": plan.venue, "market": plan.market, "side": plan.side,
-                                                      "size": remaining, "reduce_only": plan.reduce_only,
-                                                      "attempt": attempt, "client_id": client_id})
+                await self.record_attempt(
+                    intent_id,
+                    {
+                        "venue": plan.venue,
+                        "market": plan.market,
+                        "side": plan.side,
+                        "size": remaining,
+                        "reduce_only": plan.reduce_only,
+                        "attempt": attempt,
+                        "client_id": client_id,
+                    },
+                )
             result.attempts = attempt
-            outcome, filled, price, detail = await self._attempt(plan, remaining, client_id,
-                                                                 position_before + result.signed_fill, result,
-                                                                 prepared if attempt == 1 else None)
+            outcome, filled, price, detail = await self._attempt(
+                plan,
+                remaining,
+                client_id,
+                position_before + result.signed_fill,
+                result,
+                prepared if attempt == 1 else None,
+            )
             if filled:
                 result.filled += filled
                 result.cost += filled * (price or 0)
                 result.fee += filled * (price or 0) * self.fees_bps[plan.venue] / 10_000
-            await self.record_result(client_id, state=outcome, filled_size=filled, avg_price=price,
-                                     fee=filled * (price or 0) * self.fees_bps[plan.venue] / 10_000,
-                                     venue_order_id=detail.get("order_id"), error=detail.get("error"))
+            await self.record_result(
+                client_id,
+                state=outcome,
+                filled_size=filled,
+                avg_price=price,
+                fee=filled * (price or 0) * self.fees_bps[plan.venue] / 10_000,
+                venue_order_id=detail.get("order_id"),
+                error=detail.get("error"),
+            )
             if detail.get("error"):
                 result.errors.append(detail["error"])
             if outcome == "unknown":
@@ -147,13 +172,27 @@ class LegRunner:
                 result.state = "filled"
                 return result
             if attempt <= self.max_retries:
-                self.emit("leg_retry", venue=plan.venue, side=plan.side, size=str(plan.size - result.filled),
-                          attempt=attempt + 1, intent_id=intent_id, reason=detail.get("error") or outcome)
+                self.emit(
+                    "leg_retry",
+                    venue=plan.venue,
+                    side=plan.side,
+                    size=str(plan.size - result.filled),
+                    attempt=attempt + 1,
+                    intent_id=intent_id,
+                    reason=detail.get("error") or outcome,
+                )
         result.state = "partial" if result.filled else "rejected"
         return result
 
-    async def _attempt(self, plan: LegPlan, size: Decimal, client_id: str, position_before: Decimal,
-                       result: LegResult, prepared: Prepared | None = None) -> tuple[str, Decimal, Decimal | None, dict]:
+    async def _attempt(
+        self,
+        plan: LegPlan,
+        size: Decimal,
+        client_id: str,
+        position_before: Decimal,
+        result: LegResult,
+        prepared: Prepared | None = None,
+    ) -> tuple[str, Decimal, Decimal | None, dict]:
         venue = self.venues[plan.venue]
         if prepared is None:
             prepared = self.prepare(LegPlan(plan.venue, plan.market, plan.side, size, plan.reduce_only), client_id)
@@ -176,8 +215,15 @@ class LegRunner:
             if result.sent_at is None and box:
                 result.sent_at = box[-1]
             reason = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
-            self.emit("leg_unknown", level=logging.WARNING, venue=plan.venue, side=plan.side, size=str(size),
-                      client_id=client_id, reason=reason)
+            self.emit(
+                "leg_unknown",
+                level=logging.WARNING,
+                venue=plan.venue,
+                side=plan.side,
+                size=str(size),
+                client_id=client_id,
+                reason=reason,
+            )
             return await self._resolve(plan, size, position_before, reason)
         finally:
             SENT_AT.reset(token)
@@ -192,8 +238,9 @@ class LegRunner:
             return reply
         return await get_order(reply.order_id)
 
-    async def _resolve(self, plan: LegPlan, size: Decimal, position_before: Decimal,
-                       reason: str) -> tuple[str, Decimal, Decimal | None, dict]:
+    async def _resolve(
+        self, plan: LegPlan, size: Decimal, position_before: Decimal, reason: str
+    ) -> tuple[str, Decimal, Decimal | None, dict]:
         """Ask the venue what its position is now: the difference is what this order did."""
         for delay in (0.0, 0.2, 0.5, 1.0):
             await asyncio.sleep(delay)
@@ -205,8 +252,14 @@ class LegRunner:
             filled = min(max(moved, Decimal(0)), size)
             book = self.books[plan.venue]
             estimate = book.vwap(plan.side, size) if book.valid else None
-            self.emit("leg_resolved", venue=plan.venue, side=plan.side, filled=str(filled),
-                      position_before=str(position_before), position_now=str(now))
+            self.emit(
+                "leg_resolved",
+                venue=plan.venue,
+                side=plan.side,
+                filled=str(filled),
+                position_before=str(position_before),
+                position_now=str(now),
+            )
             state = "filled" if filled >= size else ("partial" if filled else "none")
             return state, filled, estimate, {"error": reason}
         return "unknown", Decimal(0), None, {"error": reason + "; position query failed too"}

@@ -55,8 +55,9 @@ class VwapCache:
         return self._values[book.venue]
 
 
-def compute_spreads(books: dict[str, OrderBook], size: Decimal, fees_bps: dict[str, Decimal],
-                    cache: VwapCache | None = None) -> Spreads | None:
+def compute_spreads(
+    books: dict[str, OrderBook], size: Decimal, fees_bps: dict[str, Decimal], cache: VwapCache | None = None
+) -> Spreads | None:
     """None when a book is invalid or too thin for `size` on either side."""
     cache = cache or VwapCache()
     vwaps: dict[str, tuple[Decimal, Decimal]] = {}
@@ -85,8 +86,14 @@ class Decision:
     spread_bps: Decimal
 
 
-def decide(spreads: Spreads, *, position_direction: str | None, entry_threshold_bps: Decimal,
-           exit_threshold_bps: Decimal, can_add: bool) -> Decision | None:
+def decide(
+    spreads: Spreads,
+    *,
+    position_direction: str | None,
+    entry_threshold_bps: Decimal,
+    exit_threshold_bps: Decimal,
+    can_add: bool,
+) -> Decision | None:
     """Exit a converged position first; otherwise enter (or add to) the best direction over threshold."""
     if position_direction is not None:
         cost = spreads.exit_bps[position_direction]

@@ -22,32 +22,65 @@ class StatusReport:
 
         def book_view(book: OrderBook) -> dict:
             bid, ask = book.best_bid(), book.best_ask()
-            return {"market": book.market, "valid": book.valid, "seq": book.seq,
-                    "age_ms": round(book.age(now) * 1000, 1) if book.updated_at else None,
-                    "bid": str(bid.price) if bid else None, "ask": str(ask.price) if ask else None,
-                    "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0}
+            return {
+                "market": book.market,
+                "valid": book.valid,
+                "seq": book.seq,
+                "age_ms": round(book.age(now) * 1000, 1) if book.updated_at else None,
+                "bid": str(bid.price) if bid else None,
+                "ask": str(ask.price) if ask else None,
+                "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0,
+            }
 
-        state = "stopping" if self.stopping else "halted" if self.halted_reason or self.unhedged else \
-            "paused" if self.paused_reason or self.admin_halted else "dry_run" if self.cfg.dry_run else "running"
+        state = (
+            "stopping"
+            if self.stopping
+            else "halted"
+            if self.halted_reason or self.unhedged
+            else "paused"
+            if self.paused_reason or self.admin_halted
+            else "dry_run"
+            if self.cfg.dry_run
+            else "running"
+        )
         return {
-            "ts": time.time(), "pair": self.cfg.pair, "state": state,
-            "reason": self.halted_reason or ("unhedged position" if self.unhedged else None) or self.paused_reason
+            "ts": time.time(),
+            "pair": self.cfg.pair,
+            "state": state,
+            "reason": self.halted_reason
+            or ("unhedged position" if self.unhedged else None)
+            or self.paused_reason
             or (HALTED if self.admin_halted else None),
             "books": {v: book_view(b) for v, b in self.books.items()},
-            "spreads": None if spreads is None else {
+            "spreads": None
+            if spreads is None
+            else {
                 "mid": str(round(spreads.mid, 2)),
                 "entry_bps": {k: str(round(v, 2)) for k, v in spreads.entry_bps.items()},
-                "exit_bps": {k: str(round(v, 2)) for k, v in spreads.exit_bps.items()}},
-            "thresholds": {"entry_bps": str(self.cfg.entry_threshold_bps), "exit_bps": str(self.cfg.exit_threshold_bps),
-                           "size": str(self.cfg.size), "max_position": str(self.cfg.max_position)},
-            "position": {"direction": self.direction, "sizes": as_text(self.sizes),
-                         "entry_prices": {k: str(round(v, 4)) for k, v in self.entry_prices.items()},
-                         "entry_spread_bps": str(round(self.entry_spread_bps, 2)) if self.entry_spread_bps else None},
-            "pnl": {"realized_today": str(round(self.realized_pnl, 4)), "unrealized": str(round(self.unrealized_pnl(), 4)),
-                    "daily_loss_limit": str(self.cfg.daily_loss_limit_usd)},
+                "exit_bps": {k: str(round(v, 2)) for k, v in spreads.exit_bps.items()},
+            },
+            "thresholds": {
+                "entry_bps": str(self.cfg.entry_threshold_bps),
+                "exit_bps": str(self.cfg.exit_threshold_bps),
+                "size": str(self.cfg.size),
+                "max_position": str(self.cfg.max_position),
+            },
+            "position": {
+                "direction": self.direction,
+                "sizes": as_text(self.sizes),
+                "entry_prices": {k: str(round(v, 4)) for k, v in self.entry_prices.items()},
+                "entry_spread_bps": str(round(self.entry_spread_bps, 2)) if self.entry_spread_bps else None,
+            },
+            "pnl": {
+                "realized_today": str(round(self.realized_pnl, 4)),
+                "unrealized": str(round(self.unrealized_pnl(), 4)),
+                "daily_loss_limit": str(self.cfg.daily_loss_limit_usd),
+            },
             "counters": dict(self.counters),
-            "latency_us": {"detect_to_sent_p50": percentile(self.latencies_us, 0.5),
-                           "detect_to_sent_last": self.latencies_us[-1] if self.latencies_us else None},
+            "latency_us": {
+                "detect_to_sent_p50": percentile(self.latencies_us, 0.5),
+                "detect_to_sent_last": self.latencies_us[-1] if self.latencies_us else None,
+            },
             "events": list(self.events)[-40:],
         }
 

@@ -125,9 +125,13 @@ def sizes_from(raw: dict | None) -> dict[str, Decimal]:
 
 class ArbStore:
     def __init__(self, database_url: str | None = None):
-        engine = create_engine(database_url or get_settings().database_url, pool_pre_ping=True, pool_size=2,
-                               max_overflow=2, connect_args={"connect_timeout": 3,
-                                                             "options": "-c synchronous_commit=off"})
+        engine = create_engine(
+            database_url or get_settings().database_url,
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=2,
+            connect_args={"connect_timeout": 3, "options": "-c synchronous_commit=off"},
+        )
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -154,21 +158,38 @@ class ArbStore:
             try:
                 self._run(fn)
             except StoreUnavailable as exc:
-                log.warning("db_write_deferred", extra={"write": what, "pending_writes": len(self.backlog),
-                                                        "error": str(exc)})
+                log.warning(
+                    "db_write_deferred", extra={"write": what, "pending_writes": len(self.backlog), "error": str(exc)}
+                )
                 return False
             self.backlog.pop(0)
         return True
 
     # --- intents and legs ---------------------------------------------------------------------
 
-    async def begin_intent(self, *, pair: str, kind: str, direction: str, size: Decimal,
-                           spread_bps: Decimal | None, before: dict[str, Decimal], legs: list[dict]) -> PendingIntent:
+    async def begin_intent(
+        self,
+        *,
+        pair: str,
+        kind: str,
+        direction: str,
+        size: Decimal,
+        spread_bps: Decimal | None,
+        before: dict[str, Decimal],
+        legs: list[dict],
+    ) -> PendingIntent:
         """Put the intent + its first leg attempts on the wire (one prepared statement) and return at once,
         so that the caller signs its orders while Postgres works; `PendingIntent.wait` gives the id."""
         leg_rows = [{**leg, "size": str(leg["size"])} for leg in legs]
-        params = [pair, kind, direction, str(size), None if spread_bps is None else str(spread_bps),
-                  json.dumps(sizes_text(before)), json.dumps(leg_rows)]
+        params = [
+            pair,
+            kind,
+            direction,
+            str(size),
+            None if spread_bps is None else str(spread_bps),
+            json.dumps(sizes_text(before)),
+            json.dumps(leg_rows),
+        ]
         await self._intent_lock.acquire()  # one statement in flight on the connection; `wait` releases it
         try:
             pgconn = await self._intent_connection()
@@ -191,9 +212,12 @@ class ArbStore:
             try:
                 async with asyncio.timeout(INTENT_TIMEOUT_S):
                     conn = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=3, options="-c synchronous_commit=off")
+                        self._conninfo, autocommit=True, connect_timeout=3, options="-c synchronous_commit=off"
+                    )
             except (TimeoutError, psycopg.Error, OSError) as exc:
-                raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+                raise StoreUnavailable(
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                ) from exc
             prepared = conn.pgconn.prepare(INTENT_STATEMENT, INSERT_INTENT.encode())
             if prepared.status != psycopg.pq.ExecStatus.COMMAND_OK:
                 await conn.close()
@@ -234,14 +258,33 @@ class ArbStore:
 
     def open_intents(self, pair: str) -> list[dict]:
         def read(session: Session) -> list[dict]:
-            rows = session.scalars(select(ArbIntent).where(ArbIntent.pair == pair,
-                                                           ArbIntent.state.in_(INTENT_OPEN_STATES))
-                                   .order_by(ArbIntent.id)).all()
-            return [{"id": r.id, "kind": r.kind, "direction": r.direction, "size": r.size, "state": r.state,
-                     "before": sizes_from(r.before),
-                     "legs": [{"venue": leg.venue, "side": leg.side, "size": leg.size, "state": leg.state,
-                               "client_id": leg.client_id, "filled_size": leg.filled_size} for leg in r.legs]}
-                    for r in rows]
+            rows = session.scalars(
+                select(ArbIntent)
+                .where(ArbIntent.pair == pair, ArbIntent.state.in_(INTENT_OPEN_STATES))
+                .order_by(ArbIntent.id)
+            ).all()
+            return [
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "direction": r.direction,
+                    "size": r.size,
+                    "state": r.state,
+                    "before": sizes_from(r.before),
+                    "legs": [
+                        {
+                            "venue": leg.venue,
+                            "side": leg.side,
+                            "size": leg.size,
+                            "state": leg.state,
+                            "client_id": leg.client_id,
+                            "filled_size": leg.filled_size,
+                        }
+                        for leg in r.legs
+                    ],
+                }
+                for r in rows
+            ]
 
         return self._run(read)
 
@@ -250,16 +293,33 @@ class ArbStore:
             row = session.get(ArbPosition, pair)
             if row is None:
                 return None
-            return {"direction": row.direction, "sizes": sizes_from(row.sizes),
-                    "entry_prices": sizes_from(row.entry_prices), "entry_spread_bps": row.entry_spread_bps,
-                    "cash": row.cash, "realized_pnl": row.realized_pnl, "pnl_day": row.pnl_day,
-                    "halted_reason": row.halted_reason, "opened_at": row.opened_at}
+            return {
+                "direction": row.direction,
+                "sizes": sizes_from(row.sizes),
+                "entry_prices": sizes_from(row.entry_prices),
+                "entry_spread_bps": row.entry_spread_bps,
+                "cash": row.cash,
+                "realized_pnl": row.realized_pnl,
+                "pnl_day": row.pnl_day,
+                "halted_reason": row.halted_reason,
+                "opened_at": row.opened_at,
+            }
 
         return self._run(read)
 
-    def save_position(self, pair: str, *, direction: str | None, sizes: dict[str, Decimal],
-                      entry_prices: dict[str, Decimal], entry_spread_bps: Decimal | None, cash: Decimal,
-                      realized_pnl: Decimal, pnl_day: date, halted_reason: str | None) -> None:
+    def save_position(
+        self,
+        pair: str,
+        *,
+        direction: str | None,
+        sizes: dict[str, Decimal],
+        entry_prices: dict[str, Decimal],
+        entry_spread_bps: Decimal | None,
+        cash: Decimal,
+        realized_pnl: Decimal,
+        pnl_day: date,
+        halted_reason: str | None,
+    ) -> None:
         def write(session: Session) -> None:
             row = session.get(ArbPosition, pair) or ArbPosition(pair=pair)
             if row.opened_at is None and direction is not None:

@@ -1,4 +1,5 @@
-"""Build the two venue adapters from the config and credentials (Paradex authenticated, its pool of presigned orders filled)."""
+"""Build the two venue adapters from the config and credentials (Paradex authenticated, its pool of
+presigned orders filled)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from core.exchanges.perp.vest import VestVenue
 
 
 async def build_venues(cfg: ArbConfig, creds: Credentials) -> dict[str, PerpVenue]:
-    vest = VestVenue(rest_url=cfg.vest.rest_url, ws_url=cfg.vest.ws_url, api_key=creds.vest_api_key,
-                     signing_key=creds.vest_signing_key)
+    vest = VestVenue(
+        rest_url=cfg.vest.rest_url,
+        ws_url=cfg.vest.ws_url,
+        api_key=creds.vest_api_key,
+        signing_key=creds.vest_signing_key,
+    )
     signer = ParadexSigner(creds.paradex_private_key, creds.paradex_account, cfg.paradex_chain_id)
     paradex = ParadexVenue(rest_url=cfg.paradex.rest_url, ws_url=cfg.paradex.ws_url, signer=signer)
     if creds.paradex_eth_address:

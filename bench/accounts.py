@@ -25,27 +25,34 @@ RESTING_PRICE = Decimal("1000")  # a buy this far below the market rests (0.01 o
 
 
 def bench_user(session: Session, username: str) -> User:
-    return accounts.find_user(session, username) or accounts.create_user(session, username,
-                                                                         accounts.generate_password(),
-                                                                         within_limits=False)
+    return accounts.find_user(session, username) or accounts.create_user(
+        session, username, accounts.generate_password(), within_limits=False
+    )
 
 
 def sim_connection(session: Session, user_id: int, label: str, sim_url: str) -> BrokerConnection:
     """The user's simulator connection called `label`, created on first use. Its simulator account is
     declared again every time (idempotent), so a restarted simulator knows it again."""
-    broker = session.scalar(select(BrokerConnection).where(BrokerConnection.user_id == user_id,
-                                                           BrokerConnection.label == label))
+    broker = session.scalar(
+        select(BrokerConnection).where(BrokerConnection.user_id == user_id, BrokerConnection.label == label)
+    )
     if broker is None:
         api_key, api_secret = f"bench{secrets.token_hex(6)}", secrets.token_urlsafe(24)
     else:
         creds = broker.credentials()
         api_key, api_secret = creds["api_key"], creds["api_secret"]
     register_secret(api_secret)
-    requests.post(f"{sim_url.rstrip('/')}/sim/admin/accounts", timeout=10, json={
-        "api_key": api_key, "api_secret": api_secret, "balances": BALANCES}).raise_for_status()
+    requests.post(
+        f"{sim_url.rstrip('/')}/sim/admin/accounts",
+        timeout=10,
+        json={"api_key": api_key, "api_secret": api_secret, "balances": BALANCES},
+    ).raise_for_status()
     if broker is None:
-        broker = brokers.create_connection(session, user_id, brokers.ConnectionInput(
-            venue="sim", label=label, api_key=api_key, api_secret=api_secret, base_url=sim_url))
+        broker = brokers.create_connection(
+            session,
+            user_id,
+            brokers.ConnectionInput(venue="sim", label=label, api_key=api_key, api_secret=api_secret, base_url=sim_url),
+        )
         brokers.load_markets(session, broker)
     return broker
 
@@ -58,15 +65,34 @@ def standing_orders(broker_ids: list[int], *, resting: bool, age: timedelta) -> 
         have = set(session.scalars(select(Order.broker_id).where(Order.broker_id.in_(broker_ids)).distinct()))
         for broker_id in set(broker_ids) - have:
             user_id = session.get(BrokerConnection, broker_id).user_id
-            placed.append(record_order(session, user_id, OrderIntent(
-                broker_id=broker_id, symbol=SYMBOL, side="buy", type="market", quantity=Decimal("0.001"))).id)
+            placed.append(
+                record_order(
+                    session,
+                    user_id,
+                    OrderIntent(
+                        broker_id=broker_id, symbol=SYMBOL, side="buy", type="market", quantity=Decimal("0.001")
+                    ),
+                ).id
+            )
             if resting:
-                placed.append(record_order(session, user_id, OrderIntent(
-                    broker_id=broker_id, symbol=SYMBOL, side="buy", type="limit", quantity=Decimal("0.01"),
-                    price=RESTING_PRICE)).id)
+                placed.append(
+                    record_order(
+                        session,
+                        user_id,
+                        OrderIntent(
+                            broker_id=broker_id,
+                            symbol=SYMBOL,
+                            side="buy",
+                            type="limit",
+                            quantity=Decimal("0.01"),
+                            price=RESTING_PRICE,
+                        ),
+                    ).id
+                )
     for order_id in placed:
         placement.place(order_id)
     if placed:
         with session_scope() as session:
-            session.execute(update(Order).where(Order.id.in_(placed))
-                            .values(created_at=utcnow() - age, updated_at=utcnow() - age))
+            session.execute(
+                update(Order).where(Order.id.in_(placed)).values(created_at=utcnow() - age, updated_at=utcnow() - age)
+            )

@@ -97,21 +97,51 @@ def generate_stream(n: int, seed: int = 1) -> list[tuple[str, str]]:
         if i % 2 == 0:
             skew = Decimal("1.0025") if rng.random() < 0.2 else Decimal(1)
             bids, asks = synthetic_book((mid * skew).quantize(Decimal("0.01")))
-            frames.append(("vest", json.dumps({"channel": "BTC-PERP@depth", "data": {
-                "bids": [[str(p), str(s)] for p, s in bids], "asks": [[str(p), str(s)] for p, s in asks]}})))
+            frames.append(
+                (
+                    "vest",
+                    json.dumps(
+                        {
+                            "channel": "BTC-PERP@depth",
+                            "data": {
+                                "bids": [[str(p), str(s)] for p, s in bids],
+                                "asks": [[str(p), str(s)] for p, s in asks],
+                            },
+                        }
+                    ),
+                )
+            )
             continue
         seq += 1
         if seq == 1:
-            data = {"update_type": "s", "updates": [], "deletes": [], "inserts":
-                    [{"side": "BUY", "price": str(p), "size": str(s)} for p, s in ladder.bids.items()]
-                    + [{"side": "SELL", "price": str(p), "size": str(s)} for p, s in ladder.asks.items()]}
+            data = {
+                "update_type": "s",
+                "updates": [],
+                "deletes": [],
+                "inserts": [{"side": "BUY", "price": str(p), "size": str(s)} for p, s in ladder.bids.items()]
+                + [{"side": "SELL", "price": str(p), "size": str(s)} for p, s in ladder.asks.items()],
+            }
         else:
-            data = {"update_type": "d", **{kind: [{"side": side, "price": str(p), "size": str(s)}
-                                                  for side, p, s in rows]
-                                           for kind, rows in ladder.step(mid).items()}}
+            data = {
+                "update_type": "d",
+                **{
+                    kind: [{"side": side, "price": str(p), "size": str(s)} for side, p, s in rows]
+                    for kind, rows in ladder.step(mid).items()
+                },
+            }
         data.update(seq_no=seq, market="BTC-USD-PERP", last_updated_at=int(time.time() * 1000))
-        frames.append(("paradex", json.dumps({"jsonrpc": "2.0", "method": "subscription", "params": {
-            "channel": "order_book.BTC-USD-PERP.deltas@15@50ms", "data": data}})))
+        frames.append(
+            (
+                "paradex",
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "subscription",
+                        "params": {"channel": "order_book.BTC-USD-PERP.deltas@15@50ms", "data": data},
+                    }
+                ),
+            )
+        )
     return frames
 
 
@@ -150,9 +180,13 @@ def bench_update_to_decision(n: int) -> dict:
         decisions += decision is not None
     # Wall time includes the scheduler taking the core away (other processes on a shared 2-core box);
     # thread CPU time is the work itself.
-    return {**summary(samples), "decisions": decisions, "cpu": summary(cpu_samples),
-            "cpu_p50_by_stage": stage_breakdown(engine, frames[200:]),
-            "load_average_1m": round(os.getloadavg()[0], 2)}
+    return {
+        **summary(samples),
+        "decisions": decisions,
+        "cpu": summary(cpu_samples),
+        "cpu_p50_by_stage": stage_breakdown(engine, frames[200:]),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def stage_breakdown(engine: ArbEngine, frames: list[tuple[str, str]]) -> dict:
@@ -199,12 +233,19 @@ async def _trade_loop(cfg, trades: int) -> dict:
     engine.trading_enabled = False  # the bench drives decisions itself; no spontaneous trades
     for i in range(trades):
         long_side = i % 2 == 0
-        plans = [LegPlan("vest", cfg.vest_market, "BUY" if long_side else "SELL", cfg.size, not long_side),
-                 LegPlan("paradex", cfg.paradex_market, "SELL" if long_side else "BUY", cfg.size, not long_side)]
+        plans = [
+            LegPlan("vest", cfg.vest_market, "BUY" if long_side else "SELL", cfg.size, not long_side),
+            LegPlan("paradex", cfg.paradex_market, "SELL" if long_side else "BUY", cfg.size, not long_side),
+        ]
         spreads = compute_spreads(engine.books, cfg.size, cfg.fees_bps)
         detected = time.perf_counter()
-        await engine.run_intent("entry" if long_side else "exit", "long_vest_short_paradex", plans,
-                                spreads.best_entry()[1] if spreads else None, detected)
+        await engine.run_intent(
+            "entry" if long_side else "exit",
+            "long_vest_short_paradex",
+            plans,
+            spreads.best_entry()[1] if spreads else None,
+            detected,
+        )
         await asyncio.sleep(0.01)
     samples = list(engine.latencies_us)
     await engine.stop()
@@ -229,13 +270,21 @@ def bench_detect_to_sent(trades: int) -> dict:
     vest_port, paradex_port = _free_port(), _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="arb-bench-"))
     # Round trips cost fees and slippage: a real loss limit would stop the bench half-way (kill switch).
-    sim_cfg = {"pair": f"bench-{os.getpid()}", "daily_loss_limit_usd": 10**9,
-               "sim": {"vest_port": vest_port, "paradex_port": paradex_port, "spread_every_s": [0, 0]}}
+    sim_cfg = {
+        "pair": f"bench-{os.getpid()}",
+        "daily_loss_limit_usd": 10**9,
+        "sim": {"vest_port": vest_port, "paradex_port": paradex_port, "spread_every_s": [0, 0]},
+    }
     (workdir / "config.yaml").write_text(json.dumps({"arb": sim_cfg}))  # JSON is YAML
     env = {**os.environ, "ARISTOBOT_CONFIG": str(workdir / "config.yaml"), "ARISTOBOT_LOG_LEVEL": "WARNING"}
     # The simulators stand in for remote venues: they run at ordinary priority, not the engine's.
-    sims = subprocess.Popen([sys.executable, "-m", "sim.perp"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=ordinary_scheduling)
+    sims = subprocess.Popen(
+        [sys.executable, "-m", "sim.perp"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=ordinary_scheduling,
+    )
     try:
         for port in (vest_port, paradex_port):
             if not wait_for_port(port, timeout=20):
@@ -248,24 +297,38 @@ def bench_detect_to_sent(trades: int) -> dict:
 
 def markdown(result: dict) -> str:
     u, d = result["update_to_decision_us"], result["detect_to_both_sent_us"]
-    return "\n".join([
-        "# Arbitrage engine benchmark", "",
-        f"`aristobot bench arb --json` on this machine ({os.cpu_count()} cores, shared), "
-        f"{time.strftime('%Y-%m-%d', time.gmtime())}.", "",
-        "| measure | n | p50 (µs) | p99 (µs) | max (µs) | target p99 |", "|---|---|---|---|---|---|",
-        f"| update-to-decision (parse + book + spread + decision), wall clock | {u['n']} | {u['p50']} | {u['p99']} "
-        f"| {u['max']} | < {TARGETS_US['update_to_decision_p99']:.0f} µs |",
-        f"| update-to-decision, thread CPU time (the work without preemption) | {u['cpu']['n']} | {u['cpu']['p50']} "
-        f"| {u['cpu']['p99']} | {u['cpu']['max']} | |",
-        f"| detection-to-both-orders-sent (intent in Postgres + sign + send, vs simulators) | {d['n']} | {d['p50']} "
-        f"| {d['p99']} | {d['max']} | < {TARGETS_US['detect_to_both_sent_p99'] / 1000:.0f} ms |", "",
-        f"CPU µs per stage (median): {u['cpu_p50_by_stage']}.", "",
-        f"Load average (1 min) while measuring: {u['load_average_1m']} on {os.cpu_count()} cores.", "",
-        f"Both targets met (wall clock): **{result['targets_met']}**. The product promise (orders out within "
-        f"500 ms of a spread that lasts < 1 s) holds with {500_000 / d['p99']:.0f}x headroom at p99.", "",
-        "How it is measured: see the docstring of `bench/arb.py`. \"Sent\" is the aiohttp trace event for "
-        "the last request chunk written to the socket of the slower leg; the intent row is committed "
-        "before either leg is sent (`synchronous_commit=off`, see `arb/store.py`).", ""])
+    return "\n".join(
+        [
+            "# Arbitrage engine benchmark",
+            "",
+            f"`aristobot bench arb --json` on this machine ({os.cpu_count()} cores, shared), "
+            f"{time.strftime('%Y-%m-%d', time.gmtime())}.",
+            "",
+            "| measure | n | p50 (µs) | p99 (µs) | max (µs) | target p99 |",
+            "|---|---|---|---|---|---|",
+            "| update-to-decision (parse + book + spread + decision), wall clock "
+            f"| {u['n']} | {u['p50']} | {u['p99']} "
+            f"| {u['max']} | < {TARGETS_US['update_to_decision_p99']:.0f} µs |",
+            "| update-to-decision, thread CPU time (the work without preemption) "
+            f"| {u['cpu']['n']} | {u['cpu']['p50']} "
+            f"| {u['cpu']['p99']} | {u['cpu']['max']} | |",
+            "| detection-to-both-orders-sent (intent in Postgres + sign + send, vs simulators) "
+            f"| {d['n']} | {d['p50']} "
+            f"| {d['p99']} | {d['max']} | < {TARGETS_US['detect_to_both_sent_p99'] / 1000:.0f} ms |",
+            "",
+            f"CPU µs per stage (median): {u['cpu_p50_by_stage']}.",
+            "",
+            f"Load average (1 min) while measuring: {u['load_average_1m']} on {os.cpu_count()} cores.",
+            "",
+            f"Both targets met (wall clock): **{result['targets_met']}**. The product promise (orders out within "
+            f"500 ms of a spread that lasts < 1 s) holds with {500_000 / d['p99']:.0f}x headroom at p99.",
+            "",
+            'How it is measured: see the docstring of `bench/arb.py`. "Sent" is the aiohttp trace event for '
+            "the last request chunk written to the socket of the slower leg; the intent row is committed "
+            "before either leg is sent (`synchronous_commit=off`, see `arb/store.py`).",
+            "",
+        ]
+    )
 
 
 def ordinary_scheduling() -> None:
@@ -284,11 +347,16 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.ERROR)
     scheduling = set_priority(parse_arb_config({}))  # measured as `python -m arb` runs: same CPU scheduling
-    result = {"update_to_decision_us": bench_update_to_decision(args.updates),
-              "detect_to_both_sent_us": bench_detect_to_sent(args.trades), "scheduling": scheduling}
+    result = {
+        "update_to_decision_us": bench_update_to_decision(args.updates),
+        "detect_to_both_sent_us": bench_detect_to_sent(args.trades),
+        "scheduling": scheduling,
+    }
     result["targets_us"] = TARGETS_US
-    result["targets_met"] = (result["update_to_decision_us"]["p99"] < TARGETS_US["update_to_decision_p99"]
-                             and result["detect_to_both_sent_us"]["p99"] < TARGETS_US["detect_to_both_sent_p99"])
+    result["targets_met"] = (
+        result["update_to_decision_us"]["p99"] < TARGETS_US["update_to_decision_p99"]
+        and result["detect_to_both_sent_us"]["p99"] < TARGETS_US["detect_to_both_sent_p99"]
+    )
     if args.markdown:
         args.markdown.write_text(markdown(result))
     if args.json:

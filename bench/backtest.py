@@ -141,7 +141,9 @@ def compare_trades(ours: list, theirs: pd.DataFrame) -> dict:
         "aristobot_trades": len(mine),
         "backtesting_py_trades": len(other),
         "identical": mine == other,
-        "first_difference": None if first_diff is None else {"ours": mine[first_diff], "backtesting_py": other[first_diff]},
+        "first_difference": None
+        if first_diff is None
+        else {"ours": mine[first_diff], "backtesting_py": other[first_diff]},
     }
 
 

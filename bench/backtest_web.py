@@ -162,9 +162,17 @@ def _read_candles(path: Path, rows: int, venue: str) -> list[dict]:
         reader = csv.reader(handle)
         next(reader)
         for row in reader:
-            out.append({"venue": venue, "symbol": BENCH_SYMBOL, "timeframe": BENCH_TIMEFRAME,
-                        "open_time": int(row[0]), **{k: Decimal(v) for k, v in
-                                                     zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True)}})
+            out.append(
+                {
+                    "venue": venue,
+                    "symbol": BENCH_SYMBOL,
+                    "timeframe": BENCH_TIMEFRAME,
+                    "open_time": int(row[0]),
+                    **{
+                        k: Decimal(v) for k, v in zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True)
+                    },
+                }
+            )
             if len(out) >= rows:
                 break
     return out
@@ -186,11 +194,12 @@ def _prepare(rows: int, data_dir: Path, venue: str) -> tuple[str, str, int]:
     username, password = f"bench-bt-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     with session_scope() as session:
         for start in range(0, len(candles), 5000):
-            session.execute(insert(Candle).values(candles[start:start + 5000]).on_conflict_do_nothing())
+            session.execute(insert(Candle).values(candles[start : start + 5000]).on_conflict_do_nothing())
         user = accounts.create_user(session, username, password, within_limits=False)
         strategy = StrategyRecord(user_id=user.id, name="bench SMA cross")
-        strategy.versions.append(StrategyVersion(number=1, code=SMA_CROSS.read_text(), params={}, valid=True,
-                                                 class_name="SmaCross"))
+        strategy.versions.append(
+            StrategyVersion(number=1, code=SMA_CROSS.read_text(), params={}, valid=True, class_name="SmaCross")
+        )
         session.add(strategy)
         session.flush()
         version_id = strategy.versions[0].id
@@ -224,8 +233,9 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(5)
 
 
-def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | None = None,
-                       log_dir: Path | None = None) -> dict:
+def bench_backtest_web(
+    rows: int = 10_000, repeats: int = 7, data_dir: Path | None = None, log_dir: Path | None = None
+) -> dict:
     data_dir = data_dir or default_data_dir()
     log_dir = log_dir or Path(os.environ.get("ARISTOBOT_VAR", ROOT / "var")) / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -233,19 +243,58 @@ def bench_backtest_web(rows: int = 10_000, repeats: int = 7, data_dir: Path | No
     username, password, version_id = _prepare(rows, data_dir, venue)
     port = _free_port()
     python = sys.executable
-    web = _start([python, "-m", "gunicorn", "-w", "1", "--threads", "8", "-k", "gthread", "-b", f"127.0.0.1:{port}",
-                  "webapp:create_app()"], log_dir / "backtest-web-gunicorn.log")
-    worker = _start([python, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "backtests", "-c", "1",
-                     "-n", f"bench-backtests-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle"],
-                    log_dir / "backtest-web-worker.log")
+    web = _start(
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "--threads",
+            "8",
+            "-k",
+            "gthread",
+            "-b",
+            f"127.0.0.1:{port}",
+            "webapp:create_app()",
+        ],
+        log_dir / "backtest-web-gunicorn.log",
+    )
+    worker = _start(
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "backtests",
+            "-c",
+            "1",
+            "-n",
+            f"bench-backtests-{secrets.token_hex(3)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        log_dir / "backtest-web-worker.log",
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_http(base + "/login")
         client = BacktestWebClient(base)
         client.login(username, password)
-        form = {"strategy_version": str(version_id), "dataset": f"{venue}|{BENCH_SYMBOL}|{BENCH_TIMEFRAME}",
-                "start": "", "end": "", "fee": "0.001", "slippage_bps": "0", "cash": "10000",
-                "params": "fast=10, slow=30", "grid": ""}
+        form = {
+            "strategy_version": str(version_id),
+            "dataset": f"{venue}|{BENCH_SYMBOL}|{BENCH_TIMEFRAME}",
+            "start": "",
+            "end": "",
+            "fee": "0.001",
+            "slippage_bps": "0",
+            "cash": "10000",
+            "params": "fast=10, slow=30",
+            "grid": "",
+        }
         client.timed_run(form | {"params": "fast=9"})  # warm-up: first imports in both processes
         timings = [client.timed_run(form) for _ in range(repeats)]
     finally:

@@ -41,9 +41,11 @@ def _templates(symbols: int, count: int) -> list[str]:
     for i in range(count):
         symbol = f"BENCH{i % symbols:03d}"
         t, o, h, low, c, v = rows[i // symbols]
-        out.append(f'{{"stream":"{symbol.lower()}@kline_1m","data":{{"e":"kline","E":@E@,"s":"{symbol}",'
-                   f'"k":{{"t":{t},"T":{int(t) + 59_999},"s":"{symbol}","i":"1m","o":"{o}","h":"{h}",'
-                   f'"l":"{low}","c":"{c}","v":"{v}","x":true}}}}}}')
+        out.append(
+            f'{{"stream":"{symbol.lower()}@kline_1m","data":{{"e":"kline","E":@E@,"s":"{symbol}",'
+            f'"k":{{"t":{t},"T":{int(t) + 59_999},"s":"{symbol}","i":"1m","o":"{o}","h":"{h}",'
+            f'"l":"{low}","c":"{c}","v":"{v}","x":true}}}}}}'
+        )
     return out
 
 
@@ -58,7 +60,7 @@ def _cleanup(symbols: int) -> None:
     client = get_redis()
     keys = list(client.scan_iter(f"*:candles:{VENUE}:*", count=1000))
     for start in range(0, len(keys), 500):
-        client.delete(*keys[start:start + 500])
+        client.delete(*keys[start : start + 500])
     with get_engine().begin() as conn:
         conn.execute(text("DELETE FROM candles WHERE venue = :venue"), {"venue": VENUE})
 
@@ -103,11 +105,17 @@ def _run(templates: list[str], rate: float | None) -> dict:
     elapsed = done[0] - started
     stats = pipeline.stats
     if stats.malformed or stats.closed != len(templates):
-        raise RuntimeError(f"bench messages lost: closed {stats.closed} of {len(templates)}, "
-                           f"malformed {stats.malformed}")
-    return {"messages": len(templates), "seconds": round(elapsed, 3), "offered_seconds": round(offered_s, 3),
-            "msgs_per_s": round(len(templates) / elapsed), "stream_latency_ms": summary(stats.stream_latency_ms, 2),
-            "stored_latency_ms": summary(stats.stored_latency_ms, 2)}
+        raise RuntimeError(
+            f"bench messages lost: closed {stats.closed} of {len(templates)}, malformed {stats.malformed}"
+        )
+    return {
+        "messages": len(templates),
+        "seconds": round(elapsed, 3),
+        "offered_seconds": round(offered_s, 3),
+        "msgs_per_s": round(len(templates) / elapsed),
+        "stream_latency_ms": summary(stats.stream_latency_ms, 2),
+        "stored_latency_ms": summary(stats.stored_latency_ms, 2),
+    }
 
 
 def run_feed_bench(seconds: float = 10.0, rate: int = 6000, symbols: int = 50) -> dict:
@@ -125,11 +133,18 @@ def run_feed_bench(seconds: float = 10.0, rate: int = 6000, symbols: int = 50) -
         _cleanup(symbols)
     keeps_up = sustained["seconds"] <= sustained["offered_seconds"] + 0.5
     return {
-        "bench": "feeds", "symbols": symbols, "timeframes": list(TIMEFRAMES), "offered_msgs_per_s": rate,
+        "bench": "feeds",
+        "symbols": symbols,
+        "timeframes": list(TIMEFRAMES),
+        "offered_msgs_per_s": rate,
         "sustained_msgs_per_s": sustained["msgs_per_s"] if keeps_up else None,
-        "kept_up": keeps_up, "p99_event_to_stream_ms": sustained["stream_latency_ms"]["p99"],
-        "sustained": sustained, "unpaced": maximum,
+        "kept_up": keeps_up,
+        "p99_event_to_stream_ms": sustained["stream_latency_ms"]["p99"],
+        "sustained": sustained,
+        "unpaced": maximum,
         "target": {"msgs_per_s": 5000, "p99_ms": 20},
-        "cpus": os.cpu_count(), "load_avg_1m_before": load_before, "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "load_avg_1m_before": load_before,
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "meets_target": keeps_up and rate >= 5000 and (sustained["stream_latency_ms"]["p99"] or 1e9) < 20,
     }

@@ -38,8 +38,12 @@ class BenchResult:
         out: dict = {"n": self.n, "target_p99_ms": TARGET_P99_MS}
         for name, values in (("place", self.place_ms), ("cancel", self.cancel_ms)):
             stats = summary(values, 1)
-            out[name] = {"p50_ms": stats["p50"], "p99_ms": stats["p99"],
-                         "mean_ms": round(statistics.fmean(values), 1), "max_ms": stats["max"]}
+            out[name] = {
+                "p50_ms": stats["p50"],
+                "p99_ms": stats["p99"],
+                "mean_ms": round(statistics.fmean(values), 1),
+                "max_ms": stats["max"],
+            }
         out["meets_target"] = out["place"]["p99_ms"] < TARGET_P99_MS and out["cancel"]["p99_ms"] < TARGET_P99_MS
         return out
 
@@ -65,10 +69,29 @@ def _wait_event(pubsub, order_id: int, state: str, timeout: float = 30.0) -> flo
 
 
 def _start_worker() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "orders",
-                             "-c", "2", "-n", f"bench-{secrets.token_hex(3)}@%h", "--without-gossip",
-                             "--without-mingle", "--loglevel", "WARNING"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "orders",
+            "-c",
+            "2",
+            "-n",
+            f"bench-{secrets.token_hex(3)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def run_bench(n: int = 200, *, warmup: int = 5, own_worker: bool = True) -> BenchResult:
@@ -83,8 +106,13 @@ def run_bench(n: int = 200, *, warmup: int = 5, own_worker: bool = True) -> Benc
         password = accounts.generate_password()
         with session_scope() as session:
             user = accounts.create_user(session, f"bench-{secrets.token_hex(4)}", password, within_limits=False)
-            broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
-                venue="sim", label="Bench", api_key=api_key, api_secret=api_secret, base_url=sim.url))
+            broker = brokers.create_connection(
+                session,
+                user.id,
+                brokers.ConnectionInput(
+                    venue="sim", label="Bench", api_key=api_key, api_secret=api_secret, base_url=sim.url
+                ),
+            )
             brokers.load_markets(session, broker)
             user_id, username, broker_id = user.id, user.username, broker.id
         app = create_app()
@@ -96,8 +124,17 @@ def run_bench(n: int = 200, *, warmup: int = 5, own_worker: bool = True) -> Benc
         pubsub.subscribe(order_events_channel(user_id))
         last = brokers.last_price(brokers.exchange_for_id(broker_id), "BTCUSDT") or Decimal(60000)
         price = str((last * Decimal("0.5")).quantize(Decimal("0.01")))  # rests: never fills
-        ticket = {"csrf_token": token, "broker_id": str(broker_id), "symbol": "BTCUSDT", "side": "buy",
-                  "type": "limit", "size_mode": "quantity", "size": "0.001", "price": price, "confirmed": "1"}
+        ticket = {
+            "csrf_token": token,
+            "broker_id": str(broker_id),
+            "symbol": "BTCUSDT",
+            "side": "buy",
+            "type": "limit",
+            "size_mode": "quantity",
+            "size": "0.001",
+            "price": price,
+            "confirmed": "1",
+        }
         place_ms, cancel_ms = [], []
         for i in range(n + warmup):
             started = time.perf_counter()
@@ -136,7 +173,9 @@ BENCH_REDIS_DB = 15
 def isolated_redis_url(url: str) -> str:
     """The same Redis server, another database: workers of a running install never see bench tasks."""
     base, _, tail = url.rpartition("/")
-    return f"{base}/{BENCH_REDIS_DB}" if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{BENCH_REDIS_DB}"
+    return (
+        f"{base}/{BENCH_REDIS_DB}" if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{BENCH_REDIS_DB}"
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def _login(web_url: str) -> tuple[requests.Session, int]:
     http = requests.Session()
     page = http.get(f"{web_url}/login", timeout=10).text
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    http.post(f"{web_url}/login", data={"username": USERNAME, "password": password, "csrf_token": token},
-              timeout=10).raise_for_status()
+    http.post(
+        f"{web_url}/login", data={"username": USERNAME, "password": password, "csrf_token": token}, timeout=10
+    ).raise_for_status()
     return http, user_id
 
 
@@ -95,9 +96,16 @@ def run(web_url: str, pages: int = 3, events: int = 200, timeout_s: float = 5.0)
             reader.response.close()
     with session_scope() as session:
         session.execute(delete(Notification).where(Notification.user_id == user_id))
+
     def ms(q: float) -> float:
         value = percentile(latencies, q)
         return round(value, 2) if value is not None else float("nan")
 
-    return NotifyBenchResult(pages=pages, events=events, received=len(latencies),
-                             page_p50_ms=ms(0.5), page_p99_ms=ms(0.99), page_max_ms=ms(1.0))
+    return NotifyBenchResult(
+        pages=pages,
+        events=events,
+        received=len(latencies),
+        page_p50_ms=ms(0.5),
+        page_p99_ms=ms(0.99),
+        page_max_ms=ms(1.0),
+    )

@@ -52,8 +52,9 @@ def _pass(mine: set[int]) -> tuple[int, int, float]:
 def run(sim_url: str, connections: int) -> ReconcileBenchResult:
     with session_scope() as session:
         user_id = bench_user(session, BENCH_USER).id
-        broker_ids = [sim_connection(session, user_id, f"idle {number}", sim_url).id
-                      for number in range(1, connections + 1)]
+        broker_ids = [
+            sim_connection(session, user_id, f"idle {number}", sim_url).id for number in range(1, connections + 1)
+        ]
     standing_orders(broker_ids, resting=False, age=IDLE_FOR)
     get_redis().delete(*(reconcile_swept(broker_id) for broker_id in broker_ids))  # as after SWEEP_EVERY
     swept, sweep_weight, sweep_seconds = _pass(set(broker_ids))
@@ -61,8 +62,12 @@ def run(sim_url: str, connections: int) -> ReconcileBenchResult:
     passes_per_min = 60 / reconcile.PASS_EVERY.total_seconds()
     sweeps_per_min = 60 / reconcile.SWEEP_EVERY.total_seconds()
     return ReconcileBenchResult(
-        connections=connections, reconciled_on_sweep=swept, weight_per_sweep=sweep_weight,
-        reconciled_between_sweeps=between, weight_per_pass_between_sweeps=between_weight,
+        connections=connections,
+        reconciled_on_sweep=swept,
+        weight_per_sweep=sweep_weight,
+        reconciled_between_sweeps=between,
+        weight_per_pass_between_sweeps=between_weight,
         weight_per_min=round(sweep_weight * sweeps_per_min + between_weight * passes_per_min, 1),
         weight_per_min_if_swept_every_pass=round(sweep_weight * passes_per_min, 1),
-        sweep_seconds=round(sweep_seconds, 2))
+        sweep_seconds=round(sweep_seconds, 2),
+    )

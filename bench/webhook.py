@@ -78,12 +78,22 @@ def prepare(web_url: str, sim_url: str, number: int) -> tuple[str, int]:
         user_id = bench_user(session, BENCH_USER).id
         broker = sim_connection(session, user_id, f"bench {number}", sim_url)
         name = f"bench {number}"
-        webhook = session.scalar(select(Webhook).where(Webhook.user_id == user_id, Webhook.broker_id == broker.id,
-                                                       Webhook.name == name))
+        webhook = session.scalar(
+            select(Webhook).where(Webhook.user_id == user_id, Webhook.broker_id == broker.id, Webhook.name == name)
+        )
         if webhook is None:
-            webhook, token = create_webhook(session, user_id, WebhookSettings(
-                name=name, broker_id=broker.id, symbol="BTCUSDT", size_mode="quantity",
-                size_value=Decimal("0.001"), rate_limit_per_minute=10_000))
+            webhook, token = create_webhook(
+                session,
+                user_id,
+                WebhookSettings(
+                    name=name,
+                    broker_id=broker.id,
+                    symbol="BTCUSDT",
+                    size_mode="quantity",
+                    size_value=Decimal("0.001"),
+                    rate_limit_per_minute=10_000,
+                ),
+            )
         else:
             token = webhook_token(webhook)
             if webhook.paused:
@@ -97,8 +107,9 @@ def prepare_background(sim_url: str, count: int) -> list[int]:
     (and an older fill, history its sweep looks at)."""
     with session_scope() as session:
         user_id = bench_user(session, BENCH_USER).id
-        broker_ids = [sim_connection(session, user_id, f"background {number}", sim_url).id
-                      for number in range(1, count + 1)]
+        broker_ids = [
+            sim_connection(session, user_id, f"background {number}", sim_url).id for number in range(1, count + 1)
+        ]
     standing_orders(broker_ids, resting=True, age=timedelta(hours=1))
     return broker_ids
 
@@ -109,8 +120,15 @@ def _weight_by_class() -> dict[RequestClass, int]:
 
 def _body(index: int, start: datetime) -> str:
     moment = start + timedelta(microseconds=index)  # a distinct alert time per alert, all within the freshness window
-    return json.dumps({"action": "buy" if index % 2 == 0 else "sell", "ticker": "BTCUSDT", "price": "60000",
-                       "interval": "1", "time": moment.isoformat().replace("+00:00", "Z")})
+    return json.dumps(
+        {
+            "action": "buy" if index % 2 == 0 else "sell",
+            "ticker": "BTCUSDT",
+            "price": "60000",
+            "interval": "1",
+            "time": moment.isoformat().replace("+00:00", "Z"),
+        }
+    )
 
 
 async def _fire(urls: list[str], rate: int, seconds: float) -> tuple[list[float], dict[int, int], int, int]:
@@ -156,19 +174,31 @@ def _settle(mine: ColumnElement[bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with new_session() as session:
-            expected = session.execute(select(func.count()).select_from(WebhookAlert).where(
-                mine, WebhookAlert.status == "accepted")).scalar()
-            settled = session.execute(select(func.count()).select_from(Order).join(
-                WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)).where(
-                mine, Order.source == "webhook",
-                Order.state.in_(ACK_STATES + ("rejected", "expired", "cancelled")))).scalar()
+            expected = session.execute(
+                select(func.count()).select_from(WebhookAlert).where(mine, WebhookAlert.status == "accepted")
+            ).scalar()
+            settled = session.execute(
+                select(func.count())
+                .select_from(Order)
+                .join(WebhookAlert, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type))
+                .where(
+                    mine, Order.source == "webhook", Order.state.in_(ACK_STATES + ("rejected", "expired", "cancelled"))
+                )
+            ).scalar()
         if settled >= expected:
             return
         time.sleep(0.5)
 
 
-def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: float = 600.0,
-        accounts: int | None = None, background_connections: int = BACKGROUND_CONNECTIONS) -> BenchResult:
+def run(
+    web_url: str,
+    sim_url: str,
+    rate: int,
+    seconds: float,
+    settle_timeout: float = 600.0,
+    accounts: int | None = None,
+    background_connections: int = BACKGROUND_CONNECTIONS,
+) -> BenchResult:
     accounts = accounts or accounts_for(rate)
     urls, webhook_ids = zip(*(prepare(web_url, sim_url, number) for number in range(1, accounts + 1)), strict=True)
     prepare_background(sim_url, background_connections)
@@ -180,28 +210,47 @@ def run(web_url: str, sim_url: str, rate: int, seconds: float, settle_timeout: f
     weight_after = _weight_by_class()
     spent = {cls: (weight_after[cls] - weight_before[cls]) / minutes for cls in RequestClass}
     with new_session() as session:
-        counts = dict(session.execute(select(WebhookAlert.status, func.count()).where(mine)
-                                      .group_by(WebhookAlert.status)).all())
+        counts = dict(
+            session.execute(select(WebhookAlert.status, func.count()).where(mine).group_by(WebhookAlert.status)).all()
+        )
         per_alert = session.execute(
-            select(WebhookAlert.id, WebhookAlert.status, func.count(Order.id),
-                   func.count(Order.id).filter(Order.state.in_(ACK_STATES)))
-            .outerjoin(Order, (Order.source == "webhook")
-                       & (Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)))
-            .where(mine).group_by(WebhookAlert.id, WebhookAlert.status)).all()
+            select(
+                WebhookAlert.id,
+                WebhookAlert.status,
+                func.count(Order.id),
+                func.count(Order.id).filter(Order.state.in_(ACK_STATES)),
+            )
+            .outerjoin(
+                Order,
+                (Order.source == "webhook") & (Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type)),
+            )
+            .where(mine)
+            .group_by(WebhookAlert.id, WebhookAlert.status)
+        ).all()
         acks = ack_latencies_ms(session, select(WebhookAlert.id).where(mine))
     accepted_with_ack = sum(1 for _, status, _, acked in per_alert if status == "accepted" and acked == 1)
-    duplicate_orders = sum(max(orders - 1, 0) if status == "accepted" else orders
-                           for _, status, orders, _ in per_alert)
+    duplicate_orders = sum(max(orders - 1, 0) if status == "accepted" else orders for _, status, orders, _ in per_alert)
     return BenchResult(
-        rate=rate, seconds=seconds, accounts=accounts, sent=len(latencies), unique_alerts=unique, replays=replays,
-        accepted=counts.get("accepted", 0), duplicates_answered=counts.get("duplicate", 0),
+        rate=rate,
+        seconds=seconds,
+        accounts=accounts,
+        sent=len(latencies),
+        unique_alerts=unique,
+        replays=replays,
+        accepted=counts.get("accepted", 0),
+        duplicates_answered=counts.get("duplicate", 0),
         failed_requests=sum(n for status, n in statuses.items() if status not in (200, 202)),
-        lost=unique - accepted_with_ack, duplicate_orders=duplicate_orders, orders_acked=len(acks),
-        receive_p50_ms=_round(percentile(latencies, 0.5)), receive_p99_ms=_round(percentile(latencies, 0.99)),
-        ack_p50_ms=_round(percentile(acks, 0.5)), ack_p99_ms=_round(percentile(acks, 0.99)),
+        lost=unique - accepted_with_ack,
+        duplicate_orders=duplicate_orders,
+        orders_acked=len(acks),
+        receive_p50_ms=_round(percentile(latencies, 0.5)),
+        receive_p99_ms=_round(percentile(latencies, 0.99)),
+        ack_p50_ms=_round(percentile(acks, 0.5)),
+        ack_p99_ms=_round(percentile(acks, 0.99)),
         background_connections=background_connections,
         background_weight_per_min=round(spent[RequestClass.BACKGROUND], 1),
-        orders_weight_per_min=round(spent[RequestClass.ORDER], 1))
+        orders_weight_per_min=round(spent[RequestClass.ORDER], 1),
+    )
 
 
 def _round(value: float | None) -> float | None:
@@ -210,8 +259,16 @@ def _round(value: float | None) -> float | None:
 
 def write_markdown(result: BenchResult, path: Path) -> None:
     rows = "\n".join(f"| {name} | {value} |" for name, value in asdict(result).items())
-    verdict = "PASS" if (result.lost == 0 and result.duplicate_orders == 0 and result.ack_p99_ms is not None
-                         and result.ack_p99_ms < result.target_ack_p99_ms) else "FAIL"
+    verdict = (
+        "PASS"
+        if (
+            result.lost == 0
+            and result.duplicate_orders == 0
+            and result.ack_p99_ms is not None
+            and result.ack_p99_ms < result.target_ack_p99_ms
+        )
+        else "FAIL"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""# Webhook benchmark
 
@@ -222,7 +279,7 @@ the venue reconciled meanwhile). Verdict: **{verdict}** (lost 0, duplicate order
 receive-to-venue-ack p99 < {result.target_ack_p99_ms} ms).
 
 Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()},
-{platform.processor() or 'cpu'}, Python {platform.python_version()}).
+{platform.processor() or "cpu"}, Python {platform.python_version()}).
 
 | metric | value |
 | --- | --- |

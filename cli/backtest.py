@@ -65,7 +65,9 @@ def write_trades_csv(path: Path, trades: list[dict]) -> None:
 
 @click.command("backtest")
 @click.option("--candles", "candles_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--strategy", "strategy_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--strategy", "strategy_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--fee", default=DEFAULT_FEE, show_default=True, type=float, help="Fee per fill, fraction of notional.")
 @click.option("--slippage-bps", default=0.0, show_default=True, type=float)
 @click.option("--cash", default=10_000.0, show_default=True, type=float)
@@ -73,7 +75,9 @@ def write_trades_csv(path: Path, trades: list[dict]) -> None:
 @click.option("--from", "date_from", default=None, help="First day (UTC), YYYY-MM-DD or ISO datetime.")
 @click.option("--to", "date_to", default=None, help="Last day (UTC, inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--trades", "trades_path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write trades CSV.")
+@click.option(
+    "--trades", "trades_path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write trades CSV."
+)
 def backtest_command(
     candles_path, strategy_path, fee, slippage_bps, cash, param_items, date_from, date_to, as_json, trades_path
 ) -> None:

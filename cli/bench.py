@@ -87,8 +87,9 @@ def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> No
     else:
         # Our own worker on a private Redis database, so a running install's workers never take our tasks.
         env = dict(os.environ, REDIS_URL=isolated_redis_url(get_settings().redis_url))
-        child = subprocess.run([sys.executable, "-m", "bench.gateway", str(n)], env=env, capture_output=True,
-                               text=True, check=False)
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.gateway", str(n)], env=env, capture_output=True, text=True, check=False
+        )
         if child.returncode != 0:
             raise click.ClickException(f"bench failed: {child.stderr.strip().splitlines()[-1:]}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
@@ -97,14 +98,21 @@ def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> No
         return
     for name in ("place", "cancel"):
         stats = result[name]
-        click.echo(f"{name:6}  p50 {stats['p50_ms']:7.1f} ms   p99 {stats['p99_ms']:7.1f} ms   "
-                   f"max {stats['max_ms']:7.1f} ms   (n={result['n']})")
+        click.echo(
+            f"{name:6}  p50 {stats['p50_ms']:7.1f} ms   p99 {stats['p99_ms']:7.1f} ms   "
+            f"max {stats['max_ms']:7.1f} ms   (n={result['n']})"
+        )
     click.echo(f"target p99 < {result['target_p99_ms']:g} ms: {'met' if result['meets_target'] else 'NOT met'}")
 
 
 @bench_group.command("reconcile")
-@click.option("--connections", default=60, show_default=True, type=click.IntRange(1, 1000),
-              help="idle simulator connections to reconcile (created on the first run, then reused)")
+@click.option(
+    "--connections",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="idle simulator connections to reconcile (created on the first run, then reused)",
+)
 @click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool) -> None:
@@ -123,20 +131,40 @@ def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool
 @click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Burst length.")
 @click.option("--url", "web_url", default=None, help="The running web app (default: config.yaml web host/port).")
 @click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
-@click.option("--accounts", default=None, type=click.IntRange(1, 500),
-              help="Simulator accounts (one webhook each) to spread the alerts over "
-                   "(default: enough to stay under the venue's 100 orders / 10 s per account).")
-@click.option("--background-connections", default=60, show_default=True, type=click.IntRange(0, 1000),
-              help="More connections on the venue, each with a resting order reconciled during the run "
-                   "(created on the first run, then reused).")
-@click.option("--settle", default=600.0, show_default=True,
-              help="Seconds to wait for the venue's acks (a burst above capacity is worked off meanwhile).")
-@click.option("--report", default=DEFAULT_WEBHOOK_REPORT, show_default=True,
-              help="Markdown report path ('' = none).")
+@click.option(
+    "--accounts",
+    default=None,
+    type=click.IntRange(1, 500),
+    help="Simulator accounts (one webhook each) to spread the alerts over "
+    "(default: enough to stay under the venue's 100 orders / 10 s per account).",
+)
+@click.option(
+    "--background-connections",
+    default=60,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="More connections on the venue, each with a resting order reconciled during the run "
+    "(created on the first run, then reused).",
+)
+@click.option(
+    "--settle",
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the venue's acks (a burst above capacity is worked off meanwhile).",
+)
+@click.option("--report", default=DEFAULT_WEBHOOK_REPORT, show_default=True, help="Markdown report path ('' = none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def bench_webhook_command(rate: int, seconds: float, web_url: str | None, sim_url: str | None,
-                          accounts: int | None, background_connections: int, settle: float, report: str,
-                          as_json: bool) -> None:
+def bench_webhook_command(
+    rate: int,
+    seconds: float,
+    web_url: str | None,
+    sim_url: str | None,
+    accounts: int | None,
+    background_connections: int,
+    settle: float,
+    report: str,
+    as_json: bool,
+) -> None:
     """A burst of TradingView alerts: accepted, lost (must be 0), duplicate orders (must be 0), latencies."""
     from bench.webhook import run, write_markdown
 

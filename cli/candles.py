@@ -75,15 +75,21 @@ def candles_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--venue", default="binance", show_default=True, help="venue the candles come from")
 @click.option("--symbol", default=None, help="e.g. BTCUSDT (default: from a file name like BTCUSDT-1m.csv)")
-@click.option("--tf", "timeframe", type=click.Choice(TIMEFRAMES), default=None,
-              help="timeframe (default: from the file name)")
+@click.option(
+    "--tf", "timeframe", type=click.Choice(TIMEFRAMES), default=None, help="timeframe (default: from the file name)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def import_command(file: str, venue: str, symbol: str | None, timeframe: str | None, as_json: bool) -> None:
     """Import a candle CSV (open_time,open,high,low,close,volume, or a Binance kline dump; ms or µs)."""
     from core.candles.loading import import_candles_file
 
-    _load("importing", as_json, lambda bar: import_candles_file(
-        file, venue=venue, symbol=symbol.upper() if symbol else None, timeframe=timeframe, progress=bar))
+    _load(
+        "importing",
+        as_json,
+        lambda bar: import_candles_file(
+            file, venue=venue, symbol=symbol.upper() if symbol else None, timeframe=timeframe, progress=bar
+        ),
+    )
 
 
 @candles_group.command("download")
@@ -94,11 +100,17 @@ def import_command(file: str, venue: str, symbol: str | None, timeframe: str | N
 @click.option("--to", "end", required=True, help="YYYY-MM-DD (the whole day), YYYY-MM-DDTHH:MM (UTC) or ms, inclusive")
 @click.option("--base-url", default=None, help="REST base URL (default: the venue's; the simulator's for sim)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def download_command(venue: str, symbol: str, timeframe: str, start: str, end: str, base_url: str | None,
-                     as_json: bool) -> None:
+def download_command(
+    venue: str, symbol: str, timeframe: str, start: str, end: str, base_url: str | None, as_json: bool
+) -> None:
     """Download candles over REST, page by page (resumes where an interrupted run stopped)."""
     from core.candles.loading import download_candles
 
     start_ms, end_ms = parse_date_ms(start), parse_date_ms(end, end_of_day=True)
-    _load("downloading", as_json, lambda bar: download_candles(
-        venue, symbol.upper(), timeframe, start_ms, end_ms, progress=bar, base_url=base_url))
+    _load(
+        "downloading",
+        as_json,
+        lambda bar: download_candles(
+            venue, symbol.upper(), timeframe, start_ms, end_ms, progress=bar, base_url=base_url
+        ),
+    )

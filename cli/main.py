@@ -35,7 +35,20 @@ def main() -> None:
     """Aristobot: self-hosted crypto trading platform."""
 
 
-for command in (run_command, db_group, user_group, services_group, sim_command, arb_command, feeds_command,
-                bench_group, backtest_command, candles_group, orders_group, halt_command, flatten_command,
-                trading_group):
+for command in (
+    run_command,
+    db_group,
+    user_group,
+    services_group,
+    sim_command,
+    arb_command,
+    feeds_command,
+    bench_group,
+    backtest_command,
+    candles_group,
+    orders_group,
+    halt_command,
+    flatten_command,
+    trading_group,
+):
     main.add_command(command)

@@ -17,8 +17,9 @@ def services_group() -> None:
 
 def _generated_secret(value: str | None, name: str) -> str:
     if not value:
-        raise ConfigError(f"{get_settings().env_path}: {name}: is required but missing (run `make run` once to "
-                          "generate it)")
+        raise ConfigError(
+            f"{get_settings().env_path}: {name}: is required but missing (run `make run` once to generate it)"
+        )
     return value
 
 

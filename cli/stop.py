@@ -57,8 +57,10 @@ def flatten_command(username: str, broker_ids: tuple[int, ...], yes: bool) -> No
     results = flatten.flatten(user_id, chosen)
     for result in results:
         state = f"FAILED: {result.error}" if result.failed else "done"
-        click.echo(f"broker {result.broker_id} {result.label}: {state}; cancelled {len(result.cancelled)} "
-                   f"order(s), close orders {result.close_orders}")
+        click.echo(
+            f"broker {result.broker_id} {result.label}: {state}; cancelled {len(result.cancelled)} "
+            f"order(s), close orders {result.close_orders}"
+        )
         for note in result.notes:
             click.echo(f"  left: {note}" if result.failed else f"  {note}")
     sys.exit(1 if any(result.failed for result in results) else 0)

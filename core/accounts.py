@@ -28,8 +28,9 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def create_user(session: Session, username: str, password: str, *, is_admin: bool = False,
-                within_limits: bool = True) -> User:
+def create_user(
+    session: Session, username: str, password: str, *, is_admin: bool = False, within_limits: bool = True
+) -> User:
     """A new active user. `within_limits=False` only for the benches' own accounts, which are not traders
     of the installation (limits.max_active_users counts the people using it)."""
     username = username.strip()

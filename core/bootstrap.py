@@ -34,11 +34,15 @@ def ensure_demo_account(settings: Settings, show_password: bool = False) -> list
         lines = [f"Demo login (shown once): user '{demo.username}'  password '{password}'"]
     elif password:
         path = private_file(settings.var_dir / "demo-password", password + "\n")
-        lines = [f"Demo login: user '{demo.username}', password in {path} (readable only by this account; "
-                 "delete it once you have logged in)."]
+        lines = [
+            f"Demo login: user '{demo.username}', password in {path} (readable only by this account; "
+            "delete it once you have logged in)."
+        ]
     else:
-        lines = [f"Log in as '{demo.username}' (password given at first start; "
-                 f"reset with: aristobot user passwd {demo.username})."]
+        lines = [
+            f"Log in as '{demo.username}' (password given at first start; "
+            f"reset with: aristobot user passwd {demo.username})."
+        ]
     return lines + _demo_broker_line(settings, user_id)
 
 

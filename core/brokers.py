@@ -85,6 +85,7 @@ class Portfolio:
 
 # ---- connections ---------------------------------------------------------------------------------
 
+
 def _clean_base_url(url: str | None) -> str | None:
     url = (url or "").strip().rstrip("/")
     if not url:
@@ -126,8 +127,9 @@ def create_connection(session: Session, user_id: int, data: ConnectionInput) -> 
     label = data.label.strip()
     if _label_taken(session, user_id, label):
         raise BrokerError(f"you already have a connection labelled {label!r}")
-    broker = BrokerConnection(user_id=user_id, venue=data.venue, label=label, base_url=_clean_base_url(data.base_url),
-                              testnet=data.testnet)
+    broker = BrokerConnection(
+        user_id=user_id, venue=data.venue, label=label, base_url=_clean_base_url(data.base_url), testnet=data.testnet
+    )
     broker.set_credentials(data.api_key or "", data.api_secret or "", data.passphrase)
     session.add(broker)
     session.flush()
@@ -167,11 +169,15 @@ def delete_connection(session: Session, broker: BrokerConnection) -> None:
 
 
 def list_connections(session: Session, user_id: int) -> list[BrokerConnection]:
-    return list(session.scalars(select(BrokerConnection).where(BrokerConnection.user_id == user_id)
-                                .order_by(BrokerConnection.label)))
+    return list(
+        session.scalars(
+            select(BrokerConnection).where(BrokerConnection.user_id == user_id).order_by(BrokerConnection.label)
+        )
+    )
 
 
 # ---- the adapter of a connection -----------------------------------------------------------------
+
 
 def base_url_for(broker: BrokerConnection, settings: Settings | None = None) -> str | None:
     if broker.base_url:
@@ -224,9 +230,15 @@ def _build(broker: BrokerConnection, base_url: str | None, **options) -> Exchang
     creds = broker.credentials()
     for value in creds.values():
         register_secret(value)
-    exchange = make_exchange(broker.venue, api_key=creds["api_key"], api_secret=creds["api_secret"],
-                             passphrase=creds["passphrase"], base_url=base_url, redis=get_settings().redis_url,
-                             **options)
+    exchange = make_exchange(
+        broker.venue,
+        api_key=creds["api_key"],
+        api_secret=creds["api_secret"],
+        passphrase=creds["passphrase"],
+        base_url=base_url,
+        redis=get_settings().redis_url,
+        **options,
+    )
     guard(exchange.session)  # every new connection's address checked too; a redirect is an error
     return exchange
 
@@ -239,6 +251,7 @@ def forget_exchange(broker_id: int) -> None:
 
 
 # ---- venue actions --------------------------------------------------------------------------------
+
 
 def check_connection(broker: BrokerConnection) -> ConnectionCheck:
     """Balances when the keys work, or the venue's exact error (auth, unreachable, ...)."""
@@ -256,20 +269,33 @@ def check_connection(broker: BrokerConnection) -> ConnectionCheck:
 
 
 def rules_to_json(rules: SymbolRules) -> dict:
-    return {"tick_size": decimal_str(rules.tick_size), "step_size": decimal_str(rules.step_size),
-            "min_qty": decimal_str(rules.min_qty), "min_notional": decimal_str(rules.min_notional),
-            "max_qty": decimal_str(rules.max_qty) if rules.max_qty else None,
-            "order_types": sorted(rules.order_types), "oco_allowed": rules.oco_allowed, "trading": rules.trading}
+    return {
+        "tick_size": decimal_str(rules.tick_size),
+        "step_size": decimal_str(rules.step_size),
+        "min_qty": decimal_str(rules.min_qty),
+        "min_notional": decimal_str(rules.min_notional),
+        "max_qty": decimal_str(rules.max_qty) if rules.max_qty else None,
+        "order_types": sorted(rules.order_types),
+        "oco_allowed": rules.oco_allowed,
+        "trading": rules.trading,
+    }
 
 
 def rules_from_row(row: SymbolRule) -> SymbolRules:
     data = row.rules
-    return SymbolRules(symbol=row.symbol, base=row.base, quote=row.quote, tick_size=Decimal(data["tick_size"]),
-                       step_size=Decimal(data["step_size"]), min_qty=Decimal(data["min_qty"]),
-                       min_notional=Decimal(data["min_notional"]),
-                       max_qty=Decimal(data["max_qty"]) if data.get("max_qty") else None,
-                       order_types=frozenset(data.get("order_types", [])), oco_allowed=bool(data.get("oco_allowed")),
-                       trading=bool(data.get("trading", True)))
+    return SymbolRules(
+        symbol=row.symbol,
+        base=row.base,
+        quote=row.quote,
+        tick_size=Decimal(data["tick_size"]),
+        step_size=Decimal(data["step_size"]),
+        min_qty=Decimal(data["min_qty"]),
+        min_notional=Decimal(data["min_notional"]),
+        max_qty=Decimal(data["max_qty"]) if data.get("max_qty") else None,
+        order_types=frozenset(data.get("order_types", [])),
+        oco_allowed=bool(data.get("oco_allowed")),
+        trading=bool(data.get("trading", True)),
+    )
 
 
 def load_markets(session: Session, broker: BrokerConnection) -> int:
@@ -278,11 +304,22 @@ def load_markets(session: Session, broker: BrokerConnection) -> int:
         markets = exchange_for(broker).markets(refresh=True)
     now = utcnow()
     for rules in markets.values():
-        values = {"broker_id": broker.id, "symbol": rules.symbol, "base": rules.base, "quote": rules.quote,
-                  "rules": rules_to_json(rules), "updated_at": now}
-        session.execute(insert(SymbolRule).values(**values).on_conflict_do_update(
-            index_elements=["broker_id", "symbol"], set_={k: values[k] for k in ("base", "quote", "rules",
-                                                                                  "updated_at")}))
+        values = {
+            "broker_id": broker.id,
+            "symbol": rules.symbol,
+            "base": rules.base,
+            "quote": rules.quote,
+            "rules": rules_to_json(rules),
+            "updated_at": now,
+        }
+        session.execute(
+            insert(SymbolRule)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["broker_id", "symbol"],
+                set_={k: values[k] for k in ("base", "quote", "rules", "updated_at")},
+            )
+        )
     broker.markets_loaded_at = now
     session.flush()
     log.info("markets_loaded", extra={"broker_id": broker.id, "venue": broker.venue, "symbols": len(markets)})
@@ -295,8 +332,9 @@ def symbol_rules(session: Session, broker_id: int, symbol: str) -> SymbolRules |
 
 
 def symbols_of(session: Session, broker_id: int) -> list[str]:
-    return list(session.scalars(select(SymbolRule.symbol).where(SymbolRule.broker_id == broker_id)
-                                .order_by(SymbolRule.symbol)))
+    return list(
+        session.scalars(select(SymbolRule.symbol).where(SymbolRule.broker_id == broker_id).order_by(SymbolRule.symbol))
+    )
 
 
 def last_price(exchange: Exchange, symbol: str) -> Decimal | None:
@@ -321,8 +359,9 @@ def portfolio(broker: BrokerConnection) -> Portfolio:
                 try:
                     price = last_price(exchange, pair)
                 except ExchangeError as err:
-                    log.warning("valuation_price_failed", extra={"broker_id": broker.id, "symbol": pair,
-                                                                 "error": str(err)})
+                    log.warning(
+                        "valuation_price_failed", extra={"broker_id": broker.id, "symbol": pair, "error": str(err)}
+                    )
             value = balance.total * price if price is not None else None
             if value is None:
                 unpriced.append(asset)
@@ -333,6 +372,7 @@ def portfolio(broker: BrokerConnection) -> Portfolio:
 
 
 # ---- the demo account on the simulator -------------------------------------------------------------
+
 
 def ensure_demo_broker(user: User | int, settings: Settings | None = None, session: Session | None = None) -> int:
     """Give `user` a funded account on the running simulator and a "Simulator" connection to it.
@@ -348,8 +388,9 @@ def ensure_demo_broker(user: User | int, settings: Settings | None = None, sessi
     if session is None:
         with session_scope() as own:
             return ensure_demo_broker(user_id, settings, own)
-    broker = session.scalar(select(BrokerConnection).where(BrokerConnection.user_id == user_id,
-                                                           BrokerConnection.label == DEMO_LABEL))
+    broker = session.scalar(
+        select(BrokerConnection).where(BrokerConnection.user_id == user_id, BrokerConnection.label == DEMO_LABEL)
+    )
     if broker is None:
         api_key, api_secret = f"demo{user_id}x{secrets.token_hex(8)}", secrets.token_urlsafe(24)
         broker = BrokerConnection(user_id=user_id, venue="sim", label=DEMO_LABEL, testnet=False)
@@ -361,8 +402,12 @@ def ensure_demo_broker(user: User | int, settings: Settings | None = None, sessi
     else:
         creds = broker.credentials()
         if not check_connection(broker).ok:
-            _provision_sim_account(base_url_for(broker, settings) or settings.sim_url, creds["api_key"],
-                                   creds["api_secret"], settings.file.sim.demo_balance_usdt)
+            _provision_sim_account(
+                base_url_for(broker, settings) or settings.sim_url,
+                creds["api_key"],
+                creds["api_secret"],
+                settings.file.sim.demo_balance_usdt,
+            )
     try:
         load_markets(session, broker)
     except ExchangeError as err:
@@ -372,8 +417,11 @@ def ensure_demo_broker(user: User | int, settings: Settings | None = None, sessi
 
 def _provision_sim_account(sim_url: str, api_key: str, api_secret: str, usdt: str) -> None:
     register_secret(api_secret)
-    response = requests.post(f"{sim_url}/sim/admin/accounts", timeout=10,
-                             json={"api_key": api_key, "api_secret": api_secret, "balances": {"USDT": usdt}})
+    response = requests.post(
+        f"{sim_url}/sim/admin/accounts",
+        timeout=10,
+        json={"api_key": api_key, "api_secret": api_secret, "balances": {"USDT": usdt}},
+    )
     if response.status_code != 200:
         raise BrokerError(f"the simulator refused the demo account: HTTP {response.status_code} {response.text[:200]}")
 

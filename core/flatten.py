@@ -91,14 +91,14 @@ class BrokerResult:
 
 def _positions(session: Session, user_id: int, broker: BrokerConnection) -> list[Close]:
     closes = []
-    for bot in session.scalars(select(Bot).where(Bot.user_id == user_id, Bot.broker_id == broker.id)
-                               .order_by(Bot.id)):
+    for bot in session.scalars(select(Bot).where(Bot.user_id == user_id, Bot.broker_id == broker.id).order_by(Bot.id)):
         rules = symbol_rules(session, broker.id, bot.symbol)
         position = bot_position(session, bot.id, bot.symbol, rules.base if rules else "")
         if position.quantity > 0:
             closes.append(Close(broker.id, "bot", bot.id, bot.name, bot.symbol, position.quantity))
-    for webhook in session.scalars(select(Webhook).where(Webhook.user_id == user_id,
-                                                         Webhook.broker_id == broker.id).order_by(Webhook.id)):
+    for webhook in session.scalars(
+        select(Webhook).where(Webhook.user_id == user_id, Webhook.broker_id == broker.id).order_by(Webhook.id)
+    ):
         symbols = session.scalars(webhook_orders(webhook.id).with_only_columns(Order.symbol).distinct())
         for symbol in sorted(symbols):
             quantity = net_position(session, webhook, symbol)
@@ -114,8 +114,10 @@ def plan(session: Session, user_id: int, broker_ids: Iterable[int] | None = None
         query = query.where(BrokerConnection.id.in_(list(broker_ids)))
     plans = []
     for broker in session.scalars(query):
-        cancels = [Cancel(o.id, o.broker_id, o.symbol, o.side, o.type, o.state)
-                   for o in open_orders(session, user_id, [broker.id])]
+        cancels = [
+            Cancel(o.id, o.broker_id, o.symbol, o.side, o.type, o.state)
+            for o in open_orders(session, user_id, [broker.id])
+        ]
         plans.append(BrokerPlan(broker.id, broker.label, broker.venue, cancels, _positions(session, user_id, broker)))
     return plans
 
@@ -125,9 +127,17 @@ def _owner_ref(session: Session, close: Close) -> tuple[str, str]:
     (a webhook's orders are attributed through its alerts)."""
     if close.owner == "bot":
         return "bot", str(close.owner_id)
-    alert = WebhookAlert(webhook_id=close.owner_id, status="accepted", http_status=202, action="close",
-                         symbol=close.symbol, body="", payload={"action": "close", "symbol": close.symbol},
-                         reason="flatten requested by the trader", processed_at=utcnow())
+    alert = WebhookAlert(
+        webhook_id=close.owner_id,
+        status="accepted",
+        http_status=202,
+        action="close",
+        symbol=close.symbol,
+        body="",
+        payload={"action": "close", "symbol": close.symbol},
+        reason="flatten requested by the trader",
+        processed_at=utcnow(),
+    )
     session.add(alert)
     session.flush()
     return "webhook", str(alert.id)
@@ -140,13 +150,24 @@ def _record_close(broker: BrokerConnection, close: Close, free: Decimal, result:
         quantity = min(close.quantity, free)
         quantity = round_to_step(quantity, step) if step else quantity
         if quantity <= 0 or (rules and quantity < rules.min_qty):
-            result.notes.append(f"{close.describe()}: only {decimal_str(quantity)} free to sell, below the "
-                                f"minimum order; left as is")
+            result.notes.append(
+                f"{close.describe()}: only {decimal_str(quantity)} free to sell, below the minimum order; left as is"
+            )
             return None
         source, ref = _owner_ref(session, close)
-        order = record_order(session, broker.user_id, OrderIntent(
-            broker_id=broker.id, symbol=close.symbol, side="sell", type="market", quantity=quantity,
-            source=source, source_ref=ref))
+        order = record_order(
+            session,
+            broker.user_id,
+            OrderIntent(
+                broker_id=broker.id,
+                symbol=close.symbol,
+                side="sell",
+                type="market",
+                quantity=quantity,
+                source=source,
+                source_ref=ref,
+            ),
+        )
         if source == "webhook":
             alert = session.get_one(WebhookAlert, int(ref))
             alert.order_ids, alert.process_result = [order.id], f"flatten: sell order #{order.id} recorded"
@@ -189,8 +210,9 @@ def _note_refusal(order_id: int, close: Close, result: BrokerResult) -> None:
             result.notes.append(f"{close.describe()}: order #{order_id} rejected: {order.error_message}")
 
 
-def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
-            place: Callable[[int], object] = placement.place) -> list[BrokerResult]:
+def flatten(
+    user_id: int, broker_ids: Iterable[int] | None = None, place: Callable[[int], object] = placement.place
+) -> list[BrokerResult]:
     """Pause the automation on the brokers, then cancel their open orders and close their positions.
     `place` sends a recorded close (default: here and now, through the order pipeline)."""
     with session_scope() as session:
@@ -203,22 +225,29 @@ def flatten(user_id: int, broker_ids: Iterable[int] | None = None,
         except ExchangeError as err:
             with new_session() as session:
                 left = plan(session, user_id, [broker_plan.broker_id])[0]
-            failed = BrokerResult(broker_plan.broker_id, broker_plan.label, error=str(err)[:300],
-                                  notes=[item.describe() for item in left.cancels] + [item.describe() for item in left.closes])
+            failed = BrokerResult(
+                broker_plan.broker_id,
+                broker_plan.label,
+                error=str(err)[:300],
+                notes=[item.describe() for item in left.cancels] + [item.describe() for item in left.closes],
+            )
             results.append(failed)
-            log.warning("flatten_broker_failed", extra={"user_id": user_id, "broker_id": broker_plan.broker_id,
-                                                        "error": str(err)[:300]})
-    log.warning("flattened", extra={"user_id": user_id, "brokers": len(results),
-                                    "failed": sum(r.failed for r in results)})
+            log.warning(
+                "flatten_broker_failed",
+                extra={"user_id": user_id, "broker_id": broker_plan.broker_id, "error": str(err)[:300]},
+            )
+    log.warning(
+        "flattened", extra={"user_id": user_id, "brokers": len(results), "failed": sum(r.failed for r in results)}
+    )
     return results
 
 
 # ---- the report a worker leaves for the trader's page --------------------------------------------
 
+
 def store_report(user_id: int, results: list[BrokerResult] | None) -> None:
     """None: a flatten was handed to a worker and is under way."""
-    report = {"running": results is None,
-              "results": [asdict(r) | {"failed": r.failed} for r in results or []]}
+    report = {"running": results is None, "results": [asdict(r) | {"failed": r.failed} for r in results or []]}
     get_redis().set(flatten_report(user_id), json.dumps(report), ex=REPORT_TTL_S)
 
 

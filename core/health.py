@@ -17,8 +17,13 @@ def queue_depths(client: redis.Redis | None = None) -> dict[str, int]:
 
 
 def system_health() -> dict:
-    report: dict = {"postgres": {"ok": True}, "redis": {"ok": True}, "processes": {}, "queues": {},
-                    "feeds": {"stale": []}}
+    report: dict = {
+        "postgres": {"ok": True},
+        "redis": {"ok": True},
+        "processes": {},
+        "queues": {},
+        "feeds": {"stale": []},
+    }
     try:
         ping_database()
     except SQLAlchemyError as exc:

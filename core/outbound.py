@@ -40,7 +40,7 @@ def reply_text(text: object, limit: int = MAX_REPLY_TEXT) -> str:
     """What a remote server said (a venue's or the AI's error), fit to be shown: one line of printable
     text, at most `limit` characters. Pages escape it as HTML when they render it (Jinja's autoescape)."""
     text = " ".join(_UNPRINTABLE.sub(" ", str(text)).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class UnsafeUrl(ValueError):
@@ -76,8 +76,9 @@ def check_url(url: str, settings: Settings | None = None, *, resolver: Resolver 
     _check_origin(scheme, host, port, lambda: resolver(host, port or 443), settings or get_settings())
 
 
-def _check_origin(scheme: str, host: str, port: int | None, addresses_of: Callable[[], list[str]],
-                  settings: Settings) -> None:
+def _check_origin(
+    scheme: str, host: str, port: int | None, addresses_of: Callable[[], list[str]], settings: Settings
+) -> None:
     policy = settings.file.security
     if policy.allow_private_urls or (scheme, host, port) == _origin(settings.sim_url):
         return
@@ -94,9 +95,11 @@ def _check_origin(scheme: str, host: str, port: int | None, addresses_of: Callab
     for address in addresses:
         if not _is_public(address) and not any(address in network for network in allowed):
             shown = f"{host!r}" if host == str(address) else f"{host!r} (it resolves to one)"
-            raise UnsafeUrl(f"{shown} is a loopback, private, link-local or reserved address, which this "
-                            "platform does not call on a user's behalf (an admin can allow it in config.yaml, "
-                            "security.allow_private_urls)")
+            raise UnsafeUrl(
+                f"{shown} is a loopback, private, link-local or reserved address, which this "
+                "platform does not call on a user's behalf (an admin can allow it in config.yaml, "
+                "security.allow_private_urls)"
+            )
 
 
 # ---- the same rule at connect time: the address a name resolves to may change after the check ----------
@@ -129,11 +132,16 @@ def guard(session: requests.Session, settings: Settings | None = None) -> reques
     """Make `session` check every new connection's address and follow no redirect (a 3xx is an error)."""
 
     def connection(base: type) -> type:
-        return type(f"Guarded{base.__name__}", (_PeerCheck, base),
-                    {"scheme": "https" if base is HTTPSConnection else "http", "settings": settings})
+        return type(
+            f"Guarded{base.__name__}",
+            (_PeerCheck, base),
+            {"scheme": "https" if base is HTTPSConnection else "http", "settings": settings},
+        )
 
-    pools = {"http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": connection(HTTPConnection)}),
-             "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": connection(HTTPSConnection)})}
+    pools = {
+        "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": connection(HTTPConnection)}),
+        "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": connection(HTTPSConnection)}),
+    }
 
     class GuardedAdapter(HTTPAdapter):
         def init_poolmanager(self, *args, **kwargs) -> None:

@@ -25,6 +25,11 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 def summary(values: Iterable[float], ndigits: int) -> dict[str, float | None]:
     """{"p50", "p99", "max"} of `values` rounded to `ndigits` (each None when there are no values)."""
     ordered = sorted(values)
-    return {name: None if value is None else round(value, ndigits)
-            for name, value in (("p50", percentile(ordered, 0.5)), ("p99", percentile(ordered, 0.99)),
-                                ("max", ordered[-1] if ordered else None))}
+    return {
+        name: None if value is None else round(value, ndigits)
+        for name, value in (
+            ("p50", percentile(ordered, 0.5)),
+            ("p99", percentile(ordered, 0.99)),
+            ("max", ordered[-1] if ordered else None),
+        )
+    }

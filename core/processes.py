@@ -60,8 +60,11 @@ def ensure_env_file(root: Path = ROOT) -> tuple[bool, list[str]]:
 
 
 def procfile_names(root: Path = ROOT) -> list[str]:
-    return [line.split(":", 1)[0].strip() for line in (root / "Procfile").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line.split(":", 1)[0].strip()
+        for line in (root / "Procfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def selected_processes(settings: Settings) -> list[str]:
@@ -73,8 +76,13 @@ def selected_processes(settings: Settings) -> list[str]:
 
 def required_ports(settings: Settings, processes: list[str]) -> dict[str, int]:
     f = settings.file
-    ports = {"web": f.web.port, "flower": f.flower.port, "sim": f.sim.port,
-             "postgres": f.embedded.postgres_port, "redis": f.embedded.redis_port}
+    ports = {
+        "web": f.web.port,
+        "flower": f.flower.port,
+        "sim": f.sim.port,
+        "postgres": f.embedded.postgres_port,
+        "redis": f.embedded.redis_port,
+    }
     checks = {name: port for name, port in ports.items() if name in processes}
     if "perpsim" in processes:  # the arb engine's Vest and Paradex simulator faces
         perp = f.arb.get("sim", {})
@@ -96,8 +104,19 @@ def process_environment(settings: Settings) -> dict[str, str]:
 
 def start_honcho(settings: Settings, processes: list[str]) -> subprocess.Popen:
     # -e: honcho would otherwise load ./.env into every process, whatever ARISTOBOT_ENV_FILE says.
-    command = [sys.executable, "-m", "honcho", "-f", str(settings.root / "Procfile"), "-d", str(settings.root),
-               "-e", str(settings.env_path), "start", *processes]
+    command = [
+        sys.executable,
+        "-m",
+        "honcho",
+        "-f",
+        str(settings.root / "Procfile"),
+        "-d",
+        str(settings.root),
+        "-e",
+        str(settings.env_path),
+        "start",
+        *processes,
+    ]
     return subprocess.Popen(command, env=process_environment(settings), cwd=settings.root)
 
 

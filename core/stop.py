@@ -30,8 +30,9 @@ class PauseReport:
         return f"paused {self.bots} bot(s) and {self.webhooks} webhook(s)"
 
 
-def pause_all(session: Session, user_id: int, reason: str = PAUSED_BY_TRADER,
-              broker_ids: Iterable[int] | None = None) -> PauseReport:
+def pause_all(
+    session: Session, user_id: int, reason: str = PAUSED_BY_TRADER, broker_ids: Iterable[int] | None = None
+) -> PauseReport:
     """Pause every running bot and every active webhook of the user (on `broker_ids` only, when given).
     A paused webhook still stores each alert it receives and refuses it with "paused: <reason>"."""
     bots = select(Bot).where(Bot.user_id == user_id, Bot.state == "running").with_for_update()
@@ -47,8 +48,10 @@ def pause_all(session: Session, user_id: int, reason: str = PAUSED_BY_TRADER,
         pause_webhook(webhook, reason)
     session.flush()
     report = PauseReport(len(paused_bots), len(paused_hooks))
-    log.warning("automation_paused", extra={"user_id": user_id, "bots": report.bots, "webhooks": report.webhooks,
-                                            "reason": reason})
+    log.warning(
+        "automation_paused",
+        extra={"user_id": user_id, "bots": report.bots, "webhooks": report.webhooks, "reason": reason},
+    )
     return report
 
 

@@ -45,8 +45,9 @@ PING = "workers.maintenance.ping"
 DELIVER_NOTIFICATION = "workers.notifications.deliver"
 
 
-def _send(app: Celery | None, name: str, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None,
-          **options: Any) -> AsyncResult:
+def _send(
+    app: Celery | None, name: str, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, **options: Any
+) -> AsyncResult:
     return (app or task_sender()).send_task(name, args=args, kwargs=kwargs, **options)
 
 
@@ -91,8 +92,9 @@ def send_detect_misses(*, app: Celery | None = None) -> AsyncResult:
     return _send(app, DETECT_MISSES)
 
 
-def send_bot_tick(bot_id: int, candle_open_time: int, timeframe: str, issued_ms: int | None = None, *,
-                  app: Celery | None = None) -> AsyncResult:
+def send_bot_tick(
+    bot_id: int, candle_open_time: int, timeframe: str, issued_ms: int | None = None, *, app: Celery | None = None
+) -> AsyncResult:
     return _send(app, BOT_TICK, [bot_id, candle_open_time, timeframe], {"issued_ms": issued_ms})
 
 
@@ -100,16 +102,24 @@ def send_run_backtest(run_id: int, *, app: Celery | None = None) -> AsyncResult:
     return _send(app, RUN_BACKTEST, [run_id])
 
 
-def send_import_candles(path: str, venue: str, symbol: str, timeframe: str, source: str, *,
-                        app: Celery | None = None) -> AsyncResult:
-    return _send(app, IMPORT_CANDLES, kwargs={"path": path, "venue": venue, "symbol": symbol,
-                                              "timeframe": timeframe, "source": source})
+def send_import_candles(
+    path: str, venue: str, symbol: str, timeframe: str, source: str, *, app: Celery | None = None
+) -> AsyncResult:
+    return _send(
+        app,
+        IMPORT_CANDLES,
+        kwargs={"path": path, "venue": venue, "symbol": symbol, "timeframe": timeframe, "source": source},
+    )
 
 
-def send_download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int, *,
-                          app: Celery | None = None) -> AsyncResult:
-    return _send(app, DOWNLOAD_CANDLES, kwargs={"venue": venue, "symbol": symbol, "timeframe": timeframe,
-                                                "start_ms": start_ms, "end_ms": end_ms})
+def send_download_candles(
+    venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int, *, app: Celery | None = None
+) -> AsyncResult:
+    return _send(
+        app,
+        DOWNLOAD_CANDLES,
+        kwargs={"venue": venue, "symbol": symbol, "timeframe": timeframe, "start_ms": start_ms, "end_ms": end_ms},
+    )
 
 
 def send_reconcile_all(*, app: Celery | None = None) -> AsyncResult:

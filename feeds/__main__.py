@@ -29,14 +29,20 @@ from feeds.service import FeedOptions, FeedService
 log = logging.getLogger("feeds")
 
 
-def build_service(venue: str, symbols: list[str], timeframes: list[str], ws_url: str, rest_url: str | None,
-                  **options) -> FeedService:
+def build_service(
+    venue: str, symbols: list[str], timeframes: list[str], ws_url: str, rest_url: str | None, **options
+) -> FeedService:
     client = get_redis()
     celery = Celery("aristobot-feeds")
     celery.config_from_object("celeryconfig")
     exchange = make_exchange(venue, api_key="", api_secret="", base_url=rest_url, redis=client)
-    pipeline = CandlePipeline(venue, client=client, engine=get_engine(), timeframes=timeframes,
-                              tick_hook=TickHook(due_ticks, celery.send_task))
+    pipeline = CandlePipeline(
+        venue,
+        client=client,
+        engine=get_engine(),
+        timeframes=timeframes,
+        tick_hook=TickHook(due_ticks, celery.send_task),
+    )
     service = FeedService(FeedOptions(ws_base=ws_url, symbols=symbols, **options), pipeline, exchange, client)
     pipeline.gap_filler = service.fill_gap
     return service
@@ -63,9 +69,13 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging("feeds", settings.file.log_level)
     wait_for_database(process="feeds")
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    service = build_service(args.venue, symbols, settings.file.feeds.timeframes,
-                            args.ws_url or ws_base_url(args.venue, settings),
-                            args.rest_url or rest_base_url(args.venue, settings))
+    service = build_service(
+        args.venue,
+        symbols,
+        settings.file.feeds.timeframes,
+        args.ws_url or ws_base_url(args.venue, settings),
+        args.rest_url or rest_base_url(args.venue, settings),
+    )
     liveness = start_liveness(args.liveness_name, service.info)
 
     async def run() -> None:

@@ -81,8 +81,9 @@ def fetch_minutes(exchange: Exchange, venue: str, symbol: str, first: int, last:
         with background():  # a backfill yields the venue's budget to orders
             page = exchange.klines(symbol, "1m", start_ms=start, end_ms=last, limit=KLINE_PAGE)
         fresh = [k for k in page if start <= k.open_time_ms <= last]
-        out.extend(ClosedCandle(venue, symbol, "1m", k.open_time_ms, k.open, k.high, k.low, k.close, k.volume)
-                   for k in fresh)
+        out.extend(
+            ClosedCandle(venue, symbol, "1m", k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in fresh
+        )
         if len(page) < KLINE_PAGE or not fresh:
             break
         start = fresh[-1].open_time_ms + MINUTE_MS
@@ -90,8 +91,14 @@ def fetch_minutes(exchange: Exchange, venue: str, symbol: str, first: int, last:
 
 
 class FeedService:
-    def __init__(self, options: FeedOptions, pipeline: CandlePipeline, exchange: Exchange,
-                 client: redis.Redis, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        options: FeedOptions,
+        pipeline: CandlePipeline,
+        exchange: Exchange,
+        client: redis.Redis,
+        clock: Callable[[], float] = time.time,
+    ):
         """`clock` is the venue's time (which minute closed last); liveness always uses the wall clock."""
         self.options = options
         self.pipeline = pipeline
@@ -114,15 +121,25 @@ class FeedService:
         symbols = {}
         for symbol in self.symbols:
             status = stats.symbols.get(symbol)
-            symbols[symbol] = {"since_ts": self.state.since.get(symbol),
-                               "last_message_ts": status.last_message_ts if status else None,
-                               "last_close_open_time": status.last_close_open_time if status else None,
-                               "last_close": status.last_close if status else None}
-        return {"venue": self.venue, "connected": self.state.connected,
-                "connected_since": self.state.connected_since, "reconnects": self.state.reconnects,
-                "last_error": self.state.last_error, "symbols": symbols, "rejected": sorted(self.rejected),
-                "timeframes": list(self.pipeline.timeframes), "stale_after_s": self.options.stale_after_s,
-                "stale": sorted(self.state.stale), **stats.summary()}
+            symbols[symbol] = {
+                "since_ts": self.state.since.get(symbol),
+                "last_message_ts": status.last_message_ts if status else None,
+                "last_close_open_time": status.last_close_open_time if status else None,
+                "last_close": status.last_close if status else None,
+            }
+        return {
+            "venue": self.venue,
+            "connected": self.state.connected,
+            "connected_since": self.state.connected_since,
+            "reconnects": self.state.reconnects,
+            "last_error": self.state.last_error,
+            "symbols": symbols,
+            "rejected": sorted(self.rejected),
+            "timeframes": list(self.pipeline.timeframes),
+            "stale_after_s": self.options.stale_after_s,
+            "stale": sorted(self.state.stale),
+            **stats.summary(),
+        }
 
     def stale_symbols(self, now: float | None = None) -> list[str]:
         now = now or time.time()
@@ -143,8 +160,9 @@ class FeedService:
                 await self._connect_and_stream(stop)
             except (OSError, ConnectionClosed, ConnectionLost, InvalidHandshake, TimeoutError) as exc:
                 self.state.last_error = f"{type(exc).__name__}: {exc}"[:200]
-                log.warning("feed_disconnected", extra={"venue": self.venue, "error": self.state.last_error,
-                                                        "attempt": attempt})
+                log.warning(
+                    "feed_disconnected", extra={"venue": self.venue, "error": self.state.last_error, "attempt": attempt}
+                )
             except Exception as exc:  # Redis or Postgres down mid-backfill: start over, never exit
                 self.state.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 log.exception("feed_session_failed", extra={"venue": self.venue, "attempt": attempt})
@@ -156,7 +174,7 @@ class FeedService:
             if stop.is_set():
                 break
             self.state.reconnects += 1
-            delay = min(self.options.backoff_max, self.options.backoff_first * 2 ** attempt)
+            delay = min(self.options.backoff_max, self.options.backoff_first * 2**attempt)
             attempt += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * random.uniform(0.8, 1.0))
@@ -174,9 +192,16 @@ class FeedService:
 
     async def _connect_and_stream(self, stop: asyncio.Event) -> None:
         url = self._stream_url()
-        async with connect(url, ping_interval=self.options.ping_interval, ping_timeout=self.options.ping_timeout,
-                           open_timeout=self.options.open_timeout, close_timeout=1, max_queue=None,
-                           compression=None, proxy=None) as ws:
+        async with connect(
+            url,
+            ping_interval=self.options.ping_interval,
+            ping_timeout=self.options.ping_timeout,
+            open_timeout=self.options.open_timeout,
+            close_timeout=1,
+            max_queue=None,
+            compression=None,
+            proxy=None,
+        ) as ws:
             now = time.time()
             self.state.connected, self.state.connected_since = True, now
             for symbol in self.symbols:
@@ -189,8 +214,7 @@ class FeedService:
             watcher = asyncio.create_task(self._watch(ws, queue, stop))
             stopper = asyncio.create_task(stop.wait())
             try:
-                done, _ = await asyncio.wait({reader, consumer, watcher, stopper},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({reader, consumer, watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for task in (watcher, stopper):
                     task.cancel()
@@ -240,12 +264,14 @@ class FeedService:
                 self._request_ids[request_id] = symbol
                 self.symbols.append(symbol)
                 self.state.since[symbol] = time.time()
-                await ws.send(json.dumps({"method": "SUBSCRIBE", "params": self._streams_of(symbol),
-                                          "id": request_id}))
+                await ws.send(json.dumps({"method": "SUBSCRIBE", "params": self._streams_of(symbol), "id": request_id}))
                 queue.put_nowait(_Backfill([symbol]))
                 log.info("feed_symbol_added", extra={"venue": self.venue, "symbol": symbol})
-            if self._check_stale() and self.state.connected_since \
-                    and time.time() - self.state.connected_since > self.options.stale_after_s:
+            if (
+                self._check_stale()
+                and self.state.connected_since
+                and time.time() - self.state.connected_since > self.options.stale_after_s
+            ):
                 # Silent but "alive" connection: start over (reconnect + backfill).
                 log.warning("feed_stale_reconnect", extra={"venue": self.venue})
                 await ws.close()
@@ -276,8 +302,7 @@ class FeedService:
                 self.rejected.add(symbol)
                 if symbol in self.symbols:
                     self.symbols.remove(symbol)
-                log.warning("feed_symbol_rejected", extra={"venue": self.venue, "symbol": symbol,
-                                                           "error": reply.error})
+                log.warning("feed_symbol_rejected", extra={"venue": self.venue, "symbol": symbol, "error": reply.error})
 
     def _check_stale(self) -> bool:
         stale = set(self.stale_symbols())
@@ -310,12 +335,19 @@ class FeedService:
             try:
                 minutes = fetch_minutes(self.exchange, self.venue, symbol, first, last_closed)
             except ExchangeError as exc:
-                log.warning("feed_backfill_failed", extra={"venue": self.venue, "symbol": symbol,
-                                                           "error": str(exc)})
+                log.warning("feed_backfill_failed", extra={"venue": self.venue, "symbol": symbol, "error": str(exc)})
                 continue
             self.pipeline.ingest_minutes(minutes)
-            log.info("feed_backfilled", extra={"venue": self.venue, "symbol": symbol, "from": first,
-                                               "to": last_closed, "candles": len(minutes)})
+            log.info(
+                "feed_backfilled",
+                extra={
+                    "venue": self.venue,
+                    "symbol": symbol,
+                    "from": first,
+                    "to": last_closed,
+                    "candles": len(minutes),
+                },
+            )
 
     def fill_gap(self, symbol: str, first: int, last: int) -> list[ClosedCandle]:
         """The pipeline's gap filler (runs on the pipeline thread)."""

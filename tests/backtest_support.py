@@ -37,22 +37,34 @@ def read_rows(name: str = "BTCUSDT-1h.csv", limit: int = 2000, skip: int = 0) ->
     return rows
 
 
-def insert_candles(session: Session, rows: list[list[str]], venue: str = "binance", symbol: str = "BTCUSDT",
-                   timeframe: str = "1h") -> int:
+def insert_candles(
+    session: Session, rows: list[list[str]], venue: str = "binance", symbol: str = "BTCUSDT", timeframe: str = "1h"
+) -> int:
     """Idempotent (the table's key is venue, symbol, timeframe, open time)."""
     values = [
-        {"venue": venue, "symbol": symbol, "timeframe": timeframe, "open_time": int(r[0]),
-         **{k: Decimal(v) for k, v in zip(("open", "high", "low", "close", "volume"), r[1:], strict=True)}}
+        {
+            "venue": venue,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "open_time": int(r[0]),
+            **{k: Decimal(v) for k, v in zip(("open", "high", "low", "close", "volume"), r[1:], strict=True)},
+        }
         for r in rows
     ]
     for start in range(0, len(values), 5000):
-        session.execute(insert(Candle).values(values[start:start + 5000]).on_conflict_do_nothing())
+        session.execute(insert(Candle).values(values[start : start + 5000]).on_conflict_do_nothing())
     session.commit()
     return len(values)
 
 
-def make_strategy(session: Session, user_id: int, code: str = SMA_CROSS, params: dict | None = None,
-                  valid: bool = True, name: str | None = None) -> StrategyVersion:
+def make_strategy(
+    session: Session,
+    user_id: int,
+    code: str = SMA_CROSS,
+    params: dict | None = None,
+    valid: bool = True,
+    name: str | None = None,
+) -> StrategyVersion:
     strategy = StrategyRecord(user_id=user_id, name=name or f"s-{secrets.token_hex(3)}")
     version = StrategyVersion(number=1, code=code, params=params or {}, valid=valid, class_name="SmaCross")
     strategy.versions.append(version)

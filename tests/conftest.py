@@ -38,28 +38,36 @@ TEST_FERNET_KEY = Fernet.generate_key().decode()
 # The simulators the tests start listen on loopback ports of their own, so the tests' config lets users'
 # URLs reach 127.0.0.0/8 (the shipped config refuses it: core/outbound.py); other private ranges stay refused.
 TEST_CONFIG = RUN_DIR / "config.yaml"
-TEST_CONFIG.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "config.yaml").read_text()),
-                                       "security": {"allow_private_urls": False, "allowed_networks": ["127.0.0.0/8"]},
-                                       # one test database holds every test's users and bots
-                                       "limits": {"max_active_users": 100_000, "max_running_bots_per_user": 1000},
-                                       # outbound notifications: retried quickly, so a failure is seen in time
-                                       "notifications": {"retry_backoff_s": 0.1}}))
+TEST_CONFIG.write_text(
+    yaml.safe_dump(
+        {
+            **yaml.safe_load((ROOT / "config.yaml").read_text()),
+            "security": {"allow_private_urls": False, "allowed_networks": ["127.0.0.0/8"]},
+            # one test database holds every test's users and bots
+            "limits": {"max_active_users": 100_000, "max_running_bots_per_user": 1000},
+            # outbound notifications: retried quickly, so a failure is seen in time
+            "notifications": {"retry_backoff_s": 0.1},
+        }
+    )
+)
 # The servers are set up as `make run` sets up the embedded ones: passwords everywhere, and the app
 # connects as the owner of its database, not as the superuser (core/infra/embedded_pg.py).
 PG_APP_ROLE, PG_DATABASE = "aristobot_test_app", "aristobot_test"
 PG_APP_PASSWORD = "pg-" + secrets.token_urlsafe(24)
 REDIS_PASSWORD = "redis-" + secrets.token_urlsafe(24)
-os.environ.update({
-    "ARISTOBOT_HOME": str(ROOT),
-    "ARISTOBOT_CONFIG": str(TEST_CONFIG),
-    "ARISTOBOT_VAR": str(RUN_DIR / "var"),
-    "ARISTOBOT_ENV_FILE": str(RUN_DIR / "no.env"),
-    "ARISTOBOT_TEST_LOG_DIR": str(LOG_DIR),
-    "SECRET_KEY": TEST_SECRET_KEY,
-    "FERNET_KEYS": TEST_FERNET_KEY,
-    "DATABASE_URL": f"postgresql://{PG_APP_ROLE}:{PG_APP_PASSWORD}@127.0.0.1:{PG_PORT}/{PG_DATABASE}",
-    "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{REDIS_PORT}/0",
-})
+os.environ.update(
+    {
+        "ARISTOBOT_HOME": str(ROOT),
+        "ARISTOBOT_CONFIG": str(TEST_CONFIG),
+        "ARISTOBOT_VAR": str(RUN_DIR / "var"),
+        "ARISTOBOT_ENV_FILE": str(RUN_DIR / "no.env"),
+        "ARISTOBOT_TEST_LOG_DIR": str(LOG_DIR),
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "FERNET_KEYS": TEST_FERNET_KEY,
+        "DATABASE_URL": f"postgresql://{PG_APP_ROLE}:{PG_APP_PASSWORD}@127.0.0.1:{PG_PORT}/{PG_DATABASE}",
+        "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{REDIS_PORT}/0",
+    }
+)
 # Secrets the suite uses; tests add theirs with `remember_secret`. None may appear in any log.
 USED_SECRETS: set[str] = {TEST_SECRET_KEY, TEST_FERNET_KEY, PG_APP_PASSWORD, REDIS_PASSWORD}
 (LOG_DIR / "secrets.txt").touch()
@@ -226,10 +234,27 @@ def celery_worker_process(infra):
     """A real Celery worker process on every queue, as the Procfile starts it."""
     log = open(LOG_DIR / "celery-worker.log", "a")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q",
-         "orders,bots,backtests,maintenance", "-c", "2", "-n", f"test-{secrets.token_hex(3)}@%h",
-         "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=process_env(), stdout=log, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "orders,bots,backtests,maintenance",
+            "-c",
+            "2",
+            "-n",
+            f"test-{secrets.token_hex(3)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=process_env(),
+        stdout=log,
+        stderr=log,
+    )
     from core import tasks
     from workers.celery_app import app as celery_app
 
@@ -286,9 +311,18 @@ def browser():
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield instance
         instance.close()
 

@@ -66,5 +66,10 @@ def notifications_of(user_id: int, source: str) -> list:
     from core.models import Notification
 
     with new_session() as session:
-        return list(session.scalars(select(Notification).where(
-            Notification.user_id == user_id, Notification.source == source).order_by(Notification.id)))
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.user_id == user_id, Notification.source == source)
+                .order_by(Notification.id)
+            )
+        )

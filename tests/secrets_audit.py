@@ -20,8 +20,11 @@ def find_leaks(log_dir: Path) -> list[str]:
     """`file:line` of every log line holding a registered secret. Raises when the audit would prove
     nothing (no secret registered, no log written)."""
     secrets_file = log_dir / "secrets.txt"
-    secrets = {line for line in secrets_file.read_text().splitlines() if len(line) >= MIN_SECRET_LENGTH} \
-        if secrets_file.exists() else set()
+    secrets = (
+        {line for line in secrets_file.read_text().splitlines() if len(line) >= MIN_SECRET_LENGTH}
+        if secrets_file.exists()
+        else set()
+    )
     if not secrets:
         raise RuntimeError(f"the run registered no secrets in {secrets_file}: the audit would prove nothing")
     logs = sorted(log_dir.rglob("*.log"))

@@ -45,13 +45,28 @@ def bought(trader: Trader, quantity: str = "0.01", **fields) -> int:
 
 
 def accepted_buy_alert(trader: Trader) -> tuple[int, str, int]:
-    """A new webhook of the trader (0.01 BTCUSDT a signal) and one buy alert it accepted: (webhook id, token, alert id)."""
+    """A new webhook of the trader (0.01 BTCUSDT a signal) and one buy alert it accepted:
+    (webhook id, token, alert id)."""
     with session_scope() as session:
-        webhook, token = create_webhook(session, trader.user_id, WebhookSettings(
-            name=f"tv-{secrets.token_hex(3)}", broker_id=trader.broker_id, size_mode="quantity",
-            size_value=Decimal("0.01"), symbol="BTCUSDT"))
-        alert = WebhookAlert(webhook_id=webhook.id, status="accepted", http_status=202, action="buy",
-                             symbol="BTCUSDT", payload={"action": "buy", "symbol": "BTCUSDT"})
+        webhook, token = create_webhook(
+            session,
+            trader.user_id,
+            WebhookSettings(
+                name=f"tv-{secrets.token_hex(3)}",
+                broker_id=trader.broker_id,
+                size_mode="quantity",
+                size_value=Decimal("0.01"),
+                symbol="BTCUSDT",
+            ),
+        )
+        alert = WebhookAlert(
+            webhook_id=webhook.id,
+            status="accepted",
+            http_status=202,
+            action="buy",
+            symbol="BTCUSDT",
+            payload={"action": "buy", "symbol": "BTCUSDT"},
+        )
         session.add(alert)
         session.flush()
         return webhook.id, token, alert.id
@@ -75,8 +90,7 @@ def make_desk(trader: Trader, make_bot) -> Desk:
     bought(trader, "0.02", source="bot", source_ref=str(bot_id))
     webhook_id, token, alert_id = accepted_buy_alert(trader)
     bought(trader, "0.01", source="webhook", source_ref=str(alert_id))
-    resting = trader.order(type="limit", price=Decimal("1000"), quantity=Decimal("0.01"),
-                           time_in_force="GTC")
+    resting = trader.order(type="limit", price=Decimal("1000"), quantity=Decimal("0.01"), time_in_force="GTC")
     assert placement.place(resting).state == "open"
     return Desk(trader, bot_id, webhook_id, token, resting)
 
@@ -85,8 +99,10 @@ def positions(desk: Desk) -> tuple[Decimal, Decimal]:
     """(the bot's BTC, the webhook's BTC) from our fills ledger."""
     with new_session() as session:
         webhook = session.get(Webhook, desk.webhook_id)
-        return (bot_position(session, desk.bot_id, "BTCUSDT", "BTC").quantity,
-                net_position(session, webhook, "BTCUSDT"))
+        return (
+            bot_position(session, desk.bot_id, "BTCUSDT", "BTC").quantity,
+            net_position(session, webhook, "BTCUSDT"),
+        )
 
 
 def second_broker(trader: Trader, label: str = "Second") -> int:
@@ -94,8 +110,11 @@ def second_broker(trader: Trader, label: str = "Second") -> int:
     key, secret = remember_secret(f"k{secrets.token_hex(8)}"), remember_secret(f"s-{secrets.token_urlsafe(18)}")
     trader.sim.create_account(key, secret, {"USDT": "100000", "BTC": "1"})
     with session_scope() as session:
-        broker = brokers.create_connection(session, trader.user_id, brokers.ConnectionInput(
-            venue="sim", label=label, api_key=key, api_secret=secret, base_url=trader.sim.url))
+        broker = brokers.create_connection(
+            session,
+            trader.user_id,
+            brokers.ConnectionInput(venue="sim", label=label, api_key=key, api_secret=secret, base_url=trader.sim.url),
+        )
         brokers.load_markets(session, broker)
         return broker.id
 
@@ -131,7 +150,9 @@ def wait_for(check, timeout: float = 30.0):
 
 def flatten_report(client) -> str:
     """The report of the flatten a worker is running, once it is done (as the page's polling sees it)."""
+
     def finished():
         text = client.get("/stop/flatten/report/status").get_data(as_text=True)
         return text if "under way" not in text else None
+
     return wait_for(finished, timeout=60)

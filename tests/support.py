@@ -15,15 +15,15 @@ def free_port() -> int:
 
 
 def remember_secret(value: str) -> str:
-    """Record a secret the suite used; the secrets audit (tests/secrets_audit.py) fails the run if it ever appears in a log."""
+    """Record a secret the suite used; the secrets audit (tests/secrets_audit.py) fails the run if it ever
+    appears in a log."""
     with open(Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "secrets.txt", "a") as handle:
         handle.write(value + "\n")
     return value
 
 
 def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or \
-        re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'"X-CSRFToken": "([^"]+)"', html)
     assert match, "no CSRF token in page"
     return match.group(1)
 

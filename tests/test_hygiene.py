@@ -33,8 +33,10 @@ def _checks_something(function: ast.AST) -> bool:
 
 
 def _reads_a_clock(node: ast.AST, durations: set[str]) -> bool:
-    return any((isinstance(n, ast.Call) and _called_name(n) in TIMERS)
-               or (isinstance(n, ast.Name) and n.id in durations) for n in ast.walk(node))
+    return any(
+        (isinstance(n, ast.Call) and _called_name(n) in TIMERS) or (isinstance(n, ast.Name) and n.id in durations)
+        for n in ast.walk(node)
+    )
 
 
 def _is_duration(node: ast.AST, durations: set[str]) -> bool:
@@ -45,8 +47,13 @@ def _is_duration(node: ast.AST, durations: set[str]) -> bool:
 
 
 def silent_tests(tree: ast.Module) -> list[ast.AST]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.name.startswith("test") and not _checks_something(node)]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test")
+        and not _checks_something(node)
+    ]
 
 
 def tautologies(tree: ast.Module) -> list[ast.Assert]:
@@ -55,10 +62,17 @@ def tautologies(tree: ast.Module) -> list[ast.Assert]:
     for node in (n for n in ast.walk(tree) if isinstance(n, ast.Assert)):
         test = node.test
         constant = isinstance(test, ast.Constant) and bool(test.value)
-        same_sides = isinstance(test, ast.Compare) and len(test.comparators) == 1 \
-            and isinstance(test.ops[0], ast.Eq | ast.Is) and ast.dump(test.left) == ast.dump(test.comparators[0])
-        or_true = isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) \
+        same_sides = (
+            isinstance(test, ast.Compare)
+            and len(test.comparators) == 1
+            and isinstance(test.ops[0], ast.Eq | ast.Is)
+            and ast.dump(test.left) == ast.dump(test.comparators[0])
+        )
+        or_true = (
+            isinstance(test, ast.BoolOp)
+            and isinstance(test.op, ast.Or)
             and any(isinstance(v, ast.Constant) and bool(v.value) for v in test.values)
+        )
         if constant or same_sides or or_true:
             found.append(node)
     return found
@@ -67,15 +81,22 @@ def tautologies(tree: ast.Module) -> list[ast.Assert]:
 def duration_upper_bounds(tree: ast.Module) -> list[ast.Assert]:
     """Asserts like `clock() - started < 1`, `elapsed <= 2`, `3 > elapsed`. Lower bounds (it did wait) and
     wait-loop deadlines (`clock() < deadline`) are fine."""
-    durations = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                 and _is_duration(node.value, set()) for target in node.targets if isinstance(target, ast.Name)}
+    durations = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and _is_duration(node.value, set())
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     found = []
     for node in (n for n in ast.walk(tree) if isinstance(n, ast.Assert)):
         for compare in (n for n in ast.walk(node.test) if isinstance(n, ast.Compare)):
             sides = [compare.left, *compare.comparators]
-            if any((isinstance(op, ast.Lt | ast.LtE) and _is_duration(smaller, durations))
-                   or (isinstance(op, ast.Gt | ast.GtE) and _is_duration(larger, durations))
-                   for op, smaller, larger in zip(compare.ops, sides[:-1], sides[1:], strict=True)):
+            if any(
+                (isinstance(op, ast.Lt | ast.LtE) and _is_duration(smaller, durations))
+                or (isinstance(op, ast.Gt | ast.GtE) and _is_duration(larger, durations))
+                for op, smaller, larger in zip(compare.ops, sides[:-1], sides[1:], strict=True)
+            ):
                 found.append(node)
                 break
     return found

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY_CONFTEST = 'pytest_plugins = ("tests.secrets_audit",)\n'
-TINY_TEST = '''
+TINY_TEST = """
 import os
 from pathlib import Path
 
@@ -23,7 +23,7 @@ def test_uses_a_secret():
         handle.write(os.environ["TINY_SECRET"] + "\\n")
     with open(log_dir / "worker.log", "a") as handle:
         handle.write("login attempt\\n" + os.environ["TINY_LOG_LINE"] + "\\n")
-'''
+"""
 
 
 def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str) -> subprocess.CompletedProcess:
@@ -32,11 +32,33 @@ def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str) -> subprocess.Co
     log_dir.mkdir()
     (suite / "conftest.py").write_text(TINY_CONFTEST)
     (suite / "test_tiny.py").write_text(TINY_TEST)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ARISTOBOT_TEST_LOG_DIR": str(log_dir),
-           "TINY_SECRET": secret, "TINY_LOG_LINE": log_line}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(suite),
-                           "-c", os.devnull, str(suite)], cwd=suite, env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ARISTOBOT_TEST_LOG_DIR": str(log_dir),
+        "TINY_SECRET": secret,
+        "TINY_LOG_LINE": log_line,
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(suite),
+            "-c",
+            os.devnull,
+            str(suite),
+        ],
+        cwd=suite,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_leaked_secret_fails_the_run(tmp_path):

@@ -29,8 +29,13 @@ class Trader:
 
     def order(self, **fields) -> int:
         """Record an order in state `new`, as the ticket does; returns its id."""
-        values = {"broker_id": self.broker_id, "symbol": "BTCUSDT", "side": "buy", "type": "market",
-                  "quantity": Decimal("0.01")} | fields
+        values = {
+            "broker_id": self.broker_id,
+            "symbol": "BTCUSDT",
+            "side": "buy",
+            "type": "market",
+            "quantity": Decimal("0.01"),
+        } | fields
         with session_scope() as session:
             return record_order(session, self.user_id, OrderIntent(**values)).id
 
@@ -38,9 +43,13 @@ class Trader:
         """The simulator's orders carrying this order's client order id (how many really exist)."""
         with session_scope() as session:
             client_id = session.get(Order, order_id).client_order_id
-        return [o for o in list(self.sim.state.engine.orders.values())
-                if o.account_id == self.account_id and o.symbol == symbol
-                and o.client_order_id in (client_id, f"{client_id}-tp", f"{client_id}-sl")]
+        return [
+            o
+            for o in list(self.sim.state.engine.orders.values())
+            if o.account_id == self.account_id
+            and o.symbol == symbol
+            and o.client_order_id in (client_id, f"{client_id}-tp", f"{client_id}-sl")
+        ]
 
     def reload(self, order_id: int) -> Order:
         with session_scope() as session:
@@ -63,8 +72,11 @@ def make_trader(make_user, sim: SimHandle, balances: dict[str, str] | None = Non
     remember_secret(api_key)
     answer = sim.create_account(api_key, api_secret, balances or {"USDT": "100000", "BTC": "1"})
     with session_scope() as session:
-        broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
-            venue="sim", label="Sim", api_key=api_key, api_secret=api_secret, base_url=sim.url))
+        broker = brokers.create_connection(
+            session,
+            user.id,
+            brokers.ConnectionInput(venue="sim", label="Sim", api_key=api_key, api_secret=api_secret, base_url=sim.url),
+        )
         brokers.load_markets(session, broker)
         broker_id = broker.id
     return Trader(user.id, broker_id, api_key, answer["account_id"], sim)
@@ -92,8 +104,9 @@ class GarblingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("x-mbx-apikey", "content-type")}
-                answer = requests.request(self.command, proxy.target + self.path, data=body, headers=headers,
-                                          timeout=10)
+                answer = requests.request(
+                    self.command, proxy.target + self.path, data=body, headers=headers, timeout=10
+                )
                 data = answer.content
                 if proxy.garble_orders and self.command == "POST" and self.path.startswith("/api/v3/order?"):
                     data = b"<html>upstream hiccup</html>"

@@ -88,8 +88,24 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
 # One module per area, each exposing `bp`. Imported by name above: a renamed or missing area stops the
 # app at start with an ImportError instead of quietly taking its pages away.
-AREAS = (auth, home, admin, health, brokers, trading, heartbeat, marketdata, webhooks, strategies, bots, backtests,
-         statistics, arbitrage, stop, notifications)
+AREAS = (
+    auth,
+    home,
+    admin,
+    health,
+    brokers,
+    trading,
+    heartbeat,
+    marketdata,
+    webhooks,
+    strategies,
+    bots,
+    backtests,
+    statistics,
+    arbitrage,
+    stop,
+    notifications,
+)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -117,7 +133,8 @@ def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def navigation():
         items = [
-            (title, endpoint) for title, endpoint, admin_only in NAVIGATION
+            (title, endpoint)
+            for title, endpoint, admin_only in NAVIGATION
             if not admin_only or getattr(current_user, "is_admin", False)
         ]
         # A callable: only full pages (base.html) ask the database, not every polled fragment.

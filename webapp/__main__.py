@@ -42,17 +42,19 @@ def main() -> None:
     settings = get_settings()
     setup_logging("web", settings.file.log_level)
     web = settings.file.web
-    WebServer({
-        "bind": f"{web.host}:{web.port}",
-        "workers": web.workers,
-        "threads": web.threads,
-        "worker_class": "gthread",
-        "timeout": 120,  # SSE streams are long-lived
-        "accesslog": None,
-        "logger_class": AccessLogger,
-        "post_worker_init": _post_worker_init,
-        "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO"}},
-    }).run()
+    WebServer(
+        {
+            "bind": f"{web.host}:{web.port}",
+            "workers": web.workers,
+            "threads": web.threads,
+            "worker_class": "gthread",
+            "timeout": 120,  # SSE streams are long-lived
+            "accesslog": None,
+            "logger_class": AccessLogger,
+            "post_worker_init": _post_worker_init,
+            "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO"}},
+        }
+    ).run()
 
 
 if __name__ == "__main__":

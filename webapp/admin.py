@@ -64,8 +64,9 @@ def halt():
     halted = request.form.get("halted") == "1"
     with session_scope() as session:
         set_trading_halted(session, halted, current_user.id)
-    flash("Trading is halted: no new order is sent." if halted else "Trading resumed.",
-          "error" if halted else "success")
+    flash(
+        "Trading is halted: no new order is sent." if halted else "Trading resumed.", "error" if halted else "success"
+    )
     return redirect(url_for("admin.users"))
 
 

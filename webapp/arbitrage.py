@@ -55,8 +55,7 @@ def recent_intents(pair: str | None, limit: int = 15) -> list[ArbIntent]:
 
 def _context() -> dict:
     status, problem = read_status()
-    return {"status": status, "problem": problem,
-            "intents": recent_intents(status.get("pair") if status else None)}
+    return {"status": status, "problem": problem, "intents": recent_intents(status.get("pair") if status else None)}
 
 
 @bp.get("/")

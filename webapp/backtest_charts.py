@@ -35,8 +35,10 @@ def chart_data(session: Session, run: BacktestRun, max_bars: int = MAX_CHART_BAR
         o, h, lo, c = (np.asarray(candles[k], dtype="float64") for k in ("open", "high", "low", "close"))
         highs, lows = np.maximum.reduceat(h, starts), np.minimum.reduceat(lo, starts)
         bar_times = t[starts] // 1000
-        bars = [{"time": int(bt), "open": float(o[s]), "high": float(hi), "low": float(lw), "close": float(c[e])}
-                for bt, s, e, hi, lw in zip(bar_times, starts, ends, highs, lows, strict=True)]
+        bars = [
+            {"time": int(bt), "open": float(o[s]), "high": float(hi), "low": float(lw), "close": float(c[e])}
+            for bt, s, e, hi, lw in zip(bar_times, starts, ends, highs, lows, strict=True)
+        ]
         markers = _trade_markers(run.trades or [], t[starts])
     series = run.series or {"time_ms": [], "equity": [], "drawdown": []}
     seconds = [int(x) // 1000 for x in series["time_ms"]]
@@ -59,12 +61,25 @@ def _trade_markers(trades: list[dict], bar_start_ms: np.ndarray) -> list[dict]:
     markers = []
     for trade in trades:
         long = trade.get("side") == "long"
-        markers.append({"time": bar_time(trade["entry_time_ms"]), "position": "belowBar" if long else "aboveBar",
-                        "color": "#2fbf71" if long else "#f0506e", "shape": "arrowUp" if long else "arrowDown",
-                        "text": "L" if long else "S"})
+        markers.append(
+            {
+                "time": bar_time(trade["entry_time_ms"]),
+                "position": "belowBar" if long else "aboveBar",
+                "color": "#2fbf71" if long else "#f0506e",
+                "shape": "arrowUp" if long else "arrowDown",
+                "text": "L" if long else "S",
+            }
+        )
         if trade.get("exit_time_ms"):
-            markers.append({"time": bar_time(trade["exit_time_ms"]), "position": "aboveBar" if long else "belowBar",
-                            "color": "#e0a526", "shape": "circle", "text": EXIT_LABELS.get(trade.get("exit_reason"), "")})
+            markers.append(
+                {
+                    "time": bar_time(trade["exit_time_ms"]),
+                    "position": "aboveBar" if long else "belowBar",
+                    "color": "#e0a526",
+                    "shape": "circle",
+                    "text": EXIT_LABELS.get(trade.get("exit_reason"), ""),
+                }
+            )
     markers.sort(key=lambda m: m["time"])
     return markers
 
@@ -93,18 +108,30 @@ def grid_heatmap(run: BacktestRun, metric: str | None = None) -> Heatmap | None:
     sign = -1 if metric in LOWER_IS_BETTER else 1
     best: dict[tuple, dict] = {}
     for entry in run.grid_results:
-        key = (_grid_key(entry["params"].get(row_param)), _grid_key(entry["params"].get(col_param)) if col_param else None)
+        key = (
+            _grid_key(entry["params"].get(row_param)),
+            _grid_key(entry["params"].get(col_param)) if col_param else None,
+        )
         value = (entry.get("metrics") or {}).get(metric) if entry["status"] == "ok" else None
         current = best.get(key)
-        if current is None or (finite_number(value) and (not finite_number(current["value"]) or sign * value > sign * current["value"])):
-            best[key] = {"value": value if finite_number(value) else None, "params": entry["params"], "error": entry.get("error")}
+        if current is None or (
+            finite_number(value) and (not finite_number(current["value"]) or sign * value > sign * current["value"])
+        ):
+            best[key] = {
+                "value": value if finite_number(value) else None,
+                "params": entry["params"],
+                "error": entry.get("error"),
+            }
     values = [c["value"] for c in best.values() if c["value"] is not None]
     low, high = (min(values), max(values)) if values else (0.0, 0.0)
     cells = []
     for rv in grid[row_param]:
         row = []
         for cv in col_values:
-            cell = dict(best.get((_grid_key(rv), _grid_key(cv) if col_param else None)) or {"value": None, "params": {}, "error": None})
+            cell = dict(
+                best.get((_grid_key(rv), _grid_key(cv) if col_param else None))
+                or {"value": None, "params": {}, "error": None}
+            )
             cell["color"] = _heat_color(cell["value"], low, high, sign)
             row.append(cell)
         cells.append(row)

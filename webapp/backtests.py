@@ -33,15 +33,19 @@ class BacktestForm(FlaskForm):
     dataset = SelectField("Market", validators=[InputRequired()])
     start = DateField("From (UTC)", validators=[Optional()])
     end = DateField("To (UTC, inclusive)", validators=[Optional()])
-    fee = DecimalField("Fee per fill (fraction: 0.001 = 0.1%)", default=Decimal("0.001"), places=None,
-                       validators=[InputRequired()])
+    fee = DecimalField(
+        "Fee per fill (fraction: 0.001 = 0.1%)", default=Decimal("0.001"), places=None, validators=[InputRequired()]
+    )
     slippage_bps = DecimalField("Slippage (bps)", default=Decimal("0"), places=None, validators=[InputRequired()])
-    cash = DecimalField("Starting cash", default=Decimal("10000"), places=None,
-                        validators=[InputRequired(), NumberRange(min=0)])
-    params = StringField("Parameters (NAME=VALUE, comma separated; empty: the strategy's)",
-                         validators=[Length(max=2000)])
-    grid = TextAreaField("Parameter grid (optional, one per line: fast = 5..20:5 or slow = 20, 40, 60)",
-                         validators=[Length(max=2000)])
+    cash = DecimalField(
+        "Starting cash", default=Decimal("10000"), places=None, validators=[InputRequired(), NumberRange(min=0)]
+    )
+    params = StringField(
+        "Parameters (NAME=VALUE, comma separated; empty: the strategy's)", validators=[Length(max=2000)]
+    )
+    grid = TextAreaField(
+        "Parameter grid (optional, one per line: fast = 5..20:5 or slow = 20, 40, 60)", validators=[Length(max=2000)]
+    )
     grid_metric = SelectField("Rank the grid by", choices=[(m, m) for m in run_params.GRID_METRICS])
 
 
@@ -65,10 +69,18 @@ def _request_from(form: BacktestForm) -> run_params.RunRequest:
     symbol, _, timeframe = rest.partition("|")
     grid = run_params.parse_grid(form.grid.data or "")
     return run_params.RunRequest(
-        strategy_version_id=form.strategy_version.data, venue=venue, symbol=symbol, timeframe=timeframe,
-        start_ms=_day_ms(form.start.data), end_ms=_day_ms(form.end.data, end_of_day=True), fee=form.fee.data,
-        slippage_bps=form.slippage_bps.data, cash=form.cash.data, params=run_params.parse_params(form.params.data or ""),
-        grid=grid or None, grid_metric=form.grid_metric.data if grid else None,
+        strategy_version_id=form.strategy_version.data,
+        venue=venue,
+        symbol=symbol,
+        timeframe=timeframe,
+        start_ms=_day_ms(form.start.data),
+        end_ms=_day_ms(form.end.data, end_of_day=True),
+        fee=form.fee.data,
+        slippage_bps=form.slippage_bps.data,
+        cash=form.cash.data,
+        params=run_params.parse_params(form.params.data or ""),
+        grid=grid or None,
+        grid_metric=form.grid_metric.data if grid else None,
     )
 
 
@@ -78,7 +90,9 @@ def _prefill(form: BacktestForm, run: BacktestRun) -> None:
     form.dataset.data = f"{run.venue}|{run.symbol}|{run.timeframe}"
     form.start.data = datetime.fromtimestamp(run.start_ms / 1000, UTC).date() if run.start_ms is not None else None
     form.end.data = datetime.fromtimestamp(run.end_ms / 1000, UTC).date() if run.end_ms is not None else None
-    form.fee.data, form.slippage_bps.data, form.cash.data = (Decimal(bt_dec(v)) for v in (run.fee, run.slippage_bps, run.cash))
+    form.fee.data, form.slippage_bps.data, form.cash.data = (
+        Decimal(bt_dec(v)) for v in (run.fee, run.slippage_bps, run.cash)
+    )
     form.params.data = ", ".join(f"{k}={v}" for k, v in (run.params or {}).items())
     if run.grid:
         form.grid.data = "\n".join(f"{k} = {', '.join(map(str, v))}" for k, v in run.grid.items())
@@ -139,8 +153,9 @@ def new():
                 flash("The task queue is unreachable: the run was not started. Try again in a moment.", "error")
             return redirect(url_for("backtests.show", run_id=run_id))
     status = 400 if request.method == "POST" else 200
-    return render_template("backtests/new.html", form=form, datasets=datasets,
-                           max_grid=run_params.MAX_GRID_COMBINATIONS), status
+    return render_template(
+        "backtests/new.html", form=form, datasets=datasets, max_grid=run_params.MAX_GRID_COMBINATIONS
+    ), status
 
 
 @bp.get("/<int:run_id>")
@@ -149,10 +164,19 @@ def show(run_id: int):
     with new_session() as session:
         run = owned_or_404(session, BacktestRun, run_id)
         version = run.strategy_version
-        heatmap = backtest_charts.grid_heatmap(run, _chosen_metric(run)) if run.kind == "grid" and run.status == "done" else None
+        heatmap = (
+            backtest_charts.grid_heatmap(run, _chosen_metric(run))
+            if run.kind == "grid" and run.status == "done"
+            else None
+        )
         return render_template(
-            "backtests/run.html", run=run, version=version, strategy=version.strategy, heatmap=heatmap,
-            trades=(run.trades or [])[:TRADES_SHOWN], metrics_order=run_params.GRID_METRICS,
+            "backtests/run.html",
+            run=run,
+            version=version,
+            strategy=version.strategy,
+            heatmap=heatmap,
+            trades=(run.trades or [])[:TRADES_SHOWN],
+            metrics_order=run_params.GRID_METRICS,
         )
 
 
@@ -182,8 +206,13 @@ def chart(run_id: int):
 def _series_only(run: BacktestRun) -> dict:
     series = run.series or {"time_ms": [], "equity": []}
     cash = float(run.cash)
-    return {"id": run.id, "equity": [{"time": int(t) // 1000, "value": (v / cash - 1.0) * 100.0}
-                                     for t, v in zip(series["time_ms"], series["equity"], strict=True)]}
+    return {
+        "id": run.id,
+        "equity": [
+            {"time": int(t) // 1000, "value": (v / cash - 1.0) * 100.0}
+            for t, v in zip(series["time_ms"], series["equity"], strict=True)
+        ],
+    }
 
 
 @bp.get("/<int:run_id>/trades.csv")

@@ -24,20 +24,25 @@ class BotForm(FlaskForm):
     strategy_version_id = SelectField("Strategy version (pinned)", coerce=int)
     broker_id = SelectField("Broker", coerce=int)
     symbol = StringField("Symbol", default="BTCUSDT", validators=[DataRequired(), Length(max=32)])
-    timeframe = SelectField("Timeframe (decides at each close)", choices=list(TIMEFRAMES),
-                            default="1h")
+    timeframe = SelectField("Timeframe (decides at each close)", choices=list(TIMEFRAMES), default="1h")
     params = TextAreaField("Parameters (JSON, empty: the version's)", validators=[Length(max=4000)])
-    candles_needed = IntegerField("Candles per decision", default=500,
-                                  validators=[NumberRange(*manage.CANDLES_RANGE)])
-    timeout_seconds = IntegerField("Decision timeout (seconds)", default=10,
-                                   validators=[NumberRange(*manage.TIMEOUT_RANGE)])
+    candles_needed = IntegerField("Candles per decision", default=500, validators=[NumberRange(*manage.CANDLES_RANGE)])
+    timeout_seconds = IntegerField(
+        "Decision timeout (seconds)", default=10, validators=[NumberRange(*manage.TIMEOUT_RANGE)]
+    )
     start_now = BooleanField("Start now", default=False)
 
     def settings(self) -> manage.BotSettings:
         return manage.BotSettings(
-            name=self.name.data, strategy_version_id=self.strategy_version_id.data, broker_id=self.broker_id.data,
-            symbol=self.symbol.data, timeframe=self.timeframe.data, params=manage.parse_params(self.params.data),
-            candles_needed=self.candles_needed.data, timeout_seconds=self.timeout_seconds.data)
+            name=self.name.data,
+            strategy_version_id=self.strategy_version_id.data,
+            broker_id=self.broker_id.data,
+            symbol=self.symbol.data,
+            timeframe=self.timeframe.data,
+            params=manage.parse_params(self.params.data),
+            candles_needed=self.candles_needed.data,
+            timeout_seconds=self.timeout_seconds.data,
+        )
 
 
 def _form(session) -> tuple[BotForm, list[str]]:
@@ -60,22 +65,30 @@ def index():
                 if form.start_now.data:
                     manage.start_bot(session, bot)
                 session.commit()
-                flash(f"Bot {bot.name} created" + (" and started." if bot.state == "running" else
-                                                   ": start it when ready."), "success")
+                flash(
+                    f"Bot {bot.name} created"
+                    + (" and started." if bot.state == "running" else ": start it when ready."),
+                    "success",
+                )
                 return redirect(url_for("bots.detail", bot_id=bot.id))
             except manage.BotError as exc:
                 session.rollback()
                 form.form_errors.append(str(exc))
         bots = manage.list_bots(session, current_user.id)
         status = 400 if request.method == "POST" else 200
-        return render_template("bots/index.html", form=form, bots=bots, symbols=symbols,
-                               labels=dict(form.strategy_version_id.choices)), status
+        return render_template(
+            "bots/index.html", form=form, bots=bots, symbols=symbols, labels=dict(form.strategy_version_id.choices)
+        ), status
 
 
 def _page_data(session, bot: Bot) -> dict:
-    return {"bot": bot, "summary": manage.bot_summary(session, bot), "ticks": manage.recent_ticks(session, bot.id),
-            "orders": manage.bot_orders(session, bot.id),
-            "version_label": dict(manage.version_choices(session, current_user.id)).get(bot.strategy_version_id)}
+    return {
+        "bot": bot,
+        "summary": manage.bot_summary(session, bot),
+        "ticks": manage.recent_ticks(session, bot.id),
+        "orders": manage.bot_orders(session, bot.id),
+        "version_label": dict(manage.version_choices(session, current_user.id)).get(bot.strategy_version_id),
+    }
 
 
 @bp.get("/<int:bot_id>")
@@ -124,8 +137,9 @@ def pause(bot_id: int):
 @bp.post("/<int:bot_id>/delete")
 @login_required
 def delete(bot_id: int):
-    return _change(bot_id, manage.delete_bot, "Bot deleted. Its orders stay in the trading history.",
-                   after=url_for("bots.index"))
+    return _change(
+        bot_id, manage.delete_bot, "Bot deleted. Its orders stay in the trading history.", after=url_for("bots.index")
+    )
 
 
 @bp.app_template_filter("bot_candle_time")

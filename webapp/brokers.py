@@ -31,10 +31,15 @@ class ConnectionForm(FlaskForm):
     testnet = BooleanField("Testnet")
 
     def to_input(self) -> brokers.ConnectionInput:
-        return brokers.ConnectionInput(venue=self.venue.data, label=self.label.data or "",
-                                       api_key=self.api_key.data or None, api_secret=self.api_secret.data or None,
-                                       passphrase=self.passphrase.data or None, base_url=self.base_url.data or None,
-                                       testnet=bool(self.testnet.data))
+        return brokers.ConnectionInput(
+            venue=self.venue.data,
+            label=self.label.data or "",
+            api_key=self.api_key.data or None,
+            api_secret=self.api_secret.data or None,
+            passphrase=self.passphrase.data or None,
+            base_url=self.base_url.data or None,
+            testnet=bool(self.testnet.data),
+        )
 
 
 def _listing(form: ConnectionForm, status: int = 200):

@@ -10,8 +10,13 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 csrf = CSRFProtect()
 htmx = Htmx()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
-                  in_memory_fallback_enabled=True, headers_enabled=True)
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    swallow_errors=True,
+    in_memory_fallback_enabled=True,
+    headers_enabled=True,
+)
 
 # Endpoints that start real work (a sandboxed strategy run, a backtest, a call to the AI provider).
 EXPENSIVE_LIMIT = "10 per minute"

@@ -69,8 +69,14 @@ def _last_closes(venue: str, symbol: str) -> list[dict]:
         for timeframe in TIMEFRAMES:
             last = load_candles(conn, venue, symbol, timeframe, limit=2, newest=True)
             candle = last[-1] if last else None
-            rows.append(_close_row(timeframe, candle.open_time if candle else None, candle.close if candle else None,
-                                   last[0].close if len(last) == 2 else None))
+            rows.append(
+                _close_row(
+                    timeframe,
+                    candle.open_time if candle else None,
+                    candle.close if candle else None,
+                    last[0].close if len(last) == 2 else None,
+                )
+            )
     return rows
 
 
@@ -81,9 +87,17 @@ def index():
     symbols = _symbols(status)
     symbol, timeframe = _choice(symbols)
     venue = _venue()
-    return render_template("heartbeat/index.html", venue=venue, symbols=symbols, symbol=symbol,
-                           timeframe=timeframe, timeframes=TIMEFRAMES, status=status,
-                           closes=_last_closes(venue, symbol), tf_ms=TIMEFRAME_MS)
+    return render_template(
+        "heartbeat/index.html",
+        venue=venue,
+        symbols=symbols,
+        symbol=symbol,
+        timeframe=timeframe,
+        timeframes=TIMEFRAMES,
+        status=status,
+        closes=_last_closes(venue, symbol),
+        tf_ms=TIMEFRAME_MS,
+    )
 
 
 @bp.get("/status")
@@ -99,8 +113,19 @@ def candles_json():
     limit = min(max(request.args.get("limit", CHART_CANDLES, type=int), 1), 2000)
     with get_engine().connect() as conn:
         candles = load_candles(conn, _venue(), symbol, timeframe, limit=limit, newest=True)
-    return jsonify([{"time": c.open_time // 1000, "open": float(c.open), "high": float(c.high),
-                     "low": float(c.low), "close": float(c.close), "volume": float(c.volume)} for c in candles])
+    return jsonify(
+        [
+            {
+                "time": c.open_time // 1000,
+                "open": float(c.open),
+                "high": float(c.high),
+                "low": float(c.low),
+                "close": float(c.close),
+                "volume": float(c.volume),
+            }
+            for c in candles
+        ]
+    )
 
 
 @bp.get("/stream")

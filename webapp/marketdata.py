@@ -50,8 +50,13 @@ def _page(import_form: ImportForm, download_form: DownloadForm, status: int = 20
     for row in stored:
         row["first_utc"], row["last_utc"] = _utc(row["first"]), _utc(row["last"])
     listing = [jobs.job_status(current_user.id, j["id"]) for j in jobs.user_jobs(current_user.id)]
-    return render_template("marketdata/index.html", import_form=import_form, download_form=download_form,
-                           coverage=stored, jobs=[j for j in listing if j]), status
+    return render_template(
+        "marketdata/index.html",
+        import_form=import_form,
+        download_form=download_form,
+        coverage=stored,
+        jobs=[j for j in listing if j],
+    ), status
 
 
 def _utc(ms: int | None) -> str:
@@ -78,8 +83,14 @@ def start_import():
     form.file.data.save(path)
     filename = (form.file.data.filename or "upload.csv")[:100]
     try:
-        jobs.start_import(current_user.id, path, venue=form.venue.data, symbol=form.symbol.data.upper(),
-                          timeframe=form.timeframe.data, filename=filename)
+        jobs.start_import(
+            current_user.id,
+            path,
+            venue=form.venue.data,
+            symbol=form.symbol.data.upper(),
+            timeframe=form.timeframe.data,
+            filename=filename,
+        )
     except jobs.JobNotQueued as exc:
         path.unlink(missing_ok=True)
         flash(str(exc), "error")
@@ -97,8 +108,14 @@ def start_download():
     start_ms = int(datetime.combine(form.start.data, time(0, 0), UTC).timestamp() * 1000)
     end_ms = int(datetime.combine(form.end.data, time(23, 59), UTC).timestamp() * 1000)
     try:
-        jobs.start_download(current_user.id, venue=form.venue.data, symbol=form.symbol.data.upper(),
-                            timeframe=form.timeframe.data, start_ms=start_ms, end_ms=end_ms)
+        jobs.start_download(
+            current_user.id,
+            venue=form.venue.data,
+            symbol=form.symbol.data.upper(),
+            timeframe=form.timeframe.data,
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )
     except jobs.JobNotQueued as exc:
         flash(str(exc), "error")
         return _page(ImportForm(formdata=None), form, 503)

@@ -31,9 +31,11 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 def _filters() -> center.Filters:
     severity, source = request.args.get("severity") or None, request.args.get("source") or None
-    return center.Filters(severity=severity if severity in SEVERITIES else None,
-                          source=source if source in center.SOURCES else None,
-                          unread_only=request.args.get("unread") == "1")
+    return center.Filters(
+        severity=severity if severity in SEVERITIES else None,
+        source=source if source in center.SOURCES else None,
+        unread_only=request.args.get("unread") == "1",
+    )
 
 
 @bp.get("/")
@@ -43,16 +45,21 @@ def index():
     with new_session() as session:
         items = center.listing(session, current_user.id, filters)
         unread = center.unread_count(session, current_user.id)
-    return render_template("notifications/index.html", items=items, filters=filters, unread=unread,
-                           severities=SEVERITIES, sources=center.SOURCES)
+    return render_template(
+        "notifications/index.html",
+        items=items,
+        filters=filters,
+        unread=unread,
+        severities=SEVERITIES,
+        sources=center.SOURCES,
+    )
 
 
 @bp.post("/read")
 @login_required
 def read():
     """Mark the posted ids read, or every one with all=1; back to the list with the same filters."""
-    ids = None if request.form.get("all") == "1" else [
-        int(v) for v in request.form.getlist("id") if v.isdigit()]
+    ids = None if request.form.get("all") == "1" else [int(v) for v in request.form.getlist("id") if v.isdigit()]
     center.mark_read(current_user.id, ids)
     return redirect(request.form.get("next") if _local(request.form.get("next")) else url_for(".index"))
 
@@ -78,8 +85,11 @@ def stream():
     """Server-sent events: an `unread` event (the bell's inner HTML) at connection and on every change."""
     with new_session() as session:
         unread = center.unread_count(session, current_user.id)
-    return sse.relay(notifications_channel(current_user.id), sse.RETRY + _bell_event(unread),
-                 lambda data: _bell_event(int(json.loads(data).get("unread", 0))))
+    return sse.relay(
+        notifications_channel(current_user.id),
+        sse.RETRY + _bell_event(unread),
+        lambda data: _bell_event(int(json.loads(data).get("unread", 0))),
+    )
 
 
 def _bell_event(unread: int) -> str:
@@ -89,13 +99,13 @@ def _bell_event(unread: int) -> str:
 
 # ---- outbound channels (Apprise URLs) -----------------------------------------------------------------
 
+
 @bp.get("/settings")
 @login_required
 def settings():
     with new_session() as session:
         rows = channels.for_user(session, current_user.id)
-    return render_template("notifications/settings.html", channels=rows, severities=SEVERITIES, error=None,
-                           form={})
+    return render_template("notifications/settings.html", channels=rows, severities=SEVERITIES, error=None, form={})
 
 
 @bp.post("/channels")
@@ -103,15 +113,18 @@ def settings():
 def add_channel():
     form = {key: request.form.get(key, "").strip() for key in ("label", "url", "min_severity")}
     try:
-        channels.add(current_user.id, channels.NewChannel(label=form["label"], url=form["url"],
-                                                          min_severity=form["min_severity"]))
+        channels.add(
+            current_user.id,
+            channels.NewChannel(label=form["label"], url=form["url"], min_severity=form["min_severity"]),
+        )
     except channels.InvalidChannel as exc:
         with new_session() as session:
             rows = channels.for_user(session, current_user.id)
         form.pop("url")  # a secret: never sent back to the page
-        return render_template("notifications/settings.html", channels=rows, severities=SEVERITIES,
-                               error=str(exc), form=form), 400
-    flash("Channel added. Use \"Send a test\" to check it.", "success")
+        return render_template(
+            "notifications/settings.html", channels=rows, severities=SEVERITIES, error=str(exc), form=form
+        ), 400
+    flash('Channel added. Use "Send a test" to check it.', "success")
     return redirect(url_for(".settings"))
 
 
@@ -138,8 +151,10 @@ def channel_severity(channel_id: int):
 def test_channel(channel_id: int):
     """Send a test message through this one channel now and say how it went."""
     outcome = _owned(channels.send_test, channel_id)
-    flash(f"Test sent to {outcome.label}." if outcome.ok else f"Test to {outcome.label} failed: {outcome.error}",
-          "success" if outcome.ok else "error")
+    flash(
+        f"Test sent to {outcome.label}." if outcome.ok else f"Test to {outcome.label} failed: {outcome.error}",
+        "success" if outcome.ok else "error",
+    )
     return redirect(url_for(".settings"))
 
 

@@ -19,18 +19,20 @@ from flask import Flask, Response, request
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -59,8 +61,13 @@ def secure_cookies_over_https(wsgi_app: WSGIApplication) -> WSGIApplication:
             return wsgi_app(environ, start_response)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            headers = [(name, f"{value}; Secure" if name.lower() == "set-cookie" and "; secure" not in value.lower()
-                        else value) for name, value in headers]
+            headers = [
+                (
+                    name,
+                    f"{value}; Secure" if name.lower() == "set-cookie" and "; secure" not in value.lower() else value,
+                )
+                for name, value in headers
+            ]
             return start_response(status, headers, exc_info)
 
         return wsgi_app(environ, start)

@@ -30,8 +30,11 @@ def frame(event: str, data: str) -> str:
 def response(frames: Iterator[str]) -> Response:
     """A streamed `text/event-stream` answer that no proxy buffers, run inside the request's context (so
     `current_user` and `render_template` work while it streams)."""
-    return Response(stream_with_context(frames), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(frames),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 SSE_LIFETIME_S = 300  # the browser reconnects; a gthread worker thread is not held forever

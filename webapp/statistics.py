@@ -33,8 +33,9 @@ class Filters:
         def midnight(day: date) -> datetime:
             return datetime.combine(day, time(), tzinfo=UTC)
 
-        return Range(midnight(self.start) if self.start else None,
-                                midnight(self.end + timedelta(days=1)) if self.end else None)
+        return Range(
+            midnight(self.start) if self.start else None, midnight(self.end + timedelta(days=1)) if self.end else None
+        )
 
     def query(self) -> dict[str, str]:
         values = {"start": self.start, "end": self.end, "broker": self.broker_id}
@@ -82,13 +83,29 @@ def index():
         try:
             filters = parse_filters(request.args, titles)
         except FilterError as err:
-            return render_template("statistics/index.html", error=str(err), filters=Filters(), args=request.args,
-                                   brokers=titles, report=None), 400
+            return render_template(
+                "statistics/index.html",
+                error=str(err),
+                filters=Filters(),
+                args=request.args,
+                brokers=titles,
+                report=None,
+            ), 400
         report = _report(session, filters, titles, with_marks=True)
-    chart = {quote: [{"time": second, "value": str(value)} for second, value in points]
-             for quote, points in report.chart.items()}
-    return render_template("statistics/index.html", error=None, filters=filters, args=filters.query(), brokers=titles,
-                           report=report, chart=chart, recent=report.trips[::-1][:RECENT_TRIPS])
+    chart = {
+        quote: [{"time": second, "value": str(value)} for second, value in points]
+        for quote, points in report.chart.items()
+    }
+    return render_template(
+        "statistics/index.html",
+        error=None,
+        filters=filters,
+        args=filters.query(),
+        brokers=titles,
+        report=report,
+        chart=chart,
+        recent=report.trips[::-1][:RECENT_TRIPS],
+    )
 
 
 @bp.route("/round-trips.csv")
@@ -102,8 +119,11 @@ def export():
             return Response(f"{err}\n", status=400, mimetype="text/plain")
         report = _report(session, filters, titles, with_marks=False)
     name = "-".join(["round-trips", *filters.query().values()]) + ".csv"
-    return Response(trips_csv(report.trips, titles), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        trips_csv(report.trips, titles),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @bp.app_template_filter("stat_amount")

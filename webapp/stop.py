@@ -18,8 +18,11 @@ bp = Blueprint("stop", __name__, url_prefix="/stop")
 def pause():
     with session_scope() as session:
         report = pause_all(session, current_user.id)
-    flash(f"Paused everything: {report}. Webhook alerts are stored and refused with \"paused\" until you "
-          f"resume each webhook.", "success")
+    flash(
+        f'Paused everything: {report}. Webhook alerts are stored and refused with "paused" until you '
+        f"resume each webhook.",
+        "success",
+    )
     return redirect(url_for("stop.confirm_flatten" if request.form.get("then") == "flatten" else "home.index"))
 
 
@@ -51,8 +54,7 @@ def do_flatten():
         flatten.store_report(current_user.id, None)
         tasks.send_flatten(current_user.id, chosen)
     except Exception:  # noqa: BLE001 - redis/kombu transport errors: nothing was started
-        flash("Flatten could not be started (the task queue is unreachable); nothing was done. Try again.",
-              "error")
+        flash("Flatten could not be started (the task queue is unreachable); nothing was done. Try again.", "error")
         return redirect(url_for("stop.confirm_flatten"))
     return redirect(url_for("stop.report"))
 

@@ -48,13 +48,20 @@ def _param_fields(defaults: dict[str, Any], values: dict[str, Any], posted: dict
     for name, default in defaults.items():
         kind = "bool" if isinstance(default, bool) else "number" if isinstance(default, (int, float)) else "text"
         value = posted.get(name) if posted and name in posted else _param_text(values.get(name, default))
-        fields.append({"name": name, "kind": kind, "value": value, "default": _param_text(default),
-                       "type": type(default).__name__})
+        fields.append(
+            {
+                "name": name,
+                "kind": kind,
+                "value": value,
+                "default": _param_text(default),
+                "type": type(default).__name__,
+            }
+        )
     return fields
 
 
 def _posted_params(form) -> dict[str, str]:
-    return {key[len("param."):]: value for key, value in form.items() if key.startswith("param.")}
+    return {key[len("param.") :]: value for key, value in form.items() if key.startswith("param.")}
 
 
 def _posted_overrides(form) -> dict[str, str]:
@@ -80,8 +87,17 @@ def _assistant() -> AssistantClient:
 def index():
     with new_session() as session:
         strategies = store.list_strategies(session, current_user.id)
-        rows = [{"id": s.id, "name": s.name, "description": s.description, "versions": len(s.versions),
-                 "valid": s.latest.valid if s.latest else False, "updated_at": s.updated_at} for s in strategies]
+        rows = [
+            {
+                "id": s.id,
+                "name": s.name,
+                "description": s.description,
+                "versions": len(s.versions),
+                "valid": s.latest.valid if s.latest else False,
+                "updated_at": s.updated_at,
+            }
+            for s in strategies
+        ]
     return render_template("strategies/index.html", strategies=rows)
 
 
@@ -118,8 +134,16 @@ def delete(strategy_id: int):
 # --------------------------------------------------------------------------- editor
 
 
-def _render_editor(session, strategy, *, code: str | None = None, posted_params: dict | None = None,
-                   param_errors: dict | None = None, error: str | None = None, status: int = 200):
+def _render_editor(
+    session,
+    strategy,
+    *,
+    code: str | None = None,
+    posted_params: dict | None = None,
+    param_errors: dict | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
     latest = strategy.latest
     shown_code = latest.code if code is None else code
     report = validate_strategy_code(latest.code)
@@ -161,19 +185,34 @@ def save(strategy_id: int):
         try:
             version = store.save_version(session, strategy, code, params=_posted_overrides(request.form), note=note)
         except store.StrategyParamsInvalid as exc:
-            return _render_editor(session, strategy, code=code, posted_params=_posted_params(request.form),
-                                  param_errors=exc.field_errors, error="Not saved: fix the parameters below.",
-                                  status=400)
+            return _render_editor(
+                session,
+                strategy,
+                code=code,
+                posted_params=_posted_params(request.form),
+                param_errors=exc.field_errors,
+                error="Not saved: fix the parameters below.",
+                status=400,
+            )
         except store.StrategyStoreError as exc:
-            return _render_editor(session, strategy, code=code, posted_params=_posted_params(request.form),
-                                  error=f"Not saved: {exc}", status=400)
+            return _render_editor(
+                session,
+                strategy,
+                code=code,
+                posted_params=_posted_params(request.form),
+                error=f"Not saved: {exc}",
+                status=400,
+            )
         number, valid, errors = version.number, version.valid, version.errors
     if valid:
         flash(f"Saved version {number}.", "success")
     else:
         first = errors[0]
-        flash(f"Saved version {number}, but it does not validate (line {first['line']}: {first['message']}); "
-              "it cannot run until fixed.", "error")
+        flash(
+            f"Saved version {number}, but it does not validate (line {first['line']}: {first['message']}); "
+            "it cannot run until fixed.",
+            "error",
+        )
     return redirect(url_for("strategies.editor", strategy_id=strategy_id))
 
 
@@ -242,17 +281,27 @@ def try_on_candles(strategy_id: int):
         except store.StrategyStoreError as exc:
             return render_template("strategies/_try.html", message=str(exc))
     try:
-        result = store.try_on_candles(code, params, candles, limits=current_app.config.get("STRATEGY_TRY_LIMITS",
-                                                                                          TRY_LIMITS))
+        result = store.try_on_candles(
+            code, params, candles, limits=current_app.config.get("STRATEGY_TRY_LIMITS", TRY_LIMITS)
+        )
     except SandboxError as exc:
         return render_template("strategies/_try.html", failure=exc.error)
     chart = {
-        "candles": [{"time": row[0] // 1000, "open": float(row[1]), "high": float(row[2]), "low": float(row[3]),
-                     "close": float(row[4])} for row in result.candles],
+        "candles": [
+            {
+                "time": row[0] // 1000,
+                "open": float(row[1]),
+                "high": float(row[2]),
+                "low": float(row[3]),
+                "close": float(row[4]),
+            }
+            for row in result.candles
+        ],
         "signals": [dict(s, time=s["time"] // 1000) for s in result.signals],
     }
-    return render_template("strategies/_try.html", result=result, chart=json.dumps(chart),
-                           title=f"{symbol} {timeframe} on {venue}")
+    return render_template(
+        "strategies/_try.html", result=result, chart=json.dumps(chart), title=f"{symbol} {timeframe} on {venue}"
+    )
 
 
 # --------------------------------------------------------------------------- AI assistant
@@ -265,8 +314,11 @@ def _chat_history(raw: str) -> list[dict[str, str]]:
         return []
     if not isinstance(history, list):
         return []
-    turns = [{"role": m.get("role"), "content": str(m.get("content", ""))} for m in history
-             if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    turns = [
+        {"role": m.get("role"), "content": str(m.get("content", ""))}
+        for m in history
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+    ]
     return turns[-MAX_CHAT_TURNS:]
 
 
@@ -281,11 +333,21 @@ def assistant(strategy_id: int):
     message = request.form.get("message", "").strip()
     client = _assistant()
     if not client.configured:
-        return render_template("strategies/_assistant.html", strategy=owner, history=history, help=NOT_CONFIGURED_HELP,
-                               history_json=json.dumps(history))
+        return render_template(
+            "strategies/_assistant.html",
+            strategy=owner,
+            history=history,
+            help=NOT_CONFIGURED_HELP,
+            history_json=json.dumps(history),
+        )
     if not message:
-        return render_template("strategies/_assistant.html", strategy=owner, history=history, error="Type a request first.",
-                               history_json=json.dumps(history))
+        return render_template(
+            "strategies/_assistant.html",
+            strategy=owner,
+            history=history,
+            error="Type a request first.",
+            history_json=json.dumps(history),
+        )
     history.append({"role": "user", "content": message})
     reply, error = None, None
     try:
@@ -295,8 +357,21 @@ def assistant(strategy_id: int):
         history.pop()  # the request failed: the trader can send the same message again
     if reply is not None:
         history.append({"role": "assistant", "content": reply.text})
-        logger.info("strategies.assistant_reply", extra={"user_id": current_user.id, "strategy_id": strategy_id,
-                                                         "code": reply.code is not None,
-                                                         "valid": bool(reply.validation and reply.validation.ok)})
-    return render_template("strategies/_assistant.html", strategy=owner, history=history, reply=reply, error=error,
-                           history_json=json.dumps(history), last_message=message if error else "")
+        logger.info(
+            "strategies.assistant_reply",
+            extra={
+                "user_id": current_user.id,
+                "strategy_id": strategy_id,
+                "code": reply.code is not None,
+                "valid": bool(reply.validation and reply.validation.ok),
+            },
+        )
+    return render_template(
+        "strategies/_assistant.html",
+        strategy=owner,
+        history=history,
+        reply=reply,
+        error=error,
+        history_json=json.dumps(history),
+        last_message=message if error else "",
+    )

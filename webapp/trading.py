@@ -54,9 +54,16 @@ def _ticket_from_form() -> Ticket:
     size = _decimal("size")
     if size is None:
         raise InvalidOrder("give a size")
-    return Ticket(broker_id=broker_id, symbol=request.form.get("symbol", ""), side=request.form.get("side", ""),
-                  type=request.form.get("type", ""), size_mode=request.form.get("size_mode", "quantity"), size=size,
-                  price=_decimal("price"), stop_price=_decimal("stop_price"))
+    return Ticket(
+        broker_id=broker_id,
+        symbol=request.form.get("symbol", ""),
+        side=request.form.get("side", ""),
+        type=request.form.get("type", ""),
+        size_mode=request.form.get("size_mode", "quantity"),
+        size=size,
+        price=_decimal("price"),
+        stop_price=_decimal("stop_price"),
+    )
 
 
 def _check(session, ticket: Ticket):
@@ -65,8 +72,13 @@ def _check(session, ticket: Ticket):
     if broker is None or broker.user_id != current_user.id:
         raise InvalidOrder("choose one of your broker connections")
     exchange = brokers.exchange_for(broker)
-    return check_ticket(session, current_user.id, ticket, last_price=lambda s: brokers.last_price(exchange, s),
-                        balances=exchange.balances)
+    return check_ticket(
+        session,
+        current_user.id,
+        ticket,
+        last_price=lambda s: brokers.last_price(exchange, s),
+        balances=exchange.balances,
+    )
 
 
 def _brokers(session) -> list[BrokerConnection]:
@@ -82,9 +94,18 @@ def index():
         chosen = request.args.get("broker", type=int)
         chosen = chosen if chosen in labels else (connections[0].id if connections else None)
         symbols = brokers.symbols_of(session, chosen) if chosen else []
-        return render_template("trading/index.html", connections=connections, chosen=chosen, symbols=symbols,
-                               chosen_label=labels.get(chosen, ""), form=request.args, live=bool(connections),
-                               orders=_open(session), recent=_recent(session), labels=labels)
+        return render_template(
+            "trading/index.html",
+            connections=connections,
+            chosen=chosen,
+            symbols=symbols,
+            chosen_label=labels.get(chosen, ""),
+            form=request.args,
+            live=bool(connections),
+            orders=_open(session),
+            recent=_recent(session),
+            labels=labels,
+        )
 
 
 @bp.post("/check")
@@ -107,9 +128,14 @@ def submit():
         with session_scope() as session:
             checked = _check(session, _ticket_from_form())
             if request.form.get("confirmed") != "1":
-                return render_template("trading/confirm.html", summary=checked.summary(), fields=request.form,
-                                       broker_label=session.get(BrokerConnection, checked.ticket.broker_id).label,
-                                       back_url=_ticket_url(request.form), nonce=secrets.token_urlsafe(16))
+                return render_template(
+                    "trading/confirm.html",
+                    summary=checked.summary(),
+                    fields=request.form,
+                    broker_label=session.get(BrokerConnection, checked.ticket.broker_id).label,
+                    back_url=_ticket_url(request.form),
+                    nonce=secrets.token_urlsafe(16),
+                )
             if not _claim_confirmation(request.form.get("nonce", "")):
                 flash("This confirmation was already used: the order was submitted once, not again.", "error")
                 return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
@@ -119,12 +145,23 @@ def submit():
         flash(f"Order not placed: {err.message if not err.venue else err}", "error")
         return redirect(_ticket_url(request.form))
     queued = dispatch.enqueue_order(order_id)
-    flash(f"Order #{order_id} submitted." if queued else
-          f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
-          "success" if queued else "error")
+    flash(
+        f"Order #{order_id} submitted."
+        if queued
+        else f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
+        "success" if queued else "error",
+    )
     ticket = checked.ticket  # the next ticket starts like this one, without its size and prices
-    return redirect(url_for("trading.index", broker=ticket.broker_id, symbol=ticket.symbol, side=ticket.side,
-                            type=ticket.type, size_mode=ticket.size_mode))
+    return redirect(
+        url_for(
+            "trading.index",
+            broker=ticket.broker_id,
+            symbol=ticket.symbol,
+            side=ticket.side,
+            type=ticket.type,
+            size_mode=ticket.size_mode,
+        )
+    )
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -133,12 +170,16 @@ def cancel(order_id: int):
     with new_session() as session:
         owned_or_404(session, Order, order_id)
     queued = dispatch.enqueue_cancel(order_id)
-    notice = (f"Cancel of order #{order_id} requested." if queued else
-              "The order queue is unavailable; try again in a moment.")
+    notice = (
+        f"Cancel of order #{order_id} requested."
+        if queued
+        else "The order queue is unavailable; try again in a moment."
+    )
     if request.htmx:
         # Shown in place: a flash would wait for (and confuse) the next full page.
-        return _open_orders_html(notice=notice, notice_kind="ok" if queued else "bad",
-                                 cancelling=order_id if queued else None)
+        return _open_orders_html(
+            notice=notice, notice_kind="ok" if queued else "bad", cancelling=order_id if queued else None
+        )
     flash(notice, "success" if queued else "error")
     return redirect(url_for("trading.index"))
 
@@ -149,8 +190,7 @@ def _claim_confirmation(nonce: str) -> bool:
     if not nonce:
         return True  # a direct post (scripts, tests) has no confirmation page to replay
     try:
-        return bool(get_redis().set(ticket_confirmation(current_user.id, nonce), "1", nx=True,
-                                    ex=CONFIRMATION_TTL_S))
+        return bool(get_redis().set(ticket_confirmation(current_user.id, nonce), "1", nx=True, ex=CONFIRMATION_TTL_S))
     except RedisError as exc:
         log.warning("ticket_confirmation_unchecked", extra={"user_id": current_user.id, "error": str(exc)[:200]})
         return True
@@ -163,13 +203,21 @@ def _ticket_url(fields) -> str:
 
 
 def _open(session) -> list[Order]:
-    return list(session.scalars(select(Order).where(Order.user_id == current_user.id, Order.state.in_(OPEN_STATES))
-                                .order_by(Order.id.desc())))
+    return list(
+        session.scalars(
+            select(Order)
+            .where(Order.user_id == current_user.id, Order.state.in_(OPEN_STATES))
+            .order_by(Order.id.desc())
+        )
+    )
 
 
 def _recent(session) -> list[Order]:
-    return list(session.scalars(select(Order).where(Order.user_id == current_user.id)
-                                .order_by(Order.id.desc()).limit(RECENT_LIMIT)))
+    return list(
+        session.scalars(
+            select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc()).limit(RECENT_LIMIT)
+        )
+    )
 
 
 def _labels(session) -> dict[int, str]:
@@ -178,8 +226,7 @@ def _labels(session) -> dict[int, str]:
 
 def _open_orders_html(**notice) -> str:
     with new_session() as session:
-        return render_template("trading/_open_orders.html", orders=_open(session), labels=_labels(session),
-                               **notice)
+        return render_template("trading/_open_orders.html", orders=_open(session), labels=_labels(session), **notice)
 
 
 @bp.get("/open")
@@ -232,8 +279,9 @@ def _filtered(model, filters: dict, time_column):
         query = query.where(time_column >= since)
     if until := _date(filters["until"]):
         # A bare date (the date picker) means up to the end of that day, not its first instant.
-        query = query.where(time_column < until + timedelta(days=1) if len(filters["until"]) == 10
-                            else time_column <= until)
+        query = query.where(
+            time_column < until + timedelta(days=1) if len(filters["until"]) == 10 else time_column <= until
+        )
     return query.order_by(time_column.desc()).limit(HISTORY_LIMIT)
 
 
@@ -242,8 +290,9 @@ def _csv(name: str, header: list[str], rows: list[list]) -> Response:
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+    return Response(
+        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}.csv"}
+    )
 
 
 def _num(value) -> str:
@@ -258,13 +307,50 @@ def history():
         orders = session.scalars(_filtered(Order, filters, Order.created_at)).all()
         labels = _labels(session)
         if request.args.get("format") == "csv":
-            return _csv("orders", ["id", "created_at", "broker", "symbol", "side", "type", "quantity", "price",
-                                   "stop_price", "state", "filled_quantity", "average_price", "error"],
-                        [[o.id, o.created_at.isoformat(), labels.get(o.broker_id, ""), o.symbol, o.side, o.type,
-                          _num(o.quantity), _num(o.price), _num(o.stop_price), o.state, _num(o.filled_quantity),
-                          _num(o.average_price), o.error_message or ""] for o in orders])
-        return render_template("trading/history.html", orders=orders, labels=labels, filters=filters,
-                               connections=_brokers(session), live=True)
+            return _csv(
+                "orders",
+                [
+                    "id",
+                    "created_at",
+                    "broker",
+                    "symbol",
+                    "side",
+                    "type",
+                    "quantity",
+                    "price",
+                    "stop_price",
+                    "state",
+                    "filled_quantity",
+                    "average_price",
+                    "error",
+                ],
+                [
+                    [
+                        o.id,
+                        o.created_at.isoformat(),
+                        labels.get(o.broker_id, ""),
+                        o.symbol,
+                        o.side,
+                        o.type,
+                        _num(o.quantity),
+                        _num(o.price),
+                        _num(o.stop_price),
+                        o.state,
+                        _num(o.filled_quantity),
+                        _num(o.average_price),
+                        o.error_message or "",
+                    ]
+                    for o in orders
+                ],
+            )
+        return render_template(
+            "trading/history.html",
+            orders=orders,
+            labels=labels,
+            filters=filters,
+            connections=_brokers(session),
+            live=True,
+        )
 
 
 @bp.get("/trades")
@@ -275,13 +361,39 @@ def trades():
         fills = session.scalars(_filtered(Fill, filters, Fill.traded_at)).all()
         labels = _labels(session)
         if request.args.get("format") == "csv":
-            return _csv("trades", ["traded_at", "broker", "symbol", "side", "quantity", "price", "fee", "fee_asset",
-                                   "order_id", "venue_trade_id"],
-                        [[f.traded_at.isoformat(), labels.get(f.broker_id, ""), f.symbol, f.side, _num(f.quantity),
-                          _num(f.price), _num(f.fee), f.fee_asset or "", f.order_id or "", f.venue_trade_id]
-                         for f in fills])
-        return render_template("trading/trades.html", fills=fills, labels=labels, filters=filters,
-                               connections=_brokers(session))
+            return _csv(
+                "trades",
+                [
+                    "traded_at",
+                    "broker",
+                    "symbol",
+                    "side",
+                    "quantity",
+                    "price",
+                    "fee",
+                    "fee_asset",
+                    "order_id",
+                    "venue_trade_id",
+                ],
+                [
+                    [
+                        f.traded_at.isoformat(),
+                        labels.get(f.broker_id, ""),
+                        f.symbol,
+                        f.side,
+                        _num(f.quantity),
+                        _num(f.price),
+                        _num(f.fee),
+                        f.fee_asset or "",
+                        f.order_id or "",
+                        f.venue_trade_id,
+                    ]
+                    for f in fills
+                ],
+            )
+        return render_template(
+            "trading/trades.html", fills=fills, labels=labels, filters=filters, connections=_brokers(session)
+        )
 
 
 @bp.get("/events")

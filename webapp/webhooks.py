@@ -62,9 +62,14 @@ def _read_body() -> tuple[bytes, int]:
 @limiter.exempt  # each webhook has its own rate limit (receiver.RateLimiter), which works without Redis
 def receive_alert(token: str):
     body, size = _read_body()
-    incoming = IncomingRequest(token=token, body=body, body_size=size, content_type=request.content_type,
-                               peer_address=request.remote_addr,
-                               headers={name.lower(): value for name, value in request.headers.items()})
+    incoming = IncomingRequest(
+        token=token,
+        body=body,
+        body_size=size,
+        content_type=request.content_type,
+        peer_address=request.remote_addr,
+        headers={name.lower(): value for name, value in request.headers.items()},
+    )
     try:
         with get_engine().begin() as connection:
             receipt = receive(connection, incoming)
@@ -92,23 +97,32 @@ class WebhookForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=64)])
     broker_id = SelectField("Broker", coerce=int)
     symbol = StringField("Symbol (empty: take it from the alert's {{ticker}})", validators=[Length(max=32)])
-    size_mode = SelectField("Default size", choices=[("quote", "Quote amount (e.g. USDT)"),
-                                                     ("quantity", "Quantity (base asset)"),
-                                                     ("percent", "% of free balance")])
+    size_mode = SelectField(
+        "Default size",
+        choices=[
+            ("quote", "Quote amount (e.g. USDT)"),
+            ("quantity", "Quantity (base asset)"),
+            ("percent", "% of free balance"),
+        ],
+    )
     size_value = StringField("Size", validators=[DataRequired(), Length(max=40)])
     allow_buy = BooleanField("buy", default=True)
     allow_sell = BooleanField("sell", default=True)
     allow_close = BooleanField("close", default=True)
     allow_cancel = BooleanField("cancel", default=True)
-    cadence = SelectField("Expected cadence", choices=[("", "none (no MISS detection)")]
-                          + [(tf, f"one alert every {tf}") for tf in TIMEFRAME_SECONDS])
-    grace_seconds = IntegerField("Grace (seconds, grows with long timeframes)", default=15,
-                                 validators=[NumberRange(0, 3600)])
+    cadence = SelectField(
+        "Expected cadence",
+        choices=[("", "none (no MISS detection)")] + [(tf, f"one alert every {tf}") for tf in TIMEFRAME_SECONDS],
+    )
+    grace_seconds = IntegerField(
+        "Grace (seconds, grows with long timeframes)", default=15, validators=[NumberRange(0, 3600)]
+    )
     ip_allowlist = TextAreaField("IP allow-list (empty: any sender)", validators=[Optional(), Length(max=2000)])
     tradingview_ips = BooleanField("Add TradingView's published sender addresses")
     trust_proxy = BooleanField("Behind my reverse proxy: read the sender address from X-Forwarded-For")
-    rate_limit_per_minute = IntegerField("Rate limit (alerts per minute)", default=120,
-                                         validators=[NumberRange(1, 10_000)])
+    rate_limit_per_minute = IntegerField(
+        "Rate limit (alerts per minute)", default=120, validators=[NumberRange(1, 10_000)]
+    )
 
     def settings(self) -> WebhookSettings:
         try:
@@ -119,12 +133,18 @@ class WebhookForm(FlaskForm):
         if self.tradingview_ips.data:
             allowlist += [ip for ip in TRADINGVIEW_IPS if ip not in allowlist]
         return WebhookSettings(
-            name=self.name.data, broker_id=self.broker_id.data, symbol=self.symbol.data or None,
-            size_mode=self.size_mode.data, size_value=size,
+            name=self.name.data,
+            broker_id=self.broker_id.data,
+            symbol=self.symbol.data or None,
+            size_mode=self.size_mode.data,
+            size_value=size,
             allowed_actions=tuple(action for action in ACTIONS if getattr(self, f"allow_{action}").data),
-            cadence=self.cadence.data or None, grace_seconds=self.grace_seconds.data,
-            ip_allowlist=tuple(allowlist), trust_proxy=self.trust_proxy.data,
-            rate_limit_per_minute=self.rate_limit_per_minute.data)
+            cadence=self.cadence.data or None,
+            grace_seconds=self.grace_seconds.data,
+            ip_allowlist=tuple(allowlist),
+            trust_proxy=self.trust_proxy.data,
+            rate_limit_per_minute=self.rate_limit_per_minute.data,
+        )
 
     def fill_from(self, webhook: Webhook) -> None:
         self.name.data, self.broker_id.data, self.symbol.data = webhook.name, webhook.broker_id, webhook.symbol
@@ -138,8 +158,9 @@ class WebhookForm(FlaskForm):
 
 def _form(session, webhook: Webhook | None = None) -> WebhookForm:
     form = WebhookForm()
-    brokers = session.scalars(select(BrokerConnection).where(BrokerConnection.user_id == current_user.id)
-                              .order_by(BrokerConnection.label)).all()
+    brokers = session.scalars(
+        select(BrokerConnection).where(BrokerConnection.user_id == current_user.id).order_by(BrokerConnection.label)
+    ).all()
     form.broker_id.choices = [(broker.id, f"{broker.label} ({broker.venue})") for broker in brokers]
     if webhook is not None and request.method == "GET":
         form.fill_from(webhook)
@@ -185,9 +206,14 @@ def detail(webhook_id: int):
                 session.rollback()
                 form.form_errors.append(str(exc))
         status = 400 if request.method == "POST" else 200
-        return render_template("webhooks/detail.html", webhook=webhook, form=form, url=_url_of(webhook),
-                               message=alert_message_template(webhook.symbol),
-                               message_with_exits=alert_message_template(webhook.symbol, with_exits=True)), status
+        return render_template(
+            "webhooks/detail.html",
+            webhook=webhook,
+            form=form,
+            url=_url_of(webhook),
+            message=alert_message_template(webhook.symbol),
+            message_with_exits=alert_message_template(webhook.symbol, with_exits=True),
+        ), status
 
 
 @bp.get("/<int:webhook_id>/reliability")
@@ -196,10 +222,14 @@ def reliability(webhook_id: int):
     with new_session() as session:
         webhook = owned_or_404(session, Webhook, webhook_id)
         requests = monitor.request_log(session, webhook)
-        return render_template("webhooks/reliability.html", webhook=webhook,
-                               stats=monitor.reliability(session, webhook),
-                               timeline=monitor.timeline(session, webhook), requests=requests,
-                               orders=monitor.orders_by_alert(session, requests))
+        return render_template(
+            "webhooks/reliability.html",
+            webhook=webhook,
+            stats=monitor.reliability(session, webhook),
+            timeline=monitor.timeline(session, webhook),
+            requests=requests,
+            orders=monitor.orders_by_alert(session, requests),
+        )
 
 
 @bp.get("/<int:webhook_id>/requests")
@@ -210,8 +240,12 @@ def requests_log(webhook_id: int):
         webhook = owned_or_404(session, Webhook, webhook_id)
         before = request.args.get("before", type=int)
         requests = monitor.request_log(session, webhook, before_id=before)
-        return render_template("webhooks/_requests.html", webhook=webhook, requests=requests,
-                               orders=monitor.orders_by_alert(session, requests))
+        return render_template(
+            "webhooks/_requests.html",
+            webhook=webhook,
+            requests=requests,
+            orders=monitor.orders_by_alert(session, requests),
+        )
 
 
 def _change(webhook_id: int, change, message: str):
@@ -231,8 +265,11 @@ def resume(webhook_id: int):
 @bp.post("/<int:webhook_id>/pause")
 @login_required
 def pause(webhook_id: int):
-    return _change(webhook_id, lambda webhook: pause_webhook(webhook, "paused by the trader"),
-                   "Webhook paused: its alerts are stored and refused.")
+    return _change(
+        webhook_id,
+        lambda webhook: pause_webhook(webhook, "paused by the trader"),
+        "Webhook paused: its alerts are stored and refused.",
+    )
 
 
 @bp.post("/<int:webhook_id>/rotate")

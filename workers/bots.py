@@ -45,8 +45,7 @@ def decide(spec: BotSpec, candles: list[list], position: dict | None) -> dict:
     return sandbox_for(spec).decide(candles, params=spec.params, position=position)
 
 
-@shared_task(name=tasks.BOT_TICK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1,
-             max_retries=5)
+@shared_task(name=tasks.BOT_TICK, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=5)
 def tick(bot_id: int, candle_open_time: int, timeframe: str, issued_ms: int | None = None) -> dict:
     """Idempotent per (bot, candle): a redelivered tick finds its tick row and places nothing."""
     return run_tick(bot_id, candle_open_time, timeframe, decide, issued_ms=issued_ms).as_dict()

@@ -15,8 +15,17 @@ app.config_from_object("celeryconfig")
 
 # Task modules, one per area; each registers its tasks (and periodic schedule, via
 # `app.on_after_configure`) on import.
-TASK_MODULES = ("maintenance", "orders", "reconciliation", "feeds_tasks", "webhooks", "bots", "backtests", "stop",
-                "notifications")
+TASK_MODULES = (
+    "maintenance",
+    "orders",
+    "reconciliation",
+    "feeds_tasks",
+    "webhooks",
+    "bots",
+    "backtests",
+    "stop",
+    "notifications",
+)
 
 
 class MissingTaskModule(ImportError):
@@ -31,8 +40,10 @@ def load_task_modules(names: tuple[str, ...] = TASK_MODULES) -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
-            raise MissingTaskModule(f"task module {module} is listed in workers/celery_app.py TASK_MODULES but "
-                                    "does not exist (renamed or deleted?): its tasks would never run") from exc
+            raise MissingTaskModule(
+                f"task module {module} is listed in workers/celery_app.py TASK_MODULES but "
+                "does not exist (renamed or deleted?): its tasks would never run"
+            ) from exc
 
 
 load_task_modules()

@@ -37,6 +37,7 @@ def _result(report: LoadReport | None, error: str | None = None) -> dict:
 def _progress(task):
     def report(done: int, total: int, what: str) -> None:
         task.update_state(state="PROGRESS", meta={"done": done, "total": total, "what": what})
+
     return report
 
 
@@ -48,8 +49,9 @@ def import_candles(self, path: str, venue: str, symbol: str, timeframe: str, sou
     except (OSError, UnicodeDecodeError) as exc:
         return _result(None, f"{source}: cannot read the uploaded file ({getattr(exc, 'strerror', None) or exc})")
     try:
-        report = import_candles_text(text, venue=venue, symbol=symbol, timeframe=timeframe, source=source,
-                                     progress=_progress(self))
+        report = import_candles_text(
+            text, venue=venue, symbol=symbol, timeframe=timeframe, source=source, progress=_progress(self)
+        )
     except ImportRefused as refused:  # nothing stored: the report lists the refused rows
         return _result(refused.report, str(refused))
     except (LoadError, CandleFileError) as exc:

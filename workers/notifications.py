@@ -12,6 +12,7 @@ from core.notifications.delivery import deliver as deliver_once
 def deliver(self, notification_id: int, channel_ids: list[int] | None = None) -> str:
     attempt = deliver_once(notification_id, channel_ids, attempt=self.request.retries)
     if attempt.retry_channel_ids:
-        raise self.retry(args=[notification_id], kwargs={"channel_ids": attempt.retry_channel_ids},
-                         countdown=attempt.retry_in_s)
+        raise self.retry(
+            args=[notification_id], kwargs={"channel_ids": attempt.retry_channel_ids}, countdown=attempt.retry_in_s
+        )
     return attempt.state

@@ -38,8 +38,9 @@ def reconcile_all() -> list[int]:
 
 @shared_task(name=tasks.RECONCILE_BROKER, acks_late=True)
 def reconcile_broker(broker_id: int) -> dict:
-    return reconcile.report_dict(reconcile.reconcile_broker(broker_id, _enqueue,
-                                                            placements_waiting=_placements_waiting))
+    return reconcile.report_dict(
+        reconcile.reconcile_broker(broker_id, _enqueue, placements_waiting=_placements_waiting)
+    )
 
 
 @current_app.on_after_configure.connect

@@ -30,8 +30,14 @@ def _process_here(alert_id: int) -> list[int]:
     return process_stored_alert(alert_id, current_app, send_now=True)
 
 
-@shared_task(name=tasks.DRAIN_ALERTS, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8,
-             ignore_result=True)
+@shared_task(
+    name=tasks.DRAIN_ALERTS,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    max_retries=8,
+    ignore_result=True,
+)
 def drain_alerts() -> int:
     """Alerts the web handed off (see core.webhooks.handoff)."""
     return drain(get_redis(), _process_here)
@@ -71,13 +77,16 @@ def sweep_unprotected() -> int:
         except LookupError as waiting:  # fills not in the ledger yet: the next sweep tries again
             log.info("webhook_protection_waits", extra={"order_id": entry_id, "reason": str(waiting)})
     if entry_ids:
-        log.warning("webhook_protection_recovered", extra={"count": len(entry_ids), "first_id": entry_ids[0],
-                                                           "recorded": sum(1 for r in recorded if r)})
+        log.warning(
+            "webhook_protection_recovered",
+            extra={"count": len(entry_ids), "first_id": entry_ids[0], "recorded": sum(1 for r in recorded if r)},
+        )
     return len(entry_ids)
 
 
-@shared_task(name=tasks.TRADE_AFTER_CANCELLING, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1,
-             max_retries=8)
+@shared_task(
+    name=tasks.TRADE_AFTER_CANCELLING, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=1, max_retries=8
+)
 def trade_after_cancelling_protection(alert_id: int) -> list[int]:
     """A close, or a trade the other way, whose position is protected: cancel the protection at the
     venue, then trade."""

@@ -180,7 +180,9 @@ def prepare_candles(candles: pd.DataFrame, settings: BacktestSettings) -> pd.Dat
     prices = selected[["open", "high", "low", "close"]].to_numpy(dtype="float64")
     if not np.isfinite(prices).all() or (prices <= 0).any():
         row = int(np.flatnonzero(~(np.isfinite(prices) & (prices > 0)).all(axis=1))[0])
-        raise BacktestInputError(f"candle {format_candle_time(int(selected['open_time'][row]))}: prices must be positive numbers")
+        raise BacktestInputError(
+            f"candle {format_candle_time(int(selected['open_time'][row]))}: prices must be positive numbers"
+        )
     return selected
 
 
@@ -214,7 +216,9 @@ class _Signals:
         self.entry_idx: list[int] = []
         if "should_long" in self.arrays and "should_short" in self.arrays:
             self.entry_idx = np.flatnonzero(self.arrays["should_long"] | self.arrays["should_short"]).tolist()
-        self.exit_idx: list[int] = np.flatnonzero(self.arrays["should_exit"]).tolist() if "should_exit" in self.arrays else []
+        self.exit_idx: list[int] = (
+            np.flatnonzero(self.arrays["should_exit"]).tolist() if "should_exit" in self.arrays else []
+        )
         # Order methods that answer a constant (the defaults do) are validated, not called, per entry.
         self.constants: dict[str, tuple[Any, int]] = {}
         for method in ORDER_METHODS:

@@ -67,8 +67,10 @@ def create_run(session: Session, user_id: int, request: RunRequest) -> BacktestR
     params = checked_params(defaults, {**(version.params or {}), **request.params}, "parameters")
     grid = request.grid or None
     if grid:
-        grid = {name: list(checked_params(defaults, {name: v}, "grid")[name] for v in values)
-                for name, values in grid.items()}
+        grid = {
+            name: list(checked_params(defaults, {name: v}, "grid")[name] for v in values)
+            for name, values in grid.items()
+        }
         if request.grid_metric not in GRID_METRICS:
             raise RunInputError(f"grid: rank by one of {', '.join(GRID_METRICS)}")
     available = count_candles(session, request.venue, request.symbol, request.timeframe)
@@ -76,20 +78,34 @@ def create_run(session: Session, user_id: int, request: RunRequest) -> BacktestR
         raise RunInputError(f"no {request.symbol} {request.timeframe} candles from {request.venue} in the database")
     found = count_candles(session, request.venue, request.symbol, request.timeframe, request.start_ms, request.end_ms)
     if found == 0:
-        raise RunInputError(f"no {request.symbol} {request.timeframe} candles {describe_range(request.start_ms, request.end_ms)}")
+        raise RunInputError(
+            f"no {request.symbol} {request.timeframe} candles {describe_range(request.start_ms, request.end_ms)}"
+        )
     if found > MAX_RUN_CANDLES:
         raise RunInputError(f"{found:,} candles in that range; at most {MAX_RUN_CANDLES:,} per run (narrow the dates)")
     run = BacktestRun(
-        user_id=user_id, strategy_version_id=version.id, kind="grid" if grid else "single", params=params,
-        grid=grid, grid_metric=request.grid_metric if grid else None, venue=request.venue,
-        symbol=request.symbol, timeframe=request.timeframe, start_ms=request.start_ms, end_ms=request.end_ms,
-        fee=request.fee, slippage_bps=request.slippage_bps, cash=request.cash, status="queued", stage="queued",
-        progress=0, num_candles=found,
+        user_id=user_id,
+        strategy_version_id=version.id,
+        kind="grid" if grid else "single",
+        params=params,
+        grid=grid,
+        grid_metric=request.grid_metric if grid else None,
+        venue=request.venue,
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        start_ms=request.start_ms,
+        end_ms=request.end_ms,
+        fee=request.fee,
+        slippage_bps=request.slippage_bps,
+        cash=request.cash,
+        status="queued",
+        stage="queued",
+        progress=0,
+        num_candles=found,
     )
     session.add(run)
     session.flush()
-    logger.info("backtest.created", extra={"run_id": run.id, "user_id": user_id, "kind": run.kind,
-                                           "candles": found})
+    logger.info("backtest.created", extra={"run_id": run.id, "user_id": user_id, "kind": run.kind, "candles": found})
     return run
 
 
@@ -148,8 +164,15 @@ def fail_run(run_id: int, error: dict) -> None:
             return
         run.status, run.stage, run.error, run.finished_at = "failed", "failed", error, utcnow()
         user_id = run.user_id
-    logger.info("backtest.failed", extra={"run_id": run_id, "error_type": error["type"], "line": error["line"],
-                                          "candle_time": error["candle_time"]})
+    logger.info(
+        "backtest.failed",
+        extra={
+            "run_id": run_id,
+            "error_type": error["type"],
+            "line": error["line"],
+            "candle_time": error["candle_time"],
+        },
+    )
     report_progress(run_id, user_id, "failed", 100, status="failed")
 
 
@@ -179,10 +202,27 @@ def _claim(run_id: int) -> _Job | None:
         if run.status == "running":
             logger.info("backtest.restarted", extra={"run_id": run_id})  # a worker died mid-run
         run.status, run.started_at = "running", utcnow()
-        settings = {"fee": float(run.fee), "slippage_bps": float(run.slippage_bps), "cash": float(run.cash),
-                    "start_ms": run.start_ms, "end_ms": run.end_ms}
-        return _Job(run.id, run.user_id, run.kind, run.strategy_version.code, dict(run.params or {}),
-                    run.grid, run.venue, run.symbol, run.timeframe, run.start_ms, run.end_ms, settings)
+        settings = {
+            "fee": float(run.fee),
+            "slippage_bps": float(run.slippage_bps),
+            "cash": float(run.cash),
+            "start_ms": run.start_ms,
+            "end_ms": run.end_ms,
+        }
+        return _Job(
+            run.id,
+            run.user_id,
+            run.kind,
+            run.strategy_version.code,
+            dict(run.params or {}),
+            run.grid,
+            run.venue,
+            run.symbol,
+            run.timeframe,
+            run.start_ms,
+            run.end_ms,
+            settings,
+        )
 
 
 def execute_run(run_id: int) -> str:
@@ -199,7 +239,9 @@ def execute_run(run_id: int) -> str:
         with session_scope() as session:
             candles = load_candles(session, job.venue, job.symbol, job.timeframe, job.start_ms, job.end_ms)
         if not candles["open_time"]:
-            raise RunInputError(f"no candles {describe_range(job.start_ms, job.end_ms)} (deleted since the run was created?)")
+            raise RunInputError(
+                f"no candles {describe_range(job.start_ms, job.end_ms)} (deleted since the run was created?)"
+            )
         payload = {"candles": candles, "params": job.params, **job.settings}
         report_progress(run_id, job.user_id, "running strategy")
         if job.kind == "grid":
@@ -248,8 +290,11 @@ def _finish(run: BacktestRun) -> None:
     run.status, run.stage, run.progress, run.finished_at = "done", "done", 100, utcnow()
     run.error = None
     try:
-        get_redis().set(backtest_run_progress(run.id), json.dumps({"run_id": run.id, "status": "done", "stage": "done",
-                                                          "progress": 100}), ex=3600)
+        get_redis().set(
+            backtest_run_progress(run.id),
+            json.dumps({"run_id": run.id, "status": "done", "stage": "done", "progress": 100}),
+            ex=3600,
+        )
         get_redis().publish(backtest_progress(run.user_id), json.dumps({"run_id": run.id, "status": "done"}))
     except Exception:  # noqa: BLE001 - progress display only
         logger.warning("backtest.progress_not_published", extra={"run_id": run.id})
@@ -258,7 +303,7 @@ def _finish(run: BacktestRun) -> None:
 def _chunks(items: list, count: int) -> Iterable[list]:
     size = max(1, math.ceil(len(items) / count))
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _run_grid(job: _Job, payload: dict) -> None:

@@ -69,7 +69,9 @@ class Dataset:
 
     @property
     def label(self) -> str:
-        first, last = (datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d") for t in (self.first_ms, self.last_ms))
+        first, last = (
+            datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d") for t in (self.first_ms, self.last_ms)
+        )
         return f"{self.symbol} {self.timeframe} · {self.venue} ({first} → {last}, {self.candles:,} candles)"
 
 
@@ -114,7 +116,9 @@ def _grid_values(name: str, spec: str) -> list:
         if not values:
             raise RunInputError(f"grid: no values for {name!r}")
         if len(values) > MAX_GRID_COMBINATIONS:
-            raise RunInputError(f"grid: {len(values)} values for {name!r}; at most {MAX_GRID_COMBINATIONS} combinations in all")
+            raise RunInputError(
+                f"grid: {len(values)} values for {name!r}; at most {MAX_GRID_COMBINATIONS} combinations in all"
+            )
         return values
     low, high = _decimal(match["a"], "start"), _decimal(match["b"], "end")
     step = _decimal(match["step"], "step") if match["step"] else Decimal(1)
@@ -126,7 +130,8 @@ def _grid_values(name: str, spec: str) -> list:
     if count > MAX_GRID_COMBINATIONS:
         raise RunInputError(
             f"grid: {name!r} alone has {count:,} values; at most {MAX_GRID_COMBINATIONS} combinations in all "
-            "(use a larger step)")
+            "(use a larger step)"
+        )
     return [_plain_number(low + k * step) for k in range(count)]
 
 
@@ -147,7 +152,9 @@ def parse_grid(text: str) -> dict[str, list]:
     combos = math.prod(len(v) for v in grid.values()) if grid else 0
     if combos > MAX_GRID_COMBINATIONS:
         sizes = " × ".join(str(len(v)) for v in grid.values())
-        raise RunInputError(f"grid: {sizes} = {combos:,} combinations; at most {MAX_GRID_COMBINATIONS} (use larger steps)")
+        raise RunInputError(
+            f"grid: {sizes} = {combos:,} combinations; at most {MAX_GRID_COMBINATIONS} (use larger steps)"
+        )
     return grid
 
 
@@ -199,8 +206,14 @@ def checked_params(defaults: dict | None, overrides: dict, where: str) -> dict:
 
 def available_datasets(session: Session) -> list[Dataset]:
     stmt = (
-        select(Candle.venue, Candle.symbol, Candle.timeframe, func.count(), func.min(Candle.open_time),
-               func.max(Candle.open_time))
+        select(
+            Candle.venue,
+            Candle.symbol,
+            Candle.timeframe,
+            func.count(),
+            func.min(Candle.open_time),
+            func.max(Candle.open_time),
+        )
         .group_by(Candle.venue, Candle.symbol, Candle.timeframe)
         .order_by(Candle.symbol, Candle.timeframe, Candle.venue)
     )
@@ -236,24 +249,33 @@ def describe_range(start_ms: int | None, end_ms: int | None) -> str:
 
 
 def owned_version(session: Session, user_id: int, version_id: int) -> StrategyVersion | None:
-    stmt = (select(StrategyVersion).join(StrategyRecord)
-            .where(StrategyVersion.id == version_id, StrategyRecord.user_id == user_id))
+    stmt = (
+        select(StrategyVersion)
+        .join(StrategyRecord)
+        .where(StrategyVersion.id == version_id, StrategyRecord.user_id == user_id)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
 def strategy_versions(session: Session, user_id: int) -> list[StrategyVersion]:
     """The user's valid versions, newest strategy first, newest version first."""
-    stmt = (select(StrategyVersion).join(StrategyRecord)
-            .where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
-            .order_by(StrategyRecord.updated_at.desc(), StrategyRecord.id, StrategyVersion.number.desc()))
+    stmt = (
+        select(StrategyVersion)
+        .join(StrategyRecord)
+        .where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
+        .order_by(StrategyRecord.updated_at.desc(), StrategyRecord.id, StrategyVersion.number.desc())
+    )
     return list(session.execute(stmt).scalars())
 
 
 def check_settings(request: RunRequest) -> BacktestSettings:
     try:
         return BacktestSettings(
-            fee=float(request.fee), slippage_bps=float(request.slippage_bps), cash=float(request.cash),
-            start_ms=request.start_ms, end_ms=request.end_ms,
+            fee=float(request.fee),
+            slippage_bps=float(request.slippage_bps),
+            cash=float(request.cash),
+            start_ms=request.start_ms,
+            end_ms=request.end_ms,
         ).validated()
     except BacktestInputError as exc:
         raise RunInputError(str(exc)) from None

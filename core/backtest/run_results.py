@@ -30,17 +30,25 @@ _WITH_STRATEGY = selectinload(BacktestRun.strategy_version).selectinload(Strateg
 
 
 def list_runs(session: Session, user_id: int, limit: int = 200) -> list[BacktestRun]:
-    stmt = (select(BacktestRun).where(BacktestRun.user_id == user_id).options(_WITH_STRATEGY)
-            .order_by(BacktestRun.created_at.desc(), BacktestRun.id.desc()).limit(limit))
+    stmt = (
+        select(BacktestRun)
+        .where(BacktestRun.user_id == user_id)
+        .options(_WITH_STRATEGY)
+        .order_by(BacktestRun.created_at.desc(), BacktestRun.id.desc())
+        .limit(limit)
+    )
     return list(session.execute(stmt).scalars())
 
 
 def owned_runs(session: Session, user_id: int, run_ids: Iterable[int]) -> list[BacktestRun]:
     """Runs by id in the order asked; LookupError if any is not this user's (or does not exist)."""
     ids = list(dict.fromkeys(run_ids))
-    found = {r.id: r for r in session.execute(
-        select(BacktestRun).where(BacktestRun.id.in_(ids), BacktestRun.user_id == user_id)
-        .options(_WITH_STRATEGY)).scalars()}
+    found = {
+        r.id: r
+        for r in session.execute(
+            select(BacktestRun).where(BacktestRun.id.in_(ids), BacktestRun.user_id == user_id).options(_WITH_STRATEGY)
+        ).scalars()
+    }
     if len(found) != len(ids):
         raise LookupError("no such backtest run")
     return [found[i] for i in ids]
@@ -72,7 +80,9 @@ def compare_metric_rows(runs: list[BacktestRun]) -> list[tuple[str, list]]:
 
 def best_grid_entry(run: BacktestRun) -> dict | None:
     metric = run.grid_metric or "total_return_pct"
-    scored = [r for r in run.grid_results or [] if r["status"] == "ok" and finite_number((r["metrics"] or {}).get(metric))]
+    scored = [
+        r for r in run.grid_results or [] if r["status"] == "ok" and finite_number((r["metrics"] or {}).get(metric))
+    ]
     if not scored:
         return None
     sign = -1 if metric in LOWER_IS_BETTER else 1

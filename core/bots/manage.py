@@ -61,10 +61,11 @@ def parse_params(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BotError(f"parameters must be a JSON object like {{\"fast\": 10}}: {exc.msg} "
-                       f"(line {exc.lineno}, column {exc.colno})") from None
+        raise BotError(
+            f'parameters must be a JSON object like {{"fast": 10}}: {exc.msg} (line {exc.lineno}, column {exc.colno})'
+        ) from None
     if not isinstance(value, dict):
-        raise BotError("parameters must be a JSON object like {\"fast\": 10}")
+        raise BotError('parameters must be a JSON object like {"fast": 10}')
     return value
 
 
@@ -99,8 +100,14 @@ def _checked(session: Session, user_id: int, settings: BotSettings) -> tuple[dic
         params = check_params(defaults, settings.params)
     except StrategyParamsInvalid as exc:
         raise BotError(f"parameters: {exc}") from None
-    values = {"name": name, "symbol": symbol, "timeframe": settings.timeframe, "params": params,
-              "candles_needed": settings.candles_needed, "timeout_seconds": settings.timeout_seconds}
+    values = {
+        "name": name,
+        "symbol": symbol,
+        "timeframe": settings.timeframe,
+        "params": params,
+        "candles_needed": settings.candles_needed,
+        "timeout_seconds": settings.timeout_seconds,
+    }
     return values, version, broker
 
 
@@ -113,12 +120,26 @@ def create_bot(session: Session, user_id: int, settings: BotSettings) -> Bot:
     """A new bot, paused: it trades only once started."""
     values, version, broker = _checked(session, user_id, settings)
     _ensure_name_free(session, user_id, values["name"])
-    bot = Bot(user_id=user_id, strategy_version_id=version.id, broker_id=broker.id, venue=broker.venue,
-              state="paused", **values)
+    bot = Bot(
+        user_id=user_id,
+        strategy_version_id=version.id,
+        broker_id=broker.id,
+        venue=broker.venue,
+        state="paused",
+        **values,
+    )
     session.add(bot)
     session.flush()
-    log.info("bot_created", extra={"user_id": user_id, "bot_id": bot.id, "symbol": bot.symbol,
-                                   "timeframe": bot.timeframe, "strategy_version_id": version.id})
+    log.info(
+        "bot_created",
+        extra={
+            "user_id": user_id,
+            "bot_id": bot.id,
+            "symbol": bot.symbol,
+            "timeframe": bot.timeframe,
+            "strategy_version_id": version.id,
+        },
+    )
     return bot
 
 
@@ -167,8 +188,10 @@ def pause_bot(session: Session, bot: Bot, error: dict | None = None, *, state: s
     if error is not None:
         bot.last_error = error
     bot.updated_at = utcnow()
-    log.info("bot_paused", extra={"user_id": bot.user_id, "bot_id": bot.id, "state": state,
-                                  "error_type": (error or {}).get("type")})
+    log.info(
+        "bot_paused",
+        extra={"user_id": bot.user_id, "bot_id": bot.id, "state": state, "error_type": (error or {}).get("type")},
+    )
 
 
 def delete_bot(session: Session, bot: Bot) -> None:
@@ -182,22 +205,35 @@ def delete_bot(session: Session, bot: Bot) -> None:
 
 # ---- what the pages show ------------------------------------------------------------------------
 
+
 def version_choices(session: Session, user_id: int) -> list[tuple[int, str]]:
     """Every valid version of the user's strategies, newest first within a strategy."""
-    rows = session.execute(select(StrategyVersion.id, StrategyRecord.name, StrategyVersion.number)
-                           .join(StrategyRecord).where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
-                           .order_by(StrategyRecord.name, StrategyVersion.number.desc()))
+    rows = session.execute(
+        select(StrategyVersion.id, StrategyRecord.name, StrategyVersion.number)
+        .join(StrategyRecord)
+        .where(StrategyRecord.user_id == user_id, StrategyVersion.valid.is_(True))
+        .order_by(StrategyRecord.name, StrategyVersion.number.desc())
+    )
     return [(version_id, f"{name} v{number}") for version_id, name, number in rows]
 
 
 def recent_ticks(session: Session, bot_id: int, limit: int = 50) -> list[BotTick]:
-    return list(session.scalars(select(BotTick).where(BotTick.bot_id == bot_id)
-                                .order_by(BotTick.candle_time.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(BotTick).where(BotTick.bot_id == bot_id).order_by(BotTick.candle_time.desc()).limit(limit)
+        )
+    )
 
 
 def bot_orders(session: Session, bot_id: int, limit: int = 100) -> list[Order]:
-    return list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
-                                .order_by(Order.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Order)
+            .where(Order.source == "bot", Order.source_ref == str(bot_id))
+            .order_by(Order.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 @dataclass(frozen=True)

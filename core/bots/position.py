@@ -61,10 +61,12 @@ def position_from_fills(fills: Iterable[TradeFill], base_asset: str) -> BotPosit
 
 
 def bot_fills(session: Session, bot_id: int, symbol: str) -> list[TradeFill]:
-    query = (select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset, Fill.traded_at)
-             .join(Order, Fill.order_id == Order.id)
-             .where(Order.source == "bot", Order.source_ref == str(bot_id), Fill.symbol == symbol)
-             .order_by(Fill.traded_at, Fill.id))
+    query = (
+        select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset, Fill.traded_at)
+        .join(Order, Fill.order_id == Order.id)
+        .where(Order.source == "bot", Order.source_ref == str(bot_id), Fill.symbol == symbol)
+        .order_by(Fill.traded_at, Fill.id)
+    )
     return [TradeFill(*row) for row in session.execute(query)]
 
 

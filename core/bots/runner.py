@@ -48,8 +48,7 @@ log = logging.getLogger(__name__)
 # A market buy of the whole free balance must stay affordable when the price ticks up after the close.
 PRICE_HEADROOM = Decimal("0.002")
 MIN_STALE_MS = 30_000
-FINAL = tuple(s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED,
-                                OrderState.EXPIRED))
+FINAL = tuple(s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED))
 KEEP_TICKS = 2000  # per bot; older tick rows are pruned
 
 
@@ -80,8 +79,14 @@ class TickResult:
     error: dict | None = None
 
     def as_dict(self) -> dict:
-        return {"bot_id": self.bot_id, "candle_time": self.candle_time, "action": self.action, "note": self.note,
-                "order_ids": list(self.order_ids), "error": self.error}
+        return {
+            "bot_id": self.bot_id,
+            "candle_time": self.candle_time,
+            "action": self.action,
+            "note": self.note,
+            "order_ids": list(self.order_ids),
+            "error": self.error,
+        }
 
 
 # (spec, candle rows oldest first, position or None) -> a checked decision; raises SandboxError.
@@ -104,8 +109,16 @@ def stale_after_ms(timeframe: str) -> int:
 
 # ---- the tick -------------------------------------------------------------------------------------
 
-def run_tick(bot_id: int, candle_time: int, timeframe: str, decide: Decide, *, issued_ms: int | None = None,
-             now_ms: int | None = None) -> TickResult:
+
+def run_tick(
+    bot_id: int,
+    candle_time: int,
+    timeframe: str,
+    decide: Decide,
+    *,
+    issued_ms: int | None = None,
+    now_ms: int | None = None,
+) -> TickResult:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     started = time.monotonic()
     spec, refusal = _load_spec(bot_id, candle_time, timeframe)
@@ -114,13 +127,25 @@ def run_tick(bot_id: int, candle_time: int, timeframe: str, decide: Decide, *, i
     assert spec is not None
     if issued_ms is not None and now_ms - issued_ms > stale_after_ms(timeframe):
         waited = (now_ms - issued_ms) // 1000
-        return _commit(spec, candle_time, _Plan("skip", f"tick waited {waited} s in the queue: too late to trade"
-                                                          " on this close"), None, started)
+        return _commit(
+            spec,
+            candle_time,
+            _Plan("skip", f"tick waited {waited} s in the queue: too late to trade on this close"),
+            None,
+            started,
+        )
     try:
         settle_orders(spec)
         with new_session() as session:
-            candles = load_candles(session.connection(), spec.venue, spec.symbol, spec.timeframe,
-                                   end_ms=candle_time, limit=spec.candles_needed, newest=True)
+            candles = load_candles(
+                session.connection(),
+                spec.venue,
+                spec.symbol,
+                spec.timeframe,
+                end_ms=candle_time,
+                limit=spec.candles_needed,
+                newest=True,
+            )
             rules = _rules(session, spec)
             position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
             waiting = _waiting_order(session, spec.bot_id)
@@ -134,10 +159,10 @@ def run_tick(bot_id: int, candle_time: int, timeframe: str, decide: Decide, *, i
         decision = decide(spec, _rows(candles), _position_payload(position, rules))
     except SandboxError as exc:
         error = {**exc.error, "kind": "strategy", "at_candle": candle_time}
-        log.warning("bot_strategy_failed", extra={"bot_id": bot_id, "error_type": exc.error["type"],
-                                                  "line": exc.error["line"]})
-        return _commit(spec, candle_time, _Plan("error", str(exc)[:300], error=error, new_state="error"), None,
-                       started)
+        log.warning(
+            "bot_strategy_failed", extra={"bot_id": bot_id, "error_type": exc.error["type"], "line": exc.error["line"]}
+        )
+        return _commit(spec, candle_time, _Plan("error", str(exc)[:300], error=error, new_state="error"), None, started)
     try:
         plan = _plan(spec, decision, position, rules, candles[-1])
     except ExchangeError as err:
@@ -157,10 +182,19 @@ def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec |
         if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
             return None, TickResult(bot_id, candle_time, "duplicate", "this candle or a later one was handled")
         version = session.get(StrategyVersion, bot.strategy_version_id) if bot.strategy_version_id else None
-        spec = BotSpec(bot.id, bot.user_id, bot.broker_id, bot.venue, bot.symbol, bot.timeframe,
-                       version.id if version else 0, version.code if version else "",
-                       {**(version.params or {}), **(bot.params or {})} if version else {},
-                       bot.candles_needed, bot.timeout_seconds)
+        spec = BotSpec(
+            bot.id,
+            bot.user_id,
+            bot.broker_id,
+            bot.venue,
+            bot.symbol,
+            bot.timeframe,
+            version.id if version else 0,
+            version.code if version else "",
+            {**(version.params or {}), **(bot.params or {})} if version else {},
+            bot.candles_needed,
+            bot.timeout_seconds,
+        )
     if version is None:
         message = "the bot's strategy version was deleted"
         error = {"type": "StrategyMissing", "message": message, "line": None, "candle_time": None, "kind": "strategy"}
@@ -185,9 +219,12 @@ def holds(position: BotPosition, rules: SymbolRules) -> bool:
 def _position_payload(position: BotPosition, rules: SymbolRules) -> dict | None:
     if not holds(position, rules):
         return None
-    return {"side": "long", "size": float(position.quantity),
-            "entry_price": float(position.entry_price) if position.entry_price is not None else None,
-            "entry_time_ms": int(position.entry_time.timestamp() * 1000) if position.entry_time else None}
+    return {
+        "side": "long",
+        "size": float(position.quantity),
+        "entry_price": float(position.entry_price) if position.entry_price is not None else None,
+        "entry_time_ms": int(position.entry_time.timestamp() * 1000) if position.entry_time else None,
+    }
 
 
 def _bot_orders(bot_id: int):
@@ -197,27 +234,36 @@ def _bot_orders(bot_id: int):
 def _waiting_order(session: Session, bot_id: int) -> int | None:
     """An entry or exit not settled yet, or whose fills are not all in our ledger yet (they are fetched
     right after the fill, else by reconciliation): the position is not known until then."""
-    recorded = select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id) \
-        .scalar_subquery()
-    return session.scalar(_bot_orders(bot_id).with_only_columns(Order.id).where(
-        Order.type == "market", or_(Order.state.not_in(FINAL), Order.filled_quantity > recorded))
-        .order_by(Order.id).limit(1))
+    recorded = select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id).scalar_subquery()
+    return session.scalar(
+        _bot_orders(bot_id)
+        .with_only_columns(Order.id)
+        .where(Order.type == "market", or_(Order.state.not_in(FINAL), Order.filled_quantity > recorded))
+        .order_by(Order.id)
+        .limit(1)
+    )
 
 
 def _open_protection(session: Session, bot_id: int) -> list[int]:
-    return list(session.scalars(_bot_orders(bot_id).with_only_columns(Order.id).where(
-        Order.type != "market", Order.state.not_in(FINAL)).order_by(Order.id)))
+    return list(
+        session.scalars(
+            _bot_orders(bot_id)
+            .with_only_columns(Order.id)
+            .where(Order.type != "market", Order.state.not_in(FINAL))
+            .order_by(Order.id)
+        )
+    )
 
 
 def _exchange_failure(err: ExchangeError, doing: str) -> _Plan:
     message = f"{doing}: {err}"[:500]
     error = {"type": type(err).__name__, "message": message, "line": None, "candle_time": None, "kind": "exchange"}
     log.warning("bot_exchange_error", extra={"error_type": error["type"], "doing": doing})
-    return _Plan("error", message[:300], error=error,
-                 new_state="paused" if isinstance(err, AuthError) else None)
+    return _Plan("error", message[:300], error=error, new_state="paused" if isinstance(err, AuthError) else None)
 
 
 # ---- from a decision to orders -------------------------------------------------------------------
+
 
 def _plan(spec: BotSpec, decision: dict, position: BotPosition, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
     long = holds(position, rules)
@@ -246,8 +292,15 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
     quantity = round_to_step(min(position.quantity, free.free if free else Decimal(0)), rules.step_size)
     if quantity < rules.min_qty or quantity <= 0:
         return _Plan("hold", f"only {decimal_str(quantity)} {rules.base} free to sell: below the minimum order")
-    intent = OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="sell", type="market",
-                         quantity=quantity, source="bot", source_ref=str(spec.bot_id))
+    intent = OrderIntent(
+        broker_id=spec.broker_id,
+        symbol=spec.symbol,
+        side="sell",
+        type="market",
+        quantity=quantity,
+        source="bot",
+        source_ref=str(spec.bot_id),
+    )
     return _Plan("exit", f"sell {decimal_str(quantity)} {rules.base} at market", [intent])
 
 
@@ -263,22 +316,42 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
     except InvalidOrder as err:
         return _Plan("hold", f"entry signal, but {err}"[:300])
     if quantity < rules.min_qty or quantity * price < rules.min_notional:
-        return _Plan("hold", f"entry signal, but {decimal_str(fraction * 100)}% of {decimal_str(free_quote)} "
-                             f"{rules.quote} is below the minimum order of {spec.symbol}")
-    intent = OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="buy", type="market", quantity=quantity,
-                         source="bot", source_ref=str(spec.bot_id))
+        return _Plan(
+            "hold",
+            f"entry signal, but {decimal_str(fraction * 100)}% of {decimal_str(free_quote)} "
+            f"{rules.quote} is below the minimum order of {spec.symbol}",
+        )
+    intent = OrderIntent(
+        broker_id=spec.broker_id,
+        symbol=spec.symbol,
+        side="buy",
+        type="market",
+        quantity=quantity,
+        source="bot",
+        source_ref=str(spec.bot_id),
+    )
     protection = {key: decision[key] for key in ("stop_loss", "take_profit") if decision.get(key) is not None}
     note = f"buy {decimal_str(quantity)} {rules.base} at market ({decimal_str(fraction * 100)}% of free {rules.quote})"
     return _Plan("enter", note, [intent], protection or None)
 
 
-def protective_intent(spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None,
-                      take_profit: Decimal | None) -> OrderIntent:
+def protective_intent(
+    spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None, take_profit: Decimal | None
+) -> OrderIntent:
     """Both: one OCO (a filled leg cancels the other); one of them: a stop-loss or a take-profit limit."""
+
     def sell(order_type: str, *, price: Decimal | None = None, stop_price: Decimal | None = None) -> OrderIntent:
-        return OrderIntent(broker_id=spec.broker_id, symbol=spec.symbol, side="sell", type=order_type,
-                           quantity=quantity, price=price, stop_price=stop_price, source="bot",
-                           source_ref=str(spec.bot_id))
+        return OrderIntent(
+            broker_id=spec.broker_id,
+            symbol=spec.symbol,
+            side="sell",
+            type=order_type,
+            quantity=quantity,
+            price=price,
+            stop_price=stop_price,
+            source="bot",
+            source_ref=str(spec.bot_id),
+        )
 
     if stop_loss is not None and take_profit is not None:
         return sell("oco", price=take_profit, stop_price=stop_loss)
@@ -289,6 +362,7 @@ def protective_intent(spec: BotSpec, quantity: Decimal, stop_loss: Decimal | Non
 
 # ---- recording, then placing ---------------------------------------------------------------------
 
+
 def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None, started: float) -> TickResult:
     """Record the tick (and its orders) once; then place the orders."""
     try:
@@ -296,13 +370,22 @@ def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None,
             bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
             if bot is None or bot.state != "running":
                 return TickResult(spec.bot_id, candle_time, "skip", "the bot was paused meanwhile")
-            if session.scalar(select(BotTick.id).where(BotTick.bot_id == bot.id,
-                                                       BotTick.candle_time == candle_time)) is not None:
+            if (
+                session.scalar(select(BotTick.id).where(BotTick.bot_id == bot.id, BotTick.candle_time == candle_time))
+                is not None
+            ):
                 return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
             order_ids = [record_order(session, bot.user_id, intent).id for intent in plan.intents]
-            tick = BotTick(bot_id=bot.id, candle_time=candle_time, action=plan.action, decision=decision,
-                           note=plan.note[:300], order_ids=order_ids, error=plan.error,
-                           duration_ms=int((time.monotonic() - started) * 1000))
+            tick = BotTick(
+                bot_id=bot.id,
+                candle_time=candle_time,
+                action=plan.action,
+                decision=decision,
+                note=plan.note[:300],
+                order_ids=order_ids,
+                error=plan.error,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
             session.add(tick)
             bot.last_tick_at, bot.last_candle_time = utcnow(), candle_time
             if decision is not None:
@@ -316,8 +399,10 @@ def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None,
             _prune(session, bot.id)
     except IntegrityError:  # a concurrent delivery of the same tick won the unique (bot, candle) row
         return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
-    log.info("bot_ticked", extra={"bot_id": spec.bot_id, "candle_time": candle_time, "action": plan.action,
-                                  "order_ids": order_ids})
+    log.info(
+        "bot_ticked",
+        extra={"bot_id": spec.bot_id, "candle_time": candle_time, "action": plan.action, "order_ids": order_ids},
+    )
     if plan.new_state:
         notifications.bot_stopped(spec.user_id, spec.bot_id, plan.new_state, plan.error)
     for order_id in order_ids:
@@ -328,8 +413,13 @@ def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None,
 
 
 def _prune(session: Session, bot_id: int) -> None:
-    cutoff = session.scalar(select(BotTick.candle_time).where(BotTick.bot_id == bot_id)
-                            .order_by(BotTick.candle_time.desc()).offset(KEEP_TICKS).limit(1))
+    cutoff = session.scalar(
+        select(BotTick.candle_time)
+        .where(BotTick.bot_id == bot_id)
+        .order_by(BotTick.candle_time.desc())
+        .offset(KEEP_TICKS)
+        .limit(1)
+    )
     if cutoff is not None:
         session.query(BotTick).filter(BotTick.bot_id == bot_id, BotTick.candle_time <= cutoff).delete()
 
@@ -339,8 +429,9 @@ def place_bot_order(spec: BotSpec, order_id: int) -> None:
     try:
         placement.place(order_id)
     except Exception as exc:  # noqa: BLE001 - the order is recorded `new`: the orders queue and reconciliation own it
-        log.warning("bot_order_place_deferred", extra={"bot_id": spec.bot_id, "order_id": order_id,
-                                                       "error": str(exc)[:200]})
+        log.warning(
+            "bot_order_place_deferred", extra={"bot_id": spec.bot_id, "order_id": order_id, "error": str(exc)[:200]}
+        )
         dispatch.enqueue_order(order_id)
         return
     _note_rejection(spec, order_id)
@@ -354,13 +445,20 @@ def _note_rejection(spec: BotSpec, order_id: int) -> None:
         bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
         if bot is None:
             return
-        bot.last_error = {"type": "OrderRejected", "message": f"order #{order.id}: {order.error_message}"[:500],
-                          "line": None, "candle_time": None, "kind": "exchange", "order_id": order.id}
+        bot.last_error = {
+            "type": "OrderRejected",
+            "message": f"order #{order.id}: {order.error_message}"[:500],
+            "line": None,
+            "candle_time": None,
+            "kind": "exchange",
+            "order_id": order.id,
+        }
         if order.error_kind == "auth" and bot.state == "running":
             bot.state = "paused"
             notifications.bot_stopped(bot.user_id, bot.id, "paused", bot.last_error)
-        log.warning("bot_order_rejected", extra={"bot_id": bot.id, "order_id": order.id,
-                                                 "error_kind": order.error_kind})
+        log.warning(
+            "bot_order_rejected", extra={"bot_id": bot.id, "order_id": order.id, "error_kind": order.error_kind}
+        )
 
 
 def protect(spec: BotSpec) -> int | None:
@@ -380,8 +478,9 @@ def protect(spec: BotSpec) -> int | None:
         quantity = bot_position(session, spec.bot_id, spec.symbol, base).quantity
         if quantity <= 0:
             return None  # fills not in the ledger yet: the next tick tries again
-        stop, take = (Decimal(str(pending[k])) if pending.get(k) is not None else None
-                      for k in ("stop_loss", "take_profit"))
+        stop, take = (
+            Decimal(str(pending[k])) if pending.get(k) is not None else None for k in ("stop_loss", "take_profit")
+        )
         order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take)).id
         bot.pending_protection = None
     log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_id": order_id})
@@ -392,8 +491,12 @@ def protect(spec: BotSpec) -> int | None:
 def settle_orders(spec: BotSpec) -> None:
     """Bring the bot's unfinished orders up to date (fills into the ledger), then protect a filled entry."""
     with new_session() as session:
-        unfinished = session.execute(_bot_orders(spec.bot_id).with_only_columns(Order.id, Order.state)
-                                     .where(Order.state.not_in(FINAL)).order_by(Order.id)).all()
+        unfinished = session.execute(
+            _bot_orders(spec.bot_id)
+            .with_only_columns(Order.id, Order.state)
+            .where(Order.state.not_in(FINAL))
+            .order_by(Order.id)
+        ).all()
     for order_id, state in unfinished:
         if state == OrderState.NEW.value:
             place_bot_order(spec, order_id)

@@ -35,8 +35,18 @@ class _Partial:
         self.event_ms = minute.event_ms
 
     def closed(self, venue: str, symbol: str, timeframe: str) -> ClosedCandle:
-        return ClosedCandle(venue, symbol, timeframe, self.open_time, self.open, self.high, self.low, self.close,
-                            self.volume, self.event_ms)
+        return ClosedCandle(
+            venue,
+            symbol,
+            timeframe,
+            self.open_time,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.event_ms,
+        )
 
 
 class SymbolAggregator:
@@ -66,8 +76,9 @@ class SymbolAggregator:
                 closed.append(partial.closed(self.venue, self.symbol, timeframe))
                 partial = None
             if partial is None:
-                partial = _Partial(start, minute.open, minute.high, minute.low, minute.close, minute.volume,
-                                   minute.event_ms)
+                partial = _Partial(
+                    start, minute.open, minute.high, minute.low, minute.close, minute.volume, minute.event_ms
+                )
             else:
                 partial.add(minute)
             if minute.open_time + MINUTE_MS == start + span:

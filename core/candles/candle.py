@@ -8,8 +8,14 @@ from decimal import Decimal
 from core.infra.config import TIMEFRAMES
 
 MINUTE_MS = 60_000
-TIMEFRAME_MS = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS,
-                "1h": 60 * MINUTE_MS, "4h": 240 * MINUTE_MS}
+TIMEFRAME_MS = {
+    "1m": MINUTE_MS,
+    "3m": 3 * MINUTE_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "1h": 60 * MINUTE_MS,
+    "4h": 240 * MINUTE_MS,
+}
 assert tuple(TIMEFRAME_MS) == TIMEFRAMES
 
 
@@ -45,14 +51,29 @@ class ClosedCandle:
 
     def fields(self) -> dict[str, str]:
         """Flat string fields, as stored in Redis streams and sent to browsers."""
-        out = {"t": str(self.open_time), "o": str(self.open), "h": str(self.high), "l": str(self.low),
-               "c": str(self.close), "v": str(self.volume)}
+        out = {
+            "t": str(self.open_time),
+            "o": str(self.open),
+            "h": str(self.high),
+            "l": str(self.low),
+            "c": str(self.close),
+            "v": str(self.volume),
+        }
         if self.event_ms is not None:
             out["E"] = str(self.event_ms)
         return out
 
     @classmethod
     def from_fields(cls, venue: str, symbol: str, timeframe: str, fields: dict[str, str]) -> ClosedCandle:
-        return cls(venue, symbol, timeframe, int(fields["t"]), Decimal(fields["o"]), Decimal(fields["h"]),
-                   Decimal(fields["l"]), Decimal(fields["c"]), Decimal(fields["v"]),
-                   int(fields["E"]) if "E" in fields else None)
+        return cls(
+            venue,
+            symbol,
+            timeframe,
+            int(fields["t"]),
+            Decimal(fields["o"]),
+            Decimal(fields["h"]),
+            Decimal(fields["l"]),
+            Decimal(fields["c"]),
+            Decimal(fields["v"]),
+            int(fields["E"]) if "E" in fields else None,
+        )

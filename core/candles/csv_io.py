@@ -77,7 +77,9 @@ def parse_candles_csv(text: str, source: str = "candles") -> pd.DataFrame:
         names = [c.strip().lower() for c in first_line.split(",")]
         missing = [c for c in CANDLE_COLUMNS if c not in names]
         if missing:
-            raise CandleFileError(f"header lacks column(s) {', '.join(missing)}; expected {','.join(CANDLE_COLUMNS)}", 1, source)
+            raise CandleFileError(
+                f"header lacks column(s) {', '.join(missing)}; expected {','.join(CANDLE_COLUMNS)}", 1, source
+            )
         raw.columns = names + [f"extra_{i}" for i in range(len(raw.columns) - len(names))]
         raw = raw[list(CANDLE_COLUMNS)]
     elif raw.shape[1] in (BINANCE_KLINE_COLUMNS, len(CANDLE_COLUMNS)):
@@ -124,8 +126,12 @@ def _typed_candles(raw: pd.DataFrame, header_lines: int, source: str) -> pd.Data
     for name in CANDLE_COLUMNS[1:]:
         bad = np.flatnonzero(np.abs(out[name]) >= MAX_CANDLE_VALUE)
         if bad.size:
-            raise CandleFileError(f"{name} {raw[name].iloc[int(bad[0])].strip()[:40]} is beyond what a candle holds "
-                                  f"(under {MAX_CANDLE_VALUE:.0e})", line_of(int(bad[0])), source)
+            raise CandleFileError(
+                f"{name} {raw[name].iloc[int(bad[0])].strip()[:40]} is beyond what a candle holds "
+                f"(under {MAX_CANDLE_VALUE:.0e})",
+                line_of(int(bad[0])),
+                source,
+            )
     times = out["open_time"]
     if np.any(np.abs(times) >= _MAX_MS_TIMESTAMP * 1000):
         row = int(np.flatnonzero(np.abs(times) >= _MAX_MS_TIMESTAMP * 1000)[0])
@@ -186,6 +192,4 @@ def find_gaps(open_time_ms: np.ndarray, interval_ms: int | None = None) -> list[
         return []
     step = np.diff(open_time_ms)
     where = np.flatnonzero(step > interval_ms)
-    return [
-        Gap(int(open_time_ms[i]), int(open_time_ms[i + 1]), int(step[i] // interval_ms) - 1) for i in where
-    ]
+    return [Gap(int(open_time_ms[i]), int(open_time_ms[i + 1]), int(step[i] // interval_ms) - 1) for i in where]

@@ -30,8 +30,13 @@ def feed_status(client: redis.Redis | None = None, now: float | None = None) -> 
         symbols[symbol] = {**status, "age_s": age, "stale": is_stale}
         if is_stale:
             stale.append({"venue": info.get("venue"), "symbol": symbol, "age_s": age})
-    return {**info, "running": beat["ok"], "connected": bool(info.get("connected")) and beat["ok"],
-            "symbols": symbols, "stale": stale}
+    return {
+        **info,
+        "running": beat["ok"],
+        "connected": bool(info.get("connected")) and beat["ok"],
+        "symbols": symbols,
+        "stale": stale,
+    }
 
 
 def stale_feeds(client: redis.Redis | None = None, now: float | None = None) -> list[dict]:

@@ -54,16 +54,40 @@ def _start(user_id: int, send: Callable[[], AsyncResult], label: str, client: re
     return result.id
 
 
-def start_import(user_id: int, path: Path, *, venue: str, symbol: str, timeframe: str, filename: str,
-                 client: redis.Redis | None = None) -> str:
-    return _start(user_id, lambda: tasks.send_import_candles(str(path), venue, symbol, timeframe, filename),
-                  f"import {filename} → {venue} {symbol} {timeframe}", client)
+def start_import(
+    user_id: int,
+    path: Path,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    filename: str,
+    client: redis.Redis | None = None,
+) -> str:
+    return _start(
+        user_id,
+        lambda: tasks.send_import_candles(str(path), venue, symbol, timeframe, filename),
+        f"import {filename} → {venue} {symbol} {timeframe}",
+        client,
+    )
 
 
-def start_download(user_id: int, *, venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
-                   client: redis.Redis | None = None) -> str:
-    return _start(user_id, lambda: tasks.send_download_candles(venue, symbol, timeframe, start_ms, end_ms),
-                  f"download {venue} {symbol} {timeframe}", client)
+def start_download(
+    user_id: int,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    client: redis.Redis | None = None,
+) -> str:
+    return _start(
+        user_id,
+        lambda: tasks.send_download_candles(venue, symbol, timeframe, start_ms, end_ms),
+        f"download {venue} {symbol} {timeframe}",
+        client,
+    )
 
 
 def user_jobs(user_id: int, client: redis.Redis | None = None) -> list[dict]:
@@ -87,6 +111,7 @@ def job_status(user_id: int, job_id: str, client: redis.Redis | None = None) -> 
             status["done"] = status["total"] = status["report"]["rows"]
     elif state in ("FAILURE", "REVOKED"):
         status.update(finished=True, error="the job failed unexpectedly; see the worker log")
-    status["percent"] = int(100 * status["done"] / status["total"]) if status["total"] else \
-        (100 if status["finished"] else 0)
+    status["percent"] = (
+        int(100 * status["done"] / status["total"]) if status["total"] else (100 if status["finished"] else 0)
+    )
     return status

@@ -64,8 +64,10 @@ class ImportRefused(LoadError):
     def __init__(self, source: str, report: LoadReport):
         self.report = report
         first = report.bad_rows[0]
-        super().__init__(f"{source}: nothing imported, {len(report.bad_rows)} row(s) refused, the first at "
-                         f"line {first.line}: {first.error}")
+        super().__init__(
+            f"{source}: nothing imported, {len(report.bad_rows)} row(s) refused, the first at "
+            f"line {first.line}: {first.error}"
+        )
 
 
 @dataclass
@@ -88,15 +90,26 @@ class LoadReport:
     last: int | None = None
 
     def as_dict(self) -> dict:
-        return {"venue": self.venue, "symbol": self.symbol, "timeframe": self.timeframe, "rows": self.rows,
-                "added": self.added, "duplicates": self.duplicates, "first": self.first, "last": self.last,
-                "gaps": [g.as_dict() for g in self.gaps], "missing": sum(g.missing for g in self.gaps),
-                "bad_rows": [{"line": b.line, "error": b.error} for b in self.bad_rows]}
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "rows": self.rows,
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "first": self.first,
+            "last": self.last,
+            "gaps": [g.as_dict() for g in self.gaps],
+            "missing": sum(g.missing for g in self.gaps),
+            "bad_rows": [{"line": b.line, "error": b.error} for b in self.bad_rows],
+        }
 
     def summary(self) -> str:
-        return (f"{self.venue} {self.symbol} {self.timeframe}: {self.rows} rows, {self.added} added, "
-                f"{self.duplicates} duplicates skipped, {len(self.gaps)} gaps "
-                f"({sum(g.missing for g in self.gaps)} missing), {len(self.bad_rows)} bad rows")
+        return (
+            f"{self.venue} {self.symbol} {self.timeframe}: {self.rows} rows, {self.added} added, "
+            f"{self.duplicates} duplicates skipped, {len(self.gaps)} gaps "
+            f"({sum(g.missing for g in self.gaps)} missing), {len(self.bad_rows)} bad rows"
+        )
 
 
 def check_target(venue: str, symbol: str, timeframe: str) -> None:
@@ -116,6 +129,7 @@ def guess_symbol_timeframe(path: str | Path) -> tuple[str | None, str | None]:
 
 # --- tolerant CSV reading ---------------------------------------------------------------------
 
+
 def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndarray, list[BadRow]]:
     """Good rows (a frame as parse_candles_csv returns), their file line numbers, and the bad rows."""
     lines = text.lstrip("\ufeff").split("\n")
@@ -131,7 +145,7 @@ def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndar
     line_numbers: list[int] = []
     bad: list[BadRow] = []
     for start in range(0, len(numbered), CHUNK_LINES):
-        frame, kept = _read_chunk(numbered[start:start + CHUNK_LINES], header, source, bad)
+        frame, kept = _read_chunk(numbered[start : start + CHUNK_LINES], header, source, bad)
         if frame is not None:
             frames.append(frame)
             line_numbers.extend(kept)
@@ -146,8 +160,9 @@ def read_rows(text: str, source: str = "candles") -> tuple[pd.DataFrame, np.ndar
     return _drop_unordered(frame, lines_of, bad)
 
 
-def _read_chunk(numbered: list[tuple[int, str]], header: str | None, source: str,
-                bad: list[BadRow]) -> tuple[pd.DataFrame | None, list[int]]:
+def _read_chunk(
+    numbered: list[tuple[int, str]], header: str | None, source: str, bad: list[BadRow]
+) -> tuple[pd.DataFrame | None, list[int]]:
     offset = 1 if header is not None else 0
     while numbered:
         text = "\n".join(([header] if header is not None else []) + [line for _, line in numbered])
@@ -174,8 +189,12 @@ def _drop_unordered(frame: pd.DataFrame, lines_of: np.ndarray, bad: list[BadRow]
     before = np.maximum.accumulate(np.concatenate([[np.iinfo(np.int64).min], times[:-1]]))
     unordered = times <= before
     for index in np.flatnonzero(unordered):
-        bad.append(BadRow(int(lines_of[index]), f"open_time {int(times[index])} is a duplicate or out of order "
-                                                 f"(an earlier row is at or after it)"))
+        bad.append(
+            BadRow(
+                int(lines_of[index]),
+                f"open_time {int(times[index])} is a duplicate or out of order (an earlier row is at or after it)",
+            )
+        )
     keep = ~unordered
     bad.sort(key=lambda b: b.line)
     return frame[keep].reset_index(drop=True), lines_of[keep], bad
@@ -183,10 +202,16 @@ def _drop_unordered(frame: pd.DataFrame, lines_of: np.ndarray, bad: list[BadRow]
 
 # --- import -------------------------------------------------------------------------------------
 
+
 def _stored_values(conn, venue: str, symbol: str, timeframe: str, first: int, last: int) -> dict[int, tuple]:
-    rows = conn.execute(select(Candle.open_time, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
-                        .where(Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe,
-                               Candle.open_time.between(first, last)))
+    rows = conn.execute(
+        select(Candle.open_time, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume).where(
+            Candle.venue == venue,
+            Candle.symbol == symbol,
+            Candle.timeframe == timeframe,
+            Candle.open_time.between(first, last),
+        )
+    )
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
@@ -207,17 +232,27 @@ def _refusals(conn, candles: list[ClosedCandle], lines: list[int], now_ms: int) 
         if candle.open_time > now_ms:
             refused.append(BadRow(line, f"open_time {candle.open_time} ({_utc(candle.open_time)}) lies in the future"))
         elif candle.open_time + span > now_ms:
-            refused.append(BadRow(line, f"the candle at {_utc(candle.open_time)} is not closed yet "
-                                        f"(it closes at {_utc(candle.open_time + span)})"))
+            refused.append(
+                BadRow(
+                    line,
+                    f"the candle at {_utc(candle.open_time)} is not closed yet "
+                    f"(it closes at {_utc(candle.open_time + span)})",
+                )
+            )
     first = candles[0]
     stored = _stored_values(conn, first.venue, first.symbol, first.timeframe, first.open_time, candles[-1].open_time)
     for candle, line in zip(candles, lines, strict=True):
         kept = stored.get(candle.open_time)
         mine = tuple(_as_stored(v) for v in (candle.open, candle.high, candle.low, candle.close, candle.volume))
         if kept is not None and mine != kept:
-            refused.append(BadRow(line, f"conflicts with the stored candle at {_utc(candle.open_time)} "
-                                        f"(stored o/h/l/c/v {'/'.join(_plain(v) for v in kept)}, "
-                                        f"file {'/'.join(_plain(v) for v in mine)})"))
+            refused.append(
+                BadRow(
+                    line,
+                    f"conflicts with the stored candle at {_utc(candle.open_time)} "
+                    f"(stored o/h/l/c/v {'/'.join(_plain(v) for v in kept)}, "
+                    f"file {'/'.join(_plain(v) for v in mine)})",
+                )
+            )
     return refused
 
 
@@ -230,9 +265,17 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def import_candles_text(text: str, *, venue: str, symbol: str, timeframe: str, source: str = "candles",
-                        engine: Engine | None = None, progress: Progress | None = None,
-                        now_ms: int | None = None) -> LoadReport:
+def import_candles_text(
+    text: str,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    source: str = "candles",
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+    now_ms: int | None = None,
+) -> LoadReport:
     """Store every candle of the file in one transaction, or none: any refused row (unreadable, off the
     timeframe's boundaries, not closed, in the future, or conflicting with a stored candle) raises
     ImportRefused naming the rows. Candles identical to stored ones are counted as duplicates."""
@@ -250,14 +293,27 @@ def import_candles_text(text: str, *, venue: str, symbol: str, timeframe: str, s
     for index in np.flatnonzero(misaligned):
         bad.append(BadRow(int(lines_of[index]), f"open_time {int(times[index])} is not on a {timeframe} boundary"))
     frame, lines = frame[~misaligned], [int(n) for n in lines_of[~misaligned]]
-    candles = [ClosedCandle(venue, symbol, timeframe, int(t), Decimal(repr(o)), Decimal(repr(h)),
-                            Decimal(repr(low)), Decimal(repr(c)), Decimal(repr(v)))
-               for t, o, h, low, c, v in frame.itertuples(index=False, name=None)]
+    candles = [
+        ClosedCandle(
+            venue,
+            symbol,
+            timeframe,
+            int(t),
+            Decimal(repr(o)),
+            Decimal(repr(h)),
+            Decimal(repr(low)),
+            Decimal(repr(c)),
+            Decimal(repr(v)),
+        )
+        for t, o, h, low, c, v in frame.itertuples(index=False, name=None)
+    ]
     engine = engine or get_engine()
     with engine.begin() as conn:
         # One import of a market at a time: the conflict check holds until this transaction commits.
-        conn.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:market))"),
-                     {"market": f"candles:{venue}:{symbol}:{timeframe}"})
+        conn.execute(
+            text_sql("SELECT pg_advisory_xact_lock(hashtext(:market))"),
+            {"market": f"candles:{venue}:{symbol}:{timeframe}"},
+        )
         if candles:
             bad.extend(_refusals(conn, candles, lines, now_ms))
         report.rows = len(candles)
@@ -267,17 +323,26 @@ def import_candles_text(text: str, *, venue: str, symbol: str, timeframe: str, s
         report.first, report.last = candles[0].open_time, candles[-1].open_time
         report.gaps = find_gaps(frame["open_time"].to_numpy(), span)
         for start in range(0, len(candles), INSERT_CHUNK):
-            report.added += insert_candles(conn, candles[start:start + INSERT_CHUNK], "import")
+            report.added += insert_candles(conn, candles[start : start + INSERT_CHUNK], "import")
             if progress:
                 progress(min(start + INSERT_CHUNK, len(candles)), len(candles), "rows")
     report.duplicates = report.rows - report.added
-    log.info("candles_imported", extra={"source": source, **{k: v for k, v in report.as_dict().items()
-                                                             if k not in ("gaps", "bad_rows")}})
+    log.info(
+        "candles_imported",
+        extra={"source": source, **{k: v for k, v in report.as_dict().items() if k not in ("gaps", "bad_rows")}},
+    )
     return report
 
 
-def import_candles_file(path: str | Path, *, venue: str, symbol: str | None = None, timeframe: str | None = None,
-                        engine: Engine | None = None, progress: Progress | None = None) -> LoadReport:
+def import_candles_file(
+    path: str | Path,
+    *,
+    venue: str,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
     guessed_symbol, guessed_tf = guess_symbol_timeframe(path)
     symbol, timeframe = symbol or guessed_symbol, timeframe or guessed_tf
     if not symbol or not timeframe:
@@ -286,17 +351,29 @@ def import_candles_file(path: str | Path, *, venue: str, symbol: str | None = No
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError(f"{path}: cannot read file ({getattr(exc, 'strerror', None) or exc})") from None
-    return import_candles_text(text, venue=venue, symbol=symbol, timeframe=timeframe, source=str(path),
-                               engine=engine, progress=progress)
+    return import_candles_text(
+        text, venue=venue, symbol=symbol, timeframe=timeframe, source=str(path), engine=engine, progress=progress
+    )
 
 
 # --- download -----------------------------------------------------------------------------------
 
-def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int, *,
-                     exchange: Exchange | None = None, engine: Engine | None = None,
-                     client: redis.Redis | None = None, progress: Progress | None = None,
-                     sleep: Callable[[float], None] = time.sleep, max_retries: int = 8,
-                     base_url: str | None = None) -> LoadReport:
+
+def download_candles(
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    exchange: Exchange | None = None,
+    engine: Engine | None = None,
+    client: redis.Redis | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_retries: int = 8,
+    base_url: str | None = None,
+) -> LoadReport:
     """Fetch [start_ms, end_ms] page by page into Postgres. Interrupted, it resumes after the last page
     stored (a Redis checkpoint per range); rate limits are waited out, not failed."""
     check_target(venue, symbol, timeframe)
@@ -306,8 +383,9 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
     start_ms = start_ms + (-start_ms) % span
     client = client or get_redis()
     engine = engine or get_engine()
-    exchange = exchange or make_exchange(venue, api_key="", api_secret="",
-                                         base_url=base_url or rest_base_url(venue, get_settings()), redis=client)
+    exchange = exchange or make_exchange(
+        venue, api_key="", api_secret="", base_url=base_url or rest_base_url(venue, get_settings()), redis=client
+    )
     key = download_checkpoint(venue, symbol, timeframe, start_ms, end_ms)
     saved = client.get(key)
     cursor = int(saved) + span if saved else start_ms
@@ -321,8 +399,10 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
         rows = [k for k in page if cursor <= k.open_time_ms <= min(end_ms, closed_before)]
         if not rows:
             break
-        candles = [ClosedCandle(venue, symbol, timeframe, k.open_time_ms, k.open, k.high, k.low, k.close,
-                                k.volume) for k in rows]
+        candles = [
+            ClosedCandle(venue, symbol, timeframe, k.open_time_ms, k.open, k.high, k.low, k.close, k.volume)
+            for k in rows
+        ]
         for candle in candles:
             if previous is not None and candle.open_time > previous + span:
                 report.gaps.append(Gap(previous, candle.open_time, (candle.open_time - previous) // span - 1))
@@ -340,14 +420,30 @@ def download_candles(venue: str, symbol: str, timeframe: str, start_ms: int, end
             break
     report.duplicates = report.rows - report.added
     client.delete(key)  # complete: a later run of the same range starts over (and finds duplicates)
-    log.info("candles_downloaded", extra={"venue": venue, "symbol": symbol, "timeframe": timeframe,
-                                          "rows": report.rows, "added": report.added, "gaps": len(report.gaps),
-                                          "resumed": bool(saved)})
+    log.info(
+        "candles_downloaded",
+        extra={
+            "venue": venue,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "rows": report.rows,
+            "added": report.added,
+            "gaps": len(report.gaps),
+            "resumed": bool(saved),
+        },
+    )
     return report
 
 
-def _fetch_page(exchange: Exchange, symbol: str, timeframe: str, start: int, end: int,
-                sleep: Callable[[float], None], max_retries: int):
+def _fetch_page(
+    exchange: Exchange,
+    symbol: str,
+    timeframe: str,
+    start: int,
+    end: int,
+    sleep: Callable[[float], None],
+    max_retries: int,
+):
     for attempt in range(max_retries + 1):
         try:
             with background():  # a download yields the venue's budget to orders
@@ -355,10 +451,12 @@ def _fetch_page(exchange: Exchange, symbol: str, timeframe: str, start: int, end
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else 1.0
         except Unavailable:
-            wait = min(10.0, 0.5 * 2 ** attempt)
+            wait = min(10.0, 0.5 * 2**attempt)
         if attempt == max_retries:
             break
         log.info("candles_download_waiting", extra={"venue": exchange.venue, "symbol": symbol, "wait_s": wait})
         sleep(wait)
-    raise LoadError(f"{exchange.venue} keeps refusing kline requests (rate limited or unavailable); "
-                    "run the same command again later: it resumes where it stopped")
+    raise LoadError(
+        f"{exchange.venue} keeps refusing kline requests (rate limited or unavailable); "
+        "run the same command again later: it resumes where it stopped"
+    )

@@ -75,8 +75,12 @@ class FeedStats:
 
     def summary(self) -> dict:
         return {
-            "messages": self.messages, "closed": self.closed, "malformed": self.malformed,
-            "out_of_order": self.out_of_order, "duplicates": self.duplicates, "gaps_filled": self.gaps_filled,
+            "messages": self.messages,
+            "closed": self.closed,
+            "malformed": self.malformed,
+            "out_of_order": self.out_of_order,
+            "duplicates": self.duplicates,
+            "gaps_filled": self.gaps_filled,
             "ticks_sent": self.ticks_sent,
             "stream_latency_ms": percentiles.summary(self.stream_latency_ms, 2),
             "stored_latency_ms": percentiles.summary(self.stored_latency_ms, 2),
@@ -84,9 +88,18 @@ class FeedStats:
 
 
 class CandlePipeline:
-    def __init__(self, venue: str, *, client: redis.Redis, engine: Engine, timeframes: Sequence[str],
-                 gap_filler: GapFiller | None = None, tick_hook: TickHook | None = None,
-                 clock: Callable[[], float] = time.time, stream_maxlen: int = STREAM_MAXLEN):
+    def __init__(
+        self,
+        venue: str,
+        *,
+        client: redis.Redis,
+        engine: Engine,
+        timeframes: Sequence[str],
+        gap_filler: GapFiller | None = None,
+        tick_hook: TickHook | None = None,
+        clock: Callable[[], float] = time.time,
+        stream_maxlen: int = STREAM_MAXLEN,
+    ):
         self.venue = venue
         self.client = client
         self.engine = engine
@@ -156,8 +169,10 @@ class CandlePipeline:
         self.stats.malformed += 1
         # Logged for the first few and then one in a thousand: a broken venue must not flood the logs.
         if self.stats.malformed <= 10 or self.stats.malformed % 1000 == 0:
-            log.warning("feed_message_malformed", extra={"venue": self.venue, "error": str(exc),
-                                                         "sample": str(raw[:120]), "count": self.stats.malformed})
+            log.warning(
+                "feed_message_malformed",
+                extra={"venue": self.venue, "error": str(exc), "sample": str(raw[:120]), "count": self.stats.malformed},
+            )
 
     def _live_events(self, forming: dict[str, ClosedCandle], books: dict[str, BookTick]) -> list[tuple]:
         events = []
@@ -176,8 +191,9 @@ class CandlePipeline:
             aggregator = self.track(minute.symbol)
             expected = self.last_minute(minute.symbol)
             if expected is not None and minute.open_time > expected + MINUTE_MS and self.gap_filler is not None:
-                produced.extend(self._fill_gap(self.gap_filler, minute.symbol, expected + MINUTE_MS,
-                                               minute.open_time - MINUTE_MS))
+                produced.extend(
+                    self._fill_gap(self.gap_filler, minute.symbol, expected + MINUTE_MS, minute.open_time - MINUTE_MS)
+                )
             produced.extend(self._take(aggregator, minute))
         self._emit(produced, extra_events)
         return produced
@@ -186,16 +202,20 @@ class CandlePipeline:
         try:
             missing = gap_filler(symbol, first, last)
         except Exception as exc:  # the venue's REST may be down too: keep going, log the hole
-            log.warning("feed_gap_fill_failed", extra={"venue": self.venue, "symbol": symbol, "from": first,
-                                                       "to": last, "error": str(exc)})
+            log.warning(
+                "feed_gap_fill_failed",
+                extra={"venue": self.venue, "symbol": symbol, "from": first, "to": last, "error": str(exc)},
+            )
             return []
         out = []
         for candle in missing:
             if first <= candle.open_time <= last:
                 out.extend(self._take(self.aggregators[symbol], candle))
         self.stats.gaps_filled += len(missing)
-        log.info("feed_gap_filled", extra={"venue": self.venue, "symbol": symbol, "from": first, "to": last,
-                                           "candles": len(missing)})
+        log.info(
+            "feed_gap_filled",
+            extra={"venue": self.venue, "symbol": symbol, "from": first, "to": last, "candles": len(missing)},
+        )
         return out
 
     def _take(self, aggregator: SymbolAggregator, minute: ClosedCandle) -> list[ClosedCandle]:
@@ -237,8 +257,7 @@ class CandlePipeline:
         try:
             results = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
-            log.warning("feed_redis_unavailable", extra={"venue": self.venue, "pending": len(batch),
-                                                         "error": str(exc)})
+            log.warning("feed_redis_unavailable", extra={"venue": self.venue, "pending": len(batch), "error": str(exc)})
             return
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
@@ -258,8 +277,9 @@ class CandlePipeline:
 
     def _to_store(self, batch: list[ClosedCandle]) -> None:
         if self._writer is None or not self._writer.is_alive():
-            self._writer = threading.Thread(target=self._write_forever, name=f"candles-writer-{self.venue}",
-                                            daemon=True)
+            self._writer = threading.Thread(
+                target=self._write_forever, name=f"candles-writer-{self.venue}", daemon=True
+            )
             self._writer.start()
         self._store_inbox.put(batch)
 
@@ -290,8 +310,10 @@ class CandlePipeline:
         try:
             store_candles(self.engine, batch)
         except SQLAlchemyError as exc:
-            log.warning("feed_postgres_unavailable", extra={"venue": self.venue, "pending": len(batch),
-                                                            "error": str(getattr(exc, "orig", exc))[:200]})
+            log.warning(
+                "feed_postgres_unavailable",
+                extra={"venue": self.venue, "pending": len(batch), "error": str(getattr(exc, "orig", exc))[:200]},
+            )
             return False
         now = self.clock()
         for candle in batch:
@@ -308,6 +330,12 @@ class CandlePipeline:
             try:
                 self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, hook))
             except Exception:  # a broker hiccup must not stop candles; the claim was released
-                log.exception("feed_tick_enqueue_failed", extra={"venue": self.venue, "symbol": candle.symbol,
-                                                                 "timeframe": candle.timeframe,
-                                                                 "open_time": candle.open_time})
+                log.exception(
+                    "feed_tick_enqueue_failed",
+                    extra={
+                        "venue": self.venue,
+                        "symbol": candle.symbol,
+                        "timeframe": candle.timeframe,
+                        "open_time": candle.open_time,
+                    },
+                )

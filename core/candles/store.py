@@ -32,10 +32,13 @@ SELECT *, CAST(:source AS varchar) FROM unnest(
 """
 _KEEP_STORED = text(_INSERT + "ON CONFLICT DO NOTHING")
 # The live feed is the reference: it corrects a candle an import or a download stored, never its own.
-_FEED_UPSERT = text(_INSERT + """ON CONFLICT (venue, symbol, timeframe, open_time) DO UPDATE
+_FEED_UPSERT = text(
+    _INSERT
+    + """ON CONFLICT (venue, symbol, timeframe, open_time) DO UPDATE
 SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
     volume = EXCLUDED.volume, source = EXCLUDED.source
-WHERE candles.source <> 'feed'""")
+WHERE candles.source <> 'feed'"""
+)
 
 
 def _array(values) -> str:
@@ -53,13 +56,22 @@ def insert_candles(conn: Connection, candles: Sequence[ClosedCandle], source: st
     statement = _FEED_UPSERT if source == "feed" else _KEEP_STORED
     added = 0
     for start in range(0, len(candles), INSERT_CHUNK):
-        chunk = candles[start:start + INSERT_CHUNK]
-        result = conn.execute(statement, {
-            "venue": [c.venue for c in chunk], "symbol": [c.symbol for c in chunk],
-            "tf": [c.timeframe for c in chunk], "t": _array(c.open_time for c in chunk),
-            "o": _array(c.open for c in chunk), "h": _array(c.high for c in chunk),
-            "l": _array(c.low for c in chunk), "c": _array(c.close for c in chunk),
-            "v": _array(c.volume for c in chunk), "source": source})
+        chunk = candles[start : start + INSERT_CHUNK]
+        result = conn.execute(
+            statement,
+            {
+                "venue": [c.venue for c in chunk],
+                "symbol": [c.symbol for c in chunk],
+                "tf": [c.timeframe for c in chunk],
+                "t": _array(c.open_time for c in chunk),
+                "o": _array(c.open for c in chunk),
+                "h": _array(c.high for c in chunk),
+                "l": _array(c.low for c in chunk),
+                "c": _array(c.close for c in chunk),
+                "v": _array(c.volume for c in chunk),
+                "source": source,
+            },
+        )
         added += result.rowcount
     return added
 
@@ -72,8 +84,17 @@ def store_candles(engine: Engine, candles: Sequence[ClosedCandle]) -> int:
         return insert_candles(conn, candles, "feed")
 
 
-def load_candles(conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None,
-                 end_ms: int | None = None, limit: int | None = None, newest: bool = False) -> list[ClosedCandle]:
+def load_candles(
+    conn: Connection,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    limit: int | None = None,
+    newest: bool = False,
+) -> list[ClosedCandle]:
     """Stored candles in open-time order; `newest` with `limit` gives the last `limit` ones."""
     query = select(Candle).where(Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe)
     if start_ms is not None:
@@ -81,15 +102,19 @@ def load_candles(conn: Connection, venue: str, symbol: str, timeframe: str, *, s
     if end_ms is not None:
         query = query.where(Candle.open_time <= end_ms)
     query = query.order_by(Candle.open_time.desc() if newest else Candle.open_time).limit(limit)
-    rows = [ClosedCandle(r.venue, r.symbol, r.timeframe, r.open_time, r.open, r.high, r.low, r.close, r.volume)
-            for r in conn.execute(query)]
+    rows = [
+        ClosedCandle(r.venue, r.symbol, r.timeframe, r.open_time, r.open, r.high, r.low, r.close, r.volume)
+        for r in conn.execute(query)
+    ]
     return sorted(rows, key=lambda c: c.open_time) if newest else rows
 
 
-def last_open_time(conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None,
-                   end_ms: int | None = None) -> int | None:
+def last_open_time(
+    conn: Connection, venue: str, symbol: str, timeframe: str, *, start_ms: int | None = None, end_ms: int | None = None
+) -> int | None:
     query = select(func.max(Candle.open_time)).where(
-        Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe)
+        Candle.venue == venue, Candle.symbol == symbol, Candle.timeframe == timeframe
+    )
     if start_ms is not None:
         query = query.where(Candle.open_time >= start_ms)
     if end_ms is not None:
@@ -99,16 +124,36 @@ def last_open_time(conn: Connection, venue: str, symbol: str, timeframe: str, *,
 
 def coverage(conn: Connection) -> list[dict]:
     """What is stored: one row per (venue, symbol, timeframe) with count and first/last open time."""
-    query = select(Candle.venue, Candle.symbol, Candle.timeframe, func.count(), func.min(Candle.open_time),
-                   func.max(Candle.open_time)).group_by(Candle.venue, Candle.symbol, Candle.timeframe) \
+    query = (
+        select(
+            Candle.venue,
+            Candle.symbol,
+            Candle.timeframe,
+            func.count(),
+            func.min(Candle.open_time),
+            func.max(Candle.open_time),
+        )
+        .group_by(Candle.venue, Candle.symbol, Candle.timeframe)
         .order_by(Candle.venue, Candle.symbol, Candle.timeframe)
-    return [{"venue": v, "symbol": s, "timeframe": tf, "count": n, "first": first, "last": last}
-            for v, s, tf, n, first, last in conn.execute(query)]
+    )
+    return [
+        {"venue": v, "symbol": s, "timeframe": tf, "count": n, "first": first, "last": last}
+        for v, s, tf, n, first, last in conn.execute(query)
+    ]
 
 
 def candle_event(candle: ClosedCandle, kind: str = "candle", **extra) -> str:
-    return json.dumps({"type": kind, "venue": candle.venue, "symbol": candle.symbol, "tf": candle.timeframe,
-                       **candle.fields(), **extra}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "type": kind,
+            "venue": candle.venue,
+            "symbol": candle.symbol,
+            "tf": candle.timeframe,
+            **candle.fields(),
+            **extra,
+        },
+        separators=(",", ":"),
+    )
 
 
 # One server-side call appends a whole batch: the client packs 2 arguments per candle instead of a
@@ -136,30 +181,40 @@ def _append_script(client: redis.Redis):
     return script
 
 
-def queue_publish(pipe: redis.client.Pipeline, client: redis.Redis, candles: Sequence[ClosedCandle],
-                  maxlen: int = STREAM_MAXLEN) -> None:
+def queue_publish(
+    pipe: redis.client.Pipeline, client: redis.Redis, candles: Sequence[ClosedCandle], maxlen: int = STREAM_MAXLEN
+) -> None:
     """Queue, on a Redis pipeline, the stream appends of a batch (one script call; its reply is the number of
     candles a stream refused as not newer than its last) and one live event per symbol."""
     if not candles:
         return
     keys = [candle_stream(c.venue, c.symbol, c.timeframe) for c in candles]
-    rows = [",".join((str(c.open_time), str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume))
-                     + ((str(c.event_ms),) if c.event_ms is not None else ())) for c in candles]
+    rows = [
+        ",".join(
+            (str(c.open_time), str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume))
+            + ((str(c.event_ms),) if c.event_ms is not None else ())
+        )
+        for c in candles
+    ]
     _append_script(client)(keys=keys, args=[maxlen, *rows], client=pipe)
     by_symbol: dict[tuple[str, str], list[dict]] = {}
     for candle in candles:
         by_symbol.setdefault((candle.venue, candle.symbol), []).append({"tf": candle.timeframe, **candle.fields()})
     for (venue, symbol), items in by_symbol.items():
-        pipe.publish(live_channel(venue, symbol), json.dumps(
-            {"type": "candles", "venue": venue, "symbol": symbol, "items": items}, separators=(",", ":")))
+        pipe.publish(
+            live_channel(venue, symbol),
+            json.dumps({"type": "candles", "venue": venue, "symbol": symbol, "items": items}, separators=(",", ":")),
+        )
 
 
 def expand_live_event(data: str) -> list[tuple[str, dict]]:
     """A live-channel message as (kind, event) pairs: a batch of closed candles becomes one "candle" each."""
     event = json.loads(data)
     if event.get("type") == "candles":
-        return [("candle", {"type": "candle", "venue": event["venue"], "symbol": event["symbol"], **item})
-                for item in event["items"]]
+        return [
+            ("candle", {"type": "candle", "venue": event["venue"], "symbol": event["symbol"], **item})
+            for item in event["items"]
+        ]
     return [(event.get("type", "message"), event)]
 
 

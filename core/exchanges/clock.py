@@ -28,8 +28,9 @@ class OffsetSample:
     rtt_ms: float
 
 
-def measure_offset(fetch_server_ms: Callable[[], float], *, samples: int = 3,
-                   local_ms: Callable[[], float] = _local_ms) -> OffsetSample:
+def measure_offset(
+    fetch_server_ms: Callable[[], float], *, samples: int = 3, local_ms: Callable[[], float] = _local_ms
+) -> OffsetSample:
     """Median (server - local) offset in ms over `samples` round trips, with the median RTT."""
     taken: list[OffsetSample] = []
     for _ in range(samples):
@@ -38,15 +39,23 @@ def measure_offset(fetch_server_ms: Callable[[], float], *, samples: int = 3,
         received = local_ms()
         rtt = received - sent
         taken.append(OffsetSample(offset_ms=server - (sent + rtt / 2), rtt_ms=rtt))
-    return OffsetSample(offset_ms=statistics.median(s.offset_ms for s in taken),
-                        rtt_ms=statistics.median(s.rtt_ms for s in taken))
+    return OffsetSample(
+        offset_ms=statistics.median(s.offset_ms for s in taken), rtt_ms=statistics.median(s.rtt_ms for s in taken)
+    )
 
 
 class VenueClock:
     """Local time corrected by the venue's measured offset; re-measured when older than `max_age_s`."""
 
-    def __init__(self, fetch_server_ms: Callable[[], float], *, venue: str = "", samples: int = 3,
-                 max_age_s: float = 600.0, local_ms: Callable[[], float] = _local_ms):
+    def __init__(
+        self,
+        fetch_server_ms: Callable[[], float],
+        *,
+        venue: str = "",
+        samples: int = 3,
+        max_age_s: float = 600.0,
+        local_ms: Callable[[], float] = _local_ms,
+    ):
         self._fetch = fetch_server_ms
         self._venue = venue
         self._samples = samples
@@ -65,8 +74,10 @@ class VenueClock:
         with self._lock:
             self._offset_ms = sample.offset_ms
             self._measured_at = time.monotonic()
-        log.info("clock_synced", extra={"venue": self._venue, "offset_ms": round(sample.offset_ms, 1),
-                                        "rtt_ms": round(sample.rtt_ms, 1)})
+        log.info(
+            "clock_synced",
+            extra={"venue": self._venue, "offset_ms": round(sample.offset_ms, 1), "rtt_ms": round(sample.rtt_ms, 1)},
+        )
         return sample
 
     def adopt(self, other: VenueClock) -> None:

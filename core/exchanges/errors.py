@@ -15,8 +15,9 @@ class ExchangeError(Exception):
     kind = "unknown"
     retryable = False
 
-    def __init__(self, message: str, *, venue: str = "", code: str | int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, venue: str = "", code: str | int | None = None, retry_after: float | None = None
+    ):
         message = reply_text(message)  # a venue's body is never passed on raw (size, controls)
         super().__init__(message)
         self.message = message

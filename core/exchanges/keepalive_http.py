@@ -46,8 +46,11 @@ class Connection:
     reused: bool = False
 
     def usable(self) -> bool:
-        return (not self.reader.at_eof() and not self.writer.is_closing()
-                and time.monotonic() - self.idle_since < MAX_IDLE_S)
+        return (
+            not self.reader.at_eof()
+            and not self.writer.is_closing()
+            and time.monotonic() - self.idle_since < MAX_IDLE_S
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -76,8 +79,15 @@ class KeepAliveClient:
         self._host_header = host if default_port else f"{host}:{self.port}"
         self._idle: list[Connection] = []
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: bytes | None = None,
-                      headers: dict[str, str] | None = None) -> Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         target = self.base_path + path + (f"?{urlencode(params)}" if params else "")
         data = self._encode(method, target, headers or {}, body)
         async with asyncio.timeout(self.timeout):
@@ -132,9 +142,9 @@ class KeepAliveClient:
             conn.close()
 
     async def _open(self) -> Connection:
-        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.ssl,
-                                                       server_hostname=self.host if self.ssl else None,
-                                                       limit=MAX_HEADER_BYTES)
+        reader, writer = await asyncio.open_connection(
+            self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None, limit=MAX_HEADER_BYTES
+        )
         return Connection(reader, writer)
 
     async def _exchange(self, conn: Connection, data: bytes, method: str) -> Response:

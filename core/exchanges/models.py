@@ -129,18 +129,31 @@ class OcoRequest:
             above, below = below, above
         if above <= below:
             where = "limit above the stop" if self.side == "sell" else "stop above the limit"
-            raise InvalidOrder(f"a {self.side} OCO needs its {where} "
-                               f"(limit {self.limit_price}, stop {self.stop_price})")
+            raise InvalidOrder(
+                f"a {self.side} OCO needs its {where} (limit {self.limit_price}, stop {self.stop_price})"
+            )
 
     def take_profit_leg(self) -> OrderRequest:
-        return OrderRequest(client_order_id=oco_leg_ids(self.client_order_id)[0], symbol=self.symbol,
-                            side=self.side, type="limit", quantity=self.quantity, price=self.limit_price)
+        return OrderRequest(
+            client_order_id=oco_leg_ids(self.client_order_id)[0],
+            symbol=self.symbol,
+            side=self.side,
+            type="limit",
+            quantity=self.quantity,
+            price=self.limit_price,
+        )
 
     def stop_loss_leg(self) -> OrderRequest:
         kind: OrderType = "stop_loss_limit" if self.stop_limit_price is not None else "stop_loss"
-        return OrderRequest(client_order_id=oco_leg_ids(self.client_order_id)[1], symbol=self.symbol,
-                            side=self.side, type=kind, quantity=self.quantity,
-                            price=self.stop_limit_price, stop_price=self.stop_price)
+        return OrderRequest(
+            client_order_id=oco_leg_ids(self.client_order_id)[1],
+            symbol=self.symbol,
+            side=self.side,
+            type=kind,
+            quantity=self.quantity,
+            price=self.stop_limit_price,
+            stop_price=self.stop_price,
+        )
 
 
 def oco_leg_ids(client_order_id: str) -> tuple[str, str]:

@@ -42,8 +42,9 @@ def _now_us() -> int:
 class NonceSource:
     """`next()` returns a nonce larger than every nonce returned before for the same (venue, key)."""
 
-    def __init__(self, redis: redis_lib.Redis | None, *, venue: str, api_key: str,
-                 clock_us: Callable[[], int] = _now_us):
+    def __init__(
+        self, redis: redis_lib.Redis | None, *, venue: str, api_key: str, clock_us: Callable[[], int] = _now_us
+    ):
         self._redis = redis
         self._key = venue_nonce(venue, key_fingerprint(api_key))
         self._clock_us = clock_us

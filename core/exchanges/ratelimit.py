@@ -48,12 +48,13 @@ from core.infra.bus import (
 
 log = logging.getLogger(__name__)
 
+
 class RequestClass(IntEnum):
     """Who is asking, most urgent first (the value is the order the classes yield in)."""
 
-    ORDER = 0        # place and cancel: never refused by us while the venue would take it in time
+    ORDER = 0  # place and cancel: never refused by us while the venue would take it in time
     ORDER_QUERY = 1  # the queries an order needs (its status after a send, the symbol rules)
-    BACKGROUND = 2   # reconciliation, trade history, market rules refresh, balances, backfills
+    BACKGROUND = 2  # reconciliation, trade history, market rules refresh, balances, backfills
 
 
 # The share (percent) of every budget each class may fill; the rest is left to the classes above it.
@@ -109,7 +110,8 @@ def ceiling(limit: int, request_class: RequestClass) -> int:
 # first. ARGV: now (ms), ticket ('' unless an order), class, the request's weight, how many budgets are
 # the venue's, then per budget: limit, ceiling, window (ms), cost.
 # Returns 0 once every budget was taken, else the milliseconds to wait.
-_TAKE_SCRIPT = ("""
+_TAKE_SCRIPT = (
+    """
 local now, ticket, class, venue_budgets = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, dead in ipairs(gone) do
@@ -164,9 +166,10 @@ for i = 7, #KEYS do
   redis.call('PEXPIRE', KEYS[i], window)
 end
 return 0
-"""
-     .replace("BACKGROUND_POLL_MS", str(BACKGROUND_POLL_MS)).replace("POLL_MS", str(POLL_MS))
-     .replace("GRACE_MS", str(TICKET_GRACE_MS)))
+""".replace("BACKGROUND_POLL_MS", str(BACKGROUND_POLL_MS))
+    .replace("POLL_MS", str(POLL_MS))
+    .replace("GRACE_MS", str(TICKET_GRACE_MS))
+)
 
 Budget = tuple[str, int, int, int, int]  # (key, limit, ceiling, window ms, cost)
 
@@ -203,9 +206,17 @@ class _LocalWindows:
 
 
 class RateLimiter:
-    def __init__(self, redis: redis_lib.Redis | None, *, venue: str, api_key: str = "",
-                 venue_limits: Sequence[str] = (), key_limits: Sequence[str] = (),
-                 max_wait_s: float = 10.0, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        redis: redis_lib.Redis | None,
+        *,
+        venue: str,
+        api_key: str = "",
+        venue_limits: Sequence[str] = (),
+        key_limits: Sequence[str] = (),
+        max_wait_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.venue = venue
         self._key_id = key_fingerprint(api_key) if api_key else "public"
         self._venue_items: list[RateLimitItem] = [parse(s) for s in venue_limits]
@@ -224,15 +235,17 @@ class RateLimiter:
     def _budgets(self, cost: int, per_key: bool, request_class: RequestClass) -> list[Budget]:
         # Venue budgets are weights (a heavy endpoint costs more); key budgets count requests.
         key_items = self._key_items if per_key else []
-        checks = ([(item, self.venue, cost) for item in self._venue_items]
-                  + [(item, f"{self.venue}:{self._key_id}", 1) for item in key_items])
+        checks = [(item, self.venue, cost) for item in self._venue_items] + [
+            (item, f"{self.venue}:{self._key_id}", 1) for item in key_items
+        ]
         budgets = []
         for item, owner, item_cost in checks:
             top = ceiling(item.amount, request_class)
             if item_cost > top:
                 share = "" if top == item.amount else f" ({request_class.name.lower()} share: {top})"
-                raise RateLimited(f"a request of cost {item_cost} can never fit the limit {item}{share}",
-                                  venue=self.venue)
+                raise RateLimited(
+                    f"a request of cost {item_cost} can never fit the limit {item}{share}", venue=self.venue
+                )
             window_ms = item.get_expiry() * 1000
             budgets.append((ratelimit_budget(owner, item.amount, window_ms), item.amount, top, window_ms, item_cost))
         return budgets
@@ -263,8 +276,14 @@ class RateLimiter:
         now_ms = int(time.time() * 1000)
         if self._take is None:
             return self._local.take(now_ms, budgets) / 1000
-        args: list[int | str] = [now_ms, ticket, int(request_class), cost, len(self._venue_items), *(
-            value for _, limit, top, window_ms, item_cost in budgets for value in (limit, top, window_ms, item_cost))]
+        args: list[int | str] = [
+            now_ms,
+            ticket,
+            int(request_class),
+            cost,
+            len(self._venue_items),
+            *(value for _, limit, top, window_ms, item_cost in budgets for value in (limit, top, window_ms, item_cost)),
+        ]
         keys = [self._block_key, *self._queue_keys, self._spent_key, self._held_key] + [key for key, *_ in budgets]
         return int(self._take(keys=keys, args=args)) / 1000
 
@@ -303,9 +322,14 @@ class RateLimiter:
             return OrderWindowPassed(
                 f"request budget spent: waited {waited:.1f}s in turn, the next place frees in {wait:.1f}s, "
                 f"after the signal's useful life ends (in {max(allowed - waited, 0):.1f}s)",
-                venue=self.venue, retry_after=wait)
-        return RateLimited(f"request budget spent; would wait {waited + wait:.1f}s (max {max(allowed, 0):.1f}s)",
-                           venue=self.venue, retry_after=wait)
+                venue=self.venue,
+                retry_after=wait,
+            )
+        return RateLimited(
+            f"request budget spent; would wait {waited + wait:.1f}s (max {max(allowed, 0):.1f}s)",
+            venue=self.venue,
+            retry_after=wait,
+        )
 
     def __repr__(self) -> str:
         return f"RateLimiter(venue={self.venue!r}, key={self._key_id!r})"

@@ -31,7 +31,6 @@ def _limit_rounding(side: str) -> str:
     return ROUND_FLOOR if side == "buy" else ROUND_CEILING
 
 
-
 class _Rounded(TypedDict, total=False):
     """The amounts of an order put on the venue's grid."""
 
@@ -40,8 +39,9 @@ class _Rounded(TypedDict, total=False):
     stop_price: Decimal
 
 
-def round_and_validate(order: OrderRequest, rules: SymbolRules, *,
-                       reference_price: Decimal | None = None) -> OrderRequest:
+def round_and_validate(
+    order: OrderRequest, rules: SymbolRules, *, reference_price: Decimal | None = None
+) -> OrderRequest:
     """Return the order snapped to the symbol's grid, or raise InvalidOrder saying what is wrong.
 
     `reference_price` (e.g. last trade) lets market orders be checked against the minimum notional.
@@ -51,40 +51,54 @@ def round_and_validate(order: OrderRequest, rules: SymbolRules, *,
     if not rules.trading:
         raise InvalidOrder(f"{rules.symbol} is not trading on the venue right now")
     if rules.order_types and order.type not in rules.order_types:
-        raise InvalidOrder(f"{rules.symbol} does not accept {order.type} orders "
-                           f"(accepted: {', '.join(sorted(rules.order_types))})")
+        raise InvalidOrder(
+            f"{rules.symbol} does not accept {order.type} orders (accepted: {', '.join(sorted(rules.order_types))})"
+        )
 
     changes: _Rounded = {}
     if order.quantity is not None:
         qty = round_to_step(order.quantity, rules.step_size)
         if qty <= 0:
-            raise InvalidOrder(f"quantity {decimal_str(order.quantity)} rounds to 0 at the {rules.symbol} "
-                               f"step {decimal_str(rules.step_size)}")
+            raise InvalidOrder(
+                f"quantity {decimal_str(order.quantity)} rounds to 0 at the {rules.symbol} "
+                f"step {decimal_str(rules.step_size)}"
+            )
         if qty < rules.min_qty:
-            raise InvalidOrder(f"quantity {decimal_str(qty)} is below the {rules.symbol} minimum "
-                               f"{decimal_str(rules.min_qty)}")
+            raise InvalidOrder(
+                f"quantity {decimal_str(qty)} is below the {rules.symbol} minimum {decimal_str(rules.min_qty)}"
+            )
         if rules.max_qty is not None and rules.max_qty > 0 and qty > rules.max_qty:
-            raise InvalidOrder(f"quantity {decimal_str(qty)} is above the {rules.symbol} maximum "
-                               f"{decimal_str(rules.max_qty)}")
+            raise InvalidOrder(
+                f"quantity {decimal_str(qty)} is above the {rules.symbol} maximum {decimal_str(rules.max_qty)}"
+            )
         changes["quantity"] = qty
     if order.price is not None:
         price = round_to_step(order.price, rules.tick_size, _limit_rounding(order.side))
         if price <= 0:
-            raise InvalidOrder(f"price {decimal_str(order.price)} rounds to 0 at the {rules.symbol} tick "
-                               f"{decimal_str(rules.tick_size)}")
+            raise InvalidOrder(
+                f"price {decimal_str(order.price)} rounds to 0 at the {rules.symbol} tick "
+                f"{decimal_str(rules.tick_size)}"
+            )
         changes["price"] = price
     if order.stop_price is not None:
         stop = round_to_step(order.stop_price, rules.tick_size, ROUND_HALF_EVEN)
         if stop <= 0:
-            raise InvalidOrder(f"stop price {decimal_str(order.stop_price)} rounds to 0 at the {rules.symbol} tick "
-                               f"{decimal_str(rules.tick_size)}")
+            raise InvalidOrder(
+                f"stop price {decimal_str(order.stop_price)} rounds to 0 at the {rules.symbol} tick "
+                f"{decimal_str(rules.tick_size)}"
+            )
         changes["stop_price"] = stop
 
-    notional = _notional(changes.get("quantity"), order.quote_quantity,
-                         changes.get("price") or changes.get("stop_price") or reference_price)
+    notional = _notional(
+        changes.get("quantity"),
+        order.quote_quantity,
+        changes.get("price") or changes.get("stop_price") or reference_price,
+    )
     if notional is not None and notional < rules.min_notional:
-        raise InvalidOrder(f"order value {decimal_str(notional)} {rules.quote} is below the "
-                           f"{rules.symbol} minimum notional {decimal_str(rules.min_notional)} {rules.quote}")
+        raise InvalidOrder(
+            f"order value {decimal_str(notional)} {rules.quote} is below the "
+            f"{rules.symbol} minimum notional {decimal_str(rules.min_notional)} {rules.quote}"
+        )
     return replace(order, **changes)
 
 

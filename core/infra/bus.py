@@ -15,9 +15,9 @@ PREFIX = "aristobot"
 QUEUES = ("orders", "bots", "backtests", "maintenance")  # Celery queues: each is a Redis list of that name
 
 # Processes
-LIVENESS = f"{PREFIX}:liveness"                       # hash: process name -> JSON {ts, pid, host, info}
+LIVENESS = f"{PREFIX}:liveness"  # hash: process name -> JSON {ts, pid, host, info}
 EXPECTED_PROCESSES = f"{PREFIX}:expected_processes"  # set written by `aristobot run`
-QUEUE_DEPTHS = f"{PREFIX}:queue_depths"              # JSON {ts, depths} written by the beat
+QUEUE_DEPTHS = f"{PREFIX}:queue_depths"  # JSON {ts, depths} written by the beat
 
 
 # Orders
@@ -45,8 +45,8 @@ def ticket_confirmation(user_id: int, nonce: str) -> str:
 
 
 # Webhooks
-WEBHOOKS_PENDING = f"{PREFIX}:webhooks:pending"         # list of accepted alert ids
-WEBHOOKS_WAKE = f"{PREFIX}:webhooks:wake"               # flag: a drain task is on its way
+WEBHOOKS_PENDING = f"{PREFIX}:webhooks:pending"  # list of accepted alert ids
+WEBHOOKS_WAKE = f"{PREFIX}:webhooks:wake"  # flag: a drain task is on its way
 STRANGER_COUNTS = f"{PREFIX}:webhooks:unknown:counts"
 STRANGER_SAMPLE = f"{PREFIX}:webhooks:unknown:sample"
 
@@ -57,6 +57,8 @@ def stranger_rate_key(bucket: str, minute: int) -> str:
 
 # Candles and market data
 EXTRA_SYMBOLS = f"{PREFIX}:feeds:extra_symbols"  # set: symbols the feeds follow beyond config.yaml
+
+
 def notifications_channel(user_id: int) -> str:
     """Pub/sub: one JSON message per new notification of the user (and per read-state change)."""
     return f"{PREFIX}:notifications:{user_id}"
@@ -167,5 +169,10 @@ def wait_for_redis(timeout: float = 60.0) -> redis.Redis:
 
 @lru_cache(maxsize=4)
 def get_redis(url: str | None = None) -> redis.Redis:
-    return redis.Redis.from_url(url or get_settings().redis_url, decode_responses=True,
-                                socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+    return redis.Redis.from_url(
+        url or get_settings().redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=15,
+    )

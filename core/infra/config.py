@@ -119,7 +119,7 @@ class NotificationsConfig(Section):
     dedup_window_s: int = Field(default=600, ge=0, le=86_400)
     per_user_per_minute: int = Field(default=20, ge=1, le=10_000)
     max_attempts: int = Field(default=4, ge=1, le=20)
-    retry_backoff_s: float = Field(default=5.0, ge=0, le=3600)   # doubles on each retry
+    retry_backoff_s: float = Field(default=5.0, ge=0, le=3600)  # doubles on each retry
     send_timeout_s: int = Field(default=10, ge=1, le=120)
 
 
@@ -217,7 +217,7 @@ def _password_part(password: str | None) -> str:
 def _psycopg_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -257,8 +257,11 @@ def load_settings(config_path: Path | None = None, env_path: Path | None = None)
         key, message = _describe(exc.errors()[0])
         raise ConfigError(f"{config_path}: {key}: {message}") from None
     # Real environment variables win over .env, as twelve-factor apps expect.
-    env = {**{k: v for k, v in dotenv_values(env_path).items() if v}, **os.environ} if env_path.exists() \
+    env = (
+        {**{k: v for k, v in dotenv_values(env_path).items() if v}, **os.environ}
+        if env_path.exists()
         else dict(os.environ)
+    )
     env = {k: v for k, v in env.items() if v != ""}
     try:
         secrets = Secrets.model_validate(env)

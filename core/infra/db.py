@@ -144,7 +144,9 @@ def wait_for_database(timeout: float = 60.0, process: str = "", server_only: boo
         except OperationalError as exc:
             if time.monotonic() > deadline:
                 raise
-            log.warning("database_unreachable", extra={"retry_in_s": delay, "error": str(exc.orig)[:200],
-                                                      "waiting_process": process})
+            log.warning(
+                "database_unreachable",
+                extra={"retry_in_s": delay, "error": str(exc.orig)[:200], "waiting_process": process},
+            )
             time.sleep(delay)
             delay = min(delay * 2, 3.0)

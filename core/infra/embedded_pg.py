@@ -116,8 +116,11 @@ def _password_file_for(user: str | None, data_dir: Path, password: str) -> Itera
 
 def _trusts_local_connections(data_dir: Path) -> bool:
     hba = data_dir / "pg_hba.conf"
-    return any(line.split()[-1:] == ["trust"] for line in hba.read_text().splitlines()
-               if line.strip() and not line.lstrip().startswith("#"))
+    return any(
+        line.split()[-1:] == ["trust"]
+        for line in hba.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
 
 
 def scram_verifier(password: str, iterations: int = 4096) -> str:
@@ -128,17 +131,25 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
     client_key = hmac.digest(salted, b"Client Key", "sha256")
     server_key = hmac.digest(salted, b"Server Key", "sha256")
     b64 = base64.b64encode
-    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
-            f"${b64(hashlib.sha256(client_key).digest()).decode()}:{b64(server_key).decode()}")
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+        f"${b64(hashlib.sha256(client_key).digest()).decode()}:{b64(server_key).decode()}"
+    )
 
 
 def _set_superuser_password_offline(data_dir: Path, user: str | None, password: str) -> None:
     """An install from before passwords: give the superuser one in single-user mode (no server listens)."""
-    statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {};\n").format(sql.Identifier(SUPERUSER),
-                                                                  sql.Literal(scram_verifier(password)))
-    subprocess.run([_pg_bin("postgres"), "--single", "-j", "-D", str(data_dir), "postgres"],
-                   input=statement.as_string(None).encode(), check=True, **run_as(user),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {};\n").format(
+        sql.Identifier(SUPERUSER), sql.Literal(scram_verifier(password))
+    )
+    subprocess.run(
+        [_pg_bin("postgres"), "--single", "-j", "-D", str(data_dir), "postgres"],
+        input=statement.as_string(None).encode(),
+        check=True,
+        **run_as(user),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def init_postgres(data_dir: Path) -> str | None:
@@ -149,8 +160,21 @@ def init_postgres(data_dir: Path) -> str | None:
     password = read_or_create_secret(superuser_password_file(data_dir))
     if not (data_dir / "PG_VERSION").exists():
         with _password_file_for(user, data_dir, password) as pwfile:
-            subprocess.run([_pg_bin("initdb"), "-D", str(data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile}",
-                            "--encoding=utf8", "-U", SUPERUSER], check=True, stdout=subprocess.DEVNULL, **run_as(user))
+            subprocess.run(
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(data_dir),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=utf8",
+                    "-U",
+                    SUPERUSER,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                **run_as(user),
+            )
     elif new_password or _trusts_local_connections(data_dir):  # from before passwords, or the file was lost
         _set_superuser_password_offline(data_dir, user, password)
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
@@ -158,10 +182,27 @@ def init_postgres(data_dir: Path) -> str | None:
 
 
 def postgres_command(data_dir: Path, port: int) -> list[str]:
-    return [_pg_bin("postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1",
-            "-k", str(socket_dir(data_dir)), "-c", "max_connections=200", "-c", "fsync=on",
-            "-c", "password_encryption=scram-sha-256", "-c", "unix_socket_permissions=0700",
-            "-c", "log_min_messages=warning"]
+    return [
+        _pg_bin("postgres"),
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+        "-k",
+        str(socket_dir(data_dir)),
+        "-c",
+        "max_connections=200",
+        "-c",
+        "fsync=on",
+        "-c",
+        "password_encryption=scram-sha-256",
+        "-c",
+        "unix_socket_permissions=0700",
+        "-c",
+        "log_min_messages=warning",
+    ]
 
 
 def superuser_connection(data_dir: Path, port: int, dbname: str = "postgres", timeout: float = 60.0):
@@ -169,24 +210,33 @@ def superuser_connection(data_dir: Path, port: int, dbname: str = "postgres", ti
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname, autocommit=True,
-                                   password=superuser_password_file(data_dir).read_text().strip(), connect_timeout=3)
+            return psycopg.connect(
+                host="127.0.0.1",
+                port=port,
+                user=SUPERUSER,
+                dbname=dbname,
+                autocommit=True,
+                password=superuser_password_file(data_dir).read_text().strip(),
+                connect_timeout=3,
+            )
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 
 
-def provision_app_database(data_dir: Path, port: int, app_password: str, database: str = EMBEDDED_DB_NAME,
-                           role: str = EMBEDDED_DB_ROLE) -> None:
+def provision_app_database(
+    data_dir: Path, port: int, app_password: str, database: str = EMBEDDED_DB_NAME, role: str = EMBEDDED_DB_ROLE
+) -> None:
     """Idempotent: the application role (not a superuser) exists, owns `database` and everything in it, and
     logs in with `app_password`. The role may log in only at the end, once its database is in place."""
     ident = sql.Identifier(role)
     with superuser_connection(data_dir, port) as conn:
         if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(ident))
-        conn.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
-                     .format(ident))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(ident)
+        )
         if conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone():
             conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), ident))
         else:
@@ -194,30 +244,39 @@ def provision_app_database(data_dir: Path, port: int, app_password: str, databas
     with superuser_connection(data_dir, port, dbname=database) as conn:
         _hand_over_objects(conn, role)
     with superuser_connection(data_dir, port) as conn:
-        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(ident,
-                                                                           sql.Literal(scram_verifier(app_password))))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(ident, sql.Literal(scram_verifier(app_password)))
+        )
 
 
 def _hand_over_objects(conn: psycopg.Connection, role: str) -> None:
     """Tables, views, sequences, types and functions that an older install created as the superuser."""
     ident = sql.Identifier(role)
     conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(ident))
-    relations = conn.execute("""
+    relations = conn.execute(
+        """
         select c.oid::regclass::text, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and c.relowner <> %s::regrole
           and not (c.relkind = 'S' and exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
-                   and d.objid = c.oid and d.deptype in ('a', 'i')))""", (role,)).fetchall()
+                   and d.objid = c.oid and d.deptype in ('a', 'i')))""",
+        (role,),
+    ).fetchall()
     kinds = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "f": "FOREIGN TABLE"}
     for name, kind in relations:  # a table's own sequences and indexes follow it
-        conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kinds.get(kind, "TABLE")), sql.SQL(name),
-                                                                ident))
-    for (name,) in conn.execute("""
+        conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kinds.get(kind, "TABLE")), sql.SQL(name), ident))
+    for (name,) in conn.execute(
+        """
         select t.oid::regtype::text from pg_type t join pg_namespace n on n.oid = t.typnamespace
-        where n.nspname = 'public' and t.typtype in ('e', 'd', 'r') and t.typowner <> %s::regrole""", (role,)).fetchall():
+        where n.nspname = 'public' and t.typtype in ('e', 'd', 'r') and t.typowner <> %s::regrole""",
+        (role,),
+    ).fetchall():
         conn.execute(sql.SQL("ALTER TYPE {} OWNER TO {}").format(sql.SQL(name), ident))
-    for (signature,) in conn.execute("""
+    for (signature,) in conn.execute(
+        """
         select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-        where n.nspname = 'public' and p.proowner <> %s::regrole""", (role,)).fetchall():
+        where n.nspname = 'public' and p.proowner <> %s::regrole""",
+        (role,),
+    ).fetchall():
         conn.execute(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature), ident))
 
 

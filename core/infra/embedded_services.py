@@ -28,8 +28,10 @@ def ensure_port_free(port: int, host: str = "127.0.0.1", what: str = "") -> None
         try:
             sock.bind((host, port))
         except OSError:
-            raise PortInUse(f"port {port} on {host} is already in use{f' (needed by {what})' if what else ''}; "
-                            "stop the other program or change the port in config.yaml") from None
+            raise PortInUse(
+                f"port {port} on {host} is already in use{f' (needed by {what})' if what else ''}; "
+                "stop the other program or change the port in config.yaml"
+            ) from None
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> bool:
@@ -86,9 +88,24 @@ def redis_command(port: int, data_dir: Path, password: str) -> list[str]:
     for path in data_dir.rglob("*"):  # files written before this release were 0644
         path.chmod(0o700 if path.is_dir() else 0o600)
     config = private_file(data_dir / "redis.conf", f"user default on >{password} ~* &* +@all {REDIS_DENIED}\n")
-    return [str(redis_server_binary()), str(config), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
-            "--loglevel", "warning"]
+    return [
+        str(redis_server_binary()),
+        str(config),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
+    ]
 
 
 def run_as(user: str | None) -> dict:

@@ -31,8 +31,7 @@ def ensure_database_exists(url: str) -> None:
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("select 1 from pg_database where datname = :n"),
-                                  {"n": target.database}).scalar()
+            exists = conn.execute(text("select 1 from pg_database where datname = :n"), {"n": target.database}).scalar()
             if not exists:
                 conn.execute(text(f'create database "{target.database}"'))
                 log.info("database_created", extra={"database": target.database})

@@ -82,8 +82,10 @@ def redact_value(value):
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: REDACTED if isinstance(key, str) and _SECRET_KEY_NAME.search(key) else redact_value(item)
-                for key, item in value.items()}
+        return {
+            key: REDACTED if isinstance(key, str) and _SECRET_KEY_NAME.search(key) else redact_value(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple | set):
         return [redact_value(item) for item in value]
     return value

@@ -10,7 +10,17 @@ from core.models.strategies import StrategyRecord, StrategyVersion
 from core.models.users import User
 from core.models.webhooks import Webhook, WebhookAlert, WebhookExpectation
 
-__all__ = ["BrokerConnection", "Candle", "Fill", "Order", "OrderEvent", "StrategyRecord", "StrategyVersion", "SymbolRule", "User"]
+__all__ = [
+    "BrokerConnection",
+    "Candle",
+    "Fill",
+    "Order",
+    "OrderEvent",
+    "StrategyRecord",
+    "StrategyVersion",
+    "SymbolRule",
+    "User",
+]
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
 __all__ += ["BacktestRun"]

@@ -41,8 +41,9 @@ class ArbIntent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    legs: Mapped[list[ArbLeg]] = relationship(back_populates="intent", order_by="ArbLeg.id",
-                                              cascade="all, delete-orphan")
+    legs: Mapped[list[ArbLeg]] = relationship(
+        back_populates="intent", order_by="ArbLeg.id", cascade="all, delete-orphan"
+    )
 
 
 class ArbLeg(Base):

@@ -25,8 +25,7 @@ class BacktestRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    strategy_version_id: Mapped[int] = mapped_column(
-        ForeignKey("strategy_versions.id", ondelete="CASCADE"), index=True)
+    strategy_version_id: Mapped[int] = mapped_column(ForeignKey("strategy_versions.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8), default="single")
     params: Mapped[dict] = mapped_column(JSONB, default=dict)  # overrides of the version's parameters
     grid: Mapped[dict | None] = mapped_column(JSONB)  # grid runs: {param: [values]}

@@ -18,8 +18,10 @@ class Bot(Base):
     (the strategy failed: `last_error` holds {type, message, line, candle_time})."""
 
     __tablename__ = "bots"
-    __table_args__ = (UniqueConstraint("user_id", "name"),
-                      Index("ix_bots_market_state", "venue", "symbol", "timeframe", "state"))
+    __table_args__ = (
+        UniqueConstraint("user_id", "name"),
+        Index("ix_bots_market_state", "venue", "symbol", "timeframe", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -27,7 +29,8 @@ class Bot(Base):
     # Pinned: saving a new version of the strategy never changes what a running bot executes. A deleted
     # strategy leaves the bot (and its orders) in place; its next tick stops it with a clear error.
     strategy_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("strategy_versions.id", ondelete="SET NULL"), index=True)
+        ForeignKey("strategy_versions.id", ondelete="SET NULL"), index=True
+    )
     params: Mapped[dict] = mapped_column(JSONB, default=dict)  # overrides on top of the version's
     broker_id: Mapped[int] = mapped_column(ForeignKey("broker_connections.id", ondelete="RESTRICT"), index=True)
     venue: Mapped[str] = mapped_column(String(16))  # the broker's venue: whose candles tick this bot

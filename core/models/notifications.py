@@ -21,8 +21,10 @@ class Notification(Base):
     """One event a user is told about; `dedup_key` makes the same condition notify once per window."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),
-                      Index("ix_notifications_user_dedup", "user_id", "dedup_key", "created_at"))
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at"),
+        Index("ix_notifications_user_dedup", "user_id", "dedup_key", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

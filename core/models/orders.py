@@ -49,8 +49,9 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id",
-                                                    cascade="all, delete-orphan")
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", order_by="OrderEvent.id", cascade="all, delete-orphan"
+    )
     fills: Mapped[list[Fill]] = relationship(back_populates="order", order_by="Fill.id")
 
     def move_to(self, target: OrderState, cause: str, detail: dict | None = None) -> OrderEvent:

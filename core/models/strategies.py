@@ -23,7 +23,8 @@ class StrategyRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     versions: Mapped[list[StrategyVersion]] = relationship(
-        back_populates="strategy", order_by="StrategyVersion.number", cascade="all, delete-orphan")
+        back_populates="strategy", order_by="StrategyVersion.number", cascade="all, delete-orphan"
+    )
 
     @property
     def latest(self) -> StrategyVersion | None:

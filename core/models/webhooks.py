@@ -52,8 +52,10 @@ class WebhookAlert(Base):
     """One HTTP request to a webhook URL, stored before anything else happens, whatever its outcome."""
 
     __tablename__ = "webhook_alerts"
-    __table_args__ = (Index("ix_webhook_alerts_webhook_received", "webhook_id", "received_at"),
-                      Index("ix_webhook_alerts_unprocessed", "status", "processed_at"))
+    __table_args__ = (
+        Index("ix_webhook_alerts_webhook_received", "webhook_id", "received_at"),
+        Index("ix_webhook_alerts_unprocessed", "status", "processed_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))

@@ -22,8 +22,12 @@ from core.infra.config import get_settings
 from core.infra.security import REDACTED, redact, register_secret
 from core.outbound import UnsafeUrl, check_url, reply_text
 
-NOTIFY_TYPES = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
-                "error": apprise.NotifyType.FAILURE, "critical": apprise.NotifyType.FAILURE}
+NOTIFY_TYPES = {
+    "info": apprise.NotifyType.INFO,
+    "warning": apprise.NotifyType.WARNING,
+    "error": apprise.NotifyType.FAILURE,
+    "critical": apprise.NotifyType.FAILURE,
+}
 logging.getLogger("apprise").setLevel(logging.WARNING)  # its debug lines name the targets
 
 
@@ -60,8 +64,10 @@ def service(url: str):
     plugin = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(secure_logging=True))
     if plugin is None:
         scheme = url.split("://", 1)[0][:20]
-        raise InvalidAppriseUrl(f"Apprise does not understand this URL (service {reply_text(scheme, 20)!r}: "
-                                "unknown, or its token/host part is malformed)")
+        raise InvalidAppriseUrl(
+            f"Apprise does not understand this URL (service {reply_text(scheme, 20)!r}: "
+            "unknown, or its token/host part is malformed)"
+        )
     _check_target(plugin)
     return plugin
 
@@ -113,8 +119,9 @@ def send(url: str, title: str, body: str, severity: str) -> SendResult:
     if result:
         return SendResult(True)
     problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-    return SendResult(False, _shown(problems[-1] if problems else "the service did not accept the message"),
-                      retryable=True)
+    return SendResult(
+        False, _shown(problems[-1] if problems else "the service did not accept the message"), retryable=True
+    )
 
 
 def _shown(text: str) -> str:

@@ -29,8 +29,15 @@ class Filters:
     unread_only: bool = False
 
 
-def notify(user_id: int, severity: str, source: str, title: str, body: str = "", link: str | None = None,
-           dedup_key: str | None = None) -> int | None:
+def notify(
+    user_id: int,
+    severity: str,
+    source: str,
+    title: str,
+    body: str = "",
+    link: str | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
     """Tell a user. Returns the notification's id, or None when the same `dedup_key` already notified
     within `notifications.dedup_window_s` (or recording failed: logged, never raised to the caller)."""
     if severity not in SEVERITIES:
@@ -54,8 +61,9 @@ def notify(user_id: int, severity: str, source: str, title: str, body: str = "",
     return notification_id
 
 
-def notify_admins(severity: str, source: str, title: str, body: str = "", link: str | None = None,
-                  dedup_key: str | None = None) -> list[int]:
+def notify_admins(
+    severity: str, source: str, title: str, body: str = "", link: str | None = None, dedup_key: str | None = None
+) -> list[int]:
     """Tell every active administrator (process restarts, a stale feed, the arbitrage engine)."""
     try:
         with session_scope() as session:
@@ -67,27 +75,48 @@ def notify_admins(severity: str, source: str, title: str, body: str = "", link: 
     return [i for i in ids if i is not None]
 
 
-def _record(session: Session, user_id: int, severity: str, source: str, title: str, body: str,
-            link: str | None, dedup_key: str | None) -> Notification | None:
+def _record(
+    session: Session,
+    user_id: int,
+    severity: str,
+    source: str,
+    title: str,
+    body: str,
+    link: str | None,
+    dedup_key: str | None,
+) -> Notification | None:
     if dedup_key:
         # One writer per (user, key) at a time, so two processes noticing the same condition notify once.
-        session.execute(text("SELECT pg_advisory_xact_lock(:user_id, hashtext(:key))"),
-                        {"user_id": user_id, "key": dedup_key})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:user_id, hashtext(:key))"), {"user_id": user_id, "key": dedup_key}
+        )
         since = utcnow() - timedelta(seconds=get_settings().file.notifications.dedup_window_s)
-        seen = session.scalar(select(Notification.id).where(
-            Notification.user_id == user_id, Notification.dedup_key == dedup_key,
-            Notification.created_at > since).limit(1))
+        seen = session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.user_id == user_id, Notification.dedup_key == dedup_key, Notification.created_at > since
+            )
+            .limit(1)
+        )
         if seen is not None:
             return None
-    notification = Notification(user_id=user_id, severity=severity, source=source[:32], title=title[:200],
-                                body=body[:4000], link=link, dedup_key=dedup_key[:200] if dedup_key else None)
+    notification = Notification(
+        user_id=user_id,
+        severity=severity,
+        source=source[:32],
+        title=title[:200],
+        body=body[:4000],
+        link=link,
+        dedup_key=dedup_key[:200] if dedup_key else None,
+    )
     session.add(notification)
     return notification
 
 
 def _wants_delivery(session: Session, user_id: int, severity: str) -> bool:
-    channels = session.scalars(select(NotificationChannel).where(
-        NotificationChannel.user_id == user_id, NotificationChannel.enabled)).all()
+    channels = session.scalars(
+        select(NotificationChannel).where(NotificationChannel.user_id == user_id, NotificationChannel.enabled)
+    ).all()
     return any(channel.wants(severity) for channel in channels)
 
 
@@ -99,8 +128,13 @@ def _queue_delivery(notification_id: int) -> None:
         log.exception("notification_delivery_not_queued", extra={"notification_id": notification_id})
         try:
             with session_scope() as session:
-                session.execute(update(Notification).where(Notification.id == notification_id).values(
-                    delivery="failed", delivery_error="could not be queued for delivery (task queue unreachable)"))
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id == notification_id)
+                    .values(
+                        delivery="failed", delivery_error="could not be queued for delivery (task queue unreachable)"
+                    )
+                )
         except SQLAlchemyError:
             log.warning("notification_delivery_state_not_saved", extra={"notification_id": notification_id})
 
@@ -115,9 +149,16 @@ def publish(user_id: int, unread: int, event: dict | None = None) -> None:
 
 # ---- reading ----------------------------------------------------------------------------------------
 
+
 def unread_count(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
 
 
 def listing(session: Session, user_id: int, filters: Filters, limit: int = 200) -> list[Notification]:

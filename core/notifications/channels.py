@@ -34,8 +34,11 @@ class TestOutcome:
 
 
 def for_user(session: Session, user_id: int) -> list[NotificationChannel]:
-    return list(session.scalars(select(NotificationChannel).where(NotificationChannel.user_id == user_id)
-                                .order_by(NotificationChannel.id)))
+    return list(
+        session.scalars(
+            select(NotificationChannel).where(NotificationChannel.user_id == user_id).order_by(NotificationChannel.id)
+        )
+    )
 
 
 def add(user_id: int, new: NewChannel) -> int:

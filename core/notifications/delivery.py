@@ -35,16 +35,27 @@ def deliver(notification_id: int, channel_ids: list[int] | None = None, attempt:
         notification = session.get(Notification, notification_id)
         if notification is None:
             return Attempt("gone")
-        channels = [(c.id, c.url()) for c in session.scalars(select(NotificationChannel).where(
-            NotificationChannel.user_id == notification.user_id).order_by(NotificationChannel.id))
-            if c.wants(notification.severity) and (channel_ids is None or c.id in channel_ids)]
-        user_id, title, body, severity = (notification.user_id, notification.title, notification.body,
-                                          notification.severity)
+        channels = [
+            (c.id, c.url())
+            for c in session.scalars(
+                select(NotificationChannel)
+                .where(NotificationChannel.user_id == notification.user_id)
+                .order_by(NotificationChannel.id)
+            )
+            if c.wants(notification.severity) and (channel_ids is None or c.id in channel_ids)
+        ]
+        user_id, title, body, severity = (
+            notification.user_id,
+            notification.title,
+            notification.body,
+            notification.severity,
+        )
     if not channels:
         return _finish(notification_id, "none", None)
     if attempt == 0 and not _within_rate(user_id, settings.per_user_per_minute):
-        return _finish(notification_id, "rate_limited",
-                       f"more than {settings.per_user_per_minute} notifications sent this minute")
+        return _finish(
+            notification_id, "rate_limited", f"more than {settings.per_user_per_minute} notifications sent this minute"
+        )
     failed: list[tuple[int, str, bool]] = []
     for channel_id, url in channels:
         result = send(url, title, body, severity)
@@ -57,7 +68,7 @@ def deliver(notification_id: int, channel_ids: list[int] | None = None, attempt:
     reason = f"attempt {attempt + 1} of {settings.max_attempts}: {failed[-1][1]}"
     if retry and attempt + 1 < settings.max_attempts:
         _finish(notification_id, "retrying", reason)
-        return Attempt("retrying", retry, settings.retry_backoff_s * 2 ** attempt)
+        return Attempt("retrying", retry, settings.retry_backoff_s * 2**attempt)
     return _finish(notification_id, "failed", reason)
 
 

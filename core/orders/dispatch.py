@@ -23,6 +23,8 @@ def enqueue_cancel(order_id: int) -> bool:
         tasks.send_cancel_order(order_id)
         return True
     except Exception as exc:  # noqa: BLE001 - kombu transport errors all mean "later"
-        log.warning("order_task_enqueue_failed", extra={"order_id": order_id, "task": tasks.CANCEL_ORDER,
-                                                        "error": str(exc)[:200]})
+        log.warning(
+            "order_task_enqueue_failed",
+            extra={"order_id": order_id, "task": tasks.CANCEL_ORDER, "error": str(exc)[:200]},
+        )
         return False

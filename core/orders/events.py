@@ -17,10 +17,20 @@ log = logging.getLogger(__name__)
 
 
 def event_payload(order: Order, from_state: str | None, cause: str) -> dict[str, Any]:
-    return {"type": "order", "order_id": order.id, "broker_id": order.broker_id, "symbol": order.symbol,
-            "side": order.side, "order_type": order.type, "from": from_state, "state": order.state,
-            "cause": cause, "filled_quantity": str(order.filled_quantity or 0),
-            "error": order.error_message, "at": utcnow().isoformat()}
+    return {
+        "type": "order",
+        "order_id": order.id,
+        "broker_id": order.broker_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "order_type": order.type,
+        "from": from_state,
+        "state": order.state,
+        "cause": cause,
+        "filled_quantity": str(order.filled_quantity or 0),
+        "error": order.error_message,
+        "at": utcnow().isoformat(),
+    }
 
 
 def publish(user_id: int, payloads: Iterable[dict[str, Any]]) -> None:

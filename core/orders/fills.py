@@ -53,8 +53,10 @@ def after_final_fill(order_id: int, source: str) -> None:
         try:
             callback(order_id)
         except Exception as exc:  # noqa: BLE001 - a follow-up must never undo or hide the recorded fill
-            log.warning("after_fill_failed", extra={"order_id": order_id, "source": source,
-                                                    "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            log.warning(
+                "after_fill_failed",
+                extra={"order_id": order_id, "source": source, "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            )
 
 
 def record_fills_later(schedule: Callable[[int, str], bool]) -> None:
@@ -69,6 +71,7 @@ def record_fills_later(schedule: Callable[[int, str], bool]) -> None:
 def fills_scheduled(broker_id: int, symbol: str) -> bool:
     return bool(_FILLS_LATER) and _FILLS_LATER[0](broker_id, symbol)
 
+
 def _leg_ids(order: Order) -> tuple[str, ...]:
     for event in reversed(order.events):
         legs = (event.detail or {}).get("legs")
@@ -76,42 +79,66 @@ def _leg_ids(order: Order) -> tuple[str, ...]:
             return tuple(legs)
     return ()
 
-_INSERT_FILL_ONCE = (insert(cast(Table, Fill.__table__)).on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
-                     .returning(Fill.__table__.c.id))  # built once: a statement per fill cost more than its row
+
+_INSERT_FILL_ONCE = (
+    insert(cast(Table, Fill.__table__))
+    .on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
+    .returning(Fill.__table__.c.id)
+)  # built once: a statement per fill cost more than its row
 
 
-def record_fills(session: Session, user_id: int, broker_id: int, trades: Iterable[VenueTrade],
-                 orders_by_venue_id: dict[str, Order] | None = None) -> int:
+def record_fills(
+    session: Session,
+    user_id: int,
+    broker_id: int,
+    trades: Iterable[VenueTrade],
+    orders_by_venue_id: dict[str, Order] | None = None,
+) -> int:
     """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
     orders_by_venue_id = orders_by_venue_id or {}
     added = 0
     for trade in trades:
         order = orders_by_venue_id.get(trade.order_id)
         side = trade.side or (order.side if order else "buy")
-        values = {"order_id": order.id if order else None, "user_id": user_id, "broker_id": broker_id,
-                  "symbol": trade.symbol or (order.symbol if order else ""), "side": side,
-                  "venue_trade_id": trade.trade_id, "price": trade.price, "quantity": trade.qty, "fee": trade.fee,
-                  "fee_asset": trade.fee_asset or None,
-                  "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC)}
+        values = {
+            "order_id": order.id if order else None,
+            "user_id": user_id,
+            "broker_id": broker_id,
+            "symbol": trade.symbol or (order.symbol if order else ""),
+            "side": side,
+            "venue_trade_id": trade.trade_id,
+            "price": trade.price,
+            "quantity": trade.qty,
+            "fee": trade.fee,
+            "fee_asset": trade.fee_asset or None,
+            "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC),
+        }
         inserted = session.execute(_INSERT_FILL_ONCE, values).scalar()
         added += inserted is not None
     return added
 
 
 def recorded_quantity(session: Session, order_id: int) -> Decimal:
-    return session.scalar(select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == order_id)) \
-        or Decimal(0)
+    return session.scalar(
+        select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == order_id)
+    ) or Decimal(0)
 
 
-def record_answer_fills(session: Session, order: Order, answer: VenueOrder | OcoResult | None) -> tuple[bool, list[dict[str, Any]]]:
+def record_answer_fills(
+    session: Session, order: Order, answer: VenueOrder | OcoResult | None
+) -> tuple[bool, list[dict[str, Any]]]:
     """Record the fills the venue sent with its answer: (the ledger then holds all of them, events to publish)."""
     if not isinstance(answer, VenueOrder) or not answer.trades:
         return False, []
     if sum((trade.qty for trade in answer.trades), Decimal(0)) < order.filled_quantity:
         return False, []  # a partial list: the trades query fills the gap
-    added = record_fills(session, order.user_id, order.broker_id,
-                         [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
-                         {answer.venue_order_id: order})
+    added = record_fills(
+        session,
+        order.user_id,
+        order.broker_id,
+        [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
+        {answer.venue_order_id: order},
+    )
     if not added:
         return True, []
     log.info("fills_recorded", extra={"order_id": order.id, "added": added, "from": "order_answer"})
@@ -134,9 +161,13 @@ def record_order_fills(order_id: int) -> int:
             log.warning("fills_fetch_failed", extra={"order_id": order_id, "error": str(err)})
             return 0
         mine = [t for t in trades if t.order_id in venue_ids]
-        added = record_fills(session, broker.user_id, broker.id,
-                             [replace(t, symbol=t.symbol or order.symbol) for t in mine],
-                             {vid: order for vid in venue_ids})
+        added = record_fills(
+            session,
+            broker.user_id,
+            broker.id,
+            [replace(t, symbol=t.symbol or order.symbol) for t in mine],
+            {vid: order for vid in venue_ids},
+        )
         user_id = order.user_id
         payload = event_payload(order, order.state, "fills_recorded")
     if added:
@@ -151,27 +182,44 @@ def record_symbol_fills(broker_id: int, symbol: str) -> list[int]:
     the after-fill callbacks run for the final ones now fully recorded. Returns the completed order ids."""
     with session_scope() as session:
         broker = session.get(BrokerConnection, broker_id)
-        recorded = (select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id)
-                    .correlate(Order).scalar_subquery())
-        missing = list(session.scalars(select(Order).where(
-            Order.broker_id == broker_id, Order.symbol == symbol, Order.filled_quantity > recorded,
-            Order.updated_at >= utcnow() - FILLS_WINDOW).order_by(Order.id)))
+        recorded = (
+            select(func.coalesce(func.sum(Fill.quantity), 0))
+            .where(Fill.order_id == Order.id)
+            .correlate(Order)
+            .scalar_subquery()
+        )
+        missing = list(
+            session.scalars(
+                select(Order)
+                .where(
+                    Order.broker_id == broker_id,
+                    Order.symbol == symbol,
+                    Order.filled_quantity > recorded,
+                    Order.updated_at >= utcnow() - FILLS_WINDOW,
+                )
+                .order_by(Order.id)
+            )
+        )
         if broker is None or not missing:
             return []
-        by_venue_id = {venue_id: order for order in missing
-                       for venue_id in (*_leg_ids(order), order.venue_order_id) if venue_id}
+        by_venue_id = {
+            venue_id: order for order in missing for venue_id in (*_leg_ids(order), order.venue_order_id) if venue_id
+        }
         start_ms = int(min(order.created_at for order in missing).timestamp() * 1000) - 60_000
         trades = exchange_for(broker).trades(symbol, start_ms=start_ms)  # ExchangeError: the caller retries
         mine = [replace(t, symbol=t.symbol or symbol) for t in trades if t.order_id in by_venue_id]
         added = record_fills(session, broker.user_id, broker.id, mine, by_venue_id)
         session.flush()
         complete = [order for order in missing if recorded_quantity(session, order.id) >= order.filled_quantity]
-        payloads = [(order.user_id, event_payload(order, order.state, "fills_recorded") | {"type": "fill"})
-                    for order in complete]
+        payloads = [
+            (order.user_id, event_payload(order, order.state, "fills_recorded") | {"type": "fill"})
+            for order in complete
+        ]
         finals = [(order.id, order.source) for order in complete if order.is_final]
     if added:
-        log.info("fills_recorded", extra={"broker_id": broker_id, "symbol": symbol, "added": added,
-                                          "orders": len(complete)})
+        log.info(
+            "fills_recorded", extra={"broker_id": broker_id, "symbol": symbol, "added": added, "orders": len(complete)}
+        )
     for user_id, payload in payloads:
         publish(user_id, [payload])
     for order_id, source in finals:

@@ -56,9 +56,14 @@ RESEND_AFTER = timedelta(seconds=45)
 RESEND_UNTIL = timedelta(minutes=10)
 # Refused before anything was sent: the trader must change the order.
 REFUSALS = (InvalidOrder, InsufficientFunds, AuthError)
-VENUE_STATUS = {"open": OrderState.OPEN, "partially_filled": OrderState.PARTIALLY_FILLED,
-                "filled": OrderState.FILLED, "cancelled": OrderState.CANCELLED, "rejected": OrderState.REJECTED,
-                "expired": OrderState.EXPIRED}
+VENUE_STATUS = {
+    "open": OrderState.OPEN,
+    "partially_filled": OrderState.PARTIALLY_FILLED,
+    "filled": OrderState.FILLED,
+    "cancelled": OrderState.CANCELLED,
+    "rejected": OrderState.REJECTED,
+    "expired": OrderState.EXPIRED,
+}
 WAITING_STATES = frozenset({OrderState.SENT.value, OrderState.UNKNOWN.value})
 
 
@@ -76,14 +81,15 @@ class Outcome:
         return {"order_id": self.order_id, "state": self.state, "changed": self.changed, "message": self.message}
 
 
-def _move(order: Order, target: OrderState, cause: str, outcome: Outcome,
-          detail: dict[str, Any] | None = None) -> bool:
+def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail: dict[str, Any] | None = None) -> bool:
     """One transition, recorded for publishing; an illegal one (a stale answer) is logged, not applied."""
     if order.state == target.value and target != OrderState.PARTIALLY_FILLED:
         return False
     if not can_transition(order.state, target):
-        log.warning("order_transition_ignored", extra={"order_id": order.id, "from_state": order.state,
-                                                       "to_state": target.value, "cause": cause})
+        log.warning(
+            "order_transition_ignored",
+            extra={"order_id": order.id, "from_state": order.state, "to_state": target.value, "cause": cause},
+        )
         return False
     previous = order.state
     order.move_to(target, cause, detail)
@@ -96,11 +102,11 @@ def _move(order: Order, target: OrderState, cause: str, outcome: Outcome,
 def _locked(session: Session, order_id: int) -> Order:
     """The order row, locked. Its history is not loaded: steps only append to it (a transition adds
     one event row), and loading it first costs a round trip and an early flush on the hot path."""
-    order = session.scalar(select(Order).where(Order.id == order_id).options(noload(Order.events))
-                           .with_for_update())
+    order = session.scalar(select(Order).where(Order.id == order_id).options(noload(Order.events)).with_for_update())
     if order is None:
         raise LookupError(f"no order {order_id}")
     return order
+
 
 def _ended_filled(order: Order, outcome: Outcome) -> bool:
     """This step moved the order to a final state with some quantity traded."""
@@ -115,6 +121,7 @@ def _finish(outcome: Outcome, user_id: int) -> Outcome:
 
 # ---- applying what the venue says -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class VenueView:
     """One order as the venue sees it (an OCO folded into one status)."""
@@ -128,8 +135,9 @@ class VenueView:
 
 def view_of(answer: VenueOrder | OcoResult) -> VenueView:
     if isinstance(answer, VenueOrder):
-        return VenueView(answer.status, answer.venue_order_id, answer.filled_qty, answer.avg_price,
-                         (answer.venue_order_id,))
+        return VenueView(
+            answer.status, answer.venue_order_id, answer.filled_qty, answer.avg_price, (answer.venue_order_id,)
+        )
     legs = answer.orders
     leg_ids = tuple(leg.venue_order_id for leg in legs)
     traded = [leg for leg in legs if leg.filled_qty > 0]
@@ -165,11 +173,14 @@ def _reject(order: Order, err: ExchangeError, outcome: Outcome, cause: str) -> N
 
 def _mark_unknown(order: Order, err: Exception, outcome: Outcome, cause: str) -> None:
     order.error_kind = getattr(err, "kind", "unavailable")
-    order.error_message = (f"{err} — the venue did not confirm; the order is checked by its client order id "
-                           f"before anything is sent again")[:2000]
+    order.error_message = (
+        f"{err} — the venue did not confirm; the order is checked by its client order id before anything is sent again"
+    )[:2000]
     _move(order, OrderState.UNKNOWN, cause, outcome, {"error": str(err)[:500]})
 
+
 # ---- place --------------------------------------------------------------------------------------
+
 
 @dataclass
 class PreparedOrder:
@@ -221,8 +232,7 @@ def send_prepared(prepared: PreparedOrder) -> Outcome:
         return outcome
     if prepared.exchange is None:
         raise ValueError(f"order {prepared.order_id}: a prepared request without its exchange")
-    return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id,
-                 prepared.deadline)
+    return _send(prepared.order_id, prepared.exchange, prepared.request, outcome, prepared.user_id, prepared.deadline)
 
 
 def place(order_id: int) -> Outcome:
@@ -239,8 +249,14 @@ def place(order_id: int) -> Outcome:
     return send_prepared(prepared) if prepared is not None else sync(order_id)
 
 
-def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest, outcome: Outcome,
-          user_id: int, deadline: float | None) -> Outcome:
+def _send(
+    order_id: int,
+    exchange: Exchange,
+    request: OrderRequest | OcoRequest,
+    outcome: Outcome,
+    user_id: int,
+    deadline: float | None,
+) -> Outcome:
     """Call the venue (the `sent` state is already committed) and record its answer.
 
     The order goes first in our limiter and waits its turn for the venue's budget until `deadline`;
@@ -274,18 +290,32 @@ def _send(order_id: int, exchange: Exchange, request: OrderRequest | OcoRequest,
             _reject(order, failure, outcome, "venue_refused")
         elif isinstance(failure, OrderWindowPassed):
             order.error_kind = failure.kind
-            order.error_message = (f"not placed: {failure.message} — the venue's request budget stayed spent "
-                                   f"by earlier orders; the signal is too old to act on now")[:2000]
+            order.error_message = (
+                f"not placed: {failure.message} — the venue's request budget stayed spent "
+                f"by earlier orders; the signal is too old to act on now"
+            )[:2000]
             _move(order, OrderState.EXPIRED, "budget_wait_expired", outcome, {"error": failure.message[:500]})
         elif isinstance(failure, RateLimited):
-            _reject(order, ExchangeError(f"{failure.message} — not placed, try again in a moment",
-                                         venue=failure.venue, code=failure.code), outcome, "rate_limited")
+            _reject(
+                order,
+                ExchangeError(
+                    f"{failure.message} — not placed, try again in a moment", venue=failure.venue, code=failure.code
+                ),
+                outcome,
+                "rate_limited",
+            )
             order.error_kind = "rate_limited"
         elif failure is not None:
             _mark_unknown(order, failure, outcome, "no_answer")
-        log.info("order_placed" if answer else "order_not_placed",
-                 extra={"order_id": order.id, "state": order.state, "venue": exchange.venue,
-                        "error": str(failure)[:300] if failure and not answer else None})
+        log.info(
+            "order_placed" if answer else "order_not_placed",
+            extra={
+                "order_id": order.id,
+                "state": order.state,
+                "venue": exchange.venue,
+                "error": str(failure)[:300] if failure and not answer else None,
+            },
+        )
         filled = order.filled_quantity > 0
         complete, fill_events = record_answer_fills(session, order, answer)
         outcome.events += fill_events
@@ -313,12 +343,14 @@ def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> V
                 continue  # an emulated OCO whose second leg was lost: the one found still counts
         if not legs:
             raise OrderNotFound(f"neither leg of OCO {client_id} is at the venue", venue=exchange.venue)
-        return OcoResult(client_order_id=client_id, symbol=symbol, orders=tuple(legs),
-                         emulated=not exchange.has_native_oco)
+        return OcoResult(
+            client_order_id=client_id, symbol=symbol, orders=tuple(legs), emulated=not exchange.has_native_oco
+        )
     return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
 
 
 # ---- sync ----------------------------------------------------------------------------------------
+
 
 def _age(order: Order) -> timedelta:
     stamp = order.updated_at or order.created_at
@@ -393,8 +425,9 @@ def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_aft
         return found
 
 
-def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
-               resend_until: timedelta) -> OrderRequest | OcoRequest | None:
+def _not_found(
+    order: Order, outcome: Outcome, resend_after: timedelta, resend_until: timedelta
+) -> OrderRequest | OcoRequest | None:
     """The venue does not have the order. Re-send it (same id) when that is provably safe."""
     if order.state not in WAITING_STATES:
         outcome.message = "the venue no longer reports this order"
@@ -408,8 +441,10 @@ def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
         _move(order, OrderState.UNKNOWN, "not_found_at_venue", outcome)
     if age > resend_until:
         order.error_kind = "not_placed"
-        order.error_message = (f"the venue never received this order and it is {int(age.total_seconds() // 60)} "
-                               f"minutes old; not re-sent because the market may have moved")
+        order.error_message = (
+            f"the venue never received this order and it is {int(age.total_seconds() // 60)} "
+            f"minutes old; not re-sent because the market may have moved"
+        )
         _move(order, OrderState.REJECTED, "stale_not_placed", outcome)
         return None
     _move(order, OrderState.SENT, "resend_same_client_id", outcome)
@@ -417,6 +452,7 @@ def _not_found(order: Order, outcome: Outcome, resend_after: timedelta,
 
 
 # ---- cancel --------------------------------------------------------------------------------------
+
 
 def cancel(order_id: int) -> Outcome:
     """Cancel at the venue (or locally if never sent). A filled order stays filled: the venue decides."""
@@ -434,7 +470,7 @@ def cancel(order_id: int) -> Outcome:
         symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
     try:
         with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):
-            for leg in (oco_leg_ids(client_id) if is_oco else (client_id,)):
+            for leg in oco_leg_ids(client_id) if is_oco else (client_id,):
                 try:
                     exchange.cancel_order(symbol, client_order_id=leg)
                 except OrderNotFound:
@@ -450,7 +486,6 @@ def cancel(order_id: int) -> Outcome:
     result = sync(order_id)
     result.message = result.message if outcome.message is None else outcome.message
     return result
-
 
 
 def order_is_waiting(state: str) -> bool:

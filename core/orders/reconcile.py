@@ -64,9 +64,13 @@ def take_sweep(broker_id: int) -> bool:
 def active_brokers() -> set[int]:
     """Connections with live orders, orders waiting to be sent, or an order changed within ACTIVE_WINDOW."""
     with session_scope() as session:
-        return set(session.scalars(select(Order.broker_id).where(
-            Order.state.in_(LIVE + (OrderState.NEW.value,)) | (Order.updated_at >= utcnow() - ACTIVE_WINDOW))
-            .distinct()))
+        return set(
+            session.scalars(
+                select(Order.broker_id)
+                .where(Order.state.in_(LIVE + (OrderState.NEW.value,)) | (Order.updated_at >= utcnow() - ACTIVE_WINDOW))
+                .distinct()
+            )
+        )
 
 
 def brokers_to_reconcile() -> list[int]:
@@ -74,8 +78,9 @@ def brokers_to_reconcile() -> list[int]:
     connections idle for longer cost the venue nothing."""
     active = active_brokers()
     with session_scope() as session:
-        recent = set(session.scalars(select(Order.broker_id).where(
-            Order.updated_at >= utcnow() - FILLS_LOOKBACK).distinct()))
+        recent = set(
+            session.scalars(select(Order.broker_id).where(Order.updated_at >= utcnow() - FILLS_LOOKBACK).distinct())
+        )
     return sorted(active | {broker_id for broker_id in recent - active if sweep_is_due(broker_id)})
 
 
@@ -84,10 +89,15 @@ def _aware(stamp: datetime) -> datetime:
 
 
 @background()  # yields the venue's budget to orders; a re-send inside it is an order again
-def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_after: timedelta = STUCK_NEW_AFTER,
-                     resend_after: timedelta = placement.RESEND_AFTER,
-                     placements_waiting: Callable[[], bool] = lambda: False,
-                     full_sweep: bool | None = None) -> BrokerReport:
+def reconcile_broker(
+    broker_id: int,
+    enqueue: Callable[[int], bool],
+    *,
+    stuck_after: timedelta = STUCK_NEW_AFTER,
+    resend_after: timedelta = placement.RESEND_AFTER,
+    placements_waiting: Callable[[], bool] = lambda: False,
+    full_sweep: bool | None = None,
+) -> BrokerReport:
     """Re-enqueue this broker's orders stuck in `new` and sync its live ones with the venue, then its
     trades: of every symbol traded within FILLS_LOOKBACK when `full_sweep` (None: when take_sweep says
     so), else only of the symbols with an order changed within ACTIVE_WINDOW.
@@ -99,10 +109,18 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
     report = BrokerReport(broker_id)
     cutoff = utcnow() - stuck_after
     with session_scope() as session:
-        stuck_since = dict(session.execute(select(Order.id, Order.created_at).where(
-            Order.broker_id == broker_id, Order.state == OrderState.NEW.value, Order.created_at < cutoff)).all())
-        live = list(session.scalars(select(Order.id).where(Order.broker_id == broker_id, Order.state.in_(LIVE))
-                                    .order_by(Order.id)))
+        stuck_since = dict(
+            session.execute(
+                select(Order.id, Order.created_at).where(
+                    Order.broker_id == broker_id, Order.state == OrderState.NEW.value, Order.created_at < cutoff
+                )
+            ).all()
+        )
+        live = list(
+            session.scalars(
+                select(Order.id).where(Order.broker_id == broker_id, Order.state.in_(LIVE)).order_by(Order.id)
+            )
+        )
     if stuck_since and placements_waiting():
         patience = utcnow() - BACKLOG_PATIENCE
         stuck_since = {oid: created for oid, created in stuck_since.items() if _aware(created) < patience}
@@ -125,15 +143,22 @@ def reconcile_broker(broker_id: int, enqueue: Callable[[int], bool], *, stuck_af
     else:
         sweep = take_sweep(broker_id) if full_sweep is None else full_sweep
         report.fills_added = sync_fills(broker_id, report, symbols_since=None if sweep else ACTIVE_WINDOW)
-    log.info("reconciled_broker", extra={"broker_id": broker_id, "synced": report.synced, "changed": report.changed,
-                                         "requeued": report.requeued, "fills_added": report.fills_added,
-                                         "errors": len(report.errors)})
+    log.info(
+        "reconciled_broker",
+        extra={
+            "broker_id": broker_id,
+            "synced": report.synced,
+            "changed": report.changed,
+            "requeued": report.requeued,
+            "fills_added": report.fills_added,
+            "errors": len(report.errors),
+        },
+    )
     return report
 
 
 @background()
-def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
-               symbols_since: timedelta | None = None) -> int:
+def sync_fills(broker_id: int, report: BrokerReport | None = None, *, symbols_since: timedelta | None = None) -> int:
     """New venue trades of every symbol we traded within FILLS_LOOKBACK (or only `symbols_since`), stored
     once in our ledger."""
     since = utcnow() - FILLS_LOOKBACK
@@ -143,12 +168,16 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
         broker = session.get(BrokerConnection, broker_id)
         if broker is None:
             return 0
-        symbols = list(session.scalars(select(Order.symbol).where(Order.broker_id == broker_id,
-                                                                  Order.updated_at >= symbols_from).distinct()))
+        symbols = list(
+            session.scalars(
+                select(Order.symbol).where(Order.broker_id == broker_id, Order.updated_at >= symbols_from).distinct()
+            )
+        )
         exchange = exchange_for(broker)
         for symbol in symbols:
-            last = session.scalar(select(func.max(Fill.traded_at)).where(Fill.broker_id == broker_id,
-                                                                         Fill.symbol == symbol))
+            last = session.scalar(
+                select(func.max(Fill.traded_at)).where(Fill.broker_id == broker_id, Fill.symbol == symbol)
+            )
             start = max(last or since, since)
             try:
                 trades = exchange.trades(symbol, start_ms=int(start.astimezone(UTC).timestamp() * 1000))
@@ -159,9 +188,17 @@ def sync_fills(broker_id: int, report: BrokerReport | None = None, *,
                     break
                 continue
             venue_ids = {t.order_id for t in trades}
-            orders = {o.venue_order_id: o for o in session.scalars(select(Order).where(
-                Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids)))
-                if o.venue_order_id is not None} if venue_ids else {}
+            orders = (
+                {
+                    o.venue_order_id: o
+                    for o in session.scalars(
+                        select(Order).where(Order.broker_id == broker_id, Order.venue_order_id.in_(venue_ids))
+                    )
+                    if o.venue_order_id is not None
+                }
+                if venue_ids
+                else {}
+            )
             added += fills.record_fills(session, broker.user_id, broker.id, trades, orders)
     return added
 
@@ -177,8 +214,14 @@ def reconcile_all(enqueue: Callable[[int], bool]) -> list[BrokerReport]:
 
 
 def report_dict(report: BrokerReport) -> dict[str, int | list[str]]:
-    return {"broker_id": report.broker_id, "synced": report.synced, "changed": report.changed,
-            "requeued": report.requeued, "fills_added": report.fills_added, "errors": report.errors}
+    return {
+        "broker_id": report.broker_id,
+        "synced": report.synced,
+        "changed": report.changed,
+        "requeued": report.requeued,
+        "fills_added": report.fills_added,
+        "errors": report.errors,
+    }
 
 
 def age_of(stamp: datetime) -> timedelta:

@@ -23,13 +23,16 @@ def quantity_from_quote(quote_amount: Decimal, price: Decimal, rules: SymbolRule
     _positive(price, "price")
     quantity = round_to_step(quote_amount / price, rules.step_size)
     if quantity <= 0:
-        raise InvalidOrder(f"{decimal_str(quote_amount)} {rules.quote} is less than one step "
-                           f"({decimal_str(rules.step_size)} {rules.base}) of {rules.symbol}")
+        raise InvalidOrder(
+            f"{decimal_str(quote_amount)} {rules.quote} is less than one step "
+            f"({decimal_str(rules.step_size)} {rules.base}) of {rules.symbol}"
+        )
     return quantity
 
 
-def quantity_from_percent(percent: Decimal, side: str, free_base: Decimal, free_quote: Decimal, price: Decimal,
-                          rules: SymbolRules) -> Decimal:
+def quantity_from_percent(
+    percent: Decimal, side: str, free_base: Decimal, free_quote: Decimal, price: Decimal, rules: SymbolRules
+) -> Decimal:
     """`percent` of the free balance: of the quote asset when buying, of the base asset when selling."""
     if not percent.is_finite() or not 0 < percent <= HUNDRED:
         raise InvalidOrder(f"percentage must be above 0 and at most 100, got {percent}")
@@ -41,6 +44,8 @@ def quantity_from_percent(percent: Decimal, side: str, free_base: Decimal, free_
         raise InvalidOrder(f"no free {rules.base} to sell")
     quantity = round_to_step(free_base * percent / HUNDRED, rules.step_size)
     if quantity <= 0:
-        raise InvalidOrder(f"{percent}% of {decimal_str(free_base)} {rules.base} is less than one step "
-                           f"({decimal_str(rules.step_size)})")
+        raise InvalidOrder(
+            f"{percent}% of {decimal_str(free_base)} {rules.base} is less than one step "
+            f"({decimal_str(rules.step_size)})"
+        )
     return quantity

@@ -43,17 +43,36 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
     broker = session.get(BrokerConnection, intent.broker_id)
     if broker is None or broker.user_id != user_id:
         raise LookupError("no such broker connection")
-    order = Order(user_id=user_id, broker_id=broker.id, symbol=intent.symbol.upper(), side=intent.side,
-                  type=intent.type, quantity=intent.quantity, quote_quantity=intent.quote_quantity,
-                  price=intent.price, stop_price=intent.stop_price, time_in_force=intent.time_in_force,
-                  state=OrderState.NEW.value, source=intent.source, source_ref=intent.source_ref,
-                  oco_group=intent.oco_group,
-                  events=[])  # known empty: its first transition appends without loading the history
+    order = Order(
+        user_id=user_id,
+        broker_id=broker.id,
+        symbol=intent.symbol.upper(),
+        side=intent.side,
+        type=intent.type,
+        quantity=intent.quantity,
+        quote_quantity=intent.quote_quantity,
+        price=intent.price,
+        stop_price=intent.stop_price,
+        time_in_force=intent.time_in_force,
+        state=OrderState.NEW.value,
+        source=intent.source,
+        source_ref=intent.source_ref,
+        oco_group=intent.oco_group,
+        events=[],
+    )  # known empty: its first transition appends without loading the history
     session.add(order)
     session.flush()  # assigns the id the client order id is derived from
     order.client_order_id = client_order_id_for(order.id, broker.venue)
-    log.info("order_recorded", extra={"order_id": order.id, "user_id": user_id, "venue": broker.venue,
-                                      "symbol": order.symbol, "source": intent.source})
+    log.info(
+        "order_recorded",
+        extra={
+            "order_id": order.id,
+            "user_id": user_id,
+            "venue": broker.venue,
+            "symbol": order.symbol,
+            "source": intent.source,
+        },
+    )
     return order
 
 

@@ -17,8 +17,13 @@ from core.models import BrokerConnection, Order
 from core.orders.sizing import quantity_from_percent, quantity_from_quote
 from core.orders.submit import OrderIntent, record_order
 
-TICKET_TYPES = {"market": "market", "limit": "limit", "stop_loss": "stop_loss", "take_profit": "take_profit",
-                "oco": "oco"}
+TICKET_TYPES = {
+    "market": "market",
+    "limit": "limit",
+    "stop_loss": "stop_loss",
+    "take_profit": "take_profit",
+    "oco": "oco",
+}
 SIZE_MODES = ("quantity", "quote", "percent")
 PRICED = frozenset({"limit", "oco"})
 TRIGGERED = frozenset({"stop_loss", "take_profit", "oco"})
@@ -52,14 +57,22 @@ class Checked:
         kind = self.ticket.type.replace("_", " ")
         price = f" at {decimal_str(self.price)}" if self.price is not None else ""
         stop = f" stop {decimal_str(self.stop_price)}" if self.stop_price is not None else ""
-        value = f" ≈ {decimal_str(self.notional.quantize(Decimal('0.01')))} {self.rules.quote}" \
-            if self.notional is not None else ""
+        value = (
+            f" ≈ {decimal_str(self.notional.quantize(Decimal('0.01')))} {self.rules.quote}"
+            if self.notional is not None
+            else ""
+        )
         return f"{what} {kind}{price}{stop}{value}"
 
 
-def check_ticket(session: Session, user_id: int, ticket: Ticket, *,
-                 last_price: Callable[[str], Decimal | None] | None = None,
-                 balances: Callable[[], dict[str, Balance]] | None = None) -> Checked:
+def check_ticket(
+    session: Session,
+    user_id: int,
+    ticket: Ticket,
+    *,
+    last_price: Callable[[str], Decimal | None] | None = None,
+    balances: Callable[[], dict[str, Balance]] | None = None,
+) -> Checked:
     """Raise InvalidOrder (with a message for the trader) or return the sized, rounded order.
 
     `last_price` and `balances` are asked only when needed (market orders, quote amount, %, funds check).
@@ -76,14 +89,17 @@ def check_ticket(session: Session, user_id: int, ticket: Ticket, *,
     symbol = ticket.symbol.strip().upper()
     rules = symbol_rules(session, broker.id, symbol)
     if rules is None:
-        raise InvalidOrder(f"unknown symbol {symbol or '(empty)'} on {broker.label} "
-                           f"(use “Load markets” on the Brokers page if it is new)")
+        raise InvalidOrder(
+            f"unknown symbol {symbol or '(empty)'} on {broker.label} "
+            f"(use “Load markets” on the Brokers page if it is new)"
+        )
     for name, value in (("size", ticket.size), ("price", ticket.price), ("stop price", ticket.stop_price)):
         if value is not None and (not value.is_finite() or value <= 0):
             raise InvalidOrder(f"{name} must be a positive number")
     if ticket.type in PRICED and ticket.price is None:
-        raise InvalidOrder("a limit price is required" if ticket.type == "limit" else
-                           "an OCO needs its take-profit (limit) price")
+        raise InvalidOrder(
+            "a limit price is required" if ticket.type == "limit" else "an OCO needs its take-profit (limit) price"
+        )
     if ticket.type in TRIGGERED and ticket.stop_price is None:
         raise InvalidOrder("a stop price is required")
     reference = ticket.price or ticket.stop_price
@@ -92,30 +108,51 @@ def check_ticket(session: Session, user_id: int, ticket: Ticket, *,
     quantity = _quantity(ticket, rules, reference, balances)
     client_id = "ab-check"
     if ticket.type == "oco":
-        oco = OcoRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, quantity=quantity,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
-                         limit_price=ticket.price, stop_price=ticket.stop_price)  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+        oco = OcoRequest(
+            client_order_id=client_id,
+            symbol=symbol,
+            side=ticket.side,
+            quantity=quantity,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+            limit_price=ticket.price,
+            stop_price=ticket.stop_price,
+        )  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
         tp = round_and_validate(oco.take_profit_leg(), rules)
         sl = round_and_validate(oco.stop_loss_leg(), rules)
         rounded_qty, price, stop = tp.quantity, tp.price, sl.stop_price
     else:
         request = round_and_validate(
-            OrderRequest(client_order_id=client_id, symbol=symbol, side=ticket.side, type=ticket.type,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
-                         quantity=quantity, price=ticket.price if ticket.type == "limit" else None,
-                         stop_price=ticket.stop_price if ticket.type in TRIGGERED else None),
-            rules, reference_price=reference)
+            OrderRequest(
+                client_order_id=client_id,
+                symbol=symbol,
+                side=ticket.side,
+                type=ticket.type,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+                quantity=quantity,
+                price=ticket.price if ticket.type == "limit" else None,
+                stop_price=ticket.stop_price if ticket.type in TRIGGERED else None,
+            ),
+            rules,
+            reference_price=reference,
+        )
         rounded_qty, price, stop = request.quantity, request.price, request.stop_price
     assert rounded_qty is not None
     basis = price or stop or reference
     notional = rounded_qty * basis if basis else None
-    checked = Checked(ticket=Ticket(**{**ticket.__dict__, "symbol": symbol}), rules=rules, quantity=rounded_qty,
-                      price=price, stop_price=stop, notional=notional)
+    checked = Checked(
+        ticket=Ticket(**{**ticket.__dict__, "symbol": symbol}),
+        rules=rules,
+        quantity=rounded_qty,
+        price=price,
+        stop_price=stop,
+        notional=notional,
+    )
     if balances is not None:
         _check_funds(checked, balances())
     return checked
 
 
-def _quantity(ticket: Ticket, rules: SymbolRules, reference: Decimal | None,
-              balances: Callable[[], dict[str, Balance]] | None) -> Decimal:
+def _quantity(
+    ticket: Ticket, rules: SymbolRules, reference: Decimal | None, balances: Callable[[], dict[str, Balance]] | None
+) -> Decimal:
     if ticket.size_mode == "quantity":
         return ticket.size
     if reference is None:
@@ -139,14 +176,20 @@ def _check_funds(checked: Checked, held: dict[str, Balance]) -> None:
         return
     free = held[asset].free if asset in held else Decimal(0)
     if need > free:
-        raise InvalidOrder(f"insufficient balance: needs {decimal_str(need)} {asset}, "
-                           f"{decimal_str(free)} {asset} free")
+        raise InvalidOrder(f"insufficient balance: needs {decimal_str(need)} {asset}, {decimal_str(free)} {asset} free")
 
 
 def record_ticket(session: Session, user_id: int, checked: Checked) -> Order:
     """Record the checked order in state `new` (the caller commits, then enqueues placement)."""
     ticket = checked.ticket
-    intent = OrderIntent(broker_id=ticket.broker_id, symbol=ticket.symbol, side=ticket.side,
-                         type=TICKET_TYPES[ticket.type], quantity=checked.quantity, price=checked.price,
-                         stop_price=checked.stop_price, source="manual")
+    intent = OrderIntent(
+        broker_id=ticket.broker_id,
+        symbol=ticket.symbol,
+        side=ticket.side,
+        type=TICKET_TYPES[ticket.type],
+        quantity=checked.quantity,
+        price=checked.price,
+        stop_price=checked.stop_price,
+        source="manual",
+    )
     return record_order(session, user_id, intent)

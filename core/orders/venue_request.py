@@ -17,18 +17,30 @@ def request_of(order: Order) -> OrderRequest | OcoRequest:
     # The casts only name the literal types: both request classes check side, type and time in force.
     if order.type == "oco":
         return oco_request_of(order)
-    return OrderRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                        side=cast(Side, order.side), type=cast(OrderType, order.type), quantity=order.quantity,
-                        quote_quantity=order.quote_quantity, price=order.price, stop_price=order.stop_price,
-                        time_in_force=cast(TimeInForce, order.time_in_force))
+    return OrderRequest(
+        client_order_id=order.client_order_id or "",
+        symbol=order.symbol,
+        side=cast(Side, order.side),
+        type=cast(OrderType, order.type),
+        quantity=order.quantity,
+        quote_quantity=order.quote_quantity,
+        price=order.price,
+        stop_price=order.stop_price,
+        time_in_force=cast(TimeInForce, order.time_in_force),
+    )
 
 
 def oco_request_of(order: Order) -> OcoRequest:
     if order.quantity is None or order.price is None or order.stop_price is None:
         raise InvalidOrder(f"OCO order {order.id} lacks its quantity, limit price or stop price")
-    return OcoRequest(client_order_id=order.client_order_id or "", symbol=order.symbol,
-                      side=cast(Side, order.side), quantity=order.quantity, limit_price=order.price,
-                      stop_price=order.stop_price)
+    return OcoRequest(
+        client_order_id=order.client_order_id or "",
+        symbol=order.symbol,
+        side=cast(Side, order.side),
+        quantity=order.quantity,
+        limit_price=order.price,
+        stop_price=order.stop_price,
+    )
 
 
 def fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> OrderRequest | OcoRequest:

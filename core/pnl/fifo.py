@@ -83,12 +83,26 @@ class Book:
         while remaining > 0 and self.lots and (self.lots[0].quantity > 0) != (sign > 0):
             lot = self.lots[0]
             portion = min(remaining, abs(lot.quantity))
-            lot_cash, lot_fees = _share(lot.cash, portion, abs(lot.quantity)), _share(lot.fees, portion,
-                                                                                       abs(lot.quantity))
+            lot_cash, lot_fees = (
+                _share(lot.cash, portion, abs(lot.quantity)),
+                _share(lot.fees, portion, abs(lot.quantity)),
+            )
             fill_cash, fill_fees = _share(cash, portion, remaining), _share(fees, portion, remaining)
-            self.closings.append(Closing(
-                fill.fill_id, fill.order_id, portion, "long" if lot.quantity > 0 else "short", lot.opened_at,
-                fill.traded_at, lot.price, fill.price, lot_cash, fill_cash, lot_fees + fill_fees))
+            self.closings.append(
+                Closing(
+                    fill.fill_id,
+                    fill.order_id,
+                    portion,
+                    "long" if lot.quantity > 0 else "short",
+                    lot.opened_at,
+                    fill.traded_at,
+                    lot.price,
+                    fill.price,
+                    lot_cash,
+                    fill_cash,
+                    lot_fees + fill_fees,
+                )
+            )
             lot.quantity += portion if lot.quantity < 0 else -portion
             lot.cash -= lot_cash
             lot.fees -= lot_fees
@@ -149,12 +163,22 @@ def round_trips(book: Book) -> list[RoundTrip]:
         ctx.prec = PRECISION
         for parts in groups.values():
             quantity = sum((c.quantity for c in parts), ZERO)
-            trips.append(RoundTrip(
-                book.broker_id, book.symbol, book.quote, book.source, parts[0].direction, quantity,
-                min(c.opened_at for c in parts), max(c.closed_at for c in parts),
-                sum((c.entry_price * c.quantity for c in parts), ZERO) / quantity,
-                sum((c.exit_price * c.quantity for c in parts), ZERO) / quantity,
-                sum((c.fees for c in parts), ZERO), sum((c.pnl for c in parts), ZERO)))
+            trips.append(
+                RoundTrip(
+                    book.broker_id,
+                    book.symbol,
+                    book.quote,
+                    book.source,
+                    parts[0].direction,
+                    quantity,
+                    min(c.opened_at for c in parts),
+                    max(c.closed_at for c in parts),
+                    sum((c.entry_price * c.quantity for c in parts), ZERO) / quantity,
+                    sum((c.exit_price * c.quantity for c in parts), ZERO) / quantity,
+                    sum((c.fees for c in parts), ZERO),
+                    sum((c.pnl for c in parts), ZERO),
+                )
+            )
     return sorted(trips, key=lambda t: t.closed_at)
 
 
@@ -223,5 +247,13 @@ def open_position(book: Book, marks: Mapping[MarkKey, Decimal | None]) -> OpenPo
         ctx.prec = PRECISION
         weight = sum((abs(lot.quantity) for lot in book.lots), ZERO)
         entry = sum((lot.price * abs(lot.quantity) for lot in book.lots), ZERO) / weight
-    return OpenPosition(book.broker_id, book.symbol, book.quote, book.source, quantity, -book.open_cash, entry,
-                        marks.get((book.broker_id, book.symbol)))
+    return OpenPosition(
+        book.broker_id,
+        book.symbol,
+        book.quote,
+        book.source,
+        quantity,
+        -book.open_cash,
+        entry,
+        marks.get((book.broker_id, book.symbol)),
+    )

@@ -9,8 +9,7 @@ from decimal import Decimal
 
 from core.pnl.fills import ZERO, base_fee, inventory_change
 
-KNOWN_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR", "GBP", "TRY", "BRL", "BTC", "ETH",
-                "BNB")
+KNOWN_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR", "GBP", "TRY", "BRL", "BTC", "ETH", "BNB")
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,31 @@ from core.pnl.ledger import LedgerFill, Source, split_symbol
 log = logging.getLogger(__name__)
 
 
-def load_ledger(session: Session, user_id: int, *, broker_id: int | None = None,
-                until: datetime | None = None) -> list[LedgerFill]:
+def load_ledger(
+    session: Session, user_id: int, *, broker_id: int | None = None, until: datetime | None = None
+) -> list[LedgerFill]:
     """The user's fills (and only theirs), with base/quote and the source of the order behind each."""
-    query = (select(Fill.id, Fill.broker_id, Fill.symbol, Fill.side, Fill.quantity, Fill.price, Fill.traded_at,
-                    Fill.fee, Fill.fee_asset, Fill.order_id, Order.source, Order.source_ref, SymbolRule.base,
-                    SymbolRule.quote)
-             .outerjoin(Order, Fill.order_id == Order.id)
-             .outerjoin(SymbolRule, (SymbolRule.broker_id == Fill.broker_id) & (SymbolRule.symbol == Fill.symbol))
-             .where(Fill.user_id == user_id))
+    query = (
+        select(
+            Fill.id,
+            Fill.broker_id,
+            Fill.symbol,
+            Fill.side,
+            Fill.quantity,
+            Fill.price,
+            Fill.traded_at,
+            Fill.fee,
+            Fill.fee_asset,
+            Fill.order_id,
+            Order.source,
+            Order.source_ref,
+            SymbolRule.base,
+            SymbolRule.quote,
+        )
+        .outerjoin(Order, Fill.order_id == Order.id)
+        .outerjoin(SymbolRule, (SymbolRule.broker_id == Fill.broker_id) & (SymbolRule.symbol == Fill.symbol))
+        .where(Fill.user_id == user_id)
+    )
     if broker_id is not None:
         query = query.where(Fill.broker_id == broker_id)
     if until is not None:
@@ -40,9 +56,23 @@ def load_ledger(session: Session, user_id: int, *, broker_id: int | None = None,
     fills = []
     for row in rows:
         base, quote = (row.base, row.quote) if row.base else split_symbol(row.symbol)
-        fills.append(LedgerFill(row.id, row.broker_id, row.symbol, base, quote, row.side, row.quantity, row.price,
-                                row.traded_at, row.fee or ZERO, row.fee_asset, row.order_id,
-                                sources(row.order_id, row.source, row.source_ref)))
+        fills.append(
+            LedgerFill(
+                row.id,
+                row.broker_id,
+                row.symbol,
+                base,
+                quote,
+                row.side,
+                row.quantity,
+                row.price,
+                row.traded_at,
+                row.fee or ZERO,
+                row.fee_asset,
+                row.order_id,
+                sources(row.order_id, row.source, row.source_ref),
+            )
+        )
     return fills
 
 
@@ -52,13 +82,22 @@ def _source_resolver(session: Session, user_id: int, rows):
     for row in rows:
         if row.source in ("bot", "webhook") and row.source_ref:
             refs[row.source].add(row.source_ref)
-    bots = {str(bot_id): name for bot_id, name in session.execute(
-        select(Bot.id, Bot.name).where(Bot.user_id == user_id,
-                                       func.cast(Bot.id, Order.source_ref.type).in_(refs["bot"])))}
-    alerts = {str(alert_id): (webhook_id, name) for alert_id, webhook_id, name in session.execute(
-        select(WebhookAlert.id, Webhook.id, Webhook.name).join(Webhook, WebhookAlert.webhook_id == Webhook.id)
-        .where(Webhook.user_id == user_id,
-               func.cast(WebhookAlert.id, Order.source_ref.type).in_(refs["webhook"])))}
+    bots = {
+        str(bot_id): name
+        for bot_id, name in session.execute(
+            select(Bot.id, Bot.name).where(
+                Bot.user_id == user_id, func.cast(Bot.id, Order.source_ref.type).in_(refs["bot"])
+            )
+        )
+    }
+    alerts = {
+        str(alert_id): (webhook_id, name)
+        for alert_id, webhook_id, name in session.execute(
+            select(WebhookAlert.id, Webhook.id, Webhook.name)
+            .join(Webhook, WebhookAlert.webhook_id == Webhook.id)
+            .where(Webhook.user_id == user_id, func.cast(WebhookAlert.id, Order.source_ref.type).in_(refs["webhook"]))
+        )
+    }
 
     def resolve(order_id: int | None, kind: str | None, ref: str | None) -> Source:
         if order_id is None:
@@ -76,18 +115,33 @@ def _source_resolver(session: Session, user_id: int, rows):
 
 
 def broker_titles(session: Session, user_id: int) -> dict[int, str]:
-    return {broker.id: broker.label for broker in session.scalars(
-        select(BrokerConnection).where(BrokerConnection.user_id == user_id).order_by(BrokerConnection.label))}
+    return {
+        broker.id: broker.label
+        for broker in session.scalars(
+            select(BrokerConnection).where(BrokerConnection.user_id == user_id).order_by(BrokerConnection.label)
+        )
+    }
 
 
-def fetch_marks(session: Session, user_id: int, keys: Iterable[MarkKey], *, timeout: float = 5.0,
-                ) -> dict[MarkKey, Decimal | None]:
+def fetch_marks(
+    session: Session,
+    user_id: int,
+    keys: Iterable[MarkKey],
+    *,
+    timeout: float = 5.0,
+) -> dict[MarkKey, Decimal | None]:
     """The venue's last price of each (broker, symbol); None where the venue does not answer."""
     from core.brokers import exchange_for, last_price  # core.brokers pulls the adapters in: only when marking
 
     keys = sorted(set(keys))
-    brokers = {b.id: b for b in session.scalars(select(BrokerConnection).where(
-        BrokerConnection.user_id == user_id, BrokerConnection.id.in_({k[0] for k in keys})))}
+    brokers = {
+        b.id: b
+        for b in session.scalars(
+            select(BrokerConnection).where(
+                BrokerConnection.user_id == user_id, BrokerConnection.id.in_({k[0] for k in keys})
+            )
+        )
+    }
     exchanges = {}
     for broker_id, broker in brokers.items():
         try:
@@ -102,8 +156,9 @@ def fetch_marks(session: Session, user_id: int, keys: Iterable[MarkKey], *, time
         try:
             return last_price(exchange, key[1])
         except ExchangeError as err:  # the page shows "no price"; it must not fail for a venue's answer
-            log.warning("statistics_mark_failed", extra={"broker_id": key[0], "symbol": key[1],
-                                                         "error": str(err)[:200]})
+            log.warning(
+                "statistics_mark_failed", extra={"broker_id": key[0], "symbol": key[1], "error": str(err)[:200]}
+            )
             return None
 
     try:

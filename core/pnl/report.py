@@ -70,17 +70,21 @@ class Report:
     problems: list[str]
 
 
-def build_report(fills: Iterable[LedgerFill], window: Range = Range(),
-                 marks: Mapping[MarkKey, Decimal | None] | None = None,
-                 broker_titles: Mapping[int, str] | None = None) -> Report:
+def build_report(
+    fills: Iterable[LedgerFill],
+    window: Range = Range(),
+    marks: Mapping[MarkKey, Decimal | None] | None = None,
+    broker_titles: Mapping[int, str] | None = None,
+) -> Report:
     """Everything the statistics page shows, from ledger fills (those after `window.end` are ignored)."""
     with localcontext() as ctx:
         ctx.prec = PRECISION
         return _build_report(fills, window, marks or {}, broker_titles or {})
 
 
-def _build_report(fills: Iterable[LedgerFill], window: Range, marks: Mapping[MarkKey, Decimal | None],
-                  titles: Mapping[int, str]) -> Report:
+def _build_report(
+    fills: Iterable[LedgerFill], window: Range, marks: Mapping[MarkKey, Decimal | None], titles: Mapping[int, str]
+) -> Report:
     usable, problems = [], []
     for fill in fills:
         if window.end is not None and fill.traded_at >= window.end:
@@ -94,10 +98,12 @@ def _build_report(fills: Iterable[LedgerFill], window: Range, marks: Mapping[Mar
     tables: dict[str, dict[tuple, Summary]] = {"broker": {}, "symbol": {}, "source": {}, "total": {}}
 
     def rows(book: Book) -> list[Summary]:
-        keys = {"broker": ((book.broker_id, book.quote), titles.get(book.broker_id, f"#{book.broker_id}")),
-                "symbol": ((book.broker_id, book.symbol), f"{book.symbol} · {titles.get(book.broker_id, '')}"),
-                "source": ((book.source.key, book.quote), book.source.title),
-                "total": ((book.quote,), "Total")}
+        keys = {
+            "broker": ((book.broker_id, book.quote), titles.get(book.broker_id, f"#{book.broker_id}")),
+            "symbol": ((book.broker_id, book.symbol), f"{book.symbol} · {titles.get(book.broker_id, '')}"),
+            "source": ((book.source.key, book.quote), book.source.title),
+            "total": ((book.quote,), "Total"),
+        }
         return [tables[name].setdefault(key, Summary(key, title, book.quote)) for name, (key, title) in keys.items()]
 
     positions, trips = [], []
@@ -128,11 +134,16 @@ def _build_report(fills: Iterable[LedgerFill], window: Range, marks: Mapping[Mar
             else:
                 row.unvalued_fees[fill.fee_asset] = row.unvalued_fees.get(fill.fee_asset, ZERO) + fill.fee
     trips.sort(key=lambda t: t.closed_at)
-    return Report(by_broker=_sorted(tables["broker"]), by_symbol=_sorted(tables["symbol"]),
-                  by_source=_sorted(tables["source"]), totals=_sorted(tables["total"]),
-                  positions=sorted(positions, key=lambda p: (p.broker_id, p.symbol, p.source.key)), trips=trips,
-                  chart=cumulative_realised(c for book in books.values() for c in _in_window(book, window)),
-                  problems=problems)
+    return Report(
+        by_broker=_sorted(tables["broker"]),
+        by_symbol=_sorted(tables["symbol"]),
+        by_source=_sorted(tables["source"]),
+        totals=_sorted(tables["total"]),
+        positions=sorted(positions, key=lambda p: (p.broker_id, p.symbol, p.source.key)),
+        trips=trips,
+        chart=cumulative_realised(c for book in books.values() for c in _in_window(book, window)),
+        problems=problems,
+    )
 
 
 def _in_window(book: Book, window: Range) -> Iterable[tuple[str, Closing]]:
@@ -140,8 +151,13 @@ def _in_window(book: Book, window: Range) -> Iterable[tuple[str, Closing]]:
 
 
 def _merge(a: TripStats, b: TripStats) -> TripStats:
-    return TripStats(a.count + b.count, a.wins + b.wins, a.losses + b.losses, a.gross_profit + b.gross_profit,
-                     a.gross_loss + b.gross_loss)
+    return TripStats(
+        a.count + b.count,
+        a.wins + b.wins,
+        a.losses + b.losses,
+        a.gross_profit + b.gross_profit,
+        a.gross_loss + b.gross_loss,
+    )
 
 
 def _sorted(table: dict[tuple, Summary]) -> list[Summary]:
@@ -165,8 +181,20 @@ def cumulative_realised(closings: Iterable[tuple[str, Closing]]) -> dict[str, li
     return series
 
 
-TRIP_COLUMNS = ("closed_at", "opened_at", "broker", "symbol", "source", "direction", "quantity", "entry_price",
-                "exit_price", "fees", "pnl", "quote")
+TRIP_COLUMNS = (
+    "closed_at",
+    "opened_at",
+    "broker",
+    "symbol",
+    "source",
+    "direction",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "pnl",
+    "quote",
+)
 
 
 def trips_csv(trips: Iterable[RoundTrip], broker_titles: Mapping[int, str]) -> str:
@@ -174,10 +202,22 @@ def trips_csv(trips: Iterable[RoundTrip], broker_titles: Mapping[int, str]) -> s
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TRIP_COLUMNS)
     for trip in trips:
-        writer.writerow([trip.closed_at.isoformat(), trip.opened_at.isoformat(),
-                         broker_titles.get(trip.broker_id, trip.broker_id), trip.symbol, trip.source.title,
-                         trip.direction, plain(trip.quantity), plain(trip.entry_price), plain(trip.exit_price),
-                         plain(trip.fees), plain(trip.pnl), trip.quote])
+        writer.writerow(
+            [
+                trip.closed_at.isoformat(),
+                trip.opened_at.isoformat(),
+                broker_titles.get(trip.broker_id, trip.broker_id),
+                trip.symbol,
+                trip.source.title,
+                trip.direction,
+                plain(trip.quantity),
+                plain(trip.entry_price),
+                plain(trip.exit_price),
+                plain(trip.fees),
+                plain(trip.pnl),
+                trip.quote,
+            ]
+        )
     return out.getvalue()
 
 

@@ -31,7 +31,7 @@ NOT_CONFIGURED_HELP = (
     "AI_MODEL=qwen2.5-coder; LM Studio AI_BASE_URL=http://127.0.0.1:1234; vLLM "
     "AI_BASE_URL=http://127.0.0.1:8000; OpenAI AI_BASE_URL=https://api.openai.com AI_MODEL=gpt-4o-mini. "
     "A server on this machine or your network must also be allowed in config.yaml: "
-    "security.allowed_networks: [\"127.0.0.1/32\"] (or its network)."
+    'security.allowed_networks: ["127.0.0.1/32"] (or its network).'
 )
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -176,14 +176,19 @@ class AssistantClient:
         except requests.Timeout:
             raise AssistantUnavailable(f"the AI assistant at {url} did not answer within {self.timeout:g} s") from None
         except requests.TooManyRedirects:
-            raise AssistantUnavailable(f"the AI assistant at {url} answered with a redirect, which is not followed") \
-                from None
+            raise AssistantUnavailable(
+                f"the AI assistant at {url} answered with a redirect, which is not followed"
+            ) from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise AssistantUnavailable(f"cannot reach the AI assistant at {url} ({reason})") from None
         logger.info(
             "assistant.reply",
-            extra={"model": self.model, "status": response.status_code, "seconds": round(time.monotonic() - started, 3)},
+            extra={
+                "model": self.model,
+                "status": response.status_code,
+                "seconds": round(time.monotonic() - started, 3),
+            },
         )
         if response.status_code >= 400:
             detail = self._scrub(_error_detail(response))

@@ -121,7 +121,8 @@ def _from_pandas_io_or_plotting(value: Any) -> bool:
 _HIDDEN_BUILTINS = frozenset(
     id(value)
     for name, value in vars(builtins).items()
-    if name not in _BUILTIN_NAMES and callable(value)
+    if name not in _BUILTIN_NAMES
+    and callable(value)
     and not (isinstance(value, type) and issubclass(value, BaseException))
 )
 # Objects through which code reaches other code's globals: refused whole, whatever the attribute.
@@ -334,7 +335,9 @@ def _restricted_load(code: str, class_name: str | None) -> type:
     candidates = [
         value
         for value in namespace.values()
-        if isinstance(value, type) and issubclass(value, Strategy) and value is not Strategy
+        if isinstance(value, type)
+        and issubclass(value, Strategy)
+        and value is not Strategy
         and (class_name is None or value.__name__ == class_name)
     ]
     if len(candidates) != 1:

@@ -247,7 +247,9 @@ class StrategyRuntime:
                     return value
             raise NotVectorizable(f"reads self.{name}")
 
-        probe_cls = type(user_cls.__name__, (user_cls,), {"__getattribute__": getattribute, "__setattr__": refuse_setattr})
+        probe_cls = type(
+            user_cls.__name__, (user_cls,), {"__getattribute__": getattribute, "__setattr__": refuse_setattr}
+        )
         strategy = self.strategy
         object.__setattr__(strategy, "__class__", probe_cls)
         try:

@@ -101,8 +101,12 @@ class _Child:
         self._buffer = b""
         self._finalizer = weakref.finalize(self, _Child._reap, self.proc)
         self.layers: list[str] = []
-        setup = {"limits": asdict(limits), "preload": preload, "project_root": PROJECT_ROOT,
-                 "python_guards": python_guards}
+        setup = {
+            "limits": asdict(limits),
+            "preload": preload,
+            "project_root": PROJECT_ROOT,
+            "python_guards": python_guards,
+        }
         hello = self.request(setup, limits.startup_seconds, "starting the sandbox")
         self.layers = ["bubblewrap namespaces", "seccomp", *hello.get("layers", [])]
         self.cpu_used = 0.0
@@ -127,7 +131,9 @@ class _Child:
             finally:
                 os.close(seccomp)
         except (sandbox_os.SandboxUnavailable, OSError) as exc:
-            raise SandboxError("SandboxUnavailable", f"the strategy sandbox cannot start, user code was not run: {exc}") from None
+            raise SandboxError(
+                "SandboxUnavailable", f"the strategy sandbox cannot start, user code was not run: {exc}"
+            ) from None
 
     @staticmethod
     def _reap(proc: subprocess.Popen) -> None:
@@ -228,7 +234,9 @@ class _Child:
 
     def load(self, code: str, static_checks: bool = True) -> str:
         reply = self.request(
-            {"op": "load", "code": code, "static_checks": static_checks}, self.limits.wall_seconds, "loading the strategy"
+            {"op": "load", "code": code, "static_checks": static_checks},
+            self.limits.wall_seconds,
+            "loading the strategy",
         )
         return reply["result"]["class_name"]
 
@@ -306,7 +314,9 @@ def run_sandboxed(
         if exc.error["type"] == "SandboxUnavailable":  # the operator's problem, not the trader's
             logger.error("sandbox.unavailable", extra={"job": job, "reason": exc.error["message"]})
         else:
-            logger.info("sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]})
+            logger.info(
+                "sandbox.failed", extra={"job": job, "error_type": exc.error["type"], "line": exc.error["line"]}
+            )
         raise
     finally:
         child.kill()

@@ -87,8 +87,10 @@ def _drop_ctypes_stand_in() -> None:
     removed here before user code runs. Any real FFI module loaded by then stops the start."""
     stand_in = sys.modules.pop("ctypes", None)
     loaded = [name for name in ("_ctypes", "cffi", "_cffi_backend") if name in sys.modules]
-    if loaded or (stand_in is not None and vars(stand_in).keys() - {"__name__", "__doc__", "__package__",
-                                                                    "__loader__", "__spec__"}):
+    if loaded or (
+        stand_in is not None
+        and vars(stand_in).keys() - {"__name__", "__doc__", "__package__", "__loader__", "__spec__"}
+    ):
         raise RuntimeError(f"a foreign-function module was loaded in the sandbox: {loaded or ['ctypes']}")
 
 

@@ -31,7 +31,7 @@ MAX_NAME_CHARS = 80
 MAX_NOTE_CHARS = 200
 MAX_TRY_CANDLES = 5000
 SIGNALS_JOB = "core.strategies.signals_job:signals"
-BLANK_CODE = '''from core.strategies import Strategy
+BLANK_CODE = """from core.strategies import Strategy
 
 
 class MyStrategy(Strategy):
@@ -45,7 +45,7 @@ class MyStrategy(Strategy):
 
     def should_exit(self):
         return False
-'''
+"""
 
 
 class StrategyStoreError(Exception):
@@ -119,7 +119,9 @@ def create_strategy(
 
 
 def list_strategies(session: Session, user_id: int) -> list[StrategyRecord]:
-    return list(session.scalars(select(StrategyRecord).where(StrategyRecord.user_id == user_id).order_by(StrategyRecord.name)))
+    return list(
+        session.scalars(select(StrategyRecord).where(StrategyRecord.user_id == user_id).order_by(StrategyRecord.name))
+    )
 
 
 def get_strategy(session: Session, user_id: int, strategy_id: int) -> StrategyRecord:

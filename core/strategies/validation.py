@@ -115,7 +115,8 @@ def _function_spec_refusal(spec: ast.expr, method: str) -> str | None:
     if isinstance(spec, ast.Constant) and isinstance(spec.value, str):
         return function_name_refusal(spec.value, method)
     if isinstance(spec, ast.JoinedStr) or (
-        isinstance(spec, ast.BinOp) and any(
+        isinstance(spec, ast.BinOp)
+        and any(
             isinstance(n, (ast.JoinedStr, ast.Constant)) and isinstance(getattr(n, "value", ""), str)
             for n in ast.walk(spec)
         )
@@ -262,15 +263,15 @@ def _json_type_error(value: Any, where: str) -> str | None:
 
 def _params_of(cls: ast.ClassDef) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for stmt in cls.body:
-        if not (isinstance(stmt, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "params" for t in stmt.targets
-        )):
+        if not (
+            isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "params" for t in stmt.targets)
+        ):
             continue
         where = {"line": stmt.lineno, "col": stmt.col_offset}
         try:
             value = ast.literal_eval(stmt.value)
         except (ValueError, SyntaxError, TypeError):
-            return {}, [{**where, "message": "params must be a literal dict such as {\"fast\": 10}"}]
+            return {}, [{**where, "message": 'params must be a literal dict such as {"fast": 10}'}]
         if not isinstance(value, dict):
             return {}, [{**where, "message": f"params must be a dict, not {type(value).__name__}"}]
         err = _json_type_error(value, "params")

@@ -11,8 +11,17 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-TIMEFRAME_SECONDS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
-                     "4h": 14400, "1d": 86400}
+TIMEFRAME_SECONDS = {
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "1d": 86400,
+}
 MISSES_BEFORE_PAUSE = 3
 # Progressive grace: the base (15 s by default) for short timeframes, 5 % of the period for long ones
 # (TradingView fires later on long bars under load), never more than 5 minutes.
@@ -49,9 +58,15 @@ class PeriodOutcome:
     alert_id: int | None
 
 
-def evaluate_periods(first_start: datetime, now: datetime, timeframe: str, grace: timedelta,
-                     alerts: list[tuple[int, datetime]], already_used: AbstractSet[int] = frozenset(),
-                     limit: int = 1000) -> list[PeriodOutcome]:
+def evaluate_periods(
+    first_start: datetime,
+    now: datetime,
+    timeframe: str,
+    grace: timedelta,
+    alerts: list[tuple[int, datetime]],
+    already_used: AbstractSet[int] = frozenset(),
+    limit: int = 1000,
+) -> list[PeriodOutcome]:
     """Judge every period from `first_start` whose end + grace has passed by `now`.
 
     `alerts` are (id, received_at) of the accepted alerts from `first_start` on, in any order;
@@ -64,8 +79,14 @@ def evaluate_periods(first_start: datetime, now: datetime, timeframe: str, grace
     start = first_start
     while start + length + grace <= now and len(outcomes) < limit:
         end = start + length
-        match = next(((received, alert_id) for received, alert_id in pending
-                      if alert_id not in used and start <= received < end + grace), None)
+        match = next(
+            (
+                (received, alert_id)
+                for received, alert_id in pending
+                if alert_id not in used and start <= received < end + grace
+            ),
+            None,
+        )
         if match is None:
             outcomes.append(PeriodOutcome(start, end, "miss", None))
         else:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WAKE_TTL_MS = 5000  # a wake-up task lost in transit stops holding back new ones after this
-POP_BATCH = 4       # small: several workers share a burst instead of one holding it
+POP_BATCH = 4  # small: several workers share a burst instead of one holding it
 
 
 def hand_off(alert_id: int, redis_client: redis.Redis, celery_app: Celery) -> bool:

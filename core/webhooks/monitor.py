@@ -27,16 +27,36 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
     if not webhook.cadence or webhook.paused or webhook.cadence_from is None:
         return []
     start = webhook.evaluated_until or webhook.cadence_from
-    alerts = session.execute(select(WebhookAlert.id, WebhookAlert.received_at).where(
-        WebhookAlert.webhook_id == webhook.id, WebhookAlert.status == "accepted",
-        WebhookAlert.received_at >= start)).all()
-    used = {alert_id for alert_id in session.scalars(select(WebhookExpectation.alert_id).where(
-        WebhookExpectation.webhook_id == webhook.id, WebhookExpectation.alert_id.is_not(None),
-        WebhookExpectation.period_end >= start)) if alert_id is not None}
-    outcomes = evaluate_periods(start, now, webhook.cadence, grace_for(webhook.cadence, webhook.grace_seconds),
-                                [(row.id, row.received_at) for row in alerts], used)
-    rows = [WebhookExpectation(webhook_id=webhook.id, period_start=o.start, period_end=o.end, outcome=o.outcome,
-                               alert_id=o.alert_id) for o in outcomes]
+    alerts = session.execute(
+        select(WebhookAlert.id, WebhookAlert.received_at).where(
+            WebhookAlert.webhook_id == webhook.id, WebhookAlert.status == "accepted", WebhookAlert.received_at >= start
+        )
+    ).all()
+    used = {
+        alert_id
+        for alert_id in session.scalars(
+            select(WebhookExpectation.alert_id).where(
+                WebhookExpectation.webhook_id == webhook.id,
+                WebhookExpectation.alert_id.is_not(None),
+                WebhookExpectation.period_end >= start,
+            )
+        )
+        if alert_id is not None
+    }
+    outcomes = evaluate_periods(
+        start,
+        now,
+        webhook.cadence,
+        grace_for(webhook.cadence, webhook.grace_seconds),
+        [(row.id, row.received_at) for row in alerts],
+        used,
+    )
+    rows = [
+        WebhookExpectation(
+            webhook_id=webhook.id, period_start=o.start, period_end=o.end, outcome=o.outcome, alert_id=o.alert_id
+        )
+        for o in outcomes
+    ]
     session.add_all(rows)
     if not outcomes:
         return rows
@@ -44,12 +64,20 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
     webhook.consecutive_misses = misses_in_a_row(webhook.consecutive_misses, outcomes)
     for row in rows:
         if row.outcome == "miss":
-            log.warning("webhook_alert_missed", extra={"webhook_id": webhook.id, "user_id": webhook.user_id,
-                                                       "period_start": row.period_start.isoformat()})
+            log.warning(
+                "webhook_alert_missed",
+                extra={
+                    "webhook_id": webhook.id,
+                    "user_id": webhook.user_id,
+                    "period_start": row.period_start.isoformat(),
+                },
+            )
             notifications.webhook_missed(webhook.user_id, webhook.id, webhook.name, row.period_start)
     if webhook.consecutive_misses >= MISSES_BEFORE_PAUSE:
-        reason = (f"{webhook.consecutive_misses} expected alerts missed in a row "
-                  f"(last expected by {outcomes[-1].end:%Y-%m-%d %H:%M} UTC)")
+        reason = (
+            f"{webhook.consecutive_misses} expected alerts missed in a row "
+            f"(last expected by {outcomes[-1].end:%Y-%m-%d %H:%M} UTC)"
+        )
         pause_webhook(webhook, reason)
         notifications.webhook_paused(webhook.user_id, webhook.id, webhook.name, reason)
     return rows
@@ -57,8 +85,9 @@ def check_webhook(session: Session, webhook: Webhook, now: datetime | None = Non
 
 def check_all(session: Session, now: datetime | None = None) -> int:
     """One pass of the beat task over every active webhook with a cadence. Returns periods judged."""
-    webhooks = session.scalars(select(Webhook).where(Webhook.cadence.is_not(None), Webhook.paused.is_(False))
-                               .with_for_update(skip_locked=True))
+    webhooks = session.scalars(
+        select(Webhook).where(Webhook.cadence.is_not(None), Webhook.paused.is_(False)).with_for_update(skip_locked=True)
+    )
     return sum(len(check_webhook(session, webhook, now)) for webhook in webhooks)
 
 
@@ -84,35 +113,70 @@ class Reliability:
 
 def ack_latencies_ms(session: Session, alert_ids_query: Select[int]) -> list[float]:
     """Receive-to-venue-ack: from the alert's arrival to its order's first live state at the venue."""
-    first_ack = (select(OrderEvent.order_id, func.min(OrderEvent.at).label("at"))
-                 .where(OrderEvent.to_state.in_(ACK_STATES)).group_by(OrderEvent.order_id).subquery())
+    first_ack = (
+        select(OrderEvent.order_id, func.min(OrderEvent.at).label("at"))
+        .where(OrderEvent.to_state.in_(ACK_STATES))
+        .group_by(OrderEvent.order_id)
+        .subquery()
+    )
     rows = session.execute(
         select(WebhookAlert.received_at, first_ack.c.at)
         .join(Order, Order.source_ref == func.cast(WebhookAlert.id, Order.source_ref.type))
         .join(first_ack, first_ack.c.order_id == Order.id)
-        .where(Order.source == "webhook", Order.oco_group.is_(None),  # entries only, not their protection
-               WebhookAlert.id.in_(alert_ids_query))).all()
+        .where(
+            Order.source == "webhook",
+            Order.oco_group.is_(None),  # entries only, not their protection
+            WebhookAlert.id.in_(alert_ids_query),
+        )
+    ).all()
     return [(acked - received).total_seconds() * 1000 for received, acked in rows]
 
 
 def reliability(session: Session, webhook: Webhook) -> Reliability:
-    outcomes = dict(session.execute(select(WebhookExpectation.outcome, func.count()).where(
-        WebhookExpectation.webhook_id == webhook.id).group_by(WebhookExpectation.outcome)).all())
-    statuses = dict(session.execute(select(WebhookAlert.status, func.count()).where(
-        WebhookAlert.webhook_id == webhook.id).group_by(WebhookAlert.status)).all())
+    outcomes = dict(
+        session.execute(
+            select(WebhookExpectation.outcome, func.count())
+            .where(WebhookExpectation.webhook_id == webhook.id)
+            .group_by(WebhookExpectation.outcome)
+        ).all()
+    )
+    statuses = dict(
+        session.execute(
+            select(WebhookAlert.status, func.count())
+            .where(WebhookAlert.webhook_id == webhook.id)
+            .group_by(WebhookAlert.status)
+        ).all()
+    )
     latencies = ack_latencies_ms(session, select(WebhookAlert.id).where(WebhookAlert.webhook_id == webhook.id))
-    return Reliability(hits=outcomes.get("hit", 0), lates=outcomes.get("late", 0), misses=outcomes.get("miss", 0),
-                       received=sum(statuses.values()), accepted=statuses.get("accepted", 0),
-                       rejected=statuses.get("rejected", 0), duplicates=statuses.get("duplicate", 0),
-                       ack_p50_ms=percentile(latencies, 0.5), ack_p99_ms=percentile(latencies, 0.99))
+    return Reliability(
+        hits=outcomes.get("hit", 0),
+        lates=outcomes.get("late", 0),
+        misses=outcomes.get("miss", 0),
+        received=sum(statuses.values()),
+        accepted=statuses.get("accepted", 0),
+        rejected=statuses.get("rejected", 0),
+        duplicates=statuses.get("duplicate", 0),
+        ack_p50_ms=percentile(latencies, 0.5),
+        ack_p99_ms=percentile(latencies, 0.99),
+    )
 
 
 def timeline(session: Session, webhook: Webhook, limit: int = 120) -> list[WebhookExpectation]:
-    return list(reversed(session.scalars(select(WebhookExpectation).where(WebhookExpectation.webhook_id == webhook.id)
-                                         .order_by(WebhookExpectation.period_start.desc()).limit(limit)).all()))
+    return list(
+        reversed(
+            session.scalars(
+                select(WebhookExpectation)
+                .where(WebhookExpectation.webhook_id == webhook.id)
+                .order_by(WebhookExpectation.period_start.desc())
+                .limit(limit)
+            ).all()
+        )
+    )
 
 
-def request_log(session: Session, webhook: Webhook, limit: int = 200, before_id: int | None = None) -> list[WebhookAlert]:
+def request_log(
+    session: Session, webhook: Webhook, limit: int = 200, before_id: int | None = None
+) -> list[WebhookAlert]:
     query = select(WebhookAlert).where(WebhookAlert.webhook_id == webhook.id)
     if before_id:
         query = query.where(WebhookAlert.id < before_id)
@@ -124,8 +188,9 @@ def orders_by_alert(session: Session, alerts: list[WebhookAlert]) -> dict[int, l
     ids = [alert.id for alert in alerts if alert.order_ids]
     if not ids:
         return {}
-    orders = session.scalars(select(Order).where(Order.source == "webhook",
-                                                 Order.source_ref.in_([str(i) for i in ids])).order_by(Order.id))
+    orders = session.scalars(
+        select(Order).where(Order.source == "webhook", Order.source_ref.in_([str(i) for i in ids])).order_by(Order.id)
+    )
     found: dict[int, list[Order]] = {}
     for order in orders:
         if order.source_ref is not None:  # always: selected by it

@@ -39,11 +39,11 @@ class Alert(BaseModel):
     action: str
     symbol: str
     quantity: Decimal | None = None  # {{strategy.order.contracts}}: overrides the webhook's default size
-    price: Decimal | None = None     # {{close}}: the price the alert saw (for minimum checks only)
+    price: Decimal | None = None  # {{close}}: the price the alert saw (for minimum checks only)
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     interval: str | None = None
-    time: datetime | None = None     # {{timenow}}: when TradingView fired the alert
+    time: datetime | None = None  # {{timenow}}: when TradingView fired the alert
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -119,27 +119,34 @@ def parse_time(raw: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def check_freshness(alert_time: datetime | None, received_at: datetime, *, max_age_s: int,
-                    max_ahead_s: int) -> None:
+def check_freshness(alert_time: datetime | None, received_at: datetime, *, max_age_s: int, max_ahead_s: int) -> None:
     """An alert whose own time lies outside [received - max_age, received + max_ahead] is stale (a replay,
     a queue that held it, a clock gone wrong): trading on it would trade on an old price."""
     if alert_time is None:
         return
     age = (received_at - alert_time).total_seconds()
     if age > max_age_s:
-        raise AlertRejected(422, f"stale alert: its time {alert_time.isoformat()} is {age:.0f} s "
-                                 f"before it arrived (at most {max_age_s} s allowed)")
+        raise AlertRejected(
+            422,
+            f"stale alert: its time {alert_time.isoformat()} is {age:.0f} s "
+            f"before it arrived (at most {max_age_s} s allowed)",
+        )
     if -age > max_ahead_s:
-        raise AlertRejected(422, f"stale alert: its time {alert_time.isoformat()} is {-age:.0f} s "
-                                 f"after it arrived (at most {max_ahead_s} s ahead allowed; check the "
-                                 "sender's clock)")
+        raise AlertRejected(
+            422,
+            f"stale alert: its time {alert_time.isoformat()} is {-age:.0f} s "
+            f"after it arrived (at most {max_ahead_s} s ahead allowed; check the "
+            "sender's clock)",
+        )
 
 
 def check_content_type(content_type: str | None) -> None:
     mimetype = (content_type or "").split(";")[0].strip().lower()
     if mimetype not in ACCEPTED_CONTENT_TYPES:
-        raise AlertRejected(415, f"content type {mimetype or 'missing'!r} is not accepted; "
-                                 "send application/json or text/plain holding JSON")
+        raise AlertRejected(
+            415,
+            f"content type {mimetype or 'missing'!r} is not accepted; send application/json or text/plain holding JSON",
+        )
 
 
 def decode_body(raw: bytes) -> dict[str, Any]:
@@ -174,14 +181,18 @@ def parse_alert(body: dict[str, Any], *, fixed_symbol: str | None, allowed_actio
     if not symbol:
         raise AlertRejected(422, "missing symbol: put {{ticker}} in the message or fix the symbol on the webhook")
     if not fixed_symbol and (len(symbol) > MAX_SYMBOL_LENGTH or not symbol.isascii() or not symbol.isalnum()):
-        raise AlertRejected(422, f"symbol {(raw_symbol or '')[:40]!r} is not a market symbol (at most "
-                                 f"{MAX_SYMBOL_LENGTH} letters and digits)")
+        raise AlertRejected(
+            422,
+            f"symbol {(raw_symbol or '')[:40]!r} is not a market symbol (at most "
+            f"{MAX_SYMBOL_LENGTH} letters and digits)",
+        )
     interval = _text(body, "interval")
     if interval is not None and not re.fullmatch(rf"[0-9A-Za-z]{{1,{MAX_INTERVAL_LENGTH}}}", interval):
         raise AlertRejected(422, f"'interval' must be a TradingView interval like 5, 60 or 1D, got {interval[:40]!r}")
     raw_time = _text(body, "time", "timenow")
     alert = Alert(
-        action=action, symbol=symbol,
+        action=action,
+        symbol=symbol,
         quantity=_decimal(body, "contracts", "quantity", "qty"),
         price=_decimal(body, "price", "close"),
         stop_loss=_decimal(body, "stop_loss", "sl"),
@@ -204,18 +215,29 @@ def check_exit_prices(alert: Alert) -> None:
     if (stop_loss is None and take_profit is None) or alert.action not in ("buy", "sell"):
         return
     long = alert.action == "buy"
-    if stop_loss is not None and take_profit is not None and (stop_loss >= take_profit if long
-                                                              else stop_loss <= take_profit):
-        raise AlertRejected(422, f"a {alert.action}'s stop-loss {stop_loss} must be "
-                                 f"{'below' if long else 'above'} its take-profit {take_profit}")
+    if (
+        stop_loss is not None
+        and take_profit is not None
+        and (stop_loss >= take_profit if long else stop_loss <= take_profit)
+    ):
+        raise AlertRejected(
+            422,
+            f"a {alert.action}'s stop-loss {stop_loss} must be "
+            f"{'below' if long else 'above'} its take-profit {take_profit}",
+        )
     if alert.price is None:
         return
     if take_profit is not None and (take_profit <= alert.price if long else take_profit >= alert.price):
-        raise AlertRejected(422, f"a {alert.action}'s take-profit {take_profit} must be "
-                                 f"{'above' if long else 'below'} the price {alert.price}")
+        raise AlertRejected(
+            422,
+            f"a {alert.action}'s take-profit {take_profit} must be "
+            f"{'above' if long else 'below'} the price {alert.price}",
+        )
     if stop_loss is not None and (stop_loss >= alert.price if long else stop_loss <= alert.price):
-        raise AlertRejected(422, f"a {alert.action}'s stop-loss {stop_loss} must be "
-                                 f"{'below' if long else 'above'} the price {alert.price}")
+        raise AlertRejected(
+            422,
+            f"a {alert.action}'s stop-loss {stop_loss} must be {'below' if long else 'above'} the price {alert.price}",
+        )
 
 
 def idempotency_key(webhook_id: int, body: dict[str, Any], alert_time: datetime | None, received_at: datetime) -> str:
@@ -235,8 +257,14 @@ def alert_message_template(fixed_symbol: str | None, *, with_exits: bool = False
     fields = {"action": "{{strategy.order.action}}"}
     if not fixed_symbol:
         fields["ticker"] = "{{ticker}}"
-    fields.update({"contracts": "{{strategy.order.contracts}}", "price": "{{close}}",
-                   "interval": "{{interval}}", "time": "{{timenow}}"})
+    fields.update(
+        {
+            "contracts": "{{strategy.order.contracts}}",
+            "price": "{{close}}",
+            "interval": "{{interval}}",
+            "time": "{{timenow}}",
+        }
+    )
     if with_exits:
         fields.update({"stop_loss": "{{plot_0}}", "take_profit": "{{plot_1}}"})
     return json.dumps(fields, indent=2)

@@ -23,8 +23,10 @@ def net_position(session: Session, webhook: Webhook, symbol: str) -> Decimal:
     A fee the venue took in the base asset (a buy's commission) is not held either: closing or
     protecting must not try to sell it."""
     orders = webhook_orders(webhook.id).where(Order.symbol == symbol).with_only_columns(Order.id)
-    base = session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == webhook.broker_id,
-                                                        SymbolRule.symbol == symbol))
-    fills = session.execute(select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset)
-                            .where(Fill.order_id.in_(orders))).all()
+    base = session.scalar(
+        select(SymbolRule.base).where(SymbolRule.broker_id == webhook.broker_id, SymbolRule.symbol == symbol)
+    )
+    fills = session.execute(
+        select(Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset).where(Fill.order_id.in_(orders))
+    ).all()
     return net_quantity((TradeFill(*row) for row in fills), base or None)

@@ -33,8 +33,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = (OrderState.SENT.value, OrderState.OPEN.value, OrderState.PARTIALLY_FILLED.value,
-               OrderState.UNKNOWN.value)
+OPEN_STATES = (
+    OrderState.SENT.value,
+    OrderState.OPEN.value,
+    OrderState.PARTIALLY_FILLED.value,
+    OrderState.UNKNOWN.value,
+)
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
 
 
@@ -67,13 +71,18 @@ def protection_in_the_way(webhook_id: int, action: str) -> Select[Order]:
     return orders if action == "close" else orders.where(Order.side == action)
 
 
-def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str,
-                             action: str) -> list[int]:
+def _cancel_local_protection(
+    session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str, action: str
+) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
     in_the_way = protection_in_the_way(webhook.id, action)
-    orders = session.execute(in_the_way.where(*protection_orders(webhook.broker_id, symbol),
-                                              Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))
-                             .with_only_columns(Order.id, Order.state).order_by(Order.id)).all()
+    orders = session.execute(
+        in_the_way.where(
+            *protection_orders(webhook.broker_id, symbol), Order.state.in_((OrderState.NEW.value, *OPEN_STATES))
+        )
+        .with_only_columns(Order.id, Order.state)
+        .order_by(Order.id)
+    ).all()
     resting = []
     for order_id, state in orders:
         if state == OrderState.NEW.value:
@@ -88,8 +97,9 @@ def _cancel_local_protection(session: Session, webhook: Webhook, alert: WebhookA
 
 def _percent_size(session: Session, webhook: Webhook, symbol: str, side: str) -> Size:
     """% of the free balance: of the quote asset for a buy, of the base asset for a sell."""
-    rule = session.execute(select(SymbolRule).where(SymbolRule.broker_id == webhook.broker_id,
-                                                    SymbolRule.symbol == symbol)).scalar()
+    rule = session.execute(
+        select(SymbolRule).where(SymbolRule.broker_id == webhook.broker_id, SymbolRule.symbol == symbol)
+    ).scalar()
     if rule is None:
         raise NothingToDo(f"load the markets of the broker to size {symbol} as a % of the balance")
     broker = session.get_one(BrokerConnection, webhook.broker_id)
@@ -122,8 +132,13 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
     payload = alert.payload or {}
     symbol, action = payload["symbol"], payload["action"]
     if action == "cancel":
-        open_orders = list(session.scalars(webhook_orders(webhook.id).where(
-            Order.symbol == symbol, Order.state.in_((OrderState.NEW.value, *OPEN_STATES)))))
+        open_orders = list(
+            session.scalars(
+                webhook_orders(webhook.id).where(
+                    Order.symbol == symbol, Order.state.in_((OrderState.NEW.value, *OPEN_STATES))
+                )
+            )
+        )
         to_cancel = []
         for order in open_orders:
             if order.state == OrderState.NEW.value:  # never sent: cancelled here, nothing to ask the venue
@@ -141,8 +156,15 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
         size, side = Size(quantity=position), "sell"
     else:
         size, side = _size(session, webhook, payload, action), action
-    intent = OrderIntent(broker_id=webhook.broker_id, symbol=symbol, side=side, type="market",
-                         source="webhook", source_ref=str(alert.id), **size)
+    intent = OrderIntent(
+        broker_id=webhook.broker_id,
+        symbol=symbol,
+        side=side,
+        type="market",
+        source="webhook",
+        source_ref=str(alert.id),
+        **size,
+    )
     order = record_order(session, webhook.user_id, intent)
     return [order.id], [], f"{side} order #{order.id} recorded"
 
@@ -159,8 +181,9 @@ def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True
     the sweep retries it if need be."""
     to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
-        alert = session.execute(select(WebhookAlert).where(WebhookAlert.id == alert_id)
-                                .with_for_update(skip_locked=True)).scalar()
+        alert = session.execute(
+            select(WebhookAlert).where(WebhookAlert.id == alert_id).with_for_update(skip_locked=True)
+        ).scalar()
         if alert is None or alert.status != "accepted" or alert.processed_at is not None:
             return []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
@@ -211,12 +234,16 @@ def _prepare_all(session: Session, order_ids: list[int]) -> list[placement.Prepa
     """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
-    return [prepared for order_id in order_ids
-            if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True)) is not None]
+    return [
+        prepared
+        for order_id in order_ids
+        if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True)) is not None
+    ]
 
 
-def _place_recorded(order_ids: list[int], prepared: list[placement.PreparedOrder], celery_app: Celery,
-                    send_now: bool) -> None:
+def _place_recorded(
+    order_ids: list[int], prepared: list[placement.PreparedOrder], celery_app: Celery, send_now: bool
+) -> None:
     """Send the prepared orders and, with `send_now`, place the others here (their venue's rules are
     loaded now, outside the alert's locks); the rest, and whatever fails, go to the `orders` queue."""
     by_id = {order.order_id: order for order in prepared}
@@ -241,17 +268,24 @@ def _defer_until_cancelled(alert_id: int, celery_app: Celery) -> list[int]:
     return []
 
 
-def trade_after_cancelling(alert_id: int, celery_app: Celery, cancel_order: Callable[[int], object], *, send_now: bool = False) -> list[int]:
+def trade_after_cancelling(
+    alert_id: int, celery_app: Celery, cancel_order: Callable[[int], object], *, send_now: bool = False
+) -> list[int]:
     """Cancel the protection still resting in an alert's way (`cancel_order(order_id)` asks the venue and
     records its answer, fills included), then process the alert with what the webhook still holds."""
     with session_scope() as session:
         alert = session.get(WebhookAlert, alert_id)
-        if (alert is None or alert.processed_at is not None or alert.action not in ("close", "buy", "sell")
-                or alert.symbol is None):  # an accepted alert has a symbol
+        if (
+            alert is None
+            or alert.processed_at is not None
+            or alert.action not in ("close", "buy", "sell")
+            or alert.symbol is None
+        ):  # an accepted alert has a symbol
             return []
         webhook = session.get_one(Webhook, alert.webhook_id)
-        resting = open_protection_ids(session, protection_in_the_way(webhook.id, alert.action), webhook.broker_id,
-                                      alert.symbol, OPEN_STATES)
+        resting = open_protection_ids(
+            session, protection_in_the_way(webhook.id, alert.action), webhook.broker_id, alert.symbol, OPEN_STATES
+        )
     for order_id in resting:
         cancel_order(order_id)
     return process_alert(alert_id, celery_app, defer_trade=False, send_now=send_now)
@@ -260,6 +294,15 @@ def trade_after_cancelling(alert_id: int, celery_app: Celery, cancel_order: Call
 def unprocessed_alert_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> list[int]:
     """Accepted alerts nobody turned into orders (web process died, Postgres blinked after the INSERT)."""
     cutoff = utcnow() - older_than
-    return list(session.scalars(select(WebhookAlert.id).where(
-        WebhookAlert.status == "accepted", WebhookAlert.processed_at.is_(None),
-        WebhookAlert.received_at < cutoff).order_by(WebhookAlert.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(WebhookAlert.id)
+            .where(
+                WebhookAlert.status == "accepted",
+                WebhookAlert.processed_at.is_(None),
+                WebhookAlert.received_at < cutoff,
+            )
+            .order_by(WebhookAlert.id)
+            .limit(limit)
+        )
+    )

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GROUP_PREFIX = "protect:"
-SWEEP_AFTER = timedelta(seconds=5)   # the worker that saw the fill normally protects within milliseconds
-SWEEP_WITHIN = timedelta(days=1)     # older unprotected entries are left to the trader
+SWEEP_AFTER = timedelta(seconds=5)  # the worker that saw the fill normally protects within milliseconds
+SWEEP_WITHIN = timedelta(days=1)  # older unprotected entries are left to the trader
 ENTRY_ACTIONS = ("buy", "sell")
 
 
@@ -49,8 +49,12 @@ def is_protection(order: Order) -> bool:
 def protection_orders(broker_id: int, symbol: str) -> tuple[ColumnElement[bool], ...]:
     """Conditions selecting the protective orders of a market (webhook entries carry no oco_group),
     in the shape of the partial index `ix_orders_linked_by_market`."""
-    return (Order.broker_id == broker_id, Order.symbol == symbol, Order.oco_group.is_not(None),
-            Order.oco_group.startswith(GROUP_PREFIX))
+    return (
+        Order.broker_id == broker_id,
+        Order.symbol == symbol,
+        Order.oco_group.is_not(None),
+        Order.oco_group.startswith(GROUP_PREFIX),
+    )
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,18 @@ class ExitPlan:
         return "limit" if self.take_profit is not None else "stop_loss"
 
     def intent(self, entry: Order) -> OrderIntent:
-        return OrderIntent(broker_id=entry.broker_id, symbol=entry.symbol, side=self.side, type=self.order_type,
-                           quantity=self.quantity, price=self.take_profit, stop_price=self.stop_loss,
-                           source="webhook", source_ref=entry.source_ref, oco_group=protection_group(entry.id))
+        return OrderIntent(
+            broker_id=entry.broker_id,
+            symbol=entry.symbol,
+            side=self.side,
+            type=self.order_type,
+            quantity=self.quantity,
+            price=self.take_profit,
+            stop_price=self.stop_loss,
+            source="webhook",
+            source_ref=entry.source_ref,
+            oco_group=protection_group(entry.id),
+        )
 
     def misplaced(self, entry_price: Decimal | None) -> str | None:
         """Why these prices cannot protect a position entered at `entry_price` (None: they can)."""
@@ -79,12 +92,16 @@ class ExitPlan:
             return None
         long = self.side == "sell"  # selling out protects a long
         problems = []
-        if self.take_profit is not None and (self.take_profit <= entry_price if long else self.take_profit >= entry_price):
-            problems.append(f"take-profit {self.take_profit} is not {'above' if long else 'below'} the entry "
-                            f"price {entry_price}")
+        if self.take_profit is not None and (
+            self.take_profit <= entry_price if long else self.take_profit >= entry_price
+        ):
+            problems.append(
+                f"take-profit {self.take_profit} is not {'above' if long else 'below'} the entry price {entry_price}"
+            )
         if self.stop_loss is not None and (self.stop_loss >= entry_price if long else self.stop_loss <= entry_price):
-            problems.append(f"stop-loss {self.stop_loss} is not {'below' if long else 'above'} the entry "
-                            f"price {entry_price}")
+            problems.append(
+                f"stop-loss {self.stop_loss} is not {'below' if long else 'above'} the entry price {entry_price}"
+            )
         return "; ".join(problems) or None
 
 
@@ -92,8 +109,10 @@ def exit_prices(payload: dict[str, Any] | None) -> tuple[Decimal | None, Decimal
     """(take_profit, stop_loss) of a stored alert payload."""
     payload = payload or {}
     take_profit, stop_loss = payload.get("take_profit"), payload.get("stop_loss")
-    return (Decimal(str(take_profit)) if take_profit is not None else None,
-            Decimal(str(stop_loss)) if stop_loss is not None else None)
+    return (
+        Decimal(str(take_profit)) if take_profit is not None else None,
+        Decimal(str(stop_loss)) if stop_loss is not None else None,
+    )
 
 
 def asks_for_exits(payload: dict[str, Any] | None) -> bool:
@@ -102,17 +121,20 @@ def asks_for_exits(payload: dict[str, Any] | None) -> bool:
 
 
 def _base_asset(session: Session, entry: Order) -> str | None:
-    return session.scalar(select(SymbolRule.base).where(SymbolRule.broker_id == entry.broker_id,
-                                                        SymbolRule.symbol == entry.symbol))
+    return session.scalar(
+        select(SymbolRule.base).where(SymbolRule.broker_id == entry.broker_id, SymbolRule.symbol == entry.symbol)
+    )
 
 
 def received_quantity(session: Session, entry: Order) -> Decimal | None:
     """What the entry left in the account to exit: a buy's fills less the fee taken in the base asset,
     a sell's fills (its fee is paid in the quote). None while the ledger misses some of the fills."""
     recorded, fees = session.execute(
-        select(func.coalesce(func.sum(Fill.quantity), 0),
-               func.coalesce(func.sum(Fill.fee).filter(Fill.fee_asset == _base_asset(session, entry)), 0))
-        .where(Fill.order_id == entry.id)).one()
+        select(
+            func.coalesce(func.sum(Fill.quantity), 0),
+            func.coalesce(func.sum(Fill.fee).filter(Fill.fee_asset == _base_asset(session, entry)), 0),
+        ).where(Fill.order_id == entry.id)
+    ).one()
     if Decimal(recorded) < entry.filled_quantity:
         return None
     return Decimal(recorded) - (Decimal(fees) if entry.side == "buy" else 0)
@@ -128,8 +150,12 @@ def plan_exit(session: Session, entry: Order, alert: WebhookAlert, held: Decimal
         raise LookupError(f"fills of order #{entry.id} are not all recorded yet")
     # Never exit more than the webhook holds: a close may already have sold part of it.
     quantity = min(quantity, held if entry.side == "buy" else -held)
-    return ExitPlan(side="sell" if entry.side == "buy" else "buy", quantity=max(quantity, Decimal(0)),
-                    take_profit=take_profit, stop_loss=stop_loss)
+    return ExitPlan(
+        side="sell" if entry.side == "buy" else "buy",
+        quantity=max(quantity, Decimal(0)),
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+    )
 
 
 def _existing(session: Session, entry_id: int) -> Order | None:
@@ -139,8 +165,9 @@ def _existing(session: Session, entry_id: int) -> Order | None:
 def _exited_since(session: Session, entry: Order, webhook_id: int) -> bool:
     """A later alert of the webhook already trades the other way (close, reverse): protecting is moot."""
 
-    later = webhook_orders(webhook_id).where(Order.symbol == entry.symbol, Order.id > entry.id,
-                                             Order.side != entry.side, Order.oco_group.is_(None))
+    later = webhook_orders(webhook_id).where(
+        Order.symbol == entry.symbol, Order.id > entry.id, Order.side != entry.side, Order.oco_group.is_(None)
+    )
     return session.scalar(later.with_only_columns(Order.id).limit(1)) is not None
 
 
@@ -165,17 +192,26 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
     if plan is None:
         return None
     order = record_order(session, entry.user_id, plan.intent(entry))
-    problem = (plan.misplaced(entry.average_price)
-               or (f"nothing left to protect: the webhook holds no {entry.symbol}" if plan.quantity <= 0 else None))
+    problem = plan.misplaced(entry.average_price) or (
+        f"nothing left to protect: the webhook holds no {entry.symbol}" if plan.quantity <= 0 else None
+    )
     if problem:
         order.error_kind, order.error_message = "invalid_order", f"protection not placed: {problem}"
         order.move_to(OrderState.REJECTED, "protection_invalid", {"entry_id": entry.id, "error": problem})
     alert.order_ids = [*(alert.order_ids or []), order.id]
     note = f"; {plan.order_type} protection #{order.id} for #{entry.id}" + (" refused" if problem else "")
     alert.process_result = ((alert.process_result or "") + note)[-300:]
-    log.info("webhook_protection_recorded", extra={"order_id": order.id, "entry_id": entry.id,
-                                                   "alert_id": alert.id, "order_type": plan.order_type,
-                                                   "quantity": str(plan.quantity), "refused": problem})
+    log.info(
+        "webhook_protection_recorded",
+        extra={
+            "order_id": order.id,
+            "entry_id": entry.id,
+            "alert_id": alert.id,
+            "order_type": plan.order_type,
+            "quantity": str(plan.quantity),
+            "refused": problem,
+        },
+    )
     return order
 
 
@@ -215,26 +251,48 @@ def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER,
     scanning every alert ever received."""
     now = utcnow()
     protection = aliased(Order)
-    wanted = or_(WebhookAlert.payload["stop_loss"].as_string().is_not(None),
-                 WebhookAlert.payload["take_profit"].as_string().is_not(None))
+    wanted = or_(
+        WebhookAlert.payload["stop_loss"].as_string().is_not(None),
+        WebhookAlert.payload["take_profit"].as_string().is_not(None),
+    )
     final = [s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.EXPIRED)]
-    entries = (select(Order.id, func.cast(Order.source_ref, BigInteger).label("alert_id"))
-               .where(Order.source == "webhook", Order.oco_group.is_(None), Order.state.in_(final),
-                      Order.filled_quantity > 0, Order.updated_at < now - older_than,
-                      Order.updated_at > now - SWEEP_WITHIN)
-               .cte("recent_entries").prefix_with("MATERIALIZED"))
-    query = (select(entries.c.id)
-             .join(WebhookAlert, WebhookAlert.id == entries.c.alert_id)
-             .where(WebhookAlert.action.in_(ENTRY_ACTIONS), wanted,
-                    ~select(protection.id).where(and_(
-                        protection.oco_group == func.concat(GROUP_PREFIX, entries.c.id))).exists())
-             .order_by(entries.c.id).limit(limit))
+    entries = (
+        select(Order.id, func.cast(Order.source_ref, BigInteger).label("alert_id"))
+        .where(
+            Order.source == "webhook",
+            Order.oco_group.is_(None),
+            Order.state.in_(final),
+            Order.filled_quantity > 0,
+            Order.updated_at < now - older_than,
+            Order.updated_at > now - SWEEP_WITHIN,
+        )
+        .cte("recent_entries")
+        .prefix_with("MATERIALIZED")
+    )
+    query = (
+        select(entries.c.id)
+        .join(WebhookAlert, WebhookAlert.id == entries.c.alert_id)
+        .where(
+            WebhookAlert.action.in_(ENTRY_ACTIONS),
+            wanted,
+            ~select(protection.id)
+            .where(and_(protection.oco_group == func.concat(GROUP_PREFIX, entries.c.id)))
+            .exists(),
+        )
+        .order_by(entries.c.id)
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
-def open_protection_ids(session: Session, webhook_orders: Select[Order], broker_id: int, symbol: str,
-                        states: tuple[str, ...]) -> list[int]:
+def open_protection_ids(
+    session: Session, webhook_orders: Select[Order], broker_id: int, symbol: str, states: tuple[str, ...]
+) -> list[int]:
     """The protective orders among `webhook_orders` (a select of the webhook's orders) still in `states`."""
-    return list(session.scalars(webhook_orders.where(*protection_orders(broker_id, symbol),
-                                                     Order.state.in_(states))
-                                .with_only_columns(Order.id).order_by(Order.id)))
+    return list(
+        session.scalars(
+            webhook_orders.where(*protection_orders(broker_id, symbol), Order.state.in_(states))
+            .with_only_columns(Order.id)
+            .order_by(Order.id)
+        )
+    )

@@ -47,15 +47,25 @@ STORED_BODY_LIMIT = 2048  # what is kept of a refused oversized body, for the lo
 # A symbol not found is not remembered, so loading the markets takes effect at once.
 RULES_TTL_S = 30.0
 
-_FIND_WEBHOOK = select(Webhook.id, Webhook.broker_id, Webhook.symbol, Webhook.size_mode, Webhook.size_value,
-                       Webhook.allowed_actions, Webhook.ip_allowlist, Webhook.trust_proxy,
-                       Webhook.rate_limit_per_minute, Webhook.paused, Webhook.paused_reason
-                       ).where(Webhook.token_hash == bindparam("token_hash"))
+_FIND_WEBHOOK = select(
+    Webhook.id,
+    Webhook.broker_id,
+    Webhook.symbol,
+    Webhook.size_mode,
+    Webhook.size_value,
+    Webhook.allowed_actions,
+    Webhook.ip_allowlist,
+    Webhook.trust_proxy,
+    Webhook.rate_limit_per_minute,
+    Webhook.paused,
+    Webhook.paused_reason,
+).where(Webhook.token_hash == bindparam("token_hash"))
 _ALERTS = cast(Table, WebhookAlert.__table__)  # declared with a Table: typed as any FromClause
 _STORE = insert(_ALERTS).returning(_ALERTS.c.id)
 _STORE_ONCE = insert(_ALERTS).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ALERTS.c.id)
-_SYMBOL_RULES = select(SymbolRule.rules).where(SymbolRule.broker_id == bindparam("broker_id"),
-                                               SymbolRule.symbol == bindparam("symbol"))
+_SYMBOL_RULES = select(SymbolRule.rules).where(
+    SymbolRule.broker_id == bindparam("broker_id"), SymbolRule.symbol == bindparam("symbol")
+)
 _ANY_SYMBOL = select(SymbolRule.id).where(SymbolRule.broker_id == bindparam("broker_id")).limit(1)
 _found_rules: dict[tuple[int, str], tuple[float, dict[str, Any]]] = {}
 
@@ -65,17 +75,17 @@ class IncomingRequest:
     """An HTTP request to a webhook URL, as the web layer read it."""
 
     token: str
-    body: bytes                 # at most MAX_BODY_BYTES + 1 bytes were read
-    body_size: int              # the size the sender declared (or read)
+    body: bytes  # at most MAX_BODY_BYTES + 1 bytes were read
+    body_size: int  # the size the sender declared (or read)
     content_type: str | None
-    peer_address: str | None    # the TCP peer
+    peer_address: str | None  # the TCP peer
     headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Receipt:
     http_status: int
-    status: str                 # accepted | rejected | duplicate | unknown
+    status: str  # accepted | rejected | duplicate | unknown
     reason: str | None = None
     alert_id: int | None = None
     webhook_id: int | None = None
@@ -167,17 +177,22 @@ def check_against_venue(connection: Connection, webhook: Row[Any], alert: Alert)
         return
     min_qty = _rule_decimal(rules, "min_qty", "minQty")
     min_notional = _rule_decimal(rules, "min_notional", "minNotional")
-    quantity = alert.quantity if alert.quantity is not None else (
-        webhook.size_value if webhook.size_mode == "quantity" else None)
+    quantity = (
+        alert.quantity
+        if alert.quantity is not None
+        else (webhook.size_value if webhook.size_mode == "quantity" else None)
+    )
     if quantity is not None:
         if quantity < min_qty:
             raise AlertRejected(422, f"size {quantity} is below the {alert.symbol} minimum quantity {min_qty}")
         if alert.price is not None and quantity * alert.price < min_notional:
-            raise AlertRejected(422, f"order value {quantity * alert.price} is below the {alert.symbol} "
-                                     f"minimum notional {min_notional}")
+            raise AlertRejected(
+                422, f"order value {quantity * alert.price} is below the {alert.symbol} minimum notional {min_notional}"
+            )
     elif webhook.size_mode == "quote" and webhook.size_value < min_notional:
-        raise AlertRejected(422, f"size {webhook.size_value} is below the {alert.symbol} minimum notional "
-                                 f"{min_notional}")
+        raise AlertRejected(
+            422, f"size {webhook.size_value} is below the {alert.symbol} minimum notional {min_notional}"
+        )
 
 
 def _storable(text: str) -> str:
@@ -190,12 +205,14 @@ def _store(connection: Connection, values: dict[str, Any]) -> int | None:
     return connection.execute(_STORE_ONCE if values.get("idempotency_key") else _STORE, values).scalar()
 
 
-def _judge(connection: Connection, webhook: Row[Any], incoming: IncomingRequest, source: str | None,
-           received_at: datetime) -> tuple[Alert, str]:
+def _judge(
+    connection: Connection, webhook: Row[Any], incoming: IncomingRequest, source: str | None, received_at: datetime
+) -> tuple[Alert, str]:
     """The validated alert and its idempotency key, or AlertRejected."""
     if incoming.body_size > MAX_BODY_BYTES or len(incoming.body) > MAX_BODY_BYTES:
-        raise AlertRejected(413, f"body of {max(incoming.body_size, len(incoming.body))} bytes is over the "
-                                 f"{MAX_BODY_BYTES} byte limit")
+        raise AlertRejected(
+            413, f"body of {max(incoming.body_size, len(incoming.body))} bytes is over the {MAX_BODY_BYTES} byte limit"
+        )
     if not address_allowed(source, webhook.ip_allowlist):
         raise AlertRejected(403, f"source address {source} is not on this webhook's allow-list")
     if not RATE_LIMITER.allow(webhook.id, webhook.rate_limit_per_minute):
@@ -222,28 +239,60 @@ def receive(connection: Connection, incoming: IncomingRequest) -> Receipt:
         log.info("webhook_unknown_token", extra={"source_ip": source})
         return Receipt(404, "unknown")
     values = {
-        "webhook_id": webhook.id, "received_at": received_at, "source_ip": source,
+        "webhook_id": webhook.id,
+        "received_at": received_at,
+        "source_ip": source,
         "headers": {name: _storable(value[:300]) for name, value in incoming.headers.items() if name in HEADERS_KEPT},
-        "body": _storable(incoming.body[:STORED_BODY_LIMIT if incoming.body_size > MAX_BODY_BYTES else None]
-                          .decode("utf-8", "replace")),
+        "body": _storable(
+            incoming.body[: STORED_BODY_LIMIT if incoming.body_size > MAX_BODY_BYTES else None].decode(
+                "utf-8", "replace"
+            )
+        ),
         "body_size": max(incoming.body_size, len(incoming.body)),
     }
     try:
         alert, key = _judge(connection, webhook, incoming, source, received_at)
     except AlertRejected as rejection:
-        alert_id = _store(connection, {**values, "status": "rejected", "http_status": rejection.http_status,
-                                    "reason": rejection.reason})
-        log.info("webhook_alert_rejected", extra={"webhook_id": webhook.id, "alert_id": alert_id,
-                                                  "reason": rejection.reason, "http_status": rejection.http_status})
+        alert_id = _store(
+            connection,
+            {**values, "status": "rejected", "http_status": rejection.http_status, "reason": rejection.reason},
+        )
+        log.info(
+            "webhook_alert_rejected",
+            extra={
+                "webhook_id": webhook.id,
+                "alert_id": alert_id,
+                "reason": rejection.reason,
+                "http_status": rejection.http_status,
+            },
+        )
         return Receipt(rejection.http_status, "rejected", rejection.reason, alert_id, webhook.id)
-    accepted = {**values, "status": "accepted", "http_status": 202, "idempotency_key": key,
-                "action": alert.action, "symbol": alert.symbol, "payload": alert.as_json(), "alert_time": alert.time}
+    accepted = {
+        **values,
+        "status": "accepted",
+        "http_status": 202,
+        "idempotency_key": key,
+        "action": alert.action,
+        "symbol": alert.symbol,
+        "payload": alert.as_json(),
+        "alert_time": alert.time,
+    }
     alert_id = _store(connection, accepted)
     if alert_id is not None:
         return Receipt(202, "accepted", None, alert_id, webhook.id)
     original = connection.execute(select(WebhookAlert.id).where(WebhookAlert.idempotency_key == key)).scalar()
-    duplicate_id = _store(connection, {**accepted, "status": "duplicate", "http_status": 200, "idempotency_key": None,
-                                    "duplicate_of_id": original, "reason": f"same alert as #{original}"})
-    log.info("webhook_alert_duplicate", extra={"webhook_id": webhook.id, "alert_id": duplicate_id,
-                                               "original_id": original})
+    duplicate_id = _store(
+        connection,
+        {
+            **accepted,
+            "status": "duplicate",
+            "http_status": 200,
+            "idempotency_key": None,
+            "duplicate_of_id": original,
+            "reason": f"same alert as #{original}",
+        },
+    )
+    log.info(
+        "webhook_alert_duplicate", extra={"webhook_id": webhook.id, "alert_id": duplicate_id, "original_id": original}
+    )
     return Receipt(200, "duplicate", f"same alert as #{original}", duplicate_id, webhook.id)

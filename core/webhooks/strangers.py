@@ -28,7 +28,6 @@ SAMPLE_BODY_CHARS = 200
 RATE_KEY_TTL_S = 120
 
 
-
 @dataclass(frozen=True)
 class Stranger:
     """What is kept of one request with an unknown token (never the token: it may be a rotated real one)."""
@@ -68,15 +67,19 @@ def note_stranger(client: redis.Redis, stranger: Stranger, limit_per_minute: int
         count = pipe.execute()[0]
         if count > limit_per_minute:
             return False
-        entry = {"at": round(now, 3), "address": stranger.address, "body_size": stranger.body_size,
-                 "user_agent": stranger.user_agent[:200],
-                 "body": stranger.body[:SAMPLE_BODY_CHARS].decode("utf-8", "replace")}
+        entry = {
+            "at": round(now, 3),
+            "address": stranger.address,
+            "body_size": stranger.body_size,
+            "user_agent": stranger.user_agent[:200],
+            "body": stranger.body[:SAMPLE_BODY_CHARS].decode("utf-8", "replace"),
+        }
         sample = client.pipeline(transaction=False)
         sample.lpush(STRANGER_SAMPLE, json.dumps(entry))
         sample.ltrim(STRANGER_SAMPLE, 0, SAMPLE_SIZE - 1)
         sample.execute()
     except redis.RedisError as exc:
-        log.warning("webhook_unknown_token_not_counted", extra={"source_ip": stranger.address,
-                                                                "error": type(exc).__name__})
+        log.warning(
+            "webhook_unknown_token_not_counted", extra={"source_ip": stranger.address, "error": type(exc).__name__}
+        )
     return True
-

@@ -16,8 +16,9 @@ from sim.perp.paradex_face import ParadexFace
 from sim.perp.vest_face import VestFace
 
 
-def provision_accounts(vest_face: VestFace, paradex_face: ParadexFace, creds: Credentials,
-                       cash: Decimal = Decimal(100_000)) -> None:
+def provision_accounts(
+    vest_face: VestFace, paradex_face: ParadexFace, creds: Credentials, cash: Decimal = Decimal(100_000)
+) -> None:
     """Register an account on both faces (call on the simulators' loop thread)."""
     vest_face.add_account(creds.vest_api_key, Account.from_key(creds.vest_signing_key).address, cash)
     paradex_face.add_account(int(creds.paradex_account, 16), StarkKey(creds.paradex_private_key).public, cash)
@@ -25,8 +26,9 @@ def provision_accounts(vest_face: VestFace, paradex_face: ParadexFace, creds: Cr
 
 def perp_market(seed: int | None, spread_every_s: tuple[float, float]) -> CorrelatedMarket:
     """The market both faces quote: BTC and ETH around one random walk."""
-    return CorrelatedMarket(("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed,
-                            spread_every_s=spread_every_s)
+    return CorrelatedMarket(
+        ("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed, spread_every_s=spread_every_s
+    )
 
 
 @dataclass
@@ -59,8 +61,13 @@ class PerpSimHandle:
         self._thread.join(10)
 
 
-def start_perp_sims_in_thread(*, vest_port: int = 0, paradex_port: int = 0, seed: int | None = None,
-                              spread_every_s: tuple[float, float] = (4.0, 10.0)) -> PerpSimHandle:
+def start_perp_sims_in_thread(
+    *,
+    vest_port: int = 0,
+    paradex_port: int = 0,
+    seed: int | None = None,
+    spread_every_s: tuple[float, float] = (4.0, 10.0),
+) -> PerpSimHandle:
     """Both faces on one loop in a daemon thread, sharing one correlated market."""
     market = perp_market(seed, spread_every_s)
     ready = threading.Event()
@@ -81,6 +88,14 @@ def start_perp_sims_in_thread(*, vest_port: int = 0, paradex_port: int = 0, seed
     if not ready.wait(15):
         raise RuntimeError("perp simulators did not start")
     v, p = state["vest_port"], state["paradex_port"]
-    return PerpSimHandle(f"http://127.0.0.1:{v}/v2", f"ws://127.0.0.1:{v}/ws-api",
-                         f"http://127.0.0.1:{p}/v1", f"ws://127.0.0.1:{p}/v1/ws",
-                         state["vest"], state["paradex"], state["loop"], thread, state["stop"])
+    return PerpSimHandle(
+        f"http://127.0.0.1:{v}/v2",
+        f"ws://127.0.0.1:{v}/ws-api",
+        f"http://127.0.0.1:{p}/v1",
+        f"ws://127.0.0.1:{p}/v1/ws",
+        state["vest"],
+        state["paradex"],
+        state["loop"],
+        thread,
+        state["stop"],
+    )

@@ -21,8 +21,15 @@ Q = Decimal("0.01")
 class CorrelatedMarket:
     """Mid prices for several venues around one random walk, with occasional injected spreads."""
 
-    def __init__(self, venues: tuple[str, ...], base: dict[str, Decimal], *, seed: int | None = None,
-                 spread_every_s: tuple[float, float] = (4.0, 10.0), spread_bps: tuple[float, float] = (15, 40)):
+    def __init__(
+        self,
+        venues: tuple[str, ...],
+        base: dict[str, Decimal],
+        *,
+        seed: int | None = None,
+        spread_every_s: tuple[float, float] = (4.0, 10.0),
+        spread_bps: tuple[float, float] = (15, 40),
+    ):
         self.venues = venues
         self._mid = {m: float(p) for m, p in base.items()}
         self._rng = random.Random(seed)
@@ -49,8 +56,10 @@ class CorrelatedMarket:
             self._last = now
         if now >= self._next_spread and self.spread_every_s[0] > 0:
             venue = self._rng.choice(self.venues)
-            self._spread[venue] = (self._rng.choice((-1, 1)) * self._rng.uniform(*self.spread_bps),
-                                   now + self._rng.uniform(0.3, 2.0))
+            self._spread[venue] = (
+                self._rng.choice((-1, 1)) * self._rng.uniform(*self.spread_bps),
+                now + self._rng.uniform(0.3, 2.0),
+            )
             self._next_spread = now + self._rng.uniform(*self.spread_every_s)
         for v, (_, until) in list(self._spread.items()):
             if now > until:
@@ -63,8 +72,9 @@ class CorrelatedMarket:
             return Decimal(str(round(self._mid[market] * (1 + bps / 10_000), 2)))
 
 
-def synthetic_book(mid: Decimal, levels: int = 10, tick: Decimal = Q,
-                   unit: Decimal = Decimal("0.05")) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+def synthetic_book(
+    mid: Decimal, levels: int = 10, tick: Decimal = Q, unit: Decimal = Decimal("0.05")
+) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
     half = max(tick, (mid * Decimal("0.0001")).quantize(tick))
     bids = [((mid - half - tick * 5 * i).quantize(tick), unit * (i + 1)) for i in range(levels)]
     asks = [((mid + half + tick * 5 * i).quantize(tick), unit * (i + 1)) for i in range(levels)]
@@ -130,8 +140,9 @@ class PerpLedger:
             cost += take * price
         if order.filled:
             order.avg_price = (cost / order.filled).quantize(Decimal("0.00000001"))
-            self._apply_fill(account, order.market, order.filled if order.side == "BUY" else -order.filled,
-                             order.avg_price)
+            self._apply_fill(
+                account, order.market, order.filled if order.side == "BUY" else -order.filled, order.avg_price
+            )
         if order.filled == order.size:
             order.status = "FILLED"
         elif order.order_type == "LIMIT" and order.client_id != "FOK":

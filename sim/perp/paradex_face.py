@@ -45,14 +45,21 @@ class ParadexFace(FaceServer):
         self.public_keys: dict[int, int] = {}  # account address -> Stark public key
         self.jwts: dict[str, tuple[int, float]] = {}  # token -> (account, expiry)
         self.used_timestamps: set[tuple[int, int]] = set()
-        self.app.add_routes([
-            web.get("/v1/system/config", self.config), web.get("/v1/system/time", self.server_time),
-            web.post("/v1/onboarding", self.onboarding), web.post("/v1/auth/{public_key}", self.auth),
-            web.get("/v1/account", self.account), web.get("/v1/positions", self.positions),
-            web.post("/v1/orders", self.place), web.get("/v1/orders", self.open_orders),
-            web.get("/v1/orders/{id}", self.get_order), web.delete("/v1/orders/{id}", self.cancel),
-            web.get("/v1/ws", self.ws),
-        ])
+        self.app.add_routes(
+            [
+                web.get("/v1/system/config", self.config),
+                web.get("/v1/system/time", self.server_time),
+                web.post("/v1/onboarding", self.onboarding),
+                web.post("/v1/auth/{public_key}", self.auth),
+                web.get("/v1/account", self.account),
+                web.get("/v1/positions", self.positions),
+                web.post("/v1/orders", self.place),
+                web.get("/v1/orders", self.open_orders),
+                web.get("/v1/orders/{id}", self.get_order),
+                web.delete("/v1/orders/{id}", self.cancel),
+                web.get("/v1/ws", self.ws),
+            ]
+        )
 
     def add_account(self, address: int, public_key: int, cash: Decimal = Decimal(100_000)) -> None:
         self.public_keys[address] = public_key
@@ -104,16 +111,25 @@ class ParadexFace(FaceServer):
         if account is None:
             return _error(401, "INVALID_TOKEN", "bad or expired token")
         equity = self.ledger.equity(str(account))
-        return web.json_response({"account": hex(account), "account_value": str(equity),
-                                  "free_collateral": str(equity)})
+        return web.json_response(
+            {"account": hex(account), "account_value": str(equity), "free_collateral": str(equity)}
+        )
 
     async def positions(self, request: web.Request) -> web.Response:
         account = self._account_of(request)
         if account is None:
             return _error(401, "INVALID_TOKEN", "bad or expired token")
-        rows = [{"market": f"{m}-USD-PERP", "side": "LONG" if size > 0 else "SHORT", "size": str(size),
-                 "average_entry_price": str(entry), "status": "OPEN"}
-                for m, (size, entry) in self.ledger.accounts[str(account)].positions.items() if size]
+        rows = [
+            {
+                "market": f"{m}-USD-PERP",
+                "side": "LONG" if size > 0 else "SHORT",
+                "size": str(size),
+                "average_entry_price": str(entry),
+                "status": "OPEN",
+            }
+            for m, (size, entry) in self.ledger.accounts[str(account)].positions.items()
+            if size
+        ]
         return web.json_response({"results": rows})
 
     def _verify_order(self, account: int, body: dict) -> web.Response | None:
@@ -151,9 +167,16 @@ class ParadexFace(FaceServer):
         if self.take_reject():
             return _error(400, "PRICE_BAND_EXCEEDED", "order rejected by injected fault")
         kind = body["type"]
-        sim = SimOrder(self.ledger.next_id(), str(account), MARKETS[body["market"]], body["side"],
-                       Decimal(body["size"]), Decimal(body["price"]) if kind == "LIMIT" else None, kind,
-                       reduce_only="REDUCE_ONLY" in (body.get("flags") or []))
+        sim = SimOrder(
+            self.ledger.next_id(),
+            str(account),
+            MARKETS[body["market"]],
+            body["side"],
+            Decimal(body["size"]),
+            Decimal(body["price"]) if kind == "LIMIT" else None,
+            kind,
+            reduce_only="REDUCE_ONLY" in (body.get("flags") or []),
+        )
         if kind == "LIMIT" and body.get("instruction") == "IOC":
             sim.client_id = "FOK"  # sim ledger: do not rest
         self.ledger.execute(sim)
@@ -163,17 +186,29 @@ class ParadexFace(FaceServer):
 
     def _order_row(self, o: SimOrder) -> dict:
         closed = o.status in ("FILLED", "CANCELLED")
-        return {"id": o.id, "client_id": o.client_id, "market": f"{o.market}-USD-PERP", "side": o.side,
-                "type": o.order_type, "size": str(o.size), "remaining_size": str(o.size - o.filled),
-                "price": str(o.price or 0), "avg_fill_price": str(o.avg_price) if o.avg_price else "",
-                "status": "CLOSED" if closed else "OPEN", "created_at": o.created_ms}
+        return {
+            "id": o.id,
+            "client_id": o.client_id,
+            "market": f"{o.market}-USD-PERP",
+            "side": o.side,
+            "type": o.order_type,
+            "size": str(o.size),
+            "remaining_size": str(o.size - o.filled),
+            "price": str(o.price or 0),
+            "avg_fill_price": str(o.avg_price) if o.avg_price else "",
+            "status": "CLOSED" if closed else "OPEN",
+            "created_at": o.created_ms,
+        }
 
     async def open_orders(self, request: web.Request) -> web.Response:
         account = self._account_of(request)
         if account is None:
             return _error(401, "INVALID_TOKEN", "bad or expired token")
-        rows = [self._order_row(o) for o in self.ledger.orders.values()
-                if o.account == str(account) and o.status in ("OPEN", "PARTIALLY_FILLED")]
+        rows = [
+            self._order_row(o)
+            for o in self.ledger.orders.values()
+            if o.account == str(account) and o.status in ("OPEN", "PARTIALLY_FILLED")
+        ]
         return web.json_response({"results": rows})
 
     async def get_order(self, request: web.Request) -> web.Response:
@@ -213,8 +248,13 @@ class ParadexFace(FaceServer):
                 if req.get("method") == "subscribe" and channel.startswith("order_book."):
                     market = channel.split(".")[1]
                     if market not in MARKETS:
-                        await ws.send_json({"jsonrpc": "2.0", "id": req.get("id"),
-                                            "error": {"code": -32602, "message": "unknown market"}})
+                        await ws.send_json(
+                            {
+                                "jsonrpc": "2.0",
+                                "id": req.get("id"),
+                                "error": {"code": -32602, "message": "unknown market"},
+                            }
+                        )
                         continue
                     await ws.send_json({"jsonrpc": "2.0", "id": req.get("id"), "result": {"channel": channel}})
                     pushers.append(asyncio.create_task(self._push_book(ws, channel, market)))
@@ -239,14 +279,17 @@ class ParadexFace(FaceServer):
             if previous is None:
                 data = {"update_type": "s", "inserts": _levels(current), "updates": [], "deletes": []}
             else:
-                data = {"update_type": "d",
-                        "inserts": _levels({k: v for k, v in current.items() if k not in previous}),
-                        "updates": _levels({k: v for k, v in current.items() if k in previous and previous[k] != v}),
-                        "deletes": _levels({k: Decimal(0) for k in previous if k not in current})}
+                data = {
+                    "update_type": "d",
+                    "inserts": _levels({k: v for k, v in current.items() if k not in previous}),
+                    "updates": _levels({k: v for k, v in current.items() if k in previous and previous[k] != v}),
+                    "deletes": _levels({k: Decimal(0) for k in previous if k not in current}),
+                }
             previous = current
             data.update(seq_no=seq, market=market, last_updated_at=int(time.time() * 1000))
-            await ws.send_json({"jsonrpc": "2.0", "method": "subscription",
-                                "params": {"channel": channel, "data": data}})
+            await ws.send_json(
+                {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+            )
             await asyncio.sleep(0.05)
 
 

@@ -33,12 +33,18 @@ class VestFace(FaceServer):
         self.verifying_contract = verifying_contract
         self.keys: dict[str, str] = {}  # apiKey -> signing address
         self.nonces: dict[str, int] = {}
-        self.app.add_routes([
-            web.post("/v2/register", self.register), web.get("/v2/exchangeInfo", self.exchange_info),
-            web.get("/v2/depth", self.depth), web.get("/v2/account", self.account),
-            web.post("/v2/orders", self.place), web.get("/v2/orders", self.list_orders),
-            web.post("/v2/orders/cancel", self.cancel), web.get("/ws-api", self.ws),
-        ])
+        self.app.add_routes(
+            [
+                web.post("/v2/register", self.register),
+                web.get("/v2/exchangeInfo", self.exchange_info),
+                web.get("/v2/depth", self.depth),
+                web.get("/v2/account", self.account),
+                web.post("/v2/orders", self.place),
+                web.get("/v2/orders", self.list_orders),
+                web.post("/v2/orders/cancel", self.cancel),
+                web.get("/ws-api", self.ws),
+            ]
+        )
 
     def add_account(self, api_key: str, signing_addr: str, cash: Decimal = Decimal(100_000)) -> None:
         self.keys[api_key] = signing_addr.lower()
@@ -50,8 +56,9 @@ class VestFace(FaceServer):
     async def register(self, request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            signer = vest.recover_signer_proof(body["signingAddr"], int(body["expiryTime"]), self.verifying_contract,
-                                               body["signature"])
+            signer = vest.recover_signer_proof(
+                body["signingAddr"], int(body["expiryTime"]), self.verifying_contract, body["signature"]
+            )
         except (KeyError, ValueError, TypeError):
             return _error(1022, "INVALID_SIGNATURE")
         if signer != str(body["primaryAddr"]).lower():
@@ -61,17 +68,30 @@ class VestFace(FaceServer):
         return web.json_response({"apiKey": api_key, "accGroup": 0})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
-        return web.json_response({"symbols": [
-            {"symbol": s, "base": b, "quote": "USDC", "sizeDecimals": 4, "priceDecimals": 2, "takerFee": "0.0001"}
-            for s, b in SYMBOLS.items()]})
+        return web.json_response(
+            {
+                "symbols": [
+                    {
+                        "symbol": s,
+                        "base": b,
+                        "quote": "USDC",
+                        "sizeDecimals": 4,
+                        "priceDecimals": 2,
+                        "takerFee": "0.0001",
+                    }
+                    for s, b in SYMBOLS.items()
+                ]
+            }
+        )
 
     async def depth(self, request: web.Request) -> web.Response:
         symbol = request.query.get("symbol", "")
         if symbol not in SYMBOLS:
             return _error(1100, "UNKNOWN_SYMBOL")
         bids, asks = self._book(symbol)
-        return web.json_response({"bids": [[str(p), str(s)] for p, s in bids],
-                                  "asks": [[str(p), str(s)] for p, s in asks]})
+        return web.json_response(
+            {"bids": [[str(p), str(s)] for p, s in bids], "asks": [[str(p), str(s)] for p, s in asks]}
+        )
 
     def _api_key(self, request: web.Request) -> str | None:
         key = request.headers.get("X-API-KEY", "")
@@ -82,14 +102,28 @@ class VestFace(FaceServer):
         if key is None:
             return _error(1002, "UNAUTHORIZED", 401)
         acct = self.ledger.accounts[key]
-        positions = [{"symbol": f"{m}-PERP", "isLong": size > 0, "size": str(abs(size)), "entryPrice": str(entry),
-                      "unrealizedPnl": str(size * (self.ledger.market.mid("vest", m) - entry))}
-                     for m, (size, entry) in acct.positions.items() if size]
+        positions = [
+            {
+                "symbol": f"{m}-PERP",
+                "isLong": size > 0,
+                "size": str(abs(size)),
+                "entryPrice": str(entry),
+                "unrealizedPnl": str(size * (self.ledger.market.mid("vest", m) - entry)),
+            }
+            for m, (size, entry) in acct.positions.items()
+            if size
+        ]
         equity = self.ledger.equity(key)
-        return web.json_response({"balances": [{"asset": "USDC", "total": str(acct.cash), "locked": "0"}],
-                                  "collateral": str(acct.cash), "withdrawable": str(equity),
-                                  "totalAccountValue": str(equity), "positions": positions,
-                                  "time": int(time.time() * 1000)})
+        return web.json_response(
+            {
+                "balances": [{"asset": "USDC", "total": str(acct.cash), "locked": "0"}],
+                "collateral": str(acct.cash),
+                "withdrawable": str(equity),
+                "totalAccountValue": str(equity),
+                "positions": positions,
+                "time": int(time.time() * 1000),
+            }
+        )
 
     def _check_signed(self, key: str, body: dict, digest_of) -> web.Response | dict:
         order = body.get("order")
@@ -132,8 +166,17 @@ class VestFace(FaceServer):
             return _error(1111, "BAD_DECIMALS")
         if size <= 0 or size.as_tuple().exponent < -4:
             return _error(1111, "BAD_DECIMALS")
-        sim = SimOrder("0x" + self.ledger.next_id(), key, market, "BUY" if order["isBuy"] else "SELL", size, limit,
-                       order["orderType"], str(order["nonce"]), reduce_only=bool(order["reduceOnly"]))
+        sim = SimOrder(
+            "0x" + self.ledger.next_id(),
+            key,
+            market,
+            "BUY" if order["isBuy"] else "SELL",
+            size,
+            limit,
+            order["orderType"],
+            str(order["nonce"]),
+            reduce_only=bool(order["reduceOnly"]),
+        )
         self.ledger.execute(sim)
         sim.client_id = str(order["nonce"])
         await self.reply_faults()
@@ -145,10 +188,20 @@ class VestFace(FaceServer):
             return _error(1002, "UNAUTHORIZED", 401)
         ids = set(filter(None, request.query.get("id", "").split(",")))
         status = request.query.get("status")
-        rows = [{"id": o.id, "nonce": int(o.client_id or 0), "symbol": f"{o.market}-PERP", "isBuy": o.side == "BUY",
-                 "size": str(o.size), "status": {"OPEN": "NEW"}.get(o.status, o.status),
-                 "lastFilledSize": str(o.filled), "avgFilledPrice": str(o.avg_price) if o.avg_price else None}
-                for o in self.ledger.orders.values() if o.account == key and (not ids or o.id in ids)]
+        rows = [
+            {
+                "id": o.id,
+                "nonce": int(o.client_id or 0),
+                "symbol": f"{o.market}-PERP",
+                "isBuy": o.side == "BUY",
+                "size": str(o.size),
+                "status": {"OPEN": "NEW"}.get(o.status, o.status),
+                "lastFilledSize": str(o.filled),
+                "avgFilledPrice": str(o.avg_price) if o.avg_price else None,
+            }
+            for o in self.ledger.orders.values()
+            if o.account == key and (not ids or o.id in ids)
+        ]
         if status:
             rows = [r for r in rows if r["status"] == status]
         return web.json_response(rows)
@@ -198,6 +251,13 @@ class VestFace(FaceServer):
                 return
             for channel in list(subscribed):
                 bids, asks = self._book(channel.removesuffix("@depth"))
-                await ws.send_json({"channel": channel, "data": {
-                    "bids": [[str(p), str(s)] for p, s in bids], "asks": [[str(p), str(s)] for p, s in asks]}})
+                await ws.send_json(
+                    {
+                        "channel": channel,
+                        "data": {
+                            "bids": [[str(p), str(s)] for p, s in bids],
+                            "asks": [[str(p), str(s)] for p, s in asks],
+                        },
+                    }
+                )
             await asyncio.sleep(0.1)

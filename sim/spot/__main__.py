@@ -1,4 +1,5 @@
-"""`python -m sim.spot [--port N]` (Procfile `sim`, via `aristobot sim`): the spot exchange simulator (Binance protocol)."""
+"""`python -m sim.spot [--port N]` (Procfile `sim`, via `aristobot sim`): the spot exchange simulator
+(Binance protocol)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ def main() -> None:
     settings = get_settings()
     setup_logging("sim", settings.file.log_level)
     start_liveness("sim")
-    serve(host=settings.file.sim.host, port=port or settings.file.sim.port, seed=settings.file.sim.seed,
-          state_dir=settings.var_dir / "sim")
+    serve(
+        host=settings.file.sim.host,
+        port=port or settings.file.sim.port,
+        seed=settings.file.sim.seed,
+        state_dir=settings.var_dir / "sim",
+    )
 
 
 if __name__ == "__main__":

@@ -103,15 +103,15 @@ class BinanceFace:
                     return self._rate_limited(headers)
                 body = await route.handler(self, request, params, account_id)
             except BinanceError as error:
-                return web.json_response({"code": error.code, "msg": error.msg}, status=error.status,
-                                         headers=headers)
+                return web.json_response({"code": error.code, "msg": error.msg}, status=error.status, headers=headers)
             except EngineError as error:
                 failure = from_engine(error, cancel=request.method == "DELETE")
                 return web.json_response({"code": failure.code, "msg": failure.msg}, status=400, headers=headers)
             if isinstance(body, web.StreamResponse):
                 return body
-            return web.Response(text=json.dumps(body, separators=(",", ":")), content_type="application/json",
-                                headers=headers)
+            return web.Response(
+                text=json.dumps(body, separators=(",", ":")), content_type="application/json", headers=headers
+            )
 
         return handle
 
@@ -127,10 +127,15 @@ class BinanceFace:
     def _rate_limited(headers: dict[str, str]) -> web.Response:
         retry_after = 60 - int(time.time()) % 60
         return web.json_response(
-            {"code": -1003, "msg": f"Too many requests; current limit of IP request weight is "
-                                   f"{WEIGHT_LIMIT_PER_MINUTE} per 1 MINUTE. Please use WebSocket Streams "
-                                   "for live updates to avoid polling the API."},
-            status=429, headers={**headers, "Retry-After": str(retry_after)})
+            {
+                "code": -1003,
+                "msg": f"Too many requests; current limit of IP request weight is "
+                f"{WEIGHT_LIMIT_PER_MINUTE} per 1 MINUTE. Please use WebSocket Streams "
+                "for live updates to avoid polling the API.",
+            },
+            status=429,
+            headers={**headers, "Retry-After": str(retry_after)},
+        )
 
     def _authenticate(self, request: web.Request, params: Params, raw_query: str, raw_body: str) -> str:
         api_key = request.headers.get("X-MBX-APIKEY", "")
@@ -178,10 +183,15 @@ class BinanceFace:
             if any(s not in self.state.market.symbols for s in wanted):
                 raise BinanceError(-1121, "Invalid symbol.")
         return {
-            "timezone": "UTC", "serverTime": int(time.time() * 1000),
+            "timezone": "UTC",
+            "serverTime": int(time.time() * 1000),
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": WEIGHT_LIMIT_PER_MINUTE},
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": WEIGHT_LIMIT_PER_MINUTE,
+                },
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
                 {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
@@ -193,23 +203,55 @@ class BinanceFace:
     def _symbol_info(self, symbol: str) -> dict:
         instrument = self.state.engine.instruments[symbol]
         return {
-            "symbol": symbol, "status": "TRADING", "baseAsset": instrument.base, "baseAssetPrecision": 8,
-            "quoteAsset": instrument.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-            "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8, "orderTypes": ORDER_TYPES,
-            "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
-            "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False, "cancelReplaceAllowed": False,
-            "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+            "symbol": symbol,
+            "status": "TRADING",
+            "baseAsset": instrument.base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": instrument.quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
+            "orderTypes": ORDER_TYPES,
+            "icebergAllowed": False,
+            "ocoAllowed": True,
+            "otoAllowed": False,
+            "quoteOrderQtyMarketAllowed": True,
+            "allowTrailingStop": False,
+            "cancelReplaceAllowed": False,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": fmt(instrument.min_price),
-                 "maxPrice": fmt(instrument.max_price), "tickSize": fmt(instrument.tick_size)},
-                {"filterType": "LOT_SIZE", "minQty": fmt(instrument.min_qty), "maxQty": fmt(instrument.max_qty),
-                 "stepSize": fmt(instrument.step_size)},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(Decimal(0)), "maxQty": fmt(instrument.max_qty),
-                 "stepSize": fmt(Decimal(0))},
-                {"filterType": "NOTIONAL", "minNotional": fmt(instrument.min_notional), "applyMinToMarket": True,
-                 "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": fmt(instrument.min_price),
+                    "maxPrice": fmt(instrument.max_price),
+                    "tickSize": fmt(instrument.tick_size),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": fmt(instrument.min_qty),
+                    "maxQty": fmt(instrument.max_qty),
+                    "stepSize": fmt(instrument.step_size),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": fmt(Decimal(0)),
+                    "maxQty": fmt(instrument.max_qty),
+                    "stepSize": fmt(Decimal(0)),
+                },
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": fmt(instrument.min_notional),
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
             ],
-            "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            "permissions": [],
+            "permissionSets": [["SPOT"]],
+            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
             "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
 
@@ -225,8 +267,14 @@ class BinanceFace:
         if start is not None and end is not None and start > end:
             raise BinanceError(-1023, "Start time is greater than end time.")
         candles = await self.state.run_market(
-            self.state.market.klines, symbol, interval, now_ms=int(time.time() * 1000),
-            start_ms=start, end_ms=end, limit=limit)
+            self.state.market.klines,
+            symbol,
+            interval,
+            now_ms=int(time.time() * 1000),
+            start_ms=start,
+            end_ms=end,
+            limit=limit,
+        )
         return [kline_row(c) for c in candles]
 
     async def depth(self, request: web.Request, params: Params, _: str | None) -> dict:
@@ -245,13 +293,20 @@ class BinanceFace:
 
     def _book_ticker(self, symbol: str) -> dict:
         bids, asks = self.state.books[symbol].sides(1)
-        return {"symbol": symbol, "bidPrice": fmt(bids[0][0]), "bidQty": fmt(bids[0][1]),
-                "askPrice": fmt(asks[0][0]), "askQty": fmt(asks[0][1])}
+        return {
+            "symbol": symbol,
+            "bidPrice": fmt(bids[0][0]),
+            "bidQty": fmt(bids[0][1]),
+            "askPrice": fmt(asks[0][0]),
+            "askQty": fmt(asks[0][1]),
+        }
 
     async def ticker_price(self, request: web.Request, params: Params, _: str | None) -> dict | list:
         symbol = params.symbol(self.state, required=False)
-        rows = [{"symbol": s, "price": fmt(self.state.last_price(s))}
-                for s in ([symbol] if symbol else self.state.market.symbols)]
+        rows = [
+            {"symbol": s, "price": fmt(self.state.last_price(s))}
+            for s in ([symbol] if symbol else self.state.market.symbols)
+        ]
         return rows[0] if symbol else rows
 
     # --- private ----------------------------------------------------------------------------
@@ -259,16 +314,29 @@ class BinanceFace:
     async def account(self, request: web.Request, params: Params, account_id: str | None) -> dict:
         account = self.state.engine.account(account_id)
         omit_zero = params.text("omitZeroBalances") == "true"
-        balances = [{"asset": asset, "free": fmt(b.free), "locked": fmt(b.locked)}
-                    for asset, b in sorted(account.balances.items())
-                    if not (omit_zero and b.free == 0 and b.locked == 0)]
+        balances = [
+            {"asset": asset, "free": fmt(b.free), "locked": fmt(b.locked)}
+            for asset, b in sorted(account.balances.items())
+            if not (omit_zero and b.free == 0 and b.locked == 0)
+        ]
         rates = {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"}
         return {
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": rates, "canTrade": True, "canWithdraw": False, "canDeposit": False,
-            "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
-            "updateTime": int(time.time() * 1000), "accountType": "SPOT", "balances": balances,
-            "permissions": ["SPOT"], "uid": self.state.credential_uid(account_id),
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": rates,
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": int(time.time() * 1000),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": self.state.credential_uid(account_id),
         }
 
     def _order_request(self, params: Params) -> tuple[OrderRequest, str]:
@@ -300,8 +368,12 @@ class BinanceFace:
             if quantity is None:
                 raise mandatory("quantity")
         price = params.decimal("price")
-        priced = order_type in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
-                                OrderType.TAKE_PROFIT_LIMIT)
+        priced = order_type in (
+            OrderType.LIMIT,
+            OrderType.LIMIT_MAKER,
+            OrderType.STOP_LOSS_LIMIT,
+            OrderType.TAKE_PROFIT_LIMIT,
+        )
         if priced and price is None:
             raise mandatory("price")
         if price is not None and not priced:
@@ -314,19 +386,29 @@ class BinanceFace:
         client_id = self._client_id(params, "newClientOrderId")
         resp_type = params.text("newOrderRespType") or DEFAULT_RESP_TYPE.get(order_type, "ACK")
         if resp_type not in ("ACK", "RESULT", "FULL"):
-            raise BinanceError(-1100, "Illegal characters found in parameter 'newOrderRespType'; "
-                                      "legal range is 'ACK, RESULT, FULL'.")
-        request = OrderRequest(symbol, Side(side), order_type, quantity=quantity, quote_quantity=quote_qty,
-                               price=price, stop_price=stop_price,
-                               time_in_force=TimeInForce(tif) if tif else None, client_order_id=client_id)
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."
+            )
+        request = OrderRequest(
+            symbol,
+            Side(side),
+            order_type,
+            quantity=quantity,
+            quote_quantity=quote_qty,
+            price=price,
+            stop_price=stop_price,
+            time_in_force=TimeInForce(tif) if tif else None,
+            client_order_id=client_id,
+        )
         return request, resp_type
 
     @staticmethod
     def _client_id(params: Params, name: str) -> str | None:
         client_id = params.text(name)
         if client_id is not None and not CLIENT_ID_PATTERN.match(client_id):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      "'^[a-zA-Z0-9-_]{1,36}$'.")
+            raise BinanceError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[a-zA-Z0-9-_]{{1,36}}$'."
+            )
         return client_id
 
     async def new_order(self, request: web.Request, params: Params, account_id: str | None) -> Any:
@@ -380,8 +462,13 @@ class BinanceFace:
         orders = self.state.engine.all_orders(account_id, symbol)
         from_id, start, end = params.integer("orderId"), params.integer("startTime"), params.integer("endTime")
         limit = min(params.integer("limit") or 500, 1000)
-        orders = [o for o in orders if (from_id is None or o.order_id >= from_id)
-                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        orders = [
+            o
+            for o in orders
+            if (from_id is None or o.order_id >= from_id)
+            and (start is None or o.time >= start)
+            and (end is None or o.time <= end)
+        ]
         orders = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
         return [query_fields(o) for o in orders]
 
@@ -391,14 +478,33 @@ class BinanceFace:
         order_id, from_id = params.integer("orderId"), params.integer("fromId")
         start, end = params.integer("startTime"), params.integer("endTime")
         limit = min(params.integer("limit") or 500, 1000)
-        fills = [f for f in fills if (order_id is None or f.order_id == order_id)
-                 and (from_id is None or f.trade_id >= from_id)
-                 and (start is None or f.time >= start) and (end is None or f.time <= end)]
+        fills = [
+            f
+            for f in fills
+            if (order_id is None or f.order_id == order_id)
+            and (from_id is None or f.trade_id >= from_id)
+            and (start is None or f.time >= start)
+            and (end is None or f.time <= end)
+        ]
         fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
-        return [{"symbol": f.symbol, "id": f.trade_id, "orderId": f.order_id, "orderListId": f.order_list_id,
-                 "price": fmt(f.price), "qty": fmt(f.qty), "quoteQty": fmt(f.quote_qty),
-                 "commission": fmt(f.commission), "commissionAsset": f.commission_asset, "time": f.time,
-                 "isBuyer": f.side == Side.BUY, "isMaker": f.is_maker, "isBestMatch": True} for f in fills]
+        return [
+            {
+                "symbol": f.symbol,
+                "id": f.trade_id,
+                "orderId": f.order_id,
+                "orderListId": f.order_list_id,
+                "price": fmt(f.price),
+                "qty": fmt(f.qty),
+                "quoteQty": fmt(f.quote_qty),
+                "commission": fmt(f.commission),
+                "commissionAsset": f.commission_asset,
+                "time": f.time,
+                "isBuyer": f.side == Side.BUY,
+                "isMaker": f.is_maker,
+                "isBestMatch": True,
+            }
+            for f in fills
+        ]
 
     async def new_oco(self, request: web.Request, params: Params, account_id: str | None) -> dict:
         symbol = params.symbol(self.state)
@@ -414,12 +520,14 @@ class BinanceFace:
         await self.state.faults.after_order(request)
         orders = [engine.orders[i] for i in order_list.order_ids]
         return {
-            "orderListId": order_list.order_list_id, "contingencyType": "OCO",
+            "orderListId": order_list.order_list_id,
+            "contingencyType": "OCO",
             "listStatusType": "EXEC_STARTED" if order_list.status == "EXECUTING" else "ALL_DONE",
-            "listOrderStatus": order_list.status, "listClientOrderId": order_list.list_client_order_id,
-            "transactionTime": order_list.time, "symbol": symbol,
-            "orders": [{"symbol": symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
-                       for o in orders],
+            "listOrderStatus": order_list.status,
+            "listClientOrderId": order_list.list_client_order_id,
+            "transactionTime": order_list.time,
+            "symbol": symbol,
+            "orders": [{"symbol": symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in orders],
             "orderReports": [order_response(o, "RESULT") for o in orders],
         }
 
@@ -434,13 +542,19 @@ class BinanceFace:
         order_type = OrderType(type_)
         price = params.decimal(f"{position}Price")
         stop_price = params.decimal(f"{position}StopPrice")
-        if order_type in (OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) \
-                and price is None:
+        if (
+            order_type in (OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+            and price is None
+        ):
             raise mandatory(f"{position}Price")
         if order_type in STOP_TYPES and stop_price is None:
             raise mandatory(f"{position}StopPrice")
         if order_type in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) and tif is None:
             raise mandatory(f"{position}TimeInForce")
-        return OcoLeg(order_type, price=price, stop_price=stop_price,
-                      time_in_force=TimeInForce(tif) if tif else None,
-                      client_order_id=self._client_id(params, f"{position}ClientOrderId"))
+        return OcoLeg(
+            order_type,
+            price=price,
+            stop_price=stop_price,
+            time_in_force=TimeInForce(tif) if tif else None,
+            client_order_id=self._client_id(params, f"{position}ClientOrderId"),
+        )

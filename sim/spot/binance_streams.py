@@ -17,11 +17,23 @@ class BinanceStreams:
         self.state = state
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/ws", self.websocket), web.get("/ws/{streams:.*}", self.websocket),
-                web.get("/stream", self.websocket)]
+        return [
+            web.get("/ws", self.websocket),
+            web.get("/ws/{streams:.*}", self.websocket),
+            web.get("/stream", self.websocket),
+        ]
 
-    def publish_tick(self, symbol: str, second: int, event_ms: int, trade: Any, first_id: int, last_id: int,
-                 bid_changes: list, ask_changes: list) -> None:
+    def publish_tick(
+        self,
+        symbol: str,
+        second: int,
+        event_ms: int,
+        trade: Any,
+        first_id: int,
+        last_id: int,
+        bid_changes: list,
+        ask_changes: list,
+    ) -> None:
         hub = self.state.hub
         streams = hub.streams_of(symbol)
         if not streams:
@@ -29,29 +41,54 @@ class BinanceStreams:
         lower = symbol.lower()
         spec = self.state.market.symbols[symbol]
         if f"{lower}@trade" in streams:
-            hub.publish(f"{lower}@trade", {
-                "e": "trade", "E": event_ms, "s": symbol, "t": trade.trade_id, "p": fmt(trade.price),
-                "q": fmt(trade.qty), "T": trade.time_ms, "m": trade.buyer_is_maker, "M": True})
+            hub.publish(
+                f"{lower}@trade",
+                {
+                    "e": "trade",
+                    "E": event_ms,
+                    "s": symbol,
+                    "t": trade.trade_id,
+                    "p": fmt(trade.price),
+                    "q": fmt(trade.qty),
+                    "T": trade.time_ms,
+                    "m": trade.buyer_is_maker,
+                    "M": True,
+                },
+            )
         book = self.state.books[symbol]
         if f"{lower}@bookTicker" in streams:
             bids, asks = book.sides(1)
-            hub.publish(f"{lower}@bookTicker", {"u": book.update_id, "s": symbol, "b": fmt(bids[0][0]),
-                                                "B": fmt(bids[0][1]), "a": fmt(asks[0][0]), "A": fmt(asks[0][1])})
-        diff = {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id,
-                "b": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in bid_changes],
-                "a": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in ask_changes]}
+            hub.publish(
+                f"{lower}@bookTicker",
+                {
+                    "u": book.update_id,
+                    "s": symbol,
+                    "b": fmt(bids[0][0]),
+                    "B": fmt(bids[0][1]),
+                    "a": fmt(asks[0][0]),
+                    "A": fmt(asks[0][1]),
+                },
+            )
+        diff = {
+            "e": "depthUpdate",
+            "E": event_ms,
+            "s": symbol,
+            "U": first_id,
+            "u": last_id,
+            "b": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in bid_changes],
+            "a": [[fmt(spec.price(p)), fmt(spec.qty(q))] for p, q in ask_changes],
+        }
         for stream in streams:
             name = stream.split("@", 1)[1]
             if name.startswith("depth"):
-                depth = name.split("@")[0][len("depth"):]
+                depth = name.split("@")[0][len("depth") :]
                 if not depth:
                     hub.publish(stream, diff)
                 else:
                     bids, asks = book.sides(int(depth))
-                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids),
-                                         "asks": levels(asks)})
+                    hub.publish(stream, {"lastUpdateId": book.update_id, "bids": levels(bids), "asks": levels(asks)})
             elif name.startswith("kline_"):
-                self._publish_kline(stream, symbol, name[len("kline_"):], second, event_ms)
+                self._publish_kline(stream, symbol, name[len("kline_") :], second, event_ms)
 
     def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
         span = INTERVAL_MINUTES[interval] * 60
@@ -102,8 +139,10 @@ class BinanceStreams:
         if method == "SUBSCRIBE":
             bad = [s for s in params if not hub.subscribe(connection, str(s))]
             if bad:
-                return {"error": {"code": 2, "msg": f"Invalid request: invalid stream name '{bad[0]}'"},
-                        "id": request_id}
+                return {
+                    "error": {"code": 2, "msg": f"Invalid request: invalid stream name '{bad[0]}'"},
+                    "id": request_id,
+                }
             return {"result": None, "id": request_id}
         if method == "UNSUBSCRIBE":
             for stream in params:

@@ -82,8 +82,11 @@ class Params:
         if raw is None:
             return None
         if not DECIMAL_PATTERN.match(raw):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
+            raise BinanceError(
+                -1100,
+                f"Illegal characters found in parameter '{name}'; legal range is "
+                "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+            )
         try:
             return Decimal(raw)
         except InvalidOperation as exc:  # pragma: no cover - the pattern already guards this
@@ -94,7 +97,9 @@ class Params:
         if raw is None:
             return None
         if not re.fullmatch(r"-?[0-9]{1,20}", raw):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+            raise BinanceError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+            )
         return int(raw)
 
     def symbol(self, state: SimState, *, required: bool = True) -> str | None:
@@ -118,7 +123,7 @@ def signature_payload(raw_query: str, raw_body: str) -> tuple[str, str | None]:
         kept = []
         for piece in part.split("&") if part else []:
             if piece.startswith("signature="):
-                signature = signature or piece[len("signature="):]
+                signature = signature or piece[len("signature=") :]
             else:
                 kept.append(piece)
         kept_parts.append("&".join(kept))
@@ -131,49 +136,107 @@ def sign(secret: str, payload: str) -> str:
 
 # --- serializers ---------------------------------------------------------------------------
 
+
 def levels(rows: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
     return [[fmt(p), fmt(q)] for p, q in rows]
 
 
 def kline_row(c: Candle) -> list:
-    return [c.open_time, fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume), c.close_time,
-            fmt(c.quote_volume), c.trades, fmt(c.taker_buy_volume), fmt(c.taker_buy_quote_volume), "0"]
+    return [
+        c.open_time,
+        fmt(c.open),
+        fmt(c.high),
+        fmt(c.low),
+        fmt(c.close),
+        fmt(c.volume),
+        c.close_time,
+        fmt(c.quote_volume),
+        c.trades,
+        fmt(c.taker_buy_volume),
+        fmt(c.taker_buy_quote_volume),
+        "0",
+    ]
 
 
 def kline_event(c: Candle, event_ms: int) -> dict:
-    return {"e": "kline", "E": event_ms, "s": c.symbol, "k": {
-        "t": c.open_time, "T": c.close_time, "s": c.symbol, "i": c.interval, "f": c.first_trade_id,
-        "L": c.last_trade_id, "o": fmt(c.open), "c": fmt(c.close), "h": fmt(c.high), "l": fmt(c.low),
-        "v": fmt(c.volume), "n": c.trades, "x": c.closed, "q": fmt(c.quote_volume),
-        "V": fmt(c.taker_buy_volume), "Q": fmt(c.taker_buy_quote_volume), "B": "0"}}
+    return {
+        "e": "kline",
+        "E": event_ms,
+        "s": c.symbol,
+        "k": {
+            "t": c.open_time,
+            "T": c.close_time,
+            "s": c.symbol,
+            "i": c.interval,
+            "f": c.first_trade_id,
+            "L": c.last_trade_id,
+            "o": fmt(c.open),
+            "c": fmt(c.close),
+            "h": fmt(c.high),
+            "l": fmt(c.low),
+            "v": fmt(c.volume),
+            "n": c.trades,
+            "x": c.closed,
+            "q": fmt(c.quote_volume),
+            "V": fmt(c.taker_buy_volume),
+            "Q": fmt(c.taker_buy_quote_volume),
+            "B": "0",
+        },
+    }
 
 
 def order_fields(order: Order) -> dict:
     return {
-        "symbol": order.symbol, "orderId": order.order_id, "orderListId": order.order_list_id,
-        "clientOrderId": order.client_order_id, "price": fmt(order.price), "origQty": fmt(order.quantity),
-        "executedQty": fmt(order.executed_qty), "origQuoteOrderQty": fmt(order.quote_quantity),
-        "cummulativeQuoteQty": fmt(order.cumulative_quote), "status": order.status.value,
-        "timeInForce": (order.time_in_force or TimeInForce.GTC).value, "type": order.type.value,
-        "side": order.side.value, **({"stopPrice": fmt(order.stop_price)} if order.type in STOP_TYPES else {}),
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": order.order_list_id,
+        "clientOrderId": order.client_order_id,
+        "price": fmt(order.price),
+        "origQty": fmt(order.quantity),
+        "executedQty": fmt(order.executed_qty),
+        "origQuoteOrderQty": fmt(order.quote_quantity),
+        "cummulativeQuoteQty": fmt(order.cumulative_quote),
+        "status": order.status.value,
+        "timeInForce": (order.time_in_force or TimeInForce.GTC).value,
+        "type": order.type.value,
+        "side": order.side.value,
+        **({"stopPrice": fmt(order.stop_price)} if order.type in STOP_TYPES else {}),
         "selfTradePreventionMode": "NONE",
     }
 
 
 def query_fields(order: Order) -> dict:
-    return {**order_fields(order), "stopPrice": fmt(order.stop_price), "icebergQty": "0.00000000",
-            "time": order.time, "updateTime": order.update_time,
-            "isWorking": order.type not in STOP_TYPES or order.triggered,
-            "workingTime": order.working_time}
+    return {
+        **order_fields(order),
+        "stopPrice": fmt(order.stop_price),
+        "icebergQty": "0.00000000",
+        "time": order.time,
+        "updateTime": order.update_time,
+        "isWorking": order.type not in STOP_TYPES or order.triggered,
+        "workingTime": order.working_time,
+    }
 
 
 def order_response(order: Order, resp_type: str) -> dict:
-    ack = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": order.order_list_id,
-           "clientOrderId": order.client_order_id, "transactTime": order.time}
+    ack = {
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": order.order_list_id,
+        "clientOrderId": order.client_order_id,
+        "transactTime": order.time,
+    }
     if resp_type == "ACK":
         return ack
     body = {**ack, **order_fields(order), "workingTime": order.working_time}
     if resp_type == "FULL":
-        body["fills"] = [{"price": fmt(f.price), "qty": fmt(f.qty), "commission": fmt(f.commission),
-                          "commissionAsset": f.commission_asset, "tradeId": f.trade_id} for f in order.fills]
+        body["fills"] = [
+            {
+                "price": fmt(f.price),
+                "qty": fmt(f.qty),
+                "commission": fmt(f.commission),
+                "commissionAsset": f.commission_asset,
+                "tradeId": f.trade_id,
+            }
+            for f in order.fills
+        ]
     return body

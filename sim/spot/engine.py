@@ -38,9 +38,18 @@ from sim.spot.orders import (
 
 BookSource = Callable[[str], tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]]
 Clock = Callable[[], int]
+
+
 class MatchingEngine:
-    def __init__(self, instruments: list[Instrument], book: BookSource, clock: Clock, *,
-                 last_price: Callable[[str], Decimal], fee_rate: Decimal = FEE_RATE):
+    def __init__(
+        self,
+        instruments: list[Instrument],
+        book: BookSource,
+        clock: Clock,
+        *,
+        last_price: Callable[[str], Decimal],
+        fee_rate: Decimal = FEE_RATE,
+    ):
         self.instruments = {i.symbol: i for i in instruments}
         self.book = book
         self.clock = clock
@@ -81,8 +90,7 @@ class MatchingEngine:
 
     # --- placing --------------------------------------------------------------------------
 
-    def place(self, account_id: str, request: OrderRequest, *, order_list_id: int = -1,
-              lock: bool = True) -> Order:
+    def place(self, account_id: str, request: OrderRequest, *, order_list_id: int = -1, lock: bool = True) -> Order:
         account = self.account(account_id)
         instrument = self.instrument(request.symbol)
         self._validate(instrument, request)
@@ -92,11 +100,20 @@ class MatchingEngine:
         self._check_not_immediate(instrument, request)
         now = self.clock()
         order = Order(
-            order_id=self.next_order_id, account_id=account_id, symbol=request.symbol, side=request.side,
-            type=request.type, client_order_id=client_id, quantity=request.quantity or ZERO,
-            quote_quantity=request.quote_quantity or ZERO, price=request.price or ZERO,
-            stop_price=request.stop_price or ZERO, time_in_force=request.time_in_force, time=now,
-            update_time=now, order_list_id=order_list_id,
+            order_id=self.next_order_id,
+            account_id=account_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            client_order_id=client_id,
+            quantity=request.quantity or ZERO,
+            quote_quantity=request.quote_quantity or ZERO,
+            price=request.price or ZERO,
+            stop_price=request.stop_price or ZERO,
+            time_in_force=request.time_in_force,
+            time=now,
+            update_time=now,
+            order_list_id=order_list_id,
         )
         if lock:
             self._lock(account, instrument, order)
@@ -112,31 +129,50 @@ class MatchingEngine:
         self._notify(order)
         return order
 
-    def place_oco(self, account_id: str, symbol: str, side: Side, quantity: Decimal, above: OcoLeg,
-                  below: OcoLeg, list_client_order_id: str | None = None) -> OrderList:
+    def place_oco(
+        self,
+        account_id: str,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        above: OcoLeg,
+        below: OcoLeg,
+        list_client_order_id: str | None = None,
+    ) -> OrderList:
         """Two legs sharing one quantity; when one executes the other is canceled."""
         account = self.account(account_id)
         instrument = self.instrument(symbol)
-        requests = [OrderRequest(symbol, side, leg.type, quantity=quantity, price=leg.price,
-                                 stop_price=leg.stop_price, time_in_force=leg.time_in_force,
-                                 client_order_id=leg.client_order_id) for leg in (above, below)]
+        requests = [
+            OrderRequest(
+                symbol,
+                side,
+                leg.type,
+                quantity=quantity,
+                price=leg.price,
+                stop_price=leg.stop_price,
+                time_in_force=leg.time_in_force,
+                client_order_id=leg.client_order_id,
+            )
+            for leg in (above, below)
+        ]
         for request in requests:
             self._validate(instrument, request)
             if request.type not in (OrderType.LIMIT_MAKER, *STOP_TYPES):
                 raise EngineError(EngineError.INVALID, "Unsupported order type for an OCO leg.")
             self._check_not_immediate(instrument, request)
         clients = [r.client_order_id for r in requests if r.client_order_id]
-        if len(set(clients)) != len(clients) or any(
-                (account_id, symbol, c) in self._open_by_client for c in clients):
+        if len(set(clients)) != len(clients) or any((account_id, symbol, c) in self._open_by_client for c in clients):
             raise EngineError(EngineError.DUPLICATE_ORDER, "Duplicate order sent.")
         # One lock covers both legs: the larger of their needs, held by whichever leg is still open.
         needs = [self._lock_need(instrument, self._draft(r)) for r in requests]
         asset, amount = max(needs, key=lambda need: need[1])
         if account.balance(asset).free < amount:
-            raise EngineError(EngineError.INSUFFICIENT_BALANCE,
-                              "Account has insufficient balance for requested action.")
-        order_list = OrderList(self.next_list_id, account_id, symbol,
-                               list_client_order_id or new_client_order_id(), [], self.clock())
+            raise EngineError(
+                EngineError.INSUFFICIENT_BALANCE, "Account has insufficient balance for requested action."
+            )
+        order_list = OrderList(
+            self.next_list_id, account_id, symbol, list_client_order_id or new_client_order_id(), [], self.clock()
+        )
         self.next_list_id += 1
         self.order_lists[order_list.order_list_id] = order_list
         legs = [self.place(account_id, r, order_list_id=order_list.order_list_id, lock=False) for r in requests]
@@ -147,9 +183,21 @@ class MatchingEngine:
         return order_list
 
     def _draft(self, request: OrderRequest) -> Order:
-        return Order(0, "", request.symbol, request.side, request.type, "", request.quantity or ZERO,
-                     request.quote_quantity or ZERO, request.price or ZERO, request.stop_price or ZERO,
-                     request.time_in_force, 0, 0)
+        return Order(
+            0,
+            "",
+            request.symbol,
+            request.side,
+            request.type,
+            "",
+            request.quantity or ZERO,
+            request.quote_quantity or ZERO,
+            request.price or ZERO,
+            request.stop_price or ZERO,
+            request.time_in_force,
+            0,
+            0,
+        )
 
     def _validate(self, instrument: Instrument, request: OrderRequest) -> None:
         qty, price = request.quantity, request.price
@@ -162,12 +210,15 @@ class MatchingEngine:
             raise EngineError(EngineError.INVALID, "Missing price.")
         if request.type in STOP_TYPES and request.stop_price is None:
             raise EngineError(EngineError.INVALID, "Missing stop price.")
-        if request.type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) \
-                and request.time_in_force is None:
+        if (
+            request.type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+            and request.time_in_force is None
+        ):
             raise EngineError(EngineError.INVALID, "Missing time in force.")
         for value in (price, request.stop_price):
-            if value is not None and not _on_grid(value, instrument.min_price, instrument.max_price,
-                                                  instrument.tick_size):
+            if value is not None and not _on_grid(
+                value, instrument.min_price, instrument.max_price, instrument.tick_size
+            ):
                 raise EngineError(EngineError.FILTER, "Filter failure: PRICE_FILTER", detail="PRICE_FILTER")
         if qty is not None and not _on_grid(qty, instrument.min_qty, instrument.max_qty, instrument.step_size):
             raise EngineError(EngineError.FILTER, "Filter failure: LOT_SIZE", detail="LOT_SIZE")
@@ -177,8 +228,9 @@ class MatchingEngine:
             raise EngineError(EngineError.FILTER, "Filter failure: NOTIONAL", detail="NOTIONAL")
 
     def _check_not_immediate(self, instrument: Instrument, request: OrderRequest) -> None:
-        if request.type in STOP_TYPES and _stop_triggered(request.type, request.side, request.stop_price,
-                                                          self.last_price(instrument.symbol)):
+        if request.type in STOP_TYPES and _stop_triggered(
+            request.type, request.side, request.stop_price, self.last_price(instrument.symbol)
+        ):
             raise EngineError(EngineError.WOULD_TRIGGER, "Order would trigger immediately.")
         if request.type == OrderType.LIMIT_MAKER and self._crosses(request.symbol, request.side, request.price):
             raise EngineError(EngineError.WOULD_TAKE, "Order would immediately match and take.")
@@ -216,8 +268,9 @@ class MatchingEngine:
         asset, amount = self._lock_need(instrument, order)
         balance = account.balance(asset)
         if balance.free < amount:
-            raise EngineError(EngineError.INSUFFICIENT_BALANCE,
-                              "Account has insufficient balance for requested action.")
+            raise EngineError(
+                EngineError.INSUFFICIENT_BALANCE, "Account has insufficient balance for requested action."
+            )
         self._move(balance, amount, to_locked=True)
         order.lock_asset, order.locked = asset, amount
 
@@ -280,8 +333,9 @@ class MatchingEngine:
         bids, asks = self.book(order.symbol)
         levels = asks if order.side == Side.BUY else bids
         for price, size in levels:
-            if limit is not None and ((order.side == Side.BUY and price > limit)
-                                      or (order.side == Side.SELL and price < limit)):
+            if limit is not None and (
+                (order.side == Side.BUY and price > limit) or (order.side == Side.SELL and price < limit)
+            ):
                 break
             if order.quote_quantity and not order.quantity:
                 spent = order.cumulative_quote
@@ -316,8 +370,20 @@ class MatchingEngine:
                 return False
         commission = (received * self.fee_rate).quantize(COMMISSION_UNIT)
         self.accounts[order.account_id].balance(receive_asset).free += received - commission
-        fill = Fill(self.next_trade_id, order.order_id, order.account_id, order.symbol, order.side, price, qty,
-                    commission, receive_asset, now, is_maker, order.order_list_id)
+        fill = Fill(
+            self.next_trade_id,
+            order.order_id,
+            order.account_id,
+            order.symbol,
+            order.side,
+            price,
+            qty,
+            commission,
+            receive_asset,
+            now,
+            is_maker,
+            order.order_list_id,
+        )
         self.next_trade_id += 1
         self.fills.append(fill)
         order.fills.append(fill)
@@ -402,8 +468,9 @@ class MatchingEngine:
 
     # --- cancel and query -----------------------------------------------------------------
 
-    def find(self, account_id: str, symbol: str, order_id: int | None = None,
-             client_order_id: str | None = None) -> Order:
+    def find(
+        self, account_id: str, symbol: str, order_id: int | None = None, client_order_id: str | None = None
+    ) -> Order:
         self.instrument(symbol)
         order = None
         if order_id is not None:
@@ -413,14 +480,21 @@ class MatchingEngine:
             if open_id is not None:
                 order = self.orders[open_id]
             else:
-                order = next((o for o in reversed(self.orders.values()) if o.account_id == account_id
-                              and o.symbol == symbol and o.client_order_id == client_order_id), None)
+                order = next(
+                    (
+                        o
+                        for o in reversed(self.orders.values())
+                        if o.account_id == account_id and o.symbol == symbol and o.client_order_id == client_order_id
+                    ),
+                    None,
+                )
         if order is None or order.account_id != account_id or order.symbol != symbol:
             raise EngineError(EngineError.UNKNOWN_ORDER, "Order does not exist.")
         return order
 
-    def cancel(self, account_id: str, symbol: str, order_id: int | None = None,
-               client_order_id: str | None = None) -> Order:
+    def cancel(
+        self, account_id: str, symbol: str, order_id: int | None = None, client_order_id: str | None = None
+    ) -> Order:
         order = self.find(account_id, symbol, order_id, client_order_id)
         if not order.is_open:
             raise EngineError(EngineError.UNKNOWN_ORDER, "Unknown order sent.")
@@ -443,8 +517,11 @@ class MatchingEngine:
         return canceled
 
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values()
-                if o.account_id == account_id and o.is_open and (symbol is None or o.symbol == symbol)]
+        return [
+            o
+            for o in self.orders.values()
+            if o.account_id == account_id and o.is_open and (symbol is None or o.symbol == symbol)
+        ]
 
     def all_orders(self, account_id: str, symbol: str) -> list[Order]:
         return [o for o in self.orders.values() if o.account_id == account_id and o.symbol == symbol]
@@ -454,8 +531,9 @@ class MatchingEngine:
 
     def restore_index(self) -> None:
         """Rebuilds the open-orders-by-client-id index after orders were loaded from disk."""
-        self._open_by_client = {(o.account_id, o.symbol, o.client_order_id): o.order_id
-                                for o in self.orders.values() if o.is_open}
+        self._open_by_client = {
+            (o.account_id, o.symbol, o.client_order_id): o.order_id for o in self.orders.values() if o.is_open
+        }
 
     def _notify(self, order: Order) -> None:
         for listener in self.listeners:

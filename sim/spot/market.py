@@ -27,8 +27,18 @@ _REGIME_MULTIPLIERS = np.array([0.4, 1.0, 2.6])
 _REGIME_STAY = 0.85
 
 INTERVAL_MINUTES = {
-    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
-    "6h": 360, "8h": 480, "12h": 720, "1d": 1440,
+    "1m": 1,
+    "3m": 3,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "8h": 480,
+    "12h": 720,
+    "1d": 1440,
 }
 
 
@@ -54,14 +64,58 @@ class SymbolSpec:
 
 
 DEFAULT_SYMBOLS = (
-    SymbolSpec("BTCUSDT", "BTC", "USDT", Decimal("60000"), 0.030, Decimal("0.01"), Decimal("0.00001"),
-               Decimal("0.00001"), Decimal("9000"), Decimal("5"), 4000.0),
-    SymbolSpec("ETHUSDT", "ETH", "USDT", Decimal("3000"), 0.040, Decimal("0.01"), Decimal("0.0001"),
-               Decimal("0.0001"), Decimal("90000"), Decimal("5"), 2500.0),
-    SymbolSpec("SOLUSDT", "SOL", "USDT", Decimal("150"), 0.055, Decimal("0.01"), Decimal("0.001"),
-               Decimal("0.001"), Decimal("900000"), Decimal("5"), 1500.0),
-    SymbolSpec("BNBUSDT", "BNB", "USDT", Decimal("600"), 0.035, Decimal("0.01"), Decimal("0.001"),
-               Decimal("0.001"), Decimal("900000"), Decimal("5"), 1000.0),
+    SymbolSpec(
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        Decimal("60000"),
+        0.030,
+        Decimal("0.01"),
+        Decimal("0.00001"),
+        Decimal("0.00001"),
+        Decimal("9000"),
+        Decimal("5"),
+        4000.0,
+    ),
+    SymbolSpec(
+        "ETHUSDT",
+        "ETH",
+        "USDT",
+        Decimal("3000"),
+        0.040,
+        Decimal("0.01"),
+        Decimal("0.0001"),
+        Decimal("0.0001"),
+        Decimal("90000"),
+        Decimal("5"),
+        2500.0,
+    ),
+    SymbolSpec(
+        "SOLUSDT",
+        "SOL",
+        "USDT",
+        Decimal("150"),
+        0.055,
+        Decimal("0.01"),
+        Decimal("0.001"),
+        Decimal("0.001"),
+        Decimal("900000"),
+        Decimal("5"),
+        1500.0,
+    ),
+    SymbolSpec(
+        "BNBUSDT",
+        "BNB",
+        "USDT",
+        Decimal("600"),
+        0.035,
+        Decimal("0.01"),
+        Decimal("0.001"),
+        Decimal("0.001"),
+        Decimal("900000"),
+        Decimal("5"),
+        1000.0,
+    ),
 )
 
 
@@ -188,9 +242,14 @@ class SyntheticMarket:
         taker = raw.taker_buy.reshape(MINUTES_PER_DAY, 60)
         notional = price * qty
         result = _Minutes(
-            open=price[:, 0].copy(), high=price.max(axis=1), low=price.min(axis=1), close=price[:, -1].copy(),
-            volume=qty.sum(axis=1), quote=notional.sum(axis=1),
-            taker_volume=np.where(taker, qty, 0).sum(axis=1), taker_quote=np.where(taker, notional, 0).sum(axis=1),
+            open=price[:, 0].copy(),
+            high=price.max(axis=1),
+            low=price.min(axis=1),
+            close=price[:, -1].copy(),
+            volume=qty.sum(axis=1),
+            quote=notional.sum(axis=1),
+            taker_volume=np.where(taker, qty, 0).sum(axis=1),
+            taker_quote=np.where(taker, notional, 0).sum(axis=1),
         )
         self._minutes[key] = result
         while len(self._minutes) > 400:
@@ -208,8 +267,11 @@ class SyntheticMarket:
         day, index = divmod(second, SECONDS_PER_DAY)
         raw = self._day(symbol, day)
         return Print(
-            symbol=symbol, trade_id=self.trade_id(second), second=second,
-            price=spec.price(raw.price_ticks[index]), qty=spec.qty(raw.qty_steps[index]),
+            symbol=symbol,
+            trade_id=self.trade_id(second),
+            second=second,
+            price=spec.price(raw.price_ticks[index]),
+            qty=spec.qty(raw.qty_steps[index]),
             buyer_is_maker=not bool(raw.taker_buy[index]),
         )
 
@@ -240,14 +302,26 @@ class SyntheticMarket:
         price, qty, taker = raw.price_ticks[index:end], raw.qty_steps[index:end], raw.taker_buy[index:end]
         notional = price * qty
         return {
-            "open": price[:1], "high": price.max(keepdims=True), "low": price.min(keepdims=True),
-            "close": price[-1:], "volume": qty.sum(keepdims=True), "quote": notional.sum(keepdims=True),
+            "open": price[:1],
+            "high": price.max(keepdims=True),
+            "low": price.min(keepdims=True),
+            "close": price[-1:],
+            "volume": qty.sum(keepdims=True),
+            "quote": notional.sum(keepdims=True),
             "taker_volume": np.where(taker, qty, 0).sum(keepdims=True),
             "taker_quote": np.where(taker, notional, 0).sum(keepdims=True),
         }
 
-    def klines(self, symbol: str, interval: str, *, now_ms: int, start_ms: int | None = None,
-               end_ms: int | None = None, limit: int = 500) -> list[Candle]:
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        now_ms: int,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 500,
+    ) -> list[Candle]:
         """Candles as Binance serves them: oldest first, the last one possibly still open."""
         minutes = INTERVAL_MINUTES[interval]
         span = minutes * 60_000
@@ -279,18 +353,26 @@ class SyntheticMarket:
             open_ms = first_open + group * span
             first_second = open_ms // 1000
             last_second = min(open_ms // 1000 + minutes * 60 - 1, now_second)
-            candles.append(Candle(
-                symbol=symbol, interval=interval, open_time=open_ms, close_time=open_ms + span - 1,
-                open=spec.price(rows["open"][begin]), high=spec.price(rows["high"][begin:end].max()),
-                low=spec.price(rows["low"][begin:end].min()), close=spec.price(rows["close"][end - 1]),
-                volume=spec.qty(rows["volume"][begin:end].sum()),
-                quote_volume=Decimal(int(rows["quote"][begin:end].sum())) * notional_unit,
-                trades=last_second - first_second + 1,
-                taker_buy_volume=spec.qty(rows["taker_volume"][begin:end].sum()),
-                taker_buy_quote_volume=Decimal(int(rows["taker_quote"][begin:end].sum())) * notional_unit,
-                first_trade_id=self.trade_id(first_second), last_trade_id=self.trade_id(last_second),
-                closed=last_second == open_ms // 1000 + minutes * 60 - 1 and now_second > last_second,
-            ))
+            candles.append(
+                Candle(
+                    symbol=symbol,
+                    interval=interval,
+                    open_time=open_ms,
+                    close_time=open_ms + span - 1,
+                    open=spec.price(rows["open"][begin]),
+                    high=spec.price(rows["high"][begin:end].max()),
+                    low=spec.price(rows["low"][begin:end].min()),
+                    close=spec.price(rows["close"][end - 1]),
+                    volume=spec.qty(rows["volume"][begin:end].sum()),
+                    quote_volume=Decimal(int(rows["quote"][begin:end].sum())) * notional_unit,
+                    trades=last_second - first_second + 1,
+                    taker_buy_volume=spec.qty(rows["taker_volume"][begin:end].sum()),
+                    taker_buy_quote_volume=Decimal(int(rows["taker_quote"][begin:end].sum())) * notional_unit,
+                    first_trade_id=self.trade_id(first_second),
+                    last_trade_id=self.trade_id(last_second),
+                    closed=last_second == open_ms // 1000 + minutes * 60 - 1 and now_second > last_second,
+                )
+            )
         return candles
 
     def candle(self, symbol: str, interval: str, open_ms: int, last_second: int) -> Candle:
@@ -332,10 +414,17 @@ class Book:
         if best_ask <= best_bid:
             best_ask = best_bid + spacing
         epoch = second // 3
-        mean_steps = max(1, int(self.spec.trade_notional * 4 / float(self.spec.start_price) / float(self.spec.step_size)))
-        bids = {best_bid - i * spacing: self._qty(best_bid - i * spacing, epoch, mean_steps)
-                for i in range(self.levels) if best_bid - i * spacing > 0}
-        asks = {best_ask + i * spacing: self._qty(best_ask + i * spacing, epoch, mean_steps) for i in range(self.levels)}
+        mean_steps = max(
+            1, int(self.spec.trade_notional * 4 / float(self.spec.start_price) / float(self.spec.step_size))
+        )
+        bids = {
+            best_bid - i * spacing: self._qty(best_bid - i * spacing, epoch, mean_steps)
+            for i in range(self.levels)
+            if best_bid - i * spacing > 0
+        }
+        asks = {
+            best_ask + i * spacing: self._qty(best_ask + i * spacing, epoch, mean_steps) for i in range(self.levels)
+        }
         bid_changes = _diff(self.bids or {}, bids)
         ask_changes = _diff(self.asks or {}, asks)
         self.bids, self.asks = bids, asks
@@ -351,8 +440,10 @@ class Book:
     def sides(self, depth: int = 100) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         bids = sorted((self.bids or {}).items(), reverse=True)[:depth]
         asks = sorted((self.asks or {}).items())[:depth]
-        return ([(self.spec.price(p), self.spec.qty(q)) for p, q in bids],
-                [(self.spec.price(p), self.spec.qty(q)) for p, q in asks])
+        return (
+            [(self.spec.price(p), self.spec.qty(q)) for p, q in bids],
+            [(self.spec.price(p), self.spec.qty(q)) for p, q in asks],
+        )
 
 
 def _diff(old: dict[int, int], new: dict[int, int]) -> list[tuple[int, int]]:

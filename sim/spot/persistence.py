@@ -51,8 +51,10 @@ def save_state(path: Path, engine: MatchingEngine, credentials: list[tuple[str, 
     document = {
         "version": FORMAT_VERSION,
         "credentials": [{"api_key": k, "api_secret": s, "account_id": a, "uid": u} for k, s, a, u in credentials],
-        "accounts": {a.account_id: {asset: [str(b.free), str(b.locked)] for asset, b in a.balances.items()}
-                     for a in engine.accounts.values()},
+        "accounts": {
+            a.account_id: {asset: [str(b.free), str(b.locked)] for asset, b in a.balances.items()}
+            for a in engine.accounts.values()
+        },
         "orders": [_order_dict(o) for o in engine.orders.values()],
         "order_lists": [{f.name: getattr(ol, f.name) for f in fields(OrderList)} for ol in engine.order_lists.values()],
         "fills": [_fill_dict(f) for f in engine.fills],
@@ -90,8 +92,9 @@ def load_state(path: Path, engine: MatchingEngine) -> list[tuple[str, str, str, 
     if document.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported simulator state version {document.get('version')!r}")
     for account_id, assets in document["accounts"].items():
-        engine.accounts[account_id] = Account(account_id, {
-            asset: Balance(Decimal(free), Decimal(locked)) for asset, (free, locked) in assets.items()})
+        engine.accounts[account_id] = Account(
+            account_id, {asset: Balance(Decimal(free), Decimal(locked)) for asset, (free, locked) in assets.items()}
+        )
     fills = {row["trade_id"]: Fill(**_typed(Fill, row)) for row in document["fills"]}
     engine.fills = list(fills.values())
     for row in document["orders"]:

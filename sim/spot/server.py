@@ -45,6 +45,7 @@ DEFAULT_PORT = 8900
 
 # --- admin ----------------------------------------------------------------------------------
 
+
 def _is_loopback(request: web.Request) -> bool:
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
@@ -71,12 +72,16 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
                 return await handler(body)
             except (ValueError, InvalidOperation, TypeError, EngineError) as exc:
                 return _admin_error(str(exc))
+
         return guarded
 
     async def accounts(body: dict) -> web.Response:
         api_key, api_secret = body.get("api_key"), body.get("api_secret")
-        if not isinstance(api_key, str) or not api_key.replace("-", "").replace("_", "").isalnum() \
-                or len(api_key) > 128:
+        if (
+            not isinstance(api_key, str)
+            or not api_key.replace("-", "").replace("_", "").isalnum()
+            or len(api_key) > 128
+        ):
             return _admin_error("api_key must be 1-128 letters, digits, '-' or '_'")
         if not isinstance(api_secret, str) or not api_secret:
             return _admin_error("api_secret must be a non-empty string")
@@ -91,13 +96,27 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
             balances[str(asset).upper()] = value
         credential = state.provision(api_key, api_secret, balances)
         account = state.engine.account(credential.account_id)
-        return web.json_response({"api_key": api_key, "account_id": credential.account_id, "balances": {
-            a: {"free": _fmt(b.free), "locked": _fmt(b.locked)} for a, b in sorted(account.balances.items())}})
+        return web.json_response(
+            {
+                "api_key": api_key,
+                "account_id": credential.account_id,
+                "balances": {
+                    a: {"free": _fmt(b.free), "locked": _fmt(b.locked)} for a, b in sorted(account.balances.items())
+                },
+            }
+        )
 
     async def set_faults(body: dict) -> web.Response:
         faults = state.faults
-        known = {"latency_ms", "http_5xx_rate", "http_429_count", "retry_after", "drop_ws_now",
-                 "lose_next_order_response", "refuse_ws"}
+        known = {
+            "latency_ms",
+            "http_5xx_rate",
+            "http_429_count",
+            "retry_after",
+            "drop_ws_now",
+            "lose_next_order_response",
+            "refuse_ws",
+        }
         unknown = set(body) - known
         if unknown:
             return _admin_error(f"unknown fault(s): {', '.join(sorted(unknown))}")
@@ -137,8 +156,14 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
         return web.json_response({"touched": [o.order_id for o in touched]})
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "symbols": list(state.market.symbols),
-                                  "seed": state.market.seed, "connections": state.hub.connection_count()})
+        return web.json_response(
+            {
+                "ok": True,
+                "symbols": list(state.market.symbols),
+                "seed": state.market.seed,
+                "connections": state.hub.connection_count(),
+            }
+        )
 
     return [
         web.post("/sim/admin/accounts", loopback_only(accounts)),
@@ -167,6 +192,7 @@ def build_app(state: SimState) -> web.Application:
 
 # --- running --------------------------------------------------------------------------------
 
+
 async def _start(state: SimState, host: str, port: int) -> tuple[web.AppRunner, int, list[asyncio.Task]]:
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
@@ -191,8 +217,9 @@ async def _stop(state: SimState, runner: web.AppRunner, tasks: list[asyncio.Task
     log.info("sim.stopped")
 
 
-def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, seed: int = 1,
-          state_dir: str | Path | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = DEFAULT_PORT, seed: int = 1, state_dir: str | Path | None = None
+) -> None:
     """Runs the simulator until SIGINT/SIGTERM. Balances and orders persist under state_dir when given."""
 
     async def main() -> None:
@@ -232,8 +259,9 @@ class SimHandle:
         return self._admin("POST", "/sim/admin/prints", {"symbol": symbol, "price": str(price), "qty": str(qty)})
 
     def _admin(self, method: str, path: str, body: dict | None) -> dict:
-        response = requests.request(method, self.url + path, data=json.dumps(body) if body is not None else None,
-                                    timeout=10)
+        response = requests.request(
+            method, self.url + path, data=json.dumps(body) if body is not None else None, timeout=10
+        )
         response.raise_for_status()
         return response.json()
 
@@ -241,8 +269,14 @@ class SimHandle:
         self._stop()
 
 
-def start_in_thread(port: int = 0, *, host: str = "127.0.0.1", seed: int = 1, state_dir: str | Path | None = None,
-                    ws_ping_interval: float = 20.0) -> SimHandle:
+def start_in_thread(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    seed: int = 1,
+    state_dir: str | Path | None = None,
+    ws_ping_interval: float = 20.0,
+) -> SimHandle:
     """Starts a simulator on its own event loop in a daemon thread; returns once it accepts connections."""
     ready: concurrent.futures.Future = concurrent.futures.Future()
     loop = asyncio.new_event_loop()

@@ -48,9 +48,14 @@ class Faults:
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
 
     def describe(self) -> dict:
-        return {"latency_ms": self.latency_ms, "http_5xx_rate": self.http_5xx_rate,
-                "http_429_count": self.http_429_count, "retry_after": self.retry_after,
-                "lose_next_order_response": self.lose_next_order_response, "refuse_ws": self.ws_refused}
+        return {
+            "latency_ms": self.latency_ms,
+            "http_5xx_rate": self.http_5xx_rate,
+            "http_429_count": self.http_429_count,
+            "retry_after": self.retry_after,
+            "lose_next_order_response": self.lose_next_order_response,
+            "refuse_ws": self.ws_refused,
+        }
 
     async def before_request(self, request: web.Request) -> web.Response | None:
         if self.latency_ms:
@@ -58,13 +63,22 @@ class Faults:
         if self.http_429_count > 0:
             self.http_429_count -= 1
             return web.json_response(
-                {"code": -1003, "msg": "Too many requests; current limit of IP request weight is 6000 per "
-                                       "1 MINUTE. Please use WebSocket Streams for live updates."},
-                status=429, headers={"Retry-After": str(self.retry_after)})
+                {
+                    "code": -1003,
+                    "msg": "Too many requests; current limit of IP request weight is 6000 per "
+                    "1 MINUTE. Please use WebSocket Streams for live updates.",
+                },
+                status=429,
+                headers={"Retry-After": str(self.retry_after)},
+            )
         if self.http_5xx_rate and self.rng.random() < self.http_5xx_rate:
             return web.json_response(
-                {"code": -1008, "msg": "Server is currently overloaded with other requests. "
-                                       "Please try again in a few minutes."}, status=503)
+                {
+                    "code": -1008,
+                    "msg": "Server is currently overloaded with other requests. Please try again in a few minutes.",
+                },
+                status=503,
+            )
         return None
 
     async def after_order(self, request: web.Request) -> None:
@@ -80,8 +94,13 @@ class Faults:
 class SimState:
     """Everything the faces share: market, books, engine, credentials, streams, faults."""
 
-    def __init__(self, seed: int = 1, symbols: tuple[SymbolSpec, ...] | None = None,
-                 state_dir: str | Path | None = None, ws_ping_interval: float = 20.0):
+    def __init__(
+        self,
+        seed: int = 1,
+        symbols: tuple[SymbolSpec, ...] | None = None,
+        state_dir: str | Path | None = None,
+        ws_ping_interval: float = 20.0,
+    ):
         kwargs = {"symbols": symbols} if symbols else {}
         self.market = SyntheticMarket(seed, **kwargs)
         # A twin market (same seed, so the same numbers) serves history off the event loop.
@@ -90,10 +109,14 @@ class SimState:
         self.books = {s: Book(spec, seed) for s, spec in self.market.symbols.items()}
         self.last: dict[str, Decimal] = {}
         self.engine = MatchingEngine(
-            [Instrument(s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_qty, s.max_qty, s.min_notional)
-             for s in self.market.symbols.values()],
-            book=lambda symbol: self.books[symbol].sides(100), clock=lambda: int(time.time() * 1000),
-            last_price=self.last_price)
+            [
+                Instrument(s.symbol, s.base, s.quote, s.tick_size, s.step_size, s.min_qty, s.max_qty, s.min_notional)
+                for s in self.market.symbols.values()
+            ],
+            book=lambda symbol: self.books[symbol].sides(100),
+            clock=lambda: int(time.time() * 1000),
+            last_price=self.last_price,
+        )
         self.credentials: dict[str, Credential] = {}
         self.hub = Hub(set(self.market.symbols), set(INTERVAL_MINUTES))
         self.faults = Faults()

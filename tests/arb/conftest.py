@@ -24,16 +24,24 @@ def new_credentials(sims) -> Credentials:
         vest_api_key=remember_secret("vk-" + secrets.token_hex(12)),
         vest_signing_key=remember_secret(Account.create().key.hex()),
         paradex_private_key=remember_secret(f"0x{secrets.randbelow(EC_ORDER - 2) + 1:x}"),
-        paradex_account=f"0x{secrets.randbits(200):x}")
+        paradex_account=f"0x{secrets.randbits(200):x}",
+    )
     sims.call(provision_accounts, sims.vest, sims.paradex, creds)
     return creds
 
 
 def arb_config(sims, **overrides):
-    raw = {"pair": f"t-{secrets.token_hex(4)}", "leg_timeout_s": 0.6, "retry_backoff_ms": 10, "max_retries": 2,
-           "stale_book_ms": 1500, "status_interval_s": 0.2, "max_position": "0.01",
-           "vest": {"rest_url": sims.vest_rest, "ws_url": sims.vest_ws, "taker_fee_bps": "1"},
-           "paradex": {"rest_url": sims.paradex_rest, "ws_url": sims.paradex_ws, "taker_fee_bps": "2"}}
+    raw = {
+        "pair": f"t-{secrets.token_hex(4)}",
+        "leg_timeout_s": 0.6,
+        "retry_backoff_ms": 10,
+        "max_retries": 2,
+        "stale_book_ms": 1500,
+        "status_interval_s": 0.2,
+        "max_position": "0.01",
+        "vest": {"rest_url": sims.vest_rest, "ws_url": sims.vest_ws, "taker_fee_bps": "1"},
+        "paradex": {"rest_url": sims.paradex_rest, "ws_url": sims.paradex_ws, "taker_fee_bps": "2"},
+    }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(raw.get(key), dict):
             raw[key] = {**raw[key], **value}

@@ -21,19 +21,31 @@ def test_defaults_point_at_the_local_simulators_and_are_coherent():
     assert cfg.fees_bps == {"vest": Decimal(1), "paradex": Decimal(2)}
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ({"size": "-1"}, "arb: config.yaml: arb.size: Input should be greater than 0"),
-    ({"size": "lots"}, "arb: config.yaml: arb.size: Input should be a valid decimal"),
-    ({"entry_threshold_bps": -3}, "arb: config.yaml: arb.entry_threshold_bps: Input should be greater than or equal to 0"),
-    ({"sizes": 1}, "arb: config.yaml: arb.sizes: is not a known setting"),
-    ({"max_retries": 99}, "arb: config.yaml: arb.max_retries: Input should be less than or equal to 20"),
-    ({"dry_run": "maybe"}, "arb: config.yaml: arb.dry_run: Input should be a valid boolean"),
-    ({"max_position": "0.001"}, "arb: config.yaml: arb: max_position must be at least size"),
-    ({"exit_threshold_bps": 20, "entry_threshold_bps": 5}, "arb: config.yaml: arb: exit_threshold_bps must be below"),
-    ({"vest": {"rest_url": "not a url"}}, "arb: config.yaml: arb: not a URL: 'not a url'"),
-    ({"sim": {"vest_port": 70000}}, "arb: config.yaml: arb.sim.vest_port: Input should be less than or equal to 65535"),
-    ({"pair": "has space"}, "arb: config.yaml: arb.pair: String should match pattern"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ({"size": "-1"}, "arb: config.yaml: arb.size: Input should be greater than 0"),
+        ({"size": "lots"}, "arb: config.yaml: arb.size: Input should be a valid decimal"),
+        (
+            {"entry_threshold_bps": -3},
+            "arb: config.yaml: arb.entry_threshold_bps: Input should be greater than or equal to 0",
+        ),
+        ({"sizes": 1}, "arb: config.yaml: arb.sizes: is not a known setting"),
+        ({"max_retries": 99}, "arb: config.yaml: arb.max_retries: Input should be less than or equal to 20"),
+        ({"dry_run": "maybe"}, "arb: config.yaml: arb.dry_run: Input should be a valid boolean"),
+        ({"max_position": "0.001"}, "arb: config.yaml: arb: max_position must be at least size"),
+        (
+            {"exit_threshold_bps": 20, "entry_threshold_bps": 5},
+            "arb: config.yaml: arb: exit_threshold_bps must be below",
+        ),
+        ({"vest": {"rest_url": "not a url"}}, "arb: config.yaml: arb: not a URL: 'not a url'"),
+        (
+            {"sim": {"vest_port": 70000}},
+            "arb: config.yaml: arb.sim.vest_port: Input should be less than or equal to 65535",
+        ),
+        ({"pair": "has space"}, "arb: config.yaml: arb.pair: String should match pattern"),
+    ],
+)
 def test_bad_values_are_refused_with_one_line_naming_the_key(raw, expected):
     with pytest.raises(ConfigError) as caught:
         parse_arb_config(raw)
@@ -52,8 +64,14 @@ def test_no_credentials_and_local_venues_means_the_demo_accounts():
 
 
 def test_no_credentials_for_remote_venues_is_refused():
-    cfg = parse_arb_config({"vest": {"rest_url": "https://server-prod.hz.vestmarkets.com/v2",
-                                     "ws_url": "wss://ws-prod.hz.vestmarkets.com/ws-api"}})
+    cfg = parse_arb_config(
+        {
+            "vest": {
+                "rest_url": "https://server-prod.hz.vestmarkets.com/v2",
+                "ws_url": "wss://ws-prod.hz.vestmarkets.com/ws-api",
+            }
+        }
+    )
     with pytest.raises(ConfigError, match=r"^arb: .env: VEST_API_KEY: venue credentials are required"):
         load_credentials(cfg, {})
 
@@ -75,8 +93,10 @@ def test_credentials_repr_hides_every_secret():
 
 
 def test_all_credentials_from_the_environment_are_used():
-    env = {name: value for name, value in zip(CREDENTIAL_NAMES, ["key-abcdef", "0x" + "11" * 32, "0x5", "0x99"],
-                                               strict=True)}
+    env = {
+        name: value
+        for name, value in zip(CREDENTIAL_NAMES, ["key-abcdef", "0x" + "11" * 32, "0x5", "0x99"], strict=True)
+    }
     creds = load_credentials(parse_arb_config({}), env)
     assert not creds.demo and creds.vest_api_key == "key-abcdef" and creds.paradex_account == "0x99"
 
@@ -84,8 +104,14 @@ def test_all_credentials_from_the_environment_are_used():
 @pytest.mark.slow  # starts the arb process for each bad config
 def test_the_process_refuses_a_bad_config_with_exit_code_2_and_one_line(tmp_path: Path):
     (tmp_path / "config.yaml").write_text("arb:\n  size: -5\n")
-    result = subprocess.run([sys.executable, "-m", "arb"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env=process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml")))
+    result = subprocess.run(
+        [sys.executable, "-m", "arb"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml")),
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["arb: config.yaml: arb.size: Input should be greater than 0, got -5"]
 

@@ -65,7 +65,9 @@ def test_a_spread_lasting_under_a_second_is_captured_and_closed_when_it_converge
     assert (entry.kind, entry.state, exit_.kind, exit_.state) == ("entry", "done", "exit", "done")
     assert entry.before == {"vest": "0", "paradex": "0"}
     assert sorted((leg.venue, leg.side, leg.state, leg.filled_size) for leg in entry.legs) == [
-        ("paradex", "SELL", "filled", D("0.01")), ("vest", "BUY", "filled", D("0.01"))]
+        ("paradex", "SELL", "filled", D("0.01")),
+        ("vest", "BUY", "filled", D("0.01")),
+    ]
     assert all(leg.reduce_only for leg in exit_.legs) and all(leg.avg_price > 0 for leg in exit_.legs)
     with new_session() as session:
         position = session.get(ArbPosition, cfg.pair)
@@ -210,18 +212,25 @@ def test_malformed_and_out_of_order_book_frames_force_a_resync(sims, infra):
     from aiohttp import web
 
     script = [
-        ['{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
-         '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59990","size":"5"},'
-         '{"side":"SELL","price":"60010","size":"5"}]}}}', "{not json"],
-        ['{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
-         '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59990","size":"5"},'
-         '{"side":"SELL","price":"60010","size":"5"}]}}}',
-         '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
-         '{"update_type":"d","seq_no":3,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"60500","size":"1"}]}}}'],
+        [
+            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+            '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59990","size":"5"},'
+            '{"side":"SELL","price":"60010","size":"5"}]}}}',
+            "{not json",
+        ],
+        [
+            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+            '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59990","size":"5"},'
+            '{"side":"SELL","price":"60010","size":"5"}]}}}',
+            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+            '{"update_type":"d","seq_no":3,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"60500","size":"1"}]}}}',
+        ],
     ]
-    good = ('{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
-            '{"update_type":"s","seq_no":%d,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59995","size":"5"},'
-            '{"side":"SELL","price":"60005","size":"5"}]}}}')
+    good = (
+        '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+        '{"update_type":"s","seq_no":%d,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59995","size":"5"},'
+        '{"side":"SELL","price":"60005","size":"5"}]}}}'
+    )
     connections = []
 
     async def ws(request):
@@ -414,9 +423,11 @@ def test_a_silent_feed_is_restarted_by_the_watchdog(sims, infra):
     from aiohttp import web
 
     connections = []
-    snapshot = ('{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
-                '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59995",'
-                '"size":"5"},{"side":"SELL","price":"60005","size":"5"}]}}}')
+    snapshot = (
+        '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"order_book.BTC-USD-PERP.x","data":'
+        '{"update_type":"s","seq_no":1,"market":"BTC-USD-PERP","inserts":[{"side":"BUY","price":"59995",'
+        '"size":"5"},{"side":"SELL","price":"60005","size":"5"}]}}}'
+    )
 
     async def ws(request):
         sock = web.WebSocketResponse()

@@ -32,14 +32,24 @@ class ArbProcess:
     def __init__(self, sims, creds: Credentials, config: dict, tmp_path: Path):
         path = tmp_path / "config.yaml"
         path.write_text(json.dumps({"arb": config}))  # JSON is YAML
-        env = process_env(ARISTOBOT_CONFIG=str(path), VEST_API_KEY=creds.vest_api_key,
-                          VEST_SIGNING_KEY=creds.vest_signing_key, PARADEX_PRIVATE_KEY=creds.paradex_private_key,
-                          PARADEX_ACCOUNT=creds.paradex_account)
+        env = process_env(
+            ARISTOBOT_CONFIG=str(path),
+            VEST_API_KEY=creds.vest_api_key,
+            VEST_SIGNING_KEY=creds.vest_signing_key,
+            PARADEX_PRIVATE_KEY=creds.paradex_private_key,
+            PARADEX_ACCOUNT=creds.paradex_account,
+        )
         self.lines: list[dict] = []
         self.raw: list[str] = []
         self._log = open(LOG_DIR / f"arb-{config['pair']}.log", "a")  # noqa: SIM115  (the secrets audit reads it)
-        self.proc = subprocess.Popen([sys.executable, "-m", "arb"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "arb"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -74,9 +84,15 @@ class ArbProcess:
 
 
 def process_config(sims, pair: str, **extra) -> dict:
-    return {"pair": pair, "leg_timeout_s": 5, "retry_backoff_ms": 20, "max_position": "0.01",
-            "vest": {"rest_url": sims.vest_rest, "ws_url": sims.vest_ws},
-            "paradex": {"rest_url": sims.paradex_rest, "ws_url": sims.paradex_ws}, **extra}
+    return {
+        "pair": pair,
+        "leg_timeout_s": 5,
+        "retry_backoff_ms": 20,
+        "max_position": "0.01",
+        "vest": {"rest_url": sims.vest_rest, "ws_url": sims.vest_ws},
+        "paradex": {"rest_url": sims.paradex_rest, "ws_url": sims.paradex_ws},
+        **extra,
+    }
 
 
 def wait_until(predicate, timeout: float, what: str):

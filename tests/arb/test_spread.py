@@ -40,8 +40,9 @@ def test_too_thin_or_invalid_books_give_no_spread():
     assert compute_spreads({"vest": vest, "paradex": paradex}, D(1), FEES) is None
 
 
-level = st.tuples(st.decimals(min_value=D(1), max_value=D(1000), places=2),
-                  st.decimals(min_value=D("0.01"), max_value=D(5), places=2))
+level = st.tuples(
+    st.decimals(min_value=D(1), max_value=D(1000), places=2), st.decimals(min_value=D("0.01"), max_value=D(5), places=2)
+)
 
 
 def walked_vwap(levels: dict, size: D, best_first_descending: bool) -> D | None:
@@ -56,7 +57,9 @@ def walked_vwap(levels: dict, size: D, best_first_descending: bool) -> D | None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(levels=st.lists(level, min_size=1, max_size=15), size=st.decimals(min_value=D("0.01"), max_value=D(20), places=2))
+@given(
+    levels=st.lists(level, min_size=1, max_size=15), size=st.decimals(min_value=D("0.01"), max_value=D(20), places=2)
+)
 def test_cached_vwaps_are_the_walked_vwaps_of_both_sides(levels, size):
     bids = dict(levels)
     asks = {p + 1000: s for p, s in bids.items()}
@@ -79,20 +82,32 @@ def test_vwap_cache_recomputes_only_after_a_book_update():
 def spreads_with(entry_long_vest: str, exit_long_vest: str):
     from arb.spread import Spreads
 
-    return Spreads(D(100), {"long_vest_short_paradex": D(entry_long_vest), "long_paradex_short_vest": D(-9)},
-                   {"long_vest_short_paradex": D(exit_long_vest), "long_paradex_short_vest": D(20)}, {})
+    return Spreads(
+        D(100),
+        {"long_vest_short_paradex": D(entry_long_vest), "long_paradex_short_vest": D(-9)},
+        {"long_vest_short_paradex": D(exit_long_vest), "long_paradex_short_vest": D(20)},
+        {},
+    )
 
 
-@pytest.mark.parametrize("entry,exit_,position,can_add,expected", [
-    ("9", "12", None, True, ("enter", "long_vest_short_paradex")),
-    ("7.99", "12", None, True, None),  # under the entry threshold
-    ("30", "12", None, False, None),  # kill switch / limits: no entry however good
-    ("2", "5.5", "long_vest_short_paradex", True, ("exit", "long_vest_short_paradex")),
-    ("2", "6.5", "long_vest_short_paradex", True, None),  # not converged yet
-    ("9", "7", "long_vest_short_paradex", True, ("enter", "long_vest_short_paradex")),  # add up to max
-    ("9", "5", "long_vest_short_paradex", False, ("exit", "long_vest_short_paradex")),  # exits even when halted
-])
+@pytest.mark.parametrize(
+    "entry,exit_,position,can_add,expected",
+    [
+        ("9", "12", None, True, ("enter", "long_vest_short_paradex")),
+        ("7.99", "12", None, True, None),  # under the entry threshold
+        ("30", "12", None, False, None),  # kill switch / limits: no entry however good
+        ("2", "5.5", "long_vest_short_paradex", True, ("exit", "long_vest_short_paradex")),
+        ("2", "6.5", "long_vest_short_paradex", True, None),  # not converged yet
+        ("9", "7", "long_vest_short_paradex", True, ("enter", "long_vest_short_paradex")),  # add up to max
+        ("9", "5", "long_vest_short_paradex", False, ("exit", "long_vest_short_paradex")),  # exits even when halted
+    ],
+)
 def test_decision(entry, exit_, position, can_add, expected):
-    decision = decide(spreads_with(entry, exit_), position_direction=position, entry_threshold_bps=D(8),
-                      exit_threshold_bps=D(6), can_add=can_add)
+    decision = decide(
+        spreads_with(entry, exit_),
+        position_direction=position,
+        entry_threshold_bps=D(8),
+        exit_threshold_bps=D(6),
+        can_add=can_add,
+    )
     assert (decision.action, decision.direction) == expected if expected else decision is None

@@ -41,9 +41,14 @@ def test_update_to_decision_measures_every_frame_and_takes_decisions():
 @pytest.mark.slow  # runs the whole bench in a subprocess, with its own simulators
 def test_bench_command_prints_json_with_both_latencies(infra, tmp_path):
     doc = tmp_path / "arb.md"
-    out = subprocess.run([sys.executable, "-m", "bench.arb", "--json", "--updates", "1000", "--trades", "10",
-                          "--markdown", str(doc)], cwd=ROOT, env=process_env(), capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.arb", "--json", "--updates", "1000", "--trades", "10", "--markdown", str(doc)],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["detect_to_both_sent_us"]["n"] == 10 and result["detect_to_both_sent_us"]["p50"] > 0

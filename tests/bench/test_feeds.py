@@ -9,9 +9,14 @@ from tests.conftest import ROOT, process_env
 
 
 def test_bench_feeds_reports_throughput_and_latency_and_cleans_up(infra, redis_client):
-    done = subprocess.run([sys.executable, "-m", "cli", "bench", "feeds", "--json", "--seconds", "1",
-                           "--rate", "1500", "--symbols", "5"], cwd=ROOT, env=process_env(), capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", "feeds", "--json", "--seconds", "1", "--rate", "1500", "--symbols", "5"],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["sustained"]["messages"] == 1500 and result["offered_msgs_per_s"] == 1500

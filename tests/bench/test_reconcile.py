@@ -12,8 +12,9 @@ from core.models import BrokerConnection, User
 
 def _connections() -> int:
     with session_scope() as session:
-        return session.scalar(select(func.count()).select_from(BrokerConnection).join(User)
-                              .where(User.username == BENCH_USER))
+        return session.scalar(
+            select(func.count()).select_from(BrokerConnection).join(User).where(User.username == BENCH_USER)
+        )
 
 
 def test_idle_connections_cost_a_sweep_per_interval_and_are_reused_by_the_next_run(infra, sim, redis_client):

@@ -12,8 +12,9 @@ from core.models import BrokerConnection, Order, User
 
 def _bench_connections() -> int:
     with session_scope() as session:
-        return session.scalar(select(func.count()).select_from(BrokerConnection).join(User)
-                              .where(User.username == BENCH_USER))
+        return session.scalar(
+            select(func.count()).select_from(BrokerConnection).join(User).where(User.username == BENCH_USER)
+        )
 
 
 def test_bench_accounts_and_background_connections_are_made_once_and_reused(infra, sim, redis_client):

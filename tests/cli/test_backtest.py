@@ -22,7 +22,9 @@ def candles_csv(tmp_path) -> Path:
     with path.open("w") as handle:
         handle.write("open_time,open,high,low,close,volume\n")
         for i, (o, c) in enumerate(zip(opens, closes, strict=True)):
-            handle.write(f"{1_704_067_200_000 + 3_600_000 * i},{o:.2f},{max(o, c) + 0.5:.2f},{min(o, c) - 0.5:.2f},{c:.2f},1\n")
+            handle.write(
+                f"{1_704_067_200_000 + 3_600_000 * i},{o:.2f},{max(o, c) + 0.5:.2f},{min(o, c) - 0.5:.2f},{c:.2f},1\n"
+            )
     return path
 
 
@@ -34,8 +36,20 @@ def test_backtest_json_and_trades_file(candles_csv, tmp_path):
     out = json.loads(result.output)
     assert out["trades"] > 10
     assert out["final_equity"] == pytest.approx(out["metrics"]["final_equity"])
-    for key in ("total_return_pct", "cagr_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "win_rate_pct",
-                "profit_factor", "expectancy", "exposure_pct", "buy_and_hold_return_pct", "num_trades"):
+    for key in (
+        "total_return_pct",
+        "cagr_pct",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown_pct",
+        "win_rate_pct",
+        "profit_factor",
+        "expectancy",
+        "exposure_pct",
+        "buy_and_hold_return_pct",
+        "num_trades",
+    ):
         assert key in out["metrics"]
     with trades.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -77,10 +91,16 @@ def test_failing_strategy_reports_line_and_candle(candles_csv, tmp_path):
         "from core.strategies import Strategy\n\n\nclass Boom(Strategy):\n    def should_long(self):\n"
         "        if len(self.data.close) > 5:\n            return {}['x']\n        return False\n"
     )
-    result = CliRunner().invoke(backtest_command, ["--candles", str(candles_csv), "--strategy", str(strategy), "--json"])
+    result = CliRunner().invoke(
+        backtest_command, ["--candles", str(candles_csv), "--strategy", str(strategy), "--json"]
+    )
     assert result.exit_code == 1
     error = json.loads(result.output)["error"]
-    assert error["line"] == 7 and error["method"] == "should_long" and error["candle_time_ms"] == 1_704_067_200_000 + 5 * 3_600_000
+    assert (
+        error["line"] == 7
+        and error["method"] == "should_long"
+        and error["candle_time_ms"] == 1_704_067_200_000 + 5 * 3_600_000
+    )
 
 
 @pytest.mark.parametrize("method", ["init", "should_long"])

@@ -8,8 +8,9 @@ T0 = 1_735_689_600_000
 
 
 def aristobot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=process_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_import_refuses_a_file_with_bad_lines_whole_then_imports_it_once_fixed(infra, tmp_path):
@@ -31,16 +32,43 @@ def test_import_refuses_a_file_with_bad_lines_whole_then_imports_it_once_fixed(i
 
 
 def test_download_from_the_simulator_as_json(infra, sim):
-    done = aristobot("candles", "download", "--venue", "sim", "--symbol", "btcusdt", "--tf", "1h",
-                     "--from", "2025-01-01", "--to", "2025-01-02", "--base-url", sim.url, "--json")
+    done = aristobot(
+        "candles",
+        "download",
+        "--venue",
+        "sim",
+        "--symbol",
+        "btcusdt",
+        "--tf",
+        "1h",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-01-02",
+        "--base-url",
+        sim.url,
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["rows"], report["added"], report["first"]) == (48, 48, T0)
 
 
 def test_bad_arguments_exit_with_one_clear_line(infra):
-    bad_date = aristobot("candles", "download", "--venue", "sim", "--symbol", "BTCUSDT", "--tf", "1m",
-                         "--from", "yesterday", "--to", "2025-01-02")
+    bad_date = aristobot(
+        "candles",
+        "download",
+        "--venue",
+        "sim",
+        "--symbol",
+        "BTCUSDT",
+        "--tf",
+        "1m",
+        "--from",
+        "yesterday",
+        "--to",
+        "2025-01-02",
+    )
     assert bad_date.returncode == 2 and "not a date" in bad_date.stderr
     bad_tf = aristobot("candles", "import", "x.csv", "--symbol", "BTCUSDT", "--tf", "2m")
     assert bad_tf.returncode == 2 and "2m" in bad_tf.stderr

@@ -18,11 +18,34 @@ COMMAND_MODULES = sorted(p.stem for p in Path(cli.__file__).parent.glob("*.py") 
 
 
 def test_every_command_and_benchmark_is_registered():
-    assert set(main.commands) == {"run", "db", "user", "services", "sim", "arb", "feeds", "bench", "backtest",
-                                  "candles", "orders", "halt", "flatten", "trading"}
+    assert set(main.commands) == {
+        "run",
+        "db",
+        "user",
+        "services",
+        "sim",
+        "arb",
+        "feeds",
+        "bench",
+        "backtest",
+        "candles",
+        "orders",
+        "halt",
+        "flatten",
+        "trading",
+    }
     bench = main.commands["bench"]
     assert isinstance(bench, click.Group)
-    assert set(bench.commands) == {"backtest", "backtest-web", "feeds", "gateway", "reconcile", "webhook", "arb", "notify"}
+    assert set(bench.commands) == {
+        "backtest",
+        "backtest-web",
+        "feeds",
+        "gateway",
+        "reconcile",
+        "webhook",
+        "arb",
+        "notify",
+    }
 
 
 @pytest.mark.parametrize("module", COMMAND_MODULES)
@@ -34,6 +57,7 @@ def test_a_missing_command_module_stops_the_command_line_at_start(module):
 
 
 def test_python_dash_m_cli_is_the_aristobot_command():
-    result = subprocess.run([sys.executable, "-m", "cli", "bench", "--help"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "backtest-web" in result.stdout

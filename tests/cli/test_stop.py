@@ -19,8 +19,9 @@ from tests.trading_support import Trader
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=process_env(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT, env=process_env(), timeout=120
+    )
 
 
 def _username(user_id: int) -> str:
@@ -46,8 +47,15 @@ def test_flatten_lists_the_plan_and_a_failing_broker(bot_trader, make_bot):
     assert placement.place(resting).state == "open"
     Trader(bot_trader.user_id, failing, "", "", bot_trader.sim).point_at(DEAD_URL)
     name = _username(bot_trader.user_id)
-    declined = subprocess.run([sys.executable, "-m", "cli", "flatten", "--user", name], input="n\n",
-                              capture_output=True, text=True, cwd=ROOT, env=process_env(), timeout=120)
+    declined = subprocess.run(
+        [sys.executable, "-m", "cli", "flatten", "--user", name],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=process_env(),
+        timeout=120,
+    )
     assert declined.returncode == 1 and f"cancel order #{desk.resting_order_id}" in declined.stdout
     assert order_state(desk.resting_order_id) == "open"  # declined: nothing done
     only_good = cli("flatten", "--user", name, "--broker", str(bot_trader.broker_id), "--yes")
@@ -76,7 +84,9 @@ def test_user_disable_pauses_and_cancels(bot_trader, make_bot):
     waiting = bot_trader.order()
     result = cli("user", "disable", _username(bot_trader.user_id), "--cancel-orders")
     assert result.returncode == 0, result.stderr
-    assert "paused 1 bot(s) and 1 webhook(s)" in result.stdout and "2 open order(s) sent for cancelling" in result.stdout
+    assert (
+        "paused 1 bot(s) and 1 webhook(s)" in result.stdout and "2 open order(s) sent for cancelling" in result.stdout
+    )
     with new_session() as session:
         assert session.get(Bot, desk.bot_id).state == "paused"
     assert order_state(waiting) in ("new", "cancelled")  # handed to the `orders` queue

@@ -38,14 +38,17 @@ def test_external_urls_from_env_file(tmp_path, clean_env):
     assert not settings.embedded_postgres and not settings.embedded_redis
 
 
-@pytest.mark.parametrize(("yaml_text", "expected"), [
-    ("web:\n  port: abc\n", "web.port: Input should be a valid integer"),
-    ("web:\n  port: 70000\n", "web.port: Input should be less than or equal to 65535"),
-    ("web:\n  prot: 80\n", "web.prot: is not a known setting"),
-    ("feeds:\n  timeframes: [1m, 2m]\n", "feeds.timeframes: Value error, unknown timeframe(s) ['2m']"),
-    ("web: [unclosed\n", "is not valid YAML"),
-    ("- just\n- a list\n", "expected a mapping of sections"),
-])
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("web:\n  port: abc\n", "web.port: Input should be a valid integer"),
+        ("web:\n  port: 70000\n", "web.port: Input should be less than or equal to 65535"),
+        ("web:\n  prot: 80\n", "web.prot: is not a known setting"),
+        ("feeds:\n  timeframes: [1m, 2m]\n", "feeds.timeframes: Value error, unknown timeframe(s) ['2m']"),
+        ("web: [unclosed\n", "is not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping of sections"),
+    ],
+)
 def test_bad_config_yaml(tmp_path, clean_env, yaml_text, expected):
     with pytest.raises(ConfigError) as error:
         load_settings(*write(tmp_path, yaml_text))
@@ -69,12 +72,17 @@ def test_short_secret_is_not_echoed(tmp_path, clean_env):
 
 def test_cli_exits_2_with_one_line(tmp_path):
     config, env = write(tmp_path, "web:\n  port: nope\n")
-    result = subprocess.run([sys.executable, "-m", "cli", "user", "list"], capture_output=True, text=True,
-                            env={"ARISTOBOT_CONFIG": str(config), "ARISTOBOT_ENV_FILE": str(env), "PATH": "/usr/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "user", "list"],
+        capture_output=True,
+        text=True,
+        env={"ARISTOBOT_CONFIG": str(config), "ARISTOBOT_ENV_FILE": str(env), "PATH": "/usr/bin"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"aristobot: {config}: web.port: Input should be a valid integer, unable to parse string as an integer, "
-        "got 'nope'"]
+        "got 'nope'"
+    ]
 
 
 def test_embedded_urls_carry_the_generated_passwords_and_the_app_role(tmp_path, clean_env):

@@ -53,14 +53,17 @@ def test_a_connection_used_moments_ago_is_not_pinged_and_a_loss_then_fails_once(
 
 
 def test_a_niced_process_gets_its_postgres_backend_niced_too(infra):
-    script = ("import os; os.nice(7)\n"
-              "from sqlalchemy import text\n"
-              "from core.infra.db import get_engine\n"
-              "with get_engine().connect() as conn:\n"
-              "    print(conn.execute(text('select pg_backend_pid()')).scalar())\n"
-              "    input()\n")  # keeps the backend alive while the test looks at it
-    child = subprocess.Popen([sys.executable, "-c", script], env=process_env(), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    script = (
+        "import os; os.nice(7)\n"
+        "from sqlalchemy import text\n"
+        "from core.infra.db import get_engine\n"
+        "with get_engine().connect() as conn:\n"
+        "    print(conn.execute(text('select pg_backend_pid()')).scalar())\n"
+        "    input()\n"
+    )  # keeps the backend alive while the test looks at it
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=process_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         backend = int(child.stdout.readline())
         with open(f"/proc/{backend}/stat") as stat:

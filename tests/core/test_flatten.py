@@ -26,7 +26,9 @@ def test_plan_lists_what_flatten_will_do(bot_trader, make_bot):
     held_by_bot, held_by_webhook = positions(desk)  # bought 0.02 and 0.01, less the fees taken in BTC
     assert Decimal("0.019") < held_by_bot < Decimal("0.02") and Decimal("0.009") < held_by_webhook < Decimal("0.01")
     assert {(c.owner, c.owner_id, c.quantity) for c in broker.closes} == {
-        ("bot", desk.bot_id, held_by_bot), ("webhook", desk.webhook_id, held_by_webhook)}
+        ("bot", desk.bot_id, held_by_bot),
+        ("webhook", desk.webhook_id, held_by_webhook),
+    }
     assert f"cancel order #{desk.resting_order_id}" in broker.cancels[0].describe()
     assert "sell 0.01998 BTCUSDT at market (bot" in next(c for c in broker.closes if c.owner == "bot").describe()
     assert positions(desk) == (held_by_bot, held_by_webhook)  # planning changed nothing

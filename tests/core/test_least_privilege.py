@@ -54,8 +54,13 @@ def test_superuser_without_password_is_refused_over_tcp_and_socket(infra, host):
     host = str(socket_dir(PG_DATA_DIR)) if host == "socket" else host
     for password in (None, "wrong-password"):
         with pytest.raises(psycopg.OperationalError) as refused:
-            _connect(host=host, port=PG_PORT, user="postgres", dbname="postgres",
-                     **({"password": password} if password else {}))
+            _connect(
+                host=host,
+                port=PG_PORT,
+                user="postgres",
+                dbname="postgres",
+                **({"password": password} if password else {}),
+            )
         assert "password" in str(refused.value)
     password = superuser_password_file(PG_DATA_DIR).read_text().strip()
     with _connect(host=host, port=PG_PORT, user="postgres", dbname="postgres", password=password) as conn:
@@ -63,17 +68,24 @@ def test_superuser_without_password_is_refused_over_tcp_and_socket(infra, host):
 
 
 def test_app_role_owns_its_database_and_is_not_a_superuser(infra):
-    with _connect(host="127.0.0.1", port=PG_PORT, user=PG_APP_ROLE, dbname=PG_DATABASE,
-                  password=PG_APP_PASSWORD) as conn:
-        flags = conn.execute("select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls "
-                             "from pg_roles where rolname = current_user").fetchone()
+    with _connect(
+        host="127.0.0.1", port=PG_PORT, user=PG_APP_ROLE, dbname=PG_DATABASE, password=PG_APP_PASSWORD
+    ) as conn:
+        flags = conn.execute(
+            "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls "
+            "from pg_roles where rolname = current_user"
+        ).fetchone()
         assert flags == (False, False, False, False, False)
-        assert conn.execute("select pg_has_role(current_user, 'pg_execute_server_program', 'member'), "
-                            "pg_has_role(current_user, 'pg_read_server_files', 'member')").fetchone() == (False, False)
-        assert conn.execute("select pg_get_userbyid(datdba) from pg_database where datname = current_database()"
-                            ).fetchone() == (PG_APP_ROLE,)
-        assert conn.execute("select tableowner from pg_tables where tablename = 'alembic_version'").fetchone() \
-            == (PG_APP_ROLE,)
+        assert conn.execute(
+            "select pg_has_role(current_user, 'pg_execute_server_program', 'member'), "
+            "pg_has_role(current_user, 'pg_read_server_files', 'member')"
+        ).fetchone() == (False, False)
+        assert conn.execute(
+            "select pg_get_userbyid(datdba) from pg_database where datname = current_database()"
+        ).fetchone() == (PG_APP_ROLE,)
+        assert conn.execute("select tableowner from pg_tables where tablename = 'alembic_version'").fetchone() == (
+            PG_APP_ROLE,
+        )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("COPY (select 1) TO PROGRAM 'true'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -115,8 +127,14 @@ def test_redis_password_is_in_a_private_file_not_on_the_command_line(tmp_path):
 
 
 def test_redis_refuses_the_commands_that_lead_from_a_client_to_a_shell(redis_client):
-    for command in (("CONFIG", "SET", "dir", "/tmp"), ("CONFIG", "GET", "dir"), ("MODULE", "LIST"),
-                    ("REPLICAOF", "127.0.0.1", "1"), ("DEBUG", "SLEEP", "0"), ("ACL", "SETUSER", "x", "on")):
+    for command in (
+        ("CONFIG", "SET", "dir", "/tmp"),
+        ("CONFIG", "GET", "dir"),
+        ("MODULE", "LIST"),
+        ("REPLICAOF", "127.0.0.1", "1"),
+        ("DEBUG", "SLEEP", "0"),
+        ("ACL", "SETUSER", "x", "on"),
+    ):
         with pytest.raises(redis.exceptions.NoPermissionError):
             redis_client.execute_command(*command)
     assert redis_client.eval("return redis.call('set', KEYS[1], ARGV[1])", 1, "acl-probe", "1")  # limiter, kombu
@@ -129,8 +147,9 @@ def test_env_file_is_created_private_and_completed_with_new_keys(tmp_path, monke
     monkeypatch.setenv("ARISTOBOT_ENV_FILE", str(env_path))
     assert ensure_env_file(tmp_path) == (True, [])
     assert _mode(env_path) == 0o600
-    values = dict(line.split("=", 1) for line in env_path.read_text().splitlines() if "=" in line
-                  and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1) for line in env_path.read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
     assert all(len(values[name]) >= 32 for name in GENERATED_KEYS)
     assert values["FLOWER_BASIC_AUTH"].startswith("admin:")
 
@@ -148,35 +167,42 @@ def test_an_install_that_trusted_local_connections_is_upgraded_on_start(server_h
     user = init_postgres(data_dir)
     superuser_password_file(data_dir).unlink()
     (data_dir / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
-    server = start_server(postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    server = start_server(
+        postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         conn = _wait_connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
         conn.execute("alter role postgres password null")
         conn.execute("create database aristobot")
         conn.close()
         with _connect(host="127.0.0.1", port=port, user="postgres", dbname="aristobot") as conn:
-            conn.execute("create type side as enum ('buy', 'sell'); create table orders (id serial primary key, "
-                          "side side); create view buys as select * from orders where side = 'buy'")
+            conn.execute(
+                "create type side as enum ('buy', 'sell'); create table orders (id serial primary key, "
+                "side side); create view buys as select * from orders where side = 'buy'"
+            )
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
 
     init_postgres(data_dir)  # what `aristobot services postgres` does before it listens
     app_password = remember_secret("app-" + os.urandom(8).hex())
-    server = start_server(postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    server = start_server(
+        postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         provision_app_database(data_dir, port, app_password)
         provision_app_database(data_dir, port, app_password)  # idempotent
         with pytest.raises(psycopg.OperationalError):
             _connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
         with _connect(host="127.0.0.1", port=port, user="aristobot", dbname="aristobot", password=app_password) as conn:
-            owners = conn.execute("select c.relname, pg_get_userbyid(c.relowner) from pg_class c join pg_namespace n "
-                                  "on n.oid = c.relnamespace where n.nspname = 'public'").fetchall()
+            owners = conn.execute(
+                "select c.relname, pg_get_userbyid(c.relowner) from pg_class c join pg_namespace n "
+                "on n.oid = c.relnamespace where n.nspname = 'public'"
+            ).fetchall()
             assert owners and {owner for _name, owner in owners} == {"aristobot"}, owners
-            assert conn.execute("select pg_get_userbyid(typowner) from pg_type where typname = 'side'").fetchone() \
-                == ("aristobot",)
+            assert conn.execute("select pg_get_userbyid(typowner) from pg_type where typname = 'side'").fetchone() == (
+                "aristobot",
+            )
             conn.execute("insert into orders (side) values ('buy'); alter table orders add column qty numeric")
             assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
     finally:
@@ -185,8 +211,9 @@ def test_an_install_that_trusted_local_connections_is_upgraded_on_start(server_h
 
     superuser_password_file(data_dir).unlink()  # lost: the next start gives the superuser a new one
     init_postgres(data_dir)
-    server = start_server(postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    server = start_server(
+        postgres_command(data_dir, port), user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         provision_app_database(data_dir, port, app_password)
     finally:
@@ -216,10 +243,22 @@ def test_flower_asks_for_the_generated_credentials(redis_server):
     port = free_port()
     credentials = remember_secret("admin:" + os.urandom(12).hex())
     flower = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", "--address=127.0.0.1",
-         f"--port={port}", "--enable_events=False"],
-        cwd=ROOT, env=process_env(FLOWER_BASIC_AUTH=credentials), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "flower",
+            "--address=127.0.0.1",
+            f"--port={port}",
+            "--enable_events=False",
+        ],
+        cwd=ROOT,
+        env=process_env(FLOWER_BASIC_AUTH=credentials),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -240,7 +279,11 @@ def test_flower_asks_for_the_generated_credentials(redis_server):
 
 def test_procfile_refuses_to_start_an_open_flower():
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("flower:"))
-    result = subprocess.run(["sh", "-c", line.split(":", 1)[1]], env=process_env(FLOWER_BASIC_AUTH=""),
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["sh", "-c", line.split(":", 1)[1]],
+        env=process_env(FLOWER_BASIC_AUTH=""),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and "FLOWER_BASIC_AUTH is not set" in result.stderr
-

@@ -10,16 +10,29 @@ from core.outbound import UnsafeUrl, check_url
 
 def settings_with(**security):
     settings = get_settings()
-    return settings.model_copy(update={"file": settings.file.model_copy(update={"security": SecurityConfig(**security)})})
+    return settings.model_copy(
+        update={"file": settings.file.model_copy(update={"security": SecurityConfig(**security)})}
+    )
 
 
 STRICT = settings_with()  # what config.yaml ships: nothing private
 
 REFUSED = [
-    "http://127.0.0.1:5432/", "http://127.1/", "http://localhost:6379", "http://[::1]:8000/",
-    "http://0.0.0.0:80", "http://10.0.0.5/", "http://172.16.3.4/", "http://192.168.1.1/",
-    "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://100.64.0.1/",
-    "http://224.0.0.1/", "http://240.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://[fd00::1]/",
+    "http://127.0.0.1:5432/",
+    "http://127.1/",
+    "http://localhost:6379",
+    "http://[::1]:8000/",
+    "http://0.0.0.0:80",
+    "http://10.0.0.5/",
+    "http://172.16.3.4/",
+    "http://192.168.1.1/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/",
+    "http://100.64.0.1/",
+    "http://224.0.0.1/",
+    "http://240.0.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fd00::1]/",
     "http://2130706433/",  # 127.0.0.1 written as one number: resolves to loopback
 ]
 
@@ -121,7 +134,12 @@ def test_the_simulator_is_reachable_through_a_guarded_session(local_server):
 
     from core.outbound import guard
 
-    settings = STRICT.model_copy(update={"file": STRICT.file.model_copy(update={
-        "sim": STRICT.file.sim.model_copy(update={"host": "127.0.0.1", "port": local_server})})})
+    settings = STRICT.model_copy(
+        update={
+            "file": STRICT.file.model_copy(
+                update={"sim": STRICT.file.sim.model_copy(update={"host": "127.0.0.1", "port": local_server})}
+            )
+        }
+    )
     with guard(requests.Session(), settings) as http:
         assert http.get(f"http://127.0.0.1:{local_server}/api", timeout=5).text == "ok"

@@ -37,10 +37,17 @@ def test_at_least_a_share_q_of_the_samples_are_at_or_below_it(values, q):
     assert sum(v < result for v in values) < max(q * len(values), 1)  # and it is the smallest such sample
 
 
-@pytest.mark.parametrize(("values", "q", "expected"), [
-    (list(range(1, 101)), 0.99, 99), (list(range(1, 101)), 0.5, 50), (list(range(1, 101)), 1.0, 100),
-    ([5.0], 0.99, 5.0), ([3, 1, 2], 0.0, 1), ([4, 1, 3, 2], 0.5, 2),
-])
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        (list(range(1, 101)), 0.99, 99),
+        (list(range(1, 101)), 0.5, 50),
+        (list(range(1, 101)), 1.0, 100),
+        ([5.0], 0.99, 5.0),
+        ([3, 1, 2], 0.0, 1),
+        ([4, 1, 3, 2], 0.5, 2),
+    ],
+)
 def test_worked_examples(values, q, expected):
     assert percentile(values, q) == expected
 

@@ -29,21 +29,23 @@ def test_key_rotation():
         decrypt_secret(token, keys=new)
 
 
-@pytest.mark.parametrize("line", [
-    "signature=3f1a2b4c5d6e7f80",
-    '{"api_key": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"}',
-    "X-MBX-APIKEY: vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
-    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcDEF123",
-    "password='hunter2hunter2'",
-    "private_key 0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
-    "postgresql://user:s3cretpw@db:5432/x",
-    "passphrase: my-passphrase-1",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "signature=3f1a2b4c5d6e7f80",
+        '{"api_key": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"}',
+        "X-MBX-APIKEY: vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcDEF123",
+        "password='hunter2hunter2'",
+        "private_key 0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+        "postgresql://user:s3cretpw@db:5432/x",
+        "passphrase: my-passphrase-1",
+    ],
+)
 def test_redact_masks_secret_shapes(line):
     masked = redact(line)
     assert "***" in masked
-    for secret in ("vmPUZE6mv9", "hunter2", "s3cretpw", "my-passphrase", "3f1a2b4c", "abcDEF123",
-                   "4c0883a69102937d"):
+    for secret in ("vmPUZE6mv9", "hunter2", "s3cretpw", "my-passphrase", "3f1a2b4c", "abcDEF123", "4c0883a69102937d"):
         assert secret not in masked
 
 

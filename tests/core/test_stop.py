@@ -21,9 +21,17 @@ from tests.core.bots.fixtures import bot_trader, make_bot  # noqa: F401
 
 def _webhook(trader) -> int:
     with session_scope() as session:
-        webhook, _ = create_webhook(session, trader.user_id, WebhookSettings(
-            name=f"tv-{secrets.token_hex(3)}", broker_id=trader.broker_id, size_mode="quantity",
-            size_value=Decimal("0.01"), symbol="BTCUSDT"))
+        webhook, _ = create_webhook(
+            session,
+            trader.user_id,
+            WebhookSettings(
+                name=f"tv-{secrets.token_hex(3)}",
+                broker_id=trader.broker_id,
+                size_mode="quantity",
+                size_value=Decimal("0.01"),
+                symbol="BTCUSDT",
+            ),
+        )
         return webhook.id
 
 
@@ -35,10 +43,12 @@ def _states(bot_ids, webhook_ids) -> tuple[list[str], list[bool]]:
 @pytest.fixture()
 def small_install(monkeypatch):
     """The shipped limits shrunk to this test's numbers, through the real settings object."""
+
     def shrink(**values):
         settings = get_settings()
         changed = settings.file.model_copy(update={"limits": LimitsConfig(**values)})
         monkeypatch.setattr(limits, "get_settings", lambda: settings.model_copy(update={"file": changed}))
+
     return shrink
 
 
@@ -87,14 +97,18 @@ def test_the_21st_running_bot_is_refused(bot_trader, make_bot, small_install):
 def test_the_6th_active_user_is_refused(make_user, small_install):
     spare, _ = make_user()
     with new_session() as session:
-        active = session.scalar(select(func.count()).select_from(User).where(
-            User.is_active.is_(True), User.username.not_like(f"{limits.BENCH_ACCOUNT_PREFIX}%")))
+        active = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_active.is_(True), User.username.not_like(f"{limits.BENCH_ACCOUNT_PREFIX}%"))
+        )
     small_install(max_active_users=active)
     with session_scope() as session, pytest.raises(accounts.AccountError, match=f"at most {active} active users"):
         accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")
     with session_scope() as session:  # a bench's own account is not a trader of the installation
-        accounts.create_user(session, f"{limits.BENCH_ACCOUNT_PREFIX}{secrets.token_hex(4)}", "long-enough-password",
-                             within_limits=False)
+        accounts.create_user(
+            session, f"{limits.BENCH_ACCOUNT_PREFIX}{secrets.token_hex(4)}", "long-enough-password", within_limits=False
+        )
     small_install(max_active_users=active + 1)
     with session_scope() as session:  # the bench account took no seat: one is still free
         accounts.create_user(session, f"u{secrets.token_hex(4)}", "long-enough-password")

@@ -26,8 +26,9 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
 
 @pytest.fixture()
 def venue():
-    scripted = ScriptedVenue({"BTCUSDT": real_minutes("BTCUSDT", 600), "ETHUSDT": real_minutes("ETHUSDT", 600)},
-                             revealed=30).start()
+    scripted = ScriptedVenue(
+        {"BTCUSDT": real_minutes("BTCUSDT", 600), "ETHUSDT": real_minutes("ETHUSDT", 600)}, revealed=30
+    ).start()
     yield scripted
     scripted.stop()
 
@@ -41,11 +42,15 @@ def run_feed(infra, redis_client):
     def start(ws_base: str, rest_base: str, symbols: list[str], clock=time.time, **options):
         label = "t" + secrets.token_hex(4)  # the candles' venue name: unique per test
         exchange = make_exchange("binance", api_key="", api_secret="", base_url=rest_base)
-        pipeline = CandlePipeline(label, client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES,
-                                  clock=clock)
+        pipeline = CandlePipeline(label, client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES, clock=clock)
         defaults = {"ping_interval": 1.0, "ping_timeout": 1.0, "symbols_poll_s": 0.2, "open_timeout": 2.0}
-        service = FeedService(FeedOptions(ws_base=ws_base, symbols=symbols, **{**defaults, **options}), pipeline,
-                              exchange, redis_client, clock=clock)
+        service = FeedService(
+            FeedOptions(ws_base=ws_base, symbols=symbols, **{**defaults, **options}),
+            pipeline,
+            exchange,
+            redis_client,
+            clock=clock,
+        )
         pipeline.gap_filler = service.fill_gap
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()

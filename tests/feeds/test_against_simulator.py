@@ -1,6 +1,5 @@
 """The feed against the real simulator (Binance protocol, its own clock and REST history)."""
 
-
 import pytest
 
 from core.candles.candle import TIMEFRAME_MS
@@ -25,10 +24,12 @@ def test_backfilled_candles_equal_the_simulators_klines_and_a_drop_is_repaired(s
             mine = read_stream(redis_client, service.venue, "BTCUSDT", timeframe, count=1000)
             if not mine:
                 continue  # the current 4h bucket may not have closed any 1h/4h candle yet
-            theirs = venue.klines("BTCUSDT", timeframe, start_ms=mine[0].open_time, end_ms=mine[-1].open_time,
-                                  limit=1000)
-            assert [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in mine] == \
-                   [(k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in theirs], timeframe
+            theirs = venue.klines(
+                "BTCUSDT", timeframe, start_ms=mine[0].open_time, end_ms=mine[-1].open_time, limit=1000
+            )
+            assert [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in mine] == [
+                (k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in theirs
+            ], timeframe
             assert all(c.open_time % TIMEFRAME_MS[timeframe] == 0 for c in mine)
         reconnects = service.state.reconnects
         sim.set_faults(drop_ws_now=True)

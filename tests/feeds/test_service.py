@@ -20,8 +20,10 @@ def streamed(redis_client, service, symbol="BTCUSDT", timeframe="1m"):
 def expected_candles(venue, service, symbol: str, count: int) -> list[ClosedCandle]:
     from decimal import Decimal
 
-    minutes = [ClosedCandle(service.venue, symbol, "1m", t, *(Decimal(x) for x in (o, h, low, c, v)))
-               for t, o, h, low, c, v in venue.minutes[symbol][:count]]
+    minutes = [
+        ClosedCandle(service.venue, symbol, "1m", t, *(Decimal(x) for x in (o, h, low, c, v)))
+        for t, o, h, low, c, v in venue.minutes[symbol][:count]
+    ]
     return aggregate_series(minutes, TIMEFRAMES)
 
 
@@ -111,8 +113,9 @@ def test_malformed_and_back_in_time_messages_are_skipped(venue, run_feed, redis_
         wait_until(lambda: len(streamed(redis_client, service)) == 31)
         stats = service.pipeline.stats
         wait_until(lambda: stats.malformed == 2 and stats.out_of_order == 1)
-        assert ohlcv(streamed(redis_client, service)) == \
-               ohlcv([c for c in expected_candles(venue, service, "BTCUSDT", 31) if c.timeframe == "1m"])
+        assert ohlcv(streamed(redis_client, service)) == ohlcv(
+            [c for c in expected_candles(venue, service, "BTCUSDT", 31) if c.timeframe == "1m"]
+        )
 
 
 def test_symbols_bots_use_are_picked_up_without_restart(venue, run_feed, redis_client):

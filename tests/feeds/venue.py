@@ -1,5 +1,6 @@
 """A scripted Binance-protocol venue on loopback (aiohttp): the kline websocket and REST klines over
-real candles from the configured data folder (`data_dir`), with a clock the test moves and the failures the feed must survive."""
+real candles from the configured data folder (`data_dir`), with a clock the test moves and the failures
+the feed must survive."""
 
 from __future__ import annotations
 
@@ -25,9 +26,28 @@ def real_minutes(symbol: str, rows: int) -> list[tuple]:
 
 def kline_message(symbol: str, row: tuple, closed: bool, event_ms: int) -> str:
     t, o, h, low, c, v = row
-    return json.dumps({"stream": f"{symbol.lower()}@kline_1m", "data": {
-        "e": "kline", "E": event_ms, "s": symbol, "k": {"t": t, "T": t + MINUTE_MS - 1, "s": symbol, "i": "1m",
-                                                       "o": o, "h": h, "l": low, "c": c, "v": v, "x": closed}}})
+    return json.dumps(
+        {
+            "stream": f"{symbol.lower()}@kline_1m",
+            "data": {
+                "e": "kline",
+                "E": event_ms,
+                "s": symbol,
+                "k": {
+                    "t": t,
+                    "T": t + MINUTE_MS - 1,
+                    "s": symbol,
+                    "i": "1m",
+                    "o": o,
+                    "h": h,
+                    "l": low,
+                    "c": c,
+                    "v": v,
+                    "x": closed,
+                },
+            },
+        }
+    )
 
 
 @dataclass
@@ -109,8 +129,11 @@ class ScriptedVenue:
                 bad = [s for s in streams if s.split("@")[0].upper() not in self.minutes]
                 self.subscriptions.extend(streams)
                 if bad:
-                    await ws.send_str(json.dumps({"error": {"code": 2, "msg": f"Invalid stream {bad[0]}"},
-                                                  "id": request_body.get("id")}))
+                    await ws.send_str(
+                        json.dumps(
+                            {"error": {"code": 2, "msg": f"Invalid stream {bad[0]}"}, "id": request_body.get("id")}
+                        )
+                    )
                 else:
                     state["streams"].update(streams)
                     await ws.send_str(json.dumps({"result": None, "id": request_body.get("id")}))
@@ -125,8 +148,9 @@ class ScriptedVenue:
         end = int(request.query.get("endTime", 2**62))
         limit = int(request.query.get("limit", 500))
         chosen = [r for r in rows if start <= r[0] <= end][:limit]
-        return web.json_response([[t, o, h, low, c, v, t + MINUTE_MS - 1, "0", 1, "0", "0", "0"]
-                                  for t, o, h, low, c, v in chosen])
+        return web.json_response(
+            [[t, o, h, low, c, v, t + MINUTE_MS - 1, "0", 1, "0", "0", "0"] for t, o, h, low, c, v in chosen]
+        )
 
     def start(self) -> ScriptedVenue:
         ready: concurrent.futures.Future = concurrent.futures.Future()

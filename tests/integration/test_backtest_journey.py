@@ -25,8 +25,17 @@ def trader(redis_client, make_user, db_session, live_server):
 
 
 def form(version_id: int, **changes) -> dict:
-    return {"strategy_version": str(version_id), "dataset": f"{VENUE}|BTCUSDT|1m", "start": "", "end": "",
-            "fee": "0.001", "slippage_bps": "2", "cash": "5000", "params": "", "grid": ""} | changes
+    return {
+        "strategy_version": str(version_id),
+        "dataset": f"{VENUE}|BTCUSDT|1m",
+        "start": "",
+        "end": "",
+        "fee": "0.001",
+        "slippage_bps": "2",
+        "cash": "5000",
+        "params": "",
+        "grid": "",
+    } | changes
 
 
 def test_trader_backtests_compares_and_exports(trader, db_session, celery_worker_process):

@@ -35,8 +35,7 @@ def _wait_for_ticks(bot_id: int, count: int, timeout: float = 90) -> list[BotTic
     while time.monotonic() < deadline:
         with new_session() as session:
             ticks = list(session.scalars(select(BotTick).where(BotTick.bot_id == bot_id).order_by(BotTick.candle_time)))
-            orders = list(session.scalars(select(Order).where(Order.source == "bot",
-                                                              Order.source_ref == str(bot_id))))
+            orders = list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))))
             # Settled: final, and its fills in the ledger (the worker fetches them right after the fill).
             pending = [o for o in orders if o.state != "filled" or sum(f.quantity for f in o.fills) < o.filled_quantity]
         if len(ticks) >= count and not pending:
@@ -46,15 +45,27 @@ def _wait_for_ticks(bot_id: int, count: int, timeout: float = 90) -> list[BotTic
 
 
 def test_a_bot_buys_on_one_close_and_sells_on_the_next_and_the_page_shows_the_pnl(
-        client, logged_in, sim, hour_candles, celery_worker_process, redis_client):
+    client, logged_in, sim, hour_candles, celery_worker_process, redis_client
+):
     trader = make_trader(lambda: (logged_in, None), sim)
     with session_scope() as session:
         version_id = strategy_store.create_strategy(session, logged_in.id, "Round trip", code=LONG_THEN_EXIT).latest.id
     token = csrf_token_from(client.get("/bots/").get_data(as_text=True))
-    response = client.post("/bots/", data={
-        "csrf_token": token, "name": "round trip", "strategy_version_id": version_id, "broker_id": trader.broker_id,
-        "symbol": "BTCUSDT", "timeframe": "1h", "params": '{"size": 0.2}', "candles_needed": "200",
-        "timeout_seconds": "10", "start_now": "y"})
+    response = client.post(
+        "/bots/",
+        data={
+            "csrf_token": token,
+            "name": "round trip",
+            "strategy_version_id": version_id,
+            "broker_id": trader.broker_id,
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "params": '{"size": 0.2}',
+            "candles_needed": "200",
+            "timeout_seconds": "10",
+            "start_now": "y",
+        },
+    )
     assert response.status_code == 302
     with new_session() as session:
         bot = session.scalar(select(Bot).where(Bot.user_id == logged_in.id))
@@ -62,14 +73,17 @@ def test_a_bot_buys_on_one_close_and_sells_on_the_next_and_the_page_shows_the_pn
     try:
         hook = TickHook(due_ticks, task_sender().send_task)
         assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-2]), redis_client, hook)].count(bot.id) == 1
-        entry_tick, = _wait_for_ticks(bot.id, 1)
+        (entry_tick,) = _wait_for_ticks(bot.id, 1)
         assert entry_tick.action == "enter"
         assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-1]), redis_client, hook)].count(bot.id) == 1
         _, exit_tick = _wait_for_ticks(bot.id, 2)
         assert exit_tick.action == "exit"
         with new_session() as session:
-            orders = list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot.id))
-                                          .order_by(Order.id)))
+            orders = list(
+                session.scalars(
+                    select(Order).where(Order.source == "bot", Order.source_ref == str(bot.id)).order_by(Order.id)
+                )
+            )
             for order in orders:
                 order.fills  # noqa: B018 - load them before the session closes
         assert [(o.side, o.state) for o in orders] == [("buy", "filled"), ("sell", "filled")]

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.browser
 @pytest.fixture()
 def feeds_process(sim, infra, redis_client):
     log = open(LOG_DIR / "feeds.log", "a")  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "feeds", "--ws-url", sim.ws_url, "--rest-url", sim.url],
-                               cwd=ROOT, env=process_env(), stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "feeds", "--ws-url", sim.ws_url, "--rest-url", sim.url],
+        cwd=ROOT,
+        env=process_env(),
+        stdout=log,
+        stderr=log,
+    )
     yield process
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -44,8 +49,9 @@ def test_trader_watches_live_candles_and_the_feed_survives_a_drop(page, browser_
 
     reconnects = status["reconnects"]
     sim.set_faults(drop_ws_now=True)
-    again = wait_until(lambda: (s := feed_status()) and s["reconnects"] > reconnects and s["connected"] and s,
-                       timeout=15)
+    again = wait_until(
+        lambda: (s := feed_status()) and s["reconnects"] > reconnects and s["connected"] and s, timeout=15
+    )
     assert again["connected"] and stale_feeds() == []
 
     feeds_process.send_signal(signal.SIGTERM)

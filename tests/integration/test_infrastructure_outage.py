@@ -32,12 +32,16 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.user = init_postgres(data_dir) if kind == "postgres" else None
         # The web process here only pings the server, so it may use the superuser (with its password).
-        self.password = remember_secret(superuser_password_file(data_dir).read_text().strip()
-                                        if kind == "postgres" else secrets.token_urlsafe(16))
+        self.password = remember_secret(
+            superuser_password_file(data_dir).read_text().strip() if kind == "postgres" else secrets.token_urlsafe(16)
+        )
 
     def start(self) -> None:
-        command = redis_command(self.port, self.data_dir, self.password) if self.kind == "redis" \
+        command = (
+            redis_command(self.port, self.data_dir, self.password)
+            if self.kind == "redis"
             else postgres_command(self.data_dir, self.port)
+        )
         log = open(LOG_DIR / f"outage-{self.kind}.log", "a")  # noqa: SIM115
         self.process = start_server(command, user=self.user, stdout=log, stderr=log)
 
@@ -110,16 +114,43 @@ def test_web_reports_outages_on_healthz_and_recovers(tmp_path, server_home):
 def test_worker_waits_for_redis_then_processes_tasks(tmp_path):
     redis = Server("redis", tmp_path / "redis")
     env = process_env(REDIS_URL=redis.url)
-    worker = _start([sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "maintenance",
-                     "-c", "1", "-n", "outage@%h", "--without-gossip", "--without-mingle"], env, "outage-worker.log")
+    worker = _start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "maintenance",
+            "-c",
+            "1",
+            "-n",
+            "outage@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        "outage-worker.log",
+    )
     try:
         time.sleep(4)
         assert worker.poll() is None, "the worker must keep retrying, not exit"
         redis.start()
         probe = subprocess.run(
-            [sys.executable, "-c", "from workers.celery_app import app; from core import tasks; "
-             "print(tasks.send_ping('back', app=app).get(timeout=60))"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+            [
+                sys.executable,
+                "-c",
+                "from workers.celery_app import app; from core import tasks; "
+                "print(tasks.send_ping('back', app=app).get(timeout=60))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         assert probe.stdout.strip() == "back", probe.stderr[-2000:]
         log_text = (LOG_DIR / "outage-worker.log").read_text()
         events = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]

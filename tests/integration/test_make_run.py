@@ -27,11 +27,22 @@ def _fresh_install(tmp_path: Path) -> tuple[dict, dict]:
     ports = {name: free_port() for name in ("web", "flower", "sim", "postgres", "redis", "vest", "paradex")}
     arb = yaml.safe_load((ROOT / "config.yaml").read_text())["arb"]
     arb["sim"].update(vest_port=ports["vest"], paradex_port=ports["paradex"])
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
-        "web": {"port": ports["web"]}, "flower": {"port": ports["flower"]}, "sim": {"port": ports["sim"]},
-        "embedded": {"postgres_port": ports["postgres"], "redis_port": ports["redis"]}, "arb": arb}))
-    env = process_env(ARISTOBOT_CONFIG=str(tmp_path / "config.yaml"), ARISTOBOT_VAR=str(tmp_path / "var"),
-                      ARISTOBOT_ENV_FILE=str(tmp_path / ".env"))
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "web": {"port": ports["web"]},
+                "flower": {"port": ports["flower"]},
+                "sim": {"port": ports["sim"]},
+                "embedded": {"postgres_port": ports["postgres"], "redis_port": ports["redis"]},
+                "arb": arb,
+            }
+        )
+    )
+    env = process_env(
+        ARISTOBOT_CONFIG=str(tmp_path / "config.yaml"),
+        ARISTOBOT_VAR=str(tmp_path / "var"),
+        ARISTOBOT_ENV_FILE=str(tmp_path / ".env"),
+    )
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FERNET_KEYS"):
         env.pop(name)
     return ports, env
@@ -39,8 +50,15 @@ def _fresh_install(tmp_path: Path) -> tuple[dict, dict]:
 
 def _start(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     log = open(log_path, "a")  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=log, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
     banner = []
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
@@ -97,8 +115,9 @@ def _login(port: int, username: str, password: str) -> requests.Response:
     session = requests.Session()
     base = f"http://127.0.0.1:{port}"
     token = csrf_token_from(session.get(f"{base}/login", timeout=5).text)
-    return session.post(f"{base}/login", data={"username": username, "password": password, "csrf_token": token},
-                        timeout=5)
+    return session.post(
+        f"{base}/login", data={"username": username, "password": password, "csrf_token": token}, timeout=5
+    )
 
 
 def _stop(process: subprocess.Popen) -> int:
@@ -123,8 +142,18 @@ def test_make_run_fresh_machine_login_stop_and_resume(server_home):
         password = remember_secret((var_dir / "demo-password").read_text().strip())
         assert (home / ".env").exists() and "fresh random keys" in banner
         health = _wait_healthy(ports["web"])
-        assert {"web", "worker", "maintenance", "backtester", "beat", "flower", "sim", "feeds", "perpsim", "arb"} \
-            <= set(health["processes"])
+        assert {
+            "web",
+            "worker",
+            "maintenance",
+            "backtester",
+            "beat",
+            "flower",
+            "sim",
+            "feeds",
+            "perpsim",
+            "arb",
+        } <= set(health["processes"])
         assert "Demo broker: 'Simulator' with 10000 USDT" in banner
         assert health["postgres"]["ok"] and health["redis"]["ok"]
         response = _login(ports["web"], "demo", password)
@@ -155,14 +184,21 @@ def _assert_least_privilege(home: Path, ports: dict, demo_password: str) -> None
     assert "-m webapp" in commands and "workers.celery_app worker" in commands and "-m feeds" in commands, commands
     holders = [command for command, environ in environments.items() if superuser_password.encode() in environ]
     assert holders == [], holders
-    settings = dict(line.split("=", 1) for line in (home / ".env").read_text().splitlines()
-                    if "=" in line and not line.startswith("#"))
+    settings = dict(
+        line.split("=", 1)
+        for line in (home / ".env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     for name in ("POSTGRES_APP_PASSWORD", "REDIS_PASSWORD", "FLOWER_BASIC_AUTH"):
         remember_secret(settings[name])  # tests/secrets_audit.py: in no log of the run
     assert requests.get(f"http://127.0.0.1:{ports['flower']}/", timeout=5).status_code == 401
     user, flower_password = settings["FLOWER_BASIC_AUTH"].split(":", 1)
-    assert requests.get(f"http://127.0.0.1:{ports['flower']}/workers", auth=(user, flower_password),
-                        timeout=10).status_code == 200
+    assert (
+        requests.get(
+            f"http://127.0.0.1:{ports['flower']}/workers", auth=(user, flower_password), timeout=10
+        ).status_code
+        == 200
+    )
     logs = [path for path in _files_under(var_dir) if path.name != "demo-password"]
     logs.append(Path(os.environ["ARISTOBOT_TEST_LOG_DIR"]) / "make-run.log")
     assert not [path for path in logs if demo_password.encode() in path.read_bytes()]
@@ -174,8 +210,11 @@ def test_port_in_use_is_one_clear_line(tmp_path):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["web"]))
         blocker.listen()
-        result = subprocess.run([sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"aristobot: port {ports['web']} on 127.0.0.1 is already in use (needed by web); "
-                                     "stop the other program or change the port in config.yaml")
+    assert result.stderr.strip() == (
+        f"aristobot: port {ports['web']} on 127.0.0.1 is already in use (needed by web); "
+        "stop the other program or change the port in config.yaml"
+    )

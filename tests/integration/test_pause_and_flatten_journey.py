@@ -33,7 +33,8 @@ from tests.trading_support import Trader
 
 
 def test_a_trader_away_from_the_screen_pauses_everything_and_flattens_in_one_click(
-        signed_in_trader, make_bot, celery_worker_process):
+    signed_in_trader, make_bot, celery_worker_process
+):
     trader, browser = signed_in_trader
     desk = make_desk(trader, make_bot)
     other = second_broker(trader, "Backup venue")
@@ -46,8 +47,9 @@ def test_a_trader_away_from_the_screen_pauses_everything_and_flattens_in_one_cli
     assert "Pause all" in header
     paused = browser.post("/stop/pause-all", data={"csrf_token": csrf_token_from(page)}, follow_redirects=True)
     assert "paused 1 bot(s) and 1 webhook(s)" in paused.get_data(as_text=True)
-    alert = browser.post(f"/webhooks/tv/{desk.webhook_token}", data=json.dumps({"action": "buy"}),
-                         content_type="application/json")
+    alert = browser.post(
+        f"/webhooks/tv/{desk.webhook_token}", data=json.dumps({"action": "buy"}), content_type="application/json"
+    )
     assert alert.status_code == 409 and "paused" in alert.get_data(as_text=True)
 
     confirm = browser.get(re.search(r'href="(/stop/flatten)"', header).group(1)).get_data(as_text=True)

@@ -16,7 +16,10 @@ from core.strategies.templates import get_template
 from tests.support import csrf_token_from, remember_secret
 
 API_KEY = remember_secret("sk-test-" + secrets.token_urlsafe(16))
-FORBIDDEN_ANSWER = "Here you go:\n```python\nimport os\nfrom core.strategies import Strategy\n\n\nclass Bad(Strategy):\n    pass\n```\n"
+FORBIDDEN_ANSWER = (
+    "Here you go:\n```python\nimport os\nfrom core.strategies import Strategy\n\n\n"
+    "class Bad(Strategy):\n    pass\n```\n"
+)
 VALID_CODE = get_template("bollinger_breakout").code.replace("class BollingerBreakout", "class AiBreakout")
 VALID_ANSWER = f"Fixed: no os import any more.\n```python\n{VALID_CODE}```\n"
 
@@ -37,9 +40,17 @@ class ChatServer:
                     self._reply(401, {"error": {"message": "bad key"}})
                     return
                 content = server.answers.pop(0)
-                self._reply(200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                                  "choices": [{"index": 0, "finish_reason": "stop",
-                                               "message": {"role": "assistant", "content": content}}]})
+                self._reply(
+                    200,
+                    {
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion",
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                        ],
+                    },
+                )
 
             def _reply(self, status, payload):
                 data = json.dumps(payload).encode()
@@ -77,20 +88,25 @@ def ai_client(infra, chat_server, make_user):
     for key in get_redis().scan_iter("*LIMITER*"):
         get_redis().delete(key)
     settings = get_settings()
-    secrets_ = settings.secrets.model_copy(update={"AI_BASE_URL": chat_server.url + "/v1", "AI_API_KEY": API_KEY,
-                                                   "AI_MODEL": "local-coder"})
+    secrets_ = settings.secrets.model_copy(
+        update={"AI_BASE_URL": chat_server.url + "/v1", "AI_API_KEY": API_KEY, "AI_MODEL": "local-coder"}
+    )
     app = create_app(settings.model_copy(update={"secrets": secrets_}))
     client = app.test_client()
     user, password = make_user()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    assert client.post("/login", data={"username": user.username, "password": password,
-                                       "csrf_token": token}).status_code == 302
+    assert (
+        client.post("/login", data={"username": user.username, "password": password, "csrf_token": token}).status_code
+        == 302
+    )
     return client
 
 
 def _ask(client, strategy_id, token, message, history, code):
-    response = client.post(f"/strategies/{strategy_id}/assistant",
-                           data={"message": message, "history": history, "code": code, "csrf_token": token})
+    response = client.post(
+        f"/strategies/{strategy_id}/assistant",
+        data={"message": message, "history": history, "code": code, "csrf_token": token},
+    )
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     history = html.unescape(re.search(r'name="history" value="([^"]*)"', text).group(1))
@@ -124,8 +140,9 @@ def test_trader_gets_refused_code_then_valid_code_to_insert(ai_client, chat_serv
     assert "should_long" in system and "Imports only from" in system and "class MyStrategy" in system  # current code
 
     # Inserting is the browser's job; saving what was inserted stores a valid version.
-    saved = ai_client.post(f"/strategies/{strategy_id}/save", data={"code": proposed, "csrf_token": token,
-                                                                      "note": "from the AI assistant"})
+    saved = ai_client.post(
+        f"/strategies/{strategy_id}/save", data={"code": proposed, "csrf_token": token, "note": "from the AI assistant"}
+    )
     assert saved.status_code == 302
     editor = ai_client.get(f"/strategies/{strategy_id}").get_data(as_text=True)
     assert "v2 valid" in editor and "from the AI assistant" in editor

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the webhook_of fixture is imported and taken as a parameter)
 """A TradingView alert, over real HTTP, becomes one filled order at the simulator; its replay does not;
 `close` sells what the webhook bought. Real web server, real Celery worker, real simulator."""
 
@@ -46,7 +47,8 @@ def _filled(alert_id: int) -> Order | None:
 
 
 def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
-        live_server, celery_worker_process, make_user, sim, webhook_of, redis_client):  # noqa: F811
+    live_server, celery_worker_process, make_user, sim, webhook_of, redis_client
+):
     trader = make_trader(make_user, sim)
     with new_session() as session:
         from core.models import User
@@ -54,8 +56,16 @@ def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
         user = session.get(User, trader.user_id)
     _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
     url = f"{live_server}/webhooks/tv/{token}"
-    alert = json.dumps({"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
-                        "price": "60000", "interval": "1", "time": now()})
+    alert = json.dumps(
+        {
+            "action": "buy",
+            "ticker": "BINANCE:BTCUSDT",
+            "contracts": "{{strategy.order.contracts}}",
+            "price": "60000",
+            "interval": "1",
+            "time": now(),
+        }
+    )
 
     answer = requests.post(url, data=alert, headers={"Content-Type": "text/plain; charset=utf-8"}, timeout=5)
     assert answer.status_code == 202  # answered before the order is worked (speed: `aristobot bench webhook`)
@@ -76,8 +86,7 @@ def test_tradingview_alert_becomes_one_filled_order_and_close_sells_it(
             return session.query(Fill).filter_by(order_id=buy.id).count()
 
     _wait_for(ledger_has_fill)
-    close = requests.post(url, json={"action": "close", "ticker": "BTCUSDT", "time": now()},
-                          timeout=5)
+    close = requests.post(url, json={"action": "close", "ticker": "BTCUSDT", "time": now()}, timeout=5)
     assert close.status_code == 202
     sell = _wait_for(lambda: _filled(close.json()["alert_id"]))
     with new_session() as session:
@@ -107,7 +116,8 @@ def _sync(order_id: int) -> dict:
 
 
 def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that_exits_at_the_take_profit(
-        live_server, celery_worker_process, make_user, sim, webhook_of, redis_client):  # noqa: F811
+    live_server, celery_worker_process, make_user, sim, webhook_of, redis_client
+):
     trader = make_trader(make_user, sim)
     with new_session() as session:
         from core.models import User
@@ -115,11 +125,22 @@ def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that
         user = session.get(User, trader.user_id)
     _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
     price = sim.state.last_price("BTCUSDT")
-    take_profit, stop_loss = (price * Decimal("1.2")).quantize(Decimal("0.01")), \
-        (price * Decimal("0.8")).quantize(Decimal("0.01"))
-    answer = requests.post(f"{live_server}/webhooks/tv/{token}", timeout=5, json={
-        "action": "buy", "ticker": "BTCUSDT", "price": str(price), "tp": str(take_profit), "sl": str(stop_loss),
-        "time": now()})
+    take_profit, stop_loss = (
+        (price * Decimal("1.2")).quantize(Decimal("0.01")),
+        (price * Decimal("0.8")).quantize(Decimal("0.01")),
+    )
+    answer = requests.post(
+        f"{live_server}/webhooks/tv/{token}",
+        timeout=5,
+        json={
+            "action": "buy",
+            "ticker": "BTCUSDT",
+            "price": str(price),
+            "tp": str(take_profit),
+            "sl": str(stop_loss),
+            "time": now(),
+        },
+    )
     assert answer.status_code == 202, answer.text
     alert_id = answer.json()["alert_id"]
     entry = _wait_for(lambda: _filled(alert_id))
@@ -156,7 +177,8 @@ def test_alert_with_stop_loss_and_take_profit_protects_the_fill_with_an_oco_that
 
 
 def test_close_cancels_the_resting_stop_loss_before_selling(
-        live_server, celery_worker_process, make_user, sim, webhook_of, redis_client):  # noqa: F811
+    live_server, celery_worker_process, make_user, sim, webhook_of, redis_client
+):
     trader = make_trader(make_user, sim, balances={"USDT": "100000"})  # no BTC but what the webhook buys
     with new_session() as session:
         from core.models import User
@@ -165,8 +187,9 @@ def test_close_cancels_the_resting_stop_loss_before_selling(
     _, token = webhook_of(user, trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
     url = f"{live_server}/webhooks/tv/{token}"
     stop_loss = (sim.state.last_price("BTCUSDT") * Decimal("0.7")).quantize(Decimal("0.01"))
-    buy = requests.post(url, timeout=5, json={"action": "buy", "ticker": "BTCUSDT", "stop_loss": str(stop_loss),
-                                              "time": now()})
+    buy = requests.post(
+        url, timeout=5, json={"action": "buy", "ticker": "BTCUSDT", "stop_loss": str(stop_loss), "time": now()}
+    )
     entry = _wait_for(lambda: _filled(buy.json()["alert_id"]))
     stop = _wait_for(lambda: (o := _protection_of(entry.id)) and o.state == "open" and o)
     assert (stop.type, stop.side, stop.stop_price) == ("stop_loss", "sell", stop_loss)

@@ -16,13 +16,17 @@ def test_admin_creates_and_disables_user(app, make_user, login):
     page = c.get("/admin/users").get_data(as_text=True)
     token = csrf_token_from(page)
     new_password = remember_secret("initial-password-77")
-    response = c.post("/admin/users", data={"csrf_token": token, "username": "newtrader_" + admin.username[:6],
-                                            "password": new_password})
+    response = c.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "newtrader_" + admin.username[:6], "password": new_password},
+    )
     assert response.status_code == 302
     listing = c.get("/admin/users").get_data(as_text=True)
     assert "newtrader_" + admin.username[:6] in listing
-    duplicate = c.post("/admin/users", data={"csrf_token": token, "username": "newtrader_" + admin.username[:6],
-                                             "password": new_password})
+    duplicate = c.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "newtrader_" + admin.username[:6], "password": new_password},
+    )
     assert duplicate.status_code == 400 and "already exists" in duplicate.get_data(as_text=True)
     weak = c.post("/admin/users", data={"csrf_token": token, "username": "weakling", "password": "123"})
     assert weak.status_code == 400 and "between 10 and 256 characters" in weak.get_data(as_text=True)

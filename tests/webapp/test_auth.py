@@ -58,12 +58,20 @@ def test_change_password(client, logged_in, login, make_user):
 
     page = client.get("/account/password").get_data(as_text=True)
     token = csrf_token_from(page)
-    bad = client.post("/account/password", data={"csrf_token": token, "current": "wrong-password",
-                                                  "new": "a-new-password-1", "confirm": "a-new-password-1"})
+    bad = client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current": "wrong-password",
+            "new": "a-new-password-1",
+            "confirm": "a-new-password-1",
+        },
+    )
     assert bad.status_code == 400
     assert "current password is wrong" in bad.get_data(as_text=True)
-    short = client.post("/account/password", data={"csrf_token": token, "current": "x", "new": "short",
-                                                    "confirm": "short"})
+    short = client.post(
+        "/account/password", data={"csrf_token": token, "current": "x", "new": "short", "confirm": "short"}
+    )
     assert short.status_code == 400
     with new_session() as session:
         assert session.get(User, logged_in.id).check_password("a-new-password-1") is False
@@ -77,8 +85,7 @@ def test_change_password_then_login_with_new_one(app, make_user, login):
     login(user.username, password, test_client=c)
     token = csrf_token_from(c.get("/account/password").get_data(as_text=True))
     new = remember_secret("brand-new-password-42")
-    response = c.post("/account/password", data={"csrf_token": token, "current": password, "new": new,
-                                                 "confirm": new})
+    response = c.post("/account/password", data={"csrf_token": token, "current": password, "new": new, "confirm": new})
     assert response.status_code == 302
     fresh = app.test_client()
     assert login(user.username, password, test_client=fresh).status_code == 200  # old one refused
@@ -103,6 +110,7 @@ def test_session_cookie_is_httponly(client, make_user, login):
 def test_open_redirect_is_ignored(client, make_user):
     user, password = make_user()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    response = client.post("/login?next=//evil.example/", data={"username": user.username, "password": password,
-                                                                "csrf_token": token})
+    response = client.post(
+        "/login?next=//evil.example/", data={"username": user.username, "password": password, "csrf_token": token}
+    )
     assert response.headers["Location"] == "/"

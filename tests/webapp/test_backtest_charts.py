@@ -21,8 +21,15 @@ def trader(db_session, make_user):
 
 def finished_run(db_session, user_id, **changes) -> BacktestRun:
     version = make_strategy(db_session, user_id)
-    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
-                                    start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]), **changes)
+    request = run_params.RunRequest(
+        strategy_version_id=version.id,
+        venue="binance",
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_ms=int(ROWS[0][0]),
+        end_ms=int(ROWS[-1][0]),
+        **changes,
+    )
     run_id = run_lifecycle.create_run(db_session, user_id, request).id
     db_session.commit()
     assert run_lifecycle.execute_run(run_id) == "done"

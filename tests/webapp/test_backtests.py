@@ -29,9 +29,19 @@ def trader(redis_client, logged_in, db_session):
 
 def form_data(client, version_id: int, **changes) -> dict:
     token = csrf_token_from(client.get("/backtests/new").get_data(as_text=True))
-    data = {"csrf_token": token, "strategy_version": str(version_id), "dataset": "binance|BTCUSDT|1h",
-            "start": FIRST_DAY, "end": LAST_DAY, "fee": "0.001", "slippage_bps": "0", "cash": "10000",
-            "params": "fast=10, slow=30", "grid": "", "grid_metric": "total_return_pct"}
+    data = {
+        "csrf_token": token,
+        "strategy_version": str(version_id),
+        "dataset": "binance|BTCUSDT|1h",
+        "start": FIRST_DAY,
+        "end": LAST_DAY,
+        "fee": "0.001",
+        "slippage_bps": "0",
+        "cash": "10000",
+        "params": "fast=10, slow=30",
+        "grid": "",
+        "grid_metric": "total_return_pct",
+    }
     return data | changes
 
 
@@ -41,8 +51,15 @@ def runs_of(session, user_id) -> list[BacktestRun]:
 
 
 def finished_run(db_session, user_id, version, **changes) -> BacktestRun:
-    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
-                              start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]), **changes)
+    request = run_params.RunRequest(
+        strategy_version_id=version.id,
+        venue="binance",
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_ms=int(ROWS[0][0]),
+        end_ms=int(ROWS[-1][0]),
+        **changes,
+    )
     run = run_lifecycle.create_run(db_session, user_id, request)
     db_session.commit()
     run_lifecycle.execute_run(run.id)
@@ -51,7 +68,13 @@ def finished_run(db_session, user_id, version, **changes) -> BacktestRun:
 
 
 def test_pages_need_a_login(client):
-    for path in ("/backtests/", "/backtests/new", "/backtests/1", "/backtests/1/chart.json", "/backtests/compare?run=1&run=2"):
+    for path in (
+        "/backtests/",
+        "/backtests/new",
+        "/backtests/1",
+        "/backtests/1/chart.json",
+        "/backtests/compare?run=1&run=2",
+    ):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -80,25 +103,28 @@ def test_submit_queues_a_run_and_redirects_to_its_page(client, trader, db_sessio
     assert 'id="bt-progress"' in page and f"/backtests/{run_id}/progress" in page
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"fee": "0.5"}, "fee must be a fraction"),
-    ({"fee": "lots"}, "Not a valid decimal value"),
-    ({"cash": "-100"}, "Number must be at least 0"),
-    ({"cash": "0"}, "cash must be positive"),
-    ({"slippage_bps": "99999"}, "slippage_bps must be in"),
-    ({"params": "fsat=5"}, "unknown parameter &#39;fsat&#39;"),
-    ({"params": "fast=ten"}, "must be an integer"),
-    ({"params": "fast=1e30"}, "must be an integer"),
-    ({"params": "fast"}, "is not NAME=VALUE"),
-    ({"start": "2030-01-01", "end": "2030-02-01"}, "no BTCUSDT 1h candles between 2030-01-01"),
-    ({"start": "2017-10-01", "end": "2017-09-01"}, "start of the date range is after its end"),
-    ({"start": "not-a-date"}, "Not a valid date value"),
-    ({"dataset": "binance|DOGEUSDT|1m"}, "Not a valid choice"),
-    ({"grid": "fast = 1..100\nslow = 10..60"}, "100 × 51 = 5,100 combinations; at most"),
-    ({"grid": "fast = 1..1000000000"}, "1,000,000,000 values"),
-    ({"grid": "fast: 1..5"}, "is not NAME = START..END"),
-    ({"grid": "fast = 5, x"}, "grid: parameter &#39;fast&#39; must be an integer"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"fee": "0.5"}, "fee must be a fraction"),
+        ({"fee": "lots"}, "Not a valid decimal value"),
+        ({"cash": "-100"}, "Number must be at least 0"),
+        ({"cash": "0"}, "cash must be positive"),
+        ({"slippage_bps": "99999"}, "slippage_bps must be in"),
+        ({"params": "fsat=5"}, "unknown parameter &#39;fsat&#39;"),
+        ({"params": "fast=ten"}, "must be an integer"),
+        ({"params": "fast=1e30"}, "must be an integer"),
+        ({"params": "fast"}, "is not NAME=VALUE"),
+        ({"start": "2030-01-01", "end": "2030-02-01"}, "no BTCUSDT 1h candles between 2030-01-01"),
+        ({"start": "2017-10-01", "end": "2017-09-01"}, "start of the date range is after its end"),
+        ({"start": "not-a-date"}, "Not a valid date value"),
+        ({"dataset": "binance|DOGEUSDT|1m"}, "Not a valid choice"),
+        ({"grid": "fast = 1..100\nslow = 10..60"}, "100 × 51 = 5,100 combinations; at most"),
+        ({"grid": "fast = 1..1000000000"}, "1,000,000,000 values"),
+        ({"grid": "fast: 1..5"}, "is not NAME = START..END"),
+        ({"grid": "fast = 5, x"}, "grid: parameter &#39;fast&#39; must be an integer"),
+    ],
+)
 def test_each_bad_input_is_a_400_with_the_reason_and_keeps_what_was_typed(client, trader, db_session, changes, message):
     version = make_strategy(db_session, trader.id)
     response = client.post("/backtests/new", data=form_data(client, version.id, **changes))
@@ -146,8 +172,11 @@ def test_failed_run_shows_the_error_line_and_candle(client, trader, db_session):
 
 def test_progress_fragment_polls_until_finished_then_refreshes(client, trader, db_session):
     version = make_strategy(db_session, trader.id)
-    queued = run_lifecycle.create_run(db_session, trader.id, run_params.RunRequest(
-        strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
+    queued = run_lifecycle.create_run(
+        db_session,
+        trader.id,
+        run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"),
+    )
     db_session.commit()
     waiting = client.get(f"/backtests/{queued.id}/progress")
     assert "HX-Refresh" not in waiting.headers and 'hx-trigger="every 200ms"' in waiting.get_data(as_text=True)
@@ -174,8 +203,9 @@ def test_list_and_compare_side_by_side(client, trader, db_session):
 
 def test_grid_page_shows_a_heatmap(client, trader, db_session):
     version = make_strategy(db_session, trader.id)
-    run = finished_run(db_session, trader.id, version, grid={"fast": [5, 10, 15], "slow": [30, 50]},
-                       grid_metric="sharpe")
+    run = finished_run(
+        db_session, trader.id, version, grid={"fast": [5, 10, 15], "slow": [30, 50]}, grid_metric="sharpe"
+    )
     html = client.get(f"/backtests/{run.id}").get_data(as_text=True)
     assert 'class="bt-heatmap"' in html and html.count('class="num cell"') == 6
     assert "fast ↓ · slow →" in html and "Best combination (sharpe)" in html
@@ -196,9 +226,14 @@ def test_other_users_runs_are_404_everywhere(client, trader, db_session, make_us
     other, password = make_user()
     client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/backtests/").get_data(as_text=True))})
     login(other.username, password)
-    for path in (f"/backtests/{run.id}", f"/backtests/{run.id}/progress", f"/backtests/{run.id}/chart.json",
-                 f"/backtests/{run.id}/trades.csv", f"/backtests/new?from={run.id}",
-                 f"/backtests/compare?run={run.id}&run={run.id + 1}"):
+    for path in (
+        f"/backtests/{run.id}",
+        f"/backtests/{run.id}/progress",
+        f"/backtests/{run.id}/chart.json",
+        f"/backtests/{run.id}/trades.csv",
+        f"/backtests/new?from={run.id}",
+        f"/backtests/compare?run={run.id}&run={run.id + 1}",
+    ):
         assert client.get(path).status_code == 404, path
     token = csrf_token_from(client.get("/backtests/").get_data(as_text=True))
     assert client.post(f"/backtests/{run.id}/delete", data={"csrf_token": token}).status_code == 404
@@ -216,8 +251,11 @@ def test_delete_a_finished_run(client, trader, db_session):
 
 def test_list_refreshes_only_its_table_while_runs_are_in_progress(client, trader, db_session):
     version = make_strategy(db_session, trader.id)
-    run_lifecycle.create_run(db_session, trader.id, run_params.RunRequest(
-        strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"))
+    run_lifecycle.create_run(
+        db_session,
+        trader.id,
+        run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h"),
+    )
     db_session.commit()
     page = client.get("/backtests/").get_data(as_text=True)
     assert 'hx-trigger="every 2s"' in page and "<h1>Backtests</h1>" in page

@@ -23,8 +23,13 @@ def trader(redis_client, browser_login, db_session):
 
 
 def queued_run(db_session, user_id, version, **changes) -> int:
-    run = run_lifecycle.create_run(db_session, user_id, run_params.RunRequest(
-        strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h", **changes))
+    run = run_lifecycle.create_run(
+        db_session,
+        user_id,
+        run_params.RunRequest(
+            strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h", **changes
+        ),
+    )
     db_session.commit()
     return run.id
 
@@ -70,8 +75,9 @@ def test_progress_bar_turns_into_results_without_a_reload(page, trader, db_sessi
 def test_compare_two_runs_and_a_grid_heatmap(page, trader, db_session):
     version = make_strategy(db_session, trader.id)
     ids = [queued_run(db_session, trader.id, version, params={"fast": f}) for f in (6, 12)]
-    grid_id = queued_run(db_session, trader.id, version, grid={"fast": [5, 10], "slow": [30, 40]},
-                         grid_metric="total_return_pct")
+    grid_id = queued_run(
+        db_session, trader.id, version, grid={"fast": [5, 10], "slow": [30, 40]}, grid_metric="total_return_pct"
+    )
     for run_id in [*ids, grid_id]:
         run_lifecycle.execute_run(run_id)
     page.goto("/backtests/")
@@ -80,7 +86,9 @@ def test_compare_two_runs_and_a_grid_heatmap(page, trader, db_session):
     page.click("#compare-selected")
     page.wait_for_url("**/backtests/compare?*")
     page.wait_for_selector("#bt-compare-chart[data-ready='2']", timeout=15_000)
-    assert page.locator("#bt-legend span").all_inner_texts() == [f"#{i}" for i in sorted(ids, reverse=True)]  # list order, newest first
+    assert page.locator("#bt-legend span").all_inner_texts() == [
+        f"#{i}" for i in sorted(ids, reverse=True)
+    ]  # list order, newest first
     assert page.locator("tr[data-metric=sharpe] td").count() == 2
     page.goto(f"/backtests/{grid_id}")
     assert page.locator(".bt-heatmap td.cell").count() == 4

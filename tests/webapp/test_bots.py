@@ -22,8 +22,9 @@ def setup_of(infra):
     def factory(user_id: int) -> dict:
         with session_scope() as session:
             broker = BrokerConnection(user_id=user_id, venue="sim", label="Sim", base_url="http://127.0.0.1:9")
-            broker.set_credentials(remember_secret("k-" + secrets.token_hex(6)),
-                                   remember_secret("s-" + secrets.token_hex(9)))
+            broker.set_credentials(
+                remember_secret("k-" + secrets.token_hex(6)), remember_secret("s-" + secrets.token_hex(9))
+            )
             session.add(broker)
             version = strategy_store.create_strategy(session, user_id, "Always long", code=ALWAYS_LONG).latest
             session.flush()
@@ -34,8 +35,15 @@ def setup_of(infra):
 
 def _form(client, **fields) -> dict:
     token = csrf_token_from(client.get("/bots/").get_data(as_text=True))
-    return {"csrf_token": token, "name": "trend", "symbol": "BTCUSDT", "timeframe": "1h", "params": "",
-            "candles_needed": "500", "timeout_seconds": "10"} | fields
+    return {
+        "csrf_token": token,
+        "name": "trend",
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "params": "",
+        "candles_needed": "500",
+        "timeout_seconds": "10",
+    } | fields
 
 
 def _bot_of(user_id: int) -> Bot | None:
@@ -47,8 +55,10 @@ def test_create_start_pause_and_delete_a_bot(client, logged_in, setup_of):
     ids = setup_of(logged_in.id)
     page = client.get("/bots/").get_data(as_text=True)
     assert "Always long v1" in page and "New bot" in page
-    response = client.post("/bots/", data=_form(client, strategy_version_id=ids["version_id"],
-                                                broker_id=ids["broker_id"], params='{"size": 0.25}'))
+    response = client.post(
+        "/bots/",
+        data=_form(client, strategy_version_id=ids["version_id"], broker_id=ids["broker_id"], params='{"size": 0.25}'),
+    )
     assert response.status_code == 302
     bot = _bot_of(logged_in.id)
     assert (bot.state, bot.params, bot.symbol) == ("paused", {"size": 0.25}, "BTCUSDT")
@@ -79,18 +89,22 @@ def test_the_redirect_after_an_action_stays_on_the_bots_pages(client, logged_in,
     assert back.headers["Location"].endswith("/bots/")
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"params": "{size: 1}"}, "JSON object"),
-    ({"params": '{"nope": 1}'}, "unknown parameter"),
-    ({"params": '{"size": "lots"}'}, "must be a number"),
-    ({"symbol": "BTC/USDT"}, "not a symbol"),
-    ({"timeout_seconds": "0"}, "Number must be between"),
-    ({"name": ""}, "This field is required"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"params": "{size: 1}"}, "JSON object"),
+        ({"params": '{"nope": 1}'}, "unknown parameter"),
+        ({"params": '{"size": "lots"}'}, "must be a number"),
+        ({"symbol": "BTC/USDT"}, "not a symbol"),
+        ({"timeout_seconds": "0"}, "Number must be between"),
+        ({"name": ""}, "This field is required"),
+    ],
+)
 def test_bad_input_is_refused_with_the_reason_and_the_form_kept(client, logged_in, setup_of, fields, message):
     ids = setup_of(logged_in.id)
-    response = client.post("/bots/", data=_form(client, strategy_version_id=ids["version_id"],
-                                                broker_id=ids["broker_id"], **fields))
+    response = client.post(
+        "/bots/", data=_form(client, strategy_version_id=ids["version_id"], broker_id=ids["broker_id"], **fields)
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and message in html
     if fields.get("params"):
@@ -101,14 +115,33 @@ def test_bad_input_is_refused_with_the_reason_and_the_form_kept(client, logged_i
 def test_the_bot_page_shows_the_strategy_error_with_its_line(client, logged_in, setup_of):
     ids = setup_of(logged_in.id)
     with session_scope() as session:
-        bot = Bot(user_id=logged_in.id, name="broken", strategy_version_id=ids["version_id"],
-                  broker_id=ids["broker_id"], venue="sim", symbol="BTCUSDT", timeframe="1h", state="error",
-                  last_error={"type": "ZeroDivisionError", "message": "division by zero", "line": 12,
-                              "candle_time": None, "kind": "strategy"})
+        bot = Bot(
+            user_id=logged_in.id,
+            name="broken",
+            strategy_version_id=ids["version_id"],
+            broker_id=ids["broker_id"],
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            state="error",
+            last_error={
+                "type": "ZeroDivisionError",
+                "message": "division by zero",
+                "line": 12,
+                "candle_time": None,
+                "kind": "strategy",
+            },
+        )
         session.add(bot)
         session.flush()
-        session.add(BotTick(bot_id=bot.id, candle_time=1_700_000_000_000, action="error",
-                            note="ZeroDivisionError: division by zero (line 12)"))
+        session.add(
+            BotTick(
+                bot_id=bot.id,
+                candle_time=1_700_000_000_000,
+                action="error",
+                note="ZeroDivisionError: division by zero (line 12)",
+            )
+        )
         bot_id = bot.id
     html = client.get(f"/bots/{bot_id}").get_data(as_text=True)
     assert "Stopped by an error in the strategy" in html and "ZeroDivisionError" in html and "line 12" in html
@@ -121,8 +154,16 @@ def test_another_users_bot_is_not_found_and_unchanged(client, logged_in, setup_o
     owner, _ = make_user()
     ids = setup_of(owner.id)
     with session_scope() as session:
-        bot = Bot(user_id=owner.id, name="theirs", strategy_version_id=ids["version_id"], broker_id=ids["broker_id"],
-                  venue="sim", symbol="BTCUSDT", timeframe="1h", state="running")
+        bot = Bot(
+            user_id=owner.id,
+            name="theirs",
+            strategy_version_id=ids["version_id"],
+            broker_id=ids["broker_id"],
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            state="running",
+        )
         session.add(bot)
         session.flush()
         bot_id = bot.id
@@ -131,8 +172,9 @@ def test_another_users_bot_is_not_found_and_unchanged(client, logged_in, setup_o
         response = getattr(client, method)(f"/bots/{bot_id}{path}", data={"csrf_token": token})
         assert response.status_code == 404
     # Nor can their broker or strategy be used for a bot of mine.
-    response = client.post("/bots/", data=_form(client, strategy_version_id=ids["version_id"],
-                                                broker_id=ids["broker_id"]))
+    response = client.post(
+        "/bots/", data=_form(client, strategy_version_id=ids["version_id"], broker_id=ids["broker_id"])
+    )
     assert response.status_code == 400
     with new_session() as session:
         assert session.get(Bot, bot_id).state == "running"

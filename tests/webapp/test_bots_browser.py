@@ -19,8 +19,9 @@ from tests.trading_support import make_trader
 pytestmark = pytest.mark.browser
 
 
-def test_create_start_and_see_a_broken_bot_stopped_with_its_error(page, browser_login, sim, hour_candles,
-                                                                 celery_worker_process):
+def test_create_start_and_see_a_broken_bot_stopped_with_its_error(
+    page, browser_login, sim, hour_candles, celery_worker_process
+):
     from workers.celery_app import app
 
     user, password = browser_login()
@@ -53,7 +54,8 @@ def test_create_start_and_see_a_broken_bot_stopped_with_its_error(page, browser_
         expect(page.locator("#bot-ticks")).to_contain_text("error")
         page.goto("/bots/")
         expect(page.locator("[role=alert]").filter(has_text="my first bot")).to_contain_text(
-            re.compile(r"is stopped:\s+ValueError"))
+            re.compile(r"is stopped:\s+ValueError")
+        )
     finally:
         with session_scope() as session:
             session.get(Bot, bot_id).state = "paused"

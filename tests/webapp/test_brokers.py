@@ -81,7 +81,9 @@ def test_load_markets_stores_symbols_and_rules(client, logged_in, sim):
     assert "symbols loaded" in response.get_data(as_text=True) and "HX-Redirect" not in response.headers
     with session_scope() as session:
         count = session.scalar(select(func.count()).select_from(SymbolRule).where(SymbolRule.broker_id == broker.id))
-        btc = session.scalar(select(SymbolRule).where(SymbolRule.broker_id == broker.id, SymbolRule.symbol == "BTCUSDT"))
+        btc = session.scalar(
+            select(SymbolRule).where(SymbolRule.broker_id == broker.id, SymbolRule.symbol == "BTCUSDT")
+        )
     assert count >= 3 and btc.rules["tick_size"] == "0.01" and btc.base == "BTC"
 
 
@@ -100,8 +102,10 @@ def test_edit_keeps_keys_when_left_blank_and_delete_removes(client, logged_in, s
     _add(client, api_key=key, api_secret=secret, base_url=sim.url)
     broker = _broker(logged_in.id)
     token = csrf_token_from(client.get(f"/brokers/{broker.id}/edit").get_data(as_text=True))
-    response = client.post(f"/brokers/{broker.id}/edit", data={"csrf_token": token, "venue": "sim",
-                                                                "label": "Renamed", "base_url": sim.url})
+    response = client.post(
+        f"/brokers/{broker.id}/edit",
+        data={"csrf_token": token, "venue": "sim", "label": "Renamed", "base_url": sim.url},
+    )
     assert response.status_code == 302
     renamed = _broker(logged_in.id)
     assert renamed.label == "Renamed" and renamed.credentials()["api_key"] == key
@@ -161,8 +165,12 @@ def _test_connection(client, broker_id: int) -> str:
 
 
 def test_a_venue_error_is_shown_bounded_escaped_and_printable(client, logged_in, hostile_venue):
-    assert _add(client, venue="binance", api_key="abcdefgh1234", api_secret="secretsecret",
-                base_url=hostile_venue).status_code == 302
+    assert (
+        _add(
+            client, venue="binance", api_key="abcdefgh1234", api_secret="secretsecret", base_url=hostile_venue
+        ).status_code
+        == 302
+    )
     html = _test_connection(client, _broker(logged_in.id).id)
     assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in html and "<script>alert" not in html
     assert "\x1b" not in html and "\u202e" not in html and "\r\nX-Injected" not in html
@@ -175,8 +183,16 @@ def test_a_venue_redirect_is_not_followed(client, logged_in, hostile_venue):
     assert "unavailable" in html and "TooManyRedirects" in html
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254", "http://10.0.0.8:8080", "http://[::1]:6379",
-                                 "http://0.0.0.0:5432", "http://192.168.0.1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254",
+        "http://10.0.0.8:8080",
+        "http://[::1]:6379",
+        "http://0.0.0.0:5432",
+        "http://192.168.0.1",
+    ],
+)
 def test_a_base_url_on_a_private_network_is_refused_at_save(client, logged_in, url):
     response = _add(client, api_key="abcdefgh1234", api_secret="secretsecret", base_url=url)
     assert response.status_code == 400

@@ -22,8 +22,16 @@ from core.models import (
 from tests.support import csrf_token_from, remember_secret
 
 # Which of A's objects a blueprint's routes take as their first id.
-OBJECT_OF_AREA = {"brokers": "broker", "trading": "order", "strategies": "strategy", "webhooks": "webhook",
-                  "backtests": "run", "marketdata": "job", "bots": "bot", "notifications": "notification"}
+OBJECT_OF_AREA = {
+    "brokers": "broker",
+    "trading": "order",
+    "strategies": "strategy",
+    "webhooks": "webhook",
+    "backtests": "run",
+    "marketdata": "job",
+    "bots": "bot",
+    "notifications": "notification",
+}
 # Where one area's routes name objects of different kinds, the argument says which.
 OBJECT_OF_ARGUMENT = {"channel_id": "channel"}
 NOT_OBJECT_ROUTES = {"webhooks.receive_alert", "static", "admin.set_active"}
@@ -45,28 +53,63 @@ def objects_of_a(make_user):
         broker.set_credentials(remember_secret("a-api-key-123456"), remember_secret("a-api-secret-654321"))
         session.add(broker)
         session.flush()
-        order = record_order(session, user_a.id, OrderIntent(broker_id=broker.id, symbol="BTCUSDT", side="buy",
-                                                             type="limit", quantity=Decimal("0.01"),
-                                                             price=Decimal("1000")))
+        order = record_order(
+            session,
+            user_a.id,
+            OrderIntent(
+                broker_id=broker.id,
+                symbol="BTCUSDT",
+                side="buy",
+                type="limit",
+                quantity=Decimal("0.01"),
+                price=Decimal("1000"),
+            ),
+        )
         strategy = strategy_store.create_strategy(session, user_a.id, "A's strategy", template="sma_cross")
-        webhook, _token = create_webhook(session, user_a.id, WebhookSettings(
-            name="A's hook", broker_id=broker.id, size_mode="quantity", size_value=Decimal("0.01"),
-            symbol="BTCUSDT"))
-        run = BacktestRun(user_id=user_a.id, strategy_version_id=strategy.versions[0].id, venue="sim",
-                          symbol="BTCUSDT", timeframe="1h", fee=Decimal("0.001"), slippage_bps=Decimal(0),
-                          cash=Decimal(10000))
+        webhook, _token = create_webhook(
+            session,
+            user_a.id,
+            WebhookSettings(
+                name="A's hook", broker_id=broker.id, size_mode="quantity", size_value=Decimal("0.01"), symbol="BTCUSDT"
+            ),
+        )
+        run = BacktestRun(
+            user_id=user_a.id,
+            strategy_version_id=strategy.versions[0].id,
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            fee=Decimal("0.001"),
+            slippage_bps=Decimal(0),
+            cash=Decimal(10000),
+        )
         session.add(run)
-        bot = Bot(user_id=user_a.id, name="A's bot", strategy_version_id=strategy.versions[0].id,
-                  broker_id=broker.id, venue="sim", symbol="BTCUSDT", timeframe="1h", state="paused")
+        bot = Bot(
+            user_id=user_a.id,
+            name="A's bot",
+            strategy_version_id=strategy.versions[0].id,
+            broker_id=broker.id,
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            state="paused",
+        )
         session.add(bot)
         session.flush()
-        ids = {"broker": broker.id, "order": order.id, "strategy": strategy.id, "webhook": webhook.id,
-               "run": run.id, "bot": bot.id}
+        ids = {
+            "broker": broker.id,
+            "order": order.id,
+            "strategy": strategy.id,
+            "webhook": webhook.id,
+            "run": run.id,
+            "bot": bot.id,
+        }
     ids["notification"] = notify(user_a.id, "error", "bot", "A's bot stopped", link=f"/bots/{bot.id}")
     ids["channel"] = add_channel(user_a.id, NewChannel(label="A's phone", url="ntfy://a-topic-of-a"))
     # A market-data job of A's (a 1-minute download: harmless whichever worker picks it up later).
-    ids["job"] = jobs.start_download(user_a.id, venue="sim", symbol="BTCUSDT", timeframe="1m",
-                                     start_ms=1_700_000_000_000, end_ms=1_700_000_060_000)
+    ids["job"] = jobs.start_download(
+        user_a.id, venue="sim", symbol="BTCUSDT", timeframe="1m", start_ms=1_700_000_000_000, end_ms=1_700_000_060_000
+    )
     return ids
 
 
@@ -95,8 +138,7 @@ def test_every_object_route_is_404_for_another_user(app, objects_of_a, make_user
         for name, value in values.items():
             url = url.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client_b.open(url, method=method, data={"csrf_token": token},
-                                     headers={"X-CSRFToken": token})
+            response = client_b.open(url, method=method, data={"csrf_token": token}, headers={"X-CSRFToken": token})
             assert response.status_code == 404, f"{method} {url} answered {response.status_code} to another user"
             probed.append(f"{method} {url}")
     assert len(probed) >= 25

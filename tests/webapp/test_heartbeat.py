@@ -24,8 +24,20 @@ MINUTE = 60_000
 
 def candles(symbol: str, count: int, timeframe: str = "1m", start: int = T0) -> list[ClosedCandle]:
     span = {"1m": MINUTE, "3m": 3 * MINUTE}[timeframe]
-    return [ClosedCandle("sim", symbol, timeframe, start + i * span, Decimal(100 + i), Decimal(102 + i),
-                         Decimal(99 + i), Decimal("101.5") + i, Decimal(3)) for i in range(count)]
+    return [
+        ClosedCandle(
+            "sim",
+            symbol,
+            timeframe,
+            start + i * span,
+            Decimal(100 + i),
+            Decimal(102 + i),
+            Decimal(99 + i),
+            Decimal("101.5") + i,
+            Decimal(3),
+        )
+        for i in range(count)
+    ]
 
 
 @pytest.fixture()
@@ -60,11 +72,19 @@ def test_candles_json_is_ordered_and_limited(client, logged_in, symbol):
 
 def test_status_shows_connection_latency_and_stale_symbols(client, logged_in, redis_client):
     now = time.time()
-    write_liveness("feeds", {"venue": "sim", "connected": True, "reconnects": 2, "messages": 10,
-                              "stream_latency_ms": {"p50": 1.5, "p99": 7.25, "max": 9},
-                              "stored_latency_ms": {"p50": 3.0, "p99": 12.0, "max": 15},
-                              "symbols": {"BTCUSDT": {"last_message_ts": now - 1},
-                                          "ETHUSDT": {"last_message_ts": now - 300}}}, redis_client)
+    write_liveness(
+        "feeds",
+        {
+            "venue": "sim",
+            "connected": True,
+            "reconnects": 2,
+            "messages": 10,
+            "stream_latency_ms": {"p50": 1.5, "p99": 7.25, "max": 9},
+            "stored_latency_ms": {"p50": 3.0, "p99": 12.0, "max": 15},
+            "symbols": {"BTCUSDT": {"last_message_ts": now - 1}, "ETHUSDT": {"last_message_ts": now - 300}},
+        },
+        redis_client,
+    )
     html = client.get("/heartbeat/status").get_data(as_text=True)
     assert "connected" in html and "2 reconnects" in html
     assert "1.5 ms p50 · 7.25 ms p99" in html and "12.0 ms p99" in html
@@ -84,9 +104,9 @@ def _frames(lines) -> Iterator[tuple[str, str]]:
     event, data = "message", []
     for line in lines:
         if line.startswith("event: "):
-            event = line[len("event: "):]
+            event = line[len("event: ") :]
         elif line.startswith("data: "):
-            data.append(line[len("data: "):])
+            data.append(line[len("data: ") :])
         elif not line and data:
             yield event, "\n".join(data)
             event, data = "message", []
@@ -105,8 +125,10 @@ def test_sse_relays_the_feed_events_of_one_symbol(live_server, make_user, redis_
                 time.sleep(0.02)
             redis_client.publish(live_channel("sim", "OTHERUSDT"), candle_event(candles("OTHERUSDT", 1)[0]))
             redis_client.publish(live_channel("sim", symbol), candle_event(candles(symbol, 6)[5]))
-            redis_client.publish(live_channel("sim", symbol), json.dumps(
-                {"type": "book", "venue": "sim", "symbol": symbol, "bid": "106.4", "ask": "106.6"}))
+            redis_client.publish(
+                live_channel("sim", symbol),
+                json.dumps({"type": "book", "venue": "sim", "symbol": symbol, "bid": "106.4", "ask": "106.6"}),
+            )
 
         threading.Thread(target=publish, daemon=True).start()
         for frame in _frames(response.iter_lines(decode_unicode=True)):
@@ -135,9 +157,25 @@ def test_chart_draws_stored_candles_then_moves_with_live_closes(page, browser_lo
     assert page.locator("#chart canvas").count() > 0
     page.wait_for_selector("#live-state.ok")
     minute = T0 + 5 * MINUTE
-    closed = json.dumps({"e": "kline", "E": minute + MINUTE, "s": symbol, "k": {
-        "t": minute, "T": minute + MINUTE - 1, "s": symbol, "i": "1m", "o": "105.5", "h": "110", "l": "105",
-        "c": "108.25", "v": "4", "x": True}})
+    closed = json.dumps(
+        {
+            "e": "kline",
+            "E": minute + MINUTE,
+            "s": symbol,
+            "k": {
+                "t": minute,
+                "T": minute + MINUTE - 1,
+                "s": symbol,
+                "i": "1m",
+                "o": "105.5",
+                "h": "110",
+                "l": "105",
+                "c": "108.25",
+                "v": "4",
+                "x": True,
+            },
+        }
+    )
     book = json.dumps({"u": 7, "s": symbol, "b": "108.2", "B": "1", "a": "108.3", "A": "2"})
     pipeline = CandlePipeline("sim", client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES)
     pipeline.process_messages([closed, book])

@@ -51,21 +51,28 @@ def test_someone_elses_notification_is_not_found(client, logged_in, make_user):
 def test_channels_are_added_tested_and_removed(client, logged_in):
     with json_endpoint() as endpoint:
         token = _token(client, "/notifications/settings")
-        added = client.post("/notifications/channels", data={
-            "label": "my hook", "url": endpoint.url, "min_severity": "warning", "csrf_token": token})
+        added = client.post(
+            "/notifications/channels",
+            data={"label": "my hook", "url": endpoint.url, "min_severity": "warning", "csrf_token": token},
+        )
         assert added.status_code == 302
         page = client.get("/notifications/settings").get_data(as_text=True)
         assert "my hook" in page and endpoint.token not in page and "json://…" in page
         with new_session() as session:
             channel = session.query(NotificationChannel).filter_by(user_id=logged_in.id).one()
-        tested = client.post(f"/notifications/channels/{channel.id}/test", data={"csrf_token": token},
-                             follow_redirects=True).get_data(as_text=True)
+        tested = client.post(
+            f"/notifications/channels/{channel.id}/test", data={"csrf_token": token}, follow_redirects=True
+        ).get_data(as_text=True)
         assert "Test sent to my hook." in tested
         assert endpoint.wait_for(1)[0]["title"] == "Aristobot test"
-    client.post(f"/notifications/channels/{channel.id}/severity", data={
-        "min_severity": "critical", "csrf_token": token})  # the "on" box unticked: switched off
-    refused = client.post(f"/notifications/channels/{channel.id}/severity", data={
-        "min_severity": "loud", "enabled": "1", "csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    client.post(
+        f"/notifications/channels/{channel.id}/severity", data={"min_severity": "critical", "csrf_token": token}
+    )  # the "on" box unticked: switched off
+    refused = client.post(
+        f"/notifications/channels/{channel.id}/severity",
+        data={"min_severity": "loud", "enabled": "1", "csrf_token": token},
+        follow_redirects=True,
+    ).get_data(as_text=True)
     assert "minimum severity must be one of info, warning, error, critical" in refused
     with new_session() as session:
         changed = session.get(NotificationChannel, channel.id)
@@ -76,8 +83,10 @@ def test_channels_are_added_tested_and_removed(client, logged_in):
 
 def test_a_malformed_url_gets_a_clear_error_and_is_not_echoed(client, logged_in):
     token = _token(client, "/notifications/settings")
-    answer = client.post("/notifications/channels", data={
-        "label": "bad", "url": "tgram://secret-ish-value/", "min_severity": "info", "csrf_token": token})
+    answer = client.post(
+        "/notifications/channels",
+        data={"label": "bad", "url": "tgram://secret-ish-value/", "min_severity": "info", "csrf_token": token},
+    )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 400 and "Apprise does not understand this URL" in page
     assert "secret-ish-value" not in page

@@ -7,8 +7,19 @@ import re
 from tests.support import csrf_token_from
 from webapp import ROOT
 
-PAGES = ["/", "/trading/", "/brokers/", "/strategies/", "/backtests/", "/statistics/", "/heartbeat/",
-         "/webhooks/", "/bots/", "/marketdata/", "/account/password"]
+PAGES = [
+    "/",
+    "/trading/",
+    "/brokers/",
+    "/strategies/",
+    "/backtests/",
+    "/statistics/",
+    "/heartbeat/",
+    "/webhooks/",
+    "/bots/",
+    "/marketdata/",
+    "/account/password",
+]
 
 
 def _assert_guarded(response) -> None:
@@ -48,9 +59,12 @@ def test_no_template_has_an_inline_script_or_handler():
 def test_cookies_are_secure_when_the_request_came_over_https(client, make_user, login):
     user, password = make_user()
     token = csrf_token_from(client.get("/login", base_url="https://localhost").get_data(as_text=True))
-    response = client.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
-                           data={"username": user.username, "password": password, "remember": "y",
-                                 "csrf_token": token})
+    response = client.post(
+        "/login",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},
+        data={"username": user.username, "password": password, "remember": "y", "csrf_token": token},
+    )
     cookies = response.headers.getlist("Set-Cookie")
     assert response.status_code == 302 and any(c.startswith("remember_token=") for c in cookies)
     assert all("; Secure" in c for c in cookies)

@@ -11,8 +11,20 @@ from tests.backtest_support import make_strategy
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["/", "/trading/", "/brokers/", "/strategies/", "/backtests/", "/backtests/new", "/statistics/",
-         "/heartbeat/", "/webhooks/", "/bots/", "/marketdata/", "/account/password"]
+PAGES = [
+    "/",
+    "/trading/",
+    "/brokers/",
+    "/strategies/",
+    "/backtests/",
+    "/backtests/new",
+    "/statistics/",
+    "/heartbeat/",
+    "/webhooks/",
+    "/bots/",
+    "/marketdata/",
+    "/account/password",
+]
 
 
 def test_pages_run_without_a_single_policy_violation(page, browser_login, db_session):

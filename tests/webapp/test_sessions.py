@@ -37,8 +37,9 @@ def _remembered(app, value: str):
 def _login_remembered(app, login, user, password):
     device = app.test_client()
     token = csrf_token_from(device.get("/login").get_data(as_text=True))
-    response = device.post("/login", data={"username": user.username, "password": password, "remember": "y",
-                                           "csrf_token": token})
+    response = device.post(
+        "/login", data={"username": user.username, "password": password, "remember": "y", "csrf_token": token}
+    )
     assert response.status_code == 302
     return device, _remember_cookie(response)
 
@@ -112,10 +113,23 @@ def test_remember_cookie_is_random_signed_and_new_at_each_sign_in(app, make_user
 
 
 NASTY_TARGETS = [
-    "//evil.example/", "///evil.example", "/\\evil.example", "\\\\evil.example", "/\\/evil.example",
-    "https://evil.example/", "http:evil.example", "HTTPS://evil.example", "javascript:alert(1)",
-    "/\t/evil.example", "/\n/evil.example", " //evil.example", "/\x00/evil", "evil.example", "",
-    "//evil.example@localhost/", "/" + "a" * 3000,
+    "//evil.example/",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\\/evil.example",
+    "https://evil.example/",
+    "http:evil.example",
+    "HTTPS://evil.example",
+    "javascript:alert(1)",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    " //evil.example",
+    "/\x00/evil",
+    "evil.example",
+    "",
+    "//evil.example@localhost/",
+    "/" + "a" * 3000,
 ]
 
 
@@ -133,14 +147,18 @@ def test_next_keeps_paths_of_this_site(target):
 def test_sign_in_with_a_hostile_next_lands_home(client, make_user, target):
     user, password = make_user()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", query_string={"next": target},
-                           data={"username": user.username, "password": password, "csrf_token": token})
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"username": user.username, "password": password, "csrf_token": token},
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 def test_sign_in_with_a_local_next_goes_there(client, make_user):
     user, password = make_user()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    response = client.post("/login?next=/trading/history",
-                           data={"username": user.username, "password": password, "csrf_token": token})
+    response = client.post(
+        "/login?next=/trading/history", data={"username": user.username, "password": password, "csrf_token": token}
+    )
     assert response.headers["Location"] == "/trading/history"

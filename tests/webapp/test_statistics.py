@@ -34,23 +34,38 @@ class Ledger:
     def broker(self, label: str, base_url: str | None = None) -> int:
         api_key, secret = remember_secret(f"k{secrets.token_hex(8)}"), remember_secret(f"s{secrets.token_hex(12)}")
         with session_scope() as session:
-            broker = brokers.create_connection(session, self.user_id, brokers.ConnectionInput(
-                venue="sim", label=label, api_key=api_key, api_secret=secret,
-                base_url=base_url or f"http://127.0.0.1:{free_port()}"))  # nothing listens: no price
+            broker = brokers.create_connection(
+                session,
+                self.user_id,
+                brokers.ConnectionInput(
+                    venue="sim",
+                    label=label,
+                    api_key=api_key,
+                    api_secret=secret,
+                    base_url=base_url or f"http://127.0.0.1:{free_port()}",
+                ),
+            )  # nothing listens: no price
             return broker.id
 
     def bot(self, broker_id: int, name: str) -> str:
         with session_scope() as session:
-            bot = Bot(user_id=self.user_id, name=name, broker_id=broker_id, venue="sim", symbol="BTCUSDT",
-                      timeframe="1h")
+            bot = Bot(
+                user_id=self.user_id, name=name, broker_id=broker_id, venue="sim", symbol="BTCUSDT", timeframe="1h"
+            )
             session.add(bot)
             session.flush()
             return bot.source_ref
 
     def webhook_alert(self, broker_id: int, name: str) -> str:
         with session_scope() as session:
-            webhook = Webhook(user_id=self.user_id, broker_id=broker_id, name=name, token_hash=secrets.token_hex(32),
-                              token_enc="x", size_value=D("100"))
+            webhook = Webhook(
+                user_id=self.user_id,
+                broker_id=broker_id,
+                name=name,
+                token_hash=secrets.token_hex(32),
+                token_enc="x",
+                size_value=D("100"),
+            )
             session.add(webhook)
             session.flush()
             alert = WebhookAlert(webhook_id=webhook.id, status="accepted", http_status=200)
@@ -58,18 +73,50 @@ class Ledger:
             session.flush()
             return str(alert.id)
 
-    def trade(self, broker_id: int, side: str, quantity: str, price: str, at: datetime, *, fee: str = "0",
-              fee_asset: str = "USDT", source: str = "manual", source_ref: str | None = None,
-              symbol: str = "BTCUSDT") -> None:
+    def trade(
+        self,
+        broker_id: int,
+        side: str,
+        quantity: str,
+        price: str,
+        at: datetime,
+        *,
+        fee: str = "0",
+        fee_asset: str = "USDT",
+        source: str = "manual",
+        source_ref: str | None = None,
+        symbol: str = "BTCUSDT",
+    ) -> None:
         with session_scope() as session:
-            order = Order(user_id=self.user_id, broker_id=broker_id, symbol=symbol, side=side, type="market",
-                          quantity=D(quantity), state="filled", filled_quantity=D(quantity), source=source,
-                          source_ref=source_ref)
+            order = Order(
+                user_id=self.user_id,
+                broker_id=broker_id,
+                symbol=symbol,
+                side=side,
+                type="market",
+                quantity=D(quantity),
+                state="filled",
+                filled_quantity=D(quantity),
+                source=source,
+                source_ref=source_ref,
+            )
             session.add(order)
             session.flush()
-            session.add(Fill(order_id=order.id, user_id=self.user_id, broker_id=broker_id, symbol=symbol, side=side,
-                             venue_trade_id=secrets.token_hex(8), price=D(price), quantity=D(quantity), fee=D(fee),
-                             fee_asset=fee_asset, traded_at=at))
+            session.add(
+                Fill(
+                    order_id=order.id,
+                    user_id=self.user_id,
+                    broker_id=broker_id,
+                    symbol=symbol,
+                    side=side,
+                    venue_trade_id=secrets.token_hex(8),
+                    price=D(price),
+                    quantity=D(quantity),
+                    fee=D(fee),
+                    fee_asset=fee_asset,
+                    traded_at=at,
+                )
+            )
 
 
 @pytest.fixture()
@@ -83,8 +130,9 @@ def two_traders(make_user, login, client):
     ledger_a.trade(main, "buy", "1", "100", DAY1, fee="0.001", fee_asset="BTC", source="bot", source_ref=bot)
     ledger_a.trade(main, "sell", "0.999", "110", DAY2, fee="0.10989", source="bot", source_ref=bot)  # +9.78011
     ledger_a.trade(main, "buy", "2", "50", DAY1, fee="0.1", source="webhook", source_ref=alert, symbol="ETHUSDT")
-    ledger_a.trade(main, "sell", "2", "45", DAY3, fee="0.09", source="webhook", source_ref=alert,
-                   symbol="ETHUSDT")  # -10.19
+    ledger_a.trade(
+        main, "sell", "2", "45", DAY3, fee="0.09", source="webhook", source_ref=alert, symbol="ETHUSDT"
+    )  # -10.19
     ledger_a.trade(other, "buy", "0.5", "200", DAY2, fee="0.1")  # stays open; the venue does not answer
     b_broker = ledger_b.broker("B desk")
     ledger_b.trade(b_broker, "buy", "3", "10", DAY1)
@@ -99,8 +147,14 @@ def page(client, **args):
 
 def rows(soup, table_id: str) -> dict[str, list[str]]:
     table = soup.find(id=table_id)
-    return {tr.find_all("td")[0].get_text(strip=True): [td.get_text(" ", strip=True) for td in tr.find_all("td")]
-            for tr in table.tbody.find_all("tr")} if table else {}
+    return (
+        {
+            tr.find_all("td")[0].get_text(strip=True): [td.get_text(" ", strip=True) for td in tr.find_all("td")]
+            for tr in table.tbody.find_all("tr")
+        }
+        if table
+        else {}
+    )
 
 
 def test_a_trader_sees_pnl_per_source_broker_and_symbol_and_never_another_traders(client, login, two_traders):
@@ -159,13 +213,16 @@ def test_the_date_range_and_broker_filters_narrow_the_numbers(client, login, two
     assert soup.find(id="stat-empty") is not None
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({"start": "03/03/2025"}, "From must be a date"),
-    ({"end": "tomorrow"}, "To must be a date"),
-    ({"start": "2025-03-04", "end": "2025-03-03"}, "ends before it starts"),
-    ({"broker": "abc"}, "unknown broker"),
-    ({"broker": "999999999"}, "unknown broker"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"start": "03/03/2025"}, "From must be a date"),
+        ({"end": "tomorrow"}, "To must be a date"),
+        ({"start": "2025-03-04", "end": "2025-03-03"}, "ends before it starts"),
+        ({"broker": "abc"}, "unknown broker"),
+        ({"broker": "999999999"}, "unknown broker"),
+    ],
+)
 def test_bad_filters_get_a_clear_error(client, logged_in, args, message):
     response, soup = page(client, **args)
     assert response.status_code == 400
@@ -184,10 +241,12 @@ def test_round_trips_export_as_csv_with_the_page_filters(client, login, two_trad
     trips = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(t["source"], t["symbol"], t["pnl"], t["fees"]) for t in trips] == [
         ("Bot · trend-rider", "BTCUSDT", "9.78011", "0.20989"),
-        ("Webhook · tv-breakout", "ETHUSDT", "-10.19", "0.19")]
+        ("Webhook · tv-breakout", "ETHUSDT", "-10.19", "0.19"),
+    ]
     only_day2 = client.get("/statistics/round-trips.csv", query_string={"end": DAY2.date().isoformat()})
     assert [row["source"] for row in csv.DictReader(io.StringIO(only_day2.get_data(as_text=True)))] == [
-        "Bot · trend-rider"]
+        "Bot · trend-rider"
+    ]
 
     client.post("/logout", data={"csrf_token": _csrf(soup)})
     login(two_traders["b"][0].username, two_traders["b"][1])

@@ -38,8 +38,9 @@ def test_pause_all_then_alerts_are_stored_and_refused_paused(signed_in_trader, m
     assert "paused 1 bot(s) and 1 webhook(s)" in answer.get_data(as_text=True)
     with new_session() as session:
         assert session.get(Bot, desk.bot_id).state == "paused" and session.get(Webhook, desk.webhook_id).paused
-    alert = client.post(f"/webhooks/tv/{desk.webhook_token}", data=json.dumps({"action": "buy"}),
-                        content_type="application/json")
+    alert = client.post(
+        f"/webhooks/tv/{desk.webhook_token}", data=json.dumps({"action": "buy"}), content_type="application/json"
+    )
     assert alert.status_code == 409 and "paused" in alert.get_data(as_text=True)
     with new_session() as session:
         stored = session.query(WebhookAlert).filter_by(webhook_id=desk.webhook_id, status="rejected").one()
@@ -95,8 +96,9 @@ def test_admin_halt_shows_a_banner_and_refuses_orders(app, signed_in_trader, mak
         set_trading_halted(session, False)
 
 
-def test_disabling_a_user_pauses_and_may_cancel_their_orders(app, bot_trader, make_bot, make_user, login,
-                                                            celery_worker_process):
+def test_disabling_a_user_pauses_and_may_cancel_their_orders(
+    app, bot_trader, make_bot, make_user, login, celery_worker_process
+):
     desk = make_desk(bot_trader, make_bot)
     waiting = bot_trader.order(type="limit", price=Decimal("1000"))  # recorded, not sent yet
     admin, password = make_user(is_admin=True)
@@ -105,8 +107,11 @@ def test_disabling_a_user_pauses_and_may_cancel_their_orders(app, bot_trader, ma
     token = csrf_token_from(admin_client.get("/admin/users").get_data(as_text=True))
     with new_session() as session:
         username = session.get(User, bot_trader.user_id).username
-    answer = admin_client.post(f"/admin/users/{username}/active",
-                               data={"csrf_token": token, "active": "0", "cancel_orders": "1"}, follow_redirects=True)
+    answer = admin_client.post(
+        f"/admin/users/{username}/active",
+        data={"csrf_token": token, "active": "0", "cancel_orders": "1"},
+        follow_redirects=True,
+    )
     text = answer.get_data(as_text=True)
     assert "paused 1 bot(s) and 1 webhook(s)" in text and "2 open order(s) sent for cancelling" in text
     with new_session() as session:

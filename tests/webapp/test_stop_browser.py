@@ -10,8 +10,7 @@ from tests.stop_support import make_desk, order_state, positions, wait_for
 from tests.trading_support import make_trader
 
 
-def test_pause_all_and_flatten_from_the_header(page, make_user, sim, make_bot, redis_client,
-                                               celery_worker_process):
+def test_pause_all_and_flatten_from_the_header(page, make_user, sim, make_bot, redis_client, celery_worker_process):
     creds = {}
 
     def recording(*args, **kwargs):

@@ -23,7 +23,8 @@ BAD_INPUTS = {
 }
 RUNTIME_BAD = {
     "NaN size": (
-        "    def should_long(self):\n        return True\n\n    def position_size(self):\n        return float('nan')\n",
+        "    def should_long(self):\n        return True\n\n"
+        "    def position_size(self):\n        return float('nan')\n",
         "position_size",
     ),
     "negative price": (
@@ -75,8 +76,19 @@ def candle_series(infra):
     with session_scope() as session:
         for i in range(600):
             price = Decimal(100 + (i % 30) - 15 * ((i // 30) % 2))
-            session.add(Candle(venue="test", symbol=symbol, timeframe="1m", open_time=1_700_000_000_000 + i * 60_000,
-                               open=price, high=price + 1, low=price - 1, close=price, volume=Decimal(2)))
+            session.add(
+                Candle(
+                    venue="test",
+                    symbol=symbol,
+                    timeframe="1m",
+                    open_time=1_700_000_000_000 + i * 60_000,
+                    open=price,
+                    high=price + 1,
+                    low=price - 1,
+                    close=price,
+                    volume=Decimal(2),
+                )
+            )
     return f"test|{symbol}|1m"
 
 
@@ -95,8 +107,9 @@ def test_create_from_template_and_open_the_editor(client, logged_in):
 
 def test_duplicate_or_empty_name_is_refused_and_keeps_the_form(client, logged_in):
     _create(client, "Twice")
-    response = client.post("/strategies/new", data={"name": "Twice", "template": "macd_trend",
-                                                    "csrf_token": _token(client)})
+    response = client.post(
+        "/strategies/new", data={"name": "Twice", "template": "macd_trend", "csrf_token": _token(client)}
+    )
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "already have a strategy named" in page and 'value="Twice"' in page
@@ -145,8 +158,15 @@ def test_save_with_typed_params_and_bad_param_keeps_everything_typed(client, log
     strategy_id = _create(client)
     token = _token(client, f"/strategies/{strategy_id}")
     code = get_template("sma_cross").code.replace("# ", "#  ")
-    form = {"code": code, "csrf_token": token, "param.fast": "12", "default.fast": "10",
-            "param.slow": "30", "default.slow": "30", "note": "faster"}
+    form = {
+        "code": code,
+        "csrf_token": token,
+        "param.fast": "12",
+        "default.fast": "10",
+        "param.slow": "30",
+        "default.slow": "30",
+        "note": "faster",
+    }
     assert client.post(f"/strategies/{strategy_id}/save", data=form).status_code == 302
     assert _latest(strategy_id, logged_in.id) == (2, code, True, {"fast": 12})
     bad = dict(form, **{"param.fast": "twelve", "code": code + "\n# typed after\n"})
@@ -186,8 +206,16 @@ def test_try_on_candles_shows_signals_for_the_chart(client, logged_in, candle_se
     editor = client.get(f"/strategies/{strategy_id}").get_data(as_text=True)
     assert candle_series in editor
     code = _latest(strategy_id, logged_in.id)[1]
-    form = {"code": code, "csrf_token": token, "series": candle_series, "count": "400",
-            "param.fast": "5", "default.fast": "10", "param.slow": "20", "default.slow": "30"}
+    form = {
+        "code": code,
+        "csrf_token": token,
+        "series": candle_series,
+        "count": "400",
+        "param.fast": "5",
+        "default.fast": "10",
+        "param.slow": "20",
+        "default.slow": "30",
+    }
     text = client.post(f"/strategies/{strategy_id}/try", data=form).get_data(as_text=True)
     assert "400 candles" in text and "data-chart=" in text
     trades = int(re.search(r'class="try-trades">(\d+)<', text).group(1))
@@ -198,13 +226,15 @@ def test_try_without_stored_candles_explains_how_to_get_them(client, logged_in):
     strategy_id = _create(client)
     token = _token(client, f"/strategies/{strategy_id}")
     code = _latest(strategy_id, logged_in.id)[1]
-    text = client.post(f"/strategies/{strategy_id}/try", data={"code": code, "csrf_token": token,
-                                                              "series": "test|NOPE|1m", "count": "100"}).get_data(
-        as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/try",
+        data={"code": code, "csrf_token": token, "series": "test|NOPE|1m", "count": "100"},
+    ).get_data(as_text=True)
     assert "no 1m candles of NOPE on test are stored yet" in text and "aristobot candles import" in text
-    text = client.post(f"/strategies/{strategy_id}/try", data={"code": code, "csrf_token": token,
-                                                              "series": "test|NOPE|1m", "count": "many"}).get_data(
-        as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/try",
+        data={"code": code, "csrf_token": token, "series": "test|NOPE|1m", "count": "many"},
+    ).get_data(as_text=True)
     assert "whole number" in text
 
 
@@ -213,9 +243,10 @@ def test_try_refuses_code_that_does_not_validate(client, logged_in, candle_serie
     code, line, _ = BAD_INPUTS[case]
     strategy_id = _create(client)
     token = _token(client, f"/strategies/{strategy_id}")
-    text = client.post(f"/strategies/{strategy_id}/try", data={"code": code, "csrf_token": token,
-                                                              "series": candle_series, "count": "50"}).get_data(
-        as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/try",
+        data={"code": code, "csrf_token": token, "series": candle_series, "count": "50"},
+    ).get_data(as_text=True)
     assert "does not validate" in text and line in text
 
 
@@ -226,9 +257,10 @@ def test_strategy_answering_nonsense_gives_a_clear_error_and_loses_nothing(clien
     strategy_id = _create(client)
     token = _token(client, f"/strategies/{strategy_id}")
     assert client.post(f"/strategies/{strategy_id}/save", data={"code": code, "csrf_token": token}).status_code == 302
-    text = client.post(f"/strategies/{strategy_id}/try", data={"code": code, "csrf_token": token,
-                                                              "series": candle_series, "count": "600"}).get_data(
-        as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/try",
+        data={"code": code, "csrf_token": token, "series": candle_series, "count": "600"},
+    ).get_data(as_text=True)
     assert "The strategy failed" in text and needle in html.unescape(text)
     assert "at candle" in text
     assert _latest(strategy_id, logged_in.id)[1:3] == (code, True)
@@ -238,9 +270,10 @@ def test_strategy_that_never_returns_is_stopped(client, logged_in, candle_series
     app.config["STRATEGY_TRY_LIMITS"] = SandboxLimits(cpu_seconds=2, wall_seconds=4)
     strategy_id = _create(client)
     token = _token(client, f"/strategies/{strategy_id}")
-    text = client.post(f"/strategies/{strategy_id}/try", data={"code": NEVER_RETURNS, "csrf_token": token,
-                                                              "series": candle_series, "count": "50"}).get_data(
-        as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/try",
+        data={"code": NEVER_RETURNS, "csrf_token": token, "series": candle_series, "count": "50"},
+    ).get_data(as_text=True)
     assert "The strategy failed" in text
     assert re.search(r"CPU time|did not finish|time limit", text), text
     # the page still works and the typed code can be saved
@@ -254,8 +287,9 @@ def test_assistant_panel_without_endpoint_explains_configuration(client, logged_
     for name in ("AI_BASE_URL", "AI_API_KEY", "AI_MODEL"):
         assert name in editor
     token = _token(client, f"/strategies/{strategy_id}")
-    text = client.post(f"/strategies/{strategy_id}/assistant",
-                       data={"message": "write one", "history": "[]", "csrf_token": token}).get_data(as_text=True)
+    text = client.post(
+        f"/strategies/{strategy_id}/assistant", data={"message": "write one", "history": "[]", "csrf_token": token}
+    ).get_data(as_text=True)
     assert "not configured" in text and "AI_MODEL" in text
 
 
@@ -264,8 +298,9 @@ def _burst(client, path: str, data: dict, count: int) -> list:
 
 
 @pytest.mark.parametrize("action", ["try", "assistant"])
-def test_expensive_actions_are_limited_per_trader_with_the_reason_in_place(app, client, logged_in, make_user, login,
-                                                                           action):
+def test_expensive_actions_are_limited_per_trader_with_the_reason_in_place(
+    app, client, logged_in, make_user, login, action
+):
     strategy_id = _create(client)
     data = {"code": "x = (", "message": "", "csrf_token": _token(client, f"/strategies/{strategy_id}")}
     path = f"/strategies/{strategy_id}/{action}"

@@ -91,8 +91,19 @@ def test_try_on_candles_draws_signals_on_the_chart(page, browser_login):
     with session_scope() as session:
         for i in range(300):
             price = Decimal(100 + (i % 30) - 15 * ((i // 30) % 2))
-            session.add(Candle(venue="test", symbol=symbol, timeframe="1m", open_time=1_700_000_000_000 + i * 60_000,
-                               open=price, high=price + 1, low=price - 1, close=price, volume=Decimal(2)))
+            session.add(
+                Candle(
+                    venue="test",
+                    symbol=symbol,
+                    timeframe="1m",
+                    open_time=1_700_000_000_000 + i * 60_000,
+                    open=price,
+                    high=price + 1,
+                    low=price - 1,
+                    close=price,
+                    volume=Decimal(2),
+                )
+            )
     browser_login()
     _new_strategy(page, "Chart SMA")
     page.select_option("select[name=series]", f"test|{symbol}|1m")
@@ -142,8 +153,9 @@ def ai_live_server(infra):
     settings = get_settings()
     secrets_ = settings.secrets.model_copy(update={"AI_BASE_URL": chat.url, "AI_API_KEY": API_KEY, "AI_MODEL": "m"})
     port = free_port()
-    server = make_server("127.0.0.1", port, create_app(settings.model_copy(update={"secrets": secrets_})),
-                         threaded=True)
+    server = make_server(
+        "127.0.0.1", port, create_app(settings.model_copy(update={"secrets": secrets_})), threaded=True
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{port}"
     server.shutdown()

@@ -40,8 +40,15 @@ def trader(client, make_user, login, sim, redis_client):
 
 
 def _ticket(trader, **fields):
-    return {"csrf_token": trader.token, "broker_id": str(trader.broker_id), "symbol": "BTCUSDT", "side": "buy",
-            "type": "market", "size_mode": "quantity", "size": "0.01"} | fields
+    return {
+        "csrf_token": trader.token,
+        "broker_id": str(trader.broker_id),
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "type": "market",
+        "size_mode": "quantity",
+        "size": "0.01",
+    } | fields
 
 
 def _wait(trader, order_id, states, timeout=30):
@@ -51,16 +58,19 @@ def _wait(trader, order_id, states, timeout=30):
     return trader.reload(order_id).state
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"size": "0.0000001"}, "rounds to 0"),
-    ({"size": "abc"}, "size must be a number"),
-    ({"size": "-1"}, "positive"),
-    ({"symbol": "NOPEUSDT"}, "unknown symbol NOPEUSDT"),
-    ({"type": "limit"}, "a limit price is required"),
-    ({"type": "limit", "price": "1e-9"}, "rounds to 0"),
-    ({"size": "5000"}, "insufficient balance"),
-    ({"size_mode": "percent", "size": "150"}, "at most 100"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"size": "0.0000001"}, "rounds to 0"),
+        ({"size": "abc"}, "size must be a number"),
+        ({"size": "-1"}, "positive"),
+        ({"symbol": "NOPEUSDT"}, "unknown symbol NOPEUSDT"),
+        ({"type": "limit"}, "a limit price is required"),
+        ({"type": "limit", "price": "1e-9"}, "rounds to 0"),
+        ({"size": "5000"}, "insufficient balance"),
+        ({"size_mode": "percent", "size": "150"}, "at most 100"),
+    ],
+)
 def test_ticket_live_check_explains_bad_input(client, trader, fields, message):
     html = client.post("/trading/check", data=_ticket(trader, **fields)).get_data(as_text=True)
     assert message in html, html
@@ -69,8 +79,9 @@ def test_ticket_live_check_explains_bad_input(client, trader, fields, message):
 def test_ticket_sizes_quote_amount_and_percent_with_the_symbol_rules(client, trader):
     quote = client.post("/trading/check", data=_ticket(trader, size_mode="quote", size="100")).get_data(as_text=True)
     assert "✓ BUY 0.00" in quote and "BTC market" in quote
-    percent = client.post("/trading/check", data=_ticket(trader, side="sell", size_mode="percent", size="50")
-                          ).get_data(as_text=True)
+    percent = client.post("/trading/check", data=_ticket(trader, side="sell", size_mode="percent", size="50")).get_data(
+        as_text=True
+    )
     assert "SELL 0.5 BTC" in percent
 
 
@@ -111,8 +122,9 @@ def test_open_order_is_listed_and_cancelled_from_the_page(client, trader, celery
     listing = client.get("/trading/open").get_data(as_text=True)
     assert f'id="order-{order_id}"' in listing
     # From the page's htmx button: the open-orders panel comes back with the notice in place, not a redirect.
-    answer = client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": trader.token},
-                         headers={"HX-Request": "true"})
+    answer = client.post(
+        f"/trading/orders/{order_id}/cancel", data={"csrf_token": trader.token}, headers={"HX-Request": "true"}
+    )
     panel = answer.get_data(as_text=True)
     assert answer.status_code == 200 and f"Cancel of order #{order_id} requested." in panel and "<html" not in panel
     assert _wait(trader, order_id, {"cancelled"}) == "cancelled"

@@ -46,8 +46,11 @@ def _connected_trader(browser_login, sim, balances: dict[str, str]):
     user, _ = browser_login()
     key, secret = _sim_keys(sim, balances)
     with session_scope() as session:
-        broker = brokers.create_connection(session, user.id, brokers.ConnectionInput(
-            venue="sim", label="Sim", api_key=key, api_secret=secret, base_url=sim.url))
+        broker = brokers.create_connection(
+            session,
+            user.id,
+            brokers.ConnectionInput(venue="sim", label="Sim", api_key=key, api_secret=secret, base_url=sim.url),
+        )
         brokers.load_markets(session, broker)
         broker_id = broker.id
     return user, broker_id, (key, secret)
@@ -142,10 +145,13 @@ def test_trader_adds_a_connection_tests_it_and_loads_markets(page, browser_login
 def test_deleting_a_connection_asks_first_whatever_its_label(page, browser_login, sim):
     user, _ = browser_login()
     key, secret = _sim_keys(sim, {"USDT": "100"})
-    label = "Bob's \"sim\" <b>"
+    label = 'Bob\'s "sim" <b>'
     with session_scope() as session:
-        brokers.create_connection(session, user.id, brokers.ConnectionInput(
-            venue="sim", label=label, api_key=key, api_secret=secret, base_url=sim.url))
+        brokers.create_connection(
+            session,
+            user.id,
+            brokers.ConnectionInput(venue="sim", label=label, api_key=key, api_secret=secret, base_url=sim.url),
+        )
     page.goto("/trading/")
     expect(page.locator("#no-markets")).to_contain_text("Load markets")
     page.goto("/brokers/")
@@ -226,8 +232,9 @@ def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browse
     download = download_info.value
     assert download.suggested_filename == "orders.csv"
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
-    assert [(r["id"], r["symbol"], r["side"], r["type"], r["state"]) for r in rows] == \
-        [(str(order_id), "BTCUSDT", "buy", "market", "filled")]
+    assert [(r["id"], r["symbol"], r["side"], r["type"], r["state"]) for r in rows] == [
+        (str(order_id), "BTCUSDT", "buy", "market", "filled")
+    ]
     assert Decimal(rows[0]["quantity"]) == order.quantity
 
 
@@ -238,8 +245,10 @@ def test_limit_buy_far_below_market_is_open_then_cancelled_live(page, browser_lo
     expect(page.locator("#ticket-check .ok-summary")).to_contain_text("BUY 0.01 BTC limit at 30000")
     page.click("#review")
     expect(page.locator("#confirm-summary")).to_contain_text("≈ 300 USDT")
-    confirmation = {field.get_attribute("name"): field.get_attribute("value")
-                    for field in page.locator("#confirm-form input[type=hidden]").all()}
+    confirmation = {
+        field.get_attribute("name"): field.get_attribute("value")
+        for field in page.locator("#confirm-form input[type=hidden]").all()
+    }
     page.dblclick("button:has-text('Place order')")  # an impatient double click places one order
     order_id = _submitted_order_id(page)
     page.evaluate("window.__sameDocument = true")
@@ -269,8 +278,9 @@ def test_limit_buy_far_below_market_is_open_then_cancelled_live(page, browser_lo
     expect(page.locator(".flash")).to_have_count(0)
 
 
-def test_insufficient_balance_is_explained_and_the_order_state_stays_truthful(page, browser_login, sim,
-                                                                                 celery_worker_process):
+def test_insufficient_balance_is_explained_and_the_order_state_stays_truthful(
+    page, browser_login, sim, celery_worker_process
+):
     user, _, (key, secret) = _connected_trader(browser_login, sim, {"USDT": "300"})
     page.goto("/trading/")
     _fill_ticket(page, symbol="BTCUSDT", type="market", size_mode="quote", size="5000")
@@ -297,6 +307,10 @@ def test_insufficient_balance_is_explained_and_the_order_state_stays_truthful(pa
     expect(row).to_contain_text("insufficient balance")
     sim.clear_faults()
     [order] = _orders(user.id)
-    assert (order.id, order.state, order.error_kind, order.filled_quantity) == \
-        (order_id, "rejected", "insufficient_funds", 0)
+    assert (order.id, order.state, order.error_kind, order.filled_quantity) == (
+        order_id,
+        "rejected",
+        "insufficient_funds",
+        0,
+    )
     expect(page.locator("#open-orders")).to_contain_text("No open orders")

@@ -20,8 +20,14 @@ from core.webhooks.processing import process_alert
 from tests.core.webhooks.fixtures import broker_of, webhook_of  # noqa: F401
 from tests.support import csrf_token_from, remember_secret
 
-ALERT = {"action": "buy", "ticker": "BINANCE:BTCUSDT", "contracts": "{{strategy.order.contracts}}",
-         "price": "60000", "interval": "1", "time": "set by _fresh_alert_time"}
+ALERT = {
+    "action": "buy",
+    "ticker": "BINANCE:BTCUSDT",
+    "contracts": "{{strategy.order.contracts}}",
+    "price": "60000",
+    "interval": "1",
+    "time": "set by _fresh_alert_time",
+}
 
 
 def at(seconds: float = 0) -> str:
@@ -52,14 +58,14 @@ def post(client, token, body, content_type="application/json", **headers):
 
 def alerts_of(webhook_id: int) -> list[WebhookAlert]:
     with new_session() as session:
-        return list(session.scalars(select(WebhookAlert).where(WebhookAlert.webhook_id == webhook_id)
-                                    .order_by(WebhookAlert.id)))
+        return list(
+            session.scalars(select(WebhookAlert).where(WebhookAlert.webhook_id == webhook_id).order_by(WebhookAlert.id))
+        )
 
 
 def orders_of(alert: WebhookAlert) -> list[Order]:
     with new_session() as session:
-        return list(session.scalars(select(Order).where(Order.source == "webhook",
-                                                        Order.source_ref == str(alert.id))))
+        return list(session.scalars(select(Order).where(Order.source == "webhook", Order.source_ref == str(alert.id))))
 
 
 @pytest.fixture()
@@ -83,8 +89,13 @@ def test_tradingview_text_plain_alert_is_stored_answered_202_and_recorded_as_an_
     [order] = orders_of(alert)
     assert alert.order_ids == [order.id]
     # The default size (20 USDT) applies: {{strategy.order.contracts}} was not replaced by TradingView.
-    assert (order.side, order.type, order.symbol, order.quote_quantity, order.quantity) == \
-        ("buy", "market", "BTCUSDT", Decimal(20), None)
+    assert (order.side, order.type, order.symbol, order.quote_quantity, order.quantity) == (
+        "buy",
+        "market",
+        "BTCUSDT",
+        Decimal(20),
+        None,
+    )
     assert order.broker_id == broker_id and order.user_id == user.id and order.state == "new"
 
 
@@ -108,42 +119,65 @@ def test_a_retried_alert_is_stored_as_duplicate_and_never_makes_a_second_order(c
     assert post(client, token, {**ALERT, "time": at()}).status_code == 202
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "reason"), [
-    ('{"action": "buy", ', "application/json", 400, "malformed JSON"),
-    ("[1, 2]", "application/json", 400, "must be a JSON object"),
-    ("", "text/plain", 400, "body is empty"),
-    (lambda: json.dumps({**ALERT, "action": "hodl"}), "application/json", 422, "unknown action 'hodl'"),
-    (json.dumps({"ticker": "BTCUSDT"}), "application/json", 422, "missing 'action'"),
-    (json.dumps({"action": "buy"}), "application/json", 422, "missing symbol"),
-    (lambda: json.dumps({**ALERT, "ticker": "DOGEUSDT"}), "application/json", 422, "DOGEUSDT is not listed"),
-    (lambda: json.dumps({**ALERT, "contracts": "0.00001"}), "application/json", 422, "below the BTCUSDT minimum quantity"),
-    (lambda: json.dumps({**ALERT, "contracts": "0.0001", "price": "100"}), "application/json", 422, "minimum notional"),
-    (lambda: json.dumps({**ALERT, "contracts": "-1"}), "application/json", 422, "must be a positive number"),
-    (lambda: json.dumps({**ALERT, "time": "yesterday"}), "application/json", 422, "'time' is not a date"),
-    (lambda: json.dumps(ALERT), "application/x-www-form-urlencoded", 415, "content type"),
-    (lambda: json.dumps({**ALERT, "pad": "x" * 20_000}), "application/json", 413, "byte limit"),
-    (lambda: json.dumps({**ALERT, "contracts": "1e309"}), "application/json", 422, "'contracts' must be at most"),
-    (lambda: json.dumps({**ALERT, "contracts": "1e999999999"}), "application/json", 422, "must be at most"),
-    (lambda: json.dumps(ALERT).replace('"60000"', "1e999999999"), "application/json", 422, "'price' must be at most"),
-    (lambda: json.dumps({**ALERT, "contracts": "NaN"}), "application/json", 422, "must be a positive number"),
-    (lambda: json.dumps({**ALERT, "contracts": "inf"}), "application/json", 422, "must be a positive number"),
-    (lambda: json.dumps({**ALERT, "contracts": "-Infinity"}), "application/json", 422, "must be a positive number"),
-    (lambda: json.dumps({**ALERT, "contracts": "0"}), "application/json", 422, "must be a positive number"),
-    (lambda: json.dumps({**ALERT, "price": "-60000"}), "application/json", 422, "'price' must be a positive"),
-    (lambda: json.dumps({**ALERT, "contracts": "9" * 5000}), "application/json", 422, "must be at most"),
-    (lambda: json.dumps({**ALERT, "contracts": "0." + "0" * 30 + "1"}), "application/json", 422,
-     "at most 18 decimal places"),
-    (lambda: json.dumps({**ALERT, "sl": "1e309"}), "application/json", 422, "'stop_loss' must be at most"),
-    (lambda: json.dumps({**ALERT, "ticker": "BTC" * 40}), "application/json", 422, "is not a market symbol"),
-    (lambda: json.dumps({**ALERT, "ticker": "BTC\u0000USDT"}), "application/json", 422, "is not a market symbol"),
-    (lambda: json.dumps({**ALERT, "interval": "1" * 100}), "application/json", 422, "'interval' must be"),
-    (lambda: json.dumps({**ALERT, "time": at(-121)}), "application/json", 422, "stale alert"),
-    (lambda: json.dumps({**ALERT, "time": at(-86_400 * 365 * 100)}), "application/json", 422, "stale alert"),
-    (lambda: json.dumps({**ALERT, "time": at(31)}), "application/json", 422, "after it arrived"),
-    (lambda: json.dumps({**ALERT, "time": "9999-12-31T23:59:59-23:59"}), "application/json", 422, "stale alert"),
-])
-def test_bad_input_is_stored_with_a_clear_reason_and_the_right_status(client, trader, body, content_type, status,
-                                                                      reason):
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "reason"),
+    [
+        ('{"action": "buy", ', "application/json", 400, "malformed JSON"),
+        ("[1, 2]", "application/json", 400, "must be a JSON object"),
+        ("", "text/plain", 400, "body is empty"),
+        (lambda: json.dumps({**ALERT, "action": "hodl"}), "application/json", 422, "unknown action 'hodl'"),
+        (json.dumps({"ticker": "BTCUSDT"}), "application/json", 422, "missing 'action'"),
+        (json.dumps({"action": "buy"}), "application/json", 422, "missing symbol"),
+        (lambda: json.dumps({**ALERT, "ticker": "DOGEUSDT"}), "application/json", 422, "DOGEUSDT is not listed"),
+        (
+            lambda: json.dumps({**ALERT, "contracts": "0.00001"}),
+            "application/json",
+            422,
+            "below the BTCUSDT minimum quantity",
+        ),
+        (
+            lambda: json.dumps({**ALERT, "contracts": "0.0001", "price": "100"}),
+            "application/json",
+            422,
+            "minimum notional",
+        ),
+        (lambda: json.dumps({**ALERT, "contracts": "-1"}), "application/json", 422, "must be a positive number"),
+        (lambda: json.dumps({**ALERT, "time": "yesterday"}), "application/json", 422, "'time' is not a date"),
+        (lambda: json.dumps(ALERT), "application/x-www-form-urlencoded", 415, "content type"),
+        (lambda: json.dumps({**ALERT, "pad": "x" * 20_000}), "application/json", 413, "byte limit"),
+        (lambda: json.dumps({**ALERT, "contracts": "1e309"}), "application/json", 422, "'contracts' must be at most"),
+        (lambda: json.dumps({**ALERT, "contracts": "1e999999999"}), "application/json", 422, "must be at most"),
+        (
+            lambda: json.dumps(ALERT).replace('"60000"', "1e999999999"),
+            "application/json",
+            422,
+            "'price' must be at most",
+        ),
+        (lambda: json.dumps({**ALERT, "contracts": "NaN"}), "application/json", 422, "must be a positive number"),
+        (lambda: json.dumps({**ALERT, "contracts": "inf"}), "application/json", 422, "must be a positive number"),
+        (lambda: json.dumps({**ALERT, "contracts": "-Infinity"}), "application/json", 422, "must be a positive number"),
+        (lambda: json.dumps({**ALERT, "contracts": "0"}), "application/json", 422, "must be a positive number"),
+        (lambda: json.dumps({**ALERT, "price": "-60000"}), "application/json", 422, "'price' must be a positive"),
+        (lambda: json.dumps({**ALERT, "contracts": "9" * 5000}), "application/json", 422, "must be at most"),
+        (
+            lambda: json.dumps({**ALERT, "contracts": "0." + "0" * 30 + "1"}),
+            "application/json",
+            422,
+            "at most 18 decimal places",
+        ),
+        (lambda: json.dumps({**ALERT, "sl": "1e309"}), "application/json", 422, "'stop_loss' must be at most"),
+        (lambda: json.dumps({**ALERT, "ticker": "BTC" * 40}), "application/json", 422, "is not a market symbol"),
+        (lambda: json.dumps({**ALERT, "ticker": "BTC\u0000USDT"}), "application/json", 422, "is not a market symbol"),
+        (lambda: json.dumps({**ALERT, "interval": "1" * 100}), "application/json", 422, "'interval' must be"),
+        (lambda: json.dumps({**ALERT, "time": at(-121)}), "application/json", 422, "stale alert"),
+        (lambda: json.dumps({**ALERT, "time": at(-86_400 * 365 * 100)}), "application/json", 422, "stale alert"),
+        (lambda: json.dumps({**ALERT, "time": at(31)}), "application/json", 422, "after it arrived"),
+        (lambda: json.dumps({**ALERT, "time": "9999-12-31T23:59:59-23:59"}), "application/json", 422, "stale alert"),
+    ],
+)
+def test_bad_input_is_stored_with_a_clear_reason_and_the_right_status(
+    client, trader, body, content_type, status, reason
+):
     _, _, webhook_id, token = trader
     body = body() if callable(body) else body
     response = post(client, token, body, content_type=content_type)
@@ -165,8 +199,7 @@ def test_a_huge_body_over_the_app_limit_is_stored_refused_and_not_read(client, t
     assert alert.reason.startswith("body of 2097154 bytes") and len(alert.body) <= 2048
 
 
-def test_unknown_tokens_are_counted_per_address_sampled_and_rate_limited_but_never_stored(
-        client, trader, redis_client):
+def test_unknown_tokens_are_counted_per_address_sampled_and_rate_limited_but_never_stored(client, trader, redis_client):
     _, _, webhook_id, token = trader
     with new_session() as session:
         before = session.scalar(select(func.count()).select_from(WebhookAlert))
@@ -187,8 +220,9 @@ def test_unknown_tokens_are_counted_per_address_sampled_and_rate_limited_but_nev
     assert post(client, token, ALERT).status_code == 202 and len(alerts_of(webhook_id)) == 1
 
 
-def test_an_alert_older_than_the_window_is_stored_as_stale_and_the_trader_sees_why(client, logged_in, broker_of,
-                                                                                  webhook_of):
+def test_an_alert_older_than_the_window_is_stored_as_stale_and_the_trader_sees_why(
+    client, logged_in, broker_of, webhook_of
+):
     webhook_id, token = webhook_of(logged_in, broker_of(logged_in))
     response = post(client, token, {**ALERT, "time": at(-600)})
     assert response.status_code == 422 and response.get_json()["reason"].startswith("stale alert")
@@ -200,7 +234,8 @@ def test_an_alert_older_than_the_window_is_stored_as_stale_and_the_trader_sees_w
 
 
 def test_nul_bytes_and_a_forged_proxy_hop_are_stored_readably_never_as_a_database_error(
-        client, make_user, broker_of, webhook_of):
+    client, make_user, broker_of, webhook_of
+):
     user, _ = make_user()
     webhook_id, token = webhook_of(user, broker_of(user), trust_proxy=True)
     response = post(client, token, "\x00" + json.dumps(ALERT), **{"X-Forwarded-For": "1.2.3.4, " + "f" * 500})
@@ -210,12 +245,17 @@ def test_nul_bytes_and_a_forged_proxy_hop_are_stored_readably_never_as_a_databas
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(number=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                        st.decimals(allow_nan=True, allow_infinity=True).map(str),
-                        st.from_regex(r"-?[0-9]{0,400}(\.[0-9]{0,400})?([eE][-+]?[0-9]{1,12})?", fullmatch=True)),
-       field=st.sampled_from(["contracts", "price", "sl", "tp"]))
+@given(
+    number=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.from_regex(r"-?[0-9]{0,400}(\.[0-9]{0,400})?([eE][-+]?[0-9]{1,12})?", fullmatch=True),
+    ),
+    field=st.sampled_from(["contracts", "price", "sl", "tp"]),
+)
 def test_any_number_in_an_alert_is_answered_2xx_or_422_never_a_server_error(
-        client, make_user, broker_of, webhook_of, number, field):
+    client, make_user, broker_of, webhook_of, number, field
+):
     user, _ = make_user()
     _, token = webhook_of(user, broker_of(user), rate_limit_per_minute=10_000)
     response = post(client, token, json.dumps({**ALERT, "time": at(), field: number}))
@@ -227,12 +267,26 @@ def test_any_number_in_an_alert_is_answered_2xx_or_422_never_a_server_error(
 def test_a_webhook_size_beyond_what_an_order_holds_is_refused_on_the_form(client, logged_in, broker_of):
     broker_id = broker_of(logged_in)
     page = client.get("/webhooks/").get_data(as_text=True)
-    for size, reason in (("1e999", "default size must be at most"), ("NaN", "must be a positive number"),
-                         ("0.1234567890123456789", "at most 18 decimal places")):
-        response = client.post("/webhooks/", data={
-            "csrf_token": csrf_token_from(page), "name": "big", "broker_id": broker_id, "size_mode": "quantity",
-            "size_value": size, "allow_buy": "y", "cadence": "", "grace_seconds": "15", "rate_limit_per_minute": "120",
-            "ip_allowlist": ""})
+    for size, reason in (
+        ("1e999", "default size must be at most"),
+        ("NaN", "must be a positive number"),
+        ("0.1234567890123456789", "at most 18 decimal places"),
+    ):
+        response = client.post(
+            "/webhooks/",
+            data={
+                "csrf_token": csrf_token_from(page),
+                "name": "big",
+                "broker_id": broker_id,
+                "size_mode": "quantity",
+                "size_value": size,
+                "allow_buy": "y",
+                "cadence": "",
+                "grace_seconds": "15",
+                "rate_limit_per_minute": "120",
+                "ip_allowlist": "",
+            },
+        )
         assert response.status_code == 400 and reason in response.get_data(as_text=True)
 
 
@@ -258,8 +312,9 @@ def test_paused_webhook_stores_and_refuses_with_paused(client, trader):
     assert alert.status == "rejected" and "paused" in alert.reason and orders_of(alert) == []
 
 
-def test_ip_allow_list_uses_the_peer_address_and_proxy_headers_only_when_trusted(client, make_user, broker_of,
-                                                                                 webhook_of):
+def test_ip_allow_list_uses_the_peer_address_and_proxy_headers_only_when_trusted(
+    client, make_user, broker_of, webhook_of
+):
     user, _ = make_user()
     broker_id = broker_of(user)
     _, strict = webhook_of(user, broker_id, ip_allowlist=("52.89.214.238",))
@@ -269,8 +324,7 @@ def test_ip_allow_list_uses_the_peer_address_and_proxy_headers_only_when_trusted
     proxied_id, proxied = webhook_of(user, broker_id, ip_allowlist=("52.89.214.0/24",), trust_proxy=True)
     assert post(client, proxied, ALERT, **{"X-Forwarded-For": "52.89.214.238"}).status_code == 202
     # Only the hop our proxy appended counts: a sender cannot prepend an allowed address.
-    spoofed = post(client, proxied, {**ALERT, "time": at()},
-                   **{"X-Forwarded-For": "52.89.214.238, 10.1.1.1"})
+    spoofed = post(client, proxied, {**ALERT, "time": at()}, **{"X-Forwarded-For": "52.89.214.238, 10.1.1.1"})
     assert spoofed.status_code == 403
     assert [a.source_ip for a in alerts_of(proxied_id)] == ["52.89.214.238", "10.1.1.1"]
 
@@ -285,8 +339,7 @@ def test_rate_limit_is_per_token(client, make_user, broker_of, webhook_of):
     assert post(client, other, ALERT).status_code == 202
 
 
-def test_without_loaded_markets_the_symbol_is_left_to_the_order_pipeline(client, make_user, broker_of,
-                                                                         webhook_of):
+def test_without_loaded_markets_the_symbol_is_left_to_the_order_pipeline(client, make_user, broker_of, webhook_of):
     user, _ = make_user()
     _, token = webhook_of(user, broker_of(user, markets=False))
     assert post(client, token, {**ALERT, "ticker": "DOGEUSDT"}).status_code == 202
@@ -295,10 +348,24 @@ def test_without_loaded_markets_the_symbol_is_left_to_the_order_pipeline(client,
 def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, logged_in, broker_of):
     broker_id = broker_of(logged_in)
     page = client.get("/webhooks/").get_data(as_text=True)
-    response = client.post("/webhooks/", data={
-        "csrf_token": csrf_token_from(page), "name": "BTC trend", "broker_id": broker_id, "symbol": "",
-        "size_mode": "quote", "size_value": "25", "allow_buy": "y", "allow_sell": "y", "cadence": "5m",
-        "grace_seconds": "15", "rate_limit_per_minute": "60", "tradingview_ips": "y", "ip_allowlist": ""})
+    response = client.post(
+        "/webhooks/",
+        data={
+            "csrf_token": csrf_token_from(page),
+            "name": "BTC trend",
+            "broker_id": broker_id,
+            "symbol": "",
+            "size_mode": "quote",
+            "size_value": "25",
+            "allow_buy": "y",
+            "allow_sell": "y",
+            "cadence": "5m",
+            "grace_seconds": "15",
+            "rate_limit_per_minute": "60",
+            "tradingview_ips": "y",
+            "ip_allowlist": "",
+        },
+    )
     assert response.status_code == 302
     detail = client.get(response.headers["Location"]).get_data(as_text=True)
     with new_session() as session:
@@ -307,8 +374,14 @@ def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, log
 
     token = webhook_token(webhook)
     assert f"/webhooks/tv/{token}" in detail
-    for placeholder in ("{{ticker}}", "{{strategy.order.action}}", "{{strategy.order.contracts}}", "{{close}}",
-                        "{{interval}}", "{{timenow}}"):
+    for placeholder in (
+        "{{ticker}}",
+        "{{strategy.order.action}}",
+        "{{strategy.order.contracts}}",
+        "{{close}}",
+        "{{interval}}",
+        "{{timenow}}",
+    ):
         assert placeholder in detail
     assert webhook.allowed_actions == ["buy", "sell"] and webhook.cadence == "5m"
     assert webhook.ip_allowlist == list(TRADINGVIEW_IPS) and webhook.size_value == Decimal(25)
@@ -318,10 +391,21 @@ def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, log
 def test_bad_settings_are_shown_on_the_form(client, logged_in, broker_of):
     broker_id = broker_of(logged_in)
     page = client.get("/webhooks/").get_data(as_text=True)
-    response = client.post("/webhooks/", data={
-        "csrf_token": csrf_token_from(page), "name": "x", "broker_id": broker_id, "size_mode": "percent",
-        "size_value": "150", "allow_buy": "y", "cadence": "", "grace_seconds": "15",
-        "rate_limit_per_minute": "60", "ip_allowlist": "not-an-ip"})
+    response = client.post(
+        "/webhooks/",
+        data={
+            "csrf_token": csrf_token_from(page),
+            "name": "x",
+            "broker_id": broker_id,
+            "size_mode": "percent",
+            "size_value": "150",
+            "allow_buy": "y",
+            "cadence": "",
+            "grace_seconds": "15",
+            "rate_limit_per_minute": "60",
+            "ip_allowlist": "not-an-ip",
+        },
+    )
     assert response.status_code == 400
     assert "not an IP address" in response.get_data(as_text=True)
 
@@ -335,11 +419,18 @@ def test_another_traders_webhook_is_not_found(client, logged_in, make_user, brok
     assert client.post(f"/webhooks/{webhook_id}/resume", data={"csrf_token": token}).status_code == 404
 
 
-@pytest.mark.parametrize(("back", "lands_on"), [
-    ("/webhooks/", "/webhooks/"), ("https://evil.example/", None), ("//evil.example/webhooks/", None),
-    ("/\\evil.example", None), ("/\t/evil.example", None), ("/webhooks/?page=2", "/webhooks/?page=2")])
-def test_pause_goes_back_only_to_a_page_of_this_site(client, logged_in, broker_of, webhook_of, back,
-                                                              lands_on):
+@pytest.mark.parametrize(
+    ("back", "lands_on"),
+    [
+        ("/webhooks/", "/webhooks/"),
+        ("https://evil.example/", None),
+        ("//evil.example/webhooks/", None),
+        ("/\\evil.example", None),
+        ("/\t/evil.example", None),
+        ("/webhooks/?page=2", "/webhooks/?page=2"),
+    ],
+)
+def test_pause_goes_back_only_to_a_page_of_this_site(client, logged_in, broker_of, webhook_of, back, lands_on):
     webhook_id, _ = webhook_of(logged_in, broker_of(logged_in))
     token = csrf_token_from(client.get("/webhooks/").get_data(as_text=True))
     response = client.post(f"/webhooks/{webhook_id}/pause", data={"csrf_token": token, "next": back})
@@ -388,8 +479,9 @@ def test_browser_trader_creates_webhook_copies_its_url_and_resumes_it_after_miss
     assert "No request received yet" in page.inner_text("#requests")
 
 
-def test_request_log_shows_each_alerts_entry_and_its_protection_with_their_states(client, logged_in, broker_of,
-                                                                                  webhook_of):
+def test_request_log_shows_each_alerts_entry_and_its_protection_with_their_states(
+    client, logged_in, broker_of, webhook_of
+):
     from core.webhooks.protection import protect_entry
     from tests.core.webhooks.test_processing import sender
 
@@ -403,9 +495,21 @@ def test_request_log_shows_each_alerts_entry_and_its_protection_with_their_state
 
         order = session.get(Order, entry.id)
         order.state, order.filled_quantity, order.average_price = "filled", Decimal("0.01"), Decimal("60000")
-        session.add(Fill(order_id=order.id, user_id=order.user_id, broker_id=order.broker_id, symbol="BTCUSDT",
-                         side="buy", venue_trade_id=f"t{order.id}", price=Decimal("60000"), quantity=Decimal("0.01"),
-                         fee=Decimal(0), fee_asset="BTC", traded_at=utcnow()))
+        session.add(
+            Fill(
+                order_id=order.id,
+                user_id=order.user_id,
+                broker_id=order.broker_id,
+                symbol="BTCUSDT",
+                side="buy",
+                venue_trade_id=f"t{order.id}",
+                price=Decimal("60000"),
+                quantity=Decimal("0.01"),
+                fee=Decimal(0),
+                fee_asset="BTC",
+                traded_at=utcnow(),
+            )
+        )
     oco_id = protect_entry(entry.id, sender())
     html = client.get(f"/webhooks/{webhook_id}/requests").get_data(as_text=True)
     assert f'id="alert-order-{entry.id}"' in html and f'id="alert-order-{oco_id}"' in html

@@ -20,8 +20,15 @@ def trader(make_user, db_session):
 
 
 def queue(db_session, user_id: int, version, **changes) -> int:
-    request = run_params.RunRequest(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
-                              start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]), **changes)
+    request = run_params.RunRequest(
+        strategy_version_id=version.id,
+        venue="binance",
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_ms=int(ROWS[0][0]),
+        end_ms=int(ROWS[-1][0]),
+        **changes,
+    )
     run = run_lifecycle.create_run(db_session, user_id, request)
     db_session.commit()
     from workers.celery_app import app
@@ -58,7 +65,12 @@ def test_worker_runs_a_grid_as_one_job(celery_worker_process, db_session, trader
     run_id = queue(db_session, trader.id, version, grid={"fast": [5, 10], "slow": [20, 40]}, grid_metric="sharpe")
     run = wait_finished(db_session, run_id)
     assert run.status == "done" and len(run.grid_results) == 4
-    assert {(r["params"]["fast"], r["params"]["slow"]) for r in run.grid_results} == {(5, 20), (5, 40), (10, 20), (10, 40)}
+    assert {(r["params"]["fast"], r["params"]["slow"]) for r in run.grid_results} == {
+        (5, 20),
+        (5, 40),
+        (10, 20),
+        (10, 40),
+    }
 
 
 def test_unreachable_broker_fails_the_run_with_a_clear_error(db_session, trader):

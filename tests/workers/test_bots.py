@@ -49,7 +49,8 @@ def test_the_tick_task_is_routed_to_the_bots_queue():
 
 
 def test_a_tick_on_real_candles_places_exactly_one_order_and_a_redelivered_tick_none(
-        celery_worker_process, bot_trader, make_bot, hour_candles):
+    celery_worker_process, bot_trader, make_bot, hour_candles
+):
     bot_id = make_bot(bot_trader, ALWAYS_LONG)
     first = _tick(bot_id, hour_candles[-1], issued_ms=int(time.time() * 1000))
     assert first["action"] == "enter" and len(first["order_ids"]) == 1
@@ -60,8 +61,9 @@ def test_a_tick_on_real_candles_places_exactly_one_order_and_a_redelivered_tick_
     assert len(_orders(bot_id)) == 1 and len(bot_trader.at_sim(order.id)) == 1
 
 
-def test_a_strategy_that_raises_pauses_the_bot_with_type_message_and_line(celery_worker_process, bot_trader,
-                                                                          make_bot, hour_candles):
+def test_a_strategy_that_raises_pauses_the_bot_with_type_message_and_line(
+    celery_worker_process, bot_trader, make_bot, hour_candles
+):
     bot_id = make_bot(bot_trader, RAISES)
     assert _tick(bot_id, hour_candles[-1])["action"] == "error"
     bot = _bot(bot_id)
@@ -71,8 +73,9 @@ def test_a_strategy_that_raises_pauses_the_bot_with_type_message_and_line(celery
     assert _orders(bot_id) == []
 
 
-def test_a_strategy_that_never_returns_times_out_and_pauses_the_bot(celery_worker_process, bot_trader, make_bot,
-                                                                     hour_candles):
+def test_a_strategy_that_never_returns_times_out_and_pauses_the_bot(
+    celery_worker_process, bot_trader, make_bot, hour_candles
+):
     bot_id = make_bot(bot_trader, FOREVER, timeout_seconds=2)
     assert _tick(bot_id, hour_candles[-1])["action"] == "error"
     bot = _bot(bot_id)
@@ -80,16 +83,19 @@ def test_a_strategy_that_never_returns_times_out_and_pauses_the_bot(celery_worke
 
 
 def test_the_feeds_hook_enqueues_the_tick_for_a_running_bot_and_not_for_a_paused_one(
-        celery_worker_process, bot_trader, make_bot, hour_candles, redis_client):
+    celery_worker_process, bot_trader, make_bot, hour_candles, redis_client
+):
     from core.infra.bus import task_sender
 
     running = make_bot(bot_trader, ALWAYS_LONG)
     paused = make_bot(bot_trader, ALWAYS_LONG, start=False)
     with new_session() as session:
-        [stored] = load_candles(session.connection(), "sim", "BTCUSDT", "1h", start_ms=hour_candles[-1],
-                                end_ms=hour_candles[-1])
-    candle = ClosedCandle("sim", "BTCUSDT", "1h", stored.open_time, stored.open, stored.high, stored.low,
-                          stored.close, stored.volume)
+        [stored] = load_candles(
+            session.connection(), "sim", "BTCUSDT", "1h", start_ms=hour_candles[-1], end_ms=hour_candles[-1]
+        )
+    candle = ClosedCandle(
+        "sim", "BTCUSDT", "1h", stored.open_time, stored.open, stored.high, stored.low, stored.close, stored.volume
+    )
     hook = TickHook(due_ticks, task_sender().send_task)
     sent = enqueue_due_ticks(candle, redis_client, hook)
     mine = {tick.args[0] for tick in sent} & {running, paused}

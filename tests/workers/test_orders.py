@@ -64,8 +64,9 @@ def _wait_fills_recorded(trader, order_id: int, timeout: float = 30.0):
     return order
 
 
-def test_fills_of_a_burst_are_recorded_from_the_order_answers_without_trades_queries(celery_worker_process, trader,
-                                                                                     sim):
+def test_fills_of_a_burst_are_recorded_from_the_order_answers_without_trades_queries(
+    celery_worker_process, trader, sim
+):
     """A trades query weighs 20 against 1 for the order itself: the fills of market orders come with
     the venue's answer (FULL response), so a burst costs no trades query at all."""
     from tests.trading_support import GarblingProxy
@@ -111,9 +112,30 @@ def test_redelivered_place_and_cancel_tasks_are_harmless(celery_worker_process, 
 def _start_worker(queue: str) -> subprocess.Popen:
     log = open(LOG_DIR / f"kill-worker-{queue}.log", "a")  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queue, "-c", "1",
-         "-P", "solo", "-n", f"kill-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=process_env(), stdout=log, stderr=log, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "-n",
+            f"kill-{secrets.token_hex(3)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=process_env(),
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
 
 
 def test_worker_killed_mid_placement_then_restarted_never_duplicates(infra, trader, sim):

@@ -59,8 +59,7 @@ def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker
     # defer the requeue to the next pass, as it would in production: run passes until one requeues it.
     reports = []
     while not any(r["requeued"] for r in reports) and len(reports) < 30:
-        reports.append(tasks.send_reconcile_broker(trader.broker_id, app=app)
-                       .get(timeout=60))
+        reports.append(tasks.send_reconcile_broker(trader.broker_id, app=app).get(timeout=60))
         time.sleep(0.5)
     assert [r["requeued"] for r in reports][-1] == 1 and sum(r["requeued"] for r in reports) == 1
     deadline = time.monotonic() + 30
@@ -74,8 +73,11 @@ def test_fills_made_outside_the_pipeline_are_stored_once(trader):
     trader.order(type="limit", price=Decimal("1000"))  # gives the broker a recent BTCUSDT order to watch
     with session_scope() as session:
         exchange = brokers.exchange_for(session.get(BrokerConnection, trader.broker_id))
-    outside = exchange.place_order(OrderRequest(client_order_id="manual-on-venue", symbol="BTCUSDT", side="buy",
-                                                type="market", quantity=Decimal("0.002")))
+    outside = exchange.place_order(
+        OrderRequest(
+            client_order_id="manual-on-venue", symbol="BTCUSDT", side="buy", type="market", quantity=Decimal("0.002")
+        )
+    )
     assert outside.status == "filled"
     first = reconcile.sync_fills(trader.broker_id)
     assert first >= 1

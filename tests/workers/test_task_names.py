@@ -21,8 +21,9 @@ def test_every_task_is_routed_by_celeryconfig_to_a_declared_queue():
     from workers.celery_app import app
 
     declared = {queue.name for queue in celeryconfig.task_queues}
-    unrouted = {name for name in NAMES if not any(name.startswith(pattern.rstrip("*"))
-                                                  for pattern in celeryconfig.task_routes)}
+    unrouted = {
+        name for name in NAMES if not any(name.startswith(pattern.rstrip("*")) for pattern in celeryconfig.task_routes)
+    }
     assert unrouted == set()
     assert {app.amqp.router.route({}, name)["queue"].name for name in NAMES} <= declared
     assert app.amqp.router.route({}, tasks.PLACE_ORDER)["queue"].name == "orders"

@@ -25,15 +25,25 @@ def test_beat_schedules_miss_detection_and_the_recovery_sweep():
 
 
 def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_the_sweep(
-        celery_worker_process, make_user, broker_of, webhook_of):
+    celery_worker_process, make_user, broker_of, webhook_of
+):
     from workers.celery_app import app
 
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user, markets=False))
     with session_scope() as session:
-        alert = WebhookAlert(webhook_id=webhook_id, status="accepted", http_status=202, body="{}", headers={},
-                             action="buy", symbol="BTCUSDT", payload={"action": "buy", "symbol": "BTCUSDT"},
-                             received_at=utcnow() - timedelta(seconds=30), idempotency_key=secrets.token_hex(16))
+        alert = WebhookAlert(
+            webhook_id=webhook_id,
+            status="accepted",
+            http_status=202,
+            body="{}",
+            headers={},
+            action="buy",
+            symbol="BTCUSDT",
+            payload={"action": "buy", "symbol": "BTCUSDT"},
+            received_at=utcnow() - timedelta(seconds=30),
+            idempotency_key=secrets.token_hex(16),
+        )
         session.add(alert)
         session.flush()
         alert_id = alert.id
@@ -41,27 +51,32 @@ def test_an_alert_stored_while_processing_was_down_is_turned_into_an_order_by_th
     assert recovered >= 1
     with new_session() as session:
         stored = session.get(WebhookAlert, alert_id)
-        orders = session.scalars(select(Order).where(Order.source == "webhook",
-                                                     Order.source_ref == str(alert_id))).all()
+        orders = session.scalars(
+            select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))
+        ).all()
     assert stored.processed_at is not None and [o.id for o in orders] == stored.order_ids
     assert len(orders) == 1
     # A second sweep finds nothing more to do for it.
     tasks.send_sweep_unprocessed_alerts(app=app).get(timeout=30)
     with new_session() as session:
-        assert len(session.scalars(select(Order).where(Order.source == "webhook",
-                                                       Order.source_ref == str(alert_id))).all()) == 1
+        assert (
+            len(
+                session.scalars(select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))).all()
+            )
+            == 1
+        )
 
 
-def test_detect_misses_on_the_worker_pauses_a_silent_webhook(celery_worker_process, make_user, broker_of,
-                                                             webhook_of):
+def test_detect_misses_on_the_worker_pauses_a_silent_webhook(celery_worker_process, make_user, broker_of, webhook_of):
     from workers.celery_app import app
 
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user), cadence="1m")
     with session_scope() as session:
         webhook = session.get(Webhook, webhook_id)
-        webhook.cadence_from = webhook.evaluated_until = utcnow().replace(second=0, microsecond=0) - \
-            timedelta(minutes=5)
+        webhook.cadence_from = webhook.evaluated_until = utcnow().replace(second=0, microsecond=0) - timedelta(
+            minutes=5
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         tasks.send_detect_misses(app=app).get(timeout=30)
@@ -70,7 +85,8 @@ def test_detect_misses_on_the_worker_pauses_a_silent_webhook(celery_worker_proce
                 break
     with new_session() as session:
         webhook = session.get(Webhook, webhook_id)
-        outcomes = session.scalars(select(WebhookExpectation.outcome).where(
-            WebhookExpectation.webhook_id == webhook_id)).all()
+        outcomes = session.scalars(
+            select(WebhookExpectation.outcome).where(WebhookExpectation.webhook_id == webhook_id)
+        ).all()
     assert webhook.paused and "missed in a row" in webhook.paused_reason
     assert outcomes[:3] == ["miss", "miss", "miss"]

@@ -70,8 +70,11 @@ _SIZES = _Interned(lambda size: size >= 0)
 def _parse_level(row: Any, venue: str) -> tuple[Decimal, Decimal]:
     """One [price, size] or {"price", "size"} row, checked: the slow path, which names the bad row."""
     try:
-        price, size = (Decimal(str(row[0])), Decimal(str(row[1]))) if isinstance(row, list | tuple) \
+        price, size = (
+            (Decimal(str(row[0])), Decimal(str(row[1])))
+            if isinstance(row, list | tuple)
             else (Decimal(str(row["price"])), Decimal(str(row["size"])))
+        )
     except (InvalidOperation, KeyError, IndexError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"bad book level {row!r:.80}", venue=venue) from exc
     if not price.is_finite() or not size.is_finite() or price <= 0 or size < 0:
@@ -104,8 +107,18 @@ class OrderBook:
     (kept with bisect on every change), so the best level is an index and a VWAP walk stops as soon
     as the size is filled. `bids` and `asks` are read-only views: change the book with apply_*."""
 
-    __slots__ = ("venue", "market", "seq", "valid", "updated_at", "venue_ts_ms",
-                 "_bids", "_asks", "_bid_prices", "_ask_prices")
+    __slots__ = (
+        "venue",
+        "market",
+        "seq",
+        "valid",
+        "updated_at",
+        "venue_ts_ms",
+        "_bids",
+        "_asks",
+        "_bid_prices",
+        "_ask_prices",
+    )
 
     def __init__(self, venue: str, market: str) -> None:
         self.venue = venue
@@ -120,8 +133,10 @@ class OrderBook:
         self._ask_prices: list[Decimal] = []  # ascending: the best ask is the first
 
     def __repr__(self) -> str:
-        return (f"OrderBook({self.venue!r}, {self.market!r}, seq={self.seq}, valid={self.valid}, "
-                f"bid={self.best_bid()}, ask={self.best_ask()})")
+        return (
+            f"OrderBook({self.venue!r}, {self.market!r}, seq={self.seq}, valid={self.valid}, "
+            f"bid={self.best_bid()}, ask={self.best_ask()})"
+        )
 
     @property
     def bids(self) -> Mapping[Decimal, Decimal]:
@@ -131,8 +146,13 @@ class OrderBook:
     def asks(self) -> Mapping[Decimal, Decimal]:
         return MappingProxyType(self._asks)
 
-    def apply_snapshot(self, bids: Iterable[tuple[Decimal, Decimal]], asks: Iterable[tuple[Decimal, Decimal]],
-                       seq: int | None = None, venue_ts_ms: int | None = None) -> bool:
+    def apply_snapshot(
+        self,
+        bids: Iterable[tuple[Decimal, Decimal]],
+        asks: Iterable[tuple[Decimal, Decimal]],
+        seq: int | None = None,
+        venue_ts_ms: int | None = None,
+    ) -> bool:
         """Replace the book. A snapshot older than the book we hold is ignored (returns False)."""
         if seq is not None and self.valid and self.seq is not None and seq < self.seq:
             return False
@@ -143,8 +163,13 @@ class OrderBook:
         self._applied(seq, venue_ts_ms)
         return True
 
-    def apply_delta(self, bids: Iterable[tuple[Decimal, Decimal]], asks: Iterable[tuple[Decimal, Decimal]],
-                    seq: int, venue_ts_ms: int | None = None) -> bool:
+    def apply_delta(
+        self,
+        bids: Iterable[tuple[Decimal, Decimal]],
+        asks: Iterable[tuple[Decimal, Decimal]],
+        seq: int,
+        venue_ts_ms: int | None = None,
+    ) -> bool:
         """Patch levels (size 0 deletes). Returns False for a stale/duplicate frame; raises BookGap."""
         if not self.valid or self.seq is None:
             raise BookGap(f"{self.venue} {self.market}: delta {seq} without a snapshot")
@@ -233,6 +258,7 @@ def _patch(book_side: dict[Decimal, Decimal], prices: list[Decimal], levels: Ite
         elif book_side.pop(price, None) is not None:
             del prices[bisect_left(prices, price)]
 
+
 OnBook = Callable[[OrderBook], Awaitable[None] | None]
 
 BookSession = Callable[[OrderBook, Callable[[], Awaitable[None]]], Awaitable[None]]
@@ -241,8 +267,9 @@ BookSession = Callable[[OrderBook, Callable[[], Awaitable[None]]], Awaitable[Non
 class BookFeed:
     """Keeps one market's book current: runs the venue's websocket session, resyncs on any failure."""
 
-    def __init__(self, book: OrderBook, session: BookSession, on_book: OnBook | None = None,
-                 reconnect_delay: float = 0.2):
+    def __init__(
+        self, book: OrderBook, session: BookSession, on_book: OnBook | None = None, reconnect_delay: float = 0.2
+    ):
         self.book = book
         self._session = session
         self._on_book = on_book
@@ -272,8 +299,9 @@ class BookFeed:
             self.book.invalidate()
             self._ready.clear()
             self.resyncs += 1
-            log.warning("book_resync", extra={"venue": self.book.venue, "market": self.book.market,
-                                              "reason": reason[:200]})
+            log.warning(
+                "book_resync", extra={"venue": self.book.venue, "market": self.book.market, "reason": reason[:200]}
+            )
             await asyncio.sleep(self._reconnect_delay)
 
     async def wait_ready(self, timeout: float = 5.0) -> OrderBook:

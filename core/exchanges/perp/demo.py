@@ -31,8 +31,14 @@ DEMO_ETH_ADDRESS = "0x" + "de" * 20
 def demo_credentials() -> Credentials:
     for secret in (DEMO_VEST_API_KEY, DEMO_VEST_SIGNING_KEY, DEMO_PARADEX_PRIVATE_KEY):
         register_secret(secret)
-    return Credentials(DEMO_VEST_API_KEY, DEMO_VEST_SIGNING_KEY, DEMO_PARADEX_PRIVATE_KEY, DEMO_PARADEX_ACCOUNT,
-                       DEMO_ETH_ADDRESS, demo=True)
+    return Credentials(
+        DEMO_VEST_API_KEY,
+        DEMO_VEST_SIGNING_KEY,
+        DEMO_PARADEX_PRIVATE_KEY,
+        DEMO_PARADEX_ACCOUNT,
+        DEMO_ETH_ADDRESS,
+        demo=True,
+    )
 
 
 class SimPorts(BaseModel):

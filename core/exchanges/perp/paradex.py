@@ -45,10 +45,14 @@ AUTH_EXPIRY_S = 1800
 RECV_WINDOW_MS = 60_000
 
 ERROR_CODES: dict[str, type[errors.ExchangeError]] = {
-    "INVALID_TOKEN": errors.AuthError, "INVALID_STARKNET_SIGNATURE": errors.AuthError,
-    "INVALID_SIGNATURE": errors.AuthError, "UNAUTHORIZED": errors.AuthError,
-    "NOT_ENOUGH_MARGIN": errors.InsufficientFunds, "INSUFFICIENT_MARGIN": errors.InsufficientFunds,
-    "ORDER_NOT_FOUND": errors.OrderNotFound, "RATE_LIMITED": errors.RateLimited,
+    "INVALID_TOKEN": errors.AuthError,
+    "INVALID_STARKNET_SIGNATURE": errors.AuthError,
+    "INVALID_SIGNATURE": errors.AuthError,
+    "UNAUTHORIZED": errors.AuthError,
+    "NOT_ENOUGH_MARGIN": errors.InsufficientFunds,
+    "INSUFFICIENT_MARGIN": errors.InsufficientFunds,
+    "ORDER_NOT_FOUND": errors.OrderNotFound,
+    "RATE_LIMITED": errors.RateLimited,
 }
 
 
@@ -65,7 +69,8 @@ def raise_for_error(status: int, body: Any) -> None:
     if status == 401:
         raise errors.AuthError(message, venue=VENUE, code=code)
     raise ERROR_CODES.get(code, errors.OrderNotFound if status == 404 else errors.InvalidOrder)(
-        message, venue=VENUE, code=code)
+        message, venue=VENUE, code=code
+    )
 
 
 def parse_book_frame(raw: str | bytes) -> dict[str, Any] | None:
@@ -89,8 +94,9 @@ def parse_book_frame(raw: str | bytes) -> dict[str, Any] | None:
         changed = (data.get("inserts") or []) + (data.get("updates") or [])
         deleted = data.get("deletes") or []
         # The whole frame in one parse_levels call; a delete's size is whatever the venue sent, we need 0.
-        levels = parse_levels([[row["price"], row["size"]] for row in changed]
-                              + [[row["price"], "0"] for row in deleted], venue=VENUE)
+        levels = parse_levels(
+            [[row["price"], row["size"]] for row in changed] + [[row["price"], "0"] for row in deleted], venue=VENUE
+        )
         sides = [row["side"] for row in changed] + [row["side"] for row in deleted]
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.MalformedResponse(f"bad order_book frame {str(data)[:100]}", venue=VENUE) from exc
@@ -100,8 +106,14 @@ def parse_book_frame(raw: str | bytes) -> dict[str, Any] | None:
         raise errors.MalformedResponse(f"order_book level without a BUY/SELL side {str(data)[:100]}", venue=VENUE)
     if update_type not in ("s", "d"):
         raise errors.MalformedResponse(f"unknown update_type {update_type!r}", venue=VENUE)
-    return {"market": data.get("market"), "snapshot": update_type == "s", "seq": seq,
-            "bids": bids, "asks": asks, "ts": data.get("last_updated_at")}
+    return {
+        "market": data.get("market"),
+        "snapshot": update_type == "s",
+        "seq": seq,
+        "bids": bids,
+        "asks": asks,
+        "ts": data.get("last_updated_at"),
+    }
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,7 @@ class ParadexSigner:
         self._last_ts = max(int(time.time() * 1000), self._last_ts + 1)
         return self._last_ts
 
-    def sign_order(self, market: str, side: Side, order_type: str, size: Decimal,
-                   price: Decimal | None) -> SignedOrder:
+    def sign_order(self, market: str, side: Side, order_type: str, size: Decimal, price: Decimal | None) -> SignedOrder:
         ts = self._timestamp()
         signed_price = price if order_type == "LIMIT" and price is not None else Decimal(0)
         digest = self.hasher.order_hash(ts, market, side, order_type, size, signed_price)
@@ -142,20 +153,28 @@ class ParadexSigner:
     def auth_headers(self, now_s: int | None = None) -> dict[str, str]:
         now = int(time.time()) if now_s is None else now_s
         sig = self.key.sign(self.hasher.auth_hash(now, now + AUTH_EXPIRY_S))
-        return {"PARADEX-STARKNET-ACCOUNT": f"0x{self.account:x}", "PARADEX-STARKNET-SIGNATURE": sig.as_paradex(),
-                "PARADEX-TIMESTAMP": str(now), "PARADEX-SIGNATURE-EXPIRATION": str(now + AUTH_EXPIRY_S)}
+        return {
+            "PARADEX-STARKNET-ACCOUNT": f"0x{self.account:x}",
+            "PARADEX-STARKNET-SIGNATURE": sig.as_paradex(),
+            "PARADEX-TIMESTAMP": str(now),
+            "PARADEX-SIGNATURE-EXPIRATION": str(now + AUTH_EXPIRY_S),
+        }
 
     def onboarding_headers(self, eth_address: str) -> dict[str, str]:
         sig = self.key.sign(self.hasher.onboarding_hash())
-        return {"PARADEX-ETHEREUM-ACCOUNT": eth_address, "PARADEX-STARKNET-ACCOUNT": f"0x{self.account:x}",
-                "PARADEX-STARKNET-SIGNATURE": sig.as_paradex()}
+        return {
+            "PARADEX-ETHEREUM-ACCOUNT": eth_address,
+            "PARADEX-STARKNET-ACCOUNT": f"0x{self.account:x}",
+            "PARADEX-STARKNET-SIGNATURE": sig.as_paradex(),
+        }
 
 
 class PresignedPool:
     """A few signed MARKET orders of one size per side, refilled off the hot path."""
 
-    def __init__(self, signer: ParadexSigner, market: str, size: Decimal, depth: int = 3,
-                 max_age_ms: int = RECV_WINDOW_MS // 2):
+    def __init__(
+        self, signer: ParadexSigner, market: str, size: Decimal, depth: int = 3, max_age_ms: int = RECV_WINDOW_MS // 2
+    ):
         self.signer, self.market, self.size, self.depth, self.max_age_ms = signer, market, size, depth, max_age_ms
         self._orders: dict[Side, deque[SignedOrder]] = {"BUY": deque(), "SELL": deque()}
 
@@ -190,10 +209,14 @@ class PresignedPool:
 
 def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "market": signed.market, "side": signed.side, "type": signed.order_type,
-        "size": format(signed.size.normalize(), "f"), "client_id": req.client_id,
+        "market": signed.market,
+        "side": signed.side,
+        "type": signed.order_type,
+        "size": format(signed.size.normalize(), "f"),
+        "client_id": req.client_id,
         "instruction": "IOC" if req.time_in_force == "IOC" or signed.order_type == "MARKET" else "GTC",
-        "signature": signed.signature.as_paradex(), "signature_timestamp": signed.timestamp_ms,
+        "signature": signed.signature.as_paradex(),
+        "signature_timestamp": signed.timestamp_ms,
         "recv_window": recv_window_ms,
     }
     if signed.order_type == "LIMIT":
@@ -206,8 +229,7 @@ def order_body(signed: SignedOrder, req: PerpOrderRequest, recv_window_ms: int) 
 class ParadexVenue(PerpVenue):
     name = VENUE
 
-    def __init__(self, *, rest_url: str, ws_url: str, signer: ParadexSigner,
-                 recv_window_ms: int = RECV_WINDOW_MS):
+    def __init__(self, *, rest_url: str, ws_url: str, signer: ParadexSigner, recv_window_ms: int = RECV_WINDOW_MS):
         self._http = JsonHttp(rest_url, VENUE)
         self.ws_url = ws_url
         self.signer = signer
@@ -228,13 +250,17 @@ class ParadexVenue(PerpVenue):
 
     async def onboard(self, eth_address: str) -> None:
         status, reply = await self._http.request(
-            "POST", "/onboarding", body={"public_key": f"0x{self.signer.key.public:x}"},
-            headers=self.signer.onboarding_headers(eth_address))
+            "POST",
+            "/onboarding",
+            body={"public_key": f"0x{self.signer.key.public:x}"},
+            headers=self.signer.onboarding_headers(eth_address),
+        )
         raise_for_error(status, reply)
 
     async def authenticate(self) -> str:
-        status, reply = await self._http.request("POST", f"/auth/0x{self.signer.key.public:x}",
-                                                 headers=self.signer.auth_headers())
+        status, reply = await self._http.request(
+            "POST", f"/auth/0x{self.signer.key.public:x}", headers=self.signer.auth_headers()
+        )
         raise_for_error(status, reply)
         if not isinstance(reply, dict) or not isinstance(reply.get("jwt_token"), str):
             raise errors.MalformedResponse("auth reply without jwt_token", venue=VENUE)
@@ -244,8 +270,9 @@ class ParadexVenue(PerpVenue):
     async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         if self._jwt is None or time.monotonic() - self._jwt_at > JWT_REFRESH_S:
             await self.authenticate()
-        status, reply = await self._http.request(method, path, params=params, body=body,
-                                                 headers={"Authorization": f"Bearer {self._jwt}"})
+        status, reply = await self._http.request(
+            method, path, params=params, body=body, headers={"Authorization": f"Bearer {self._jwt}"}
+        )
         raise_for_error(status, reply)
         return reply
 
@@ -290,9 +317,15 @@ class ParadexVenue(PerpVenue):
             try:
                 size = Decimal(str(row["size"]))
                 entry = row.get("average_entry_price")
-                out.append(PerpPosition(VENUE, row["market"], size if row.get("side", "LONG") == "LONG" else -abs(size),
-                                        Decimal(str(entry)) if entry not in (None, "") else None,
-                                        Decimal(str(row.get("unrealized_pnl") or 0))))
+                out.append(
+                    PerpPosition(
+                        VENUE,
+                        row["market"],
+                        size if row.get("side", "LONG") == "LONG" else -abs(size),
+                        Decimal(str(entry)) if entry not in (None, "") else None,
+                        Decimal(str(row.get("unrealized_pnl") or 0)),
+                    )
+                )
             except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
                 raise errors.MalformedResponse(f"bad position {row!r:.100}", venue=VENUE) from exc
         return [p for p in out if p.size != 0]
@@ -310,8 +343,11 @@ class ParadexVenue(PerpVenue):
     async def _book_session(self, book: OrderBook, notify: Callable[[], Awaitable[None]]) -> None:
         async with websockets.connect(self.ws_url, open_timeout=5) as ws:
             channel = f"order_book.{book.market}.deltas@15@50ms"
-            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": channel},
-                                      "id": next(self._ws_ids)}))
+            await ws.send(
+                json.dumps(
+                    {"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": channel}, "id": next(self._ws_ids)}
+                )
+            )
             async for raw in ws:
                 frame = parse_book_frame(raw)
                 if frame is None or frame["market"] != book.market:
@@ -341,7 +377,14 @@ def _order_result(row: Any) -> PerpOrderResult:
         status = str(row["status"])
         if status == "CLOSED":
             status = "FILLED" if remaining == 0 else ("CANCELLED" if remaining == size else "PARTIALLY_FILLED")
-        return PerpOrderResult(VENUE, str(row["id"]), str(row.get("client_id", "")), status, size - remaining,
-                               Decimal(str(avg)) if avg not in (None, "") else None, raw=row)
+        return PerpOrderResult(
+            VENUE,
+            str(row["id"]),
+            str(row.get("client_id", "")),
+            status,
+            size - remaining,
+            Decimal(str(avg)) if avg not in (None, "") else None,
+            raw=row,
+        )
     except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
         raise errors.MalformedResponse(f"bad order {row!r:.100}", venue=VENUE) from exc

@@ -266,15 +266,15 @@ def stark_key_typed_data(l1_chain_id: int) -> dict[str, Any]:
 
 def stark_private_key_from_eth(eth_private_key: str | bytes, l1_chain_id: int) -> int:
     """Paradex's derivation: EIP-712 sign "STARK Key" with the L1 key, grind the signature's r."""
-    signed = Account.sign_message(encode_typed_data(full_message=stark_key_typed_data(l1_chain_id)),
-                                  eth_private_key)
+    signed = Account.sign_message(encode_typed_data(full_message=stark_key_typed_data(l1_chain_id)), eth_private_key)
     return grind_key(signed.r, EC_ORDER)
 
 
 def paradex_account_address(public_key: int, account_hash: int, account_proxy_hash: int) -> int:
     calldata = [account_hash, get_selector_from_name("initialize"), 2, public_key, 0]
-    return compute_address(class_hash=account_proxy_hash, constructor_calldata=calldata,
-                           salt=public_key, deployer_address=0)
+    return compute_address(
+        class_hash=account_proxy_hash, constructor_calldata=calldata, salt=public_key, deployer_address=0
+    )
 
 
 # --- SNIP-12 (revision 0) hashing for Paradex ----------------------------------------------------
@@ -307,9 +307,9 @@ def scaled_felt(value: Decimal, decimals: int = 8) -> int:
 
 DOMAIN_TYPE_HASH = get_selector_from_name("StarkNetDomain(name:felt,chainId:felt,version:felt)")
 ORDER_TYPE_HASH = get_selector_from_name(
-    "Order(timestamp:felt,market:felt,side:felt,orderType:felt,size:felt,price:felt)")
-REQUEST_TYPE_HASH = get_selector_from_name(
-    "Request(method:felt,path:felt,body:felt,timestamp:felt,expiration:felt)")
+    "Order(timestamp:felt,market:felt,side:felt,orderType:felt,size:felt,price:felt)"
+)
+REQUEST_TYPE_HASH = get_selector_from_name("Request(method:felt,path:felt,body:felt,timestamp:felt,expiration:felt)")
 CONSTANT_TYPE_HASH = get_selector_from_name("Constant(action:felt)")
 STARKNET_MESSAGE = felt_of("StarkNet Message")
 SIDE_FELT = {"BUY": 1, "SELL": 2}
@@ -339,20 +339,22 @@ class ParadexHasher:
     def message_hash(self, struct_hash: int) -> int:
         return pedersen_hash(pedersen_hash(self._message_prefix, struct_hash), 4)
 
-    def order_struct_hash(self, timestamp_ms: int, market: str, side: str, order_type: str,
-                          size: int, price: int) -> int:
+    def order_struct_hash(
+        self, timestamp_ms: int, market: str, side: str, order_type: str, size: int, price: int
+    ) -> int:
         fields = (timestamp_ms, felt_of(market), SIDE_FELT[side], felt_of(order_type), size, price)
         return hash_chain(fields, start=self._order_prefix, count=7)
 
-    def order_hash(self, timestamp_ms: int, market: str, side: str, order_type: str,
-                   size: Decimal, price: Decimal) -> int:
+    def order_hash(
+        self, timestamp_ms: int, market: str, side: str, order_type: str, size: Decimal, price: Decimal
+    ) -> int:
         """Hash of the Order typed data; size and price are plain decimals (scaled ×10^8 here)."""
-        return self.message_hash(self.order_struct_hash(
-            timestamp_ms, market, side, order_type, scaled_felt(size), scaled_felt(price)))
+        return self.message_hash(
+            self.order_struct_hash(timestamp_ms, market, side, order_type, scaled_felt(size), scaled_felt(price))
+        )
 
     def auth_hash(self, timestamp_s: int, expiration_s: int) -> int:
-        struct = hash_chain([REQUEST_TYPE_HASH, felt_of("POST"), felt_of("/v1/auth"), 0,
-                             timestamp_s, expiration_s])
+        struct = hash_chain([REQUEST_TYPE_HASH, felt_of("POST"), felt_of("/v1/auth"), 0, timestamp_s, expiration_s])
         return self.message_hash(struct)
 
     def onboarding_hash(self) -> int:

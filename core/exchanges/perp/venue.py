@@ -118,8 +118,15 @@ class JsonHttp:
     def timeout(self, seconds: float) -> None:
         self._client.timeout = seconds
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         hdrs = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         try:
@@ -132,8 +139,9 @@ class JsonHttp:
         except ValueError as exc:
             if status >= 500:
                 raise Unavailable(f"{method} {path}: HTTP {status}", venue=self.venue, code=status) from exc
-            raise MalformedResponse(f"{method} {path}: non-JSON reply (HTTP {status})", venue=self.venue,
-                                    code=status) from exc
+            raise MalformedResponse(
+                f"{method} {path}: non-JSON reply (HTTP {status})", venue=self.venue, code=status
+            ) from exc
 
     async def keep_warm(self, connections: int = 2) -> None:
         try:

@@ -48,9 +48,17 @@ ORDER_ABI = ["uint256", "uint256", "string", "string", "bool", "string", "string
 CANCEL_ABI = ["uint256", "uint256", "string"]
 
 ERROR_CODES: dict[int, type[errors.ExchangeError]] = {
-    1002: errors.AuthError, 1022: errors.AuthError, 1003: errors.RateLimited, 429: errors.RateLimited,
-    1023: errors.InvalidOrder, 1111: errors.InvalidOrder, 1131: errors.InvalidOrder, 1132: errors.InvalidOrder,
-    3001: errors.InvalidOrder, 3002: errors.InsufficientFunds, 3015: errors.InvalidOrder,
+    1002: errors.AuthError,
+    1022: errors.AuthError,
+    1003: errors.RateLimited,
+    429: errors.RateLimited,
+    1023: errors.InvalidOrder,
+    1111: errors.InvalidOrder,
+    1131: errors.InvalidOrder,
+    1132: errors.InvalidOrder,
+    3001: errors.InvalidOrder,
+    3002: errors.InsufficientFunds,
+    3015: errors.InvalidOrder,
     3017: errors.OrderNotFound,
 }
 
@@ -83,9 +91,21 @@ def abi_encode(types: list[str], values: list[Any]) -> bytes:
 
 
 def order_digest(order: dict[str, Any]) -> bytes:
-    return keccak(abi_encode(ORDER_ABI, [
-        int(order["time"]), int(order["nonce"]), order["orderType"], order["symbol"], bool(order["isBuy"]),
-        order["size"], order["limitPrice"], bool(order["reduceOnly"])]))
+    return keccak(
+        abi_encode(
+            ORDER_ABI,
+            [
+                int(order["time"]),
+                int(order["nonce"]),
+                order["orderType"],
+                order["symbol"],
+                bool(order["isBuy"]),
+                order["size"],
+                order["limitPrice"],
+                bool(order["reduceOnly"]),
+            ],
+        )
+    )
 
 
 def cancel_digest(order: dict[str, Any]) -> bytes:
@@ -117,10 +137,12 @@ def signer_proof_typed_data(signing_addr: str, expiry_ms: int, verifying_contrac
         "domain": {"name": "VestRouterV2", "version": "0.0.1", "verifyingContract": verifying_contract},
         "primaryType": "SignerProof",
         "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "verifyingContract", "type": "address"}],
-            "SignerProof": [{"name": "approvedSigner", "type": "address"},
-                            {"name": "signerExpiry", "type": "uint256"}],
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "SignerProof": [{"name": "approvedSigner", "type": "address"}, {"name": "signerExpiry", "type": "uint256"}],
         },
         "message": {"approvedSigner": signing_addr, "signerExpiry": expiry_ms},
     }
@@ -129,7 +151,8 @@ def signer_proof_typed_data(signing_addr: str, expiry_ms: int, verifying_contrac
 def signer_proof(primary_key: Any, signing_addr: str, expiry_ms: int, verifying_contract: str) -> str:
     signed = Account.sign_message(
         encode_typed_data(full_message=signer_proof_typed_data(signing_addr, expiry_ms, verifying_contract)),
-        primary_key)
+        primary_key,
+    )
     hexed: str = signed.signature.hex()
     return hexed if hexed.startswith("0x") else "0x" + hexed
 
@@ -142,9 +165,13 @@ def recover_signer_proof(signing_addr: str, expiry_ms: int, verifying_contract: 
 
 def registration_body(primary_key: Any, signing_addr: str, expiry_ms: int, verifying_contract: str) -> dict[str, Any]:
     primary_addr = Account.from_key(primary_key).address.lower()
-    return {"signingAddr": signing_addr.lower(), "primaryAddr": primary_addr,
-            "signature": signer_proof(primary_key, signing_addr.lower(), expiry_ms, verifying_contract),
-            "expiryTime": expiry_ms, "networkType": 0}
+    return {
+        "signingAddr": signing_addr.lower(),
+        "primaryAddr": primary_addr,
+        "signature": signer_proof(primary_key, signing_addr.lower(), expiry_ms, verifying_contract),
+        "expiryTime": expiry_ms,
+        "networkType": 0,
+    }
 
 
 def parse_depth_frame(raw: str | bytes) -> tuple[str, list[Any], list[Any]] | None:
@@ -166,8 +193,11 @@ def parse_depth_frame(raw: str | bytes) -> tuple[str, list[Any], list[Any]] | No
     data = msg.get("data")
     if not isinstance(data, dict):
         raise errors.MalformedResponse("depth frame without data", venue=VENUE)
-    return (channel.removesuffix("@depth"), parse_levels(data.get("bids"), venue=VENUE),
-            parse_levels(data.get("asks"), venue=VENUE))
+    return (
+        channel.removesuffix("@depth"),
+        parse_levels(data.get("bids"), venue=VENUE),
+        parse_levels(data.get("asks"), venue=VENUE),
+    )
 
 
 def raise_for_error(status: int, body: Any) -> None:
@@ -179,14 +209,24 @@ def raise_for_error(status: int, body: Any) -> None:
     if status >= 500:
         raise errors.Unavailable(message, venue=VENUE, code=code)
     raise ERROR_CODES.get(code, errors.InvalidOrder if status == 400 else errors.ExchangeError)(
-        message, venue=VENUE, code=code)
+        message, venue=VENUE, code=code
+    )
 
 
 class VestVenue(PerpVenue):
     name = VENUE
 
-    def __init__(self, *, rest_url: str, ws_url: str, api_key: str, signing_key: str, acc_group: int = 0,
-                 recv_window_ms: int = RECV_WINDOW_MS, clock_ms: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        *,
+        rest_url: str,
+        ws_url: str,
+        api_key: str,
+        signing_key: str,
+        acc_group: int = 0,
+        recv_window_ms: int = RECV_WINDOW_MS,
+        clock_ms: Callable[[], int] | None = None,
+    ):
         self._http = JsonHttp(rest_url, VENUE)
         self.ws_url = ws_url
         self._api_key = api_key
@@ -206,8 +246,9 @@ class VestVenue(PerpVenue):
         self._last_nonce = max(self._clock_ms(), self._last_nonce + 1)
         return self._last_nonce
 
-    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-                    private: bool = True) -> Any:
+    async def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, private: bool = True
+    ) -> Any:
         headers = {"xrestservermm": f"restserver{self.acc_group}"}
         if private:
             headers["X-API-KEY"] = self._api_key
@@ -220,13 +261,23 @@ class VestVenue(PerpVenue):
             raise ValueError("Vest orders need a limit price (the worst price for MARKET orders)")
         now = self._clock_ms()
         nonce = int(req.client_id) if req.client_id.isdigit() else self.next_nonce()
-        order = {"time": now, "nonce": nonce, "symbol": req.market, "isBuy": req.side == "BUY",
-                 "size": decimal_text(req.size), "orderType": req.order_type,
-                 "limitPrice": decimal_text(req.price), "reduceOnly": req.reduce_only}
+        order = {
+            "time": now,
+            "nonce": nonce,
+            "symbol": req.market,
+            "isBuy": req.side == "BUY",
+            "size": decimal_text(req.size),
+            "orderType": req.order_type,
+            "limitPrice": decimal_text(req.price),
+            "reduceOnly": req.reduce_only,
+        }
         if req.order_type == "LIMIT":
             order["timeInForce"] = "FOK" if req.time_in_force == "IOC" else "GTC"
-        return {"order": order, "recvWindow": self.recv_window_ms,
-                "signature": personal_sign(order_digest(order), self._signing_key)}
+        return {
+            "order": order,
+            "recvWindow": self.recv_window_ms,
+            "signature": personal_sign(order_digest(order), self._signing_key),
+        }
 
     def prepare(self, req: PerpOrderRequest) -> dict[str, Any]:
         """The signed body, so that a caller can sign ahead of the moment it sends."""
@@ -246,9 +297,15 @@ class VestVenue(PerpVenue):
 
     async def cancel_order(self, order_id: str) -> None:
         order = {"time": self._clock_ms(), "nonce": self.next_nonce(), "id": order_id}
-        await self._call("POST", "/orders/cancel", body={
-            "order": order, "recvWindow": self.recv_window_ms,
-            "signature": personal_sign(cancel_digest(order), self._signing_key)})
+        await self._call(
+            "POST",
+            "/orders/cancel",
+            body={
+                "order": order,
+                "recvWindow": self.recv_window_ms,
+                "signature": personal_sign(cancel_digest(order), self._signing_key),
+            },
+        )
 
     async def open_orders(self) -> list[PerpOrderResult]:
         rows = await self._call("GET", "/orders", params={"time": self._clock_ms(), "status": "NEW"})
@@ -257,9 +314,15 @@ class VestVenue(PerpVenue):
     def _order_result(self, row: Any) -> PerpOrderResult:
         try:
             avg = row.get("avgFilledPrice")
-            return PerpOrderResult(VENUE, str(row["id"]), str(row.get("nonce", "")), str(row["status"]),
-                                   Decimal(str(row.get("lastFilledSize") or row.get("filledSize") or 0)),
-                                   Decimal(str(avg)) if avg not in (None, "") else None, raw=row)
+            return PerpOrderResult(
+                VENUE,
+                str(row["id"]),
+                str(row.get("nonce", "")),
+                str(row["status"]),
+                Decimal(str(row.get("lastFilledSize") or row.get("filledSize") or 0)),
+                Decimal(str(avg)) if avg not in (None, "") else None,
+                raw=row,
+            )
         except (KeyError, AttributeError, ArithmeticError, ValueError) as exc:
             raise errors.MalformedResponse(f"bad order row {row!r:.100}", venue=VENUE) from exc
 
@@ -275,9 +338,15 @@ class VestVenue(PerpVenue):
             try:
                 size = Decimal(str(row["size"]))
                 entry = row.get("entryPrice")
-                out.append(PerpPosition(VENUE, row["symbol"], size if row.get("isLong", True) else -size,
-                                        Decimal(str(entry)) if entry is not None else None,
-                                        Decimal(str(row.get("unrealizedPnl", 0)))))
+                out.append(
+                    PerpPosition(
+                        VENUE,
+                        row["symbol"],
+                        size if row.get("isLong", True) else -size,
+                        Decimal(str(entry)) if entry is not None else None,
+                        Decimal(str(row.get("unrealizedPnl", 0))),
+                    )
+                )
             except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
                 raise errors.MalformedResponse(f"bad position {row!r:.100}", venue=VENUE) from exc
         return [p for p in out if p.size != 0]
@@ -296,8 +365,9 @@ class VestVenue(PerpVenue):
         sep = "&" if "?" in self.ws_url else "?"
         url = f"{self.ws_url}{sep}version=1.0&xwebsocketserver=restserver{self.acc_group}"
         async with websockets.connect(url, open_timeout=5, ping_interval=None) as ws:
-            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [f"{book.market}@depth"],
-                                      "id": next(self._ws_ids)}))
+            await ws.send(
+                json.dumps({"method": "SUBSCRIBE", "params": [f"{book.market}@depth"], "id": next(self._ws_ids)})
+            )
             pinger = asyncio.create_task(_ping_forever(ws))
             try:
                 async for raw in ws:

@@ -113,11 +113,22 @@ class Exchange(ABC):
     key_limits_count_every_request: ClassVar[bool] = True
     has_native_oco: ClassVar[bool] = False
 
-    def __init__(self, *, api_key: str = "", api_secret: str = "", passphrase: str | None = None,
-                 base_url: str | None = None, redis: redis_lib.Redis | None = None, timeout: float = 10.0,
-                 max_attempts: int = 3, backoff_s: float = 0.25, max_wait_s: float = 10.0,
-                 venue_limits: tuple[str, ...] | None = None, key_limits: tuple[str, ...] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        *,
+        api_key: str = "",
+        api_secret: str = "",
+        passphrase: str | None = None,
+        base_url: str | None = None,
+        redis: redis_lib.Redis | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 3,
+        backoff_s: float = 0.25,
+        max_wait_s: float = 10.0,
+        venue_limits: tuple[str, ...] | None = None,
+        key_limits: tuple[str, ...] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._api_key = api_key
         self._api_secret = api_secret
         self._passphrase = passphrase
@@ -130,10 +141,15 @@ class Exchange(ABC):
         self.session = requests.Session()  # keep-alive: one TCP/TLS connection reused per venue
         self.session.headers["User-Agent"] = "aristobot/0.1"
         # Limits default to the venue's documented budgets; an account tier may allow more.
-        self.limiter = RateLimiter(redis, venue=self.venue, api_key=api_key,
-                                   venue_limits=self.venue_limits if venue_limits is None else venue_limits,
-                                   key_limits=self.key_limits if key_limits is None else key_limits,
-                                   max_wait_s=max_wait_s, sleep=sleep)
+        self.limiter = RateLimiter(
+            redis,
+            venue=self.venue,
+            api_key=api_key,
+            venue_limits=self.venue_limits if venue_limits is None else venue_limits,
+            key_limits=self.key_limits if key_limits is None else key_limits,
+            max_wait_s=max_wait_s,
+            sleep=sleep,
+        )
         self.clock = VenueClock(self.server_time_ms, venue=self.venue)
         self._markets: dict[str, SymbolRules] | None = None
 
@@ -161,12 +177,14 @@ class Exchange(ABC):
         """Send one already-validated order once (no retry: place_order decides)."""
 
     @abstractmethod
-    def cancel_order(self, symbol: str, *, venue_order_id: str | None = None,
-                     client_order_id: str | None = None) -> VenueOrder: ...
+    def cancel_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder: ...
 
     @abstractmethod
-    def get_order(self, symbol: str, *, venue_order_id: str | None = None,
-                  client_order_id: str | None = None) -> VenueOrder:
+    def get_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
         """Raise OrderNotFound when the venue does not know the order."""
 
     @abstractmethod
@@ -176,8 +194,15 @@ class Exchange(ABC):
     def trades(self, symbol: str, *, start_ms: int | None = None, limit: int | None = None) -> list[VenueTrade]: ...
 
     @abstractmethod
-    def klines(self, symbol: str, interval: str, *, start_ms: int | None = None, end_ms: int | None = None,
-               limit: int | None = None) -> list[Kline]: ...
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Kline]: ...
 
     def _send_native_oco(self, oco: OcoRequest, take_profit: OrderRequest, stop_loss: OrderRequest) -> OcoResult:
         """Send an OCO whose legs are already rounded and validated."""
@@ -225,11 +250,21 @@ class Exchange(ABC):
         reconciliation finds it by client order id.
         """
         order = round_and_validate(order, self.rules(order.symbol), reference_price=reference_price)
-        log.info("order_sending", extra={"venue": self.venue, "client_order_id": order.client_order_id,
-                                         "symbol": order.symbol, "side": order.side, "type": order.type})
+        log.info(
+            "order_sending",
+            extra={
+                "venue": self.venue,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": order.side,
+                "type": order.type,
+            },
+        )
         return self._place_once(
             lambda: self._send_order(order),
-            lambda: self.get_order(order.symbol, client_order_id=order.client_order_id), order.client_order_id)
+            lambda: self.get_order(order.symbol, client_order_id=order.client_order_id),
+            order.client_order_id,
+        )
 
     def _place_once(self, send: Callable[[], T], lookup: Callable[[], T], client_order_id: str) -> T:
         unknown_outcome: ExchangeError | None = None
@@ -242,13 +277,19 @@ class Exchange(ABC):
                 # A resend refused as a duplicate means the first attempt did land.
                 if unknown_outcome is None:
                     raise
-            log.warning("order_outcome_unknown", extra={"venue": self.venue, "attempt": attempt + 1,
-                                                        "client_order_id": client_order_id,
-                                                        "error": str(unknown_outcome)})
+            log.warning(
+                "order_outcome_unknown",
+                extra={
+                    "venue": self.venue,
+                    "attempt": attempt + 1,
+                    "client_order_id": client_order_id,
+                    "error": str(unknown_outcome),
+                },
+            )
             try:
                 return lookup()
             except OrderNotFound:
-                self._sleep(self.backoff_s * 2 ** attempt)
+                self._sleep(self.backoff_s * 2**attempt)
         assert unknown_outcome is not None
         raise unknown_outcome
 
@@ -258,16 +299,19 @@ class Exchange(ABC):
         take_profit = round_and_validate(oco.take_profit_leg(), rules, reference_price=reference_price)
         stop_loss = round_and_validate(oco.stop_loss_leg(), rules, reference_price=reference_price)
         if self.has_native_oco and rules.oco_allowed:
-            return self._place_once(lambda: self._send_native_oco(oco, take_profit, stop_loss),
-                                    lambda: self._get_native_oco(oco.symbol, oco.client_order_id),
-                                    oco.client_order_id)
+            return self._place_once(
+                lambda: self._send_native_oco(oco, take_profit, stop_loss),
+                lambda: self._get_native_oco(oco.symbol, oco.client_order_id),
+                oco.client_order_id,
+            )
         # Stop first: if only one leg can exist, the protective one matters more. If the venue refuses
         # the second leg the first is cancelled, so an OCO is placed whole or not at all. If the second
         # leg's outcome is unknown it may exist: the stop stays, and reconciliation finds both by id.
         stop_order = self._place_leg(stop_loss)
         if stop_order.filled_qty > 0:  # an earlier attempt's stop already traded: no other leg, ever
-            return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol, orders=(stop_order,),
-                             emulated=True)
+            return OcoResult(
+                client_order_id=oco.client_order_id, symbol=oco.symbol, orders=(stop_order,), emulated=True
+            )
         try:
             profit_order = self._place_leg(take_profit)
         except (Unavailable, MalformedResponse):
@@ -277,8 +321,9 @@ class Exchange(ABC):
             with priority(RequestClass.ORDER):
                 self.cancel_order(oco.symbol, client_order_id=stop_order.client_order_id)
             raise
-        return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol,
-                         orders=(profit_order, stop_order), emulated=True)
+        return OcoResult(
+            client_order_id=oco.client_order_id, symbol=oco.symbol, orders=(profit_order, stop_order), emulated=True
+        )
 
     def _place_leg(self, leg: OrderRequest) -> VenueOrder:
         """One leg of an emulated OCO. A leg the venue refuses because an earlier attempt of a re-sent
@@ -298,40 +343,62 @@ class Exchange(ABC):
         """
         legs = [self.get_order(oco.symbol, client_order_id=leg.client_order_id) for leg in oco.orders]
         if any(leg.filled_qty > 0 for leg in legs):
-            legs = [leg if leg.is_final or leg.filled_qty > 0 else
-                    self.cancel_order(oco.symbol, client_order_id=leg.client_order_id) for leg in legs]
-        return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol, orders=tuple(legs),
-                         emulated=oco.emulated, venue_list_id=oco.venue_list_id)
+            legs = [
+                leg
+                if leg.is_final or leg.filled_qty > 0
+                else self.cancel_order(oco.symbol, client_order_id=leg.client_order_id)
+                for leg in legs
+            ]
+        return OcoResult(
+            client_order_id=oco.client_order_id,
+            symbol=oco.symbol,
+            orders=tuple(legs),
+            emulated=oco.emulated,
+            venue_list_id=oco.venue_list_id,
+        )
 
     # ---- HTTP plumbing ----------------------------------------------------------------------------
 
-    def _http(self, method: str, path: str, *, query: str = "", body: str | bytes | None = None,
-              headers: Mapping[str, str] | None = None) -> requests.Response:
+    def _http(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        body: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         """One HTTP exchange; transport failures become Unavailable (outcome unknown)."""
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         try:
-            return self.session.request(method, url, data=body, headers=dict(headers or {}),
-                                        timeout=self.timeout)
+            return self.session.request(method, url, data=body, headers=dict(headers or {}), timeout=self.timeout)
         except requests.Timeout:
             raise Unavailable(f"no answer within {self.timeout:g}s to {method} {path}", venue=self.venue) from None
         except requests.RequestException as err:
             # The exception text holds the full URL; keep only the kind of failure.
-            raise Unavailable(f"cannot reach the venue for {method} {path} ({type(err).__name__})",
-                              venue=self.venue) from None
+            raise Unavailable(
+                f"cannot reach the venue for {method} {path} ({type(err).__name__})", venue=self.venue
+            ) from None
 
     def _json(self, response: requests.Response) -> Any:
         """Status-level checks shared by every venue, then the parsed JSON body."""
         if response.status_code in (429, 418):
-            raise RateLimited(f"rate limited by the venue (HTTP {response.status_code})", venue=self.venue,
-                              code=response.status_code, retry_after=retry_after_seconds(response, 1.0))
+            raise RateLimited(
+                f"rate limited by the venue (HTTP {response.status_code})",
+                venue=self.venue,
+                code=response.status_code,
+                retry_after=retry_after_seconds(response, 1.0),
+            )
         try:
             payload = response.json()
         except ValueError:
             if response.status_code >= 500:
-                raise Unavailable(f"venue error HTTP {response.status_code}", venue=self.venue,
-                                  code=response.status_code) from None
-            raise MalformedResponse(f"HTTP {response.status_code} with a body that is not JSON: "
-                                    f"{response.text[:120]!r}", venue=self.venue) from None
+                raise Unavailable(
+                    f"venue error HTTP {response.status_code}", venue=self.venue, code=response.status_code
+                ) from None
+            raise MalformedResponse(
+                f"HTTP {response.status_code} with a body that is not JSON: {response.text[:120]!r}", venue=self.venue
+            ) from None
         return payload
 
     def _call(self, attempt: Callable[[], T], *, idempotent: bool, cost: int = 1) -> T:

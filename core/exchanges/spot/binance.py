@@ -40,14 +40,29 @@ from core.exchanges.spot.base import Exchange, require, to_decimal
 
 log = logging.getLogger(__name__)
 
-ORDER_TYPES_OUT = {"market": "MARKET", "limit": "LIMIT", "stop_loss": "STOP_LOSS",
-                   "take_profit": "TAKE_PROFIT", "stop_loss_limit": "STOP_LOSS_LIMIT",
-                   "take_profit_limit": "TAKE_PROFIT_LIMIT"}
+ORDER_TYPES_OUT = {
+    "market": "MARKET",
+    "limit": "LIMIT",
+    "stop_loss": "STOP_LOSS",
+    "take_profit": "TAKE_PROFIT",
+    "stop_loss_limit": "STOP_LOSS_LIMIT",
+    "take_profit_limit": "TAKE_PROFIT_LIMIT",
+}
 ORDER_TYPES_IN = {v: k for k, v in ORDER_TYPES_OUT.items()} | {"LIMIT_MAKER": "limit"}
-STATUS_IN = {"NEW": "open", "PENDING_NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled",
-             "CANCELED": "cancelled", "PENDING_CANCEL": "open", "REJECTED": "rejected", "EXPIRED": "expired",
-             "EXPIRED_IN_MATCH": "expired"}
-INTERVALS = frozenset(["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"])
+STATUS_IN = {
+    "NEW": "open",
+    "PENDING_NEW": "open",
+    "PARTIALLY_FILLED": "partially_filled",
+    "FILLED": "filled",
+    "CANCELED": "cancelled",
+    "PENDING_CANCEL": "open",
+    "REJECTED": "rejected",
+    "EXPIRED": "expired",
+    "EXPIRED_IN_MATCH": "expired",
+}
+INTERVALS = frozenset(
+    ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+)
 
 AUTH_CODES = {-1002, -1022, -2014, -2015}
 RATE_CODES = {-1003, -1015}
@@ -108,9 +123,14 @@ class BinanceSpot(Exchange):
     has_native_oco = True
     recv_window_ms = 5000
 
-    weights: ClassVar[dict[str, int]] = {"/api/v3/exchangeInfo": 20, "/api/v3/account": 20,
-                                         "/api/v3/order:GET": 4, "/api/v3/openOrders": 6,
-                                         "/api/v3/myTrades": 20, "/api/v3/klines": 2}
+    weights: ClassVar[dict[str, int]] = {
+        "/api/v3/exchangeInfo": 20,
+        "/api/v3/account": 20,
+        "/api/v3/order:GET": 4,
+        "/api/v3/openOrders": 6,
+        "/api/v3/myTrades": 20,
+        "/api/v3/klines": 2,
+    }
 
     # ---- transport ---------------------------------------------------------------------------
 
@@ -122,8 +142,9 @@ class BinanceSpot(Exchange):
         headers = {"X-MBX-APIKEY": self._api_key} if signed else {}
         response = self._http(method, path, query=query, headers=headers)
         payload = self._json(response)
-        if response.status_code >= 400 or (isinstance(payload, dict) and "code" in payload and "msg" in payload
-                                           and payload.get("code") not in (0, 200)):
+        if response.status_code >= 400 or (
+            isinstance(payload, dict) and "code" in payload and "msg" in payload and payload.get("code") not in (0, 200)
+        ):
             code = payload.get("code") if isinstance(payload, dict) else None
             message = str(payload.get("msg", "")) if isinstance(payload, dict) else ""
             raise error_for(code, message, status=response.status_code, venue=self.venue)
@@ -139,16 +160,26 @@ class BinanceSpot(Exchange):
         except AuthError as err:
             if err.code != TIMESTAMP_REJECTED:
                 raise
-            log.warning("timestamp_rejected_resync", extra={"venue": self.venue, "path": path,
-                                                            "offset_ms": self.clock.offset_ms})
+            log.warning(
+                "timestamp_rejected_resync",
+                extra={"venue": self.venue, "path": path, "offset_ms": self.clock.offset_ms},
+            )
         self.clock.sync()
         return self._attempt(method, path, params, signed)
 
-    def _request(self, method: str, path: str, params: dict[str, Any] | None = None, *, signed: bool = False,
-                 idempotent: bool = True) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        signed: bool = False,
+        idempotent: bool = True,
+    ) -> Any:
         cost = self.weights.get(f"{path}:{method}", self.weights.get(path, 1))
-        return self._call(lambda: self._attempt_in_time(method, path, dict(params or {}), signed),
-                          idempotent=idempotent, cost=cost)
+        return self._call(
+            lambda: self._attempt_in_time(method, path, dict(params or {}), signed), idempotent=idempotent, cost=cost
+        )
 
     # ---- market data --------------------------------------------------------------------------
 
@@ -170,23 +201,39 @@ class BinanceSpot(Exchange):
             return to_decimal(source.get(name, "0"), f"{raw.get('symbol')} {name}", self.venue)
 
         return SymbolRules(
-            symbol=require(raw, "symbol", self.venue), base=raw.get("baseAsset", ""), quote=raw.get("quoteAsset", ""),
-            tick_size=number(price, "tickSize"), step_size=number(lot, "stepSize"), min_qty=number(lot, "minQty"),
-            min_notional=number(notional, "minNotional"), max_qty=number(lot, "maxQty") or None,
+            symbol=require(raw, "symbol", self.venue),
+            base=raw.get("baseAsset", ""),
+            quote=raw.get("quoteAsset", ""),
+            tick_size=number(price, "tickSize"),
+            step_size=number(lot, "stepSize"),
+            min_qty=number(lot, "minQty"),
+            min_notional=number(notional, "minNotional"),
+            max_qty=number(lot, "maxQty") or None,
             order_types=frozenset(self._order_types(raw.get("orderTypes", []))),
             oco_allowed=bool(raw.get("ocoAllowed")),
-            trading=raw.get("status", "TRADING") == "TRADING")
+            trading=raw.get("status", "TRADING") == "TRADING",
+        )
 
     @staticmethod
     def _order_types(venue_types: list[str]) -> set[str]:
         return {ORDER_TYPES_IN[t] for t in venue_types if t in ORDER_TYPES_IN}
 
-    def klines(self, symbol: str, interval: str, *, start_ms: int | None = None, end_ms: int | None = None,
-               limit: int | None = None) -> list[Kline]:
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Kline]:
         if interval not in INTERVALS:
             raise ValueError(f"unsupported Binance interval {interval!r}")
-        rows = self._request("GET", "/api/v3/klines", {"symbol": symbol, "interval": interval,
-                                                       "startTime": start_ms, "endTime": end_ms, "limit": limit})
+        rows = self._request(
+            "GET",
+            "/api/v3/klines",
+            {"symbol": symbol, "interval": interval, "startTime": start_ms, "endTime": end_ms, "limit": limit},
+        )
         if not isinstance(rows, list):
             raise self._malformed("klines", rows)
         return [self._parse_kline(row) for row in rows]
@@ -207,54 +254,88 @@ class BinanceSpot(Exchange):
         result = {}
         for raw in require(payload, "balances", self.venue):
             asset = require(raw, "asset", self.venue)
-            result[asset] = Balance(asset=asset, free=to_decimal(raw.get("free"), f"{asset} free", self.venue),
-                                    locked=to_decimal(raw.get("locked", "0"), f"{asset} locked", self.venue))
+            result[asset] = Balance(
+                asset=asset,
+                free=to_decimal(raw.get("free"), f"{asset} free", self.venue),
+                locked=to_decimal(raw.get("locked", "0"), f"{asset} locked", self.venue),
+            )
         return result
 
     def _send_order(self, order: OrderRequest) -> VenueOrder:
         # Parameter order as in the docs' examples (symbol, side, type, timeInForce, quantity, price).
-        params: dict[str, Any] = {"symbol": order.symbol, "side": order.side.upper(),
-                                  "type": ORDER_TYPES_OUT[order.type],
-                                  "timeInForce": order.time_in_force if order.price is not None else None,
-                                  "quantity": order.quantity,
-                                  "quoteOrderQty": order.quote_quantity, "price": order.price,
-                                  "stopPrice": order.stop_price, "newClientOrderId": order.client_order_id,
-                                  # FULL carries the fills: no trades query (weight 20) per filled order
-                                  "newOrderRespType": "FULL"}
+        params: dict[str, Any] = {
+            "symbol": order.symbol,
+            "side": order.side.upper(),
+            "type": ORDER_TYPES_OUT[order.type],
+            "timeInForce": order.time_in_force if order.price is not None else None,
+            "quantity": order.quantity,
+            "quoteOrderQty": order.quote_quantity,
+            "price": order.price,
+            "stopPrice": order.stop_price,
+            "newClientOrderId": order.client_order_id,
+            # FULL carries the fills: no trades query (weight 20) per filled order
+            "newOrderRespType": "FULL",
+        }
         payload = self._request("POST", "/api/v3/order", params, signed=True, idempotent=False)
         return self.parse_order(payload)
 
     def _send_native_oco(self, oco: OcoRequest, take_profit: OrderRequest, stop: OrderRequest) -> OcoResult:
         tp_id, sl_id = oco_leg_ids(oco.client_order_id)
         limit_leg = {"Type": "LIMIT_MAKER", "Price": take_profit.price, "ClientOrderId": tp_id}
-        stop_leg = {"Type": ORDER_TYPES_OUT[stop.type], "StopPrice": stop.stop_price, "Price": stop.price,
-                    "ClientOrderId": sl_id, "TimeInForce": "GTC" if stop.price is not None else None}
+        stop_leg = {
+            "Type": ORDER_TYPES_OUT[stop.type],
+            "StopPrice": stop.stop_price,
+            "Price": stop.price,
+            "ClientOrderId": sl_id,
+            "TimeInForce": "GTC" if stop.price is not None else None,
+        }
         above, below = (limit_leg, stop_leg) if oco.side == "sell" else (stop_leg, limit_leg)
-        params: dict[str, Any] = {"symbol": oco.symbol, "side": oco.side.upper(), "quantity": take_profit.quantity,
-                                  "listClientOrderId": oco.client_order_id, "newOrderRespType": "RESULT"}
+        params: dict[str, Any] = {
+            "symbol": oco.symbol,
+            "side": oco.side.upper(),
+            "quantity": take_profit.quantity,
+            "listClientOrderId": oco.client_order_id,
+            "newOrderRespType": "RESULT",
+        }
         params |= {f"above{k}": v for k, v in above.items()} | {f"below{k}": v for k, v in below.items()}
         payload = self._request("POST", "/api/v3/orderList/oco", params, signed=True, idempotent=False)
         orders = tuple(self.parse_order(report) for report in require(payload, "orderReports", self.venue))
-        return OcoResult(client_order_id=oco.client_order_id, symbol=oco.symbol, orders=orders, emulated=False,
-                         venue_list_id=str(payload.get("orderListId")))
+        return OcoResult(
+            client_order_id=oco.client_order_id,
+            symbol=oco.symbol,
+            orders=orders,
+            emulated=False,
+            venue_list_id=str(payload.get("orderListId")),
+        )
 
     def _get_native_oco(self, symbol: str, client_order_id: str) -> OcoResult:
         payload = self._request("GET", "/api/v3/orderList", {"origClientOrderId": client_order_id}, signed=True)
-        orders = tuple(self.get_order(symbol, venue_order_id=str(require(leg, "orderId", self.venue)))
-                       for leg in require(payload, "orders", self.venue))
-        return OcoResult(client_order_id=client_order_id, symbol=symbol, orders=orders, emulated=False,
-                         venue_list_id=str(payload.get("orderListId")))
+        orders = tuple(
+            self.get_order(symbol, venue_order_id=str(require(leg, "orderId", self.venue)))
+            for leg in require(payload, "orders", self.venue)
+        )
+        return OcoResult(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            orders=orders,
+            emulated=False,
+            venue_list_id=str(payload.get("orderListId")),
+        )
 
-    def cancel_order(self, symbol: str, *, venue_order_id: str | None = None,
-                     client_order_id: str | None = None) -> VenueOrder:
-        payload = self._request("DELETE", "/api/v3/order", self._order_ref(symbol, venue_order_id, client_order_id),
-                                signed=True)
+    def cancel_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
+        payload = self._request(
+            "DELETE", "/api/v3/order", self._order_ref(symbol, venue_order_id, client_order_id), signed=True
+        )
         return self.parse_order(payload)
 
-    def get_order(self, symbol: str, *, venue_order_id: str | None = None,
-                  client_order_id: str | None = None) -> VenueOrder:
-        payload = self._request("GET", "/api/v3/order", self._order_ref(symbol, venue_order_id, client_order_id),
-                                signed=True)
+    def get_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
+        payload = self._request(
+            "GET", "/api/v3/order", self._order_ref(symbol, venue_order_id, client_order_id), signed=True
+        )
         return self.parse_order(payload)
 
     @staticmethod
@@ -270,26 +351,41 @@ class BinanceSpot(Exchange):
         return [self.parse_order(raw) for raw in payload]
 
     def trades(self, symbol: str, *, start_ms: int | None = None, limit: int | None = None) -> list[VenueTrade]:
-        payload = self._request("GET", "/api/v3/myTrades", {"symbol": symbol, "startTime": start_ms, "limit": limit},
-                                signed=True)
+        payload = self._request(
+            "GET", "/api/v3/myTrades", {"symbol": symbol, "startTime": start_ms, "limit": limit}, signed=True
+        )
         if not isinstance(payload, list):
             raise self._malformed("trades", payload)
         return [self._parse_trade(raw) for raw in payload]
 
     def _parse_trade(self, raw: dict[str, Any]) -> VenueTrade:
         """One trade of GET /api/v3/myTrades."""
-        return self._trade(raw, trade_id=require(raw, "id", self.venue), order_id=require(raw, "orderId", self.venue),
-                           symbol=raw.get("symbol", ""), side="buy" if raw.get("isBuyer") else "sell",
-                           time_ms=require(raw, "time", self.venue))
+        return self._trade(
+            raw,
+            trade_id=require(raw, "id", self.venue),
+            order_id=require(raw, "orderId", self.venue),
+            symbol=raw.get("symbol", ""),
+            side="buy" if raw.get("isBuyer") else "sell",
+            time_ms=require(raw, "time", self.venue),
+        )
 
-    def _trade(self, raw: Any, *, trade_id: Any, order_id: Any, symbol: str, side: str | None,
-               time_ms: Any) -> VenueTrade:
+    def _trade(
+        self, raw: Any, *, trade_id: Any, order_id: Any, symbol: str, side: str | None, time_ms: Any
+    ) -> VenueTrade:
         def number(name: str) -> Decimal:
             return to_decimal(require(raw, name, self.venue), f"trade {name}", self.venue)
 
-        return VenueTrade(trade_id=str(trade_id), order_id=str(order_id), symbol=symbol,
-                          side=side, price=number("price"), qty=number("qty"),  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-                          fee=number("commission"), fee_asset=raw.get("commissionAsset", ""), time_ms=int(time_ms))
+        return VenueTrade(
+            trade_id=str(trade_id),
+            order_id=str(order_id),
+            symbol=symbol,
+            side=side,
+            price=number("price"),
+            qty=number("qty"),  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            fee=number("commission"),
+            fee_asset=raw.get("commissionAsset", ""),
+            time_ms=int(time_ms),
+        )
 
     def parse_order(self, raw: Any) -> VenueOrder:
         """An order object of POST/GET/DELETE /api/v3/order (RESULT/FULL shapes) or an OCO report."""
@@ -304,14 +400,28 @@ class BinanceSpot(Exchange):
         client_id = raw.get("origClientOrderId") or raw.get("clientOrderId", "")
         venue_order_id = str(require(raw, "orderId", self.venue))
         side = str(raw.get("side", "")).lower()
-        return VenueOrder(venue_order_id=venue_order_id, client_order_id=client_id,
-                          symbol=raw.get("symbol", ""), side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-                          type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
-                          status=status, quantity=quantity or None, filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-                          avg_price=(quote / filled) if filled > 0 else None, price=price or None, raw=raw,
-                          # A FULL response's `fills`: price, qty, commission, commissionAsset, tradeId.
-                          trades=tuple(self._trade(fill, trade_id=require(fill, "tradeId", self.venue),
-                                                   order_id=venue_order_id, symbol=raw.get("symbol", ""),
-                                                   side=side or None,
-                                                   time_ms=raw.get("transactTime") or raw.get("updateTime") or 0)
-                                       for fill in raw.get("fills") or ()))
+        return VenueOrder(
+            venue_order_id=venue_order_id,
+            client_order_id=client_id,
+            symbol=raw.get("symbol", ""),
+            side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
+            status=status,
+            quantity=quantity or None,
+            filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            avg_price=(quote / filled) if filled > 0 else None,
+            price=price or None,
+            raw=raw,
+            # A FULL response's `fills`: price, qty, commission, commissionAsset, tradeId.
+            trades=tuple(
+                self._trade(
+                    fill,
+                    trade_id=require(fill, "tradeId", self.venue),
+                    order_id=venue_order_id,
+                    symbol=raw.get("symbol", ""),
+                    side=side or None,
+                    time_ms=raw.get("transactTime") or raw.get("updateTime") or 0,
+                )
+                for fill in raw.get("fills") or ()
+            ),
+        )

@@ -17,12 +17,13 @@ WS_BASE = {"binance": "wss://stream.binance.com:9443"}
 
 def ws_base_url(venue: str, settings: Settings) -> str:
     if venue == "sim":
-        return "ws" + settings.sim_url[len("http"):]
+        return "ws" + settings.sim_url[len("http") :]
     try:
         return WS_BASE[venue]
     except KeyError:
-        raise ValueError(f"no kline websocket known for venue {venue!r}; expected one of sim, "
-                         f"{', '.join(sorted(WS_BASE))}") from None
+        raise ValueError(
+            f"no kline websocket known for venue {venue!r}; expected one of sim, {', '.join(sorted(WS_BASE))}"
+        ) from None
 
 
 def rest_base_url(venue: str, settings: Settings) -> str | None:
@@ -51,8 +52,14 @@ class BookTick:
     update_id: int
 
     def fields(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "bid": str(self.bid), "bid_qty": str(self.bid_qty), "ask": str(self.ask),
-                "ask_qty": str(self.ask_qty), "u": self.update_id}
+        return {
+            "symbol": self.symbol,
+            "bid": str(self.bid),
+            "bid_qty": str(self.bid_qty),
+            "ask": str(self.ask),
+            "ask_qty": str(self.ask_qty),
+            "u": self.update_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +100,21 @@ def parse_message(raw: str | bytes, venue: str) -> KlineUpdate | BookTick | Cont
             raise MalformedMessage("combined stream data is not an object")
     if "result" in message or "error" in message:
         error = message.get("error")
-        return ControlReply(message.get("id"), (error.get("msg") if isinstance(error, dict) else str(error))
-                            if error else None)
+        return ControlReply(
+            message.get("id"), (error.get("msg") if isinstance(error, dict) else str(error)) if error else None
+        )
     if message.get("e") == "kline":
         return _parse_kline(message, venue)
     if "u" in message and "b" in message and "a" in message:
-        return BookTick(venue, _symbol(message), _decimal(message, "b"), _decimal(message, "B"),
-                        _decimal(message, "a"), _decimal(message, "A"), _integer(message, "u"))
+        return BookTick(
+            venue,
+            _symbol(message),
+            _decimal(message, "b"),
+            _decimal(message, "B"),
+            _decimal(message, "a"),
+            _decimal(message, "A"),
+            _integer(message, "u"),
+        )
     raise MalformedMessage(f"unknown message type {str(message.get('e', '?'))[:20]!r}")
 
 

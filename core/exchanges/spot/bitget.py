@@ -52,22 +52,62 @@ from core.exchanges.models import (
 from core.exchanges.rules import decimal_str
 from core.exchanges.spot.base import Exchange, require, to_decimal
 
-STATUS_IN = {"init": "open", "new": "open", "live": "open", "partially_filled": "partially_filled",
-             "filled": "filled", "full_fill": "filled", "cancelled": "cancelled", "canceled": "cancelled"}
+STATUS_IN = {
+    "init": "open",
+    "new": "open",
+    "live": "open",
+    "partially_filled": "partially_filled",
+    "filled": "filled",
+    "full_fill": "filled",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
 # Plan order states: current list "live"/"not_trigger" (doc example) and "executing"; history "executed",
 # "fail_execute", "cancelled"/"cancel" (doc example). "executed" is resolved through the sub-order.
 PLAN_STATUS_IN: dict[str, OrderStatus | None] = {
-    "live": "open", "not_trigger": "open", "executing": "open", "executed": None,
-    "fail_execute": "rejected", "fail_trigger": "rejected", "cancelled": "cancelled", "cancel": "cancelled"}
+    "live": "open",
+    "not_trigger": "open",
+    "executing": "open",
+    "executed": None,
+    "fail_execute": "rejected",
+    "fail_trigger": "rejected",
+    "cancelled": "cancelled",
+    "cancel": "cancelled",
+}
 PLAN_HISTORY_DAYS = 89  # history-plan-order: startTime..endTime must not exceed 90 days
 PLAN_PAGE_SIZE = 100  # the documented maximum `limit`
 PLAN_MAX_PAGES = 5
 DAY_MS = 86_400_000
-INTERVALS = {"1m": "1min", "3m": "3min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
-             "6h": "6h", "12h": "12h", "1d": "1day", "3d": "3day", "1w": "1week", "1M": "1M"}
+INTERVALS = {
+    "1m": "1min",
+    "3m": "3min",
+    "5m": "5min",
+    "15m": "15min",
+    "30m": "30min",
+    "1h": "1h",
+    "4h": "4h",
+    "6h": "6h",
+    "12h": "12h",
+    "1d": "1day",
+    "3d": "3day",
+    "1w": "1week",
+    "1M": "1M",
+}
 
-AUTH_CODES = {"40001", "40002", "40003", "40005", "40006", "40008", "40009", "40011", "40012", "40014",
-              "40037", "40038"}
+AUTH_CODES = {
+    "40001",
+    "40002",
+    "40003",
+    "40005",
+    "40006",
+    "40008",
+    "40009",
+    "40011",
+    "40012",
+    "40014",
+    "40037",
+    "40038",
+}
 FUNDS_CODES = {"43012", "40762", "43004"}
 NOT_FOUND_CODES = {"43001", "40109", "43025"}
 RATE_CODES = {"429", "40010"}
@@ -125,21 +165,30 @@ class BitgetSpot(Exchange):
         headers = {"Content-Type": "application/json", "locale": "en-US"}
         if signed:
             timestamp = str(self.now_ms())
-            headers |= {"ACCESS-KEY": self._api_key, "ACCESS-TIMESTAMP": timestamp,
-                        "ACCESS-PASSPHRASE": self._passphrase or "",
-                        "ACCESS-SIGN": sign(self._api_secret, prehash(timestamp, method, path, query, body))}
+            headers |= {
+                "ACCESS-KEY": self._api_key,
+                "ACCESS-TIMESTAMP": timestamp,
+                "ACCESS-PASSPHRASE": self._passphrase or "",
+                "ACCESS-SIGN": sign(self._api_secret, prehash(timestamp, method, path, query, body)),
+            }
         response = self._http(method, path, query=query, body=body or None, headers=headers)
         payload = self._json(response)
         if not isinstance(payload, dict):
             raise MalformedResponse(f"expected a JSON object, got {str(payload)[:120]}", venue=self.venue)
         code = str(payload.get("code", ""))
         if code != "00000" or response.status_code >= 400:
-            raise error_for(code or None, str(payload.get("msg", "")), status=response.status_code,
-                            venue=self.venue)
+            raise error_for(code or None, str(payload.get("msg", "")), status=response.status_code, venue=self.venue)
         return require(payload, "data", self.venue)
 
-    def _request(self, method: str, path: str, params: dict[str, Any] | None = None, *, signed: bool = False,
-                 idempotent: bool = True) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        signed: bool = False,
+        idempotent: bool = True,
+    ) -> Any:
         return self._call(lambda: self._attempt(method, path, dict(params or {}), signed), idempotent=idempotent)
 
     def _list(self, payload: Any, what: str) -> list[Any]:
@@ -163,20 +212,45 @@ class BitgetSpot(Exchange):
         def number(name: str) -> Decimal:
             return to_decimal(raw.get(name, "0"), f"{symbol} {name}", self.venue)
 
-        return SymbolRules(symbol=symbol, base=raw.get("baseCoin", ""), quote=raw.get("quoteCoin", ""),
-                           tick_size=Decimal(1).scaleb(-int(number("pricePrecision"))),
-                           step_size=Decimal(1).scaleb(-int(number("quantityPrecision"))),
-                           min_qty=number("minTradeAmount"), min_notional=number("minTradeUSDT"),
-                           max_qty=number("maxTradeAmount") or None, order_types=ORDER_TYPES,
-                           oco_allowed=False, trading=raw.get("status") == "online")
+        return SymbolRules(
+            symbol=symbol,
+            base=raw.get("baseCoin", ""),
+            quote=raw.get("quoteCoin", ""),
+            tick_size=Decimal(1).scaleb(-int(number("pricePrecision"))),
+            step_size=Decimal(1).scaleb(-int(number("quantityPrecision"))),
+            min_qty=number("minTradeAmount"),
+            min_notional=number("minTradeUSDT"),
+            max_qty=number("maxTradeAmount") or None,
+            order_types=ORDER_TYPES,
+            oco_allowed=False,
+            trading=raw.get("status") == "online",
+        )
 
-    def klines(self, symbol: str, interval: str, *, start_ms: int | None = None, end_ms: int | None = None,
-               limit: int | None = None) -> list[Kline]:
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Kline]:
         if interval not in INTERVALS:
             raise ValueError(f"unsupported Bitget interval {interval!r}")
-        rows = self._list(self._request("GET", "/api/v2/spot/market/candles", {
-            "symbol": symbol, "granularity": INTERVALS[interval], "startTime": start_ms, "endTime": end_ms,
-            "limit": limit}), "candles")
+        rows = self._list(
+            self._request(
+                "GET",
+                "/api/v2/spot/market/candles",
+                {
+                    "symbol": symbol,
+                    "granularity": INTERVALS[interval],
+                    "startTime": start_ms,
+                    "endTime": end_ms,
+                    "limit": limit,
+                },
+            ),
+            "candles",
+        )
         klines = []
         for row in rows:
             if not isinstance(row, list) or len(row) < 6:
@@ -192,10 +266,12 @@ class BitgetSpot(Exchange):
         result = {}
         for raw in data:
             coin = require(raw, "coin", self.venue)
-            held = sum((to_decimal(raw.get(k, "0"), f"{coin} {k}", self.venue) for k in ("frozen", "locked")),
-                       Decimal(0))
-            result[coin] = Balance(asset=coin, free=to_decimal(raw.get("available"), f"{coin} available",
-                                                               self.venue), locked=held)
+            held = sum(
+                (to_decimal(raw.get(k, "0"), f"{coin} {k}", self.venue) for k in ("frozen", "locked")), Decimal(0)
+            )
+            result[coin] = Balance(
+                asset=coin, free=to_decimal(raw.get("available"), f"{coin} available", self.venue), locked=held
+            )
         return result
 
     def _send_order(self, order: OrderRequest) -> VenueOrder:
@@ -206,9 +282,15 @@ class BitgetSpot(Exchange):
         if order.quote_quantity is not None and order.side == "sell":
             raise InvalidOrder("Bitget market sells are sized in base currency: give quantity", venue=self.venue)
         size = order.quote_quantity if order.quote_quantity is not None else order.quantity
-        params = {"symbol": order.symbol, "side": order.side, "orderType": order.type,
-                  "force": order.time_in_force.lower(), "price": order.price, "size": size,
-                  "clientOid": order.client_order_id}
+        params = {
+            "symbol": order.symbol,
+            "side": order.side,
+            "orderType": order.type,
+            "force": order.time_in_force.lower(),
+            "price": order.price,
+            "size": size,
+            "clientOid": order.client_order_id,
+        }
         data = self._request("POST", "/api/v2/spot/trade/place-order", params, signed=True, idempotent=False)
         return self._acknowledged(order, data)
 
@@ -219,21 +301,39 @@ class BitgetSpot(Exchange):
         fires on the last traded price (mark_price is the other documented choice).
         """
         is_limit = order.price is not None
-        params = {"symbol": order.symbol, "side": order.side, "triggerPrice": order.stop_price,
-                  "executePrice": order.price, "size": order.quantity, "triggerType": "fill_price",
-                  "orderType": "limit" if is_limit else "market", "planType": "amount",
-                  "clientOid": order.client_order_id, "force": order.time_in_force.lower() if is_limit else None}
+        params = {
+            "symbol": order.symbol,
+            "side": order.side,
+            "triggerPrice": order.stop_price,
+            "executePrice": order.price,
+            "size": order.quantity,
+            "triggerType": "fill_price",
+            "orderType": "limit" if is_limit else "market",
+            "planType": "amount",
+            "clientOid": order.client_order_id,
+            "force": order.time_in_force.lower() if is_limit else None,
+        }
         data = self._request("POST", "/api/v2/spot/trade/place-plan-order", params, signed=True, idempotent=False)
         return self._acknowledged(order, data)
 
     def _acknowledged(self, order: OrderRequest, data: Any) -> VenueOrder:
-        return VenueOrder(venue_order_id=str(require(data, "orderId", self.venue)),
-                          client_order_id=data.get("clientOid") or order.client_order_id, symbol=order.symbol,
-                          side=order.side, type=order.type, status="open", quantity=order.quantity,
-                          filled_qty=Decimal(0), avg_price=None, price=order.price, raw=data)
+        return VenueOrder(
+            venue_order_id=str(require(data, "orderId", self.venue)),
+            client_order_id=data.get("clientOid") or order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            status="open",
+            quantity=order.quantity,
+            filled_qty=Decimal(0),
+            avg_price=None,
+            price=order.price,
+            raw=data,
+        )
 
-    def cancel_order(self, symbol: str, *, venue_order_id: str | None = None,
-                     client_order_id: str | None = None) -> VenueOrder:
+    def cancel_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
         """Cancel a spot order or a plan order (before it fires: the plan; after: its spot sub-order).
 
         The order is looked up first because the two kinds have different cancel endpoints. An order
@@ -243,25 +343,31 @@ class BitgetSpot(Exchange):
         if order.is_final:
             return order
         if not is_plan(order.raw):
-            self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, "orderId": order.venue_order_id},
-                          signed=True)
+            self._request(
+                "POST",
+                "/api/v2/spot/trade/cancel-order",
+                {"symbol": symbol, "orderId": order.venue_order_id},
+                signed=True,
+            )
             # The cancel answer carries only ids; the order itself says how much filled before the cancel.
             return self.get_order(symbol, venue_order_id=order.venue_order_id)
         sub_order = order.raw.get("subOrder")
         if sub_order:
             sub_id = str(require(sub_order, "orderId", self.venue))
-            self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, "orderId": sub_id},
-                          signed=True)
+            self._request("POST", "/api/v2/spot/trade/cancel-order", {"symbol": symbol, "orderId": sub_id}, signed=True)
             return self._merged(order.raw, self._spot_order({"orderId": sub_id}) or sub_order)
-        data = self._request("POST", "/api/v2/spot/trade/cancel-plan-order", {"orderId": order.venue_order_id},
-                             signed=True)
+        data = self._request(
+            "POST", "/api/v2/spot/trade/cancel-plan-order", {"orderId": order.venue_order_id}, signed=True
+        )
         if require(data, "result", self.venue) != "success":
-            raise ExchangeError(f"plan order {order.venue_order_id} not cancelled: {data.get('result')!r}",
-                                venue=self.venue)
+            raise ExchangeError(
+                f"plan order {order.venue_order_id} not cancelled: {data.get('result')!r}", venue=self.venue
+            )
         return replace(order, status="cancelled")  # an untriggered plan order has no fills
 
-    def get_order(self, symbol: str, *, venue_order_id: str | None = None,
-                  client_order_id: str | None = None) -> VenueOrder:
+    def get_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
         raw = self._spot_order(self._order_ref(venue_order_id, client_order_id))
         if raw is not None:
             return self.parse_order(raw)
@@ -298,8 +404,9 @@ class BitgetSpot(Exchange):
             if not data.get("nextFlag") or not cursor:
                 return
 
-    def _find_plan_order(self, symbol: str, venue_order_id: str | None,
-                         client_order_id: str | None) -> dict[str, Any] | None:
+    def _find_plan_order(
+        self, symbol: str, venue_order_id: str | None, client_order_id: str | None
+    ) -> dict[str, Any] | None:
         def matches(raw: dict[str, Any]) -> bool:
             if venue_order_id:
                 return str(raw.get("orderId")) == venue_order_id
@@ -307,9 +414,12 @@ class BitgetSpot(Exchange):
 
         now = self.now_ms()
         for path, params in (
-                ("/api/v2/spot/trade/current-plan-order", {"symbol": symbol}),
-                ("/api/v2/spot/trade/history-plan-order",
-                 {"symbol": symbol, "startTime": now - PLAN_HISTORY_DAYS * DAY_MS, "endTime": now})):
+            ("/api/v2/spot/trade/current-plan-order", {"symbol": symbol}),
+            (
+                "/api/v2/spot/trade/history-plan-order",
+                {"symbol": symbol, "startTime": now - PLAN_HISTORY_DAYS * DAY_MS, "endTime": now},
+            ),
+        ):
             found = next((raw for raw in self._plan_pages(path, params) if matches(raw)), None)
             if found is not None:
                 return found
@@ -324,8 +434,10 @@ class BitgetSpot(Exchange):
         if status is not None:
             return self._plan_view(raw, status, Decimal(0), None)
         plan_id = str(require(raw, "orderId", self.venue))
-        subs = self._list(self._request("GET", "/api/v2/spot/trade/plan-sub-order", {"planOrderId": plan_id},
-                                        signed=True), "plan sub-orders")
+        subs = self._list(
+            self._request("GET", "/api/v2/spot/trade/plan-sub-order", {"planOrderId": plan_id}, signed=True),
+            "plan sub-orders",
+        )
         placed = next((sub for sub in subs if sub.get("orderId") and sub.get("status") != "fail"), None)
         if placed is None:
             failed = any(sub.get("status") == "fail" for sub in subs)
@@ -339,19 +451,26 @@ class BitgetSpot(Exchange):
         spot = self.parse_order(spot_raw)
         return self._plan_view({**plan, "subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
 
-    def _plan_view(self, raw: dict[str, Any], status: OrderStatus, filled: Decimal,
-                   avg_price: Decimal | None) -> VenueOrder:
+    def _plan_view(
+        self, raw: dict[str, Any], status: OrderStatus, filled: Decimal, avg_price: Decimal | None
+    ) -> VenueOrder:
         limit_price = to_decimal(raw.get("executePrice") or "0", "executePrice", self.venue)
         size = to_decimal(raw.get("size") or "0", "size", self.venue)
         is_limit = raw.get("orderType") == "limit"
-        return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
-                          client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
-                          side=raw.get("side", ""),
-                          # Bitget does not say whether a trigger is a stop or a take-profit (see module doc).
-                          type="trigger_limit" if is_limit else "trigger_market", status=status,
-                          quantity=size or None if raw.get("planType", "amount") == "amount" else None,
-                          filled_qty=filled, avg_price=avg_price, price=limit_price if is_limit and limit_price else None,
-                          raw=raw)
+        return VenueOrder(
+            venue_order_id=str(require(raw, "orderId", self.venue)),
+            client_order_id=raw.get("clientOid", ""),
+            symbol=raw.get("symbol", ""),
+            side=raw.get("side", ""),
+            # Bitget does not say whether a trigger is a stop or a take-profit (see module doc).
+            type="trigger_limit" if is_limit else "trigger_market",
+            status=status,
+            quantity=size or None if raw.get("planType", "amount") == "amount" else None,
+            filled_qty=filled,
+            avg_price=avg_price,
+            price=limit_price if is_limit and limit_price else None,
+            raw=raw,
+        )
 
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """Open spot orders and plan orders that have not fired yet.
@@ -359,26 +478,37 @@ class BitgetSpot(Exchange):
         Without a symbol, current-plan-order is called without one too: newer copies of the doc mark
         `symbol` optional there, older ones required [UNCONFIRMED which the live venue enforces].
         """
-        data = self._list(self._request("GET", "/api/v2/spot/trade/unfilled-orders", {"symbol": symbol},
-                                        signed=True), "orders")
+        data = self._list(
+            self._request("GET", "/api/v2/spot/trade/unfilled-orders", {"symbol": symbol}, signed=True), "orders"
+        )
         plans = self._plan_pages("/api/v2/spot/trade/current-plan-order", {"symbol": symbol})
         return [self.parse_order(raw) for raw in data] + [self.parse_plan_order(raw) for raw in plans]
 
     def trades(self, symbol: str, *, start_ms: int | None = None, limit: int | None = None) -> list[VenueTrade]:
-        data = self._list(self._request("GET", "/api/v2/spot/trade/fills",
-                                        {"symbol": symbol, "startTime": start_ms, "limit": limit}, signed=True),
-                          "fills")
+        data = self._list(
+            self._request(
+                "GET",
+                "/api/v2/spot/trade/fills",
+                {"symbol": symbol, "startTime": start_ms, "limit": limit},
+                signed=True,
+            ),
+            "fills",
+        )
         return [self._parse_fill(raw) for raw in data]
 
     def _parse_fill(self, raw: dict[str, Any]) -> VenueTrade:
         fee = raw.get("feeDetail") or {}
-        return VenueTrade(trade_id=str(require(raw, "tradeId", self.venue)),
-                          order_id=str(require(raw, "orderId", self.venue)), symbol=raw.get("symbol", ""),
-                          side=raw.get("side"), price=to_decimal(require(raw, "priceAvg", self.venue), "priceAvg",
-                                                                 self.venue),
-                          qty=to_decimal(require(raw, "size", self.venue), "size", self.venue),
-                          fee=abs(to_decimal(fee.get("totalFee", "0"), "totalFee", self.venue)),
-                          fee_asset=fee.get("feeCoin", ""), time_ms=int(require(raw, "cTime", self.venue)))
+        return VenueTrade(
+            trade_id=str(require(raw, "tradeId", self.venue)),
+            order_id=str(require(raw, "orderId", self.venue)),
+            symbol=raw.get("symbol", ""),
+            side=raw.get("side"),
+            price=to_decimal(require(raw, "priceAvg", self.venue), "priceAvg", self.venue),
+            qty=to_decimal(require(raw, "size", self.venue), "size", self.venue),
+            fee=abs(to_decimal(fee.get("totalFee", "0"), "totalFee", self.venue)),
+            fee_asset=fee.get("feeCoin", ""),
+            time_ms=int(require(raw, "cTime", self.venue)),
+        )
 
     def parse_order(self, raw: dict[str, Any]) -> VenueOrder:
         status = STATUS_IN.get(str(require(raw, "status", self.venue)))
@@ -389,8 +519,16 @@ class BitgetSpot(Exchange):
         price = to_decimal(raw.get("price") or "0", "price", self.venue)
         size = to_decimal(raw.get("size") or "0", "size", self.venue)
         is_quote_sized = raw.get("orderType") == "market" and raw.get("side") == "buy"
-        return VenueOrder(venue_order_id=str(require(raw, "orderId", self.venue)),
-                          client_order_id=raw.get("clientOid", ""), symbol=raw.get("symbol", ""),
-                          side=raw.get("side", ""), type=raw.get("orderType", ""), status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-                          quantity=None if is_quote_sized else size or None, filled_qty=filled,
-                          avg_price=avg if filled > 0 and avg > 0 else None, price=price or None, raw=raw)
+        return VenueOrder(
+            venue_order_id=str(require(raw, "orderId", self.venue)),
+            client_order_id=raw.get("clientOid", ""),
+            symbol=raw.get("symbol", ""),
+            side=raw.get("side", ""),
+            type=raw.get("orderType", ""),
+            status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            quantity=None if is_quote_sized else size or None,
+            filled_qty=filled,
+            avg_price=avg if filled > 0 and avg > 0 else None,
+            price=price or None,
+            raw=raw,
+        )

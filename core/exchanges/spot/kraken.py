@@ -33,22 +33,40 @@ from core.exchanges.nonce import NonceSource
 from core.exchanges.rules import decimal_str
 from core.exchanges.spot.base import Exchange, require, to_decimal
 
-ORDER_TYPES_OUT = {"market": "market", "limit": "limit", "stop_loss": "stop-loss", "take_profit": "take-profit",
-                   "stop_loss_limit": "stop-loss-limit", "take_profit_limit": "take-profit-limit"}
+ORDER_TYPES_OUT = {
+    "market": "market",
+    "limit": "limit",
+    "stop_loss": "stop-loss",
+    "take_profit": "take-profit",
+    "stop_loss_limit": "stop-loss-limit",
+    "take_profit_limit": "take-profit-limit",
+}
 ORDER_TYPES_IN = {v: k for k, v in ORDER_TYPES_OUT.items()}
 INTERVALS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440, "1w": 10080, "2w": 21600}
 
 # Matched on the error prefix Kraken documents ("<severity><category>:<message>").
 ERROR_CLASSES: list[tuple[str, type[ExchangeError]]] = [
-    ("EAPI:Invalid key", AuthError), ("EAPI:Invalid signature", AuthError), ("EAPI:Invalid nonce", AuthError),
-    ("EAPI:Bad request", InvalidOrder), ("EGeneral:Permission denied", AuthError),
-    ("EAPI:Rate limit exceeded", RateLimited), ("EOrder:Rate limit exceeded", RateLimited),
-    ("EService:Throttled", RateLimited), ("EGeneral:Too many requests", RateLimited),
-    ("EService:Unavailable", Unavailable), ("EService:Busy", Unavailable), ("EService:Market in cancel_only", InvalidOrder),
-    ("EService:Deadline elapsed", Unavailable), ("EGeneral:Internal error", Unavailable),
-    ("EOrder:Insufficient funds", InsufficientFunds), ("EFunding:Insufficient funds", InsufficientFunds),
-    ("EOrder:Unknown order", OrderNotFound), ("EOrder:Invalid order", OrderNotFound),
-    ("EOrder:", InvalidOrder), ("EGeneral:Invalid arguments", InvalidOrder), ("EQuery:Unknown asset pair", InvalidOrder),
+    ("EAPI:Invalid key", AuthError),
+    ("EAPI:Invalid signature", AuthError),
+    ("EAPI:Invalid nonce", AuthError),
+    ("EAPI:Bad request", InvalidOrder),
+    ("EGeneral:Permission denied", AuthError),
+    ("EAPI:Rate limit exceeded", RateLimited),
+    ("EOrder:Rate limit exceeded", RateLimited),
+    ("EService:Throttled", RateLimited),
+    ("EGeneral:Too many requests", RateLimited),
+    ("EService:Unavailable", Unavailable),
+    ("EService:Busy", Unavailable),
+    ("EService:Market in cancel_only", InvalidOrder),
+    ("EService:Deadline elapsed", Unavailable),
+    ("EGeneral:Internal error", Unavailable),
+    ("EOrder:Insufficient funds", InsufficientFunds),
+    ("EFunding:Insufficient funds", InsufficientFunds),
+    ("EOrder:Unknown order", OrderNotFound),
+    ("EOrder:Invalid order", OrderNotFound),
+    ("EOrder:", InvalidOrder),
+    ("EGeneral:Invalid arguments", InvalidOrder),
+    ("EQuery:Unknown asset pair", InvalidOrder),
 ]
 
 
@@ -86,8 +104,11 @@ class KrakenSpot(Exchange):
         if signed:
             nonce = self.nonces.next()
             body = urlencode([("nonce", str(nonce)), *items])
-            headers = {"API-Key": self._api_key, "API-Sign": sign(self._api_secret, path, nonce, body),
-                       "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+            headers = {
+                "API-Key": self._api_key,
+                "API-Sign": sign(self._api_secret, path, nonce, body),
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            }
             response = self._http("POST", path, body=body, headers=headers)
         else:
             response = self._http("GET", path, query=urlencode(items))
@@ -104,8 +125,7 @@ class KrakenSpot(Exchange):
         return self._call(lambda: self._attempt(f"/0/public/{name}", dict(params or {}), False), idempotent=True)
 
     def _private(self, name: str, params: dict[str, Any] | None = None, *, idempotent: bool = True) -> Any:
-        return self._call(lambda: self._attempt(f"/0/private/{name}", dict(params or {}), True),
-                          idempotent=idempotent)
+        return self._call(lambda: self._attempt(f"/0/private/{name}", dict(params or {}), True), idempotent=idempotent)
 
     # ---- market data --------------------------------------------------------------------------
 
@@ -131,19 +151,33 @@ class KrakenSpot(Exchange):
             return to_decimal(raw.get(name, default), f"{symbol} {name}", self.venue)
 
         tick = number("tick_size") or Decimal(1).scaleb(-int(number("pair_decimals")))
-        return SymbolRules(symbol=symbol, base=base or raw.get("base", ""), quote=quote or raw.get("quote", ""),
-                           tick_size=tick, step_size=Decimal(1).scaleb(-int(number("lot_decimals"))),
-                           min_qty=number("ordermin"), min_notional=number("costmin"),
-                           order_types=frozenset(ORDER_TYPES_OUT), oco_allowed=False,
-                           trading=raw.get("status", "online") == "online")
+        return SymbolRules(
+            symbol=symbol,
+            base=base or raw.get("base", ""),
+            quote=quote or raw.get("quote", ""),
+            tick_size=tick,
+            step_size=Decimal(1).scaleb(-int(number("lot_decimals"))),
+            min_qty=number("ordermin"),
+            min_notional=number("costmin"),
+            order_types=frozenset(ORDER_TYPES_OUT),
+            oco_allowed=False,
+            trading=raw.get("status", "online") == "online",
+        )
 
     def _symbol_of(self, pair: str) -> str:
         if not self._pair_keys:
             self.markets()
         return self._pair_keys.get(pair, pair)
 
-    def klines(self, symbol: str, interval: str, *, start_ms: int | None = None, end_ms: int | None = None,
-               limit: int | None = None) -> list[Kline]:
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Kline]:
         """At most the last 720 candles (Kraken's cap); the last row is the live, unfinished one."""
         if interval not in INTERVALS:
             raise ValueError(f"unsupported Kraken interval {interval!r}")
@@ -157,8 +191,16 @@ class KrakenSpot(Exchange):
             if not isinstance(row, list) or len(row) < 7:
                 raise MalformedResponse(f"unexpected OHLC row {str(row)[:120]}", venue=self.venue)
             o, h, low, c = (to_decimal(x, "ohlc", self.venue) for x in row[1:5])
-            klines.append(Kline(open_time_ms=int(row[0]) * 1000, open=o, high=h, low=low, close=c,
-                                volume=to_decimal(row[6], "ohlc volume", self.venue)))
+            klines.append(
+                Kline(
+                    open_time_ms=int(row[0]) * 1000,
+                    open=o,
+                    high=h,
+                    low=low,
+                    close=c,
+                    volume=to_decimal(row[6], "ohlc volume", self.venue),
+                )
+            )
         klines = [k for k in klines if end_ms is None or k.open_time_ms <= end_ms]
         return klines[-limit:] if limit else klines
 
@@ -168,31 +210,48 @@ class KrakenSpot(Exchange):
         result = self._private("Balance")
         if not isinstance(result, dict):
             raise MalformedResponse("Balance result is not an object", venue=self.venue)
-        return {asset: Balance(asset=asset, free=to_decimal(amount, f"{asset} balance", self.venue))
-                for asset, amount in result.items()}
+        return {
+            asset: Balance(asset=asset, free=to_decimal(amount, f"{asset} balance", self.venue))
+            for asset, amount in result.items()
+        }
 
     def _send_order(self, order: OrderRequest) -> VenueOrder:
         if order.time_in_force == "FOK":
             raise InvalidOrder("Kraken spot has no FOK time in force (use GTC or IOC)", venue=self.venue)
         triggered = order.stop_price is not None
         params: dict[str, Any] = {
-            "ordertype": ORDER_TYPES_OUT[order.type], "type": order.side, "pair": order.symbol,
+            "ordertype": ORDER_TYPES_OUT[order.type],
+            "type": order.side,
+            "pair": order.symbol,
             "volume": order.quantity if order.quantity is not None else order.quote_quantity,
             # For stop/take-profit types `price` is the trigger and `price2` the limit.
-            "price": order.stop_price if triggered else order.price, "price2": order.price if triggered else None,
+            "price": order.stop_price if triggered else order.price,
+            "price2": order.price if triggered else None,
             "oflags": "viqc" if order.quote_quantity is not None else None,
             "timeinforce": order.time_in_force if order.type == "limit" else None,
-            "cl_ord_id": order.client_order_id}
+            "cl_ord_id": order.client_order_id,
+        }
         result = self._private("AddOrder", params, idempotent=False)
         txids = require(result, "txid", self.venue)
         if not isinstance(txids, list) or not txids:
             raise MalformedResponse(f"AddOrder returned no txid: {str(result)[:120]}", venue=self.venue)
-        return VenueOrder(venue_order_id=str(txids[0]), client_order_id=order.client_order_id, symbol=order.symbol,
-                          side=order.side, type=order.type, status="open", quantity=order.quantity,
-                          filled_qty=Decimal(0), avg_price=None, price=order.price, raw=result)
+        return VenueOrder(
+            venue_order_id=str(txids[0]),
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            status="open",
+            quantity=order.quantity,
+            filled_qty=Decimal(0),
+            avg_price=None,
+            price=order.price,
+            raw=result,
+        )
 
-    def cancel_order(self, symbol: str, *, venue_order_id: str | None = None,
-                     client_order_id: str | None = None) -> VenueOrder:
+    def cancel_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
         ref = {"txid": venue_order_id} if venue_order_id else {"cl_ord_id": self._require_id(client_order_id)}
         self._private("CancelOrder", ref)
         return self.get_order(symbol, venue_order_id=venue_order_id, client_order_id=client_order_id)
@@ -203,8 +262,9 @@ class KrakenSpot(Exchange):
             raise InvalidOrder("give venue_order_id or client_order_id")
         return client_order_id
 
-    def get_order(self, symbol: str, *, venue_order_id: str | None = None,
-                  client_order_id: str | None = None) -> VenueOrder:
+    def get_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
         """By txid through QueryOrders; by client id through OpenOrders then ClosedOrders.
 
         QueryOrders takes only txid (and userref). OpenOrders and ClosedOrders both document a
@@ -220,8 +280,14 @@ class KrakenSpot(Exchange):
             client_id = self._require_id(client_order_id)
             for endpoint, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
                 orders = self._orders_in(self._private(endpoint, {"cl_ord_id": client_id}), key)
-                match = next(((txid, raw) for txid, raw in orders.items()
-                              if isinstance(raw, dict) and raw.get("cl_ord_id") == client_id), None)
+                match = next(
+                    (
+                        (txid, raw)
+                        for txid, raw in orders.items()
+                        if isinstance(raw, dict) and raw.get("cl_ord_id") == client_id
+                    ),
+                    None,
+                )
                 if match is not None:
                     return self.parse_order(*match)
         raise OrderNotFound(f"no order {venue_order_id or client_order_id} on {symbol}", venue=self.venue)
@@ -244,12 +310,19 @@ class KrakenSpot(Exchange):
         for trade_id, raw in self._orders_in(result, "trades").items():
             if self._symbol_of(str(raw.get("pair", ""))) != symbol:
                 continue
-            found.append(VenueTrade(
-                trade_id=trade_id, order_id=str(require(raw, "ordertxid", self.venue)), symbol=symbol,
-                side=raw.get("type"), price=to_decimal(require(raw, "price", self.venue), "price", self.venue),
-                qty=to_decimal(require(raw, "vol", self.venue), "vol", self.venue),
-                fee=to_decimal(raw.get("fee", "0"), "fee", self.venue), fee_asset=fee_asset,
-                time_ms=int(Decimal(str(require(raw, "time", self.venue))) * 1000)))
+            found.append(
+                VenueTrade(
+                    trade_id=trade_id,
+                    order_id=str(require(raw, "ordertxid", self.venue)),
+                    symbol=symbol,
+                    side=raw.get("type"),
+                    price=to_decimal(require(raw, "price", self.venue), "price", self.venue),
+                    qty=to_decimal(require(raw, "vol", self.venue), "vol", self.venue),
+                    fee=to_decimal(raw.get("fee", "0"), "fee", self.venue),
+                    fee_asset=fee_asset,
+                    time_ms=int(Decimal(str(require(raw, "time", self.venue))) * 1000),
+                )
+            )
         found.sort(key=lambda t: t.time_ms)
         return found[-limit:] if limit else found
 
@@ -272,8 +345,16 @@ class KrakenSpot(Exchange):
         ordertype = descr.get("ordertype", "")
         limit_field = "price" if ordertype == "limit" else "price2" if ordertype.endswith("-limit") else None
         limit_price = to_decimal(descr.get(limit_field) or "0", "descr price", self.venue) if limit_field else None
-        return VenueOrder(venue_order_id=txid, client_order_id=str(raw.get("cl_ord_id") or ""),
-                          symbol=self._symbol_of(str(descr.get("pair", ""))), side=descr.get("type", ""),
-                          type=ORDER_TYPES_IN.get(ordertype, ordertype),
-                          status=status, quantity=volume or None, filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-                          avg_price=avg if filled > 0 and avg > 0 else None, price=limit_price or None, raw=raw)
+        return VenueOrder(
+            venue_order_id=txid,
+            client_order_id=str(raw.get("cl_ord_id") or ""),
+            symbol=self._symbol_of(str(descr.get("pair", ""))),
+            side=descr.get("type", ""),
+            type=ORDER_TYPES_IN.get(ordertype, ordertype),
+            status=status,
+            quantity=volume or None,
+            filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            avg_price=avg if filled > 0 and avg > 0 else None,
+            price=limit_price or None,
+            raw=raw,
+        )

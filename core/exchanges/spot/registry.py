@@ -22,13 +22,24 @@ class SimExchange(BinanceSpot):
 
 
 # The one list of spot venues (broker forms, config and data validation all read it); sim first.
-VENUES: dict[str, type[Exchange]] = {"sim": SimExchange, "binance": BinanceSpot, "bitget": BitgetSpot,
-                                     "kraken": KrakenSpot}
+VENUES: dict[str, type[Exchange]] = {
+    "sim": SimExchange,
+    "binance": BinanceSpot,
+    "bitget": BitgetSpot,
+    "kraken": KrakenSpot,
+}
 
 
-def make_exchange(venue: str, *, api_key: str, api_secret: str, passphrase: str | None = None,
-                  base_url: str | None = None, redis: redis_lib.Redis | str | None = None,
-                  **options: Any) -> Exchange:
+def make_exchange(
+    venue: str,
+    *,
+    api_key: str,
+    api_secret: str,
+    passphrase: str | None = None,
+    base_url: str | None = None,
+    redis: redis_lib.Redis | str | None = None,
+    **options: Any,
+) -> Exchange:
     """An adapter for `venue` ("binance", "bitget", "kraken", "sim").
 
     `redis` (a client or a URL) makes nonces and rate limits shared by every process; without it
@@ -41,5 +52,6 @@ def make_exchange(venue: str, *, api_key: str, api_secret: str, passphrase: str 
     if venue == "bitget" and not passphrase:
         raise ValueError("bitget needs the API key's passphrase")
     client = redis_lib.Redis.from_url(redis) if isinstance(redis, str) else redis
-    return cls(api_key=api_key, api_secret=api_secret, passphrase=passphrase, base_url=base_url, redis=client,
-               **options)
+    return cls(
+        api_key=api_key, api_secret=api_secret, passphrase=passphrase, base_url=base_url, redis=client, **options
+    )

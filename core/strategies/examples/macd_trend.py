@@ -6,7 +6,15 @@ from core.strategies import Strategy, crossed_above, crossed_below
 
 
 class MacdTrend(Strategy):
-    params = {"fast": 12, "slow": 26, "signal": 9, "trend": 200, "allow_short": True, "atr_stop": 2.0, "atr_target": 4.0}
+    params = {
+        "fast": 12,
+        "slow": 26,
+        "signal": 9,
+        "trend": 200,
+        "allow_short": True,
+        "atr_stop": 2.0,
+        "atr_target": 4.0,
+    }
 
     def init(self):
         close = self.data.close

@@ -256,7 +256,9 @@ def test_gaps_are_reported_and_the_run_continues():
 
 def test_date_range_selects_candles():
     candles = random_walk(300, 5)
-    result = run_backtest(SmaCross, candles, None, BacktestSettings(start_ms=T0 + 100 * MINUTE, end_ms=T0 + 199 * MINUTE))
+    result = run_backtest(
+        SmaCross, candles, None, BacktestSettings(start_ms=T0 + 100 * MINUTE, end_ms=T0 + 199 * MINUTE)
+    )
     assert len(result.times_ms) == 100 and result.times_ms[0] == T0 + 100 * MINUTE
 
 

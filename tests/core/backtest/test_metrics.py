@@ -70,7 +70,16 @@ def test_edge_cases_are_null_with_a_reason():
     flat = np.full(40, 10_000.0)
     metrics, notes = metrics_for(times, flat)
     assert metrics["num_trades"] == 0
-    for key in ("sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct", "expectancy", "avg_win", "best_trade_pct"):
+    for key in (
+        "sharpe",
+        "sortino",
+        "calmar",
+        "profit_factor",
+        "win_rate_pct",
+        "expectancy",
+        "avg_win",
+        "best_trade_pct",
+    ):
         assert metrics[key] is None and notes[key], key
     assert "zero variance" in notes["sharpe"]
     assert metrics["cagr_pct"] == 0.0 and metrics["max_drawdown_pct"] == 0.0

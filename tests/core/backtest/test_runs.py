@@ -39,8 +39,14 @@ def trader(make_user):
 
 
 def request_for(version, **changes) -> run_params.RunRequest:
-    base = dict(strategy_version_id=version.id, venue="binance", symbol="BTCUSDT", timeframe="1h",
-                start_ms=int(ROWS[0][0]), end_ms=int(ROWS[-1][0]))
+    base = dict(
+        strategy_version_id=version.id,
+        venue="binance",
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_ms=int(ROWS[0][0]),
+        end_ms=int(ROWS[-1][0]),
+    )
     return run_params.RunRequest(**(base | changes))
 
 
@@ -49,8 +55,9 @@ def run_count(session, user_id) -> int:
 
 
 def frame(rows) -> pd.DataFrame:
-    data = pd.DataFrame([[int(r[0]), *map(float, r[1:])] for r in rows],
-                        columns=["open_time", "open", "high", "low", "close", "volume"])
+    data = pd.DataFrame(
+        [[int(r[0]), *map(float, r[1:])] for r in rows], columns=["open_time", "open", "high", "low", "close", "volume"]
+    )
     return data.astype({"open_time": "int64"})
 
 
@@ -64,18 +71,21 @@ def test_grid_ranges_steps_and_lists():
     assert len(run_params.grid_combinations(grid)) == 4 * 3 * 2
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("fast = 1..1000000000", "1,000,000,000 values"),
-    ("fast = 1..20\nslow = 1..20", "20 × 20 = 400 combinations"),
-    ("fast = 20..5", "must not exceed"),
-    ("fast = 5..20:0", "step"),
-    ("fast = 5..20:-1", "step"),
-    ("fast 5..20", "not NAME"),
-    ("fast = 5..20\nfast = 1, 2", "twice"),
-    ("fast = 1e999..2", "out of range"),
-    ("fast = 1..1e400", "out of range"),
-    ("fast = 1..2..3", "not START..END"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("fast = 1..1000000000", "1,000,000,000 values"),
+        ("fast = 1..20\nslow = 1..20", "20 × 20 = 400 combinations"),
+        ("fast = 20..5", "must not exceed"),
+        ("fast = 5..20:0", "step"),
+        ("fast = 5..20:-1", "step"),
+        ("fast 5..20", "not NAME"),
+        ("fast = 5..20\nfast = 1, 2", "twice"),
+        ("fast = 1e999..2", "out of range"),
+        ("fast = 1..1e400", "out of range"),
+        ("fast = 1..2..3", "not START..END"),
+    ],
+)
 def test_bad_grids_are_refused_with_a_reason(text, fragment):
     with pytest.raises(run_params.RunInputError) as excinfo:
         run_params.parse_grid(text)
@@ -124,22 +134,25 @@ def test_create_run_records_a_queued_run(db_session, trader, candles):
     assert run.num_candles == len(ROWS)
 
 
-@pytest.mark.parametrize("changes, fragment", [
-    (dict(fee=Decimal("0.5")), "fee must be"),
-    (dict(fee=Decimal("-0.001")), "fee must be"),
-    (dict(cash=Decimal("-5")), "cash must be positive"),
-    (dict(cash=Decimal("1e30")), "cash must be positive"),
-    (dict(slippage_bps=Decimal("5000")), "slippage_bps"),
-    (dict(params={"fsat": "3"}), "unknown parameter 'fsat'"),
-    (dict(params={"fast": "ten"}), "must be an integer"),
-    (dict(params={"fast": "100000000000000"}), "absurdly large"),
-    (dict(start_ms=1502942400000, end_ms=1502942399999), "start of the date range is after its end"),
-    (dict(start_ms=1_800_000_000_000, end_ms=1_900_000_000_000), "no BTCUSDT 1h candles between 2027"),
-    (dict(symbol="NOPEUSDT"), "no NOPEUSDT 1h candles from binance"),
-    (dict(grid={"fast": [5, 10]}, grid_metric="luck"), "rank by one of"),
-    (dict(grid={"fast": ["x"]}, grid_metric="sharpe"), "grid: parameter 'fast' must be an integer"),
-    (dict(strategy_version_id=10**9), "choose one of your strategies"),
-])
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        (dict(fee=Decimal("0.5")), "fee must be"),
+        (dict(fee=Decimal("-0.001")), "fee must be"),
+        (dict(cash=Decimal("-5")), "cash must be positive"),
+        (dict(cash=Decimal("1e30")), "cash must be positive"),
+        (dict(slippage_bps=Decimal("5000")), "slippage_bps"),
+        (dict(params={"fsat": "3"}), "unknown parameter 'fsat'"),
+        (dict(params={"fast": "ten"}), "must be an integer"),
+        (dict(params={"fast": "100000000000000"}), "absurdly large"),
+        (dict(start_ms=1502942400000, end_ms=1502942399999), "start of the date range is after its end"),
+        (dict(start_ms=1_800_000_000_000, end_ms=1_900_000_000_000), "no BTCUSDT 1h candles between 2027"),
+        (dict(symbol="NOPEUSDT"), "no NOPEUSDT 1h candles from binance"),
+        (dict(grid={"fast": [5, 10]}, grid_metric="luck"), "rank by one of"),
+        (dict(grid={"fast": ["x"]}, grid_metric="sharpe"), "grid: parameter 'fast' must be an integer"),
+        (dict(strategy_version_id=10**9), "choose one of your strategies"),
+    ],
+)
 def test_bad_input_is_refused_and_nothing_is_recorded(db_session, trader, candles, changes, fragment):
     version = make_strategy(db_session, trader.id)
     with pytest.raises(run_params.RunInputError) as excinfo:
@@ -181,8 +194,7 @@ def test_run_matches_the_engine_on_the_same_candles(db_session, trader, candles,
     assert run_lifecycle.execute_run(run_id) == "done"
     db_session.expire_all()
     run = db_session.get(BacktestRun, run_id)
-    expected = run_backtest(load_strategy_class(SMA_CROSS), frame(ROWS), {"fast": 12},
-                            BacktestSettings(fee=0.0015))
+    expected = run_backtest(load_strategy_class(SMA_CROSS), frame(ROWS), {"fast": 12}, BacktestSettings(fee=0.0015))
     assert (run.status, run.stage, run.progress, run.error) == ("done", "done", 100, None)
     assert run.metrics["total_return_pct"] == pytest.approx(expected.metrics["total_return_pct"])
     assert len(run.trades) == len(expected.trades) > 5
@@ -209,7 +221,9 @@ def test_progress_is_published_at_each_stage(db_session, trader, candles, redis_
     stages = [m.get("stage") for m in messages]
     assert stages[:3] == ["loading candles", "running strategy", "storing results"]
     assert messages[-1]["status"] == "done"
-    assert [m["progress"] for m in messages if "progress" in m] == sorted(m["progress"] for m in messages if "progress" in m)
+    assert [m["progress"] for m in messages if "progress" in m] == sorted(
+        m["progress"] for m in messages if "progress" in m
+    )
 
 
 def test_failing_strategy_marks_the_run_failed_with_line_and_candle(db_session, trader, candles):
@@ -220,8 +234,10 @@ def test_failing_strategy_marks_the_run_failed_with_line_and_candle(db_session, 
     run = db_session.get(BacktestRun, run_id)
     assert run.error["type"] == "exception" and "ZeroDivisionError" in run.error["message"]
     assert run.error["candle_time"] == pd.Timestamp(int(ROWS[499][0]), unit="ms").strftime("%Y-%m-%d %H:%M:%S UTC")
-    assert run.error["line"] == failing_strategy(500).splitlines().index(
-        "        return 1 / (len(self.data.close) - 500) > 2") + 1
+    assert (
+        run.error["line"]
+        == failing_strategy(500).splitlines().index("        return 1 / (len(self.data.close) - 500) > 2") + 1
+    )
     assert run.metrics is None and run.finished_at is not None
     healthy = make_strategy(db_session, trader.id)
     assert run_lifecycle.execute_run(create(db_session, trader.id, healthy)) == "done", "nothing else breaks"
@@ -236,7 +252,10 @@ def test_a_strategy_that_never_returns_fails_the_run_within_its_phase_budget(db_
     db_session.expire_all()
     error = db_session.get(BacktestRun, run_id).error
     assert "the strategy did not finish `init` within" in error["message"], error
-    assert error["line"] in (looping.splitlines().index("        while True:") + 1, looping.splitlines().index("            pass") + 1)
+    assert error["line"] in (
+        looping.splitlines().index("        while True:") + 1,
+        looping.splitlines().index("            pass") + 1,
+    )
 
 
 def test_absurd_parameter_value_fails_the_run_not_the_worker(db_session, trader, candles):
@@ -307,15 +326,18 @@ def test_unsorted_and_empty_candles_are_input_errors():
     shuffled = ROWS[:100] + ROWS[50:60]
     result = backtest_with_series(cls, payload_for(shuffled))
     assert result["status"] == "failed" and "sort" in result["error"]["message"]
-    empty = backtest_with_series(cls, {"candles": {c: [] for c in ("open_time", "open", "high", "low", "close", "volume")}})
+    empty = backtest_with_series(
+        cls, {"candles": {c: [] for c in ("open_time", "open", "high", "low", "close", "volume")}}
+    )
     assert empty["status"] == "failed" and "no candles" in empty["error"]["message"]
     chunk = grid_chunk(cls, {**payload_for(shuffled), "params_list": [{"fast": 3}, {"fast": 4}]})
     assert [r["status"] for r in chunk["results"]] == ["failed", "failed"]
 
 
 def test_grid_chunk_keeps_going_after_a_bad_combination():
-    chunk = grid_chunk(load_strategy_class(SMA_CROSS), {**payload_for(ROWS[:600]), "params_list": [
-        {"fast": "x"}, {"fast": 5}]})
+    chunk = grid_chunk(
+        load_strategy_class(SMA_CROSS), {**payload_for(ROWS[:600]), "params_list": [{"fast": "x"}, {"fast": 5}]}
+    )
     bad, good = chunk["results"]
     assert bad["status"] == "failed" and "integer" in bad["error"]["message"]
     assert good["status"] == "ok" and good["params"] == {"fast": 5, "slow": 30}

@@ -13,7 +13,7 @@ from tests.backtest_support import insert_candles, read_rows
 CANDLE_ROWS = 300
 SKIP_ROWS = 40_000  # a 2022 stretch of the real 1h file
 
-ALWAYS_LONG = '''from core.strategies import Strategy
+ALWAYS_LONG = """from core.strategies import Strategy
 
 
 class AlwaysLong(Strategy):
@@ -24,9 +24,9 @@ class AlwaysLong(Strategy):
 
     def position_size(self):
         return self.params["size"]
-'''
+"""
 
-LONG_THEN_EXIT = '''from core.strategies import Strategy
+LONG_THEN_EXIT = """from core.strategies import Strategy
 
 
 class LongThenExit(Strategy):
@@ -40,19 +40,19 @@ class LongThenExit(Strategy):
 
     def position_size(self):
         return self.params["size"]
-'''
+"""
 
-RAISES = '''from core.strategies import Strategy
+RAISES = """from core.strategies import Strategy
 
 
 class Broken(Strategy):
     def should_long(self):
         price = self.data.close[-1]
         raise ValueError("cannot decide at this price")
-'''
+"""
 RAISES_LINE = 7
 
-FOREVER = '''from core.strategies import Strategy
+FOREVER = """from core.strategies import Strategy
 
 
 class Forever(Strategy):
@@ -61,12 +61,12 @@ class Forever(Strategy):
         while True:
             n += 1
         return False
-'''
+"""
 
 
 def stops_strategy(stop_price: float, target_price: float) -> str:
     """Always long, with a fixed stop-loss and take-profit around the simulator's current price."""
-    return f'''from core.strategies import Strategy
+    return f"""from core.strategies import Strategy
 
 
 class FixedStops(Strategy):
@@ -83,7 +83,7 @@ class FixedStops(Strategy):
 
     def take_profit(self):
         return {target_price}
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -117,16 +117,34 @@ def make_bot(infra):
 
     created: list[int] = []
 
-    def factory(trader, code: str = ALWAYS_LONG, *, start: bool = True, timeframe: str = "1h",
-                params: dict | None = None, timeout_seconds: int = 10, symbol: str = "BTCUSDT") -> int:
+    def factory(
+        trader,
+        code: str = ALWAYS_LONG,
+        *,
+        start: bool = True,
+        timeframe: str = "1h",
+        params: dict | None = None,
+        timeout_seconds: int = 10,
+        symbol: str = "BTCUSDT",
+    ) -> int:
         with session_scope() as session:
             strategy = strategy_store.create_strategy(session, trader.user_id, f"s-{secrets.token_hex(3)}", code=code)
             version = strategy.latest
             assert version.valid, version.errors
-            bot = manage.create_bot(session, trader.user_id, manage.BotSettings(
-                name=f"bot-{secrets.token_hex(3)}", strategy_version_id=version.id, broker_id=trader.broker_id,
-                symbol=symbol, timeframe=timeframe, params=params or {}, candles_needed=200,
-                timeout_seconds=timeout_seconds))
+            bot = manage.create_bot(
+                session,
+                trader.user_id,
+                manage.BotSettings(
+                    name=f"bot-{secrets.token_hex(3)}",
+                    strategy_version_id=version.id,
+                    broker_id=trader.broker_id,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    params=params or {},
+                    candles_needed=200,
+                    timeout_seconds=timeout_seconds,
+                ),
+            )
             if start:
                 manage.start_bot(session, bot)
             created.append(bot.id)

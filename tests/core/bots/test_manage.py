@@ -26,7 +26,9 @@ def owner(make_user):
     user, _ = make_user()
     with session_scope() as session:
         broker = BrokerConnection(user_id=user.id, venue="sim", label="b", base_url="http://127.0.0.1:9")
-        broker.set_credentials(remember_secret("k-" + secrets.token_hex(6)), remember_secret("s-" + secrets.token_hex(9)))
+        broker.set_credentials(
+            remember_secret("k-" + secrets.token_hex(6)), remember_secret("s-" + secrets.token_hex(9))
+        )
         session.add(broker)
         good = strategy_store.create_strategy(session, user.id, "good", code=ALWAYS_LONG).latest
         bad = strategy_store.create_strategy(session, user.id, "bad", code="class X:\n    pass\n").latest
@@ -35,8 +37,14 @@ def owner(make_user):
 
 
 def _settings(owner, **changes) -> manage.BotSettings:
-    values = {"name": "trend", "strategy_version_id": owner["version_id"], "broker_id": owner["broker_id"],
-              "symbol": "btcusdt", "timeframe": "1h", "params": {"size": "0.5"}} | changes
+    values = {
+        "name": "trend",
+        "strategy_version_id": owner["version_id"],
+        "broker_id": owner["broker_id"],
+        "symbol": "btcusdt",
+        "timeframe": "1h",
+        "params": {"size": "0.5"},
+    } | changes
     return manage.BotSettings(**values)
 
 
@@ -51,20 +59,23 @@ def test_a_new_bot_is_paused_with_its_symbol_upper_cased_and_params_typed(owner)
         assert (bot.state, bot.symbol, bot.venue, bot.params) == ("paused", "BTCUSDT", "sim", {"size": 0.5})
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"name": "  "}, "needs a name"),
-    ({"name": "x" * 65}, "needs a name"),
-    ({"symbol": "BTC/USDT"}, "not a symbol"),
-    ({"symbol": ""}, "not a symbol"),
-    ({"timeframe": "2h"}, "timeframe must be one of"),
-    ({"params": {"nope": 1}}, "unknown parameter"),
-    ({"params": {"size": "big"}}, "must be a number"),
-    ({"candles_needed": 10}, "candles per decision"),
-    ({"timeout_seconds": 0}, "timeout"),
-    ({"timeout_seconds": 61}, "timeout"),
-    ({"broker_id": 10**9}, "your broker"),
-    ({"strategy_version_id": 10**9}, "your strategy versions"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": "  "}, "needs a name"),
+        ({"name": "x" * 65}, "needs a name"),
+        ({"symbol": "BTC/USDT"}, "not a symbol"),
+        ({"symbol": ""}, "not a symbol"),
+        ({"timeframe": "2h"}, "timeframe must be one of"),
+        ({"params": {"nope": 1}}, "unknown parameter"),
+        ({"params": {"size": "big"}}, "must be a number"),
+        ({"candles_needed": 10}, "candles per decision"),
+        ({"timeout_seconds": 0}, "timeout"),
+        ({"timeout_seconds": 61}, "timeout"),
+        ({"broker_id": 10**9}, "your broker"),
+        ({"strategy_version_id": 10**9}, "your strategy versions"),
+    ],
+)
 def test_bad_settings_are_refused_and_nothing_is_stored(owner, changes, message):
     with pytest.raises(manage.BotError, match=message), session_scope() as session:
         manage.create_bot(session, owner["user_id"], _settings(owner, **changes))

@@ -21,8 +21,7 @@ def test_a_buy_with_its_fee_in_the_base_asset_holds_less_at_a_higher_entry():
 
 
 def test_a_round_trip_realizes_the_price_difference_less_fees():
-    fills = [TradeFill("buy", D("2"), D("100"), D("0"), "BTC"),
-             TradeFill("sell", D("2"), D("110"), D("0.22"), "USDT")]
+    fills = [TradeFill("buy", D("2"), D("100"), D("0"), "BTC"), TradeFill("sell", D("2"), D("110"), D("0.22"), "USDT")]
     position = position_from_fills(fills, "BTC")
     assert position.quantity == 0 and position.entry_price is None
     assert position.realized_pnl == D("20") - D("0.22")

@@ -50,12 +50,16 @@ def _bot(bot_id: int) -> Bot:
 
 def _orders(bot_id: int) -> list[Order]:
     with new_session() as session:
-        return list(session.scalars(select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
-                                    .order_by(Order.id)))
+        return list(
+            session.scalars(
+                select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id)).order_by(Order.id)
+            )
+        )
 
 
-def test_an_entry_signal_buys_a_fraction_of_the_free_quote_at_market_once(bot_trader, make_bot, hour_candles,
-                                                                          decider, sim):
+def test_an_entry_signal_buys_a_fraction_of_the_free_quote_at_market_once(
+    bot_trader, make_bot, hour_candles, decider, sim
+):
     bot_id = make_bot(bot_trader, ALWAYS_LONG, params={"size": 0.1})
     candle = hour_candles[-1]
     result = run_tick(bot_id, candle, "1h", decider)
@@ -75,8 +79,7 @@ def test_an_entry_signal_buys_a_fraction_of_the_free_quote_at_market_once(bot_tr
     assert len(_orders(bot_id)) == 1
 
 
-def test_the_next_candle_sees_the_position_from_the_fills_ledger_and_holds(bot_trader, make_bot, hour_candles,
-                                                                          decider):
+def test_the_next_candle_sees_the_position_from_the_fills_ledger_and_holds(bot_trader, make_bot, hour_candles, decider):
     bot_id = make_bot(bot_trader, ALWAYS_LONG)
     assert run_tick(bot_id, hour_candles[-2], "1h", decider).action == "enter"
     result = run_tick(bot_id, hour_candles[-1], "1h", decider)
@@ -98,8 +101,9 @@ def test_an_exit_signal_sells_the_whole_position_at_market(bot_trader, make_bot,
     assert buy.filled_quantity - sell.filled_quantity < Decimal("0.0001") + buy.filled_quantity * Decimal("0.002")
 
 
-def test_stop_loss_and_take_profit_go_on_as_one_oco_once_the_entry_fills(bot_trader, make_bot, hour_candles,
-                                                                         decider, sim):
+def test_stop_loss_and_take_profit_go_on_as_one_oco_once_the_entry_fills(
+    bot_trader, make_bot, hour_candles, decider, sim
+):
     price = sim.state.last_price("BTCUSDT")
     stop, target = round(float(price) * 0.8, 2), round(float(price) * 1.2, 2)
     bot_id = make_bot(bot_trader, stops_strategy(stop, target))
@@ -113,8 +117,7 @@ def test_stop_loss_and_take_profit_go_on_as_one_oco_once_the_entry_fills(bot_tra
     assert _bot(bot_id).pending_protection is None
 
 
-def test_a_strategy_that_raises_stops_the_bot_with_type_message_and_line(bot_trader, make_bot, hour_candles,
-                                                                        decider):
+def test_a_strategy_that_raises_stops_the_bot_with_type_message_and_line(bot_trader, make_bot, hour_candles, decider):
     bot_id = make_bot(bot_trader, RAISES)
     result = run_tick(bot_id, hour_candles[-1], "1h", decider)
     assert result.action == "error" and result.order_ids == ()

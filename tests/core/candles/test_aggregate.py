@@ -15,8 +15,17 @@ DAY_MS = 86_400_000
 
 
 def minute(open_time: int, o, h, low, c, v, symbol="BTCUSDT") -> ClosedCandle:
-    return ClosedCandle("sim", symbol, "1m", open_time, Decimal(str(o)), Decimal(str(h)), Decimal(str(low)),
-                        Decimal(str(c)), Decimal(str(v)))
+    return ClosedCandle(
+        "sim",
+        symbol,
+        "1m",
+        open_time,
+        Decimal(str(o)),
+        Decimal(str(h)),
+        Decimal(str(low)),
+        Decimal(str(c)),
+        Decimal(str(v)),
+    )
 
 
 def by_timeframe(candles: list[ClosedCandle], timeframe: str) -> list[ClosedCandle]:
@@ -30,15 +39,17 @@ def test_higher_timeframes_equal_the_venues_own_klines(sim):
     end = start + 8 * 3_600_000 - MINUTE_MS
     rows = venue.klines("BTCUSDT", "1m", start_ms=start, end_ms=end, limit=1000)
     assert len(rows) == 480
-    minutes = [ClosedCandle("sim", "BTCUSDT", "1m", k.open_time_ms, k.open, k.high, k.low, k.close, k.volume)
-               for k in rows]
+    minutes = [
+        ClosedCandle("sim", "BTCUSDT", "1m", k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in rows
+    ]
     ours = aggregate_series(minutes, TIMEFRAMES)
     for timeframe in TIMEFRAMES[1:]:
         theirs = venue.klines("BTCUSDT", timeframe, start_ms=start, end_ms=end, limit=1000)
         mine = by_timeframe(ours, timeframe)
         assert len(mine) == 8 * 3_600_000 // TIMEFRAME_MS[timeframe]
-        assert [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in mine] == \
-               [(k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in theirs], timeframe
+        assert [(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in mine] == [
+            (k.open_time_ms, k.open, k.high, k.low, k.close, k.volume) for k in theirs
+        ], timeframe
 
 
 def test_real_btc_minutes_aggregate_like_pandas_resample():
@@ -47,12 +58,14 @@ def test_real_btc_minutes_aggregate_like_pandas_resample():
     minutes = [minute(int(r.open_time), r.open, r.high, r.low, r.close, r.volume) for r in frame.itertuples()]
     ours = aggregate_series(minutes, TIMEFRAMES)
     numeric = frame.astype({"open_time": "int64"}).set_index(
-        pd.to_datetime(frame["open_time"].astype("int64"), unit="ms", utc=True))
+        pd.to_datetime(frame["open_time"].astype("int64"), unit="ms", utc=True)
+    )
     for column in ("open", "high", "low", "close", "volume"):
         numeric[column] = numeric[column].map(Decimal)
     for timeframe, rule in (("15m", "15min"), ("1h", "1h"), ("4h", "4h")):
         resampled = numeric.resample(rule, origin="epoch").agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+        )
         mine = by_timeframe(ours, timeframe)
         assert len(mine) == len(resampled)
         for candle, (when, row) in zip(mine, resampled.iterrows(), strict=True):
@@ -110,8 +123,9 @@ def test_duplicate_and_back_in_time_minutes_are_refused_without_changing_state()
         aggregator.add(minute(t0, 99, 99, 99, 99, 1))
     closed = aggregator.add(minute(t0 + 2 * MINUTE_MS, 11, 13, 8, 12, 1))
     three = [c for c in closed if c.timeframe == "3m"]
-    assert three == [ClosedCandle("sim", "BTCUSDT", "3m", t0, Decimal(10), Decimal(13), Decimal(8), Decimal(12),
-                                  Decimal(3))]
+    assert three == [
+        ClosedCandle("sim", "BTCUSDT", "3m", t0, Decimal(10), Decimal(13), Decimal(8), Decimal(12), Decimal(3))
+    ]
 
 
 def test_refuses_a_candle_that_is_not_a_whole_minute():

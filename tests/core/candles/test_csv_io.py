@@ -75,11 +75,14 @@ def test_gaps_of_the_hourly_file_match_its_readme():
     assert any(g.missing == 33 and g.last_before_ms == 1518048000000 for g in gaps)
 
 
-@pytest.mark.parametrize(("row", "says"), [
-    ("1735689600000,1e300,1e300,1e300,1e300,1", "open 1e300 is beyond what a candle holds"),
-    ("1735689600000,1,1,1,1,99999999999999999999999", "volume 99999999999999999999999 is beyond"),
-    (f"{10**300},1,1,1,1,1", "open_time is not a timestamp in ms or µs"),
-])
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ("1735689600000,1e300,1e300,1e300,1e300,1", "open 1e300 is beyond what a candle holds"),
+        ("1735689600000,1,1,1,1,99999999999999999999999", "volume 99999999999999999999999 is beyond"),
+        (f"{10**300},1,1,1,1,1", "open_time is not a timestamp in ms or µs"),
+    ],
+)
 def test_values_the_store_cannot_hold_are_refused_with_their_line(row, says):
     with pytest.raises(CandleFileError, match=says) as info:
         parse_candles_csv("open_time,open,high,low,close,volume\n1735689540000,1,1,1,1,1\n" + row + "\n")

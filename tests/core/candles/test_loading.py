@@ -48,27 +48,33 @@ def test_real_hourly_file_imports_once_with_its_known_gaps(infra):
 
 def test_bad_rows_are_reported_by_line_and_the_import_stores_nothing(infra):
     sym = symbol()
-    text = "\n".join([
-        HEADER,            # line 1
-        row(0),            # 2
-        "abc,1,2,3,4,5",   # 3: not a number
-        row(1),            # 4
-        row(2) + ",extra", # 5: too many fields
-        f"{T0 + 3 * MINUTE},100,90,95,99,1",  # 6: high below open
-        row(3),            # 7
-        "",                # 8: blank, ignored
-        row(3),            # 9: duplicate
-        row(2),            # 10: back in time
-        f"{T0 + 4 * MINUTE + 7},100,101,99,100,1",  # 11: not on a minute
-        row(6),            # 12: after a gap of two minutes
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,  # line 1
+                row(0),  # 2
+                "abc,1,2,3,4,5",  # 3: not a number
+                row(1),  # 4
+                row(2) + ",extra",  # 5: too many fields
+                f"{T0 + 3 * MINUTE},100,90,95,99,1",  # 6: high below open
+                row(3),  # 7
+                "",  # 8: blank, ignored
+                row(3),  # 9: duplicate
+                row(2),  # 10: back in time
+                f"{T0 + 4 * MINUTE + 7},100,101,99,100,1",  # 11: not on a minute
+                row(6),  # 12: after a gap of two minutes
+            ]
+        )
+        + "\n"
+    )
     with pytest.raises(ImportRefused) as refused:
         import_candles_text(text, venue="binance", symbol=sym, timeframe="1m", source="bad.csv")
     bad = refused.value.report.bad_rows
     assert [b.line for b in bad] == [3, 5, 6, 9, 10, 11]
     assert "not a finite number" in bad[0].error and "high/low" in bad[2].error
-    assert str(refused.value).startswith("bad.csv: nothing imported, 6 row(s) refused, the first at line 3: "
-                                         "open_time is not")
+    assert str(refused.value).startswith(
+        "bad.csv: nothing imported, 6 row(s) refused, the first at line 3: open_time is not"
+    )
     assert (refused.value.report.rows, refused.value.report.added) == (4, 0)
     assert stored("binance", sym, "1m") == []
     good = "\n".join([HEADER, row(0), row(1), row(3), row(6)])
@@ -94,28 +100,32 @@ def test_a_candle_not_closed_or_in_the_future_refuses_the_file_naming_its_line(i
         import_candles_text(text, venue="binance", symbol=sym, timeframe="1m", now_ms=now)
     assert [(b.line, b.error.split(" (")[0]) for b in refused.value.report.bad_rows] == [
         (12, "the candle at 2025-01-01 00:10 UTC is not closed yet"),
-        (13, f"open_time {T0 + 11 * MINUTE}")]
+        (13, f"open_time {T0 + 11 * MINUTE}"),
+    ]
     assert "lies in the future" in refused.value.report.bad_rows[1].error
     assert stored("binance", sym, "1m") == []
-    report = import_candles_text("\n".join([HEADER] + [row(i) for i in range(10)]), venue="binance", symbol=sym,
-                                 timeframe="1m", now_ms=now)
+    report = import_candles_text(
+        "\n".join([HEADER] + [row(i) for i in range(10)]), venue="binance", symbol=sym, timeframe="1m", now_ms=now
+    )
     assert report.added == 10, "the candle of minute 9 closed at the start of minute 10"
 
 
 def test_a_row_that_differs_from_a_stored_candle_refuses_the_file_and_identical_ones_are_duplicates(infra):
     sym = symbol()
-    import_candles_text("\n".join([HEADER] + [row(i) for i in range(3)]), venue="binance", symbol=sym,
-                        timeframe="1m")
+    import_candles_text("\n".join([HEADER] + [row(i) for i in range(3)]), venue="binance", symbol=sym, timeframe="1m")
     changed = "\n".join([HEADER, row(1), row(2, price=90.0), row(3)])
     with pytest.raises(ImportRefused) as refused:
         import_candles_text(changed, venue="binance", symbol=sym, timeframe="1m", source="edited.csv")
     [conflict] = refused.value.report.bad_rows
     assert conflict.line == 3
-    assert conflict.error == ("conflicts with the stored candle at 2025-01-01 00:02 UTC "
-                              "(stored o/h/l/c/v 100/101/99/100.5/1.25, file 90/91/89/90.5/1.25)")
+    assert conflict.error == (
+        "conflicts with the stored candle at 2025-01-01 00:02 UTC "
+        "(stored o/h/l/c/v 100/101/99/100.5/1.25, file 90/91/89/90.5/1.25)"
+    )
     assert [c.open_time for c in stored("binance", sym, "1m")] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
-    again = import_candles_text("\n".join([HEADER, row(1), row(2), row(3)]), venue="binance", symbol=sym,
-                                timeframe="1m")
+    again = import_candles_text(
+        "\n".join([HEADER, row(1), row(2), row(3)]), venue="binance", symbol=sym, timeframe="1m"
+    )
     assert (again.rows, again.added, again.duplicates) == (3, 1, 2)
 
 
@@ -130,27 +140,36 @@ def test_values_beyond_what_the_store_holds_are_refused_rows_not_database_errors
 
 def test_binance_dump_without_header_in_microseconds(infra):
     sym = symbol()
-    dump = "\n".join(f"{(T0 + i * MINUTE) * 1000},1.5,2,1,1.75,10,{(T0 + i * MINUTE + 59_999) * 1000},0,5,0,0,0"
-                     for i in range(5))
+    dump = "\n".join(
+        f"{(T0 + i * MINUTE) * 1000},1.5,2,1,1.75,10,{(T0 + i * MINUTE + 59_999) * 1000},0,5,0,0,0" for i in range(5)
+    )
     report = import_candles_text(dump, venue="binance", symbol=sym, timeframe="1m")
     assert report.added == 5
     assert [c.close for c in stored("binance", sym, "1m")] == [Decimal("1.75")] * 5
 
 
-@pytest.mark.parametrize(("text", "timeframe", "error"), [
-    ("", "1m", "empty"),
-    (HEADER + "\n", "1m", "only a header"),
-    ("time,o,h,l,c\n1,2,3,4,5\n", "1m", "header lacks"),
-    (HEADER + "\n" + "\n".join(row(i * 60) for i in range(3)), "1m", "holds 1h candles, not 1m"),
-])
+@pytest.mark.parametrize(
+    ("text", "timeframe", "error"),
+    [
+        ("", "1m", "empty"),
+        (HEADER + "\n", "1m", "only a header"),
+        ("time,o,h,l,c\n1,2,3,4,5\n", "1m", "header lacks"),
+        (HEADER + "\n" + "\n".join(row(i * 60) for i in range(3)), "1m", "holds 1h candles, not 1m"),
+    ],
+)
 def test_unusable_files_are_refused_with_a_clear_error(infra, text, timeframe, error):
     with pytest.raises((LoadError, CandleFileError), match=error):
         import_candles_text(text, venue="binance", symbol=symbol(), timeframe=timeframe)
 
 
-@pytest.mark.parametrize(("venue", "sym", "tf", "error"), [
-    ("nowhere", "BTCUSDT", "1m", "unknown venue"), ("binance", "btc-usdt", "1m", "symbol"),
-    ("binance", "BTCUSDT", "2m", "unknown timeframe")])
+@pytest.mark.parametrize(
+    ("venue", "sym", "tf", "error"),
+    [
+        ("nowhere", "BTCUSDT", "1m", "unknown venue"),
+        ("binance", "btc-usdt", "1m", "symbol"),
+        ("binance", "BTCUSDT", "2m", "unknown timeframe"),
+    ],
+)
 def test_bad_targets_are_refused(infra, venue, sym, tf, error):
     with pytest.raises(LoadError, match=error):
         import_candles_text(HEADER + "\n" + row(0), venue=venue, symbol=sym, timeframe=tf)
@@ -166,17 +185,25 @@ def test_missing_file_needs_no_traceback(tmp_path):
 def test_download_pages_through_the_venue_and_is_idempotent(sim, infra, redis_client):
     start, end = T0, T0 + 2499 * MINUTE
     progress = []
-    first = download_candles("sim", "ETHUSDT", "1m", start, end,
-                             exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url),
-                             progress=lambda done, total, _: progress.append((done, total)))
+    first = download_candles(
+        "sim",
+        "ETHUSDT",
+        "1m",
+        start,
+        end,
+        exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url),
+        progress=lambda done, total, _: progress.append((done, total)),
+    )
     assert (first.rows, first.added) == (2500, 2500) and first.gaps == []
     assert progress[-1] == (2500, 2500) and len(progress) == 3  # three pages of up to 1000
     theirs = make_exchange("sim", api_key="", api_secret="", base_url=sim.url).klines(
-        "ETHUSDT", "1m", start_ms=start + 1000 * MINUTE, end_ms=start + 1009 * MINUTE, limit=10)
+        "ETHUSDT", "1m", start_ms=start + 1000 * MINUTE, end_ms=start + 1009 * MINUTE, limit=10
+    )
     mine = [c for c in stored("sim", "ETHUSDT", "1m") if start + 1000 * MINUTE <= c.open_time <= start + 1009 * MINUTE]
     assert [(c.open_time, c.close, c.volume) for c in mine] == [(k.open_time_ms, k.close, k.volume) for k in theirs]
-    again = download_candles("sim", "ETHUSDT", "1m", start, end,
-                             exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url))
+    again = download_candles(
+        "sim", "ETHUSDT", "1m", start, end, exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url)
+    )
     assert (again.rows, again.added, again.duplicates) == (2500, 0, 2500)
 
 
@@ -200,8 +227,9 @@ def test_rate_limits_are_waited_out(sim, infra, redis_client):
     venue = make_exchange("sim", api_key="", api_secret="", base_url=sim.url, max_attempts=1)
     sim.set_faults(http_429_count=2, retry_after=0)
     try:
-        report = download_candles("sim", "BNBUSDT", "15m", T0, T0 + 99 * 15 * MINUTE, exchange=venue,
-                                  sleep=waits.append)
+        report = download_candles(
+            "sim", "BNBUSDT", "15m", T0, T0 + 99 * 15 * MINUTE, exchange=venue, sleep=waits.append
+        )
     finally:
         sim.clear_faults()
     assert report.added == 100 and len(waits) == 2

@@ -19,10 +19,28 @@ T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
 def kline(symbol: str, open_time: int, close: float, closed: bool = True, event_ms: int | None = None) -> str:
     price = Decimal(str(close))
-    return json.dumps({"stream": f"{symbol.lower()}@kline_1m", "data": {
-        "e": "kline", "E": event_ms or open_time + MINUTE_MS, "s": symbol, "k": {
-            "t": open_time, "T": open_time + MINUTE_MS - 1, "s": symbol, "i": "1m", "o": str(price),
-            "h": str(price + 1), "l": str(price - 1), "c": str(price), "v": "2.5", "x": closed}}})
+    return json.dumps(
+        {
+            "stream": f"{symbol.lower()}@kline_1m",
+            "data": {
+                "e": "kline",
+                "E": event_ms or open_time + MINUTE_MS,
+                "s": symbol,
+                "k": {
+                    "t": open_time,
+                    "T": open_time + MINUTE_MS - 1,
+                    "s": symbol,
+                    "i": "1m",
+                    "o": str(price),
+                    "h": str(price + 1),
+                    "l": str(price - 1),
+                    "c": str(price),
+                    "v": "2.5",
+                    "x": closed,
+                },
+            },
+        }
+    )
 
 
 def fresh_symbol() -> str:
@@ -44,13 +62,21 @@ def test_closed_minutes_reach_streams_postgres_and_live_channel(infra, redis_cli
     live.subscribe(live_channel("sim", symbol))
     live.get_message(timeout=1)
     pipeline = make_pipeline(redis_client)
-    pipeline.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(3)]
-                              + [kline(symbol, T0 + 3 * MINUTE_MS, 200, closed=False)])
+    pipeline.process_messages(
+        [kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(3)]
+        + [kline(symbol, T0 + 3 * MINUTE_MS, 200, closed=False)]
+    )
     assert pipeline.flush()
     assert [c.close for c in read_stream(redis_client, "sim", symbol, "1m")] == [100, 101, 102]
     [three] = read_stream(redis_client, "sim", symbol, "3m")
-    assert (three.open_time, three.open, three.high, three.low, three.close, three.volume) == \
-           (T0, 100, 103, 99, 102, Decimal("7.5"))
+    assert (three.open_time, three.open, three.high, three.low, three.close, three.volume) == (
+        T0,
+        100,
+        103,
+        99,
+        102,
+        Decimal("7.5"),
+    )
     assert [c.open_time for c in stored(symbol, "1m")] == [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
     assert [c.close for c in stored(symbol, "3m")] == [102]
     assert stored(symbol, "5m") == []  # not closed yet
@@ -68,12 +94,18 @@ def test_bad_messages_are_counted_and_skipped_good_ones_kept(infra, redis_client
     pipeline = make_pipeline(redis_client)
     bad_prices = json.loads(kline(symbol, T0 + MINUTE_MS, 100))
     bad_prices["data"]["k"]["h"] = "1"  # high below open
-    pipeline.process_messages([
-        kline(symbol, T0, 100), "{not json", json.dumps([1, 2]), json.dumps({"e": "kline", "k": "x"}),
-        json.dumps(bad_prices), kline(symbol, T0 + MINUTE_MS, 101),
-        kline(symbol, T0 + MINUTE_MS, 555),  # the same minute again
-        kline(symbol, T0, 666),  # back in time
-    ])
+    pipeline.process_messages(
+        [
+            kline(symbol, T0, 100),
+            "{not json",
+            json.dumps([1, 2]),
+            json.dumps({"e": "kline", "k": "x"}),
+            json.dumps(bad_prices),
+            kline(symbol, T0 + MINUTE_MS, 101),
+            kline(symbol, T0 + MINUTE_MS, 555),  # the same minute again
+            kline(symbol, T0, 666),  # back in time
+        ]
+    )
     assert pipeline.flush()
     assert pipeline.stats.malformed == 4
     assert pipeline.stats.duplicates == 1 and pipeline.stats.out_of_order == 1
@@ -88,8 +120,9 @@ def test_a_restarted_pipeline_never_streams_a_candle_twice(infra, redis_client):
     second = make_pipeline(redis_client)  # a new process: replays the same minutes (backfill)
     second.process_messages([kline(symbol, T0 + i * MINUTE_MS, 100 + i) for i in range(6)])
     assert first.flush() and second.flush()
-    assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "1m")] == \
-           [T0 + i * MINUTE_MS for i in range(6)]
+    assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "1m")] == [
+        T0 + i * MINUTE_MS for i in range(6)
+    ]
     assert [c.open_time for c in read_stream(redis_client, "sim", symbol, "3m")] == [T0, T0 + 3 * MINUTE_MS]
     assert len(stored(symbol, "1m")) == 6
 
@@ -97,8 +130,9 @@ def test_a_restarted_pipeline_never_streams_a_candle_twice(infra, redis_client):
 def test_postgres_outage_delays_candles_but_loses_none(infra, redis_client):
     symbol = fresh_symbol()
     pipeline = make_pipeline(redis_client)
-    pipeline.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none",
-                                    connect_args={"connect_timeout": 1})
+    pipeline.engine = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 1}
+    )
     pipeline.process_messages([kline(symbol, T0, 100)])
     assert len(read_stream(redis_client, "sim", symbol, "1m")) == 1  # streamed while Postgres was down
     assert not pipeline.flush(timeout=1.5)  # held and retried, not dropped
@@ -117,8 +151,10 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
     def provider(candle):
         if candle.symbol != symbol or candle.timeframe != "3m":
             return []
-        return [BotTick("workers.bots.test_tick", (bot_id, candle.open_time), f"bot:{bot_id}:{candle.open_time}")
-                for bot_id in (1, 2)]
+        return [
+            BotTick("workers.bots.test_tick", (bot_id, candle.open_time), f"bot:{bot_id}:{candle.open_time}")
+            for bot_id in (1, 2)
+        ]
 
     celery = Celery("test-ticks")
     celery.config_from_object("celeryconfig")
@@ -126,6 +162,7 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
 
     def send_task(name, **options):
         return celery.send_task(name, queue=probe_queue, **options)
+
     hook = TickHook(provider, send_task)
     messages = [kline(symbol, start + i * MINUTE_MS, 100 + i) for i in range(3)]
     first = make_pipeline(redis_client, tick_hook=hook, clock=lambda: just_after_close)

@@ -28,23 +28,32 @@ def candle(sym: str, i: int, close: str) -> ClosedCandle:
 
 def kept(sym: str, venue: str = "binance") -> list[tuple[int, Decimal, str]]:
     with get_engine().connect() as conn:
-        rows = conn.execute(select(Candle.open_time, Candle.close, Candle.source).where(
-            Candle.venue == venue, Candle.symbol == sym).order_by(Candle.open_time))
+        rows = conn.execute(
+            select(Candle.open_time, Candle.close, Candle.source)
+            .where(Candle.venue == venue, Candle.symbol == sym)
+            .order_by(Candle.open_time)
+        )
         return [tuple(row) for row in rows]
 
 
 def csv_of(*candles: ClosedCandle) -> str:
-    return "\n".join(["open_time,open,high,low,close,volume"] + [
-        f"{c.open_time},{c.open},{c.high},{c.low},{c.close},{c.volume}" for c in candles])
+    return "\n".join(
+        ["open_time,open,high,low,close,volume"]
+        + [f"{c.open_time},{c.open},{c.high},{c.low},{c.close},{c.volume}" for c in candles]
+    )
 
 
 def test_the_feed_corrects_imported_candles_and_an_import_never_rewrites_the_feeds(infra):
     sym = "S" + secrets.token_hex(4).upper()
-    import_candles_text(csv_of(candle(sym, 0, "100"), candle(sym, 1, "101")), venue="binance", symbol=sym,
-                        timeframe="1m")
+    import_candles_text(
+        csv_of(candle(sym, 0, "100"), candle(sym, 1, "101")), venue="binance", symbol=sym, timeframe="1m"
+    )
     assert store_candles(get_engine(), [candle(sym, 1, "105"), candle(sym, 2, "106")]) == 2
-    assert kept(sym) == [(T0, Decimal(100), "import"), (T0 + MINUTE, Decimal(105), "feed"),
-                         (T0 + 2 * MINUTE, Decimal(106), "feed")]
+    assert kept(sym) == [
+        (T0, Decimal(100), "import"),
+        (T0 + MINUTE, Decimal(105), "feed"),
+        (T0 + 2 * MINUTE, Decimal(106), "feed"),
+    ]
     with pytest.raises(ImportRefused, match="conflicts with the stored candle"):
         import_candles_text(csv_of(candle(sym, 2, "50")), venue="binance", symbol=sym, timeframe="1m")
     # Even written directly (as a download does), another source only adds what is missing.
@@ -63,8 +72,14 @@ def test_an_unknown_source_is_a_programming_error(infra):
 def test_a_download_stores_only_closed_candles_never_the_venues_forming_one(sim, infra, redis_client):
     sym = "ETHUSDT"
     now = int(time.time() * 1000)
-    report = download_candles("sim", sym, "1m", now - 30 * MINUTE, now + 5 * MINUTE,
-                              exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url))
+    report = download_candles(
+        "sim",
+        sym,
+        "1m",
+        now - 30 * MINUTE,
+        now + 5 * MINUTE,
+        exchange=make_exchange("sim", api_key="", api_secret="", base_url=sim.url),
+    )
     rows = [row for row in kept(sym, venue="sim") if row[0] >= now - 30 * MINUTE]
     forming = now - now % MINUTE
     assert report.rows == len(rows) > 0 and all(source == "download" for _, _, source in rows)

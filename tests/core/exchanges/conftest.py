@@ -38,9 +38,23 @@ def redis_server() -> Iterator[str]:
     """URL of a private redis-server for this test session (no persistence)."""
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="exch-redis-")
-    proc = subprocess.Popen([str(REDIS_BINARY), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(REDIS_BINARY),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 10
     while True:
@@ -137,8 +151,11 @@ def _handler_for(venue: FakeVenue) -> type[BaseHTTPRequestHandler]:
             reply = venue.answer(request)
             if reply.delay_s:
                 time.sleep(reply.delay_s)
-            data = reply.body if isinstance(reply.body, bytes) else (
-                reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode())
+            data = (
+                reply.body
+                if isinstance(reply.body, bytes)
+                else (reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode())
+            )
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

@@ -107,15 +107,21 @@ class RawServer:
 
 
 def reply(body: bytes = b'{"ok":true}', status: str = "200 OK", extra: str = "") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"{extra}\r\n").encode("latin-1") + body
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode("latin-1") + body
 
 
 async def answer_every_request(server: RawServer, reader, writer, conn: int) -> None:
     """A well-behaved keep-alive server: answers each request with a JSON echo of what it received."""
     while (request := await server.read_request(reader, conn)) is not None:
-        writer.write(reply(json.dumps({"conn": conn, "method": request.method, "target": request.target,
-                                       "body": request.body.decode()}).encode()))
+        writer.write(
+            reply(
+                json.dumps(
+                    {"conn": conn, "method": request.method, "target": request.target, "body": request.body.decode()}
+                ).encode()
+            )
+        )
         await writer.drain()
 
 
@@ -127,8 +133,10 @@ def closed_port() -> int:
 
 # 1 -----------------------------------------------------------------------------------------------------
 
+
 def reply_once_with(raw: bytes):
     """A server handler that answers the first request with `raw` bytes, then waits for the client to close."""
+
     async def handler(server, reader, writer, conn):
         await server.read_request(reader, conn)
         writer.write(raw)
@@ -143,8 +151,9 @@ def test_sequential_requests_reuse_one_connection_and_send_correct_request_lines
         async with RawServer(answer_every_request) as server:
             client = KeepAliveClient(server.url + "/v1")
             try:
-                first = await client.request("POST", "/orders", body=b'{"size":"0.01"}',
-                                             headers={"Content-Type": "application/json"})
+                first = await client.request(
+                    "POST", "/orders", body=b'{"size":"0.01"}', headers={"Content-Type": "application/json"}
+                )
                 second = await client.request("GET", "/orders", params={"symbol": "BTC-PERP", "limit": 5})
             finally:
                 await client.close()
@@ -170,11 +179,16 @@ def test_sequential_requests_reuse_one_connection_and_send_correct_request_lines
 
 # 2 -----------------------------------------------------------------------------------------------------
 
+
 def test_chunked_body_with_extension_and_trailer_is_reassembled_exactly():
     tail = b" world, over several chunks"
-    pieces = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n",
-              b"5\r\nhello\r\n", b"1;name=value\r\n,\r\n", b"%X\r\n%s\r\n" % (len(tail), tail),
-              b"0\r\nX-Checksum: abc123\r\n\r\n"]
+    pieces = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n",
+        b"5\r\nhello\r\n",
+        b"1;name=value\r\n,\r\n",
+        b"%X\r\n%s\r\n" % (len(tail), tail),
+        b"0\r\nX-Checksum: abc123\r\n\r\n",
+    ]
 
     async def handler(server, reader, writer, conn):
         await server.read_request(reader, conn)
@@ -203,6 +217,7 @@ def test_chunked_body_with_extension_and_trailer_is_reassembled_exactly():
 
 
 # 3 -----------------------------------------------------------------------------------------------------
+
 
 def test_connection_close_reply_is_read_and_next_request_opens_new_connection():
     async def handler(server, reader, writer, conn):
@@ -235,6 +250,7 @@ def test_connection_close_reply_is_read_and_next_request_opens_new_connection():
 
 # 4 -----------------------------------------------------------------------------------------------------
 
+
 def test_get_after_server_closed_idle_connection_succeeds_on_fresh_connection():
     async def handler(server, reader, writer, conn):
         if conn == 0:
@@ -257,8 +273,7 @@ def test_get_after_server_closed_idle_connection_succeeds_on_fresh_connection():
 
     server, first, second = asyncio.run(main())
     assert first.body == b'{"first":1}'
-    assert second.status == 200 and json.loads(second.body) == {"conn": 1, "method": "GET", "target": "/b",
-                                                                "body": ""}
+    assert second.status == 200 and json.loads(second.body) == {"conn": 1, "method": "GET", "target": "/b", "body": ""}
     assert server.accepts == 2
 
 
@@ -317,6 +332,7 @@ def test_post_on_connection_closed_after_request_written_raises_and_is_not_resen
 
 # 5 -----------------------------------------------------------------------------------------------------
 
+
 def test_sent_at_contextvar_receives_one_perf_counter_between_call_and_reply():
     async def handler(server, reader, writer, conn):
         await server.read_request(reader, conn)
@@ -364,6 +380,7 @@ def test_sent_at_is_untouched_when_no_list_is_set():
 
 # 6 -----------------------------------------------------------------------------------------------------
 
+
 def test_silent_server_times_out_within_client_timeout_and_connection_is_not_reused():
     async def handler(server, reader, writer, conn):
         if conn == 0:
@@ -394,17 +411,25 @@ def test_silent_server_times_out_within_client_timeout_and_connection_is_not_reu
 
 # 7 -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    pytest.param(b"garbage\r\n\r\n", id="bad-status-line"),
-    pytest.param(b"HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n", id="status-without-code"),
-    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nNoColonHere\r\n\r\n{}", id="header-line-without-colon"),
-    pytest.param(f"HTTP/1.1 200 OK\r\nContent-Length: {keepalive_http.MAX_BODY_BYTES + 1}\r\n\r\n".encode(),
-                 id="content-length-above-max-body-bytes"),
-    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", id="negative-content-length"),
-    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", id="bad-chunk-size"),
-    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY4\r\ndefg\r\n0\r\n\r\n",
-                 id="chunk-data-not-followed-by-crlf"),
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"garbage\r\n\r\n", id="bad-status-line"),
+        pytest.param(b"HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n", id="status-without-code"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nNoColonHere\r\n\r\n{}", id="header-line-without-colon"),
+        pytest.param(
+            f"HTTP/1.1 200 OK\r\nContent-Length: {keepalive_http.MAX_BODY_BYTES + 1}\r\n\r\n".encode(),
+            id="content-length-above-max-body-bytes",
+        ),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", id="negative-content-length"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", id="bad-chunk-size"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY4\r\ndefg\r\n0\r\n\r\n",
+            id="chunk-data-not-followed-by-crlf",
+        ),
+    ],
+)
 def test_malformed_reply_raises_http_protocol_error_and_drops_connection(raw):
     handler = reply_once_with(raw)
 
@@ -422,6 +447,7 @@ def test_malformed_reply_raises_http_protocol_error_and_drops_connection(raw):
 
 
 # 8 -----------------------------------------------------------------------------------------------------
+
 
 def test_keep_warm_opens_two_idle_connections_and_next_request_uses_one_of_them():
     async def main():
@@ -444,6 +470,7 @@ def test_keep_warm_opens_two_idle_connections_and_next_request_uses_one_of_them(
 
 
 # 9 -----------------------------------------------------------------------------------------------------
+
 
 def _json_http_call(raw: bytes):
     handler = reply_once_with(raw)
@@ -492,8 +519,10 @@ def test_json_http_protocol_error_raises_unavailable():
 
 # Beyond the brief's list: framings a venue or proxy may legitimately send ---------------------------------
 
+
 def test_close_delimited_body_is_read_until_the_peer_closes():
     """No Content-Length, no chunking: RFC 9112 §6.3 says the body runs until the server closes."""
+
     async def handler(server, reader, writer, conn):
         await server.read_request(reader, conn)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + b'{"part":')
@@ -517,6 +546,7 @@ def test_close_delimited_body_is_read_until_the_peer_closes():
 
 def test_interim_1xx_reply_is_skipped_and_final_reply_returned():
     """RFC 9110 §15.2: a client must accept 1xx replies it did not ask for before the final one."""
+
     async def handler(server, reader, writer, conn):
         while await server.read_request(reader, conn) is not None:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + reply(f'{{"n":{len(server.requests)}}}'.encode()))

@@ -35,10 +35,12 @@ def test_budget_is_shared_between_instances_and_waits_when_spent(redis_client):
 
 
 def test_keys_have_separate_budgets_and_venue_budget_counts_weight(redis_client):
-    a = RateLimiter(redis_client, venue="binance", api_key="a", venue_limits=("30/minute",), key_limits=("1/minute",),
-                    max_wait_s=0)
-    b = RateLimiter(redis_client, venue="binance", api_key="b", venue_limits=("30/minute",), key_limits=("1/minute",),
-                    max_wait_s=0)
+    a = RateLimiter(
+        redis_client, venue="binance", api_key="a", venue_limits=("30/minute",), key_limits=("1/minute",), max_wait_s=0
+    )
+    b = RateLimiter(
+        redis_client, venue="binance", api_key="b", venue_limits=("30/minute",), key_limits=("1/minute",), max_wait_s=0
+    )
     a.acquire(cost=20)
     with pytest.raises(RateLimited, match="would wait"):
         a.acquire()  # key a spent its one request
@@ -83,6 +85,7 @@ def test_order_budget_is_not_spent_by_queries(redis_client):
 
 
 # ---- priorities: orders first, background yields, orders wait their turn ------------------------
+
 
 def _limiter(redis_client, venue: str, **options) -> RateLimiter:
     return RateLimiter(redis_client, venue=venue, venue_limits=("10/minute",), max_wait_s=0, **options)
@@ -190,12 +193,15 @@ def test_without_redis_the_classes_keep_their_shares():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(limit=st.integers(min_value=1, max_value=600),
-       calls=st.lists(st.tuples(st.booleans(), st.integers(min_value=1, max_value=40)), max_size=60))
+@given(
+    limit=st.integers(min_value=1, max_value=600),
+    calls=st.lists(st.tuples(st.booleans(), st.integers(min_value=1, max_value=40)), max_size=60),
+)
 def test_orders_are_never_refused_while_background_saturates_the_budget(redis_client, limit, calls):
     """Whatever the background asks, in any interleaving, orders fit up to the reserve it must leave."""
-    limiter = RateLimiter(redis_client, venue=f"prop-{uuid.uuid4().hex}", venue_limits=(f"{limit}/minute",),
-                          max_wait_s=0)
+    limiter = RateLimiter(
+        redis_client, venue=f"prop-{uuid.uuid4().hex}", venue_limits=(f"{limit}/minute",), max_wait_s=0
+    )
     reserve = limit - ceiling(limit, RequestClass.BACKGROUND)
     ordered = 0
     for is_order, cost in calls:
@@ -213,8 +219,17 @@ def test_orders_are_never_refused_while_background_saturates_the_budget(redis_cl
 
 
 def test_an_order_held_back_by_its_own_account_budget_does_not_hold_up_other_accounts(redis_client):
-    busy, other = (RateLimiter(redis_client, venue="accounts", api_key=name, venue_limits=("100/minute",),
-                               key_limits=("1/second",), max_wait_s=0) for name in ("busy", "other"))
+    busy, other = (
+        RateLimiter(
+            redis_client,
+            venue="accounts",
+            api_key=name,
+            venue_limits=("100/minute",),
+            key_limits=("1/second",),
+            max_wait_s=0,
+        )
+        for name in ("busy", "other")
+    )
     with priority(RequestClass.ORDER):
         busy.acquire()  # the busy account's one order this second
     waited: list[float] = []

@@ -12,9 +12,17 @@ from core.exchanges.errors import InvalidOrder
 from core.exchanges.models import OrderRequest, SymbolRules
 from core.exchanges.rules import decimal_str, round_and_validate
 
-RULES = SymbolRules(symbol="BTCUSDT", base="BTC", quote="USDT", tick_size=Decimal("0.01"),
-                    step_size=Decimal("0.00001"), min_qty=Decimal("0.0001"), min_notional=Decimal("5"),
-                    order_types=frozenset({"market", "limit", "stop_loss_limit"}), max_qty=Decimal("9000"))
+RULES = SymbolRules(
+    symbol="BTCUSDT",
+    base="BTC",
+    quote="USDT",
+    tick_size=Decimal("0.01"),
+    step_size=Decimal("0.00001"),
+    min_qty=Decimal("0.0001"),
+    min_notional=Decimal("5"),
+    order_types=frozenset({"market", "limit", "stop_loss_limit"}),
+    max_qty=Decimal("9000"),
+)
 
 quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("100"), places=9)
 prices = st.decimals(min_value=Decimal("10000"), max_value=Decimal("90000"), places=6)
@@ -41,17 +49,37 @@ def test_rounding_is_idempotent(qty, price):
     assert round_and_validate(once, RULES) == once
 
 
-@pytest.mark.parametrize(("order", "reason"), [
-    (limit("buy", Decimal("0.000001"), Decimal("30000")), "quantity 0.000001 rounds to 0 at the BTCUSDT step 0.00001"),
-    (limit("buy", Decimal("0.00005"), Decimal("30000")), "quantity 0.00005 is below the BTCUSDT minimum 0.0001"),
-    (limit("buy", Decimal("10000"), Decimal("30000")), "above the BTCUSDT maximum 9000"),
-    (limit("buy", Decimal("0.0001"), Decimal("30000")), "order value 3 USDT is below the BTCUSDT minimum notional 5"),
-    (limit("buy", Decimal("1"), Decimal("0.001")), "price 0.001 rounds to 0 at the BTCUSDT tick 0.01"),
-    (OrderRequest(client_order_id="x", symbol="BTCUSDT", side="sell", type="take_profit", quantity=Decimal(1),
-                  stop_price=Decimal(1)), "does not accept take_profit orders"),
-    (OrderRequest(client_order_id="x", symbol="ETHUSDT", side="sell", type="market", quantity=Decimal(1)),
-     "order is for ETHUSDT but the rules are for BTCUSDT"),
-])
+@pytest.mark.parametrize(
+    ("order", "reason"),
+    [
+        (
+            limit("buy", Decimal("0.000001"), Decimal("30000")),
+            "quantity 0.000001 rounds to 0 at the BTCUSDT step 0.00001",
+        ),
+        (limit("buy", Decimal("0.00005"), Decimal("30000")), "quantity 0.00005 is below the BTCUSDT minimum 0.0001"),
+        (limit("buy", Decimal("10000"), Decimal("30000")), "above the BTCUSDT maximum 9000"),
+        (
+            limit("buy", Decimal("0.0001"), Decimal("30000")),
+            "order value 3 USDT is below the BTCUSDT minimum notional 5",
+        ),
+        (limit("buy", Decimal("1"), Decimal("0.001")), "price 0.001 rounds to 0 at the BTCUSDT tick 0.01"),
+        (
+            OrderRequest(
+                client_order_id="x",
+                symbol="BTCUSDT",
+                side="sell",
+                type="take_profit",
+                quantity=Decimal(1),
+                stop_price=Decimal(1),
+            ),
+            "does not accept take_profit orders",
+        ),
+        (
+            OrderRequest(client_order_id="x", symbol="ETHUSDT", side="sell", type="market", quantity=Decimal(1)),
+            "order is for ETHUSDT but the rules are for BTCUSDT",
+        ),
+    ],
+)
 def test_bad_orders_are_refused_with_the_reason(order, reason):
     with pytest.raises(InvalidOrder, match=reason):
         round_and_validate(order, RULES)
@@ -74,5 +102,9 @@ def test_halted_symbol_is_refused():
 
 
 def test_decimal_str_never_uses_exponents():
-    assert [decimal_str(Decimal(x)) for x in ("1E+1", "0.50", "1E-8", "30000.00")] == ["10", "0.5", "0.00000001",
-                                                                                         "30000"]
+    assert [decimal_str(Decimal(x)) for x in ("1E+1", "0.50", "1E-8", "30000.00")] == [
+        "10",
+        "0.5",
+        "0.00000001",
+        "30000",
+    ]

@@ -38,7 +38,11 @@ def test_notify_records_and_pushes_the_unread_count(make_user, redis_server):
     with new_session() as session:
         stored = session.get(Notification, first)
         assert (stored.severity, stored.source, stored.body, stored.link) == (
-            "warning", "bot", "ZeroDivisionError at line 3", "/bots/1")
+            "warning",
+            "bot",
+            "ZeroDivisionError at line 3",
+            "/bots/1",
+        )
         assert stored.delivery == "none"  # no channel: nothing to send outside
         assert [n.id for n in listing(session, user.id, Filters())] == [second, first]
         assert [n.id for n in listing(session, user.id, Filters(severity="error"))] == [second]

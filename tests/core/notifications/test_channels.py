@@ -11,16 +11,19 @@ from core.notifications import channels
 from tests.notification_support import json_endpoint
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("", "one line"),
-    ("just words", "one line"),
-    ("example.com/hook", "starts with its service"),
-    ("nosuchservice://host/path", "does not understand"),
-    ("tgram://not-a-token/", "does not understand"),
-    ("json://10.1.2.3/hook", "is refused"),            # private network, not in security.allowed_networks
-    ("json://167837953/hook", "is refused"),           # 10.1.2.1 written as one number
-    ("form://169.254.169.254/latest/meta-data", "is refused"),  # cloud metadata
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("", "one line"),
+        ("just words", "one line"),
+        ("example.com/hook", "starts with its service"),
+        ("nosuchservice://host/path", "does not understand"),
+        ("tgram://not-a-token/", "does not understand"),
+        ("json://10.1.2.3/hook", "is refused"),  # private network, not in security.allowed_networks
+        ("json://167837953/hook", "is refused"),  # 10.1.2.1 written as one number
+        ("form://169.254.169.254/latest/meta-data", "is refused"),  # cloud metadata
+    ],
+)
 def test_a_bad_url_is_refused_with_a_clear_line(make_user, url, reason):
     user, _ = make_user()
     with pytest.raises(channels.InvalidChannel, match=reason) as refused:
@@ -34,8 +37,9 @@ def test_the_url_is_stored_encrypted_and_shown_masked(make_user):
     url = "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567"
     channel_id = channels.add(user.id, channels.NewChannel(label="phone", url=url, min_severity="error"))
     with new_session() as session:
-        raw = session.execute(text("SELECT url_enc FROM notification_channels WHERE id = :id"),
-                              {"id": channel_id}).scalar_one()
+        raw = session.execute(
+            text("SELECT url_enc FROM notification_channels WHERE id = :id"), {"id": channel_id}
+        ).scalar_one()
         channel = session.get(NotificationChannel, channel_id)
         assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in raw and channel.url() == url
         assert channel.masked_url == "tgram://…67"

@@ -42,8 +42,9 @@ def test_market_order_is_sent_filled_and_its_fills_stored_once(trader, redis_cli
     assert order.filled_quantity == Decimal("0.01") and order.average_price > 0
     assert sum(f.quantity for f in order.fills) == Decimal("0.01")
     assert len(trader.at_sim(order_id)) == 1
-    published = [json.loads(m["data"]) for m in iter(lambda: listener.get_message(timeout=1), None)
-                 if m["type"] == "message"]
+    published = [
+        json.loads(m["data"]) for m in iter(lambda: listener.get_message(timeout=1), None) if m["type"] == "message"
+    ]
     assert [p["state"] for p in published if p["type"] == "order"][:2] == ["sent", "filled"]
 
     # Placing again (a redelivered task) neither sends nor changes anything.
@@ -54,14 +55,24 @@ def test_market_order_is_sent_filled_and_its_fills_stored_once(trader, redis_cli
 def test_fills_ledger_deduplicates_by_venue_trade_id(trader):
     order_id = trader.order()
     placement.place(order_id)
-    trade = VenueTrade(trade_id="T-1", order_id="999", symbol="BTCUSDT", side="buy", price=Decimal("1"),
-                       qty=Decimal("2"), fee=Decimal(0), fee_asset="USDT", time_ms=1_700_000_000_000)
+    trade = VenueTrade(
+        trade_id="T-1",
+        order_id="999",
+        symbol="BTCUSDT",
+        side="buy",
+        price=Decimal("1"),
+        qty=Decimal("2"),
+        fee=Decimal(0),
+        fee_asset="USDT",
+        time_ms=1_700_000_000_000,
+    )
     with session_scope() as session:
         broker = session.get(BrokerConnection, trader.broker_id)
         assert fills.record_fills(session, broker.user_id, broker.id, [trade, trade]) == 1
         assert fills.record_fills(session, broker.user_id, broker.id, [trade]) == 0
-        count = len(session.scalars(select(Fill).where(Fill.broker_id == trader.broker_id,
-                                                       Fill.venue_trade_id == "T-1")).all())
+        count = len(
+            session.scalars(select(Fill).where(Fill.broker_id == trader.broker_id, Fill.venue_trade_id == "T-1")).all()
+        )
     assert count == 1
 
 
@@ -170,7 +181,8 @@ def test_insufficient_balance_is_rejected_with_the_venue_message(trader):
     assert "insufficient" in order.error_message.lower()
     told = notifications_of(trader.user_id, "order")
     assert [(n.severity, n.title, n.body) for n in told] == [
-        ("error", f"Order #{order_id} rejected (sell BTCUSDT)", order.error_message)]
+        ("error", f"Order #{order_id} rejected (sell BTCUSDT)", order.error_message)
+    ]
 
 
 def test_wrong_api_key_is_rejected_as_auth_error(trader):
@@ -209,9 +221,13 @@ def test_rate_limit_storm_rejects_truthfully_without_placing(trader, sim):
 def test_oco_is_placed_natively_and_cancelled_as_a_whole(trader):
     with session_scope() as session:
         last = brokers.last_price(brokers.exchange_for(session.get(BrokerConnection, trader.broker_id)), "BTCUSDT")
-    order_id = trader.order(side="sell", type="oco", quantity=Decimal("0.01"),
-                            price=(last * Decimal("1.5")).quantize(Decimal("0.01")),
-                            stop_price=(last * Decimal("0.5")).quantize(Decimal("0.01")))
+    order_id = trader.order(
+        side="sell",
+        type="oco",
+        quantity=Decimal("0.01"),
+        price=(last * Decimal("1.5")).quantize(Decimal("0.01")),
+        stop_price=(last * Decimal("0.5")).quantize(Decimal("0.01")),
+    )
     assert placement.place(order_id).state == "open"
     assert len(trader.at_sim(order_id)) == 2
     assert placement.sync(order_id).state == "open"
@@ -219,8 +235,7 @@ def test_oco_is_placed_natively_and_cancelled_as_a_whole(trader):
     assert all(o.status.value in ("CANCELED", "EXPIRED") for o in trader.at_sim(order_id))
 
 
-def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(trader, make_user, sim,
-                                                                            garbling_proxy):
+def test_a_second_account_on_the_same_venue_starts_with_its_markets_and_clock(trader, make_user, sim, garbling_proxy):
     placement.place(trader.order())  # the first account's adapter loads the markets and measures the clock
     second = make_trader(make_user, sim)
     with session_scope() as session:
@@ -242,11 +257,13 @@ VENUE_BUDGET = ratelimit_budget("sim", 6000, 60000)  # the simulator's IP weight
 @pytest.fixture()
 def spent_budget(redis_client):
     """Fill the venue's weight budget with requests made `age_s` seconds ago (frees 60 - age_s s later)."""
+
     def spend(age_s: float) -> None:
         stamp = int((time.time() - age_s) * 1000)
         redis_client.delete(VENUE_BUDGET)
         redis_client.lpush(VENUE_BUDGET, *[stamp] * 6000)
         redis_client.pexpire(VENUE_BUDGET, 60_000)
+
     yield spend
     redis_client.delete(VENUE_BUDGET)
 
@@ -290,9 +307,13 @@ def _emulated_oco_with_only_its_stop(trader, stop_factor: str) -> tuple[int, obj
     exchange = trader_exchange(trader)
     exchange.has_native_oco = False
     last = exchange.klines("BTCUSDT", "1m", limit=1)[-1].close
-    order_id = trader.order(type="oco", side="sell", quantity=Decimal("0.01"),
-                            price=(last * Decimal("1.3")).quantize(Decimal("0.01")),
-                            stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")))
+    order_id = trader.order(
+        type="oco",
+        side="sell",
+        quantity=Decimal("0.01"),
+        price=(last * Decimal("1.3")).quantize(Decimal("0.01")),
+        stop_price=(last * Decimal(stop_factor)).quantize(Decimal("0.01")),
+    )
     with session_scope() as session:
         order = session.get(Order, order_id)
         exchange.place_order(oco_request_of(order).stop_loss_leg())

@@ -13,20 +13,32 @@ from core.orders.useful_life import manual_wait_s, useful_life_end, useful_life_
 
 def test_each_source_has_its_useful_life(trader):
     with session_scope() as session:
-        bot = Bot(user_id=trader.user_id, name="fifteen", broker_id=trader.broker_id, venue="sim",
-                  symbol="BTCUSDT", timeframe="15m")
+        bot = Bot(
+            user_id=trader.user_id,
+            name="fifteen",
+            broker_id=trader.broker_id,
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="15m",
+        )
         session.add(bot)
         session.flush()
         bot_ref = bot.source_ref
-    orders = {"webhook": trader.order(source="webhook", source_ref="999998"),
-              "bot": trader.order(source="bot", source_ref=bot_ref),
-              "deleted bot": trader.order(source="bot", source_ref="999999"),
-              "manual": trader.order()}
+    orders = {
+        "webhook": trader.order(source="webhook", source_ref="999998"),
+        "bot": trader.order(source="bot", source_ref=bot_ref),
+        "deleted bot": trader.order(source="bot", source_ref="999999"),
+        "manual": trader.order(),
+    }
     with session_scope() as session:
         lives = {name: useful_life_s(session, session.get(Order, oid)) for name, oid in orders.items()}
         manual = session.get(Order, orders["manual"])
         end = useful_life_end(session, manual)
         created = manual.created_at
-    assert lives == {"webhook": get_settings().file.webhooks.max_alert_age_s, "bot": 900,
-                     "deleted bot": manual_wait_s(), "manual": manual_wait_s()}
+    assert lives == {
+        "webhook": get_settings().file.webhooks.max_alert_age_s,
+        "bot": 900,
+        "deleted bot": manual_wait_s(),
+        "manual": manual_wait_s(),
+    }
     assert end == (created + timedelta(seconds=manual_wait_s())).timestamp()

@@ -20,18 +20,23 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 amounts = st.decimals(min_value=D("0.001"), max_value=D("10"), places=3)
 prices = st.decimals(min_value=D("1"), max_value=D("100000"), places=2)
 fees = st.decimals(min_value=D("0"), max_value=D("0.0009"), places=4)
-trades = st.lists(st.tuples(st.sampled_from(["buy", "sell"]), amounts, prices, fees,
-                            st.sampled_from(["BTC", "USDT", None, "BNB"])), max_size=30)
+trades = st.lists(
+    st.tuples(st.sampled_from(["buy", "sell"]), amounts, prices, fees, st.sampled_from(["BTC", "USDT", None, "BNB"])),
+    max_size=30,
+)
 
 
 def ledger_fill(n: int, fill: TradeFill) -> LedgerFill:
-    return LedgerFill(n, 1, "BTCUSDT", "BTC", "USDT", fill.side, fill.quantity, fill.price, fill.traded_at,
-                      fill.fee, fill.fee_asset)
+    return LedgerFill(
+        n, 1, "BTCUSDT", "BTC", "USDT", fill.side, fill.quantity, fill.price, fill.traded_at, fill.fee, fill.fee_asset
+    )
 
 
 def trade_fills(rows) -> list[TradeFill]:
-    return [TradeFill(side, quantity, price, fee, asset, T0 + timedelta(minutes=n))
-            for n, (side, quantity, price, fee, asset) in enumerate(rows)]
+    return [
+        TradeFill(side, quantity, price, fee, asset, T0 + timedelta(minutes=n))
+        for n, (side, quantity, price, fee, asset) in enumerate(rows)
+    ]
 
 
 def test_a_base_fee_is_not_held_either_way():

@@ -21,14 +21,35 @@ BOT = Source("bot", "7", "Bot · trend")
 LEDGER = D("1e-18")
 
 
-def fill(n: int, side: str, quantity: str | Decimal, price: str | Decimal, fee: str | Decimal = "0",
-         fee_asset: str | None = "USDT", *, source: Source = MANUAL, order_id: int | None = None,
-         symbol: str = "BTCUSDT", broker_id: int = 1, minutes: int | None = None) -> LedgerFill:
-    return LedgerFill(fill_id=n, broker_id=broker_id, symbol=symbol, base=symbol[:-4], quote="USDT", side=side,
-                      quantity=D(quantity), price=D(price), traded_at=T0 + timedelta(minutes=n if minutes is None
-                                                                                      else minutes),
-                      fee=D(fee), fee_asset=fee_asset, order_id=order_id if order_id is not None else 1000 + n,
-                      source=source)
+def fill(
+    n: int,
+    side: str,
+    quantity: str | Decimal,
+    price: str | Decimal,
+    fee: str | Decimal = "0",
+    fee_asset: str | None = "USDT",
+    *,
+    source: Source = MANUAL,
+    order_id: int | None = None,
+    symbol: str = "BTCUSDT",
+    broker_id: int = 1,
+    minutes: int | None = None,
+) -> LedgerFill:
+    return LedgerFill(
+        fill_id=n,
+        broker_id=broker_id,
+        symbol=symbol,
+        base=symbol[:-4],
+        quote="USDT",
+        side=side,
+        quantity=D(quantity),
+        price=D(price),
+        traded_at=T0 + timedelta(minutes=n if minutes is None else minutes),
+        fee=D(fee),
+        fee_asset=fee_asset,
+        order_id=order_id if order_id is not None else 1000 + n,
+        source=source,
+    )
 
 
 def same(a: Decimal, b: Decimal) -> bool:
@@ -61,8 +82,15 @@ def quote_fee_sequences(draw):
         inventory += quantity if side == "buy" else -quantity
     if inventory != 0:
         price = draw(prices)
-        fills.append(fill(99, "sell" if inventory > 0 else "buy", abs(inventory), price,
-                          (abs(inventory) * price * D("0.001")).quantize(D("0.00000001"))))
+        fills.append(
+            fill(
+                99,
+                "sell" if inventory > 0 else "buy",
+                abs(inventory),
+                price,
+                (abs(inventory) * price * D("0.001")).quantize(D("0.00000001")),
+            )
+        )
     return fills
 
 
@@ -93,8 +121,11 @@ def mixed_fee_sequences(draw):
             inventory -= quantity
         else:
             in_base = draw(st.booleans())
-            fee = (quantity * draw(fee_rates)).quantize(D("0.00000001")) if in_base else \
-                (quantity * price * draw(fee_rates)).quantize(D("0.00000001"))
+            fee = (
+                (quantity * draw(fee_rates)).quantize(D("0.00000001"))
+                if in_base
+                else (quantity * price * draw(fee_rates)).quantize(D("0.00000001"))
+            )
             fills.append(fill(n, "buy", quantity, price, fee, "BTC" if in_base else "USDT"))
             inventory += quantity - (fee if in_base else 0)
     return fills, inventory, draw(prices)
@@ -107,8 +138,10 @@ def test_base_fees_shrink_the_position_and_realised_plus_unrealised_is_the_cash_
     book = only_book(fills)
     assert book.quantity == inventory
     report = build_report(fills, marks={(1, "BTCUSDT"): mark})
-    cash = sum((f.quantity * f.price if f.side == "sell" else -f.quantity * f.price)
-               - (f.fee if f.fee_asset == "USDT" else 0) for f in fills)
+    cash = sum(
+        (f.quantity * f.price if f.side == "sell" else -f.quantity * f.price) - (f.fee if f.fee_asset == "USDT" else 0)
+        for f in fills
+    )
     total = report.totals[0]
     # Matching only splits P&L between realised and unrealised: their sum is what the account really made.
     assert same(total.total, cash + inventory * mark)
@@ -135,9 +168,13 @@ def test_the_cumulative_chart_ends_at_the_realised_total_with_increasing_times(f
 
 # ---- worked examples ---------------------------------------------------------------------------------
 
+
 def test_partial_closes_take_the_oldest_lots_first_and_keep_the_rest_open():
-    fills = [fill(1, "buy", "1", "100", "0.1"), fill(2, "buy", "1", "110", "0.11"),
-             fill(3, "sell", "1.5", "120", "0.18")]
+    fills = [
+        fill(1, "buy", "1", "100", "0.1"),
+        fill(2, "buy", "1", "110", "0.11"),
+        fill(3, "sell", "1.5", "120", "0.18"),
+    ]
     book = only_book(fills)
     first, second = book.closings
     assert (first.quantity, first.entry_price, second.quantity, second.entry_price) == (1, 100, D("0.5"), 110)
@@ -186,10 +223,14 @@ def test_a_fee_in_a_third_asset_is_reported_apart_and_left_out_of_pnl():
 def test_round_trip_statistics_per_source():
     other = Source("webhook", "3", "Webhook · breakout")
     fills = [
-        fill(1, "buy", "1", "100", source=BOT), fill(2, "sell", "1", "110", source=BOT),  # +10
-        fill(3, "buy", "1", "100", source=BOT), fill(4, "sell", "1", "95", source=BOT),  # -5
-        fill(5, "buy", "1", "100", source=BOT), fill(6, "sell", "1", "120", source=BOT),  # +20
-        fill(7, "buy", "1", "100", source=other), fill(8, "sell", "1", "100", source=other),  # 0
+        fill(1, "buy", "1", "100", source=BOT),
+        fill(2, "sell", "1", "110", source=BOT),  # +10
+        fill(3, "buy", "1", "100", source=BOT),
+        fill(4, "sell", "1", "95", source=BOT),  # -5
+        fill(5, "buy", "1", "100", source=BOT),
+        fill(6, "sell", "1", "120", source=BOT),  # +20
+        fill(7, "buy", "1", "100", source=other),
+        fill(8, "sell", "1", "100", source=other),  # 0
     ]
     report = build_report(fills)
     by_source = {row.title: row for row in report.by_source}
@@ -203,8 +244,11 @@ def test_round_trip_statistics_per_source():
 
 
 def test_one_closing_order_filled_in_pieces_is_one_round_trip():
-    fills = [fill(1, "buy", "2", "100"), fill(2, "sell", "0.5", "110", order_id=50),
-             fill(3, "sell", "1.5", "112", order_id=50)]
+    fills = [
+        fill(1, "buy", "2", "100"),
+        fill(2, "sell", "0.5", "110", order_id=50),
+        fill(3, "sell", "1.5", "112", order_id=50),
+    ]
     [trip] = round_trips(only_book(fills))
     assert trip.quantity == 2 and trip.pnl == D("5") + D("18")
     assert trip.exit_price == (D("55") + D("168")) / 2
@@ -225,8 +269,12 @@ def test_each_source_is_its_own_book_and_a_sale_of_another_sources_holding_opens
 
 
 def test_the_range_counts_closings_inside_it_against_entries_before_it():
-    fills = [fill(1, "buy", "1", "100", minutes=0), fill(2, "sell", "0.5", "120", minutes=60),
-             fill(3, "sell", "0.5", "130", minutes=180), fill(4, "buy", "1", "90", minutes=300)]
+    fills = [
+        fill(1, "buy", "1", "100", minutes=0),
+        fill(2, "sell", "0.5", "120", minutes=60),
+        fill(3, "sell", "0.5", "130", minutes=180),
+        fill(4, "buy", "1", "90", minutes=300),
+    ]
     window = Range(T0 + timedelta(minutes=120), T0 + timedelta(minutes=240))
     report = build_report(fills, window)
     assert report.totals[0].realised == 15  # only the second half, against the entry at 100
@@ -243,8 +291,9 @@ def test_no_price_for_an_open_position_leaves_unrealised_unknown_not_zero():
 
 def test_pnl_in_different_quote_assets_is_never_added_together():
     eth_btc = LedgerFill(10, 1, "ETHBTC", "ETH", "BTC", "buy", D("1"), D("0.05"), T0, order_id=9)
-    eth_btc_exit = LedgerFill(11, 1, "ETHBTC", "ETH", "BTC", "sell", D("1"), D("0.06"), T0 + timedelta(hours=1),
-                              order_id=10)
+    eth_btc_exit = LedgerFill(
+        11, 1, "ETHBTC", "ETH", "BTC", "sell", D("1"), D("0.06"), T0 + timedelta(hours=1), order_id=10
+    )
     report = build_report([fill(1, "buy", "1", "100"), fill(2, "sell", "1", "90"), eth_btc, eth_btc_exit])
     totals = {row.quote: row.realised for row in report.totals}
     assert totals == {"USDT": -10, "BTC": D("0.01")}
@@ -252,8 +301,13 @@ def test_pnl_in_different_quote_assets_is_never_added_together():
 
 
 def test_bad_ledger_rows_are_listed_and_the_rest_still_counts():
-    bad = [fill(2, "hold", "1", "100"), fill(3, "sell", "0", "100"), fill(4, "buy", "1", "-5"),
-           fill(5, "buy", "1", "100", "-1"), fill(6, "buy", "0.5", "100", "0.5", "BTC")]
+    bad = [
+        fill(2, "hold", "1", "100"),
+        fill(3, "sell", "0", "100"),
+        fill(4, "buy", "1", "-5"),
+        fill(5, "buy", "1", "100", "-1"),
+        fill(6, "buy", "0.5", "100", "0.5", "BTC"),
+    ]
     assert [ledger_problem(f) is not None for f in bad] == [True] * 5
     report = build_report([fill(1, "buy", "1", "100"), *bad, fill(7, "sell", "1", "101")])
     assert len(report.problems) == 5 and "fill #2" in report.problems[0] and "unknown side" in report.problems[0]
@@ -271,8 +325,20 @@ def test_symbols_split_into_base_and_quote():
 def test_round_trips_export_as_csv_with_plain_decimals():
     report = build_report([fill(1, "buy", "0.5", "100", "0.05"), fill(2, "sell", "0.5", "110", "0.055")])
     rows = list(csv.DictReader(io.StringIO(trips_csv(report.trips, {1: "Sim"}))))
-    assert rows == [{"closed_at": (T0 + timedelta(minutes=2)).isoformat(), "opened_at": (T0 + timedelta(
-        minutes=1)).isoformat(), "broker": "Sim", "symbol": "BTCUSDT", "source": "Manual", "direction": "long",
-        "quantity": "0.5", "entry_price": "100", "exit_price": "110", "fees": "0.105", "pnl": "4.895",
-        "quote": "USDT"}]
+    assert rows == [
+        {
+            "closed_at": (T0 + timedelta(minutes=2)).isoformat(),
+            "opened_at": (T0 + timedelta(minutes=1)).isoformat(),
+            "broker": "Sim",
+            "symbol": "BTCUSDT",
+            "source": "Manual",
+            "direction": "long",
+            "quantity": "0.5",
+            "entry_price": "100",
+            "exit_price": "110",
+            "fees": "0.105",
+            "pnl": "4.895",
+            "quote": "USDT",
+        }
+    ]
     assert plain(D("2.5E+3")) == "2500" and plain(None) == ""

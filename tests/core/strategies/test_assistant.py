@@ -51,9 +51,14 @@ class ChatServer:
                     detail = f"Incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
                     return self._send(401, json.dumps({"error": {"message": detail}}).encode())
                 content = {"forbidden": FORBIDDEN, "chat": "No code, just advice."}.get(prompt, GOOD)
-                reply = {"id": "x", "object": "chat.completion", "model": body["model"],
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                      "finish_reason": "stop"}]}
+                reply = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                }
                 self._send(200, json.dumps(reply).encode())
 
             def _send(self, status, payload, content_type="application/json"):

@@ -1,7 +1,6 @@
 """The strategy contract and its runtime: views that end at the current candle, params, helpers, answers
 validated per candle (the vectoriser: test_vectorizer.py)."""
 
-
 import numpy as np
 import pytest
 
@@ -47,8 +46,21 @@ def test_params_defaults_overrides_and_types():
         params = {"fast": 10, "ratio": 0.5, "on": True, "name": "x"}
 
     assert resolve_params(P, None) == {"fast": 10, "ratio": 0.5, "on": True, "name": "x"}
-    assert resolve_params(P, {"fast": "12", "ratio": "1", "on": "no"}) == {"fast": 12, "ratio": 1.0, "on": False, "name": "x"}
-    for bad in ({"fast": "abc"}, {"fast": 1.5}, {"fast": True}, {"ratio": "nan"}, {"on": "maybe"}, {"name": 3}, {"slow": 3}):
+    assert resolve_params(P, {"fast": "12", "ratio": "1", "on": "no"}) == {
+        "fast": 12,
+        "ratio": 1.0,
+        "on": False,
+        "name": "x",
+    }
+    for bad in (
+        {"fast": "abc"},
+        {"fast": 1.5},
+        {"fast": True},
+        {"ratio": "nan"},
+        {"on": "maybe"},
+        {"name": 3},
+        {"slow": 3},
+    ):
         with pytest.raises(ParamError):
             resolve_params(P, bad)
     with pytest.raises(ParamError, match="unknown parameter 'slow'"):

@@ -21,7 +21,7 @@ from tests.support import remember_secret
 
 LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10, memory_mb=700)
 SECRET_ENV = "ARISTOBOT_OS_ESCAPE_SECRET"
-TEMPLATE = '''
+TEMPLATE = """
 import os
 
 
@@ -41,7 +41,7 @@ from core.strategies import Strategy
 
 class Escape(Strategy):
     params = {{"outcome": outcome()}}
-'''
+"""
 
 
 def run_unguarded(body: str) -> str:
@@ -69,8 +69,12 @@ def planted(monkeypatch):
     created_env = not env_file.exists()
     if created_env:
         env_file.write_text(f"FERNET_KEYS={file_secret}\n")
-    yield {"secrets": (env_secret, file_secret), "var_file": var_file, "session_file": session_file,
-           "env_file": env_file}
+    yield {
+        "secrets": (env_secret, file_secret),
+        "var_file": var_file,
+        "session_file": session_file,
+        "env_file": env_file,
+    }
     var_file.unlink()
     session_file.unlink()
     if created_env:
@@ -92,7 +96,9 @@ def test_project_env_file_and_var_are_not_there(planted):
         outcome = run_unguarded(f"return open({str(path)!r}).read()")
         assert outcome.startswith("FileNotFoundError 2"), outcome
         assert_no_secret(outcome, planted)
-    listing = json.loads(run_unguarded(f"return sorted(os.listdir({PROJECT_ROOT!r}))").removeprefix("ALLOWED ").replace("'", '"'))
+    listing = json.loads(
+        run_unguarded(f"return sorted(os.listdir({PROJECT_ROOT!r}))").removeprefix("ALLOWED ").replace("'", '"')
+    )
     visible = {"core", os.path.relpath(sys.prefix, PROJECT_ROOT).split(os.sep)[0]}
     assert set(listing) <= visible, "only core/ of the project (and the virtualenv inside it) is visible"
 
@@ -168,7 +174,9 @@ def test_parent_process_is_invisible_and_cannot_be_killed(planted):
 
 
 def test_child_runs_as_nobody_without_capabilities():
-    status = run_unguarded("return [l for l in open('/proc/self/status') if l.startswith(('Uid', 'CapEff', 'Seccomp'))]")
+    status = run_unguarded(
+        "return [l for l in open('/proc/self/status') if l.startswith(('Uid', 'CapEff', 'Seccomp'))]"
+    )
     assert "65534" in status and "CapEff:\\t0000000000000000" in status
     assert "Seccomp:\\t2" in status, "a seccomp filter is in force"
     assert "Seccomp_filters:\\t2" in status, "bwrap's filter and the no-exec filter"
@@ -243,7 +251,7 @@ def test_seccomp_refuses_the_dangerous_system_calls_by_number():
     finally:
         os.close(seccomp)
     at = command.index("--seccomp")
-    control = subprocess.run(command[:at] + command[at + 2:], capture_output=True, text=True, timeout=30)
+    control = subprocess.run(command[:at] + command[at + 2 :], capture_output=True, text=True, timeout=30)
 
     def errnos(output: str) -> dict[int, int]:
         return {int(n): int(e) for n, e in (pair.split(":") for pair in output.split())}

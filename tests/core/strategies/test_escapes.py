@@ -102,8 +102,11 @@ def targets(tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, env_secret)
     return {
         "marker": tmp_path / "pwned",
-        "substitutions": {"@MARKER@": str(tmp_path / "pwned"), "@SECRET_FILE@": str(secret_file),
-                          "@SECRET_ENV@": SECRET_ENV},
+        "substitutions": {
+            "@MARKER@": str(tmp_path / "pwned"),
+            "@SECRET_FILE@": str(secret_file),
+            "@SECRET_ENV@": SECRET_ENV,
+        },
         "secrets": (secret_text, env_secret),
     }
 

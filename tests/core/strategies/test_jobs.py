@@ -20,9 +20,14 @@ def sma_cls():
 
 def test_candles_frame_refuses_malformed_rows(candle_rows):
     assert list(candles_frame(candle_rows[:3])["open_time"]) == [r[0] for r in candle_rows[:3]]
-    for rows, fragment in (([], "non-empty"), ([[1, 2, 3]], "each candle"), ([[1, "a", 1, 1, 1, 1]], "numbers"),
-                           ([[1, float("nan"), 1, 1, 1, 1]], "finite"), ([candle_rows[1], candle_rows[0]], "sorted"),
-                           ("rows", "non-empty")):
+    for rows, fragment in (
+        ([], "non-empty"),
+        ([[1, 2, 3]], "each candle"),
+        ([[1, "a", 1, 1, 1, 1]], "numbers"),
+        ([[1, float("nan"), 1, 1, 1, 1]], "finite"),
+        ([candle_rows[1], candle_rows[0]], "sorted"),
+        ("rows", "non-empty"),
+    ):
         with pytest.raises(ValueError, match=fragment):
             candles_frame(rows)
     assert candles_frame([[1, "2.5", "3", "1", "2", "10"]])["close"].iloc[0] == 2.0
@@ -30,7 +35,11 @@ def test_candles_frame_refuses_malformed_rows(candle_rows):
 
 def test_describe_resolves_params(sma_cls):
     result = describe(sma_cls, {"params": {"fast": "5"}})
-    assert result == {"class_name": "SmaCross", "params": {"fast": 10, "slow": 30}, "resolved_params": {"fast": 5, "slow": 30}}
+    assert result == {
+        "class_name": "SmaCross",
+        "params": {"fast": 10, "slow": 30},
+        "resolved_params": {"fast": 5, "slow": 30},
+    }
 
 
 def test_dry_run_counts_exactly_the_sma_crosses(sma_cls, candle_rows):

@@ -61,8 +61,16 @@ def test_module_body_errors_keep_the_user_line():
 
 
 def test_getattr_guard_refuses_private_file_and_module_walks():
-    for obj, name in ((statistics, "sys"), (numpy, "load"), (numpy, "lib"), (numpy, "ctypeslib"), ("x", "format"),
-                      (int, "mro"), (Strategy, "__init__"), (numpy.zeros(2), "tofile")):
+    for obj, name in (
+        (statistics, "sys"),
+        (numpy, "load"),
+        (numpy, "lib"),
+        (numpy, "ctypeslib"),
+        ("x", "format"),
+        (int, "mro"),
+        (Strategy, "__init__"),
+        (numpy.zeros(2), "tofile"),
+    ):
         with pytest.raises(StrategyAccessError):
             guarded_getattr(obj, name)
     assert guarded_getattr(math, "sqrt") is math.sqrt
@@ -81,8 +89,14 @@ def test_import_guard_follows_the_allow_list():
     assert guarded_import("math") is math
     contract = guarded_import("core.strategies", fromlist=("Strategy",))
     assert contract.Strategy is Strategy
-    for name, fromlist in (("os", ()), ("numpy.lib", ()), ("core.strategies", ()), ("core.strategies", ("StrategyRuntime",)),
-                           ("numpy", ("load",)), ("core.infra.config", ())):
+    for name, fromlist in (
+        ("os", ()),
+        ("numpy.lib", ()),
+        ("core.strategies", ()),
+        ("core.strategies", ("StrategyRuntime",)),
+        ("numpy", ("load",)),
+        ("core.infra.config", ()),
+    ):
         with pytest.raises(StrategyImportError):
             guarded_import(name, fromlist=fromlist)
     with pytest.raises(StrategyImportError):
@@ -128,8 +142,10 @@ def test_name_taking_pandas_methods_refuse_function_names_at_run_time():
         guarded_getattr(frame, "apply")(func="eval", expr="a")
     with pytest.raises(StrategyAccessError):
         guarded_getattr(series, "map")("sum")
-    for call in (lambda: guarded_getattr(series, "rolling")(2, win_type="__class__"),
-                 lambda: guarded_getattr(pandas.Series, "rolling")(series, 2, None, False, "get_window")):
+    for call in (
+        lambda: guarded_getattr(series, "rolling")(2, win_type="__class__"),
+        lambda: guarded_getattr(pandas.Series, "rolling")(series, 2, None, False, "get_window"),
+    ):
         with pytest.raises(StrategyAccessError, match="win_type"):
             call()
 
@@ -179,9 +195,17 @@ def test_hidden_builtins_and_foreign_modules_are_refused_however_they_are_reache
         with pytest.raises(StrategyAccessError):
             guarded_getitem(container, key)
     assert guarded_getitem([len, 2], 0) is len
-    for obj, name in ((pandas.Series([1.0]), "plot"), (pandas.DataFrame, "style"), (pandas, "set_option"),
-                      (numpy.random.PCG64(), "lock"), (numpy.random.PCG64(), "cffi"), (core.strategies, "StrategyRuntime"),
-                      (numpy.lib, "stride_tricks"), (ta.trend, "np_lib"), (decimal, "sys")):
+    for obj, name in (
+        (pandas.Series([1.0]), "plot"),
+        (pandas.DataFrame, "style"),
+        (pandas, "set_option"),
+        (numpy.random.PCG64(), "lock"),
+        (numpy.random.PCG64(), "cffi"),
+        (core.strategies, "StrategyRuntime"),
+        (numpy.lib, "stride_tricks"),
+        (ta.trend, "np_lib"),
+        (decimal, "sys"),
+    ):
         with pytest.raises((StrategyAccessError, AttributeError)):
             guarded_getattr(obj, name)
     assert guarded_getattr(core.strategies, "crossed_above") is core.strategies.crossed_above
@@ -214,8 +238,23 @@ def test_every_module_reachable_from_the_allowed_libraries_is_itself_allowed():
         assert not any(p.startswith("_") for p in parts[1:]), name
 
 
-_OBJECTS = (numpy, pandas, ta.trend, math, Strategy, numpy.zeros(2), pandas.Series([1.0]), pandas.DataFrame({"a": [1]}),
-            "text", 3, (x for x in []), len, guarded_getattr, types.SimpleNamespace(a=1), statistics.NormalDist())
+_OBJECTS = (
+    numpy,
+    pandas,
+    ta.trend,
+    math,
+    Strategy,
+    numpy.zeros(2),
+    pandas.Series([1.0]),
+    pandas.DataFrame({"a": [1]}),
+    "text",
+    3,
+    (x for x in []),
+    len,
+    guarded_getattr,
+    types.SimpleNamespace(a=1),
+    statistics.NormalDist(),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -226,9 +265,11 @@ def test_every_private_name_is_refused_on_every_object(obj, name):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
-       st.sampled_from(sorted(NAME_DISPATCH_METHODS - {"applymap"})),
-       st.sampled_from(["plain", "list", "dict", "keyword"]))
+@given(
+    st.text(max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
+    st.sampled_from(sorted(NAME_DISPATCH_METHODS - {"applymap"})),
+    st.sampled_from(["plain", "list", "dict", "keyword"]),
+)
 def test_no_unsafe_function_name_reaches_pandas(name, method, shape):
     series = pandas.Series([1.0, 2.0])
     checked = guarded_getattr(series, method)

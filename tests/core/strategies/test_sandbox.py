@@ -39,8 +39,16 @@ def test_child_sees_no_secret_and_runs_unprivileged(monkeypatch):
     monkeypatch.setenv("ARISTOBOT_SANDBOX_TEST_KEY", remember_secret("sandbox-secret-value-123"))
     report = run_sandboxed(SMA, "core.strategies.jobs:sandbox_report", {}, limits=LIMITS)
     assert "ARISTOBOT_SANDBOX_TEST_KEY" not in report["environment"]
-    assert set(report["environment"]) <= {"PATH", "LANG", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                          "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED", "PWD"}
+    assert set(report["environment"]) <= {
+        "PATH",
+        "LANG",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "PYTHONHASHSEED",
+        "PWD",
+    }
     assert report["pid"] == 2, "pid 2 of its own pid namespace (bwrap is pid 1)"
     assert report["cwd"] == "/" and report["uid"] == 65534
 
@@ -121,8 +129,10 @@ def test_a_module_body_that_never_ends_is_stopped_while_loading():
 
 def test_a_phase_timeout_that_user_code_catches_is_raised_again(candle_rows):
     limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_mb=700, phase_seconds=1)
-    code = bad_strategy(init="while True:\n            try:\n                while True: pass\n"
-                             "            except BaseException:\n                pass")
+    code = bad_strategy(
+        init="while True:\n            try:\n                while True: pass\n"
+        "            except BaseException:\n                pass"
+    )
     with pytest.raises(SandboxError) as info:
         run_sandboxed(code, "core.strategies.jobs:dry_run", {"candles": candle_rows[:50]}, limits=limits)
     assert info.value.error["type"] in ("Timeout", "ForbiddenOperation")
@@ -141,8 +151,12 @@ def test_init_budget_grows_with_the_candles():
 def test_wall_clock_timeout_when_cpu_is_not_the_limit(candle_rows):
     limits = SandboxLimits(cpu_seconds=60, wall_seconds=1.5, memory_mb=700)
     with pytest.raises(SandboxError) as info:
-        run_sandboxed(bad_strategy(should_long="while True: pass"), "core.strategies.jobs:dry_run",
-                      {"candles": candle_rows[:50]}, limits=limits)
+        run_sandboxed(
+            bad_strategy(should_long="while True: pass"),
+            "core.strategies.jobs:dry_run",
+            {"candles": candle_rows[:50]},
+            limits=limits,
+        )
     assert info.value.error["type"] == "Timeout"
     assert "1.5 s" in info.value.error["message"]
 
@@ -161,8 +175,14 @@ def test_malformed_payload_is_reported():
 def test_warm_sandbox_serves_every_tick_from_one_process(candle_rows):
     with WarmSandbox(SMA, limits=LIMITS) as warm:
         warm.start()
-        assert {"bubblewrap namespaces", "seccomp", "seccomp: no exec, no fork", "rlimits", "audit hook",
-                "clean environment"} <= set(warm.layers)
+        assert {
+            "bubblewrap namespaces",
+            "seccomp",
+            "seccomp: no exec, no fork",
+            "rlimits",
+            "audit hook",
+            "clean environment",
+        } <= set(warm.layers)
         for end in range(300, 320):
             result = warm.call("core.strategies.jobs:evaluate_last", {"candles": candle_rows[end - 300 : end]})
             assert result["candle_time"] == candle_rows[end - 1][0]
@@ -187,7 +207,9 @@ def test_warm_sandbox_restarts_after_a_crash_and_a_timeout(candle_rows):
         assert info.value.error["type"] == "Timeout"
         assert warm.call("core.strategies.jobs:evaluate_last", payload)["enter"] is None
         assert warm.starts == 3
-    with WarmSandbox(code, limits=SandboxLimits(cpu_seconds=30, wall_seconds=10, memory_mb=700, phase_seconds=1)) as warm:
+    with WarmSandbox(
+        code, limits=SandboxLimits(cpu_seconds=30, wall_seconds=10, memory_mb=700, phase_seconds=1)
+    ) as warm:
         with pytest.raises(SandboxError) as info:  # the child's own phase budget, not the parent's clock
             warm.call("core.strategies.jobs:evaluate_last", {**payload, "params": {"hang": True}})
         assert "did not finish `should_long` within 1 s" in info.value.error["message"]
@@ -241,6 +263,11 @@ def test_audit_hook_ignores_rewritten_module_globals():
         "try:\n    os.system('true')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
         "try:\n    open('/etc/hostname')\nexcept PermissionError as exc:\n    print('refused', exc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))),
+    )
     assert result.stdout.count("refused") == 2, result.stdout + result.stderr

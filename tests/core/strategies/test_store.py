@@ -18,7 +18,7 @@ from core.strategies.templates import list_templates
 
 SYNTAX_ERROR = "from core.strategies import Strategy\n\nclass Broken(Strategy)\n    pass\n"
 FORBIDDEN = "import os\nfrom core.strategies import Strategy\n\n\nclass Sneaky(Strategy):\n    pass\n"
-RAISES_AT_500 = '''from core.strategies import Strategy
+RAISES_AT_500 = """from core.strategies import Strategy
 
 
 class LateFailure(Strategy):
@@ -26,7 +26,7 @@ class LateFailure(Strategy):
         if len(self.data.close) == 500:
             raise ValueError("boom at 500")
         return False
-'''
+"""
 
 
 @pytest.fixture()
@@ -161,8 +161,19 @@ def make_user_once(make_user):
 def _store_candles(session, symbol: str, count: int, start_ms: int = 1_700_000_000_000):
     for i in range(count):
         price = Decimal(100 + (i % 40) - 20 * ((i // 40) % 2))
-        session.merge(Candle(venue="test", symbol=symbol, timeframe="1m", open_time=start_ms + i * 60_000,
-                             open=price, high=price + 1, low=price - 1, close=price, volume=Decimal("1.5")))
+        session.merge(
+            Candle(
+                venue="test",
+                symbol=symbol,
+                timeframe="1m",
+                open_time=start_ms + i * 60_000,
+                open=price,
+                high=price + 1,
+                low=price - 1,
+                close=price,
+                volume=Decimal("1.5"),
+            )
+        )
     session.flush()
 
 

@@ -39,5 +39,7 @@ def test_template_validates_loads_and_trades_on_real_candles(name):
 def test_templates_run_in_the_sandbox(candle_rows):
     limits = SandboxLimits(cpu_seconds=10, wall_seconds=30)
     for template in list_templates():
-        result = run_sandboxed(template.code, "core.strategies.jobs:evaluate_last", {"candles": candle_rows}, limits=limits)
+        result = run_sandboxed(
+            template.code, "core.strategies.jobs:evaluate_last", {"candles": candle_rows}, limits=limits
+        )
         assert result["candle_time"] == candle_rows[-1][0], template.name

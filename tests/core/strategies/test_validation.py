@@ -76,8 +76,14 @@ def test_dunder_and_private_attributes_are_refused_with_the_line():
 
 
 def test_dangerous_builtins_are_refused_with_a_reason():
-    for name, call in (("eval", "eval('1')"), ("open", "open('/etc/passwd')"), ("getattr", "getattr(self, 'x')"),
-                       ("globals", "globals()"), ("vars", "vars(self)"), ("exec", "exec('1')")):
+    for name, call in (
+        ("eval", "eval('1')"),
+        ("open", "open('/etc/passwd')"),
+        ("getattr", "getattr(self, 'x')"),
+        ("globals", "globals()"),
+        ("vars", "vars(self)"),
+        ("exec", "exec('1')"),
+    ):
         error = only_error(strategy(f"def init(self):\n    {call}\n"))
         assert error["line"] == 6, name
         assert name in error["message"]
@@ -99,10 +105,17 @@ def test_exactly_one_strategy_class():
 
 def test_params_must_be_a_json_literal():
     assert validate_strategy_code(strategy('params = {"a": 1, "b": [1.5, "x"], "c": True}\n')).params == {
-        "a": 1, "b": [1.5, "x"], "c": True,
+        "a": 1,
+        "b": [1.5, "x"],
+        "c": True,
     }
-    for params, fragment in (("{'a': len('x')}", "literal"), ("[1, 2]", "dict"), ("{1: 2}", "keys"),
-                             ("{'a': {1, 2}}", "number, string"), ("{'a': 1e999}", "finite")):
+    for params, fragment in (
+        ("{'a': len('x')}", "literal"),
+        ("[1, 2]", "dict"),
+        ("{1: 2}", "keys"),
+        ("{'a': {1, 2}}", "number, string"),
+        ("{'a': 1e999}", "finite"),
+    ):
         error = only_error(strategy(f"params = {params}\n"))
         assert error["line"] == 5 and fragment in error["message"], (params, error)
 
@@ -141,8 +154,27 @@ def test_any_text_gets_a_report_never_an_exception(text):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["os", "sys", "socket", "subprocess", "ctypes", "importlib", "pickle",
-                                 "numpy.lib", "pandas.io", "numpy.ctypeslib", "builtins", "io"]), min_size=1))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "os",
+                "sys",
+                "socket",
+                "subprocess",
+                "ctypes",
+                "importlib",
+                "pickle",
+                "numpy.lib",
+                "pandas.io",
+                "numpy.ctypeslib",
+                "builtins",
+                "io",
+            ]
+        ),
+        min_size=1,
+    )
+)
 def test_no_forbidden_import_ever_passes(modules):
     code = "".join(f"import {m}\n" for m in modules) + strategy("pass\n")
     report = validate_strategy_code(code)
@@ -152,17 +184,26 @@ def test_no_forbidden_import_ever_passes(modules):
 
 def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductions():
     header = "import pandas as pd\n" + HEADER
-    for call, where in (("s.agg('eval', expr='a')", "'eval'"), ("s.apply('__getattribute__')", "'__getattribute__'"),
-                        ("s.transform('query')", "'query'"), ("s.pipe('sum')", "'sum'"), ("s.map('eval')", "'eval'"),
-                        ("s.rolling(3).agg('to_csv')", "'to_csv'"), ("s.resample('1h').apply('lib')", "'lib'"),
-                        ("s.agg(['sum', 'eval'])", "'eval'"), ("s.agg({'a': ['max', 'query']})", "'query'"),
-                        ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"), ("s.apply(func='exec')", "'exec'"),
-                        ("s.groupby('a').agg(out='__reduce_ex__')", "'__reduce_ex__'"),
-                        ("s.groupby('a').agg(out=pd.NamedAgg('a', aggfunc='eval'))", "'eval'"),
-                        ("s.rolling(3, win_type='__class__')", "'__class__'"),
-                        ("s.rolling(3, None, False, 'get_window')", "'get_window'"),
-                        ("s.rolling(3, win_type='han' + 'n')", "built from strings"),
-                        ("s.apply('to' + '_csv')", "built from strings"), ("s.agg(f'{x}')", "built from strings")):
+    for call, where in (
+        ("s.agg('eval', expr='a')", "'eval'"),
+        ("s.apply('__getattribute__')", "'__getattribute__'"),
+        ("s.transform('query')", "'query'"),
+        ("s.pipe('sum')", "'sum'"),
+        ("s.map('eval')", "'eval'"),
+        ("s.rolling(3).agg('to_csv')", "'to_csv'"),
+        ("s.resample('1h').apply('lib')", "'lib'"),
+        ("s.agg(['sum', 'eval'])", "'eval'"),
+        ("s.agg({'a': ['max', 'query']})", "'query'"),
+        ("s.groupby('a').agg(out=('a', 'eval'))", "'eval'"),
+        ("s.apply(func='exec')", "'exec'"),
+        ("s.groupby('a').agg(out='__reduce_ex__')", "'__reduce_ex__'"),
+        ("s.groupby('a').agg(out=pd.NamedAgg('a', aggfunc='eval'))", "'eval'"),
+        ("s.rolling(3, win_type='__class__')", "'__class__'"),
+        ("s.rolling(3, None, False, 'get_window')", "'get_window'"),
+        ("s.rolling(3, win_type='han' + 'n')", "built from strings"),
+        ("s.apply('to' + '_csv')", "built from strings"),
+        ("s.agg(f'{x}')", "built from strings"),
+    ):
         error = only_error(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    x = 'e'\n    {call}\n", header))
         assert error["line"] == 9 and where in error["message"], (call, error)
     legit = (
@@ -173,23 +214,44 @@ def test_pandas_methods_taking_function_names_refuse_names_beyond_plain_reductio
         "s.groupby('a').agg(out=pd.NamedAgg('a', 'max'))", "s.rolling(3, win_type='hann').sum()",
     )  # fmt: skip
     for call in legit:
-        assert validate_strategy_code(strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)).ok, call
+        assert validate_strategy_code(
+            strategy(f"def init(self):\n    s = pd.Series([1.0])\n    {call}\n", header)
+        ).ok, call
 
 
 def test_module_attribute_chains_stay_inside_the_allowed_libraries():
     header = "import numpy as np\nimport statistics\nfrom ta import utils\n" + HEADER
-    for chain, shown in (("ta.trend.np.core", "ta.trend.np.core"), ("utils.pd.io", "ta.utils.pd.io"),
-                         ("statistics.sys", "statistics.sys"), ("np.test", "numpy.test"),
-                         ("ta.trend.np.random.bit_generator.os", "bit_generator.os")):
+    for chain, shown in (
+        ("ta.trend.np.core", "ta.trend.np.core"),
+        ("utils.pd.io", "ta.utils.pd.io"),
+        ("statistics.sys", "statistics.sys"),
+        ("np.test", "numpy.test"),
+        ("ta.trend.np.random.bit_generator.os", "bit_generator.os"),
+    ):
         error = only_error(strategy(f"def init(self):\n    x = {chain}\n", header))
         assert error["line"] == 9 and shown in error["message"], (chain, error)
     assert validate_strategy_code(strategy("def init(self):\n    x = ta.trend.np.random\n", header)).ok
 
 
 def test_frame_generator_coroutine_and_ffi_internals_are_refused():
-    for chain in ("gen.gi_frame", "gen.gi_code", "co.cr_frame", "agen.ag_frame", "frame.f_back", "frame.f_globals",
-                  "tb.tb_frame", "code.co_consts", "rng.cffi", "rng.ctypes", "rng.capsule", "s.plot", "s.style",
-                  "pd.set_option", "pd.options", "s.hist"):
+    for chain in (
+        "gen.gi_frame",
+        "gen.gi_code",
+        "co.cr_frame",
+        "agen.ag_frame",
+        "frame.f_back",
+        "frame.f_globals",
+        "tb.tb_frame",
+        "code.co_consts",
+        "rng.cffi",
+        "rng.ctypes",
+        "rng.capsule",
+        "s.plot",
+        "s.style",
+        "pd.set_option",
+        "pd.options",
+        "s.hist",
+    ):
         code = strategy(f"def init(self):\n    x = {chain}\n", "import pandas as pd\n" + HEADER)
         error = only_error(code)
         assert error["line"] == 7 and chain.split(".")[1] in error["message"], (chain, error)
@@ -203,8 +265,10 @@ def test_every_private_attribute_name_is_refused_on_save(name):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.text(min_size=1, max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
-       st.sampled_from(sorted(NAME_DISPATCH_METHODS)))
+@given(
+    st.text(min_size=1, max_size=20).filter(lambda name: name not in SAFE_FUNCTION_NAMES),
+    st.sampled_from(sorted(NAME_DISPATCH_METHODS)),
+)
 def test_no_function_name_outside_the_safe_set_passes_a_name_taking_method(name, method):
     error = only_error(strategy(f"def init(self):\n    self.data.close.{method}({name!r})\n"))
     assert error["line"] == 6 and "function name" in error["message"]

@@ -42,20 +42,42 @@ def broker_of(infra):
     from core.infra.db import session_scope
     from core.models import BrokerConnection, SymbolRule
 
-    def factory(user, *, markets: bool = True, venue: str = "sim", base_url: str | None = None,
-                api_key: str | None = None, api_secret: str | None = None) -> int:
+    def factory(
+        user,
+        *,
+        markets: bool = True,
+        venue: str = "sim",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> int:
         with session_scope() as session:
-            broker = BrokerConnection(user_id=user.id, venue=venue, label=f"b{secrets.token_hex(3)}",
-                                      base_url=base_url)
-            broker.set_credentials(remember_secret(api_key or "key-" + secrets.token_hex(8)),
-                                   remember_secret(api_secret or "sec-" + secrets.token_hex(12)))
+            broker = BrokerConnection(user_id=user.id, venue=venue, label=f"b{secrets.token_hex(3)}", base_url=base_url)
+            broker.set_credentials(
+                remember_secret(api_key or "key-" + secrets.token_hex(8)),
+                remember_secret(api_secret or "sec-" + secrets.token_hex(12)),
+            )
             session.add(broker)
             session.flush()
             if markets:
                 for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
-                    session.add(SymbolRule(broker_id=broker.id, symbol=symbol, base=base, quote="USDT", rules={
-                        "symbol": symbol, "base": base, "quote": "USDT", "tick_size": "0.01",
-                        "step_size": "0.00001", "min_qty": "0.0001", "min_notional": "5"}))
+                    session.add(
+                        SymbolRule(
+                            broker_id=broker.id,
+                            symbol=symbol,
+                            base=base,
+                            quote="USDT",
+                            rules={
+                                "symbol": symbol,
+                                "base": base,
+                                "quote": "USDT",
+                                "tick_size": "0.01",
+                                "step_size": "0.00001",
+                                "min_qty": "0.0001",
+                                "min_notional": "5",
+                            },
+                        )
+                    )
             return broker.id
 
     return factory
@@ -68,8 +90,13 @@ def webhook_of(infra):
     from core.webhooks.setup import WebhookSettings, create_webhook
 
     def factory(user, broker_id: int, **overrides) -> tuple[int, str]:
-        settings = {"name": f"wh{secrets.token_hex(2)}", "broker_id": broker_id, "size_mode": "quote",
-                    "size_value": Decimal("20"), **overrides}
+        settings = {
+            "name": f"wh{secrets.token_hex(2)}",
+            "broker_id": broker_id,
+            "size_mode": "quote",
+            "size_value": Decimal("20"),
+            **overrides,
+        }
         with session_scope() as session:
             webhook, token = create_webhook(session, user.id, WebhookSettings(**settings))
             return webhook.id, remember_secret(token)

@@ -67,8 +67,10 @@ def test_unknown_timeframe_is_refused():
         grace_for("7m")
 
 
-@given(offsets=st.lists(st.floats(min_value=0, max_value=20 * 60, allow_nan=False), max_size=40),
-       periods=st.integers(min_value=1, max_value=20))
+@given(
+    offsets=st.lists(st.floats(min_value=0, max_value=20 * 60, allow_nan=False), max_size=40),
+    periods=st.integers(min_value=1, max_value=20),
+)
 def test_every_alert_counts_for_at_most_one_period_and_every_period_has_one_outcome(offsets, periods):
     alerts = [(i, at(offset)) for i, offset in enumerate(offsets)]
     outcomes = evaluate_periods(T0, at(periods * 60 + 15), "1m", GRACE, alerts)

@@ -16,8 +16,9 @@ from tests.notification_support import notifications_of
 
 def _store_alert(webhook_id: int, received_at, status: str = "accepted") -> int:
     with session_scope() as session:
-        alert = WebhookAlert(webhook_id=webhook_id, received_at=received_at, status=status, http_status=202,
-                             body="{}", headers={})
+        alert = WebhookAlert(
+            webhook_id=webhook_id, received_at=received_at, status=status, http_status=202, body="{}", headers={}
+        )
         session.add(alert)
         session.flush()
         return alert.id
@@ -70,8 +71,11 @@ def test_check_all_judges_only_webhooks_with_a_cadence(make_user, broker_of, web
     with session_scope() as session:
         monitor.check_all(session)
     with new_session() as session:
-        judged = set(session.scalars(select(WebhookExpectation.webhook_id).where(
-            WebhookExpectation.webhook_id.in_([with_cadence, without]))))
+        judged = set(
+            session.scalars(
+                select(WebhookExpectation.webhook_id).where(WebhookExpectation.webhook_id.in_([with_cadence, without]))
+            )
+        )
     assert judged == {with_cadence}
 
 
@@ -86,7 +90,8 @@ def test_each_miss_and_the_pause_tell_the_trader(make_user, broker_of, webhook_o
         name = webhook.name
     told = notifications_of(user.id, "webhook")
     assert [n.title for n in told] == [f"Webhook {name}: an expected alert did not come"] * 3 + [
-        f"Webhook {name} paused"]
+        f"Webhook {name} paused"
+    ]
     assert told[0].body == f"No alert for the period starting {start:%Y-%m-%d %H:%M} UTC."
     assert "3 expected alerts missed in a row" in told[-1].body and told[-1].severity == "error"
     assert {n.link for n in told} == {f"/webhooks/{webhook_id}/reliability"}

@@ -29,42 +29,65 @@ RECEIVED = datetime(2026, 11, 21, 10, 0, 30, tzinfo=UTC)
 
 def test_the_ready_message_is_json_once_tradingview_fills_its_placeholders():
     message = alert_message_template(None)
-    filled = (message.replace("{{strategy.order.action}}", "sell").replace("{{ticker}}", "ETHUSDT")
-              .replace("{{strategy.order.contracts}}", "0.25").replace("{{close}}", "3000.5")
-              .replace("{{interval}}", "5").replace("{{timenow}}", "2026-11-21T10:05:00Z"))
+    filled = (
+        message.replace("{{strategy.order.action}}", "sell")
+        .replace("{{ticker}}", "ETHUSDT")
+        .replace("{{strategy.order.contracts}}", "0.25")
+        .replace("{{close}}", "3000.5")
+        .replace("{{interval}}", "5")
+        .replace("{{timenow}}", "2026-11-21T10:05:00Z")
+    )
     alert = parse_alert(decode_body(filled.encode()), fixed_symbol=None, allowed_actions=list(ACTIONS))
-    assert (alert.action, alert.symbol, alert.quantity, alert.price) == ("sell", "ETHUSDT", Decimal("0.25"),
-                                                                         Decimal("3000.5"))
+    assert (alert.action, alert.symbol, alert.quantity, alert.price) == (
+        "sell",
+        "ETHUSDT",
+        Decimal("0.25"),
+        Decimal("3000.5"),
+    )
     assert alert.time == datetime(2026, 11, 21, 10, 5, tzinfo=UTC)
     assert "{{ticker}}" not in alert_message_template("BTCUSDT")
 
 
 def test_the_message_with_exits_carries_the_strategys_stop_loss_and_take_profit_plots():
     message = alert_message_template("BTCUSDT", with_exits=True)
-    filled = (message.replace("{{strategy.order.action}}", "buy").replace("{{strategy.order.contracts}}", "0.5")
-              .replace("{{close}}", "100").replace("{{interval}}", "5").replace("{{timenow}}", "2026-11-21T10:05:00Z")
-              .replace("{{plot_0}}", "95.5").replace("{{plot_1}}", "110"))
+    filled = (
+        message.replace("{{strategy.order.action}}", "buy")
+        .replace("{{strategy.order.contracts}}", "0.5")
+        .replace("{{close}}", "100")
+        .replace("{{interval}}", "5")
+        .replace("{{timenow}}", "2026-11-21T10:05:00Z")
+        .replace("{{plot_0}}", "95.5")
+        .replace("{{plot_1}}", "110")
+    )
     alert = parse_alert(decode_body(filled.encode()), fixed_symbol="BTCUSDT", allowed_actions=list(ACTIONS))
     assert (alert.stop_loss, alert.take_profit) == (Decimal("95.5"), Decimal("110"))
 
 
 def test_numbers_stay_exact_decimals():
-    alert = parse_alert(decode_body(b'{"action": "buy", "ticker": "BTCUSDT", "contracts": 0.1}'),
-                        fixed_symbol=None, allowed_actions=list(ACTIONS))
+    alert = parse_alert(
+        decode_body(b'{"action": "buy", "ticker": "BTCUSDT", "contracts": 0.1}'),
+        fixed_symbol=None,
+        allowed_actions=list(ACTIONS),
+    )
     assert alert.quantity == Decimal("0.1")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("BINANCE:BTCUSDT", "BTCUSDT"), ("BTCUSDT.P", "BTCUSDT"), ("btc/usdt", "BTCUSDT"), ("ETH-USDT", "ETHUSDT")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("BINANCE:BTCUSDT", "BTCUSDT"), ("BTCUSDT.P", "BTCUSDT"), ("btc/usdt", "BTCUSDT"), ("ETH-USDT", "ETHUSDT")],
+)
 def test_tradingview_tickers_map_onto_venue_symbols(raw, expected):
     assert normalize_symbol(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2026-11-21T10:00:00Z", datetime(2026, 11, 21, 10, tzinfo=UTC)),
-    ("1795255200", datetime.fromtimestamp(1795255200, UTC)),
-    ("1795255200000", datetime.fromtimestamp(1795255200, UTC)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-21T10:00:00Z", datetime(2026, 11, 21, 10, tzinfo=UTC)),
+        ("1795255200", datetime.fromtimestamp(1795255200, UTC)),
+        ("1795255200000", datetime.fromtimestamp(1795255200, UTC)),
+    ],
+)
 def test_alert_times(raw, expected):
     assert parse_time(raw) == expected
 
@@ -85,8 +108,11 @@ def test_refused_content_types(content_type):
 
 def test_unreplaced_action_placeholder_is_a_clear_rejection():
     with pytest.raises(AlertRejected, match="missing 'action'"):
-        parse_alert({"action": "{{strategy.order.action}}", "ticker": "BTCUSDT"}, fixed_symbol=None,
-                    allowed_actions=list(ACTIONS))
+        parse_alert(
+            {"action": "{{strategy.order.action}}", "ticker": "BTCUSDT"},
+            fixed_symbol=None,
+            allowed_actions=list(ACTIONS),
+        )
 
 
 def test_invalid_utf8_is_rejected():
@@ -94,8 +120,9 @@ def test_invalid_utf8_is_rejected():
         decode_body(b"\xff\xfe{}")
 
 
-@given(body=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5),
-       other=st.text(min_size=1, max_size=8))
+@given(
+    body=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5), other=st.text(min_size=1, max_size=8)
+)
 def test_idempotency_key_depends_on_webhook_time_and_content_only(body, other):
     moment = datetime(2026, 11, 21, 10, tzinfo=UTC)
     key = idempotency_key(1, body, moment, RECEIVED)
@@ -125,15 +152,18 @@ def test_stop_loss_and_take_profit_are_read_under_their_short_names_too():
     assert (short.stop_loss, short.take_profit) == (Decimal("110"), Decimal("80"))
 
 
-@pytest.mark.parametrize(("fields", "says"), [
-    ({"action": "buy", "price": "100", "sl": "105"}, "stop-loss 105 must be below the price 100"),
-    ({"action": "buy", "price": "100", "tp": "95"}, "take-profit 95 must be above the price 100"),
-    ({"action": "buy", "sl": "120", "tp": "110"}, "stop-loss 120 must be below its take-profit 110"),
-    ({"action": "sell", "price": "100", "sl": "90"}, "stop-loss 90 must be above the price 100"),
-    ({"action": "sell", "price": "100", "tp": "101"}, "take-profit 101 must be below the price 100"),
-    ({"action": "buy", "sl": "-5"}, "'stop_loss' must be a positive number"),
-    ({"action": "buy", "tp": "lots"}, "'take_profit' must be a number"),
-])
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"action": "buy", "price": "100", "sl": "105"}, "stop-loss 105 must be below the price 100"),
+        ({"action": "buy", "price": "100", "tp": "95"}, "take-profit 95 must be above the price 100"),
+        ({"action": "buy", "sl": "120", "tp": "110"}, "stop-loss 120 must be below its take-profit 110"),
+        ({"action": "sell", "price": "100", "sl": "90"}, "stop-loss 90 must be above the price 100"),
+        ({"action": "sell", "price": "100", "tp": "101"}, "take-profit 101 must be below the price 100"),
+        ({"action": "buy", "sl": "-5"}, "'stop_loss' must be a positive number"),
+        ({"action": "buy", "tp": "lots"}, "'take_profit' must be a number"),
+    ],
+)
 def test_exit_prices_on_the_wrong_side_are_refused_with_the_reason(fields, says):
     with pytest.raises(AlertRejected) as refused:
         _exits(**fields)
@@ -145,22 +175,32 @@ def test_a_close_ignores_exit_prices_its_message_template_carries():
     assert alert.action == "close" and alert.stop_loss == Decimal("105")
 
 
-@given(price=st.decimals(min_value=1, max_value=10**6, places=2),
-       below=st.decimals(min_value="0.01", max_value="0.99", places=2),
-       above=st.decimals(min_value="1.01", max_value=3, places=2))
+@given(
+    price=st.decimals(min_value=1, max_value=10**6, places=2),
+    below=st.decimals(min_value="0.01", max_value="0.99", places=2),
+    above=st.decimals(min_value="1.01", max_value=3, places=2),
+)
 def test_a_long_with_its_stop_below_and_target_above_the_price_is_always_accepted(price, below, above):
     alert = _exits(action="buy", price=str(price), sl=str(price * below), tp=str(price * above))
     assert alert.stop_loss < alert.price < alert.take_profit
 
 
-@pytest.mark.parametrize(("raw", "says"), [
-    ("1e309", "must be at most 1,000,000,000,000,000"), ("1e999999999", "must be at most"),
-    ("NaN", "must be a positive number"), ("sNaN", "must be a positive number"),
-    ("inf", "must be a positive number"), ("-Infinity", "must be a positive number"),
-    ("0", "must be a positive number"), ("-0.5", "must be a positive number"),
-    ("1" * 5000, "must be at most"), ("1e-19", "must have at most 18 decimal places"),
-    ("0." + "0" * 4000 + "1", "must have at most 18 decimal places"),
-])
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("1e309", "must be at most 1,000,000,000,000,000"),
+        ("1e999999999", "must be at most"),
+        ("NaN", "must be a positive number"),
+        ("sNaN", "must be a positive number"),
+        ("inf", "must be a positive number"),
+        ("-Infinity", "must be a positive number"),
+        ("0", "must be a positive number"),
+        ("-0.5", "must be a positive number"),
+        ("1" * 5000, "must be at most"),
+        ("1e-19", "must have at most 18 decimal places"),
+        ("0." + "0" * 4000 + "1", "must have at most 18 decimal places"),
+    ],
+)
 def test_quantities_and_prices_beyond_what_an_order_holds_are_refused(raw, says):
     for name, field in (("contracts", "contracts"), ("price", "close"), ("stop_loss", "sl")):
         with pytest.raises(AlertRejected) as refused:
@@ -174,8 +214,14 @@ def test_quantities_at_the_bounds_are_kept_exactly(raw):
     assert _exits(action="buy", contracts=raw).quantity == Decimal(raw)
 
 
-@given(number=st.one_of(st.floats().map(repr), st.decimals().map(str), st.text(max_size=30),
-                        st.from_regex(r"-?[0-9]{0,60}(\.[0-9]{0,60})?([eE][-+]?[0-9]{1,12})?", fullmatch=True)))
+@given(
+    number=st.one_of(
+        st.floats().map(repr),
+        st.decimals().map(str),
+        st.text(max_size=30),
+        st.from_regex(r"-?[0-9]{0,60}(\.[0-9]{0,60})?([eE][-+]?[0-9]{1,12})?", fullmatch=True),
+    )
+)
 def test_any_number_text_is_a_bounded_decimal_or_a_422(number):
     try:
         alert = _exits(action="buy", contracts=number)
@@ -185,8 +231,9 @@ def test_any_number_text_is_a_bounded_decimal_or_a_422(number):
     assert alert.quantity is None or Decimal(0) < alert.quantity <= MAX_AMOUNT
 
 
-@pytest.mark.parametrize(("alert_s", "fresh"), [(-120, True), (-121, False), (30, True), (31, False), (0, True),
-                                                (-10**9, False)])
+@pytest.mark.parametrize(
+    ("alert_s", "fresh"), [(-120, True), (-121, False), (30, True), (31, False), (0, True), (-(10**9), False)]
+)
 def test_alert_times_outside_the_freshness_window_are_stale(alert_s, fresh):
     moment = RECEIVED + timedelta(seconds=alert_s)
     if fresh:
@@ -198,11 +245,15 @@ def test_alert_times_outside_the_freshness_window_are_stale(alert_s, fresh):
     check_freshness(None, RECEIVED, max_age_s=120, max_ahead_s=30)  # no time in the message: nothing to judge
 
 
-@pytest.mark.parametrize(("fields", "says"), [
-    ({"ticker": "BTC" * 20}, "is not a market symbol"), ({"ticker": "BTC\x00USDT"}, "is not a market symbol"),
-    ({"ticker": "BTCÜSDT"}, "is not a market symbol"), ({"interval": "5; DROP"}, "'interval' must be"),
-])
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"ticker": "BTC" * 20}, "is not a market symbol"),
+        ({"ticker": "BTC\x00USDT"}, "is not a market symbol"),
+        ({"ticker": "BTCÜSDT"}, "is not a market symbol"),
+        ({"interval": "5; DROP"}, "'interval' must be"),
+    ],
+)
 def test_symbols_and_intervals_that_no_market_has_are_refused(fields, says):
     with pytest.raises(AlertRejected, match=says):
-        parse_alert({"action": "buy", "ticker": "BTCUSDT", **fields}, fixed_symbol=None,
-                    allowed_actions=list(ACTIONS))
+        parse_alert({"action": "buy", "ticker": "BTCUSDT", **fields}, fixed_symbol=None, allowed_actions=list(ACTIONS))

@@ -21,10 +21,18 @@ def _accepted(webhook_id: int, action: str, symbol: str = "BTCUSDT", seconds_ago
     from datetime import timedelta
 
     with session_scope() as session:
-        alert = WebhookAlert(webhook_id=webhook_id, status="accepted", http_status=202, body="{}", headers={},
-                             action=action, symbol=symbol, received_at=utcnow() - timedelta(seconds=seconds_ago),
-                             payload={"action": action, "symbol": symbol, **payload},
-                             idempotency_key=secrets.token_hex(16))
+        alert = WebhookAlert(
+            webhook_id=webhook_id,
+            status="accepted",
+            http_status=202,
+            body="{}",
+            headers={},
+            action=action,
+            symbol=symbol,
+            received_at=utcnow() - timedelta(seconds=seconds_ago),
+            payload={"action": action, "symbol": symbol, **payload},
+            idempotency_key=secrets.token_hex(16),
+        )
         session.add(alert)
         session.flush()
         return alert.id
@@ -38,13 +46,24 @@ def _user(trader):
 def _fill(order_id: int, side: str, quantity: str) -> None:
     with session_scope() as session:
         order = session.get(Order, order_id)
-        session.add(Fill(order_id=order.id, user_id=order.user_id, broker_id=order.broker_id, symbol=order.symbol,
-                         side=side, venue_trade_id=secrets.token_hex(6), price=Decimal(100),
-                         quantity=Decimal(quantity), traded_at=utcnow()))
+        session.add(
+            Fill(
+                order_id=order.id,
+                user_id=order.user_id,
+                broker_id=order.broker_id,
+                symbol=order.symbol,
+                side=side,
+                venue_trade_id=secrets.token_hex(6),
+                price=Decimal(100),
+                quantity=Decimal(quantity),
+                traded_at=utcnow(),
+            )
+        )
 
 
-def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_user, broker_of, webhook_of,
-                                                                         orders_queue):
+def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(
+    make_user, broker_of, webhook_of, orders_queue
+):
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user), size_mode="quantity", size_value=Decimal("0.01"))
     alert_id = _accepted(webhook_id, "buy")
@@ -52,14 +71,18 @@ def test_an_alert_is_turned_into_one_order_however_often_it_is_processed(make_us
     [order_id] = process_alert(alert_id, app)
     assert process_alert(alert_id, app) == []
     with new_session() as session:
-        orders = session.scalars(select(Order).where(Order.source == "webhook",
-                                                     Order.source_ref == str(alert_id))).all()
+        orders = session.scalars(
+            select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))
+        ).all()
         alert = session.get(WebhookAlert, alert_id)
     assert [o.id for o in orders] == [order_id] and orders[0].quantity == Decimal("0.01")
     assert alert.order_ids == [order_id] and "recorded" in alert.process_result
     # The placement went to the real `orders` queue in Redis.
-    assert any(json.loads(raw)["headers"]["task"] == tasks.PLACE_ORDER
-               and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]" for raw in orders_queue.lrange("orders", 0, -1))
+    assert any(
+        json.loads(raw)["headers"]["task"] == tasks.PLACE_ORDER
+        and json.loads(raw)["headers"]["argsrepr"] == f"[{order_id}]"
+        for raw in orders_queue.lrange("orders", 0, -1)
+    )
 
 
 def test_close_sells_the_webhooks_own_net_position(make_user, broker_of, webhook_of):
@@ -94,8 +117,7 @@ def test_close_without_position_records_why_no_order_was_made(make_user, broker_
     assert alert.processed_at is not None and alert.process_result == "no order: no BTCUSDT position to close"
 
 
-def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_user, broker_of, webhook_of,
-                                                                         orders_queue):
+def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_user, broker_of, webhook_of, orders_queue):
     user, _ = make_user()
     webhook_id, _ = webhook_of(user, broker_of(user))
     app = sender()
@@ -111,8 +133,9 @@ def test_cancel_cancels_unsent_orders_and_asks_the_venue_for_the_others(make_use
         assert session.get(Order, resting).state == "open"  # the worker cancels it at the venue
     queued = [json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1)]
     ours = {f"[{unsent}]", f"[{resting}]", f"({unsent},)", f"({resting},)"}  # a worker may queue others' tasks
-    assert [(t["task"], t["argsrepr"]) for t in queued if t["argsrepr"] in ours] == \
-        [(tasks.CANCEL_ORDER, f"[{resting}]")]
+    assert [(t["task"], t["argsrepr"]) for t in queued if t["argsrepr"] in ours] == [
+        (tasks.CANCEL_ORDER, f"[{resting}]")
+    ]
 
 
 def test_the_sweep_finds_only_old_unprocessed_accepted_alerts(make_user, broker_of, webhook_of):
@@ -145,8 +168,7 @@ def test_a_worker_records_sends_and_fills_the_alerts_order_in_one_step(make_user
         assert process_alert(alert_id, sender(), send_now=True) == [] and len(trader.at_sim(order_id)) == 1
 
 
-def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, webhook_of,
-                                                                            orders_queue):
+def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, webhook_of, orders_queue):
     trader = make_trader(make_user, sim)
     trader.point_at("http://127.0.0.1:1")  # markets cannot be loaded
     webhook_id, _ = webhook_of(_user(trader), trader.broker_id, size_mode="quantity", size_value=Decimal("0.01"))
@@ -158,8 +180,9 @@ def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, 
     assert [(t["task"], t["argsrepr"]) for t in queued] == [(tasks.PLACE_ORDER, f"[{order_id}]")]
 
 
-def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_sql(make_user, broker_of, webhook_of,
-                                                                                  orders_queue):
+def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_sql(
+    make_user, broker_of, webhook_of, orders_queue
+):
     """The receiver bounds sizes; should an out-of-range size reach processing anyway (an alert stored before
     the bound), the trader's log reads a sentence, never the SQL and parameters of the refused INSERT."""
     user, _ = make_user()
@@ -168,7 +191,11 @@ def test_a_stored_alert_the_database_cannot_record_as_an_order_says_so_without_s
     assert process_alert(alert_id, sender()) == []
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
-        assert session.scalars(select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))).all() == []
+        assert (
+            session.scalars(select(Order).where(Order.source == "webhook", Order.source_ref == str(alert_id))).all()
+            == []
+        )
     assert alert.processed_at is not None and alert.order_ids == []
-    assert alert.process_result == ("no order: the order could not be recorded (a database error; the worker log "
-                                    "has the details)")
+    assert alert.process_result == (
+        "no order: the order could not be recorded (a database error; the worker log has the details)"
+    )

@@ -20,17 +20,37 @@ from tests.core.webhooks.fixtures import sender
 from tests.core.webhooks.test_processing import _accepted
 
 
-def _filled_entry(webhook_id: int, action: str = "buy", *, quantity: str = "0.01", price: str = "100",
-                  fee: str = "0.00001", fee_asset: str = "BTC", **exits) -> tuple[int, int]:
+def _filled_entry(
+    webhook_id: int,
+    action: str = "buy",
+    *,
+    quantity: str = "0.01",
+    price: str = "100",
+    fee: str = "0.00001",
+    fee_asset: str = "BTC",
+    **exits,
+) -> tuple[int, int]:
     """An alert with exit prices whose entry order filled at `price` (fills in the ledger)."""
     alert_id = _accepted(webhook_id, action, **{k: str(v) for k, v in exits.items()})
     [entry_id] = process_alert(alert_id, sender())
     with session_scope() as session:
         entry = session.get(Order, entry_id)
         entry.state, entry.filled_quantity, entry.average_price = "filled", Decimal(quantity), Decimal(price)
-        session.add(Fill(order_id=entry.id, user_id=entry.user_id, broker_id=entry.broker_id, symbol=entry.symbol,
-                         side=action, venue_trade_id=secrets.token_hex(6), price=Decimal(price),
-                         quantity=Decimal(quantity), fee=Decimal(fee), fee_asset=fee_asset, traded_at=utcnow()))
+        session.add(
+            Fill(
+                order_id=entry.id,
+                user_id=entry.user_id,
+                broker_id=entry.broker_id,
+                symbol=entry.symbol,
+                side=action,
+                venue_trade_id=secrets.token_hex(6),
+                price=Decimal(price),
+                quantity=Decimal(quantity),
+                fee=Decimal(fee),
+                fee_asset=fee_asset,
+                traded_at=utcnow(),
+            )
+        )
     return alert_id, entry_id
 
 
@@ -59,8 +79,10 @@ def _processed_after_cancel(stop_id: int, alert_id: int) -> Order:
 
 
 def _queued(orders_queue) -> list[tuple[str, str]]:
-    return [(task["task"], task["argsrepr"])
-            for task in (json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1))]
+    return [
+        (task["task"], task["argsrepr"])
+        for task in (json.loads(raw)["headers"] for raw in orders_queue.lrange("orders", 0, -1))
+    ]
 
 
 def _webhook(make_user, broker_of, webhook_of) -> int:
@@ -70,7 +92,8 @@ def _webhook(make_user, broker_of, webhook_of) -> int:
 
 
 def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_the_fee(
-        make_user, broker_of, webhook_of, orders_queue):
+    make_user, broker_of, webhook_of, orders_queue
+):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     alert_id, entry_id = _filled_entry(webhook_id, stop_loss=90, take_profit=120)
     orders_queue.delete("orders")
@@ -80,7 +103,12 @@ def test_a_filled_long_is_protected_once_by_a_sell_oco_for_what_it_bought_less_t
     [oco] = _protections(entry_id)
     assert oco.id == oco_id and oco.state == "new"
     assert (oco.type, oco.side, oco.quantity, oco.price, oco.stop_price) == (
-        "oco", "sell", Decimal("0.00999"), Decimal(120), Decimal(90))
+        "oco",
+        "sell",
+        Decimal("0.00999"),
+        Decimal(120),
+        Decimal(90),
+    )
     assert (oco.source, oco.source_ref) == ("webhook", str(alert_id))
     with new_session() as session:
         alert = session.get(WebhookAlert, alert_id)
@@ -110,8 +138,9 @@ def test_a_short_is_protected_by_a_buy_with_its_stop_above(make_user, broker_of,
     assert (oco.side, oco.quantity, oco.price, oco.stop_price) == ("buy", Decimal("0.01"), Decimal(80), Decimal(110))
 
 
-def test_prices_the_fill_already_crossed_are_refused_visibly_and_not_sent(make_user, broker_of, webhook_of,
-                                                                           orders_queue):
+def test_prices_the_fill_already_crossed_are_refused_visibly_and_not_sent(
+    make_user, broker_of, webhook_of, orders_queue
+):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     alert_id, entry_id = _filled_entry(webhook_id, price="100", stop_loss=101, take_profit=150)
     orders_queue.delete("orders")
@@ -124,8 +153,9 @@ def test_prices_the_fill_already_crossed_are_refused_visibly_and_not_sent(make_u
         assert "refused" in session.get(WebhookAlert, alert_id).process_result
 
 
-def test_nothing_is_protected_before_the_fill_without_exit_prices_or_after_a_later_exit(make_user, broker_of,
-                                                                                        webhook_of):
+def test_nothing_is_protected_before_the_fill_without_exit_prices_or_after_a_later_exit(
+    make_user, broker_of, webhook_of
+):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     [open_entry] = process_alert(_accepted(webhook_id, "buy", stop_loss="90"), sender())
     _, plain = _filled_entry(webhook_id)
@@ -139,8 +169,11 @@ def test_fills_missing_from_the_ledger_postpone_the_protection_to_the_sweep(make
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     _, entry_id = _filled_entry(webhook_id, stop_loss=90)
     with session_scope() as session:
-        session.execute(update(Order).where(Order.id == entry_id).values(filled_quantity=Decimal("0.02"),
-                                                                        updated_at=utcnow() - timedelta(minutes=1)))
+        session.execute(
+            update(Order)
+            .where(Order.id == entry_id)
+            .values(filled_quantity=Decimal("0.02"), updated_at=utcnow() - timedelta(minutes=1))
+        )
     with session_scope() as session, pytest.raises(LookupError, match="not all recorded"):
         record_protection(session, entry_id)
     with new_session() as session:
@@ -153,8 +186,9 @@ def test_the_sweep_finds_old_unprotected_entries_only_until_they_are_protected(m
     _, fresh = _filled_entry(webhook_id, take_profit=150)
     _, unasked = _filled_entry(webhook_id)
     with session_scope() as session:
-        session.execute(update(Order).where(Order.id.in_([old, unasked]))
-                        .values(updated_at=utcnow() - timedelta(seconds=30)))
+        session.execute(
+            update(Order).where(Order.id.in_([old, unasked])).values(updated_at=utcnow() - timedelta(seconds=30))
+        )
     with new_session() as session:
         found = unprotected_entry_ids(session)
     assert old in found and fresh not in found and unasked not in found
@@ -163,8 +197,9 @@ def test_the_sweep_finds_old_unprotected_entries_only_until_they_are_protected(m
         assert old not in unprotected_entry_ids(session)
 
 
-def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(make_user, broker_of, webhook_of,
-                                                                             orders_queue):
+def test_close_waits_for_the_resting_protection_to_be_cancelled_at_the_venue(
+    make_user, broker_of, webhook_of, orders_queue
+):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     stop_id = _resting_stop(webhook_id, orders_queue)
     close_id = _accepted(webhook_id, "close", time="close")
@@ -190,15 +225,16 @@ def test_close_cancels_a_protection_never_sent_and_sells_at_once(make_user, brok
         assert session.get(Order, sell_id).quantity == Decimal("0.00999")
 
 
-def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_user, broker_of, webhook_of,
-                                                                       orders_queue):
+def test_a_sell_after_a_protected_buy_cancels_the_stop_first_then_sells(make_user, broker_of, webhook_of, orders_queue):
     webhook_id = _webhook(make_user, broker_of, webhook_of)
     stop_id = _resting_stop(webhook_id, orders_queue)
     exit_id = _accepted(webhook_id, "sell", time="exit")
     assert process_alert(exit_id, sender()) == []
     with new_session() as session:
-        assert f"cancelling protective order(s) #{stop_id} before trading" in \
-            session.get(WebhookAlert, exit_id).process_result
+        assert (
+            f"cancelling protective order(s) #{stop_id} before trading"
+            in session.get(WebhookAlert, exit_id).process_result
+        )
     assert _queued(orders_queue) == [(tasks.TRADE_AFTER_CANCELLING, f"[{exit_id}]")]
 
     assert _processed_after_cancel(stop_id, exit_id).side == "sell"

@@ -23,8 +23,7 @@ def test_each_address_has_its_own_budget_per_minute(redis_client):
 
 def test_the_sample_and_the_address_table_stay_bounded(redis_client):
     for i in range(SAMPLE_SIZE + 50):
-        note_stranger(redis_client, Stranger(f"10.0.{i // 250}.{i % 250}", b"x" * 10_000, 10_000, "curl"),
-                      10, NOW)
+        note_stranger(redis_client, Stranger(f"10.0.{i // 250}.{i % 250}", b"x" * 10_000, 10_000, "curl"), 10, NOW)
     sample = [json.loads(raw) for raw in redis_client.lrange(STRANGER_SAMPLE, 0, -1)]
     assert len(sample) == SAMPLE_SIZE
     assert sample[0]["address"] == f"10.0.0.{SAMPLE_SIZE + 49}" and len(sample[0]["body"]) == 200

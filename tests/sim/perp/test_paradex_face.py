@@ -54,8 +54,9 @@ def test_limit_orders_rest_list_and_cancel(sims):
     async def go():
         try:
             await venue.onboard(ETH_ADDRESS)
-            req = PerpOrderRequest("ETH-USD-PERP", "BUY", D("0.5"), D("100"), client_id="l1", order_type="LIMIT",
-                                   time_in_force="GTC")
+            req = PerpOrderRequest(
+                "ETH-USD-PERP", "BUY", D("0.5"), D("100"), client_id="l1", order_type="LIMIT", time_in_force="GTC"
+            )
             placed = await venue.place_order(req)
             assert placed.status == "OPEN"
             assert [o.order_id for o in await venue.open_orders()] == [placed.order_id]
@@ -142,5 +143,6 @@ def test_correlated_prices_across_venues(sims):
     assert abs(vest_mid - paradex_mid) / vest_mid < D("0.002")
     sims.call(sims.paradex.ledger.market.inject_spread, "paradex", 50, 0.5)
     spread = sims.call(sims.paradex.ledger.market.mid, "paradex", "BTC") - sims.call(
-        sims.vest.ledger.market.mid, "vest", "BTC")
+        sims.vest.ledger.market.mid, "vest", "BTC"
+    )
     assert spread / vest_mid > D("0.003")

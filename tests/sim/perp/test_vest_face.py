@@ -23,8 +23,9 @@ def registered_venue(sims, **kwargs) -> vest.VestVenue:
         return reply["apiKey"]
 
     api_key = asyncio.run(register())
-    return vest.VestVenue(rest_url=sims.vest_rest, ws_url=sims.vest_ws, api_key=api_key,
-                          signing_key=signing.key.hex(), **kwargs)
+    return vest.VestVenue(
+        rest_url=sims.vest_rest, ws_url=sims.vest_ws, api_key=api_key, signing_key=signing.key.hex(), **kwargs
+    )
 
 
 def run(coro_fn):

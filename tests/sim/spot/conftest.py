@@ -26,8 +26,9 @@ class SignedClient:
     def sign(self, payload: str) -> str:
         return hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
-    def call(self, method: str, path: str, *, body: dict | None = None, timestamp: int | None = None,
-             **params: object) -> requests.Response:
+    def call(
+        self, method: str, path: str, *, body: dict | None = None, timestamp: int | None = None, **params: object
+    ) -> requests.Response:
         params = {k: v for k, v in params.items() if v is not None}
         target = body if body is not None else params
         target["timestamp"] = int(time.time() * 1000) if timestamp is None else timestamp
@@ -40,8 +41,9 @@ class SignedClient:
         headers = {"X-MBX-APIKEY": self.api_key}
         if form:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return self.session.request(method, f"{self.sim.url}{path}?{query}", data=form or None,
-                                    headers=headers, timeout=10)
+        return self.session.request(
+            method, f"{self.sim.url}{path}?{query}", data=form or None, headers=headers, timeout=10
+        )
 
     def ok(self, method: str, path: str, **params: object) -> dict | list:
         response = self.call(method, path, **params)

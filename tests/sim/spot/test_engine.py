@@ -26,8 +26,9 @@ ASKS = [(D("101"), D("1")), (D("102"), D("2")), (D("103"), D("5"))]
 
 
 def make_engine() -> MatchingEngine:
-    engine = MatchingEngine([BTC], book=lambda symbol: (BIDS, ASKS), clock=lambda: 1_000,
-                            last_price=lambda symbol: D("100"))
+    engine = MatchingEngine(
+        [BTC], book=lambda symbol: (BIDS, ASKS), clock=lambda: 1_000, last_price=lambda symbol: D("100")
+    )
     engine.set_account("a", {"USDT": D("10000"), "BTC": D("10")})
     return engine
 
@@ -52,8 +53,12 @@ def test_market_sell_by_quote_quantity_rounds_down_to_the_step():
 
 def test_partial_fill_then_cancel_releases_the_rest():
     engine = make_engine()
-    order = engine.place("a", OrderRequest("BTCUSDT", Side.SELL, OrderType.LIMIT, quantity=D("3"), price=D("110"),
-                                           time_in_force=TimeInForce.GTC))
+    order = engine.place(
+        "a",
+        OrderRequest(
+            "BTCUSDT", Side.SELL, OrderType.LIMIT, quantity=D("3"), price=D("110"), time_in_force=TimeInForce.GTC
+        ),
+    )
     assert engine.accounts["a"].balances["BTC"].locked == D("3")
     engine.on_print("BTCUSDT", D("110"), D("1.25"))
     assert order.status == Status.PARTIALLY_FILLED and order.executed_qty == D("1.25")
@@ -65,8 +70,9 @@ def test_partial_fill_then_cancel_releases_the_rest():
 
 def test_stop_market_buy_triggers_at_or_above_the_stop():
     engine = make_engine()
-    order = engine.place("a", OrderRequest("BTCUSDT", Side.BUY, OrderType.STOP_LOSS, quantity=D("1"),
-                                           stop_price=D("105")))
+    order = engine.place(
+        "a", OrderRequest("BTCUSDT", Side.BUY, OrderType.STOP_LOSS, quantity=D("1"), stop_price=D("105"))
+    )
     assert engine.on_print("BTCUSDT", D("104.99"), D("1")) == [] and order.status == Status.NEW
     engine.on_print("BTCUSDT", D("105"), D("1"))
     assert order.status == Status.FILLED and order.fills[0].price == D("101")
@@ -75,17 +81,26 @@ def test_stop_market_buy_triggers_at_or_above_the_stop():
 def test_insufficient_balance_is_refused_without_side_effects():
     engine = make_engine()
     with pytest.raises(EngineError) as refused:
-        engine.place("a", OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, quantity=D("200"), price=D("100"),
-                                       time_in_force=TimeInForce.GTC))
+        engine.place(
+            "a",
+            OrderRequest(
+                "BTCUSDT", Side.BUY, OrderType.LIMIT, quantity=D("200"), price=D("100"), time_in_force=TimeInForce.GTC
+            ),
+        )
     assert refused.value.reason == EngineError.INSUFFICIENT_BALANCE
     assert engine.orders == {} and totals(engine) == {"USDT": D("10000"), "BTC": D("10")}
 
 
 def test_buy_oco_with_limit_maker_below_and_stop_above():
     engine = make_engine()
-    order_list = engine.place_oco("a", "BTCUSDT", Side.BUY, D("1"),
-                                  above=OcoLeg(OrderType.STOP_LOSS, stop_price=D("110")),
-                                  below=OcoLeg(OrderType.LIMIT_MAKER, price=D("95")))
+    order_list = engine.place_oco(
+        "a",
+        "BTCUSDT",
+        Side.BUY,
+        D("1"),
+        above=OcoLeg(OrderType.STOP_LOSS, stop_price=D("110")),
+        below=OcoLeg(OrderType.LIMIT_MAKER, price=D("95")),
+    )
     stop_leg, maker_leg = (engine.orders[i] for i in order_list.order_ids)
     assert engine.accounts["a"].balances["USDT"].locked == D("110")  # the larger need of the two legs
     engine.on_print("BTCUSDT", D("94"), D("5"))
@@ -96,9 +111,16 @@ def test_buy_oco_with_limit_maker_below_and_stop_above():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(
-    st.sampled_from(["limit_buy", "limit_sell", "market_buy", "market_sell", "print", "cancel"]),
-    st.integers(90, 112), st.integers(1, 30)), max_size=25))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["limit_buy", "limit_sell", "market_buy", "market_sell", "print", "cancel"]),
+            st.integers(90, 112),
+            st.integers(1, 30),
+        ),
+        max_size=25,
+    )
+)
 def test_balances_are_conserved_up_to_fees_and_never_negative(actions):
     """Whatever happens, value moves only through fills, fees are 0.1%, locks end at zero once closed."""
     engine = make_engine()
@@ -106,11 +128,19 @@ def test_balances_are_conserved_up_to_fees_and_never_negative(actions):
         qty, px = D(size) / 10, D(price)
         try:
             if action == "limit_buy":
-                engine.place("a", OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, quantity=qty, price=px,
-                                               time_in_force=TimeInForce.GTC))
+                engine.place(
+                    "a",
+                    OrderRequest(
+                        "BTCUSDT", Side.BUY, OrderType.LIMIT, quantity=qty, price=px, time_in_force=TimeInForce.GTC
+                    ),
+                )
             elif action == "limit_sell":
-                engine.place("a", OrderRequest("BTCUSDT", Side.SELL, OrderType.LIMIT, quantity=qty, price=px,
-                                               time_in_force=TimeInForce.GTC))
+                engine.place(
+                    "a",
+                    OrderRequest(
+                        "BTCUSDT", Side.SELL, OrderType.LIMIT, quantity=qty, price=px, time_in_force=TimeInForce.GTC
+                    ),
+                )
             elif action == "market_buy":
                 engine.place("a", OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, quantity=qty))
             elif action == "market_sell":
@@ -127,8 +157,10 @@ def test_balances_are_conserved_up_to_fees_and_never_negative(actions):
     quote_out = sum(f.quote_qty for f in engine.fills if f.side == Side.BUY)
     base_in = sum(f.qty for f in engine.fills if f.side == Side.BUY)
     base_out = sum(f.qty for f in engine.fills if f.side == Side.SELL)
-    fees = {"USDT": sum(f.commission for f in engine.fills if f.commission_asset == "USDT"),
-            "BTC": sum(f.commission for f in engine.fills if f.commission_asset == "BTC")}
+    fees = {
+        "USDT": sum(f.commission for f in engine.fills if f.commission_asset == "USDT"),
+        "BTC": sum(f.commission for f in engine.fills if f.commission_asset == "BTC"),
+    }
     now = totals(engine)
     assert now["USDT"] == D("10000") + quote_in - quote_out - fees["USDT"]
     assert now["BTC"] == D("10") + base_in - base_out - fees["BTC"]

@@ -37,8 +37,15 @@ def test_lost_order_response_still_places_the_order(sim, client: SignedClient):
     """The answer is lost, not the order: querying by client order id finds it (reconciliation's job)."""
     sim.set_faults(lose_next_order_response=True)
     with pytest.raises(requests.ConnectionError):
-        client.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001",
-                    newClientOrderId="lost-1")
+        client.call(
+            "POST",
+            "/api/v3/order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="MARKET",
+            quantity="0.001",
+            newClientOrderId="lost-1",
+        )
     order = client.ok("GET", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="lost-1")
     assert order["status"] == "FILLED"
     # Only the next answer is lost.
@@ -46,9 +53,15 @@ def test_lost_order_response_still_places_the_order(sim, client: SignedClient):
     assert again["status"] == "FILLED"
 
 
-@pytest.mark.parametrize("body", [
-    {"latency_ms": -5}, {"http_5xx_rate": 2}, {"http_429_count": "many"}, {"explode": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"latency_ms": -5},
+        {"http_5xx_rate": 2},
+        {"http_429_count": "many"},
+        {"explode": True},
+    ],
+)
 def test_bad_fault_settings_are_refused(sim, body):
     response = requests.post(f"{sim.url}/sim/admin/faults", json=body, timeout=5)
     assert response.status_code == 400 and response.json()["error"]
@@ -64,14 +77,17 @@ def test_account_provisioning_is_idempotent_and_sets_balances(sim):
     assert SignedClient(sim, "provKey1", "s2").balances()["USDT"] == ("750.00000000", "0.00000000")
 
 
-@pytest.mark.parametrize("body", [
-    {"api_secret": "s", "balances": {}},
-    {"api_key": "has space", "api_secret": "s"},
-    {"api_key": "okKey", "api_secret": ""},
-    {"api_key": "okKey", "api_secret": "s", "balances": {"USDT": "-1"}},
-    {"api_key": "okKey", "api_secret": "s", "balances": {"USDT": "lots"}},
-    {"api_key": "okKey", "api_secret": "s", "balances": ["USDT"]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"api_secret": "s", "balances": {}},
+        {"api_key": "has space", "api_secret": "s"},
+        {"api_key": "okKey", "api_secret": ""},
+        {"api_key": "okKey", "api_secret": "s", "balances": {"USDT": "-1"}},
+        {"api_key": "okKey", "api_secret": "s", "balances": {"USDT": "lots"}},
+        {"api_key": "okKey", "api_secret": "s", "balances": ["USDT"]},
+    ],
+)
 def test_bad_account_requests_are_refused_and_create_nothing(sim, body):
     response = requests.post(f"{sim.url}/sim/admin/accounts", json=body, timeout=5)
     assert response.status_code == 400 and response.json()["error"]

@@ -21,11 +21,23 @@ def test_restart_keeps_balances_and_open_orders(tmp_path):
     try:
         first.create_account("persistKey", "persist-secret", {"USDT": "1000"})
         client = SignedClient(first, "persistKey", "persist-secret")
-        bid = Decimal(requests.get(f"{first.url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"},
-                                   timeout=5).json()["bidPrice"])
+        bid = Decimal(
+            requests.get(f"{first.url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}, timeout=5).json()[
+                "bidPrice"
+            ]
+        )
         price = str((bid * Decimal("0.5")).quantize(Decimal("0.01")))
-        order = client.ok("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                          quantity="0.001", price=price, newClientOrderId="kept-1")
+        order = client.ok(
+            "POST",
+            "/api/v3/order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price=price,
+            newClientOrderId="kept-1",
+        )
         balances = client.balances()
     finally:
         first.stop()
@@ -37,8 +49,17 @@ def test_restart_keeps_balances_and_open_orders(tmp_path):
         assert client.balances() == balances
         (kept,) = client.ok("GET", "/api/v3/openOrders", symbol="BTCUSDT")
         assert kept["orderId"] == order["orderId"] and kept["clientOrderId"] == "kept-1"
-        duplicate = client.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
-                                timeInForce="GTC", quantity="0.001", price=price, newClientOrderId="kept-1")
+        duplicate = client.call(
+            "POST",
+            "/api/v3/order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price=price,
+            newClientOrderId="kept-1",
+        )
         assert duplicate.json()["code"] == -2010
         client.ok("DELETE", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="kept-1")
         assert client.balances()["USDT"] == ("1000.00000000", "0.00000000")
@@ -68,8 +89,11 @@ def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path):
                 assert time.time() < deadline, "simulator did not start"
                 time.sleep(0.1)
         assert health["ok"] is True and "BTCUSDT" in health["symbols"] and health["seed"] == 5
-        requests.post(f"http://127.0.0.1:{port}/sim/admin/accounts",
-                      json={"api_key": "serveKey", "api_secret": "x", "balances": {"USDT": "1"}}, timeout=5)
+        requests.post(
+            f"http://127.0.0.1:{port}/sim/admin/accounts",
+            json={"api_key": "serveKey", "api_secret": "x", "balances": {"USDT": "1"}},
+            timeout=5,
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

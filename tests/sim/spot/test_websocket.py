@@ -23,8 +23,11 @@ def test_raw_trade_stream_matches_rest_candle_of_the_same_minute(sim):
     assert [t["t"] for t in trades] == list(range(trades[0]["t"], trades[0]["t"] + 3))  # one trade per second
     last = trades[-1]
     minute = last["T"] // 60_000 * 60_000
-    (row,) = requests.get(f"{sim.url}/api/v3/klines", params={
-        "symbol": "ETHUSDT", "interval": "1m", "startTime": minute, "limit": 1}, timeout=5).json()
+    (row,) = requests.get(
+        f"{sim.url}/api/v3/klines",
+        params={"symbol": "ETHUSDT", "interval": "1m", "startTime": minute, "limit": 1},
+        timeout=5,
+    ).json()
     assert Decimal(row[3]) <= Decimal(last["p"]) <= Decimal(row[2])
 
 
@@ -61,11 +64,17 @@ def test_diff_depth_continues_the_rest_snapshot(sim):
     async def scenario() -> tuple[list[dict], dict, dict]:
         async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@depth@100ms") as ws:
             buffered = [json.loads(await asyncio.wait_for(ws.recv(), 5))]
-            snapshot = await asyncio.to_thread(lambda: requests.get(
-                f"{sim.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1000}, timeout=5).json())
+            snapshot = await asyncio.to_thread(
+                lambda: requests.get(
+                    f"{sim.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1000}, timeout=5
+                ).json()
+            )
             buffered += [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
-            final = await asyncio.to_thread(lambda: requests.get(
-                f"{sim.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1000}, timeout=5).json())
+            final = await asyncio.to_thread(
+                lambda: requests.get(
+                    f"{sim.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1000}, timeout=5
+                ).json()
+            )
             return buffered, snapshot, final
 
     events, snapshot, final = asyncio.run(scenario())
@@ -103,8 +112,11 @@ def test_kline_closes_on_the_utc_minute_with_x_true_and_matches_rest(sim):
     assert k["t"] % 60_000 == 0 and k["T"] == k["t"] + 59_999
     assert k["T"] < event["received_ms"]  # sent once its minute is over, never before
     assert k["n"] == 60 and k["L"] - k["f"] == 59
-    (row,) = requests.get(f"{sim.url}/api/v3/klines", params={
-        "symbol": "BTCUSDT", "interval": "1m", "startTime": k["t"], "limit": 1}, timeout=5).json()
+    (row,) = requests.get(
+        f"{sim.url}/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "1m", "startTime": k["t"], "limit": 1},
+        timeout=5,
+    ).json()
     assert row[:9] == [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"]]
     assert row[9:11] == [k["V"], k["Q"]]
 

@@ -22,8 +22,16 @@ def signer() -> paradex.ParadexSigner:
 
 def test_order_body_signature_verifies_with_starknet_py():
     s = signer()
-    req = PerpOrderRequest("BTC-USD-PERP", "SELL", D("0.25"), D("65000.5"), "cid", order_type="LIMIT",
-                           time_in_force="GTC", reduce_only=True)
+    req = PerpOrderRequest(
+        "BTC-USD-PERP",
+        "SELL",
+        D("0.25"),
+        D("65000.5"),
+        "cid",
+        order_type="LIMIT",
+        time_in_force="GTC",
+        reduce_only=True,
+    )
     signed = s.sign_order(req.market, req.side, req.order_type, req.size, req.price)
     body = paradex.order_body(signed, req, 60_000)
     assert body["price"] == "65000.5" and body["size"] == "0.25" and body["flags"] == ["REDUCE_ONLY"]
@@ -69,40 +77,64 @@ def test_presigned_pool_serves_only_its_size_and_drops_expired_orders():
 
 
 def test_book_frames_snapshot_and_delta():
-    snap = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "order_book.BTC-USD-PERP.deltas@15@50ms",
-            "data": {"seq_no": 7, "market": "BTC-USD-PERP", "last_updated_at": 1, "update_type": "s",
-                     "inserts": [{"side": "BUY", "price": "100", "size": "1"},
-                                 {"side": "SELL", "price": "101", "size": "2"}], "updates": [], "deletes": []}}}
+    snap = {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {
+            "channel": "order_book.BTC-USD-PERP.deltas@15@50ms",
+            "data": {
+                "seq_no": 7,
+                "market": "BTC-USD-PERP",
+                "last_updated_at": 1,
+                "update_type": "s",
+                "inserts": [
+                    {"side": "BUY", "price": "100", "size": "1"},
+                    {"side": "SELL", "price": "101", "size": "2"},
+                ],
+                "updates": [],
+                "deletes": [],
+            },
+        },
+    }
     frame = paradex.parse_book_frame(json.dumps(snap))
     assert frame["snapshot"] and frame["seq"] == 7
     assert frame["bids"] == [(D(100), D(1))] and frame["asks"] == [(D(101), D(2))]
-    snap["params"]["data"].update(update_type="d", seq_no=8, inserts=[],
-                                  deletes=[{"side": "BUY", "price": "100", "size": "1"}])
+    snap["params"]["data"].update(
+        update_type="d", seq_no=8, inserts=[], deletes=[{"side": "BUY", "price": "100", "size": "1"}]
+    )
     delta = paradex.parse_book_frame(json.dumps(snap))
     assert not delta["snapshot"] and delta["bids"] == [(D(100), D(0))]
     assert paradex.parse_book_frame('{"jsonrpc":"2.0","id":1,"result":{}}') is None
 
 
-@pytest.mark.parametrize("raw", [
-    "nope", "[]",
-    '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"s"}}}',
-    '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"z","seq_no":1}}}',
-    '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"s","seq_no":1,'
-    '"inserts":[{"side":"UP","price":"1","size":"1"}]}}}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "nope",
+        "[]",
+        '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"s"}}}',
+        '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"z","seq_no":1}}}',
+        '{"method":"subscription","params":{"channel":"order_book.X","data":{"update_type":"s","seq_no":1,'
+        '"inserts":[{"side":"UP","price":"1","size":"1"}]}}}',
+    ],
+)
 def test_malformed_book_frames_raise(raw):
     with pytest.raises(errors.MalformedResponse):
         paradex.parse_book_frame(raw)
 
 
-@pytest.mark.parametrize("status,body,cls", [
-    (401, {"error": "INVALID_TOKEN", "message": "x"}, errors.AuthError),
-    (400, {"error": "INVALID_SIGNATURE", "message": "x"}, errors.AuthError),
-    (400, {"error": "NOT_ENOUGH_MARGIN", "message": "x"}, errors.InsufficientFunds),
-    (404, {"error": "ORDER_NOT_FOUND", "message": "x"}, errors.OrderNotFound),
-    (429, None, errors.RateLimited), (502, None, errors.Unavailable),
-    (400, {"error": "PRICE_BAND", "message": "x"}, errors.InvalidOrder),
-])
+@pytest.mark.parametrize(
+    "status,body,cls",
+    [
+        (401, {"error": "INVALID_TOKEN", "message": "x"}, errors.AuthError),
+        (400, {"error": "INVALID_SIGNATURE", "message": "x"}, errors.AuthError),
+        (400, {"error": "NOT_ENOUGH_MARGIN", "message": "x"}, errors.InsufficientFunds),
+        (404, {"error": "ORDER_NOT_FOUND", "message": "x"}, errors.OrderNotFound),
+        (429, None, errors.RateLimited),
+        (502, None, errors.Unavailable),
+        (400, {"error": "PRICE_BAND", "message": "x"}, errors.InvalidOrder),
+    ],
+)
 def test_error_mapping(status, body, cls):
     with pytest.raises(cls):
         paradex.raise_for_error(status, body)

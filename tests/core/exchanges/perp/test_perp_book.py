@@ -59,12 +59,32 @@ def test_crossed_book_is_treated_as_a_gap():
     assert not b.valid
 
 
-@pytest.mark.parametrize("rows", [
-    "not a list", [["abc", "1"]], [["100"]], [["-1", "1"]], [["100", "-2"]], [["NaN", "1"]], [None],
-    [["1", "1"], ["12"]], ["12"], [["Infinity", "1"]], [["100", "-Infinity"]], [["0", "1"]], [["-0", "1"]],
-    [["sNaN", "1"]], [[True, "1"]], [["100", None]], [[["100"], "1"]], {"100": "1"}, [["100", "1"], "ab"],
-    [["1", "1"], ["2", "x"]], [{"1": "1", "2": "2"}],
-])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "not a list",
+        [["abc", "1"]],
+        [["100"]],
+        [["-1", "1"]],
+        [["100", "-2"]],
+        [["NaN", "1"]],
+        [None],
+        [["1", "1"], ["12"]],
+        ["12"],
+        [["Infinity", "1"]],
+        [["100", "-Infinity"]],
+        [["0", "1"]],
+        [["-0", "1"]],
+        [["sNaN", "1"]],
+        [[True, "1"]],
+        [["100", None]],
+        [[["100"], "1"]],
+        {"100": "1"},
+        [["100", "1"], "ab"],
+        [["1", "1"], ["2", "x"]],
+        [{"1": "1", "2": "2"}],
+    ],
+)
 def test_malformed_levels_are_refused_clearly(rows):
     with pytest.raises(MalformedResponse, match="book"):
         parse_levels(rows, venue="test")
@@ -72,7 +92,9 @@ def test_malformed_levels_are_refused_clearly(rows):
 
 def test_levels_accept_strings_numbers_and_dicts():
     assert parse_levels([["1.5", 2], {"price": "3", "size": "0"}], venue="v") == [(D("1.5"), D(2)), (D(3), D(0))]
-    assert parse_levels([[0.1, 1.25]], venue="v") == [(D("0.1"), D("1.25"))]  # a float by its text, not its binary value
+    assert parse_levels([[0.1, 1.25]], venue="v") == [
+        (D("0.1"), D("1.25"))
+    ]  # a float by its text, not its binary value
     assert parse_levels([], venue="v") == []
 
 
@@ -86,8 +108,14 @@ def test_interned_text_never_stands_for_another_value():
 
 
 decimal_text = st.decimals(min_value=D("0.00000001"), max_value=D(10) ** 9, places=8).map(str)
-junk = st.one_of(decimal_text, st.sampled_from(["0", "-1", "NaN", "inf", "1e3", "x", "", " 5 "]),
-                 st.integers(-5, 5), st.floats(allow_nan=True), st.none(), st.booleans())
+junk = st.one_of(
+    decimal_text,
+    st.sampled_from(["0", "-1", "NaN", "inf", "1e3", "x", "", " 5 "]),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.none(),
+    st.booleans(),
+)
 
 
 def parsed_row_by_row(rows: list) -> list[tuple[D, D]]:
@@ -120,18 +148,25 @@ def test_age_is_infinite_before_any_frame():
     assert book([("1", "1")], [("2", "1")]).age() < 1
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"side": "LONG"}, "side"), ({"size": D(0)}, "size"), ({"size": 1.5}, "size"),
-    ({"price": D(-1)}, "price"), ({"order_type": "LIMIT", "price": None}, "LIMIT"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"side": "LONG"}, "side"),
+        ({"size": D(0)}, "size"),
+        ({"size": 1.5}, "size"),
+        ({"price": D(-1)}, "price"),
+        ({"order_type": "LIMIT", "price": None}, "LIMIT"),
+    ],
+)
 def test_order_request_refuses_bad_input(kwargs, message):
     base = {"market": "BTC-PERP", "side": "BUY", "size": D("0.01"), "price": D(100), "client_id": "c1"}
     with pytest.raises(ValueError, match=message):
         PerpOrderRequest(**{**base, **kwargs})
 
 
-levels = st.lists(st.tuples(st.integers(1, 1000), st.integers(1, 50)), min_size=1, max_size=20,
-                  unique_by=lambda t: t[0])
+levels = st.lists(
+    st.tuples(st.integers(1, 1000), st.integers(1, 50)), min_size=1, max_size=20, unique_by=lambda t: t[0]
+)
 
 
 @given(asks=levels, size=st.integers(1, 400))
@@ -209,11 +244,16 @@ class ReferenceBook:
 
 # A small price grid so deltas hit existing levels; bids and asks overlap at the edge now and then
 # (a crossed book); every other frame is a delta, and a "gap" skips a sequence number.
-grid_level = st.tuples(st.integers(2, 80).map(lambda half_ticks: D(half_ticks) / 2),
-                       st.sampled_from([D(0), D("0.5"), D(1), D("1.25"), D(3)]))
+grid_level = st.tuples(
+    st.integers(2, 80).map(lambda half_ticks: D(half_ticks) / 2),
+    st.sampled_from([D(0), D("0.5"), D(1), D("1.25"), D(3)]),
+)
 side_levels = st.lists(grid_level, max_size=8)
-frame = st.tuples(st.sampled_from(["snapshot"] + ["delta"] * 8 + ["gap"]), side_levels,
-                  side_levels.map(lambda rows: [(p + 38, s) for p, s in rows]))
+frame = st.tuples(
+    st.sampled_from(["snapshot"] + ["delta"] * 8 + ["gap"]),
+    side_levels,
+    side_levels.map(lambda rows: [(p + 38, s) for p, s in rows]),
+)
 
 
 def apply_both(book: OrderBook, reference: ReferenceBook, kind: str, bids, asks) -> None:
@@ -235,8 +275,11 @@ def apply_both(book: OrderBook, reference: ReferenceBook, kind: str, bids, asks)
 
 
 @settings(max_examples=300, deadline=None)
-@given(first=side_levels, frames=st.lists(frame, max_size=30),
-       sizes=st.lists(st.decimals(min_value=D("0.01"), max_value=D(12), places=2), min_size=1, max_size=4))
+@given(
+    first=side_levels,
+    frames=st.lists(frame, max_size=30),
+    sizes=st.lists(st.decimals(min_value=D("0.01"), max_value=D(12), places=2), min_size=1, max_size=4),
+)
 def test_optimised_book_equals_a_naive_reference(first, frames, sizes):
     book, reference = OrderBook("v", "m"), ReferenceBook()
     for kind, bids, asks in [("snapshot", first, [(p + 38, s) for p, s in first]), *frames]:

@@ -54,7 +54,8 @@ def test_hash_one_nibble_short_uses_starknet_padding():
     for bits in (248, 249, 250, 251):
         msg_hash = (1 << (bits - 1)) | 0xABCDEF
         assert tuple(stark.sign(msg_hash, CPP_PRIVATE).__dict__.values()) == tuple(
-            message_signature(msg_hash, CPP_PRIVATE))
+            message_signature(msg_hash, CPP_PRIVATE)
+        )
 
 
 @pytest.mark.parametrize("bad", [-1, 0, 2**251, 2**252])
@@ -116,22 +117,28 @@ def test_order_message_hash_matches_cpp_vector():
 
 
 def test_auth_struct_hash_matches_cpp_vector():
-    struct = stark.hash_chain([stark.REQUEST_TYPE_HASH, stark.felt_of("POST"), stark.felt_of("/v1/auth"), 0,
-                               1690186758, 1690273158])
+    struct = stark.hash_chain(
+        [stark.REQUEST_TYPE_HASH, stark.felt_of("POST"), stark.felt_of("/v1/auth"), 0, 1690186758, 1690273158]
+    )
     assert struct == 0x0069CB5C6EA69984C70005D0A56C2198C693AADE9E7611686D517E6E71ECAAD3
 
 
 def _typed(primary: str, fields: list[tuple[str, str]], message: dict, chain: str) -> TypedData:
-    return TypedData.from_dict({
-        "domain": {"name": "Paradex", "chainId": chain, "version": "1"},
-        "primaryType": primary,
-        "types": {
-            "StarkNetDomain": [{"name": "name", "type": "felt"}, {"name": "chainId", "type": "felt"},
-                               {"name": "version", "type": "felt"}],
-            primary: [{"name": n, "type": t} for n, t in fields],
-        },
-        "message": message,
-    })
+    return TypedData.from_dict(
+        {
+            "domain": {"name": "Paradex", "chainId": chain, "version": "1"},
+            "primaryType": primary,
+            "types": {
+                "StarkNetDomain": [
+                    {"name": "name", "type": "felt"},
+                    {"name": "chainId", "type": "felt"},
+                    {"name": "version", "type": "felt"},
+                ],
+                primary: [{"name": n, "type": t} for n, t in fields],
+            },
+            "message": message,
+        }
+    )
 
 
 ORDER_FIELDS = [(n, "felt") for n in ("timestamp", "market", "side", "orderType", "size", "price")]
@@ -148,10 +155,19 @@ ORDER_FIELDS = [(n, "felt") for n in ("timestamp", "market", "side", "orderType"
 )
 def test_order_hash_equals_starknet_py_typed_data(timestamp, side, order_type, size, price, account):
     chain = "PRIVATE_SN_PARACLEAR_MAINNET"
-    typed = _typed("Order", ORDER_FIELDS, {
-        "timestamp": str(timestamp), "market": "BTC-USD-PERP", "side": "1" if side == "BUY" else "2",
-        "orderType": order_type, "size": str(int(size.scaleb(8))), "price": str(int(price.scaleb(8))),
-    }, hex(stark.felt_of(chain)))
+    typed = _typed(
+        "Order",
+        ORDER_FIELDS,
+        {
+            "timestamp": str(timestamp),
+            "market": "BTC-USD-PERP",
+            "side": "1" if side == "BUY" else "2",
+            "orderType": order_type,
+            "size": str(int(size.scaleb(8))),
+            "price": str(int(price.scaleb(8))),
+        },
+        hex(stark.felt_of(chain)),
+    )
     ours = stark.ParadexHasher(chain, account).order_hash(timestamp, "BTC-USD-PERP", side, order_type, size, price)
     assert ours == typed.message_hash(account)
 
@@ -159,9 +175,12 @@ def test_order_hash_equals_starknet_py_typed_data(timestamp, side, order_type, s
 def test_auth_and_onboarding_hashes_equal_starknet_py_typed_data():
     chain, account = "PRIVATE_SN_POTC_SEPOLIA", 0x1234567
     hasher = stark.ParadexHasher(chain, account)
-    auth = _typed("Request", [(n, "felt") for n in ("method", "path", "body", "timestamp", "expiration")],
-                  {"method": "POST", "path": "/v1/auth", "body": "", "timestamp": 1700000000,
-                   "expiration": 1700001800}, hex(stark.felt_of(chain)))
+    auth = _typed(
+        "Request",
+        [(n, "felt") for n in ("method", "path", "body", "timestamp", "expiration")],
+        {"method": "POST", "path": "/v1/auth", "body": "", "timestamp": 1700000000, "expiration": 1700001800},
+        hex(stark.felt_of(chain)),
+    )
     assert hasher.auth_hash(1700000000, 1700001800) == auth.message_hash(account)
     onboarding = _typed("Constant", [("action", "felt")], {"action": "Onboarding"}, hex(stark.felt_of(chain)))
     assert hasher.onboarding_hash() == onboarding.message_hash(account)
@@ -188,16 +207,26 @@ PARADEX_JS_CONFIG = {
 }
 
 
-@pytest.mark.parametrize("phrase,address", [
-    ("test test test test test test test test test test test ball",
-     0x72C394AAA3FAE59AD7749C856DC18E2A289E83885B80C0DA7731290A9163E17),
-    ("test test test test test test test test test test test junk",
-     0x37FF1C9D89A50B3DD3A4F90E020EA80251B09BA28049EFBE4F7D3FEC2995C4A),
-    ("test test test test test test test test test test test waste",
-     0x18610FA9CDB1DD19CC224F137754DC98FC4A2AF9BB3A20DC6A15BAA1FC1A1F8),
-])
+@pytest.mark.parametrize(
+    "phrase,address",
+    [
+        (
+            "test test test test test test test test test test test ball",
+            0x72C394AAA3FAE59AD7749C856DC18E2A289E83885B80C0DA7731290A9163E17,
+        ),
+        (
+            "test test test test test test test test test test test junk",
+            0x37FF1C9D89A50B3DD3A4F90E020EA80251B09BA28049EFBE4F7D3FEC2995C4A,
+        ),
+        (
+            "test test test test test test test test test test test waste",
+            0x18610FA9CDB1DD19CC224F137754DC98FC4A2AF9BB3A20DC6A15BAA1FC1A1F8,
+        ),
+    ],
+)
 def test_account_address_derivation_matches_paradex_js(phrase, address):
     from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     eth_key = Account.from_mnemonic(phrase).key
     private = stark.stark_private_key_from_eth(eth_key, PARADEX_JS_CONFIG["l1_chain_id"])

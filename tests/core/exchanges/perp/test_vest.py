@@ -19,22 +19,49 @@ SIGNER = Account.from_key("0x" + "11" * 32)
 
 
 def venue(**kwargs) -> vest.VestVenue:
-    return vest.VestVenue(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9", api_key="k-secret-123",
-                          signing_key=SIGNER.key.hex(), clock_ms=lambda: 1_700_000_000_000, **kwargs)
+    return vest.VestVenue(
+        rest_url="http://127.0.0.1:9",
+        ws_url="ws://127.0.0.1:9",
+        api_key="k-secret-123",
+        signing_key=SIGNER.key.hex(),
+        clock_ms=lambda: 1_700_000_000_000,
+        **kwargs,
+    )
 
 
 def test_order_digest_is_keccak_of_the_documented_abi_tuple():
-    order = {"time": 1, "nonce": 2, "orderType": "MARKET", "symbol": "BTC-PERP", "isBuy": True,
-             "size": "0.01", "limitPrice": "70000", "reduceOnly": False}
-    expected = keccak(encode(["uint256", "uint256", "string", "string", "bool", "string", "string", "bool"],
-                             [1, 2, "MARKET", "BTC-PERP", True, "0.01", "70000", False]))
+    order = {
+        "time": 1,
+        "nonce": 2,
+        "orderType": "MARKET",
+        "symbol": "BTC-PERP",
+        "isBuy": True,
+        "size": "0.01",
+        "limitPrice": "70000",
+        "reduceOnly": False,
+    }
+    expected = keccak(
+        encode(
+            ["uint256", "uint256", "string", "string", "bool", "string", "string", "bool"],
+            [1, 2, "MARKET", "BTC-PERP", True, "0.01", "70000", False],
+        )
+    )
     assert vest.order_digest(order) == expected
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.tuples(st.integers(0, 2**256 - 1), st.integers(0, 2**64), st.text(max_size=70), st.text(max_size=3),
-                        st.booleans(), st.text(alphabet="0123456789.", max_size=40), st.text(max_size=33),
-                        st.booleans()))
+@given(
+    values=st.tuples(
+        st.integers(0, 2**256 - 1),
+        st.integers(0, 2**64),
+        st.text(max_size=70),
+        st.text(max_size=3),
+        st.booleans(),
+        st.text(alphabet="0123456789.", max_size=40),
+        st.text(max_size=33),
+        st.booleans(),
+    )
+)
 def test_abi_encoding_matches_eth_abi_byte_for_byte(values):
     assert vest.abi_encode(vest.ORDER_ABI, list(values)) == encode(vest.ORDER_ABI, list(values))
 
@@ -46,9 +73,12 @@ def test_personal_sign_is_eth_accounts_eip191_signature():
 
 
 @settings(max_examples=15, deadline=None)
-@given(size=st.decimals(min_value=D("0.0001"), max_value=D(100), places=4),
-       price=st.decimals(min_value=D("0.01"), max_value=D(200000), places=2),
-       side=st.sampled_from(["BUY", "SELL"]), reduce_only=st.booleans())
+@given(
+    size=st.decimals(min_value=D("0.0001"), max_value=D(100), places=4),
+    price=st.decimals(min_value=D("0.01"), max_value=D(200000), places=2),
+    side=st.sampled_from(["BUY", "SELL"]),
+    reduce_only=st.booleans(),
+)
 def test_signed_order_recovers_to_the_signing_key_and_body_matches_signed_text(size, price, side, reduce_only):
     body = venue().signed_order(PerpOrderRequest("BTC-PERP", side, size, price, "c", reduce_only=reduce_only))
     order = body["order"]
@@ -81,13 +111,16 @@ def test_signer_proof_recovers_to_primary_and_has_no_chain_id():
     body = vest.registration_body(primary.key, SIGNER.address, 1_800_000_000_000, vest.PROD_ROUTER)
     assert body["primaryAddr"] == primary.address.lower() and body["signingAddr"] == SIGNER.address.lower()
     assert "chainId" not in vest.signer_proof_typed_data(SIGNER.address, 1, vest.PROD_ROUTER)["domain"]
-    assert vest.recover_signer_proof(body["signingAddr"], 1_800_000_000_000, vest.PROD_ROUTER,
-                                     body["signature"]) == primary.address.lower()
+    assert (
+        vest.recover_signer_proof(body["signingAddr"], 1_800_000_000_000, vest.PROD_ROUTER, body["signature"])
+        == primary.address.lower()
+    )
 
 
 def test_cancel_digest_covers_time_nonce_and_id():
     assert vest.cancel_digest({"time": 1, "nonce": 2, "id": "0xab"}) == keccak(
-        encode(["uint256", "uint256", "string"], [1, 2, "0xab"]))
+        encode(["uint256", "uint256", "string"], [1, 2, "0xab"])
+    )
 
 
 def test_depth_frame_parsing():
@@ -97,22 +130,33 @@ def test_depth_frame_parsing():
     assert vest.parse_depth_frame('{"result":null,"id":1}') is None
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1,2]", b"\xff\xfe", '{"channel":"X@depth"}',
-                                 '{"channel":"X@depth","data":{"bids":[["x","1"]],"asks":[]}}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1,2]",
+        b"\xff\xfe",
+        '{"channel":"X@depth"}',
+        '{"channel":"X@depth","data":{"bids":[["x","1"]],"asks":[]}}',
+    ],
+)
 def test_malformed_depth_frames_raise_malformed_response(raw):
     with pytest.raises(errors.MalformedResponse):
         vest.parse_depth_frame(raw)
 
 
-@pytest.mark.parametrize("status,body,cls", [
-    (401, {"code": 1002, "msg": "UNAUTHORIZED"}, errors.AuthError),
-    (400, {"code": 1022, "msg": "INVALID_SIGNATURE"}, errors.AuthError),
-    (429, {"code": 429, "msg": "Rate limited"}, errors.RateLimited),
-    (400, {"code": 1023, "msg": "INVALID_NONCE"}, errors.InvalidOrder),
-    (400, {"code": 3002, "msg": "MARGIN_CHECK_FAILED"}, errors.InsufficientFunds),
-    (400, {"code": 3017, "msg": "ORDER_NOT_FOUND"}, errors.OrderNotFound),
-    (503, None, errors.Unavailable),
-])
+@pytest.mark.parametrize(
+    "status,body,cls",
+    [
+        (401, {"code": 1002, "msg": "UNAUTHORIZED"}, errors.AuthError),
+        (400, {"code": 1022, "msg": "INVALID_SIGNATURE"}, errors.AuthError),
+        (429, {"code": 429, "msg": "Rate limited"}, errors.RateLimited),
+        (400, {"code": 1023, "msg": "INVALID_NONCE"}, errors.InvalidOrder),
+        (400, {"code": 3002, "msg": "MARGIN_CHECK_FAILED"}, errors.InsufficientFunds),
+        (400, {"code": 3017, "msg": "ORDER_NOT_FOUND"}, errors.OrderNotFound),
+        (503, None, errors.Unavailable),
+    ],
+)
 def test_error_codes_map_onto_the_taxonomy(status, body, cls):
     with pytest.raises(cls):
         vest.raise_for_error(status, body)

@@ -45,25 +45,40 @@ def test_mask_keeps_only_a_prefix():
 
 # ---- emulated OCO (a Binance symbol without ocoAllowed) --------------------------------------------
 
+
 @pytest.fixture
 def no_oco_binance(venue, sleeps) -> BinanceSpot:
     info = copy.deepcopy(EXCHANGE_INFO)
     info["symbols"][0]["ocoAllowed"] = False
     venue.on("GET", "/api/v3/time", lambda _r: Reply(body={"serverTime": int(time.time() * 1000)}))
     venue.json("GET", "/api/v3/exchangeInfo", info)
-    return BinanceSpot(api_key=DOC_KEY, api_secret=DOC_SECRET, base_url=venue.url, timeout=1.0, sleep=sleeps,
-                       max_attempts=1)
+    return BinanceSpot(
+        api_key=DOC_KEY, api_secret=DOC_SECRET, base_url=venue.url, timeout=1.0, sleep=sleeps, max_attempts=1
+    )
 
 
 def emulated_sell_oco() -> OcoRequest:
-    return OcoRequest(client_order_id="ab-50", symbol="ETHBTC", side="sell", quantity=Decimal("1"),
-                      limit_price=Decimal("0.06"), stop_price=Decimal("0.04"))
+    return OcoRequest(
+        client_order_id="ab-50",
+        symbol="ETHBTC",
+        side="sell",
+        quantity=Decimal("1"),
+        limit_price=Decimal("0.06"),
+        stop_price=Decimal("0.04"),
+    )
 
 
 def test_emulated_oco_refused_take_profit_cancels_the_stop(no_oco_binance, venue):
     refusal = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
-    venue.on("POST", "/api/v3/order", lambda r: Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
-             if r.params["newClientOrderId"].endswith("-sl") else Reply(status=400, body=refusal))
+    venue.on(
+        "POST",
+        "/api/v3/order",
+        lambda r: (
+            Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
+            if r.params["newClientOrderId"].endswith("-sl")
+            else Reply(status=400, body=refusal)
+        ),
+    )
     venue.json("DELETE", "/api/v3/order", order_result(clientOrderId="ab-50-sl", status="CANCELED"))
     with pytest.raises(InsufficientFunds):
         no_oco_binance.place_oco(emulated_sell_oco())
@@ -72,8 +87,15 @@ def test_emulated_oco_refused_take_profit_cancels_the_stop(no_oco_binance, venue
 
 
 def test_emulated_oco_take_profit_with_unknown_outcome_keeps_the_stop(no_oco_binance, venue):
-    venue.on("POST", "/api/v3/order", lambda r: Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
-             if r.params["newClientOrderId"].endswith("-sl") else Reply(status=503, body=""))
+    venue.on(
+        "POST",
+        "/api/v3/order",
+        lambda r: (
+            Reply(body=order_result(clientOrderId=r.params["newClientOrderId"]))
+            if r.params["newClientOrderId"].endswith("-sl")
+            else Reply(status=503, body="")
+        ),
+    )
     venue.on("GET", "/api/v3/order", Reply(status=503, body=""))  # the lookup cannot tell either
     with pytest.raises(Unavailable):
         no_oco_binance.place_oco(emulated_sell_oco())

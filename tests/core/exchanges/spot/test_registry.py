@@ -14,10 +14,15 @@ SECRET = "s3cr3t-value-that-must-never-leak"
 KEY = "public-key-abcdefghijklmnop"
 
 
-@pytest.mark.parametrize(("venue", "cls", "url"), [
-    ("binance", BinanceSpot, "https://api.binance.com"), ("bitget", BitgetSpot, "https://api.bitget.com"),
-    ("kraken", KrakenSpot, "https://api.kraken.com"), ("sim", SimExchange, "http://127.0.0.1:8900"),
-])
+@pytest.mark.parametrize(
+    ("venue", "cls", "url"),
+    [
+        ("binance", BinanceSpot, "https://api.binance.com"),
+        ("bitget", BitgetSpot, "https://api.bitget.com"),
+        ("kraken", KrakenSpot, "https://api.kraken.com"),
+        ("sim", SimExchange, "http://127.0.0.1:8900"),
+    ],
+)
 def test_each_venue_is_built_with_its_default_url(venue, cls, url, redis_server):
     exchange = make_exchange(venue, api_key=KEY, api_secret=SECRET, passphrase="Passphrase-XYZ", redis=redis_server)
     assert type(exchange) is cls and exchange.base_url == url

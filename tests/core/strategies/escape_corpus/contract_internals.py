@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 from core.strategies import StrategyRuntime
+
 raise ValueError(str(StrategyRuntime))

@@ -3,4 +3,4 @@
 # stage: runtime
 # where: init
 # expect: Timeout,CpuTimeLimit,MemoryLimit
-value = 7 ** (10 ** 9)
+value = 7 ** (10**9)

@@ -4,5 +4,6 @@
 # where: init
 # expect: ForbiddenOperation
 import os
+
 while True:
     os.fork()

@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import ctypes
+
 ctypes.CDLL(None).system(b"touch @MARKER@")

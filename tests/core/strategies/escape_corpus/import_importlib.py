@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import importlib
+
 importlib.import_module("os").system("touch @MARKER@")

@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import os
+
 os.system("touch @MARKER@")

@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import socket
+
 socket.create_connection(("127.0.0.1", 80)).sendall(b"leak")

@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import subprocess
+
 subprocess.run(["touch", "@MARKER@"])

@@ -5,5 +5,7 @@
 # expect: StrategyCodeError
 class Meta(type):
     pass
+
+
 class Sneaky(metaclass=Meta):
     pass

@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 from numpy.lib.stride_tricks import as_strided
+
 as_strided(numpy.zeros(1), shape=(10**9,), strides=(8,))

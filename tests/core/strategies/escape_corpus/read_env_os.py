@@ -4,4 +4,5 @@
 # where: init
 # expect: ForbiddenOperation
 import os
+
 raise ValueError(os.environ.get("@SECRET_ENV@", "no secret"))

@@ -5,6 +5,8 @@
 # expect: RecursionLimit
 def dive(n):
     return dive(n + 1)
+
+
 class Diver(Strategy):
     def init(self):
         dive(0)

@@ -4,5 +4,6 @@
 # where: init
 # expect: ForbiddenOperation
 import threading
+
 while True:
     threading.Thread(target=lambda: None).start()
