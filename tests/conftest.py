@@ -271,10 +271,14 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """`make test-fast` leaves out `browser` and `slow` tests. Marked here by place and by need: every
     `*_browser.py` file drives Chromium, every journey under tests/integration runs the whole platform,
-    and every test that needs the real Celery worker process waits for it; other slow tests carry the
-    mark themselves."""
+    and every test that needs the real Celery worker process waits for it; the tests listed in
+    tests/slow_tests.txt (measured, scripts/slow_tests.py) and those carrying the mark themselves too."""
     integration = ROOT / "tests" / "integration"
+    listed = (ROOT / "tests" / "slow_tests.txt").read_text().splitlines()
+    measured_slow = {line for line in listed if line and not line.startswith("#")}
     for item in items:
+        if item.nodeid in measured_slow:
+            item.add_marker(pytest.mark.slow)
         path = item.path
         if path.name.endswith("_browser.py"):
             item.add_marker(pytest.mark.browser)
