@@ -111,11 +111,11 @@ def check_ticket(
         oco = OcoRequest(
             client_order_id=client_id,
             symbol=symbol,
-            side=ticket.side,
-            quantity=quantity,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
-            limit_price=ticket.price,
-            stop_price=ticket.stop_price,
-        )  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+            side=ticket.side,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+            quantity=quantity,
+            limit_price=ticket.price,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+            stop_price=ticket.stop_price,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+        )
         tp = round_and_validate(oco.take_profit_leg(), rules)
         sl = round_and_validate(oco.stop_loss_leg(), rules)
         rounded_qty, price, stop = tp.quantity, tp.price, sl.stop_price
@@ -124,7 +124,7 @@ def check_ticket(
             OrderRequest(
                 client_order_id=client_id,
                 symbol=symbol,
-                side=ticket.side,
+                side=ticket.side,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
                 type=ticket.type,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
                 quantity=quantity,
                 price=ticket.price if ticket.type == "limit" else None,

@@ -379,9 +379,9 @@ class BinanceSpot(Exchange):
             trade_id=str(trade_id),
             order_id=str(order_id),
             symbol=symbol,
-            side=side,
+            side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
             price=number("price"),
-            qty=number("qty"),  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            qty=number("qty"),
             fee=number("commission"),
             fee_asset=raw.get("commissionAsset", ""),
             time_ms=int(time_ms),
@@ -406,9 +406,9 @@ class BinanceSpot(Exchange):
             symbol=raw.get("symbol", ""),
             side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
             type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
-            status=status,
+            status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
             quantity=quantity or None,
-            filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            filled_qty=filled,
             avg_price=(quote / filled) if filled > 0 else None,
             price=price or None,
             raw=raw,

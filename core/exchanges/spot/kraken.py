@@ -351,9 +351,9 @@ class KrakenSpot(Exchange):
             symbol=self._symbol_of(str(descr.get("pair", ""))),
             side=descr.get("type", ""),
             type=ORDER_TYPES_IN.get(ordertype, ordertype),
-            status=status,
+            status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
             quantity=volume or None,
-            filled_qty=filled,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
+            filled_qty=filled,
             avg_price=avg if filled > 0 and avg > 0 else None,
             price=limit_price or None,
             raw=raw,
