@@ -13,10 +13,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-THRESHOLD_S = 0.7
+THRESHOLD_S = 0.5
 LIST = Path(__file__).resolve().parents[1] / "tests" / "slow_tests.txt"
 HEADER = (
-    "# Tests `make test-fast` leaves out: each took 0.7 s or more on the 2-core machine (scripts/slow_tests.py\n"
+    "# Tests `make test-fast` leaves out: each took 0.5 s or more on the 2-core machine (scripts/slow_tests.py\n"
     "# writes this file from a `--durations` report). `make test` runs them all.\n"
 )
 LINE = re.compile(r"^(\d+\.\d+)s (?:setup|call|teardown)\s+(\S+)$")
