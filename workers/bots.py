@@ -11,7 +11,8 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from core import tasks
-from core.bots.runner import BotSpec, run_tick
+from core.bots.runner import run_tick
+from core.bots.spec import BotSpec
 from core.strategies.sandbox import SandboxLimits, WarmSandbox
 
 log = logging.getLogger(__name__)

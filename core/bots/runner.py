@@ -9,6 +9,7 @@ twice. The order is then placed from this worker directly (no second queue hop: 
 right after the close"), which also tells us at once whether the entry filled, so the protective
 orders follow within the same tick. There is no generic after-fill hook in the order pipeline;
 an entry not filled yet gets its protection at the next tick that finds it filled.
+Settling, placing and protecting a bot's orders: bot_orders.py.
 
 Failures: a strategy error or timeout stops the bot (state `error`, with type, message and line);
 an exchange error is recorded on the bot, which keeps running, except an authentication error,
@@ -23,11 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.bots.bot_orders import open_protection, place_bot_order, protect, settle_orders, waiting_order
 from core.bots.position import BotPosition, bot_position
+from core.bots.spec import BotSpec, symbol_rules
 from core.brokers import exchange_for, last_price
 from core.candles.candle import ClosedCandle, timeframe_ms
 from core.candles.store import load_candles
@@ -35,11 +38,10 @@ from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
 from core.infra.db import new_session, session_scope, utcnow
-from core.models import Bot, BotTick, BrokerConnection, Fill, Order, StrategyVersion
+from core.models import Bot, BotTick, BrokerConnection, StrategyVersion
 from core.notifications import events as notifications
-from core.orders import dispatch, placement
+from core.orders import placement
 from core.orders.sizing import quantity_from_quote
-from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, record_order
 from core.strategies.sandbox import SandboxError
 
@@ -48,25 +50,7 @@ log = logging.getLogger(__name__)
 # A market buy of the whole free balance must stay affordable when the price ticks up after the close.
 PRICE_HEADROOM = Decimal("0.002")
 MIN_STALE_MS = 30_000
-FINAL = tuple(s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED))
 KEEP_TICKS = 2000  # per bot; older tick rows are pruned
-
-
-@dataclass(frozen=True)
-class BotSpec:
-    """What one tick needs of a bot, read once at its start."""
-
-    bot_id: int
-    user_id: int
-    broker_id: int
-    venue: str
-    symbol: str
-    timeframe: str
-    version_id: int
-    code: str
-    params: dict
-    candles_needed: int
-    timeout_seconds: int
 
 
 @dataclass(frozen=True)
@@ -146,9 +130,9 @@ def run_tick(
                 limit=spec.candles_needed,
                 newest=True,
             )
-            rules = _rules(session, spec)
+            rules = symbol_rules(session, spec)
             position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
-            waiting = _waiting_order(session, spec.bot_id)
+            waiting = waiting_order(session, spec.bot_id)
     except ExchangeError as err:  # the venue is down: nothing is sent this tick, the bot keeps running
         return _commit(spec, candle_time, _exchange_failure(err, "reading the market"), None, started)
     if not candles or candles[-1].open_time != candle_time:
@@ -203,10 +187,6 @@ def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec |
     return spec, None
 
 
-def _rules(session: Session, spec: BotSpec) -> SymbolRules:
-    return exchange_for(session.get_one(BrokerConnection, spec.broker_id)).rules(spec.symbol)
-
-
 def _rows(candles: list[ClosedCandle]) -> list[list]:
     return [[c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume)] for c in candles]
 
@@ -225,34 +205,6 @@ def _position_payload(position: BotPosition, rules: SymbolRules) -> dict | None:
         "entry_price": float(position.entry_price) if position.entry_price is not None else None,
         "entry_time_ms": int(position.entry_time.timestamp() * 1000) if position.entry_time else None,
     }
-
-
-def _bot_orders(bot_id: int):
-    return select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id))
-
-
-def _waiting_order(session: Session, bot_id: int) -> int | None:
-    """An entry or exit not settled yet, or whose fills are not all in our ledger yet (they are fetched
-    right after the fill, else by reconciliation): the position is not known until then."""
-    recorded = select(func.coalesce(func.sum(Fill.quantity), 0)).where(Fill.order_id == Order.id).scalar_subquery()
-    return session.scalar(
-        _bot_orders(bot_id)
-        .with_only_columns(Order.id)
-        .where(Order.type == "market", or_(Order.state.not_in(FINAL), Order.filled_quantity > recorded))
-        .order_by(Order.id)
-        .limit(1)
-    )
-
-
-def _open_protection(session: Session, bot_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            _bot_orders(bot_id)
-            .with_only_columns(Order.id)
-            .where(Order.type != "market", Order.state.not_in(FINAL))
-            .order_by(Order.id)
-        )
-    )
 
 
 def _exchange_failure(err: ExchangeError, doing: str) -> _Plan:
@@ -280,7 +232,7 @@ def _plan(spec: BotSpec, decision: dict, position: BotPosition, rules: SymbolRul
 def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
     # The protective orders lock the base asset: take them off before selling it.
     with new_session() as session:
-        protection = _open_protection(session, spec.bot_id)
+        protection = open_protection(session, spec.bot_id)
     for order_id in protection:
         placement.cancel(order_id)
     with new_session() as session:
@@ -333,31 +285,6 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
     protection = {key: decision[key] for key in ("stop_loss", "take_profit") if decision.get(key) is not None}
     note = f"buy {decimal_str(quantity)} {rules.base} at market ({decimal_str(fraction * 100)}% of free {rules.quote})"
     return _Plan("enter", note, [intent], protection or None)
-
-
-def protective_intent(
-    spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None, take_profit: Decimal | None
-) -> OrderIntent:
-    """Both: one OCO (a filled leg cancels the other); one of them: a stop-loss or a take-profit limit."""
-
-    def sell(order_type: str, *, price: Decimal | None = None, stop_price: Decimal | None = None) -> OrderIntent:
-        return OrderIntent(
-            broker_id=spec.broker_id,
-            symbol=spec.symbol,
-            side="sell",
-            type=order_type,
-            quantity=quantity,
-            price=price,
-            stop_price=stop_price,
-            source="bot",
-            source_ref=str(spec.bot_id),
-        )
-
-    if stop_loss is not None and take_profit is not None:
-        return sell("oco", price=take_profit, stop_price=stop_loss)
-    if stop_loss is not None:
-        return sell("stop_loss", stop_price=stop_loss)
-    return sell("limit", price=take_profit)
 
 
 # ---- recording, then placing ---------------------------------------------------------------------
@@ -422,84 +349,3 @@ def _prune(session: Session, bot_id: int) -> None:
     )
     if cutoff is not None:
         session.query(BotTick).filter(BotTick.bot_id == bot_id, BotTick.candle_time <= cutoff).delete()
-
-
-def place_bot_order(spec: BotSpec, order_id: int) -> None:
-    """Place from this worker; if that cannot start (venue markets not loadable), the orders queue retries."""
-    try:
-        placement.place(order_id)
-    except Exception as exc:  # noqa: BLE001 - the order is recorded `new`: the orders queue and reconciliation own it
-        log.warning(
-            "bot_order_place_deferred", extra={"bot_id": spec.bot_id, "order_id": order_id, "error": str(exc)[:200]}
-        )
-        dispatch.enqueue_order(order_id)
-        return
-    _note_rejection(spec, order_id)
-
-
-def _note_rejection(spec: BotSpec, order_id: int) -> None:
-    with session_scope() as session:
-        order = session.get(Order, order_id)
-        if order is None or order.state != OrderState.REJECTED.value:
-            return
-        bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
-        if bot is None:
-            return
-        bot.last_error = {
-            "type": "OrderRejected",
-            "message": f"order #{order.id}: {order.error_message}"[:500],
-            "line": None,
-            "candle_time": None,
-            "kind": "exchange",
-            "order_id": order.id,
-        }
-        if order.error_kind == "auth" and bot.state == "running":
-            bot.state = "paused"
-            notifications.bot_stopped(bot.user_id, bot.id, "paused", bot.last_error)
-        log.warning(
-            "bot_order_rejected", extra={"bot_id": bot.id, "order_id": order.id, "error_kind": order.error_kind}
-        )
-
-
-def protect(spec: BotSpec) -> int | None:
-    """Put on the stop-loss/take-profit of a filled entry, once. Returns the protective order id."""
-    with session_scope() as session:
-        bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
-        if bot is None or not bot.pending_protection:
-            return None
-        pending = bot.pending_protection
-        entry = session.get(Order, pending["order_id"])
-        if entry is None or (entry.is_final and entry.filled_quantity <= 0):
-            bot.pending_protection = None  # the entry never traded: nothing to protect
-            return None
-        if entry.state != OrderState.FILLED.value:
-            return None
-        base = _rules(session, spec).base
-        quantity = bot_position(session, spec.bot_id, spec.symbol, base).quantity
-        if quantity <= 0:
-            return None  # fills not in the ledger yet: the next tick tries again
-        stop, take = (
-            Decimal(str(pending[k])) if pending.get(k) is not None else None for k in ("stop_loss", "take_profit")
-        )
-        order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take)).id
-        bot.pending_protection = None
-    log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_id": order_id})
-    place_bot_order(spec, order_id)
-    return order_id
-
-
-def settle_orders(spec: BotSpec) -> None:
-    """Bring the bot's unfinished orders up to date (fills into the ledger), then protect a filled entry."""
-    with new_session() as session:
-        unfinished = session.execute(
-            _bot_orders(spec.bot_id)
-            .with_only_columns(Order.id, Order.state)
-            .where(Order.state.not_in(FINAL))
-            .order_by(Order.id)
-        ).all()
-    for order_id, state in unfinished:
-        if state == OrderState.NEW.value:
-            place_bot_order(spec, order_id)
-        else:
-            placement.sync(order_id)
-    protect(spec)

@@ -1,8 +1,6 @@
 """Bitget spot (REST v2).
 
-Signing (common/signature): ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath
-+ "?" + queryString (only when non-empty) + body)). The query string is built once and used both in
-the URL and in the prehash; the body is the exact JSON text sent.
+Signing, error codes and the parsing of Bitget's JSON: bitget_wire.py.
 
 Quirks: a market buy is sized in quote currency (`size` = USDT to spend). Only market and limit
 orders go through place-order; stop-loss and take-profit orders are plan (trigger) orders with their
@@ -18,9 +16,6 @@ current and the last 90 days of plan orders for the client id (or plan order id)
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -28,138 +23,50 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from core.exchanges.errors import (
-    AuthError,
-    ExchangeError,
-    InsufficientFunds,
-    InvalidOrder,
-    MalformedResponse,
-    OrderNotFound,
-    RateLimited,
-    Unavailable,
-)
+from core.exchanges.errors import ExchangeError, InvalidOrder, MalformedResponse, OrderNotFound
 from core.exchanges.models import (
-    ORDER_TYPES,
     TRIGGERED_TYPES,
     Balance,
     Kline,
     OrderRequest,
-    OrderStatus,
     SymbolRules,
     VenueOrder,
     VenueTrade,
 )
-from core.exchanges.rules import decimal_str
-from core.exchanges.spot.base import Exchange, require, to_decimal
+from core.exchanges.spot.base import Exchange, require
+from core.exchanges.spot.bitget_wire import (
+    INTERVALS,
+    PLAN_STATUS_IN,
+    VENUE,
+    acknowledged,
+    error_for,
+    is_plan,
+    param,
+    parse_balances,
+    parse_candles,
+    parse_fill,
+    parse_order,
+    parse_rules,
+    plan_view,
+    prehash,
+    sign,
+)
 
-STATUS_IN = {
-    "init": "open",
-    "new": "open",
-    "live": "open",
-    "partially_filled": "partially_filled",
-    "filled": "filled",
-    "full_fill": "filled",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-}
-# Plan order states: current list "live"/"not_trigger" (doc example) and "executing"; history "executed",
-# "fail_execute", "cancelled"/"cancel" (doc example). "executed" is resolved through the sub-order.
-PLAN_STATUS_IN: dict[str, OrderStatus | None] = {
-    "live": "open",
-    "not_trigger": "open",
-    "executing": "open",
-    "executed": None,
-    "fail_execute": "rejected",
-    "fail_trigger": "rejected",
-    "cancelled": "cancelled",
-    "cancel": "cancelled",
-}
 PLAN_HISTORY_DAYS = 89  # history-plan-order: startTime..endTime must not exceed 90 days
 PLAN_PAGE_SIZE = 100  # the documented maximum `limit`
 PLAN_MAX_PAGES = 5
 DAY_MS = 86_400_000
-INTERVALS = {
-    "1m": "1min",
-    "3m": "3min",
-    "5m": "5min",
-    "15m": "15min",
-    "30m": "30min",
-    "1h": "1h",
-    "4h": "4h",
-    "6h": "6h",
-    "12h": "12h",
-    "1d": "1day",
-    "3d": "3day",
-    "1w": "1week",
-    "1M": "1M",
-}
-
-AUTH_CODES = {
-    "40001",
-    "40002",
-    "40003",
-    "40005",
-    "40006",
-    "40008",
-    "40009",
-    "40011",
-    "40012",
-    "40014",
-    "40037",
-    "40038",
-}
-FUNDS_CODES = {"43012", "40762", "43004"}
-NOT_FOUND_CODES = {"43001", "40109", "43025"}
-RATE_CODES = {"429", "40010"}
-BUSY_CODES = {"40015", "40725", "45001"}
-
-
-def prehash(timestamp: str, method: str, request_path: str, query: str, body: str) -> str:
-    return f"{timestamp}{method.upper()}{request_path}{'?' + query if query else ''}{body}"
-
-
-def sign(secret: str, message: str) -> str:
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def error_for(code: str | None, message: str, *, status: int, venue: str = "bitget") -> ExchangeError:
-    lowered = message.lower()
-    if code in AUTH_CODES or status == 401:
-        cls: type[ExchangeError] = AuthError
-    elif code in RATE_CODES or status == 429:
-        cls = RateLimited
-    elif code in BUSY_CODES or status >= 500:
-        cls = Unavailable
-    elif code in FUNDS_CODES or "insufficient" in lowered or "exceeds the balance" in lowered:
-        cls = InsufficientFunds
-    elif code in NOT_FOUND_CODES or "does not exist" in lowered and "order" in lowered:
-        cls = OrderNotFound
-    elif code and (code.startswith("40") or code.startswith("43") or code.startswith("45")):
-        cls = InvalidOrder
-    else:
-        cls = ExchangeError
-    return cls(message or f"HTTP {status}", venue=venue, code=code)
-
-
-def is_plan(raw: Any) -> bool:
-    """Whether a VenueOrder's raw payload is a plan order (plan orders carry a trigger, spot orders do not)."""
-    return isinstance(raw, dict) and "triggerPrice" in raw
-
-
-def _param(value: Any) -> str:
-    return decimal_str(value) if isinstance(value, Decimal) else str(value)
 
 
 class BitgetSpot(Exchange):
-    venue = "bitget"
+    venue = VENUE
     default_base_url = "https://api.bitget.com"
     venue_limits = ("20/second",)  # public market endpoints: 20/s per IP
     key_limits = ("10/second",)  # place-order: 10/s per UID, the tightest trade endpoint
     key_limits_count_every_request = False
 
     def _attempt(self, method: str, path: str, params: dict[str, Any], signed: bool) -> Any:
-        clean = {k: _param(v) for k, v in params.items() if v is not None}
+        clean = {k: param(v) for k, v in params.items() if v is not None}
         query = urlencode(clean) if method == "GET" else ""
         body = json.dumps(clean, separators=(",", ":")) if method == "POST" else ""
         headers = {"Content-Type": "application/json", "locale": "en-US"}
@@ -204,27 +111,7 @@ class BitgetSpot(Exchange):
 
     def load_markets(self) -> dict[str, SymbolRules]:
         data = self._list(self._request("GET", "/api/v2/spot/public/symbols"), "symbols")
-        return {rules.symbol: rules for rules in map(self._parse_rules, data)}
-
-    def _parse_rules(self, raw: dict[str, Any]) -> SymbolRules:
-        symbol = require(raw, "symbol", self.venue)
-
-        def number(name: str) -> Decimal:
-            return to_decimal(raw.get(name, "0"), f"{symbol} {name}", self.venue)
-
-        return SymbolRules(
-            symbol=symbol,
-            base=raw.get("baseCoin", ""),
-            quote=raw.get("quoteCoin", ""),
-            tick_size=Decimal(1).scaleb(-int(number("pricePrecision"))),
-            step_size=Decimal(1).scaleb(-int(number("quantityPrecision"))),
-            min_qty=number("minTradeAmount"),
-            min_notional=number("minTradeUSDT"),
-            max_qty=number("maxTradeAmount") or None,
-            order_types=ORDER_TYPES,
-            oco_allowed=False,
-            trading=raw.get("status") == "online",
-        )
+        return {rules.symbol: rules for rules in map(parse_rules, data)}
 
     def klines(
         self,
@@ -251,28 +138,12 @@ class BitgetSpot(Exchange):
             ),
             "candles",
         )
-        klines = []
-        for row in rows:
-            if not isinstance(row, list) or len(row) < 6:
-                raise MalformedResponse(f"unexpected candle row {str(row)[:120]}", venue=self.venue)
-            o, h, low, c, v = (to_decimal(x, "candle", self.venue) for x in row[1:6])
-            klines.append(Kline(open_time_ms=int(row[0]), open=o, high=h, low=low, close=c, volume=v))
-        return sorted(klines, key=lambda k: k.open_time_ms)
+        return parse_candles(rows)
 
     # ---- account and orders -------------------------------------------------------------------
 
     def balances(self) -> dict[str, Balance]:
-        data = self._list(self._request("GET", "/api/v2/spot/account/assets", signed=True), "assets")
-        result = {}
-        for raw in data:
-            coin = require(raw, "coin", self.venue)
-            held = sum(
-                (to_decimal(raw.get(k, "0"), f"{coin} {k}", self.venue) for k in ("frozen", "locked")), Decimal(0)
-            )
-            result[coin] = Balance(
-                asset=coin, free=to_decimal(raw.get("available"), f"{coin} available", self.venue), locked=held
-            )
-        return result
+        return parse_balances(self._list(self._request("GET", "/api/v2/spot/account/assets", signed=True), "assets"))
 
     def _send_order(self, order: OrderRequest) -> VenueOrder:
         if order.type in TRIGGERED_TYPES:
@@ -292,7 +163,7 @@ class BitgetSpot(Exchange):
             "clientOid": order.client_order_id,
         }
         data = self._request("POST", "/api/v2/spot/trade/place-order", params, signed=True, idempotent=False)
-        return self._acknowledged(order, data)
+        return acknowledged(order, data)
 
     def _send_plan_order(self, order: OrderRequest) -> VenueOrder:
         """Stop-loss / take-profit as a plan order, fields in the order of the doc's request example.
@@ -314,22 +185,7 @@ class BitgetSpot(Exchange):
             "force": order.time_in_force.lower() if is_limit else None,
         }
         data = self._request("POST", "/api/v2/spot/trade/place-plan-order", params, signed=True, idempotent=False)
-        return self._acknowledged(order, data)
-
-    def _acknowledged(self, order: OrderRequest, data: Any) -> VenueOrder:
-        return VenueOrder(
-            venue_order_id=str(require(data, "orderId", self.venue)),
-            client_order_id=data.get("clientOid") or order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            status="open",
-            quantity=order.quantity,
-            filled_qty=Decimal(0),
-            avg_price=None,
-            price=order.price,
-            raw=data,
-        )
+        return acknowledged(order, data)
 
     def cancel_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
@@ -370,7 +226,7 @@ class BitgetSpot(Exchange):
     ) -> VenueOrder:
         raw = self._spot_order(self._order_ref(venue_order_id, client_order_id))
         if raw is not None:
-            return self.parse_order(raw)
+            return parse_order(raw)
         plan = self._find_plan_order(symbol, venue_order_id, client_order_id)
         if plan is None:
             raise OrderNotFound(f"no order {venue_order_id or client_order_id} on {symbol}", venue=self.venue)
@@ -432,7 +288,7 @@ class BitgetSpot(Exchange):
             raise MalformedResponse(f"unknown plan order status {state!r}", venue=self.venue)
         status = PLAN_STATUS_IN[state]
         if status is not None:
-            return self._plan_view(raw, status, Decimal(0), None)
+            return plan_view(raw, status, Decimal(0), None)
         plan_id = str(require(raw, "orderId", self.venue))
         subs = self._list(
             self._request("GET", "/api/v2/spot/trade/plan-sub-order", {"planOrderId": plan_id}, signed=True),
@@ -441,36 +297,15 @@ class BitgetSpot(Exchange):
         placed = next((sub for sub in subs if sub.get("orderId") and sub.get("status") != "fail"), None)
         if placed is None:
             failed = any(sub.get("status") == "fail" for sub in subs)
-            return self._plan_view(raw, "rejected" if failed else "open", Decimal(0), None)
+            return plan_view(raw, "rejected" if failed else "open", Decimal(0), None)
         spot = self._spot_order({"orderId": str(placed["orderId"])})
         if spot is None:  # placed a moment ago, not yet visible in orderInfo
-            return self._plan_view(raw, "open", Decimal(0), None)
+            return plan_view(raw, "open", Decimal(0), None)
         return self._merged(raw, spot)
 
     def _merged(self, plan: Mapping[str, Any], spot_raw: dict[str, Any]) -> VenueOrder:
-        spot = self.parse_order(spot_raw)
-        return self._plan_view({**plan, "subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
-
-    def _plan_view(
-        self, raw: dict[str, Any], status: OrderStatus, filled: Decimal, avg_price: Decimal | None
-    ) -> VenueOrder:
-        limit_price = to_decimal(raw.get("executePrice") or "0", "executePrice", self.venue)
-        size = to_decimal(raw.get("size") or "0", "size", self.venue)
-        is_limit = raw.get("orderType") == "limit"
-        return VenueOrder(
-            venue_order_id=str(require(raw, "orderId", self.venue)),
-            client_order_id=raw.get("clientOid", ""),
-            symbol=raw.get("symbol", ""),
-            side=raw.get("side", ""),
-            # Bitget does not say whether a trigger is a stop or a take-profit (see module doc).
-            type="trigger_limit" if is_limit else "trigger_market",
-            status=status,
-            quantity=size or None if raw.get("planType", "amount") == "amount" else None,
-            filled_qty=filled,
-            avg_price=avg_price,
-            price=limit_price if is_limit and limit_price else None,
-            raw=raw,
-        )
+        spot = parse_order(spot_raw)
+        return plan_view({**plan, "subOrder": spot_raw}, spot.status, spot.filled_qty, spot.avg_price)
 
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """Open spot orders and plan orders that have not fired yet.
@@ -482,7 +317,7 @@ class BitgetSpot(Exchange):
             self._request("GET", "/api/v2/spot/trade/unfilled-orders", {"symbol": symbol}, signed=True), "orders"
         )
         plans = self._plan_pages("/api/v2/spot/trade/current-plan-order", {"symbol": symbol})
-        return [self.parse_order(raw) for raw in data] + [self.parse_plan_order(raw) for raw in plans]
+        return [parse_order(raw) for raw in data] + [self.parse_plan_order(raw) for raw in plans]
 
     def trades(self, symbol: str, *, start_ms: int | None = None, limit: int | None = None) -> list[VenueTrade]:
         data = self._list(
@@ -494,41 +329,4 @@ class BitgetSpot(Exchange):
             ),
             "fills",
         )
-        return [self._parse_fill(raw) for raw in data]
-
-    def _parse_fill(self, raw: dict[str, Any]) -> VenueTrade:
-        fee = raw.get("feeDetail") or {}
-        return VenueTrade(
-            trade_id=str(require(raw, "tradeId", self.venue)),
-            order_id=str(require(raw, "orderId", self.venue)),
-            symbol=raw.get("symbol", ""),
-            side=raw.get("side"),
-            price=to_decimal(require(raw, "priceAvg", self.venue), "priceAvg", self.venue),
-            qty=to_decimal(require(raw, "size", self.venue), "size", self.venue),
-            fee=abs(to_decimal(fee.get("totalFee", "0"), "totalFee", self.venue)),
-            fee_asset=fee.get("feeCoin", ""),
-            time_ms=int(require(raw, "cTime", self.venue)),
-        )
-
-    def parse_order(self, raw: dict[str, Any]) -> VenueOrder:
-        status = STATUS_IN.get(str(require(raw, "status", self.venue)))
-        if status is None:
-            raise MalformedResponse(f"unknown order status {raw.get('status')!r}", venue=self.venue)
-        filled = to_decimal(raw.get("baseVolume") or "0", "baseVolume", self.venue)
-        avg = to_decimal(raw.get("priceAvg") or "0", "priceAvg", self.venue)
-        price = to_decimal(raw.get("price") or "0", "price", self.venue)
-        size = to_decimal(raw.get("size") or "0", "size", self.venue)
-        is_quote_sized = raw.get("orderType") == "market" and raw.get("side") == "buy"
-        return VenueOrder(
-            venue_order_id=str(require(raw, "orderId", self.venue)),
-            client_order_id=raw.get("clientOid", ""),
-            symbol=raw.get("symbol", ""),
-            side=raw.get("side", ""),
-            type=raw.get("orderType", ""),
-            status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-            quantity=None if is_quote_sized else size or None,
-            filled_qty=filled,
-            avg_price=avg if filled > 0 and avg > 0 else None,
-            price=price or None,
-            raw=raw,
-        )
+        return [parse_fill(raw) for raw in data]

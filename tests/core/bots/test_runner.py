@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.bots.runner import BotSpec, run_tick
+from core.bots.runner import run_tick
+from core.bots.spec import BotSpec
 from core.infra.db import new_session, session_scope
 from core.models import Bot, BotTick, Order
 from core.strategies.sandbox import SandboxLimits, WarmSandbox

@@ -20,7 +20,8 @@ from core.exchanges.errors import (
     RateLimited,
 )
 from core.exchanges.models import OcoRequest, OrderRequest
-from core.exchanges.spot.bitget import BitgetSpot, prehash, sign
+from core.exchanges.spot.bitget import BitgetSpot
+from core.exchanges.spot.bitget_wire import prehash, sign
 from tests.core.exchanges.conftest import FakeVenue, Recorded, Reply
 
 SECRET = "bitget-test-secret"
