@@ -1,8 +1,8 @@
 """The Binance spot face of the simulator: the `/api/v3/*` REST endpoints, weights and authentication.
 
 Same paths, weights and signature rules as the venue, for the subset our adapter uses. Everything
-venue-specific lives here and in binance_wire.py / binance_streams.py; the matching engine only sees
-`OrderRequest`s.
+venue-specific lives here and in binance_wire.py / binance_order_params.py / binance_streams.py; the
+matching engine only sees `OrderRequest`s.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sim.spot.binance_order_params import checked_client_id, oco_leg, parse_order_request
 from sim.spot.binance_wire import (
     API_KEY_PATTERN,
-    CLIENT_ID_PATTERN,
-    DEFAULT_RESP_TYPE,
     ORDER_TYPES,
     WEIGHT_LIMIT_PER_MINUTE,
     BinanceError,
@@ -31,7 +30,6 @@ from sim.spot.binance_wire import (
     kline_row,
     levels,
     mandatory,
-    not_required,
     order_fields,
     order_response,
     parse_params,
@@ -40,7 +38,7 @@ from sim.spot.binance_wire import (
     signature_payload,
 )
 from sim.spot.market import INTERVAL_MINUTES
-from sim.spot.orders import STOP_TYPES, EngineError, OcoLeg, OrderRequest, OrderType, Side, TimeInForce
+from sim.spot.orders import EngineError, Side
 from sim.spot.state import SimState
 
 log = logging.getLogger(__name__)
@@ -339,87 +337,15 @@ class BinanceFace:
             "uid": self.state.credential_uid(account_id),
         }
 
-    def _order_request(self, params: Params) -> tuple[OrderRequest, str]:
-        symbol = params.symbol(self.state)
-        side = params.text("side", required=True)
-        if side not in Side.__members__:
-            raise BinanceError(-1117, "Invalid side.")
-        type_ = params.text("type", required=True)
-        if type_ not in OrderType.__members__:
-            raise BinanceError(-1116, "Invalid orderType.")
-        order_type = OrderType(type_)
-        tif = params.text("timeInForce")
-        if tif is not None and tif not in TimeInForce.__members__:
-            raise BinanceError(-1115, "Invalid timeInForce.")
-        needs_tif = order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-        if needs_tif and tif is None:
-            raise mandatory("timeInForce")
-        if tif is not None and not needs_tif:
-            raise not_required("timeInForce")
-        quantity, quote_qty = params.decimal("quantity"), params.decimal("quoteOrderQty")
-        if order_type == OrderType.MARKET:
-            if quantity is None and quote_qty is None:
-                raise mandatory("quantity")
-            if quantity is not None and quote_qty is not None:
-                raise BinanceError(-1128, "Combination of optional parameters invalid.")
-        else:
-            if quote_qty is not None:
-                raise not_required("quoteOrderQty")
-            if quantity is None:
-                raise mandatory("quantity")
-        price = params.decimal("price")
-        priced = order_type in (
-            OrderType.LIMIT,
-            OrderType.LIMIT_MAKER,
-            OrderType.STOP_LOSS_LIMIT,
-            OrderType.TAKE_PROFIT_LIMIT,
-        )
-        if priced and price is None:
-            raise mandatory("price")
-        if price is not None and not priced:
-            raise not_required("price")
-        stop_price = params.decimal("stopPrice")
-        if order_type in STOP_TYPES and stop_price is None:
-            raise mandatory("stopPrice")
-        if stop_price is not None and order_type not in STOP_TYPES:
-            raise not_required("stopPrice")
-        client_id = self._client_id(params, "newClientOrderId")
-        resp_type = params.text("newOrderRespType") or DEFAULT_RESP_TYPE.get(order_type, "ACK")
-        if resp_type not in ("ACK", "RESULT", "FULL"):
-            raise BinanceError(
-                -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."
-            )
-        request = OrderRequest(
-            symbol,
-            Side(side),
-            order_type,
-            quantity=quantity,
-            quote_quantity=quote_qty,
-            price=price,
-            stop_price=stop_price,
-            time_in_force=TimeInForce(tif) if tif else None,
-            client_order_id=client_id,
-        )
-        return request, resp_type
-
-    @staticmethod
-    def _client_id(params: Params, name: str) -> str | None:
-        client_id = params.text(name)
-        if client_id is not None and not CLIENT_ID_PATTERN.match(client_id):
-            raise BinanceError(
-                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[a-zA-Z0-9-_]{{1,36}}$'."
-            )
-        return client_id
-
     async def new_order(self, request: web.Request, params: Params, account_id: str | None) -> Any:
-        order_request, resp_type = self._order_request(params)
+        order_request, resp_type = parse_order_request(params, self.state)
         order = self.state.engine.place(account_id, order_request)
         self.state.mark_dirty()
         await self.state.faults.after_order(request)
         return order_response(order, resp_type)
 
     async def test_order(self, request: web.Request, params: Params, account_id: str | None) -> dict:
-        self._order_request(params)
+        parse_order_request(params, self.state)
         return {}
 
     async def cancel_order(self, request: web.Request, params: Params, account_id: str | None) -> dict:
@@ -512,8 +438,8 @@ class BinanceFace:
         if side not in Side.__members__:
             raise BinanceError(-1117, "Invalid side.")
         quantity = params.decimal("quantity", required=True)
-        legs = [self._oco_leg(params, position) for position in ("above", "below")]
-        list_client_id = self._client_id(params, "listClientOrderId")
+        legs = [oco_leg(params, position) for position in ("above", "below")]
+        list_client_id = checked_client_id(params, "listClientOrderId")
         engine = self.state.engine
         order_list = engine.place_oco(account_id, symbol, Side(side), quantity, legs[0], legs[1], list_client_id)
         self.state.mark_dirty()
@@ -530,31 +456,3 @@ class BinanceFace:
             "orders": [{"symbol": symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in orders],
             "orderReports": [order_response(o, "RESULT") for o in orders],
         }
-
-    def _oco_leg(self, params: Params, position: str) -> OcoLeg:
-        type_ = params.text(f"{position}Type", required=True)
-        allowed = ("LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
-        if type_ not in allowed:
-            raise BinanceError(-1116, "Invalid orderType.")
-        tif = params.text(f"{position}TimeInForce")
-        if tif is not None and tif not in TimeInForce.__members__:
-            raise BinanceError(-1115, "Invalid timeInForce.")
-        order_type = OrderType(type_)
-        price = params.decimal(f"{position}Price")
-        stop_price = params.decimal(f"{position}StopPrice")
-        if (
-            order_type in (OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-            and price is None
-        ):
-            raise mandatory(f"{position}Price")
-        if order_type in STOP_TYPES and stop_price is None:
-            raise mandatory(f"{position}StopPrice")
-        if order_type in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) and tif is None:
-            raise mandatory(f"{position}TimeInForce")
-        return OcoLeg(
-            order_type,
-            price=price,
-            stop_price=stop_price,
-            time_in_force=TimeInForce(tif) if tif else None,
-            client_order_id=self._client_id(params, f"{position}ClientOrderId"),
-        )

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
+from sim.spot.locks import BookSource, draft, lock_need, move
+from sim.spot.order_checks import stop_triggered, validate
 from sim.spot.orders import (
     COMMISSION_UNIT,
     FEE_RATE,
@@ -21,7 +23,6 @@ from sim.spot.orders import (
     STOP_TYPES,
     ZERO,
     Account,
-    Balance,
     EngineError,
     Fill,
     Instrument,
@@ -36,7 +37,6 @@ from sim.spot.orders import (
     new_client_order_id,
 )
 
-BookSource = Callable[[str], tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]]
 Clock = Callable[[], int]
 
 
@@ -93,7 +93,7 @@ class MatchingEngine:
     def place(self, account_id: str, request: OrderRequest, *, order_list_id: int = -1, lock: bool = True) -> Order:
         account = self.account(account_id)
         instrument = self.instrument(request.symbol)
-        self._validate(instrument, request)
+        validate(instrument, request, self.last_price)
         client_id = request.client_order_id or new_client_order_id()
         if (account_id, request.symbol, client_id) in self._open_by_client:
             raise EngineError(EngineError.DUPLICATE_ORDER, "Duplicate order sent.")
@@ -156,7 +156,7 @@ class MatchingEngine:
             for leg in (above, below)
         ]
         for request in requests:
-            self._validate(instrument, request)
+            validate(instrument, request, self.last_price)
             if request.type not in (OrderType.LIMIT_MAKER, *STOP_TYPES):
                 raise EngineError(EngineError.INVALID, "Unsupported order type for an OCO leg.")
             self._check_not_immediate(instrument, request)
@@ -164,7 +164,7 @@ class MatchingEngine:
         if len(set(clients)) != len(clients) or any((account_id, symbol, c) in self._open_by_client for c in clients):
             raise EngineError(EngineError.DUPLICATE_ORDER, "Duplicate order sent.")
         # One lock covers both legs: the larger of their needs, held by whichever leg is still open.
-        needs = [self._lock_need(instrument, self._draft(r)) for r in requests]
+        needs = [lock_need(instrument, draft(r), self.book) for r in requests]
         asset, amount = max(needs, key=lambda need: need[1])
         if account.balance(asset).free < amount:
             raise EngineError(
@@ -176,59 +176,14 @@ class MatchingEngine:
         self.next_list_id += 1
         self.order_lists[order_list.order_list_id] = order_list
         legs = [self.place(account_id, r, order_list_id=order_list.order_list_id, lock=False) for r in requests]
-        self._move(account.balance(asset), amount, to_locked=True)
+        move(account.balance(asset), amount, to_locked=True)
         legs[0].lock_asset, legs[0].locked = asset, amount
         order_list.order_ids = [leg.order_id for leg in legs]
         order_list.update_time = order_list.time
         return order_list
 
-    def _draft(self, request: OrderRequest) -> Order:
-        return Order(
-            0,
-            "",
-            request.symbol,
-            request.side,
-            request.type,
-            "",
-            request.quantity or ZERO,
-            request.quote_quantity or ZERO,
-            request.price or ZERO,
-            request.stop_price or ZERO,
-            request.time_in_force,
-            0,
-            0,
-        )
-
-    def _validate(self, instrument: Instrument, request: OrderRequest) -> None:
-        qty, price = request.quantity, request.price
-        if request.type == OrderType.MARKET:
-            if (qty is None) == (request.quote_quantity is None):
-                raise EngineError(EngineError.INVALID, "Send either quantity or quote quantity.")
-        elif qty is None:
-            raise EngineError(EngineError.INVALID, "Missing quantity.")
-        if request.type in LIMIT_PRICED and price is None:
-            raise EngineError(EngineError.INVALID, "Missing price.")
-        if request.type in STOP_TYPES and request.stop_price is None:
-            raise EngineError(EngineError.INVALID, "Missing stop price.")
-        if (
-            request.type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-            and request.time_in_force is None
-        ):
-            raise EngineError(EngineError.INVALID, "Missing time in force.")
-        for value in (price, request.stop_price):
-            if value is not None and not _on_grid(
-                value, instrument.min_price, instrument.max_price, instrument.tick_size
-            ):
-                raise EngineError(EngineError.FILTER, "Filter failure: PRICE_FILTER", detail="PRICE_FILTER")
-        if qty is not None and not _on_grid(qty, instrument.min_qty, instrument.max_qty, instrument.step_size):
-            raise EngineError(EngineError.FILTER, "Filter failure: LOT_SIZE", detail="LOT_SIZE")
-        reference = price or request.stop_price or self.last_price(instrument.symbol)
-        notional = request.quote_quantity if qty is None else qty * reference
-        if notional is None or notional < instrument.min_notional:
-            raise EngineError(EngineError.FILTER, "Filter failure: NOTIONAL", detail="NOTIONAL")
-
     def _check_not_immediate(self, instrument: Instrument, request: OrderRequest) -> None:
-        if request.type in STOP_TYPES and _stop_triggered(
+        if request.type in STOP_TYPES and stop_triggered(
             request.type, request.side, request.stop_price, self.last_price(instrument.symbol)
         ):
             raise EngineError(EngineError.WOULD_TRIGGER, "Order would trigger immediately.")
@@ -243,49 +198,19 @@ class MatchingEngine:
 
     # --- balances -------------------------------------------------------------------------
 
-    def _lock_need(self, instrument: Instrument, order: Order) -> tuple[str, Decimal]:
-        if order.side == Side.SELL:
-            return instrument.base, order.quantity
-        if order.type == OrderType.MARKET and order.quote_quantity:
-            return instrument.quote, order.quote_quantity
-        if order.type == OrderType.MARKET:
-            return instrument.quote, self._market_buy_cost(order.symbol, order.quantity)
-        reference = order.price if order.type in LIMIT_PRICED else order.stop_price
-        return instrument.quote, order.quantity * reference
-
-    def _market_buy_cost(self, symbol: str, quantity: Decimal) -> Decimal:
-        _, asks = self.book(symbol)
-        cost, left = ZERO, quantity
-        for price, size in asks:
-            take = min(size, left)
-            cost += take * price
-            left -= take
-            if left <= ZERO:
-                break
-        return cost + left * (asks[-1][0] if asks else ZERO)
-
     def _lock(self, account: Account, instrument: Instrument, order: Order) -> None:
-        asset, amount = self._lock_need(instrument, order)
+        asset, amount = lock_need(instrument, order, self.book)
         balance = account.balance(asset)
         if balance.free < amount:
             raise EngineError(
                 EngineError.INSUFFICIENT_BALANCE, "Account has insufficient balance for requested action."
             )
-        self._move(balance, amount, to_locked=True)
+        move(balance, amount, to_locked=True)
         order.lock_asset, order.locked = asset, amount
-
-    @staticmethod
-    def _move(balance: Balance, amount: Decimal, *, to_locked: bool) -> None:
-        if to_locked:
-            balance.free -= amount
-            balance.locked += amount
-        else:
-            balance.locked -= amount
-            balance.free += amount
 
     def _release(self, order: Order) -> None:
         if order.locked > ZERO:
-            self._move(self.accounts[order.account_id].balance(order.lock_asset), order.locked, to_locked=False)
+            move(self.accounts[order.account_id].balance(order.lock_asset), order.locked, to_locked=False)
             order.locked = ZERO
 
     def _spend(self, order: Order, asset: str, amount: Decimal) -> bool:
@@ -429,7 +354,7 @@ class MatchingEngine:
             if not order.is_open:  # an OCO sibling closed earlier in this loop
                 continue
             if order.type in STOP_TYPES and not order.triggered:
-                if _stop_triggered(order.type, order.side, order.stop_price, price):
+                if stop_triggered(order.type, order.side, order.stop_price, price):
                     self._trigger(instrument, order)
                     touched.append(order)
                 continue
@@ -538,15 +463,3 @@ class MatchingEngine:
     def _notify(self, order: Order) -> None:
         for listener in self.listeners:
             listener(order)
-
-
-def _on_grid(value: Decimal, low: Decimal, high: Decimal, step: Decimal) -> bool:
-    return low <= value <= high and (value - low) % step == ZERO
-
-
-def _stop_triggered(order_type: OrderType, side: Side, stop_price: Decimal | None, price: Decimal) -> bool:
-    """Stop-loss sells fire at or below the stop, take-profit sells at or above; buys mirror."""
-    if stop_price is None:
-        return False
-    falling = (order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side == Side.SELL)
-    return price <= stop_price if falling else price >= stop_price
