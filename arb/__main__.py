@@ -10,7 +10,8 @@ import signal
 import sys
 
 from arb.config import ArbConfig, load
-from arb.engine import ArbEngine, set_priority
+from arb.engine import ArbEngine
+from arb.startup import set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
 from core.exchanges import errors

@@ -25,9 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from arb.config import parse_arb_config
-from arb.engine import ArbEngine, set_priority
+from arb.engine import ArbEngine
 from arb.legs import LegPlan
 from arb.spread import compute_spreads
+from arb.startup import set_priority
 from core import percentiles
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
