@@ -306,9 +306,12 @@ def live_server(infra):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (Playwright's own browser download does not work here)."""
+    """Debian's Chromium driven by Playwright (Playwright's own browser download does not work here).
+
+    One per test module: while Playwright's sync API is open it keeps an event loop running in the main
+    thread, and a later test calling asyncio.run() (the simulators' tests) would fail."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
     from playwright.sync_api import sync_playwright
