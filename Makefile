@@ -15,12 +15,15 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/aristobot run
 
+# The tests that race the wall clock run alone first; then the rest on two xdist workers (one file per worker
+# at a time, so module fixtures are shared), each with its own PostgreSQL, Redis and log folder.
 test: check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m timing
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not timing"
 
-# Everything but the `browser` and `slow` tests (tests/conftest.py marks *_browser.py and tests/integration).
+# Everything but the `browser`, `slow` and `timing` tests (tests/conftest.py marks them), on two workers.
 test-fast: check
-	$(BIN)/pytest -q -m "not browser and not slow"
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not browser and not slow and not timing"
 
 # Every static check, before any test runs: lint, formatting, import directions and cycles, types.
 check: lint lint-imports typecheck

@@ -1,5 +1,6 @@
 """Celery settings shared by every worker, beat and the web app (which only sends tasks)."""
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from core import tasks
@@ -36,6 +37,8 @@ task_routes = {
     "workers.reconciliation.*": {"queue": "maintenance"},
     "workers.feeds_tasks.*": {"queue": "maintenance"},
     "workers.notifications.*": {"queue": "maintenance"},
+    # a daily dump takes minutes: on the niced backtester, never in the slots bot ticks and reconciliation use
+    "workers.backups.*": {"queue": "backtests"},
 }
 
 # Money paths: a task is acknowledged only after it finished, so a killed worker's task is redelivered;
@@ -55,4 +58,12 @@ task_track_started = False
 
 beat_schedule = {
     "record-queue-depths": {"task": tasks.RECORD_QUEUE_DEPTHS, "schedule": 10.0},
+    "daily-backup": {
+        "task": tasks.DAILY_BACKUP,
+        "schedule": crontab(*reversed(_settings.file.backups.daily_at.split(":"))),  # minute, hour (UTC)
+    },
+    "daily-ledger-check": {"task": tasks.LEDGER_CHECK, "schedule": crontab(minute=40, hour=3)},
 }
+
+# A worker that lost Redis reconnects every 0.5-2 s instead of backing off to 30 s (workers/consumer.py).
+worker_consumer = "workers.consumer:Consumer"

@@ -18,6 +18,7 @@ from core.exchanges import errors
 from core.exchanges.perp.credentials import Credentials
 from core.infra.bus import ARB_STATUS, ARB_STATUS_CHANNEL
 from core.infra.config import ConfigError, get_settings
+from core.infra.db import wait_for_database
 from core.infra.liveness import start_liveness
 from core.infra.logs import setup_logging
 from core.models.arb import STATUS_TTL_S
@@ -94,6 +95,7 @@ def main() -> int:
         print(str(exc) if str(exc).startswith("arb:") else f"arb: {exc}", file=sys.stderr)
         return 2
     set_priority(cfg)
+    wait_for_database(process="arb")  # it reads its positions at start; PostgreSQL may be restarting
     return asyncio.run(run(cfg, creds))
 
 

@@ -37,6 +37,31 @@ class VenueUrls(Strict):
     price_tick: Positive = Decimal("0.01")
 
 
+class RiskConfig(Strict):
+    """The risk watch (arb/risk.py): both venues' positions, margin and liquidation prices, read off the
+    decision loop. A distance is how far the mark may move against a leg before it is liquidated, in percent
+    of the mark; the margin ratio is maintenance margin over equity (1 = liquidation)."""
+
+    poll_interval_s: float = Field(default=1.0, ge=0.05, le=2.0)  # a changed leg is seen within 2 s
+    failures_to_pause: int = Field(default=3, ge=1, le=20)  # unanswered reads in a row that pause the pair
+    warn_distance_pct: Annotated[Decimal, Field(gt=0, lt=100)] = Decimal(15)  # the admins are notified below
+    reduce_distance_pct: Annotated[Decimal, Field(gt=0, lt=100)] = Decimal("7.5")  # both legs reduced below
+    warn_margin_ratio: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")  # notified at or above
+    reduce_margin_ratio: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.8")  # both legs reduced at or above
+
+    @model_validator(mode="after")
+    def ordered(self) -> RiskConfig:
+        if self.reduce_distance_pct >= self.warn_distance_pct:
+            raise ValueError(
+                "reduce_distance_pct must be below warn_distance_pct (the warning comes first, then the reduction)"
+            )
+        if self.reduce_margin_ratio <= self.warn_margin_ratio:
+            raise ValueError(
+                "reduce_margin_ratio must be above warn_margin_ratio (the warning comes first, then the reduction)"
+            )
+        return self
+
+
 class ArbConfig(Strict):
     pair: str = Field(default="BTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     vest_market: str = "BTC-PERP"
@@ -54,7 +79,7 @@ class ArbConfig(Strict):
     watchdog_s: float = Field(default=5.0, gt=0, le=300)
     slippage_bps: Bps = Decimal(20)
     status_interval_s: float = Field(default=0.5, gt=0, le=60)
-    health_interval_s: float = Field(default=1.0, ge=0.05, le=60)  # venue account checks, backlog flush
+    health_interval_s: float = Field(default=1.0, ge=0.05, le=60)  # backlog flush, hedge retry, warm connections
     dry_run: bool = False
     # CPU scheduling of the engine process. It sleeps on sockets nearly all the time, then must not lose
     # the CPU between a detection and its two orders (a local process woken by the first order would
@@ -67,6 +92,7 @@ class ArbConfig(Strict):
     vest: VenueUrls = VenueUrls(taker_fee_bps=Decimal(1))
     paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))
     sim: SimPorts = SimPorts()
+    risk: RiskConfig = RiskConfig()
 
     @model_validator(mode="after")
     def coherent(self) -> ArbConfig:

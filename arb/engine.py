@@ -21,6 +21,8 @@ from arb.config import ArbConfig
 from arb.health import HealthLoops
 from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
 from arb.pair import VENUES, ZERO, as_text, today
+from arb.risk import repair
+from arb.risk_watch import RiskWatch
 from arb.shutdown import Shutdown
 from arb.spread import Decision, Spreads, VwapCache, compute_spreads, decide, direction_name, direction_venues
 from arb.startup import Startup
@@ -34,9 +36,9 @@ from core.notifications import events as notifications
 log = logging.getLogger("arb.engine")
 
 
-class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
+class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
     """Decision, execution and hedge recovery here; start-up (startup.py), the watch loops (health.py),
-    the status (status.py) and stopping (shutdown.py) are mixed in."""
+    the risk watch (risk_watch.py), the status (status.py) and stopping (shutdown.py) are mixed in."""
 
     def __init__(
         self,
@@ -58,7 +60,13 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
         self.realized_pnl = ZERO
         self.pnl_day = today()
         self.halted_reason: str | None = None  # kill switch: no entries until cleared
-        self.paused_reason: str | None = None  # a venue's health: entries resume when it recovers
+        self.paused_reason: str | None = None  # a venue's health or a liquidation risk: entries resume after
+        self.risk_reason: str | None = None  # a leg or account past a reduce threshold (risk_watch.py)
+        self.risk_view: dict = {}  # the last risk read, for the status
+        self._risk_levels: dict[str, str] = {}  # alarm subject -> level, to tell each alarm once
+        self.position_version = 0  # bumped whenever self.sizes changes: a risk read overlapping it is ignored
+        self.funding = {v: ZERO for v in VENUES}  # funding booked per leg since the engine started (+ received)
+        self._funding_seen: dict[str, Decimal] = {}  # venue -> funding its open position had settled at last read
         self.admin_halted = False  # the administrator's trading halt (core/halt.py): no entries while on
         self.unhedged = False
         self.trading_enabled = False
@@ -68,7 +76,15 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
         self.last_spreads: Spreads | None = None
         self._vwaps = VwapCache()
         self.events: deque[dict] = deque(maxlen=300)
-        self.counters = {"updates": 0, "decisions": 0, "entries": 0, "exits": 0, "rollbacks": 0, "failed": 0}
+        self.counters = {
+            "updates": 0,
+            "decisions": 0,
+            "entries": 0,
+            "exits": 0,
+            "rollbacks": 0,
+            "reductions": 0,
+            "failed": 0,
+        }
         self.latencies_us: deque[float] = deque(maxlen=1000)
         self._dry_run_last: tuple[str, float] | None = None
         self._stale_logged: set[str] = set()
@@ -163,6 +179,7 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
         return value if not self.flat else ZERO
 
     def _apply(self, results: list[LegResult]) -> None:
+        self.position_version += 1
         for r in results:
             if not r.filled:
                 continue
@@ -173,8 +190,11 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
                 previous = self.entry_prices.get(venue, r.avg_price)
                 self.entry_prices[venue] = (abs(old) * previous + r.filled * r.avg_price) / abs(new)
             self.sizes[venue] = new
+            if old == 0:
+                self._funding_seen[venue] = ZERO  # a venue counts a new position's funding from zero
             if new == 0:
                 self.entry_prices.pop(venue, None)
+                self._funding_seen.pop(venue, None)
             self.cash -= r.signed_fill * (r.avg_price or 0) + r.fee
         if self.flat:
             self.realized_pnl += self.cash
@@ -377,7 +397,7 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
         if self.store is not None:
             await self.db(self.store.finish_intent, intent_id, "done" if ok else "failed", outcome)
         event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
-        self.counters[{"entry": "entries", "exit": "exits"}.get(kind, "rollbacks")] += 1 if ok else 0
+        self.counters[{"entry": "entries", "exit": "exits", "reduce": "reductions"}.get(kind, "rollbacks")] += int(ok)
         self.emit(
             event if ok else f"{kind}_failed",
             level=logging.INFO if ok else logging.WARNING,
@@ -416,6 +436,7 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
         if truth is not None and truth != self.sizes:
             self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes), venues=as_text(truth))
             self.sizes = truth
+            self.position_version += 1
         net = self.net
         if net == 0:
             if self.unhedged:
@@ -423,9 +444,9 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
             self.unhedged = False
             return True
         self.unhedged = True
-        # Reduce the venue whose exposure is larger, by the net amount: the legs left match again.
-        venue = max(VENUES, key=lambda v: abs(self.sizes[v]) if (self.sizes[v] > 0) == (net > 0) else -1)
-        side = "SELL" if net > 0 else "BUY"
+        # Reduce the exposure on the net's side by the net amount, reduce-only: the legs left match again.
+        orders = repair(self.sizes)
+        venue = orders[0][0]
         self.emit(
             "unhedged_position",
             level=logging.ERROR,
@@ -435,13 +456,14 @@ class ArbEngine(Startup, HealthLoops, StatusReport, Shutdown):
             sizes=as_text(self.sizes),
             action=f"closing {abs(net)} reduce-only",
         )
-        self.emit(
-            "leg_rollback", level=logging.WARNING, venue=venue, side=side, size=str(abs(net)), intent_id=intent_id
-        )
+        for leg_venue, side, qty in orders:
+            self.emit(
+                "leg_rollback", level=logging.WARNING, venue=leg_venue, side=side, size=str(qty), intent_id=intent_id
+            )
         results = await self.run_intent(
             "rollback",
             self.direction or f"net_{venue}",
-            [LegPlan(venue, self.cfg.markets[venue], side, abs(net), True)],
+            [LegPlan(v, self.cfg.markets[v], side, qty, True) for v, side, qty in orders],
             None,
         )
         if results is None or not all(r.complete for r in results):

@@ -1,6 +1,7 @@
-"""The arbitrage engine's background watch: feeds that went silent are reconnected, venues that stop
-answering pause entries, the daily loss limit (kill switch) halts and closes, the administrator's
-trading halt is followed. Mixed into ArbEngine (arb/engine.py), whose state it reads and sets."""
+"""The arbitrage engine's background watch: feeds that went silent are reconnected, order paths kept warm,
+the daily loss limit (kill switch) halts and closes, the administrator's trading halt is followed (venues
+that stop answering pause entries: arb/risk_watch.py). Mixed into ArbEngine (arb/engine.py), whose state
+it reads and sets."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class HealthLoops:
             self.check_loss_limit()
             if self.halted_reason == "daily_loss_limit" and not self.flat and not self.busy and self.direction:
                 await self._close_all("daily_loss_limit")
-            await self._check_venues()
+            await self._warm_venues()
             await self._check_admin_halt()
 
     async def _check_admin_halt(self) -> None:
@@ -86,23 +87,9 @@ class HealthLoops:
         finally:
             self.busy = False
 
-    async def _check_venues(self) -> None:
+    async def _warm_venues(self) -> None:
+        """Keep the order paths warm; whether a venue answers is the risk watch's to say (risk_watch.py)."""
         for venue in VENUES:
-            try:
-                await asyncio.wait_for(self.venues[venue].account(), self.cfg.leg_timeout_s)
-                if not self.busy:  # a trade in flight holds connections; warm up after it
+            if not self.busy:  # a trade in flight holds connections; warm up after it
+                with contextlib.suppress(TimeoutError, errors.ExchangeError):
                     await asyncio.wait_for(self.venues[venue].keep_ready(), self.cfg.leg_timeout_s)
-                self._health_failures[venue] = 0
-            except (TimeoutError, errors.ExchangeError) as exc:
-                self._health_failures[venue] += 1
-                if self._health_failures[venue] == 3:
-                    self.emit("venue_unhealthy", level=logging.ERROR, venue=venue, error=str(exc)[:200])
-        bad = [v for v in VENUES if self._health_failures[v] >= 3]
-        reason = f"venue_unhealthy:{','.join(bad)}" if bad else None
-        if reason != self.paused_reason:
-            self.emit(
-                "kill_switch" if reason else "kill_switch_cleared",
-                level=logging.WARNING,
-                reason=reason or self.paused_reason,
-            )
-            self.paused_reason = reason

@@ -1,5 +1,6 @@
-"""Stopping the arbitrage engine: no new entries, in-flight legs finished, loops ended, open orders
-cancelled, position persisted, connections closed. Mixed into ArbEngine (arb/engine.py)."""
+"""Stopping the arbitrage engine: no new entries, in-flight legs finished, loops ended, the hedge checked
+against the venues once more, open orders cancelled, position persisted, connections closed. Mixed into
+ArbEngine (arb/engine.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ class Shutdown:
     """ArbEngine's orderly stop."""
 
     async def stop(self) -> bool:
-        """Stop entries, finish in-flight legs, cancel open orders, persist, close. True when nothing is pending."""
+        """Stop entries, finish in-flight legs, re-check the hedge, cancel open orders, persist, close. True when
+        nothing is pending and the legs match."""
         self.stopping = True
         self.emit("stopping", reason="signal")
         if self.inflight is not None and not self.inflight.done():
@@ -29,6 +31,8 @@ class Shutdown:
         for task in self._tasks:
             if not task.cancelled() and task.exception() is not None:
                 self.emit("loop_failed", level=logging.ERROR, task=task.get_name(), error=repr(task.exception())[:200])
+        # A leg liquidated or changed at the venue while stopping is not left alone: the venues are read once more.
+        hedged = await self.ensure_hedged()
         pending = await self.cancel_open_orders()
         if self.store is not None:
             await self.save_position()
@@ -47,7 +51,7 @@ class Shutdown:
         if self.store is not None:
             await self.store.close()
         unsaved = len(self.store.backlog) if self.store is not None else 0
-        return pending == 0 and unsaved == 0
+        return hedged and pending == 0 and unsaved == 0
 
     async def cancel_open_orders(self) -> int:
         """Cancel whatever rests on either venue; returns how many could not be confirmed gone."""

@@ -90,6 +90,7 @@ class Startup:
         if truth != self.sizes:
             self.emit("position_reconciled", level=logging.WARNING, ours=as_text(self.sizes), venues=as_text(truth))
             self.sizes = truth
+            self.position_version += 1
             if self.flat:
                 self.cash, self.entry_prices, self.entry_spread_bps = ZERO, {}, None
         await self.ensure_hedged(trusted=True)
@@ -139,6 +140,7 @@ class Startup:
             asyncio.create_task(self._watchdog(), name="arb-watchdog"),
             asyncio.create_task(self._health(), name="arb-health"),
             asyncio.create_task(self._status(), name="arb-status"),
+            asyncio.create_task(self._risk_watch(), name="arb-risk"),
         ]
 
     async def _connect(self, venue: str) -> BookFeed:

@@ -75,6 +75,17 @@ class StatusReport:
                 "realized_today": str(round(self.realized_pnl, 4)),
                 "unrealized": str(round(self.unrealized_pnl(), 4)),
                 "daily_loss_limit": str(self.cfg.daily_loss_limit_usd),
+                "funding": as_text(self.funding),
+            },
+            "risk": {
+                **self.risk_view,
+                "age_s": round(time.time() - self.risk_view["checked_at"], 1) if self.risk_view else None,
+                "thresholds": {
+                    "warn_distance_pct": str(self.cfg.risk.warn_distance_pct),
+                    "reduce_distance_pct": str(self.cfg.risk.reduce_distance_pct),
+                    "warn_margin_ratio": str(self.cfg.risk.warn_margin_ratio),
+                    "reduce_margin_ratio": str(self.cfg.risk.reduce_margin_ratio),
+                },
             },
             "counters": dict(self.counters),
             "latency_us": {

@@ -57,6 +57,28 @@ def sim_connection(session: Session, user_id: int, label: str, sim_url: str) -> 
     return broker
 
 
+def fresh_sim_connection(
+    session: Session, user_id: int, label: str, sim_url: str, balances: dict[str, str]
+) -> tuple[BrokerConnection, str]:
+    """A new connection of the user on a new simulator account holding exactly `balances` (a bench that
+    compares equities or starts its own simulator); returns it and the simulator's account id."""
+    api_key, api_secret = f"bench{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+    register_secret(api_secret)
+    response = requests.post(
+        f"{sim_url.rstrip('/')}/sim/admin/accounts",
+        timeout=30,
+        json={"api_key": api_key, "api_secret": api_secret, "balances": balances},
+    )
+    response.raise_for_status()
+    broker = brokers.create_connection(
+        session,
+        user_id,
+        brokers.ConnectionInput(venue="sim", label=label, api_key=api_key, api_secret=api_secret, base_url=sim_url),
+    )
+    brokers.load_markets(session, broker)
+    return broker, response.json()["account_id"]
+
+
 def standing_orders(broker_ids: list[int], *, resting: bool, age: timedelta) -> None:
     """Give each connection that has none a filled market order and, when `resting`, a buy limit that
     rests at the venue; then age their last change by `age` (history, not activity)."""

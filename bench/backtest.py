@@ -15,6 +15,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bench.backtest_vectorbt import (
+    REPEATS,
+    backtesting_py_trades,
+    bench_vectorbt,
+    best_of,
+    compare_with_backtesting_py,
+)
 from bench.data import data_dir
 from core.backtest.engine import BacktestSettings, run_backtest
 from core.candles.csv_io import read_candles_csv
@@ -35,6 +42,7 @@ EXPECTED_LAST_ROW = (1807699140000, 238256.88, 238256.88, 238098.85, 238129.69, 
 SMA_FAST, SMA_SLOW = 10, 30
 BENCH_FEE = 0.001
 EXAMPLE_PATH = ROOT / "core" / "strategies" / "examples" / "sma_cross.py"
+BREAKOUT_STREAK_PATH = ROOT / "bench" / "strategies" / "breakout_streak.py"
 
 
 class BenchDataError(RuntimeError):
@@ -86,6 +94,27 @@ def load_example_strategy() -> type:
     return load_strategy_class(code)
 
 
+def backtesting_py_frame(candles: pd.DataFrame) -> pd.DataFrame:
+    """Our candle columns as backtesting.py reads them (capitalised OHLCV, indexed by open time)."""
+    return pd.DataFrame(
+        {
+            "Open": candles["open"].to_numpy(),
+            "High": candles["high"].to_numpy(),
+            "Low": candles["low"].to_numpy(),
+            "Close": candles["close"].to_numpy(),
+            "Volume": candles["volume"].to_numpy(),
+        },
+        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"),
+    )
+
+
+def without_progress_bar() -> None:
+    """backtesting.py draws a tqdm progress bar when tqdm is installed (vectorbt brings it): not in a bench."""
+    import backtesting.backtesting as backtesting_module
+
+    backtesting_module._tqdm = lambda seq, **_: seq  # type: ignore[assignment]
+
+
 def run_backtesting_py(candles: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     import ta
     from backtesting import Backtest
@@ -107,16 +136,8 @@ def run_backtesting_py(candles: pd.DataFrame) -> tuple[float, pd.DataFrame]:
             elif f[-2] >= s[-2] and f[-1] < s[-1]:
                 self.position.close()
 
-    data = pd.DataFrame(
-        {
-            "Open": candles["open"].to_numpy(),
-            "High": candles["high"].to_numpy(),
-            "Low": candles["low"].to_numpy(),
-            "Close": candles["close"].to_numpy(),
-            "Volume": candles["volume"].to_numpy(),
-        },
-        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"),
-    )
+    data = backtesting_py_frame(candles)
+    without_progress_bar()
     bt = Backtest(data, BtSmaCross, cash=1e12, commission=BENCH_FEE, finalize_trades=False)
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -127,15 +148,7 @@ def run_backtesting_py(candles: pd.DataFrame) -> tuple[float, pd.DataFrame]:
 
 def compare_trades(ours: list, theirs: pd.DataFrame) -> dict:
     mine = [(t.entry_index, t.exit_index, t.entry_price, t.exit_price) for t in ours if t.exit_reason != "end_of_data"]
-    other = list(
-        zip(
-            theirs["EntryBar"].astype(int).tolist(),
-            theirs["ExitBar"].astype(int).tolist(),
-            theirs["EntryPrice"].astype(float).tolist(),
-            theirs["ExitPrice"].astype(float).tolist(),
-            strict=True,
-        )
-    )
+    other = backtesting_py_trades(theirs)
     first_diff = next((k for k, (a, b) in enumerate(zip(mine, other, strict=False)) if a != b), None)
     return {
         "aristobot_trades": len(mine),
@@ -147,8 +160,15 @@ def compare_trades(ours: list, theirs: pd.DataFrame) -> dict:
     }
 
 
-def bench_backtest(rows: int = SERIES_ROWS, with_backtesting_py: bool = True) -> dict:
-    candles = load_speed_series(rows)
+def bench_backtest(
+    rows: int = SERIES_ROWS,
+    with_backtesting_py: bool = True,
+    candles: pd.DataFrame | None = None,
+    with_vectorbt: bool = True,
+) -> dict:
+    """The SMA case; with vectorbt beside it (`sma`, `vectorbt`) unless `with_vectorbt` is false (its numba
+    compilation alone takes 15-35 s)."""
+    candles = load_speed_series(rows) if candles is None else candles
     strategy_cls = load_example_strategy()
     settings = BacktestSettings(fee=BENCH_FEE)
     started = time.perf_counter()
@@ -172,6 +192,25 @@ def bench_backtest(rows: int = SERIES_ROWS, with_backtesting_py: bool = True) ->
         report["speedup"] = round(theirs / ours, 1)
         report["trades_match"] = compare_trades(result.trades, their_trades)
         report["target_5x_met"] = theirs / ours >= 5
+        if with_vectorbt:
+            report["sma"], report["vectorbt"] = sma_against_vectorbt(strategy_cls, candles, settings, their_trades)
     report["target_500k_per_second_met"] = rows / ours >= 500_000
     report["cpu_count"] = os.cpu_count()
+    report["loadavg_1min"] = os.getloadavg()[0]
     return report
+
+
+def sma_against_vectorbt(strategy_cls: type, candles: pd.DataFrame, settings: BacktestSettings, theirs) -> tuple:
+    """(the "sma" and "vectorbt" parts of the report): both best of REPEATS, wall and CPU, same candles."""
+    params = {"fast": SMA_FAST, "slow": SMA_SLOW}
+    seconds, cpu_seconds, _ = best_of(lambda: run_backtest(strategy_cls, candles, params, settings))
+    peer = bench_vectorbt(candles, SMA_FAST, SMA_SLOW, BENCH_FEE)
+    peer["trades_match_backtesting_py"] = compare_with_backtesting_py(peer.pop("records"), theirs)
+    sma = {
+        "seconds": round(seconds, 4),
+        "cpu_seconds": round(cpu_seconds, 4),
+        "timing": f"best of {REPEATS}, each engine",
+        "at_or_below_vectorbt": seconds <= peer["seconds"],
+        "cpu_at_or_below_vectorbt": cpu_seconds <= peer["cpu_seconds"],
+    }
+    return sma, peer

@@ -170,12 +170,10 @@ def _latest_order(user_id: int) -> int:
 BENCH_REDIS_DB = 15
 
 
-def isolated_redis_url(url: str) -> str:
+def isolated_redis_url(url: str, db: int = BENCH_REDIS_DB) -> str:
     """The same Redis server, another database: workers of a running install never see bench tasks."""
     base, _, tail = url.rpartition("/")
-    return (
-        f"{base}/{BENCH_REDIS_DB}" if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{BENCH_REDIS_DB}"
-    )
+    return f"{base}/{db}" if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{db}"
 
 
 if __name__ == "__main__":

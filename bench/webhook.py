@@ -23,8 +23,10 @@ import aiohttp
 from sqlalchemy import ColumnElement, func, select
 
 from bench.accounts import bench_user, sim_connection, standing_orders
+from bench.stack_cpu import above_idle, snapshot, spent_by_role
 from core.exchanges.ratelimit import RequestClass, weight_spent
 from core.infra.bus import get_redis
+from core.infra.config import get_settings
 from core.infra.db import new_session, session_scope, utcnow
 from core.infra.security import register_secret
 from core.models import Order, Webhook, WebhookAlert
@@ -41,6 +43,9 @@ ACK_STATES = ("open", "partially_filled", "filled")
 ORDERS_PER_SECOND_PER_ACCOUNT = 8
 BACKGROUND_CONNECTIONS = 60
 VENUE = "sim"
+# The stack's own CPU rate (heartbeats, polling, the background reconciliation) is measured this long before
+# the burst, so that the CPU the alerts cost can be told from what runs anyway.
+IDLE_SECONDS = 20.0
 
 
 @dataclass
@@ -65,6 +70,15 @@ class BenchResult:
     background_weight_per_min: float = 0.0  # venue weight our limiter gave background work, per minute
     orders_weight_per_min: float = 0.0  # ... and orders (place/cancel), over the same time
     target_ack_p99_ms: int = 250
+    # CPU of every process of the stack (bench/stack_cpu.py) from the first alert to the last order settled,
+    # per unique alert: in total and by process role
+    cpu_ms_per_alert: float | None = None
+    cpu_ms_per_alert_by_process: dict[str, float] | None = None
+    # ... the stack's CPU rate while idle just before the burst, and the CPU per alert above that rate (what
+    # the alerts themselves cost, whatever the run's length)
+    idle_cpu_ms_per_s: float | None = None
+    cpu_ms_per_alert_above_idle: float | None = None
+    cpu_ms_per_alert_above_idle_by_process: dict[str, float] | None = None
 
 
 def accounts_for(rate: int) -> int:
@@ -198,15 +212,22 @@ def run(
     settle_timeout: float = 600.0,
     accounts: int | None = None,
     background_connections: int = BACKGROUND_CONNECTIONS,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> BenchResult:
     accounts = accounts or accounts_for(rate)
     urls, webhook_ids = zip(*(prepare(web_url, sim_url, number) for number in range(1, accounts + 1)), strict=True)
     prepare_background(sim_url, background_connections)
-    started, weight_before, clock = utcnow(), _weight_by_class(), time.monotonic()
+    var_dir = str(get_settings().var_dir)
+    idle_before = snapshot(var_dir)
+    time.sleep(idle_seconds)
+    idle_ms = spent_by_role(idle_before, snapshot(var_dir))
+    started, weight_before, clock, cpu_before = utcnow(), _weight_by_class(), time.monotonic(), snapshot(var_dir)
     latencies, statuses, unique, replays = asyncio.run(_fire(list(urls), rate, seconds))
     mine = WebhookAlert.webhook_id.in_(webhook_ids) & (WebhookAlert.received_at >= started)
     _settle(mine, settle_timeout)
+    cpu_ms = spent_by_role(cpu_before, snapshot(var_dir))
     minutes = (time.monotonic() - clock) / 60
+    caused_ms = above_idle(cpu_ms, idle_ms, idle_seconds, minutes * 60) if idle_seconds > 0 else {}
     weight_after = _weight_by_class()
     spent = {cls: (weight_after[cls] - weight_before[cls]) / minutes for cls in RequestClass}
     with new_session() as session:
@@ -250,6 +271,15 @@ def run(
         background_connections=background_connections,
         background_weight_per_min=round(spent[RequestClass.BACKGROUND], 1),
         orders_weight_per_min=round(spent[RequestClass.ORDER], 1),
+        cpu_ms_per_alert=round(sum(cpu_ms.values()) / unique, 2) if unique and cpu_ms else None,
+        cpu_ms_per_alert_by_process={role: round(ms / unique, 2) for role, ms in sorted(cpu_ms.items())}
+        if unique and cpu_ms
+        else None,
+        idle_cpu_ms_per_s=round(sum(idle_ms.values()) / idle_seconds, 1) if idle_seconds > 0 else None,
+        cpu_ms_per_alert_above_idle=round(sum(caused_ms.values()) / unique, 2) if unique and caused_ms else None,
+        cpu_ms_per_alert_above_idle_by_process={role: round(ms / unique, 2) for role, ms in sorted(caused_ms.items())}
+        if unique and caused_ms
+        else None,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from cli.backtest_grid import parse_grid_options, run_grid_command
 from cli.dates import parse_date_ms
 from core.backtest.engine import DEFAULT_FEE, TRADE_CSV_FIELDS, BacktestInputError, BacktestSettings
 from core.candles.csv_io import CANDLE_COLUMNS, CandleFileError, read_candles_csv
@@ -78,10 +79,34 @@ def write_trades_csv(path: Path, trades: list[dict]) -> None:
 @click.option(
     "--trades", "trades_path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write trades CSV."
 )
+@click.option(
+    "--grid",
+    "grid_items",
+    multiple=True,
+    metavar="NAME=SPEC",
+    help="Run a parameter grid: NAME = START..END[:STEP] or NAME = V1, V2, ... (repeat per parameter).",
+)
+@click.option("--rank-by", default="total_return_pct", show_default=True, help="The metric a grid is ranked by.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Grid sandboxes at once [one per core].")
 def backtest_command(
-    candles_path, strategy_path, fee, slippage_bps, cash, param_items, date_from, date_to, as_json, trades_path
+    candles_path,
+    strategy_path,
+    fee,
+    slippage_bps,
+    cash,
+    param_items,
+    date_from,
+    date_to,
+    as_json,
+    trades_path,
+    grid_items,
+    rank_by,
+    workers,
 ) -> None:
-    """Backtest a strategy file over a candle CSV."""
+    """Backtest a strategy file over a candle CSV (every combination of a grid with --grid)."""
+    grid = parse_grid_options(grid_items, rank_by) if grid_items else None
+    if grid and trades_path is not None:
+        raise click.BadParameter("a grid reports each combination's metrics, not its trades", param_hint="--trades")
     try:
         candles = read_candles_csv(candles_path)
     except CandleFileError as exc:
@@ -100,6 +125,9 @@ def backtest_command(
         BacktestSettings(**{k: payload[k] for k in ("fee", "slippage_bps", "cash", "start_ms", "end_ms")}).validated()
     except BacktestInputError as exc:
         raise click.ClickException(str(exc)) from exc
+    if grid:
+        run_grid_command(strategy_path.read_text(), payload, grid, rank_by, workers, as_json)
+        return
     result = run_strategy_code(strategy_path.read_text(), payload)
     if result.get("status") != "ok":
         error = result.get("error") or {}

@@ -32,13 +32,27 @@ def _echo_fields(result: dict, width: int) -> None:
 @click.option("--candles", "rows", default=1_000_000, show_default=True, type=click.IntRange(1000, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default output is JSON too).")
 @click.option("--skip-backtesting-py", is_flag=True, help="Time our engine only.")
-def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool) -> None:
-    """SMA(10/30) cross over the 1M-candle speed series: our engine vs backtesting.py."""
-    from bench.backtest import bench_backtest
+@click.option("--skip-vectorbt", is_flag=True, help="No vectorbt peer (its numba compilation takes 15-35 s).")
+def bench_backtest_command(rows: int, as_json: bool, skip_backtesting_py: bool, skip_vectorbt: bool) -> None:
+    """SMA(10/30) cross and a stateful breakout over the 1M-candle speed series: our engine vs backtesting.py."""
+    from bench.backtest_stateful import bench_backtest_cases
 
     started = datetime.now(UTC)
-    report = bench_backtest(rows, with_backtesting_py=not skip_backtesting_py)
+    report = bench_backtest_cases(rows, with_backtesting_py=not skip_backtesting_py, with_vectorbt=not skip_vectorbt)
     report["wall_seconds"] = round((datetime.now(UTC) - started) / timedelta(seconds=1), 2)
+    click.echo(json.dumps(report, indent=None if as_json else 2))
+
+
+@bench_group.command("backtest-grid")
+@click.option("--candles", "rows", default=100_000, show_default=True, type=click.IntRange(1000, 1_000_000))
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Sandboxes at once [one per core].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on one line.")
+def bench_backtest_grid_command(rows: int, workers: int | None, as_json: bool) -> None:
+    """A 100-run SMA grid through the grid engine of `aristobot backtest --grid`: every core with indicator
+    reuse, beside one core without it."""
+    from bench.backtest_grid import bench_backtest_grid
+
+    report = bench_backtest_grid(rows, workers)
     click.echo(json.dumps(report, indent=None if as_json else 2))
 
 
@@ -113,13 +127,21 @@ def bench_gateway_command(n: int, as_json: bool, use_running_worker: bool) -> No
     type=click.IntRange(1, 1000),
     help="idle simulator connections to reconcile (created on the first run, then reused)",
 )
+@click.option(
+    "--busy-orders",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="resting orders on one more connection (placed on the first run, then reused)",
+)
 @click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def bench_reconcile_command(connections: int, sim_url: str | None, as_json: bool) -> None:
-    """What reconciliation costs the venue's request budget (weight per minute) for N idle connections."""
+def bench_reconcile_command(connections: int, busy_orders: int, sim_url: str | None, as_json: bool) -> None:
+    """What reconciliation costs: the venue's request budget (weight per minute) for N idle connections,
+    one pass over a connection with 500 open orders, and the start-up pass over all of them."""
     from bench.reconcile import run
 
-    result = asdict(run(sim_url or get_settings().sim_url, connections))
+    result = asdict(run(sim_url or get_settings().sim_url, connections, busy_orders))
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -182,6 +204,43 @@ def bench_webhook_command(
         raise SystemExit(1)
 
 
+@bench_group.command("chaos")
+@click.option(
+    "--trials", default=30, show_default=True, type=click.IntRange(1, 1000), help="Processes killed, one per trial."
+)
+@click.option("--seed", default=16, show_default=True, help="Which process each trial kills (random, reproducible).")
+@click.option("--url", "web_url", default=None, help="The running web app (default: config.yaml web host/port).")
+@click.option("--sim-url", default=None, help="The running simulator (default: config.yaml sim).")
+@click.option("--settle", default=300.0, show_default=True, help="Seconds for the last orders to be acknowledged.")
+@click.option("--victims", default=None, help="Comma-separated processes to choose from (default: all nine).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench_chaos_command(
+    trials: int,
+    seed: int,
+    web_url: str | None,
+    sim_url: str | None,
+    settle: float,
+    victims: str | None,
+    as_json: bool,
+) -> None:
+    """kill -9 a random process per trial under orders, alerts and bots: lost, duplicated, unhedged, recovery."""
+    from bench.chaos import VICTIMS, run
+
+    candidates = tuple(name.strip() for name in victims.split(",") if name.strip()) if victims else VICTIMS
+    unknown = sorted(set(candidates) - set(VICTIMS)) if candidates else ["(none)"]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not one of {', '.join(VICTIMS)}", param_hint="--victims")
+    settings = get_settings()
+    web_url = web_url or f"http://{settings.file.web.host}:{settings.file.web.port}"
+    result = run(web_url, sim_url or settings.sim_url, settings.var_dir, trials, seed, settle, candidates)
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2))
+    else:
+        _echo_fields(asdict(result), 20)
+    if result.orders_lost or result.orders_duplicated or result.alerts_lost or result.unhedged_arb_legs:
+        raise SystemExit(1)
+
+
 @bench_group.command("arb", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def bench_arb() -> None:
     """Arbitrage engine latency (update-to-decision, detection-to-both-sent)."""
@@ -203,3 +262,99 @@ def bench_notify_command(web_url: str | None, pages: int, events: int, as_json: 
         click.echo(json.dumps(result, indent=2))
         return
     _echo_fields(result, 14)
+
+
+@bench_group.command("backup")
+@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1, 20_000_000))
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_backup_command(orders: int, as_json: bool) -> None:
+    """Backup, verify and restore of a throwaway database of N orders, N fills and N order events."""
+    from bench.backup import bench_backup
+    from core.backups.pg import BackupError
+    from core.infra.logs import setup_logging
+
+    setup_logging("bench", "WARNING")
+    try:
+        result = asdict(bench_backup(orders))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        _echo_fields(result, 12)
+
+
+@bench_group.command("parity")
+@click.option("--candles", "candles_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--strategy", "strategy_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--param", "param_items", multiple=True, metavar="NAME=VALUE", help="Override a strategy parameter.")
+@click.option("--rows", default=2000, show_default=True, help="1m candles to replay")
+@click.option("--skip", default=0, show_default=True, help="candles of the file to skip first")
+@click.option("--speed", default=60.0, show_default=True, help="market seconds per wall second")
+@click.option("--redis-db", default=14, show_default=True, help="the private Redis database the bench empties and uses")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_parity_command(
+    candles_path: Path,
+    strategy_path: Path,
+    param_items: tuple[str, ...],
+    rows: int,
+    skip: int,
+    speed: float,
+    redis_db: int,
+    as_json: bool,
+) -> None:
+    """A strategy live (replaying simulator → feeds → bot → orders → ledger) vs its backtest, trade by trade."""
+    from cli.backtest import parse_params
+
+    options = {
+        "candles": str(candles_path.resolve()),
+        "strategy": str(strategy_path.resolve()),
+        "params": parse_params(param_items),
+        "rows": rows,
+        "skip": skip,
+        "speed": speed,
+    }
+    result = _run_isolated("bench.parity", json.dumps(options), redis_db)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    result.pop("mismatches")
+    _echo_fields(result, 22)
+
+
+def _run_isolated(module: str, argument: str, redis_db: int, *more: str) -> dict:
+    """Run a bench module in a child on a private Redis database (a running install's workers never take
+    the bench bots' ticks); returns the JSON object it prints last."""
+    from bench.gateway import isolated_redis_url
+
+    env = dict(os.environ, REDIS_URL=isolated_redis_url(get_settings().redis_url, redis_db))
+    child = subprocess.run(
+        [sys.executable, "-m", module, argument, *more], env=env, capture_output=True, text=True, check=False
+    )
+    if child.returncode != 0:
+        raise click.ClickException(f"bench failed: {child.stderr.strip().splitlines()[-3:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+@bench_group.command("bots")
+@click.option(
+    "--minutes", default=6, show_default=True, help="minutes of closes to measure (both timeframes close every 3rd)"
+)
+@click.option("--redis-db", default=12, show_default=True, help="the private Redis database the bench empties and uses")
+@click.option(
+    "--pool",
+    type=click.Choice(["threads", "prefork"]),
+    default="threads",
+    show_default=True,
+    help="the bots worker's pool: threads (the Procfile's) or prefork (2 processes, as before issue 18's fix)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_bots_command(minutes: int, redis_db: int, pool: str, as_json: bool) -> None:
+    """20 bots on 20 symbols and two timeframes closing together: close-to-order latency and missed ticks."""
+    result = _run_isolated("bench.bots", str(minutes), redis_db, pool)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _echo_fields(result, 22)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import click
 
 from cli.backtest import backtest_command
+from cli.backup import backup_group
 from cli.bench import bench_group
 from cli.candles import candles_group
 from cli.db import db_group
+from cli.deploy import deploy_group
+from cli.ledger import ledger_group
 from cli.orders import orders_group
 from cli.processes import arb_command, feeds_command, run_command, sim_command
 from cli.services import services_group
@@ -50,5 +53,8 @@ for command in (
     halt_command,
     flatten_command,
     trading_group,
+    backup_group,
+    deploy_group,
+    ledger_group,
 ):
     main.add_command(command)

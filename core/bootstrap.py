@@ -7,10 +7,10 @@ import logging
 import requests
 
 from core import accounts
-from core.brokers import ensure_demo_broker
 from core.infra.config import Settings
 from core.infra.db import session_scope
 from core.infra.embedded_services import private_file, wait_for_port
+from core.paper_accounts import ensure_paper_account
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _demo_broker_line(settings: Settings, user_id: int) -> list[str]:
     if not wait_for_port(settings.file.sim.port, settings.file.sim.host, timeout=30):
         return ["Simulator did not start: the demo broker connection was not created."]
     try:
-        ensure_demo_broker(user_id, settings)
+        ensure_paper_account(user_id, settings)
     except requests.RequestException as exc:
         log.warning("demo_broker_failed", extra={"error": str(exc)})
         return [f"Demo broker connection not ready ({exc.__class__.__name__}); it is retried at next start."]

@@ -1,4 +1,4 @@
-"""Broker connections: a user's accounts on venues, their markets, balances and the demo account.
+"""Broker connections: a user's accounts on venues, their markets and balances.
 
 Credentials are stored only encrypted (BrokerConnection.set_credentials) and are never returned to a
 page again; the exchange adapter for a connection is built here and nowhere else.
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -28,7 +26,7 @@ from core.exchanges.spot.registry import VENUES, make_exchange
 from core.infra.config import Settings, get_settings
 from core.infra.db import utcnow
 from core.infra.security import register_secret
-from core.models import BrokerConnection, Order, SymbolRule, User
+from core.models import BrokerConnection, Order, SymbolRule
 from core.outbound import UnsafeUrl, check_url, guard
 
 log = logging.getLogger(__name__)
@@ -38,7 +36,6 @@ TESTNET_URLS = {"binance": "https://testnet.binance.vision"}
 NEEDS_PASSPHRASE = frozenset({"bitget"})
 VALUATION_ASSET = "USDT"
 STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI"})
-DEMO_LABEL = "Simulator"
 
 
 class BrokerError(ValueError):
@@ -369,61 +366,6 @@ def portfolio(broker: BrokerConnection) -> Portfolio:
                 total += value
             holdings.append(Holding(asset, balance.free, balance.locked, price, value))
         return Portfolio(holdings=holdings, total=total, unpriced=unpriced)
-
-
-# ---- the demo account on the simulator -------------------------------------------------------------
-
-
-def ensure_demo_broker(user: User | int, settings: Settings | None = None, session: Session | None = None) -> int:
-    """Give `user` a funded account on the running simulator and a "Simulator" connection to it.
-
-    Idempotent: an existing "Simulator" connection is kept (and its sim account re-provisioned only
-    if the simulator lost it). Returns the connection id. Raises requests.RequestException when the
-    simulator is not reachable.
-    """
-    from core.infra.db import session_scope
-
-    settings = settings or get_settings()
-    user_id = user if isinstance(user, int) else user.id
-    if session is None:
-        with session_scope() as own:
-            return ensure_demo_broker(user_id, settings, own)
-    broker = session.scalar(
-        select(BrokerConnection).where(BrokerConnection.user_id == user_id, BrokerConnection.label == DEMO_LABEL)
-    )
-    if broker is None:
-        api_key, api_secret = f"demo{user_id}x{secrets.token_hex(8)}", secrets.token_urlsafe(24)
-        broker = BrokerConnection(user_id=user_id, venue="sim", label=DEMO_LABEL, testnet=False)
-        broker.set_credentials(api_key, api_secret)
-        session.add(broker)
-        session.flush()
-        _provision_sim_account(settings.sim_url, api_key, api_secret, settings.file.sim.demo_balance_usdt)
-        log.info("demo_broker_created", extra={"user_id": user_id, "broker_id": broker.id})
-    else:
-        creds = broker.credentials()
-        if not check_connection(broker).ok:
-            _provision_sim_account(
-                base_url_for(broker, settings) or settings.sim_url,
-                creds["api_key"],
-                creds["api_secret"],
-                settings.file.sim.demo_balance_usdt,
-            )
-    try:
-        load_markets(session, broker)
-    except ExchangeError as err:
-        log.warning("demo_markets_not_loaded", extra={"broker_id": broker.id, "error": str(err)})
-    return broker.id
-
-
-def _provision_sim_account(sim_url: str, api_key: str, api_secret: str, usdt: str) -> None:
-    register_secret(api_secret)
-    response = requests.post(
-        f"{sim_url}/sim/admin/accounts",
-        timeout=10,
-        json={"api_key": api_key, "api_secret": api_secret, "balances": {"USDT": usdt}},
-    )
-    if response.status_code != 200:
-        raise BrokerError(f"the simulator refused the demo account: HTTP {response.status_code} {response.text[:200]}")
 
 
 def exchange_for_id(broker_id: int) -> Exchange:

@@ -21,17 +21,17 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bots.position import bot_position
 from core.brokers import exchange_for, symbol_rules
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str, round_to_step
 from core.infra.bus import flatten_report, get_redis
 from core.infra.db import new_session, session_scope, utcnow
+from core.ledger.positions import bot_position, net_position
 from core.models import Bot, BrokerConnection, Order, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.submit import OrderIntent, record_order
 from core.stop import open_orders, pause_all
-from core.webhooks.positions import net_position, webhook_orders
+from core.webhooks.positions import webhook_orders
 
 log = logging.getLogger(__name__)
 PAUSED_BY_FLATTEN = "paused by the trader's flatten"
@@ -43,14 +43,15 @@ class Close:
     """One position to sell at market: whose it is (a bot or a webhook) and how much."""
 
     broker_id: int
-    owner: str  # bot | webhook
+    owner: str  # bot | webhook | manual (a position closed from the dashboard: no owner to attribute)
     owner_id: int
     owner_name: str
     symbol: str
     quantity: Decimal
+    side: str = "sell"  # buy closes a short
 
     def describe(self) -> str:
-        return f"sell {decimal_str(self.quantity)} {self.symbol} at market ({self.owner} {self.owner_name})"
+        return f"{self.side} {decimal_str(self.quantity)} {self.symbol} at market ({self.owner} {self.owner_name})"
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,7 @@ class BrokerResult:
 def _positions(session: Session, user_id: int, broker: BrokerConnection) -> list[Close]:
     closes = []
     for bot in session.scalars(select(Bot).where(Bot.user_id == user_id, Bot.broker_id == broker.id).order_by(Bot.id)):
-        rules = symbol_rules(session, broker.id, bot.symbol)
-        position = bot_position(session, bot.id, bot.symbol, rules.base if rules else "")
+        position = bot_position(session, bot.id, bot.symbol)
         if position.quantity > 0:
             closes.append(Close(broker.id, "bot", bot.id, bot.name, bot.symbol, position.quantity))
     for webhook in session.scalars(
@@ -122,9 +122,11 @@ def plan(session: Session, user_id: int, broker_ids: Iterable[int] | None = None
     return plans
 
 
-def _owner_ref(session: Session, close: Close) -> tuple[str, str]:
+def _owner_ref(session: Session, close: Close, why: str) -> tuple[str, str | None]:
     """(Order.source, Order.source_ref) of a close: a bot's id, or a webhook alert stored for the flatten
-    (a webhook's orders are attributed through its alerts)."""
+    (a webhook's orders are attributed through its alerts), or a manual order."""
+    if close.owner == "manual":
+        return "manual", None
     if close.owner == "bot":
         return "bot", str(close.owner_id)
     alert = WebhookAlert(
@@ -135,7 +137,7 @@ def _owner_ref(session: Session, close: Close) -> tuple[str, str]:
         symbol=close.symbol,
         body="",
         payload={"action": "close", "symbol": close.symbol},
-        reason="flatten requested by the trader",
+        reason=f"{why} requested by the trader",
         processed_at=utcnow(),
     )
     session.add(alert)
@@ -154,24 +156,29 @@ def _record_close(broker: BrokerConnection, close: Close, free: Decimal, result:
                 f"{close.describe()}: only {decimal_str(quantity)} free to sell, below the minimum order; left as is"
             )
             return None
-        source, ref = _owner_ref(session, close)
-        order = record_order(
-            session,
-            broker.user_id,
-            OrderIntent(
-                broker_id=broker.id,
-                symbol=close.symbol,
-                side="sell",
-                type="market",
-                quantity=quantity,
-                source=source,
-                source_ref=ref,
-            ),
-        )
-        if source == "webhook":
-            alert = session.get_one(WebhookAlert, int(ref))
-            alert.order_ids, alert.process_result = [order.id], f"flatten: sell order #{order.id} recorded"
-        return order.id
+        return record_close(session, broker.user_id, close, quantity, "flatten").id
+
+
+def record_close(session: Session, user_id: int, close: Close, quantity: Decimal, why: str) -> Order:
+    """The market order of a close, recorded (`new`) under its owner; `why` names it on a webhook's alert."""
+    source, ref = _owner_ref(session, close, why)
+    order = record_order(
+        session,
+        user_id,
+        OrderIntent(
+            broker_id=close.broker_id,
+            symbol=close.symbol,
+            side=close.side,
+            type="market",
+            quantity=quantity,
+            source=source,
+            source_ref=ref,
+        ),
+    )
+    if source == "webhook":
+        alert = session.get_one(WebhookAlert, int(ref or 0))
+        alert.order_ids, alert.process_result = [order.id], f"{why}: {close.side} order #{order.id} recorded"
+    return order
 
 
 def _flatten_broker(broker_plan: BrokerPlan, user_id: int, place: Callable[[int], object]) -> BrokerResult:
@@ -240,6 +247,36 @@ def flatten(
         "flattened", extra={"user_id": user_id, "brokers": len(results), "failed": sum(r.failed for r in results)}
     )
     return results
+
+
+def close_bot(
+    user_id: int, bot_id: int, *, pause: bool, place: Callable[[int], object] = placement.place
+) -> BrokerResult:
+    """A bot's "Close position" ("Pause and close" with `pause`): the bot paused first when asked, its open
+    orders cancelled (its stop-loss / take-profit lock the asset it sells), its position sold at market under
+    the bot, through the order pipeline. Nothing else of the trader's is touched. Raises LookupError for a
+    bot that is not the trader's, ExchangeError when the venue failed (what is left stays as it is)."""
+    with session_scope() as session:
+        bot = session.get(Bot, bot_id)
+        if bot is None or bot.user_id != user_id:
+            raise LookupError(f"no bot #{bot_id}")
+        if pause and bot.state == "running":
+            bot.state, bot.updated_at = "paused", utcnow()
+        broker = session.get_one(BrokerConnection, bot.broker_id)
+        cancels = [
+            Cancel(o.id, o.broker_id, o.symbol, o.side, o.type, o.state)
+            for o in open_orders(session, user_id, [broker.id])
+            if o.source == "bot" and o.source_ref == str(bot.id)
+        ]
+        held = bot_position(session, bot.id, bot.symbol).quantity
+        closes = [Close(broker.id, "bot", bot.id, bot.name, bot.symbol, held)] if held > 0 else []
+        bot_plan = BrokerPlan(broker.id, broker.label, broker.venue, cancels, closes)
+    result = _flatten_broker(bot_plan, user_id, place)
+    log.warning(
+        "bot_position_closed",
+        extra={"user_id": user_id, "bot_id": bot_id, "paused": pause, "orders": result.close_orders},
+    )
+    return result
 
 
 # ---- the report a worker leaves for the trader's page --------------------------------------------

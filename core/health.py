@@ -5,8 +5,10 @@ from __future__ import annotations
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.backups.status import backup_health
 from core.candles.health import stale_feeds
 from core.infra.bus import QUEUES, get_redis
+from core.infra.config import get_settings
 from core.infra.db import ping_database
 from core.infra.liveness import read_liveness
 
@@ -28,6 +30,7 @@ def system_health() -> dict:
         ping_database()
     except SQLAlchemyError as exc:
         report["postgres"] = {"ok": False, "error": str(getattr(exc, "orig", exc)).splitlines()[0][:200]}
+    client: redis.Redis | None = None
     try:
         client = get_redis()
         client.ping()
@@ -40,4 +43,7 @@ def system_health() -> dict:
     # A stale feed is an alert (bots would trade on old candles) but not an outage of the platform.
     report["ok"] = report["postgres"]["ok"] and report["redis"]["ok"] and not required_down
     report["down"] = required_down
+    # An old (or missing) good backup is "degraded", not down: the platform trades on, /healthz stays 200.
+    report["backup"] = backup_health(get_settings(), client if report["redis"]["ok"] else None)
+    report["status"] = "down" if not report["ok"] else ("degraded" if not report["backup"]["ok"] else "ok")
     return report

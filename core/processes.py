@@ -1,4 +1,5 @@
-"""`aristobot run` (what `make run` calls): set up a fresh machine, then start every process via honcho."""
+"""`aristobot run` (what `make run` calls): set up a fresh machine, then start every Procfile process under
+supervisord (core/supervision/config.py): a process that dies is restarted, Ctrl+C stops all in order."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from core.infra.config import ROOT, Settings, get_settings
 from core.infra.embedded_services import ensure_port_free, private_dir, private_file, wait_for_port
 from core.infra.security import generate_fernet_key
+from core.supervision.config import programs, read_procfile, render
 
 log = logging.getLogger(__name__)
+
+
+SETUP_TIMEOUT_S = 180.0
 
 
 def _token() -> str:
@@ -59,16 +64,13 @@ def ensure_env_file(root: Path = ROOT) -> tuple[bool, list[str]]:
     return created, [] if created else added
 
 
-def procfile_names(root: Path = ROOT) -> list[str]:
-    return [
-        line.split(":", 1)[0].strip()
-        for line in (root / "Procfile").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+def procfile_path(root: Path = ROOT) -> Path:
+    """The one list of processes (ARISTOBOT_PROCFILE: another list, e.g. a test's with one more process)."""
+    return Path(os.environ.get("ARISTOBOT_PROCFILE", root / "Procfile"))
 
 
 def selected_processes(settings: Settings) -> list[str]:
-    names = procfile_names(settings.root)
+    names = list(read_procfile(procfile_path(settings.root)))
     skip = {"postgres"} if not settings.embedded_postgres else set()
     skip |= {"redis"} if not settings.embedded_redis else set()
     return [name for name in names if name not in skip]
@@ -91,33 +93,48 @@ def required_ports(settings: Settings, processes: list[str]) -> dict[str, int]:
     return checks
 
 
-def process_environment(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
+def unit_environment(settings: Settings) -> dict[str, str]:
+    """What every process needs besides .env and the machine's own variables (no secret among them)."""
     bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    env["FLOWER_PORT"] = str(settings.file.flower.port)
-    env.setdefault("ARISTOBOT_HOME", str(settings.root))
-    env["ARISTOBOT_VAR"] = str(settings.var_dir)
-    return env
+    chosen = {name: os.environ[name] for name in ("ARISTOBOT_CONFIG", "ARISTOBOT_ENV_FILE") if name in os.environ}
+    return chosen | {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PYTHONUNBUFFERED": "1",
+        "FLOWER_PORT": str(settings.file.flower.port),
+        "ARISTOBOT_HOME": os.environ.get("ARISTOBOT_HOME", str(settings.root)),
+        "ARISTOBOT_VAR": str(settings.var_dir),
+    }
 
 
-def start_honcho(settings: Settings, processes: list[str]) -> subprocess.Popen:
-    # -e: honcho would otherwise load ./.env into every process, whatever ARISTOBOT_ENV_FILE says.
-    command = [
-        sys.executable,
-        "-m",
-        "honcho",
-        "-f",
-        str(settings.root / "Procfile"),
-        "-d",
-        str(settings.root),
-        "-e",
-        str(settings.env_path),
-        "start",
-        *processes,
-    ]
+def process_environment(settings: Settings) -> dict[str, str]:
+    """supervisord's environment, which every process inherits: .env, then the real environment over it
+    (as Settings reads them), so no secret has to be written into the supervisord configuration."""
+    from dotenv import dotenv_values
+
+    env = {k: v for k, v in dotenv_values(settings.env_path).items() if v} if settings.env_path.exists() else {}
+    return env | dict(os.environ) | unit_environment(settings)
+
+
+def start_supervisor(settings: Settings, processes: list[str]) -> subprocess.Popen:
+    """Write var/supervisord.conf (0600) from the Procfile and run supervisord in the foreground."""
+    progs = programs(read_procfile(procfile_path(settings.root)), processes)
+    private_dir(settings.var_dir / "logs")
+    config = settings.var_dir / "supervisord.conf"
+    private_file(config, render(progs, settings.root, settings.var_dir))
+    (settings.var_dir / "supervision.json").unlink(missing_ok=True)  # this run's restarts only
+    command = [sys.executable, "-m", "supervisor.supervisord", "--nodaemon", "--configuration", str(config)]
     return subprocess.Popen(command, env=process_environment(settings), cwd=settings.root)
+
+
+def wait_for_stop(supervisor: subprocess.Popen) -> int:
+    """Wait while supervisord stops every process in order (each within its stopwaitsecs): a second Ctrl+C
+    does not cut that short."""
+    while True:
+        try:
+            supervisor.wait()
+            return 0
+        except KeyboardInterrupt:
+            continue
 
 
 def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
@@ -132,6 +149,16 @@ def prepare_data(settings: Settings, timeout: float = 90.0) -> list[str]:
     return ensure_demo_account(settings, show_password=sys.stdout.isatty())
 
 
+def start_app_tiers(settings: Settings) -> None:
+    """Start the processes that use the database, now that it is migrated (they wait for nothing themselves)."""
+    from core.supervision.control import Supervisor
+
+    supervisor = Supervisor.running(settings.var_dir)
+    if supervisor is None:
+        raise RuntimeError(f"supervisord does not answer on {settings.var_dir / 'supervisor.sock'}")
+    supervisor.start_app()
+
+
 def run() -> int:
     created, added = ensure_env_file()
     settings = get_settings()
@@ -141,14 +168,18 @@ def run() -> int:
     # Only this account enters var/ (when running as root, `services postgres` lets the `pgserver` system
     # user cross it too: core/infra/embedded_pg.py).
     private_dir(settings.var_dir)
-    honcho = start_honcho(settings, processes)
+    supervisor = start_supervisor(settings, processes)
+    # SIGTERM (systemd, `kill`) stops everything in the same order as Ctrl+C.
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.send_signal(signal.SIGTERM))
     try:
         from core.infra.bus import EXPECTED_PROCESSES, wait_for_redis
 
-        client = wait_for_redis()
-        lines = prepare_data(settings)
+        # Every process starts at once: on a busy small machine the infrastructure can take minutes.
+        client = wait_for_redis(timeout=SETUP_TIMEOUT_S)
+        lines = prepare_data(settings, timeout=SETUP_TIMEOUT_S)
         client.delete(EXPECTED_PROCESSES)
         client.sadd(EXPECTED_PROCESSES, *[p for p in processes if p not in ("postgres", "redis")])
+        start_app_tiers(settings)
         wait_for_port(settings.file.web.port, timeout=30)
         banner = [
             "",
@@ -166,17 +197,13 @@ def run() -> int:
         print("\n".join(banner), flush=True)
     except Exception as exc:  # noqa: BLE001 - any set-up failure stops everything with one clear line
         print(f"aristobot run: set-up failed: {exc}", file=sys.stderr, flush=True)
-        honcho.terminate()
-        honcho.wait(timeout=30)
+        supervisor.terminate()
+        wait_for_stop(supervisor)
         return 1
     try:
-        return honcho.wait()
+        return supervisor.wait()
     except KeyboardInterrupt:
-        # The terminal sent SIGINT to honcho too; give it time to stop every process cleanly.
-        deadline = time.monotonic() + 30
-        while honcho.poll() is None and time.monotonic() < deadline:
-            try:
-                honcho.wait(timeout=1)
-            except (KeyboardInterrupt, subprocess.TimeoutExpired):
-                continue
-        return 0
+        # From a terminal, supervisord got the SIGINT too (the processes have their own process groups); from
+        # `kill -INT` of this process alone, it did not: tell it (a repeated exit request changes nothing).
+        supervisor.send_signal(signal.SIGTERM)
+        return wait_for_stop(supervisor)

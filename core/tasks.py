@@ -24,6 +24,7 @@ CANCEL_ORDER = "workers.orders.cancel_order"
 SYNC_ORDER = "workers.orders.sync_order"
 RECORD_FILLS = "workers.orders.record_fills"
 FLATTEN = "workers.stop.flatten"
+CLOSE_BOT = "workers.stop.close_bot"
 # Webhooks (queue `orders`)
 DRAIN_ALERTS = "workers.webhooks.drain_alerts"
 SWEEP_UNPROCESSED_ALERTS = "workers.webhooks.sweep_unprocessed"
@@ -43,6 +44,8 @@ RECONCILE_BROKER = "workers.reconciliation.reconcile_broker"
 RECORD_QUEUE_DEPTHS = "workers.maintenance.record_queue_depths"
 PING = "workers.maintenance.ping"
 DELIVER_NOTIFICATION = "workers.notifications.deliver"
+DAILY_BACKUP = "workers.backups.daily_backup"
+LEDGER_CHECK = "workers.maintenance.ledger_check"
 
 
 def _send(
@@ -70,6 +73,10 @@ def send_record_fills(broker_id: int, symbol: str, *, countdown: float, app: Cel
 
 def send_flatten(user_id: int, broker_ids: list[int] | None, *, app: Celery | None = None) -> AsyncResult:
     return _send(app, FLATTEN, [user_id, broker_ids], ignore_result=True)
+
+
+def send_close_bot(user_id: int, bot_id: int, pause: bool, *, app: Celery | None = None) -> AsyncResult:
+    return _send(app, CLOSE_BOT, [user_id, bot_id, pause], ignore_result=True)
 
 
 def send_drain_alerts(*, app: Celery | None = None) -> AsyncResult:
@@ -137,3 +144,7 @@ def send_ping(value: str = "pong", *, app: Celery | None = None) -> AsyncResult:
 def send_deliver_notification(notification_id: int, *, app: Celery | None = None) -> AsyncResult:
     """No retry of the send itself: the caller may be placing an order (a failure is recorded instead)."""
     return _send(app, DELIVER_NOTIFICATION, [notification_id], ignore_result=True, retry=False)
+
+
+def send_daily_backup(*, app: Celery | None = None) -> AsyncResult:
+    return _send(app, DAILY_BACKUP)

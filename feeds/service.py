@@ -1,4 +1,5 @@
-"""The feed loop: one websocket (combined streams) per venue, reconnecting forever.
+"""The feed loop: one websocket per heartbeat source (its protocol: core.candles.source_protocols), reconnecting
+forever.
 
 Each (re)connection starts with a REST backfill from the last candle taken, and every gap the stream
 shows is filled the same way, so candles are never missing nor duplicated. Everything that touches
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import random
 import time
@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from core.candles.candle import MINUTE_MS, TIMEFRAME_MS, ClosedCandle
 from core.candles.health import STALE_FEED_S
 from core.candles.pipeline import CandlePipeline
+from core.candles.source_protocols import BinanceProtocol, KlineProtocol
 from core.exchanges.errors import ExchangeError
 from core.exchanges.ratelimit import background
 from core.exchanges.spot.base import Exchange
@@ -52,11 +53,17 @@ class FeedOptions:
     symbols_poll_s: float = 3.0
     stale_after_s: float = STALE_FEED_S
     book_ticker: bool = True
+    follow_key: str = EXTRA_SYMBOLS  # the Redis set of symbols bots ask this source for
+    close_grace_ms: int = 5000  # a minute without a closed flag is final this long after its end
+    keepalive_s: float = 25.0  # the protocol's keep-alive text this often (Bitget drops a silent client after 30 s)
 
 
 @dataclass
 class _Backfill:
     symbols: list[str]
+
+
+_CLOSE_OVERDUE = object()  # marker: close the forming minutes of venues without a closed flag that are over
 
 
 @dataclass
@@ -65,7 +72,7 @@ class FeedState:
     connected_since: float | None = None
     reconnects: int = 0
     last_error: str | None = None
-    since: dict[str, float] = field(default_factory=dict)  # symbol -> subscribed at
+    since: dict[str, float] = field(default_factory=dict)  # symbol -> followed since (a venue never reached: stale)
     stale: set[str] = field(default_factory=set)
 
 
@@ -98,17 +105,20 @@ class FeedService:
         exchange: Exchange,
         client: redis.Redis,
         clock: Callable[[], float] = time.time,
+        protocol: KlineProtocol | None = None,
     ):
-        """`clock` is the venue's time (which minute closed last); liveness always uses the wall clock."""
+        """`clock` is the venue's time (which minute closed last); liveness always uses the wall clock.
+        `protocol` defaults to Binance's (the simulator's); the pipeline must parse with the same one."""
         self.options = options
         self.pipeline = pipeline
         self.exchange = exchange
         self.client = client
         self.clock = clock
         self.venue = pipeline.venue
+        self.protocol = protocol or BinanceProtocol(self.venue, options.book_ticker)
         self.symbols: list[str] = [s for s in options.symbols if valid_symbol(s)]
         self.rejected: set[str] = set()
-        self.state = FeedState()
+        self.state = FeedState(since=dict.fromkeys(self.symbols, time.time()))
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="feed-pipeline")
         self._request_ids: dict[int, str] = {}
         self._next_id = 1
@@ -182,16 +192,8 @@ class FeedService:
         if not self.pipeline.flush(timeout=10):
             log.warning("feed_stopped_with_unstored_candles", extra={"venue": self.venue})
 
-    def _stream_url(self) -> str:
-        streams = [name for symbol in self.symbols for name in self._streams_of(symbol)]
-        return f"{self.options.ws_base}/stream?streams={'/'.join(streams)}"
-
-    def _streams_of(self, symbol: str) -> list[str]:
-        lower = symbol.lower()
-        return [f"{lower}@kline_1m"] + ([f"{lower}@bookTicker"] if self.options.book_ticker else [])
-
     async def _connect_and_stream(self, stop: asyncio.Event) -> None:
-        url = self._stream_url()
+        url = self.protocol.url(self.options.ws_base, self.symbols)
         async with connect(
             url,
             ping_interval=self.options.ping_interval,
@@ -206,6 +208,8 @@ class FeedService:
             self.state.connected, self.state.connected_since = True, now
             for symbol in self.symbols:
                 self.state.since.setdefault(symbol, now)
+            for message in self.protocol.on_connect(list(self.symbols)):
+                await ws.send(message)
             log.info("feed_connected", extra={"venue": self.venue, "symbols": self.symbols})
             queue: asyncio.Queue = asyncio.Queue()
             queue.put_nowait(_Backfill(list(self.symbols)))
@@ -242,21 +246,29 @@ class FeedService:
             if isinstance(item, _Backfill):
                 await loop.run_in_executor(self._executor, self._backfill, item.symbols)
                 continue
+            if item is _CLOSE_OVERDUE:
+                await loop.run_in_executor(self._executor, self._close_overdue)
+                continue
             batch = [item]
             while len(batch) < BATCH_MAX and not queue.empty():
                 nxt = queue.get_nowait()
                 if not isinstance(nxt, str | bytes):
-                    queue.put_nowait(nxt)  # keep markers in order: process them on the next turn
-                    if nxt is None or isinstance(nxt, _Backfill):
-                        break
+                    queue.put_nowait(nxt)  # a marker: process it on the next turn
+                    break
                 batch.append(nxt)
             await loop.run_in_executor(self._executor, self.pipeline.process_messages, batch)
 
     async def _watch(self, ws: ClientConnection, queue: asyncio.Queue, stop: asyncio.Event) -> None:
-        """Every few seconds: new symbols bots use, rejected subscriptions, and the stale-feed watchdog."""
+        """Every few seconds: the venue's app-level keep-alive, new symbols bots use, rejected subscriptions, and the
+        stale-feed watchdog."""
+        kept_alive = time.monotonic()
         while not stop.is_set():
             await asyncio.sleep(self.options.symbols_poll_s)
+            if self.protocol.keepalive and time.monotonic() - kept_alive >= self.options.keepalive_s:
+                await ws.send(self.protocol.keepalive)
+                kept_alive = time.monotonic()
             self._note_rejections()
+            queue.put_nowait(_CLOSE_OVERDUE)
             new = await asyncio.get_running_loop().run_in_executor(None, self._new_extra_symbols)
             for symbol in new:
                 request_id = self._next_id
@@ -264,7 +276,8 @@ class FeedService:
                 self._request_ids[request_id] = symbol
                 self.symbols.append(symbol)
                 self.state.since[symbol] = time.time()
-                await ws.send(json.dumps({"method": "SUBSCRIBE", "params": self._streams_of(symbol), "id": request_id}))
+                for message in self.protocol.add(symbol, request_id):
+                    await ws.send(message)
                 queue.put_nowait(_Backfill([symbol]))
                 log.info("feed_symbol_added", extra={"venue": self.venue, "symbol": symbol})
             if (
@@ -279,7 +292,7 @@ class FeedService:
 
     def _new_extra_symbols(self) -> list[str]:
         try:
-            extra = self.client.smembers(EXTRA_SYMBOLS)
+            extra = self.client.smembers(self.options.follow_key)
         except redis.RedisError:
             return []
         new = []
@@ -297,12 +310,14 @@ class FeedService:
         replies = self.pipeline.control_replies
         while replies:
             reply = replies.popleft()
-            symbol = self._request_ids.pop(reply.request_id, None) if reply.request_id is not None else None
+            requested = self._request_ids.pop(reply.request_id, None) if reply.request_id is not None else None
+            symbol = requested or reply.symbol
             if reply.error and symbol:
                 self.rejected.add(symbol)
                 if symbol in self.symbols:
                     self.symbols.remove(symbol)
                 log.warning("feed_symbol_rejected", extra={"venue": self.venue, "symbol": symbol, "error": reply.error})
+                notifications.feed_symbol_rejected(self.venue, symbol, reply.error)
 
     def _check_stale(self) -> bool:
         stale = set(self.stale_symbols())
@@ -314,7 +329,13 @@ class FeedService:
         self.state.stale = stale
         return bool(stale)
 
-    # --- backfill (pipeline thread) -------------------------------------------------------------
+    # --- pipeline thread -------------------------------------------------------------------------
+
+    def _close_overdue(self) -> None:
+        """A minute without trades after it has no later row to close it (Kraken sends nothing then)."""
+        minutes = self.protocol.overdue(int(self.clock() * 1000) - self.options.close_grace_ms)
+        if minutes:
+            self.pipeline.ingest_minutes(minutes)
 
     def _backfill(self, symbols: list[str]) -> None:
         last_closed = int(self.clock() * 1000) // MINUTE_MS * MINUTE_MS - MINUTE_MS

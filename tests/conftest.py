@@ -78,7 +78,9 @@ from tests.support import csrf_token_from, remember_secret, stop_process  # noqa
 for value in USED_SECRETS:
     remember_secret(value)
 
-pytest_plugins = ("tests.secrets_audit",)
+# The secrets audit (run when the session ends) and the shared `sim` / `sims` simulator fixtures. One
+# assignment: a second `pytest_plugins = ...` below would silently replace this one.
+pytest_plugins = ("tests.secrets_audit", "tests.sim_support")
 
 from core.infra.logs import setup_logging  # noqa: E402  (after the environment is set)
 
@@ -92,8 +94,6 @@ from argon2 import PasswordHasher  # noqa: E402
 import core.models.users  # noqa: E402
 
 core.models.users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-pytest_plugins = ("tests.sim_support",)  # the shared `sim` / `sims` simulator fixtures
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -268,12 +268,31 @@ def pytest_configure(config):
     logging.getLogger(__name__).info("test_session_start", extra={"run_dir": str(RUN_DIR)})
 
 
+# Files whose tests race the wall clock (a spread that lasts under a second, a restart within a deadline, a
+# feed's reconnect): `make test` runs them alone, before the rest of the suite runs on two xdist workers.
+TIMING_SENSITIVE = (
+    "arb/test_engine.py",
+    "arb/test_process.py",
+    "arb/test_risk_journey.py",
+    "core/exchanges/perp/test_paradex.py",
+    "core/supervision/test_control.py",
+    "core/webhooks/test_cadence.py",
+    "integration/test_heartbeat_journey.py",
+    "integration/test_infrastructure_outage.py",
+    "integration/test_make_run.py",
+    "integration/test_tradingview_webhook_journey.py",
+    "webapp/test_heartbeat.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """`make test-fast` leaves out `browser` and `slow` tests. Marked here by place and by need: every
     `*_browser.py` file drives Chromium, every journey under tests/integration runs the whole platform,
     and every test that needs the real Celery worker process waits for it; the tests listed in
-    tests/slow_tests.txt (measured, scripts/slow_tests.py) and those carrying the mark themselves too."""
+    tests/slow_tests.txt (measured, scripts/slow_tests.py) and those carrying the mark themselves too.
+    `timing` marks the files of TIMING_SENSITIVE."""
     integration = ROOT / "tests" / "integration"
+    timing = {ROOT / "tests" / path for path in TIMING_SENSITIVE}
     listed = (ROOT / "tests" / "slow_tests.txt").read_text().splitlines()
     measured_slow = {line for line in listed if line and not line.startswith("#")}
     for item in items:
@@ -284,6 +303,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
         if integration in path.parents or "celery_worker_process" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        if path in timing:
+            item.add_marker(pytest.mark.timing)
 
 
 @pytest.fixture(scope="session")
@@ -334,9 +355,40 @@ def browser():
         instance.close()
 
 
+# Playwright can click an htmx button in the few milliseconds between the page's HTML being parsed and
+# htmx binding it on DOMContentLoaded (a loaded CI machine widens that gap); such a click would do
+# nothing. This holds clicks on htmx elements made before then and replays them once htmx has bound
+# the page (htmx binds in its DOMContentLoaded listener; the timeout runs after every listener).
+HOLD_CLICKS_UNTIL_HTMX_BOUND = """
+(() => {
+  const held = [];
+  let bound = false;
+  const HTMX = "[hx-get],[hx-post],[hx-put],[hx-patch],[hx-delete]";
+  document.addEventListener("click", (event) => {
+    if (bound) return;
+    const target = event.target instanceof Element && event.target.closest(HTMX);
+    if (!target) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    held.push(target);
+  }, true);
+  document.addEventListener("DOMContentLoaded", () => setTimeout(() => {
+    bound = true;
+    held.splice(0).forEach((element) => element.click());
+  }, 0));
+})();
+"""
+
+
 @pytest.fixture()
 def page(browser, live_server):
+    from playwright.sync_api import expect
+
+    # A loaded two-core CI machine answers some page actions (a venue check, a backtest) in more than
+    # Playwright's default 5 s; the assertions wait up to 15 s.
+    expect.set_options(timeout=15_000)
     context = browser.new_context(base_url=live_server)
+    context.add_init_script(HOLD_CLICKS_UNTIL_HTMX_BOUND)
     page = context.new_page()
     yield page
     context.close()

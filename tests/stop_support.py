@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from core import brokers
-from core.bots.position import bot_position
 from core.halt import set_trading_halted
 from core.infra.db import new_session, session_scope
+from core.ledger.positions import bot_position, net_position
 from core.models import Order, Webhook, WebhookAlert
 from core.orders import placement
-from core.webhooks.positions import net_position
+from core.webhooks.protection import record_protection
 from core.webhooks.setup import WebhookSettings, create_webhook
 from tests.support import remember_secret
 from tests.trading_support import Trader, make_trader
@@ -72,6 +72,19 @@ def accepted_buy_alert(trader: Trader) -> tuple[int, str, int]:
         return webhook.id, token, alert.id
 
 
+def protected_entry(trader: Trader, stop_loss: str = "1000") -> tuple[int, int]:
+    """A webhook's filled buy and its stop-loss resting at the venue: (webhook id, stop order id)."""
+    webhook_id, _token, alert_id = accepted_buy_alert(trader)
+    with session_scope() as session:
+        alert = session.get(WebhookAlert, alert_id)
+        alert.payload = {**alert.payload, "stop_loss": stop_loss}
+    entry_id = bought(trader, "0.01", source="webhook", source_ref=str(alert_id))
+    with session_scope() as session:
+        stop_id = record_protection(session, entry_id).id
+    assert placement.place(stop_id).state == "open"
+    return webhook_id, stop_id
+
+
 @contextmanager
 def trading_halt() -> Iterator[None]:
     """The administrator's halt, on for the block and off again whatever happens: it is global, so a test
@@ -100,7 +113,7 @@ def positions(desk: Desk) -> tuple[Decimal, Decimal]:
     with new_session() as session:
         webhook = session.get(Webhook, desk.webhook_id)
         return (
-            bot_position(session, desk.bot_id, "BTCUSDT", "BTC").quantity,
+            bot_position(session, desk.bot_id, "BTCUSDT").quantity,
             net_position(session, webhook, "BTCUSDT"),
         )
 

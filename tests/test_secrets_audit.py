@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY_CONFTEST = 'pytest_plugins = ("tests.secrets_audit",)\n'
@@ -26,7 +28,7 @@ def test_uses_a_secret():
 """
 
 
-def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str) -> subprocess.CompletedProcess:
+def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str, *args: str) -> subprocess.CompletedProcess:
     suite, log_dir = tmp_path / "suite", tmp_path / "logs"
     suite.mkdir()
     log_dir.mkdir()
@@ -51,6 +53,7 @@ def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str) -> subprocess.Co
             str(suite),
             "-c",
             os.devnull,
+            *args,
             str(suite),
         ],
         cwd=suite,
@@ -61,17 +64,29 @@ def _run_tiny_suite(tmp_path: Path, log_line: str, secret: str) -> subprocess.Co
     )
 
 
-def test_a_leaked_secret_fails_the_run(tmp_path):
+# `make test` runs most of the suite on two xdist workers: the controller must report what they found.
+ON_ONE_PROCESS_OR_TWO_WORKERS = pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "xdist"])
+
+
+@ON_ONE_PROCESS_OR_TWO_WORKERS
+def test_a_leaked_secret_fails_the_run(tmp_path, args):
     secret = "fake-" + secrets.token_hex(8)
-    result = _run_tiny_suite(tmp_path, f"order sent key={secret}", secret)
+    result = _run_tiny_suite(tmp_path, f"order sent key={secret}", secret, *args)
     assert "1 passed" in result.stdout  # the test itself passed ...
     assert result.returncode == 1, result.stdout + result.stderr  # ... and the audit failed the run
     assert "secrets audit FAILED" in result.stdout and "worker.log:2" in result.stdout
     assert secret not in result.stdout  # the report names the place, not the secret
 
 
-def test_a_clean_run_passes(tmp_path):
+@ON_ONE_PROCESS_OR_TWO_WORKERS
+def test_a_clean_run_passes(tmp_path, args):
     secret = "fake-" + secrets.token_hex(8)
-    result = _run_tiny_suite(tmp_path, "order sent key=***", secret)
+    result = _run_tiny_suite(tmp_path, "order sent key=***", secret, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no registered secret in any log line" in result.stdout
+
+
+def test_the_suite_itself_runs_the_audit(request):
+    """The plugin is loaded by tests/conftest.py for this very run (a second `pytest_plugins` assignment there
+    once replaced it, and the audit silently stopped)."""
+    assert request.config.pluginmanager.has_plugin("tests.secrets_audit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +26,7 @@ class Trader:
     api_key: str
     account_id: str
     sim: SimHandle
+    api_secret: str = field(default="", repr=False)
 
     def order(self, **fields) -> int:
         """Record an order in state `new`, as the ticket does; returns its id."""
@@ -58,6 +59,10 @@ class Trader:
             order.fills  # noqa: B018
             return order
 
+    def by_hand(self):
+        """This account's own client at the venue (the exchange's app): Aristobot never sees its requests."""
+        return self.sim.by_hand(self.api_key, self.api_secret)
+
     def point_at(self, base_url: str | None) -> None:
         with session_scope() as session:
             broker = session.get(brokers.BrokerConnection, self.broker_id)
@@ -65,8 +70,9 @@ class Trader:
         brokers.forget_exchange(self.broker_id)
 
 
-def make_trader(make_user, sim: SimHandle, balances: dict[str, str] | None = None) -> Trader:
-    user, _ = make_user()
+def make_trader(make_user, sim: SimHandle, balances: dict[str, str] | None = None, user=None) -> Trader:
+    """A trader (`user`, else a new one) with a "Sim" connection to `sim` whose markets are loaded."""
+    user = user or make_user()[0]
     api_key = f"k{secrets.token_hex(8)}"
     api_secret = remember_secret(f"s-{secrets.token_urlsafe(18)}")
     remember_secret(api_key)
@@ -79,17 +85,18 @@ def make_trader(make_user, sim: SimHandle, balances: dict[str, str] | None = Non
         )
         brokers.load_markets(session, broker)
         broker_id = broker.id
-    return Trader(user.id, broker_id, api_key, answer["account_id"], sim)
+    return Trader(user.id, broker_id, api_key, answer["account_id"], sim, api_secret)
 
 
 class GarblingProxy:
     """Forwards every request to the simulator; answers POST /api/v3/order with a non-JSON body and,
-    when `lookups_down`, answers order queries with HTTP 503."""
+    when `lookups_down`, answers order queries with HTTP 503 (with `pad_lookups`, a huge JSON answer)."""
 
     def __init__(self, target: str):
         self.target = target
         self.garble_orders = True
         self.lookups_down = False
+        self.pad_lookups = 0  # characters of junk added to each order query's answer (a huge answer)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +117,8 @@ class GarblingProxy:
                 data = answer.content
                 if proxy.garble_orders and self.command == "POST" and self.path.startswith("/api/v3/order?"):
                     data = b"<html>upstream hiccup</html>"
+                if proxy.pad_lookups and self.command == "GET" and self.path.startswith("/api/v3/order?"):
+                    data = data[:-1] + b', "junk": "' + b"x" * proxy.pad_lookups + b'"}'
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

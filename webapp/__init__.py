@@ -22,16 +22,19 @@ from webapp import (
     backtests,
     bots,
     brokers,
+    fragments,
     health,
     heartbeat,
     home,
     marketdata,
     notifications,
+    numbers,
     security_headers,
     statistics,
     stop,
     strategies,
     trading,
+    trading_market,
     webhooks,
 )
 from webapp.extensions import csrf, htmx, limiter, login_manager
@@ -83,6 +86,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_pages(app)
+    fragments.init_app(app)
+    numbers.init_app(app)
     return app
 
 
@@ -95,6 +100,7 @@ AREAS = (
     health,
     brokers,
     trading,
+    trading_market,
     heartbeat,
     marketdata,
     webhooks,

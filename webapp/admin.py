@@ -10,6 +10,7 @@ from core.infra.config import get_settings
 from core.infra.db import new_session, session_scope
 from core.orders import dispatch
 from core.stop import open_orders
+from core.supervision.record import read_supervision
 from webapp.forms import CreateUserForm
 from webapp.scoping import admin_required
 
@@ -73,8 +74,13 @@ def halt():
 @bp.get("/system")
 @admin_required
 def system():
-    flower_port = get_settings().file.flower.port
-    return render_template("admin/system.html", report=system_health(), flower_port=flower_port)
+    settings = get_settings()
+    return render_template(
+        "admin/system.html",
+        report=system_health(),
+        flower_port=settings.file.flower.port,
+        supervision=read_supervision(settings.var_dir),
+    )
 
 
 @bp.get("/system/status")

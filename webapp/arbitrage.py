@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import redis
 from flask import Blueprint, render_template
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import arb_events
 from core.infra.bus import ARB_STATUS, get_redis
 from core.infra.db import new_session
 from core.models.arb import ArbIntent
@@ -73,3 +75,14 @@ def status():
 @bp.app_template_filter("arb_time")
 def arb_time(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}"
+
+
+@bp.app_template_filter("arb_iso")
+def arb_iso(epoch: float) -> str:
+    """The instant for the browser, which shows it in the trader's own time zone (static/js/ui.js)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+@bp.app_template_filter("arb_sentence")
+def arb_sentence(event: dict) -> str:
+    return arb_events.describe(event.get("event", ""), {k: v for k, v in event.items() if k not in ("time", "event")})

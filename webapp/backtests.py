@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from htmx_flask import make_response, request
 from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from core.backtest import run_lifecycle, run_params, run_results
+from core.backtest import metric_labels, run_lifecycle, run_params, run_results
 from core.infra.bus import task_sender
 from core.infra.db import new_session, session_scope
 from core.models import BacktestRun
@@ -23,7 +24,7 @@ from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
 bp = Blueprint("backtests", __name__, url_prefix="/backtests")
-TRADES_SHOWN = 500
+TRADES_PER_PAGE = 100
 MIN_COMPARED = 2
 DAY_MS = 86_400_000
 
@@ -46,7 +47,9 @@ class BacktestForm(FlaskForm):
     grid = TextAreaField(
         "Parameter grid (optional, one per line: fast = 5..20:5 or slow = 20, 40, 60)", validators=[Length(max=2000)]
     )
-    grid_metric = SelectField("Rank the grid by", choices=[(m, m) for m in run_params.GRID_METRICS])
+    grid_metric = SelectField(
+        "Rank the grid by", choices=[(metric, metric_labels.label(metric)) for metric in run_params.GRID_METRICS]
+    )
 
 
 def _day_ms(day: date | None, end_of_day: bool = False) -> int | None:
@@ -105,6 +108,8 @@ def bt_date(time_ms: int | None) -> str:
 
 
 bp.add_app_template_filter(run_results.ordered_metrics, "bt_ordered")
+bp.add_app_template_filter(metric_labels.label, "bt_label")
+bp.add_app_template_filter(metric_labels.definition, "bt_definition")
 
 
 @bp.app_template_filter("bt_dec")
@@ -175,9 +180,29 @@ def show(run_id: int):
             version=version,
             strategy=version.strategy,
             heatmap=heatmap,
-            trades=(run.trades or [])[:TRADES_SHOWN],
+            trades=_trades_page(run.trades or []),
             metrics_order=run_params.GRID_METRICS,
         )
+
+
+@dataclass(frozen=True)
+class TradesPage:
+    rows: list[dict]
+    number: int
+    pages: int
+    first: int  # the 1-based index of the first row shown
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def _trades_page(trades: list[dict]) -> TradesPage:
+    """One page of the run's trades; a page number out of range or malformed shows the nearest page."""
+    pages = max(1, -(-len(trades) // TRADES_PER_PAGE))
+    asked = request.args.get("trades_page", "1")
+    number = min(max(int(asked), 1), pages) if asked.isdigit() else 1
+    start = (number - 1) * TRADES_PER_PAGE
+    return TradesPage(trades[start : start + TRADES_PER_PAGE], number, pages, start + 1)
 
 
 def _chosen_metric(run: BacktestRun) -> str:

@@ -1,18 +1,30 @@
-"""Bots: list, create, start/pause/resume/delete, and each bot's decisions, orders, position and P&L."""
+"""Bots: list, create, start/pause/resume/delete, each bot's decisions, orders, position and P&L, and the backtest
+of its live period beside its live trades."""
 
 from __future__ import annotations
+
+import contextlib
+import time
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from werkzeug.exceptions import NotFound
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from core.bots import manage
+from core import tasks, venue_exits
+from core.backtest.run_lifecycle import enqueue_run
+from core.bots import live_backtest, manage
+from core.bots.source import source_status
 from core.brokers import list_connections, symbols_of
+from core.candles.sources import heartbeat
+from core.exchanges.spot.registry import VENUES
+from core.infra.bus import bot_close_pending, get_redis, task_sender
 from core.infra.config import TIMEFRAMES
 from core.infra.db import new_session, session_scope
-from core.models import Bot
+from core.ledger.positions import bot_position
+from core.models import BacktestRun, Bot
 from core.strategies.contract import format_candle_time
 from webapp.scoping import owned_or_404
 
@@ -30,6 +42,8 @@ class BotForm(FlaskForm):
     timeout_seconds = IntegerField(
         "Decision timeout (seconds)", default=10, validators=[NumberRange(*manage.TIMEOUT_RANGE)]
     )
+    source_venue = SelectField("Signal source venue (empty: the heartbeat's)", default="")
+    source_symbol = StringField("Signal source symbol (empty: the same asset)", validators=[Length(max=32)])
     start_now = BooleanField("Start now", default=False)
 
     def settings(self) -> manage.BotSettings:
@@ -42,6 +56,8 @@ class BotForm(FlaskForm):
             params=manage.parse_params(self.params.data),
             candles_needed=self.candles_needed.data,
             timeout_seconds=self.timeout_seconds.data,
+            source_venue=self.source_venue.data or "",
+            source_symbol=self.source_symbol.data or "",
         )
 
 
@@ -50,6 +66,7 @@ def _form(session) -> tuple[BotForm, list[str]]:
     form.strategy_version_id.choices = manage.version_choices(session, current_user.id)
     brokers = list_connections(session, current_user.id)
     form.broker_id.choices = [(broker.id, f"{broker.label} ({broker.venue})") for broker in brokers]
+    form.source_venue.choices = [("", f"heartbeat ({heartbeat().venue})")] + [(v, v) for v in sorted(VENUES)]
     symbols = sorted({symbol for broker in brokers for symbol in symbols_of(session, broker.id)})
     return form, symbols
 
@@ -70,6 +87,9 @@ def index():
                     + (" and started." if bot.state == "running" else ": start it when ready."),
                     "success",
                 )
+                source = source_status(session, bot)
+                if source.warning:
+                    flash(f"Signal source {source.label}: {source.warning}", "warning")
                 return redirect(url_for("bots.detail", bot_id=bot.id))
             except manage.BotError as exc:
                 session.rollback()
@@ -85,8 +105,10 @@ def _page_data(session, bot: Bot) -> dict:
     return {
         "bot": bot,
         "summary": manage.bot_summary(session, bot),
+        "source": source_status(session, bot),
         "ticks": manage.recent_ticks(session, bot.id),
         "orders": manage.bot_orders(session, bot.id),
+        "venue_flags": venue_exits.flags(session, bot_id=bot.id),
         "version_label": dict(manage.version_choices(session, current_user.id)).get(bot.strategy_version_id),
     }
 
@@ -102,10 +124,13 @@ def detail(bot_id: int):
 @bp.get("/<int:bot_id>/live")
 @login_required
 def live(bot_id: int):
-    """State, error, position and the recent decisions, for HTMX polling."""
+    """State, error, position, recent decisions and orders, and the actions, for HTMX polling."""
     with new_session() as session:
         bot = owned_or_404(session, Bot, bot_id)
-        return render_template("bots/_live.html", **_page_data(session, bot))
+        # The actions follow too (out of band: they sit in the page's header), returning to the bot's page.
+        return render_template(
+            "bots/_live.html", oob=True, next_path=url_for("bots.detail", bot_id=bot_id), **_page_data(session, bot)
+        )
 
 
 def _change(bot_id: int, change, message: str, after: str | None = None):
@@ -134,12 +159,76 @@ def pause(bot_id: int):
     return _change(bot_id, manage.pause_bot, "Bot paused. Its open orders and position stay at the venue.")
 
 
+CLOSE_CLAIM_S = 300  # a close lost with its worker stops holding back a new one after this
+
+
+@bp.post("/<int:bot_id>/close")
+@login_required
+def close(bot_id: int):
+    """Close position, or Pause and close (`pause=1`): the page asked to confirm; an `orders` worker cancels
+    the bot's open orders and sells its position at market (core.flatten.close_bot)."""
+    pause = request.form.get("pause") == "1"
+    with new_session() as session:
+        bot = owned_or_404(session, Bot, bot_id)
+        held = bot_position(session, bot.id, bot.symbol).quantity
+    if held <= 0:
+        if pause:
+            return _change(bot_id, manage.pause_bot, "Bot paused. It held no position: nothing to close.")
+        flash("The bot holds no position: nothing to close.", "error")
+        return redirect(url_for("bots.detail", bot_id=bot_id))
+    try:
+        if not get_redis().set(bot_close_pending(bot_id), "1", nx=True, ex=CLOSE_CLAIM_S):
+            flash("A close of this bot is already under way: nothing was sent again.", "error")
+            return redirect(url_for("bots.detail", bot_id=bot_id))
+        tasks.send_close_bot(current_user.id, bot_id, pause)
+    except Exception:  # noqa: BLE001 - redis/kombu transport errors: nothing was started
+        with contextlib.suppress(Exception):  # Redis itself may be what failed
+            get_redis().delete(bot_close_pending(bot_id))
+        flash("The close could not be handed to the workers (the queue is unreachable); nothing was sent.", "error")
+        return redirect(url_for("bots.detail", bot_id=bot_id))
+    what = "Pausing the bot and closing" if pause else "Closing"
+    flash(f"{what} its position: its open orders are cancelled, then it sells at market. The orders show below.")
+    return redirect(url_for("bots.detail", bot_id=bot_id))
+
+
 @bp.post("/<int:bot_id>/delete")
 @login_required
 def delete(bot_id: int):
     return _change(
         bot_id, manage.delete_bot, "Bot deleted. Its orders stay in the trading history.", after=url_for("bots.index")
     )
+
+
+@bp.post("/<int:bot_id>/backtest")
+@login_required
+def backtest_live_period(bot_id: int):
+    """Backtest this bot over its live period: queue the run, then show it beside the live trades."""
+    with session_scope() as session:
+        bot = owned_or_404(session, Bot, bot_id)
+        try:
+            run_id = live_backtest.start(session, current_user.id, bot, int(time.time() * 1000)).id
+        except live_backtest.LiveBacktestError as exc:
+            session.rollback()
+            flash(f"Cannot backtest this bot's live period: {exc}", "error")
+            return redirect(url_for("bots.detail", bot_id=bot_id))
+    if enqueue_run(task_sender(), run_id) is None:
+        flash("The task queue is unreachable: the backtest was not started. Try again in a moment.", "error")
+    return redirect(url_for("bots.live_period", bot_id=bot_id, run_id=run_id))
+
+
+@bp.get("/<int:bot_id>/backtest/<int:run_id>")
+@login_required
+def live_period(bot_id: int, run_id: int):
+    """The backtest of the live period beside the live trades, trade by trade (a fragment for HTMX polling
+    while the run is queued or running)."""
+    with new_session() as session:
+        bot = owned_or_404(session, Bot, bot_id)
+        run = owned_or_404(session, BacktestRun, run_id)
+        if not live_backtest.belongs(bot, run):
+            raise NotFound()
+        parity = live_backtest.compare_run(session, bot, run) if run.status == "done" else None
+        template = "bots/_parity.html" if request.headers.get("HX-Request") else "bots/backtest.html"
+        return render_template(template, bot=bot, run=run, parity=parity)
 
 
 @bp.app_template_filter("bot_candle_time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -9,10 +10,11 @@ from htmx_flask import make_response, request
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core import brokers
+from core import brokers, paper_accounts
 from core.exchanges.errors import ExchangeError
 from core.exchanges.rules import decimal_str
 from core.exchanges.spot.registry import VENUES
+from core.infra.config import get_settings
 from core.infra.db import new_session, session_scope
 from core.models import BrokerConnection
 from webapp.scoping import owned_or_404
@@ -45,7 +47,14 @@ class ConnectionForm(FlaskForm):
 def _listing(form: ConnectionForm, status: int = 200):
     with new_session() as session:
         connections = brokers.list_connections(session, current_user.id)
-        return render_template("brokers/index.html", connections=connections, form=form), status
+        paper = paper_accounts.paper_account(session, current_user.id)
+        return render_template(
+            "brokers/index.html",
+            connections=connections,
+            form=form,
+            paper=paper,
+            paper_balance=get_settings().file.sim.demo_balance_usdt,
+        ), status
 
 
 @bp.get("/")
@@ -125,6 +134,36 @@ def markets(broker_id: int):
     if request.htmx:
         return make_response("", 204, redirect=url_for("brokers.index"))
     return redirect(url_for("brokers.index"))
+
+
+@bp.post("/paper")
+@login_required
+def paper():
+    """One click: a funded account on the simulator, with its own generated keys."""
+    try:
+        paper_accounts.ensure_paper_account(current_user.id)
+        flash("Paper account ready on the simulator: trade, run bots and webhooks on it with no real money.", "success")
+    except (brokers.BrokerError, requests.RequestException) as exc:
+        flash(f"The paper account could not be created: {_simulator_problem(exc)}", "error")
+    return redirect(url_for("brokers.index"))
+
+
+@bp.post("/paper/start-over")
+@login_required
+def paper_start_over():
+    try:
+        with session_scope() as session:
+            paper_accounts.start_over(session, current_user.id)
+        flash("A fresh paper account is ready; the old one is kept with its history under its end date.", "success")
+    except (brokers.BrokerError, requests.RequestException) as exc:
+        flash(f"Could not start over: {_simulator_problem(exc)}", "error")
+    return redirect(url_for("brokers.index"))
+
+
+def _simulator_problem(exc: Exception) -> str:
+    if isinstance(exc, requests.RequestException):
+        return "the simulator is not reachable; it runs with `make run` (see the System page)"
+    return str(exc)
 
 
 @bp.errorhandler(ValueError)

@@ -14,9 +14,10 @@ from flask_login import login_required
 
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.health import feed_status
+from core.candles.sources import heartbeat
 from core.candles.store import expand_live_event, load_candles
 from core.infra.bus import EXTRA_SYMBOLS, get_redis, live_channel
-from core.infra.config import TIMEFRAMES, get_settings
+from core.infra.config import TIMEFRAMES
 from core.infra.db import get_engine
 from webapp import sse
 
@@ -26,11 +27,11 @@ SSE_KEEPALIVE_S = 15.0
 
 
 def _venue() -> str:
-    return get_settings().file.feeds.venue
+    return heartbeat().venue  # the first heartbeat source (config.yaml `feeds`)
 
 
 def _symbols(status: dict) -> list[str]:
-    symbols = list(get_settings().file.feeds.symbols)
+    symbols = list(heartbeat().symbols)
     try:
         extra = sorted(get_redis().smembers(EXTRA_SYMBOLS))
     except redis.RedisError:

@@ -1,129 +1,121 @@
 """Statistics: realised and unrealised P&L per broker, symbol and source from our own fill ledger,
-round-trip statistics, the cumulative realised P&L chart, date-range and broker filters, CSV export."""
+round-trip statistics, the cumulative realised P&L chart, the filters kept in the URL
+(webapp/statistics_filters.py), CSV exports of the round trips and of the fills."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
 
 from core.infra.db import new_session
-from core.pnl.loading import broker_titles, fetch_marks, load_ledger
-from core.pnl.report import Range, Report, build_report, plain, trips_csv
+from core.ledger.entries import LedgerFill
+from core.ledger.loading import fetch_marks, load_ledger
+from core.ledger.report import Report, build_report, fills_csv, plain, trips_csv
+from webapp.statistics_filters import (
+    PERIODS,
+    SIDES,
+    SOURCES,
+    Choices,
+    FilterError,
+    Filters,
+    load_choices,
+    parse_filters,
+)
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 RECENT_TRIPS = 100
 
 
-class FilterError(ValueError):
-    """A filter the page cannot apply; the message says which and why."""
+def _fills(session, filters: Filters) -> list[LedgerFill]:
+    """The fills of the books in view, up to the window's end (matching needs each book whole)."""
+    fills = load_ledger(
+        session, current_user.id, broker_ids=filters.broker_ids, symbol=filters.symbol, until=filters.window.end
+    )
+    return [fill for fill in fills if filters.keeps(fill)]
 
 
-@dataclass(frozen=True)
-class Filters:
-    start: date | None = None
-    end: date | None = None  # inclusive: the whole day counts
-    broker_id: int | None = None
-
-    @property
-    def window(self) -> Range:
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, time(), tzinfo=UTC)
-
-        return Range(
-            midnight(self.start) if self.start else None, midnight(self.end + timedelta(days=1)) if self.end else None
-        )
-
-    def query(self) -> dict[str, str]:
-        values = {"start": self.start, "end": self.end, "broker": self.broker_id}
-        return {key: str(value) for key, value in values.items() if value is not None}
-
-
-def _day(args, name: str, title: str) -> date | None:
-    text = (args.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise FilterError(f"{title} must be a date like 2025-01-31, not {text[:20]!r}") from None
-
-
-def parse_filters(args, broker_ids) -> Filters:
-    start, end = _day(args, "start", "From"), _day(args, "end", "To")
-    if start and end and end < start:
-        raise FilterError("the range ends before it starts")
-    broker = (args.get("broker") or "").strip()
-    broker_id = None
-    if broker:
-        if not broker.isdigit() or int(broker) not in broker_ids:
-            raise FilterError("unknown broker: pick one of your connections")
-        broker_id = int(broker)
-    return Filters(start, end, broker_id)
-
-
-def _report(session, filters: Filters, titles: dict[int, str], *, with_marks: bool) -> Report:
-    window = filters.window
-    fills = load_ledger(session, current_user.id, broker_id=filters.broker_id, until=window.end)
-    report = build_report(fills, window, broker_titles=titles)
+def _report(session, filters: Filters, choices: Choices, *, with_marks: bool) -> Report:
+    window, titles = filters.window, choices.brokers
+    fills = _fills(session, filters)
+    report = build_report(fills, window, broker_titles=titles, side=filters.side)
     if with_marks and report.positions:
         marks = fetch_marks(session, current_user.id, {(p.broker_id, p.symbol) for p in report.positions})
-        report = build_report(fills, window, marks, titles)
+        report = build_report(fills, window, marks, titles, filters.side)
     return report
+
+
+def _page(choices: Choices, filters: Filters, **context):
+    return render_template(
+        "statistics/index.html",
+        filters=filters,
+        args=filters.args,
+        choices=choices,
+        brokers=choices.brokers,
+        venues={venue: venue for venue in sorted(set(choices.venues.values()))},
+        symbols={symbol: symbol for symbol in choices.symbols},
+        periods=PERIODS,
+        sources=SOURCES,
+        sides=SIDES,
+        **context,
+    )
 
 
 @bp.route("/")
 @login_required
 def index():
     with new_session() as session:
-        titles = broker_titles(session, current_user.id)
+        choices = load_choices(session, current_user.id)
         try:
-            filters = parse_filters(request.args, titles)
+            filters = parse_filters(request.args, choices)
         except FilterError as err:
-            return render_template(
-                "statistics/index.html",
-                error=str(err),
-                filters=Filters(),
-                args=request.args,
-                brokers=titles,
-                report=None,
-            ), 400
-        report = _report(session, filters, titles, with_marks=True)
+            return _page(choices, Filters(), error=str(err), report=None), 400
+        report = _report(session, filters, choices, with_marks=True)
     chart = {
         quote: [{"time": second, "value": str(value)} for second, value in points]
         for quote, points in report.chart.items()
     }
-    return render_template(
-        "statistics/index.html",
-        error=None,
-        filters=filters,
-        args=filters.query(),
-        brokers=titles,
-        report=report,
-        chart=chart,
-        recent=report.trips[::-1][:RECENT_TRIPS],
-    )
+    return _page(choices, filters, error=None, report=report, chart=chart, recent=report.trips[::-1][:RECENT_TRIPS])
+
+
+def _export(kind: str, rows: Callable[[Session, Filters, Choices], str]) -> Response:
+    with new_session() as session:
+        choices = load_choices(session, current_user.id)
+        try:
+            filters = parse_filters(request.args, choices)
+        except FilterError as err:
+            return Response(f"{err}\n", status=400, mimetype="text/plain")
+        text = rows(session, filters, choices)
+    name = "-".join([kind, *filters.args.values()]) + ".csv"
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.route("/round-trips.csv")
 @login_required
 def export():
-    with new_session() as session:
-        titles = broker_titles(session, current_user.id)
-        try:
-            filters = parse_filters(request.args, titles)
-        except FilterError as err:
-            return Response(f"{err}\n", status=400, mimetype="text/plain")
-        report = _report(session, filters, titles, with_marks=False)
-    name = "-".join(["round-trips", *filters.query().values()]) + ".csv"
-    return Response(
-        trips_csv(report.trips, titles),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    return _export(
+        "round-trips",
+        lambda session, filters, choices: trips_csv(
+            _report(session, filters, choices, with_marks=False).trips, choices.brokers
+        ),
     )
+
+
+@bp.route("/fills.csv")
+@login_required
+def export_fills():
+    """The fills of the filtered view inside its period (and of its side), for a tax tool."""
+
+    def rows(session: Session, filters: Filters, choices: Choices) -> str:
+        window = filters.window
+        fills = [f for f in _fills(session, filters) if f.traded_at in window and filters.side in (None, f.side)]
+        return fills_csv(fills, choices.venues, choices.brokers)
+
+    return _export("fills", rows)
 
 
 @bp.app_template_filter("stat_amount")

@@ -10,30 +10,32 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import session as session_cookie
 from flask_login import current_user, login_required
 from htmx_flask import request
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from core import brokers
 from core.exchanges.errors import ExchangeError, InvalidOrder
 from core.exchanges.rules import decimal_str
-from core.infra.bus import get_redis, order_events_channel, ticket_confirmation
+from core.infra.bus import order_events_channel
 from core.infra.db import new_session, session_scope
-from core.models import BrokerConnection, Fill, Order
+from core.models import BrokerConnection, Fill, Order, VenueAnswer, VenueFinding
 from core.orders import dispatch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
-from webapp import sse
+from webapp import sse, trading_market
+from webapp.order_notices import claim_confirmation, submitted_notice
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
+LAST_BROKER = "trading_broker"
+
 bp = Blueprint("trading", __name__, url_prefix="/trading")
 bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
 OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
 TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
-CONFIRMATION_TTL_S = 24 * 3600
 
 
 def _decimal(name: str) -> Decimal | None:
@@ -91,11 +93,19 @@ def index():
     with new_session() as session:
         connections = _brokers(session)
         labels = {b.id: b.label for b in connections}
-        chosen = request.args.get("broker", type=int)
+        # The connection asked for, else the one last used (remembered in the signed session), else the first.
+        chosen = request.args.get("broker", type=int) or session_cookie.get(LAST_BROKER)
         chosen = chosen if chosen in labels else (connections[0].id if connections else None)
+        if chosen is not None:
+            session_cookie[LAST_BROKER] = chosen
         symbols = brokers.symbols_of(session, chosen) if chosen else []
+        # The market shown: the symbol asked for when the connection lists it, else BTCUSDT, else its first one.
+        asked = (request.args.get("symbol") or "").upper()
+        symbol = asked if asked in symbols else ("BTCUSDT" if "BTCUSDT" in symbols else next(iter(symbols), ""))
+        broker = next((b for b in connections if b.id == chosen), None)
         return render_template(
             "trading/index.html",
+            market=trading_market.market_of(session, broker, symbol) if broker and symbol else None,
             connections=connections,
             chosen=chosen,
             symbols=symbols,
@@ -136,7 +146,7 @@ def submit():
                     back_url=_ticket_url(request.form),
                     nonce=secrets.token_urlsafe(16),
                 )
-            if not _claim_confirmation(request.form.get("nonce", "")):
+            if not claim_confirmation(request.form.get("nonce", "")):
                 flash("This confirmation was already used: the order was submitted once, not again.", "error")
                 return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
             order = record_ticket(session, current_user.id, checked)
@@ -145,12 +155,7 @@ def submit():
         flash(f"Order not placed: {err.message if not err.venue else err}", "error")
         return redirect(_ticket_url(request.form))
     queued = dispatch.enqueue_order(order_id)
-    flash(
-        f"Order #{order_id} submitted."
-        if queued
-        else f"Order #{order_id} recorded; the queue is unavailable, it will be sent as soon as it is back.",
-        "success" if queued else "error",
-    )
+    flash(*submitted_notice(order_id, queued))
     ticket = checked.ticket  # the next ticket starts like this one, without its size and prices
     return redirect(
         url_for(
@@ -182,18 +187,6 @@ def cancel(order_id: int):
         )
     flash(notice, "success" if queued else "error")
     return redirect(url_for("trading.index"))
-
-
-def _claim_confirmation(nonce: str) -> bool:
-    """A confirmation page places at most one order: a double click, a resubmitted form or a second
-    tab replaying it finds its nonce taken. Without Redis nothing can be queued anyway, so it passes."""
-    if not nonce:
-        return True  # a direct post (scripts, tests) has no confirmation page to replay
-    try:
-        return bool(get_redis().set(ticket_confirmation(current_user.id, nonce), "1", nx=True, ex=CONFIRMATION_TTL_S))
-    except RedisError as exc:
-        log.warning("ticket_confirmation_unchecked", extra={"user_id": current_user.id, "error": str(exc)[:200]})
-        return True
 
 
 def _ticket_url(fields) -> str:
@@ -240,6 +233,26 @@ def open_orders():
 def recent_orders():
     with new_session() as session:
         return render_template("trading/_recent_orders.html", recent=_recent(session), labels=_labels(session))
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order_detail(order_id: int):
+    """One order: our record, its state changes, its fills and, as the audit trail, every raw answer the
+    venue gave about it (what to read when the venue and Aristobot disagree)."""
+    with new_session() as session:
+        order = owned_or_404(session, Order, order_id)
+        trail = session.scalars(
+            select(VenueAnswer).where(VenueAnswer.order_id == order.id).order_by(VenueAnswer.at, VenueAnswer.id)
+        ).all()
+        findings = session.scalars(
+            select(VenueFinding)
+            .where((VenueFinding.order_id == order.id) | (VenueFinding.replacement_order_id == order.id))
+            .order_by(VenueFinding.id)
+        ).all()
+        return render_template(
+            "trading/order.html", order=order, answers=trail, findings=findings, labels=_labels(session)
+        )
 
 
 @bp.get("/portfolio")

@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core import venue_exits
 from core.infra.bus import get_redis, task_sender
 from core.infra.config import get_settings
 from core.infra.db import get_engine, new_session, session_scope
@@ -213,6 +214,7 @@ def detail(webhook_id: int):
             url=_url_of(webhook),
             message=alert_message_template(webhook.symbol),
             message_with_exits=alert_message_template(webhook.symbol, with_exits=True),
+            venue_flags=venue_exits.flags(session, webhook_id=webhook.id),
         ), status
 
 

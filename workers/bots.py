@@ -1,5 +1,12 @@
 """Bot ticks (queue `bots`): one warm strategy sandbox per (bot, strategy version) in each worker process,
-so a live decision costs milliseconds instead of an interpreter start."""
+so a live decision costs milliseconds instead of an interpreter start.
+
+The `bots` worker runs a thread pool (Procfile: `-P threads -c 20`): a tick mostly waits (on its sandbox
+child, Postgres, the venue), so the 20 ticks of one close run side by side in one process, and that one
+process holds the only warm sandbox of each bot. At its start it warms the sandboxes of every running bot,
+so no tick at a close pays a sandbox start (docs/bench/bots.md). A prefork pool would hold one sandbox per
+bot in each child and start each of them cold there: warming is skipped for it.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,19 @@ import logging
 import threading
 from collections import OrderedDict
 
-from celery import shared_task
+from celery import shared_task, signals
+from celery.concurrency.thread import TaskPool as ThreadPool
 from sqlalchemy.exc import OperationalError
 
 from core import tasks
 from core.bots.runner import run_tick
-from core.bots.spec import BotSpec
-from core.strategies.sandbox import SandboxLimits, WarmSandbox
+from core.bots.spec import BotSpec, running_specs
+from core.infra.db import new_session
+from core.strategies.sandbox import SandboxError, SandboxLimits, WarmSandbox
 
 log = logging.getLogger(__name__)
 
+BOTS_QUEUE = "bots"  # where celeryconfig.task_routes sends workers.bots.*
 MAX_WARM_SANDBOXES = 24  # ~20 live bots per installation; each child holds about 150 MB
 _sandboxes: OrderedDict[tuple[int, int, int], WarmSandbox] = OrderedDict()
 _sandboxes_lock = threading.Lock()
@@ -50,3 +60,25 @@ def decide(spec: BotSpec, candles: list[list], position: dict | None) -> dict:
 def tick(bot_id: int, candle_open_time: int, timeframe: str, issued_ms: int | None = None) -> dict:
     """Idempotent per (bot, candle): a redelivered tick finds its tick row and places nothing."""
     return run_tick(bot_id, candle_open_time, timeframe, decide, issued_ms=issued_ms).as_dict()
+
+
+def warm_running_bots() -> int:
+    """Start the sandbox of every running bot (one after the other); returns how many are warm."""
+    with new_session() as session:
+        specs = running_specs(session)
+    warm = 0
+    for spec in specs[:MAX_WARM_SANDBOXES]:
+        try:
+            sandbox_for(spec).start()
+            warm += 1
+        except SandboxError as exc:  # the bot's tick reports it (and stops the bot) with the strategy's line
+            log.warning("bot_sandbox_warm_failed", extra={"bot_id": spec.bot_id, "error": str(exc)[:200]})
+    log.info("bot_sandboxes_warm", extra={"warm": warm, "running": len(specs)})
+    return warm
+
+
+@signals.worker_ready.connect
+def _warm_at_start(sender=None, **_kwargs) -> None:
+    queues = sender.app.amqp.queues.consume_from if sender else {}
+    if BOTS_QUEUE in queues and isinstance(getattr(sender, "pool", None), ThreadPool):
+        threading.Thread(target=warm_running_bots, name="warm-bot-sandboxes", daemon=True).start()

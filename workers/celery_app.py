@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 
 from celery import Celery, signals
 
 from core.infra.liveness import start_liveness
 from core.infra.logs import setup_logging
+from workers.recovery import IDEMPOTENT_QUEUES, restore_orphans
 
+STARTED_AT = time.time()
 app = Celery("aristobot")
 app.config_from_object("celeryconfig")
 
@@ -25,6 +28,7 @@ TASK_MODULES = (
     "backtests",
     "stop",
     "notifications",
+    "backups",
 )
 
 
@@ -65,6 +69,8 @@ def _worker_liveness(sender=None, **_kwargs) -> None:
     # One liveness report per node kind: "worker@host" -> worker, "backtester@host" -> backtester.
     name = sender.hostname.split("@")[0] if sender else "worker"
     start_liveness(name, lambda: {"queues": queues})
+    if sender and IDEMPOTENT_QUEUES & set(queues):
+        restore_orphans(sender.app, IDEMPOTENT_QUEUES & set(queues), STARTED_AT)
 
 
 @signals.beat_init.connect

@@ -14,10 +14,12 @@ from pathlib import Path
 from celery import current_app, shared_task
 
 from core import tasks
+from core.bots.source import notify_stale_sources
 from core.candles.csv_io import CandleFileError
 from core.candles.health import stale_feeds
 from core.candles.loading import ImportRefused, LoadError, LoadReport, download_candles, import_candles_text
 from core.exchanges.errors import ExchangeError
+from core.notifications import events as notifications
 
 log = logging.getLogger(__name__)
 BAD_ROWS_SHOWN = 200
@@ -73,10 +75,15 @@ def download_candles_task(self, venue: str, symbol: str, timeframe: str, start_m
 
 @shared_task(name=tasks.WATCH_FEEDS, acks_late=True, ignore_result=True)
 def watch_feeds() -> list[dict]:
-    """Alert (a warning log line per stale feed) when a subscribed symbol has gone quiet."""
+    """Alert (a warning log line per stale feed) when a subscribed symbol has gone quiet, and notify the owners
+    of running bots whose signal source delivered no candle for two periods."""
     stale = stale_feeds()
     for feed in stale:
         log.warning("feed_stale_alert", extra=feed)
+    # Also from here: a source venue never reached has no event loop of its own that would tell.
+    for venue in sorted({feed["venue"] for feed in stale}):
+        notifications.feed_stale(venue, [feed["symbol"] for feed in stale if feed["venue"] == venue])
+    notify_stale_sources()
     return stale
 
 

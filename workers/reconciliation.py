@@ -1,4 +1,5 @@
-"""Reconciliation of our orders with each venue: on a schedule (beat) and once at worker start-up."""
+"""Reconciliation of our orders with each venue, and of what was done there outside Aristobot
+(core.reconciliation): on a schedule (beat) and once at worker start-up."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from celery import current_app, shared_task, signals
 
-from core import tasks
+from core import reconciliation, tasks
 from core.infra.bus import get_redis
 from core.orders import reconcile
 from core.orders.submit import enqueue_placement
@@ -39,7 +40,7 @@ def reconcile_all() -> list[int]:
 @shared_task(name=tasks.RECONCILE_BROKER, acks_late=True)
 def reconcile_broker(broker_id: int) -> dict:
     return reconcile.report_dict(
-        reconcile.reconcile_broker(broker_id, _enqueue, placements_waiting=_placements_waiting)
+        reconciliation.reconcile_broker(broker_id, _enqueue, placements_waiting=_placements_waiting)
     )
 
 

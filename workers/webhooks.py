@@ -40,7 +40,7 @@ def _process_here(alert_id: int) -> list[int]:
 )
 def drain_alerts() -> int:
     """Alerts the web handed off (see core.webhooks.handoff)."""
-    return drain(get_redis(), _process_here)
+    return drain(get_redis(), _process_here, current_app)
 
 
 @shared_task(name=tasks.SWEEP_UNPROCESSED_ALERTS, acks_late=True)

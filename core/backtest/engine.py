@@ -5,7 +5,8 @@ Rules (docs/METRICS.md has the accounting):
   `should_long()` then `should_short()`; on an entry also `position_size()`, `stop_loss()`,
   `take_profit()`. Orders fill at the open of candle i+1 with slippage; fees on every fill.
 - Stop-loss / take-profit are fixed at entry and checked intrabar from the fill candle on; a gap
-  through the level fills at the open; when both are touched in one candle the stop wins (worse).
+  through the level fills at the open; when both are touched in one candle, the candle's path decides
+  (low first when close >= open, else high first: the path the simulator replays, docs/METRICS.md).
 - One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
 - A position still open after the last candle is closed at its close (exit reason "end_of_data").
 
@@ -26,6 +27,8 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from core.backtest.book import Book, Trade, equity_curve
+from core.backtest.fast_path import finish_over_arrays, gc_paused, handoff_index
 from core.backtest.metrics import compute_metrics, daily_equity, drawdown
 from core.candles.csv_io import CANDLE_COLUMNS, CandleFileError, Gap, check_sorted, find_gaps
 from core.strategies.contract import (
@@ -37,6 +40,7 @@ from core.strategies.contract import (
     StrategyError,
     format_candle_time,
 )
+from core.strategies.indicator_cache import IndicatorCache
 from core.strategies.runtime import StrategyRuntime
 
 logger = logging.getLogger(__name__)
@@ -73,34 +77,6 @@ class BacktestSettings:
         if self.start_ms is not None and self.end_ms is not None and self.start_ms > self.end_ms:
             raise BacktestInputError("the start of the date range is after its end")
         return self
-
-
-@dataclass
-class Trade:
-    side: str
-    entry_index: int
-    entry_time_ms: int
-    entry_price: float
-    size: float
-    entry_fee: float
-    exit_index: int = -1
-    exit_time_ms: int = 0
-    exit_price: float = 0.0
-    exit_fee: float = 0.0
-    exit_reason: str = ""
-    pnl: float = 0.0
-    return_pct: float = 0.0
-
-    @property
-    def fees(self) -> float:
-        return self.entry_fee + self.exit_fee
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["fees"] = self.fees
-        out["entry_time"] = format_candle_time(self.entry_time_ms)
-        out["exit_time"] = format_candle_time(self.exit_time_ms)
-        return out
 
 
 # The columns of a trades CSV (the `aristobot backtest --trades` file and a run's download), from as_dict().
@@ -176,7 +152,9 @@ def prepare_candles(candles: pd.DataFrame, settings: BacktestSettings) -> pd.Dat
             f"{format_candle_time(settings.end_ms) or 'the end'} (data covers "
             f"{format_candle_time(int(times[0]))} to {format_candle_time(int(times[-1]))})"
         )
-    selected = candles.loc[keep, list(CANDLE_COLUMNS)].reset_index(drop=True)
+    selected = candles[list(CANDLE_COLUMNS)] if keep.all() else candles.loc[keep, list(CANDLE_COLUMNS)]
+    if not (isinstance(selected.index, pd.RangeIndex) and selected.index.start == 0 and selected.index.step == 1):
+        selected = selected.reset_index(drop=True)
     prices = selected[["open", "high", "low", "close"]].to_numpy(dtype="float64")
     if not np.isfinite(prices).all() or (prices <= 0).any():
         row = int(np.flatnonzero(~(np.isfinite(prices) & (prices > 0)).all(axis=1))[0])
@@ -190,26 +168,20 @@ def prepare_candles(candles: pd.DataFrame, settings: BacktestSettings) -> pd.Dat
 
 
 class _Signals:
-    """Per decision method: a list answering per candle (None = call the method) and jump indexes."""
+    """Per decision method: its answers over arrays (when vectorized), jump indexes, and per-candle lists."""
 
     def __init__(self, rt: StrategyRuntime, vectorize: bool):
-        self.lists: dict[str, list] = {}
+        self.n = rt.n
         self.valid_from: dict[str, int] = {}
         self.evaluation: dict[str, str] = {}
         self.arrays: dict[str, np.ndarray] = {}
         for method in DECISION_METHODS:
             outcome = rt.symbolic_signal(method) if vectorize else "vectorization off"
             if isinstance(outcome, str):
-                self.lists[method] = [None] * rt.n
                 self.valid_from[method] = rt.n
                 self.evaluation[method] = f"per candle: {outcome}"
                 continue
-            values, valid_from = outcome
-            answers: list = values.tolist()
-            answers[:valid_from] = [None] * valid_from
-            self.lists[method] = answers
-            self.valid_from[method] = valid_from
-            self.arrays[method] = values
+            self.arrays[method], self.valid_from[method] = outcome
             self.evaluation[method] = "vectorized"
         self.entry_from = max(self.valid_from["should_long"], self.valid_from["should_short"])
         self.exit_from = self.valid_from["should_exit"]
@@ -225,6 +197,16 @@ class _Signals:
             outcome = rt.symbolic_constant(method) if vectorize else "vectorization off"
             if not isinstance(outcome, str):
                 self.constants[method] = outcome
+
+    def lists(self, length: int) -> list[list]:
+        """The answers to should_long, should_short, should_exit at candles [0, length): None = call it."""
+        out = []
+        for method in ("should_long", "should_short", "should_exit"):
+            values, valid_from = self.arrays.get(method), min(self.valid_from[method], length)
+            answers: list = [None] * length if values is None else values[:length].tolist()
+            answers[:valid_from] = [None] * valid_from
+            out.append(answers)
+        return out
 
     @property
     def any_vectorized(self) -> bool:
@@ -252,82 +234,46 @@ def _first_touch(low: np.ndarray, high: np.ndarray, start: int, stop: int, down:
     return stop
 
 
-class _Book:
-    """Cash, the open position and the fills history of one run."""
+def _intrabar_exit(
+    trade: Trade, o: float, lo: float, hi: float, c: float, sl: float | None, tp: float | None
+) -> tuple[float, str, bool] | None:
+    """(price, reason, slipped) when the stop or target is touched in this candle, else None.
 
-    def __init__(self, cash: float, fee: float, slippage: float, times: np.ndarray):
-        self.cash = cash
-        self.fee = fee
-        self.slip = slippage
-        self.times = times
-        self.trade: Trade | None = None
-        self.trades: list[Trade] = []
-        self.cash_events: list[tuple[int, float]] = []
-
-    def open(self, side: str, index: int, price: float, fraction: float) -> Trade:
-        price = price * (1 + self.slip) if side == "long" else price * (1 - self.slip)
-        notional = fraction * self.cash / (1 + self.fee)
-        fee = notional * self.fee
-        size = notional / price
-        self.cash += -(notional + fee) if side == "long" else notional - fee
-        self.trade = Trade(side, index, int(self.times[index]), price, size, fee)
-        self.cash_events.append((index, self.cash))
-        return self.trade
-
-    def close(self, index: int, price: float, reason: str, slipped: bool = True) -> None:
-        trade = self.trade
-        assert trade is not None
-        if slipped:
-            price = price * (1 - self.slip) if trade.side == "long" else price * (1 + self.slip)
-        value = trade.size * price
-        fee = value * self.fee
-        if trade.side == "long":
-            self.cash += value - fee
-            gross = value - trade.size * trade.entry_price
-        else:
-            self.cash -= value + fee
-            gross = trade.size * trade.entry_price - value
-        trade.exit_index, trade.exit_time_ms, trade.exit_price = index, int(self.times[index]), price
-        trade.exit_fee, trade.exit_reason = fee, reason
-        trade.pnl = gross - trade.entry_fee - fee
-        trade.return_pct = trade.pnl / (trade.size * trade.entry_price) * 100.0
-        self.trades.append(trade)
-        self.cash_events.append((index, self.cash))
-        self.trade = None
-
-
-def _intrabar_exit(trade: Trade, o: float, lo: float, hi: float, sl: float | None, tp: float | None):
-    """(price, reason, slipped) when the stop or target is touched in this candle, else None."""
+    A level the open gapped through fills at the open. When both levels lie inside the candle, the
+    path decides which comes first: the low first on a rising or flat candle (close >= open), the high
+    first on a falling one (the path the simulator replays a candle file along, sim/spot/replay.py)."""
     if trade.side == "long":
-        if sl is not None and lo <= sl:
-            return min(o, sl), "stop_loss", True
-        if tp is not None and hi >= tp:
-            return max(o, tp), "take_profit", False
+        stop = (min(o, sl), "stop_loss", True) if sl is not None and lo <= sl else None
+        target = (max(o, tp), "take_profit", False) if tp is not None and hi >= tp else None
+        stop_first = (sl is not None and o <= sl) or (not (tp is not None and o >= tp) and c >= o)
     else:
-        if sl is not None and hi >= sl:
-            return max(o, sl), "stop_loss", True
-        if tp is not None and lo <= tp:
-            return min(o, tp), "take_profit", False
-    return None
+        stop = (max(o, sl), "stop_loss", True) if sl is not None and hi >= sl else None
+        target = (min(o, tp), "take_profit", False) if tp is not None and lo <= tp else None
+        stop_first = (sl is not None and o >= sl) or (not (tp is not None and o <= tp) and c < o)
+    if stop is not None and target is not None:
+        return stop if stop_first else target
+    return stop or target
 
 
-def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> _Book:
+def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> Book:
     n = rt.n
     o_arr = candles["open"].to_numpy(dtype="float64")
     l_arr = candles["low"].to_numpy(dtype="float64")
     h_arr = candles["high"].to_numpy(dtype="float64")
-    book = _Book(settings.cash, settings.fee, settings.slippage_bps / 10_000, rt.times)
-    long_s, short_s, exit_s = sig.lists["should_long"], sig.lists["should_short"], sig.lists["should_exit"]
+    c_arr = candles["close"].to_numpy(dtype="float64")
+    book = Book(settings.cash, settings.fee, settings.slippage_bps / 10_000, rt.times)
+    handoff = handoff_index(sig)  # from there on, the rest of the run is computed over arrays
+    long_s, short_s, exit_s = sig.lists(n if handoff is None else min(n, handoff + 1))
     entry_from, exit_from = sig.entry_from, sig.exit_from
     entry_idx, exit_idx = sig.entry_idx, sig.exit_idx
-    call = rt.call
+    ask_long, ask_short, ask_exit = (rt.caller(m) for m in ("should_long", "should_short", "should_exit"))
     constants = sig.constants
 
     def order(method: str, index: int):
         known = constants.get(method)
         if known is not None and index >= known[1]:
             return rt.validate(method, known[0], index)
-        return call(method, index)
+        return rt.call(method, index)
 
     jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
     jump_exits = "should_exit" in sig.arrays
@@ -347,30 +293,36 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             pending_entry = None
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
         if trade is not None and (sl is not None or tp is not None):
-            hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), sl, tp)
+            hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i]), sl, tp)
             if hit is not None:
                 book.close(i, hit[0], hit[1], hit[2])
                 trade = None
                 rt.set_position(FLAT)
+        if handoff is not None and i >= handoff:
+            if trade is None or (sl is None and tp is None):
+                finish_over_arrays(rt, sig, book, i, o_arr)
+                break
+            if len(exit_s) < n:  # a trade opened before the handoff holds a stop: read on per candle
+                long_s, short_s, exit_s = sig.lists(n)
         if i == n - 1:
             break
         # ---- decision at the close of candle i
         if trade is not None:
             ex = exit_s[i]
             if ex is None:
-                ex = call("should_exit", i)
+                ex = ask_exit(i)
             if ex:
                 pending_exit = True
                 rt.set_position(FLAT)
         if trade is None or pending_exit:
             go = long_s[i]
             if go is None:
-                go = call("should_long", i)
+                go = ask_long(i)
             side = "long" if go else None
             if side is None:
                 go = short_s[i]
                 if go is None:
-                    go = call("should_short", i)
+                    go = ask_short(i)
                 side = "short" if go else None
             if side is not None:
                 pending_entry = (side, order("position_size", i), order("stop_loss", i), order("take_profit", i))
@@ -392,20 +344,6 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     return book
 
 
-def _equity_curve(book: _Book, n: int, close: np.ndarray, start_cash: float) -> tuple[np.ndarray, int]:
-    held = np.zeros(n)
-    for t in book.trades:
-        held[t.entry_index : t.exit_index] = t.size if t.side == "long" else -t.size
-    if book.cash_events:
-        at = np.array([e[0] for e in book.cash_events])
-        values = np.array([e[1] for e in book.cash_events])
-        k = np.searchsorted(at, np.arange(n), side="right") - 1
-        cash = np.where(k >= 0, values[np.maximum(k, 0)], start_cash)
-    else:
-        cash = np.full(n, start_cash)
-    return cash + held * close, int(np.count_nonzero(held))
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -414,8 +352,10 @@ def run_backtest(
     candles: pd.DataFrame,
     params: Mapping[str, Any] | None = None,
     settings: BacktestSettings | None = None,
+    indicators: IndicatorCache | None = None,
 ) -> BacktestResult:
-    """Backtest in this process. Bad candles/settings/params raise; a failing strategy gives status "failed"."""
+    """Backtest in this process. Bad candles/settings/params raise; a failing strategy gives status "failed".
+    `indicators`: a grid's cache shared with runs over the same candles (core/backtest/grid.py)."""
     settings = (settings or BacktestSettings()).validated()
     candles = prepare_candles(candles, settings)
     times = candles["open_time"].to_numpy(dtype="int64")
@@ -424,7 +364,7 @@ def run_backtest(
         logger.info("backtest.gaps", extra={"gaps": len(gaps), "missing": sum(g.missing for g in gaps)})
     result = BacktestResult("failed", settings, dict(params or {}), times, gaps=gaps)
     try:
-        rt = StrategyRuntime(strategy_cls, candles, params)
+        rt = StrategyRuntime(strategy_cls, candles, params, indicators)
     except StrategyError as exc:
         if exc.kind == "params":
             raise
@@ -433,29 +373,47 @@ def run_backtest(
     result.params = rt.params
     try:
         sig = _Signals(rt, settings.vectorize)
+        rt.track_writes_only_if_read()
         book = _simulate(rt, sig, candles, settings)
-        if sig.any_vectorized and rt.state_changed:
-            # State written after init() may feed a vectorized answer: redo it all per candle.
+        if sig.any_vectorized and rt.vectorized_inputs_changed:
+            # State written after init() feeds a vectorized answer: redo it all per candle.
             logger.info("backtest.rerun_per_candle", extra={"reason": "strategy state changed"})
-            rt = StrategyRuntime(strategy_cls, candles, params)
+            rt = StrategyRuntime(strategy_cls, candles, params, indicators)
             sig = _Signals(rt, vectorize=False)
             sig.evaluation = {m: "per candle: strategy writes state" for m in DECISION_METHODS}
             book = _simulate(rt, sig, candles, settings)
     except StrategyError as exc:
         result.error = exc.as_dict()
         return result
+    with gc_paused():
+        _summarise(result, book, sig, rt.n, candles, settings)
+    return result
+
+
+def _summarise(
+    result: BacktestResult, book: Book, sig: _Signals, n: int, candles: pd.DataFrame, settings: BacktestSettings
+) -> None:
+    """The run's equity, drawdown, daily equity and metrics (no strategy code runs here)."""
+    times = result.times_ms
     result.evaluation = sig.evaluation
     close = candles["close"].to_numpy(dtype="float64")
-    equity, in_market = _equity_curve(book, rt.n, close, settings.cash)
+    equity, in_market = equity_curve(book, n, close, settings.cash)
     result.status = "ok"
     result.trades = book.trades
     result.equity = equity
     result.drawdown = drawdown(equity, settings.cash)
     result.daily_equity = daily_equity(times, equity)
     result.metrics, result.notes = compute_metrics(
-        book.trades, times, equity, float(candles["open"].iloc[0]), float(close[-1]), settings.cash, in_market
+        book.trades,
+        times,
+        equity,
+        float(candles["open"].iloc[0]),
+        float(close[-1]),
+        settings.cash,
+        in_market,
+        result.daily_equity,
+        result.drawdown,
     )
-    return result
 
 
 def candles_from_payload(payload: Mapping[str, Any]) -> pd.DataFrame:

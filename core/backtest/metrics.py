@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 ANNUALIZATION_DAYS = 365
+DAY_MS = 86_400_000
 MIN_DAYS_FOR_CAGR = 30
 
 
@@ -28,11 +29,16 @@ class TradeOutcome:
 
 
 def daily_equity(times_ms: np.ndarray, equity: np.ndarray) -> pd.Series:
-    """Equity at the last close of each UTC day (by candle open time), every calendar day present."""
-    days = pd.to_datetime(times_ms, unit="ms", utc=True).floor("D")
-    last = pd.Series(equity, index=days).groupby(level=0).last()
-    calendar = pd.date_range(last.index[0], last.index[-1], freq="D")
-    return last.reindex(calendar).ffill()
+    """Equity at the last close of each UTC day (by candle open time), every calendar day present (a day
+    without candles repeats the day before)."""
+    days = np.asarray(times_ms, dtype=np.int64) // DAY_MS  # sorted
+    last = np.append(np.flatnonzero(np.diff(days)), len(days) - 1)  # the last candle of each day present
+    present = days[last] - days[0]
+    filled = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+    filled[present] = np.arange(len(present))
+    filled = np.maximum.accumulate(filled)  # a missing day takes the index of the day before
+    calendar = pd.date_range(pd.Timestamp(int(days[0]) * DAY_MS, unit="ms", tz="UTC"), periods=len(filled), freq="D")
+    return pd.Series(np.asarray(equity)[last][filled], index=calendar)
 
 
 def daily_returns(daily: pd.Series, start_cash: float) -> pd.Series:
@@ -126,10 +132,13 @@ def compute_metrics(
     last_close: float,
     start_cash: float,
     candles_in_market: int,
+    daily: pd.Series | None = None,
+    intraday_drawdown: np.ndarray | None = None,
 ) -> tuple[dict, dict]:
-    """(metrics, notes): notes give the reason of every metric that is None."""
+    """(metrics, notes): notes give the reason of every metric that is None. `daily` and
+    `intraday_drawdown`: daily_equity() and drawdown() of `equity` when the caller has them."""
     notes: dict[str, str] = {}
-    daily = daily_equity(times_ms, equity)
+    daily = daily_equity(times_ms, equity) if daily is None else daily
     returns = daily_returns(daily, start_cash).to_numpy()
     final = float(equity[-1])
     days = len(returns)
@@ -151,7 +160,9 @@ def compute_metrics(
     daily_dd = drawdown(daily.to_numpy(dtype="float64"), start_cash)
     metrics["max_drawdown_pct"] = float(daily_dd.min()) * 100.0
     metrics["max_drawdown_duration_days"] = longest_underwater_days(daily, start_cash)
-    metrics["max_drawdown_intraday_pct"] = float(drawdown(equity, start_cash).min()) * 100.0
+    if intraday_drawdown is None:
+        intraday_drawdown = drawdown(equity, start_cash)
+    metrics["max_drawdown_intraday_pct"] = float(intraday_drawdown.min()) * 100.0
     if metrics["cagr_pct"] is None:
         metrics["calmar"], notes["calmar"] = None, "no CAGR (" + notes["cagr_pct"] + ")"
     elif metrics["max_drawdown_pct"] == 0:

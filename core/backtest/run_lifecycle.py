@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core import tasks
 from core.backtest.budget import backtest_limits
+from core.backtest.grid import run_grid
 from core.backtest.run_params import (
     GRID_METRICS,
     RunInputError,
@@ -40,10 +40,8 @@ from core.models import BacktestRun
 logger = logging.getLogger(__name__)
 
 SINGLE_JOB = "core.backtest.run_jobs:backtest_with_series"
-GRID_JOB = "core.backtest.run_jobs:grid_chunk"
 
 MAX_RUN_CANDLES = 600_000  # ~40 MB of JSON to the sandbox; beyond, narrow the date range
-GRID_PROGRESS_STEPS = 20  # a grid reports progress after each of about this many chunks
 
 
 STAGES = {
@@ -300,25 +298,16 @@ def _finish(run: BacktestRun) -> None:
         logger.warning("backtest.progress_not_published", extra={"run_id": run.id})
 
 
-def _chunks(items: list, count: int) -> Iterable[list]:
-    size = max(1, math.ceil(len(items) / count))
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _run_grid(job: _Job, payload: dict) -> None:
-    from core.strategies.sandbox import WarmSandbox
-
     combos = [{**job.params, **combo} for combo in grid_combinations(job.grid or {})]
-    results: list[dict] = []
     span = STAGES["storing results"] - STAGES["running strategy"]
-    # One sandbox for the whole grid: the strategy is loaded once, each chunk is one call.
-    with WarmSandbox(job.code, limits=backtest_limits(), preload=(GRID_JOB,)) as sandbox:
-        for chunk in _chunks(combos, GRID_PROGRESS_STEPS):
-            answer = sandbox.call(GRID_JOB, {**payload, "params_list": chunk})
-            results.extend(_grid_entry(r) for r in answer.get("results", []))
-            percent = STAGES["running strategy"] + span * len(results) // len(combos)
-            report_progress(job.run_id, job.user_id, f"running {len(results)}/{len(combos)}", percent)
+
+    def progress(done: int, total: int) -> None:
+        percent = STAGES["running strategy"] + span * done // total
+        report_progress(job.run_id, job.user_id, f"running {done}/{total}", percent)
+
+    # One warm sandbox per core, the strategy loaded once in each (core/backtest/grid.py).
+    results = [_grid_entry(r) for r in run_grid(job.code, payload, combos, on_progress=progress).results]
     report_progress(job.run_id, job.user_id, "storing results")
     if all(r["status"] != "ok" for r in results):
         fail_run(job.run_id, results[0]["error"] if results else {"message": "empty grid"})

@@ -79,14 +79,15 @@ def compare_metric_rows(runs: list[BacktestRun]) -> list[tuple[str, list]]:
 
 
 def best_grid_entry(run: BacktestRun) -> dict | None:
-    metric = run.grid_metric or "total_return_pct"
-    scored = [
-        r for r in run.grid_results or [] if r["status"] == "ok" and finite_number((r["metrics"] or {}).get(metric))
-    ]
-    if not scored:
-        return None
+    ranked = ranked_grid_entries(run.grid_results or [], run.grid_metric or "total_return_pct")
+    return ranked[0] if ranked else None
+
+
+def ranked_grid_entries(results: list[dict], metric: str) -> list[dict]:
+    """The combinations that ran and have a finite `metric`, best first (ties keep the grid's order)."""
+    scored = [r for r in results if r["status"] == "ok" and finite_number((r["metrics"] or {}).get(metric))]
     sign = -1 if metric in LOWER_IS_BETTER else 1
-    return max(scored, key=lambda r: sign * r["metrics"][metric])
+    return sorted(scored, key=lambda r: -sign * r["metrics"][metric])
 
 
 def finite_number(value: Any) -> bool:

@@ -10,9 +10,9 @@ from decimal import Decimal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.bots.position import bot_position
-from core.bots.spec import BotSpec, symbol_rules
+from core.bots.spec import BotSpec
 from core.infra.db import new_session, session_scope
+from core.ledger.positions import bot_position
 from core.models import Bot, Fill, Order
 from core.notifications import events as notifications
 from core.orders import dispatch, placement
@@ -127,8 +127,7 @@ def protect(spec: BotSpec) -> int | None:
             return None
         if entry.state != OrderState.FILLED.value:
             return None
-        base = symbol_rules(session, spec).base
-        quantity = bot_position(session, spec.bot_id, spec.symbol, base).quantity
+        quantity = bot_position(session, spec.bot_id, spec.symbol).quantity
         if quantity <= 0:
             return None  # fills not in the ledger yet: the next tick tries again
         stop, take = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,12 +13,14 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bots.position import BotPosition, bot_position
-from core.brokers import symbol_rules
+from core.bots.source import SYMBOL_PATTERN, SourceError, choose_source
+from core.brokers import symbol_rules, symbols_of
+from core.candles.sources import follow_key
 from core.candles.store import load_candles
-from core.infra.bus import EXTRA_SYMBOLS, get_redis
+from core.infra.bus import get_redis
 from core.infra.config import TIMEFRAMES
 from core.infra.db import utcnow
+from core.ledger.positions import Position, bot_position
 from core.limits import LimitReached, check_running_bots
 from core.models import Bot, BotTick, BrokerConnection, Order, StrategyRecord, StrategyVersion
 from core.strategies.store import StrategyParamsInvalid, check_params
@@ -28,7 +29,6 @@ from core.strategies.validation import validate_strategy_code
 log = logging.getLogger(__name__)
 
 MAX_NAME_CHARS = 64
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CANDLES_RANGE = (50, 5000)
 TIMEOUT_RANGE = (1, 60)
 
@@ -51,6 +51,8 @@ class BotSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
     candles_needed: int = 500
     timeout_seconds: int = 10
+    source_venue: str = ""  # empty: the heartbeat's stream of the same asset (core.bots.source)
+    source_symbol: str = ""
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -94,6 +96,13 @@ def _checked(session: Session, user_id: int, settings: BotSettings) -> tuple[dic
     broker = session.get(BrokerConnection, settings.broker_id)
     if broker is None or broker.user_id != user_id:
         raise BotError("choose one of your broker connections")
+    known = symbols_of(session, broker.id)
+    if known and symbol not in known:
+        raise BotError(f"{broker.venue} broker {broker.label!r} does not list {symbol}; choose one of its symbols")
+    try:
+        source_venue, source_symbol = choose_source(broker.venue, symbol, settings.source_venue, settings.source_symbol)
+    except SourceError as exc:
+        raise BotError(str(exc)) from None
     version = _owned_version(session, user_id, settings.strategy_version_id)
     defaults = validate_strategy_code(version.code).params
     try:
@@ -107,6 +116,8 @@ def _checked(session: Session, user_id: int, settings: BotSettings) -> tuple[dic
         "params": params,
         "candles_needed": settings.candles_needed,
         "timeout_seconds": settings.timeout_seconds,
+        "source_venue": source_venue,
+        "source_symbol": source_symbol,
     }
     return values, version, broker
 
@@ -137,6 +148,7 @@ def create_bot(session: Session, user_id: int, settings: BotSettings) -> Bot:
             "bot_id": bot.id,
             "symbol": bot.symbol,
             "timeframe": bot.timeframe,
+            "source": f"{bot.source_venue}:{bot.source_symbol}",
             "strategy_version_id": version.id,
         },
     )
@@ -156,11 +168,11 @@ def get_bot(session: Session, user_id: int, bot_id: int) -> Bot:
 
 
 def _follow_symbol(bot: Bot, client: redis.Redis | None = None) -> None:
-    """Ask the feeds process to stream the bot's symbol (it adds new members without a restart)."""
+    """Ask the feeds process to stream the bot's source symbol (it adds new members without a restart)."""
     try:
-        (client or get_redis()).sadd(EXTRA_SYMBOLS, bot.symbol)
+        (client or get_redis()).sadd(follow_key(bot.source_venue), bot.source_symbol)
     except redis.RedisError as exc:
-        log.warning("bot_symbol_not_followed", extra={"bot_id": bot.id, "symbol": bot.symbol, "error": str(exc)})
+        log.warning("bot_symbol_not_followed", extra={"bot_id": bot.id, "symbol": bot.source_symbol, "error": str(exc)})
 
 
 def start_bot(session: Session, bot: Bot) -> None:
@@ -240,7 +252,7 @@ def bot_orders(session: Session, bot_id: int, limit: int = 100) -> list[Order]:
 class BotSummary:
     """Position and P&L for the bot page, valued at the last stored close (no venue call on a page view)."""
 
-    position: BotPosition
+    position: Position
     base: str
     quote: str
     mark_price: Decimal | None
@@ -259,7 +271,8 @@ def _assets(session: Session, bot: Bot) -> tuple[str, str]:
 
 def bot_summary(session: Session, bot: Bot) -> BotSummary:
     base, quote = _assets(session, bot)
-    position = bot_position(session, bot.id, bot.symbol, base)
-    last = load_candles(session.connection(), bot.venue, bot.symbol, bot.timeframe, limit=1, newest=True)
+    position = bot_position(session, bot.id, bot.symbol)
+    # Valued at the source's last close: the same asset, and what the feeds store.
+    last = load_candles(session.connection(), bot.source_venue, bot.source_symbol, bot.timeframe, limit=1, newest=True)
     mark = last[-1].close if last else None
     return BotSummary(position, base, quote, mark, position.unrealized_pnl(mark))

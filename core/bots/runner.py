@@ -12,8 +12,8 @@ an entry not filled yet gets its protection at the next tick that finds it fille
 Settling, placing and protecting a bot's orders: bot_orders.py.
 
 Failures: a strategy error or timeout stops the bot (state `error`, with type, message and line);
-an exchange error is recorded on the bot, which keeps running, except an authentication error,
-which pauses it.
+an exchange error is recorded on the bot, which keeps running, except an authentication error or a
+symbol the broker does not list, which pause it (and notify the trader).
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.bots.bot_orders import open_protection, place_bot_order, protect, settle_orders, waiting_order
-from core.bots.position import BotPosition, bot_position
-from core.bots.spec import BotSpec, symbol_rules
+from core.bots.spec import BotSpec, spec_of, symbol_rules
 from core.brokers import exchange_for, last_price
 from core.candles.candle import ClosedCandle, timeframe_ms
 from core.candles.store import load_candles
-from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder
+from core.exchanges.errors import AuthError, ExchangeError, InvalidOrder, UnknownSymbol
 from core.exchanges.models import SymbolRules
 from core.exchanges.rules import decimal_str, round_to_step
 from core.infra.db import new_session, session_scope, utcnow
+from core.ledger.positions import Position, bot_position
 from core.models import Bot, BotTick, BrokerConnection, StrategyVersion
 from core.notifications import events as notifications
 from core.orders import placement
@@ -87,6 +87,20 @@ class _Plan:
     new_state: str | None = None
 
 
+class _Marks:
+    """Where a tick's time goes, for the `bot_ticked` log line (and `aristobot bench bots`): the wait in the
+    queue (from the feeds' enqueue to this task's start), then ms since the start at each step."""
+
+    def __init__(self, issued_ms: int | None, start_ms: int, close_ms: int = 0, started: float | None = None):
+        self.start = time.monotonic() if started is None else started
+        self.phases: dict[str, int] = {}
+        if issued_ms is not None:
+            self.phases = {"issued_after_close_ms": issued_ms - close_ms, "queued_ms": start_ms - issued_ms}
+
+    def mark(self, step: str) -> None:
+        self.phases[f"{step}_ms"] = int((time.monotonic() - self.start) * 1000)
+
+
 def stale_after_ms(timeframe: str) -> int:
     return max(MIN_STALE_MS, timeframe_ms(timeframe) // 2)
 
@@ -109,6 +123,7 @@ def run_tick(
     if refusal is not None:
         return refusal
     assert spec is not None
+    marks = _Marks(issued_ms, now_ms, candle_time + timeframe_ms(timeframe), started)
     if issued_ms is not None and now_ms - issued_ms > stale_after_ms(timeframe):
         waited = (now_ms - issued_ms) // 1000
         return _commit(
@@ -120,19 +135,21 @@ def run_tick(
         )
     try:
         settle_orders(spec)
+        marks.mark("settled")
         with new_session() as session:
             candles = load_candles(
                 session.connection(),
-                spec.venue,
-                spec.symbol,
+                spec.source_venue,
+                spec.source_symbol,
                 spec.timeframe,
                 end_ms=candle_time,
                 limit=spec.candles_needed,
                 newest=True,
             )
             rules = symbol_rules(session, spec)
-            position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
+            position = bot_position(session, spec.bot_id, spec.symbol)
             waiting = waiting_order(session, spec.bot_id)
+        marks.mark("loaded")
     except ExchangeError as err:  # the venue is down: nothing is sent this tick, the bot keeps running
         return _commit(spec, candle_time, _exchange_failure(err, "reading the market"), None, started)
     if not candles or candles[-1].open_time != candle_time:
@@ -141,6 +158,7 @@ def run_tick(
         return _commit(spec, candle_time, _Plan("skip", f"waiting for order #{waiting} to settle"), None, started)
     try:
         decision = decide(spec, _rows(candles), _position_payload(position, rules))
+        marks.mark("decided")
     except SandboxError as exc:
         error = {**exc.error, "kind": "strategy", "at_candle": candle_time}
         log.warning(
@@ -151,7 +169,8 @@ def run_tick(
         plan = _plan(spec, decision, position, rules, candles[-1])
     except ExchangeError as err:
         plan = _exchange_failure(err, "preparing the order")
-    return _commit(spec, candle_time, plan, decision, started)
+    marks.mark("planned")
+    return _commit(spec, candle_time, plan, decision, started, marks)
 
 
 def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec | None, TickResult | None]:
@@ -166,19 +185,7 @@ def _load_spec(bot_id: int, candle_time: int, timeframe: str) -> tuple[BotSpec |
         if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
             return None, TickResult(bot_id, candle_time, "duplicate", "this candle or a later one was handled")
         version = session.get(StrategyVersion, bot.strategy_version_id) if bot.strategy_version_id else None
-        spec = BotSpec(
-            bot.id,
-            bot.user_id,
-            bot.broker_id,
-            bot.venue,
-            bot.symbol,
-            bot.timeframe,
-            version.id if version else 0,
-            version.code if version else "",
-            {**(version.params or {}), **(bot.params or {})} if version else {},
-            bot.candles_needed,
-            bot.timeout_seconds,
-        )
+        spec = spec_of(bot, version)
     if version is None:
         message = "the bot's strategy version was deleted"
         error = {"type": "StrategyMissing", "message": message, "line": None, "candle_time": None, "kind": "strategy"}
@@ -191,12 +198,12 @@ def _rows(candles: list[ClosedCandle]) -> list[list]:
     return [[c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume)] for c in candles]
 
 
-def holds(position: BotPosition, rules: SymbolRules) -> bool:
+def holds(position: Position, rules: SymbolRules) -> bool:
     """Less than the venue's minimum order is dust, not a position the strategy could exit."""
     return round_to_step(position.quantity, rules.step_size) >= max(rules.min_qty, rules.step_size)
 
 
-def _position_payload(position: BotPosition, rules: SymbolRules) -> dict | None:
+def _position_payload(position: Position, rules: SymbolRules) -> dict | None:
     if not holds(position, rules):
         return None
     return {
@@ -211,13 +218,15 @@ def _exchange_failure(err: ExchangeError, doing: str) -> _Plan:
     message = f"{doing}: {err}"[:500]
     error = {"type": type(err).__name__, "message": message, "line": None, "candle_time": None, "kind": "exchange"}
     log.warning("bot_exchange_error", extra={"error_type": error["type"], "doing": doing})
-    return _Plan("error", message[:300], error=error, new_state="paused" if isinstance(err, AuthError) else None)
+    # A rejected key or a symbol the broker does not list fails every tick alike: pause (and notify) instead.
+    stop = isinstance(err, AuthError | UnknownSymbol)
+    return _Plan("error", message[:300], error=error, new_state="paused" if stop else None)
 
 
 # ---- from a decision to orders -------------------------------------------------------------------
 
 
-def _plan(spec: BotSpec, decision: dict, position: BotPosition, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
+def _plan(spec: BotSpec, decision: dict, position: Position, rules: SymbolRules, candle: ClosedCandle) -> _Plan:
     long = holds(position, rules)
     if decision["exit"] and long:
         return _exit_plan(spec, rules)
@@ -236,7 +245,7 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
     for order_id in protection:
         placement.cancel(order_id)
     with new_session() as session:
-        position = bot_position(session, spec.bot_id, spec.symbol, rules.base)
+        position = bot_position(session, spec.bot_id, spec.symbol)
         broker = session.get_one(BrokerConnection, spec.broker_id)
     if not holds(position, rules):
         return _Plan("hold", "the position was closed by its stop-loss or take-profit")
@@ -290,7 +299,9 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
 # ---- recording, then placing ---------------------------------------------------------------------
 
 
-def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None, started: float) -> TickResult:
+def _commit(
+    spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None, started: float, marks: _Marks | None = None
+) -> TickResult:
     """Record the tick (and its orders) once; then place the orders."""
     try:
         with session_scope() as session:
@@ -326,16 +337,25 @@ def _commit(spec: BotSpec, candle_time: int, plan: _Plan, decision: dict | None,
             _prune(session, bot.id)
     except IntegrityError:  # a concurrent delivery of the same tick won the unique (bot, candle) row
         return TickResult(spec.bot_id, candle_time, "duplicate", "this candle was already handled")
-    log.info(
-        "bot_ticked",
-        extra={"bot_id": spec.bot_id, "candle_time": candle_time, "action": plan.action, "order_ids": order_ids},
-    )
+    marks = marks or _Marks(None, 0)  # a tick that decided nothing: no steps to report
+    marks.mark("committed")
     if plan.new_state:
         notifications.bot_stopped(spec.user_id, spec.bot_id, plan.new_state, plan.error)
     for order_id in order_ids:
         place_bot_order(spec, order_id)
+    marks.mark("placed")
     if plan.protection:
         protect(spec)
+    log.info(
+        "bot_ticked",
+        extra={
+            "bot_id": spec.bot_id,
+            "candle_time": candle_time,
+            "action": plan.action,
+            "order_ids": order_ids,
+            **marks.phases,
+        },
+    )
     return TickResult(spec.bot_id, candle_time, plan.action, plan.note, tuple(order_ids), plan.error)
 
 

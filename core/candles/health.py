@@ -20,16 +20,18 @@ def feed_status(client: redis.Redis | None = None, now: float | None = None) -> 
     if beat is None:
         return {"running": False, "connected": False, "symbols": {}, "stale": []}
     info = beat.get("info") or {}
-    symbols = {}
+    symbols: dict[str, dict] = {}
     stale = []
-    threshold = info.get("stale_after_s") or STALE_FEED_S
-    for symbol, status in sorted((info.get("symbols") or {}).items()):
-        last = status.get("last_message_ts") or status.get("since_ts")
-        age = round(now - last, 1) if last else None
-        is_stale = age is None or age > threshold
-        symbols[symbol] = {**status, "age_s": age, "stale": is_stale}
-        if is_stale:
-            stale.append({"venue": info.get("venue"), "symbol": symbol, "age_s": age})
+    for source in info.get("sources") or [info]:  # every heartbeat source; the first one's symbols at the top
+        threshold = source.get("stale_after_s") or STALE_FEED_S
+        for symbol, status in sorted((source.get("symbols") or {}).items()):
+            last = status.get("last_message_ts") or status.get("since_ts")
+            age = round(now - last, 1) if last else None
+            is_stale = age is None or age > threshold
+            if source.get("venue") == info.get("venue"):
+                symbols[symbol] = {**status, "age_s": age, "stale": is_stale}
+            if is_stale:
+                stale.append({"venue": source.get("venue"), "symbol": symbol, "age_s": age})
     return {
         **info,
         "running": beat["ok"],

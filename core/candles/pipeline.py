@@ -33,13 +33,7 @@ from core.candles.store import (
     store_candles,
 )
 from core.candles.ticks import TickHook, enqueue_due_ticks
-from core.exchanges.spot.binance_klines import (
-    BookTick,
-    ControlReply,
-    KlineUpdate,
-    MalformedMessage,
-    parse_message,
-)
+from core.exchanges.spot.binance_klines import BookTick, ControlReply, KlineUpdate, MalformedMessage, parse_message
 from core.infra.bus import book_key, live_channel
 
 log = logging.getLogger(__name__)
@@ -51,6 +45,8 @@ LATENCY_WINDOW = 2000
 STORE_RETRY_S = 0.5
 
 GapFiller = Callable[[str, int, int], list[ClosedCandle]]  # (symbol, first open, last open) -> 1m candles
+# One raw websocket message -> what it says (core.candles.source_protocols has one per venue).
+Parser = Callable[[str | bytes], Sequence[KlineUpdate | BookTick | ControlReply]]
 
 
 @dataclass
@@ -99,6 +95,7 @@ class CandlePipeline:
         tick_hook: TickHook | None = None,
         clock: Callable[[], float] = time.time,
         stream_maxlen: int = STREAM_MAXLEN,
+        parse: Parser | None = None,
     ):
         self.venue = venue
         self.client = client
@@ -108,6 +105,7 @@ class CandlePipeline:
         self.tick_hook = tick_hook
         self.clock = clock
         self.stream_maxlen = stream_maxlen
+        self.parse: Parser = parse or (lambda raw: [parse_message(raw, venue)])
         self.stats = FeedStats()
         self.aggregators: dict[str, SymbolAggregator] = {}
         self._published: dict[tuple[str, str], int] = {}  # (symbol, tf) -> last open time streamed
@@ -146,23 +144,24 @@ class CandlePipeline:
         for raw in raws:
             self.stats.messages += 1
             try:
-                message = parse_message(raw, self.venue)
+                messages = self.parse(raw)
             except MalformedMessage as exc:
                 self._malformed(exc, raw)
                 continue
-            if isinstance(message, ControlReply):
-                self.control_replies.append(message)
-                if message.error:
-                    log.warning("feed_control_error", extra={"venue": self.venue, "error": message.error})
-                continue
-            symbol = message.candle.symbol if isinstance(message, KlineUpdate) else message.symbol
-            self.stats.symbols.setdefault(symbol, SymbolStatus()).last_message_ts = now
-            if isinstance(message, BookTick):
-                books[symbol] = message
-            elif message.closed:
-                minutes.append(message.candle)
-            else:
-                forming[symbol] = message.candle
+            for message in messages:
+                if isinstance(message, ControlReply):
+                    self.control_replies.append(message)
+                    if message.error:
+                        log.warning("feed_control_error", extra={"venue": self.venue, "error": message.error})
+                    continue
+                symbol = message.candle.symbol if isinstance(message, KlineUpdate) else message.symbol
+                self.stats.symbols.setdefault(symbol, SymbolStatus()).last_message_ts = now
+                if isinstance(message, BookTick):
+                    books[symbol] = message
+                elif message.closed:
+                    minutes.append(message.candle)
+                else:
+                    forming[symbol] = message.candle
         self.ingest_minutes(minutes, extra_events=self._live_events(forming, books))
 
     def _malformed(self, exc: MalformedMessage, raw: str | bytes) -> None:
@@ -324,18 +323,13 @@ class CandlePipeline:
         return True
 
     def _send_ticks(self, batch: list[ClosedCandle], now: float, hook: TickHook) -> None:
-        for candle in batch:
-            if candle.close_time / 1000 < now - TICK_MAX_AGE_S:
-                continue
-            try:
-                self.stats.ticks_sent += len(enqueue_due_ticks(candle, self.client, hook))
-            except Exception:  # a broker hiccup must not stop candles; the claim was released
-                log.exception(
-                    "feed_tick_enqueue_failed",
-                    extra={
-                        "venue": self.venue,
-                        "symbol": candle.symbol,
-                        "timeframe": candle.timeframe,
-                        "open_time": candle.open_time,
-                    },
-                )
+        fresh = [candle for candle in batch if candle.close_time / 1000 >= now - TICK_MAX_AGE_S]
+        if not fresh:
+            return
+        try:
+            self.stats.ticks_sent += len(enqueue_due_ticks(fresh, self.client, hook))
+        except Exception:  # a broker hiccup must not stop candles; the unsent claims were released
+            log.exception(
+                "feed_tick_enqueue_failed",
+                extra={"venue": self.venue, "candles": len(fresh), "first_open_time": fresh[0].open_time},
+            )

@@ -45,6 +45,10 @@ class InvalidOrder(ExchangeError):
     kind = "invalid_order"
 
 
+class UnknownSymbol(InvalidOrder):
+    """The venue does not list the symbol (delisted, or never there): retrying cannot help."""
+
+
 class OrderNotFound(ExchangeError):
     kind = "not_found"
 

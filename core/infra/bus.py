@@ -18,6 +18,7 @@ QUEUES = ("orders", "bots", "backtests", "maintenance")  # Celery queues: each i
 LIVENESS = f"{PREFIX}:liveness"  # hash: process name -> JSON {ts, pid, host, info}
 EXPECTED_PROCESSES = f"{PREFIX}:expected_processes"  # set written by `aristobot run`
 QUEUE_DEPTHS = f"{PREFIX}:queue_depths"  # JSON {ts, depths} written by the beat
+BACKUP_LAST_FAILURE = f"{PREFIX}:backups:last_failure"  # JSON {at, error} of the last failed daily backup
 
 
 # Orders
@@ -37,6 +38,11 @@ def reconcile_swept(broker_id: int) -> str:
 
 def flatten_report(user_id: int) -> str:
     return f"{PREFIX}:flatten:{user_id}"
+
+
+def bot_close_pending(bot_id: int) -> str:
+    """SET NX while a bot's "Close position" is under way: a second click or tab closes nothing twice."""
+    return f"{PREFIX}:bot-close:{bot_id}"
 
 
 def ticket_confirmation(user_id: int, nonce: str) -> str:
@@ -176,3 +182,13 @@ def get_redis(url: str | None = None) -> redis.Redis:
         socket_timeout=5,
         health_check_interval=15,
     )
+
+
+def feed_symbols(venue: str) -> str:
+    """Set: symbols bots need from a heartbeat source other than the first one (whose set is EXTRA_SYMBOLS)."""
+    return f"{PREFIX}:feeds:extra_symbols:{venue}"
+
+
+def cancel_requested(order_id: int) -> str:
+    """Set before we ask a venue to cancel an order: reconciliation tells our cancels from the venue's."""
+    return f"{PREFIX}:cancel_requested:{order_id}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -50,6 +51,8 @@ class SimConfig(Section):
     port: Port = 8900
     seed: int = 42
     demo_balance_usdt: str = "10000"
+    replay: str | None = None  # a 1m candle CSV: the simulator replays it instead of its synthetic market
+    replay_speed: float = Field(default=60.0, gt=0, le=3600)
 
 
 class FlowerConfig(Section):
@@ -61,18 +64,33 @@ class DemoConfig(Section):
     username: str = Field(default="demo", min_length=3, max_length=64)
 
 
+def _known_timeframes(value: list[str] | None) -> list[str] | None:
+    unknown = [tf for tf in value or [] if tf not in TIMEFRAMES]
+    if unknown:
+        raise ValueError(f"unknown timeframe(s) {unknown}; expected some of {list(TIMEFRAMES)}")
+    return value
+
+
+class FeedSourceConfig(Section):
+    """One heartbeat source: a venue's kline websocket (core.candles.sources reads these)."""
+
+    venue: Literal["sim", "binance", "bitget", "kraken"]
+    symbols: list[str] = Field(min_length=1)
+    timeframes: list[str] | None = None  # default: the feeds section's
+    ws_url: str | None = None  # default: the venue's (the simulator's for sim)
+    rest_url: str | None = None
+
+    _timeframes = field_validator("timeframes")(_known_timeframes)
+
+
 class FeedsConfig(Section):
+    # The single-source form (venue + symbols) is used when `sources` is empty.
     venue: str = "sim"
     symbols: list[str] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     timeframes: list[str] = list(TIMEFRAMES)
+    sources: list[FeedSourceConfig] = []  # the first one is the heartbeat that bots default to
 
-    @field_validator("timeframes")
-    @classmethod
-    def known_timeframes(cls, value: list[str]) -> list[str]:
-        unknown = [tf for tf in value if tf not in TIMEFRAMES]
-        if unknown:
-            raise ValueError(f"unknown timeframe(s) {unknown}; expected some of {list(TIMEFRAMES)}")
-        return value
+    _timeframes = field_validator("timeframes")(_known_timeframes)
 
 
 class SecurityConfig(Section):
@@ -123,6 +141,27 @@ class NotificationsConfig(Section):
     send_timeout_s: int = Field(default=10, ge=1, le=120)
 
 
+class BackupsConfig(Section):
+    """Daily pg_dump of the application database (core/backups/): where, when, how many are kept."""
+
+    dir: str | None = None  # default: var/backups; relative paths from the root; another disk is better
+    daily_at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # UTC, HH:MM
+    keep_daily: int = Field(default=30, ge=1, le=3650)  # the newest backup of each of the last N days
+    keep_monthly: int = Field(default=12, ge=0, le=600)  # and the first backup of each of the last N months
+    max_age_h: float = Field(default=26, gt=0, le=24 * 365)  # /healthz: degraded beyond this without a good one
+    pg_bin_dir: str | None = None  # where pg_dump/pg_restore live, when not on PATH (external server)
+
+
+class ReconciliationConfig(Section):
+    """What reconciliation does about changes made at the venue: a protective exit (stop / target of a
+    bot or webhook) cancelled or changed there is placed again while the position needs it
+    (`replace_protection`); a balance differing from what our fills imply by more than
+    `balance_dust_ratio` of it is told."""
+
+    replace_protection: bool = True
+    balance_dust_ratio: Decimal = Field(default=Decimal("0.000001"), ge=0, le=1)
+
+
 class FileConfig(Section):
     """Shape of config.yaml. Sections added by later modules go here too."""
 
@@ -137,6 +176,8 @@ class FileConfig(Section):
     orders: OrdersConfig = OrdersConfig()
     limits: LimitsConfig = LimitsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    backups: BackupsConfig = BackupsConfig()
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: str | None = None  # candle CSVs for the benches and tests; relative paths from the root
     # The arbitrage engine validates its own section strictly (arb/config.py) when it starts.
@@ -152,6 +193,8 @@ class Secrets(BaseModel):
     FERNET_KEYS: str = Field(min_length=44)
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    # External server only: a role that may create and rename databases (backup verify and restore).
+    DATABASE_ADMIN_URL: str | None = None
     # The embedded services' credentials, generated into .env at first start (core/processes.py).
     POSTGRES_APP_PASSWORD: str | None = None
     REDIS_PASSWORD: str | None = None
@@ -204,6 +247,11 @@ class Settings(BaseModel):
             return self.secrets.REDIS_URL
         auth = f"{_password_part(self.secrets.REDIS_PASSWORD)}@" if self.secrets.REDIS_PASSWORD else ""
         return f"redis://{auth}127.0.0.1:{self.file.embedded.redis_port}/0"
+
+    @property
+    def backup_dir(self) -> Path:
+        configured = self.file.backups.dir
+        return (self.root / configured).resolve() if configured else self.var_dir / "backups"
 
     @property
     def sim_url(self) -> str:

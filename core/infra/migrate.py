@@ -39,14 +39,19 @@ def ensure_database_exists(url: str) -> None:
         admin.dispose()
 
 
-def upgrade_database() -> None:
-    engine = get_engine()
-    ensure_database_exists(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        conn.execute(text("select pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+def upgrade_database(url: str | None = None) -> None:
+    """Migrate to head: the application's database, or the one at `url` (a restored backup's, a bench's)."""
+    engine = create_engine(url) if url else get_engine()
+    try:
+        ensure_database_exists(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            conn.execute(text("select pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    finally:
+        if url:
+            engine.dispose()
     log.info("database_migrated")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -77,7 +78,7 @@ def redact(text: str) -> str:
 _SECRET_KEY_NAME = re.compile(rf"(?i)^(?:{_SECRET_NAMES})$|(?i:secret|password|passphrase|private)")
 
 
-def redact_value(value):
+def redact_value(value: Any) -> Any:
     """Redact a structure: strings by pattern, and any value stored under a secret-looking key."""
     if isinstance(value, str):
         return redact(value)

@@ -31,3 +31,6 @@ __all__ += ["SystemSwitch"]
 from core.models.notifications import Notification, NotificationChannel  # noqa: E402
 
 __all__ += ["Notification", "NotificationChannel"]
+from core.models.venue import VenueAnswer, VenueBalance, VenueFinding  # noqa: E402
+
+__all__ += ["VenueAnswer", "VenueBalance", "VenueFinding"]

@@ -21,6 +21,7 @@ class Bot(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "name"),
         Index("ix_bots_market_state", "venue", "symbol", "timeframe", "state"),
+        Index("ix_bots_source_state", "source_venue", "source_symbol", "timeframe", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,8 +34,12 @@ class Bot(Base):
     )
     params: Mapped[dict] = mapped_column(JSONB, default=dict)  # overrides on top of the version's
     broker_id: Mapped[int] = mapped_column(ForeignKey("broker_connections.id", ondelete="RESTRICT"), index=True)
-    venue: Mapped[str] = mapped_column(String(16))  # the broker's venue: whose candles tick this bot
-    symbol: Mapped[str] = mapped_column(String(32))
+    venue: Mapped[str] = mapped_column(String(16))  # the execution broker's venue
+    symbol: Mapped[str] = mapped_column(String(32))  # what the bot trades there
+    # The signal source: whose candles (venue, symbol, timeframe) tick the bot and feed its strategy;
+    # the broker's own market unless given (core.bots.source picks the heartbeat's for new bots).
+    source_venue: Mapped[str] = mapped_column(String(16), default=lambda ctx: ctx.get_current_parameters()["venue"])
+    source_symbol: Mapped[str] = mapped_column(String(32), default=lambda ctx: ctx.get_current_parameters()["symbol"])
     timeframe: Mapped[str] = mapped_column(String(4))
     candles_needed: Mapped[int] = mapped_column(Integer, default=500)
     timeout_seconds: Mapped[int] = mapped_column(Integer, default=10)  # per decision, wall clock and CPU

@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from core import arb_events
 from core.infra.bus import LIVENESS, get_redis
 from core.notifications.center import notify, notify_admins
 
@@ -21,6 +22,9 @@ ARB_EVENTS = {
     "leg_rollback": "error",
     "unhedged_position_remains": "critical",
     "venue_unhealthy": "error",
+    "leg_mismatch": "critical",
+    "risk_warning": "warning",
+    "risk_reduce": "error",
 }
 
 
@@ -86,7 +90,7 @@ def arb_event(event: str, context: dict) -> None:
     severity = ARB_EVENTS.get(event)
     if severity is None:
         return
-    body = ", ".join(f"{key}={value}" for key, value in context.items() if key != "pair")
+    body = arb_events.describe(event, context)
     _in_background(
         notify_admins,
         severity,
@@ -113,6 +117,32 @@ def feed_stale(venue: str, symbols: Iterable[str]) -> None:
         )
 
 
+def feed_symbol_rejected(venue: str, symbol: str, error: str) -> None:
+    """A heartbeat source refused a symbol (unknown at the venue): the bots on it cannot tick."""
+    _in_background(
+        notify_admins,
+        "error",
+        "feed",
+        f"{venue} refused to stream {symbol}",
+        f"{error[:200]}. Bots whose signal source is {symbol} on {venue} will not tick.",
+        "/marketdata/",
+        f"feed:{venue}:rejected:{symbol}",
+    )
+
+
+def bot_source_stale(user_id: int, bot_id: int, source: str, minutes: int) -> None:
+    """A running bot whose signal source delivered no candle for two of its periods."""
+    notify(
+        user_id,
+        "warning",
+        "bot",
+        f"Bot #{bot_id}: no candle from its source {source}",
+        f"No {source} candle for {minutes} minutes (two periods): the bot is not ticking.",
+        f"/bots/{bot_id}",
+        dedup_key=f"bot:{bot_id}:source_stale",
+    )
+
+
 def process_started(name: str, forget_after_s: float = 600.0) -> None:
     """A process that starts while its previous life's heartbeat is recent was restarted: tell the admins."""
 
@@ -134,6 +164,40 @@ def process_started(name: str, forget_after_s: float = 600.0) -> None:
             )
 
     _in_background(check)
+
+
+def venue_finding(user_id: int, kind: str, title: str, body: str, link: str, dedup_key: str) -> None:
+    """Something done at the venue outside Aristobot, found by reconciliation (core.orders.venue_check):
+    an external order, a balance drift, a protective exit cancelled or changed."""
+    severity = "warning" if kind in ("external_order", "balance_drift") else "error"
+    notify(user_id, severity, "order", title, body, link, dedup_key=dedup_key)
+
+
+def process_exited(name: str, reason: str) -> None:
+    """Supervision saw a process die unexpectedly (its event listener); it is being restarted."""
+    _in_background(
+        notify_admins,
+        "warning",
+        "system",
+        f"Process restarted: {name}",
+        f"It exited ({reason}); the supervisor restarted it.",
+        "/admin/system",
+        f"process:{name}:restart",
+    )
+
+
+def process_crash_loop(name: str, reason: str) -> None:
+    """Supervision gave up on a process that keeps failing at start: it stays down until someone acts."""
+    _in_background(
+        notify_admins,
+        "critical",
+        "system",
+        f"Process down, crash loop: {name}",
+        f"It failed at every start ({reason}); the supervisor stopped retrying. Fix the cause (its log "
+        "says why), then restart the platform.",
+        "/admin/system",
+        f"process:{name}:crash_loop",
+    )
 
 
 def _in_background(fn: Callable, *args) -> None:

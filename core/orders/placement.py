@@ -19,13 +19,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session, noload
 
 from core.brokers import exchange_for
+from core.exchanges.answers import listen
 from core.exchanges.errors import (
     AuthError,
     ExchangeError,
@@ -41,9 +41,12 @@ from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Order
+from core.orders import answers
+from core.orders.answers import view_of
+from core.orders.cancel_marks import mark_cancel_requested
 from core.orders.events import event_payload, publish
 from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills
-from core.orders.states import FINAL_STATES, OrderState, can_transition
+from core.orders.states import OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
 from core.orders.venue_request import fit_to_rules, oco_request_of, request_of, store_rounded
 
@@ -99,10 +102,14 @@ def _move(order: Order, target: OrderState, cause: str, outcome: Outcome, detail
     return True
 
 
+# Built once: building and keying the statement again for every order cost more than running it.
+_LOCK_ORDER = select(Order).where(Order.id == bindparam("order_id")).options(noload(Order.events)).with_for_update()
+
+
 def _locked(session: Session, order_id: int) -> Order:
     """The order row, locked. Its history is not loaded: steps only append to it (a transition adds
     one event row), and loading it first costs a round trip and an early flush on the hot path."""
-    order = session.scalar(select(Order).where(Order.id == order_id).options(noload(Order.events)).with_for_update())
+    order = session.scalar(_LOCK_ORDER, {"order_id": order_id})
     if order is None:
         raise LookupError(f"no order {order_id}")
     return order
@@ -122,36 +129,7 @@ def _finish(outcome: Outcome, user_id: int) -> Outcome:
 # ---- applying what the venue says -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VenueView:
-    """One order as the venue sees it (an OCO folded into one status)."""
-
-    status: str
-    venue_order_id: str | None
-    filled: Decimal
-    average_price: Decimal | None
-    leg_ids: tuple[str, ...] = ()
-
-
-def view_of(answer: VenueOrder | OcoResult) -> VenueView:
-    if isinstance(answer, VenueOrder):
-        return VenueView(
-            answer.status, answer.venue_order_id, answer.filled_qty, answer.avg_price, (answer.venue_order_id,)
-        )
-    legs = answer.orders
-    leg_ids = tuple(leg.venue_order_id for leg in legs)
-    traded = [leg for leg in legs if leg.filled_qty > 0]
-    venue_id = answer.venue_list_id or (legs[0].venue_order_id if legs else None)
-    if traded:
-        leg = traded[0]  # an OCO trades on one leg only
-        return VenueView(leg.status, venue_id, leg.filled_qty, leg.avg_price, leg_ids)
-    if legs and all(leg.is_final for leg in legs):
-        status = "rejected" if all(leg.status == "rejected" for leg in legs) else "cancelled"
-        return VenueView(status, venue_id, Decimal(0), None, leg_ids)
-    return VenueView("open", venue_id, Decimal(0), None, leg_ids)
-
-
-def _apply(order: Order, view: VenueView, cause: str, outcome: Outcome) -> None:
+def _apply(order: Order, view: answers.VenueView, cause: str, outcome: Outcome) -> None:
     if view.venue_order_id:
         order.venue_order_id = view.venue_order_id
     target = VENUE_STATUS[view.status]
@@ -203,7 +181,9 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     administrator (core/halt.py) the order ends `rejected` with that reason, nothing sent."""
     outcome = Outcome(order.id, order.state)
     prepared = PreparedOrder(order.id, order.user_id, outcome)
-    if trading_halted(session):
+    with session.no_autoflush:  # the switch does not depend on the order: no separate UPDATE of it first
+        halted = trading_halted(session)
+    if halted:
         order.error_kind, order.error_message = "halted", HALTED
         _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})
         return prepared
@@ -263,27 +243,31 @@ def _send(
     if that passes first, nothing was sent and the order ends `expired` with the reason."""
     answer: VenueOrder | OcoResult | None = None
     failure: ExchangeError | None = None
-    try:
-        with priority(RequestClass.ORDER, deadline=deadline):
-            answer = exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
-    except OrderWindowPassed as err:
-        failure = err  # our limiter sent nothing, not even a resend: nothing can have landed
-    except RateLimited as err:
-        # The venue did not execute this request, but an earlier attempt may have landed: ask once.
-        failure = err
+    with listen("place") as heard:
         try:
-            answer = _lookup(exchange, request)
-        except OrderNotFound:
-            pass
-        except ExchangeError as lookup_err:
-            failure = lookup_err
-    except ExchangeError as err:
-        failure = err
+            with priority(RequestClass.ORDER, deadline=deadline):
+                answer = (
+                    exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
+                )
+        except OrderWindowPassed as err:
+            failure = err  # our limiter sent nothing, not even a resend: nothing can have landed
+        except RateLimited as err:
+            # The venue did not execute this request, but an earlier attempt may have landed: ask once.
+            failure = err
+            try:
+                answer = _lookup(exchange, request)
+            except OrderNotFound:
+                pass
+            except ExchangeError as lookup_err:
+                failure = lookup_err
+        except ExchangeError as err:
+            failure = err
     with session_scope() as session:
         # Not waiting for this commit's WAL flush is safe: if Postgres loses it, the order is still
         # `sent` (committed durably before the call) and the next sync asks the venue by client order id.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         order = _locked(session, order_id)
+        answers.store(session, order_id, heard)
         if answer is not None:
             _apply(order, view_of(answer), "venue_ack", outcome)
         elif isinstance(failure, REFUSALS):
@@ -346,6 +330,8 @@ def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> V
         return OcoResult(
             client_order_id=client_id, symbol=symbol, orders=tuple(legs), emulated=not exchange.has_native_oco
         )
+    if isinstance(request, Order) and not request.client_order_id:  # an external order: the venue's id only
+        return exchange.get_order(request.symbol, venue_order_id=request.venue_order_id)
     return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
 
 
@@ -376,22 +362,26 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
             return outcome
         exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         user_id = order.user_id
-        try:
-            answer = _lookup(exchange, order)
-        except OrderNotFound:
-            answer = None
-        except ExchangeError as err:
-            outcome.message = f"venue not reachable for sync: {err}"
-            return outcome
-        if isinstance(answer, OcoResult) and len(answer.orders) < 2:
-            answer = _complete_oco(exchange, order, answer, resend_after)
-        if answer is not None and isinstance(answer, OcoResult) and answer.emulated and not order.is_final:
+        with listen("query") as heard:
             try:
-                answer = exchange.settle_emulated_oco(answer)
+                answer = _lookup(exchange, order)
+            except OrderNotFound:
+                answer = None
             except ExchangeError as err:
-                log.warning("oco_settle_failed", extra={"order_id": order.id, "error": str(err)})
+                outcome.message = f"venue not reachable for sync: {err}"
+                answers.store(session, order_id, heard)
+                return outcome
+            if isinstance(answer, OcoResult) and len(answer.orders) < 2:
+                answer = _complete_oco(exchange, order, answer, resend_after)
+            if answer is not None and isinstance(answer, OcoResult) and answer.emulated and not order.is_final:
+                try:
+                    with listen("cancel"):
+                        answer = exchange.settle_emulated_oco(answer)
+                except ExchangeError as err:
+                    log.warning("oco_settle_failed", extra={"order_id": order.id, "error": str(err)})
     with session_scope() as session:
         order = _locked(session, order_id)
+        answers.store(session, order_id, heard)
         if answer is not None:
             _apply(order, view_of(answer), "sync", outcome)
             filled = order.filled_quantity > 0
@@ -418,7 +408,7 @@ def _complete_oco(exchange: Exchange, order: Order, found: OcoResult, resend_aft
     if any(leg.filled_qty > 0 for leg in found.orders) or _age(order) < resend_after:
         return found
     try:
-        with priority(RequestClass.ORDER):
+        with priority(RequestClass.ORDER), listen("place"):
             return exchange.place_oco(oco_request_of(order))  # keeps the resting leg (same client id)
     except ExchangeError as err:
         log.warning("oco_leg_not_placed", extra={"order_id": order.id, "error": str(err)[:300]})
@@ -468,29 +458,28 @@ def cancel(order_id: int) -> Outcome:
             return _finish(outcome, user_id)
         exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
         symbol, client_id, is_oco = order.symbol, order.client_order_id or "", order.type == "oco"
-    try:
-        with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):
-            for leg in oco_leg_ids(client_id) if is_oco else (client_id,):
-                try:
-                    exchange.cancel_order(symbol, client_order_id=leg)
-                except OrderNotFound:
-                    if not is_oco:
-                        raise
-    except OrderNotFound:
-        outcome.message = "the venue has no open order to cancel (it may have filled)"
-    except ExchangeError as err:
-        outcome.message = f"cancel failed: {err}"
-        log.warning("order_cancel_failed", extra={"order_id": order_id, "error": str(err)})
+        venue_id = None if client_id else order.venue_order_id  # an external order has only the venue's id
+    mark_cancel_requested(order_id)  # reconciliation must not take our own cancel for one made at the venue
+    failed = False
+    with listen("cancel") as heard:
+        try:
+            with priority(RequestClass.ORDER, deadline=time.time() + manual_wait_s()):
+                for leg in oco_leg_ids(client_id) if is_oco else (client_id,):
+                    try:
+                        exchange.cancel_order(symbol, venue_order_id=venue_id, client_order_id=leg or None)
+                    except OrderNotFound:
+                        if not is_oco:
+                            raise
+        except OrderNotFound:
+            outcome.message = "the venue has no open order to cancel (it may have filled)"
+        except ExchangeError as err:
+            outcome.message, failed = f"cancel failed: {err}", True
+            log.warning("order_cancel_failed", extra={"order_id": order_id, "error": str(err)})
+    with session_scope() as session:
+        answers.store(session, order_id, heard)
+    if failed:
         return outcome
     # The venue's own report (cancelled, or filled meanwhile) decides our state.
     result = sync(order_id)
     result.message = result.message if outcome.message is None else outcome.message
     return result
-
-
-def order_is_waiting(state: str) -> bool:
-    return state in WAITING_STATES
-
-
-def final_state_names() -> frozenset[str]:
-    return frozenset(s.value for s in FINAL_STATES)

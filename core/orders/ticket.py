@@ -105,6 +105,8 @@ def check_ticket(
     reference = ticket.price or ticket.stop_price
     if reference is None or ticket.type == "market":
         reference = last_price(symbol) if last_price else None
+    if ticket.type in TRIGGERED and last_price is not None:
+        _check_triggers(ticket, symbol, last_price(symbol))
     quantity = _quantity(ticket, rules, reference, balances)
     client_id = "ab-check"
     if ticket.type == "oco":
@@ -148,6 +150,27 @@ def check_ticket(
     if balances is not None:
         _check_funds(checked, balances())
     return checked
+
+
+def _check_triggers(ticket: Ticket, symbol: str, last: Decimal | None) -> None:
+    """A stop or target the market has already passed would trigger at once: the venue refuses it
+    ("Order would trigger immediately"), so the ticket says so first, with the side it must be on."""
+    if last is None:
+        return
+    stop = ticket.stop_price if ticket.type in ("stop_loss", "oco") else None
+    target = {"oco": ticket.price, "take_profit": ticket.stop_price}.get(ticket.type)
+    # For a sell the stop rests below the market and the target above it; for a buy, the other way round.
+    sell = ticket.side == "sell"
+    for what, price, must_be in (
+        ("stop", stop, "below" if sell else "above"),
+        ("take-profit", target, "above" if sell else "below"),
+    ):
+        if price is None or (price < last if must_be == "below" else price > last):
+            continue
+        raise InvalidOrder(
+            f"a {ticket.side} {what} at {decimal_str(price)} would trigger at once: {symbol} last traded at "
+            f"{decimal_str(last)}, and a {ticket.side} {what} must be {must_be} it"
+        )
 
 
 def _quantity(

@@ -89,7 +89,8 @@ Hard rules (the code is refused otherwise; it runs in a sandbox):
   setattr, globals, vars, type, print; no str.format; no file or network access; no reading or writing
   files through numpy or pandas (no read_*, to_csv, load, save).
 - Module level holds only imports, the class, helper functions and constants.
-- Augmented assignment to attributes (`self.x += 1`) is not allowed: write `self.x = self.x + 1`.
+- Ordinary Python otherwise: state on self (`self.streak += 1`), comprehensions, f-strings, helper
+  functions and dataclasses.
 
 Answer with a short explanation and the complete strategy in one ```python code block.
 

@@ -50,7 +50,8 @@ class StrategyError(Exception):
             parts.append(f"at candle {format_candle_time(candle_time_ms)}")
         if line is not None:
             parts.append(f"(line {line})")
-        super().__init__(" ".join(parts) + f": {message}")
+        self.place = " ".join(parts)  # "should_long() at candle 2025-05-20 10:31:00 UTC (line 12)"
+        super().__init__(f"{self.place}: {message}")
 
     def as_dict(self) -> dict:
         return {
@@ -125,11 +126,14 @@ class Strategy:
         """Compute indicators over the whole series with `self.indicator(...)`."""
 
     def indicator(self, func: Callable, *args, **kwargs) -> np.ndarray:
-        """Run `func(*args, **kwargs)` once over the whole series; one float per candle."""
-        result = func(*args, **kwargs)
-        if isinstance(result, pd.DataFrame) and result.shape[1] == 1:
-            result = result.iloc[:, 0]
-        values = np.asarray(result, dtype="float64")
+        """Run `func(*args, **kwargs)` once over the whole series; one float per candle.
+
+        In a grid, an equal call of an earlier run is answered from its cache (indicator_cache.py)."""
+        cache = self.__dict__.get("_indicator_cache")
+        if cache is None:
+            values = _indicator_values(func(*args, **kwargs))
+        else:
+            values = cache.compute(func, args, kwargs, lambda: _indicator_values(func(*args, **kwargs)))
         length = len(self.data.close)
         if values.ndim != 1 or len(values) != length:
             raise StrategyError(
@@ -157,6 +161,12 @@ class Strategy:
 
     def take_profit(self) -> float | None:
         return None
+
+
+def _indicator_values(result: Any) -> np.ndarray:
+    if isinstance(result, pd.DataFrame) and result.shape[1] == 1:
+        result = result.iloc[:, 0]
+    return np.asarray(result, dtype="float64")
 
 
 def _last_two(x) -> tuple[Any, Any] | None:

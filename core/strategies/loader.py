@@ -20,9 +20,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from RestrictedPython import compile_restricted_exec
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
+from core.strategies.compiler import (
+    INPLACE_ATTRIBUTE_GUARD,
+    INPLACE_ITEM_GUARD,
+    SELF_CHECK_GUARD,
+    compile_strategy,
+)
+from core.strategies.contract import Strategy
 from core.strategies.policy import (
     ALLOWED_MODULES,
     CONTRACT_MODULE,
@@ -39,7 +45,6 @@ from core.strategies.policy import (
 )
 from core.strategies.validation import StrategyCodeError, validate_strategy_code
 
-STRATEGY_FILENAME = "<strategy>"
 STRATEGY_MODULE_NAME = "user_strategy"
 
 # Modules whose functions must never reach user code, even when an allowed library re-exports one.
@@ -164,9 +169,41 @@ def _holder_refusal(obj: Any, name: str) -> str | None:
     return None
 
 
+# Speed: the verdicts below depend on the type alone for these, so each is judged once.
+# A plain name: no holder-, value- or pandas-specific rule mentions it. A plain holder type: not a
+# module, frame, traceback or code object. A plain value type: its instances are not callable (no
+# function or class to judge one by one) and nothing about the type itself is refused.
+_PLAIN_NAMES: set[str] = set()
+_PLAIN_HOLDERS: set[type] = set()
+_PLAIN_VALUES: set[type] = set()
+_PLAIN_CACHE_LIMIT = 4096
+_SPECIAL_NAMES = (
+    _ARRAY_INTERNALS | DENIED_EXCEPT_ON_SELF | NAME_DISPATCH_METHODS | DENIED_SUBMODULES | DANGEROUS_MODULES
+) | {"rolling"}
+
+
+def _remember(cache: set, item: Any) -> None:
+    if len(cache) < _PLAIN_CACHE_LIMIT:
+        cache.add(item)
+
+
+def _judge_value_type(kind: type) -> None:
+    if not (
+        any("__call__" in vars(klass) for klass in kind.__mro__)  # its instances are callable
+        or issubclass(kind, (types.ModuleType, *_INTERNALS))
+        or (kind.__module__ != "builtins" and _in_dangerous_module(kind.__module__))
+        or str(kind.__module__).startswith(_PANDAS_FOREIGN)
+    ):
+        _remember(_PLAIN_VALUES, kind)
+
+
 def guarded_getattr(obj: Any, name: str) -> Any:
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
+    if name in _PLAIN_NAMES and type(obj) in _PLAIN_HOLDERS:
+        value = getattr(obj, name)
+        if type(value) in _PLAIN_VALUES:
+            return value
     why = attribute_refusal(name) or _holder_refusal(obj, name)
     if why:
         raise StrategyAccessError(why)
@@ -175,7 +212,18 @@ def guarded_getattr(obj: Any, name: str) -> Any:
         return _name_checked(value, name, skip_first=not isinstance(value, types.MethodType))
     if name == "rolling" and callable(value) and _from_pandas(value):
         return _window_checked(value, skip_first=not isinstance(value, types.MethodType))
+    if name not in _SPECIAL_NAMES and not name.startswith(("to_", "read_")):
+        _remember(_PLAIN_NAMES, name)
+    if not issubclass(type(obj), (types.ModuleType, *_INTERNALS)):
+        _remember(_PLAIN_HOLDERS, type(obj))
+    _judge_value_type(type(value))
     return value
+
+
+def guarded_self(obj: Any) -> None:
+    """The entry of a method compiled with plain `self.name` access: `self` must be a strategy."""
+    if not isinstance(obj, Strategy):
+        raise StrategyAccessError("a strategy method can only be called on the strategy itself")
 
 
 def _from_pandas(value: Any) -> bool:
@@ -247,9 +295,18 @@ def guarded_write(obj: Any) -> Any:
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
+    if type(obj) in _PLAIN_HOLDERS:
+        value = obj[key]
+        if type(value) in _PLAIN_VALUES:
+            return value
+        return _checked_value(value)
     if isinstance(obj, types.ModuleType):
         raise StrategyAccessError("modules cannot be indexed")
-    return _checked_value(operator.getitem(obj, key))
+    value = _checked_value(operator.getitem(obj, key))
+    if not issubclass(type(obj), (types.ModuleType, *_INTERNALS)):
+        _remember(_PLAIN_HOLDERS, type(obj))
+    _judge_value_type(type(value))
+    return value
 
 
 def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -266,6 +323,16 @@ _INPLACE = {
 
 def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
     return _INPLACE[op](target, value)
+
+
+def guarded_inplace_attribute(obj: Any, name: str, op: str, value: Any) -> None:
+    """`obj.name op= value`: read as `obj.name` is read, write as `obj.name = ...` is (obj passed _write_)."""
+    setattr(obj, name, _INPLACE[op](guarded_getattr(obj, name), value))
+
+
+def guarded_inplace_item(obj: Any, key: Any, op: str, value: Any) -> None:
+    """`obj[key] op= value`: read as `obj[key]` is read, write as `obj[key] = ...` is (obj passed _write_)."""
+    obj[key] = _INPLACE[op](guarded_getitem(obj, key), value)
 
 
 def guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0):
@@ -299,6 +366,9 @@ def restricted_globals() -> dict[str, Any]:
         "_write_": guarded_write,
         "_apply_": guarded_apply,
         "_inplacevar_": guarded_inplacevar,
+        INPLACE_ATTRIBUTE_GUARD: guarded_inplace_attribute,
+        INPLACE_ITEM_GUARD: guarded_inplace_item,
+        SELF_CHECK_GUARD: guarded_self,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
     }
@@ -308,7 +378,7 @@ def load_strategy_class(code: str) -> type:
     """Validate, restricted-compile and execute `code`; return its Strategy subclass.
 
     Raises StrategyCodeError (with line numbers) when the code is refused; exceptions raised by the
-    module body itself propagate unchanged with tracebacks pointing at STRATEGY_FILENAME.
+    module body itself propagate unchanged with tracebacks pointing at compiler.STRATEGY_FILENAME.
     """
     report = validate_strategy_code(code)
     if not report.ok:
@@ -325,9 +395,7 @@ def load_strategy_class_unchecked(code: str) -> type:
 
 
 def _restricted_load(code: str, class_name: str | None) -> type:
-    from core.strategies import Strategy  # the contract; imported late so validation stays light
-
-    compiled = compile_restricted_exec(code, filename=STRATEGY_FILENAME)
+    compiled = compile_strategy(code)
     if compiled.errors or compiled.code is None:
         raise StrategyCodeError([_rp_error(e) for e in compiled.errors])
     namespace = restricted_globals()

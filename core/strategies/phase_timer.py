@@ -75,7 +75,10 @@ class PhaseTimer:
 
 
 def candles_in(payload: object) -> int:
-    """How many candles a job payload carries (rows, or a mapping of column lists)."""
+    """How many candles a job payload carries (rows, or a mapping of column lists), or stands for: a grid's
+    later chunks name the candles their sandbox already holds, with their count (core/backtest/grid.py)."""
+    if isinstance(payload, dict) and isinstance(payload.get("candle_count"), int):
+        return payload["candle_count"]
     candles = payload.get("candles") if isinstance(payload, dict) else None
     if isinstance(candles, list):
         return len(candles)

@@ -12,7 +12,9 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-ALLOWED_MODULES = frozenset({"math", "statistics", "decimal", "datetime", "numpy", "pandas", "ta"})
+ALLOWED_MODULES = frozenset(
+    {"math", "statistics", "decimal", "datetime", "numpy", "pandas", "ta", "dataclasses", "collections", "itertools"}
+)
 CONTRACT_MODULE = "core.strategies"
 CONTRACT_NAMES = frozenset({"Strategy", "crossed_above", "crossed_below", "Position"})
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from core.strategies.contract import (
     StrategyError,
     resolve_params,
 )
+from core.strategies.indicator_cache import IndicatorCache
 from core.strategies.vectorizer import (
     IMMUTABLE_TYPES,
     NotVectorizable,
@@ -67,14 +68,20 @@ def _view_property(arr: np.ndarray) -> property:
 
 def _tracking_setattr(self, name, value):
     # Attributes written after init() are state a symbolic evaluation could have missed.
-    self.__dict__["_state_changed"] = True
+    self.__dict__["_written"].add(name)
     object.__setattr__(self, name, value)
 
 
 class StrategyRuntime:
     """A strategy bound to candles: run `init()` once, then ask it at any candle index."""
 
-    def __init__(self, strategy_cls: type[Strategy], candles: pd.DataFrame, params: Mapping | None = None):
+    def __init__(
+        self,
+        strategy_cls: type[Strategy],
+        candles: pd.DataFrame,
+        params: Mapping | None = None,
+        indicators: IndicatorCache | None = None,
+    ):
         if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
             raise StrategyError("the strategy must be a class derived from Strategy", kind="contract")
         self.strategy_cls = strategy_cls
@@ -88,19 +95,24 @@ class StrategyRuntime:
         init_data = CandleData(**{f: pd.Series(columns[f], copy=True) for f in DATA_FIELDS})
         try:
             strategy = strategy_cls(init_data, self.params)
+            if indicators is not None:  # a grid's runs share indicator results
+                strategy.__dict__["_indicator_cache"] = indicators
             strategy.init()
+            strategy.__dict__.pop("_indicator_cache", None)
         except StrategyError as exc:
             raise StrategyError(exc.message, "init", None, user_line(exc, self.user_files), exc.kind) from exc
         except Exception as exc:
             raise self._wrap(exc, "init", None) from exc
         self.series = self._collect_series(strategy)
         self.strategy = self._bind_views(strategy)
-        self._methods = {m: getattr(self.strategy, m) for m in DECISION_METHODS + ORDER_METHODS}
+        self._callers = {m: self._caller(m) for m in DECISION_METHODS + ORDER_METHODS}
+        self.symbolic_reads: set[str] = set()  # attributes read by the methods evaluated over arrays
 
     def _wrap(self, exc: Exception, method: str, index: int | None) -> StrategyError:
         time_ms = None if index is None else int(self.times[index])
+        text = "the strategy recursed too deeply" if isinstance(exc, RecursionError) else str(exc)
         return StrategyError(
-            f"{type(exc).__name__}: {exc}", method, time_ms, user_line(exc, self.user_files), "exception"
+            f"{type(exc).__name__}: {text}", method, time_ms, user_line(exc, self.user_files), "exception"
         )
 
     def _collect_series(self, strategy: Strategy) -> dict[str, np.ndarray]:
@@ -118,18 +130,30 @@ class StrategyRuntime:
         cls = self.strategy_cls
         props = {name: _view_property(arr) for name, arr in self.series.items()}
         self._view_cls = type(cls.__name__, (cls,), {**props, "__setattr__": _tracking_setattr})
+        self._untracked_view_cls = type(cls.__name__, (cls,), props)
         data_cls = type("CandleViews", (), {f: _view_property(a) for f, a in self.columns.items()})
         self.data_views = data_cls()
         self.data_views.__dict__["_cursor"] = 0
         strategy.__dict__["data"] = self.data_views
         strategy.__dict__["_cursor"] = 0
-        strategy.__dict__["_state_changed"] = False
+        strategy.__dict__["_written"] = set()
         strategy.__class__ = self._view_cls
         return strategy
 
+    def track_writes_only_if_read(self) -> None:
+        """Stop recording attribute writes (a Python call per write) when no vectorized answer read any
+        attribute but the series views (which cannot be written), `data` and `params` (checked after)."""
+        if self.symbolic_reads <= {*self.series, "data", "params"}:
+            self.strategy.__class__ = self._untracked_view_cls
+            self._bound = (self.strategy.__dict__["data"], self.strategy.__dict__["params"])
+
     @property
-    def state_changed(self) -> bool:
-        return self.strategy.__dict__["_state_changed"]
+    def vectorized_inputs_changed(self) -> bool:
+        """Whether an attribute a vectorized answer read was written after init() (its answer may be stale)."""
+        state = self.strategy.__dict__
+        if self.strategy.__class__ is self._untracked_view_cls:
+            return (state.get("data"), state.get("params")) != self._bound
+        return not state["_written"].isdisjoint(self.symbolic_reads)
 
     def set_position(self, position: Position) -> None:
         self.strategy.__dict__["_position"] = position
@@ -137,15 +161,30 @@ class StrategyRuntime:
     # ---- per-candle calls, validated
 
     def call(self, method: str, index: int):
-        self.strategy.__dict__["_cursor"] = index
-        self.data_views.__dict__["_cursor"] = index
-        try:
-            value = self._methods[method]()
-        except StrategyError as exc:
-            raise StrategyError(exc.message, method, int(self.times[index]), exc.line, exc.kind) from exc
-        except Exception as exc:
-            raise self._wrap(exc, method, index) from exc
-        return self.validate(method, value, index)
+        return self._callers[method](index)
+
+    def caller(self, method: str) -> Callable[[int], Any]:
+        """`method` at a candle index, its answer validated: what the engine calls per candle."""
+        return self._callers[method]
+
+    def _caller(self, method: str) -> Callable[[int], Any]:
+        bound = getattr(self.strategy, method)
+        state, data_state = self.strategy.__dict__, self.data_views.__dict__
+        decision = method in DECISION_METHODS
+
+        def ask(index: int):
+            state["_cursor"] = data_state["_cursor"] = index
+            try:
+                value = bound()
+            except StrategyError as exc:
+                raise StrategyError(exc.message, method, int(self.times[index]), exc.line, exc.kind) from exc
+            except Exception as exc:
+                raise self._wrap(exc, method, index) from exc
+            if decision and (value is True or value is False):
+                return value
+            return self.validate(method, value, index)
+
+        return ask
 
     def validate(self, method: str, value: Any, index: int):
         def bad(expected: str) -> StrategyError:
@@ -223,12 +262,14 @@ class StrategyRuntime:
             return "uses globals, closures or writes state"
         probe = Probe(self.n)
         allowed_methods: dict[str, bool] = {}
+        reads: set[str] = set()
         series_names = set(self.series)
         symbolic_series = {name: SymbolicSeries(arr, probe) for name, arr in self.series.items()}
         data = SymbolicData({f: SymbolicSeries(a, probe) for f, a in self.columns.items()})
         user_cls = self.strategy_cls
 
         def getattribute(obj, name):
+            reads.add(name)
             if name in series_names:
                 return symbolic_series[name]
             if name == "data":
@@ -260,4 +301,5 @@ class StrategyRuntime:
             return f"raised {type(exc).__name__} when evaluated over arrays"
         finally:
             object.__setattr__(strategy, "__class__", self._view_cls)
+        self.symbolic_reads |= reads
         return result, probe.valid_from

@@ -175,6 +175,12 @@ def _phase_timeout_in(exc: BaseException | None) -> PhaseTimeout | None:
     return None
 
 
+def _placed(exc: BaseException, message: str) -> str:
+    """`message` after the method, candle and line a StrategyError names ("should_long() at candle ...")."""
+    place = getattr(exc, "place", None)
+    return f"{place}: {message}" if isinstance(place, str) else message
+
+
 def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     """{type, message, line, candle_time} for the parent; `line` is a line of the user's code."""
     from core.strategies.contract import StrategyError
@@ -193,9 +199,9 @@ def describe_error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     elif isinstance(exc, PhaseTimeout):
         kind = "Timeout"
     elif isinstance(cause, MemoryError):
-        kind, message = "MemoryLimit", f"the strategy exceeded the memory limit of {memory_mb} MB"
+        kind, message = "MemoryLimit", _placed(exc, f"the strategy exceeded the memory limit of {memory_mb} MB")
     elif isinstance(cause, RecursionError):
-        kind, message = "RecursionLimit", "the strategy recursed too deeply"
+        kind, message = "RecursionLimit", _placed(exc, "the strategy recursed too deeply")
     elif isinstance(cause, (SandboxViolation, StrategyAccessError, StrategyImportError)):
         kind = "ForbiddenOperation"
     elif isinstance(exc, StrategyError) and exc.__cause__ is None:

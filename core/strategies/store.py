@@ -205,6 +205,10 @@ def save_version(
     if "\x00" in code:
         # Postgres text cannot hold NUL; no Python source contains one either.
         raise StrategyStoreError("the code contains a NUL character (\\x00); remove it and save again")
+    surrogate = next((i for i, char in enumerate(code) if "\ud800" <= char <= "\udfff"), None)
+    if surrogate is not None:  # half of a UTF-16 pair: not text that UTF-8 (and Postgres) can hold
+        line = code.count("\n", 0, surrogate) + 1
+        raise StrategyStoreError(f"line {line} holds a character that is not valid text (a lone surrogate); remove it")
     report = validate_strategy_code(code)
     previous = strategy.latest
     if not report.ok:

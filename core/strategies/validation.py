@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from RestrictedPython import compile_restricted_exec
-
+from core.strategies.compiler import compile_strategy
 from core.strategies.policy import (  # noqa: F401 - ALLOWED_MODULES, CONTRACT_NAMES: re-exported for assistant.py
     ALLOWED_MODULES,
     CONTRACT_NAMES,
@@ -283,7 +282,7 @@ def _params_of(cls: ast.ClassDef) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
 def _restricted_python_errors(code: str) -> list[dict[str, Any]]:
     try:
-        result = compile_restricted_exec(code, filename="<strategy>")
+        result = compile_strategy(code)
     except SyntaxError as exc:  # RestrictedPython's rewritten tree can fail to compile on its own
         return [{"line": exc.lineno or 1, "col": 0, "message": f"syntax error: {exc.msg}"}]
     errors = []

@@ -36,6 +36,7 @@ _RESTRICTED_GUARDS = {
     "_unpack_sequence_",
     "_iter_unpack_sequence_",
     "_apply_",
+    "_self_check_",
 }
 # Builtins that either work elementwise on a Vec (abs) or refuse it (bool, float, min, ...).
 _SAFE_BUILTINS = {"abs", "bool", "float", "int", "min", "max", "len", "round"}

@@ -5,11 +5,16 @@ alert; a list push costs one Redis round trip. A `drain_alerts` task is sent onl
 waiting (the wake flag); a task clears the flag before it pops, so an alert pushed meanwhile wakes
 another worker, which then drains alongside. Losing a push or a popped id loses nothing: the alert
 is stored and the recovery sweep processes what stays unprocessed.
+
+A drain task takes alerts for at most DRAIN_SLICE_S, then hands what is left to a new task: a worker's
+warm shutdown waits for its running tasks, so a drain that ran as long as a backlog lasts would keep the
+worker from stopping until supervisord SIGKILLed it, in the middle of an order.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 
 WAKE_TTL_MS = 5000  # a wake-up task lost in transit stops holding back new ones after this
 POP_BATCH = 4  # small: several workers share a burst instead of one holding it
+DRAIN_SLICE_S = 5.0  # well within a worker's stop time (core.supervision.config.STOP_WAIT_S)
 
 
 def hand_off(alert_id: int, redis_client: redis.Redis, celery_app: Celery) -> bool:
@@ -49,9 +55,16 @@ def _wake(redis_client: redis.Redis, celery_app: Celery) -> None:
         raise
 
 
-def drain(redis_client: redis.Redis, process: Callable[[int], object]) -> int:
-    """Process queued alerts until the list is empty; returns how many this call took."""
+def drain(
+    redis_client: redis.Redis,
+    process: Callable[[int], object],
+    celery_app: Celery,
+    slice_s: float = DRAIN_SLICE_S,
+) -> int:
+    """Process queued alerts until the list is empty or `slice_s` has passed (then a new task takes the
+    rest); returns how many this call took."""
     redis_client.delete(WEBHOOKS_WAKE)  # from now on a new alert wakes another worker
+    deadline = time.monotonic() + slice_s
     taken = 0
     # get_redis() decodes responses: alert ids come back as text.
     while batch := cast("list[str] | None", redis_client.lpop(WEBHOOKS_PENDING, POP_BATCH)):
@@ -62,4 +75,13 @@ def drain(redis_client: redis.Redis, process: Callable[[int], object]) -> int:
                 redis_client.lpush(WEBHOOKS_PENDING, *reversed(batch[index:]))  # back in front, in order
                 raise
             taken += 1
+        if time.monotonic() >= deadline:
+            _hand_over(redis_client, celery_app)
+            break
     return taken
+
+
+def _hand_over(redis_client: redis.Redis, celery_app: Celery) -> None:
+    """The slice is spent: wake a task for what is left (unless an arrival already did)."""
+    if redis_client.llen(WEBHOOKS_PENDING) and redis_client.set(WEBHOOKS_WAKE, "1", nx=True, px=WAKE_TTL_MS):
+        _wake(redis_client, celery_app)

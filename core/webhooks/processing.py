@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -16,11 +16,12 @@ from core import tasks
 from core.exchanges.spot.registry import make_exchange
 from core.infra.config import get_settings
 from core.infra.db import session_scope, utcnow
+from core.ledger.positions import net_position
 from core.models import BrokerConnection, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders import placement
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
-from core.webhooks.positions import net_position, webhook_orders
+from core.webhooks.positions import webhook_orders
 from core.webhooks.protection import (
     asks_for_exits,
     note_needs_no_protection,
@@ -40,6 +41,9 @@ OPEN_STATES = (
     OrderState.UNKNOWN.value,
 )
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
+# Built once, like every statement on the per-alert path: building and keying them cost more than running them.
+_LOCK_ALERT = select(WebhookAlert).where(WebhookAlert.id == bindparam("alert_id")).with_for_update(skip_locked=True)
+_LOCK_WEBHOOK = select(Webhook).where(Webhook.id == bindparam("webhook_id")).with_for_update()
 
 
 class Size(TypedDict, total=False):
@@ -62,26 +66,39 @@ class ProtectionStillOpen(Exception):
         self.order_ids = order_ids
 
 
-def protection_in_the_way(webhook_id: int, action: str) -> Select[Order]:
+def protection_in_the_way(webhook_id: int | BindParameter[int], action: str | BindParameter[str]) -> Select[Order]:
     """The webhook's orders among which the protection to cancel before `action` is: all of them for a
     close; for a buy or sell, those on the same side (the exits of the position it leaves or reverses).
     A trade the way the protection would exit must not leave it resting: it would later trade what the
     webhook no longer holds, and on spot it keeps the asset locked, so the new order would be refused."""
     orders = webhook_orders(webhook_id)
-    return orders if action == "close" else orders.where(Order.side == action)
+    return orders if isinstance(action, str) and action == "close" else orders.where(Order.side == action)
+
+
+def _local_protection_query(close: bool) -> Select[int, str]:
+    """The protection in the way of an alert (a close, or a trade whose side is bound as `action`), not yet
+    final: built once per kind, the webhook, broker and symbol bound at each alert."""
+    in_the_way = protection_in_the_way(bindparam("webhook_id"), "close" if close else bindparam("action"))
+    return (
+        in_the_way.where(
+            *protection_orders(bindparam("broker_id"), bindparam("symbol")),
+            Order.state.in_((OrderState.NEW.value, *OPEN_STATES)),
+        )
+        .with_only_columns(Order.id, Order.state)
+        .order_by(Order.id)
+    )
+
+
+_LOCAL_PROTECTION = {close: _local_protection_query(close) for close in (True, False)}
 
 
 def _cancel_local_protection(
     session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str, action: str
 ) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
-    in_the_way = protection_in_the_way(webhook.id, action)
     orders = session.execute(
-        in_the_way.where(
-            *protection_orders(webhook.broker_id, symbol), Order.state.in_((OrderState.NEW.value, *OPEN_STATES))
-        )
-        .with_only_columns(Order.id, Order.state)
-        .order_by(Order.id)
+        _LOCAL_PROTECTION[action == "close"],
+        {"webhook_id": webhook.id, "action": action, "broker_id": webhook.broker_id, "symbol": symbol},
     ).all()
     resting = []
     for order_id, state in orders:
@@ -181,13 +198,11 @@ def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True
     the sweep retries it if need be."""
     to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
-        alert = session.execute(
-            select(WebhookAlert).where(WebhookAlert.id == alert_id).with_for_update(skip_locked=True)
-        ).scalar()
+        alert = session.scalar(_LOCK_ALERT, {"alert_id": alert_id})
         if alert is None or alert.status != "accepted" or alert.processed_at is not None:
             return []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
-        webhook = session.execute(select(Webhook).where(Webhook.id == alert.webhook_id).with_for_update()).scalar_one()
+        webhook = session.execute(_LOCK_WEBHOOK, {"webhook_id": alert.webhook_id}).scalar_one()
         # Held for the transaction: recording and preparing the order find it in the session (which
         # only keeps objects someone references) instead of loading it twice more.
         _held_broker = session.get(BrokerConnection, webhook.broker_id)

@@ -18,14 +18,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import BigInteger, BindParameter, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.infra.db import session_scope, utcnow
+from core.ledger.positions import net_position
 from core.models import Fill, Order, SymbolRule, Webhook, WebhookAlert
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
-from core.webhooks.positions import net_position, webhook_orders
+from core.webhooks.positions import webhook_orders
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -46,7 +47,9 @@ def is_protection(order: Order) -> bool:
     return bool(order.oco_group and order.oco_group.startswith(GROUP_PREFIX))
 
 
-def protection_orders(broker_id: int, symbol: str) -> tuple[ColumnElement[bool], ...]:
+def protection_orders(
+    broker_id: int | BindParameter[int], symbol: str | BindParameter[str]
+) -> tuple[ColumnElement[bool], ...]:
     """Conditions selecting the protective orders of a market (webhook entries carry no oco_group),
     in the shape of the partial index `ix_orders_linked_by_market`."""
     return (

@@ -10,11 +10,13 @@ import asyncio
 import logging
 import signal
 import sys
+from decimal import Decimal
 
-from core.exchanges.perp.demo import demo_credentials, sim_ports
+from core.exchanges.perp.demo import SimPorts, demo_credentials, sim_ports
 from core.infra.config import ConfigError, get_settings
 from core.infra.liveness import start_liveness
 from core.infra.logs import setup_logging
+from sim.perp.face import FaceServer
 from sim.perp.launcher import perp_market, provision_accounts
 from sim.perp.paradex_face import ParadexFace
 from sim.perp.vest_face import VestFace
@@ -22,18 +24,34 @@ from sim.perp.vest_face import VestFace
 log = logging.getLogger("sim.perp")
 
 
-async def serve(host_ports: tuple[int, int], seed: int | None, spread_every_s: tuple[float, float]) -> None:
-    market = perp_market(seed, spread_every_s)
+async def settle_funding(faces: tuple[FaceServer, ...], every_s: float, rate_bps: Decimal) -> None:
+    """Funding on both venues every `every_s` (the real venues settle hourly or every 8 h)."""
+    while True:
+        await asyncio.sleep(every_s)
+        for face in faces:
+            for market in face.ledger.market.markets:
+                face.ledger.pay_funding(market, rate_bps)
+
+
+async def serve(ports: SimPorts) -> None:
+    market = perp_market(ports.seed, ports.spread_every_s)
     vest, paradex = VestFace(market), ParadexFace(market)
     provision_accounts(vest, paradex, demo_credentials())
-    vest_port = await vest.start(host_ports[0])
-    paradex_port = await paradex.start(host_ports[1])
+    vest_port = await vest.start(ports.vest_port)
+    paradex_port = await paradex.start(ports.paradex_port)
     log.info("perp_sims_ready", extra={"vest_port": vest_port, "paradex_port": paradex_port})
+    funding = (
+        asyncio.create_task(settle_funding((vest, paradex), ports.funding_every_s, ports.funding_rate_bps))
+        if ports.funding_every_s
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if funding is not None:
+        funding.cancel()
     await vest.stop()
     await paradex.stop()
     log.info("perp_sims_stopped")
@@ -48,7 +66,7 @@ def main() -> int:
         print(str(exc), file=sys.stderr)
         return 2
     liveness = start_liveness("perpsim")
-    asyncio.run(serve((ports.vest_port, ports.paradex_port), ports.seed, ports.spread_every_s))
+    asyncio.run(serve(ports))
     liveness.stop()
     return 0
 

@@ -1,11 +1,18 @@
-"""aiohttp plumbing of a perp simulator face (Vest, Paradex): start/stop, tracked websockets, one-shot faults."""
+"""aiohttp plumbing of a perp simulator face (Vest, Paradex): start/stop, tracked websockets, one-shot faults,
+the liquidation engine (every 0.1 s) and the admin endpoints of sim/perp/admin.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
+from sim.perp.admin import admin_routes
 from sim.perp.ledger import CorrelatedMarket, PerpLedger
+
+log = logging.getLogger("sim.perp")
+LIQUIDATION_CHECK_S = 0.1
 
 
 @dataclass
@@ -33,7 +40,22 @@ class FaceServer:
         self.sockets: set = set()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self._liquidator: asyncio.Task | None = None
         self.port = 0
+        self.app.add_routes(admin_routes(self))
+
+    def account_by_public_id(self, public_id: str) -> str | None:
+        """The ledger's account id for an account's public identity (admin endpoints)."""
+        raise NotImplementedError
+
+    def liquidate(self) -> None:
+        for _account, market, size in self.ledger.liquidate_underwater():  # account ids may be API keys: not logged
+            log.warning("position_liquidated", extra={"venue": self.venue, "market": market, "size": str(size)})
+
+    async def _liquidations(self) -> None:
+        while True:
+            await asyncio.sleep(LIQUIDATION_CHECK_S)
+            self.liquidate()
 
     async def start(self, port: int = 0) -> int:
         from aiohttp import web
@@ -43,10 +65,15 @@ class FaceServer:
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._liquidator = asyncio.create_task(self._liquidations())
         return self.port
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._liquidator is not None:
+            self._liquidator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._liquidator
         for ws in list(self.sockets):
             await ws.close()
         if self._runner is not None:

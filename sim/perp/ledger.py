@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 Q = Decimal("0.01")
+MAINTENANCE_RATE = Decimal("0.005")  # maintenance margin: 0.5 % of each position's notional at the mark
 
 
 class CorrelatedMarket:
@@ -65,6 +66,15 @@ class CorrelatedMarket:
             if now > until:
                 del self._spread[v]
 
+    @property
+    def markets(self) -> tuple[str, ...]:
+        return tuple(self._mid)
+
+    def move(self, market: str, bps: Decimal) -> None:
+        """A lasting step of the underlying (both venues' marks): the fault that liquidates a leg."""
+        with self._lock:
+            self._mid[market] *= 1 + float(bps) / 10_000
+
     def mid(self, venue: str, market: str) -> Decimal:
         with self._lock:
             self._advance()
@@ -102,6 +112,7 @@ class SimOrder:
 class SimAccount:
     cash: Decimal
     positions: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # market -> (size, entry)
+    funding: dict[str, Decimal] = field(default_factory=dict)  # market -> funding settled on the open position
 
 
 class PerpLedger:
@@ -163,6 +174,8 @@ class PerpLedger:
             if (new > 0) != (size > 0) and new != 0:
                 entry = price
         account.positions[market] = (new, entry if new else Decimal(0))
+        if new == 0 or (size != 0 and (new > 0) != (size > 0)):
+            account.funding.pop(market, None)  # a new position starts its own funding count
 
     def equity(self, account_id: str) -> Decimal:
         account = self.accounts[account_id]
@@ -170,3 +183,65 @@ class PerpLedger:
         for market, (size, entry) in account.positions.items():
             total += size * (self.market.mid(self.venue, market) - entry)
         return total
+
+    def maintenance(self, account_id: str, leave_out: str | None = None) -> Decimal:
+        """Maintenance margin of the account's positions at the mark (one market left out if asked)."""
+        return sum(
+            (
+                abs(size) * self.market.mid(self.venue, market) * MAINTENANCE_RATE
+                for market, (size, _) in self.accounts[account_id].positions.items()
+                if size and market != leave_out
+            ),
+            Decimal(0),
+        )
+
+    def liquidation_price(self, account_id: str, market: str) -> Decimal | None:
+        """The mark at which the account's equity meets its maintenance margin, the other marks unchanged
+        (cross margin); None when no positive price liquidates it."""
+        account = self.accounts[account_id]
+        size, entry = account.positions.get(market, (Decimal(0), Decimal(0)))
+        if not size:
+            return None
+        others = self.equity(account_id) - size * (self.market.mid(self.venue, market) - entry)
+        price = (size * entry - others + self.maintenance(account_id, leave_out=market)) / (
+            size - abs(size) * MAINTENANCE_RATE
+        )
+        return price.quantize(Q) if price > 0 else None
+
+    def outside_fill(self, account_id: str, market: str, qty: Decimal) -> Decimal:
+        """A position change nobody's order made (liquidation, ADL, a trade from the venue's own page), at the
+        mark; returns the position after it."""
+        account = self.accounts[account_id]
+        if qty:
+            self._apply_fill(account, market, qty, self.market.mid(self.venue, market))
+        return account.positions.get(market, (Decimal(0), Decimal(0)))[0]
+
+    def deleverage(self, account_id: str, market: str, qty: Decimal) -> Decimal:
+        """ADL: the position shrinks by qty (at most to zero), closed against a liquidated counterparty."""
+        size = self.accounts[account_id].positions.get(market, (Decimal(0), Decimal(0)))[0]
+        cut = min(abs(qty), abs(size))
+        return self.outside_fill(account_id, market, -cut if size > 0 else cut)
+
+    def pay_funding(self, market: str, rate_bps: Decimal) -> None:
+        """One funding settlement: at a positive rate longs pay shorts rate x notional at the mark."""
+        mark = self.market.mid(self.venue, market)
+        for account in self.accounts.values():
+            size = account.positions.get(market, (Decimal(0), Decimal(0)))[0]
+            if size:
+                payment = -size * mark * rate_bps / 10_000
+                account.cash += payment
+                account.funding[market] = account.funding.get(market, Decimal(0)) + payment
+
+    def liquidate_underwater(self) -> list[tuple[str, str, Decimal]]:
+        """Close every position of each account whose equity fell to its maintenance margin, at the mark."""
+        closed = []
+        for account_id, account in self.accounts.items():
+            if not any(size for size, _ in account.positions.values()):
+                continue
+            if self.equity(account_id) > self.maintenance(account_id):
+                continue
+            for market, (size, _) in list(account.positions.items()):
+                if size:
+                    self.outside_fill(account_id, market, -size)
+                    closed.append((account_id, market, size))
+        return closed

@@ -65,6 +65,13 @@ class ParadexFace(FaceServer):
         self.public_keys[address] = public_key
         self.ledger.accounts.setdefault(str(address), SimAccount(cash))
 
+    def account_by_public_id(self, public_id: str) -> str | None:
+        try:
+            account = str(int(public_id, 16))
+        except ValueError:
+            return None
+        return account if account in self.ledger.accounts else None
+
     async def config(self, request: web.Request) -> web.Response:
         return web.json_response({"starknet_chain_id": CHAIN_ID, "paraclear_decimals": 8})
 
@@ -110,9 +117,15 @@ class ParadexFace(FaceServer):
         account = self._account_of(request)
         if account is None:
             return _error(401, "INVALID_TOKEN", "bad or expired token")
-        equity = self.ledger.equity(str(account))
+        equity, maintenance = self.ledger.equity(str(account)), self.ledger.maintenance(str(account))
         return web.json_response(
-            {"account": hex(account), "account_value": str(equity), "free_collateral": str(equity)}
+            {
+                "account": hex(account),
+                "account_value": str(equity),
+                "free_collateral": str(equity),
+                "maintenance_margin_requirement": str(maintenance),
+                "margin_cushion": str(equity - maintenance),
+            }
         )
 
     async def positions(self, request: web.Request) -> web.Response:
@@ -125,6 +138,8 @@ class ParadexFace(FaceServer):
                 "side": "LONG" if size > 0 else "SHORT",
                 "size": str(size),
                 "average_entry_price": str(entry),
+                "liquidation_price": str(self.ledger.liquidation_price(str(account), m) or ""),
+                "realized_positional_funding_pnl": str(self.ledger.accounts[str(account)].funding.get(m, 0)),
                 "status": "OPEN",
             }
             for m, (size, entry) in self.ledger.accounts[str(account)].positions.items()

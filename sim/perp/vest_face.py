@@ -50,6 +50,9 @@ class VestFace(FaceServer):
         self.keys[api_key] = signing_addr.lower()
         self.ledger.accounts.setdefault(api_key, SimAccount(cash))
 
+    def account_by_public_id(self, public_id: str) -> str | None:
+        return next((key for key, address in self.keys.items() if address == public_id.lower()), None)
+
     def _book(self, symbol: str):
         return self.ledger.book(SYMBOLS[symbol])
 
@@ -109,6 +112,8 @@ class VestFace(FaceServer):
                 "size": str(abs(size)),
                 "entryPrice": str(entry),
                 "unrealizedPnl": str(size * (self.ledger.market.mid("vest", m) - entry)),
+                "liqPrice": str(self.ledger.liquidation_price(key, m) or ""),
+                "settledFunding": str(acct.funding.get(m, 0)),
             }
             for m, (size, entry) in acct.positions.items()
             if size
@@ -120,6 +125,7 @@ class VestFace(FaceServer):
                 "collateral": str(acct.cash),
                 "withdrawable": str(equity),
                 "totalAccountValue": str(equity),
+                "maintMargin": str(self.ledger.maintenance(key)),
                 "positions": positions,
                 "time": int(time.time() * 1000),
             }

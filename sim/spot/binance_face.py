@@ -268,7 +268,7 @@ class BinanceFace:
             self.state.market.klines,
             symbol,
             interval,
-            now_ms=int(time.time() * 1000),
+            now_ms=int(self.state.market_time() * 1000),
             start_ms=start,
             end_ms=end,
             limit=limit,

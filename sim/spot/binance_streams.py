@@ -93,11 +93,12 @@ class BinanceStreams:
     def _publish_kline(self, stream: str, symbol: str, interval: str, second: int, event_ms: int) -> None:
         span = INTERVAL_MINUTES[interval] * 60
         open_second = second - second % span
-        if second == open_second:
+        if second == open_second and open_second - span >= self.state.market.first_second:
             # The previous candle closed on this boundary: say so (k.x) before the new one starts.
             closed = self.state.market.candle(symbol, interval, (open_second - span) * 1000, open_second - 1)
             self.state.hub.publish(stream, kline_event(closed, event_ms))
-        if second % 2 == 0 or second == open_second:
+        end = self.state.market.end_second
+        if (second % 2 == 0 or second == open_second) and (end is None or open_second < end):
             current = self.state.market.candle(symbol, interval, open_second * 1000, second)
             self.state.hub.publish(stream, kline_event(current, event_ms))
 

@@ -177,6 +177,9 @@ class _Minutes:
 
 
 class SyntheticMarket:
+    first_second = LISTING_SECOND  # no trade, no candle before this market second
+    end_second: int | None = None  # the market never ends (a replay ends with its file)
+
     def __init__(self, seed: int = 1, symbols: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS):
         self.seed = int(seed)
         self.symbols = {spec.symbol: spec for spec in symbols}
@@ -226,7 +229,9 @@ class SyntheticMarket:
         taker_buy = (bits & 1).astype(bool)
         result = _Day(np.maximum(ticks, 1), qty, taker_buy)
         self._days[key] = result
-        while len(self._days) > 8:
+        # Two days a symbol (today's trades, and yesterday's for a candle across midnight): a smaller cache
+        # evicted each symbol's day before its next second, so every trade drew a whole day again (7 ms).
+        while len(self._days) > 2 * len(self.symbols):
             self._days.popitem(last=False)
         return result
 

@@ -10,7 +10,7 @@ Admin endpoints (loopback only) provision API keys and balances and inject fault
                                  "drop_ws_now":true,"lose_next_order_response":true,"refuse_ws":false}
     DELETE /sim/admin/faults
     POST   /sim/admin/prints    {"symbol","price","qty"}   a market trade seen by the engine only
-    GET    /sim/health
+    GET    /sim/health                                       (with "replay": its clock, when replaying a file)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ipaddress
 import json
 import logging
 import signal
@@ -32,10 +31,14 @@ from typing import Any
 import requests
 from aiohttp import web
 
+from core.exchanges.spot.binance import BinanceSpot
+from sim.admin_http import Handler, admin_error, loopback_json
 from sim.spot.binance_face import BinanceFace
 from sim.spot.binance_streams import BinanceStreams
 from sim.spot.binance_wire import fmt as _fmt
+from sim.spot.market import SymbolSpec
 from sim.spot.orders import EngineError
+from sim.spot.replay import ReplayMarket
 from sim.spot.state import Faults, SimState
 
 log = logging.getLogger(__name__)
@@ -46,34 +49,9 @@ DEFAULT_PORT = 8900
 # --- admin ----------------------------------------------------------------------------------
 
 
-def _is_loopback(request: web.Request) -> bool:
-    try:
-        return ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        return False
-
-
-def _admin_error(message: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 def admin_routes(state: SimState) -> list[web.RouteDef]:
-    def loopback_only(handler: Callable) -> Callable:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if not _is_loopback(request):
-                return _admin_error("admin endpoints answer on loopback only", 403)
-            try:
-                body = await request.json() if request.can_read_body else {}
-            except ValueError:
-                return _admin_error("body must be a JSON object")
-            if not isinstance(body, dict):
-                return _admin_error("body must be a JSON object")
-            try:
-                return await handler(body)
-            except (ValueError, InvalidOperation, TypeError, EngineError) as exc:
-                return _admin_error(str(exc))
-
-        return guarded
+    def loopback_only(handler: Handler) -> Callable:
+        return loopback_json(handler, (ValueError, InvalidOperation, TypeError, EngineError))
 
     async def accounts(body: dict) -> web.Response:
         api_key, api_secret = body.get("api_key"), body.get("api_secret")
@@ -82,17 +60,17 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
             or not api_key.replace("-", "").replace("_", "").isalnum()
             or len(api_key) > 128
         ):
-            return _admin_error("api_key must be 1-128 letters, digits, '-' or '_'")
+            return admin_error("api_key must be 1-128 letters, digits, '-' or '_'")
         if not isinstance(api_secret, str) or not api_secret:
-            return _admin_error("api_secret must be a non-empty string")
+            return admin_error("api_secret must be a non-empty string")
         raw = body.get("balances") or {}
         if not isinstance(raw, dict):
-            return _admin_error("balances must be an object of asset -> amount")
+            return admin_error("balances must be an object of asset -> amount")
         balances = {}
         for asset, amount in raw.items():
             value = Decimal(str(amount))
             if not value.is_finite() or value < 0:
-                return _admin_error(f"balance of {asset} must be a non-negative number")
+                return admin_error(f"balance of {asset} must be a non-negative number")
             balances[str(asset).upper()] = value
         credential = state.provision(api_key, api_secret, balances)
         account = state.engine.account(credential.account_id)
@@ -119,13 +97,13 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
         }
         unknown = set(body) - known
         if unknown:
-            return _admin_error(f"unknown fault(s): {', '.join(sorted(unknown))}")
+            return admin_error(f"unknown fault(s): {', '.join(sorted(unknown))}")
         if "latency_ms" in body:
             faults.latency_ms = _bounded_int(body["latency_ms"], "latency_ms", 0, 120_000)
         if "http_5xx_rate" in body:
             rate = float(body["http_5xx_rate"])
             if not 0.0 <= rate <= 1.0:
-                return _admin_error("http_5xx_rate must be within [0, 1]")
+                return admin_error("http_5xx_rate must be within [0, 1]")
             faults.http_5xx_rate = rate
         if "http_429_count" in body:
             faults.http_429_count = _bounded_int(body["http_429_count"], "http_429_count", 0, 1_000_000)
@@ -146,24 +124,25 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
     async def prints(body: dict) -> web.Response:
         symbol = body.get("symbol")
         if symbol not in state.market.symbols:
-            return _admin_error("unknown symbol")
+            return admin_error("unknown symbol")
         price = Decimal(str(body.get("price")))
         qty = Decimal(str(body.get("qty", "1000000")))
         if not price.is_finite() or price <= 0 or not qty.is_finite() or qty <= 0:
-            return _admin_error("price and qty must be positive numbers")
+            return admin_error("price and qty must be positive numbers")
         touched = state.engine.on_print(symbol, price, qty)
         state.mark_dirty()
         return web.json_response({"touched": [o.order_id for o in touched]})
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "ok": True,
-                "symbols": list(state.market.symbols),
-                "seed": state.market.seed,
-                "connections": state.hub.connection_count(),
-            }
-        )
+        body: dict[str, Any] = {
+            "ok": True,
+            "symbols": list(state.market.symbols),
+            "seed": state.market.seed,
+            "connections": state.hub.connection_count(),
+        }
+        if state.replay is not None:
+            body["replay"] = {"file": state.replay.source, **state.replay.clock.describe()}
+        return web.json_response(body)
 
     return [
         web.post("/sim/admin/accounts", loopback_only(accounts)),
@@ -218,12 +197,19 @@ async def _stop(state: SimState, runner: web.AppRunner, tasks: list[asyncio.Task
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, seed: int = 1, state_dir: str | Path | None = None
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    seed: int = 1,
+    state_dir: str | Path | None = None,
+    replay: ReplayMarket | None = None,
 ) -> None:
-    """Runs the simulator until SIGINT/SIGTERM. Balances and orders persist under state_dir when given."""
+    """Runs the simulator until SIGINT/SIGTERM. Balances and orders persist under state_dir when given;
+    a replay (sim/spot/replay.py) is the market instead of the synthetic one, and starts at once."""
 
     async def main() -> None:
-        state = SimState(seed, state_dir=state_dir)
+        state = SimState(seed, state_dir=state_dir, replay=replay)
+        if replay is not None:
+            replay.clock.start()
         runner, _, tasks = await _start(state, host, port)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -258,6 +244,11 @@ class SimHandle:
     def inject_print(self, symbol: str, price: str | Decimal, qty: str | Decimal = "1000000") -> dict:
         return self._admin("POST", "/sim/admin/prints", {"symbol": symbol, "price": str(price), "qty": str(qty)})
 
+    def by_hand(self, api_key: str, api_secret: str) -> BinanceSpot:
+        """The account's own client on the Binance face, as a trader in the exchange's app: what it places
+        or cancels never passes through Aristobot (what reconciliation must find)."""
+        return BinanceSpot(api_key=api_key, api_secret=api_secret, base_url=self.url)
+
     def _admin(self, method: str, path: str, body: dict | None) -> dict:
         response = requests.request(
             method, self.url + path, data=json.dumps(body) if body is not None else None, timeout=10
@@ -276,8 +267,11 @@ def start_in_thread(
     seed: int = 1,
     state_dir: str | Path | None = None,
     ws_ping_interval: float = 20.0,
+    replay: ReplayMarket | None = None,
+    symbols: tuple[SymbolSpec, ...] | None = None,
 ) -> SimHandle:
-    """Starts a simulator on its own event loop in a daemon thread; returns once it accepts connections."""
+    """Starts a simulator on its own event loop in a daemon thread; returns once it accepts connections.
+    A replay's clock stays held until the caller starts it (`handle.state.replay.clock.start()`)."""
     ready: concurrent.futures.Future = concurrent.futures.Future()
     loop = asyncio.new_event_loop()
     state_box: dict[str, Any] = {}
@@ -285,7 +279,7 @@ def start_in_thread(
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            state = SimState(seed, state_dir=state_dir, ws_ping_interval=ws_ping_interval)
+            state = SimState(seed, symbols, state_dir=state_dir, ws_ping_interval=ws_ping_interval, replay=replay)
             runner, bound, tasks = loop.run_until_complete(_start(state, host, port))
         except Exception as exc:  # reported to the caller, not lost in the thread
             ready.set_exception(exc)

@@ -20,6 +20,7 @@ from sim.spot.hub import Hub
 from sim.spot.market import INTERVAL_MINUTES, Book, SymbolSpec, SyntheticMarket
 from sim.spot.orders import Instrument
 from sim.spot.persistence import load_state, save_state
+from sim.spot.replay import ReplayMarket
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,20 @@ class SimState:
         symbols: tuple[SymbolSpec, ...] | None = None,
         state_dir: str | Path | None = None,
         ws_ping_interval: float = 20.0,
+        replay: ReplayMarket | None = None,
     ):
         kwargs = {"symbols": symbols} if symbols else {}
-        self.market = SyntheticMarket(seed, **kwargs)
-        # A twin market (same seed, so the same numbers) serves history off the event loop.
-        self.history_market = SyntheticMarket(seed, **kwargs)
+        self.market: SyntheticMarket | ReplayMarket
+        self.history_market: SyntheticMarket | ReplayMarket
+        if replay is not None:
+            # A replay is read-only arrays: one object serves the clock and the history thread.
+            self.market = self.history_market = replay
+        else:
+            self.market = SyntheticMarket(seed, **kwargs)
+            # A twin market (same seed, so the same numbers) serves history off the event loop.
+            self.history_market = SyntheticMarket(seed, **kwargs)
+        self.replay = replay
+        self._ticking: int | None = None  # the market second being printed, while it is
         self.history_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-history")
         self.books = {s: Book(spec, seed) for s, spec in self.market.symbols.items()}
         self.last: dict[str, Decimal] = {}
@@ -114,7 +124,7 @@ class SimState:
                 for s in self.market.symbols.values()
             ],
             book=lambda symbol: self.books[symbol].sides(100),
-            clock=lambda: int(time.time() * 1000),
+            clock=self._venue_ms,
             last_price=self.last_price,
         )
         self.credentials: dict[str, Credential] = {}
@@ -125,13 +135,28 @@ class SimState:
         self.ws_ping_interval = ws_ping_interval
         self.state_file = Path(state_dir) / "state.json" if state_dir else None
         self.dirty = False
-        self.processed_second = int(time.time()) - 1
+        self.processed_second = int(self.market_time()) - 1
         for symbol in self.market.symbols:
             self._move_market(symbol, self.processed_second)
         if self.state_file is not None and self.state_file.exists():
             credentials = load_state(self.state_file, self.engine)
             for api_key, secret, account_id, uid in credentials:
                 self.credentials[api_key] = Credential(api_key, account_id, secret, uid)
+
+    def _venue_ms(self) -> int:
+        """The venue's (wall) clock for orders and trades. A replay's market may print a second late of
+        its clock under load: a trade of that second is dated when the clock reached it, so the market
+        time of its timestamp (`ReplayClock.market_at`) is the second it printed."""
+        if self.replay is not None and self._ticking is not None:
+            return int(min(time.time(), self.replay.clock.wall_at(self._ticking + 0.5)) * 1000)
+        return int(time.time() * 1000)
+
+    def market_time(self) -> float:
+        """Seconds of market time: the wall clock, or the replay's clock when replaying a file."""
+        return self.replay.clock.now() if self.replay is not None else time.time()
+
+    def _wall_seconds(self, market_seconds: float) -> float:
+        return self.replay.clock.wall_seconds(market_seconds) if self.replay is not None else market_seconds
 
     def last_price(self, symbol: str) -> Decimal:
         return self.last[symbol]
@@ -179,6 +204,13 @@ class SimState:
     def tick(self, second: int) -> None:
         """One second of market: a trade per symbol, the book moved, resting orders matched, streams fed."""
         event_ms = int(time.time() * 1000)
+        self._ticking = second
+        try:
+            self._tick_symbols(second, event_ms)
+        finally:
+            self._ticking = None
+
+    def _tick_symbols(self, second: int, event_ms: int) -> None:
         for symbol in self.market.symbols:
             trade, (first_id, last_id, bid_changes, ask_changes) = self._move_market(symbol, second)
             if self.engine.on_print(symbol, trade.price, trade.qty):
@@ -188,7 +220,7 @@ class SimState:
 
     async def run_clock(self) -> None:
         while True:
-            now = time.time()
+            now = self.market_time()
             target = int(now)
             first = max(self.processed_second + 1, target - CATCH_UP_SECONDS)
             for second in range(first, target + 1):
@@ -197,7 +229,7 @@ class SimState:
                 except Exception:  # one bad second must not stop the market
                     log.exception("sim.tick_failed", extra={"second": second})
             self.processed_second = max(self.processed_second, target)
-            await asyncio.sleep(max(0.0, target + 1 - time.time()) + 0.002)
+            await asyncio.sleep(self._wall_seconds(max(0.0, target + 1 - self.market_time())) + 0.002)
 
     async def run_saver(self) -> None:
         """Save once a second at most, and never spend more than ~2 % of a core on it: the state file

@@ -6,7 +6,8 @@
   const BASE = {
     layout: { background: { color: "transparent" }, textColor: "#d7dde6", attributionLogo: false },
     grid: { vertLines: { color: "#222a36" }, horzLines: { color: "#222a36" } },
-    timeScale: { timeVisible: true, borderColor: "#2a3240" },
+    // minBarSpacing: a long run fits the chart whole (the default 0.5 px per bar framed only its last weeks).
+    timeScale: { timeVisible: true, borderColor: "#2a3240", minBarSpacing: 0.001 },
     rightPriceScale: { borderColor: "#2a3240" },
     autoSize: true,
   };
@@ -39,6 +40,10 @@
     drawdown.addSeries(LC.AreaSeries, {
       lineColor: "#f0506e", topColor: "rgba(240,80,110,0.05)", bottomColor: "rgba(240,80,110,0.45)", invertFilledArea: true,
     }).setData(data.drawdown);
+    // The first bar in view, kept on the page (0: the whole run is framed).
+    price.timeScale().subscribeVisibleLogicalRangeChange((shown) => {
+      if (shown) root.dataset.firstBarShown = String(Math.max(0, Math.ceil(shown.from)));
+    });
     [price, equity, drawdown].forEach((c) => c.timeScale().fitContent());
     syncTime([price, equity, drawdown]);
     root.dataset.ready = String(data.candles.length);

@@ -140,5 +140,26 @@
     if (target.id === "try-result") showValidation(target);
   });
 
-  document.addEventListener("DOMContentLoaded", startEditor);
+  // Leaving with unsaved changes asks first (the browser's own "leave site?" dialog). The code as loaded is
+  // the saved one; saving the editor's form, or putting the text back as it was, leaves without a question.
+  let savedCode = null;
+  let saving = false;
+  function unsaved() {
+    const area = textarea();
+    return area !== null && savedCode !== null && !saving && area.value !== savedCode;
+  }
+  window.addEventListener("beforeunload", (event) => {
+    if (!unsaved()) return;
+    event.preventDefault();
+    event.returnValue = "";  // older browsers show the dialog only when this is set
+  });
+  document.addEventListener("submit", (event) => {
+    if (event.target.id === "editor-form") saving = true;
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const area = textarea();
+    savedCode = area ? area.value : null;
+    startEditor();
+  });
 })();

@@ -5,6 +5,8 @@
 //   <form data-disable-on-submit>           disables its submit button once sent (no double orders)
 //   <select data-autosubmit>                sends its form when the choice changes
 //   <select data-navigate="/path?key=">     goes to that URL plus the chosen value
+//   <time datetime="ISO" data-local="time|datetime">   shown in the reader's own time zone (the text
+//                                           served is UTC, kept as the tooltip)
 //   <span id="live-state">                  on a page with an SSE connection (the htmx sse extension's
 //                                           sse-connect): "live" while connected, "reconnecting…" after a drop
 (function () {
@@ -34,6 +36,19 @@
     badge.classList.remove("ok", "warn", "bad");
     badge.classList.add(kind);
   }
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (element) {
+      const instant = new Date(element.getAttribute("datetime"));
+      if (isNaN(instant)) return;
+      element.title = element.textContent;
+      element.textContent = element.dataset.local === "time"
+        ? instant.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : instant.toLocaleString();
+      element.removeAttribute("data-local");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.addEventListener("htmx:load", function (event) { localTimes(event.target); });
   document.addEventListener("htmx:sseOpen", function () { liveState("live", "ok"); });
   document.addEventListener("htmx:sseError", function () { liveState("reconnecting…", "warn"); });
 })();

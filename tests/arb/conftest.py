@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 
 from eth_account import Account
@@ -62,6 +65,18 @@ def sim_positions(sims, creds: Credentials, market: str = "BTC") -> dict[str, De
         return {"vest": vest, "paradex": paradex}
 
     return sims.call(read)
+
+
+def admin(sims, venue: str, path: str, body) -> tuple[int, dict]:
+    """POST to a perp simulator face's admin endpoint (sim/perp/admin.py): (status, JSON answer)."""
+    port = getattr(sims, venue).port
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/sim/admin/{path}", data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def events(engine, name: str) -> list[dict]:

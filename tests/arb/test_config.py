@@ -44,6 +44,22 @@ def test_defaults_point_at_the_local_simulators_and_are_coherent():
             "arb: config.yaml: arb.sim.vest_port: Input should be less than or equal to 65535",
         ),
         ({"pair": "has space"}, "arb: config.yaml: arb.pair: String should match pattern"),
+        (
+            {"risk": {"warn_distance_pct": 5, "reduce_distance_pct": 10}},
+            "arb: config.yaml: arb.risk: reduce_distance_pct must be below warn_distance_pct",
+        ),
+        (
+            {"risk": {"warn_margin_ratio": "0.9", "reduce_margin_ratio": "0.6"}},
+            "arb: config.yaml: arb.risk: reduce_margin_ratio must be above warn_margin_ratio",
+        ),
+        ({"risk": {"poll_interval_s": 5}}, "arb: config.yaml: arb.risk.poll_interval_s: Input should be less than"),
+        ({"risk": {"warn_distance_pct": 150}}, "arb: config.yaml: arb.risk.warn_distance_pct: Input should be less"),
+        (
+            {"risk": {"reduce_margin_ratio": 0}},
+            "arb: config.yaml: arb.risk.reduce_margin_ratio: Input should be greater",
+        ),
+        ({"risk": {"failures_to_pause": 0}}, "arb: config.yaml: arb.risk.failures_to_pause: Input should be greater"),
+        ({"risk": {"warn_at": 1}}, "arb: config.yaml: arb.risk.warn_at: is not a known setting"),
     ],
 )
 def test_bad_values_are_refused_with_one_line_naming_the_key(raw, expected):

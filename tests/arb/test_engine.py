@@ -387,7 +387,7 @@ def test_venue_down_pauses_entries_and_after_it_is_back_books_reconnect_within_5
     from sim.perp.launcher import start_perp_sims_in_thread
 
     own = start_perp_sims_in_thread(spread_every_s=(0, 0), seed=11)  # this test stops a face
-    creds, cfg = new_credentials(own), arb_config(own, health_interval_s=0.1)
+    creds, cfg = new_credentials(own), arb_config(own, health_interval_s=0.1, risk={"poll_interval_s": 0.1})
 
     def run_on_sims(coro):
         return asyncio.run_coroutine_threadsafe(coro, own.loop).result(10)

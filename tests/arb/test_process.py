@@ -119,11 +119,15 @@ def clear_faults(sims):
 
 def test_killed_after_both_legs_reached_the_venues_restart_recovers_the_hedged_position(sims, infra, tmp_path):
     creds, pair = new_credentials(sims), f"kill-a-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    config = process_config(sims, pair, exit_threshold_bps=0)  # hold the position across the restart
+    # Hold the position across the restart: with 40 bps of fees a leg, closing would need the books to cross
+    # by 80 bps, which the simulators' noise never does (with the default fees a 4 bps reversal exited it).
+    config = process_config(sims, pair, exit_threshold_bps=0)
+    for venue in ("vest", "paradex"):
+        config[venue]["taker_fee_bps"] = 40
     first = ArbProcess(sims, creds, config, tmp_path)
     first.wait_event("engine_started")
     sims.paradex.faults.delay_next_response_s = 4.0  # paradex executes, its answer is late
-    inject(sims, "paradex", 30, 0.8)
+    inject(sims, "paradex", 120, 0.8)
     first.wait_event("spread_detected", 5)
     wait_until(lambda: sim_positions(sims, creds) == {"vest": D("0.01"), "paradex": D("-0.01")}, 5, "both legs")
     assert first.finish(signal.SIGKILL) == -signal.SIGKILL

@@ -103,6 +103,36 @@ def test_failing_strategy_reports_line_and_candle(candles_csv, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("methods", "method", "words"),
+    [
+        ("    def should_long(self):\n        return 'yes'\n", "should_long", "True or False"),
+        (
+            "    def should_long(self):\n        return True\n\n    def stop_loss(self):\n        return math.nan\n",
+            "stop_loss",
+            "positive price",
+        ),
+        (
+            "    def should_long(self):\n        return True\n\n    def position_size(self):\n        return -0.5\n",
+            "position_size",
+            "(0, 1]",
+        ),
+        ("    def should_long(self):\n        return self.should_long()\n", "should_long", "recursed too deeply"),
+    ],
+    ids=["string-bool", "nan-stop", "negative-size", "endless-recursion"],
+)
+def test_bad_answers_name_the_method_the_candle_and_the_line(candles_csv, tmp_path, methods, method, words):
+    strategy = tmp_path / "bad.py"
+    strategy.write_text("import math\nfrom core.strategies import Strategy\n\n\nclass Bad(Strategy):\n" + methods)
+    result = CliRunner().invoke(
+        backtest_command, ["--candles", str(candles_csv), "--strategy", str(strategy), "--json"]
+    )
+    assert result.exit_code == 1
+    error = json.loads(result.output)["error"]
+    assert error["method"] == method and words in error["message"]
+    assert error["candle_time_ms"] == 1_704_067_200_000 and isinstance(error["line"], int) and error["line"] >= 6
+
+
 @pytest.mark.parametrize("method", ["init", "should_long"])
 def test_strategy_that_never_returns_is_stopped_by_its_phase_budget(candles_csv, tmp_path, method):
     strategy = tmp_path / "hang.py"
@@ -123,7 +153,7 @@ def test_parse_date_ms():
 
 
 def test_bench_command_prints_json():
-    result = CliRunner().invoke(bench_backtest_command, ["--candles", "5000", "--json"])
+    result = CliRunner().invoke(bench_backtest_command, ["--candles", "5000", "--json", "--skip-vectorbt"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["candles"] == 5000 and report["trades_match"]["identical"]

@@ -33,11 +33,15 @@ def test_every_command_and_benchmark_is_registered():
         "halt",
         "flatten",
         "trading",
+        "backup",
+        "deploy",
+        "ledger",
     }
     bench = main.commands["bench"]
     assert isinstance(bench, click.Group)
     assert set(bench.commands) == {
         "backtest",
+        "backtest-grid",
         "backtest-web",
         "feeds",
         "gateway",
@@ -45,6 +49,10 @@ def test_every_command_and_benchmark_is_registered():
         "webhook",
         "arb",
         "notify",
+        "backup",
+        "chaos",
+        "parity",
+        "bots",
     }
 
 
@@ -61,3 +69,12 @@ def test_python_dash_m_cli_is_the_aristobot_command():
         [sys.executable, "-m", "cli", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "backtest-web" in result.stdout
+
+
+@pytest.mark.parametrize("victims", ["nosuch", "worker,nosuch", ","])
+def test_bench_chaos_refuses_an_unknown_victim_before_touching_the_stack(victims):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["bench", "chaos", "--victims", victims])
+    assert result.exit_code == 2
+    assert "--victims" in result.output and "not one of worker, maintenance, web" in result.output

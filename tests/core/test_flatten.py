@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from core import flatten
@@ -84,3 +85,42 @@ def test_flatten_while_trading_is_halted_cancels_and_says_the_closes_were_refuse
     assert all(order_state(i) == "rejected" for i in result.close_orders) and len(result.close_orders) == 2
     assert len(result.notes) == 2 and all(note.endswith(f"rejected: {HALTED}") for note in result.notes)
     assert positions(desk) != (0, 0)  # nothing sold: a flatten after the halt finishes the job
+
+
+def test_closing_one_bot_cancels_its_orders_sells_its_position_and_touches_nothing_else(bot_trader, make_bot):
+    """A bot's "Pause and close": its stop-loss (which locks the BTC it sells) cancelled, its position sold at
+    market under the bot, the bot paused; the webhook's position and the manual order stay as they are."""
+    desk = make_desk(bot_trader, make_bot)
+    held_by_bot, held_by_webhook = positions(desk)
+    protection = bot_trader.order(
+        side="sell",
+        type="stop_loss",
+        stop_price=Decimal("1000"),
+        quantity=Decimal("0.01"),
+        source="bot",
+        source_ref=str(desk.bot_id),
+    )
+    assert placement.place(protection).state == "open"
+
+    result = flatten.close_bot(bot_trader.user_id, desk.bot_id, pause=True)
+
+    assert not result.failed and result.cancelled == [protection]
+    assert order_state(protection) == "cancelled" and order_state(desk.resting_order_id) == "open"
+    [close] = result.close_orders
+    assert order_state(close) == "filled"
+    assert positions(desk) == (0, held_by_webhook) and held_by_bot > 0
+    with new_session() as session:
+        assert session.get(Bot, desk.bot_id).state == "paused"
+        assert (session.get(Order, close).source, session.get(Order, close).source_ref) == ("bot", str(desk.bot_id))
+    again = flatten.close_bot(bot_trader.user_id, desk.bot_id, pause=False)  # nothing left to close
+    assert again.cancelled == [] and again.close_orders == []
+
+
+def test_someone_elses_bot_is_never_closed(bot_trader, make_bot, make_user):
+    desk = make_desk(bot_trader, make_bot)
+    stranger, _ = make_user()
+    with pytest.raises(LookupError):
+        flatten.close_bot(stranger.id, desk.bot_id, pause=True)
+    with new_session() as session:
+        assert session.get(Bot, desk.bot_id).state == "running"
+    assert positions(desk)[0] > 0

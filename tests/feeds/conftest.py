@@ -7,6 +7,8 @@ from contextlib import contextmanager
 import pytest
 
 from core.candles.pipeline import CandlePipeline
+from core.candles.source_protocols import protocol_for
+from core.candles.ticks import TickHook
 from core.exchanges.spot.registry import make_exchange
 from core.infra.config import TIMEFRAMES
 from core.infra.db import get_engine
@@ -39,10 +41,29 @@ def run_feed(infra, redis_client):
     running = []
 
     @contextmanager
-    def start(ws_base: str, rest_base: str, symbols: list[str], clock=time.time, **options):
-        label = "t" + secrets.token_hex(4)  # the candles' venue name: unique per test
-        exchange = make_exchange("binance", api_key="", api_secret="", base_url=rest_base)
-        pipeline = CandlePipeline(label, client=redis_client, engine=get_engine(), timeframes=TIMEFRAMES, clock=clock)
+    def start(
+        ws_base: str,
+        rest_base: str,
+        symbols: list[str],
+        clock=time.time,
+        venue: str | None = None,
+        tick_hook: TickHook | None = None,
+        **options,
+    ):
+        """`venue`: a real venue's protocol and name (bitget, kraken); else Binance's under a name unique per test.
+        `tick_hook`: the bots' ticks at each close (as `python -m feeds` hands it in)."""
+        label = venue or "t" + secrets.token_hex(4)  # the candles' venue name
+        exchange = make_exchange(venue or "binance", api_key="", api_secret="", base_url=rest_base)
+        protocol = protocol_for(venue) if venue else None
+        pipeline = CandlePipeline(
+            label,
+            client=redis_client,
+            engine=get_engine(),
+            timeframes=TIMEFRAMES,
+            clock=clock,
+            parse=protocol.parse if protocol else None,
+            tick_hook=tick_hook,
+        )
         defaults = {"ping_interval": 1.0, "ping_timeout": 1.0, "symbols_poll_s": 0.2, "open_timeout": 2.0}
         service = FeedService(
             FeedOptions(ws_base=ws_base, symbols=symbols, **{**defaults, **options}),
@@ -50,6 +71,7 @@ def run_feed(infra, redis_client):
             exchange,
             redis_client,
             clock=clock,
+            protocol=protocol,
         )
         pipeline.gap_filler = service.fill_gap
         loop = asyncio.new_event_loop()

@@ -19,6 +19,25 @@ from bench.data import data_dir
 MINUTE_MS = 60_000
 
 
+def serve_in_thread(routes: list[web.RouteDef], name: str) -> tuple[asyncio.AbstractEventLoop, int]:
+    """An aiohttp app on a free loopback port, its event loop run by a daemon thread: (that loop, the port)."""
+    ready: concurrent.futures.Future = concurrent.futures.Future()
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.add_routes(routes)
+        runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        ready.set_result((loop, site._server.sockets[0].getsockname()[1]))
+        loop.run_forever()
+
+    threading.Thread(target=run, daemon=True, name=name).start()
+    return ready.result(10)
+
+
 def real_minutes(symbol: str, rows: int) -> list[tuple]:
     frame = pd.read_csv(data_dir() / f"{symbol}-1m.csv", nrows=rows, dtype=str)
     return [(int(r.open_time), r.open, r.high, r.low, r.close, r.volume) for r in frame.itertuples()]
@@ -153,22 +172,10 @@ class ScriptedVenue:
         )
 
     def start(self) -> ScriptedVenue:
-        ready: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.add_routes([web.get("/stream", self.websocket), web.get("/api/v3/klines", self.klines)])
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            ready.set_result(site._server.sockets[0].getsockname()[1])
-            loop.run_forever()
-
-        threading.Thread(target=run, daemon=True, name="scripted-venue").start()
-        self.url = f"127.0.0.1:{ready.result(10)}"
+        self._loop, port = serve_in_thread(
+            [web.get("/stream", self.websocket), web.get("/api/v3/klines", self.klines)], "scripted-venue"
+        )
+        self.url = f"127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:

@@ -63,7 +63,7 @@ def test_trader_backtests_compares_and_exports(trader, db_session, celery_worker
     assert "2025-05-20 16:39:00 UTC" in failed_page, "the 1000th candle's time"
 
     grid_page = client.page(f"/backtests/{grid}")
-    assert grid_page.count('class="num cell"') == 6 and "Best combination (sharpe)" in grid_page
+    assert grid_page.count('class="num cell"') == 6 and "Best combination (Sharpe ratio)" in grid_page
 
     listing = client.page("/backtests/")
     for run_id in (fast, slow, failing, grid):

@@ -72,10 +72,10 @@ def test_a_bot_buys_on_one_close_and_sells_on_the_next_and_the_page_shows_the_pn
     assert bot.state == "running"
     try:
         hook = TickHook(due_ticks, task_sender().send_task)
-        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-2]), redis_client, hook)].count(bot.id) == 1
+        assert [t.args[0] for t in enqueue_due_ticks([_close(hour_candles[-2])], redis_client, hook)].count(bot.id) == 1
         (entry_tick,) = _wait_for_ticks(bot.id, 1)
         assert entry_tick.action == "enter"
-        assert [t.args[0] for t in enqueue_due_ticks(_close(hour_candles[-1]), redis_client, hook)].count(bot.id) == 1
+        assert [t.args[0] for t in enqueue_due_ticks([_close(hour_candles[-1])], redis_client, hook)].count(bot.id) == 1
         _, exit_tick = _wait_for_ticks(bot.id, 2)
         assert exit_tick.action == "exit"
         with new_session() as session:

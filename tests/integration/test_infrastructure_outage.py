@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from tests.support import free_port, remember_secret, stop_process
 
 pytestmark = pytest.mark.slow
 LOG_DIR = Path(os.environ["ARISTOBOT_TEST_LOG_DIR"])
+RETRY_WAIT = re.compile(r"Trying again in (\d+\.\d+) seconds")
 
 
 class Server:
@@ -111,7 +113,25 @@ def test_web_reports_outages_on_healthz_and_recovers(tmp_path, server_home):
                 server.stop()
 
 
-def test_worker_waits_for_redis_then_processes_tasks(tmp_path):
+def _ping(env: dict, text: str) -> str:
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from workers.celery_app import app; from core import tasks; "
+            f"print(tasks.send_ping({text!r}, app=app).get(timeout=60))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    return probe.stdout.strip()
+
+
+def test_worker_waits_for_redis_and_reconnects_after_a_restart(tmp_path):
     redis = Server("redis", tmp_path / "redis")
     env = process_env(REDIS_URL=redis.url)
     worker = _start(
@@ -138,23 +158,18 @@ def test_worker_waits_for_redis_then_processes_tasks(tmp_path):
         time.sleep(4)
         assert worker.poll() is None, "the worker must keep retrying, not exit"
         redis.start()
-        probe = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from workers.celery_app import app; from core import tasks; "
-                "print(tasks.send_ping('back', app=app).get(timeout=60))",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        assert probe.stdout.strip() == "back", probe.stderr[-2000:]
-        log_text = (LOG_DIR / "outage-worker.log").read_text()
-        events = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+        assert _ping(env, "back") == "back"
+        # Lost while running: the same worker retries, reconnects and takes tasks again (it does not exit).
+        redis.stop()
+        log = LOG_DIR / "outage-worker.log"
+        waits = _wait_for(lambda: RETRY_WAIT.findall(log.read_text()), timeout=90, what="a timed reconnect attempt")
+        redis.start()
+        assert _ping(env, "back again") == "back again"
+        assert worker.poll() is None
+        events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         assert any("Cannot connect" in e["event"] or "retry" in e["event"].lower() for e in events)
+        # workers/consumer.py: the first timed retry after 0.5 s, where Celery's own waits 2, then 4, 6... 30 s.
+        assert float(waits[0]) < 2.0, waits
     finally:
         stop_process(worker)
         redis.stop()

@@ -54,3 +54,28 @@ def test_admin_system_page_says_how_to_log_in_to_flower(app, make_user, login):
     login(admin.username, password, test_client=c)
     page = c.get("/admin/system").get_data(as_text=True)
     assert "Celery Flower" in page and "<code>FLOWER_BASIC_AUTH</code>" in page and "<code>.env</code>" in page
+
+
+def test_system_page_shows_restarts_and_crash_loops(app, make_user, login):
+    from core.infra.config import get_settings
+    from core.supervision.record import ProcessRecord, save
+
+    feeds = ProcessRecord(state="RUNNING", restarts=2)
+    feeds.exited(None, "terminated by SIGKILL", 1796645369.0)
+    crasher = ProcessRecord(state="FATAL", restarts=3, fatal=True)
+    crasher.exited(3, "exit status 3", 1796645370.0)
+    record = get_settings().var_dir / "supervision.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    save(record, {"feeds": feeds, "crasher": crasher})
+    try:
+        admin, password = make_user(is_admin=True)
+        c = app.test_client()
+        login(admin.username, password, test_client=c)
+        page = c.get("/admin/system").get_data(as_text=True)
+    finally:
+        record.unlink()
+    feeds_row = page[page.index('<tr data-process="feeds">') :].split("</tr>")[0]
+    assert "terminated by SIGKILL" in feeds_row and '<td class="num">2</td>' in feeds_row
+    assert "2026-12-07 12:09:29 UTC" in feeds_row and "crash loop" not in feeds_row
+    crasher_row = page[page.index('<tr data-process="crasher">') :].split("</tr>")[0]
+    assert "(code 3)" in crasher_row and "crash loop: gave up" in crasher_row

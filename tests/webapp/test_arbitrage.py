@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 
@@ -63,6 +64,30 @@ def test_published_status_shows_spreads_books_position_and_events(client, logged
     assert 'id="arb-state"' in html and "web-test" in html and "not running" not in html
 
 
+def test_the_risk_card_shows_each_legs_distance_to_liquidation_and_each_accounts_margin_ratio(
+    client, logged_in_admin, redis_client
+):
+    from decimal import Decimal as D
+
+    from arb import risk
+    from core.exchanges.perp.venue import PerpAccount
+
+    engine = engine_with_books()
+    assert "No risk read yet" in _status_html(client, engine)
+    legs = [risk.LegRisk("vest", D("0.01"), D(60000), D(57000)), risk.LegRisk("paradex", D("-0.01"), D(60000), None)]
+    accounts = [PerpAccount("vest", D(100), D(50), D(60)), PerpAccount("paradex", D(100), D(90), D(3))]
+    engine.risk_view = risk.view(legs, accounts, risk.alarms(legs, accounts, engine.cfg.risk), time.time())
+    html = _status_html(client, engine)
+    assert 'id="arb-risk"' in html and "57000.00" in html and "5.00 %" in html and "0.6000" in html
+    assert html.count('class="pill bad" data-risk="distance"') == 1  # 5 % is past the 7.5 % reduce line
+    assert html.count('class="pill warn" data-risk="margin"') == 1 and "No risk read yet" not in html
+
+
+def _status_html(client, engine: ArbEngine) -> str:
+    publish_status(engine.snapshot())
+    return client.get("/arbitrage/status").get_data(as_text=True)
+
+
 def test_an_old_status_is_flagged_as_stuck(client, logged_in_admin, redis_client):
     snapshot = engine_with_books().snapshot() | {"ts": time.time() - 60}
     publish_status(snapshot)
@@ -102,8 +127,17 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
         expect(page.locator("#arb-state")).to_have_text("running", timeout=10_000)
         assert page.locator("#arb-books tbody tr").count() == 2
         assert "long vest short paradex" in page.locator("#arb-spreads").inner_text()
+        expect(page.locator("#arb-risk tr[data-venue='paradex'] [data-risk='margin']")).to_have_text(
+            re.compile(r"^\d+\.\d{4}$"), timeout=10_000
+        )  # the risk watch's read of the venue account, live
         inject(sims, "paradex", 30, 0.6)
-        page.wait_for_selector("#arb-events td:text-is('entry_executed')", timeout=10_000)
+        entry = page.locator("#arb-events tr[data-event='entry_executed']").first
+        expect(entry).to_contain_text("Entered long vest short paradex at a spread of", timeout=10_000)
+        when = entry.locator("time")  # in the reader's time zone; the UTC it was served in is the tooltip
+        expect(when).not_to_have_attribute("data-local", "time")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", when.inner_text()) and when.get_attribute("title").endswith(
+            " UTC"
+        )
         page.wait_for_selector("#arb-intents td:text-is('entry')", timeout=10_000)
         assert page.locator("#arb-intents .pill").first.inner_text() in ("done", "sent", "pending")
     finally:

@@ -208,7 +208,7 @@ def test_grid_page_shows_a_heatmap(client, trader, db_session):
     )
     html = client.get(f"/backtests/{run.id}").get_data(as_text=True)
     assert 'class="bt-heatmap"' in html and html.count('class="num cell"') == 6
-    assert "fast ↓ · slow →" in html and "Best combination (sharpe)" in html
+    assert "fast ↓ · slow →" in html and "Best combination (Sharpe ratio)" in html
     by_return = client.get(f"/backtests/{run.id}?metric=total_return_pct").get_data(as_text=True)
     assert '<option value="total_return_pct" selected>' in by_return
 

@@ -98,6 +98,10 @@ def test_the_redirect_after_an_action_stays_on_the_bots_pages(client, logged_in,
         ({"symbol": "BTC/USDT"}, "not a symbol"),
         ({"timeout_seconds": "0"}, "Number must be between"),
         ({"name": ""}, "This field is required"),
+        ({"symbol": "BNBUSDT", "source_venue": "kraken"}, "BNB/USD is not listed on kraken"),  # no mapping
+        ({"symbol": "ZZZUSDT", "source_venue": "binance"}, "ZZZUSDT on sim is not in the symbol table"),
+        ({"source_venue": "ftx"}, "Not a valid choice"),
+        ({"source_venue": "sim", "source_symbol": "BTC/USDT"}, "is not a symbol like BTCUSDT"),
     ],
 )
 def test_bad_input_is_refused_with_the_reason_and_the_form_kept(client, logged_in, setup_of, fields, message):

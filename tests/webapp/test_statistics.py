@@ -6,117 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from bs4 import BeautifulSoup
 
-from core import brokers
-from core.infra.db import session_scope
-from core.models import Bot, Fill, Order, Webhook, WebhookAlert
-from tests.support import free_port, remember_secret
+from tests.ledger_support import Ledger
 from tests.trading_support import make_trader
 
 D = Decimal
 DAY1 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
 DAY3 = DAY1 + timedelta(days=2)
-
-
-class Ledger:
-    """Writes a trader's broker connections, orders and fills straight into the ledger tables."""
-
-    def __init__(self, user_id: int):
-        self.user_id = user_id
-
-    def broker(self, label: str, base_url: str | None = None) -> int:
-        api_key, secret = remember_secret(f"k{secrets.token_hex(8)}"), remember_secret(f"s{secrets.token_hex(12)}")
-        with session_scope() as session:
-            broker = brokers.create_connection(
-                session,
-                self.user_id,
-                brokers.ConnectionInput(
-                    venue="sim",
-                    label=label,
-                    api_key=api_key,
-                    api_secret=secret,
-                    base_url=base_url or f"http://127.0.0.1:{free_port()}",
-                ),
-            )  # nothing listens: no price
-            return broker.id
-
-    def bot(self, broker_id: int, name: str) -> str:
-        with session_scope() as session:
-            bot = Bot(
-                user_id=self.user_id, name=name, broker_id=broker_id, venue="sim", symbol="BTCUSDT", timeframe="1h"
-            )
-            session.add(bot)
-            session.flush()
-            return bot.source_ref
-
-    def webhook_alert(self, broker_id: int, name: str) -> str:
-        with session_scope() as session:
-            webhook = Webhook(
-                user_id=self.user_id,
-                broker_id=broker_id,
-                name=name,
-                token_hash=secrets.token_hex(32),
-                token_enc="x",
-                size_value=D("100"),
-            )
-            session.add(webhook)
-            session.flush()
-            alert = WebhookAlert(webhook_id=webhook.id, status="accepted", http_status=200)
-            session.add(alert)
-            session.flush()
-            return str(alert.id)
-
-    def trade(
-        self,
-        broker_id: int,
-        side: str,
-        quantity: str,
-        price: str,
-        at: datetime,
-        *,
-        fee: str = "0",
-        fee_asset: str = "USDT",
-        source: str = "manual",
-        source_ref: str | None = None,
-        symbol: str = "BTCUSDT",
-    ) -> None:
-        with session_scope() as session:
-            order = Order(
-                user_id=self.user_id,
-                broker_id=broker_id,
-                symbol=symbol,
-                side=side,
-                type="market",
-                quantity=D(quantity),
-                state="filled",
-                filled_quantity=D(quantity),
-                source=source,
-                source_ref=source_ref,
-            )
-            session.add(order)
-            session.flush()
-            session.add(
-                Fill(
-                    order_id=order.id,
-                    user_id=self.user_id,
-                    broker_id=broker_id,
-                    symbol=symbol,
-                    side=side,
-                    venue_trade_id=secrets.token_hex(8),
-                    price=D(price),
-                    quantity=D(quantity),
-                    fee=D(fee),
-                    fee_asset=fee_asset,
-                    traded_at=at,
-                )
-            )
 
 
 @pytest.fixture()
@@ -137,7 +39,14 @@ def two_traders(make_user, login, client):
     b_broker = ledger_b.broker("B desk")
     ledger_b.trade(b_broker, "buy", "3", "10", DAY1)
     ledger_b.trade(b_broker, "sell", "3", "13", DAY2)  # +9
-    return {"a": (a, a_password), "b": (b, b_password), "main": main, "other": other, "b_broker": b_broker}
+    return {
+        "a": (a, a_password),
+        "b": (b, b_password),
+        "main": main,
+        "other": other,
+        "b_broker": b_broker,
+        "bot": bot,
+    }
 
 
 def page(client, **args):
@@ -221,6 +130,11 @@ def test_the_date_range_and_broker_filters_narrow_the_numbers(client, login, two
         ({"start": "2025-03-04", "end": "2025-03-03"}, "ends before it starts"),
         ({"broker": "abc"}, "unknown broker"),
         ({"broker": "999999999"}, "unknown broker"),
+        ({"period": "week"}, "unknown period"),
+        ({"period": "7d", "start": "2025-03-01"}, "choose a period or dates, not both"),
+        ({"side": "long"}, "unknown side"),
+        ({"bot": "1 OR 1=1"}, "unknown bot"),
+        ({"source": "arbitrage"}, "arbitrage results are not in the fill ledger"),
     ],
 )
 def test_bad_filters_get_a_clear_error(client, logged_in, args, message):
@@ -229,6 +143,37 @@ def test_bad_filters_get_a_clear_error(client, logged_in, args, message):
     assert message in soup.find(id="stat-error").get_text()
     csv_response = client.get("/statistics/round-trips.csv", query_string=args)
     assert csv_response.status_code == 400 and message in csv_response.get_data(as_text=True)
+    fills_response = client.get("/statistics/fills.csv", query_string=args)
+    assert fills_response.status_code == 400 and message in fills_response.get_data(as_text=True)
+
+
+def test_filters_combine_stay_in_the_url_and_never_reach_another_traders_things(client, login, two_traders):
+    login(two_traders["a"][0].username, two_traders["a"][1])
+    bot = two_traders["bot"]
+    _, soup = page(client, source="bot", venue="sim", period="all")
+    assert set(rows(soup, "stat-by-source")) == {"Bot · trend-rider"}
+    form = soup.find(id="stat-filters")
+    assert form.find("select", attrs={"name": "source"}).find("option", selected=True)["value"] == "bot"
+    fills_href = soup.find(id="stat-fills-csv")["href"]
+    assert "source=bot" in fills_href and "venue=sim" in fills_href and "period=all" in fills_href
+    fills = list(csv.DictReader(io.StringIO(client.get(fills_href).get_data(as_text=True))))
+    assert [(f["venue"], f["symbol"], f["side"], f["quantity"], f["fee"], f["fee_asset"]) for f in fills] == [
+        ("sim", "BTCUSDT", "buy", "1", "0.001", "BTC"),
+        ("sim", "BTCUSDT", "sell", "0.999", "0.10989", "USDT"),
+    ]
+    assert all(f["order_id"] and f["trade_id"] and f["time"].startswith("2025-03-0") for f in fills)
+    _, soup = page(client, symbol="ETHUSDT", broker=two_traders["main"])
+    assert set(rows(soup, "stat-by-source")) == {"Webhook · tv-breakout"}
+    _, soup = page(client, bot=bot, side="sell")  # the bot never sold first: no short round trip
+    assert rows(soup, "stat-by-source")["Bot · trend-rider"][2] == "0.00" and soup.find(id="stat-trips") is None
+    _, soup = page(client, bot=bot, side="buy", period="ytd")  # 2025 is not this year: nothing closed in it
+    assert soup.find(id="stat-trips") is None
+
+    client.post("/logout", data={"csrf_token": _csrf(soup)})
+    login(two_traders["b"][0].username, two_traders["b"][1])
+    response, soup = page(client, bot=bot)
+    assert response.status_code == 400 and "unknown bot" in soup.find(id="stat-error").get_text()
+    assert "trend-rider" not in soup.get_text()
 
 
 def test_round_trips_export_as_csv_with_the_page_filters(client, login, two_traders):
@@ -267,3 +212,28 @@ def test_an_open_position_is_marked_at_the_venues_last_price(client, login, make
     unrealised = (D("0.01") * mark - D("200.2")).quantize(D("0.01"))
     assert cells[7] == f"{unrealised:,.2f}USDT"
     assert rows(soup, "stat-by-symbol")["BTCUSDT · Sim"][3] == f"{unrealised:,.2f}"
+
+
+def test_the_bots_page_and_the_statistics_page_show_one_position_and_pnl_for_a_bot(client, login, make_user):
+    """Issue 19: a buy of 0.001 BTC paying its fee in BTC, then a sell of the ordered 0.001, is one long
+    round trip on both pages (no "short 0.000001"), and a later entry is the same open position on both."""
+    user, password = make_user()
+    ledger = Ledger(user.id)
+    desk = ledger.broker("Dust desk")
+    bot = ledger.bot(desk, "dusty")
+    ledger.trade(desk, "buy", "0.001", "50000", DAY1, fee="0.000001", fee_asset="BTC", source="bot", source_ref=bot)
+    ledger.trade(desk, "sell", "0.001", "51000", DAY2, fee="0.051", source="bot", source_ref=bot)
+    ledger.trade(desk, "buy", "0.01", "52000", DAY3, fee="0.52", source="bot", source_ref=bot)
+    login(user.username, password)
+
+    _, stats = page(client)
+    row = rows(stats, "stat-by-source")["Bot · dusty"]
+    [position] = stats.find(id="stat-positions").tbody.find_all("tr")
+    [trip] = stats.find(id="stat-trips").tbody.find_all("tr")
+    assert "short" not in trip.get_text() and "short" not in position.get_text()
+    bot_page = BeautifulSoup(client.get(f"/bots/{bot}").get_data(as_text=True), "html.parser")
+    realised_tile = bot_page.find(string="Realized P&L").find_parent(class_="tile").find(class_="big")
+    cents = D("0.01")
+    assert D(row[2]).quantize(cents) == D(realised_tile.get_text().split()[0]) == D("0.90")  # 50.949 − 50 − 0.051
+    held = D(bot_page.find(id="bot-position").get_text().split()[0])
+    assert held == D(position.find_all("td")[3].get_text(strip=True)) == D("0.01")

@@ -65,6 +65,34 @@ def test_flatten_confirmation_lists_then_flattens(signed_in_trader, make_bot, ce
     assert order_state(desk.resting_order_id) == "cancelled"
 
 
+def test_a_bot_page_closes_its_position_once_and_pauses_when_asked(
+    signed_in_trader, make_bot, make_user, login, app, celery_worker_process
+):
+    trader, client = signed_in_trader
+    desk = make_desk(trader, make_bot)
+    held_by_webhook = positions(desk)[1]
+    page = client.get(f"/bots/{desk.bot_id}").get_data(as_text=True)
+    assert 'id="bot-close"' in page and 'id="bot-pause-close"' in page and "Close this bot" in page
+    token = csrf_token_from(page)
+    stranger, password = make_user()
+    other = app.test_client()
+    login(stranger.username, password, other)
+    refused = other.post(
+        f"/bots/{desk.bot_id}/close", data={"csrf_token": csrf_token_from(other.get("/").get_data(as_text=True))}
+    )
+    assert refused.status_code == 404  # another trader's bot is not found
+
+    first = client.post(f"/bots/{desk.bot_id}/close", data={"csrf_token": token, "pause": "1"}, follow_redirects=True)
+    assert "Pausing the bot and closing its position" in first.get_data(as_text=True)
+    wait_for(lambda: positions(desk) == (0, held_by_webhook))
+    with new_session() as session:
+        assert session.get(Bot, desk.bot_id).state == "paused"
+    assert order_state(desk.resting_order_id) == "open"  # the manual order is not the bot's
+    again = client.post(f"/bots/{desk.bot_id}/close", data={"csrf_token": token}, follow_redirects=True)
+    assert "holds no position: nothing to close" in again.get_data(as_text=True)
+    assert 'id="bot-close"' not in client.get(f"/bots/{desk.bot_id}").get_data(as_text=True)
+
+
 def test_flatten_bad_input_does_nothing(signed_in_trader, make_bot, make_user):
     trader, client = signed_in_trader
     desk = make_desk(trader, make_bot)

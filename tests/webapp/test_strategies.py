@@ -20,6 +20,11 @@ HEADER = "from core.strategies import Strategy\n\n\n"
 BAD_INPUTS = {
     "syntax error": (HEADER + "class Broken(Strategy)\n    pass\n", "line 4", "syntax error"),
     "forbidden code": ("import os\n" + HEADER + "class Sneaky(Strategy):\n    pass\n", "line 1", "&#39;os&#39;"),
+    "megabytes printed": (
+        HEADER + "class Loud(Strategy):\n    def should_long(self):\n        print('x' * 10 ** 7)\n",
+        "line 6",
+        "print() output goes nowhere",
+    ),
 }
 RUNTIME_BAD = {
     "NaN size": (
@@ -32,6 +37,11 @@ RUNTIME_BAD = {
         "stop_loss",
     ),
     "wrong type": ("    def should_long(self):\n        return 'yes'\n", "should_long"),
+    "NaN stop": (
+        "    def should_long(self):\n        return True\n\n    def stop_loss(self):\n        return float('nan')\n",
+        "stop_loss",
+    ),
+    "endless recursion": ("    def should_long(self):\n        return self.should_long()\n", "recursed too deeply"),
     "raises on the 500th candle": (
         "    def should_long(self):\n        if len(self.data.close) == 500:\n"
         "            raise ValueError('boom at candle 500')\n        return False\n",

@@ -1,5 +1,6 @@
 """Journey in Chromium: new strategy from a template, type in CodeMirror, validate shows the error line,
-save, restore, try on candles draws the chart; without JS the textarea still saves the code."""
+save (leaving unsaved asks first), restore, try on candles draws the chart; without JS the textarea still
+saves the code."""
 
 from __future__ import annotations
 
@@ -66,6 +67,15 @@ def test_edit_validate_save_and_restore_in_codemirror(page, browser_login):
     error_line.wait_for()
     assert error_line.count() == 1 and error_line.inner_text() == "        return self.data.close[-1] >"
     assert page.locator(".cm-gutter-lint .cm-lint-marker-error").count() == 1
+
+    # Leaving with the typed code unsaved asks first; staying keeps the page and the code.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    editor_url = page.url
+    page.click("header a:has-text('Strategies')", no_wait_after=True)
+    page.wait_for_function("() => true")  # a round trip: the dialog has been answered by now
+    assert asked == ["beforeunload"] and page.url == editor_url
+    assert page.input_value("#code") == BROKEN
 
     page.fill("input[name=note]", "typed in the browser")
     page.click("#save-button")

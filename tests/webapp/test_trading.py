@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 import time
 from decimal import Decimal
@@ -13,6 +14,8 @@ from decimal import Decimal
 import pytest
 
 from core.infra.bus import get_redis, order_events_channel
+from core.infra.db import session_scope
+from core.models import BrokerConnection
 from tests.support import csrf_token_from
 from tests.trading_support import make_trader
 
@@ -69,6 +72,13 @@ def _wait(trader, order_id, states, timeout=30):
         ({"type": "limit", "price": "1e-9"}, "rounds to 0"),
         ({"size": "5000"}, "insufficient balance"),
         ({"size_mode": "percent", "size": "150"}, "at most 100"),
+        (
+            {"side": "sell", "type": "stop_loss", "stop_price": "100000000"},
+            "a sell stop at 100000000 would trigger at once",
+        ),
+        ({"side": "buy", "type": "stop_loss", "stop_price": "1"}, "a buy stop must be above it"),
+        ({"side": "sell", "type": "take_profit", "stop_price": "1"}, "a sell take-profit must be above it"),
+        ({"side": "sell", "type": "oco", "price": "1", "stop_price": "2"}, "a sell take-profit at 1 would trigger"),
     ],
 )
 def test_ticket_live_check_explains_bad_input(client, trader, fields, message):
@@ -94,7 +104,7 @@ def test_confirmed_ticket_is_placed_by_the_worker_and_shows_in_history(client, t
     assert _wait(trader, order_id, {"filled"}) == "filled"
     assert len(trader.at_sim(order_id)) == 1
     history = client.get("/trading/history?symbol=BTCUSDT&side=buy").get_data(as_text=True)
-    assert f"<td>{order_id}</td>" in history and "filled" in history
+    assert f'/trading/orders/{order_id}">{order_id}</a></td>' in history and "filled" in history
     rows = list(csv.DictReader(io.StringIO(client.get("/trading/history?format=csv").get_data(as_text=True))))
     assert rows[0]["id"] == str(order_id) and rows[0]["state"] == "filled" and rows[0]["quantity"] == "0.01"
     assert client.get("/trading/history?side=sell").get_data(as_text=True).count("No orders match") == 1
@@ -134,7 +144,7 @@ def test_open_order_is_listed_and_cancelled_from_the_page(client, trader, celery
 def test_portfolio_values_balances_in_usdt(client, trader):
     html = client.get(f"/trading/portfolio?broker={trader.broker_id}").get_data(as_text=True)
     assert "BTC" in html and "USDT" in html
-    total = Decimal(html.split('id="portfolio-total">')[1].split("<")[0])
+    total = Decimal(html.split('id="portfolio-total">')[1].split("<")[0].replace(",", ""))  # money: 100,123.45
     assert total > Decimal("100000")  # 100000 USDT + 1 BTC at its last price
 
 
@@ -166,3 +176,22 @@ def test_another_users_order_cannot_be_cancelled(client, trader, make_user, logi
     token = csrf_token_from(client.get("/trading/").get_data(as_text=True))
     assert client.post(f"/trading/orders/{order_id}/cancel", data={"csrf_token": token}).status_code == 404
     assert client.get(f"/trading/portfolio?broker={trader.broker_id}").status_code == 404
+
+
+def test_the_trading_page_opens_on_the_connection_last_used(client, trader):
+    with session_scope() as session:
+        second = BrokerConnection(user_id=trader.user_id, venue="sim", label="AAA second", base_url=trader.sim.url)
+        second.set_credentials("k" * 16, "s" * 24)
+        session.add(second)
+        session.flush()
+        second_id = second.id
+
+    def selected() -> int:
+        html = client.get("/trading/").get_data(as_text=True)
+        return int(re.search(r'<option value="(\d+)" selected>[^<]*\(sim\)', html).group(1))
+
+    assert selected() == trader.broker_id  # the one the page last opened on, though "AAA second" sorts first
+    client.get(f"/trading/?broker={second_id}")
+    assert selected() == second_id  # remembered
+    client.get("/trading/?broker=999999999")  # not one of the trader's: ignored, the remembered one stays
+    assert selected() == second_id

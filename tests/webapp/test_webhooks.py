@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -356,7 +357,7 @@ def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, log
             "broker_id": broker_id,
             "symbol": "",
             "size_mode": "quote",
-            "size_value": "25",
+            "size_value": "50",
             "allow_buy": "y",
             "allow_sell": "y",
             "cadence": "5m",
@@ -384,7 +385,8 @@ def test_trader_creates_a_webhook_and_sees_its_url_and_alert_message(client, log
     ):
         assert placeholder in detail
     assert webhook.allowed_actions == ["buy", "sell"] and webhook.cadence == "5m"
-    assert webhook.ip_allowlist == list(TRADINGVIEW_IPS) and webhook.size_value == Decimal(25)
+    assert webhook.ip_allowlist == list(TRADINGVIEW_IPS) and webhook.size_value == Decimal(50)
+    assert re.search(r'<td class="num">50 quote</td>', client.get("/webhooks/").get_data(as_text=True))  # not 5E+1
     assert webhook.cadence_from is not None and webhook.cadence_from.timestamp() % 300 == 0
 
 

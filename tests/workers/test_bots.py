@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select
 
 from core import tasks
@@ -97,13 +98,38 @@ def test_the_feeds_hook_enqueues_the_tick_for_a_running_bot_and_not_for_a_paused
         "sim", "BTCUSDT", "1h", stored.open_time, stored.open, stored.high, stored.low, stored.close, stored.volume
     )
     hook = TickHook(due_ticks, task_sender().send_task)
-    sent = enqueue_due_ticks(candle, redis_client, hook)
+    sent = enqueue_due_ticks([candle], redis_client, hook)
     mine = {tick.args[0] for tick in sent} & {running, paused}
     assert mine == {running}
     # The same close seen again (a feed reconnect) enqueues nothing more.
-    assert not {tick.args[0] for tick in enqueue_due_ticks(candle, redis_client, hook)} & mine
+    assert not {tick.args[0] for tick in enqueue_due_ticks([candle], redis_client, hook)} & mine
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _orders(running):
         time.sleep(0.2)
     [order] = _orders(running)
     assert order.side == "buy" and _orders(paused) == []
+
+
+@pytest.mark.slow
+def test_a_bots_worker_warms_the_sandbox_of_every_running_bot_so_no_tick_starts_one(bot_trader, make_bot, hour_candles):
+    from core.bots.spec import running_specs
+    from workers import bots as bot_tasks
+
+    running = make_bot(bot_trader, ALWAYS_LONG)
+    paused = make_bot(bot_trader, ALWAYS_LONG, start=False)
+    try:
+        assert bot_tasks.warm_running_bots() >= 1
+        warm = {key[0]: sandbox for key, sandbox in bot_tasks._sandboxes.items()}
+        assert paused not in warm and warm[running].starts == 1
+        with new_session() as session:
+            [spec] = [s for s in running_specs(session) if s.bot_id == running]
+            candles = load_candles(
+                session.connection(), "sim", "BTCUSDT", "1h", end_ms=hour_candles[-1], limit=50, newest=True
+            )
+        rows = [[c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume)] for c in candles]
+        assert bot_tasks.decide(spec, rows, None)["enter"] == "long"
+        assert bot_tasks.sandbox_for(spec) is warm[running] and warm[running].starts == 1
+    finally:
+        for sandbox in list(bot_tasks._sandboxes.values()):
+            sandbox.close()
+        bot_tasks._sandboxes.clear()

@@ -33,6 +33,18 @@ def _age(order_id: int, seconds: int) -> None:
         order.created_at = order.updated_at = utcnow() - timedelta(seconds=seconds)
 
 
+def _maintenance_idle(timeout_s: float = 120.0) -> bool:
+    """No reconciliation task queued or running (a worker's start-up pass sweeps every connection: the
+    weight its sweeps spend on this venue must not be counted as this test's)."""
+    redis = get_redis()
+    deadline = time.monotonic() + timeout_s
+    while redis.llen("maintenance") or redis.hlen("unacked"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_order_stuck_in_new_waits_while_the_orders_queue_works_off_a_backlog(trader):
     order_id = trader.order()
     _age(order_id, 60)
@@ -51,6 +63,7 @@ def test_order_stuck_in_new_waits_while_the_orders_queue_works_off_a_backlog(tra
 
 
 def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker_process, trader):
+    assert _maintenance_idle()  # the worker's start-up pass is over: the passes below are this test's
     order_id = trader.order()  # recorded while the queue was down: never enqueued
     _age(order_id, 60)
     from workers.celery_app import app
@@ -61,7 +74,7 @@ def test_order_stuck_in_new_is_reenqueued_and_placed_by_the_worker(celery_worker
     while not any(r["requeued"] for r in reports) and len(reports) < 30:
         reports.append(tasks.send_reconcile_broker(trader.broker_id, app=app).get(timeout=60))
         time.sleep(0.5)
-    assert [r["requeued"] for r in reports][-1] == 1 and sum(r["requeued"] for r in reports) == 1
+    assert [r["requeued"] for r in reports][-1] == 1 and sum(r["requeued"] for r in reports) == 1, str(reports[-1])
     deadline = time.monotonic() + 30
     while trader.reload(order_id).state != "filled" and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -108,6 +121,7 @@ def _background_weight() -> int:
 
 
 def test_a_quiet_connection_is_swept_once_per_sweep_interval_not_every_pass(trader):
+    assert _maintenance_idle()
     order_id = trader.order()
     placement.place(order_id)
     _age(order_id, 3600)  # filled an hour ago: history, no activity

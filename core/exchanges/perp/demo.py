@@ -7,6 +7,7 @@ deterministic so a restarted engine finds the same accounts and positions.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,6 +53,8 @@ class SimPorts(BaseModel):
     paradex_port: Annotated[int, Field(ge=1, le=65535)] = 8902
     seed: int | None = 7
     spread_every_s: tuple[float, float] = (4.0, 10.0)
+    funding_every_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0  # 0: funding only on /sim/admin/funding
+    funding_rate_bps: Annotated[Decimal, Field(ge=-100, le=100)] = Decimal("0.1")  # longs pay shorts when > 0
 
 
 def sim_ports(arb_section: dict[str, Any]) -> SimPorts:

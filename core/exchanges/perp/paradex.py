@@ -316,7 +316,8 @@ class ParadexVenue(PerpVenue):
         for row in _results(await self._call("GET", "/positions")):
             try:
                 size = Decimal(str(row["size"]))
-                entry = row.get("average_entry_price")
+                entry, liquidation = row.get("average_entry_price"), row.get("liquidation_price")
+                funding = row.get("realized_positional_funding_pnl")
                 out.append(
                     PerpPosition(
                         VENUE,
@@ -324,6 +325,8 @@ class ParadexVenue(PerpVenue):
                         size if row.get("side", "LONG") == "LONG" else -abs(size),
                         Decimal(str(entry)) if entry not in (None, "") else None,
                         Decimal(str(row.get("unrealized_pnl") or 0)),
+                        Decimal(str(liquidation)) if liquidation not in (None, "") else None,
+                        Decimal(str(funding)) if funding not in (None, "") else None,
                     )
                 )
             except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
@@ -333,7 +336,13 @@ class ParadexVenue(PerpVenue):
     async def account(self) -> PerpAccount:
         raw = await self._call("GET", "/account")
         try:
-            return PerpAccount(VENUE, Decimal(str(raw["account_value"])), Decimal(str(raw["free_collateral"])))
+            maintenance = raw.get("maintenance_margin_requirement")
+            return PerpAccount(
+                VENUE,
+                Decimal(str(raw["account_value"])),
+                Decimal(str(raw["free_collateral"])),
+                Decimal(str(maintenance)) if maintenance not in (None, "") else None,
+            )
         except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
             raise errors.MalformedResponse("account reply lacks account_value/free_collateral", venue=VENUE) from exc
 

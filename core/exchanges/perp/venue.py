@@ -55,6 +55,8 @@ class PerpPosition:
     size: Decimal  # signed: positive long, negative short
     entry_price: Decimal | None
     unrealized_pnl: Decimal = Decimal(0)
+    liquidation_price: Decimal | None = None  # the venue's estimate; None when it gives none
+    funding: Decimal | None = None  # funding settled on this position since it opened (+ received), if given
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ class PerpAccount:
     venue: str
     equity: Decimal
     available: Decimal
+    maintenance_margin: Decimal | None = None  # what the open positions require; None when the venue gives none
+
+    @property
+    def margin_ratio(self) -> Decimal | None:
+        """Maintenance margin over equity: 1 (or more) is the liquidation line."""
+        if self.maintenance_margin is None:
+            return None
+        return self.maintenance_margin / self.equity if self.equity > 0 else Decimal(1)
 
 
 class PerpVenue(abc.ABC):
@@ -97,6 +107,11 @@ class PerpVenue(abc.ABC):
 
     @abc.abstractmethod
     async def account(self) -> PerpAccount: ...
+
+    async def account_state(self) -> tuple[PerpAccount, list[PerpPosition]]:
+        """The account and its positions, read together (the arbitrage engine's risk watch)."""
+        account, positions = await asyncio.gather(self.account(), self.positions())
+        return account, positions
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -333,30 +333,14 @@ class VestVenue(PerpVenue):
         return reply
 
     async def positions(self) -> list[PerpPosition]:
-        out = []
-        for row in _as_list((await self._account_raw()).get("positions")):
-            try:
-                size = Decimal(str(row["size"]))
-                entry = row.get("entryPrice")
-                out.append(
-                    PerpPosition(
-                        VENUE,
-                        row["symbol"],
-                        size if row.get("isLong", True) else -size,
-                        Decimal(str(entry)) if entry is not None else None,
-                        Decimal(str(row.get("unrealizedPnl", 0))),
-                    )
-                )
-            except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
-                raise errors.MalformedResponse(f"bad position {row!r:.100}", venue=VENUE) from exc
-        return [p for p in out if p.size != 0]
+        return _positions(await self._account_raw())
 
     async def account(self) -> PerpAccount:
-        raw = await self._account_raw()
-        try:
-            return PerpAccount(VENUE, Decimal(str(raw["totalAccountValue"])), Decimal(str(raw["withdrawable"])))
-        except (KeyError, ArithmeticError, ValueError) as exc:
-            raise errors.MalformedResponse("account reply lacks totalAccountValue/withdrawable", venue=VENUE) from exc
+        return _account(await self._account_raw())
+
+    async def account_state(self) -> tuple[PerpAccount, list[PerpPosition]]:
+        raw = await self._account_raw()  # one request: Vest's account carries its positions
+        return _account(raw), _positions(raw)
 
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed:
         return BookFeed(OrderBook(VENUE, market), self._book_session, on_book)
@@ -388,6 +372,43 @@ async def _ping_forever(ws: Any, interval: float = 30.0) -> None:
     while True:
         await asyncio.sleep(interval)
         await ws.send(json.dumps({"method": "PING", "params": [], "id": 0}))
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return Decimal(str(value)) if value not in (None, "") else None
+
+
+def _positions(raw: dict[str, Any]) -> list[PerpPosition]:
+    out = []
+    for row in _as_list(raw.get("positions")):
+        try:
+            size = Decimal(str(row["size"]))
+            out.append(
+                PerpPosition(
+                    VENUE,
+                    row["symbol"],
+                    size if row.get("isLong", True) else -size,
+                    _optional_decimal(row.get("entryPrice")),
+                    Decimal(str(row.get("unrealizedPnl", 0))),
+                    _optional_decimal(row.get("liqPrice")),
+                    _optional_decimal(row.get("settledFunding")),
+                )
+            )
+        except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+            raise errors.MalformedResponse(f"bad position {row!r:.100}", venue=VENUE) from exc
+    return [p for p in out if p.size != 0]
+
+
+def _account(raw: dict[str, Any]) -> PerpAccount:
+    try:
+        return PerpAccount(
+            VENUE,
+            Decimal(str(raw["totalAccountValue"])),
+            Decimal(str(raw["withdrawable"])),
+            _optional_decimal(raw.get("maintMargin")),
+        )
+    except (KeyError, ArithmeticError, ValueError) as exc:
+        raise errors.MalformedResponse("account reply lacks totalAccountValue/withdrawable", venue=VENUE) from exc
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -13,6 +13,7 @@ we look it up by its client order id first, and only resend (with the same id) i
 from __future__ import annotations
 
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import redis as redis_lib
 import requests
 
+from core.exchanges import answers
 from core.exchanges.clock import VenueClock
 from core.exchanges.errors import (
     ExchangeError,
@@ -30,6 +32,7 @@ from core.exchanges.errors import (
     OrderNotFound,
     RateLimited,
     Unavailable,
+    UnknownSymbol,
 )
 from core.exchanges.models import (
     Balance,
@@ -140,6 +143,11 @@ class Exchange(ABC):
         self.redis = redis
         self.session = requests.Session()  # keep-alive: one TCP/TLS connection reused per venue
         self.session.headers["User-Agent"] = "aristobot/0.1"
+        # The environment's proxy and CA settings, read once: requests reads them again for every request
+        # when trust_env is on (a tenth of the orders worker's CPU per order, measured in BENCHMARKS.md).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.trust_env = False
         # Limits default to the venue's documented budgets; an account tier may allow more.
         self.limiter = RateLimiter(
             redis,
@@ -150,7 +158,7 @@ class Exchange(ABC):
             max_wait_s=max_wait_s,
             sleep=sleep,
         )
-        self.clock = VenueClock(self.server_time_ms, venue=self.venue)
+        self.clock = VenueClock(self._venue_time_ms, venue=self.venue)
         self._markets: dict[str, SymbolRules] | None = None
 
     def __repr__(self) -> str:
@@ -215,8 +223,13 @@ class Exchange(ABC):
 
     def markets(self, *, refresh: bool = False) -> dict[str, SymbolRules]:
         if self._markets is None or refresh:
-            self._markets = self.load_markets()
+            with answers.unheard():  # the venue's, not an order's: no order's audit trail keeps it
+                self._markets = self.load_markets()
         return self._markets
+
+    def _venue_time_ms(self) -> int:
+        with answers.unheard():
+            return self.server_time_ms()
 
     def adopt_venue_facts(self, other: Exchange) -> None:
         """Start from what another adapter of the same venue and URL (another account) already knows:
@@ -235,7 +248,7 @@ class Exchange(ABC):
         try:
             return self.markets()[symbol]
         except KeyError:
-            raise InvalidOrder(f"unknown symbol {symbol!r} on {self.venue}", venue=self.venue) from None
+            raise UnknownSymbol(f"unknown symbol {symbol!r} on {self.venue}", venue=self.venue) from None
 
     def now_ms(self) -> int:
         """Our clock corrected by the venue's measured offset; what signed requests carry."""
@@ -392,6 +405,7 @@ class Exchange(ABC):
         try:
             payload = response.json()
         except ValueError:
+            answers.hear(response, is_json=False)
             if response.status_code >= 500:
                 raise Unavailable(
                     f"venue error HTTP {response.status_code}", venue=self.venue, code=response.status_code
@@ -399,6 +413,7 @@ class Exchange(ABC):
             raise MalformedResponse(
                 f"HTTP {response.status_code} with a body that is not JSON: {response.text[:120]!r}", venue=self.venue
             ) from None
+        answers.hear(response, payload)
         return payload
 
     def _call(self, attempt: Callable[[], T], *, idempotent: bool, cost: int = 1) -> T:

@@ -12,7 +12,11 @@ from typing import Any
 from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.infra.config import Settings
 
-WS_BASE = {"binance": "wss://stream.binance.com:9443"}
+WS_BASE = {
+    "binance": "wss://stream.binance.com:9443",
+    "bitget": "wss://ws.bitget.com/v2/ws/public",  # their protocols: core.candles.source_protocols
+    "kraken": "wss://ws.kraken.com/v2",
+}
 
 
 def ws_base_url(venue: str, settings: Settings) -> str:
@@ -68,6 +72,7 @@ class ControlReply:
 
     request_id: int | None
     error: str | None
+    symbol: str | None = None  # venues that answer per symbol rather than per request id (Bitget, Kraken)
 
 
 def _decimal(data: dict[str, Any], key: str) -> Decimal:

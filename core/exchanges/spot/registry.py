@@ -49,7 +49,7 @@ def make_exchange(
         cls = VENUES[venue]
     except KeyError:
         raise ValueError(f"unknown venue {venue!r}; expected one of {', '.join(sorted(VENUES))}") from None
-    if venue == "bitget" and not passphrase:
+    if venue == "bitget" and api_key and not passphrase:  # public market data (feeds, downloads) needs no key
         raise ValueError("bitget needs the API key's passphrase")
     client = redis_lib.Redis.from_url(redis) if isinstance(redis, str) else redis
     return cls(

@@ -276,3 +276,18 @@ def test_run_job_takes_column_lists_and_returns_json_able_results():
     bad = run_job(SmaCross, {"candles": {"open_time": []}})
     assert bad["status"] == "failed" and "lack column" in bad["error"]["message"]
     assert run_job(SmaCross, {**payload, "params": {"nope": 1}})["error"]["kind"] == "params"
+
+
+def test_when_one_candle_touches_both_levels_its_path_decides_which_fills():
+    opens = [100, 100, 100, 100, 100]
+    params = {"sl": 95.0, "tp": 105.0, "leave": 99}
+    # a falling candle walks open -> high -> low -> close: the target is reached first
+    falling = make_candles(opens, highs=[100, 100, 106, 100, 100], lows=[100, 100, 94, 100, 100],
+                           closes=[100, 100, 97, 100, 100])  # fmt: skip
+    (trade,) = run_backtest(At, falling, params, BacktestSettings(fee=0)).trades
+    assert (trade.exit_index, trade.exit_price, trade.exit_reason) == (2, 105.0, "take_profit")
+    # a rising one walks open -> low -> high -> close: the stop first
+    rising = make_candles(opens, highs=[100, 100, 106, 100, 100], lows=[100, 100, 94, 100, 100],
+                          closes=[100, 100, 103, 100, 100])  # fmt: skip
+    (trade,) = run_backtest(At, rising, params, BacktestSettings(fee=0)).trades
+    assert (trade.exit_index, trade.exit_price, trade.exit_reason) == (2, 95.0, "stop_loss")

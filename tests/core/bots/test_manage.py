@@ -122,20 +122,20 @@ def test_start_follows_the_symbol_and_the_feed_hook_ticks_only_running_bots(owne
         bot = manage.create_bot(session, owner["user_id"], _settings(owner, symbol="ZZBOTUSDT"))
         bot_id = bot.id
     candle = ClosedCandle("sim", "ZZBOTUSDT", "1h", 1_700_000_000_000, *(1,) * 5)
-    assert due_ticks(candle) == []
+    assert due_ticks([candle]) == []
     with session_scope() as session:
         manage.start_bot(session, manage.get_bot(session, owner["user_id"], bot_id))
     assert redis_client.sismember(EXTRA_SYMBOLS, "ZZBOTUSDT")
-    [tick] = due_ticks(candle)
+    [tick] = due_ticks([candle])
     assert tick.task_name == tasks.BOT_TICK and tick.args == (bot_id, candle.open_time, "1h")
     assert tick.idempotency_key == f"bot:{bot_id}:1h:{candle.open_time}"
-    assert due_ticks(ClosedCandle("sim", "ZZBOTUSDT", "4h", 1_700_000_000_000, *(1,) * 5)) == []
+    assert due_ticks([ClosedCandle("sim", "ZZBOTUSDT", "4h", 1_700_000_000_000, *(1,) * 5)]) == []
     with session_scope() as session:
         bot = manage.get_bot(session, owner["user_id"], bot_id)
         with pytest.raises(manage.BotError, match="pause the bot"):
             manage.delete_bot(session, bot)
         manage.pause_bot(session, bot)
-    assert due_ticks(candle) == []
+    assert due_ticks([candle]) == []
     with session_scope() as session:
         manage.delete_bot(session, manage.get_bot(session, owner["user_id"], bot_id))
     assert _count(owner["user_id"]) == 0

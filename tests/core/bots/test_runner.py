@@ -180,6 +180,19 @@ def test_an_auth_error_pauses_the_bot(bot_trader, make_bot, hour_candles, decide
     assert bot.state == "paused" and bot.last_error["type"] == "AuthError"
 
 
+def test_a_symbol_the_broker_stopped_listing_pauses_the_bot_and_notifies(bot_trader, make_bot, hour_candles, decider):
+    bot_id = make_bot(bot_trader, ALWAYS_LONG)
+    with session_scope() as session:
+        session.get(Bot, bot_id).symbol = "GONEUSDT"  # delisted while running; the source (sim BTCUSDT) still closes
+    result = run_tick(bot_id, hour_candles[-1], "1h", decider)
+    assert result.action == "error" and _orders(bot_id) == []
+    bot = _bot(bot_id)
+    assert bot.state == "paused" and bot.last_error["type"] == "UnknownSymbol"
+    assert "unknown symbol 'GONEUSDT' on sim" in bot.last_error["message"]
+    [notice] = [n for n in notifications_of(bot_trader.user_id, "bot") if f"#{bot_id}" in n.title]
+    assert notice.title == f"Bot #{bot_id} paused" and "UnknownSymbol" in notice.body
+
+
 def test_a_paused_bot_does_not_tick(bot_trader, make_bot, hour_candles, decider):
     bot_id = make_bot(bot_trader, ALWAYS_LONG, start=False)
     assert run_tick(bot_id, hour_candles[-1], "1h", decider).action == "skip"

@@ -3,14 +3,15 @@ import json
 import secrets
 from decimal import Decimal
 
+import pytest
 from celery import Celery
 from sqlalchemy import create_engine
 
-from core.candles.candle import MINUTE_MS
+from core.candles.candle import MINUTE_MS, ClosedCandle
 from core.candles.pipeline import CandlePipeline
 from core.candles.store import expand_live_event, load_candles, read_stream
-from core.candles.ticks import BotTick, TickHook
-from core.infra.bus import candle_stream, live_channel
+from core.candles.ticks import BotTick, TickHook, enqueue_due_ticks
+from core.infra.bus import bot_tick_claim, candle_stream, live_channel
 from core.infra.config import TIMEFRAMES
 from core.infra.db import get_engine
 
@@ -148,11 +149,11 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
     start = T0
     just_after_close = (start + 3 * MINUTE_MS) / 1000 + 0.5  # the feed's clock: the 3m candle just closed
 
-    def provider(candle):
-        if candle.symbol != symbol or candle.timeframe != "3m":
-            return []
+    def provider(candles):
         return [
             BotTick("workers.bots.test_tick", (bot_id, candle.open_time), f"bot:{bot_id}:{candle.open_time}")
+            for candle in candles
+            if candle.symbol == symbol and candle.timeframe == "3m"
             for bot_id in (1, 2)
         ]
 
@@ -178,12 +179,47 @@ def test_due_bot_ticks_are_enqueued_once_per_bot_and_candle(infra, redis_client)
     assert sorted(tasks) == [("workers.bots.test_tick", [1, start]), ("workers.bots.test_tick", [2, start])]
 
 
+def test_a_tick_the_broker_refused_is_released_and_the_others_of_the_batch_still_go(infra, redis_client):
+    """One question and one Redis round trip for a batch of closes; a send that fails releases its claim
+    (a later sighting of the close may send it) without holding back the other bots' ticks."""
+    symbol = fresh_symbol()
+    closes = [
+        ClosedCandle("sim", symbol, timeframe, T0, Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(1))
+        for timeframe in ("1m", "3m")
+    ]
+    questions: list[int] = []
+
+    def provider(candles):
+        questions.append(len(candles))
+        return [
+            BotTick("t", (bot_id, candle.timeframe), f"bot:{bot_id}:{candle.timeframe}:{symbol}")
+            for candle in candles
+            for bot_id in (1, 2)
+        ]
+
+    sent: list[tuple] = []
+
+    def send_task(name, args, kwargs):
+        if args == [2, "1m"]:
+            raise ConnectionError("broker gone")
+        sent.append(tuple(args))
+
+    with pytest.raises(ConnectionError):
+        enqueue_due_ticks(closes, redis_client, TickHook(provider, send_task))
+    assert questions == [2] and sent == [(1, "1m"), (1, "3m"), (2, "3m")]
+    assert redis_client.exists(bot_tick_claim(f"bot:2:1m:{symbol}")) == 0  # released
+    assert redis_client.exists(bot_tick_claim(f"bot:1:1m:{symbol}")) == 1
+    assert enqueue_due_ticks(
+        closes, redis_client, TickHook(provider, lambda name, args, kwargs: sent.append(args))
+    ) == [BotTick("t", (2, "1m"), f"bot:2:1m:{symbol}")]
+
+
 def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
     symbol = fresh_symbol()
     calls = []
 
-    def provider(candle):
-        calls.append(candle)
+    def provider(candles):
+        calls.extend(candles)
         return []
 
     # the real clock: T0 is long gone

@@ -80,8 +80,10 @@ def test_forbidden_code_is_reported_with_its_line():
         ({"should_long": "return 'yes'"}, "should_long", "True or False"),
         ({"should_long": "return True", "take_profit": "return 'high'"}, "take_profit", "price or None"),
         ({"should_long": "return True", "position_size": "return [1]"}, "position_size", "number"),
+        ({"should_long": "return True", "stop_loss": "return math.nan"}, "stop_loss", "positive price"),
+        ({"should_long": "return True", "position_size": "return -0.5"}, "position_size", "(0, 1]"),
     ],
-    ids=["nan-size", "negative-price", "string-bool", "string-price", "list-size"],
+    ids=["nan-size", "negative-price", "string-bool", "string-price", "list-size", "nan-stop", "negative-size"],
 )
 def test_nonsense_answers_give_a_clear_error(methods, method, fragment, candle_rows):
     error = failure(bad_strategy(**methods), payload={"candles": candle_rows[:50]})
@@ -165,6 +167,32 @@ def test_memory_limit_is_a_structured_error(candle_rows):
     error = failure(bad_strategy(init="self.hog = [0] * (10 ** 10)"), payload={"candles": candle_rows[:50]})
     assert error["type"] == "MemoryLimit" and "700 MB" in error["message"]
     assert error["line"] == FIRST_BODY_LINE + 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "kind", "fragment"),
+    [
+        ("return self.should_long()", "RecursionLimit", "recursed too deeply"),
+        ("self.hog = [0] * (10 ** 10)", "MemoryLimit", "700 MB"),
+    ],
+    ids=["endless-recursion", "unbounded-allocation"],
+)
+def test_a_per_candle_bomb_names_the_method_the_candle_and_the_line(candle_rows, expression, kind, fragment):
+    error = failure(bad_strategy(should_long=expression), payload={"candles": candle_rows[:50]})
+    assert error["type"] == kind and fragment in error["message"]
+    assert error["message"].startswith("should_long() at candle ")
+    assert error["candle_time"] == candle_rows[0][0] and error["line"] == FIRST_BODY_LINE + 1
+
+
+def test_the_issue_example_runs_as_a_bot_tick(candle_rows):
+    """Issue 21's breakout with `self.streak += 1`, asked for a decision the way a live bot asks."""
+    from bench.backtest import BREAKOUT_STREAK_PATH
+
+    with WarmSandbox(BREAKOUT_STREAK_PATH.read_text(), limits=LIMITS) as sandbox:
+        decisions = [sandbox.decide(candle_rows[: 100 + k]) for k in range(3)]
+    assert [d["candle_time"] for d in decisions] == [candle_rows[99 + k][0] for k in range(3)]
+    assert all(isinstance(d["exit"], bool) and d["enter"] in (None, "long") for d in decisions)
+    assert sandbox.starts == 1
 
 
 def test_malformed_payload_is_reported():

@@ -136,7 +136,7 @@ def test_delete_removes_strategy_and_versions(db_session, user):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(st.characters(blacklist_characters="\x00"), max_size=300))
+@given(st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=300))
 def test_any_text_is_stored_unchanged(make_user_once, text):
     with session_scope() as session:
         strategy = store.get_strategy(session, make_user_once.id, make_user_once.strategy_id)
@@ -145,6 +145,12 @@ def test_any_text_is_stored_unchanged(make_user_once, text):
     with session_scope() as session:
         strategy = store.get_strategy(session, make_user_once.id, make_user_once.strategy_id)
         assert store.get_version(strategy, number).code == text
+
+
+def test_a_lone_surrogate_is_refused_with_its_line(make_user_once):
+    with session_scope() as session, pytest.raises(store.StrategyStoreError, match="line 2 holds a character"):
+        strategy = store.get_strategy(session, make_user_once.id, make_user_once.strategy_id)
+        store.save_version(session, strategy, "x = 1\ny = '\ud800'\n")
 
 
 @pytest.fixture()

@@ -125,9 +125,9 @@ def test_module_level_code_is_refused():
     assert error["line"] == 2 and "module level" in error["message"]
 
 
-def test_augmented_attribute_assignment_is_explained():
-    error = only_error(strategy("def init(self):\n    self.count = 0\n    self.count += 1\n"))
-    assert error["line"] == 7 and "Augmented assignment" in error["message"]
+def test_augmented_assignment_of_a_slice_is_explained():
+    error = only_error(strategy("def init(self):\n    self.counts = [0, 0]\n    self.counts[0:1] += [1]\n"))
+    assert error["line"] == 7 and "augmented assignment of a slice" in error["message"]
 
 
 def test_oversized_code_is_refused_without_parsing():

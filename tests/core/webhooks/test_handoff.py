@@ -24,7 +24,7 @@ def test_a_burst_of_alerts_wakes_one_worker_and_is_drained_in_arrival_order(orde
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS]  # the flag held back the second and third wake-up
 
     seen: list[int] = []
-    assert drain(orders_queue, seen.append) == 3
+    assert drain(orders_queue, seen.append, app) == 3
     assert seen == [11, 12, 13]
     assert orders_queue.llen(WEBHOOKS_PENDING) == 0
 
@@ -37,7 +37,7 @@ def test_an_alert_arriving_once_a_drain_started_wakes_another_worker(orders_queu
         if alert_id == 1:  # arrives while this worker drains: the flag was cleared, so it wakes one more
             hand_off(2, orders_queue, app)
 
-    assert drain(orders_queue, process) == 2
+    assert drain(orders_queue, process, app) == 2
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]
 
 
@@ -53,9 +53,28 @@ def test_a_failing_alert_and_the_ones_behind_it_go_back_in_front_in_order(orders
         done.append(alert_id)
 
     with pytest.raises(RuntimeError):
-        drain(orders_queue, process)
+        drain(orders_queue, process, app)
     assert done == [1, 2]
     assert orders_queue.lrange(WEBHOOKS_PENDING, 0, -1) == ["3", "4", "5"]  # the task's retry takes them again
+
+
+def test_a_backlog_is_taken_a_slice_at_a_time_so_a_worker_can_stop_between_tasks(orders_queue):
+    """A worker's warm shutdown waits for its running tasks: a drain ends after its slice and hands the rest
+    to a new task instead of holding the worker for as long as the backlog lasts."""
+    app = sender()
+    for alert_id in range(1, 10):
+        hand_off(alert_id, orders_queue, app)
+    assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS]
+    seen: list[int] = []
+
+    assert drain(orders_queue, seen.append, app, slice_s=0) == 4  # one batch, then the slice is spent
+    assert seen == [1, 2, 3, 4]
+    assert orders_queue.lrange(WEBHOOKS_PENDING, 0, -1) == [str(alert_id) for alert_id in range(5, 10)]
+    assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]  # the rest has its own task
+
+    assert drain(orders_queue, seen.append, app) == 5  # that task, within its slice, takes the rest
+    assert seen == list(range(1, 10))
+    assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]  # an empty list wakes no one
 
 
 def test_redis_down_is_reported_and_the_wake_flag_never_sticks(orders_queue):

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from core import tasks
 from core.infra.db import new_session, session_scope, utcnow
+from core.ledger.positions import net_position
 from core.models import Fill, Order, User, WebhookAlert
-from core.webhooks.positions import net_position
 from core.webhooks.processing import process_alert, unprocessed_alert_ids
 from tests.core.webhooks.fixtures import sender
 from tests.trading_support import make_trader
@@ -43,7 +43,7 @@ def _user(trader):
         return session.get(User, trader.user_id)
 
 
-def _fill(order_id: int, side: str, quantity: str) -> None:
+def _fill(order_id: int, side: str, quantity: str, fee: str = "0", fee_asset: str | None = None) -> None:
     with session_scope() as session:
         order = session.get(Order, order_id)
         session.add(
@@ -56,6 +56,8 @@ def _fill(order_id: int, side: str, quantity: str) -> None:
                 venue_trade_id=secrets.token_hex(6),
                 price=Decimal(100),
                 quantity=Decimal(quantity),
+                fee=Decimal(fee),
+                fee_asset=fee_asset,
                 traded_at=utcnow(),
             )
         )
@@ -105,6 +107,26 @@ def test_close_sells_the_webhooks_own_net_position(make_user, broker_of, webhook
     with new_session() as session:
         order = session.get(Order, closing)
     assert (order.side, order.quantity, order.type) == ("sell", Decimal("0.2"), "market")
+
+
+def test_selling_the_ordered_quantity_after_a_base_fee_leaves_the_webhook_flat_not_short(
+    make_user, broker_of, webhook_of
+):
+    """Issue 19: a buy of 0.001 BTC whose fee the venue took in BTC, then a sell of 0.001, held -0.000001."""
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    app = sender()
+    [bought] = process_alert(_accepted(webhook_id, "buy"), app)
+    [sold] = process_alert(_accepted(webhook_id, "sell"), app)
+    _fill(bought, "buy", "0.001", fee="0.000001", fee_asset="BTC")
+    with new_session() as session:
+        from core.models import Webhook
+
+        assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == Decimal("0.000999")
+    _fill(sold, "sell", "0.001")
+    with new_session() as session:
+        assert net_position(session, session.get(Webhook, webhook_id), "BTCUSDT") == 0
+    assert process_alert(_accepted(webhook_id, "close"), app) == []  # nothing to close, nothing to buy back
 
 
 def test_close_without_position_records_why_no_order_was_made(make_user, broker_of, webhook_of):

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 
 from core import tasks
 from core.infra.db import new_session, session_scope, utcnow
+from core.ledger.positions import net_position
 from core.models import Fill, Order, Webhook, WebhookAlert
-from core.webhooks.positions import net_position
 from core.webhooks.processing import process_alert
 from core.webhooks.protection import protect_entry, record_protection, unprotected_entry_ids
 from tests.core.webhooks.fixtures import sender

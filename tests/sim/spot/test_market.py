@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -24,6 +25,20 @@ def test_history_is_continuous_across_midnight():
     midnight = (NOW_MS // 1000 // 86_400) * 86_400
     before, after = MARKET.trade("ETHUSDT", midnight - 1).price, MARKET.trade("ETHUSDT", midnight).price
     assert abs(after / before - 1) < Decimal("0.01")
+
+
+def test_a_market_of_twenty_symbols_keeps_each_symbols_day_between_its_seconds():
+    """Each second trades every symbol: with many symbols, a day drawn for one must still be there at its
+    next second (a cache of 8 days once evicted them all, so every trade drew a whole day again)."""
+    base = SyntheticMarket().symbols["BTCUSDT"]
+    specs = tuple(replace(base, symbol=f"S{i:02d}USDT", base=f"S{i:02d}") for i in range(20))
+    market = SyntheticMarket(seed=3, symbols=specs)
+    second = LISTING_SECOND + 10 * 86_400 + 3_600
+    first = {spec.symbol: market._day(spec.symbol, second // 86_400) for spec in specs}
+    for offset in range(3):
+        for spec in specs:
+            market.trade(spec.symbol, second + offset)
+    assert all(market._day(symbol, second // 86_400) is day for symbol, day in first.items())
 
 
 def test_no_candles_before_listing():

@@ -102,3 +102,17 @@ def test_emulated_oco_take_profit_with_unknown_outcome_keeps_the_stop(no_oco_bin
     # The take-profit may exist: cancelling the stop could leave it unprotected. Reconciliation decides.
     assert venue.calls("DELETE", "/api/v3/order") == []
     assert [c.params["newClientOrderId"] for c in venue.calls("POST", "/api/v3/order")] == ["ab-50-sl", "ab-50-tp"]
+
+
+def test_the_environment_proxy_and_ca_bundle_are_read_once_when_the_adapter_is_built(monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    behind = BinanceSpot(api_key=DOC_KEY, api_secret=DOC_SECRET, base_url="https://api.example")
+    bypassed = BinanceSpot(api_key=DOC_KEY, api_secret=DOC_SECRET, base_url="https://internal.example")
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert behind.session.proxies["https"] == "http://proxy.example:3128"
+    assert behind.session.verify == str(bundle)
+    assert "https" not in bypassed.session.proxies
+    assert behind.session.trust_env is False  # not read again for every request

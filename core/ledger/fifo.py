@@ -1,0 +1,300 @@
+"""FIFO lot matching of one book (broker × symbol × source), the round trips it closes, their
+statistics, and the position left open (method: core/ledger/__init__.py)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from core.ledger.entries import LedgerFill, Source
+from core.ledger.fills import PRECISION, ZERO
+
+
+@dataclass
+class Lot:
+    """An open piece of a position: signed quantity (> 0 long, < 0 short) and the cash that opened it."""
+
+    fill_id: int
+    opened_at: datetime
+    price: Decimal
+    quantity: Decimal
+    cash: Decimal
+    fees: Decimal  # fees valued in quote still attached to this lot (shown per round trip)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """One lot portion closed by one fill."""
+
+    fill_id: int
+    order_id: int | None
+    quantity: Decimal  # absolute
+    direction: str  # long | short (of the lot)
+    opened_at: datetime
+    closed_at: datetime
+    entry_price: Decimal
+    exit_price: Decimal
+    entry_cash: Decimal
+    exit_cash: Decimal
+    fees: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.entry_cash + self.exit_cash
+
+
+@dataclass
+class Book:
+    """One broker × symbol × source position, after matching its fills in order."""
+
+    broker_id: int
+    symbol: str
+    base: str
+    quote: str
+    source: Source
+    lots: deque[Lot] = field(default_factory=deque)
+    closings: list[Closing] = field(default_factory=list)
+    fee_dust: Decimal = ZERO  # base fees paid since the book was last flat or short, less the dust sold
+    last_order: tuple[str, int | None] | None = None  # the order (or lone fill) of the last fill matched
+    unheld: Decimal = ZERO  # base sold beyond the book's long within its fee dust (spot is never short)
+    unheld_value: Decimal = ZERO  # that base valued at the prices it was sold at
+
+    @property
+    def quantity(self) -> Decimal:
+        return sum((lot.quantity for lot in self.lots), ZERO)
+
+    @property
+    def open_cash(self) -> Decimal:
+        return sum((lot.cash for lot in self.lots), ZERO)
+
+    @property
+    def realised(self) -> Decimal:
+        return sum((closing.pnl for closing in self.closings), ZERO)
+
+    def add(self, fill: LedgerFill) -> None:
+        with localcontext() as ctx:
+            ctx.prec = PRECISION
+            self._add(fill)
+
+    def _add(self, fill: LedgerFill) -> None:
+        change, cash = fill.inventory_change, fill.cash_flow
+        fees = fill.fee_in_quote or ZERO
+        sign = 1 if change > 0 else -1
+        remaining = abs(change)
+        order = ("order", fill.order_id) if fill.order_id is not None else ("fill", fill.fill_id)
+        if order != self.last_order and self.quantity <= 0:
+            self.fee_dust = ZERO  # a new order on a flat or short book: earlier fee dust is not in it
+        self.last_order = order
+        self.fee_dust += fill.base_fee
+        while remaining > 0 and self.lots and (self.lots[0].quantity > 0) != (sign > 0):
+            lot = self.lots[0]
+            portion = min(remaining, abs(lot.quantity))
+            lot_cash, lot_fees = (
+                _share(lot.cash, portion, abs(lot.quantity)),
+                _share(lot.fees, portion, abs(lot.quantity)),
+            )
+            fill_cash, fill_fees = _share(cash, portion, remaining), _share(fees, portion, remaining)
+            self._close(fill, portion, lot, lot_cash, fill_cash, lot_fees + fill_fees)
+            lot.quantity += portion if lot.quantity < 0 else -portion
+            lot.cash -= lot_cash
+            lot.fees -= lot_fees
+            cash -= fill_cash
+            fees -= fill_fees
+            remaining -= portion
+            if lot.quantity == 0:
+                self.lots.popleft()
+        dust = min(remaining, self.fee_dust) if sign < 0 else ZERO
+        if dust > 0:
+            # A sell of the ordered quantity takes the base-fee dust the venue kept from this book's buys
+            # beyond what the book holds: sold from the account's other inventory (entered at this fill's
+            # price), never a short lot (spot is never short).
+            value = dust * fill.price
+            dust_cash, dust_fees = _share(cash, dust, remaining), _share(fees, dust, remaining)
+            self._close(
+                fill,
+                dust,
+                Lot(fill.fill_id, fill.traded_at, fill.price, dust, -value, ZERO),
+                -value,
+                dust_cash,
+                dust_fees,
+            )
+            self.unheld += dust
+            self.unheld_value += value
+            self.fee_dust -= dust
+            cash -= dust_cash
+            fees -= dust_fees
+            remaining -= dust
+        if remaining > 0:
+            self.lots.append(Lot(fill.fill_id, fill.traded_at, fill.price, sign * remaining, cash, fees))
+
+    def _close(
+        self, fill: LedgerFill, portion: Decimal, lot: Lot, lot_cash: Decimal, fill_cash: Decimal, fees: Decimal
+    ):
+        self.closings.append(
+            Closing(
+                fill.fill_id,
+                fill.order_id,
+                portion,
+                "long" if lot.quantity > 0 else "short",
+                lot.opened_at,
+                fill.traded_at,
+                lot.price,
+                fill.price,
+                lot_cash,
+                fill_cash,
+                fees,
+            )
+        )
+
+
+def _share(amount: Decimal, portion: Decimal, whole: Decimal) -> Decimal:
+    """`amount` × portion / whole, and all of it for the last portion (shares then sum exactly)."""
+    return amount if portion == whole else amount * portion / whole
+
+
+def book_key(fill: LedgerFill) -> tuple[int, str, str]:
+    return fill.broker_id, fill.symbol, fill.source.key
+
+
+def one_book(fills: Sequence[LedgerFill]) -> Book:
+    """These fills (at least one) matched FIFO as one book, in (traded_at, id) order."""
+    ordered = sorted(fills, key=lambda f: (f.traded_at, f.fill_id))
+    first = ordered[0]
+    book = Book(first.broker_id, first.symbol, first.base, first.quote, first.source)
+    for fill in ordered:
+        book.add(fill)
+    return book
+
+
+def match_books(fills: Iterable[LedgerFill]) -> dict[tuple[int, str, str], Book]:
+    """Every book of the ledger (broker × symbol × source), each matched by one_book."""
+    groups: dict[tuple[int, str, str], list[LedgerFill]] = {}
+    for fill in fills:
+        groups.setdefault(book_key(fill), []).append(fill)
+    return {key: one_book(group) for key, group in groups.items()}
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    broker_id: int
+    symbol: str
+    quote: str
+    source: Source
+    direction: str
+    quantity: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    entry_price: Decimal  # quantity-weighted fill prices (fees are in `fees`, not in the prices)
+    exit_price: Decimal
+    fees: Decimal
+    pnl: Decimal
+
+
+def round_trips(book: Book) -> list[RoundTrip]:
+    """One per closing order (or per closing fill without an order), in closing order."""
+    groups: dict[tuple, list[Closing]] = {}
+    for closing in book.closings:
+        key = ("order", closing.order_id) if closing.order_id is not None else ("fill", closing.fill_id)
+        groups.setdefault(key, []).append(closing)
+    trips = []
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        for parts in groups.values():
+            quantity = sum((c.quantity for c in parts), ZERO)
+            trips.append(
+                RoundTrip(
+                    book.broker_id,
+                    book.symbol,
+                    book.quote,
+                    book.source,
+                    parts[0].direction,
+                    quantity,
+                    min(c.opened_at for c in parts),
+                    max(c.closed_at for c in parts),
+                    sum((c.entry_price * c.quantity for c in parts), ZERO) / quantity,
+                    sum((c.exit_price * c.quantity for c in parts), ZERO) / quantity,
+                    sum((c.fees for c in parts), ZERO),
+                    sum((c.pnl for c in parts), ZERO),
+                )
+            )
+    return sorted(trips, key=lambda t: t.closed_at)
+
+
+@dataclass(frozen=True)
+class TripStats:
+    count: int = 0
+    wins: int = 0
+    losses: int = 0
+    gross_profit: Decimal = ZERO
+    gross_loss: Decimal = ZERO  # positive
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        return Decimal(self.wins) / self.count if self.count else None
+
+    @property
+    def average_win(self) -> Decimal | None:
+        return self.gross_profit / self.wins if self.wins else None
+
+    @property
+    def average_loss(self) -> Decimal | None:
+        return -self.gross_loss / self.losses if self.losses else None
+
+    @property
+    def profit_factor(self) -> Decimal | None:
+        """Gross profit / gross loss; None without a losing trip (shown as ∞ when there are wins)."""
+        return self.gross_profit / self.gross_loss if self.gross_loss else None
+
+
+def trip_stats(trips: Iterable[RoundTrip]) -> TripStats:
+    count = wins = losses = 0
+    profit = loss = ZERO
+    for trip in trips:
+        count += 1
+        if trip.pnl > 0:
+            wins, profit = wins + 1, profit + trip.pnl
+        elif trip.pnl < 0:
+            losses, loss = losses + 1, loss - trip.pnl
+    return TripStats(count, wins, losses, profit, loss)
+
+
+@dataclass(frozen=True)
+class OpenPosition:
+    broker_id: int
+    symbol: str
+    quote: str
+    source: Source
+    quantity: Decimal  # signed
+    cost: Decimal  # what the open lots cost, fees included (negative for a short: what it received)
+    entry_price: Decimal  # quantity-weighted lot price
+    mark: Decimal | None
+
+    @property
+    def unrealised(self) -> Decimal | None:
+        return None if self.mark is None else self.quantity * self.mark - self.cost
+
+
+MarkKey = tuple[int, str]  # broker_id, symbol
+
+
+def open_position(book: Book, marks: Mapping[MarkKey, Decimal | None]) -> OpenPosition | None:
+    quantity = book.quantity
+    if not book.lots:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        weight = sum((abs(lot.quantity) for lot in book.lots), ZERO)
+        entry = sum((lot.price * abs(lot.quantity) for lot in book.lots), ZERO) / weight
+    return OpenPosition(
+        book.broker_id,
+        book.symbol,
+        book.quote,
+        book.source,
+        quantity,
+        -book.open_cash,
+        entry,
+        marks.get((book.broker_id, book.symbol)),
+    )

@@ -1,0 +1,100 @@
+"""Numbers for humans, one rule for every page: money in 2 decimals with thousands separators, prices by the
+symbol's tick size, quantities by its step (a dust remainder below the step shows as zero), percentages in 2.
+
+Registered as template filters on the app: `{{ value|money }}`, `{{ value|price(tick) }}`, `{{ value|qty(step) }}`,
+`{{ value|pct }}`. A missing value reads "—"; a missing increment falls back to the value's own digits (at most 8).
+`grid(broker_id, symbol)` (a template global) gives a market's tick and step from its stored rules, read once per
+request: `{% set m = grid(o.broker_id, o.symbol) %}{{ o.price|price(m.tick) }}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from flask import Flask, g
+
+from core.brokers import symbol_rules
+from core.infra.db import new_session
+
+MISSING = "—"
+FALLBACK_PLACES = 8
+
+
+def places(increment: Decimal | None) -> int | None:
+    """Decimal places of a tick or step: 0.01 -> 2, 0.00001000 -> 5, 1 -> 0, 10 -> 0; None for none."""
+    if increment is None or increment <= 0:
+        return None
+    exponent = increment.normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def _rounded(value: Decimal, digits: int, rounding: str) -> Decimal:
+    rounded = value.quantize(Decimal(1).scaleb(-digits), rounding=rounding)
+    return abs(rounded) if rounded == 0 else rounded  # never "-0.00"
+
+
+def _grouped(value: Decimal, digits: int, rounding: str) -> str:
+    return f"{_rounded(value, digits, rounding):,.{digits}f}"
+
+
+def money(value: Decimal | float | int | None) -> str:
+    """46694.4852208 -> "46,694.49"."""
+    if value is None:
+        return MISSING
+    return _grouped(Decimal(str(value)), 2, ROUND_HALF_EVEN)
+
+
+def price(value: Decimal | float | None, tick: Decimal | None = None) -> str:
+    """A price on the symbol's tick (46190.44000000 at tick 0.01 -> "46,190.44")."""
+    if value is None:
+        return MISSING
+    value = Decimal(str(value))
+    digits = places(tick)
+    if digits is None:
+        digits = min(FALLBACK_PLACES, max(0, -int(value.normalize().as_tuple().exponent)))
+    return _grouped(value, digits, ROUND_HALF_EVEN)
+
+
+def qty(value: Decimal | float | None, step: Decimal | None = None) -> str:
+    """A quantity on the symbol's step, rounded down: 0.12345678 at step 0.001 -> "0.123"; dust -> "0"."""
+    if value is None:
+        return MISSING
+    value = Decimal(str(value))
+    digits = places(step)
+    if digits is None:
+        digits = min(FALLBACK_PLACES, max(0, -int(value.normalize().as_tuple().exponent)))
+    if step is not None and step > 0 and abs(value) < step:
+        return "0"
+    return _grouped(value, digits, ROUND_DOWN)
+
+
+def pct(value: Decimal | float | None) -> str:
+    """A percentage already in percent: 1.2345 -> "+1.23%" (the sign shown: it is a change)."""
+    if value is None:
+        return MISSING
+    rounded = _rounded(Decimal(str(value)), 2, ROUND_HALF_EVEN)
+    return f"{rounded:+,.2f}%" if rounded else "0.00%"
+
+
+@dataclass(frozen=True)
+class Grid:
+    tick: Decimal | None = None
+    step: Decimal | None = None
+
+
+def grid(broker_id: int, symbol: str) -> Grid:
+    """The market's tick and step (none known: the formatters fall back to the value's digits)."""
+    cache: dict[tuple[int, str], Grid] = g.setdefault("market_grids", {})
+    key = (broker_id, symbol)
+    if key not in cache:
+        with new_session() as session:
+            rules = symbol_rules(session, broker_id, symbol)
+        cache[key] = Grid(rules.tick_size, rules.step_size) if rules else Grid()
+    return cache[key]
+
+
+def init_app(app: Flask) -> None:
+    for name, function in (("money", money), ("price", price), ("qty", qty), ("pct", pct)):
+        app.add_template_filter(function, name)
+    app.add_template_global(grid, "grid")
