@@ -75,6 +75,7 @@ class ArbConfig(Strict):
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_backoff_ms: int = Field(default=50, ge=0, le=60_000)
     leg_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    failed_entry_cooldown_s: float = Field(default=5.0, ge=0, le=3600)  # no new entry this long after a failed one
     stale_book_ms: int = Field(default=1000, ge=10, le=60_000)
     watchdog_s: float = Field(default=5.0, gt=0, le=300)
     slippage_bps: Bps = Decimal(20)

@@ -68,6 +68,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
         self.funding = {v: ZERO for v in VENUES}  # funding booked per leg since the engine started (+ received)
         self._funding_seen: dict[str, Decimal] = {}  # venue -> funding its open position had settled at last read
         self.admin_halted = False  # the administrator's trading halt (core/halt.py): no entries while on
+        self.entries_after = 0.0  # monotonic time before which no entry is tried (after a failed one)
         self.unhedged = False
         self.trading_enabled = False
         self.stopping = False
@@ -211,6 +212,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
             or self.unhedged
             or self.stopping
             or not self.trading_enabled
+            or time.monotonic() < self.entries_after
         ):
             return False
         size = self.cfg.size
@@ -411,6 +413,8 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
         )
         if not ok:
             self.counters["failed"] += 1
+            if kind == "entry":  # a venue refusing or failing now would be asked again at every book update
+                self.entries_after = time.monotonic() + self.cfg.failed_entry_cooldown_s
         if not ok and kind != "rollback":  # a failed rollback is retried by the health loop, not here
             await self.ensure_hedged(intent_id, trusted=not any(r.state == "unknown" for r in results))
         await self.save_position()

@@ -122,6 +122,11 @@ def test_a_leg_rejected_every_time_is_rolled_back_so_no_directional_position_is_
             assert (rollback["venue"], rollback["side"], rollback["size"]) == ("vest", "SELL", "0.01")
             assert sim_positions(sims, creds) == {"vest": ZERO, "paradex": ZERO}
             await wait_for(lambda: not engine.unhedged, 2, "hedge restored")
+            stop.set()  # paradex takes orders again, the spread is still there: the cooldown holds entries back
+            sims.paradex.faults.reject_next_order = False
+            await asyncio.sleep(0.5)
+            assert not events(engine, "entry_executed")
+            assert sim_positions(sims, creds) == {"vest": ZERO, "paradex": ZERO}
         finally:
             stop.set()
             sims.paradex.faults.reject_next_order = False
