@@ -229,10 +229,9 @@ def process_env(**extra) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(infra):
-    """A real Celery worker process on every queue, as the Procfile starts it."""
-    log = open(LOG_DIR / "celery-worker.log", "a")  # noqa: SIM115
+def start_celery_worker(queues: str, log_name: str = "celery-worker.log") -> subprocess.Popen:
+    """A real Celery worker process (2 processes) on `queues`, as the Procfile starts one, once it answers."""
+    log = open(LOG_DIR / log_name, "a")  # noqa: SIM115
     process = subprocess.Popen(
         [
             sys.executable,
@@ -242,7 +241,7 @@ def celery_worker_process(infra):
             "workers.celery_app",
             "worker",
             "-Q",
-            "orders,bots,backtests,maintenance",
+            queues,
             "-c",
             "2",
             "-n",
@@ -260,6 +259,13 @@ def celery_worker_process(infra):
 
     result = tasks.send_ping("ready", app=celery_app)
     assert result.get(timeout=60) == "ready"
+    return process
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(infra):
+    """A real Celery worker process on every queue, as the Procfile starts it."""
+    process = start_celery_worker("orders,bots,backtests,maintenance")
     yield process
     stop_process(process)
 

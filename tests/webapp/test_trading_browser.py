@@ -193,10 +193,12 @@ def test_market_buy_by_quote_amount_fills_live_and_shows_everywhere(page, browse
     summary = page.locator("#confirm-summary")
     expect(summary).to_contain_text("BUY 0.00")
     assert _orders(user.id) == []  # reviewing records nothing
-    # A slow venue keeps the order `sent` long enough to see it change on the page.
-    sim.set_faults(latency_ms=700)
+    # A venue slower than the page's wait for its answer (3 s: the worker asks it twice, the time and the order,
+    # 2.5 s each) keeps the order `sent` when the page shows it, so the row is seen to change on the page.
+    sim.set_faults(latency_ms=2500)
     page.click("button:has-text('Place order')")
     order_id = _submitted_order_id(page)
+    expect(page.locator(".flash.success")).to_contain_text("the venue has not answered yet")
     page.evaluate("window.__sameDocument = true")
     state = _recent_state(page, order_id)
     expect(state).to_have_attribute("data-state", re.compile("new|sent"))
