@@ -27,6 +27,7 @@ class OperatorControls:
     """ArbEngine's operator controls."""
 
     take_commands: Callable[[], list[str]] | None
+    _commands_unreadable = False  # the last look at the list failed
 
     async def _controls(self) -> None:
         while True:
@@ -39,8 +40,11 @@ class OperatorControls:
         try:
             raws = await asyncio.to_thread(self.take_commands)
         except Exception as exc:  # Redis away: the commands wait in the list; trading goes on
-            self.emit("operator_commands_unreadable", level=logging.WARNING, error=repr(exc)[:200])
+            if not self._commands_unreadable:  # said once, not at every look
+                self.emit("operator_commands_unreadable", level=logging.WARNING, error=repr(exc)[:200])
+            self._commands_unreadable = True
             return
+        self._commands_unreadable = False
         for raw in raws:
             try:
                 command = Command.from_json(raw)

@@ -158,6 +158,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport,
             pnl_day=self.pnl_day,
             halted_reason=self.halted_reason,
             paused_by=self.paused_by,
+            loss_offset=self.loss_offset,
         )
 
     # --- position --------------------------------------------------------------------------------

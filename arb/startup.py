@@ -54,6 +54,7 @@ class Startup:
             self.entry_spread_bps, self.cash = saved["entry_spread_bps"], saved["cash"]
             if saved["pnl_day"] == today():
                 self.realized_pnl, self.halted_reason = saved["realized_pnl"], saved["halted_reason"]
+                self.loss_offset = saved["loss_offset"]
             self.paused_by = saved["paused_by"]
             self.emit(
                 "position_restored",

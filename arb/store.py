@@ -304,6 +304,7 @@ class ArbStore:
                 "pnl_day": row.pnl_day,
                 "halted_reason": row.halted_reason,
                 "paused_by": row.paused_by,
+                "loss_offset": row.loss_offset,
                 "opened_at": row.opened_at,
             }
 
@@ -322,6 +323,7 @@ class ArbStore:
         pnl_day: date,
         halted_reason: str | None,
         paused_by: str | None = None,
+        loss_offset: Decimal = Decimal(0),
     ) -> None:
         def write(session: Session) -> None:
             row = session.get(ArbPosition, pair) or ArbPosition(pair=pair)
@@ -332,6 +334,7 @@ class ArbStore:
             row.direction, row.sizes, row.entry_prices = direction, sizes_text(sizes), sizes_text(entry_prices)
             row.entry_spread_bps, row.cash, row.realized_pnl = entry_spread_bps, cash, realized_pnl
             row.pnl_day, row.halted_reason, row.paused_by = pnl_day, halted_reason, paused_by
+            row.loss_offset = loss_offset
             session.add(row)
 
         self.run_or_defer(f"position {pair}", write)

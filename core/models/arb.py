@@ -87,6 +87,7 @@ class ArbPosition(Base):
     pnl_day: Mapped[date | None] = mapped_column(Date)
     halted_reason: Mapped[str | None] = mapped_column(String(120))
     paused_by: Mapped[str | None] = mapped_column(String(64))  # the admin who paused the pair (entries stay off)
+    loss_offset: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))  # pnl_day's P&L at an admin's reset
     opened_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -34,7 +34,15 @@ def operator(make_user, redis_client):
 def held_config(sims, **overrides):
     """An entry stays open: closing would need the books to cross by the fees (800 bps), only a command closes it."""
     fees = {"taker_fee_bps": "400"}
-    return arb_config(sims, exit_threshold_bps=0, health_interval_s=0.2, vest=fees, paradex=fees, **overrides)
+    return arb_config(
+        sims,
+        exit_threshold_bps=0,
+        health_interval_s=0.2,
+        daily_loss_limit_usd=100_000,  # 400 bps a leg: a round trip costs some 100 in fees, the usual limit
+        vest=fees,
+        paradex=fees,
+        **overrides,
+    )
 
 
 def ask(user, pair: str, action: str) -> int:
@@ -125,6 +133,17 @@ def test_flatten_closes_both_legs_together_and_pauses(sims, infra, operator):
     flatten = intents(cfg.pair)[-1]
     assert flatten.kind == "flatten" and flatten.state == "done" and all(leg.reduce_only for leg in flatten.legs)
 
+    async def restarted():
+        engine = await controlled(sims, cfg, creds)
+        try:
+            return engine.snapshot()
+        finally:
+            await engine.stop()
+
+    again = asyncio.run(restarted())  # the admin's pause outlives the process
+    assert again["state"] == "paused", again["reason"]
+    assert again["controls"]["paused_by"] == operator.username
+
 
 def test_the_kill_switch_reset_is_refused_while_the_position_is_unhedged_and_done_once_hedged(sims, infra, operator):
     creds, cfg = new_credentials(sims), held_config(sims, risk={"poll_interval_s": 0.25})
@@ -167,6 +186,9 @@ def test_the_kill_switch_reset_is_refused_while_the_position_is_unhedged_and_don
             await engine.stop()
 
     asyncio.run(go())
+    with new_session() as session:
+        position = session.get(ArbPosition, cfg.pair)
+        assert position.halted_reason is None and position.loss_offset != 0  # the reset outlives the process
 
 
 def test_a_malformed_command_is_logged_and_skipped_and_nothing_else_happens(sims, infra, operator, redis_client):

@@ -1,5 +1,5 @@
 """arbitrage operator actions (who paused, resumed, flattened... and what the engine answered), and the pair's
-pause by an admin kept across restarts
+pause by an admin and the kill switch's reset kept across restarts
 
 Revision ID: a9b1c2d3e4f5
 Revises: f121064c2584
@@ -30,9 +30,12 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_arb_operator_actions_at'), 'arb_operator_actions', ['at'], unique=False)
     op.add_column('arb_positions', sa.Column('paused_by', sa.String(length=64), nullable=True))
+    op.add_column('arb_positions', sa.Column('loss_offset', sa.Numeric(precision=38, scale=18), nullable=False,
+                                             server_default='0'))
 
 
 def downgrade() -> None:
+    op.drop_column('arb_positions', 'loss_offset')
     op.drop_column('arb_positions', 'paused_by')
     op.drop_index(op.f('ix_arb_operator_actions_at'), table_name='arb_operator_actions')
     op.drop_table('arb_operator_actions')
