@@ -22,7 +22,7 @@ from arb.config import parse_arb_config
 from arb.engine import ArbEngine
 from bench.arb import apply_frame, generate_stream
 from core import arb_commands, arb_history
-from core.infra.bus import ARB_COMMANDS, ARB_STATUS
+from core.infra.bus import ARB_COMMANDS, ARB_STATUS, get_redis
 from core.infra.db import new_session, session_scope
 from core.models.arb import ArbIntent, ArbLeg, ArbOperatorAction
 from tests.support import csrf_token_from
@@ -358,7 +358,9 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
     started, stop = threading.Event(), threading.Event()
 
     async def run_engine():
-        engine = ArbEngine(cfg, await build_venues(cfg, creds), ArbStore(), publish_status)
+        engine = ArbEngine(
+            cfg, await build_venues(cfg, creds), ArbStore(), publish_status, lambda: arb_commands.take(get_redis())
+        )
         await engine.start()
         started.set()
         while not stop.is_set():
@@ -388,6 +390,20 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
         )
         page.wait_for_selector("#arb-intents td:text-is('entry')", timeout=10_000)
         assert page.locator("#arb-intents .pill").first.inner_text() in ("done", "sent", "pending")
+
+        # The admin flattens the pair: a confirmation, then the engine's answer on the page within seconds.
+        page.once(
+            "dialog", lambda dialog: dialog.accept() if "Flatten the pair?" in dialog.message else dialog.dismiss()
+        )
+        page.click("button[data-action='flatten']")
+        expect(page.locator("#arb-control-result")).to_contain_text("queued (action #", timeout=10_000)
+        expect(page.locator("#arb-state")).to_have_text("paused", timeout=10_000)
+        action = page.locator("#arb-actions tbody tr").first
+        expect(action.locator(".pill")).to_have_text(re.compile(r"^done: "), timeout=10_000)
+        assert "flatten" in action.inner_text() and page.locator("#arb-reason").inner_text().startswith("paused by ")
+        page.click("text=Trade history")
+        page.wait_for_url("**/arbitrage/history/")
+        assert page.locator("#arb-history tr[data-intent]").count() >= 1
     finally:
         stop.set()
         thread.join(20)
