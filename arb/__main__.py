@@ -14,6 +14,7 @@ from arb.engine import ArbEngine
 from arb.startup import set_priority
 from arb.store import ArbStore
 from arb.venues import build_venues
+from core import arb_commands
 from core.exchanges import errors
 from core.exchanges.perp.credentials import Credentials
 from core.infra.bus import ARB_STATUS, ARB_STATUS_CHANNEL
@@ -34,6 +35,12 @@ def publish_status(snapshot: dict) -> None:
     redis = get_redis()
     redis.set(ARB_STATUS, payload, ex=STATUS_TTL_S)
     redis.publish(ARB_STATUS_CHANNEL, payload)
+
+
+def take_commands() -> list[str]:
+    from core.infra.bus import get_redis
+
+    return arb_commands.take(get_redis())
 
 
 async def connect_venues(cfg: ArbConfig, creds: Credentials, stop: asyncio.Event) -> dict | None:
@@ -64,7 +71,7 @@ async def run(cfg: ArbConfig, creds: Credentials) -> int:
     if venues is None:
         log.info(CLEAN_EXIT)
         return 0
-    engine = ArbEngine(cfg, venues, ArbStore(), publish_status)
+    engine = ArbEngine(cfg, venues, ArbStore(), publish_status, take_commands)
     liveness = start_liveness("arb", lambda: {"state": engine.snapshot()["state"], "pair": cfg.pair})
     starting = asyncio.create_task(engine.start())
     await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from arb.config import ArbConfig
+from arb.controls import OperatorControls
 from arb.health import HealthLoops
 from arb.legs import LegPlan, LegResult, LegRunner, client_id_for, position_of
 from arb.pair import VENUES, ZERO, as_text, today
@@ -36,9 +37,10 @@ from core.notifications import events as notifications
 log = logging.getLogger("arb.engine")
 
 
-class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
+class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport, Shutdown):
     """Decision, execution and hedge recovery here; start-up (startup.py), the watch loops (health.py),
-    the risk watch (risk_watch.py), the status (status.py) and stopping (shutdown.py) are mixed in."""
+    the risk watch (risk_watch.py), the admins' commands (controls.py), the status (status.py) and stopping
+    (shutdown.py) are mixed in."""
 
     def __init__(
         self,
@@ -46,8 +48,13 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
         venues: dict[str, PerpVenue],
         store: ArbStore | None,
         publish: Callable[[dict], None] | None = None,
+        take_commands: Callable[[], list[str]] | None = None,
     ):
         self.cfg = cfg
+        self.take_commands = take_commands  # the admins' queued commands (arb/controls.py)
+        self.dry_run = cfg.dry_run  # an admin may switch it (arb/controls.py)
+        self.paused_by: str | None = None  # the admin who paused the pair: no entries until resumed
+        self.loss_offset = ZERO  # the day's P&L when an admin last reset the kill switch
         self.venues = venues
         self.store = store
         self.publish = publish
@@ -83,6 +90,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
             "entries": 0,
             "exits": 0,
             "rollbacks": 0,
+            "flattens": 0,
             "reductions": 0,
             "failed": 0,
         }
@@ -149,6 +157,8 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
             realized_pnl=self.realized_pnl,
             pnl_day=self.pnl_day,
             halted_reason=self.halted_reason,
+            paused_by=self.paused_by,
+            loss_offset=self.loss_offset,
         )
 
     # --- position --------------------------------------------------------------------------------
@@ -208,6 +218,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
         if (
             self.halted_reason
             or self.paused_reason
+            or self.paused_by
             or self.admin_halted
             or self.unhedged
             or self.stopping
@@ -266,7 +277,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
             "mid": spreads.mid if spreads else None,
             "book_age_ms": {v: round(b.age() * 1000, 1) for v, b in self.books.items()},
         }
-        if self.cfg.dry_run:
+        if self.dry_run:
             key = f"{decision.action}:{decision.direction}"
             if (
                 self._dry_run_last is None
@@ -399,7 +410,9 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, StatusReport, Shutdown):
         if self.store is not None:
             await self.db(self.store.finish_intent, intent_id, "done" if ok else "failed", outcome)
         event = {"entry": "entry_executed", "exit": "exit_executed"}.get(kind, f"{kind}_executed")
-        self.counters[{"entry": "entries", "exit": "exits", "reduce": "reductions"}.get(kind, "rollbacks")] += int(ok)
+        self.counters[
+            {"entry": "entries", "exit": "exits", "reduce": "reductions", "flatten": "flattens"}.get(kind, "rollbacks")
+        ] += int(ok)
         self.emit(
             event if ok else f"{kind}_failed",
             level=logging.INFO if ok else logging.WARNING,

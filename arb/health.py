@@ -22,11 +22,11 @@ class HealthLoops:
 
     def check_loss_limit(self) -> None:
         if self.pnl_day != today():
-            self.pnl_day, self.realized_pnl = today(), ZERO
+            self.pnl_day, self.realized_pnl, self.loss_offset = today(), ZERO, ZERO
             if self.halted_reason == "daily_loss_limit":
                 self.halted_reason = None
                 self.emit("kill_switch_cleared", reason="new trading day")
-        loss = -(self.realized_pnl + self.unrealized_pnl())
+        loss = self.loss_offset - (self.realized_pnl + self.unrealized_pnl())  # since the last reset, if any
         if loss >= self.cfg.daily_loss_limit_usd and self.halted_reason is None:
             self.halted_reason = "daily_loss_limit"
             self.emit(

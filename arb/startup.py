@@ -54,6 +54,8 @@ class Startup:
             self.entry_spread_bps, self.cash = saved["entry_spread_bps"], saved["cash"]
             if saved["pnl_day"] == today():
                 self.realized_pnl, self.halted_reason = saved["realized_pnl"], saved["halted_reason"]
+                self.loss_offset = saved["loss_offset"]
+            self.paused_by = saved["paused_by"]
             self.emit(
                 "position_restored",
                 sizes=as_text(self.sizes),
@@ -129,7 +131,8 @@ class Startup:
         self.trading_enabled = True
         self.emit(
             "engine_started",
-            dry_run=self.cfg.dry_run,
+            dry_run=self.dry_run,
+            paused_by=self.paused_by,
             markets=self.cfg.markets,
             entry_threshold_bps=self.cfg.entry_threshold_bps,
             exit_threshold_bps=self.cfg.exit_threshold_bps,
@@ -141,6 +144,7 @@ class Startup:
             asyncio.create_task(self._health(), name="arb-health"),
             asyncio.create_task(self._status(), name="arb-status"),
             asyncio.create_task(self._risk_watch(), name="arb-risk"),
+            asyncio.create_task(self._controls(), name="arb-controls"),
         ]
 
     async def _connect(self, venue: str) -> BookFeed:

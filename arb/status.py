@@ -38,9 +38,9 @@ class StatusReport:
             else "halted"
             if self.halted_reason or self.unhedged
             else "paused"
-            if self.paused_reason or self.admin_halted
+            if self.paused_reason or self.paused_by or self.admin_halted
             else "dry_run"
-            if self.cfg.dry_run
+            if self.dry_run
             else "running"
         )
         return {
@@ -50,7 +50,9 @@ class StatusReport:
             "reason": self.halted_reason
             or ("unhedged position" if self.unhedged else None)
             or self.paused_reason
+            or (f"paused by {self.paused_by}" if self.paused_by else None)
             or (HALTED if self.admin_halted else None),
+            "controls": {"paused_by": self.paused_by, "dry_run": self.dry_run, "kill_switch": self.halted_reason},
             "books": {v: book_view(b) for v, b in self.books.items()},
             "spreads": None
             if spreads is None

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import arb_commands
 from core.infra.config import get_settings
 from core.infra.db import utcnow
 from core.models.arb import INTENT_OPEN_STATES, ArbIntent, ArbLeg, ArbPosition
@@ -302,6 +303,8 @@ class ArbStore:
                 "realized_pnl": row.realized_pnl,
                 "pnl_day": row.pnl_day,
                 "halted_reason": row.halted_reason,
+                "paused_by": row.paused_by,
+                "loss_offset": row.loss_offset,
                 "opened_at": row.opened_at,
             }
 
@@ -319,6 +322,8 @@ class ArbStore:
         realized_pnl: Decimal,
         pnl_day: date,
         halted_reason: str | None,
+        paused_by: str | None = None,
+        loss_offset: Decimal = Decimal(0),
     ) -> None:
         def write(session: Session) -> None:
             row = session.get(ArbPosition, pair) or ArbPosition(pair=pair)
@@ -328,7 +333,12 @@ class ArbStore:
                 row.opened_at = None
             row.direction, row.sizes, row.entry_prices = direction, sizes_text(sizes), sizes_text(entry_prices)
             row.entry_spread_bps, row.cash, row.realized_pnl = entry_spread_bps, cash, realized_pnl
-            row.pnl_day, row.halted_reason = pnl_day, halted_reason
+            row.pnl_day, row.halted_reason, row.paused_by = pnl_day, halted_reason, paused_by
+            row.loss_offset = loss_offset
             session.add(row)
 
         self.run_or_defer(f"position {pair}", write)
+
+    def record_action(self, action_id: int, result: str) -> None:
+        """The engine's answer to an admin's command, on the row the web wrote when it queued it."""
+        self.run_or_defer(f"action {action_id}", lambda s: arb_commands.record_result(s, action_id, result))

@@ -54,6 +54,16 @@ SENTENCES = {
     "in the P&L.",
     "reduce_executed": "Reduced both legs (intent #{intent_id}): {sizes}.",
     "reduce_failed": "The reduction of intent #{intent_id} failed; the hedge is being checked.",
+    "operator_paused": "{by} paused the pair: no new entries (exits and risk work go on).",
+    "operator_resumed": "{by} resumed the pair: entries allowed again.",
+    "dry_run_changed": "{by} turned dry run {dry_run_text}.",
+    "kill_switch_reset": "{by} reset the kill switch ({reason_text}); the day's loss counts again from now.",
+    "flatten_requested": "{by} asked to flatten the pair ({sizes}): paused, both legs closing together.",
+    "flatten_executed": "Flattened (intent #{intent_id}): {sizes}; the pair stays paused.",
+    "flatten_failed": "The flatten of intent #{intent_id} did not complete; the hedge is being checked.",
+    "operator_command_refused": "{by}'s {action_text} was refused: {reason}.",
+    "operator_command_malformed": "A malformed command was skipped: {error}.",
+    "operator_commands_unreadable": "The admins' commands could not be read: {error}.",
 }
 
 REASONS = {
@@ -92,6 +102,8 @@ def _derived(context: dict[str, Any]) -> dict[str, str]:
         "mode": "dry run" if context.get("dry_run") else "live",
         "dry_note": " (dry run: nothing sent)" if context.get("dry_run") else "",
         "reason_text": reason_text,
+        "dry_run_text": "on (nothing is sent)" if context.get("dry_run") else "off (trading for real)",
+        "action_text": str(context.get("action") or "command").replace("_", " "),
     }
 
 

@@ -277,6 +277,7 @@ def pytest_configure(config):
 # Files whose tests race the wall clock (a spread that lasts under a second, a restart within a deadline, a
 # feed's reconnect): `make test` runs them alone, before the rest of the suite runs on two xdist workers.
 TIMING_SENSITIVE = (
+    "arb/test_controls.py",
     "arb/test_engine.py",
     "arb/test_process.py",
     "arb/test_risk_journey.py",

@@ -18,6 +18,7 @@ from core.models import User
 from webapp import (
     admin,
     arbitrage,
+    arbitrage_history,
     auth,
     backtests,
     bots,
@@ -109,6 +110,7 @@ AREAS = (
     backtests,
     statistics,
     arbitrage,
+    arbitrage_history,
     stop,
     notifications,
 )

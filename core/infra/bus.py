@@ -116,6 +116,7 @@ def backtest_run_progress(run_id: int) -> str:
 # Arbitrage
 ARB_STATUS = f"{PREFIX}:arb:status"
 ARB_STATUS_CHANNEL = f"{PREFIX}:arb:status-updates"
+ARB_COMMANDS = f"{PREFIX}:arb:commands"  # list: the admins' commands to the engine (core/arb_commands.py), FIFO
 
 
 # Venues

@@ -1,6 +1,6 @@
 """All ORM models; importing this package registers every table on `Base.metadata`."""
 
-from core.models.arb import ArbIntent, ArbLeg, ArbPosition
+from core.models.arb import ArbIntent, ArbLeg, ArbOperatorAction, ArbPosition
 from core.models.backtests import BacktestRun
 from core.models.bots import Bot, BotTick
 from core.models.brokers import BrokerConnection, SymbolRule
@@ -22,7 +22,7 @@ __all__ = [
     "User",
 ]
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
-__all__ += ["ArbIntent", "ArbLeg", "ArbPosition"]
+__all__ += ["ArbIntent", "ArbLeg", "ArbOperatorAction", "ArbPosition"]
 __all__ += ["BacktestRun"]
 __all__ += ["Bot", "BotTick"]
 from core.models.switches import SystemSwitch  # noqa: E402

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -86,5 +86,22 @@ class ArbPosition(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))  # on pnl_day, after fees
     pnl_day: Mapped[date | None] = mapped_column(Date)
     halted_reason: Mapped[str | None] = mapped_column(String(120))
+    paused_by: Mapped[str | None] = mapped_column(String(64))  # the admin who paused the pair (entries stay off)
+    loss_offset: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))  # pnl_day's P&L at an admin's reset
     opened_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ArbOperatorAction(Base):
+    """One admin's control of the engine (pause, resume, dry run, kill switch reset, flatten): written by the
+    web when it queues the command (core/arb_commands.py), its result written by the engine when it answers."""
+
+    __tablename__ = "arb_operator_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    pair: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))  # kept when the user is deleted
+    result: Mapped[str] = mapped_column(Text, default="queued")  # queued | done: … | refused: … | not queued: …

@@ -15,10 +15,22 @@ from decimal import Decimal
 from eth_account import Account
 
 from arb.config import parse_arb_config
+from arb.engine import ArbEngine
+from arb.store import ArbStore
+from arb.venues import build_venues
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.stark import EC_ORDER
 from sim.perp.launcher import provision_accounts
 from tests.support import remember_secret
+
+
+async def start_engine(cfg, creds, store: ArbStore | None = None, **engine_kwargs) -> ArbEngine:
+    """A started engine whose two books are live: a spread injected before the first snapshot arrived
+    (a slow start on a loaded machine) would pass unseen."""
+    engine = ArbEngine(cfg, await build_venues(cfg, creds), store or ArbStore(), **engine_kwargs)
+    await engine.start()
+    await wait_for(lambda: all(book.valid for book in engine.books.values()), 10, "both books")
+    return engine
 
 
 def new_credentials(sims) -> Credentials:

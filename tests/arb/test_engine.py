@@ -11,24 +11,22 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import select
 
-from arb.engine import ArbEngine
 from arb.store import ArbStore
-from arb.venues import build_venues
 from core.halt import HALTED, set_trading_halted
 from core.infra.db import new_session, session_scope
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
-from tests.arb.conftest import TcpProxy, arb_config, events, inject, new_credentials, sim_positions, wait_for
+from tests.arb.conftest import (
+    TcpProxy,
+    arb_config,
+    events,
+    inject,
+    new_credentials,
+    sim_positions,
+    start_engine,
+    wait_for,
+)
 
 ZERO = D(0)
-
-
-async def start_engine(cfg, creds, store: ArbStore | None = None) -> ArbEngine:
-    """A started engine whose two books are live: a spread injected before the first snapshot arrived
-    (a slow start on a loaded machine) would pass unseen."""
-    engine = ArbEngine(cfg, await build_venues(cfg, creds), store or ArbStore())
-    await engine.start()
-    await wait_for(lambda: all(book.valid for book in engine.books.values()), 10, "both books")
-    return engine
 
 
 def intents(pair: str) -> list[ArbIntent]:

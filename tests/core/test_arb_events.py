@@ -17,8 +17,8 @@ def _emitted() -> set[str]:
         names |= set(re.findall(r'emit\(\s*"([a-z_]+)"', text))
         for either, other in re.findall(r'emit\(\s*"([a-z_]+)" if \w+ else "([a-z_]+)"', text):
             names |= {either, other}
-    # the intents' outcomes: f"{kind}_executed" / f"{kind}_failed" for entry, exit, rollback and reduce
-    kinds = ("entry", "exit", "rollback", "reduce")
+    # the intents' outcomes: f"{kind}_executed" / f"{kind}_failed" for entry, exit, rollback, reduce and flatten
+    kinds = ("entry", "exit", "rollback", "reduce", "flatten")
     names |= {f"{kind}_{outcome}" for kind in kinds for outcome in ("executed", "failed")}
     return names
 
