@@ -279,7 +279,10 @@ def _settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict
 def edit_bot(session: Session, user_id: int, bot_id: int, settings: BotSettings) -> BotChange | None:
     """New settings for a bot that is not running, checked like a new bot's; the change recorded with only the
     fields that changed (None: nothing did). Refused while it runs or while one of its orders is unfinished."""
-    bot = session.scalar(select(Bot).where(Bot.id == bot_id).with_for_update())  # a start waits for the edit
+    # Locked and read afresh: a start waits for the edit, and an edit never acts on a state read before a start.
+    bot = session.scalar(
+        select(Bot).where(Bot.id == bot_id).with_for_update().execution_options(populate_existing=True)
+    )
     if bot is None or bot.user_id != user_id:
         raise BotNotFound(f"bot {bot_id} not found")
     if bot.state == "running":
