@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
     register_secret(settings.secrets.SECRET_KEY)
+    register_secret(settings.secrets.AI_API_KEY)  # masked wherever it appears, not only under its name
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -20,6 +21,7 @@ from core.infra.db import new_session, session_scope
 from core.models import BacktestRun
 from webapp import backtest_charts
 from webapp.extensions import expensive
+from webapp.numbers import money
 from webapp.scoping import owned_or_404
 
 log = logging.getLogger(__name__)
@@ -119,12 +121,13 @@ def bt_dec(value: Decimal) -> str:
 
 
 @bp.app_template_filter("bt_num")
-def bt_num(value, digits: int = 2) -> str:
+def bt_num(value) -> str:
+    """A metric: a count as a whole number, any other number in 2 decimals (webapp.numbers), n/a when missing."""
     if value is None:
         return "n/a"
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or not math.isfinite(value):
         return str(value)
-    return f"{value:,.{digits}f}" if isinstance(value, (float, Decimal)) else f"{value:,}"
+    return money(value) if isinstance(value, (float, Decimal)) else f"{value:,}"
 
 
 @bp.get("/")

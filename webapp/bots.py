@@ -4,6 +4,7 @@ of its live period beside its live trades."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -61,8 +62,8 @@ class BotForm(FlaskForm):
         )
 
 
-def _form(session) -> tuple[BotForm, list[str]]:
-    form = BotForm()
+def _form(session, **prefill) -> tuple[BotForm, list[str]]:
+    form = BotForm(**prefill)
     form.strategy_version_id.choices = manage.version_choices(session, current_user.id)
     brokers = list_connections(session, current_user.id)
     form.broker_id.choices = [(broker.id, f"{broker.label} ({broker.venue})") for broker in brokers]
@@ -110,6 +111,7 @@ def _page_data(session, bot: Bot) -> dict:
         "orders": manage.bot_orders(session, bot.id),
         "venue_flags": venue_exits.flags(session, bot_id=bot.id),
         "version_label": dict(manage.version_choices(session, current_user.id)).get(bot.strategy_version_id),
+        "history": manage.change_history(session, bot),
     }
 
 
@@ -119,6 +121,46 @@ def detail(bot_id: int):
     with new_session() as session:
         bot = owned_or_404(session, Bot, bot_id)
         return render_template("bots/detail.html", **_page_data(session, bot))
+
+
+def _current_settings(bot: Bot) -> dict:
+    """The edit form's starting values: the bot as it is."""
+    fields = ("name", "strategy_version_id", "broker_id", "symbol", "timeframe", "candles_needed", "timeout_seconds")
+    values = {name: getattr(bot, name) for name in fields}
+    return values | {
+        "params": json.dumps(bot.params or {}),
+        "source_venue": bot.source_venue,
+        "source_symbol": bot.source_symbol,
+    }
+
+
+@bp.route("/<int:bot_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(bot_id: int):
+    """Edit a paused or stopped bot with the create form's fields and checks (core.bots.manage.edit_bot);
+    a running bot is paused first."""
+    with new_session() as session:
+        bot = owned_or_404(session, Bot, bot_id)
+        if bot.state == "running":
+            flash("Pause the bot before editing it: a running bot keeps the settings it started with.", "error")
+            return redirect(url_for("bots.detail", bot_id=bot_id))
+        form, symbols = _form(session, **({} if request.method == "POST" else {"data": _current_settings(bot)}))
+        if form.validate_on_submit():
+            try:
+                change = manage.edit_bot(session, current_user.id, bot_id, form.settings())
+                session.commit()
+            except manage.BotError as exc:
+                session.rollback()
+                form.form_errors.append(str(exc))
+            else:
+                if change is None:
+                    flash("Nothing changed.", "info")
+                else:
+                    [line] = manage.change_history(session, bot, limit=1)
+                    flash(f"Bot edited: {', '.join(line.changes)}.", "success")
+                return redirect(url_for("bots.detail", bot_id=bot_id))
+        status = 400 if request.method == "POST" else 200
+        return render_template("bots/edit.html", bot=bot, form=form, symbols=symbols), status
 
 
 @bp.get("/<int:bot_id>/live")

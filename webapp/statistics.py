@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.infra.db import new_session
 from core.ledger.entries import LedgerFill
 from core.ledger.loading import fetch_marks, load_ledger
-from core.ledger.report import Report, build_report, fills_csv, plain, trips_csv
+from core.ledger.report import Report, build_report, fills_csv, trips_csv
 from webapp.statistics_filters import (
     PERIODS,
     SIDES,
@@ -116,26 +115,6 @@ def export_fills():
         return fills_csv(fills, choices.venues, choices.brokers)
 
     return _export("fills", rows)
-
-
-@bp.app_template_filter("stat_amount")
-def stat_amount(value: Decimal | None) -> str:
-    """Money in a quote asset: cents for sizeable amounts, up to 8 places for small ones (BTC-quoted)."""
-    if value is None:
-        return "—"
-    if abs(value) >= 1 or value == 0:
-        return f"{value:,.2f}"
-    return plain(value, Decimal("1e-8")) or "0"
-
-
-@bp.app_template_filter("stat_qty")
-def stat_qty(value: Decimal | None) -> str:
-    return plain(value, Decimal("1e-8")) if value is not None else "—"
-
-
-@bp.app_template_filter("stat_pct")
-def stat_pct(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 @bp.app_template_filter("stat_time")

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from core.infra.db import new_session, session_scope
 from core.strategies import store
-from core.strategies.assistant import NOT_CONFIGURED_HELP, AssistantClient, AssistantError
+from core.strategies.assistant import NOT_CONFIGURED_HELP, SERVER_EXAMPLES, AssistantClient, AssistantError
 from core.strategies.contract import format_candle_time
 from core.strategies.sandbox import SandboxError, SandboxLimits
 from core.strategies.templates import list_templates
@@ -164,6 +164,8 @@ def _render_editor(
         "max_count": store.MAX_TRY_CANDLES,
         "assistant_configured": assistant.configured,
         "assistant_help": NOT_CONFIGURED_HELP,
+        "assistant_setup": assistant.setup_keys(),
+        "assistant_servers": SERVER_EXAMPLES,
     }
     return render_template("strategies/editor.html", **context), status
 
@@ -338,6 +340,8 @@ def assistant(strategy_id: int):
             strategy=owner,
             history=history,
             help=NOT_CONFIGURED_HELP,
+            assistant_setup=client.setup_keys(),
+            assistant_servers=SERVER_EXAMPLES,
             history_json=json.dumps(history),
         )
     if not message:

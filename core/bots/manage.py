@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +18,13 @@ from core.bots.source import SYMBOL_PATTERN, SourceError, choose_source
 from core.brokers import symbol_rules, symbols_of
 from core.candles.sources import follow_key
 from core.candles.store import load_candles
-from core.infra.bus import get_redis
+from core.infra.bus import bot_close_pending, get_redis
 from core.infra.config import TIMEFRAMES
 from core.infra.db import utcnow
 from core.ledger.positions import Position, bot_position
 from core.limits import LimitReached, check_running_bots
-from core.models import Bot, BotTick, BrokerConnection, Order, StrategyRecord, StrategyVersion
+from core.models import Bot, BotChange, BotTick, BrokerConnection, Order, StrategyRecord, StrategyVersion, User
+from core.orders.states import FINAL_STATES
 from core.strategies.store import StrategyParamsInvalid, check_params
 from core.strategies.validation import validate_strategy_code
 
@@ -215,6 +217,102 @@ def delete_bot(session: Session, bot: Bot) -> None:
     session.flush()
 
 
+# ---- editing a stopped bot ----------------------------------------------------------------------
+
+# What an edit may change, in the order the history lists it (`venue` follows the broker).
+EDITABLE = (
+    "name",
+    "strategy_version_id",
+    "params",
+    "broker_id",
+    "symbol",
+    "timeframe",
+    "source_venue",
+    "source_symbol",
+    "candles_needed",
+    "timeout_seconds",
+)
+
+
+def _unfinished_reason(session: Session, bot: Bot) -> str | None:
+    """Why the bot's orders are not settled, if they are not: an edit then waits (a tick must never act on
+    an order placed under other settings)."""
+    order = session.scalar(
+        select(Order)
+        .where(
+            Order.source == "bot",
+            Order.source_ref == bot.source_ref,
+            Order.state.not_in([s.value for s in FINAL_STATES]),
+        )
+        .order_by(Order.id)
+        .limit(1)
+    )
+    if order is not None:
+        return (
+            f"its {order.type} {order.side} order #{order.id} is {order.state.replace('_', ' ')}: wait until it is "
+            "filled or cancel it (Close position cancels the bot's orders)"
+        )
+    if bot.pending_protection:
+        return "its entry's stop-loss/take-profit are waiting to be placed"
+    try:
+        closing = get_redis().exists(bot_close_pending(bot.id))
+    except redis.RedisError:
+        return "whether a close is under way cannot be checked now (Redis is unreachable); try again in a moment"
+    return "a close of its position is under way" if closing else None
+
+
+def _settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Only what changed; a parameter by its name, absent on the side where it took the version's default."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key in EDITABLE:
+        if key == "params":
+            names = [n for n in {**old[key], **new[key]} if old[key].get(n, ...) != new[key].get(n, ...)]
+            if names:
+                before[key] = {n: old[key][n] for n in names if n in old[key]}
+                after[key] = {n: new[key][n] for n in names if n in new[key]}
+        elif old[key] != new[key]:
+            before[key], after[key] = old[key], new[key]
+    return before, after
+
+
+def edit_bot(session: Session, user_id: int, bot_id: int, settings: BotSettings) -> BotChange | None:
+    """New settings for a bot that is not running, checked like a new bot's; the change recorded with only the
+    fields that changed (None: nothing did). Refused while it runs or while one of its orders is unfinished."""
+    # Locked and read afresh: a start waits for the edit, and an edit never acts on a state read before a start.
+    bot = session.scalar(
+        select(Bot).where(Bot.id == bot_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if bot is None or bot.user_id != user_id:
+        raise BotNotFound(f"bot {bot_id} not found")
+    if bot.state == "running":
+        raise BotError("pause the bot before editing it: a running bot keeps the settings it started with")
+    reason = _unfinished_reason(session, bot)
+    if reason:
+        raise BotError(f"the bot cannot be edited now: {reason}")
+    values, version, broker = _checked(session, user_id, settings)
+    new = values | {"strategy_version_id": version.id, "broker_id": broker.id}
+    old = {key: getattr(bot, key) for key in EDITABLE} | {"params": dict(bot.params or {})}
+    before, after = _settings_diff(old, new)
+    if not after and not before:
+        return None
+    if "name" in after:
+        _ensure_name_free(session, user_id, new["name"])
+    if {"broker_id", "symbol"} & after.keys() and bot_position(session, bot.id, bot.symbol).quantity > 0:
+        raise BotError(
+            f"the bot holds {bot.symbol} on its broker: close its position before moving it to another broker or symbol"
+        )
+    for key in EDITABLE:
+        setattr(bot, key, new[key])
+    bot.venue = broker.venue
+    bot.updated_at = utcnow()
+    change = BotChange(bot_id=bot.id, user_id=user_id, before=before, after=after)
+    session.add(change)
+    session.flush()
+    log.info("bot_edited", extra={"user_id": user_id, "bot_id": bot.id, "fields": sorted(after.keys() | before.keys())})
+    return change
+
+
 # ---- what the pages show ------------------------------------------------------------------------
 
 
@@ -246,6 +344,75 @@ def bot_orders(session: Session, bot_id: int, limit: int = 100) -> list[Order]:
             .limit(limit)
         )
     )
+
+
+FIELD_WORDS = {
+    "name": "name",
+    "strategy_version_id": "strategy",
+    "broker_id": "broker",
+    "symbol": "symbol",
+    "timeframe": "timeframe",
+    "source_venue": "signal source venue",
+    "source_symbol": "signal source symbol",
+    "candles_needed": "candles per decision",
+    "timeout_seconds": "decision timeout (s)",
+}
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One recorded edit in words: ("size 0.01 -> 0.02", ...) by whom, when."""
+
+    at: datetime
+    by: str
+    changes: tuple[str, ...]
+
+
+def _words(value: Any) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def change_history(session: Session, bot: Bot, limit: int = 50) -> list[ChangeLine]:
+    """The bot's recorded edits, newest first; versions and brokers by their names."""
+    rows = session.execute(
+        select(BotChange, User.username)
+        .join(User, User.id == BotChange.user_id)
+        .where(BotChange.bot_id == bot.id)
+        .order_by(BotChange.id.desc())
+        .limit(limit)
+    ).all()
+    ids = {
+        k: {v for c, _ in rows for side in (c.before, c.after) if (v := side.get(k)) is not None} for k in FIELD_WORDS
+    }
+    names: dict[str, dict[Any, str]] = {
+        "strategy_version_id": {
+            v.id: f"{v.strategy.name} v{v.number}"
+            for v in session.scalars(select(StrategyVersion).where(StrategyVersion.id.in_(ids["strategy_version_id"])))
+        },
+        "broker_id": {
+            b.id: f"{b.label} ({b.venue})"
+            for b in session.scalars(select(BrokerConnection).where(BrokerConnection.id.in_(ids["broker_id"])))
+        },
+    }
+    lines = []
+    for change, username in rows:
+        words = []
+        for key in EDITABLE:
+            if key == "params" and key in change.after:
+                old, new = change.before.get(key, {}), change.after[key]
+                for name in sorted(old.keys() | new.keys()):
+                    words.append(
+                        f"{name} {_words(old[name]) if name in old else 'default'} -> "
+                        f"{_words(new[name]) if name in new else 'default'}"
+                    )
+            elif key in change.after:
+                label = names.get(key, {})
+                old, new = change.before.get(key), change.after[key]
+                words.append(f"{FIELD_WORDS[key]} {label.get(old) or _words(old)} -> {label.get(new) or _words(new)}")
+        lines.append(ChangeLine(change.at, username, tuple(words)))
+    return lines
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from core.models.arb import ArbIntent, ArbLeg, ArbOperatorAction, ArbPosition
 from core.models.backtests import BacktestRun
-from core.models.bots import Bot, BotTick
+from core.models.bots import Bot, BotChange, BotTick
 from core.models.brokers import BrokerConnection, SymbolRule
 from core.models.candles import Candle
 from core.models.orders import Fill, Order, OrderEvent
@@ -24,7 +24,7 @@ __all__ = [
 __all__ += ["Webhook", "WebhookAlert", "WebhookExpectation"]
 __all__ += ["ArbIntent", "ArbLeg", "ArbOperatorAction", "ArbPosition"]
 __all__ += ["BacktestRun"]
-__all__ += ["Bot", "BotTick"]
+__all__ += ["Bot", "BotChange", "BotTick"]
 from core.models.switches import SystemSwitch  # noqa: E402
 
 __all__ += ["SystemSwitch"]

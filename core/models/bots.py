@@ -78,3 +78,17 @@ class BotTick(Base):
     order_ids: Mapped[list] = mapped_column(JSONB, default=list)
     error: Mapped[dict | None] = mapped_column(JSONB)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class BotChange(Base):
+    """One edit of a paused bot's settings, by whom and when: only the fields that changed, `before` and
+    `after` (a changed parameter is listed under "params" by its name; absent on one side: the version's default)."""
+
+    __tablename__ = "bot_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    before: Mapped[dict] = mapped_column(JSONB)
+    after: Mapped[dict] = mapped_column(JSONB)

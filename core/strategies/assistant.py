@@ -33,6 +33,28 @@ NOT_CONFIGURED_HELP = (
     "A server on this machine or your network must also be allowed in config.yaml: "
     'security.allowed_networks: ["127.0.0.1/32"] (or its network).'
 )
+
+
+@dataclass(frozen=True)
+class SetupKey:
+    """One setting of the assistant in .env, for the panel's setup guide."""
+
+    name: str
+    required: bool
+    what: str
+    example: str
+    is_set: bool
+
+
+# Ready-made (server, AI_BASE_URL, AI_MODEL) lines for the common OpenAI-compatible servers.
+SERVER_EXAMPLES = (
+    ("Ollama, on this machine", "http://127.0.0.1:11434", "qwen2.5-coder"),
+    ("LM Studio, on this machine", "http://127.0.0.1:1234", "the name of the model loaded in LM Studio"),
+    ("vLLM, on this machine", "http://127.0.0.1:8000", "the model vLLM serves"),
+    ("OpenAI", "https://api.openai.com", "gpt-4o-mini"),
+)
+
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
 
@@ -139,6 +161,29 @@ class AssistantClient:
     @property
     def configured(self) -> bool:
         return bool(self.base_url and self.model)
+
+    def setup_keys(self) -> tuple[SetupKey, ...]:
+        """What the panel explains when the assistant is not configured: each setting, and whether it is set
+        (never its value)."""
+        return (
+            SetupKey(
+                "AI_BASE_URL",
+                True,
+                "the address of any server speaking OpenAI's chat completions protocol; Aristobot posts to "
+                "<address>/v1/chat/completions",
+                "http://127.0.0.1:11434",
+                bool(self.base_url),
+            ),
+            SetupKey("AI_MODEL", True, "the name of the model on that server", "qwen2.5-coder", bool(self.model)),
+            SetupKey(
+                "AI_API_KEY",
+                False,
+                "only when the server asks for one (OpenAI and hosted servers do; a local Ollama, LM Studio or vLLM "
+                "usually does not)",
+                "sk-...",
+                bool(self._api_key),
+            ),
+        )
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from decimal import Decimal
 
 import pytest
+from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 
 from core.backtest import run_lifecycle, run_params
@@ -159,6 +161,23 @@ def test_results_page_metrics_trades_charts_and_csv(client, trader, db_session):
     assert exported.mimetype == "text/csv" and "attachment" in exported.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [float(r["pnl"]) for r in rows] == pytest.approx([t["pnl"] for t in run.trades])
+
+
+def test_trades_show_prices_on_the_markets_tick_and_money_with_separators(client, trader, db_session):
+    """No broker lists this market: its tick is what its stored candles show (2 places for these closes), so a
+    slipped fill price of many decimals reads in 2; cash and P&L are money."""
+    run = finished_run(db_session, trader.id, make_strategy(db_session, trader.id), slippage_bps=Decimal("7"))
+    first = run.trades[0]
+    assert len(f"{first['entry_price']}".split(".")[1]) > 2  # what the engine computed: more than the tick
+    soup = BeautifulSoup(client.get(f"/backtests/{run.id}").get_data(as_text=True), "html.parser")
+    cells = [td.get_text(strip=True) for td in soup.select("table.bt-trades tbody tr")[0].find_all("td")]
+    # #, side, entry time, entry price, exit time, exit price, size, fees, P&L, return
+    assert (
+        cells[3] == f"{Decimal(str(first['entry_price'])):,.2f}"
+        and cells[5] == f"{Decimal(str(first['exit_price'])):,.2f}"
+    )
+    assert cells[7] == f"{Decimal(str(first['fees'])):,.2f}" and cells[9].endswith("%")
+    assert "10,000.00" in soup.select_one(".bt-summary").get_text()
 
 
 def test_failed_run_shows_the_error_line_and_candle(client, trader, db_session):

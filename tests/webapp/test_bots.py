@@ -3,13 +3,14 @@
 # ruff: noqa: F811  (fixtures imported from tests.core.bots.fixtures are parameters here)
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
 from sqlalchemy import select
 
 from core.infra.db import new_session, session_scope
-from core.models import Bot, BotTick, BrokerConnection
+from core.models import Bot, BotChange, BotTick, BrokerConnection
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG
 from tests.support import csrf_token_from, remember_secret
@@ -183,3 +184,109 @@ def test_another_users_bot_is_not_found_and_unchanged(client, logged_in, setup_o
     with new_session() as session:
         assert session.get(Bot, bot_id).state == "running"
     assert _bot_of(logged_in.id) is None
+
+
+def _edit_form(client, bot_id: int, **fields) -> dict:
+    """The edit page's own form as the browser would post it, with `fields` changed."""
+    page = client.get(f"/bots/{bot_id}/edit").get_data(as_text=True)
+    with new_session() as session:
+        bot = session.get(Bot, bot_id)
+        values = {
+            "name": bot.name,
+            "strategy_version_id": str(bot.strategy_version_id),
+            "broker_id": str(bot.broker_id),
+            "symbol": bot.symbol,
+            "timeframe": bot.timeframe,
+            "params": json.dumps(bot.params),
+            "candles_needed": str(bot.candles_needed),
+            "timeout_seconds": str(bot.timeout_seconds),
+            "source_venue": bot.source_venue,
+            "source_symbol": bot.source_symbol,
+        }
+    assert f'value="{bot.name}"' in page  # the form starts from the bot as it is
+    return {"csrf_token": csrf_token_from(page)} | values | fields
+
+
+def _created(client, ids) -> Bot:
+    client.post(
+        "/bots/",
+        data=_form(client, strategy_version_id=ids["version_id"], broker_id=ids["broker_id"], params='{"size": 0.01}'),
+    )
+    return _bot_of(ids["user_id"])
+
+
+def test_a_paused_bot_is_edited_and_the_page_shows_the_change(client, logged_in, setup_of):
+    ids = setup_of(logged_in.id) | {"user_id": logged_in.id}
+    bot = _created(client, ids)
+    assert f'href="/bots/{bot.id}/edit"' in client.get(f"/bots/{bot.id}").get_data(as_text=True)
+    response = client.post(f"/bots/{bot.id}/edit", data=_edit_form(client, bot.id, params='{"size": 0.02}'))
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/bots/{bot.id}")
+    assert _bot_of(logged_in.id).params == {"size": 0.02}
+    page = client.get(f"/bots/{bot.id}").get_data(as_text=True)
+    assert "Bot edited: size 0.01 -&gt; 0.02." in page
+    assert f'size 0.01 -&gt; 0.02 <span class="muted">by {logged_in.username} at' in page
+    # Without the CSRF token nothing changes.
+    no_token = _edit_form(client, bot.id, params='{"size": 0.5}')
+    del no_token["csrf_token"]
+    assert client.post(f"/bots/{bot.id}/edit", data=no_token).status_code == 400
+    assert _bot_of(logged_in.id).params == {"size": 0.02}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"params": "{size: 1}"}, "JSON object"),
+        ({"params": '{"size": "lots"}'}, "must be a number"),
+        ({"params": '{"nope": 1}'}, "unknown parameter"),
+        ({"timeframe": "2h"}, "Not a valid choice"),
+        ({"candles_needed": "10"}, "Number must be between"),
+        ({"symbol": "BTC/USDT"}, "not a symbol"),
+        ({"strategy_version_id": "999999999"}, "Not a valid choice"),
+    ],
+)
+def test_a_bad_edit_is_refused_with_the_reason_and_changes_nothing(client, logged_in, setup_of, fields, message):
+    ids = setup_of(logged_in.id) | {"user_id": logged_in.id}
+    bot = _created(client, ids)
+    response = client.post(f"/bots/{bot.id}/edit", data=_edit_form(client, bot.id, **fields))
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    after = _bot_of(logged_in.id)
+    assert (after.params, after.timeframe, after.symbol, after.candles_needed) == ({"size": 0.01}, "1h", "BTCUSDT", 500)
+    with new_session() as session:
+        assert session.scalar(select(BotChange.id).where(BotChange.bot_id == bot.id)) is None
+
+
+def test_a_running_bot_is_not_edited(client, logged_in, setup_of):
+    ids = setup_of(logged_in.id) | {"user_id": logged_in.id}
+    bot = _created(client, ids)
+    form = _edit_form(client, bot.id, params='{"size": 0.5}')
+    client.post(f"/bots/{bot.id}/start", data={"csrf_token": form["csrf_token"]})
+    assert f'href="/bots/{bot.id}/edit"' not in client.get(f"/bots/{bot.id}").get_data(as_text=True)
+    response = client.post(f"/bots/{bot.id}/edit", data=form)
+    assert response.status_code == 302
+    assert "Pause the bot before editing it" in client.get(f"/bots/{bot.id}").get_data(as_text=True)
+    assert _bot_of(logged_in.id).params == {"size": 0.01}
+
+
+def test_another_traders_bot_cannot_be_edited(client, logged_in, setup_of, make_user):
+    owner, _ = make_user()
+    ids = setup_of(owner.id)
+    with session_scope() as session:
+        bot = Bot(
+            user_id=owner.id,
+            name="theirs",
+            strategy_version_id=ids["version_id"],
+            broker_id=ids["broker_id"],
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            params={"size": 0.01},
+        )
+        session.add(bot)
+        session.flush()
+        bot_id = bot.id
+    token = csrf_token_from(client.get("/bots/").get_data(as_text=True))
+    assert client.get(f"/bots/{bot_id}/edit").status_code == 404
+    response = client.post(f"/bots/{bot_id}/edit", data={"csrf_token": token, "name": "mine", "params": '{"size": 1}'})
+    assert response.status_code == 404
+    with new_session() as session:
+        assert (session.get(Bot, bot_id).name, session.get(Bot, bot_id).params) == ("theirs", {"size": 0.01})

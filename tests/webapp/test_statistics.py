@@ -72,12 +72,12 @@ def test_a_trader_sees_pnl_per_source_broker_and_symbol_and_never_another_trader
     assert response.status_code == 200
     by_source = rows(soup, "stat-by-source")
     # source row: title, quote, realised, unrealised, fees, trips, win rate, avg win, avg loss, profit factor
-    assert by_source["Bot · trend-rider"][2:6] == ["9.78", "—", "0.20989", "1"]
-    assert by_source["Bot · trend-rider"][6] == "100.0%" and by_source["Bot · trend-rider"][9] == "∞"
-    assert by_source["Webhook · tv-breakout"][2] == "-10.19" and by_source["Webhook · tv-breakout"][6] == "0.0%"
+    assert by_source["Bot · trend-rider"][2:6] == ["9.78", "—", "0.21", "1"]  # money: 2 decimals
+    assert by_source["Bot · trend-rider"][6] == "100.00%" and by_source["Bot · trend-rider"][9] == "∞"
+    assert by_source["Webhook · tv-breakout"][2] == "-10.19" and by_source["Webhook · tv-breakout"][6] == "0.00%"
     assert by_source["Manual"][3] == "no price"  # open on a venue that does not answer: not a failure
     assert rows(soup, "stat-by-broker")["Second desk"][3] == "no price"
-    assert rows(soup, "stat-by-broker")["Main desk"][2] == "-0.40989"  # 9.78011 - 10.19
+    assert rows(soup, "stat-by-broker")["Main desk"][2] == "-0.41"  # 9.78011 - 10.19
     by_symbol = rows(soup, "stat-by-symbol")
     assert set(by_symbol) == {"BTCUSDT · Main desk", "ETHUSDT · Main desk", "BTCUSDT · Second desk"}
     positions = soup.find(id="stat-positions").tbody.find_all("tr")
@@ -207,7 +207,8 @@ def test_an_open_position_is_marked_at_the_venues_last_price(client, login, make
     _, soup = page(client)
     [row] = soup.find(id="stat-positions").tbody.find_all("tr")
     cells = [td.get_text(strip=True) for td in row.find_all("td")]
-    mark = D(cells[6])
+    assert cells[3:5] == ["0.01000", "20,000.00"]  # the simulator's BTCUSDT: step 0.00001, tick 0.01
+    mark = D(cells[6].replace(",", ""))
     assert mark > 0
     unrealised = (D("0.01") * mark - D("200.2")).quantize(D("0.01"))
     assert cells[7] == f"{unrealised:,.2f}USDT"

@@ -37,7 +37,7 @@ def test_statistics_page_draws_the_chart_and_tables_and_filters_by_broker(page, 
     assert box and box["width"] > 200 and box["height"] > 200
     bot_row = page.locator("#stat-by-source tr", has_text="Bot · trend-rider")
     expect(bot_row.locator(".stat-realised")).to_have_text("6.00")
-    expect(bot_row.locator(".stat-win-rate")).to_have_text("50.0%")
+    expect(bot_row.locator(".stat-win-rate")).to_have_text("50.00%")
     expect(bot_row.locator(".stat-profit-factor")).to_have_text("2.50")
     expect(page.locator("#stat-by-source tr", has_text="Manual").locator(".stat-realised")).to_have_text("4.00")
     expect(page.locator("#stat-totals")).to_contain_text("10.00")

@@ -8,6 +8,7 @@ import secrets
 from decimal import Decimal
 
 import pytest
+from bs4 import BeautifulSoup
 
 from core.infra.db import new_session, session_scope
 from core.models.candles import Candle
@@ -301,6 +302,14 @@ def test_assistant_panel_without_endpoint_explains_configuration(client, logged_
         f"/strategies/{strategy_id}/assistant", data={"message": "write one", "history": "[]", "csrf_token": token}
     ).get_data(as_text=True)
     assert "not configured" in text and "AI_MODEL" in text
+    for page in (editor, text):  # the whole setup: the settings, an example, the network rule, where the key lives
+        panel = BeautifulSoup(page, "html.parser").find(id="assistant-setup")
+        rows = {row["data-key"]: row.get_text(" ", strip=True) for row in panel.select("tr[data-key]")}
+        assert "required not set" in rows["AI_BASE_URL"] and "required not set" in rows["AI_MODEL"]
+        assert "optional not set" in rows["AI_API_KEY"]
+        words = panel.get_text(" ", strip=True)
+        assert "AI_BASE_URL=http://127.0.0.1:11434" in words and "allowed_networks" in words
+        assert "never sent to the browser" in words and "encrypted with FERNET_KEYS" in words
 
 
 def _burst(client, path: str, data: dict, count: int) -> list:

@@ -266,7 +266,7 @@ def test_limit_buy_far_below_market_is_open_then_cancelled_live(page, browser_lo
     expect(row).to_contain_text("30,000.00")  # the price on the BTCUSDT tick
     history = page.context.new_page()  # a second tab on the order history follows along
     history.goto("/trading/history")
-    history_state = history.locator("#history tbody tr", has_text="30000").locator(".state")
+    history_state = history.locator("#history tbody tr", has_text="30,000.00").locator(".state")  # on the tick
     expect(history_state).to_have_attribute("data-state", "open")
     expect(history.locator("#live-state")).to_have_text("live")
     row.locator("button:has-text('Cancel')").click()

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -12,11 +14,13 @@ from core import tasks
 from core.bots import manage
 from core.bots.ticks import due_ticks
 from core.candles.candle import ClosedCandle
-from core.infra.bus import EXTRA_SYMBOLS
+from core.infra.bus import EXTRA_SYMBOLS, bot_close_pending
 from core.infra.db import new_session, session_scope
-from core.models import Bot, BrokerConnection, StrategyVersion
+from core.models import Bot, BotChange, BrokerConnection, Order, StrategyVersion, User
+from core.orders.submit import OrderIntent, record_order
 from core.strategies import store as strategy_store
 from tests.core.bots.fixtures import ALWAYS_LONG
+from tests.ledger_support import Ledger
 from tests.support import remember_secret
 
 
@@ -147,3 +151,140 @@ def test_a_bot_whose_strategy_was_deleted_cannot_start(owner):
         strategy_store.delete_strategy(session, session.get(StrategyVersion, owner["version_id"]).strategy)
     with pytest.raises(manage.BotError, match="strategy was deleted"), session_scope() as session:
         manage.start_bot(session, manage.get_bot(session, owner["user_id"], bot_id))
+
+
+# ---- editing a stopped bot ------------------------------------------------------------------------
+
+
+def _changes(bot_id: int) -> list[BotChange]:
+    with new_session() as session:
+        return list(session.scalars(select(BotChange).where(BotChange.bot_id == bot_id).order_by(BotChange.id)))
+
+
+def _edited(owner, bot_id: int, **changes) -> BotChange | None:
+    with session_scope() as session:
+        return manage.edit_bot(session, owner["user_id"], bot_id, _settings(owner, **changes))
+
+
+def test_an_edit_changes_the_settings_and_records_only_what_changed(owner, make_user):
+    with session_scope() as session:
+        bot_id = manage.create_bot(session, owner["user_id"], _settings(owner)).id
+        newer = strategy_store.create_strategy(session, owner["user_id"], "newer", code=ALWAYS_LONG).latest.id
+    assert _edited(owner, bot_id) is None  # the same settings: nothing recorded
+    _edited(owner, bot_id, params={"size": "0.75"}, timeframe="4h", strategy_version_id=newer)
+    with new_session() as session:
+        bot = session.get(Bot, bot_id)
+        assert (bot.params, bot.timeframe, bot.strategy_version_id, bot.state) == (
+            {"size": 0.75},
+            "4h",
+            newer,
+            "paused",
+        )
+    [change] = _changes(bot_id)
+    assert change.user_id == owner["user_id"]
+    assert change.before == {"params": {"size": 0.5}, "timeframe": "1h", "strategy_version_id": owner["version_id"]}
+    assert change.after == {"params": {"size": 0.75}, "timeframe": "4h", "strategy_version_id": newer}
+    _edited(owner, bot_id, params={}, timeframe="4h", strategy_version_id=newer)  # back to the version's default
+    with new_session() as session:
+        bot = session.get(Bot, bot_id)
+        [latest, first] = manage.change_history(session, bot)
+        username = session.get(User, owner["user_id"]).username
+    assert latest.changes == ("size 0.75 -> default",) and latest.by == username
+    assert first.changes == ("strategy good v1 -> newer v1", "size 0.5 -> 0.75", "timeframe 1h -> 4h")
+
+
+def test_a_running_bot_or_one_with_an_unfinished_order_is_not_edited(owner, redis_client):
+    with session_scope() as session:
+        bot = manage.create_bot(session, owner["user_id"], _settings(owner))
+        manage.start_bot(session, bot)
+        bot_id = bot.id
+    with pytest.raises(manage.BotError, match="pause the bot before editing it"):
+        _edited(owner, bot_id, params={"size": "0.2"})
+    with session_scope() as session:
+        manage.pause_bot(session, manage.get_bot(session, owner["user_id"], bot_id))
+        order = record_order(
+            session,
+            owner["user_id"],
+            OrderIntent(
+                owner["broker_id"], "BTCUSDT", "buy", "market", Decimal("0.1"), source="bot", source_ref=str(bot_id)
+            ),
+        )
+        order_id = order.id
+    with pytest.raises(manage.BotError, match=f"market buy order #{order_id} is new"):
+        _edited(owner, bot_id, params={"size": "0.2"})
+    with session_scope() as session:
+        session.get(Order, order_id).state = "cancelled"
+        session.get(Bot, bot_id).pending_protection = {"order_id": order_id, "stop_loss": 1.0, "take_profit": None}
+    with pytest.raises(manage.BotError, match="stop-loss/take-profit are waiting"):
+        _edited(owner, bot_id, params={"size": "0.2"})
+    with session_scope() as session:
+        session.get(Bot, bot_id).pending_protection = None
+    redis_client.set(bot_close_pending(bot_id), "1")
+    try:
+        with pytest.raises(manage.BotError, match="a close of its position is under way"):
+            _edited(owner, bot_id, params={"size": "0.2"})
+    finally:
+        redis_client.delete(bot_close_pending(bot_id))
+    with new_session() as session:
+        assert session.get(Bot, bot_id).params == {"size": 0.5}
+    assert _changes(bot_id) == []
+    _edited(owner, bot_id, params={"size": "0.2"})
+    assert [c.after for c in _changes(bot_id)] == [{"params": {"size": 0.2}}]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"params": {"size": "big"}}, "must be a number"),
+        ({"timeframe": "2h"}, "timeframe must be one of"),
+        ({"name": "taken"}, "already have a bot named 'taken'"),
+        ({"strategy_version_id": "invalid"}, "does not validate"),
+    ],
+)
+def test_a_bad_edit_is_refused_and_changes_nothing(owner, changes, message):
+    with session_scope() as session:
+        bot_id = manage.create_bot(session, owner["user_id"], _settings(owner)).id
+        manage.create_bot(session, owner["user_id"], _settings(owner, name="taken"))
+    if changes.get("strategy_version_id") == "invalid":
+        changes["strategy_version_id"] = owner["invalid_version_id"]
+    with pytest.raises(manage.BotError, match=message):
+        _edited(owner, bot_id, **changes)
+    with new_session() as session:
+        bot = session.get(Bot, bot_id)
+        assert (bot.name, bot.params, bot.timeframe, bot.strategy_version_id) == (
+            "trend",
+            {"size": 0.5},
+            "1h",
+            owner["version_id"],
+        )
+    assert _changes(bot_id) == []
+
+
+def test_another_traders_bot_or_strategy_cannot_be_used_in_an_edit(owner, make_user):
+    other, _ = make_user()
+    with session_scope() as session:
+        bot_id = manage.create_bot(session, owner["user_id"], _settings(owner)).id
+        theirs = strategy_store.create_strategy(session, other.id, "theirs", code=ALWAYS_LONG).latest.id
+    with pytest.raises(manage.BotNotFound), session_scope() as session:
+        manage.edit_bot(session, other.id, bot_id, _settings(owner, params={"size": "0.2"}))
+    with pytest.raises(manage.BotError, match="choose one of your strategy versions"):
+        _edited(owner, bot_id, strategy_version_id=theirs)
+    assert _changes(bot_id) == []
+
+
+def test_a_bot_holding_a_position_keeps_its_broker_and_symbol(owner):
+    with session_scope() as session:
+        bot_id = manage.create_bot(session, owner["user_id"], _settings(owner)).id
+    Ledger(owner["user_id"]).trade(
+        owner["broker_id"],
+        "buy",
+        "0.01",
+        "30000",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        source="bot",
+        source_ref=str(bot_id),
+    )
+    with pytest.raises(manage.BotError, match="close its position before moving it"):
+        _edited(owner, bot_id, symbol="ETHUSDT")
+    _edited(owner, bot_id, params={"size": "0.3"})  # the rest may change
+    assert [c.after for c in _changes(bot_id)] == [{"params": {"size": 0.3}}]

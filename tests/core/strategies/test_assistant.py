@@ -136,6 +136,16 @@ def test_not_configured_says_how_to_configure():
             ask(client, "hi")
 
 
+def test_the_setup_guide_names_each_setting_and_whether_it_is_set_never_its_value(api_key):
+    guide = AssistantClient("http://127.0.0.1:1", api_key, "").setup_keys()
+    assert [(k.name, k.required, k.is_set) for k in guide] == [
+        ("AI_BASE_URL", True, True),
+        ("AI_MODEL", True, False),
+        ("AI_API_KEY", False, True),
+    ]
+    assert all(api_key not in f"{k.what} {k.example}" for k in guide)
+
+
 def test_unreachable_server_is_a_clear_error_without_the_key(api_key):
     client = AssistantClient(f"http://127.0.0.1:{free_port()}", api_key, "m", timeout=5)
     with pytest.raises(AssistantUnavailable, match="cannot reach") as info:
