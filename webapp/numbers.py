@@ -1,10 +1,11 @@
-"""Numbers for humans, one rule for every page: money in 2 decimals with thousands separators, prices by the
+"""Numbers for humans, one rule for every page: money in 2 decimals with thousands separators (8 when the currency is a
+crypto asset such as BTC, whose hundredths are worth too much to round away), prices by the
 symbol's tick size, quantities by its step (a dust remainder below the step shows as zero), percentages in 2.
 
-Registered as template filters on the app: `{{ value|money }}`, `{{ value|price(tick) }}`, `{{ value|qty(step) }}`,
-`{{ value|pct }}`, `{{ fraction|share }}`. A missing value reads "—"; a missing increment falls back to the value's own
-digits (at most 8). `grid(broker_id, symbol)` (a template global) gives a market's tick and step from its stored
-rules, read once per request: `{% set m = grid(o.broker_id, o.symbol) %}{{ o.price|price(m.tick) }}`;
+Template filters: `{{ value|money }}`, `{{ value|money(currency) }}`, `{{ value|price(tick) }}`,
+`{{ value|qty(step) }}`, `{{ value|pct }}`, `{{ fraction|share }}`. A missing value reads "—"; a missing increment falls
+back to the value's own digits (at most 8). `grid(broker_id, symbol)` (a template global) gives a market's tick and step
+from its stored rules, read once per request: `{% set m = grid(o.broker_id, o.symbol) %}{{ o.price|price(m.tick) }}`;
 `market_grid(venue, symbol, timeframe)` the same for a market named without a broker (a backtest's).
 """
 
@@ -23,6 +24,12 @@ from core.models import BrokerConnection, Candle, SymbolRule
 
 MISSING = "—"
 FALLBACK_PLACES = 8
+# Currencies counted in hundredths: fiat and the dollar/euro stablecoins. Any other currency (a BTC- or ETH-quoted
+# market's P&L) shows 8 decimals.
+CASH_LIKE = frozenset(
+    {"USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "USDE", "EURC"}
+)
+CRYPTO_MONEY_PLACES = 8
 
 
 def places(increment: Decimal | None) -> int | None:
@@ -46,11 +53,12 @@ def _grouped(value: Decimal, digits: int, rounding: str) -> str:
     return f"{_rounded(value, digits, rounding):,.{digits}f}"
 
 
-def money(value: Decimal | float | int | None) -> str:
-    """46694.4852208 -> "46,694.49"."""
+def money(value: Decimal | float | int | None, currency: str | None = None) -> str:
+    """46694.4852208 -> "46,694.49"; in BTC, 0.000123456 -> "0.00012346"."""
     if value is None:
         return MISSING
-    return _grouped(Decimal(str(value)), 2, ROUND_HALF_EVEN)
+    digits = 2 if currency is None or currency.upper() in CASH_LIKE else CRYPTO_MONEY_PLACES
+    return _grouped(Decimal(str(value)), digits, ROUND_HALF_EVEN)
 
 
 def price(value: Decimal | float | None, tick: Decimal | None = None) -> str:

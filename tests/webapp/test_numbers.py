@@ -32,6 +32,19 @@ def test_money_has_two_decimals_and_thousands_separators(value, text):
 
 
 @pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        (D("1234.5678"), "USDT", "1,234.57"),
+        (D("1234.5678"), "eur", "1,234.57"),
+        (D("0.000123456"), "BTC", "0.00012346"),  # in hundredths it would read 0.00
+        (D("-0.5"), "ETH", "-0.50000000"),
+    ],
+)
+def test_money_in_a_crypto_currency_keeps_eight_decimals(value, currency, text):
+    assert money(value, currency) == text
+
+
+@pytest.mark.parametrize(
     ("value", "tick", "text"),
     [
         (D("46190.44000000"), D("0.01"), "46,190.44"),

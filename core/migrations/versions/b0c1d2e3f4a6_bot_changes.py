@@ -1,7 +1,7 @@
 """bot changes: each edit of a paused bot, only the fields that changed, before and after
 
 Revision ID: b0c1d2e3f4a6
-Revises: f121064c2584
+Revises: a9b1c2d3e4f5
 Create Date: 2026-12-07 22:10:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = 'b0c1d2e3f4a6'
-down_revision = 'f121064c2584'
+down_revision = 'a9b1c2d3e4f5'
 branch_labels = None
 depends_on = None
 
