@@ -90,6 +90,7 @@ CLIENT_ID_PREFIX = "ab-"
 # Kraken cl_ord_id <= 18 ASCII chars), minus room for the OCO leg suffix ("-tp"/"-sl").
 CLIENT_ID_MAX_LEN = {"binance": 36, "sim": 36, "bitget": 40, "kraken": 18}
 OCO_SUFFIX_LEN = 3
+CONNECTIONS_PER_HOST = 32  # kept open per venue host: above the 20 bot ticks a bots worker runs at once
 
 
 def client_order_id_for(order_id: int | str, venue: str) -> str:
@@ -142,6 +143,11 @@ class Exchange(ABC):
         self._sleep = sleep
         self.redis = redis
         self.session = requests.Session()  # keep-alive: one TCP/TLS connection reused per venue
+        # One exchange object serves every thread of a process (the bots worker runs 20 ticks at once): a pool of
+        # requests' default 10 would close and reopen the connections of the threads past the tenth.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTIONS_PER_HOST)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = "aristobot/0.1"
         # The environment's proxy and CA settings, read once: requests reads them again for every request
         # when trust_env is on (a tenth of the orders worker's CPU per order, measured in BENCHMARKS.md).

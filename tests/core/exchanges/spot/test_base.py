@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,12 @@ def test_the_environment_proxy_and_ca_bundle_are_read_once_when_the_adapter_is_b
     assert behind.session.verify == str(bundle)
     assert "https" not in bypassed.session.proxies
     assert behind.session.trust_env is False  # not read again for every request
+
+
+def test_twenty_threads_sharing_one_exchange_keep_their_connections(venue, sleeps, caplog):
+    """The bots worker runs 20 ticks at once on one exchange object: none of their connections is thrown away."""
+    venue.on("GET", "/api/v3/time", *[Reply(body={"serverTime": 7}, delay_s=0.2) for _ in range(40)])
+    exchange = BinanceSpot(base_url=venue.url, sleep=sleeps)
+    with caplog.at_level("WARNING", logger="urllib3.connectionpool"), ThreadPoolExecutor(20) as pool:
+        assert list(pool.map(lambda _: exchange.server_time_ms(), range(40))) == [7] * 40
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
