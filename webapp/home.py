@@ -34,7 +34,7 @@ def index():
 
 def _labels(session) -> dict[int, str]:
     query = select(BrokerConnection.id, BrokerConnection.label).where(BrokerConnection.user_id == current_user.id)
-    return dict(session.execute(query).tuples().all())
+    return {broker_id: label for broker_id, label in session.execute(query)}
 
 
 @bp.get("/dashboard/equity")
