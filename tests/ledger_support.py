@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from core import brokers
 from core.infra.db import session_scope
-from core.models import Bot, Fill, Order, Webhook, WebhookAlert
+from core.models import Bot, Fill, Order, StrategyRecord, StrategyVersion, Webhook, WebhookAlert
 from tests.support import free_port, remember_secret
 
 D = Decimal
@@ -37,10 +37,27 @@ class Ledger:
             )  # nothing listens: no price
             return broker.id
 
-    def bot(self, broker_id: int, name: str) -> str:
+    def strategy(self, name: str, versions: int = 1) -> tuple[int, list[int]]:
+        """A strategy of this trader with `versions` versions: its id and the versions' ids (v1 first)."""
+        with session_scope() as session:
+            record = StrategyRecord(user_id=self.user_id, name=name)
+            session.add(record)
+            session.flush()
+            rows = [StrategyVersion(strategy_id=record.id, number=n, code="") for n in range(1, versions + 1)]
+            session.add_all(rows)
+            session.flush()
+            return record.id, [row.id for row in rows]
+
+    def bot(self, broker_id: int, name: str, strategy_version_id: int | None = None) -> str:
         with session_scope() as session:
             bot = Bot(
-                user_id=self.user_id, name=name, broker_id=broker_id, venue="sim", symbol="BTCUSDT", timeframe="1h"
+                user_id=self.user_id,
+                name=name,
+                broker_id=broker_id,
+                venue="sim",
+                symbol="BTCUSDT",
+                timeframe="1h",
+                strategy_version_id=strategy_version_id,
             )
             session.add(bot)
             session.flush()
@@ -72,7 +89,7 @@ class Ledger:
         at: datetime,
         *,
         fee: str = "0",
-        fee_asset: str = "USDT",
+        fee_asset: str | None = "USDT",
         source: str = "manual",
         source_ref: str | None = None,
         symbol: str = "BTCUSDT",

@@ -1,7 +1,8 @@
 """The Statistics page's filters, kept in the URL: period (a preset or dates), broker, venue, symbol,
-source, strategy, bot, webhook, side. Each names one of the trader's own things or is refused with a
-clear message (another trader's bot id is as unknown as a made-up one). Every filter but the period and
-the side selects whole books (broker × symbol × source), so FIFO matching always sees a book whole."""
+source, strategy, strategy version, bot, webhook, side. Each names one of the trader's own things or is
+refused with a clear message (another trader's bot id is as unknown as a made-up one). Every filter but
+the period and the side selects whole books (broker × symbol × source), so FIFO matching always sees a
+book whole. A strategy (version) selects the bots whose current version it is (or is a version of)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ class Choices:
     webhooks: dict[int, str]
     strategies: dict[int, str]
     strategy_bots: dict[int, frozenset[int]]
+    versions: dict[int, str] = field(default_factory=dict)  # "strategy name · vN", as the strategies pages say
+    version_strategy: dict[int, int] = field(default_factory=dict)
+    version_bots: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 def load_choices(session: Session, user_id: int) -> Choices:
@@ -45,15 +49,23 @@ def load_choices(session: Session, user_id: int) -> Choices:
         .order_by(BrokerConnection.label)
     ).all()
     bots = session.execute(
-        select(Bot.id, Bot.name, StrategyVersion.strategy_id)
+        select(Bot.id, Bot.name, StrategyVersion.strategy_id, Bot.strategy_version_id)
         .outerjoin(StrategyVersion, Bot.strategy_version_id == StrategyVersion.id)
         .where(Bot.user_id == user_id)
         .order_by(Bot.name)
     ).all()
     strategy_bots: dict[int, set[int]] = {}
-    for bot_id, _, strategy_id in bots:
+    version_bots: dict[int, set[int]] = {}
+    for bot_id, _, strategy_id, version_id in bots:
         if strategy_id is not None:
             strategy_bots.setdefault(strategy_id, set()).add(bot_id)
+            version_bots.setdefault(version_id, set()).add(bot_id)
+    versions = session.execute(
+        select(StrategyVersion.id, StrategyVersion.number, StrategyRecord.id, StrategyRecord.name)
+        .join(StrategyRecord, StrategyVersion.strategy_id == StrategyRecord.id)
+        .where(StrategyRecord.user_id == user_id)
+        .order_by(StrategyRecord.name, StrategyVersion.number)
+    ).all()
     return Choices(
         brokers={row.id: row.label for row in connections},
         venues={row.id: row.venue for row in connections},
@@ -74,6 +86,9 @@ def load_choices(session: Session, user_id: int) -> Choices:
             ).all()
         ),
         strategy_bots={key: frozenset(ids) for key, ids in strategy_bots.items()},
+        versions={version_id: f"{name} · v{number}" for version_id, number, _, name in versions},
+        version_strategy={version_id: strategy_id for version_id, _, strategy_id, _ in versions},
+        version_bots={key: frozenset(ids) for key, ids in version_bots.items()},
     )
 
 
@@ -85,7 +100,7 @@ class Filters:
     broker_ids: frozenset[int] | None = None  # broker and venue
     symbol: str | None = None
     source_kind: str | None = None
-    source_keys: frozenset[str] | None = None  # strategy, bot, webhook
+    source_keys: frozenset[str] | None = None  # strategy, version, bot, webhook
     side: str | None = None
 
     @property
@@ -158,6 +173,12 @@ def parse_filters(args: Mapping[str, str], choices: Choices, today: date | None 
     strategy = _pick(args, "strategy", choices.strategies, "strategy")
     if strategy:
         keys = frozenset(f"bot:{bot_id}" for bot_id in choices.strategy_bots.get(int(strategy), ()))
+    version = _pick(args, "version", choices.versions, "strategy version")
+    if version:
+        if strategy and choices.version_strategy[int(version)] != int(strategy):
+            raise FilterError("that strategy version is not a version of the chosen strategy")
+        version_keys = frozenset(f"bot:{bot_id}" for bot_id in choices.version_bots.get(int(version), ()))
+        keys = version_keys if keys is None else keys & version_keys
     bot = _pick(args, "bot", choices.bots, "bot")
     webhook = _pick(args, "webhook", choices.webhooks, "webhook")
     for key in ([f"bot:{bot}"] if bot else []) + ([f"webhook:{webhook}"] if webhook else []):
@@ -175,4 +196,17 @@ def parse_filters(args: Mapping[str, str], choices: Choices, today: date | None 
     )
 
 
-NAMES = ("period", "start", "end", "broker", "venue", "symbol", "source", "strategy", "bot", "webhook", "side")
+NAMES = (
+    "period",
+    "start",
+    "end",
+    "broker",
+    "venue",
+    "symbol",
+    "source",
+    "strategy",
+    "version",
+    "bot",
+    "webhook",
+    "side",
+)

@@ -5,7 +5,8 @@ the Bots page and a bot's tick, the webhooks' close and protection, flatten, ven
 cannot disagree; `aristobot ledger check` (check.py, also daily) proves it over the stored fills.
 
 fills.py: what one fill does to a position (its base-asset fee, its inventory change).
-entries.py: the ledger rows as the books see them (sources, fills, rows that cannot be used).
+entries.py: the ledger rows as the books see them (sources, fills, rows that cannot be used,
+fills the venue answered incompletely).
 fifo.py: FIFO lot matching of a book, round trips, open positions. positions.py: the position of one
 bot or one webhook on one symbol (its statistics book, read whole). report.py: the statistics page's
 report, chart and CSV. loading.py: the ledger and the marks read from the database and the venues.
@@ -28,11 +29,11 @@ short lot. The allowance is reset when a *new order* starts on a flat or short b
 fills of one order, so splitting a fill changes nothing.
 
 **Fees** are valued in the symbol's quote asset: a fee charged in the quote asset counts as is, a fee
-charged in the base asset counts as ``fee × fill price`` (a fee without an asset is taken as quote, as
-spot venues charge sells). A base-asset fee also changes the inventory: a buy of ``q`` with fee ``f``
-in base delivers ``q − f``; a sell of ``q`` with fee ``f`` in base removes ``q + f``. A fee in any
-other asset (BNB, …) has no price in the ledger: it is left out of P&L and reported, per asset, as
-unvalued.
+charged in the base asset counts as ``fee × fill price`` (a position takes a fee without an asset as
+quote, as spot venues charge sells; the statistics report leaves such a fill out, see below). A
+base-asset fee also changes the inventory: a buy of ``q`` with fee ``f`` in base delivers ``q − f``;
+a sell of ``q`` with fee ``f`` in base removes ``q + f``. A fee in any other asset (BNB, …) has no
+price in the ledger: it is left out of P&L and reported, per asset, as unvalued.
 
 **Cash flow of a fill** (in quote): a buy pays ``q × p`` plus its quote fee, a sell receives ``q × p``
 minus its quote fee. Base fees need no cash term: their cost is the inventory they remove, which the
@@ -56,6 +57,10 @@ factor (gross profit / gross loss) are computed over round trips; a zero P&L is 
 opened before the range is closed against its real entry. Realised P&L, round trips and the chart
 count closings inside the range; fees count fills inside the range; open positions are those at the
 range's end, marked at the venue's *current* last price (unrealised = ``quantity × mark + lot cash``).
+
+**Incomplete fills.** A fill the venue answered incompletely (no price, no quantity, a fee without
+its asset: ``entries.classify``) is left out of the statistics report's books and totals and listed
+with its reason, so the page says what it did not count instead of guessing.
 
 Arithmetic is Decimal at 60 significant digits; the ledger holds 18 decimal places.
 """

@@ -92,6 +92,49 @@ def ledger_problem(fill: LedgerFill) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class IncompleteFill:
+    """A fill the venue answered incompletely, and what it left out (the Statistics page lists it)."""
+
+    fill: LedgerFill
+    reason: str
+
+
+def incomplete_reason(fill: LedgerFill) -> str | None:
+    """What the venue left out of a fill (None when it answered fully): its price, its quantity, or the
+    asset of a fee it charged. The price and quantity columns are NOT NULL: a missing one arrives as 0."""
+    if fill.price <= 0:
+        return "no price"
+    if fill.quantity <= 0:
+        return "no quantity"
+    if fill.fee and not fill.fee_asset:
+        return "fee without its asset"
+    return None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A statistics view's fills sorted once: those the books match, those the venue answered
+    incompletely (left out of the totals, each with its reason), and rows with any other problem."""
+
+    usable: list[LedgerFill]
+    incomplete: list[IncompleteFill]
+    problems: list[str]
+
+
+def classify(fills: Iterable[LedgerFill]) -> Classified:
+    good, incomplete, problems = [], [], []
+    for fill in fills:
+        reason = incomplete_reason(fill)
+        if reason:
+            incomplete.append(IncompleteFill(fill, reason))
+        elif problem := ledger_problem(fill):
+            problems.append(problem)
+        else:
+            good.append(fill)
+    return Classified(good, incomplete, problems)
+
+
 def usable(fills: Iterable[LedgerFill]) -> tuple[list[LedgerFill], list[str]]:
     """The fills a book can match, and why each other one cannot (the statistics page lists them)."""
     good, problems = [], []

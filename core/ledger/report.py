@@ -1,5 +1,6 @@
 """The statistics page's report: realised, unrealised, fees and round-trip statistics per broker,
-symbol, source and quote asset over a date range, the cumulative realised chart, and the trips CSV."""
+symbol, source and quote asset over a date range, the cumulative realised chart, and the trips CSV.
+Fills the venue answered incompletely are left out of every number and listed with their reason."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from core.ledger.entries import LedgerFill, usable
+from core.ledger.entries import IncompleteFill, LedgerFill, classify
 from core.ledger.fifo import (
     Book,
     Closing,
@@ -68,6 +69,7 @@ class Report:
     trips: list[RoundTrip]
     chart: dict[str, list[tuple[int, Decimal]]]  # quote -> [(unix second, cumulative realised)]
     problems: list[str]
+    incomplete: list[IncompleteFill] = field(default_factory=list)  # left out of every number above
 
 
 def build_report(
@@ -96,7 +98,8 @@ def _build_report(
     def counted(closing: Closing) -> bool:
         return closing.closed_at in window and direction in (None, closing.direction)
 
-    good, problems = usable(f for f in fills if window.end is None or f.traded_at < window.end)
+    sorted_fills = classify(f for f in fills if window.end is None or f.traded_at < window.end)
+    good = sorted_fills.usable
     books = match_books(good)
     tables: dict[str, dict[tuple, Summary]] = {"broker": {}, "symbol": {}, "source": {}, "total": {}}
 
@@ -151,7 +154,8 @@ def _build_report(
         positions=sorted(positions, key=lambda p: (p.broker_id, p.symbol, p.source.key)),
         trips=trips,
         chart=cumulative_realised((book.quote, c) for book in books.values() for c in book.closings if counted(c)),
-        problems=problems,
+        problems=sorted_fills.problems,
+        incomplete=sorted_fills.incomplete,
     )
 
 

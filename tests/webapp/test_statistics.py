@@ -134,6 +134,9 @@ def test_the_date_range_and_broker_filters_narrow_the_numbers(client, login, two
         ({"period": "7d", "start": "2025-03-01"}, "choose a period or dates, not both"),
         ({"side": "long"}, "unknown side"),
         ({"bot": "1 OR 1=1"}, "unknown bot"),
+        ({"version": "abc"}, "unknown strategy version"),
+        ({"version": "1 OR 1=1"}, "unknown strategy version"),
+        ({"version": "-1"}, "unknown strategy version"),
         ({"source": "arbitrage"}, "arbitrage results are not in the fill ledger"),
     ],
 )
@@ -238,3 +241,94 @@ def test_the_bots_page_and_the_statistics_page_show_one_position_and_pnl_for_a_b
     assert D(row[2]).quantize(cents) == D(realised_tile.get_text().split()[0]) == D("0.90")  # 50.949 − 50 − 0.051
     held = D(bot_page.find(id="bot-position").get_text().split()[0])
     assert held == D(position.find_all("td")[3].get_text(strip=True)) == D("0.01")
+
+
+def test_the_strategy_version_filter_narrows_to_the_bots_that_ran_it(client, login, make_user):
+    (user, password), (other, other_password) = make_user(), make_user()
+    ledger = Ledger(user.id)
+    desk = ledger.broker("Version desk")
+    trend, (v1, v2) = ledger.strategy("trend", versions=2)
+    carry, (carry_v1,) = ledger.strategy("carry")
+    old_bot, new_bot = ledger.bot(desk, "trend-v1", v1), ledger.bot(desk, "trend-v2", v2)
+    ledger.trade(desk, "buy", "1", "100", DAY1, source="bot", source_ref=old_bot)
+    ledger.trade(desk, "sell", "1", "104", DAY2, source="bot", source_ref=old_bot)  # +4
+    ledger.trade(desk, "buy", "1", "100", DAY1, source="bot", source_ref=new_bot)
+    ledger.trade(desk, "sell", "1", "107", DAY3, source="bot", source_ref=new_bot)  # +7
+    ledger.trade(desk, "buy", "1", "100", DAY1)
+    ledger.trade(desk, "sell", "1", "101", DAY2)  # manual: +1
+    _, (foreign_v1,) = Ledger(other.id).strategy("foreign")
+    login(user.username, password)
+
+    _, soup = page(client, version=v2)
+    assert set(rows(soup, "stat-by-source")) == {"Bot · trend-v2"}
+    assert rows(soup, "stat-by-source")["Bot · trend-v2"][2] == "7.00"
+    select = soup.find(id="stat-filters").find("select", attrs={"name": "version"})
+    options = {o["value"]: o.get_text(strip=True) for o in select.find_all("option") if o["value"]}
+    assert options == {str(carry_v1): "carry · v1", str(v1): "trend · v1", str(v2): "trend · v2"}
+    assert select.find("option", selected=True)["value"] == str(v2)
+    assert f"version={v2}" in soup.find(id="stat-fills-csv")["href"]
+    _, soup = page(client, strategy=trend, version=v1)
+    assert set(rows(soup, "stat-by-source")) == {"Bot · trend-v1"}
+    _, soup = page(client, strategy=trend)
+    assert set(rows(soup, "stat-by-source")) == {"Bot · trend-v1", "Bot · trend-v2"}
+    _, soup = page(client, version=carry_v1)  # no bot ran it: nothing to show
+    assert soup.find(id="stat-empty") is not None
+    fills = client.get("/statistics/fills.csv", query_string={"version": v1}).get_data(as_text=True)
+    assert [row["source"] for row in csv.DictReader(io.StringIO(fills))] == ["Bot · trend-v1"] * 2
+
+    # A version of another strategy than the one chosen, or another trader's version: refused, nothing shown.
+    for args, message in (
+        ({"strategy": carry, "version": v1}, "not a version of the chosen strategy"),
+        ({"version": foreign_v1}, "unknown strategy version"),
+    ):
+        response, soup = page(client, **args)
+        assert response.status_code == 400 and message in soup.find(id="stat-error").get_text()
+        assert soup.find(id="stat-by-source") is None and soup.find(id="stat-totals") is None
+        assert client.get("/statistics/fills.csv", query_string=args).status_code == 400
+
+    client.post("/logout", data={"csrf_token": _csrf(soup)})
+    login(other.username, other_password)
+    response, soup = page(client, version=v1)
+    assert response.status_code == 400 and "unknown strategy version" in soup.find(id="stat-error").get_text()
+    assert "trend" not in soup.get_text()
+
+
+def test_incomplete_fills_are_listed_with_their_reason_and_left_out_of_the_totals(client, login, make_user):
+    """Two traders with the same complete fills; one also has a fill with no price and one with a fee but
+    no fee asset (a venue that answered incompletely): the same numbers, a note, and the table."""
+    (user, password), (twin, twin_password) = make_user(), make_user()
+    pages = {}
+    for trader, secret, with_incomplete in ((user, password, True), (twin, twin_password, False)):
+        ledger = Ledger(trader.id)
+        desk = ledger.broker("Patchy desk")
+        ledger.trade(desk, "buy", "1", "100", DAY1, fee="0.1")
+        if with_incomplete:
+            ledger.trade(desk, "buy", "2", "0", DAY1 + timedelta(hours=1))
+            ledger.trade(desk, "sell", "0.5", "103", DAY2 - timedelta(hours=1), fee="0.05", fee_asset=None)
+        ledger.trade(desk, "sell", "1", "105", DAY2, fee="0.105")  # +4.795
+        ledger.trade(desk, "buy", "0.3", "90", DAY3, symbol="ETHUSDT")  # stays open: "no price"
+        login(trader.username, secret)
+        response, soup = page(client)
+        assert response.status_code == 200
+        pages[with_incomplete] = soup
+        client.post("/logout", data={"csrf_token": _csrf(soup)})
+
+    patchy, clean = pages[True], pages[False]
+    table = rows(patchy, "stat-incomplete")
+    reasons = sorted(
+        tr.find(class_="stat-incomplete-reason").get_text(strip=True)
+        for tr in patchy.find(id="stat-incomplete").tbody.find_all("tr")
+    )
+    assert reasons == ["fee without its asset", "no price"] and len(table) == 2
+    note = patchy.find(id="stat-incomplete-note").get_text(" ", strip=True)
+    assert "2 incomplete fills are left out of these totals" in note
+    assert clean.find(id="stat-incomplete") is None and clean.find(id="stat-incomplete-note") is None
+    assert rows(patchy, "stat-by-source") == rows(clean, "stat-by-source")
+    assert rows(patchy, "stat-by-source")["Manual"][2] == "4.80"
+    assert rows(patchy, "stat-by-symbol") == rows(clean, "stat-by-symbol")
+    totals = [
+        patchy.find(id="stat-totals").get_text(" ", strip=True),
+        clean.find(id="stat-totals").get_text(" ", strip=True),
+    ]
+    assert totals[0] == totals[1] and "Round trips 1" in totals[0]
+    assert len(patchy.find(id="stat-trips").tbody.find_all("tr")) == 1

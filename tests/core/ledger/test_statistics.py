@@ -310,8 +310,26 @@ def test_bad_ledger_rows_are_listed_and_the_rest_still_counts():
     ]
     assert [ledger_problem(f) is not None for f in bad] == [True] * 5
     report = build_report([fill(1, "buy", "1", "100"), *bad, fill(7, "sell", "1", "101")])
-    assert len(report.problems) == 5 and "fill #2" in report.problems[0] and "unknown side" in report.problems[0]
+    assert len(report.problems) == 3 and "fill #2" in report.problems[0] and "unknown side" in report.problems[0]
+    # no quantity, no price: the venue answered incompletely; listed apart, with the reason
+    assert [(item.fill.fill_id, item.reason) for item in report.incomplete] == [(3, "no quantity"), (4, "no price")]
     assert report.totals[0].realised == 1
+
+
+def test_incomplete_fills_are_left_out_of_every_total_and_listed():
+    complete = [
+        fill(1, "buy", "1", "100", "0.1"),
+        fill(2, "sell", "1", "110", "0.11"),
+        fill(5, "buy", "2", "50", "0.05", "BTC"),
+    ]
+    incomplete = [fill(3, "buy", "1", "0"), fill(4, "sell", "0.5", "120", "0.06", None)]
+    marks = {(1, "BTCUSDT"): D("105")}
+    with_them = build_report([*complete[:2], *incomplete, complete[2]], marks=marks)
+    without = build_report(complete, marks=marks)
+    assert [(i.fill.fill_id, i.reason) for i in with_them.incomplete] == [(3, "no price"), (4, "fee without its asset")]
+    assert with_them.totals == without.totals and with_them.positions == without.positions
+    assert with_them.trips == without.trips and with_them.chart == without.chart
+    assert with_them.problems == [] and without.incomplete == []
 
 
 def test_symbols_split_into_base_and_quote():
