@@ -47,10 +47,12 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_hijack_root_logger = False
-# Task events (sent/received/started/succeeded, for Flower's task list) cost every order ~4 Redis publishes
-# and their JSON in the worker's main process, and Flower's CPU to digest them: a fifth of the CPU of an
-# alert on this 2-core machine (docs/bench/webhook.md). Off by default; Flower still shows the workers,
-# queues and broker. To watch tasks while debugging: `celery -A workers.celery_app control enable_events`.
+# Task events (received/started/succeeded, for Flower's task lists): measured at 50 alerts/s on `make run`
+# (BENCHMARKS.md, session 29) they cost an order 2.7 ms of CPU (the worker's publishes 0.9, Flower digesting them
+# 1.4), a tenth of an alert's. Off here and for the `orders` worker; the Procfile turns them on (-E) for the
+# maintenance, backtester and bots workers: at that cost a task, their few tasks a minute use well under 0.1 % of a
+# core, and the System page links those queues to their task lists. To watch orders too, until the worker restarts:
+# `celery -A workers.celery_app control enable_events -d worker@<host>`.
 # A STARTED state stored for every task costs more round trips; the long jobs that show progress ask for it.
 worker_send_task_events = False
 task_send_sent_event = False

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import socket
+from urllib.parse import quote
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -71,19 +74,37 @@ def halt():
     return redirect(url_for("admin.users"))
 
 
+def flower_url() -> str:
+    """Flower on the host the admin reached this page by."""
+    return f"http://{request.host.split(':')[0]}:{get_settings().file.flower.port}"
+
+
+def queue_task_lists(report: dict) -> dict[str, str]:
+    """Each queue's task list in Flower: the tasks of the worker process that consumes it, whose node name is
+    `<process>@<host>` (the Procfile's `-n <process>@%h`). Flower lists a worker's tasks only when it sends task
+    events (celeryconfig.py says which do)."""
+    host = socket.gethostname()
+    return {
+        queue: f"{flower_url()}/tasks?worker={quote(f'{process}@{host}')}"
+        for process, proc in report["processes"].items()
+        for queue in (proc.get("info") or {}).get("queues", [])
+    }
+
+
+def _status_page(template: str, **context) -> str:
+    report = system_health()
+    return render_template(template, report=report, task_lists=queue_task_lists(report), **context)
+
+
 @bp.get("/system")
 @admin_required
 def system():
-    settings = get_settings()
-    return render_template(
-        "admin/system.html",
-        report=system_health(),
-        flower_port=settings.file.flower.port,
-        supervision=read_supervision(settings.var_dir),
+    return _status_page(
+        "admin/system.html", flower_url=flower_url(), supervision=read_supervision(get_settings().var_dir)
     )
 
 
 @bp.get("/system/status")
 @admin_required
 def system_status():
-    return render_template("admin/_system_status.html", report=system_health())
+    return _status_page("admin/_system_status.html")

@@ -79,3 +79,22 @@ def test_system_page_shows_restarts_and_crash_loops(app, make_user, login):
     assert "2026-12-07 12:09:29 UTC" in feeds_row and "crash loop" not in feeds_row
     crasher_row = page[page.index('<tr data-process="crasher">') :].split("</tr>")[0]
     assert "(code 3)" in crasher_row and "crash loop: gave up" in crasher_row
+
+
+def test_each_queue_links_to_its_workers_task_list_in_flower(app, make_user, login, redis_client):
+    import socket
+    from pathlib import Path
+
+    from core.infra.liveness import write_liveness
+
+    write_liveness("maintenance", {"queues": ["maintenance"]})
+    admin, password = make_user(is_admin=True)
+    c = app.test_client()
+    login(admin.username, password, test_client=c)
+    partial = c.get("/admin/system/status").get_data(as_text=True)
+    assert f"http://localhost:5555/tasks?worker=maintenance%40{socket.gethostname()}" in partial
+    # The Procfile is where task events are decided: on for the low-rate workers, off for orders.
+    procfile_text = (Path(__file__).resolve().parents[2] / "Procfile").read_text()
+    procfile = dict(line.split(": ", 1) for line in procfile_text.splitlines() if ": " in line)
+    assert all(" -E " in procfile[name] for name in ("maintenance", "backtester", "bots"))
+    assert " -E " not in procfile["worker"]
