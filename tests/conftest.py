@@ -289,6 +289,9 @@ TIMING_SENSITIVE = (
     "integration/test_make_run.py",
     "integration/test_tradingview_webhook_journey.py",
     "webapp/test_heartbeat.py",
+    # Retries with backoff against a 30 s deadline: twice in six fresh-clone runs, on the xdist lane, a delivery
+    # stayed queued for 30 s while the module's own worker was idle (cause not found; see the closing note).
+    "workers/test_notifications.py",
 )
 
 
