@@ -12,7 +12,7 @@ import pytest
 from core.candles.depth import DEPTH_FRESH_S, Depth, StoredDepth, read_stored
 from core.candles.source_protocols import BinanceProtocol, BitgetProtocol, KrakenProtocol
 from core.exchanges.spot.binance_klines import KlineUpdate, MalformedMessage
-from tests.feeds.documented_venue import kraken_ohlc
+from tests.feeds.documented_venue import kraken_book, kraken_ohlc
 
 D = Decimal
 
@@ -38,16 +38,32 @@ BITGET_BOOKS5 = {
 }
 
 
-def kraken_book(kind: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], symbol: str = "BTC/USD") -> str:
-    """Kraken v2 `book` as documented: levels as {price, qty} JSON numbers with their exact digits, a checksum,
-    updates with a timestamp."""
-
-    def levels(rows: list[tuple[str, str]]) -> str:
-        return "[" + ",".join(f'{{"price":{p},"qty":{q}}}' for p, q in rows) + "]"
-
-    stamp = ',"timestamp":"2023-10-06T17:35:55.440295Z"' if kind == "update" else ""
-    row = f'{{"symbol":{json.dumps(symbol)},"bids":{levels(bids)},"asks":{levels(asks)},"checksum":2439117997{stamp}}}'
-    return f'{{"channel":"book","type":"{kind}","data":[{row}]}}'
+# Kraken websocket v2 docs, "book" snapshot and update examples (their pair MATIC/USD is not in our symbol table:
+# the same frames for BTC/USD, which is).
+KRAKEN_SNAPSHOT_BIDS = [
+    ("0.5666", "4831.75496356"),
+    ("0.5665", "6658.22734739"),
+    ("0.5664", "18724.91513344"),
+    ("0.5663", "11563.92544914"),
+    ("0.5662", "14006.65365711"),
+    ("0.5661", "17454.85679807"),
+    ("0.566", "18097.1547"),
+    ("0.5659", "33644.89175666"),
+    ("0.5658", "148.3464"),
+    ("0.5657", "606.70854372"),
+]
+KRAKEN_SNAPSHOT_ASKS = [
+    ("0.5668", "4410.79769741"),
+    ("0.5669", "4655.40412487"),
+    ("0.567", "49844.89424998"),
+    ("0.5671", "24306.41678"),
+    ("0.5672", "29783.25223475"),
+    ("0.5673", "57234.71239278"),
+    ("0.5674", "45065.04744"),
+    ("0.5675", "5912.76380354"),
+    ("0.5676", "42514.92434778"),
+    ("0.5677", "36304.0847022"),
+]
 
 
 def test_binance_partial_book_in_a_combined_stream_names_its_symbol_by_the_stream():
@@ -140,6 +156,18 @@ def test_kraken_subscribes_to_the_book_at_depth_ten_beside_ohlc():
         {"channel": "book", "depth": 10, "symbol": ["BTC/USD"], "snapshot": True},
     ]
     assert len(KrakenProtocol().add("ETHUSD", 4)) == 2
+
+
+def test_kraken_documented_snapshot_and_update():
+    proto = KrakenProtocol()
+    proto.on_connect(["XBTUSD"])
+    [snapshot] = proto.parse(kraken_book("snapshot", KRAKEN_SNAPSHOT_BIDS, KRAKEN_SNAPSHOT_ASKS))
+    assert snapshot.venue == "kraken" and snapshot.symbol == "XBTUSD"
+    assert snapshot.bids == tuple((D(p), D(q)) for p, q in KRAKEN_SNAPSHOT_BIDS)
+    assert snapshot.asks == tuple((D(p), D(q)) for p, q in KRAKEN_SNAPSHOT_ASKS)
+    [update] = proto.parse(kraken_book("update", [("0.5657", "1098.3947558")], []))
+    assert update.bids[-1] == (D("0.5657"), D("1098.3947558")) and update.bids[:-1] == snapshot.bids[:-1]
+    assert update.asks == snapshot.asks
 
 
 def test_kraken_book_snapshot_then_updates_delete_insert_and_cut_back_to_ten():
