@@ -59,6 +59,8 @@ class Rung:
 
 @dataclass(frozen=True, slots=True)
 class StoredDepth:
+    """A book as the pages read it back, with the time it arrived at the feeds."""
+
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
     at_ms: int
@@ -74,18 +76,10 @@ class StoredDepth:
         return self.asks[0][0] - self.bids[0][0] if self.bids and self.asks else None
 
     def ladder(self) -> tuple[list[Rung], list[Rung]]:
-        """Bids and asks with their cumulative sizes, best price first."""
-        totals = [_running(self.bids), _running(self.asks)]
-        deepest = max((t[-1] for t in totals if t), default=Decimal(0))
-        rungs = []
-        for levels, running in zip((self.bids, self.asks), totals, strict=True):
-            rungs.append(
-                [
-                    Rung(p, q, t, (t / deepest * 100).quantize(Decimal("0.1")) if deepest else Decimal(0))
-                    for (p, q), t in zip(levels, running, strict=True)
-                ]
-            )
-        return rungs[0], rungs[1]
+        """Bids and asks with their running totals, best price first."""
+        bid_totals, ask_totals = _running(self.bids), _running(self.asks)
+        deepest = max(bid_totals[-1:] + ask_totals[-1:], default=Decimal(0))
+        return _rungs(self.bids, bid_totals, deepest), _rungs(self.asks, ask_totals, deepest)
 
 
 def _running(levels: tuple[Level, ...]) -> list[Decimal]:
@@ -94,6 +88,13 @@ def _running(levels: tuple[Level, ...]) -> list[Decimal]:
         total += size
         out.append(total)
     return out
+
+
+def _rungs(levels: tuple[Level, ...], totals: list[Decimal], deepest: Decimal) -> list[Rung]:
+    return [
+        Rung(price, size, total, (total / deepest * 100).quantize(Decimal("0.1")) if deepest else Decimal(0))
+        for (price, size), total in zip(levels, totals, strict=True)
+    ]
 
 
 def read_stored(raw: str | bytes) -> StoredDepth:
