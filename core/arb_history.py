@@ -2,9 +2,11 @@
 average price, fee), the spread it captured and its net cash flow after fees, filtered and paged for the
 Arbitrage history page and its CSV; and the P&L realised since inception.
 
-An intent's net is what its fills paid and received, fees included: an entry's is the spread it sold (positive),
-an exit's the spread it paid back; over a round trip that ends flat they add up to the trade's realised P&L.
-Funding and changes made at the venue (liquidation, ADL) are in the engine's P&L but not in its intents."""
+An intent's net is what its fills paid and received, fees included, plus the funding paid on the position it left
+open (each payment is stored under the last intent with a fill before it, arb/carry.py): an entry's is the spread
+it sold (positive) and the funding it carried, an exit's the spread it paid back; over a round trip that ends flat
+they add up to the trade's realised P&L. Changes made at the venue (liquidation, ADL) are in the engine's P&L but
+not in its intents. Per pair, the totals the Statistics page shows (`pair_summaries`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.models.arb import ArbIntent, ArbLeg
+from core.models.arb import ArbFunding, ArbIntent, ArbLeg
 
 KINDS = ("entry", "exit", "rollback", "reduce", "flatten")
 STATES = ("pending", "sent", "done", "failed", "recovered")
@@ -39,6 +41,7 @@ CSV_COLUMNS = [
     "detected_spread_bps",
     "captured_spread_bps",
     "fees",
+    "funding",
     "net_pnl",
 ]
 
@@ -130,7 +133,8 @@ class TradeRow:
     legs: dict[str, LegSummary] = field(default_factory=dict)
     captured_spread_bps: Decimal | None = None
     fees: Decimal = ZERO
-    net: Decimal = ZERO
+    funding: Decimal = ZERO  # paid on the position this intent left open (+ received)
+    net: Decimal = ZERO  # the fills' cash flow after fees, plus the funding
 
 
 def summarize(intent: ArbIntent) -> TradeRow:
@@ -151,6 +155,7 @@ def summarize(intent: ArbIntent) -> TradeRow:
     captured = None
     if len(sold) == 1 and len(bought) == 1:
         captured = (sold[0] - bought[0]) / ((sold[0] + bought[0]) / 2) * 10_000
+    funding = sum((payment.amount for payment in intent.funding_payments), ZERO)
     return TradeRow(
         intent.id,
         intent.created_at,
@@ -162,12 +167,14 @@ def summarize(intent: ArbIntent) -> TradeRow:
         legs,
         captured,
         fees,
-        flow - fees,
+        funding,
+        flow - fees + funding,
     )
 
 
 def _filtered(history: HistoryFilter) -> Select:
-    return history.apply(select(ArbIntent).options(selectinload(ArbIntent.legs))).order_by(ArbIntent.id.desc())
+    loads = (selectinload(ArbIntent.legs), selectinload(ArbIntent.funding_payments))
+    return history.apply(select(ArbIntent).options(*loads)).order_by(ArbIntent.id.desc())
 
 
 def page_of(session: Session, history: HistoryFilter, page: int) -> tuple[list[TradeRow], int]:
@@ -204,6 +211,7 @@ def csv_chunks(rows: Iterable[TradeRow]) -> Iterator[str]:
             "" if row.detected_spread_bps is None else row.detected_spread_bps,
             "" if row.captured_spread_bps is None else round(row.captured_spread_bps, 4),
             row.fees,
+            row.funding,
             row.net,
         ]
         writer.writerow([format(c.normalize(), "f") if isinstance(c, Decimal) else c for c in cells])
@@ -211,14 +219,16 @@ def csv_chunks(rows: Iterable[TradeRow]) -> Iterator[str]:
 
 
 def realised_since_inception(session: Session, pair: str | None) -> Decimal:
-    """The P&L realised by every intent up to the last one that left the pair flat (per pair, added up)."""
+    """The P&L realised by every intent up to the last one that left the pair flat (per pair, added up), funding
+    included."""
     signed = case((ArbLeg.side == "SELL", 1), else_=-1) * ArbLeg.filled_size * func.coalesce(ArbLeg.avg_price, 0)
+    funding = select(func.coalesce(func.sum(ArbFunding.amount), 0)).where(ArbFunding.intent_id == ArbIntent.id)
     query = (
         select(
             ArbIntent.id,
             ArbIntent.pair,
             ArbIntent.outcome,
-            func.coalesce(func.sum(signed - ArbLeg.fee), 0),
+            func.coalesce(func.sum(signed - ArbLeg.fee), 0) + funding.scalar_subquery(),
         )
         .outerjoin(ArbLeg, ArbLeg.intent_id == ArbIntent.id)
         .group_by(ArbIntent.id)
@@ -243,3 +253,42 @@ def _flat_after(outcome: dict) -> bool:
         return all(Decimal(str(size)) == 0 for size in sizes.values())
     except ArithmeticError:
         return False
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    """One pair's arbitrage since inception, for the Statistics page."""
+
+    pair: str
+    intents: int
+    fees: Decimal
+    funding: Decimal
+    net: Decimal  # every intent's net added up (an open position's entry included)
+    realised: Decimal  # up to the last intent that left the pair flat
+    entry_spread_bps: Decimal | None  # the spread captured, averaged over the entries that filled both legs
+    exit_spread_bps: Decimal | None  # likewise over the exits (what closing paid back)
+
+
+def pair_summaries(session: Session) -> list[PairSummary]:
+    """Every pair the engine ever traded, by name."""
+    pairs = session.scalars(select(ArbIntent.pair).distinct().order_by(ArbIntent.pair)).all()
+    return [_summary(session, pair) for pair in pairs]
+
+
+def _summary(session: Session, pair: str) -> PairSummary:
+    rows = list(all_rows(session, HistoryFilter(pair=pair)))
+
+    def average(kind: str) -> Decimal | None:
+        captured = [r.captured_spread_bps for r in rows if r.kind == kind and r.captured_spread_bps is not None]
+        return sum(captured, ZERO) / len(captured) if captured else None
+
+    return PairSummary(
+        pair,
+        len(rows),
+        sum((r.fees for r in rows), ZERO),
+        sum((r.funding for r in rows), ZERO),
+        sum((r.net for r in rows), ZERO),
+        realised_since_inception(session, pair),
+        average("entry"),
+        average("exit"),
+    )
