@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.models.arb import ArbFunding, ArbIntent, ArbLeg
@@ -270,25 +270,71 @@ class PairSummary:
 
 
 def pair_summaries(session: Session) -> list[PairSummary]:
-    """Every pair the engine ever traded, by name."""
-    pairs = session.scalars(select(ArbIntent.pair).distinct().order_by(ArbIntent.pair)).all()
-    return [_summary(session, pair) for pair in pairs]
+    """Every pair the engine ever traded, by name: one pass over the intents, their legs summed per side in SQL."""
+    sell, filled = ArbLeg.side == "SELL", ArbLeg.filled_size > 0
+    cost = ArbLeg.filled_size * func.coalesce(ArbLeg.avg_price, 0)
 
+    def side(condition: ColumnElement[bool]) -> tuple:
+        priced = and_(condition, filled, ArbLeg.avg_price.is_not(None))
+        return (
+            func.sum(case((priced, cost))),
+            func.sum(case((priced, ArbLeg.filled_size))),
+            func.count(distinct(case((priced, ArbLeg.venue)))),
+        )
 
-def _summary(session: Session, pair: str) -> PairSummary:
-    rows = list(all_rows(session, HistoryFilter(pair=pair)))
-
-    def average(kind: str) -> Decimal | None:
-        captured = [r.captured_spread_bps for r in rows if r.kind == kind and r.captured_spread_bps is not None]
-        return sum(captured, ZERO) / len(captured) if captured else None
-
-    return PairSummary(
-        pair,
-        len(rows),
-        sum((r.fees for r in rows), ZERO),
-        sum((r.funding for r in rows), ZERO),
-        sum((r.net for r in rows), ZERO),
-        realised_since_inception(session, pair),
-        average("entry"),
-        average("exit"),
+    funding = select(func.coalesce(func.sum(ArbFunding.amount), 0)).where(ArbFunding.intent_id == ArbIntent.id)
+    query = (
+        select(
+            ArbIntent.pair,
+            ArbIntent.kind,
+            ArbIntent.outcome,
+            func.coalesce(func.sum(ArbLeg.fee), 0),
+            func.coalesce(func.sum(case((sell, cost), else_=-cost)), 0),
+            funding.scalar_subquery(),
+            *side(sell),
+            *side(~sell),
+        )
+        .outerjoin(ArbLeg, ArbLeg.intent_id == ArbIntent.id)
+        .group_by(ArbIntent.id)
+        .order_by(ArbIntent.id)
     )
+    totals: dict[str, _PairTotals] = {}
+    for pair, kind, outcome, fees, flow, paid, sold_cost, sold, sellers, bought_cost, bought, buyers in session.execute(
+        query
+    ):
+        pair_totals = totals.setdefault(pair, _PairTotals())
+        net = Decimal(flow) - Decimal(fees) + Decimal(paid)
+        pair_totals.add(kind, Decimal(fees), Decimal(paid), net, _flat_after(outcome or {}))
+        if sellers == 1 and buyers == 1:
+            sold_price, bought_price = Decimal(sold_cost) / Decimal(sold), Decimal(bought_cost) / Decimal(bought)
+            pair_totals.captured(kind, (sold_price - bought_price) / ((sold_price + bought_price) / 2) * 10_000)
+    return [totals[pair].summary(pair) for pair in sorted(totals)]
+
+
+@dataclass
+class _PairTotals:
+    intents: int = 0
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    net: Decimal = ZERO
+    realised: Decimal = ZERO
+    spreads: dict[str, list[Decimal]] = field(default_factory=lambda: {"entry": [], "exit": []})
+
+    def add(self, kind: str, fees: Decimal, funding: Decimal, net: Decimal, flat_after: bool) -> None:
+        self.intents += 1
+        self.fees, self.funding, self.net = self.fees + fees, self.funding + funding, self.net + net
+        if flat_after:
+            self.realised = self.net
+
+    def captured(self, kind: str, bps: Decimal) -> None:
+        if kind in self.spreads:
+            self.spreads[kind].append(bps)
+
+    def summary(self, pair: str) -> PairSummary:
+        def average(kind: str) -> Decimal | None:
+            found = self.spreads[kind]
+            return sum(found, ZERO) / len(found) if found else None
+
+        return PairSummary(
+            pair, self.intents, self.fees, self.funding, self.net, self.realised, average("entry"), average("exit")
+        )
