@@ -62,6 +62,17 @@ class RiskConfig(Strict):
         return self
 
 
+class CarryExitConfig(Strict):
+    """The carry exit rule (arb/carry.py), off by default: a held position whose funding costs more, projected
+    over `horizon_hours` at the rate it was paid since the position opened, than exiting it now (both legs'
+    taker fees at the mid) plus `threshold_usd`, exits both legs together through the ordinary exit."""
+
+    enabled: bool = False
+    min_hold_minutes: float = Field(default=60, ge=0, le=10_080)  # the carry is judged after this long held
+    horizon_hours: float = Field(default=8, gt=0, le=720)  # the projection window: one funding interval or more
+    threshold_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal(0)  # projected cost beyond the fees
+
+
 class ArbConfig(Strict):
     pair: str = Field(default="BTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     vest_market: str = "BTC-PERP"
@@ -94,6 +105,7 @@ class ArbConfig(Strict):
     paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))
     sim: SimPorts = SimPorts()
     risk: RiskConfig = RiskConfig()
+    carry_exit: CarryExitConfig = CarryExitConfig()
 
     @model_validator(mode="after")
     def coherent(self) -> ArbConfig:

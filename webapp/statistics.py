@@ -15,6 +15,7 @@ from core.infra.db import new_session
 from core.ledger.entries import LedgerFill
 from core.ledger.loading import fetch_marks, load_ledger
 from core.ledger.report import Report, build_report, fills_csv, trips_csv
+from webapp.statistics_arbitrage import arbitrage_summaries
 from webapp.statistics_filters import (
     PERIODS,
     SIDES,
@@ -78,7 +79,8 @@ def index():
         quote: [{"time": second, "value": str(value)} for second, value in points]
         for quote, points in report.chart.items()
     }
-    return _page(choices, filters, error=None, report=report, chart=chart, recent=report.trips[::-1][:RECENT_TRIPS])
+    recent, arbitrage = report.trips[::-1][:RECENT_TRIPS], arbitrage_summaries()
+    return _page(choices, filters, error=None, report=report, chart=chart, recent=recent, arbitrage=arbitrage)
 
 
 def _export(kind: str, rows: Callable[[Session, Filters, Choices], str]) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -332,3 +333,35 @@ def test_incomplete_fills_are_listed_with_their_reason_and_left_out_of_the_total
     ]
     assert totals[0] == totals[1] and "Round trips 1" in totals[0]
     assert len(patchy.find(id="stat-trips").tbody.find_all("tr")) == 1
+
+
+def test_admins_see_each_arbitrage_pairs_totals_and_traders_never_see_the_section(client, login, make_user):
+    from tests.core.test_arb_history import funded, leg, stored
+
+    pair = f"st-{secrets.token_hex(3)}"
+    held = {"vest": "0.01", "paradex": "-0.01"}
+    entry = stored(
+        pair, "entry", [leg("vest", "BUY", "0.01", "100", "0.001"), leg("paradex", "SELL", "0.01", "101", "0")], held
+    )
+    funded(entry, pair, "-0.0003")
+    stored(
+        pair,
+        "exit",
+        [leg("vest", "SELL", "0.01", "100", "0.001"), leg("paradex", "BUY", "0.01", "100.5", "0")],
+        {"vest": "0", "paradex": "0"},
+    )
+    (trader, trader_password), (operator, operator_password) = make_user(), make_user(is_admin=True)
+
+    login(trader.username, trader_password)
+    response, soup = page(client)
+    assert response.status_code == 200 and soup.find(id="stat-arbitrage") is None and pair not in soup.get_text()
+    client.post("/logout", data={"csrf_token": _csrf(soup)})
+
+    login(operator.username, operator_password)
+    response, soup = page(client)
+    row = soup.find(id="stat-arbitrage-pairs").find("tr", attrs={"data-pair": pair})
+    cells = [td.get_text(" ", strip=True) for td in row.find_all("td")]
+    assert cells[1] == "2" and D(row.find(attrs={"data-funding": True})["data-funding"]) == D("-0.0003")
+    assert D(row.find(attrs={"data-realised": True})["data-realised"]) == D("0.0027")  # 0.0087 - 0.006
+    assert cells[5].endswith("bps") and cells[6].endswith("bps")
+    assert row.find("a")["href"] == f"/arbitrage/history/?pair={pair}"
