@@ -1,0 +1,158 @@
+"""The Statistics page's live part: the daily mark-to-market curve of the filtered view (core/ledger/daily.py)
+drawn as cumulative P&L, daily P&L bars and drawdown (static/js/statistics_charts.js polls `charts.json`),
+and the ten backtest metrics of that curve per strategy and per bot (core/ledger/live_metrics.py), each bot
+beside the newest backtest of its live period (core/bots/live_backtest.py; never run by the page)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.bots import live_backtest
+from core.candles.marks import StoredPrices
+from core.ledger.daily import DailyCurve, DayClose, daily_curves, stored_day_closes
+from core.ledger.entries import LedgerFill
+from core.ledger.fifo import MarkKey, RoundTrip
+from core.ledger.live_metrics import LiveMetrics, live_metrics
+from core.models import BacktestRun, Bot
+from core.strategies.contract import format_candle_time
+from webapp.statistics_filters import Choices, Filters
+
+BACKTEST_SHOWN = ("queued", "running", "done")
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the curve is marked at: each day's stored close, and the latest price for today."""
+
+    today: date
+    day_close: DayClose
+    latest: Mapping[MarkKey, Decimal | None]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    title: str
+    quote: str
+    metrics: LiveMetrics
+    bot_id: int | None = None
+    backtest: BacktestRun | None = None  # the newest run of the bot's live period, done or on its way
+
+    @property
+    def backtest_period(self) -> str:
+        run = self.backtest
+        if run is None or run.start_ms is None or run.end_ms is None:
+            return ""
+        return f"{format_candle_time(run.start_ms)} → {format_candle_time(run.end_ms)}"
+
+
+def load_marks(session: Session, fills: Sequence[LedgerFill], filters: Filters, choices: Choices) -> Marks:
+    """The stored closes of the view's (broker, symbol) pairs over its days, and their latest prices."""
+    today = datetime.now(UTC).date()
+    window = filters.window
+    first = window.start.date() if window.start else min((f.traded_at.date() for f in fills), default=today)
+    last = today if window.end is None else min(today, (window.end - timedelta(days=1)).date())
+    keys = {(f.broker_id, f.symbol) for f in fills}
+    if not keys or last < first:
+        return Marks(today, lambda _key, _day: None, {})
+    day_close, latest = stored_day_closes(StoredPrices(session.connection()), choices.venues, keys, first, last)
+    return Marks(today, day_close, latest)
+
+
+def curves_of(fills: Iterable[LedgerFill], filters: Filters, marks: Marks) -> dict[str, DailyCurve]:
+    return daily_curves(fills, filters.window, marks.today, marks.day_close, marks.latest, filters.side)
+
+
+def chart_data(curves: Mapping[str, DailyCurve]) -> dict[str, dict[str, list]]:
+    """Per quote asset: the cumulative P&L, each day's P&L and the drawdown, as lightweight-charts points
+    (values as strings: Decimal digits reach the browser whole), and the symbols counted at cost."""
+    return {
+        quote: {
+            "pnl": [{"time": p.time, "value": str(p.pnl)} for p in curve.points],
+            "daily": [{"time": _time(day), "value": str(change)} for day, change in curve.changes()],
+            "drawdown": [{"time": _time(day), "value": str(down)} for day, down in curve.drawdown()],
+            "unmarked": curve.unmarked,
+        }
+        for quote, curve in sorted(curves.items())
+    }
+
+
+def _time(day: date) -> int:
+    return int(datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp())
+
+
+def strategy_rows(
+    fills: Sequence[LedgerFill], trips: Sequence[RoundTrip], filters: Filters, choices: Choices, marks: Marks
+) -> list[MetricRow]:
+    """One row per strategy (and quote asset) with fills in view: the curve of the bots it runs."""
+    rows = []
+    for strategy_id, name in choices.strategies.items():
+        keys = {f"bot:{bot_id}" for bot_id in choices.strategy_bots.get(strategy_id, ())}
+        rows.extend(_rows(name, keys, fills, trips, filters, marks))
+    return rows
+
+
+def bot_rows(
+    session: Session,
+    user_id: int,
+    fills: Sequence[LedgerFill],
+    trips: Sequence[RoundTrip],
+    filters: Filters,
+    choices: Choices,
+    marks: Marks,
+) -> list[MetricRow]:
+    """One row per bot of this trader (and quote asset) with fills in view, with its live period's backtest."""
+    rows = [
+        MetricRow(row.title, row.quote, row.metrics, bot_id)
+        for bot_id, name in choices.bots.items()
+        for row in _rows(name, {f"bot:{bot_id}"}, fills, trips, filters, marks)
+    ]
+    if not rows:
+        return rows
+    backtests = _backtests(session, user_id, {row.bot_id for row in rows if row.bot_id is not None})
+    return [MetricRow(r.title, r.quote, r.metrics, r.bot_id, backtests.get(r.bot_id or 0)) for r in rows]
+
+
+def _rows(
+    title: str,
+    keys: set[str],
+    fills: Sequence[LedgerFill],
+    trips: Sequence[RoundTrip],
+    filters: Filters,
+    marks: Marks,
+) -> list[MetricRow]:
+    own = [f for f in fills if f.source.key in keys]
+    if not own:
+        return []
+    own_trips = [t for t in trips if t.source.key in keys]
+    return [
+        MetricRow(title, quote, live_metrics(curve, own_trips))
+        for quote, curve in sorted(curves_of(own, filters, marks).items())
+    ]
+
+
+def _backtests(session: Session, user_id: int, bot_ids: set[int]) -> dict[int, BacktestRun]:
+    """The newest run of each bot's live period (its version, source and timeframe) that is done or on
+    its way; only this trader's bots and runs."""
+    bots = session.scalars(select(Bot).where(Bot.user_id == user_id, Bot.id.in_(bot_ids))).all()
+    runs = session.scalars(
+        select(BacktestRun)
+        .where(
+            BacktestRun.user_id == user_id,
+            BacktestRun.status.in_(BACKTEST_SHOWN),
+            BacktestRun.strategy_version_id.in_({b.strategy_version_id for b in bots if b.strategy_version_id}),
+        )
+        .order_by(BacktestRun.created_at.desc(), BacktestRun.id.desc())
+    ).all()
+    found: dict[int, BacktestRun] = {}
+    for bot in bots:
+        for run in runs:
+            if live_backtest.belongs(bot, run):
+                found[bot.id] = run
+                break
+    return found
