@@ -79,10 +79,10 @@ def index():
             return _page(choices, Filters(), error=str(err), report=None), 400
         fills = _fills(session, filters)
         report = _report(session, filters, choices, with_marks=True, fills=fills)
-        marks = live.load_marks(session, fills, filters, choices)
-        chart = live.chart_data(live.curves_of(fills, filters, marks))
-        strategies = live.strategy_rows(fills, report.trips, filters, choices, marks)
-        bots = live.bot_rows(session, current_user.id, fills, report.trips, filters, choices, marks)
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
+        chart = live.chart_data(view.curves())
+        strategies = live.strategy_rows(view, report.trips, choices)
+        bots = live.bot_rows(session, current_user.id, view, report.trips, choices)
     return _page(
         choices,
         filters,
@@ -107,9 +107,8 @@ def charts():
         except FilterError as err:
             return jsonify(error=str(err)), 400
         fills = _fills(session, filters)
-        return jsonify(
-            live.chart_data(live.curves_of(fills, filters, live.load_marks(session, fills, filters, choices)))
-        )
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
+    return jsonify(live.chart_data(view.curves()))
 
 
 def _export(kind: str, rows: Callable[[Session, Filters, Choices], str]) -> Response:

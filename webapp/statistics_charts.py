@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.bots import live_backtest
 from core.candles.marks import StoredPrices
-from core.ledger.daily import DailyCurve, DayClose, daily_curves, stored_day_closes
+from core.ledger.daily import DailyCurve, DayClose, ViewDays, stored_day_closes, view_days
 from core.ledger.entries import LedgerFill
 from core.ledger.fifo import MarkKey, RoundTrip
 from core.ledger.live_metrics import LiveMetrics, live_metrics
@@ -64,8 +64,9 @@ def load_marks(session: Session, fills: Sequence[LedgerFill], filters: Filters, 
     return Marks(today, day_close, latest)
 
 
-def curves_of(fills: Iterable[LedgerFill], filters: Filters, marks: Marks) -> dict[str, DailyCurve]:
-    return daily_curves(fills, filters.window, marks.today, marks.day_close, marks.latest, filters.side)
+def days_of(fills: Iterable[LedgerFill], filters: Filters, marks: Marks) -> ViewDays:
+    """The view's books walked day by day once: the charts and every metric row add up some of them."""
+    return view_days(fills, filters.window, marks.today, marks.day_close, marks.latest, filters.side)
 
 
 def chart_data(curves: Mapping[str, DailyCurve]) -> dict[str, dict[str, list]]:
@@ -86,31 +87,23 @@ def _time(day: date) -> int:
     return int(datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp())
 
 
-def strategy_rows(
-    fills: Sequence[LedgerFill], trips: Sequence[RoundTrip], filters: Filters, choices: Choices, marks: Marks
-) -> list[MetricRow]:
+def strategy_rows(view: ViewDays, trips: Sequence[RoundTrip], choices: Choices) -> list[MetricRow]:
     """One row per strategy (and quote asset) with fills in view: the curve of the bots it runs."""
     rows = []
     for strategy_id, name in choices.strategies.items():
         keys = {f"bot:{bot_id}" for bot_id in choices.strategy_bots.get(strategy_id, ())}
-        rows.extend(_rows(name, keys, fills, trips, filters, marks))
+        rows.extend(_rows(name, keys, view, trips))
     return rows
 
 
 def bot_rows(
-    session: Session,
-    user_id: int,
-    fills: Sequence[LedgerFill],
-    trips: Sequence[RoundTrip],
-    filters: Filters,
-    choices: Choices,
-    marks: Marks,
+    session: Session, user_id: int, view: ViewDays, trips: Sequence[RoundTrip], choices: Choices
 ) -> list[MetricRow]:
     """One row per bot of this trader (and quote asset) with fills in view, with its live period's backtest."""
     rows = [
         MetricRow(row.title, row.quote, row.metrics, bot_id)
         for bot_id, name in choices.bots.items()
-        for row in _rows(name, {f"bot:{bot_id}"}, fills, trips, filters, marks)
+        for row in _rows(name, {f"bot:{bot_id}"}, view, trips)
     ]
     if not rows:
         return rows
@@ -118,22 +111,11 @@ def bot_rows(
     return [MetricRow(r.title, r.quote, r.metrics, r.bot_id, backtests.get(r.bot_id or 0)) for r in rows]
 
 
-def _rows(
-    title: str,
-    keys: set[str],
-    fills: Sequence[LedgerFill],
-    trips: Sequence[RoundTrip],
-    filters: Filters,
-    marks: Marks,
-) -> list[MetricRow]:
-    own = [f for f in fills if f.source.key in keys]
-    if not own:
-        return []
+def _rows(title: str, keys: set[str], view: ViewDays, trips: Sequence[RoundTrip]) -> list[MetricRow]:
+    """The metric rows (one per quote asset) of the books of these sources; none without any in view."""
+    curves = view.curves(lambda key: key[2] in keys)
     own_trips = [t for t in trips if t.source.key in keys]
-    return [
-        MetricRow(title, quote, live_metrics(curve, own_trips))
-        for quote, curve in sorted(curves_of(own, filters, marks).items())
-    ]
+    return [MetricRow(title, quote, live_metrics(curve, own_trips)) for quote, curve in sorted(curves.items())]
 
 
 def _backtests(session: Session, user_id: int, bot_ids: set[int]) -> dict[int, BacktestRun]:

@@ -16,7 +16,7 @@ from core.candles.marks import StoredPrices
 from core.candles.store import store_candles
 from core.infra.bus import book_key
 from core.infra.db import get_engine
-from core.ledger.daily import daily_curves, stored_day_closes
+from core.ledger.daily import midnight, stored_day_closes, view_days
 from core.ledger.entries import MANUAL, LedgerFill, Source
 from core.ledger.report import Range, build_report
 
@@ -59,6 +59,11 @@ def fill(
         1000 + n,
         source,
     )
+
+
+def daily_curves(fills, window, today, day_close, latest, side=None):
+    """The whole view's curve per quote asset, as the page's charts draw it."""
+    return view_days(fills, window, today, day_close, latest, side).curves()
 
 
 def closes(table: dict[tuple[str, int], str]):
@@ -189,7 +194,27 @@ def test_the_last_day_is_the_reports_net_pnl(view):
         assert total.total is not None
         assert curves[total.quote].points[-1].day == today
         assert curves[total.quote].points[-1].pnl.quantize(LEDGER) == total.total.quantize(LEDGER)
-    assert set(curves) <= {total.quote for total in report.totals} | ({"USDT"} if fills else set())
+    assert set(curves) == {total.quote for total in report.totals}
+
+
+@settings(max_examples=60, deadline=None)
+@given(views())
+def test_a_selection_of_books_is_the_curve_of_their_fills_alone(view):
+    """The page walks the view once and adds up each strategy's or bot's books: the same curve as walking
+    that source's fills alone over the view's days (from its first fill's day when the range has no start)."""
+    fills, window, marks, side = view
+    today, day_closes = date(2025, 3, 11), closes({("BTCUSDT", 4): "40", ("ETHUSDT", 6): "300"})
+    walked = view_days(fills, window, today, day_closes, marks, side)
+    days = Range(window.start or midnight(min(f.traded_at for f in fills).date()), window.end)
+    for source in SOURCES:
+        alone = daily_curves([f for f in fills if f.source == source], days, today, day_closes, marks, side)
+        chosen = walked.curves(lambda key, source=source: key[2] == source.key)
+        assert chosen.keys() == alone.keys()
+        for quote, curve in alone.items():
+            assert [(p.day, p.realised, p.unrealised) for p in chosen[quote].points] == [
+                (p.day, p.realised, p.unrealised) for p in curve.points
+            ]
+            assert (chosen[quote].capital, chosen[quote].days_in_market) == (curve.capital, curve.days_in_market)
 
 
 # ---- the stored closes ---------------------------------------------------------------------------------
