@@ -45,6 +45,8 @@ def live_metrics(curve: DailyCurve, trips: Iterable[RoundTrip]) -> LiveMetrics:
     capital = float(curve.capital)
     times_ms = np.array([point.time * 1000 for point in curve.points], dtype=np.int64)
     equity = np.array([capital + float(point.pnl) for point in curve.points], dtype="float64")
+    if equity.min() <= 0:
+        return LiveMetrics(missing="the losses reached the capital at work: a return on it is undefined")
     trades = [_outcome(trip) for trip in trips if trip.quote == curve.quote]
     values, notes = compute_metrics(
         trades,

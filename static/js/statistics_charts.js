@@ -71,6 +71,11 @@ document.addEventListener("DOMContentLoaded", function () {
       charts[name].applyOptions({ leftPriceScale: { visible: twoScales } });
       charts[name].timeScale().fitContent();
     });
+    // What the charts end on, per quote ("USDT 12.5"): says the page follows the fills without reading canvas.
+    box.dataset.last = quotes.map(function (quote) {
+      const pnl = data[quote].pnl;
+      return quote + " " + (pnl.length ? pnl[pnl.length - 1].value : "0");
+    }).join(", ");
     box.dataset.ready = "1";
     document.getElementById("stat-chart").dataset.ready = "1";
   }

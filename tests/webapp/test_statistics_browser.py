@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,4 +103,12 @@ def test_a_trader_sees_the_three_daily_charts_and_the_metric_tables(page, browse
     )
     expect(page.locator("#stat-strategy-metrics tr.stat-live", has_text="trend")).to_have_count(1)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # All time, to today: the charts follow the fills as they arrive (polled every 10 s), no reload.
+    page.click("#stat-filters a.button:has-text('Reset')")
+    expect(page.locator("#stat-charts")).to_have_attribute("data-last", re.compile(r"^USDT 3(\.0+)?$"))
+    now = datetime.now(UTC)
+    ledger.trade(desk, "buy", "1", "100", now - timedelta(minutes=2), source="bot", source_ref=bot)
+    ledger.trade(desk, "sell", "1", "105", now - timedelta(minutes=1), source="bot", source_ref=bot)
+    expect(page.locator("#stat-charts")).to_have_attribute("data-last", re.compile(r"^USDT 8(\.0+)?$"), timeout=30_000)
     assert problems == []
