@@ -79,6 +79,7 @@ def index():
             return _page(choices, Filters(), error=str(err), report=None), 400
         fills = _fills(session, filters)
         report = _report(session, filters, choices, with_marks=True, fills=fills)
+        etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
         view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
         chart = live.chart_data(view.curves())
         strategies = live.strategy_rows(view, report.trips, choices)
@@ -89,6 +90,7 @@ def index():
         error=None,
         report=report,
         chart=chart,
+        chart_etag=etag,
         strategy_rows=strategies,
         bot_rows=bots,
         metric_keys=LIVE_METRICS,
@@ -99,16 +101,22 @@ def index():
 @bp.route("/charts.json")
 @login_required
 def charts():
-    """The filtered view's daily curve per quote asset (the page's charts poll it: live as fills arrive)."""
+    """The filtered view's daily curve per quote asset (the page's charts poll it: live as fills arrive);
+    304 while nothing it depends on changed (webapp/statistics_charts.py charts_etag)."""
     with new_session() as session:
         choices = load_choices(session, current_user.id)
         try:
             filters = parse_filters(request.args, choices)
         except FilterError as err:
             return jsonify(error=str(err)), 400
+        etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
+        if etag in request.if_none_match:
+            return Response(status=304, headers={"ETag": f'"{etag}"'})
         fills = _fills(session, filters)
         view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
-    return jsonify(live.chart_data(view.curves()))
+    response = jsonify(live.chart_data(view.curves()))
+    response.set_etag(etag)
+    return response
 
 
 def _export(kind: str, rows: Callable[[Session, Filters, Choices], str]) -> Response:

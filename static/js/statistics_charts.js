@@ -1,12 +1,15 @@
 // The Statistics page's charts: cumulative P&L, daily P&L bars and drawdown of the view's daily
 // mark-to-market curve, drawn from the JSON the page embeds and refreshed from #stat-charts data-url
-// every 10 s (fills arriving move them). One series per quote asset; a second quote gets the left scale.
+// every 10 s (fills arriving move them; a 304 says nothing changed). One series per quote asset; a
+// second quote gets the left scale.
 document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   const LC = window.LightweightCharts;
   const box = document.getElementById("stat-charts");
   if (!LC || !box) return;
   const REFRESH_MS = 10000;
+  const PRICE_POLLS = 30;  // every 5 minutes
+  let polls = 0;
   const palette = ["#4c9aff", "#e0a526", "#b47cff", "#38c7d1"];
   const charts = {
     pnl: LC.createChart(document.getElementById("stat-chart"), options()),
@@ -82,8 +85,17 @@ document.addEventListener("DOMContentLoaded", function () {
 
   function refresh() {
     if (document.hidden) return;
-    fetch(box.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.json() : null; })
+    // The view's ETag goes back: 304 while no fill arrived, nothing to draw. Every PRICE_POLLS-th poll asks
+    // without it, so open positions follow the latest price too.
+    polls += 1;
+    const headers = { Accept: "application/json" };
+    if (polls % PRICE_POLLS !== 0) headers["If-None-Match"] = '"' + box.dataset.etag + '"';
+    fetch(box.dataset.url, { headers: headers, credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status !== 200) return null;
+        box.dataset.etag = (response.headers.get("ETag") || "").replace(/"/g, "");
+        return response.json();
+      })
       .then(function (data) { if (data) draw(data); })
       .catch(function () { /* offline for a moment: the next tick tries again */ });
   }

@@ -356,6 +356,18 @@ def test_the_charts_endpoint_draws_each_days_pnl_of_the_traders_own_view(client,
     assert soup.find(id="stat-charts")["data-url"] == "/statistics/charts.json?end=2025-03-05"
     assert soup.find(id="stat-chart-data").get_text().count('"time"') == 9
 
+    # A poll carrying the view's ETag back costs one query until a fill arrives.
+    etag = soup.find(id="stat-charts")["data-etag"]
+    assert response.headers["ETag"] == f'"{etag}"'
+    args = {"end": DAY3.date().isoformat()}
+    unchanged = client.get("/statistics/charts.json", query_string=args, headers={"If-None-Match": f'"{etag}"'})
+    assert unchanged.status_code == 304 and unchanged.get_data() == b""
+    other_view = client.get("/statistics/charts.json", query_string={"end": DAY2.date().isoformat()})
+    assert other_view.status_code == 200 and other_view.headers["ETag"] != f'"{etag}"'
+    Ledger(two_traders["a"][0].id).trade(two_traders["main"], "buy", "1", "100", DAY3)
+    moved = client.get("/statistics/charts.json", query_string=args, headers={"If-None-Match": f'"{etag}"'})
+    assert moved.status_code == 200 and moved.headers["ETag"] != f'"{etag}"'
+
     client.post("/logout", data={"csrf_token": _csrf(soup)})
     login(two_traders["b"][0].username, two_traders["b"][1])
     mine = client.get("/statistics/charts.json", query_string={"end": DAY3.date().isoformat()}).get_json()
