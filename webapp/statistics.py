@@ -80,7 +80,7 @@ def index():
         fills = _fills(session, filters)
         report = _report(session, filters, choices, with_marks=True, fills=fills)
         etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
-        view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
         chart = live.chart_data(view.curves())
         strategies = live.strategy_rows(view, report.trips, choices)
         bots = live.bot_rows(session, current_user.id, view, report.trips, choices)
@@ -113,7 +113,7 @@ def charts():
         if etag in request.if_none_match:
             return Response(status=304, headers={"ETag": f'"{etag}"'})
         fills = _fills(session, filters)
-        view = live.days_of(fills, filters, live.load_marks(session, fills, filters, choices))
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
     response = jsonify(live.chart_data(view.curves()))
     response.set_etag(etag)
     return response

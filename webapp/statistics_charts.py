@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from core.bots import live_backtest
 from core.candles.marks import StoredPrices
-from core.ledger.daily import DailyCurve, DayClose, ViewDays, stored_day_closes, view_days
-from core.ledger.entries import LedgerFill
+from core.ledger.daily import DailyCurve, DayClose, ViewDays, midnight, stored_day_closes, view_days
+from core.ledger.entries import LedgerFill, Source
 from core.ledger.fifo import MarkKey, RoundTrip
-from core.ledger.live_metrics import LiveMetrics, live_metrics
+from core.ledger.live_metrics import LiveMetrics, live_metrics, metrics_of
+from core.ledger.loading import load_source
+from core.ledger.report import Range
 from core.models import BacktestRun, Bot, Fill
-from core.strategies.contract import format_candle_time
 from webapp.statistics_filters import Choices, Filters
 
 BACKTEST_SHOWN = ("queued", "running", "done")
@@ -53,25 +54,19 @@ class MetricRow:
     metrics: LiveMetrics
     bot_id: int | None = None
     backtest: BacktestRun | None = None  # the newest run of the bot's live period, done or on its way
-
-    @property
-    def backtest_period(self) -> str:
-        run = self.backtest
-        if run is None or run.start_ms is None or run.end_ms is None:
-            return ""
-        return f"{format_candle_time(run.start_ms)} → {format_candle_time(run.end_ms)}"
+    period: str = ""  # that run's live period (first decision → end), whole UTC days
+    period_metrics: LiveMetrics | None = None  # the bot's live metrics over that period
 
 
-def load_marks(session: Session, fills: Sequence[LedgerFill], filters: Filters, choices: Choices) -> Marks:
-    """The stored closes of the view's (broker, symbol) pairs over its days, and their latest prices."""
+def load_marks(session: Session, fills: Sequence[LedgerFill], window: Range, venues: Mapping[int, str]) -> Marks:
+    """The stored closes of the fills' (broker, symbol) pairs over the window's days, their latest prices."""
     today = datetime.now(UTC).date()
-    window = filters.window
     first = window.start.date() if window.start else min((f.traded_at.date() for f in fills), default=today)
     last = today if window.end is None else min(today, (window.end - timedelta(days=1)).date())
     keys = {(f.broker_id, f.symbol) for f in fills}
     if not keys or last < first:
         return Marks(today, lambda _key, _day: None, {})
-    day_close, latest = stored_day_closes(StoredPrices(session.connection()), choices.venues, keys, first, last)
+    day_close, latest = stored_day_closes(StoredPrices(session.connection()), venues, keys, first, last)
     return Marks(today, day_close, latest)
 
 
@@ -110,7 +105,8 @@ def strategy_rows(view: ViewDays, trips: Sequence[RoundTrip], choices: Choices) 
 def bot_rows(
     session: Session, user_id: int, view: ViewDays, trips: Sequence[RoundTrip], choices: Choices
 ) -> list[MetricRow]:
-    """One row per bot of this trader (and quote asset) with fills in view, with its live period's backtest."""
+    """One row per bot of this trader (and quote asset) with fills in view; beside it the newest backtest of
+    its live period and, once that is done, the bot's live metrics over the very same period."""
     rows = [
         MetricRow(row.title, row.quote, row.metrics, bot_id)
         for bot_id, name in choices.bots.items()
@@ -119,7 +115,32 @@ def bot_rows(
     if not rows:
         return rows
     backtests = _backtests(session, user_id, {row.bot_id for row in rows if row.bot_id is not None})
-    return [MetricRow(r.title, r.quote, r.metrics, r.bot_id, backtests.get(r.bot_id or 0)) for r in rows]
+    periods = {
+        bot.id: _period_metrics(session, bot, run, choices.venues)
+        for bot, run in backtests.values()
+        if run.status == "done"
+    }
+    out = []
+    for row in rows:
+        bot_id = row.bot_id or 0
+        run = backtests[bot_id][1] if bot_id in backtests else None
+        label, metrics = periods.get(bot_id, ("", {}))
+        out.append(MetricRow(row.title, row.quote, row.metrics, bot_id, run, label, metrics.get(row.quote)))
+    return out
+
+
+def _period_metrics(
+    session: Session, bot: Bot, run: BacktestRun, venues: Mapping[int, str]
+) -> tuple[str, dict[str, LiveMetrics]]:
+    """The bot's live metrics over the live period of its backtest run: its own fills, whole UTC days from
+    its first decision to the run's last candle."""
+    period = live_backtest.run_period(bot, run)
+    first, last = (datetime.fromtimestamp(ms / 1000, UTC).date() for ms in (period.first_decision_ms, period.end_ms))
+    window = Range(midnight(first), midnight(last + timedelta(days=1)))
+    fills = load_source(session, Source("bot", str(bot.id)), bot.symbol)
+    marks = load_marks(session, fills, window, venues)
+    label = f"{first.isoformat()} → {last.isoformat()}"
+    return label, metrics_of(fills, window, marks.today, marks.day_close, marks.latest)
 
 
 def _rows(title: str, keys: set[str], view: ViewDays, trips: Sequence[RoundTrip]) -> list[MetricRow]:
@@ -129,7 +150,7 @@ def _rows(title: str, keys: set[str], view: ViewDays, trips: Sequence[RoundTrip]
     return [MetricRow(title, quote, live_metrics(curve, own_trips)) for quote, curve in sorted(curves.items())]
 
 
-def _backtests(session: Session, user_id: int, bot_ids: set[int]) -> dict[int, BacktestRun]:
+def _backtests(session: Session, user_id: int, bot_ids: set[int]) -> dict[int, tuple[Bot, BacktestRun]]:
     """The newest run of each bot's live period (its version, source and timeframe) that is done or on
     its way; only this trader's bots and runs."""
     bots = session.scalars(select(Bot).where(Bot.user_id == user_id, Bot.id.in_(bot_ids))).all()
@@ -142,10 +163,10 @@ def _backtests(session: Session, user_id: int, bot_ids: set[int]) -> dict[int, B
         )
         .order_by(BacktestRun.created_at.desc(), BacktestRun.id.desc())
     ).all()
-    found: dict[int, BacktestRun] = {}
+    found: dict[int, tuple[Bot, BacktestRun]] = {}
     for bot in bots:
         for run in runs:
-            if live_backtest.belongs(bot, run):
-                found[bot.id] = run
+            if live_backtest.belongs(bot, run) and run.start_ms is not None and run.end_ms is not None:
+                found[bot.id] = (bot, run)
                 break
     return found

@@ -4,14 +4,18 @@ The starting cash is the curve's capital (the most its positions cost at once, d
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 
 import numpy as np
 
 from core.backtest.metrics import TradeOutcome, compute_metrics
-from core.ledger.daily import DailyCurve
-from core.ledger.fifo import RoundTrip
+from core.ledger.daily import DailyCurve, DayClose, view_days
+from core.ledger.entries import LedgerFill
+from core.ledger.fifo import MarkKey, RoundTrip
+from core.ledger.report import Range, build_report
 
 # The ten metrics the Statistics page shows beside a backtest's, in its order.
 LIVE_METRICS = (
@@ -71,3 +75,17 @@ def _finite(value: float | int | None) -> float | int | None:
     if value is None or isinstance(value, int):
         return value
     return value if np.isfinite(value) else None
+
+
+def metrics_of(
+    fills: Sequence[LedgerFill],
+    window: Range,
+    today: date,
+    day_close: DayClose,
+    latest: Mapping[MarkKey, Decimal | None],
+) -> dict[str, LiveMetrics]:
+    """Per quote asset, the metrics of these fills alone over `window`: their own daily curve and the round
+    trips they close in it (a bot's live period, beside its backtest)."""
+    trips = build_report(fills, window).trips
+    curves = view_days(fills, window, today, day_close, latest).curves()
+    return {quote: live_metrics(curve, trips) for quote, curve in sorted(curves.items())}

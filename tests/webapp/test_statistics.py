@@ -412,7 +412,7 @@ def test_metric_tables_per_strategy_and_per_bot_sit_beside_the_bots_backtest(cli
             venue="sim",
             symbol="BTCUSDT",
             timeframe="1h",
-            start_ms=int(DAY1.timestamp() * 1000),
+            start_ms=int((DAY1 - timedelta(hours=500)).timestamp() * 1000),  # 500 1h candles: decides from DAY1
             end_ms=int(DAY3.timestamp() * 1000),
             fee=D("0.001"),
             slippage_bps=D("0.5"),
@@ -442,12 +442,17 @@ def test_metric_tables_per_strategy_and_per_bot_sit_beside_the_bots_backtest(cli
     assert (live["total_return_pct"], live["max_drawdown_pct"], live["win_rate_pct"]) == ("10.00", "0.00", "100.00")
     assert live["profit_factor"] == "n/a" and live["expectancy"] == "10.00"
     assert live["cagr_pct"] == "n/a"  # 3 days: fewer than 30
+    # The bot's live metrics over its backtest's period (first decision → last candle) sit above the backtest's.
+    period = bots[("tested", "stat-period")]
+    assert "Live · 2025-03-03 → 2025-03-05" in period["text"]
+    assert (period["total_return_pct"], period["win_rate_pct"]) == ("10.00", "100.00")
     backtest = bots[("tested", "stat-backtest")]
     assert (backtest["total_return_pct"], backtest["sharpe"], backtest["profit_factor"]) == ("12.50", "1.25", "n/a")
     assert f"Backtest #{run_id}" in backtest["text"]
     assert bots[("untested", "stat-live")]["total_return_pct"] == "-10.00"
     assert bots[("untested", "stat-live")]["max_drawdown_pct"] == "-10.00"
     assert "No backtest of this bot's live period yet" in bots[("untested", "stat-backtest")]["text"]
+    assert ("untested", "stat-period") not in bots
     form = soup.find(id="stat-bot-metrics").find("form")
     assert form["action"] == f"/bots/{untested}/backtest" and form["method"] == "post"
 

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from core.ledger.daily import DailyCurve, DayPoint
-from core.ledger.entries import MANUAL
+from core.ledger.entries import MANUAL, LedgerFill
 from core.ledger.fifo import RoundTrip
-from core.ledger.live_metrics import LIVE_METRICS, live_metrics
+from core.ledger.live_metrics import LIVE_METRICS, live_metrics, metrics_of
+from core.ledger.report import Range
 
 D = Decimal
 DAY1 = date(2025, 3, 1)
@@ -58,3 +59,15 @@ def test_a_curve_without_days_capital_or_equity_left_gives_a_reason_never_a_nan(
     flat = live_metrics(curve("0", "0", "0"), [])
     assert flat.values["sharpe"] is None and flat.notes["sharpe"] == "zero variance of daily returns"
     assert all(value is None or math.isfinite(value) for value in flat.values.values())
+
+
+def test_the_metrics_of_fills_alone_over_a_window_count_their_own_trips():
+    def fill(n: int, side: str, price: str, day: int) -> LedgerFill:
+        at = datetime(2025, 3, day, 12, tzinfo=UTC)
+        return LedgerFill(n, 1, "BTCUSDT", "BTC", "USDT", side, D(1), D(price), at, D(0), "USDT", 100 + n, MANUAL)
+
+    fills = [fill(1, "buy", "100", 1), fill(2, "sell", "110", 2), fill(3, "buy", "100", 3), fill(4, "sell", "95", 4)]
+    window = Range(datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC))  # the first trip only
+    (quote, found), *others = metrics_of(fills, window, date(2025, 3, 10), lambda _key, _day: None, {}).items()
+    assert quote == "USDT" and others == []
+    assert math.isclose(found.values["total_return_pct"], 10.0) and found.values["win_rate_pct"] == 100.0
