@@ -46,6 +46,8 @@ class Order(Base):
     source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | webhook | bot | oco
     source_ref: Mapped[str | None] = mapped_column(String(64))
     oco_group: Mapped[str | None] = mapped_column(String(64), index=True)
+    trail_pct: Mapped[Decimal | None] = mapped_column(Amount)  # a trailing stop's trail; stop_price: its activation
+    ladder_group: Mapped[str | None] = mapped_column(String(64))  # the take-profit ladder this rung belongs to
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -27,6 +27,7 @@ def request_of(order: Order) -> OrderRequest | OcoRequest:
         price=order.price,
         stop_price=order.stop_price,
         time_in_force=cast(TimeInForce, order.time_in_force),
+        trail_pct=order.trail_pct,
     )
 
 
