@@ -26,6 +26,8 @@ FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 # A trailing stop trails the best price since it activated by `trail_pct` % and sells (buys) at market once
 # the price falls (rises) that far from it; its optional `stop_price` is the activation price.
 MAX_TRAIL_PCT = Decimal(50)
+# The trails our tickets, webhooks and bots accept: what Binance's trailingDelta takes (10..2000 basis points).
+TRAIL_PCT_RANGE = (Decimal("0.1"), Decimal(20))
 
 
 def _require_decimal(name: str, value: object, *, positive: bool = True) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.brokers import symbol_rules
 from core.exchanges.errors import InvalidOrder
-from core.exchanges.models import Balance, OcoRequest, OrderRequest, SymbolRules
+from core.exchanges.models import TRAIL_PCT_RANGE, Balance, OcoRequest, OrderRequest, SymbolRules
 from core.exchanges.rules import decimal_str, round_and_validate, round_to_step
 from core.models import BrokerConnection, Order
 from core.orders import ladder
@@ -28,7 +28,6 @@ TICKET_TYPES = {
     "tp_ladder": "tp_ladder",  # several orders: one per rung (core/orders/ladder.py)
 }
 SIZE_MODES = ("quantity", "quote", "percent")
-TRAIL_RANGE = (Decimal("0.1"), Decimal(20))  # %: what Binance's trailingDelta accepts (10..2000 basis points)
 PRICED = frozenset({"limit", "oco"})
 TRIGGERED = frozenset({"stop_loss", "take_profit", "oco"})
 
@@ -205,10 +204,10 @@ def _check_triggers(ticket: Ticket, symbol: str, last: Decimal | None) -> None:
 def _check_trail(ticket: Ticket, rules: SymbolRules) -> None:
     if ticket.trail_pct is None:
         raise InvalidOrder("a trailing stop needs its trail, in % (e.g. 2)")
-    if not ticket.trail_pct.is_finite() or not TRAIL_RANGE[0] <= ticket.trail_pct <= TRAIL_RANGE[1]:
+    low, high = TRAIL_PCT_RANGE
+    if not ticket.trail_pct.is_finite() or not low <= ticket.trail_pct <= high:
         raise InvalidOrder(
-            f"the trail must be between {decimal_str(TRAIL_RANGE[0])} % and {decimal_str(TRAIL_RANGE[1])} % "
-            f"(the range Binance accepts)"
+            f"the trail must be between {decimal_str(low)} % and {decimal_str(high)} % (the range Binance accepts)"
         )
     if ticket.price is not None:
         raise InvalidOrder("a trailing stop sells (buys) at market when it triggers: leave the limit price empty")
