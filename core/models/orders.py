@@ -72,6 +72,19 @@ class Order(Base):
         return f"<Order {self.id} {self.side} {self.type} {self.symbol} {self.state}>"
 
 
+class TrailingWatch(Base):
+    """An emulated trailing stop (the venue has none): its order stays `new` while Aristobot follows the
+    heartbeat's prices; `triggered_at` is the one claim that turns it into a market order, sent once."""
+
+    __tablename__ = "trailing_watches"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    extreme: Mapped[Decimal | None] = mapped_column(Amount)  # the best price since it activated; None: not yet
+    trigger_price: Mapped[Decimal | None] = mapped_column(Amount)  # the price that crossed it
+    triggered_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class OrderEvent(Base):
     __tablename__ = "order_events"
 

@@ -65,6 +65,8 @@ class Checked:
         stop = f" stop {decimal_str(self.stop_price)}" if self.stop_price is not None else ""
         if self.ticket.type == "trailing_stop":
             kind = f"trailing stop {decimal_str(self.ticket.trail_pct or Decimal(0))} %"
+            if "trailing_stop" not in self.rules.order_types:
+                kind += " (watched by Aristobot: this venue has no trailing stop)"
             stop = f" activating at {decimal_str(self.stop_price)}" if self.stop_price is not None else ""
         if self.rungs:
             kind = "take-profit ladder: " + ", ".join(
@@ -146,21 +148,25 @@ def check_ticket(
         sl = round_and_validate(oco.stop_loss_leg(), rules)
         rounded_qty, price, stop = tp.quantity, tp.price, sl.stop_price
     else:
+        # A trailing stop the venue does not run is watched by Aristobot, then sent as a market order.
+        emulated = ticket.type == "trailing_stop" and "trailing_stop" not in rules.order_types
         request = round_and_validate(
             OrderRequest(
                 client_order_id=client_id,
                 symbol=symbol,
                 side=ticket.side,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
-                type=ticket.type,  # type: ignore[arg-type]  # Ticket's side/type/prices: checked above
+                type="market" if emulated else ticket.type,  # type: ignore[arg-type]  # checked above
                 quantity=quantity,
                 price=ticket.price if ticket.type == "limit" else None,
-                stop_price=ticket.stop_price if ticket.type in TRIGGERED | {"trailing_stop"} else None,
-                trail_pct=ticket.trail_pct if ticket.type == "trailing_stop" else None,
+                stop_price=ticket.stop_price if ticket.type in TRIGGERED | {"trailing_stop"} and not emulated else None,
+                trail_pct=ticket.trail_pct if ticket.type == "trailing_stop" and not emulated else None,
             ),
             rules,
             reference_price=reference,
         )
         rounded_qty, price, stop = request.quantity, request.price, request.stop_price
+        if emulated and ticket.stop_price is not None:
+            stop = round_to_step(ticket.stop_price, rules.tick_size, ROUND_HALF_EVEN)
     assert rounded_qty is not None
     basis = price or stop or reference
     notional = rounded_qty * basis if basis else None
@@ -211,10 +217,6 @@ def _check_trail(ticket: Ticket, rules: SymbolRules) -> None:
         )
     if ticket.price is not None:
         raise InvalidOrder("a trailing stop sells (buys) at market when it triggers: leave the limit price empty")
-    if "trailing_stop" not in rules.order_types:
-        raise InvalidOrder(
-            f"{rules.symbol} has no trailing stop at this venue: choose a stop-loss, or a venue with trailing stops"
-        )
 
 
 def _check_ladder(

@@ -216,7 +216,7 @@ class BinanceFace:
             "ocoAllowed": True,
             "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True,
+            "allowTrailingStop": self.state.market.symbols[symbol].trailing_stop,
             "cancelReplaceAllowed": False,
             "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,

@@ -51,6 +51,8 @@ def parse_order_request(params: Params, state: SimState) -> tuple[OrderRequest, 
     trailing_delta = params.integer("trailingDelta")
     if trailing_delta is not None and order_type not in STOP_TYPES:
         raise not_required("trailingDelta")
+    if trailing_delta is not None and not state.market.symbols[symbol].trailing_stop:
+        raise BinanceError(-1013, "This order type is not supported for this symbol.")
     if order_type in STOP_TYPES and stop_price is None and trailing_delta is None:
         raise mandatory("stopPrice")
     if stop_price is not None and order_type not in STOP_TYPES:

@@ -216,6 +216,9 @@ class KrakenSpot(Exchange):
             for asset, amount in result.items()
         }
 
+    def native_trailing(self, order: OrderRequest) -> bool:
+        return order.stop_price is None and super().native_trailing(order)  # no activation price at Kraken
+
     def _send_order(self, order: OrderRequest) -> VenueOrder:
         if order.time_in_force == "FOK":
             raise InvalidOrder("Kraken spot has no FOK time in force (use GTC or IOC)", venue=self.venue)
