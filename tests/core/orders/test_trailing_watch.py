@@ -15,6 +15,7 @@ from core.infra.bus import book_key
 from core.infra.db import session_scope
 from core.models import BrokerConnection, Order, TrailingWatch
 from core.orders import placement, trailing_watch
+from core.orders.outcome import await_venue
 from core.orders.ticket import Ticket, check_ticket, record_ticket
 from sim.spot.market import DEFAULT_SYMBOLS
 
@@ -90,6 +91,7 @@ def test_an_emulated_trailing_stop_trails_the_heartbeat_then_is_sent_once_at_mar
     outcome = placement.place(order_id)  # the worker's first attempt: armed, nothing sent
     assert (outcome.state, outcome.message) == ("new", trailing_watch.WATCHING)
     assert trader.at_sim(order_id) == []
+    assert await_venue(order_id, timeout_s=0).watched  # the ticket's notice says so instead of "no answer yet"
     _heartbeat(redis_client, "60000")
     assert trailing_watch.watch_pass(sent.append) == []
     _heartbeat(redis_client, "66000")
