@@ -21,7 +21,7 @@ from core.exchanges.rules import decimal_str
 from core.infra.bus import order_events_channel
 from core.infra.db import new_session, session_scope
 from core.models import BrokerConnection, Fill, Order, VenueAnswer, VenueFinding
-from core.orders import dispatch
+from core.orders import dispatch, trailing_watch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
 from webapp import sse, trading_market
 from webapp.order_notices import claim_confirmation, submitted_notice
@@ -115,7 +115,8 @@ def index():
             chosen_label=labels.get(chosen, ""),
             form=request.args,
             live=bool(connections),
-            orders=_open(session),
+            orders=(orders := _open(session)),
+            watches=trailing_watch.watched_levels(session, orders),
             recent=_recent(session),
             labels=labels,
         )
@@ -222,7 +223,14 @@ def _labels(session) -> dict[int, str]:
 
 def _open_orders_html(**notice) -> str:
     with new_session() as session:
-        return render_template("trading/_open_orders.html", orders=_open(session), labels=_labels(session), **notice)
+        orders = _open(session)
+        return render_template(
+            "trading/_open_orders.html",
+            orders=orders,
+            watches=trailing_watch.watched_levels(session, orders),
+            labels=_labels(session),
+            **notice,
+        )
 
 
 @bp.get("/open")

@@ -128,6 +128,18 @@ def watch_pass(enqueue: Callable[[int], bool]) -> list[int]:
     return claimed
 
 
+def watched_levels(session: Session, orders: list[Order]) -> dict[int, Decimal | None]:
+    """For the pages: the emulated trailing stops among `orders` still watched, each with where it stands now
+    (None: waiting for its activation price)."""
+    waiting = {o.id: o for o in orders if o.type == "trailing_stop" and o.state == OrderState.NEW.value}
+    if not waiting:
+        return {}
+    watches = session.scalars(
+        select(TrailingWatch).where(TrailingWatch.order_id.in_(waiting), TrailingWatch.triggered_at.is_(None))
+    )
+    return {w.order_id: trigger_level(waiting[w.order_id], w) for w in watches}
+
+
 def waiting_watch() -> Exists:
     """A condition on Order: an emulated trailing stop still watched (not to be re-enqueued meanwhile)."""
     return exists().where(TrailingWatch.order_id == Order.id, TrailingWatch.triggered_at.is_(None))

@@ -212,3 +212,13 @@ def test_a_confirmed_ladder_places_one_order_per_rung_listed_in_open_orders(clie
     assert len(ids) == 2 and all(_wait(trader, i, {"open"}) == "open" for i in ids)
     listed = client.get("/trading/open").get_data(as_text=True)
     assert all(f'id="order-{i}"' in listed for i in ids) and listed.count(">ladder</span>") == 2
+
+
+def test_an_emulated_trailing_stop_shows_where_it_stands_in_open_orders(client, trader):
+    from core.models import TrailingWatch
+
+    order_id = trader.order(side="sell", type="trailing_stop", quantity=Decimal("0.01"), trail_pct=Decimal("5"))
+    with session_scope() as session:
+        session.add(TrailingWatch(order_id=order_id, extreme=Decimal("70000")))
+    listed = client.get("/trading/open").get_data(as_text=True)
+    assert "watched, triggers at 66,500.00" in listed and "trail 5.00%" in listed

@@ -97,6 +97,8 @@ def test_an_emulated_trailing_stop_trails_the_heartbeat_then_is_sent_once_at_mar
     _heartbeat(redis_client, "66000")
     trailing_watch.watch_pass(sent.append)
     assert _watch(order_id).extreme == Decimal("66000")  # stored: a restarted worker goes on from here
+    with session_scope() as session:  # what the open orders show
+        assert trailing_watch.watched_levels(session, [session.get(Order, order_id)]) == {order_id: Decimal("64680")}
     _heartbeat(redis_client, "64800")  # 1.8 % off the high
     assert trailing_watch.watch_pass(sent.append) == [] and placement.place(order_id).state == "new"
     with session_scope() as session:  # watched, not stuck: reconciliation does not re-enqueue it
