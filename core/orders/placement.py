@@ -190,6 +190,7 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
     if offline and not exchange.has_markets:
         return None
+    triggered_at = None
     try:
         request = request_of(order)
         if (
@@ -198,7 +199,8 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
             and not exchange.native_trailing(request)
         ):
             # Emulated: watched while `new`, sent as a market order once its watch is claimed.
-            if trailing_watch.arm(session, order).triggered_at is None:
+            triggered_at = trailing_watch.arm(session, order).triggered_at
+            if triggered_at is None:
                 outcome.message = trailing_watch.WATCHING
                 return prepared
             request = trailing_watch.market_request(order)
@@ -210,7 +212,7 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     adjusted = store_rounded(order, request)
     _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
     prepared.exchange, prepared.request = exchange, request
-    prepared.deadline = useful_life_end(session, order)
+    prepared.deadline = useful_life_end(session, order, since=triggered_at)  # a stop lives from its trigger
     return prepared
 
 
