@@ -1,14 +1,14 @@
 """orders: a trailing stop's trail (%), the take-profit ladder a rung belongs to; emulated trailing stops' watches
 
 Revision ID: c2d3e4f5a6b7
-Revises: b0c1d2e3f4a6
+Revises: c3d4e5f6a7b8
 Create Date: 2026-12-08 01:00:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'c2d3e4f5a6b7'
-down_revision = 'b0c1d2e3f4a6'
+down_revision = 'c3d4e5f6a7b8'
 branch_labels = None
 depends_on = None
 
