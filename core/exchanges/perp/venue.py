@@ -84,6 +84,10 @@ class PerpVenue(abc.ABC):
         await self._http.keep_warm()
 
     @abc.abstractmethod
+    async def markets(self) -> set[str]:
+        """The markets the venue lists (the arbitrage engine checks its pairs against them at start)."""
+
+    @abc.abstractmethod
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed: ...
 
     @abc.abstractmethod
