@@ -173,3 +173,21 @@ def test_killed_between_the_legs_restart_closes_the_lone_leg_reduce_only(sims, i
     assert second.lines[-1]["event"] == "Clean exit, no pending orders"
     kinds = [(i.kind, i.state) for i in pair_intents(pair)]
     assert kinds == [("entry", "recovered"), ("rollback", "done")]
+
+
+def test_a_pair_whose_market_the_venue_does_not_list_stops_the_process_with_exit_2_and_one_line(sims, infra, tmp_path):
+    creds, pair = new_credentials(sims), f"lst-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    config = process_config(sims, pair)
+    config["pairs"] = [
+        {"pair": pair},
+        {"pair": f"{pair}-x", "vest_market": "XYZ-PERP", "paradex_market": "XYZ-USD-PERP"},
+    ]
+    process = ArbProcess(sims, creds, config, tmp_path)
+    code = process.proc.wait(60)
+    process._reader.join(5)
+    assert code == 2
+    assert process.raw[-1] == (
+        f"arb: config.yaml: pair {pair}-x: vest_market 'XYZ-PERP' is not a market on vest (it lists AAVE-PERP, "
+        "BCH-PERP, BNB-PERP, BTC-PERP, COMP-PERP, ETH-PERP, LTC-PERP, MKR-PERP, SOL-PERP, TAO-PERP)"
+    )
+    assert not process.events("engine_started") and pair_intents(pair) == []
