@@ -369,8 +369,8 @@ def test_every_pair_has_its_row_with_state_position_and_its_own_controls(client,
     _publish_pairs("BTC", "ETH")
     html = client.get("/arbitrage/").get_data(as_text=True)
     rows = re.findall(r'<tr data-pair="([^"]+)"', html)
-    assert rows == ["BTC", "ETH"] and 'id="arb-pairs"' in html
-    for pair in rows:
+    assert rows == ["BTC", "ETH"] * 2 and 'id="arb-pairs"' in html and 'id="arb-pair-controls"' in html
+    for pair in ("BTC", "ETH"):
         assert f'<div class="controls" data-pair="{pair}">' in html
         assert html.count(f'name="pair" value="{pair}"') >= len(CONTROL_ACTIONS)
     assert re.search(r'<tr data-pair="BTC" class="selected"', html) and "Flatten the pair BTC?" in html
@@ -445,7 +445,8 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
 
         # The admin flattens the pair: a confirmation, then the engine's answer on the page within seconds.
         page.once(
-            "dialog", lambda dialog: dialog.accept() if "Flatten the pair?" in dialog.message else dialog.dismiss()
+            "dialog",
+            lambda dialog: dialog.accept() if f"Flatten the pair {cfg.pair}?" in dialog.message else dialog.dismiss(),
         )
         page.click("button[data-action='flatten']")
         expect(page.locator("#arb-control-result")).to_contain_text("queued (action #", timeout=10_000)
