@@ -11,7 +11,7 @@ import time
 import pytest
 
 from arb.config import parse_arb_pairs
-from arb.runner import PairsRunner, status_publisher
+from arb.runner import PairsRunner, SharedAccountReads, status_publisher
 from arb.store import ArbStore
 from arb.venues import build_venues
 from core import arb_commands
@@ -129,3 +129,24 @@ def test_a_pair_whose_market_the_venue_does_not_list_is_refused_at_start(sims, i
     message, runner = asyncio.run(go())
     assert message.startswith(f"arb: config.yaml: pair doge-{tag}: vest_market 'DOGE-PERP' is not a market on vest")
     assert "\n" not in message and not any(engine.trading_enabled for engine in runner.engines)
+
+
+def test_the_pairs_share_each_venues_account_read_but_a_later_read_is_fresh(sims):
+    creds = new_credentials(sims)
+    configs = pairs_config(sims, {"pair": "one", **market("BTC")}, {"pair": "two", **market("ETH")})
+
+    async def go():
+        venues = await build_venues(configs[0], creds, configs)
+        try:
+            reads = SharedAccountReads(venues)
+            together = await asyncio.gather(*(reads.read(venue) for venue in ("vest", "vest", "paradex", "paradex")))
+            await asyncio.sleep(SharedAccountReads.WINDOW_S * 2)
+            later = await reads.read("vest")
+        finally:
+            for venue in venues.values():
+                await venue.close()
+        return together, later
+
+    (vest_a, vest_b, paradex_a, paradex_b), later = asyncio.run(go())
+    assert vest_a is vest_b and paradex_a is paradex_b and vest_a is not paradex_a
+    assert later is not vest_a and later[0].equity == vest_a[0].equity  # a new read, of the same account
