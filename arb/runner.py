@@ -122,8 +122,9 @@ class PairsRunner:
     def engine(self, pair: str) -> ArbEngine:
         return next(engine for engine in self.engines if engine.cfg.pair == pair)
 
-    def states(self) -> dict[str, str]:
-        return {engine.cfg.pair: engine.snapshot()["state"] for engine in self.engines}
+    def states(self) -> str:
+        """Each pair's state in one line (the process's liveness, shown on the System page)."""
+        return ", ".join(f"{engine.cfg.pair} {engine.state}" for engine in self.engines)
 
     async def start(self) -> None:
         """Refuse pairs whose markets the venues do not list (ConfigError), then start every pair."""

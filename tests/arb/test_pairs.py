@@ -76,7 +76,7 @@ def test_two_pairs_trade_independently_and_pausing_one_leaves_the_other_trading(
             queue("pause", btc)
             queue("pause", "not-a-pair")  # answered (refused) by the first pair's engine, never lost
             await wait_for(lambda: runner.engine(btc).paused_by == "alice", 5, "BTC paused")
-            assert runner.engine(eth).paused_by is None
+            assert runner.engine(eth).paused_by is None and runner.states() == f"{btc} paused, {eth} running"
             inject(sims, "paradex", 30, 0.8)
             await wait_for(lambda: runner.engine(eth).counters["entries"] == 1, 10, "ETH entered")
             await asyncio.sleep(0.5)
