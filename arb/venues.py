@@ -35,6 +35,8 @@ async def build_venues(
     # MARKET orders of the configured size need no signing at detection time.
     for pair in pairs or [cfg]:
         paradex.add_presigned_pool(pair.paradex_market, Decimal(pair.size), depth=3)
+    if pairs and len(pairs) > 1:  # two pairs trading at the same instant find their connections open too
+        vest.warm_connections = paradex.warm_connections = 4
     return {"vest": vest, "paradex": paradex}
 
 

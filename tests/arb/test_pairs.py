@@ -131,7 +131,7 @@ def test_a_pair_whose_market_the_venue_does_not_list_is_refused_at_start(sims, i
     assert "\n" not in message and not any(engine.trading_enabled for engine in runner.engines)
 
 
-def test_the_pairs_share_each_venues_account_read_but_a_later_read_is_fresh(sims):
+def test_the_pairs_share_each_venues_account_read_and_keep_more_connections_warm(sims):
     creds = new_credentials(sims)
     configs = pairs_config(sims, {"pair": "one", **market("BTC")}, {"pair": "two", **market("ETH")})
 
@@ -142,11 +142,14 @@ def test_the_pairs_share_each_venues_account_read_but_a_later_read_is_fresh(sims
             together = await asyncio.gather(*(reads.read(venue) for venue in ("vest", "vest", "paradex", "paradex")))
             await asyncio.sleep(SharedAccountReads.WINDOW_S * 2)
             later = await reads.read("vest")
+            await venues["paradex"].keep_ready()
+            warm = len(venues["paradex"]._http._client._idle)  # two pairs' trades at once: four legs' connections
         finally:
             for venue in venues.values():
                 await venue.close()
-        return together, later
+        return together, later, warm
 
-    (vest_a, vest_b, paradex_a, paradex_b), later = asyncio.run(go())
+    (vest_a, vest_b, paradex_a, paradex_b), later, warm = asyncio.run(go())
+    assert warm == 4
     assert vest_a is vest_b and paradex_a is paradex_b and vest_a is not paradex_a
     assert later is not vest_a and later[0].equity == vest_a[0].equity  # a new read, of the same account
