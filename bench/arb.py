@@ -9,7 +9,8 @@
 
 `--pairs N` runs N pairs (the simulators' first N markets) in one engine, as `python -m arb` does with a list of
 pairs (arb/runner.py): every pair's books stream through its own engine, and the updates of all pairs are
-interleaved (1) / the trades go round the pairs while all their books stream (2).
+interleaved (1) / the trades go round the pairs while all their books stream (2). With `--process-per-pair`, (2)
+runs the other way instead: every pair but the first in its own `python -m arb` process, the trades on the first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import gc
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -284,7 +286,7 @@ def _cleanup(store, pair: str) -> None:
     store._run(wipe)
 
 
-def bench_detect_to_sent(trades: int, pairs: int = 1) -> dict:
+def bench_detect_to_sent(trades: int, pairs: int = 1, process_per_pair: bool = False) -> dict:
     vest_port, paradex_port = _free_port(), _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="arb-bench-"))
     # Round trips cost fees and slippage: a real loss limit would stop the bench half-way (kill switch).
@@ -306,14 +308,54 @@ def bench_detect_to_sent(trades: int, pairs: int = 1) -> dict:
         stderr=subprocess.DEVNULL,
         preexec_fn=ordinary_scheduling,
     )
+    others: list[subprocess.Popen] = []
     try:
         for port in (vest_port, paradex_port):
             if not wait_for_port(port, timeout=20):
                 raise RuntimeError(f"perp simulators did not open port {port}")
-        return asyncio.run(_trade_loop(parse_arb_pairs(sim_cfg), trades))
+        if not process_per_pair:
+            return asyncio.run(_trade_loop(parse_arb_pairs(sim_cfg), trades))
+        others = _engine_per_pair(sim_cfg, workdir, env)
+        result = asyncio.run(_trade_loop(parse_arb_pairs({**sim_cfg, "pairs": sim_cfg["pairs"][:1]}), trades))
+        return {**result, "pairs": pairs, "layout": "process per pair"}
     finally:
+        for process in others:
+            process.send_signal(signal.SIGINT)
+        for process in others:
+            process.wait(60)
+        if others:
+            from arb.store import ArbStore
+
+            store = ArbStore(pool_size=1)
+            for pair in sim_cfg["pairs"][1:]:
+                _cleanup(store, pair["pair"])
         sims.terminate()
         sims.wait(10)
+
+
+def _engine_per_pair(sim_cfg: dict, workdir: Path, env: dict) -> list[subprocess.Popen]:
+    """`python -m arb` for every pair but the first, once each has published its status (its books stream)."""
+    from core.infra.bus import arb_status_key, get_redis
+
+    shared = {key: value for key, value in sim_cfg.items() if key != "pairs"}
+    processes = []
+    for pair in sim_cfg["pairs"][1:]:
+        path = workdir / f"{pair['pair']}.yaml"
+        path.write_text(json.dumps({"arb": {**shared, **pair}}))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "arb"],
+                env={**env, "ARISTOBOT_CONFIG": str(path)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all(get_redis().exists(arb_status_key(p["pair"])) for p in sim_cfg["pairs"][1:]):
+        if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+            raise RuntimeError("the per-pair engine processes did not all start")
+        time.sleep(0.5)
+    return processes
 
 
 def markdown(result: dict) -> str:
@@ -366,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pairs", type=int, default=1, choices=range(1, len(BASE_PRICES) + 1), metavar=f"1-{len(BASE_PRICES)}"
     )
+    parser.add_argument("--process-per-pair", action="store_true", help="the other pairs each in its own process")
     parser.add_argument("--markdown", type=Path, help="also write the result as markdown to this file")
     args = parser.parse_args(argv)
     import logging
@@ -374,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     scheduling = set_priority(parse_arb_config({}))  # measured as `python -m arb` runs: same CPU scheduling
     result = {
         "update_to_decision_us": bench_update_to_decision(args.updates, args.pairs),
-        "detect_to_both_sent_us": bench_detect_to_sent(args.trades, args.pairs),
+        "detect_to_both_sent_us": bench_detect_to_sent(args.trades, args.pairs, args.process_per_pair),
         "scheduling": scheduling,
     }
     result["targets_us"] = TARGETS_US

@@ -60,6 +60,22 @@ def test_bench_command_runs_several_pairs(infra):
     assert (sent["n"], sent["pairs"], updates["pairs"], updates["n"]) == (12, 3, 3, 900) and sent["p50"] > 0
 
 
+@pytest.mark.slow  # starts one more `python -m arb` beside the bench's engine
+def test_bench_command_can_run_the_other_pair_in_its_own_process(infra):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.arb", "--json", "--pairs", "2", "--process-per-pair", "--updates", "800"]
+        + ["--trades", "6"],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    sent = json.loads(out.stdout.strip().splitlines()[-1])["detect_to_both_sent_us"]
+    assert (sent["n"], sent["pairs"], sent["layout"]) == (6, 2, "process per pair") and sent["p50"] > 0
+
+
 def test_a_pair_count_the_simulators_cannot_serve_is_refused():
     out = subprocess.run(
         [sys.executable, "-m", "bench.arb", "--json", "--pairs", "11"],
