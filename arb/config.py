@@ -43,6 +43,7 @@ PAIR_KEYS = frozenset(
         "slippage_bps",
         "dry_run",
         "risk",
+        "carry_exit",
     }
 )
 MAX_PAIRS = 50
@@ -84,6 +85,17 @@ class RiskConfig(Strict):
         return self
 
 
+class CarryExitConfig(Strict):
+    """The carry exit rule (arb/carry.py), off by default: a held position whose funding costs more, projected
+    over `horizon_hours` at the rate it was paid since the position opened, than exiting it now (both legs'
+    taker fees at the mid) plus `threshold_usd`, exits both legs together through the ordinary exit."""
+
+    enabled: bool = False
+    min_hold_minutes: float = Field(default=60, ge=0, le=10_080)  # the carry is judged after this long held
+    horizon_hours: float = Field(default=8, gt=0, le=720)  # the projection window: one funding interval or more
+    threshold_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal(0)  # projected cost beyond the fees
+
+
 class ArbConfig(Strict):
     pair: str = Field(default="BTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     vest_market: str = "BTC-PERP"
@@ -116,6 +128,7 @@ class ArbConfig(Strict):
     paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))
     sim: SimPorts = SimPorts()
     risk: RiskConfig = RiskConfig()
+    carry_exit: CarryExitConfig = CarryExitConfig()
 
     @model_validator(mode="after")
     def coherent(self) -> ArbConfig:
@@ -220,8 +233,9 @@ def _pair_config(shared: dict, entry: object, where: str) -> ArbConfig:
             f"(a pair sets {', '.join(sorted(PAIR_KEYS))})"
         )
     merged = {**shared, **entry}
-    if isinstance(shared.get("risk"), dict) and isinstance(entry.get("risk"), dict):
-        merged["risk"] = {**shared["risk"], **entry["risk"]}
+    for section in ("risk", "carry_exit"):  # a pair's section completes the shared one
+        if isinstance(shared.get(section), dict) and isinstance(entry.get(section), dict):
+            merged[section] = {**shared[section], **entry[section]}
     return parse_arb_config(merged, where)
 
 

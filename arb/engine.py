@@ -387,6 +387,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport,
             detect_to_sent_us = round((max(sent) - detected_at) * 1e6, 1)
             self.latencies_us.append(detect_to_sent_us)
         self._apply(results)
+        self.note_intent(intent_id, results)  # funding's intent, the carry's period (arb/carry.py)
         if kind == "entry" and all(r.complete for r in results) and spread_bps is not None:
             self.entry_spread_bps = spread_bps
         ok = all(r.complete for r in results)

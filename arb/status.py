@@ -81,6 +81,7 @@ class StatusReport:
                 "unrealized": str(round(self.unrealized_pnl(), 4)),
                 "daily_loss_limit": str(self.cfg.daily_loss_limit_usd),
                 "funding": as_text(self.funding),
+                "carry": self.carry_view,  # the held position's funding carry (arb/carry.py)
             },
             "risk": {
                 **self.risk_view,

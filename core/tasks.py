@@ -46,6 +46,7 @@ PING = "workers.maintenance.ping"
 DELIVER_NOTIFICATION = "workers.notifications.deliver"
 DAILY_BACKUP = "workers.backups.daily_backup"
 LEDGER_CHECK = "workers.maintenance.ledger_check"
+REQUEUE_STUCK_NOTIFICATIONS = "workers.notifications.requeue_stuck"
 
 
 def _send(

@@ -90,6 +90,11 @@ def book_key(venue: str, symbol: str) -> str:
     return f"{PREFIX}:book:{venue}:{symbol}"
 
 
+def depth_key(venue: str, symbol: str) -> str:
+    """The last small book (core.candles.depth, JSON), expiring a minute after the feeds stop writing it."""
+    return f"{PREFIX}:depth:{venue}:{symbol}"
+
+
 def bot_tick_claim(idempotency_key: str) -> str:
     """SET NX per due bot tick: a candle seen twice never ticks a bot twice."""
     return f"{PREFIX}:ticks:{idempotency_key}"

@@ -162,6 +162,7 @@ def test_pairs_take_their_own_settings_over_the_shared_ones():
         "daily_loss_limit_usd": 50,
         "risk": {"warn_distance_pct": 20, "reduce_distance_pct": 10},
         "vest": {"taker_fee_bps": "1"},
+        "carry_exit": {"horizon_hours": 4},
         "pairs": [
             {"pair": "BTC"},
             {
@@ -173,6 +174,7 @@ def test_pairs_take_their_own_settings_over_the_shared_ones():
                 "entry_threshold_bps": 12,
                 "daily_loss_limit_usd": 20,
                 "risk": {"reduce_distance_pct": 5},
+                "carry_exit": {"enabled": True},
                 "dry_run": True,
             },
         ],
@@ -192,6 +194,7 @@ def test_pairs_take_their_own_settings_over_the_shared_ones():
     )
     assert (eth.risk.warn_distance_pct, eth.risk.reduce_distance_pct) == (Decimal(20), Decimal(5))
     assert btc.risk.reduce_distance_pct == Decimal(10) and eth.vest.taker_fee_bps == Decimal(1)
+    assert (btc.carry_exit.enabled, eth.carry_exit.enabled, eth.carry_exit.horizon_hours) == (False, True, 4)
 
 
 ETH = {"pair": "ETH", "vest_market": "ETH-PERP", "paradex_market": "ETH-USD-PERP"}

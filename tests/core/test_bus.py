@@ -41,6 +41,7 @@ def test_names_of_different_things_do_not_collide():
         bus.candle_stream("sim", "BTCUSDT", "1m"),
         bus.live_channel("sim", "BTCUSDT"),
         bus.book_key("sim", "BTCUSDT"),
+        bus.depth_key("sim", "BTCUSDT"),
         bus.bot_tick_claim("bot:1"),
         bus.download_checkpoint("sim", "B", "1m", 0, 1),
         bus.marketdata_jobs(1),

@@ -24,7 +24,7 @@ from bench.arb import apply_frame, generate_stream
 from core import arb_commands, arb_history
 from core.infra.bus import ARB_COMMANDS, ARB_PAIRS, arb_status_key, get_redis
 from core.infra.db import new_session, session_scope
-from core.models.arb import ArbIntent, ArbLeg, ArbOperatorAction
+from core.models.arb import ArbFunding, ArbIntent, ArbLeg, ArbOperatorAction
 from tests.support import csrf_token_from
 
 
@@ -96,6 +96,18 @@ def test_the_risk_card_shows_each_legs_distance_to_liquidation_and_each_accounts
     assert 'id="arb-risk"' in html and "57000.00" in html and "5.00 %" in html and "0.6000" in html
     assert html.count('class="pill bad" data-risk="distance"') == 1  # 5 % is past the 7.5 % reduce line
     assert html.count('class="pill warn" data-risk="margin"') == 1 and "No risk read yet" not in html
+
+
+def test_the_pnl_card_shows_the_held_positions_carry_and_the_log_a_carry_exit(client, logged_in_admin, redis_client):
+    engine = engine_with_books()
+    engine.sizes = {"vest": D("0.01"), "paradex": D("-0.01")}
+    engine.period_opened_at, engine.period_funding = time.time() - 7200, D("-2")  # held 2 h, paid 2
+    asyncio.run(engine.check_carry())  # the rule is off by default: judged, never acted on
+    engine.emit("carry_exit", direction="long_vest_short_paradex", per_hour="-1", projected="-8", exit_fees="0.5")
+    html = _status_html(client, engine)
+    carry = re.search(r'id="arb-carry">(.*?)</td>', html).group(1)
+    assert carry.startswith("-2.0000 funding · -1.0000/h · -8.0000 over 8 h vs ") and "exit rule off" in html
+    assert "Carry exit: long vest short paradex paid -1 of funding an hour" in html
 
 
 def _status_html(client, engine: ArbEngine) -> str:
@@ -288,6 +300,22 @@ def test_the_csv_exports_the_filtered_set_with_its_columns(client, logged_in_adm
         "0.007",
     )
     assert first["detected_spread_bps"] == "12.5" and first["captured_spread_bps"] == "99.5025"
+
+
+def test_each_intents_funding_shows_in_the_history_and_its_csv_and_counts_in_its_net(client, logged_in_admin):
+    pair = f"fu-{secrets.token_hex(3)}"
+    _store_intents(pair, 1)
+    with session_scope() as session:
+        intent_id = session.scalars(select(ArbIntent.id).where(ArbIntent.pair == pair)).one()
+        session.add(ArbFunding(pair=pair, intent_id=intent_id, venue="vest", amount=D("-0.0015")))
+        session.add(ArbFunding(pair=pair, intent_id=intent_id, venue="paradex", amount=D("0.0005")))
+    html = client.get(f"/arbitrage/history/?pair={pair}").get_data(as_text=True)
+    row = re.search(rf'<tr data-intent="{intent_id}">.*?</tr>', html, re.S).group(0)
+    assert '<th class="num">Funding</th>' in html and 'data-funding="-0.0010' in row
+    assert re.findall(r">(-?[0-9.]+)</td>", row)[-2:] == ["-0.0010", "0.0060"]  # funding, then 0.007 - 0.001
+    exported = client.get(f"/arbitrage/history/export.csv?pair={pair}").get_data(as_text=True)
+    (line,) = list(csv.DictReader(io.StringIO(exported)))
+    assert (line["fees"], line["funding"], line["net_pnl"]) == ("0.003", "-0.001", "0.006")
 
 
 @pytest.mark.parametrize(
