@@ -127,11 +127,15 @@ class PairsRunner:
         return ", ".join(f"{engine.cfg.pair} {engine.state}" for engine in self.engines)
 
     async def start(self) -> None:
-        """Refuse pairs whose markets the venues do not list (ConfigError), then start every pair."""
+        """Refuse pairs whose markets the venues do not list (ConfigError), then start every pair; a pair that fails
+        to start is raised once every other pair's start has ended (none is left starting behind a stop)."""
         problem = await unlisted_market(self.venues, [engine.cfg for engine in self.engines])
         if problem is not None:
             raise ConfigError(problem)
-        await asyncio.gather(*(engine.start() for engine in self.engines))
+        results = await asyncio.gather(*(engine.start() for engine in self.engines), return_exceptions=True)
+        failed = [result for result in results if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
 
     async def stop(self) -> bool:
         """No new entry on any pair, every trade in flight finished, then each pair stopped; the venues closed
