@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +36,13 @@ CONFIRM_AFTER_S = 0.2  # a changed size is read again this much later before it 
 class RiskWatch(FundingCarry):
     """ArbEngine's risk watch; the funding it reads is booked, and the carry judged, by FundingCarry (arb/carry.py)."""
 
+    # The pairs of one process share each venue's read (arb/runner.py); their watches wake on the same beat.
+    account_reads: Callable[[str], Awaitable[AccountState]] | None = None
+
     async def _risk_watch(self) -> None:
+        interval = self.cfg.risk.poll_interval_s
         while True:
-            await asyncio.sleep(self.cfg.risk.poll_interval_s)
+            await asyncio.sleep(interval - time.monotonic() % interval)
             await self.check_risk()
 
     async def check_risk(self) -> None:
@@ -84,7 +88,8 @@ class RiskWatch(FundingCarry):
 
     async def _read_account(self, venue: str) -> AccountState | None:
         try:
-            state = await asyncio.wait_for(self.venues[venue].account_state(), self.cfg.leg_timeout_s)
+            read = self.account_reads(venue) if self.account_reads else self.venues[venue].account_state()
+            state = await asyncio.wait_for(read, self.cfg.leg_timeout_s)
         except (TimeoutError, errors.ExchangeError) as exc:
             self._health_failures[venue] += 1
             if self._health_failures[venue] == self.cfg.risk.failures_to_pause:

@@ -14,9 +14,9 @@ from core.exchanges import errors
 class Shutdown:
     """ArbEngine's orderly stop."""
 
-    async def stop(self) -> bool:
+    async def stop(self, close_venues: bool = True) -> bool:
         """Stop entries, finish in-flight legs, re-check the hedge, cancel open orders, persist, close. True when
-        nothing is pending and the legs match."""
+        nothing is pending and the legs match. Venues shared with other pairs are left open (arb/runner.py)."""
         self.stopping = True
         self.emit("stopping", reason="signal")
         if self.inflight is not None and not self.inflight.done():
@@ -44,7 +44,7 @@ class Shutdown:
         if self.publish is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.publish, self.snapshot() | {"state": "stopped"})
-        for venue in self.venues.values():
+        for venue in self.venues.values() if close_venues else ():
             with contextlib.suppress(Exception):
                 await venue.close()
         self._db.shutdown(wait=True)

@@ -125,12 +125,12 @@ def sizes_from(raw: dict | None) -> dict[str, Decimal]:
 
 
 class ArbStore:
-    def __init__(self, database_url: str | None = None):
+    def __init__(self, database_url: str | None = None, pool_size: int = 2):
         engine = create_engine(
             database_url or get_settings().database_url,
             pool_pre_ping=True,
-            pool_size=2,
-            max_overflow=2,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"connect_timeout": 3, "options": "-c synchronous_commit=off"},
         )
         self._engine = engine

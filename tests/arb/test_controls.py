@@ -306,7 +306,7 @@ def test_a_command_for_another_pair_or_too_old_is_refused_and_changes_nothing():
         return other, late, idle
 
     other, late, idle = asyncio.run(go())
-    assert other == "refused: this engine trades ctl-test, not ETH"
+    assert other == "refused: the engine has no pair ETH (the command reached ctl-test)"
     assert late.startswith("refused: the command waited 65 s") and idle == "refused: the kill switch is not on"
     assert engine.paused_by is None and engine.dry_run is False
     assert [e["event"] for e in engine.events] == ["operator_command_refused"] * 3

@@ -48,6 +48,8 @@ def test_names_of_different_things_do_not_collide():
         bus.backtest_progress(1),
         bus.backtest_run_progress(1),
         bus.ARB_STATUS,
+        bus.ARB_PAIRS,
+        bus.arb_status_key("BTC"),
         bus.ARB_STATUS_CHANNEL,
         bus.venue_nonce("sim", "f"),
         bus.ratelimit_spent("sim"),
