@@ -72,6 +72,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport,
         self.risk_view: dict = {}  # the last risk read, for the status
         self._risk_levels: dict[str, str] = {}  # alarm subject -> level, to tell each alarm once
         self.position_version = 0  # bumped whenever self.sizes changes: a risk read overlapping it is ignored
+        self.restored = False  # the persisted position is in memory: only then may a stop save over it
         self.funding = {v: ZERO for v in VENUES}  # funding booked per leg since the engine started (+ received)
         self._funding_seen: dict[str, Decimal] = {}  # venue -> funding its open position had settled at last read
         self.admin_halted = False  # the administrator's trading halt (core/halt.py): no entries while on

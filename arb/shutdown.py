@@ -34,7 +34,7 @@ class Shutdown:
         # A leg liquidated or changed at the venue while stopping is not left alone: the venues are read once more.
         hedged = await self.ensure_hedged()
         pending = await self.cancel_open_orders()
-        if self.store is not None:
+        if self.store is not None and self.restored:  # a stop before the restore must not save zeros over it
             await self.save_position()
             for _ in range(10):
                 if await self.db(self.store.flush):

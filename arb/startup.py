@@ -63,6 +63,7 @@ class Startup:
                 realized_pnl=self.realized_pnl,
                 halted_reason=self.halted_reason,
             )
+        self.restored = True
         pending = await self._db_retrying(self.store.open_intents, self.cfg.pair) if self.store else []
         truth = None
         while truth is None:
