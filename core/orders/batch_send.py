@@ -64,7 +64,8 @@ def _record(calls: list[tuple[placement.PreparedOrder, Exchange, venue_call.Venu
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         order_ids = [order.order_id for order, _, _ in calls]
         locked = {order.id: order for order in session.scalars(_LOCK_ORDERS, {"order_ids": order_ids})}
-        return [
-            placement.record_call(session, locked[order.order_id], exchange, called, order.outcome)
-            for order, exchange, called in calls
-        ]
+        with session.no_autoflush:  # the orders' changes flushed together at the commit, not one by one
+            return [
+                placement.record_call(session, locked[order.order_id], exchange, called, order.outcome)
+                for order, exchange, called in calls
+            ]

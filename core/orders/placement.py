@@ -174,7 +174,9 @@ class PreparedOrder:
     deadline: float | None = None  # epoch seconds: the signal's useful life (see useful_life_end)
 
 
-def prepare(session: Session, order: Order, *, offline: bool = False) -> PreparedOrder | None:
+def prepare(
+    session: Session, order: Order, *, offline: bool = False, halted: bool | None = None
+) -> PreparedOrder | None:
     """Fit a `new` order (locked, or recorded in this transaction) to its venue's rules and move it to
     `sent`, or to `rejected` when the rules refuse it. Raises ExchangeError when the markets could not
     be loaded: the order is still `new` and nothing was sent. `offline`: None instead of loading them
@@ -182,8 +184,9 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     administrator (core/halt.py) the order ends `rejected` with that reason, nothing sent."""
     outcome = Outcome(order.id, order.state)
     prepared = PreparedOrder(order.id, order.user_id, outcome)
-    with session.no_autoflush:  # the switch does not depend on the order: no separate UPDATE of it first
-        halted = trading_halted(session)
+    if halted is None:  # else read by the caller, once for the orders of its transaction
+        with session.no_autoflush:  # the switch does not depend on the order: no separate UPDATE of it first
+            halted = trading_halted(session)
     if halted:
         order.error_kind, order.error_message = "halted", HALTED
         _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})

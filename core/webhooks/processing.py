@@ -6,14 +6,15 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import BindParameter, Select, Table, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import tasks
 from core.exchanges.spot.registry import make_exchange
+from core.halt import trading_halted
 from core.infra.config import get_settings
 from core.infra.db import session_scope, utcnow
 from core.ledger.positions import net_position
@@ -42,8 +43,9 @@ OPEN_STATES = (
 )
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
 # Built once, like every statement on the per-alert path: building and keying them cost more than running them.
+# The alerts' columns processing reads (not the stored request's body and headers), their rows locked.
 _LOCK_ALERTS = (
-    select(WebhookAlert)
+    select(WebhookAlert.id, WebhookAlert.webhook_id, WebhookAlert.payload)
     .where(
         WebhookAlert.id.in_(bindparam("alert_ids", expanding=True)),
         WebhookAlert.status == "accepted",
@@ -52,6 +54,10 @@ _LOCK_ALERTS = (
     .order_by(WebhookAlert.id)
     .with_for_update(skip_locked=True)
 )
+# Executed with the processed_at, process_result and order_ids of each alert (they make its SET clause).
+_MARK_PROCESSED = update(cast(Table, WebhookAlert.__table__)).where(
+    WebhookAlert.__table__.c.id == bindparam("alert_id")
+)
 _BROKERS = select(BrokerConnection).where(BrokerConnection.id.in_(bindparam("broker_ids", expanding=True)))
 _LOCK_WEBHOOKS = (
     select(Webhook)
@@ -59,6 +65,14 @@ _LOCK_WEBHOOKS = (
     .order_by(Webhook.id)
     .with_for_update()
 )
+
+
+class _Alert(NamedTuple):
+    """An accepted alert, as processing reads it."""
+
+    id: int
+    webhook_id: int
+    payload: dict[str, Any] | None
 
 
 class Size(TypedDict, total=False):
@@ -107,9 +121,7 @@ def _local_protection_query(close: bool) -> Select[int, str]:
 _LOCAL_PROTECTION = {close: _local_protection_query(close) for close in (True, False)}
 
 
-def _cancel_local_protection(
-    session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str, action: str
-) -> list[int]:
+def _cancel_local_protection(session: Session, webhook: Webhook, alert: _Alert, symbol: str, action: str) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
     orders = session.execute(
         _LOCAL_PROTECTION[action == "close"],
@@ -159,7 +171,7 @@ def _size(session: Session, webhook: Webhook, payload: dict[str, Any], side: str
     return _percent_size(session, webhook, payload["symbol"], side)
 
 
-def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tuple[list[int], list[int], str]:
+def _orders_for(session: Session, webhook: Webhook, alert: _Alert) -> tuple[list[int], list[int], str]:
     """(orders to place, orders to cancel, result text)."""
     payload = alert.payload or {}
     symbol, action = payload["symbol"], payload["action"]
@@ -261,11 +273,11 @@ def _record_part(
     returns what was recorded, the orders prepared for sending, and the alerts left for the next one."""
     to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
-        alerts = session.scalars(_LOCK_ALERTS, {"alert_ids": alert_ids}).all()
+        alerts = [_Alert(*row) for row in session.execute(_LOCK_ALERTS, {"alert_ids": alert_ids})]
         if not alerts:
             return [], [], []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
-        webhook_ids = sorted({alert.webhook_id for alert in alerts if alert.webhook_id is not None})
+        webhook_ids = sorted({alert.webhook_id for alert in alerts})
         webhooks = {webhook.id: webhook for webhook in session.scalars(_LOCK_WEBHOOKS, {"webhook_ids": webhook_ids})}
         # An accepted alert has its webhook (a deleted webhook's alerts are deleted with it).
         of_webhooks = [(alert, webhooks[alert.webhook_id]) for alert in alerts if alert.webhook_id in webhooks]
@@ -275,12 +287,25 @@ def _record_part(
             _BROKERS, {"broker_ids": sorted({w.broker_id for w in webhooks.values()})}
         ).all()
         end = _shared_part_end(of_webhooks)
-        recorded = [_record(session, webhook, alert, send_now, to_send) for alert, webhook in of_webhooks[:end]]
+        halted = trading_halted(session)  # read once for the orders of this transaction
+        recorded = [_record(session, webhook, alert, send_now, halted, to_send) for alert, webhook in of_webhooks[:end]]
+        session.execute(
+            _MARK_PROCESSED,
+            [
+                {
+                    "alert_id": done.alert_id,
+                    "processed_at": None if done.waits_for_cancel else utcnow(),
+                    "process_result": done.result[:300],
+                    "order_ids": done.to_place,
+                }
+                for done in recorded
+            ],
+        )
         rest = [alert.id for alert, _ in of_webhooks[end:]]
     return recorded, to_send, rest
 
 
-def _shared_part_end(alerts: Sequence[tuple[WebhookAlert, Webhook]]) -> int:
+def _shared_part_end(alerts: Sequence[tuple[_Alert, Webhook]]) -> int:
     """How many of the alerts (in id order) are recorded in one transaction: as many as give the same
     orders as one at a time, each placed (and filled) before the next is read. An alert sized as a % of
     a balance comes first (an order before it may change that balance); a webhook's second alert joins
@@ -299,27 +324,30 @@ def _shared_part_end(alerts: Sequence[tuple[WebhookAlert, Webhook]]) -> int:
 
 
 def _record(
-    session: Session, webhook: Webhook, alert: WebhookAlert, send_now: bool, to_send: list[placement.PreparedOrder]
+    session: Session,
+    webhook: Webhook,
+    alert: _Alert,
+    send_now: bool,
+    halted: bool,
+    to_send: list[placement.PreparedOrder],
 ) -> _Recorded:
-    """One alert's orders recorded (and, with `send_now`, prepared into `to_send`) in the batch's transaction."""
+    """One alert's orders recorded (and, with `send_now`, prepared into `to_send`) in the batch's
+    transaction; the alert is marked processed (or waiting) by the caller, with the result returned."""
     to_place: list[int] = []
     to_cancel: list[int] = []
     try:
         with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
             to_place, to_cancel, result = _orders_for(session, webhook, alert)
             if send_now:
-                to_send += _prepare_all(session, to_place)
+                to_send += _prepare_all(session, to_place, halted)
     except ProtectionStillOpen as waiting:
-        alert.process_result = str(waiting)[:300]
         log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert.id, "order_ids": waiting.order_ids})
-        return _Recorded(alert.id, True, [], [], "")
+        return _Recorded(alert.id, True, [], [], str(waiting))  # left unprocessed, the reason shown
     except (NothingToDo, LookupError) as exc:
         to_place, to_cancel, result = [], [], f"no order: {exc}"
     except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
         log.warning("webhook_alert_failed", extra={"alert_id": alert.id, "error": str(exc)[:200]})
         to_place, to_cancel, result = [], [], f"no order: {_readable(exc)}"
-    alert.processed_at, alert.process_result = utcnow(), result[:300]
-    alert.order_ids = to_place
     if not asks_for_exits(alert.payload):
         note_needs_no_protection(to_place)
     return _Recorded(alert.id, False, to_place, to_cancel, result)
@@ -351,14 +379,15 @@ def _readable(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _prepare_all(session: Session, order_ids: list[int]) -> list[placement.PreparedOrder]:
+def _prepare_all(session: Session, order_ids: list[int], halted: bool) -> list[placement.PreparedOrder]:
     """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
     return [
         prepared
         for order_id in order_ids
-        if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True)) is not None
+        if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True, halted=halted))
+        is not None
     ]
 
 
