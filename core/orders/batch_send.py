@@ -15,7 +15,7 @@ from sqlalchemy.orm import noload
 from core.exchanges.spot.base import Exchange
 from core.infra.db import session_scope
 from core.models import Order
-from core.orders import placement, venue_call
+from core.orders import answers, placement, venue_call
 from core.orders.events import publish
 
 # Built once, like every statement on the order path.
@@ -64,6 +64,7 @@ def _record(calls: list[tuple[placement.PreparedOrder, Exchange, venue_call.Venu
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         order_ids = [order.order_id for order, _, _ in calls]
         locked = {order.id: order for order in session.scalars(_LOCK_ORDERS, {"order_ids": order_ids})}
+        answers.store_all(session, [(order.order_id, called.heard) for order, _, called in calls])
         with session.no_autoflush:  # the orders' changes flushed together at the commit, not one by one
             return [
                 placement.record_call(session, locked[order.order_id], exchange, called, order.outcome)

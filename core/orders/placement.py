@@ -247,7 +247,9 @@ def _send(
         # Not waiting for this commit's WAL flush is safe: if Postgres loses it, the order is still
         # `sent` (committed durably before the call) and the next sync asks the venue by client order id.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        after = record_call(session, _locked(session, order_id), exchange, called, outcome)
+        order = _locked(session, order_id)
+        answers.store(session, order_id, called.heard)
+        after = record_call(session, order, exchange, called, outcome)
     return after_call(outcome, user_id, after)
 
 
@@ -264,9 +266,9 @@ class AfterCall:
 
 
 def record_call(session: Session, order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> AfterCall:
-    """Record the venue's answer to the placement of `order` (locked) in the caller's transaction."""
+    """Record the venue's answer to the placement of `order` (locked) in the caller's transaction (the raw
+    answers heard are the caller's to store: answers.store)."""
     answer, failure = called.answer, called.failure
-    answers.store(session, order.id, called.heard)
     if answer is not None:
         _apply(order, view_of(answer), "venue_ack", outcome)
     elif isinstance(failure, REFUSALS):
