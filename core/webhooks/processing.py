@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
-from sqlalchemy import BindParameter, Select, Table, bindparam, select, update
+from sqlalchemy import BindParameter, Select, Table, bindparam, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,9 @@ _LOCK_ALERTS = (
 _MARK_PROCESSED = update(cast(Table, WebhookAlert.__table__)).where(
     WebhookAlert.__table__.c.id == bindparam("alert_id")
 )
+# The ids of the orders a batch may record (one per alert; an alert that records none leaves a gap): an
+# order whose id is known needs no INSERT of its own before its client order id is set, only the batch's.
+_NEXT_ORDER_IDS = text("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, :count)")
 _BROKERS = select(BrokerConnection).where(BrokerConnection.id.in_(bindparam("broker_ids", expanding=True)))
 _LOCK_WEBHOOKS = (
     select(Webhook)
@@ -171,8 +174,8 @@ def _size(session: Session, webhook: Webhook, payload: dict[str, Any], side: str
     return _percent_size(session, webhook, payload["symbol"], side)
 
 
-def _orders_for(session: Session, webhook: Webhook, alert: _Alert) -> tuple[list[int], list[int], str]:
-    """(orders to place, orders to cancel, result text)."""
+def _orders_for(session: Session, webhook: Webhook, alert: _Alert, order_id: int) -> tuple[list[Order], list[int], str]:
+    """(orders to place, ids of the orders to cancel, result text); a new order gets the id `order_id`."""
     payload = alert.payload or {}
     symbol, action = payload["symbol"], payload["action"]
     if action == "cancel":
@@ -209,8 +212,8 @@ def _orders_for(session: Session, webhook: Webhook, alert: _Alert) -> tuple[list
         source_ref=str(alert.id),
         **size,
     )
-    order = record_order(session, webhook.user_id, intent)
-    return [order.id], [], f"{side} order #{order.id} recorded"
+    order = record_order(session, webhook.user_id, intent, order_id=order_id)
+    return [order], [], f"{side} order #{order.id} recorded"
 
 
 def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True, send_now: bool = False) -> list[int]:
@@ -288,7 +291,11 @@ def _record_part(
         ).all()
         end = _shared_part_end(of_webhooks)
         halted = trading_halted(session)  # read once for the orders of this transaction
-        recorded = [_record(session, webhook, alert, send_now, halted, to_send) for alert, webhook in of_webhooks[:end]]
+        order_ids = session.scalars(_NEXT_ORDER_IDS, {"count": end}).all()
+        recorded = [
+            _record(session, webhook, alert, order_id, send_now, halted, to_send)
+            for (alert, webhook), order_id in zip(of_webhooks[:end], order_ids, strict=True)
+        ]
         session.execute(
             _MARK_PROCESSED,
             [
@@ -327,6 +334,7 @@ def _record(
     session: Session,
     webhook: Webhook,
     alert: _Alert,
+    order_id: int,
     send_now: bool,
     halted: bool,
     to_send: list[placement.PreparedOrder],
@@ -337,9 +345,10 @@ def _record(
     to_cancel: list[int] = []
     try:
         with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
-            to_place, to_cancel, result = _orders_for(session, webhook, alert)
+            orders, to_cancel, result = _orders_for(session, webhook, alert, order_id)
+            to_place = [order.id for order in orders]
             if send_now:
-                to_send += _prepare_all(session, to_place, halted)
+                to_send += _prepare_all(session, orders, halted)
     except ProtectionStillOpen as waiting:
         log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert.id, "order_ids": waiting.order_ids})
         return _Recorded(alert.id, True, [], [], str(waiting))  # left unprocessed, the reason shown
@@ -379,15 +388,14 @@ def _readable(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _prepare_all(session: Session, order_ids: list[int], halted: bool) -> list[placement.PreparedOrder]:
+def _prepare_all(session: Session, orders: list[Order], halted: bool) -> list[placement.PreparedOrder]:
     """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
     return [
         prepared
-        for order_id in order_ids
-        if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True, halted=halted))
-        is not None
+        for order in orders
+        if (prepared := placement.prepare(session, order, offline=True, halted=halted)) is not None
     ]
 
 
