@@ -29,9 +29,9 @@ _LOCK_ORDERS = (
 
 
 def send_all(prepared: list[placement.PreparedOrder]) -> None:
-    """What send_prepared does for one order, for all of them: the pages told, each request sent (in
-    the given order), the answers heard until then recorded even if a request raised, then what
-    follows each answer (missing fills, after-fill steps)."""
+    """What send_prepared does for one order, for all of them: the pages told (one message batch per
+    trader), each request sent (in the given order), the answers heard until then recorded even if a
+    request raised, the pages told again, then what follows each answer (missing fills, after-fill steps)."""
     _tell_pages(prepared)
     calls: list[tuple[placement.PreparedOrder, Exchange, venue_call.VenueCall]] = []
     try:
@@ -44,8 +44,9 @@ def send_all(prepared: list[placement.PreparedOrder]) -> None:
             calls.append((order, order.exchange, called))
     finally:
         afters = _record(calls) if calls else []
-    for (order, _, _), after in zip(calls, afters, strict=True):
-        placement.after_call(order.outcome, order.user_id, after)
+    _tell_pages([order for order, _, _ in calls])
+    for after in afters:
+        placement.follow_up(after)
 
 
 def _tell_pages(prepared: list[placement.PreparedOrder]) -> None:

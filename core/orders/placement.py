@@ -309,15 +309,20 @@ def record_call(session: Session, order: Order, exchange: Exchange, called: Venu
 
 
 def after_call(outcome: Outcome, user_id: int, after: AfterCall) -> Outcome:
-    """Once the answer is committed: tell the pages, have the missing fills fetched, run the after-fill steps."""
+    """Once the answer is committed: tell the pages, then follow_up."""
     _finish(outcome, user_id)
+    follow_up(after)
+    return outcome
+
+
+def follow_up(after: AfterCall) -> None:
+    """Have the answer's missing fills fetched, run the after-fill steps."""
     if after.missing_fills and fills_scheduled(after.broker_id, after.symbol):
-        return outcome  # record_symbol_fills stores them and runs the after-fill callbacks
+        return  # record_symbol_fills stores them and runs the after-fill callbacks
     if after.missing_fills:
         record_order_fills(after.order_id)
     if after.ended:
         after_final_fill(after.order_id, after.source)
-    return outcome
 
 
 # ---- sync ----------------------------------------------------------------------------------------
