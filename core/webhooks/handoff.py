@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WAKE_TTL_MS = 5000  # a wake-up task lost in transit stops holding back new ones after this
-POP_BATCH = 4  # small: several workers share a burst instead of one holding it
+POP_BATCH = 8  # several workers still share a burst; one transaction records up to this many
 DRAIN_SLICE_S = 5.0  # well within a worker's stop time (core.supervision.config.STOP_WAIT_S)
 
 

@@ -62,11 +62,13 @@ _MARK_PROCESSED = update(cast(Table, WebhookAlert.__table__)).where(
 # order whose id is known needs no INSERT of its own before its client order id is set, only the batch's.
 _NEXT_ORDER_IDS = text("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, :count)")
 _BROKERS = select(BrokerConnection).where(BrokerConnection.id.in_(bindparam("broker_ids", expanding=True)))
+# FOR NO KEY UPDATE: one batch of a webhook's alerts at a time, while the web goes on storing its new
+# alerts (their foreign key takes a KEY SHARE lock on the webhook's row, which FOR UPDATE would block).
 _LOCK_WEBHOOKS = (
     select(Webhook)
     .where(Webhook.id.in_(bindparam("webhook_ids", expanding=True)))
     .order_by(Webhook.id)
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 
 

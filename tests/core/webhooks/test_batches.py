@@ -8,7 +8,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from core.exchanges.models import OcoRequest, OrderRequest
 from core.exchanges.spot.base import Exchange
@@ -18,28 +19,32 @@ from core.models import Order, User, WebhookAlert
 from core.orders import placement, venue_call
 from core.orders.venue_call import VenueCall
 from core.webhooks.handoff import drain
-from core.webhooks.processing import process_alerts
+from core.webhooks.processing import _LOCK_WEBHOOKS, process_alerts
 from tests.core.webhooks.fixtures import sender
 from tests.trading_support import make_trader
 
 
 def _accepted(webhook_id: int, action: str, **payload) -> int:
     with session_scope() as session:
-        alert = WebhookAlert(
-            webhook_id=webhook_id,
-            status="accepted",
-            http_status=202,
-            body="{}",
-            headers={},
-            action=action,
-            symbol="BTCUSDT",
-            received_at=utcnow(),
-            payload={"action": action, "symbol": "BTCUSDT", "time": secrets.token_hex(4), **payload},
-            idempotency_key=secrets.token_hex(16),
-        )
-        session.add(alert)
-        session.flush()
-        return alert.id
+        return _accepted_in(session, webhook_id, action, **payload)
+
+
+def _accepted_in(session: Session, webhook_id: int, action: str = "buy", **payload) -> int:
+    alert = WebhookAlert(
+        webhook_id=webhook_id,
+        status="accepted",
+        http_status=202,
+        body="{}",
+        headers={},
+        action=action,
+        symbol="BTCUSDT",
+        received_at=utcnow(),
+        payload={"action": action, "symbol": "BTCUSDT", "time": secrets.token_hex(4), **payload},
+        idempotency_key=secrets.token_hex(16),
+    )
+    session.add(alert)
+    session.flush()
+    return alert.id
 
 
 def _orders_of(alert_ids: list[int]) -> list[Order]:
@@ -135,3 +140,18 @@ def test_an_alert_locked_by_another_worker_is_left_to_it(make_user, sim, webhook
 
         other_worker.rollback()
     assert [int(o.source_ref) for o in _orders_of([taken, free])] == [free] and len(placed) == 1
+
+
+def test_the_web_stores_a_webhooks_alert_while_a_worker_records_that_webhooks_batch(make_user, broker_of, webhook_of):
+    """The worker's lock on the webhook serializes the batches of its alerts, not the web's INSERT of the next
+    alert (whose foreign key check locks the webhook's row FOR KEY SHARE)."""
+    user, _ = make_user()
+    webhook_id, _ = webhook_of(user, broker_of(user))
+    with new_session() as worker:
+        assert [w.id for w in worker.scalars(_LOCK_WEBHOOKS, {"webhook_ids": [webhook_id]})] == [webhook_id]
+        with session_scope() as web:
+            web.execute(text("SET LOCAL lock_timeout = '2s'"))  # a blocked INSERT fails instead of waiting
+            alert_id = _accepted_in(web, webhook_id)
+        worker.rollback()
+    with new_session() as session:
+        assert session.get(WebhookAlert, alert_id) is not None
