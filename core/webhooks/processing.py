@@ -274,7 +274,7 @@ def _send_prepared(prepared: list[placement.PreparedOrder], celery_app: Celery) 
 def _record_part(
     alert_ids: list[int], send_now: bool
 ) -> tuple[list[_Recorded], list[placement.PreparedOrder], list[int]]:
-    """Record the first alerts of `alert_ids` that may share a transaction (see _shares_transaction);
+    """Record the first alerts of `alert_ids` that may share a transaction (see _shared_part_end);
     returns what was recorded, the orders prepared for sending, and the alerts left for the next one."""
     to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
