@@ -14,20 +14,20 @@ from core.infra.db import new_session, session_scope
 from core.orders import fills, placement
 from core.webhooks import monitor
 from core.webhooks.handoff import drain
-from core.webhooks.processing import process_alert as process_stored_alert
-from core.webhooks.processing import trade_after_cancelling, unprocessed_alert_ids
+from core.webhooks.processing import process_alerts, trade_after_cancelling, unprocessed_alert_ids
 from core.webhooks.protection import protect_entry, unprotected_entry_ids
 
 log = logging.getLogger(__name__)
 
 MISS_CHECK_SECONDS = 5.0
 SWEEP_SECONDS = 10.0
+SWEEP_BATCH = 20  # alerts recorded per transaction by the sweep
 
 
-def _process_here(alert_id: int) -> list[int]:
+def _process_here(alert_ids: list[int]) -> list[int]:
     """Idempotent: an alert already turned into orders is left alone. Its orders are sent right here:
     a second trip through the queue would cost more CPU than the placement itself."""
-    return process_stored_alert(alert_id, current_app, send_now=True)
+    return process_alerts(alert_ids, current_app, send_now=True)
 
 
 @shared_task(
@@ -48,8 +48,8 @@ def sweep_unprocessed() -> int:
     """Alerts stored and answered 202 whose processing never ran (web process killed, Postgres blinked)."""
     with new_session() as session:
         alert_ids = unprocessed_alert_ids(session)
-    for alert_id in alert_ids:
-        _process_here(alert_id)
+    for start in range(0, len(alert_ids), SWEEP_BATCH):
+        _process_here(alert_ids[start : start + SWEEP_BATCH])
     if alert_ids:
         log.warning("webhook_alerts_recovered", extra={"count": len(alert_ids), "first_id": alert_ids[0]})
     return len(alert_ids)

@@ -53,6 +53,11 @@ _STORE = insert(cast(Table, VenueAnswer.__table__)).on_conflict_do_nothing(index
 def store(session: Session, order_id: int, heard: Iterable[HeardAnswer]) -> None:
     """Add the answers to the order's trail in the caller's transaction; one already kept (same digest:
     a resting order queried again) is not kept twice."""
+    store_all(session, [(order_id, heard)])
+
+
+def store_all(session: Session, heard_by_order: Iterable[tuple[int, Iterable[HeardAnswer]]]) -> None:
+    """`store` for several orders, in one statement."""
     rows = [
         {
             "order_id": order_id,
@@ -63,6 +68,7 @@ def store(session: Session, order_id: int, heard: Iterable[HeardAnswer]) -> None
             "digest": answer.digest,
             "payload": answer.payload,
         }
+        for order_id, heard in heard_by_order
         for answer in heard
     ]
     if rows:

@@ -35,7 +35,7 @@ from core.exchanges.errors import (
     OrderWindowPassed,
     RateLimited,
 )
-from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, VenueOrder, oco_leg_ids
+from core.exchanges.models import OcoRequest, OcoResult, OrderRequest, oco_leg_ids
 from core.exchanges.ratelimit import RequestClass, priority
 from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
@@ -48,6 +48,7 @@ from core.orders.events import event_payload, publish
 from core.orders.fills import after_final_fill, fills_scheduled, record_answer_fills, record_order_fills
 from core.orders.states import OrderState, can_transition
 from core.orders.useful_life import manual_wait_s, useful_life_end
+from core.orders.venue_call import VenueCall, call_venue, lookup
 from core.orders.venue_request import fit_to_rules, oco_request_of, request_of, store_rounded
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ class PreparedOrder:
     deadline: float | None = None  # epoch seconds: the signal's useful life (see useful_life_end)
 
 
-def prepare(session: Session, order: Order, *, offline: bool = False) -> PreparedOrder | None:
+def prepare(
+    session: Session, order: Order, *, offline: bool = False, halted: bool | None = None
+) -> PreparedOrder | None:
     """Fit a `new` order (locked, or recorded in this transaction) to its venue's rules and move it to
     `sent`, or to `rejected` when the rules refuse it. Raises ExchangeError when the markets could not
     be loaded: the order is still `new` and nothing was sent. `offline`: None instead of loading them
@@ -181,8 +184,9 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     administrator (core/halt.py) the order ends `rejected` with that reason, nothing sent."""
     outcome = Outcome(order.id, order.state)
     prepared = PreparedOrder(order.id, order.user_id, outcome)
-    with session.no_autoflush:  # the switch does not depend on the order: no separate UPDATE of it first
-        halted = trading_halted(session)
+    if halted is None:  # else read by the caller, once for the orders of its transaction
+        with session.no_autoflush:  # the switch does not depend on the order: no separate UPDATE of it first
+            halted = trading_halted(session)
     if halted:
         order.error_kind, order.error_message = "halted", HALTED
         _move(order, OrderState.REJECTED, "trading_halted", outcome, {"error": HALTED})
@@ -250,102 +254,88 @@ def _send(
     user_id: int,
     deadline: float | None,
 ) -> Outcome:
-    """Call the venue (the `sent` state is already committed) and record its answer.
-
-    The order goes first in our limiter and waits its turn for the venue's budget until `deadline`;
-    if that passes first, nothing was sent and the order ends `expired` with the reason."""
-    answer: VenueOrder | OcoResult | None = None
-    failure: ExchangeError | None = None
-    with listen("place") as heard:
-        try:
-            with priority(RequestClass.ORDER, deadline=deadline):
-                answer = (
-                    exchange.place_oco(request) if isinstance(request, OcoRequest) else exchange.place_order(request)
-                )
-        except OrderWindowPassed as err:
-            failure = err  # our limiter sent nothing, not even a resend: nothing can have landed
-        except RateLimited as err:
-            # The venue did not execute this request, but an earlier attempt may have landed: ask once.
-            failure = err
-            try:
-                answer = _lookup(exchange, request)
-            except OrderNotFound:
-                pass
-            except ExchangeError as lookup_err:
-                failure = lookup_err
-        except ExchangeError as err:
-            failure = err
+    """Call the venue (the `sent` state is already committed) and record its answer."""
+    called = call_venue(exchange, request, deadline)
     with session_scope() as session:
         # Not waiting for this commit's WAL flush is safe: if Postgres loses it, the order is still
         # `sent` (committed durably before the call) and the next sync asks the venue by client order id.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         order = _locked(session, order_id)
-        answers.store(session, order_id, heard)
-        if answer is not None:
-            _apply(order, view_of(answer), "venue_ack", outcome)
-        elif isinstance(failure, REFUSALS):
-            _reject(order, failure, outcome, "venue_refused")
-        elif isinstance(failure, OrderWindowPassed):
-            order.error_kind = failure.kind
-            order.error_message = (
-                f"not placed: {failure.message} — the venue's request budget stayed spent "
-                f"by earlier orders; the signal is too old to act on now"
-            )[:2000]
-            _move(order, OrderState.EXPIRED, "budget_wait_expired", outcome, {"error": failure.message[:500]})
-        elif isinstance(failure, RateLimited):
-            _reject(
-                order,
-                ExchangeError(
-                    f"{failure.message} — not placed, try again in a moment", venue=failure.venue, code=failure.code
-                ),
-                outcome,
-                "rate_limited",
-            )
-            order.error_kind = "rate_limited"
-        elif failure is not None:
-            _mark_unknown(order, failure, outcome, "no_answer")
-        log.info(
-            "order_placed" if answer else "order_not_placed",
-            extra={
-                "order_id": order.id,
-                "state": order.state,
-                "venue": exchange.venue,
-                "error": str(failure)[:300] if failure and not answer else None,
-            },
+        answers.store(session, order_id, called.heard)
+        after = record_call(session, order, exchange, called, outcome)
+    return after_call(outcome, user_id, after)
+
+
+@dataclass(frozen=True)
+class AfterCall:
+    """What follows a recorded answer once committed: the fills still to fetch, the after-fill callbacks."""
+
+    order_id: int
+    missing_fills: bool
+    ended: bool
+    source: str
+    broker_id: int
+    symbol: str
+
+
+def record_call(session: Session, order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> AfterCall:
+    """Record the venue's answer to the placement of `order` (locked) in the caller's transaction (the raw
+    answers heard are the caller's to store: answers.store)."""
+    answer, failure = called.answer, called.failure
+    if answer is not None:
+        _apply(order, view_of(answer), "venue_ack", outcome)
+    elif isinstance(failure, REFUSALS):
+        _reject(order, failure, outcome, "venue_refused")
+    elif isinstance(failure, OrderWindowPassed):
+        order.error_kind = failure.kind
+        order.error_message = (
+            f"not placed: {failure.message} — the venue's request budget stayed spent "
+            f"by earlier orders; the signal is too old to act on now"
+        )[:2000]
+        _move(order, OrderState.EXPIRED, "budget_wait_expired", outcome, {"error": failure.message[:500]})
+    elif isinstance(failure, RateLimited):
+        _reject(
+            order,
+            ExchangeError(
+                f"{failure.message} — not placed, try again in a moment", venue=failure.venue, code=failure.code
+            ),
+            outcome,
+            "rate_limited",
         )
-        filled = order.filled_quantity > 0
-        complete, fill_events = record_answer_fills(session, order, answer)
-        outcome.events += fill_events
-        missing_fills = filled and not complete
-        ended, source = _ended_filled(order, outcome), order.source
-        broker_id, symbol = order.broker_id, order.symbol
+        order.error_kind = "rate_limited"
+    elif failure is not None:
+        _mark_unknown(order, failure, outcome, "no_answer")
+    log.info(
+        "order_placed" if answer else "order_not_placed",
+        extra={
+            "order_id": order.id,
+            "state": order.state,
+            "venue": exchange.venue,
+            "error": str(failure)[:300] if failure and not answer else None,
+        },
+    )
+    filled = order.filled_quantity > 0
+    complete, fill_events = record_answer_fills(session, order, answer)
+    outcome.events += fill_events
+    ended = _ended_filled(order, outcome)
+    return AfterCall(order.id, filled and not complete, ended, order.source, order.broker_id, order.symbol)
+
+
+def after_call(outcome: Outcome, user_id: int, after: AfterCall) -> Outcome:
+    """Once the answer is committed: tell the pages, then follow_up."""
     _finish(outcome, user_id)
-    if missing_fills and fills_scheduled(broker_id, symbol):
-        return outcome  # record_symbol_fills stores them and runs the after-fill callbacks
-    if missing_fills:
-        record_order_fills(order_id)
-    if ended:
-        after_final_fill(order_id, source)
+    follow_up(after)
     return outcome
 
 
-def _lookup(exchange: Exchange, request: OrderRequest | OcoRequest | Order) -> VenueOrder | OcoResult:
-    if isinstance(request, OcoRequest) or (isinstance(request, Order) and request.type == "oco"):
-        symbol, client_id = request.symbol, request.client_order_id or ""
-        legs = []
-        for leg_id in oco_leg_ids(client_id):
-            try:
-                legs.append(exchange.get_order(symbol, client_order_id=leg_id))
-            except OrderNotFound:
-                continue  # an emulated OCO whose second leg was lost: the one found still counts
-        if not legs:
-            raise OrderNotFound(f"neither leg of OCO {client_id} is at the venue", venue=exchange.venue)
-        return OcoResult(
-            client_order_id=client_id, symbol=symbol, orders=tuple(legs), emulated=not exchange.has_native_oco
-        )
-    if isinstance(request, Order) and not request.client_order_id:  # an external order: the venue's id only
-        return exchange.get_order(request.symbol, venue_order_id=request.venue_order_id)
-    return exchange.get_order(request.symbol, client_order_id=request.client_order_id)
+def follow_up(after: AfterCall) -> None:
+    """Have the answer's missing fills fetched, run the after-fill steps."""
+    if after.missing_fills and fills_scheduled(after.broker_id, after.symbol):
+        return  # record_symbol_fills stores them and runs the after-fill callbacks
+    if after.missing_fills:
+        record_order_fills(after.order_id)
+    if after.ended:
+        after_final_fill(after.order_id, after.source)
 
 
 # ---- sync ----------------------------------------------------------------------------------------
@@ -377,7 +367,7 @@ def sync(order_id: int, *, resend_after: timedelta = RESEND_AFTER, resend_until:
         user_id = order.user_id
         with listen("query") as heard:
             try:
-                answer = _lookup(exchange, order)
+                answer = lookup(exchange, order)
             except OrderNotFound:
                 answer = None
             except ExchangeError as err:

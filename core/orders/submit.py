@@ -40,12 +40,14 @@ class OrderIntent:
     ladder_group: str | None = None
 
 
-def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
-    """Write the order in state `new` with its client order id; nothing is sent yet."""
+def record_order(session: Session, user_id: int, intent: OrderIntent, *, order_id: int | None = None) -> Order:
+    """Write the order in state `new` with its client order id; nothing is sent yet. With `order_id` (taken
+    from the orders' id sequence by the caller) the row is written at the session's next flush."""
     broker = session.get(BrokerConnection, intent.broker_id)
     if broker is None or broker.user_id != user_id:
         raise LookupError("no such broker connection")
     order = Order(
+        id=order_id,
         user_id=user_id,
         broker_id=broker.id,
         symbol=intent.symbol.upper(),
@@ -65,7 +67,8 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
         events=[],
     )  # known empty: its first transition appends without loading the history
     session.add(order)
-    session.flush()  # assigns the id the client order id is derived from
+    if order_id is None:
+        session.flush()  # assigns the id the client order id is derived from
     order.client_order_id = client_order_id_for(order.id, broker.venue)
     log.info(
         "order_recorded",

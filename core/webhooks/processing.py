@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import BindParameter, Select, Table, bindparam, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import tasks
 from core.exchanges.spot.registry import make_exchange
+from core.halt import trading_halted
 from core.infra.config import get_settings
 from core.infra.db import session_scope, utcnow
 from core.ledger.positions import net_position
 from core.models import BrokerConnection, Order, SymbolRule, Webhook, WebhookAlert
-from core.orders import placement
+from core.orders import batch_send, placement
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
 from core.webhooks.positions import webhook_orders
@@ -42,8 +43,41 @@ OPEN_STATES = (
 )
 SWEEP_AFTER = timedelta(seconds=5)  # the web process normally processes within milliseconds
 # Built once, like every statement on the per-alert path: building and keying them cost more than running them.
-_LOCK_ALERT = select(WebhookAlert).where(WebhookAlert.id == bindparam("alert_id")).with_for_update(skip_locked=True)
-_LOCK_WEBHOOK = select(Webhook).where(Webhook.id == bindparam("webhook_id")).with_for_update()
+# The alerts' columns processing reads (not the stored request's body and headers), their rows locked.
+_LOCK_ALERTS = (
+    select(WebhookAlert.id, WebhookAlert.webhook_id, WebhookAlert.payload)
+    .where(
+        WebhookAlert.id.in_(bindparam("alert_ids", expanding=True)),
+        WebhookAlert.status == "accepted",
+        WebhookAlert.processed_at.is_(None),
+    )
+    .order_by(WebhookAlert.id)
+    .with_for_update(skip_locked=True)
+)
+# Executed with the processed_at, process_result and order_ids of each alert (they make its SET clause).
+_MARK_PROCESSED = update(cast(Table, WebhookAlert.__table__)).where(
+    WebhookAlert.__table__.c.id == bindparam("alert_id")
+)
+# The ids of the orders a batch may record (one per alert; an alert that records none leaves a gap): an
+# order whose id is known needs no INSERT of its own before its client order id is set, only the batch's.
+_NEXT_ORDER_IDS = text("SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, :count)")
+_BROKERS = select(BrokerConnection).where(BrokerConnection.id.in_(bindparam("broker_ids", expanding=True)))
+# FOR NO KEY UPDATE: one batch of a webhook's alerts at a time, while the web goes on storing its new
+# alerts (their foreign key takes a KEY SHARE lock on the webhook's row, which FOR UPDATE would block).
+_LOCK_WEBHOOKS = (
+    select(Webhook)
+    .where(Webhook.id.in_(bindparam("webhook_ids", expanding=True)))
+    .order_by(Webhook.id)
+    .with_for_update(key_share=True)
+)
+
+
+class _Alert(NamedTuple):
+    """An accepted alert, as processing reads it."""
+
+    id: int
+    webhook_id: int
+    payload: dict[str, Any] | None
 
 
 class Size(TypedDict, total=False):
@@ -92,9 +126,7 @@ def _local_protection_query(close: bool) -> Select[int, str]:
 _LOCAL_PROTECTION = {close: _local_protection_query(close) for close in (True, False)}
 
 
-def _cancel_local_protection(
-    session: Session, webhook: Webhook, alert: WebhookAlert, symbol: str, action: str
-) -> list[int]:
+def _cancel_local_protection(session: Session, webhook: Webhook, alert: _Alert, symbol: str, action: str) -> list[int]:
     """Cancel the never-sent protective orders in the alert's way here; return those resting at the venue."""
     orders = session.execute(
         _LOCAL_PROTECTION[action == "close"],
@@ -144,8 +176,8 @@ def _size(session: Session, webhook: Webhook, payload: dict[str, Any], side: str
     return _percent_size(session, webhook, payload["symbol"], side)
 
 
-def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tuple[list[int], list[int], str]:
-    """(orders to place, orders to cancel, result text)."""
+def _orders_for(session: Session, webhook: Webhook, alert: _Alert, order_id: int) -> tuple[list[Order], list[int], str]:
+    """(orders to place, ids of the orders to cancel, result text); a new order gets the id `order_id`."""
     payload = alert.payload or {}
     symbol, action = payload["symbol"], payload["action"]
     if action == "cancel":
@@ -182,60 +214,173 @@ def _orders_for(session: Session, webhook: Webhook, alert: WebhookAlert) -> tupl
         source_ref=str(alert.id),
         **size,
     )
-    order = record_order(session, webhook.user_id, intent)
-    return [order.id], [], f"{side} order #{order.id} recorded"
+    order = record_order(session, webhook.user_id, intent, order_id=order_id)
+    return [order], [], f"{side} order #{order.id} recorded"
 
 
 def process_alert(alert_id: int, celery_app: Celery, *, defer_trade: bool = True, send_now: bool = False) -> list[int]:
-    """Record the alert's orders once (the alert row is locked; a processed alert is left alone), then
-    place them: with `send_now` (a worker, already on the `orders` queue) they are moved to `sent` in the
-    same transaction and sent right after its commit, else handed to the `orders` queue. Returns the
-    ids of the orders recorded by this call.
+    """One alert: see process_alerts."""
+    return process_alerts([alert_id], celery_app, defer_trade=defer_trade, send_now=send_now)
+
+
+class _Recorded(NamedTuple):
+    """What one alert's recording decided, acted on after the batch's commit."""
+
+    alert_id: int
+    waits_for_cancel: bool
+    to_place: list[int]
+    to_cancel: list[int]
+    result: str
+
+
+def process_alerts(
+    alert_ids: list[int], celery_app: Celery, *, defer_trade: bool = True, send_now: bool = False
+) -> list[int]:
+    """Record the alerts' orders once, in one transaction (the alert rows are locked, an alert already
+    processed or locked by another worker is left alone, their webhooks are locked in id order, the
+    alerts are taken in id order, each in a savepoint of its own), then place them: with `send_now` (a
+    worker, already on the `orders` queue) they are moved to `sent` in the same transaction and sent
+    right after its commit, else handed to the `orders` queue. Returns the ids of the orders recorded.
 
     A close (or a trade the other way) whose position is still protected at the venue is left
     unprocessed: the protective orders are cancelled by `trade_after_cancelling` on a worker (sent here
     unless `defer_trade` is False), then the alert is processed again with the position that remains;
     the sweep retries it if need be."""
+    placed: list[int] = []
+    while alert_ids:
+        recorded, to_send, alert_ids = _record_part(alert_ids, send_now)
+        _send_prepared(to_send, celery_app)
+        sent = {order.order_id for order in to_send}
+        for outcome in recorded:
+            placed += _act_on(outcome, sent, celery_app, defer_trade=defer_trade, send_now=send_now)
+    return placed
+
+
+def _send_prepared(prepared: list[placement.PreparedOrder], celery_app: Celery) -> None:
+    """The orders moved to `sent` with their alerts, sent after the commit; whatever fails goes to the
+    `orders` queue (placement is idempotent by order id: one already answered is left as it is)."""
+    if not prepared:
+        return
+    try:
+        batch_send.send_all(prepared)
+    except Exception as exc:  # noqa: BLE001 - the queue syncs each order with the venue by its client order id
+        log.warning(
+            "webhook_place_deferred", extra={"order_ids": [p.order_id for p in prepared], "error": str(exc)[:200]}
+        )
+        for order in prepared:
+            enqueue_placement(celery_app, order.order_id)  # False = Redis down: the orders reconciliation re-enqueues
+
+
+def _record_part(
+    alert_ids: list[int], send_now: bool
+) -> tuple[list[_Recorded], list[placement.PreparedOrder], list[int]]:
+    """Record the first alerts of `alert_ids` that may share a transaction (see _shared_part_end);
+    returns what was recorded, the orders prepared for sending, and the alerts left for the next one."""
     to_send: list[placement.PreparedOrder] = []
     with session_scope() as session:
-        alert = session.scalar(_LOCK_ALERT, {"alert_id": alert_id})
-        if alert is None or alert.status != "accepted" or alert.processed_at is not None:
-            return []
+        alerts = [_Alert(*row) for row in session.execute(_LOCK_ALERTS, {"alert_ids": alert_ids})]
+        if not alerts:
+            return [], [], []
         # One alert of a webhook at a time: a close computed while a reverse is being recorded would race.
-        webhook = session.execute(_LOCK_WEBHOOK, {"webhook_id": alert.webhook_id}).scalar_one()
-        # Held for the transaction: recording and preparing the order find it in the session (which
-        # only keeps objects someone references) instead of loading it twice more.
-        _held_broker = session.get(BrokerConnection, webhook.broker_id)
-        waits_for_cancel = False
-        try:
-            with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
-                to_place, to_cancel, result = _orders_for(session, webhook, alert)
-                if send_now:
-                    to_send = _prepare_all(session, to_place)
-        except ProtectionStillOpen as waiting:
-            alert.process_result = str(waiting)[:300]
-            log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert_id, "order_ids": waiting.order_ids})
-            waits_for_cancel = True
-        except (NothingToDo, LookupError) as exc:
-            to_place, to_cancel, result = [], [], f"no order: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
-            log.warning("webhook_alert_failed", extra={"alert_id": alert_id, "error": str(exc)[:200]})
-            to_place, to_cancel, result = [], [], f"no order: {_readable(exc)}"
-        if not waits_for_cancel:
-            alert.processed_at, alert.process_result = utcnow(), result[:300]
-            alert.order_ids = to_place
-            if not asks_for_exits(alert.payload):
-                note_needs_no_protection(to_place)
-    if waits_for_cancel:  # sent after the commit: the task locks this alert again
+        webhook_ids = sorted({alert.webhook_id for alert in alerts})
+        webhooks = {webhook.id: webhook for webhook in session.scalars(_LOCK_WEBHOOKS, {"webhook_ids": webhook_ids})}
+        # An accepted alert has its webhook (a deleted webhook's alerts are deleted with it).
+        of_webhooks = [(alert, webhooks[alert.webhook_id]) for alert in alerts if alert.webhook_id in webhooks]
+        # Held for the transaction: recording and preparing the orders find them in the session (which
+        # only keeps objects someone references) instead of loading them again per order.
+        _held_brokers = session.scalars(
+            _BROKERS, {"broker_ids": sorted({w.broker_id for w in webhooks.values()})}
+        ).all()
+        end = _shared_part_end(of_webhooks)
+        halted = trading_halted(session)  # read once for the orders of this transaction
+        order_ids = session.scalars(_NEXT_ORDER_IDS, {"count": end}).all()
+        recorded = [
+            _record(session, webhook, alert, order_id, send_now, halted, to_send)
+            for (alert, webhook), order_id in zip(of_webhooks[:end], order_ids, strict=True)
+        ]
+        session.execute(
+            _MARK_PROCESSED,
+            [
+                {
+                    "alert_id": done.alert_id,
+                    "processed_at": None if done.waits_for_cancel else utcnow(),
+                    "process_result": done.result[:300],
+                    "order_ids": done.to_place,
+                }
+                for done in recorded
+            ],
+        )
+        rest = [alert.id for alert, _ in of_webhooks[end:]]
+    return recorded, to_send, rest
+
+
+def _shared_part_end(alerts: Sequence[tuple[_Alert, Webhook]]) -> int:
+    """How many of the alerts (in id order) are recorded in one transaction: as many as give the same
+    orders as one at a time, each placed (and filled) before the next is read. An alert sized as a % of
+    a balance comes first (an order before it may change that balance); a webhook's second alert joins
+    only as a buy or sell after alerts that asked for no stop-loss / take-profit (which would be in its
+    way once their entry fills). The others wait for the next transaction, after those are placed."""
+    asked_exits: dict[int, bool] = {}
+    for index, (alert, webhook) in enumerate(alerts):
+        payload = alert.payload or {}
+        trade = payload.get("action") in ("buy", "sell")
+        if index and trade and not payload.get("quantity") and webhook.size_mode == "percent":
+            return index
+        if webhook.id in asked_exits and (asked_exits[webhook.id] or not trade):
+            return index
+        asked_exits[webhook.id] = asked_exits.get(webhook.id, False) or asks_for_exits(payload)
+    return len(alerts)
+
+
+def _record(
+    session: Session,
+    webhook: Webhook,
+    alert: _Alert,
+    order_id: int,
+    send_now: bool,
+    halted: bool,
+    to_send: list[placement.PreparedOrder],
+) -> _Recorded:
+    """One alert's orders recorded (and, with `send_now`, prepared into `to_send`) in the batch's
+    transaction; the alert is marked processed (or waiting) by the caller, with the result returned."""
+    to_place: list[int] = []
+    to_cancel: list[int] = []
+    try:
+        with session.begin_nested():  # a failure half-way leaves no half-recorded order behind
+            orders, to_cancel, result = _orders_for(session, webhook, alert, order_id)
+            to_place = [order.id for order in orders]
+            if send_now:
+                to_send += _prepare_all(session, orders, halted)
+    except ProtectionStillOpen as waiting:
+        log.info("webhook_alert_waits_for_cancel", extra={"alert_id": alert.id, "order_ids": waiting.order_ids})
+        return _Recorded(alert.id, True, [], [], str(waiting))  # left unprocessed, the reason shown
+    except (NothingToDo, LookupError) as exc:
+        to_place, to_cancel, result = [], [], f"no order: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a venue/balance error must not lose the alert: keep the reason
+        log.warning("webhook_alert_failed", extra={"alert_id": alert.id, "error": str(exc)[:200]})
+        to_place, to_cancel, result = [], [], f"no order: {_readable(exc)}"
+    if not asks_for_exits(alert.payload):
+        note_needs_no_protection(to_place)
+    return _Recorded(alert.id, False, to_place, to_cancel, result)
+
+
+def _act_on(recorded: _Recorded, sent: set[int], celery_app: Celery, *, defer_trade: bool, send_now: bool) -> list[int]:
+    """After the commit: place one alert's orders not `sent` already, ask for its cancels, or wait for
+    its protection's."""
+    alert_id = recorded.alert_id
+    if recorded.waits_for_cancel:  # sent after the commit: the task locks this alert again
         return _defer_until_cancelled(alert_id, celery_app) if defer_trade else []
-    log.info("webhook_alert_processed", extra={"alert_id": alert_id, "order_ids": to_place, "result": result})
-    _place_recorded(to_place, to_send, celery_app, send_now)
-    for order_id in to_cancel:
+    log.info(
+        "webhook_alert_processed",
+        extra={"alert_id": alert_id, "order_ids": recorded.to_place, "result": recorded.result},
+    )
+    _place_recorded([order_id for order_id in recorded.to_place if order_id not in sent], celery_app, send_now)
+    for order_id in recorded.to_cancel:
         try:
             tasks.send_cancel_order(order_id, app=celery_app)
         except Exception as exc:  # noqa: BLE001 - the order stays open; the trader can cancel again
             log.warning("webhook_cancel_enqueue_failed", extra={"order_id": order_id, "error": str(exc)[:200]})
-    return to_place
+    return recorded.to_place
 
 
 def _readable(exc: Exception) -> str:
@@ -245,28 +390,22 @@ def _readable(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _prepare_all(session: Session, order_ids: list[int]) -> list[placement.PreparedOrder]:
+def _prepare_all(session: Session, orders: list[Order], halted: bool) -> list[placement.PreparedOrder]:
     """The recorded orders moved to `sent` in this transaction, when their venue's rules are at hand.
     The others stay `new` and are placed after the commit: this transaction holds the webhook's lock
     and must not wait for a venue to answer."""
     return [
         prepared
-        for order_id in order_ids
-        if (prepared := placement.prepare(session, session.get_one(Order, order_id), offline=True)) is not None
+        for order in orders
+        if (prepared := placement.prepare(session, order, offline=True, halted=halted)) is not None
     ]
 
 
-def _place_recorded(
-    order_ids: list[int], prepared: list[placement.PreparedOrder], celery_app: Celery, send_now: bool
-) -> None:
-    """Send the prepared orders and, with `send_now`, place the others here (their venue's rules are
-    loaded now, outside the alert's locks); the rest, and whatever fails, go to the `orders` queue."""
-    by_id = {order.order_id: order for order in prepared}
+def _place_recorded(order_ids: list[int], celery_app: Celery, send_now: bool) -> None:
+    """With `send_now`, place the recorded orders here (their venue's rules are loaded now, outside the
+    alert's locks); the rest, and whatever fails, go to the `orders` queue."""
     for order_id in order_ids:
         try:
-            if order_id in by_id:
-                placement.send_prepared(by_id[order_id])
-                continue
             if send_now:
                 placement.place(order_id)
                 continue

@@ -9,7 +9,7 @@ import redis
 
 from core import tasks
 from core.infra.bus import WEBHOOKS_PENDING, WEBHOOKS_WAKE
-from core.webhooks.handoff import drain, hand_off
+from core.webhooks.handoff import POP_BATCH, drain, hand_off
 from tests.core.webhooks.fixtures import sender
 
 
@@ -23,9 +23,9 @@ def test_a_burst_of_alerts_wakes_one_worker_and_is_drained_in_arrival_order(orde
         assert hand_off(alert_id, orders_queue, app)
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS]  # the flag held back the second and third wake-up
 
-    seen: list[int] = []
+    seen: list[list[int]] = []
     assert drain(orders_queue, seen.append, app) == 3
-    assert seen == [11, 12, 13]
+    assert seen == [[11, 12, 13]]  # one batch: one transaction records them
     assert orders_queue.llen(WEBHOOKS_PENDING) == 0
 
 
@@ -33,24 +33,25 @@ def test_an_alert_arriving_once_a_drain_started_wakes_another_worker(orders_queu
     app = sender()
     hand_off(1, orders_queue, app)
 
-    def process(alert_id: int) -> None:
-        if alert_id == 1:  # arrives while this worker drains: the flag was cleared, so it wakes one more
+    def process(alert_ids: list[int]) -> None:
+        if alert_ids == [1]:  # arrives while this worker drains: the flag was cleared, so it wakes one more
             hand_off(2, orders_queue, app)
 
     assert drain(orders_queue, process, app) == 2
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]
 
 
-def test_a_failing_alert_and_the_ones_behind_it_go_back_in_front_in_order(orders_queue):
+def test_a_failing_batch_and_the_alerts_behind_it_stay_queued_in_order(orders_queue, monkeypatch):
+    monkeypatch.setattr("core.webhooks.handoff.POP_BATCH", 2)
     app = sender()
     for alert_id in (1, 2, 3, 4, 5):
         hand_off(alert_id, orders_queue, app)
     done: list[int] = []
 
-    def process(alert_id: int) -> None:
-        if alert_id == 3:
-            raise RuntimeError("database restarting")
-        done.append(alert_id)
+    def process(alert_ids: list[int]) -> None:
+        if 3 in alert_ids:
+            raise RuntimeError("database restarting")  # the batch's transaction recorded none of them
+        done.extend(alert_ids)
 
     with pytest.raises(RuntimeError):
         drain(orders_queue, process, app)
@@ -67,12 +68,12 @@ def test_a_backlog_is_taken_a_slice_at_a_time_so_a_worker_can_stop_between_tasks
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS]
     seen: list[int] = []
 
-    assert drain(orders_queue, seen.append, app, slice_s=0) == 4  # one batch, then the slice is spent
-    assert seen == [1, 2, 3, 4]
-    assert orders_queue.lrange(WEBHOOKS_PENDING, 0, -1) == [str(alert_id) for alert_id in range(5, 10)]
+    assert drain(orders_queue, seen.extend, app, slice_s=0) == POP_BATCH  # one batch, then the slice is spent
+    assert seen == list(range(1, POP_BATCH + 1))
+    assert orders_queue.lrange(WEBHOOKS_PENDING, 0, -1) == [str(alert_id) for alert_id in range(POP_BATCH + 1, 10)]
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]  # the rest has its own task
 
-    assert drain(orders_queue, seen.append, app) == 5  # that task, within its slice, takes the rest
+    assert drain(orders_queue, seen.extend, app) == 9 - POP_BATCH  # that task, within its slice, takes the rest
     assert seen == list(range(1, 10))
     assert wake_ups(orders_queue) == [tasks.DRAIN_ALERTS, tasks.DRAIN_ALERTS]  # an empty list wakes no one
 
