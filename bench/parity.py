@@ -237,7 +237,9 @@ def _settled(bot_id: int, candle_time: int) -> bool:
         if any(state not in FINAL_VALUES for state in states):
             return False
         decision = tick.decision or {}
-        if tick.action != "enter" or (decision.get("stop_loss") is None and decision.get("take_profit") is None):
+        if tick.action != "enter" or all(
+            decision.get(k) is None for k in ("stop_loss", "take_profit", "trailing_stop")
+        ):
             return True
         protection = session.scalar(
             select(Order.id).where(

@@ -7,6 +7,10 @@ Rules (docs/METRICS.md has the accounting):
 - Stop-loss / take-profit are fixed at entry and checked intrabar from the fill candle on; a gap
   through the level fills at the open; when both are touched in one candle, the candle's path decides
   (low first when close >= open, else high first: the path the simulator replays, docs/METRICS.md).
+- A trailing stop (`trailing_stop()`, a trail in %, the position's only exit order) trails the best
+  price since the entry (the fill candle's open, then each candle's high for a long, low for a short):
+  each candle is checked against the level from the extreme BEFORE it (conservative: a candle's own
+  high is not assumed to come before its low), filling at min(open, level) for a long.
 - One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
 - A position still open after the last candle is closed at its close (exit reason "end_of_data").
 
@@ -255,6 +259,18 @@ def _intrabar_exit(
     return stop or target
 
 
+def _trailing_exit(
+    side: str, trail_pct: float, extreme: float, o: float, lo: float, hi: float
+) -> tuple[float | None, float]:
+    """(fill price or None, the extreme after this candle) of a trailing stop `trail_pct` % from `extreme`,
+    the best price before this candle. A gap through the level fills at the open."""
+    if side == "long":
+        level = extreme * (1 - trail_pct / 100)
+        return (min(o, level) if lo <= level else None), max(extreme, hi)
+    level = extreme * (1 + trail_pct / 100)
+    return (max(o, level) if hi >= level else None), min(extreme, lo)
+
+
 def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> Book:
     n = rt.n
     o_arr = candles["open"].to_numpy(dtype="float64")
@@ -278,8 +294,9 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
     jump_exits = "should_exit" in sig.arrays
     pending_exit = False
-    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit)
-    sl = tp = None
+    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit, trail %)
+    sl = tp = trail = None
+    extreme = 0.0  # a trailing stop's best price since the entry
     i = 0
     while i < n:
         trade = book.trade
@@ -288,18 +305,27 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             pending_exit, trade = False, None
             rt.set_position(FLAT)
         if pending_entry is not None:
-            side, fraction, sl, tp = pending_entry
+            side, fraction, sl, tp, trail = pending_entry
             trade = book.open(side, i, float(o_arr[i]), fraction)
+            extreme = float(o_arr[i])
             pending_entry = None
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
-        if trade is not None and (sl is not None or tp is not None):
+        if trade is not None and trail is not None:
+            trailed, extreme = _trailing_exit(
+                trade.side, trail, extreme, float(o_arr[i]), float(l_arr[i]), float(h_arr[i])
+            )
+            if trailed is not None:
+                book.close(i, trailed, "trailing_stop", True)
+                trade = None
+                rt.set_position(FLAT)
+        elif trade is not None and (sl is not None or tp is not None):
             hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i]), sl, tp)
             if hit is not None:
                 book.close(i, hit[0], hit[1], hit[2])
                 trade = None
                 rt.set_position(FLAT)
         if handoff is not None and i >= handoff:
-            if trade is None or (sl is None and tp is None):
+            if trade is None or (sl is None and tp is None and trail is None):
                 finish_over_arrays(rt, sig, book, i, o_arr)
                 break
             if len(exit_s) < n:  # a trade opened before the handoff holds a stop: read on per candle
@@ -325,13 +351,15 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
                     go = ask_short(i)
                 side = "short" if go else None
             if side is not None:
-                pending_entry = (side, order("position_size", i), order("stop_loss", i), order("take_profit", i))
+                fraction, stop, take = order("position_size", i), order("stop_loss", i), order("take_profit", i)
+                trailing = rt.exits_checked(stop, take, order("trailing_stop", i), i)
+                pending_entry = (side, fraction, stop, take, trailing)
         # ---- where the next thing can happen
         if pending_exit or pending_entry is not None:
             i += 1
         elif trade is None:
             i = _next_index(entry_idx, i + 1, n - 1) if jump_entries and i + 1 >= entry_from else i + 1
-        elif jump_exits and i + 1 >= exit_from:
+        elif jump_exits and i + 1 >= exit_from and trail is None:  # a trail moves: every candle is checked
             nxt = _next_index(exit_idx, i + 1, n - 1)
             if sl is not None or tp is not None:
                 down, up = (sl, tp) if trade.side == "long" else (tp, sl)
