@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -358,6 +359,7 @@ def run_parity(options: ParityOptions) -> dict:
         "trades_live": len(live),
         "trades_backtest": len(tested),
         "mismatched_trades": result.mismatched,
+        "exits_backtest": dict(Counter(t.exit_reason for t in tested)),  # signal, stop_loss, trailing_stop...
         "worst_entry_price_bps": result.worst_entry_bps,
         "worst_exit_price_bps": result.worst_exit_bps,
         "final_equity_live": round(equity_live, 2),

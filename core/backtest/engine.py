@@ -8,9 +8,9 @@ Rules (docs/METRICS.md has the accounting):
   through the level fills at the open; when both are touched in one candle, the candle's path decides
   (low first when close >= open, else high first: the path the simulator replays, docs/METRICS.md).
 - A trailing stop (`trailing_stop()`, a trail in %, the position's only exit order) trails the best
-  price since the entry (the fill candle's open, then each candle's high for a long, low for a short):
-  each candle is checked against the level from the extreme BEFORE it (conservative: a candle's own
-  high is not assumed to come before its low), filling at min(open, level) for a long.
+  price since the entry (from the fill candle's open), along each candle's path as above: on a rising
+  candle the low meets the stop as it stood, then the high moves it and the close may cross it; on a
+  falling one the high moves it first. It fills at its level, at the open when gapped through.
 - One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
 - A position still open after the last candle is closed at its close (exit reason "end_of_data").
 
@@ -260,15 +260,31 @@ def _intrabar_exit(
 
 
 def _trailing_exit(
-    side: str, trail_pct: float, extreme: float, o: float, lo: float, hi: float
+    long: bool, trail_pct: float, extreme: float, o: float, lo: float, hi: float, c: float
 ) -> tuple[float | None, float]:
-    """(fill price or None, the extreme after this candle) of a trailing stop `trail_pct` % from `extreme`,
-    the best price before this candle. A gap through the level fills at the open."""
-    if side == "long":
-        level = extreme * (1 - trail_pct / 100)
-        return (min(o, level) if lo <= level else None), max(extreme, hi)
-    level = extreme * (1 + trail_pct / 100)
-    return (max(o, level) if hi >= level else None), min(extreme, lo)
+    """(fill price or None, the best price after this candle) of a trailing stop `trail_pct` % from `extreme`,
+    the best price before this candle, along the candle's path (the one `_intrabar_exit` and the simulator's
+    replay take: the low first on a rising or flat candle, the high first on a falling one). A gap through
+    the level fills at the open; otherwise the stop fills at its level."""
+    better = max if long else min
+
+    def level(best: float) -> float:
+        return best * (1 - trail_pct / 100) if long else best * (1 + trail_pct / 100)
+
+    def crossed(price: float, best: float) -> bool:
+        return price <= level(best) if long else price >= level(best)
+
+    if crossed(o, extreme):
+        return o, extreme
+    extreme = better(extreme, o)
+    adverse, favourable = (lo, hi) if long else (hi, lo)
+    if (c >= o) == long:  # the adverse extreme first, against the stop as it stood; then on to the close
+        if crossed(adverse, extreme):
+            return level(extreme), extreme
+        extreme = better(extreme, favourable)
+        return (level(extreme) if crossed(c, extreme) else None), extreme
+    extreme = better(extreme, favourable)  # the favourable extreme first moves the stop, then the adverse one
+    return (level(extreme) if crossed(adverse, extreme) else None), extreme
 
 
 def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> Book:
@@ -312,7 +328,7 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
         if trade is not None and trail is not None:
             trailed, extreme = _trailing_exit(
-                trade.side, trail, extreme, float(o_arr[i]), float(l_arr[i]), float(h_arr[i])
+                trade.side == "long", trail, extreme, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i])
             )
             if trailed is not None:
                 book.close(i, trailed, "trailing_stop", True)

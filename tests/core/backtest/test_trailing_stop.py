@@ -1,6 +1,6 @@
 """A strategy's trailing_stop() in backtests (core/backtest/engine.py): the stop trails the best price since
-the entry, each candle checked against the level from the extreme before it, a gap filling at the open; the
-vectorised rest of a run (fast_path.py) leaves a trailing stop to the per-candle loop."""
+the entry along each candle's path (the low first on a rising candle, the high first on a falling one), a gap
+filling at the open; the vectorised rest of a run (fast_path.py) leaves a trailing stop to the per-candle loop."""
 
 import numpy as np
 import pytest
@@ -21,47 +21,59 @@ class Trails(At):
         return self.params["trail"] or None
 
 
-# Entry decided at the close of candle 1, filled at the open of candle 2 (100).
-OPENS = [100, 100, 100, 104, 108, 106, 100]
-HIGHS = [100, 100, 105, 110, 109, 107, 100]
-LOWS = [100, 100, 99, 103, 104, 97, 99]
+# Entry decided at the close of candle 1, filled at the open of candle 2 (100); a 5 % trail.
+OPENS = [100, 100, 100, 104, 108, 108, 100]
+HIGHS = [100, 100, 105, 110, 112, 109, 100]
+LOWS = [100, 100, 99, 103, 105, 100, 99]
+CLOSES = [100, 100, 104, 108, 106, 101, 100]
 
 
-def test_a_long_trailing_stop_follows_the_highs_and_fills_at_its_level():
-    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS), None, BacktestSettings(fee=0))
+def test_a_long_trailing_stop_follows_the_path_of_each_candle():
+    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS, CLOSES), None, BacktestSettings(fee=0))
     (trade,) = result.trades
-    # candle 2: level 100 * 0.95 = 95 (low 99: held), best 105; candle 3: level 99.75 (low 103: held), best 110;
-    # candle 3's own high would put the level at 104.5 above its low 103, but a candle's high is not assumed to
-    # come first: candle 4 is the one checked against 104.5 (low 104), filled at the level.
+    # candle 2 (rising: the low first): stop 95 (low 99: held), the high 105 moves it to 99.75 (close 104: held);
+    # candle 3 (rising): its low 103 meets 99.75 before its high 110 moves the stop to 104.5 (close 108: held);
+    # candle 4 (falling: the high first): 112 moves the stop to 106.4, then the low 105 crosses it.
     assert (trade.entry_index, trade.entry_price, trade.exit_index, trade.exit_reason) == (2, 100, 4, "trailing_stop")
-    assert trade.exit_price == pytest.approx(104.5)
-    assert trade.pnl == pytest.approx(trade.size * 4.5)
+    assert trade.exit_price == pytest.approx(106.4)
+    assert trade.pnl == pytest.approx(trade.size * 6.4)
+
+
+def test_a_rising_candle_whose_close_falls_below_the_stop_its_high_raised_exits_at_that_stop():
+    highs, closes = [*HIGHS[:4], 120, *HIGHS[5:]], [*CLOSES[:4], 112, *CLOSES[5:]]  # candle 4: 108 -> 105 -> 120 -> 112
+    result = run_backtest(Trails, make_candles(OPENS, highs, LOWS, closes), None, BacktestSettings(fee=0))
+    (trade,) = result.trades
+    assert (trade.exit_index, trade.exit_reason) == (4, "trailing_stop")
+    assert trade.exit_price == pytest.approx(114)  # 120 less 5 %
 
 
 def test_a_gap_through_the_trail_fills_at_the_open_with_slippage():
-    opens = [*OPENS[:4], 101, 100, 100]  # candle 4 opens at 101, below its level 104.5
-    highs = [*HIGHS[:4], 102, 101, 100]
-    lows = [*LOWS[:4], 100, 99, 99]
-    result = run_backtest(Trails, make_candles(opens, highs, lows), None, BacktestSettings(fee=0, slippage_bps=10))
+    opens = [*OPENS[:4], 101, 100, 100]  # candle 4 opens at 101, below the stop 104.5
+    highs, lows, closes = [*HIGHS[:4], 102, 101, 100], [*LOWS[:4], 100, 99, 99], [*CLOSES[:4], 101, 100, 100]
+    result = run_backtest(
+        Trails, make_candles(opens, highs, lows, closes), None, BacktestSettings(fee=0, slippage_bps=10)
+    )
     (trade,) = result.trades
     assert (trade.exit_index, trade.exit_reason) == (4, "trailing_stop")
     assert trade.exit_price == pytest.approx(101 * 0.999)  # a stop is a market order: it slips
 
 
-def test_a_short_trailing_stop_follows_the_lows():
-    opens = [100, 100, 100, 96, 92, 95, 100]
-    highs = [100, 100, 101, 97, 96.5, 96, 100]
-    lows = [100, 100, 95, 90, 91, 94, 99]
-    result = run_backtest(Trails, make_candles(opens, highs, lows), {"short": True}, BacktestSettings(fee=0))
+def test_a_short_trailing_stop_follows_the_lows_along_the_path():
+    opens = [100, 100, 100, 96, 92, 92, 100]
+    highs = [100, 100, 101, 97, 95, 100, 100]
+    lows = [100, 100, 95, 90, 88, 91, 99]
+    closes = [100, 100, 96, 92, 94, 99, 100]
+    result = run_backtest(Trails, make_candles(opens, highs, lows, closes), {"short": True}, BacktestSettings(fee=0))
     (trade,) = result.trades
-    # candle 2: level 105 (high 101), best 95; candle 3: level 99.75 (high 97), best 90; candle 4: level 94.5,
-    # high 96.5: filled at the level.
+    # candle 2 (falling: the high first): 101 under the stop 105, the low 95 moves it to 99.75 (close 96: held);
+    # candle 3 (falling): 97 under 99.75, the low 90 moves it to 94.5; candle 4 (rising: the low first): 88
+    # moves it to 92.4, then the high 95 crosses it.
     assert (trade.side, trade.exit_index, trade.exit_reason) == ("short", 4, "trailing_stop")
-    assert trade.exit_price == pytest.approx(94.5)
+    assert trade.exit_price == pytest.approx(92.4)
 
 
 def test_a_signal_exit_before_the_trail_is_reached_closes_at_the_next_open():
-    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS), {"leave": 2}, BacktestSettings(fee=0))
+    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS, CLOSES), {"leave": 2}, BacktestSettings(fee=0))
     (trade,) = result.trades
     assert (trade.exit_index, trade.exit_price, trade.exit_reason) == (3, 104, "signal")
 
@@ -110,7 +122,7 @@ def test_the_vectorised_run_leaves_a_trailing_stop_to_the_per_candle_loop(seed):
     ],
 )
 def test_a_bad_trail_fails_the_run_naming_the_method_and_candle(params, says):
-    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS), params)
+    result = run_backtest(Trails, make_candles(OPENS, HIGHS, LOWS, CLOSES), params)
     assert result.status == "failed" and result.error["method"] == "trailing_stop"
     assert says in result.error["text"]
 
