@@ -124,7 +124,7 @@ def _note_rejection(spec: BotSpec, order_id: int) -> None:
 
 
 def protect(spec: BotSpec) -> int | None:
-    """Put on the stop-loss/take-profit of a filled entry, once. Returns the protective order id."""
+    """Put on the stop-loss/take-profit (or trailing stop) of a filled entry, once. Returns the protective order id."""
     with session_scope() as session:
         bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
         if bot is None or not bot.pending_protection:
