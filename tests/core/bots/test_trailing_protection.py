@@ -1,6 +1,6 @@
 """A bot's trailing stop where the venue runs none (core/bots/bot_orders.py, core/orders/trailing_watch.py): the
 entry's protection is the same trailing_stop order, kept `new` and watched by Aristobot, then sent at market
-once the heartbeat's price crosses its trail; the bot's close cancels it while watched."""
+once the heartbeat's price crosses its trail; the strategy's exit takes it off, never sent, before selling."""
 
 # ruff: noqa: F811  (fixtures imported from tests.core.bots.fixtures are parameters here)
 from __future__ import annotations
@@ -63,3 +63,38 @@ def test_a_bots_trailing_stop_is_watched_where_the_venue_has_none_then_sold_at_m
     with session_scope() as session:
         done = session.get_one(Order, stop.id)
         assert (done.type, done.state, done.filled_quantity) == ("trailing_stop", "filled", at_venue.quantity)
+
+
+TRAIL_THEN_EXIT = """from core.strategies import Strategy
+
+
+class TrailThenExit(Strategy):
+    def should_long(self):
+        return True
+
+    def should_exit(self):
+        return True
+
+    def position_size(self):
+        return 0.05
+
+    def trailing_stop(self):
+        return 2
+"""
+
+
+def test_an_exit_signal_takes_the_watched_trailing_stop_off_before_selling(
+    bot_trader, make_bot, hour_candles, sim, redis_client
+):
+    bot_id = make_bot(bot_trader, TRAIL_THEN_EXIT)
+    assert run_tick(bot_id, hour_candles[-2], "1h", _decide).action == "enter"
+    assert run_tick(bot_id, hour_candles[-1], "1h", _decide).action == "exit"
+    with new_session() as session:
+        _, stop, sell = session.scalars(
+            select(Order).where(Order.source == "bot", Order.source_ref == str(bot_id)).order_by(Order.id)
+        ).all()
+        assert (stop.type, stop.state) == ("trailing_stop", "cancelled")
+        assert (sell.type, sell.side, sell.state) == ("market", "sell", "filled")
+    _heartbeat(redis_client, sim.state.last_price("BTCUSDT") * Decimal("0.5"))  # far through the trail: nothing
+    assert trailing_watch.watch_pass(lambda order_id: None) == []
+    assert bot_trader.at_sim(stop.id) == []  # never sent: the sell at market was the only exit
