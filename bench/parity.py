@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -237,7 +238,9 @@ def _settled(bot_id: int, candle_time: int) -> bool:
         if any(state not in FINAL_VALUES for state in states):
             return False
         decision = tick.decision or {}
-        if tick.action != "enter" or (decision.get("stop_loss") is None and decision.get("take_profit") is None):
+        if tick.action != "enter" or all(
+            decision.get(k) is None for k in ("stop_loss", "take_profit", "trailing_stop")
+        ):
             return True
         protection = session.scalar(
             select(Order.id).where(
@@ -356,6 +359,7 @@ def run_parity(options: ParityOptions) -> dict:
         "trades_live": len(live),
         "trades_backtest": len(tested),
         "mismatched_trades": result.mismatched,
+        "exits_backtest": dict(Counter(t.exit_reason for t in tested)),  # signal, stop_loss, trailing_stop...
         "worst_entry_price_bps": result.worst_entry_bps,
         "worst_exit_price_bps": result.worst_exit_bps,
         "final_equity_live": round(equity_live, 2),

@@ -50,7 +50,12 @@ def chart_data(session: Session, run: BacktestRun, max_bars: int = MAX_CHART_BAR
     }
 
 
-EXIT_LABELS = {"stop_loss": "SL", "take_profit": "TP", "end_of_data": "end"}  # signal exits: a bare circle
+EXIT_LABELS = {
+    "stop_loss": "SL",
+    "take_profit": "TP",
+    "trailing_stop": "TS",
+    "end_of_data": "end",
+}  # signal exits: a bare circle
 
 
 def _trade_markers(trades: list[dict], bar_start_ms: np.ndarray) -> list[dict]:

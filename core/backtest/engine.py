@@ -7,6 +7,10 @@ Rules (docs/METRICS.md has the accounting):
 - Stop-loss / take-profit are fixed at entry and checked intrabar from the fill candle on; a gap
   through the level fills at the open; when both are touched in one candle, the candle's path decides
   (low first when close >= open, else high first: the path the simulator replays, docs/METRICS.md).
+- A trailing stop (`trailing_stop()`, a trail in %, the position's only exit order) trails the best
+  price since the entry (from the fill candle's open), along each candle's path as above: on a rising
+  candle the low meets the stop as it stood, then the high moves it and the close may cross it; on a
+  falling one the high moves it first. It fills at its level, at the open when gapped through.
 - One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
 - A position still open after the last candle is closed at its close (exit reason "end_of_data").
 
@@ -255,6 +259,34 @@ def _intrabar_exit(
     return stop or target
 
 
+def _trailing_exit(
+    long: bool, trail_pct: float, extreme: float, o: float, lo: float, hi: float, c: float
+) -> tuple[float | None, float]:
+    """(fill price or None, the best price after this candle) of a trailing stop `trail_pct` % from `extreme`,
+    the best price before this candle, along the candle's path (the one `_intrabar_exit` and the simulator's
+    replay take: the low first on a rising or flat candle, the high first on a falling one). A gap through
+    the level fills at the open; otherwise the stop fills at its level."""
+    better = max if long else min
+
+    def level(best: float) -> float:
+        return best * (1 - trail_pct / 100) if long else best * (1 + trail_pct / 100)
+
+    def crossed(price: float, best: float) -> bool:
+        return price <= level(best) if long else price >= level(best)
+
+    if crossed(o, extreme):
+        return o, extreme
+    extreme = better(extreme, o)
+    adverse, favourable = (lo, hi) if long else (hi, lo)
+    if (c >= o) == long:  # the adverse extreme first, against the stop as it stood; then on to the close
+        if crossed(adverse, extreme):
+            return level(extreme), extreme
+        extreme = better(extreme, favourable)
+        return (level(extreme) if crossed(c, extreme) else None), extreme
+    extreme = better(extreme, favourable)  # the favourable extreme first moves the stop, then the adverse one
+    return (level(extreme) if crossed(adverse, extreme) else None), extreme
+
+
 def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> Book:
     n = rt.n
     o_arr = candles["open"].to_numpy(dtype="float64")
@@ -278,8 +310,9 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
     jump_exits = "should_exit" in sig.arrays
     pending_exit = False
-    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit)
-    sl = tp = None
+    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit, trail %)
+    sl = tp = trail = None
+    extreme = 0.0  # a trailing stop's best price since the entry
     i = 0
     while i < n:
         trade = book.trade
@@ -288,18 +321,27 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             pending_exit, trade = False, None
             rt.set_position(FLAT)
         if pending_entry is not None:
-            side, fraction, sl, tp = pending_entry
+            side, fraction, sl, tp, trail = pending_entry
             trade = book.open(side, i, float(o_arr[i]), fraction)
+            extreme = float(o_arr[i])
             pending_entry = None
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
-        if trade is not None and (sl is not None or tp is not None):
+        if trade is not None and trail is not None:
+            trailed, extreme = _trailing_exit(
+                trade.side == "long", trail, extreme, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i])
+            )
+            if trailed is not None:
+                book.close(i, trailed, "trailing_stop", True)
+                trade = None
+                rt.set_position(FLAT)
+        elif trade is not None and (sl is not None or tp is not None):
             hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i]), sl, tp)
             if hit is not None:
                 book.close(i, hit[0], hit[1], hit[2])
                 trade = None
                 rt.set_position(FLAT)
         if handoff is not None and i >= handoff:
-            if trade is None or (sl is None and tp is None):
+            if trade is None or (sl is None and tp is None and trail is None):
                 finish_over_arrays(rt, sig, book, i, o_arr)
                 break
             if len(exit_s) < n:  # a trade opened before the handoff holds a stop: read on per candle
@@ -325,13 +367,15 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
                     go = ask_short(i)
                 side = "short" if go else None
             if side is not None:
-                pending_entry = (side, order("position_size", i), order("stop_loss", i), order("take_profit", i))
+                fraction, stop, take = order("position_size", i), order("stop_loss", i), order("take_profit", i)
+                trailing = rt.exits_checked(stop, take, order("trailing_stop", i), i)
+                pending_entry = (side, fraction, stop, take, trailing)
         # ---- where the next thing can happen
         if pending_exit or pending_entry is not None:
             i += 1
         elif trade is None:
             i = _next_index(entry_idx, i + 1, n - 1) if jump_entries and i + 1 >= entry_from else i + 1
-        elif jump_exits and i + 1 >= exit_from:
+        elif jump_exits and i + 1 >= exit_from and trail is None:  # a trail moves: every candle is checked
             nxt = _next_index(exit_idx, i + 1, n - 1)
             if sl is not None or tp is not None:
                 down, up = (sl, tp) if trade.side == "long" else (tp, sl)

@@ -91,8 +91,8 @@ def live_trades(fills: list[LiveFill], candle_ms: int = 60_000) -> list[TradeVie
             continue  # a sell with nothing open (not the bot's round trip)
         trade = trades[-1]
         trade.exit_ms, trade.exit_price = candle_of(first.market_ms, candle_ms), price
-        if first.order_type == "market":
-            trade.exit_reason = "signal"
+        if first.order_type in ("market", "trailing_stop"):
+            trade.exit_reason = "signal" if first.order_type == "market" else "trailing_stop"
         else:
             trade.exit_reason = "stop_loss" if price < trade.entry_price else "take_profit"
     return trades

@@ -1,6 +1,6 @@
 """A bot's orders once recorded: placed from the tick's worker (the orders queue when that cannot start),
-a rejection noted on the bot (an authentication one pauses it), the stop-loss/take-profit of a filled
-entry put on once, and the unfinished ones brought up to date at the start of a tick."""
+a rejection noted on the bot (an authentication one pauses it), the stop-loss/take-profit (or trailing
+stop) of a filled entry put on once, and the unfinished ones brought up to date at the start of a tick."""
 
 from __future__ import annotations
 
@@ -53,9 +53,15 @@ def open_protection(session: Session, bot_id: int) -> list[int]:
 
 
 def protective_intent(
-    spec: BotSpec, quantity: Decimal, stop_loss: Decimal | None, take_profit: Decimal | None
+    spec: BotSpec,
+    quantity: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    trail_pct: Decimal | None = None,
 ) -> OrderIntent:
-    """Both: one OCO (a filled leg cancels the other); one of them: a stop-loss or a take-profit limit."""
+    """A trail: a trailing stop (the strategy contract gives it alone; native or watched by Aristobot, as the
+    order path decides). Both prices: one OCO (a filled leg cancels the other); one of them: a stop-loss or a
+    take-profit limit."""
 
     def sell(order_type: str, *, price: Decimal | None = None, stop_price: Decimal | None = None) -> OrderIntent:
         return OrderIntent(
@@ -68,8 +74,11 @@ def protective_intent(
             stop_price=stop_price,
             source="bot",
             source_ref=str(spec.bot_id),
+            trail_pct=trail_pct if order_type == "trailing_stop" else None,
         )
 
+    if trail_pct is not None:
+        return sell("trailing_stop")
     if stop_loss is not None and take_profit is not None:
         return sell("oco", price=take_profit, stop_price=stop_loss)
     if stop_loss is not None:
@@ -115,7 +124,7 @@ def _note_rejection(spec: BotSpec, order_id: int) -> None:
 
 
 def protect(spec: BotSpec) -> int | None:
-    """Put on the stop-loss/take-profit of a filled entry, once. Returns the protective order id."""
+    """Put on the stop-loss/take-profit (or trailing stop) of a filled entry, once. Returns the protective order id."""
     with session_scope() as session:
         bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
         if bot is None or not bot.pending_protection:
@@ -130,10 +139,11 @@ def protect(spec: BotSpec) -> int | None:
         quantity = bot_position(session, spec.bot_id, spec.symbol).quantity
         if quantity <= 0:
             return None  # fills not in the ledger yet: the next tick tries again
-        stop, take = (
-            Decimal(str(pending[k])) if pending.get(k) is not None else None for k in ("stop_loss", "take_profit")
+        stop, take, trail = (
+            Decimal(str(pending[k])) if pending.get(k) is not None else None
+            for k in ("stop_loss", "take_profit", "trailing_stop")
         )
-        order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take)).id
+        order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take, trail)).id
         bot.pending_protection = None
     log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_id": order_id})
     place_bot_order(spec, order_id)

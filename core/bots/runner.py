@@ -248,7 +248,7 @@ def _exit_plan(spec: BotSpec, rules: SymbolRules) -> _Plan:
         position = bot_position(session, spec.bot_id, spec.symbol)
         broker = session.get_one(BrokerConnection, spec.broker_id)
     if not holds(position, rules):
-        return _Plan("hold", "the position was closed by its stop-loss or take-profit")
+        return _Plan("hold", "the position was closed by its stop-loss, take-profit or trailing stop")
     free = exchange_for(broker).balances().get(rules.base)
     quantity = round_to_step(min(position.quantity, free.free if free else Decimal(0)), rules.step_size)
     if quantity < rules.min_qty or quantity <= 0:
@@ -291,7 +291,8 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
         source="bot",
         source_ref=str(spec.bot_id),
     )
-    protection = {key: decision[key] for key in ("stop_loss", "take_profit") if decision.get(key) is not None}
+    exits = ("stop_loss", "take_profit", "trailing_stop")
+    protection = {key: decision[key] for key in exits if decision.get(key) is not None}
     note = f"buy {decimal_str(quantity)} {rules.base} at market ({decimal_str(fraction * 100)}% of free {rules.quote})"
     return _Plan("enter", note, [intent], protection or None)
 

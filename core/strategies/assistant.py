@@ -100,7 +100,10 @@ The contract:
 - Decisions at each candle close: `should_long(self) -> bool`, `should_short(self) -> bool`,
   `should_exit(self) -> bool`.
 - When entering: `position_size(self) -> float` (fraction of free balance in (0, 1]),
-  `stop_loss(self)` and `take_profit(self)` (a positive price or None).
+  `stop_loss(self)` and `take_profit(self)` (a positive price or None), or instead of both
+  `trailing_stop(self)` (a trail in % between 0.1 and 20, or None): the stop follows the best price
+  since the entry and sells once the price falls that far from it (a short: the mirror). With a trail,
+  stop_loss() and take_profit() must return None (a spot venue holds one exit order on the coins).
 - `self.params["name"]` reads a parameter; `self.position` has `.side`, `.size`, `.entry_price`,
   `.is_flat`, `.is_long`, `.is_short`.
 - Helpers: `crossed_above(a, b)` and `crossed_below(a, b)`.

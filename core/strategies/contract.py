@@ -2,7 +2,7 @@
 
 A strategy subclasses `Strategy`, computes its indicators once in `init()` over the whole series,
 and answers per closed candle through `should_long/should_short/should_exit` (+ `position_size`,
-`stop_loss`, `take_profit` when it enters). runtime.py binds a strategy to candles; vectorizer.py
+`stop_loss`, `take_profit`, `trailing_stop` when it enters). runtime.py binds a strategy to candles; vectorizer.py
 evaluates a pure decision method over whole arrays at once.
 """
 
@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 DECISION_METHODS = ("should_long", "should_short", "should_exit")
-ORDER_METHODS = ("position_size", "stop_loss", "take_profit")
+ORDER_METHODS = ("position_size", "stop_loss", "take_profit", "trailing_stop")
+# The trails a strategy's trailing_stop() may answer, in %: core/exchanges/models.TRAIL_PCT_RANGE (what
+# Binance's trailingDelta takes), repeated here because the sandbox's contract imports no venue code.
+TRAIL_PCT_MIN, TRAIL_PCT_MAX = 0.1, 20.0
 DATA_FIELDS = ("open", "high", "low", "close", "volume", "time")
 
 
@@ -162,6 +165,11 @@ class Strategy:
     def take_profit(self) -> float | None:
         return None
 
+    def trailing_stop(self) -> float | None:
+        """A trail in % (0.1 to 20): the stop follows the best price since the entry. Instead of stop_loss()
+        and take_profit(): a spot venue cannot hold a trailing stop and another exit on the same coins."""
+        return None
+
 
 def _indicator_values(result: Any) -> np.ndarray:
     if isinstance(result, pd.DataFrame) and result.shape[1] == 1:
@@ -268,3 +276,4 @@ class Decision:
     size_fraction: float | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
+    trailing_stop: float | None = None  # a trail in %, instead of a stop-loss and a take-profit

@@ -84,6 +84,7 @@ def evaluate_last(strategy_cls: type, payload: dict) -> dict:
         "size_fraction": decision.size_fraction,
         "stop_loss": decision.stop_loss,
         "take_profit": decision.take_profit,
+        "trailing_stop": decision.trailing_stop,
     }
 
 

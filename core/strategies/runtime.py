@@ -19,6 +19,8 @@ from core.strategies.contract import (
     DECISION_METHODS,
     FLAT,
     ORDER_METHODS,
+    TRAIL_PCT_MAX,
+    TRAIL_PCT_MIN,
     CandleData,
     Decision,
     Position,
@@ -188,10 +190,11 @@ class StrategyRuntime:
 
     def validate(self, method: str, value: Any, index: int):
         def bad(expected: str) -> StrategyError:
-            code = getattr(getattr(self.strategy_cls, method), "__code__", None)
-            line = code.co_firstlineno if code is not None and code.co_filename in self.user_files else None
             return StrategyError(
-                f"must return {expected}, got {type(value).__name__} {value!r}", method, int(self.times[index]), line
+                f"must return {expected}, got {type(value).__name__} {value!r}",
+                method,
+                int(self.times[index]),
+                self._user_line(method),
             )
 
         if method in DECISION_METHODS:
@@ -199,16 +202,27 @@ class StrategyRuntime:
                 return bool(value)
             raise bad("True or False")
         if isinstance(value, bool) or not (value is None or isinstance(value, (int, float, np.integer, np.floating))):
-            raise bad("a number" if method == "position_size" else "a price or None")
+            raise bad(
+                {"position_size": "a number", "trailing_stop": "a trail in % or None"}.get(method, "a price or None")
+            )
         if method == "position_size":
             if value is None or not (math.isfinite(value) and 0 < value <= 1):
                 raise bad("a fraction of the free balance in (0, 1]")
             return float(value)
         if value is None:
             return None
+        if method == "trailing_stop":
+            if not (math.isfinite(value) and TRAIL_PCT_MIN <= value <= TRAIL_PCT_MAX):
+                raise bad(f"a trail in % between {TRAIL_PCT_MIN:g} and {TRAIL_PCT_MAX:g}, or None")
+            return float(value)
         if not (math.isfinite(value) and value > 0):
             raise bad("a positive price or None")
         return float(value)
+
+    def _user_line(self, method: str) -> int | None:
+        """The line where the user's code defines `method` (None: the contract's default)."""
+        code = getattr(getattr(self.strategy_cls, method), "__code__", None)
+        return code.co_firstlineno if code is not None and code.co_filename in self.user_files else None
 
     def decide_at(self, index: int, position: Position) -> Decision:
         """The full per-candle decision at the close of candle `index` (what a live bot asks)."""
@@ -224,13 +238,34 @@ class StrategyRuntime:
         self.set_position(position)
         if side is None:
             return Decision(exit=exit_now)
+        size_fraction = self.call("position_size", index)  # the order methods in the engine's order
+        stop_loss, take_profit = self.call("stop_loss", index), self.call("take_profit", index)
+        trailing_stop = self.exits_checked(stop_loss, take_profit, self.call("trailing_stop", index), index)
         return Decision(
             exit=exit_now,
             enter=side,
-            size_fraction=self.call("position_size", index),
-            stop_loss=self.call("stop_loss", index),
-            take_profit=self.call("take_profit", index),
+            size_fraction=size_fraction,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            trailing_stop=trailing_stop,
         )
+
+    def exits_checked(
+        self, stop_loss: float | None, take_profit: float | None, trailing_stop: float | None, index: int
+    ) -> float | None:
+        """The trail, refused beside a stop-loss or a take-profit: at a spot venue a trailing stop and another
+        exit would hold the same coins, so a live bot could not place both (a webhook alert cannot give a trail
+        and a stop-loss either), and a backtest must not show what the bot cannot do."""
+        if trailing_stop is not None and (stop_loss is not None or take_profit is not None):
+            given = [f"{name}()" for name, v in (("stop_loss", stop_loss), ("take_profit", take_profit)) if v]
+            raise StrategyError(
+                f"a trailing stop is the position's only exit order: {' and '.join(given)} must return None when "
+                "trailing_stop() returns a trail (or trailing_stop() None)",
+                "trailing_stop",
+                int(self.times[index]),
+                self._user_line("trailing_stop"),
+            )
+        return trailing_stop
 
     # ---- symbolic evaluation
 

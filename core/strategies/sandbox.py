@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from core.strategies import sandbox_os
+from core.strategies.contract import TRAIL_PCT_MAX, TRAIL_PCT_MIN
 from core.strategies.phase_timer import candles_in
 
 logger = logging.getLogger(__name__)
@@ -264,7 +265,7 @@ def check_decision(result: Any) -> dict:
     if not isinstance(result.get("candle_time"), int) or isinstance(result.get("candle_time"), bool):
         raise refuse("candle_time must be an integer")
     enter = result.get("enter")
-    order_fields = ("size_fraction", "stop_loss", "take_profit")
+    order_fields = ("size_fraction", "stop_loss", "take_profit", "trailing_stop")
     if enter is None:
         if any(result.get(f) is not None for f in order_fields):
             raise refuse("order fields without an entry")
@@ -277,6 +278,13 @@ def check_decision(result: Any) -> dict:
     for field in ("stop_loss", "take_profit"):
         if result.get(field) is not None and not _finite_positive(result[field]):
             raise refuse(f"{field} must be a positive price or None, not {result[field]!r}")
+    trail = result.get("trailing_stop")
+    if trail is not None and not (_finite_positive(trail) and TRAIL_PCT_MIN <= trail <= TRAIL_PCT_MAX):
+        raise refuse(
+            f"trailing_stop must be a trail in % between {TRAIL_PCT_MIN:g} and {TRAIL_PCT_MAX:g}, not {trail!r}"
+        )
+    if trail is not None and (result.get("stop_loss") is not None or result.get("take_profit") is not None):
+        raise refuse("a trailing stop comes without a stop_loss or take_profit")
     return result
 
 

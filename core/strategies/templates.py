@@ -33,6 +33,11 @@ _CATALOGUE = (
         "MACD trend",
         "Trade MACD/signal crosses in the direction of the 200-candle EMA, long and short.",
     ),
+    (
+        "ema_trailing",
+        "EMA trend, trailing stop",
+        "Buy a close crossing above its EMA; the exit is a trailing stop that follows the best price since the entry.",
+    ),
 )
 
 

@@ -50,3 +50,48 @@ def test_a_bot_live_on_replayed_candles_trades_as_its_backtest(infra, tmp_path):
     assert result["mismatched_trades"] == 0, result["mismatches"]
     assert result["ticks"].get("skip", 0) == 0 and result["ticks_waited_out"] == 0
     assert sum(result["ticks"].values()) == 60  # one decision per close, none missed
+
+
+TRAILING = """import ta
+
+from core.strategies import Strategy, crossed_above
+
+
+class CrossTrail(Strategy):
+    params = {"fast": 3, "slow": 8, "trail": 0.1}
+
+    def init(self):
+        self.fast = self.indicator(ta.trend.sma_indicator, self.data.close, window=self.params["fast"])
+        self.slow = self.indicator(ta.trend.sma_indicator, self.data.close, window=self.params["slow"])
+
+    def should_long(self):
+        return crossed_above(self.fast, self.slow)
+
+    def position_size(self):
+        return 0.5
+
+    def trailing_stop(self):
+        return self.params["trail"]
+"""
+
+
+@pytest.mark.slow
+def test_a_bot_with_a_trailing_stop_exits_live_where_its_backtest_did(infra, tmp_path):
+    """Every trade ends by its trailing stop: natively at the replaying simulator (Binance's trailingDelta), and
+    in the backtest along each candle's path as the replay walks it. 400 candles: some falling candles raise the
+    stop with their high before their low crosses it (measured: 25 trades, 0 mismatched, worst exit 1.3 bps;
+    checking each candle against the stop as it stood before it mismatched 3 of them)."""
+    strategy = tmp_path / "cross_trail.py"
+    strategy.write_text(TRAILING)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", "parity", "--json", "--candles",
+         str(get_settings().data_dir / "BTCUSDT-1m.csv"), "--strategy", str(strategy), "--rows", "400",
+         "--skip", "5000", "--speed", "600"],
+        cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["trades_backtest"] > 0 and result["trades_live"] == result["trades_backtest"], result
+    assert result["exits_backtest"].get("trailing_stop", 0) > 0, result
+    assert result["mismatched_trades"] == 0, result["mismatches"]
+    assert result["ticks_waited_out"] == 0

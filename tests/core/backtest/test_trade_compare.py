@@ -23,13 +23,16 @@ def test_fills_become_round_trips_with_their_candles_prices_and_exit_reasons():
         fill("buy", "market", T0 + 9 * M + 3_000, "100", "1", 5),
         fill("sell", "oco", T0 + 9 * M + 50_000, "101", "1", 6),
         fill("buy", "market", T0 + 11 * M + 3_000, "100", "1", 7),
+        fill("sell", "trailing_stop", T0 + 12 * M + 30_000, "104", "1", 8),  # a trailing stop in profit
+        fill("buy", "market", T0 + 13 * M + 3_000, "100", "1", 9),
     ]
     trades = live_trades(fills)
     assert [(t.entry_ms, t.exit_ms, t.exit_reason) for t in trades] == [
         (T0 + M, T0 + 4 * M, "signal"),
         (T0 + 6 * M, T0 + 7 * M, "stop_loss"),
         (T0 + 9 * M, T0 + 9 * M, "take_profit"),
-        (T0 + 11 * M, None, "open"),
+        (T0 + 11 * M, T0 + 12 * M, "trailing_stop"),
+        (T0 + 13 * M, None, "open"),
     ]
     assert trades[0].entry_price == 101.2 and trades[0].quantity == 1.0
 

@@ -86,6 +86,26 @@ class FixedStops(Strategy):
 """
 
 
+def trailing_strategy(trail: float, stop_price: float | None = None) -> str:
+    """Always long, protected by a trailing stop of `trail` % (and a stop-loss too when `stop_price` is given)."""
+    stop = f"\n    def stop_loss(self):\n        return {stop_price}\n" if stop_price is not None else ""
+    return f"""from core.strategies import Strategy
+
+
+class Trailing(Strategy):
+    params = {{"size": 0.05}}
+
+    def should_long(self):
+        return True
+
+    def position_size(self):
+        return self.params["size"]
+
+    def trailing_stop(self):
+        return {trail}
+{stop}"""
+
+
 @pytest.fixture(scope="session")
 def hour_candles(infra) -> list[int]:
     """Real BTCUSDT 1h candles stored for venue `sim`; returns their open times, oldest first."""

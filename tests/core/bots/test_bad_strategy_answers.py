@@ -17,6 +17,11 @@ ENTER = "    def should_long(self):\n        return True\n\n"
 CASES = {
     "string from should_long": ("    def should_long(self):\n        return 'yes'\n", "should_long", "True or False"),
     "NaN stop_loss": (ENTER + "    def stop_loss(self):\n        return math.nan\n", "stop_loss", "positive price"),
+    "trail too wide": (
+        ENTER + "    def trailing_stop(self):\n        return 25\n",
+        "trailing_stop",
+        "between 0.1 and 20",
+    ),
     "negative size": (ENTER + "    def position_size(self):\n        return -0.5\n", "position_size", "(0, 1]"),
     "endless recursion": ("    def should_long(self):\n        return self.should_long()\n", "should_long", "recursed"),
 }

@@ -23,6 +23,7 @@ from tests.core.bots.fixtures import (  # noqa: F401
     hour_candles,
     make_bot,
     stops_strategy,
+    trailing_strategy,
 )
 from tests.notification_support import notifications_of
 
@@ -116,6 +117,41 @@ def test_stop_loss_and_take_profit_go_on_as_one_oco_once_the_entry_fills(
     assert protection.price == Decimal(str(target)) and protection.stop_price == Decimal(str(stop))
     assert protection.quantity <= entry.filled_quantity
     assert _bot(bot_id).pending_protection is None
+
+
+def test_a_trailing_stop_goes_on_as_the_trailing_stop_order_type_with_its_trail(
+    bot_trader, make_bot, hour_candles, decider, sim
+):
+    bot_id = make_bot(bot_trader, trailing_strategy(2.5))
+    result = run_tick(bot_id, hour_candles[-1], "1h", decider)
+    assert result.action == "enter"
+    entry, protection = _orders(bot_id)
+    assert entry.state == "filled"
+    assert (protection.type, protection.side, protection.trail_pct, protection.stop_price, protection.price) == (
+        "trailing_stop",
+        "sell",
+        Decimal("2.5"),
+        None,
+        None,
+    )
+    assert protection.state == "open" and protection.quantity <= entry.filled_quantity  # native at the simulator
+    [at_venue] = bot_trader.at_sim(protection.id)
+    assert at_venue.trailing_delta == 250
+    assert _bot(bot_id).pending_protection is None
+    with new_session() as session:
+        tick = session.scalar(select(BotTick).where(BotTick.bot_id == bot_id))
+        assert tick.decision["trailing_stop"] == 2.5 and tick.decision["stop_loss"] is None
+
+
+def test_a_trailing_stop_beside_a_stop_loss_stops_the_bot_and_orders_nothing(
+    bot_trader, make_bot, hour_candles, decider
+):
+    bot_id = make_bot(bot_trader, trailing_strategy(2.5, stop_price=1000.0))
+    result = run_tick(bot_id, hour_candles[-1], "1h", decider)
+    assert result.action == "error" and _orders(bot_id) == []
+    bot = _bot(bot_id)
+    assert bot.state == "error" and bot.last_error["message"].startswith("trailing_stop() at candle")
+    assert "stop_loss() must return None when trailing_stop() returns a trail" in bot.last_error["message"]
 
 
 def test_a_strategy_that_raises_stops_the_bot_with_type_message_and_line(bot_trader, make_bot, hour_candles, decider):

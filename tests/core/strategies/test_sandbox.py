@@ -268,6 +268,10 @@ def test_warm_decide_checks_the_answer_on_the_parent_side(candle_rows):
         {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 50.0},
         {"exit": False, "candle_time": 1, "enter": "short", "size_fraction": 0.5, "stop_loss": -1.0},
         {"exit": False, "candle_time": 1, "enter": None, "size_fraction": 0.5},
+        {"exit": False, "candle_time": 1, "enter": None, "trailing_stop": 2.0},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": 25.0},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": float("nan")},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": 2, "stop_loss": 9.0},
     ],
 )
 def test_check_decision_refuses_what_a_compromised_child_could_send(answer):
