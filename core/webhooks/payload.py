@@ -247,7 +247,8 @@ def _rung_json(target: Target) -> dict[str, str]:
 
 def check_exit_kinds(alert: Alert) -> None:
     """One stop and one take-profit: a trailing stop replaces the stop-loss, a ladder the take-profit. A trailing
-    stop and a ladder would both hold the same coins at a spot venue, so a ladder takes a fixed stop-loss."""
+    stop and a take-profit (or a ladder) would both hold the same coins at a spot venue, so a trailing stop stands
+    alone (as a bot's does: core/strategies) and a ladder takes a fixed stop-loss."""
     if alert.trailing_stop_pct is not None and alert.stop_loss is not None:
         raise AlertRejected(422, "give either 'stop_loss' or 'trailing_stop_pct', not both")
     if alert.take_profit_ladder is not None and alert.take_profit is not None:
@@ -257,6 +258,12 @@ def check_exit_kinds(alert: Alert) -> None:
             422,
             "a trailing stop and a take-profit ladder would hold the same coins at a spot venue: "
             "give the ladder a 'stop_loss' (each rung then carries its share of the stop)",
+        )
+    if alert.take_profit is not None and alert.trailing_stop_pct is not None:
+        raise AlertRejected(
+            422,
+            "a trailing stop and a take-profit would hold the same coins at a spot venue: "
+            "give 'take_profit' with a 'stop_loss', or the trailing stop alone",
         )
     if alert.take_profit_ladder is None or alert.action not in ("buy", "sell") or alert.price is None:
         return

@@ -266,6 +266,7 @@ def test_symbols_and_intervals_that_no_market_has_are_refused(fields, says):
         ({"trailing_stop_pct": "abc"}, "'trailing_stop_pct' must be a number"),
         ({"trailing_stop_pct": "25"}, "'trailing_stop_pct' must be between 0.1 and 20"),
         ({"trailing_stop_pct": "2", "sl": "90"}, "either 'stop_loss' or 'trailing_stop_pct'"),
+        ({"trailing_stop_pct": "2", "tp": "120"}, "a trailing stop and a take-profit would hold the same coins"),
         ({"take_profit_ladder": "50%"}, "'take_profit_ladder': take_profit_ladder must be a list"),
         ({"take_profit_ladder": [{"pct": "2", "size_pct": "100"}]}, "2 to 10 rungs, not 1"),
         ({"take_profit_ladder": [{"pct": "2", "size_pct": "50"}] * 11}, "2 to 10 rungs, not 11"),
