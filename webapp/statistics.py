@@ -12,9 +12,10 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from core.infra.db import new_session
+from core.ledger.cache import ledger_view
 from core.ledger.entries import LedgerFill
 from core.ledger.loading import fetch_marks, load_ledger
-from core.ledger.report import Report, build_report, fills_csv, trips_csv
+from core.ledger.report import Report, fills_csv, report_of_books, trips_csv
 from webapp.statistics_filters import (
     PERIODS,
     SIDES,
@@ -39,13 +40,12 @@ def _fills(session, filters: Filters) -> list[LedgerFill]:
 
 
 def _report(session, filters: Filters, choices: Choices, *, with_marks: bool) -> Report:
+    """From the trader's kept ledger (core/ledger/cache.py): only this view's books, not matched again."""
     window, titles = filters.window, choices.brokers
-    fills = _fills(session, filters)
-    report = build_report(fills, window, broker_titles=titles, side=filters.side)
-    if with_marks and report.positions:
-        marks = fetch_marks(session, current_user.id, {(p.broker_id, p.symbol) for p in report.positions})
-        report = build_report(fills, window, marks, titles, filters.side)
-    return report
+    fills, books = ledger_view(session, current_user.id, window.end).select(filters.keeps)
+    held = {(book.broker_id, book.symbol) for book in books.values() if book.lots}
+    marks = fetch_marks(session, current_user.id, held) if with_marks and held else {}
+    return report_of_books(fills, books, window, marks, titles, filters.side)
 
 
 def _page(choices: Choices, filters: Filters, **context):

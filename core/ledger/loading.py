@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
@@ -48,24 +48,34 @@ def _ledger_query() -> Select:
     )
 
 
-def _ledger_fill(row: Row, source: Source) -> LedgerFill:
-    base, quote = (row.base, row.quote) if row.base else split_symbol(row.symbol)
-    return LedgerFill(
-        row.id,
-        row.broker_id,
-        row.symbol,
-        base,
-        quote,
-        row.side,
-        row.quantity,
-        row.price,
-        row.traded_at,
-        row.fee or ZERO,
-        row.fee_asset,
-        row.order_id,
-        source,
-        row.venue_trade_id,
-    )
+def _ledger_fills(rows: Sequence[Row], source_of: Callable[[int | None, str | None, str | None], Source]):
+    """The rows as ledger fills: plain tuples unpacked, each symbol's assets split once."""
+    assets: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+    fills = []
+    for fill_id, broker_id, symbol, side, quantity, price, traded_at, fee, fee_asset, order_id, trade_id, *rest in rows:
+        kind, ref, base, quote = rest
+        pair = assets.get((symbol, base, quote))
+        if pair is None:
+            pair = assets[(symbol, base, quote)] = (base, quote) if base else split_symbol(symbol)
+        fills.append(
+            LedgerFill(
+                fill_id,
+                broker_id,
+                symbol,
+                pair[0],
+                pair[1],
+                side,
+                quantity,
+                price,
+                traded_at,
+                fee or ZERO,
+                fee_asset,
+                order_id,
+                source_of(order_id, kind, ref),
+                trade_id,
+            )
+        )
+    return fills
 
 
 def load_ledger(
@@ -89,9 +99,8 @@ def load_ledger(
         query = query.where(Fill.traded_at < until)
     if after is not None:
         query = query.where(Fill.traded_at > after)
-    rows = session.execute(query).all()
-    sources = _source_resolver(session, user_id, rows)
-    return [_ledger_fill(row, sources(row.order_id, row.source, row.source_ref)) for row in rows]
+    rows = session.connection().execute(query).all()  # Core rows: no ORM per row
+    return _ledger_fills(rows, _source_resolver(session, user_id, rows))
 
 
 def load_source(session: Session, source: Source, symbol: str) -> list[LedgerFill]:
@@ -103,8 +112,8 @@ def load_source(session: Session, source: Source, symbol: str) -> list[LedgerFil
         placed = Order.id.in_(webhook_orders(int(source.ref or 0)).with_only_columns(Order.id))
     else:
         raise ValueError(f"positions are asked per bot or webhook, not per {source.kind!r}")
-    rows = session.execute(_ledger_query().where(placed, Fill.symbol == symbol)).all()
-    return [_ledger_fill(row, source) for row in rows]
+    rows = session.connection().execute(_ledger_query().where(placed, Fill.symbol == symbol)).all()
+    return _ledger_fills(rows, lambda *_: source)
 
 
 def _source_resolver(session: Session, user_id: int, rows):
@@ -130,7 +139,17 @@ def _source_resolver(session: Session, user_id: int, rows):
         )
     }
 
+    known: dict[tuple[bool, str | None, str | None], Source] = {}
+
     def resolve(order_id: int | None, kind: str | None, ref: str | None) -> Source:
+        """One Source per (order or not, kind, ref), shared by its fills."""
+        key = (order_id is None, kind, ref)
+        source = known.get(key)
+        if source is None:
+            source = known[key] = _resolve(order_id, kind, ref)
+        return source
+
+    def _resolve(order_id: int | None, kind: str | None, ref: str | None) -> Source:
         if order_id is None:
             return Source("none")
         if kind == "bot":
