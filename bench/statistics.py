@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bench.statistics_seed import deactivate, prepare
+from bench.statistics_seed import deactivate, prepare, vacuum
 from core import accounts
 from core.infra.db import new_session, session_scope
 from core.infra.security import register_secret
@@ -102,6 +102,8 @@ def run(
     started = time.perf_counter()
     with session_scope() as session:
         seeded = prepare(session, fills, connections, bots, sim_url)
+    if seeded.inserted:
+        vacuum()
     seed_s = time.perf_counter() - started
     try:
         forget(seeded.user_id)

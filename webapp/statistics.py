@@ -42,7 +42,7 @@ def _fills(session, filters: Filters) -> list[LedgerFill]:
 def _report(session, filters: Filters, choices: Choices, *, with_marks: bool) -> Report:
     """From the trader's kept ledger (core/ledger/cache.py): only this view's books, not matched again."""
     window, titles = filters.window, choices.brokers
-    fills, books = ledger_view(session, current_user.id, window.end).select(filters.keeps)
+    fills, books = ledger_view(session, current_user.id, window.end).select(filters.keeps, window)
     held = {(book.broker_id, book.symbol) for book in books.values() if book.lots}
     marks = fetch_marks(session, current_user.id, held) if with_marks and held else {}
     return report_of_books(fills, books, window, marks, titles, filters.side)

@@ -12,12 +12,15 @@ the fills are loaded for that user only: a view is never another trader's.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -26,8 +29,10 @@ from sqlalchemy.orm import Session
 from core.ledger.entries import Classified, IncompleteFill, LedgerFill, incomplete_reason, ledger_problem
 from core.ledger.fifo import Book, BookKey, one_book, round_trips
 from core.ledger.loading import load_ledger
+from core.ledger.report import Range
 from core.models import Bot, Fill, Webhook
 
+ALL_TIME = Range()
 KEPT_VIEWS = 8  # per process; a view of 200,000 fills holds some hundreds of MB
 
 Watermark = tuple
@@ -44,12 +49,21 @@ class LedgerView:
     problems: list[tuple[LedgerFill, str]]
     books: dict[BookKey, Book]
 
-    def select(self, keeps: Callable[[LedgerFill], bool]) -> tuple[Classified, dict[BookKey, Book]]:
-        """The fills and books of the books `keeps` keeps (it answers alike for every fill of a book)."""
+    def select(
+        self, keeps: Callable[[LedgerFill], bool], window: Range = ALL_TIME
+    ) -> tuple[Classified, dict[BookKey, Book]]:
+        """The books `keeps` keeps (it answers alike for every fill of a book), whole, and their fills:
+        the usable ones traded inside `window` only (what a report's fees read), the others all."""
         keys = [key for key, fills in self.usable.items() if keeps(fills[0])]
+        inside = []
+        for key in keys:
+            fills = self.usable[key]
+            low = 0 if window.start is None else bisect_left(fills, window.start, key=_traded_at)
+            high = len(fills) if window.end is None else bisect_left(fills, window.end, key=_traded_at)
+            inside.extend(fills[low:high])
         return (
             Classified(
-                [fill for key in keys for fill in self.usable[key]],
+                inside,
                 [item for item in self.incomplete if keeps(item.fill)],
                 [problem for fill, problem in self.problems if keeps(fill)],
             ),
@@ -57,6 +71,7 @@ class LedgerView:
         )
 
 
+_traded_at = attrgetter("traded_at")
 _views: OrderedDict[tuple[int, datetime | None], LedgerView] = OrderedDict()
 _lock = threading.Lock()
 
@@ -91,6 +106,8 @@ def ledger_view(session: Session, user_id: int, until: datetime | None = None) -
         _views.move_to_end(key)
         while len(_views) > KEPT_VIEWS:
             _views.popitem(last=False)
+    # Kept for long: out of the cyclic collector's walks (each would pause a page for a million objects).
+    gc.freeze()
     return view
 
 
@@ -99,6 +116,18 @@ def rebuild(
 ) -> tuple[LedgerView, dict[str, float]]:
     """The view built from the database (not kept), and its seconds spent loading and matching."""
     mark = watermark(session, user_id) if mark is None else mark
+    collecting = gc.isenabled()
+    gc.disable()  # a million small acyclic objects: the cyclic collector would walk them over and over
+    try:
+        return _rebuild(session, user_id, until, mark)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _rebuild(
+    session: Session, user_id: int, until: datetime | None, mark: Watermark
+) -> tuple[LedgerView, dict[str, float]]:
     started = time.perf_counter()
     fills = load_ledger(session, user_id, until=until)
     loaded = time.perf_counter()
