@@ -90,6 +90,30 @@ def prepare(session: Session, fills: int, connections: int, bots: int, sim_url: 
     return Seeded(user.id, broker_ids, fills, first, last, inserted)
 
 
+def one_more_fill(session: Session, seeded: Seeded) -> int:
+    """A fill arriving after the history (a manual buy without its order): its id, for remove_fill."""
+    fill = Fill(
+        user_id=seeded.user_id,
+        broker_id=seeded.broker_ids[0],
+        symbol="BTCUSDT",
+        side="buy",
+        venue_trade_id=f"extra-{random.randbytes(6).hex()}",
+        price=Decimal("60000"),
+        quantity=Decimal("0.001"),
+        fee=Decimal("0.06"),
+        fee_asset="USDT",
+        traded_at=seeded.last + timedelta(minutes=1),
+    )
+    session.add(fill)
+    session.flush()
+    return fill.id
+
+
+def remove_fill(session: Session, fill_id: int) -> None:
+    """The bench's extra fill gone again: the next run finds the seeded history as it was."""
+    session.execute(delete(Fill).where(Fill.id == fill_id))
+
+
 def vacuum() -> None:
     """What autovacuum does some time after a bulk insert, at once: statistics, and the visibility map
     that lets the ledger's watermark count the fills from the index alone."""

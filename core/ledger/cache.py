@@ -2,12 +2,15 @@
 source) and a period, so its views read the books of one matching instead of matching 200,000 fills
 again per view.
 
-A view is kept per (user id, end of the range) in this process, with the *watermark* it was built
-from: the user's fills (highest id, count, how many have an order) and the names of their bots and
-webhooks (the sources' titles). Every read asks the database for the watermark first (one small
-query) and rebuilds when it moved: a new fill, a deleted order, a renamed bot. It is read before the
-fills are loaded, so a view never holds less than its watermark says. The key holds the user id and
-the fills are loaded for that user only: a view is never another trader's.
+A view is kept per (user id, end of the range) in this process, with the *watermark* of what it holds:
+the user's fills (highest id and count; fills are only ever added, an order's deletion aside, which
+no code path does) and the names of their bots and webhooks (the sources' titles). Every read asks
+the database for the watermark (one query, the fills' part from an index) and, when it moved:
+- new fills only (a view of all time, same names, the count grown by exactly the fills above the
+  highest id it holds): those are loaded and only the books they touch are matched again, whole;
+- anything else (a fill committed below that id, a renamed bot, a range with an end): a rebuild.
+A view of all time takes its watermark from the fills it loaded, so it never claims more than it holds.
+The key holds the user id and the fills are loaded for that user only: a view is never another trader's.
 """
 
 from __future__ import annotations
@@ -72,12 +75,13 @@ class LedgerView:
 
 
 _traded_at = attrgetter("traded_at")
+_fill_order = attrgetter("traded_at", "fill_id")
 _views: OrderedDict[tuple[int, datetime | None], LedgerView] = OrderedDict()
 _lock = threading.Lock()
 
 
 def watermark(session: Session, user_id: int) -> Watermark:
-    fills = select(func.max(Fill.id), func.count(), func.count(Fill.order_id)).where(Fill.user_id == user_id)
+    fills = select(func.max(Fill.id), func.count()).where(Fill.user_id == user_id)
     names = [
         select(
             func.md5(
@@ -96,11 +100,13 @@ def ledger_view(session: Session, user_id: int, until: datetime | None = None) -
     key = (user_id, until)
     mark = watermark(session, user_id)
     with _lock:
-        view = _views.get(key)
-        if view is not None and view.watermark == mark:
+        kept = _views.get(key)
+        if kept is not None and kept.watermark == mark:
             _views.move_to_end(key)
-            return view
-    view, _ = rebuild(session, user_id, until, mark)
+            return kept
+    view = _extended(session, user_id, kept, mark) if kept is not None and until is None else None
+    if view is None:
+        view, _ = rebuild(session, user_id, until, mark)
     with _lock:
         _views[key] = view
         _views.move_to_end(key)
@@ -109,6 +115,35 @@ def ledger_view(session: Session, user_id: int, until: datetime | None = None) -
     # Kept for long: out of the cyclic collector's walks (each would pause a page for a million objects).
     gc.freeze()
     return view
+
+
+def _extended(session: Session, user_id: int, kept: LedgerView, mark: Watermark) -> LedgerView | None:
+    """The kept view of all time with the fills added since, or None when more than that changed."""
+    (highest, count, *names), (_, now, *names_now) = kept.watermark, mark
+    if names != names_now or highest is None:
+        return None
+    new = load_ledger(session, user_id, after_id=highest)
+    if count + len(new) != now:
+        return None  # a fill committed below the highest id held (or one gone): rebuilt whole
+    sorted_new = _sorted(new)
+    usable, books = dict(kept.usable), dict(kept.books)
+    for key, group in sorted_new.usable.items():
+        usable[key] = sorted([*usable.get(key, []), *group], key=_fill_order)  # a new list: views read the old
+        books[key] = one_book(usable[key])
+        round_trips(books[key])
+    return LedgerView(
+        _held(kept.watermark, [*kept.fills, *new]),
+        [*kept.fills, *new],
+        usable,
+        sorted([*kept.incomplete, *sorted_new.incomplete], key=lambda item: _fill_order(item.fill)),
+        sorted([*kept.problems, *sorted_new.problems], key=lambda pair: _fill_order(pair[0])),
+        books,
+    )
+
+
+def _held(mark: Watermark, fills: list[LedgerFill]) -> Watermark:
+    """The watermark of exactly these fills (all of a user's, in any order), with mark's names."""
+    return (max((f.fill_id for f in fills), default=None), len(fills), *mark[2:])
 
 
 def rebuild(
@@ -131,6 +166,25 @@ def _rebuild(
     started = time.perf_counter()
     fills = load_ledger(session, user_id, until=until)
     loaded = time.perf_counter()
+    sorted_fills = _sorted(fills)
+    books = {key: one_book(group) for key, group in sorted_fills.usable.items()}  # match_books, grouped
+    for book in books.values():
+        round_trips(book)  # kept on the book: the views read them
+    matched = time.perf_counter()
+    held = _held(mark, fills) if until is None else mark  # a range's end leaves fills out: the mark read first
+    view = LedgerView(held, fills, sorted_fills.usable, sorted_fills.incomplete, sorted_fills.problems, books)
+    return view, {"load": loaded - started, "match": matched - loaded}
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    usable: dict[BookKey, list[LedgerFill]]  # per book, in the fills' order
+    incomplete: list[IncompleteFill]
+    problems: list[tuple[LedgerFill, str]]
+
+
+def _sorted(fills: list[LedgerFill]) -> _Sorted:
+    """As entries.classify, the usable fills grouped per book and each problem with its fill."""
     usable: dict[BookKey, list[LedgerFill]] = {}
     incomplete, problems = [], []
     for fill in fills:
@@ -140,12 +194,7 @@ def _rebuild(
             problems.append((fill, problem))
         else:
             usable.setdefault((fill.broker_id, fill.symbol, fill.source.key), []).append(fill)
-    books = {key: one_book(group) for key, group in usable.items()}  # as match_books, grouped already
-    for book in books.values():
-        round_trips(book)  # kept on the book: the views read them
-    matched = time.perf_counter()
-    view = LedgerView(mark, fills, usable, incomplete, problems, books)
-    return view, {"load": loaded - started, "match": matched - loaded}
+    return _Sorted(usable, incomplete, problems)
 
 
 def forget(user_id: int) -> None:

@@ -102,10 +102,12 @@ def load_ledger(
     symbol: str | None = None,
     until: datetime | None = None,
     after: datetime | None = None,
+    after_id: int | None = None,
 ) -> list[LedgerFill]:
     """The user's fills (and only theirs), with base/quote and the source of the order behind each:
     of some brokers, of one symbol, before `until` (whole books: a book is one broker and one symbol);
-    `after` leaves out the older ones (for balance moves, not books: a book needs all its fills)."""
+    `after` leaves out the older ones (for balance moves, not books: a book needs all its fills), `after_id`
+    those up to that id (the fills added since a kept view: core/ledger/cache.py)."""
     query = _ledger_query().where(Fill.user_id == user_id)
     if broker_ids is not None:
         query = query.where(Fill.broker_id.in_(broker_ids))
@@ -115,6 +117,8 @@ def load_ledger(
         query = query.where(Fill.traded_at < until)
     if after is not None:
         query = query.where(Fill.traded_at > after)
+    if after_id is not None:
+        query = query.where(Fill.id > after_id)
     rows = _rows(session, query)
     return _ledger_fills(rows, _source_resolver(session, user_id, rows))
 

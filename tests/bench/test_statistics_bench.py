@@ -23,6 +23,7 @@ KEYS = {
     "page_p99_ms",
     "page_first_ms",
     "page_cpu_ms_mean",
+    "page_after_new_fill_ms",
     "meets_targets",
 }
 

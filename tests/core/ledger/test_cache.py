@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from core.infra.db import new_session, session_scope
-from core.ledger.cache import forget, ledger_view
+from core.ledger.cache import forget, ledger_view, rebuild
 from core.ledger.report import plain, report_of_books
 from core.models import Bot
 from tests.ledger_support import Ledger
@@ -77,3 +77,25 @@ def test_a_view_is_kept_per_end_of_range_and_a_renamed_bot_is_titled_anew(make_u
     with new_session() as session:
         [book] = ledger_view(session, user.id).books.values()
     assert book.source.title == "Bot · mean-reverter"
+
+
+def test_new_fills_match_only_the_books_they_touch_and_give_what_a_rebuild_gives(make_user):
+    user, _ = make_user()
+    ledger = Ledger(user.id)
+    desk, other = ledger.broker("Desk"), ledger.broker("Other")
+    ledger.trade(desk, "buy", "1", "100", DAY1)
+    ledger.trade(other, "buy", "2", "50", DAY1)
+    with new_session() as session:
+        first = ledger_view(session, user.id)
+    ledger.trade(desk, "sell", "1", "110", DAY2)
+    ledger.trade(desk, "buy", "1", "90", DAY1 - timedelta(days=1))  # traded before the book's first fill
+    with new_session() as session:
+        extended = ledger_view(session, user.id)
+        rebuilt, _ = rebuild(session, user.id, None)
+    untouched = (other, "BTCUSDT", "manual")
+    assert extended.books[untouched] is first.books[untouched]  # not matched again
+    assert extended.watermark == rebuilt.watermark and len(extended.fills) == 4
+    for key, book in rebuilt.books.items():
+        assert extended.books[key].closings == book.closings and extended.books[key].lots == book.lots
+        assert [f.fill_id for f in extended.usable[key]] == [f.fill_id for f in rebuilt.usable[key]]
+    assert realised(user.id) == "20"  # the older buy at 90 is the lot the sale at 110 closes (FIFO)
