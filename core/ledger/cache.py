@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from core.ledger.entries import Classified, IncompleteFill, LedgerFill, incomplete_reason, ledger_problem
-from core.ledger.fifo import Book, BookKey, one_book, round_trips
+from core.ledger.fifo import Book, BookKey, one_book
 from core.ledger.loading import load_ledger
 from core.ledger.report import Range
 from core.models import Bot, Fill, Webhook
@@ -130,7 +130,6 @@ def _extended(session: Session, user_id: int, kept: LedgerView, mark: Watermark)
     for key, group in sorted_new.usable.items():
         usable[key] = sorted([*usable.get(key, []), *group], key=_fill_order)  # a new list: views read the old
         books[key] = one_book(usable[key])
-        round_trips(books[key])
     return LedgerView(
         _held(kept.watermark, [*kept.fills, *new]),
         [*kept.fills, *new],
@@ -167,9 +166,9 @@ def _rebuild(
     fills = load_ledger(session, user_id, until=until)
     loaded = time.perf_counter()
     sorted_fills = _sorted(fills)
-    books = {key: one_book(group) for key, group in sorted_fills.usable.items()}  # match_books, grouped
-    for book in books.values():
-        round_trips(book)  # kept on the book: the views read them
+    # as match_books, grouped already; a book's round trips are grouped when a view first reads them
+    # (fifo.round_trips keeps them on the book), so a view of one broker groups only its books'
+    books = {key: one_book(group) for key, group in sorted_fills.usable.items()}
     matched = time.perf_counter()
     held = _held(mark, fills) if until is None else mark  # a range's end leaves fills out: the mark read first
     view = LedgerView(held, fills, sorted_fills.usable, sorted_fills.incomplete, sorted_fills.problems, books)
