@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from core.infra.db import new_session, session_scope
+from core.ledger import cache
 from core.ledger.cache import forget, ledger_view, rebuild
 from core.ledger.report import plain, report_of_books
 from core.models import Bot
@@ -99,3 +100,18 @@ def test_new_fills_match_only_the_books_they_touch_and_give_what_a_rebuild_gives
         assert extended.books[key].closings == book.closings and extended.books[key].lots == book.lots
         assert [f.fill_id for f in extended.usable[key]] == [f.fill_id for f in rebuilt.usable[key]]
     assert realised(user.id) == "20"  # the older buy at 90 is the lot the sale at 110 closes (FIFO)
+
+
+def test_the_least_recently_read_views_go_first_when_too_many_fills_are_kept(make_user, monkeypatch):
+    monkeypatch.setattr(cache, "KEPT_FILLS", 3)
+    (a, _), (b, _) = make_user(), make_user()
+    for user in (a, b):
+        ledger = Ledger(user.id)
+        desk = ledger.broker("Desk")
+        ledger.trade(desk, "buy", "1", "100", DAY1)
+        ledger.trade(desk, "sell", "1", "101", DAY2)
+    with new_session() as session:
+        view_a = ledger_view(session, a.id)
+        view_b = ledger_view(session, b.id)  # 4 fills kept: a's view goes
+        assert ledger_view(session, b.id) is view_b
+        assert ledger_view(session, a.id) is not view_a
