@@ -65,6 +65,7 @@ beat_schedule = {
         "schedule": crontab(*reversed(_settings.file.backups.daily_at.split(":"))),  # minute, hour (UTC)
     },
     "daily-ledger-check": {"task": tasks.LEDGER_CHECK, "schedule": crontab(minute=40, hour=3)},
+    "requeue-stuck-notifications": {"task": tasks.REQUEUE_STUCK_NOTIFICATIONS, "schedule": 60.0},
 }
 
 # A worker that lost Redis reconnects every 0.5-2 s instead of backing off to 30 s (workers/consumer.py).

@@ -1,5 +1,9 @@
 """The `arb:` section of config.yaml and the venue credentials from the environment / .env.
 
+`arb:` holds the settings shared by every pair (venues, scheduling, loops) and either one pair's settings (the
+single-pair form) or `pairs:`, a list of pairs, each with its own markets, size, thresholds, limits, kill switch
+and risk thresholds (PAIR_KEYS); a pair setting at the top level is then every pair's default.
+
 Invalid settings stop the process before it connects anywhere, with one line
 `arb: config.yaml: arb.<key>: <what is expected>` and exit code 2.
 """
@@ -24,6 +28,25 @@ Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
 Positive = Annotated[Decimal, Field(gt=0)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+PAIR_KEYS = frozenset(
+    {
+        "pair",
+        "vest_market",
+        "paradex_market",
+        "size",
+        "entry_threshold_bps",
+        "exit_threshold_bps",
+        "capital_usd",
+        "max_position",
+        "daily_loss_limit_usd",
+        "failed_entry_cooldown_s",
+        "slippage_bps",
+        "dry_run",
+        "risk",
+        "carry_exit",
+    }
+)
+MAX_PAIRS = 50
 
 
 class Strict(BaseModel):
@@ -62,6 +85,17 @@ class RiskConfig(Strict):
         return self
 
 
+class CarryExitConfig(Strict):
+    """The carry exit rule (arb/carry.py), off by default: a held position whose funding costs more, projected
+    over `horizon_hours` at the rate it was paid since the position opened, than exiting it now (both legs'
+    taker fees at the mid) plus `threshold_usd`, exits both legs together through the ordinary exit."""
+
+    enabled: bool = False
+    min_hold_minutes: float = Field(default=60, ge=0, le=10_080)  # the carry is judged after this long held
+    horizon_hours: float = Field(default=8, gt=0, le=720)  # the projection window: one funding interval or more
+    threshold_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal(0)  # projected cost beyond the fees
+
+
 class ArbConfig(Strict):
     pair: str = Field(default="BTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     vest_market: str = "BTC-PERP"
@@ -94,15 +128,16 @@ class ArbConfig(Strict):
     paradex: VenueUrls = VenueUrls(taker_fee_bps=Decimal(2))
     sim: SimPorts = SimPorts()
     risk: RiskConfig = RiskConfig()
+    carry_exit: CarryExitConfig = CarryExitConfig()
 
     @model_validator(mode="after")
     def coherent(self) -> ArbConfig:
         if self.max_position < self.size:
             raise ValueError("max_position must be at least size")
-        if self.exit_threshold_bps >= self.entry_threshold_bps + self.vest.taker_fee_bps + self.paradex.taker_fee_bps:
+        if self.exit_threshold_bps > self.entry_threshold_bps:
             raise ValueError(
-                "exit_threshold_bps must be below entry_threshold_bps plus both fees "
-                "(otherwise every entry exits at once at a loss)"
+                "exit_threshold_bps must not be above entry_threshold_bps "
+                "(both are net of fees: a round trip between them would be sure to lose)"
             )
         host = self.sim.host
         if self.vest.rest_url is None:
@@ -115,8 +150,11 @@ class ArbConfig(Strict):
             self.paradex.ws_url = f"ws://{host}:{self.sim.paradex_port}/v1/ws"
         for venue in (self.vest, self.paradex):
             for url in (venue.rest_url, venue.ws_url):
-                if urlsplit(url).scheme not in ("http", "https", "ws", "wss") or not urlsplit(url).hostname:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
                     raise ValueError(f"not a URL: {url!r}")
+                if parts.scheme in ("http", "ws") and parts.hostname not in LOCAL_HOSTS:
+                    raise ValueError(f"{url!r}: a non-loopback venue needs https:// or wss:// (TLS)")
         return self
 
     @property
@@ -138,24 +176,67 @@ class ArbConfig(Strict):
 CREDENTIAL_NAMES = ("VEST_API_KEY", "VEST_SIGNING_KEY", "PARADEX_PRIVATE_KEY", "PARADEX_ACCOUNT")
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict, where: str = "arb") -> str:
     key = ".".join(str(p) for p in error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"arb.{key}: is not a known setting"
+        return f"{where}.{key}: is not a known setting"
     message = error["msg"].removeprefix("Value error, ")
     if "input" in error and not isinstance(error["input"], dict):
         message += f", got {error['input']!r}"
-    return f"arb.{key}: {message}" if key else f"arb: {message}"
+    return f"{where}.{key}: {message}" if key else f"{where}: {message}"
 
 
-def parse_arb_config(raw: dict | None) -> ArbConfig:
-    """Validate the `arb:` mapping; a problem becomes one ConfigError line."""
+def parse_arb_config(raw: dict | None, where: str = "arb") -> ArbConfig:
+    """Validate one pair's complete settings; a problem becomes one ConfigError line."""
     if raw is not None and not isinstance(raw, dict):
-        raise ConfigError("arb: config.yaml: arb: expected a mapping of settings")
+        raise ConfigError(f"arb: config.yaml: {where}: expected a mapping of settings")
     try:
         return ArbConfig.model_validate(raw or {})
     except ValidationError as exc:
-        raise ConfigError(f"arb: config.yaml: {_describe(exc.errors()[0])}") from None
+        raise ConfigError(f"arb: config.yaml: {_describe(exc.errors()[0], where)}") from None
+
+
+def parse_arb_pairs(raw: dict | None) -> list[ArbConfig]:
+    """Every pair's settings from the `arb:` mapping (one pair without `pairs:`); a problem becomes one line."""
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError("arb: config.yaml: arb: expected a mapping of settings")
+    shared = dict(raw or {})
+    entries = shared.pop("pairs", None)
+    first = parse_arb_config(shared)  # the shared settings are checked once, named as they are written
+    if entries is None:
+        return [first]
+    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_PAIRS:
+        raise ConfigError(f"arb: config.yaml: arb.pairs: expected a list of 1 to {MAX_PAIRS} pairs")
+    configs = [_pair_config(shared, entry, f"arb.pairs.{i}") for i, entry in enumerate(entries)]
+    for i, cfg in enumerate(configs):
+        for other in configs[:i]:
+            if cfg.pair == other.pair:
+                raise ConfigError(f"arb: config.yaml: arb.pairs.{i}.pair: {cfg.pair!r} is already the name of a pair")
+            for venue, market in cfg.markets.items():
+                if other.markets[venue] == market:
+                    raise ConfigError(
+                        f"arb: config.yaml: arb.pairs.{i}.{venue}_market: {market!r} is already traded by pair "
+                        f"{other.pair!r} (two pairs on one market would trade each other's position)"
+                    )
+    return configs
+
+
+def _pair_config(shared: dict, entry: object, where: str) -> ArbConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"arb: config.yaml: {where}: expected a mapping of the pair's settings")
+    if "pair" not in entry:
+        raise ConfigError(f"arb: config.yaml: {where}.pair: is required (the pair's name)")
+    not_per_pair = sorted(str(key) for key in entry if key not in PAIR_KEYS)
+    if not_per_pair:
+        raise ConfigError(
+            f"arb: config.yaml: {where}.{not_per_pair[0]}: is not a per-pair setting "
+            f"(a pair sets {', '.join(sorted(PAIR_KEYS))})"
+        )
+    merged = {**shared, **entry}
+    for section in ("risk", "carry_exit"):  # a pair's section completes the shared one
+        if isinstance(shared.get(section), dict) and isinstance(entry.get(section), dict):
+            merged[section] = {**shared[section], **entry[section]}
+    return parse_arb_config(merged, where)
 
 
 def read_environment(env_path: Path | None) -> dict[str, str]:
@@ -194,7 +275,7 @@ def load_credentials(cfg: ArbConfig, env: dict[str, str]) -> Credentials:
     return creds
 
 
-def load() -> tuple[ArbConfig, Credentials]:
+def load() -> tuple[list[ArbConfig], Credentials]:
     settings = get_settings()
-    cfg = parse_arb_config(settings.file.arb)
-    return cfg, load_credentials(cfg, read_environment(settings.env_path))
+    configs = parse_arb_pairs(settings.file.arb)
+    return configs, load_credentials(configs[0], read_environment(settings.env_path))

@@ -81,7 +81,7 @@ class OperatorControls:
 
     def _refusal(self, command: Command) -> str | None:
         if command.pair != self.cfg.pair:
-            return f"this engine trades {self.cfg.pair}, not {command.pair}"
+            return f"the engine has no pair {command.pair} (the command reached {self.cfg.pair})"
         if command.age_s() > EXPIRES_AFTER_S:
             return f"the command waited {command.age_s():.0f} s (more than {EXPIRES_AFTER_S:.0f} s): ask again"
         if self.stopping:

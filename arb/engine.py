@@ -72,6 +72,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport,
         self.risk_view: dict = {}  # the last risk read, for the status
         self._risk_levels: dict[str, str] = {}  # alarm subject -> level, to tell each alarm once
         self.position_version = 0  # bumped whenever self.sizes changes: a risk read overlapping it is ignored
+        self.restored = False  # the persisted position is in memory: only then may a stop save over it
         self.funding = {v: ZERO for v in VENUES}  # funding booked per leg since the engine started (+ received)
         self._funding_seen: dict[str, Decimal] = {}  # venue -> funding its open position had settled at last read
         self.admin_halted = False  # the administrator's trading halt (core/halt.py): no entries while on
@@ -387,6 +388,7 @@ class ArbEngine(Startup, HealthLoops, RiskWatch, OperatorControls, StatusReport,
             detect_to_sent_us = round((max(sent) - detected_at) * 1e6, 1)
             self.latencies_us.append(detect_to_sent_us)
         self._apply(results)
+        self.note_intent(intent_id, results)  # funding's intent, the carry's period (arb/carry.py)
         if kind == "entry" and all(r.complete for r in results) and spread_bps is not None:
             self.entry_spread_bps = spread_bps
         ok = all(r.complete for r in results)

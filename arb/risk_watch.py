@@ -9,6 +9,7 @@ margin and liquidation prices every `risk.poll_interval_s` (at most 2 s). Mixed 
 - A leg near its liquidation price or an account near its maintenance margin: a warning notifies the
   admins; past the reduce threshold both legs are reduced together by one `size` per read, and entries
   pause until it clears.
+- Funding settled on a leg is booked, and the held position's carry judged (arb/carry.py).
 Nothing is acted on from a read that a trade overlapped: the next one decides.
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
 from arb import risk
+from arb.carry import FundingCarry
 from arb.legs import LegPlan
 from arb.pair import VENUES, ZERO, as_text
 from core.exchanges import errors
@@ -31,12 +33,16 @@ AccountState = tuple[PerpAccount, list[PerpPosition]]
 CONFIRM_AFTER_S = 0.2  # a changed size is read again this much later before it is acted on
 
 
-class RiskWatch:
-    """ArbEngine's risk watch."""
+class RiskWatch(FundingCarry):
+    """ArbEngine's risk watch; the funding it reads is booked, and the carry judged, by FundingCarry (arb/carry.py)."""
+
+    # The pairs of one process share each venue's read (arb/runner.py); their watches wake on the same beat.
+    account_reads: Callable[[str], Awaitable[AccountState]] | None = None
 
     async def _risk_watch(self) -> None:
+        interval = self.cfg.risk.poll_interval_s
         while True:
-            await asyncio.sleep(self.cfg.risk.poll_interval_s)
+            await asyncio.sleep(interval - time.monotonic() % interval)
             await self.check_risk()
 
     async def check_risk(self) -> None:
@@ -69,24 +75,8 @@ class RiskWatch:
             plans = [LegPlan(v, self.cfg.markets[v], side, qty, True) for v, side, qty in orders]
             if plans:
                 await self.exclusive(self.run_intent("reduce", self.direction or "—", plans, None))
-
-    async def _book_funding(self, read: dict[str, AccountState]) -> None:
-        """Funding a venue settled on a leg since the last read: into the pair's cash (its P&L) and the leg's total."""
-        booked = False
-        for venue in VENUES:
-            position = next((p for p in read[venue][1] if p.market == self.cfg.markets[venue]), None)
-            if position is None or position.funding is None:
-                self._funding_seen.pop(venue, None)
-                continue
-            before, self._funding_seen[venue] = self._funding_seen.get(venue), position.funding
-            if before is not None and position.funding != before:
-                amount = position.funding - before
-                self.cash += amount
-                self.funding[venue] += amount
-                booked = True
-                self.emit("funding_booked", venue=venue, amount=amount, leg_total=self.funding[venue])
-        if booked:
-            await self.save_position()
+                return
+        await self.check_carry()
 
     async def _read_both(self) -> dict[str, AccountState] | None:
         states = await asyncio.gather(*(self._read_account(v) for v in VENUES))
@@ -98,7 +88,8 @@ class RiskWatch:
 
     async def _read_account(self, venue: str) -> AccountState | None:
         try:
-            state = await asyncio.wait_for(self.venues[venue].account_state(), self.cfg.leg_timeout_s)
+            read = self.account_reads(venue) if self.account_reads else self.venues[venue].account_state()
+            state = await asyncio.wait_for(read, self.cfg.leg_timeout_s)
         except (TimeoutError, errors.ExchangeError) as exc:
             self._health_failures[venue] += 1
             if self._health_failures[venue] == self.cfg.risk.failures_to_pause:

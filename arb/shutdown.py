@@ -14,9 +14,9 @@ from core.exchanges import errors
 class Shutdown:
     """ArbEngine's orderly stop."""
 
-    async def stop(self) -> bool:
+    async def stop(self, close_venues: bool = True) -> bool:
         """Stop entries, finish in-flight legs, re-check the hedge, cancel open orders, persist, close. True when
-        nothing is pending and the legs match."""
+        nothing is pending and the legs match. Venues shared with other pairs are left open (arb/runner.py)."""
         self.stopping = True
         self.emit("stopping", reason="signal")
         if self.inflight is not None and not self.inflight.done():
@@ -34,7 +34,7 @@ class Shutdown:
         # A leg liquidated or changed at the venue while stopping is not left alone: the venues are read once more.
         hedged = await self.ensure_hedged()
         pending = await self.cancel_open_orders()
-        if self.store is not None:
+        if self.store is not None and self.restored:  # a stop before the restore must not save zeros over it
             await self.save_position()
             for _ in range(10):
                 if await self.db(self.store.flush):
@@ -44,7 +44,7 @@ class Shutdown:
         if self.publish is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.publish, self.snapshot() | {"state": "stopped"})
-        for venue in self.venues.values():
+        for venue in self.venues.values() if close_venues else ():
             with contextlib.suppress(Exception):
                 await venue.close()
         self._db.shutdown(wait=True)

@@ -1,6 +1,7 @@
 """Starting the arbitrage engine: the process's CPU scheduling, the book feeds connected, the persisted
-position restored and unfinished intents resolved against the venues' positions (the truth), then
-trading enabled and the loops started. Mixed into ArbEngine (arb/engine.py)."""
+position restored and unfinished intents resolved against the venues' positions (the truth), the funding
+period and an admin's dry run switch restored, then trading enabled and the loops started. Mixed into
+ArbEngine (arb/engine.py)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class Startup:
                 realized_pnl=self.realized_pnl,
                 halted_reason=self.halted_reason,
             )
+        self.restored = True
         pending = await self._db_retrying(self.store.open_intents, self.cfg.pair) if self.store else []
         truth = None
         while truth is None:
@@ -97,6 +99,15 @@ class Startup:
                 self.cash, self.entry_prices, self.entry_spread_bps = ZERO, {}, None
         await self.ensure_hedged(trusted=True)
         await self.save_position()
+        await self.restore_funding_period()
+        await self._restore_dry_run()
+
+    async def _restore_dry_run(self) -> None:
+        """An admin's dry run switch outlives a restart: the last one the engine did wins over config.yaml."""
+        choice = await self._db_retrying(self.store.last_dry_run_choice, self.cfg.pair) if self.store else None
+        if choice is not None and choice != self.dry_run:
+            self.dry_run = choice
+            self.emit("dry_run_restored", dry_run=choice)
 
     async def _db_retrying(self, fn: Callable, *args: Any) -> Any:
         delay = 0.2

@@ -16,6 +16,20 @@ from core.percentiles import percentile
 class StatusReport:
     """ArbEngine's snapshot and the loop that publishes it."""
 
+    @property
+    def state(self) -> str:
+        return (
+            "stopping"
+            if self.stopping
+            else "halted"
+            if self.halted_reason or self.unhedged
+            else "paused"
+            if self.paused_reason or self.paused_by or self.admin_halted
+            else "dry_run"
+            if self.dry_run
+            else "running"
+        )
+
     def snapshot(self) -> dict:
         now = time.monotonic()
         spreads = self.last_spreads
@@ -32,21 +46,10 @@ class StatusReport:
                 "resyncs": self.feeds[book.venue].resyncs if book.venue in self.feeds else 0,
             }
 
-        state = (
-            "stopping"
-            if self.stopping
-            else "halted"
-            if self.halted_reason or self.unhedged
-            else "paused"
-            if self.paused_reason or self.paused_by or self.admin_halted
-            else "dry_run"
-            if self.dry_run
-            else "running"
-        )
         return {
             "ts": time.time(),
             "pair": self.cfg.pair,
-            "state": state,
+            "state": self.state,
             "reason": self.halted_reason
             or ("unhedged position" if self.unhedged else None)
             or self.paused_reason
@@ -78,6 +81,7 @@ class StatusReport:
                 "unrealized": str(round(self.unrealized_pnl(), 4)),
                 "daily_loss_limit": str(self.cfg.daily_loss_limit_usd),
                 "funding": as_text(self.funding),
+                "carry": self.carry_view,  # the held position's funding carry (arb/carry.py)
             },
             "risk": {
                 **self.risk_view,

@@ -24,14 +24,14 @@ from select import select as wait_for_fds
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import arb_commands
 from core.infra.config import get_settings
 from core.infra.db import utcnow
-from core.models.arb import INTENT_OPEN_STATES, ArbIntent, ArbLeg, ArbPosition
+from core.models.arb import INTENT_OPEN_STATES, ArbFunding, ArbIntent, ArbLeg, ArbPosition
 
 log = logging.getLogger(__name__)
 DB_ERRORS = (OperationalError, DBAPIError, OSError)
@@ -125,12 +125,12 @@ def sizes_from(raw: dict | None) -> dict[str, Decimal]:
 
 
 class ArbStore:
-    def __init__(self, database_url: str | None = None):
+    def __init__(self, database_url: str | None = None, pool_size: int = 2):
         engine = create_engine(
             database_url or get_settings().database_url,
             pool_pre_ping=True,
-            pool_size=2,
-            max_overflow=2,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"connect_timeout": 3, "options": "-c synchronous_commit=off"},
         )
         self._engine = engine
@@ -342,3 +342,38 @@ class ArbStore:
     def record_action(self, action_id: int, result: str) -> None:
         """The engine's answer to an admin's command, on the row the web wrote when it queued it."""
         self.run_or_defer(f"action {action_id}", lambda s: arb_commands.record_result(s, action_id, result))
+
+    def last_dry_run_choice(self, pair: str) -> bool | None:
+        """The dry run an admin last switched the pair to (and the engine did), or None if none ever did."""
+        return self._run(lambda s: arb_commands.last_dry_run_choice(s, pair))
+
+    def record_funding(self, pair: str, intent_id: int | None, venue: str, amount: Decimal) -> None:
+        """One funding payment on a leg, under the intent whose position it was paid on."""
+        row = {"pair": pair, "intent_id": intent_id, "venue": venue, "amount": amount, "booked_at": utcnow()}
+        self.run_or_defer(f"funding {pair} {venue}", lambda s: s.add(ArbFunding(**row)))
+
+    def funding_period(self, pair: str) -> dict:
+        """The open position's period after a restart: the last intent with a fill (funding is attributed to it),
+        when the position opened, and the funding booked since then per venue."""
+
+        def read(session: Session) -> dict:
+            intent_id = session.scalar(
+                select(ArbIntent.id)
+                .join(ArbLeg, ArbLeg.intent_id == ArbIntent.id)
+                .where(ArbIntent.pair == pair, ArbLeg.filled_size > 0)
+                .order_by(ArbIntent.id.desc())
+                .limit(1)
+            )
+            position = session.get(ArbPosition, pair)
+            opened_at = position.opened_at if position is not None else None
+            per_venue: dict[str, Decimal] = {}
+            if opened_at is not None:
+                booked = (
+                    select(ArbFunding.venue, func.sum(ArbFunding.amount))
+                    .where(ArbFunding.pair == pair, ArbFunding.booked_at >= opened_at)
+                    .group_by(ArbFunding.venue)
+                )
+                per_venue = {venue: Decimal(amount) for venue, amount in session.execute(booked)}
+            return {"intent_id": intent_id, "opened_at": opened_at, "per_venue": per_venue}
+
+        return self._run(read)

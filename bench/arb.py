@@ -6,6 +6,11 @@
 2. detection-to-both-sent: the real engine against the perp simulators (a separate process, as in
    production), Postgres intent write included: from the decision to the instant the second order's
    bytes were written to its socket (aiohttp send trace).
+
+`--pairs N` runs N pairs (the simulators' first N markets) in one engine, as `python -m arb` does with a list of
+pairs (arb/runner.py): every pair's books stream through its own engine, and the updates of all pairs are
+interleaved (1) / the trades go round the pairs while all their books stream (2). With `--process-per-pair`, (2)
+runs the other way instead: every pair but the first in its own `python -m arb` process, the trades on the first.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import gc
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -24,16 +30,17 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from arb.config import parse_arb_config
+from arb.config import parse_arb_config, parse_arb_pairs
 from arb.engine import ArbEngine
 from arb.legs import LegPlan
+from arb.runner import PairsRunner
 from arb.spread import compute_spreads
 from arb.startup import set_priority
 from core import percentiles
 from core.exchanges.perp import paradex, vest
 from core.exchanges.perp.demo import demo_credentials
 from core.infra.embedded_services import wait_for_port
-from sim.perp.ledger import synthetic_book
+from sim.perp.ledger import BASE_PRICES, synthetic_book
 
 TARGETS_US = {"update_to_decision_p99": 100.0, "detect_to_both_sent_p99": 5000.0}
 
@@ -160,18 +167,20 @@ def apply_frame(engine: ArbEngine, venue: str, raw: str) -> None:
         book.apply_delta(frame["bids"], frame["asks"], frame["seq"], frame["ts"])
 
 
-def bench_update_to_decision(n: int) -> dict:
-    cfg = parse_arb_config({"pair": "bench"})
-    engine = ArbEngine(cfg, {}, None)
-    engine.trading_enabled = True
-    frames = generate_stream(n)
-    for venue, raw in frames[:200]:  # warm-up (and both books valid)
-        apply_frame(engine, venue, raw)
+def bench_update_to_decision(n: int, pairs: int = 1) -> dict:
+    engines = [ArbEngine(parse_arb_config({"pair": f"bench-{i}"}), {}, None) for i in range(pairs)]
+    streams = [generate_stream(max(n // pairs, 400), seed=i + 1) for i in range(pairs)]
+    for engine, stream in zip(engines, streams, strict=True):
+        engine.trading_enabled = True
+        for venue, raw in stream[:200]:  # warm-up (and both books valid)
+            apply_frame(engine, venue, raw)
+    # The pairs' updates interleaved, as they arrive when every pair streams at once.
+    frames = [(engines[i], *streams[i][k]) for k in range(200, len(streams[0])) for i in range(pairs)]
     samples, cpu_samples, decisions = [], [], 0
     wall, cpu = time.perf_counter_ns, time.thread_time_ns
     gc.collect()
     gc.freeze()  # as the engine does after start-up: long-lived objects out of the collector's way
-    for venue, raw in frames[200:]:
+    for engine, venue, raw in frames:
         engine.books[venue].updated_at = time.monotonic()  # replayed frames are always fresh
         start, start_cpu = wall(), cpu()
         apply_frame(engine, venue, raw)
@@ -185,8 +194,9 @@ def bench_update_to_decision(n: int) -> dict:
         **summary(samples),
         "decisions": decisions,
         "cpu": summary(cpu_samples),
-        "cpu_p50_by_stage": stage_breakdown(engine, frames[200:]),
+        "cpu_p50_by_stage": stage_breakdown(engines[0], streams[0][200:]),
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "pairs": pairs,
     }
 
 
@@ -219,20 +229,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _trade_loop(cfg, trades: int) -> dict:
+async def _trade_loop(configs: list, trades: int) -> dict:
     from arb.store import ArbStore, StoreUnavailable
     from arb.venues import build_venues
 
-    store: ArbStore | None = ArbStore()
-    note = None
+    note, probe = None, ArbStore(pool_size=1)
     try:
-        store.load_position(cfg.pair)
+        probe.load_position(configs[0].pair)
+        stores = True
     except StoreUnavailable as exc:
-        store, note = None, f"Postgres unreachable, intent write not measured: {exc}"
-    engine = ArbEngine(cfg, await build_venues(cfg, demo_credentials()), store)
-    await engine.start()
-    engine.trading_enabled = False  # the bench drives decisions itself; no spontaneous trades
+        stores, note = False, f"Postgres unreachable, intent write not measured: {exc}"
+    await probe.close()
+    venues = await build_venues(configs[0], demo_credentials(), configs)
+    runner = PairsRunner(configs, venues, store_factory=lambda size: ArbStore(pool_size=size) if stores else None)
+    await runner.start()
+    for engine in runner.engines:
+        engine.trading_enabled = False  # the bench drives decisions itself; its books still stream and are priced
     for i in range(trades):
+        engine = runner.engines[(i // 2) % len(runner.engines)]  # an entry then its exit, pair after pair
+        cfg = engine.cfg
         long_side = i % 2 == 0
         plans = [
             LegPlan("vest", cfg.vest_market, "BUY" if long_side else "SELL", cfg.size, not long_side),
@@ -248,11 +263,15 @@ async def _trade_loop(cfg, trades: int) -> dict:
             detected,
         )
         await asyncio.sleep(0.01)
-    samples = list(engine.latencies_us)
-    await engine.stop()
-    if store is not None:
-        _cleanup(store, cfg.pair)
-    return {**summary(samples), "note": note} if note else summary(samples)
+    samples = [sample for engine in runner.engines for sample in engine.latencies_us]
+    await runner.stop()
+    if stores:
+        store = ArbStore(pool_size=1)
+        for cfg in configs:
+            _cleanup(store, cfg.pair)
+        await store.close()
+    result = {**summary(samples), "pairs": len(configs)}
+    return {**result, "note": note} if note else result
 
 
 def _cleanup(store, pair: str) -> None:
@@ -267,14 +286,17 @@ def _cleanup(store, pair: str) -> None:
     store._run(wipe)
 
 
-def bench_detect_to_sent(trades: int) -> dict:
+def bench_detect_to_sent(trades: int, pairs: int = 1, process_per_pair: bool = False) -> dict:
     vest_port, paradex_port = _free_port(), _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="arb-bench-"))
     # Round trips cost fees and slippage: a real loss limit would stop the bench half-way (kill switch).
     sim_cfg = {
-        "pair": f"bench-{os.getpid()}",
         "daily_loss_limit_usd": 10**9,
         "sim": {"vest_port": vest_port, "paradex_port": paradex_port, "spread_every_s": [0, 0]},
+        "pairs": [
+            {"pair": f"bench-{os.getpid()}-{base}", "vest_market": f"{base}-PERP", "paradex_market": f"{base}-USD-PERP"}
+            for base in list(BASE_PRICES)[:pairs]
+        ],
     }
     (workdir / "config.yaml").write_text(json.dumps({"arb": sim_cfg}))  # JSON is YAML
     env = {**os.environ, "ARISTOBOT_CONFIG": str(workdir / "config.yaml"), "ARISTOBOT_LOG_LEVEL": "WARNING"}
@@ -286,14 +308,54 @@ def bench_detect_to_sent(trades: int) -> dict:
         stderr=subprocess.DEVNULL,
         preexec_fn=ordinary_scheduling,
     )
+    others: list[subprocess.Popen] = []
     try:
         for port in (vest_port, paradex_port):
             if not wait_for_port(port, timeout=20):
                 raise RuntimeError(f"perp simulators did not open port {port}")
-        return asyncio.run(_trade_loop(parse_arb_config(sim_cfg), trades))
+        if not process_per_pair:
+            return asyncio.run(_trade_loop(parse_arb_pairs(sim_cfg), trades))
+        others = _engine_per_pair(sim_cfg, workdir, env)
+        result = asyncio.run(_trade_loop(parse_arb_pairs({**sim_cfg, "pairs": sim_cfg["pairs"][:1]}), trades))
+        return {**result, "pairs": pairs, "layout": "process per pair"}
     finally:
+        for process in others:
+            process.send_signal(signal.SIGINT)
+        for process in others:
+            process.wait(60)
+        if others:
+            from arb.store import ArbStore
+
+            store = ArbStore(pool_size=1)
+            for pair in sim_cfg["pairs"][1:]:
+                _cleanup(store, pair["pair"])
         sims.terminate()
         sims.wait(10)
+
+
+def _engine_per_pair(sim_cfg: dict, workdir: Path, env: dict) -> list[subprocess.Popen]:
+    """`python -m arb` for every pair but the first, once each has published its status (its books stream)."""
+    from core.infra.bus import arb_status_key, get_redis
+
+    shared = {key: value for key, value in sim_cfg.items() if key != "pairs"}
+    processes = []
+    for pair in sim_cfg["pairs"][1:]:
+        path = workdir / f"{pair['pair']}.yaml"
+        path.write_text(json.dumps({"arb": {**shared, **pair}}))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "arb"],
+                env={**env, "ARISTOBOT_CONFIG": str(path)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all(get_redis().exists(arb_status_key(p["pair"])) for p in sim_cfg["pairs"][1:]):
+        if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+            raise RuntimeError("the per-pair engine processes did not all start")
+        time.sleep(0.5)
+    return processes
 
 
 def markdown(result: dict) -> str:
@@ -302,7 +364,8 @@ def markdown(result: dict) -> str:
         [
             "# Arbitrage engine benchmark",
             "",
-            f"`aristobot bench arb --json` on this machine ({os.cpu_count()} cores, shared), "
+            f"`aristobot bench arb --pairs {u.get('pairs', 1)} --json` on this machine "
+            f"({os.cpu_count()} cores, shared), "
             f"{time.strftime('%Y-%m-%d', time.gmtime())}.",
             "",
             "| measure | n | p50 (µs) | p99 (µs) | max (µs) | target p99 |",
@@ -342,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--trades", type=int, default=1000)
+    parser.add_argument(
+        "--pairs", type=int, default=1, choices=range(1, len(BASE_PRICES) + 1), metavar=f"1-{len(BASE_PRICES)}"
+    )
+    parser.add_argument("--process-per-pair", action="store_true", help="the other pairs each in its own process")
     parser.add_argument("--markdown", type=Path, help="also write the result as markdown to this file")
     args = parser.parse_args(argv)
     import logging
@@ -349,8 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     scheduling = set_priority(parse_arb_config({}))  # measured as `python -m arb` runs: same CPU scheduling
     result = {
-        "update_to_decision_us": bench_update_to_decision(args.updates),
-        "detect_to_both_sent_us": bench_detect_to_sent(args.trades),
+        "update_to_decision_us": bench_update_to_decision(args.updates, args.pairs),
+        "detect_to_both_sent_us": bench_detect_to_sent(args.trades, args.pairs, args.process_per_pair),
         "scheduling": scheduling,
     }
     result["targets_us"] = TARGETS_US

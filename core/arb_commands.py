@@ -109,3 +109,19 @@ def recent_actions(session: Session, pair: str | None, limit: int = 20) -> list[
     if pair:
         query = query.where(ArbOperatorAction.pair == pair)
     return list(session.scalars(query))
+
+
+def last_dry_run_choice(session: Session, pair: str) -> bool | None:
+    """The dry run the last answered dry_run_on/off of the pair set (True: on), or None if none was ever done: the
+    engine restores it at start-up, so an admin's switch outlives a restart."""
+    action = session.scalar(
+        select(ArbOperatorAction.action)
+        .where(
+            ArbOperatorAction.pair == pair,
+            ArbOperatorAction.action.in_(("dry_run_on", "dry_run_off")),
+            ArbOperatorAction.result.startswith("done"),
+        )
+        .order_by(ArbOperatorAction.id.desc())
+        .limit(1)
+    )
+    return None if action is None else action == "dry_run_on"

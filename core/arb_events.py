@@ -51,7 +51,11 @@ SENTENCES = {
     "risk_reduce": "Risk on {venue}: {measure} {value} is past the reduce threshold of {threshold}; both legs "
     "are reduced together and entries pause.",
     "funding_booked": "Funding on {venue}: {amount} (this leg {leg_total} since the engine started), counted "
-    "in the P&L.",
+    "in the P&L and in intent #{intent_id}.",
+    "carry_exit": "Carry exit{dry_note}: {direction} paid {per_hour} of funding an hour since it opened, "
+    "{projected} over the next {horizon_hours} h, more than the {exit_fees} of fees to exit (plus "
+    "{threshold_usd}); both legs exit together.",
+    "dry_run_restored": "Dry run {dry_run_text}, as an admin last set it (kept across restarts).",
     "reduce_executed": "Reduced both legs (intent #{intent_id}): {sizes}.",
     "reduce_failed": "The reduction of intent #{intent_id} failed; the hedge is being checked.",
     "operator_paused": "{by} paused the pair: no new entries (exits and risk work go on).",

@@ -2,9 +2,11 @@
 average price, fee), the spread it captured and its net cash flow after fees, filtered and paged for the
 Arbitrage history page and its CSV; and the P&L realised since inception.
 
-An intent's net is what its fills paid and received, fees included: an entry's is the spread it sold (positive),
-an exit's the spread it paid back; over a round trip that ends flat they add up to the trade's realised P&L.
-Funding and changes made at the venue (liquidation, ADL) are in the engine's P&L but not in its intents."""
+An intent's net is what its fills paid and received, fees included, plus the funding paid on the position it left
+open (each payment is stored under the last intent with a fill before it, arb/carry.py): an entry's is the spread
+it sold (positive) and the funding it carried, an exit's the spread it paid back; over a round trip that ends flat
+they add up to the trade's realised P&L. Changes made at the venue (liquidation, ADL) are in the engine's P&L but
+not in its intents. Per pair, the totals the Statistics page shows (`pair_summaries`)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.models.arb import ArbIntent, ArbLeg
+from core.models.arb import ArbFunding, ArbIntent, ArbLeg
 
 KINDS = ("entry", "exit", "rollback", "reduce", "flatten")
 STATES = ("pending", "sent", "done", "failed", "recovered")
@@ -39,6 +41,7 @@ CSV_COLUMNS = [
     "detected_spread_bps",
     "captured_spread_bps",
     "fees",
+    "funding",
     "net_pnl",
 ]
 
@@ -130,7 +133,8 @@ class TradeRow:
     legs: dict[str, LegSummary] = field(default_factory=dict)
     captured_spread_bps: Decimal | None = None
     fees: Decimal = ZERO
-    net: Decimal = ZERO
+    funding: Decimal = ZERO  # paid on the position this intent left open (+ received)
+    net: Decimal = ZERO  # the fills' cash flow after fees, plus the funding
 
 
 def summarize(intent: ArbIntent) -> TradeRow:
@@ -151,6 +155,7 @@ def summarize(intent: ArbIntent) -> TradeRow:
     captured = None
     if len(sold) == 1 and len(bought) == 1:
         captured = (sold[0] - bought[0]) / ((sold[0] + bought[0]) / 2) * 10_000
+    funding = sum((payment.amount for payment in intent.funding_payments), ZERO)
     return TradeRow(
         intent.id,
         intent.created_at,
@@ -162,12 +167,14 @@ def summarize(intent: ArbIntent) -> TradeRow:
         legs,
         captured,
         fees,
-        flow - fees,
+        funding,
+        flow - fees + funding,
     )
 
 
 def _filtered(history: HistoryFilter) -> Select:
-    return history.apply(select(ArbIntent).options(selectinload(ArbIntent.legs))).order_by(ArbIntent.id.desc())
+    loads = (selectinload(ArbIntent.legs), selectinload(ArbIntent.funding_payments))
+    return history.apply(select(ArbIntent).options(*loads)).order_by(ArbIntent.id.desc())
 
 
 def page_of(session: Session, history: HistoryFilter, page: int) -> tuple[list[TradeRow], int]:
@@ -204,6 +211,7 @@ def csv_chunks(rows: Iterable[TradeRow]) -> Iterator[str]:
             "" if row.detected_spread_bps is None else row.detected_spread_bps,
             "" if row.captured_spread_bps is None else round(row.captured_spread_bps, 4),
             row.fees,
+            row.funding,
             row.net,
         ]
         writer.writerow([format(c.normalize(), "f") if isinstance(c, Decimal) else c for c in cells])
@@ -211,14 +219,16 @@ def csv_chunks(rows: Iterable[TradeRow]) -> Iterator[str]:
 
 
 def realised_since_inception(session: Session, pair: str | None) -> Decimal:
-    """The P&L realised by every intent up to the last one that left the pair flat (per pair, added up)."""
+    """The P&L realised by every intent up to the last one that left the pair flat (per pair, added up), funding
+    included."""
     signed = case((ArbLeg.side == "SELL", 1), else_=-1) * ArbLeg.filled_size * func.coalesce(ArbLeg.avg_price, 0)
+    funding = select(func.coalesce(func.sum(ArbFunding.amount), 0)).where(ArbFunding.intent_id == ArbIntent.id)
     query = (
         select(
             ArbIntent.id,
             ArbIntent.pair,
             ArbIntent.outcome,
-            func.coalesce(func.sum(signed - ArbLeg.fee), 0),
+            func.coalesce(func.sum(signed - ArbLeg.fee), 0) + funding.scalar_subquery(),
         )
         .outerjoin(ArbLeg, ArbLeg.intent_id == ArbIntent.id)
         .group_by(ArbIntent.id)
@@ -243,3 +253,88 @@ def _flat_after(outcome: dict) -> bool:
         return all(Decimal(str(size)) == 0 for size in sizes.values())
     except ArithmeticError:
         return False
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    """One pair's arbitrage since inception, for the Statistics page."""
+
+    pair: str
+    intents: int
+    fees: Decimal
+    funding: Decimal
+    net: Decimal  # every intent's net added up (an open position's entry included)
+    realised: Decimal  # up to the last intent that left the pair flat
+    entry_spread_bps: Decimal | None  # the spread captured, averaged over the entries that filled both legs
+    exit_spread_bps: Decimal | None  # likewise over the exits (what closing paid back)
+
+
+def pair_summaries(session: Session) -> list[PairSummary]:
+    """Every pair the engine ever traded, by name: one pass over the intents, their legs summed per side in SQL."""
+    sell, filled = ArbLeg.side == "SELL", ArbLeg.filled_size > 0
+    cost = ArbLeg.filled_size * func.coalesce(ArbLeg.avg_price, 0)
+
+    def side(condition: ColumnElement[bool]) -> tuple:
+        priced = and_(condition, filled, ArbLeg.avg_price.is_not(None))
+        return (
+            func.sum(case((priced, cost))),
+            func.sum(case((priced, ArbLeg.filled_size))),
+            func.count(distinct(case((priced, ArbLeg.venue)))),
+        )
+
+    funding = select(func.coalesce(func.sum(ArbFunding.amount), 0)).where(ArbFunding.intent_id == ArbIntent.id)
+    query = (
+        select(
+            ArbIntent.pair,
+            ArbIntent.kind,
+            ArbIntent.outcome,
+            func.coalesce(func.sum(ArbLeg.fee), 0),
+            func.coalesce(func.sum(case((sell, cost), else_=-cost)), 0),
+            funding.scalar_subquery(),
+            *side(sell),
+            *side(~sell),
+        )
+        .outerjoin(ArbLeg, ArbLeg.intent_id == ArbIntent.id)
+        .group_by(ArbIntent.id)
+        .order_by(ArbIntent.id)
+    )
+    totals: dict[str, _PairTotals] = {}
+    for pair, kind, outcome, fees, flow, paid, sold_cost, sold, sellers, bought_cost, bought, buyers in session.execute(
+        query
+    ):
+        pair_totals = totals.setdefault(pair, _PairTotals())
+        net = Decimal(flow) - Decimal(fees) + Decimal(paid)
+        pair_totals.add(kind, Decimal(fees), Decimal(paid), net, _flat_after(outcome or {}))
+        if sellers == 1 and buyers == 1:
+            sold_price, bought_price = Decimal(sold_cost) / Decimal(sold), Decimal(bought_cost) / Decimal(bought)
+            pair_totals.captured(kind, (sold_price - bought_price) / ((sold_price + bought_price) / 2) * 10_000)
+    return [totals[pair].summary(pair) for pair in sorted(totals)]
+
+
+@dataclass
+class _PairTotals:
+    intents: int = 0
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    net: Decimal = ZERO
+    realised: Decimal = ZERO
+    spreads: dict[str, list[Decimal]] = field(default_factory=lambda: {"entry": [], "exit": []})
+
+    def add(self, kind: str, fees: Decimal, funding: Decimal, net: Decimal, flat_after: bool) -> None:
+        self.intents += 1
+        self.fees, self.funding, self.net = self.fees + fees, self.funding + funding, self.net + net
+        if flat_after:
+            self.realised = self.net
+
+    def captured(self, kind: str, bps: Decimal) -> None:
+        if kind in self.spreads:
+            self.spreads[kind].append(bps)
+
+    def summary(self, pair: str) -> PairSummary:
+        def average(kind: str) -> Decimal | None:
+            found = self.spreads[kind]
+            return sum(found, ZERO) / len(found) if found else None
+
+        return PairSummary(
+            pair, self.intents, self.fees, self.funding, self.net, self.realised, average("entry"), average("exit")
+        )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PLACE_ORDER = "workers.orders.place_order"
 CANCEL_ORDER = "workers.orders.cancel_order"
 SYNC_ORDER = "workers.orders.sync_order"
+WATCH_TRAILING_STOPS = "workers.orders.watch_trailing_stops"
 RECORD_FILLS = "workers.orders.record_fills"
 FLATTEN = "workers.stop.flatten"
 CLOSE_BOT = "workers.stop.close_bot"
@@ -46,6 +47,7 @@ PING = "workers.maintenance.ping"
 DELIVER_NOTIFICATION = "workers.notifications.deliver"
 DAILY_BACKUP = "workers.backups.daily_backup"
 LEDGER_CHECK = "workers.maintenance.ledger_check"
+REQUEUE_STUCK_NOTIFICATIONS = "workers.notifications.requeue_stuck"
 
 
 def _send(
@@ -65,6 +67,10 @@ def send_cancel_order(order_id: int, *, app: Celery | None = None) -> AsyncResul
 
 def send_sync_order(order_id: int, *, app: Celery | None = None) -> AsyncResult:
     return _send(app, SYNC_ORDER, [order_id])
+
+
+def send_watch_trailing_stops(*, app: Celery | None = None) -> AsyncResult:
+    return _send(app, WATCH_TRAILING_STOPS, ignore_result=True)
 
 
 def send_record_fills(broker_id: int, symbol: str, *, countdown: float, app: Celery | None = None) -> AsyncResult:

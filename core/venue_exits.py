@@ -83,6 +83,8 @@ def _replace(session: Session, order: Order, quantity: Decimal) -> int:
         source=order.source,
         source_ref=order.source_ref,
         oco_group=order.oco_group,
+        trail_pct=order.trail_pct,
+        ladder_group=order.ladder_group,
     )
     return record_order(session, order.user_id, intent).id
 

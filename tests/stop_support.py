@@ -80,7 +80,7 @@ def protected_entry(trader: Trader, stop_loss: str = "1000") -> tuple[int, int]:
         alert.payload = {**alert.payload, "stop_loss": stop_loss}
     entry_id = bought(trader, "0.01", source="webhook", source_ref=str(alert_id))
     with session_scope() as session:
-        stop_id = record_protection(session, entry_id).id
+        stop_id = record_protection(session, entry_id)[0].id
     assert placement.place(stop_id).state == "open"
     return webhook_id, stop_id
 

@@ -22,6 +22,12 @@ def submitted_notice(order_id: int, queued: bool) -> tuple[str, str]:
     outcome = await_venue(order_id)
     if outcome.state in ("rejected", "expired"):
         return f"Order #{order_id} {outcome.state}: {outcome.error or 'no reason given'}", "error"
+    if outcome.watched:
+        return (
+            f"Order #{order_id} recorded: this venue has no trailing stop, so Aristobot watches the price and "
+            "sells (buys) at market once it crosses the trail.",
+            "success",
+        )
     if not outcome.answered:
         return f"Order #{order_id} submitted; the venue has not answered yet, its state updates below.", "success"
     return f"Order #{order_id} submitted: {outcome.state.replace('_', ' ')}.", "success"

@@ -1,21 +1,24 @@
 """Statistics: realised and unrealised P&L per broker, symbol and source from our own fill ledger,
-round-trip statistics, the cumulative realised P&L chart, the filters kept in the URL
-(webapp/statistics_filters.py), CSV exports of the round trips and of the fills."""
+round-trip statistics, the filters kept in the URL (webapp/statistics_filters.py), CSV exports of the round
+trips and of the fills; the live daily curve's charts and metric tables (webapp/statistics_charts.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from core.infra.db import new_session
 from core.ledger.cache import ledger_view
 from core.ledger.entries import LedgerFill
-from core.ledger.loading import fetch_marks, load_ledger
+from core.ledger.live_metrics import LIVE_METRICS
+from core.ledger.loading import fetch_marks
 from core.ledger.report import Report, fills_csv, report_of_books, trips_csv
+from webapp import statistics_charts as live
+from webapp.statistics_arbitrage import arbitrage_summaries
 from webapp.statistics_filters import (
     PERIODS,
     SIDES,
@@ -32,11 +35,9 @@ RECENT_TRIPS = 100
 
 
 def _fills(session, filters: Filters) -> list[LedgerFill]:
-    """The fills of the books in view, up to the window's end (matching needs each book whole)."""
-    fills = load_ledger(
-        session, current_user.id, broker_ids=filters.broker_ids, symbol=filters.symbol, until=filters.window.end
-    )
-    return [fill for fill in fills if filters.keeps(fill)]
+    """The fills of the books in view, up to the window's end (matching needs each book whole), from the
+    trader's kept ledger (core/ledger/cache.py)."""
+    return ledger_view(session, current_user.id, filters.window.end).fills_of(filters.keeps)
 
 
 def _report(session, filters: Filters, choices: Choices, *, with_marks: bool) -> Report:
@@ -73,12 +74,47 @@ def index():
             filters = parse_filters(request.args, choices)
         except FilterError as err:
             return _page(choices, Filters(), error=str(err), report=None), 400
+        fills = _fills(session, filters)
         report = _report(session, filters, choices, with_marks=True)
-    chart = {
-        quote: [{"time": second, "value": str(value)} for second, value in points]
-        for quote, points in report.chart.items()
-    }
-    return _page(choices, filters, error=None, report=report, chart=chart, recent=report.trips[::-1][:RECENT_TRIPS])
+        etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
+        chart = live.chart_data(view.curves())
+        strategies = live.strategy_rows(view, report.trips, choices)
+        bots = live.bot_rows(session, current_user.id, view, report.trips, choices)
+    return _page(
+        choices,
+        filters,
+        error=None,
+        report=report,
+        chart=chart,
+        chart_etag=etag,
+        strategy_rows=strategies,
+        bot_rows=bots,
+        metric_keys=LIVE_METRICS,
+        recent=report.trips[::-1][:RECENT_TRIPS],
+        arbitrage=arbitrage_summaries(),
+    )
+
+
+@bp.route("/charts.json")
+@login_required
+def charts():
+    """The filtered view's daily curve per quote asset (the page's charts poll it: live as fills arrive);
+    304 while nothing it depends on changed (webapp/statistics_charts.py charts_etag)."""
+    with new_session() as session:
+        choices = load_choices(session, current_user.id)
+        try:
+            filters = parse_filters(request.args, choices)
+        except FilterError as err:
+            return jsonify(error=str(err)), 400
+        etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
+        if etag in request.if_none_match:
+            return Response(status=304, headers={"ETag": f'"{etag}"'})
+        fills = _fills(session, filters)
+        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
+    response = jsonify(live.chart_data(view.curves()))
+    response.set_etag(etag)
+    return response
 
 
 def _export(kind: str, rows: Callable[[Session, Filters, Choices], str]) -> Response:

@@ -21,7 +21,7 @@ from core.exchanges.rules import decimal_str
 from core.infra.bus import order_events_channel
 from core.infra.db import new_session, session_scope
 from core.models import BrokerConnection, Fill, Order, VenueAnswer, VenueFinding
-from core.orders import dispatch
+from core.orders import dispatch, trailing_watch
 from core.orders.ticket import Ticket, check_ticket, record_ticket
 from webapp import sse, trading_market
 from webapp.order_notices import claim_confirmation, submitted_notice
@@ -35,7 +35,8 @@ bp.add_app_template_filter(decimal_str, "dec")  # 2.5E+3 -> 2500 in every table
 OPEN_STATES = ("new", "sent", "unknown", "open", "partially_filled")
 HISTORY_LIMIT = 500
 RECENT_LIMIT = 10
-TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price")
+TICKET_FIELDS = ("symbol", "side", "type", "size", "size_mode", "price", "stop_price", "trail_pct", "ladder")
+LADDER_TEXT_MAX = 400
 
 
 def _decimal(name: str) -> Decimal | None:
@@ -65,6 +66,8 @@ def _ticket_from_form() -> Ticket:
         size=size,
         price=_decimal("price"),
         stop_price=_decimal("stop_price"),
+        trail_pct=_decimal("trail_pct"),
+        ladder=(request.form.get("ladder") or "")[:LADDER_TEXT_MAX],
     )
 
 
@@ -112,7 +115,8 @@ def index():
             chosen_label=labels.get(chosen, ""),
             form=request.args,
             live=bool(connections),
-            orders=_open(session),
+            orders=(orders := _open(session)),
+            watches=trailing_watch.watched_levels(session, orders),
             recent=_recent(session),
             labels=labels,
         )
@@ -149,13 +153,13 @@ def submit():
             if not claim_confirmation(request.form.get("nonce", "")):
                 flash("This confirmation was already used: the order was submitted once, not again.", "error")
                 return redirect(url_for("trading.index", broker=checked.ticket.broker_id))
-            order = record_ticket(session, current_user.id, checked)
-            order_id = order.id
+            order_ids = [order.id for order in record_ticket(session, current_user.id, checked)]
     except ExchangeError as err:
         flash(f"Order not placed: {err.message if not err.venue else err}", "error")
         return redirect(_ticket_url(request.form))
-    queued = dispatch.enqueue_order(order_id)
-    flash(*submitted_notice(order_id, queued))
+    for order_id in order_ids:  # a ladder's rungs, each its own order
+        queued = dispatch.enqueue_order(order_id)
+        flash(*submitted_notice(order_id, queued))
     ticket = checked.ticket  # the next ticket starts like this one, without its size and prices
     return redirect(
         url_for(
@@ -219,7 +223,14 @@ def _labels(session) -> dict[int, str]:
 
 def _open_orders_html(**notice) -> str:
     with new_session() as session:
-        return render_template("trading/_open_orders.html", orders=_open(session), labels=_labels(session), **notice)
+        orders = _open(session)
+        return render_template(
+            "trading/_open_orders.html",
+            orders=orders,
+            watches=trailing_watch.watched_levels(session, orders),
+            labels=_labels(session),
+            **notice,
+        )
 
 
 @bp.get("/open")

@@ -1,7 +1,8 @@
 """The Trading page's market: the symbol's chart (the heartbeat's stored candles, then live through the
 Heartbeat page's SSE stream) with our fills and open orders drawn on it, the last price, the change over
-24 h, the best bid and ask, and the positions on that symbol with "Close at market". Prices come from what
-the heartbeat stored (core/candles/marks.py): no venue call on a page view."""
+24 h, the best bid and ask, a small depth view, and the positions on that symbol with "Close at market".
+Prices and books come from what the heartbeat stored (core/candles/marks.py): no venue call on a page view.
+The symbol asked for must be one the connection lists: anything else is a 404, never a Redis key."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, abort, jsonify, render_template
 from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.brokers import symbol_rules
+from core.brokers import symbol_rules, symbols_of
 from core.candles.marks import StoredPrices
 from core.infra.db import new_session
 from core.models import BrokerConnection, Fill, Order
@@ -55,8 +56,12 @@ def market_of(session: Session, broker: BrokerConnection, symbol: str) -> Market
 
 
 def _chosen(session: Session) -> tuple[BrokerConnection, str]:
+    """The trader's connection and one of the symbols it lists (else 404)."""
     broker = owned_or_404(session, BrokerConnection, request.args.get("broker", type=int) or 0)
-    return broker, (request.args.get("symbol") or "").upper()[:32]
+    symbol = (request.args.get("symbol") or "").upper()
+    if symbol not in symbols_of(session, broker.id):
+        abort(404, description=f"{broker.label} lists no such market. Choose one from the Market list.")
+    return broker, symbol
 
 
 @bp.get("/summary")
@@ -75,6 +80,17 @@ def summary():
             if reference and last is not None:
                 change = (last - reference) / reference * 100
         return render_template("trading/_market.html", market=market, last=last, top=top, change=change)
+
+
+@bp.get("/depth")
+@login_required
+def depth():
+    """The symbol's small book as the feeds stored it: bids and asks with their cumulative sizes."""
+    with new_session() as session:
+        broker, symbol = _chosen(session)
+        market = market_of(session, broker, symbol)
+        book = StoredPrices(session.connection()).depth(market.source_symbol) if market.source_symbol else None
+    return render_template("trading/_depth.html", market=market, book=book)
 
 
 @bp.get("/positions")

@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError
 from core import tasks
 from core.exchanges.errors import ExchangeError
 from core.infra.bus import fills_pending, get_redis
-from core.orders import fills, placement
+from core.orders import fills, placement, trailing_watch
+from core.orders.submit import enqueue_placement
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,17 @@ def cancel_order(order_id: int) -> dict:
 @shared_task(name=tasks.SYNC_ORDER, acks_late=True, **RETRY)
 def sync_order(order_id: int) -> dict:
     return placement.sync(order_id).as_dict()
+
+
+@shared_task(name=tasks.WATCH_TRAILING_STOPS, acks_late=True, ignore_result=True, expires=trailing_watch.WATCH_EVERY_S)
+def watch_trailing_stops() -> list[int]:
+    """Emulated trailing stops: follow the heartbeat's prices, send the crossed ones (core.orders.trailing_watch)."""
+    return trailing_watch.watch_pass(lambda order_id: enqueue_placement(current_app, order_id))
+
+
+@current_app.on_after_configure.connect
+def _schedule(sender, **_kwargs) -> None:
+    sender.add_periodic_task(trailing_watch.WATCH_EVERY_S, watch_trailing_stops.s(), name="watch-trailing-stops")
 
 
 @shared_task(name=tasks.RECORD_FILLS, acks_late=True, ignore_result=True, **RETRY)

@@ -162,11 +162,16 @@ class BotParity:
         return [{**row, "rules": [rule_of(d) for d in row["differences"]]} for row in self.comparison.rows]
 
 
+def run_period(bot: Bot, run: BacktestRun) -> LivePeriod:
+    """The live period a run of this bot covers (its first candle is `candles_needed` before the first decision)."""
+    assert run.start_ms is not None and run.end_ms is not None
+    return LivePeriod(run.start_ms + (bot.candles_needed - 1) * timeframe_ms(bot.timeframe), run.start_ms, run.end_ms)
+
+
 def compare_run(session: Session, bot: Bot, run: BacktestRun) -> BotParity:
     """The bot's live trades beside a finished run of its live period, paired one by one."""
     span = timeframe_ms(bot.timeframe)
-    assert run.start_ms is not None and run.end_ms is not None
-    period = LivePeriod(run.start_ms + (bot.candles_needed - 1) * span, run.start_ms, run.end_ms)
+    period = run_period(bot, run)
     after_first = period.first_decision_ms + span  # the first fill a decision can make is in the next candle
     live = [t for t in live_trades(bot_fills(session, bot.id), span) if after_first <= t.entry_ms <= period.end_ms]
     for trade in live:

@@ -1,5 +1,5 @@
-"""Prices from what the heartbeat already stored, for pages that must not call a venue: the last top of book
-(Redis, written by the feeds on every book tick), the last closed 1m candle, and the closes of a timeframe
+"""Prices from what the heartbeat already stored, for pages that must not call a venue: the last top of book and
+small book (Redis, written by the feeds on every book tick), the last closed 1m candle, and the closes of a timeframe
 over a period (Postgres). Symbols of any venue are read on the heartbeat through the one symbol table; an
 asset is priced in dollars (its dollar listing on the heartbeat; a dollar stablecoin is worth 1)."""
 
@@ -16,10 +16,11 @@ import redis
 from sqlalchemy import Connection
 
 from core.candles.candle import timeframe_ms
+from core.candles.depth import StoredDepth, read_stored
 from core.candles.source_symbols import UnknownMapping, map_symbol, symbol_on
 from core.candles.sources import heartbeat
 from core.candles.store import load_candles
-from core.infra.bus import book_key, get_redis
+from core.infra.bus import book_key, depth_key, get_redis
 
 log = logging.getLogger(__name__)
 DOLLARS = frozenset({"USD", "USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD"})
@@ -64,6 +65,15 @@ class StoredPrices:
             return Top(Decimal(body["bid"]), Decimal(body["ask"])) if body else None
         except (redis.RedisError, ValueError, KeyError, InvalidOperation) as exc:
             log.warning("stored_top_unreadable", extra={"symbol": symbol, "error": str(exc)[:200]})
+            return None
+
+    def depth(self, symbol: str) -> StoredDepth | None:
+        """The symbol's last small book (None: none stored, or it expired)."""
+        try:
+            raw = (self._client or get_redis()).get(depth_key(self.venue, symbol))
+            return read_stored(raw) if raw else None
+        except (redis.RedisError, ValueError, KeyError, TypeError, InvalidOperation) as exc:
+            log.warning("stored_depth_unreadable", extra={"symbol": symbol, "error": str(exc)[:200]})
             return None
 
     def last_close(self, symbol: str) -> Decimal | None:

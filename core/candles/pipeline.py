@@ -25,6 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import percentiles
 from core.candles.aggregate import OutOfOrder, SymbolAggregator
 from core.candles.candle import MINUTE_MS, ClosedCandle
+from core.candles.depth import Depth
+from core.candles.source_protocols import BinanceProtocol
 from core.candles.store import (
     STREAM_MAXLEN,
     candle_event,
@@ -33,8 +35,8 @@ from core.candles.store import (
     store_candles,
 )
 from core.candles.ticks import TickHook, enqueue_due_ticks
-from core.exchanges.spot.binance_klines import BookTick, ControlReply, KlineUpdate, MalformedMessage, parse_message
-from core.infra.bus import book_key, live_channel
+from core.exchanges.spot.binance_klines import BookTick, ControlReply, KlineUpdate, MalformedMessage
+from core.infra.bus import book_key, depth_key, live_channel
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ STORE_RETRY_S = 0.5
 
 GapFiller = Callable[[str, int, int], list[ClosedCandle]]  # (symbol, first open, last open) -> 1m candles
 # One raw websocket message -> what it says (core.candles.source_protocols has one per venue).
-Parser = Callable[[str | bytes], Sequence[KlineUpdate | BookTick | ControlReply]]
+Parser = Callable[[str | bytes], Sequence[KlineUpdate | BookTick | Depth | ControlReply]]
 
 
 @dataclass
@@ -105,7 +107,7 @@ class CandlePipeline:
         self.tick_hook = tick_hook
         self.clock = clock
         self.stream_maxlen = stream_maxlen
-        self.parse: Parser = parse or (lambda raw: [parse_message(raw, venue)])
+        self.parse: Parser = parse or BinanceProtocol(venue).parse
         self.stats = FeedStats()
         self.aggregators: dict[str, SymbolAggregator] = {}
         self._published: dict[tuple[str, str], int] = {}  # (symbol, tf) -> last open time streamed
@@ -141,6 +143,7 @@ class CandlePipeline:
         minutes: list[ClosedCandle] = []
         forming: dict[str, ClosedCandle] = {}
         books: dict[str, BookTick] = {}
+        depths: dict[str, Depth] = {}
         for raw in raws:
             self.stats.messages += 1
             try:
@@ -158,11 +161,13 @@ class CandlePipeline:
                 self.stats.symbols.setdefault(symbol, SymbolStatus()).last_message_ts = now
                 if isinstance(message, BookTick):
                     books[symbol] = message
+                elif isinstance(message, Depth):
+                    depths[symbol] = message
                 elif message.closed:
                     minutes.append(message.candle)
                 else:
                     forming[symbol] = message.candle
-        self.ingest_minutes(minutes, extra_events=self._live_events(forming, books))
+        self.ingest_minutes(minutes, extra_events=self._live_events(forming, books, depths))
 
     def _malformed(self, exc: MalformedMessage, raw: str | bytes) -> None:
         self.stats.malformed += 1
@@ -173,7 +178,9 @@ class CandlePipeline:
                 extra={"venue": self.venue, "error": str(exc), "sample": str(raw[:120]), "count": self.stats.malformed},
             )
 
-    def _live_events(self, forming: dict[str, ClosedCandle], books: dict[str, BookTick]) -> list[tuple]:
+    def _live_events(
+        self, forming: dict[str, ClosedCandle], books: dict[str, BookTick], depths: dict[str, Depth]
+    ) -> list[tuple]:
         events = []
         for symbol, candle in forming.items():
             events.append(("publish", live_channel(self.venue, symbol), candle_event(candle, "forming")))
@@ -181,6 +188,9 @@ class CandlePipeline:
             body = json.dumps({"type": "book", "venue": self.venue, **book.fields()}, separators=(",", ":"))
             events.append(("set", book_key(self.venue, symbol), body))
             events.append(("publish", live_channel(self.venue, symbol), body))
+        at_ms = int(time.time() * 1000)  # when it arrived, by the wall clock the pages read it with
+        for symbol, depth in depths.items():
+            events.append(("set", depth_key(self.venue, symbol), depth.body(at_ms)))
         return events
 
     def ingest_minutes(self, minutes: Sequence[ClosedCandle], extra_events: Sequence[tuple] = ()) -> list[ClosedCandle]:

@@ -7,9 +7,12 @@
 - Kraken (websocket v2): `{"method":"subscribe","params":{"channel":"ohlc","symbol":[...],"interval":1}}`, pushes
   `{"channel":"ohlc","type":"snapshot"|"update","data":[{symbol, open, high, low, close, volume, interval_begin}]}`.
 
+Each also follows the symbols' small book (core.candles.depth): Binance `<sym>@depth10`, Bitget `books15`, Kraken
+`book` depth 10.
+
 Bitget and Kraken have no closed flag: a minute is final when a row of a later minute arrives, or (no trade
 since: Kraken then sends nothing) when the feed finds it over by a grace period (CloseOnNext.overdue).
-Each parser turns one raw message into a list of KlineUpdate / BookTick / ControlReply; what it cannot use
+Each parser turns one raw message into a list of KlineUpdate / BookTick / Depth / ControlReply; what it cannot use
 raises MalformedMessage with a reason.
 """
 
@@ -18,10 +21,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
 from core.candles.candle import MINUTE_MS, ClosedCandle
+from core.candles.depth import (
+    BITGET_DEPTH_CHANNEL,
+    BITGET_SNAPSHOT_CHANNELS,
+    DEPTH_LEVELS,
+    Depth,
+    KrakenBooks,
+    binance_partial,
+    bitget_books,
+    non_negative,
+)
 from core.candles.source_symbols import from_ws_symbol, ws_symbol
 from core.exchanges.spot.binance_klines import (
     WS_BASE,
@@ -29,10 +42,11 @@ from core.exchanges.spot.binance_klines import (
     ControlReply,
     KlineUpdate,
     MalformedMessage,
-    parse_message,
+    decode,
+    parse_decoded,
 )
 
-Message = KlineUpdate | BookTick | ControlReply
+Message = KlineUpdate | BookTick | Depth | ControlReply
 
 
 class KlineProtocol(Protocol):
@@ -60,12 +74,14 @@ class BinanceProtocol:
     keepalive: str | None = None
 
     def __init__(self, venue: str, book_ticker: bool = True):
+        """`book_ticker`: follow the symbols' books too (top of book and depth)."""
         self.venue = venue
         self.book_ticker = book_ticker
 
     def streams(self, symbol: str) -> list[str]:
         lower = symbol.lower()
-        return [f"{lower}@kline_1m"] + ([f"{lower}@bookTicker"] if self.book_ticker else [])
+        books = [f"{lower}@bookTicker", f"{lower}@depth{DEPTH_LEVELS}"] if self.book_ticker else []
+        return [f"{lower}@kline_1m", *books]
 
     def url(self, ws_base: str, symbols: list[str]) -> str:
         return f"{ws_base}/stream?streams={'/'.join(s for symbol in symbols for s in self.streams(symbol))}"
@@ -77,7 +93,11 @@ class BinanceProtocol:
         return [json.dumps({"method": "SUBSCRIBE", "params": self.streams(symbol), "id": request_id})]
 
     def parse(self, raw: str | bytes) -> list[Message]:
-        return [parse_message(raw, self.venue)]
+        message = decode(raw)
+        stream = message.get("stream")
+        if isinstance(stream, str) and "@depth" in stream:
+            return [binance_partial(stream, message.get("data"), self.venue)]
+        return [parse_decoded(message, self.venue)]
 
     def overdue(self, before_ms: int) -> list[ClosedCandle]:
         return []  # `k.x` closes every minute
@@ -110,13 +130,7 @@ class CloseOnNext:
 
 
 def _number(value: Any, name: str) -> Decimal:
-    try:
-        number = Decimal(str(value)) if isinstance(value, int | float | str | Decimal) else None
-    except InvalidOperation:
-        number = None
-    if number is None or isinstance(value, bool) or not number.is_finite() or number < 0:
-        raise MalformedMessage(f"field {name!r} missing or not a non-negative number")
-    return number
+    return non_negative(value, f"field {name!r}")
 
 
 def _candle(venue: str, symbol: str, open_time: int, ohlcv: Iterable[Any], event_ms: int | None) -> ClosedCandle:
@@ -142,13 +156,13 @@ def _object(raw: str | bytes) -> dict[str, Any] | None:
 
 
 class _ClosedByNextMinute:
-    """What the protocols of venues without a closed flag share: one subscribe message per connection (and per
+    """What the protocols of venues without a closed flag share: subscribe messages per connection (and per
     symbol added), and a fresh CloseOnNext per connection (a new connection starts with a snapshot)."""
 
     def __init__(self) -> None:
         self.closes = CloseOnNext()
 
-    def _subscribe(self, symbols: list[str], request_id: int) -> str:
+    def _subscribe(self, symbols: list[str], request_id: int) -> list[str]:
         raise NotImplementedError
 
     def url(self, ws_base: str, symbols: list[str]) -> str:
@@ -156,10 +170,10 @@ class _ClosedByNextMinute:
 
     def on_connect(self, symbols: list[str]) -> list[str]:
         self.closes = CloseOnNext()
-        return [self._subscribe(symbols, 0)] if symbols else []
+        return self._subscribe(symbols, 0) if symbols else []
 
     def add(self, symbol: str, request_id: int) -> list[str]:
-        return [self._subscribe([symbol], request_id)]
+        return self._subscribe([symbol], request_id)
 
     def overdue(self, before_ms: int) -> list[ClosedCandle]:
         return self.closes.overdue(before_ms)
@@ -169,9 +183,13 @@ class BitgetProtocol(_ClosedByNextMinute):
     venue = "bitget"
     keepalive: str | None = "ping"  # answered by the text "pong"
 
-    def _subscribe(self, symbols: list[str], request_id: int) -> str:  # Bitget's subscribe takes no request id
-        args = [{"instType": "SPOT", "channel": "candle1m", "instId": ws_symbol("bitget", s)} for s in symbols]
-        return json.dumps({"op": "subscribe", "args": args})
+    def _subscribe(self, symbols: list[str], request_id: int) -> list[str]:  # Bitget's subscribe takes no request id
+        args = [
+            {"instType": "SPOT", "channel": channel, "instId": ws_symbol("bitget", s)}
+            for s in symbols
+            for channel in ("candle1m", BITGET_DEPTH_CHANNEL)
+        ]
+        return [json.dumps({"op": "subscribe", "args": args})]
 
     def parse(self, raw: str | bytes) -> list[Message]:
         message = _object(raw)
@@ -183,10 +201,12 @@ class BitgetProtocol(_ClosedByNextMinute):
             if message["event"] == "error":
                 return [ControlReply(None, str(message.get("msg") or message.get("code"))[:200], symbol or None)]
             return [ControlReply(None, None, symbol or None)]
-        if arg.get("channel") != "candle1m":
+        if arg.get("channel") != "candle1m" and arg.get("channel") not in BITGET_SNAPSHOT_CHANNELS:
             raise MalformedMessage(f"unknown channel {str(arg.get('channel'))[:20]!r}")
         if not symbol.isalnum() or len(symbol) > 32:
             raise MalformedMessage("field 'arg.instId' (symbol) missing or invalid")
+        if arg["channel"] in BITGET_SNAPSHOT_CHANNELS:
+            return [bitget_books(message, symbol, self.venue)]
         rows = message.get("data")
         if not isinstance(rows, list):
             raise MalformedMessage("candle push without a 'data' list")
@@ -223,9 +243,23 @@ class KrakenProtocol(_ClosedByNextMinute):
     venue = "kraken"
     keepalive: str | None = None  # its heartbeat channel comes on its own after any subscription
 
-    def _subscribe(self, symbols: list[str], request_id: int) -> str:
-        params = {"channel": "ohlc", "symbol": [ws_symbol("kraken", s) for s in symbols], "interval": 1}
-        return json.dumps({"method": "subscribe", "params": {**params, "snapshot": True}, "req_id": request_id})
+    def __init__(self) -> None:
+        super().__init__()
+        self.books = KrakenBooks(self.venue)
+
+    def on_connect(self, symbols: list[str]) -> list[str]:
+        self.books = KrakenBooks(self.venue)  # each connection starts with a snapshot of each book
+        return super().on_connect(symbols)
+
+    def _subscribe(self, symbols: list[str], request_id: int) -> list[str]:
+        spelled = [ws_symbol("kraken", s) for s in symbols]
+        channels = [{"channel": "ohlc", "interval": 1}, {"channel": "book", "depth": DEPTH_LEVELS}]
+        return [
+            json.dumps(
+                {"method": "subscribe", "params": {**c, "symbol": spelled, "snapshot": True}, "req_id": request_id}
+            )
+            for c in channels
+        ]
 
     def parse(self, raw: str | bytes) -> list[Message]:
         message = _object(raw)
@@ -243,6 +277,8 @@ class KrakenProtocol(_ClosedByNextMinute):
         channel = message.get("channel")
         if channel in ("heartbeat", "status"):
             return []
+        if channel == "book":
+            return list(self.books.apply(message))
         if channel != "ohlc":
             raise MalformedMessage(f"unknown channel {str(channel)[:20]!r}")
         rows = message.get("data")

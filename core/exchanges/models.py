@@ -13,7 +13,9 @@ from typing import Any, Literal, get_args
 from core.exchanges.errors import InvalidOrder
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit", "stop_loss", "take_profit", "stop_loss_limit", "take_profit_limit"]
+OrderType = Literal[
+    "market", "limit", "stop_loss", "take_profit", "stop_loss_limit", "take_profit_limit", "trailing_stop"
+]
 OrderStatus = Literal["open", "partially_filled", "filled", "cancelled", "rejected", "expired"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 
@@ -21,6 +23,11 @@ ORDER_TYPES: frozenset[str] = frozenset(get_args(OrderType))
 LIMIT_PRICED_TYPES = frozenset({"limit", "stop_loss_limit", "take_profit_limit"})
 TRIGGERED_TYPES = frozenset({"stop_loss", "take_profit", "stop_loss_limit", "take_profit_limit"})
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
+# A trailing stop trails the best price since it activated by `trail_pct` % and sells (buys) at market once
+# the price falls (rises) that far from it; its optional `stop_price` is the activation price.
+MAX_TRAIL_PCT = Decimal(50)
+# The trails our tickets, webhooks and bots accept: what Binance's trailingDelta takes (10..2000 basis points).
+TRAIL_PCT_RANGE = (Decimal("0.1"), Decimal(20))
 
 
 def _require_decimal(name: str, value: object, *, positive: bool = True) -> None:
@@ -73,6 +80,7 @@ class OrderRequest:
     price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: TimeInForce = "GTC"
+    trail_pct: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.client_order_id:
@@ -85,7 +93,7 @@ class OrderRequest:
             raise InvalidOrder(f"unknown order type {self.type!r}; expected one of {sorted(ORDER_TYPES)}")
         if self.time_in_force not in ("GTC", "IOC", "FOK"):
             raise InvalidOrder(f"time_in_force must be GTC, IOC or FOK, got {self.time_in_force!r}")
-        for name in ("quantity", "quote_quantity", "price", "stop_price"):
+        for name in ("quantity", "quote_quantity", "price", "stop_price", "trail_pct"):
             _require_decimal(name, getattr(self, name))
         if (self.quantity is None) == (self.quote_quantity is None):
             raise InvalidOrder("give exactly one of quantity or quote_quantity")
@@ -97,8 +105,15 @@ class OrderRequest:
             raise InvalidOrder(f"a {self.type} order takes no limit price")
         if self.type in TRIGGERED_TYPES and self.stop_price is None:
             raise InvalidOrder(f"a {self.type} order needs a stop_price")
-        if self.type not in TRIGGERED_TYPES and self.stop_price is not None:
+        if self.type not in TRIGGERED_TYPES and self.type != "trailing_stop" and self.stop_price is not None:
             raise InvalidOrder(f"a {self.type} order takes no stop_price")
+        if self.type == "trailing_stop":
+            if self.trail_pct is None or self.trail_pct >= MAX_TRAIL_PCT:
+                raise InvalidOrder(f"a trailing stop needs its trail: a % above 0 and below {MAX_TRAIL_PCT}")
+            if self.quantity is None:
+                raise InvalidOrder("a trailing stop is sized by quantity")
+        elif self.trail_pct is not None:
+            raise InvalidOrder(f"a {self.type} order takes no trail")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ def round_and_validate(
         raise InvalidOrder(f"order is for {order.symbol} but the rules are for {rules.symbol}")
     if not rules.trading:
         raise InvalidOrder(f"{rules.symbol} is not trading on the venue right now")
+    if order.type == "trailing_stop" and order.type not in rules.order_types:
+        raise InvalidOrder(f"{rules.symbol} has no trailing stop at this venue (a native trailing stop is needed)")
     if rules.order_types and order.type not in rules.order_types:
         raise InvalidOrder(
             f"{rules.symbol} does not accept {order.type} orders (accepted: {', '.join(sorted(rules.order_types))})"

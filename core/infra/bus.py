@@ -90,6 +90,11 @@ def book_key(venue: str, symbol: str) -> str:
     return f"{PREFIX}:book:{venue}:{symbol}"
 
 
+def depth_key(venue: str, symbol: str) -> str:
+    """The last small book (core.candles.depth, JSON), expiring a minute after the feeds stop writing it."""
+    return f"{PREFIX}:depth:{venue}:{symbol}"
+
+
 def bot_tick_claim(idempotency_key: str) -> str:
     """SET NX per due bot tick: a candle seen twice never ticks a bot twice."""
     return f"{PREFIX}:ticks:{idempotency_key}"
@@ -114,9 +119,15 @@ def backtest_run_progress(run_id: int) -> str:
 
 
 # Arbitrage
-ARB_STATUS = f"{PREFIX}:arb:status"
+ARB_STATUS = f"{PREFIX}:arb:status"  # the prefix of each pair's status key: arb_status_key(pair)
+ARB_PAIRS = f"{PREFIX}:arb:pairs"  # JSON list of the pairs the running engine trades, in config order
 ARB_STATUS_CHANNEL = f"{PREFIX}:arb:status-updates"
 ARB_COMMANDS = f"{PREFIX}:arb:commands"  # list: the admins' commands to the engine (core/arb_commands.py), FIFO
+
+
+def arb_status_key(pair: str) -> str:
+    """One pair's status, published by the arb engine for the Arbitrage page."""
+    return f"{ARB_STATUS}:{pair}"
 
 
 # Venues

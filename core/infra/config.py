@@ -139,6 +139,9 @@ class NotificationsConfig(Section):
     max_attempts: int = Field(default=4, ge=1, le=20)
     retry_backoff_s: float = Field(default=5.0, ge=0, le=3600)  # doubles on each retry
     send_timeout_s: int = Field(default=10, ge=1, le=120)
+    # a delivery whose task was lost is queued again (core/notifications/sweep.py)
+    requeue_after_s: int = Field(default=120, ge=10, le=86_400)
+    stale_sending_s: int = Field(default=900, ge=60, le=86_400)  # a worker killed mid-send
 
 
 class BackupsConfig(Section):

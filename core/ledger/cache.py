@@ -53,6 +53,13 @@ class LedgerView:
     incomplete: list[IncompleteFill]
     problems: list[tuple[LedgerFill, str]]
     books: dict[BookKey, Book]
+    rows: dict[BookKey, list[LedgerFill]]  # every fill per book (usable or not), in (traded_at, id) order
+
+    def fills_of(self, keeps: Callable[[LedgerFill], bool]) -> list[LedgerFill]:
+        """Every fill of the books `keeps` keeps, usable or not, in (traded_at, id) order: what
+        load_ledger gives for them."""
+        kept = [rows for rows in self.rows.values() if keeps(rows[0])]
+        return kept[0][:] if len(kept) == 1 else sorted((f for rows in kept for f in rows), key=_fill_order)
 
     def select(
         self, keeps: Callable[[LedgerFill], bool], window: Range = ALL_TIME
@@ -130,7 +137,9 @@ def _extended(session: Session, user_id: int, kept: LedgerView, mark: Watermark)
     if count + len(new) != now:
         return None  # a fill committed below the highest id held (or one gone): rebuilt whole
     sorted_new = _sorted(new)
-    usable, books = dict(kept.usable), dict(kept.books)
+    usable, books, rows = dict(kept.usable), dict(kept.books), dict(kept.rows)
+    for key, group in sorted_new.rows.items():
+        rows[key] = sorted([*rows.get(key, []), *group], key=_fill_order)
     for key, group in sorted_new.usable.items():
         usable[key] = sorted([*usable.get(key, []), *group], key=_fill_order)  # a new list: views read the old
         books[key] = one_book(usable[key])
@@ -141,6 +150,7 @@ def _extended(session: Session, user_id: int, kept: LedgerView, mark: Watermark)
         sorted([*kept.incomplete, *sorted_new.incomplete], key=lambda item: _fill_order(item.fill)),
         sorted([*kept.problems, *sorted_new.problems], key=lambda pair: _fill_order(pair[0])),
         books,
+        rows,
     )
 
 
@@ -175,12 +185,15 @@ def _rebuild(
     books = {key: one_book(group) for key, group in sorted_fills.usable.items()}
     matched = time.perf_counter()
     held = _held(mark, fills) if until is None else mark  # a range's end leaves fills out: the mark read first
-    view = LedgerView(held, fills, sorted_fills.usable, sorted_fills.incomplete, sorted_fills.problems, books)
+    view = LedgerView(
+        held, fills, sorted_fills.usable, sorted_fills.incomplete, sorted_fills.problems, books, sorted_fills.rows
+    )
     return view, {"load": loaded - started, "match": matched - loaded}
 
 
 @dataclass(frozen=True)
 class _Sorted:
+    rows: dict[BookKey, list[LedgerFill]]  # every fill per book, in the fills' order
     usable: dict[BookKey, list[LedgerFill]]  # per book, in the fills' order
     incomplete: list[IncompleteFill]
     problems: list[tuple[LedgerFill, str]]
@@ -188,16 +201,19 @@ class _Sorted:
 
 def _sorted(fills: list[LedgerFill]) -> _Sorted:
     """As entries.classify, the usable fills grouped per book and each problem with its fill."""
+    rows: dict[BookKey, list[LedgerFill]] = {}
     usable: dict[BookKey, list[LedgerFill]] = {}
     incomplete, problems = [], []
     for fill in fills:
+        key = (fill.broker_id, fill.symbol, fill.source.key)
+        rows.setdefault(key, []).append(fill)
         if reason := incomplete_reason(fill):
             incomplete.append(IncompleteFill(fill, reason))
         elif problem := ledger_problem(fill):
             problems.append((fill, problem))
         else:
-            usable.setdefault((fill.broker_id, fill.symbol, fill.source.key), []).append(fill)
-    return _Sorted(usable, incomplete, problems)
+            usable.setdefault(key, []).append(fill)
+    return _Sorted(rows, usable, incomplete, problems)
 
 
 def forget(user_id: int) -> None:

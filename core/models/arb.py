@@ -44,6 +44,9 @@ class ArbIntent(Base):
     legs: Mapped[list[ArbLeg]] = relationship(
         back_populates="intent", order_by="ArbLeg.id", cascade="all, delete-orphan"
     )
+    funding_payments: Mapped[list[ArbFunding]] = relationship(
+        back_populates="intent", order_by="ArbFunding.id", cascade="all, delete-orphan"
+    )
 
 
 class ArbLeg(Base):
@@ -70,6 +73,22 @@ class ArbLeg(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     intent: Mapped[ArbIntent] = relationship(back_populates="legs")
+
+
+class ArbFunding(Base):
+    """One funding payment a venue settled on a leg (+ received, - paid), attributed to the intent whose position
+    it was paid on: the last intent with a fill that left the pair's position open (arb/carry.py)."""
+
+    __tablename__ = "arb_funding"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    pair: Mapped[str] = mapped_column(String(64), index=True)
+    intent_id: Mapped[int | None] = mapped_column(ForeignKey("arb_intents.id", ondelete="CASCADE"), index=True)
+    venue: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    booked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    intent: Mapped[ArbIntent | None] = relationship(back_populates="funding_payments")
 
 
 class ArbPosition(Base):

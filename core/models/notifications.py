@@ -36,7 +36,8 @@ class Notification(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
-    # Outbound: none (no channel wants it), queued, sent, failed, rate_limited.
+    # Outbound: none (no channel wants it), queued, sending (claimed by a worker), retrying, sent, failed,
+    # rate_limited.
     delivery: Mapped[str] = mapped_column(String(16), default="none")
     delivery_error: Mapped[str | None] = mapped_column(String(300))
 

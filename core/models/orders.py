@@ -46,6 +46,8 @@ class Order(Base):
     source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | webhook | bot | oco
     source_ref: Mapped[str | None] = mapped_column(String(64))
     oco_group: Mapped[str | None] = mapped_column(String(64), index=True)
+    trail_pct: Mapped[Decimal | None] = mapped_column(Amount)  # a trailing stop's trail; stop_price: its activation
+    ladder_group: Mapped[str | None] = mapped_column(String(64))  # the take-profit ladder this rung belongs to
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -68,6 +70,19 @@ class Order(Base):
 
     def __repr__(self) -> str:
         return f"<Order {self.id} {self.side} {self.type} {self.symbol} {self.state}>"
+
+
+class TrailingWatch(Base):
+    """An emulated trailing stop (the venue has none): its order stays `new` while Aristobot follows the
+    heartbeat's prices; `triggered_at` is the one claim that turns it into a market order, sent once."""
+
+    __tablename__ = "trailing_watches"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    extreme: Mapped[Decimal | None] = mapped_column(Amount)  # the best price since it activated; None: not yet
+    trigger_price: Mapped[Decimal | None] = mapped_column(Amount)  # the price that crossed it
+    triggered_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class OrderEvent(Base):

@@ -3,6 +3,8 @@
 Rate-limited per user (`notifications.per_user_per_minute`, counted on the first attempt); a channel that
 was unreachable or refused is tried again by the caller after a doubling backoff, up to
 `notifications.max_attempts`; then the notification is recorded as failed, with a reason that shows no URL.
+The first attempt claims the notification (`queued` -> `sending`, one conditional UPDATE), so a delivery queued
+twice (core/notifications/sweep.py puts back those whose task was lost) is sent once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.infra.bus import get_redis, notification_rate_key
 from core.infra.config import get_settings
@@ -29,8 +31,13 @@ class Attempt:
     retry_in_s: float = 0.0
 
 
+CLAIMABLE = ("queued", "none")  # none: no channel wanted it when it was recorded (a later call may still send it)
+
+
 def deliver(notification_id: int, channel_ids: list[int] | None = None, attempt: int = 0) -> Attempt:
     settings = get_settings().file.notifications
+    if attempt == 0 and not _claim(notification_id):
+        return Attempt("already_handled")  # sent, being sent, or deleted meanwhile
     with session_scope() as session:
         notification = session.get(Notification, notification_id)
         if notification is None:
@@ -70,6 +77,18 @@ def deliver(notification_id: int, channel_ids: list[int] | None = None, attempt:
         _finish(notification_id, "retrying", reason)
         return Attempt("retrying", retry, settings.retry_backoff_s * 2**attempt)
     return _finish(notification_id, "failed", reason)
+
+
+def _claim(notification_id: int) -> bool:
+    """The first attempt takes the notification once: a second task for it (queued again) finds it taken."""
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.delivery.in_(CLAIMABLE))
+            .values(delivery="sending")
+            .returning(Notification.id)
+        ).first()
+    return claimed is not None
 
 
 def _within_rate(user_id: int, per_minute: int) -> bool:

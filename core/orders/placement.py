@@ -41,7 +41,7 @@ from core.exchanges.spot.base import Exchange
 from core.halt import HALTED, trading_halted
 from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Order
-from core.orders import answers
+from core.orders import answers, trailing_watch
 from core.orders.answers import view_of
 from core.orders.cancel_marks import mark_cancel_requested
 from core.orders.events import event_payload, publish
@@ -190,8 +190,21 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     exchange = exchange_for(session.get_one(BrokerConnection, order.broker_id))
     if offline and not exchange.has_markets:
         return None
+    triggered_at = None
     try:
-        request = fit_to_rules(exchange, request_of(order))
+        request = request_of(order)
+        if (
+            isinstance(request, OrderRequest)
+            and order.type == "trailing_stop"
+            and not exchange.native_trailing(request)
+        ):
+            # Emulated: watched while `new`, sent as a market order once its watch is claimed.
+            triggered_at = trailing_watch.arm(session, order).triggered_at
+            if triggered_at is None:
+                outcome.message = trailing_watch.WATCHING
+                return prepared
+            request = trailing_watch.market_request(order)
+        request = fit_to_rules(exchange, request)
     except REFUSALS as err:
         order.error_kind, order.error_message = err.kind, str(err)[:2000]
         _move(order, OrderState.REJECTED, "validation", outcome, {"error": str(err)[:500]})
@@ -199,7 +212,7 @@ def prepare(session: Session, order: Order, *, offline: bool = False) -> Prepare
     adjusted = store_rounded(order, request)
     _move(order, OrderState.SENT, "placement", outcome, {"rounded_from": adjusted} if adjusted else None)
     prepared.exchange, prepared.request = exchange, request
-    prepared.deadline = useful_life_end(session, order)
+    prepared.deadline = useful_life_end(session, order, since=triggered_at)  # a stop lives from its trigger
     return prepared
 
 

@@ -30,7 +30,7 @@ from core.exchanges.ratelimit import background
 from core.infra.bus import get_redis, reconcile_swept
 from core.infra.db import session_scope, utcnow
 from core.models import BrokerConnection, Fill, Order, User
-from core.orders import fills, placement
+from core.orders import fills, placement, trailing_watch
 from core.orders.states import OrderState
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,10 @@ def reconcile_broker(
         stuck_since = dict(
             session.execute(
                 select(Order.id, Order.created_at).where(
-                    Order.broker_id == broker_id, Order.state == OrderState.NEW.value, Order.created_at < cutoff
+                    Order.broker_id == broker_id,
+                    Order.state == OrderState.NEW.value,
+                    Order.created_at < cutoff,
+                    ~trailing_watch.waiting_watch(),  # an emulated trailing stop is watched, not stuck
                 )
             ).all()
         )

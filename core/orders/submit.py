@@ -36,6 +36,8 @@ class OrderIntent:
     source: str = "manual"
     source_ref: str | None = None
     oco_group: str | None = None
+    trail_pct: Decimal | None = None
+    ladder_group: str | None = None
 
 
 def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
@@ -58,6 +60,8 @@ def record_order(session: Session, user_id: int, intent: OrderIntent) -> Order:
         source=intent.source,
         source_ref=intent.source_ref,
         oco_group=intent.oco_group,
+        trail_pct=intent.trail_pct,
+        ladder_group=intent.ladder_group,
         events=[],
     )  # known empty: its first transition appends without loading the history
     session.add(order)

@@ -9,7 +9,7 @@ for the venue's budget is bounded by it.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -43,8 +43,9 @@ def useful_life_s(session: Session, order: Order) -> int:
     return manual_s
 
 
-def useful_life_end(session: Session, order: Order) -> float:
-    """Epoch seconds past which the order is no longer placed (it ends `expired` instead)."""
-    created = order.created_at or utcnow()  # not flushed yet: it is being created now
+def useful_life_end(session: Session, order: Order, *, since: datetime | None = None) -> float:
+    """Epoch seconds past which the order is no longer placed (it ends `expired` instead). `since`: when it
+    became due, if not at its creation (an emulated trailing stop, when the price crossed its trail)."""
+    created = since or order.created_at or utcnow()  # not flushed yet: it is being created now
     created = created if created.tzinfo else created.replace(tzinfo=UTC)
     return created.timestamp() + useful_life_s(session, order)

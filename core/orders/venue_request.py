@@ -27,6 +27,7 @@ def request_of(order: Order) -> OrderRequest | OcoRequest:
         price=order.price,
         stop_price=order.stop_price,
         time_in_force=cast(TimeInForce, order.time_in_force),
+        trail_pct=order.trail_pct,
     )
 
 
@@ -59,6 +60,10 @@ def fit_to_rules(exchange: Exchange, request: OrderRequest | OcoRequest) -> Orde
 def store_rounded(order: Order, request: OrderRequest | OcoRequest) -> dict[str, Any]:
     """Our record shows what the venue gets; the trader's raw numbers stay in the event detail."""
     asked = {"quantity": order.quantity, "price": order.price, "stop_price": order.stop_price}
+    if order.type == "trailing_stop" and isinstance(request, OrderRequest) and request.type == "market":
+        # An emulated trailing stop, triggered: the row keeps its activation price; only the size is sent.
+        order.quantity = request.quantity
+        return {"quantity": str(asked["quantity"])} if asked["quantity"] != order.quantity else {}
     if isinstance(request, OcoRequest):
         order.quantity, order.price, order.stop_price = request.quantity, request.limit_price, request.stop_price
     else:

@@ -11,6 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from core.exchanges.errors import InvalidOrder
+from core.exchanges.models import TRAIL_PCT_RANGE
+from core.orders.ladder import Target, targets_from_json
+
 ACTIONS = ("buy", "sell", "close", "cancel")
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 MAX_BODY_BYTES = 8 * 1024  # TradingView caps alert messages at a few KB; anything bigger is not an alert
@@ -42,6 +46,8 @@ class Alert(BaseModel):
     price: Decimal | None = None  # {{close}}: the price the alert saw (for minimum checks only)
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    trailing_stop_pct: Decimal | None = None  # a trailing stop instead of a fixed stop-loss
+    take_profit_ladder: list[dict[str, str]] | None = None  # rungs {"price"|"pct", "size_pct"}, checked
     interval: str | None = None
     time: datetime | None = None  # {{timenow}}: when TradingView fired the alert
 
@@ -197,11 +203,72 @@ def parse_alert(body: dict[str, Any], *, fixed_symbol: str | None, allowed_actio
         price=_decimal(body, "price", "close"),
         stop_loss=_decimal(body, "stop_loss", "sl"),
         take_profit=_decimal(body, "take_profit", "tp"),
+        trailing_stop_pct=_trail(body),
+        take_profit_ladder=_ladder(body),
         interval=interval,
         time=parse_time(raw_time) if raw_time else None,
     )
     check_exit_prices(alert)
+    check_exit_kinds(alert)
     return alert
+
+
+def _trail(body: dict[str, Any]) -> Decimal | None:
+    trail = _decimal(body, "trailing_stop_pct")
+    low, high = TRAIL_PCT_RANGE
+    if trail is not None and not low <= trail <= high:
+        raise AlertRejected(422, f"'trailing_stop_pct' must be between {low} and {high} (%), got {trail}")
+    return trail
+
+
+def _ladder(body: dict[str, Any]) -> list[dict[str, str]] | None:
+    """`take_profit_ladder`: 2 to 10 rungs `{"price": 64000, "size_pct": 50}` or `{"pct": 4, "size_pct": 50}`
+    (`pct`: % from the entry's fill price), sizes adding up to 100."""
+    raw = body.get("take_profit_ladder")
+    if raw is None or _placeholder(raw):
+        return None
+    try:
+        targets = targets_from_json(raw)
+    except InvalidOrder as err:
+        raise AlertRejected(422, f"'take_profit_ladder': {err.message}") from None
+    for number, target in enumerate(targets, 1):
+        for name in ("price", "pct", "size_pct"):
+            value = getattr(target, name)
+            problem = amount_problem(value) if value is not None else None
+            if problem:
+                raise AlertRejected(422, f"'take_profit_ladder' rung {number} {name} {problem}")
+    return [_rung_json(target) for target in targets]
+
+
+def _rung_json(target: Target) -> dict[str, str]:
+    where = {"price": str(target.price)} if target.price is not None else {"pct": str(target.pct)}
+    return where | {"size_pct": str(target.size_pct)}
+
+
+def check_exit_kinds(alert: Alert) -> None:
+    """One stop and one take-profit: a trailing stop replaces the stop-loss, a ladder the take-profit. A trailing
+    stop and a ladder would both hold the same coins at a spot venue, so a ladder takes a fixed stop-loss."""
+    if alert.trailing_stop_pct is not None and alert.stop_loss is not None:
+        raise AlertRejected(422, "give either 'stop_loss' or 'trailing_stop_pct', not both")
+    if alert.take_profit_ladder is not None and alert.take_profit is not None:
+        raise AlertRejected(422, "give either 'take_profit' or 'take_profit_ladder', not both")
+    if alert.take_profit_ladder is not None and alert.trailing_stop_pct is not None:
+        raise AlertRejected(
+            422,
+            "a trailing stop and a take-profit ladder would hold the same coins at a spot venue: "
+            "give the ladder a 'stop_loss' (each rung then carries its share of the stop)",
+        )
+    if alert.take_profit_ladder is None or alert.action not in ("buy", "sell") or alert.price is None:
+        return
+    long = alert.action == "buy"
+    for number, rung in enumerate(alert.take_profit_ladder, 1):
+        target = Decimal(rung["price"]) if "price" in rung else None
+        if target is not None and (target <= alert.price if long else target >= alert.price):
+            raise AlertRejected(
+                422,
+                f"a {alert.action}'s take-profit ladder rung {number} at {target} must be "
+                f"{'above' if long else 'below'} the price {alert.price}",
+            )
 
 
 def check_exit_prices(alert: Alert) -> None:

@@ -2,7 +2,9 @@
 
 The alert says where (its `stop_loss` / `take_profit` prices); the fill says how much (what the entry
 really bought, less the fee the venue took in the base asset, never more than the webhook holds).
-Both prices make one OCO on the exit side, one price a single stop-loss or limit order.
+Both prices make one OCO on the exit side, one price a single stop-loss or limit order. A
+`trailing_stop_pct` makes a trailing stop; a `take_profit_ladder` one order per rung (core/orders/ladder.py:
+limits, or with a `stop_loss` one OCO per rung), its `pct` targets measured from the entry's fill price.
 
 Exactly once per entry: the entry row is locked while we look for its protection (linked by
 `oco_group = "protect:<entry id>"`) and record it, so a fill seen twice, a redelivered task and the
@@ -21,9 +23,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, BindParameter, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from core.brokers import symbol_rules
+from core.exchanges.errors import InvalidOrder
 from core.infra.db import session_scope, utcnow
 from core.ledger.positions import net_position
 from core.models import Fill, Order, SymbolRule, Webhook, WebhookAlert
+from core.orders import ladder
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, enqueue_placement, record_order
 from core.webhooks.positions import webhook_orders
@@ -37,6 +42,7 @@ GROUP_PREFIX = "protect:"
 SWEEP_AFTER = timedelta(seconds=5)  # the worker that saw the fill normally protects within milliseconds
 SWEEP_WITHIN = timedelta(days=1)  # older unprotected entries are left to the trader
 ENTRY_ACTIONS = ("buy", "sell")
+EXTRA_EXITS = ("trailing_stop_pct", "take_profit_ladder")
 
 
 def protection_group(entry_id: int) -> str:
@@ -68,26 +74,45 @@ class ExitPlan:
     quantity: Decimal
     take_profit: Decimal | None
     stop_loss: Decimal | None
+    trail_pct: Decimal | None = None
+    ladder: tuple[ladder.Target, ...] = ()
 
     @property
     def order_type(self) -> str:
+        if self.ladder:
+            return "take-profit ladder"
+        if self.trail_pct is not None:
+            return "trailing_stop"
         if self.take_profit is not None and self.stop_loss is not None:
             return "oco"
         return "limit" if self.take_profit is not None else "stop_loss"
 
     def intent(self, entry: Order) -> OrderIntent:
+        trailing = self.trail_pct is not None
         return OrderIntent(
             broker_id=entry.broker_id,
             symbol=entry.symbol,
             side=self.side,
-            type=self.order_type,
+            type="trailing_stop" if trailing else "limit" if self.ladder else self.order_type,
             quantity=self.quantity,
             price=self.take_profit,
-            stop_price=self.stop_loss,
+            stop_price=None if trailing else self.stop_loss,
             source="webhook",
             source_ref=entry.source_ref,
             oco_group=protection_group(entry.id),
+            trail_pct=self.trail_pct,
         )
+
+    def intents(self, session: Session, entry: Order) -> list[OrderIntent]:
+        """The exit's orders: one, or one per rung of a ladder. Raises InvalidOrder when a ladder cannot be
+        sized (a rung below the venue's minimum, a target on the wrong side of the fill price)."""
+        if not self.ladder:
+            return [self.intent(entry)]
+        rules = symbol_rules(session, entry.broker_id, entry.symbol)
+        if rules is None:
+            raise InvalidOrder(f"the rules of {entry.symbol} are not loaded: load the broker's markets")
+        rungs = ladder.size_rungs(self.ladder, self.quantity, self.side, entry.average_price, rules)
+        return ladder.rung_intents(self.intent(entry), rungs, self.stop_loss, f"{ladder.LADDER_PREFIX}{entry.id}")
 
     def misplaced(self, entry_price: Decimal | None) -> str | None:
         """Why these prices cannot protect a position entered at `entry_price` (None: they can)."""
@@ -119,8 +144,20 @@ def exit_prices(payload: dict[str, Any] | None) -> tuple[Decimal | None, Decimal
 
 
 def asks_for_exits(payload: dict[str, Any] | None) -> bool:
-    """The alert gave a stop-loss or a take-profit price."""
-    return exit_prices(payload) != (None, None)
+    """The alert gave a stop-loss or a take-profit price, a trailing stop or a take-profit ladder."""
+    payload = payload or {}
+    return exit_prices(payload) != (None, None) or any(payload.get(name) is not None for name in EXTRA_EXITS)
+
+
+def extra_exits(payload: dict[str, Any] | None) -> tuple[Decimal | None, tuple[ladder.Target, ...]]:
+    """(trail %, ladder targets) of a stored alert payload (checked when the alert was received)."""
+    payload = payload or {}
+    trail = payload.get("trailing_stop_pct")
+    rungs = payload.get("take_profit_ladder")
+    return (
+        Decimal(str(trail)) if trail is not None else None,
+        ladder.targets_from_json(rungs) if rungs is not None else (),
+    )
 
 
 def _base_asset(session: Session, entry: Order) -> str | None:
@@ -146,7 +183,8 @@ def received_quantity(session: Session, entry: Order) -> Decimal | None:
 def plan_exit(session: Session, entry: Order, alert: WebhookAlert, held: Decimal) -> ExitPlan | None:
     """The exit for `entry` (None: the alert asked for none). `held` is the webhook's net position."""
     take_profit, stop_loss = exit_prices(alert.payload)
-    if take_profit is None and stop_loss is None:
+    trail_pct, rungs = extra_exits(alert.payload)
+    if take_profit is None and stop_loss is None and trail_pct is None and not rungs:
         return None
     quantity = received_quantity(session, entry)
     if quantity is None:
@@ -158,6 +196,8 @@ def plan_exit(session: Session, entry: Order, alert: WebhookAlert, held: Decimal
         quantity=max(quantity, Decimal(0)),
         take_profit=take_profit,
         stop_loss=stop_loss,
+        trail_pct=trail_pct,
+        ladder=rungs,
     )
 
 
@@ -174,9 +214,10 @@ def _exited_since(session: Session, entry: Order, webhook_id: int) -> bool:
     return session.scalar(later.with_only_columns(Order.id).limit(1)) is not None
 
 
-def record_protection(session: Session, entry_id: int) -> Order | None:
+def record_protection(session: Session, entry_id: int) -> list[Order] | None:
     """Record the protective exit of a filled webhook entry once (state `new`, or `rejected` with the
-    reason when the alert's prices cannot protect it). Returns the order recorded by this call."""
+    reason when the alert's prices cannot protect it). Returns the orders recorded by this call (one, or
+    one per rung of a ladder)."""
 
     entry = session.scalar(select(Order).where(Order.id == entry_id).with_for_update())
     if entry is None or entry.source != "webhook" or is_protection(entry) or not entry.source_ref:
@@ -194,14 +235,19 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
     plan = plan_exit(session, entry, alert, net_position(session, webhook, entry.symbol))
     if plan is None:
         return None
-    order = record_order(session, entry.user_id, plan.intent(entry))
     problem = plan.misplaced(entry.average_price) or (
         f"nothing left to protect: the webhook holds no {entry.symbol}" if plan.quantity <= 0 else None
     )
+    try:
+        intents = plan.intents(session, entry) if not problem else [plan.intent(entry)]
+    except InvalidOrder as err:
+        problem, intents = err.message, [plan.intent(entry)]
+    orders = [record_order(session, entry.user_id, intent) for intent in intents]
+    order = orders[0]
     if problem:
         order.error_kind, order.error_message = "invalid_order", f"protection not placed: {problem}"
         order.move_to(OrderState.REJECTED, "protection_invalid", {"entry_id": entry.id, "error": problem})
-    alert.order_ids = [*(alert.order_ids or []), order.id]
+    alert.order_ids = [*(alert.order_ids or []), *(o.id for o in orders)]
     note = f"; {plan.order_type} protection #{order.id} for #{entry.id}" + (" refused" if problem else "")
     alert.process_result = ((alert.process_result or "") + note)[-300:]
     log.info(
@@ -215,7 +261,7 @@ def record_protection(session: Session, entry_id: int) -> Order | None:
             "refused": problem,
         },
     )
-    return order
+    return orders
 
 
 # Orders this process recorded for alerts that asked for no stop-loss / take-profit (an alert never
@@ -232,17 +278,18 @@ def note_needs_no_protection(order_ids: list[int]) -> None:
 
 
 def protect_entry(entry_id: int, celery_app: Celery) -> int | None:
-    """Record the entry's protection (once) and hand it to the `orders` queue. Returns its id."""
+    """Record the entry's protection (once) and hand it to the `orders` queue. Returns its (first) id."""
     if entry_id in _NEED_NO_PROTECTION:
         return None
     with session_scope() as session:
-        order = record_protection(session, entry_id)
-        if order is None:
+        orders = record_protection(session, entry_id)
+        if orders is None:
             return None
-        order_id, sendable = order.id, order.state == OrderState.NEW.value
-    if sendable:
+        sendable = [o.id for o in orders if o.state == OrderState.NEW.value]
+        first_id = orders[0].id
+    for order_id in sendable:
         enqueue_placement(celery_app, order_id)  # False = Redis down: reconciliation re-enqueues `new` orders
-    return order_id
+    return first_id
 
 
 def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER, limit: int = 200) -> list[int]:
@@ -257,6 +304,8 @@ def unprotected_entry_ids(session: Session, older_than: timedelta = SWEEP_AFTER,
     wanted = or_(
         WebhookAlert.payload["stop_loss"].as_string().is_not(None),
         WebhookAlert.payload["take_profit"].as_string().is_not(None),
+        WebhookAlert.payload["trailing_stop_pct"].as_string().is_not(None),
+        WebhookAlert.payload["take_profit_ladder"].as_string().is_not(None),
     )
     final = [s.value for s in (OrderState.FILLED, OrderState.CANCELLED, OrderState.EXPIRED)]
     entries = (

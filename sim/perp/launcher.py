@@ -11,7 +11,7 @@ from eth_account import Account
 
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.stark import StarkKey
-from sim.perp.ledger import CorrelatedMarket
+from sim.perp.ledger import BASE_PRICES, CorrelatedMarket
 from sim.perp.paradex_face import ParadexFace
 from sim.perp.vest_face import VestFace
 
@@ -25,10 +25,8 @@ def provision_accounts(
 
 
 def perp_market(seed: int | None, spread_every_s: tuple[float, float]) -> CorrelatedMarket:
-    """The market both faces quote: BTC and ETH around one random walk."""
-    return CorrelatedMarket(
-        ("vest", "paradex"), {"BTC": Decimal(60000), "ETH": Decimal(3000)}, seed=seed, spread_every_s=spread_every_s
-    )
+    """The market both faces quote: each base (BTC, ETH, ... BASE_PRICES) around its own random walk."""
+    return CorrelatedMarket(("vest", "paradex"), dict(BASE_PRICES), seed=seed, spread_every_s=spread_every_s)
 
 
 @dataclass

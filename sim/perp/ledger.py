@@ -16,6 +16,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 Q = Decimal("0.01")
+# The markets both faces list (Vest `<BASE>-PERP`, Paradex `<BASE>-USD-PERP`) and their starting mids: ten, so
+# that the arbitrage engine can run ten pairs (`aristobot bench arb --pairs 10`).
+BASE_PRICES = {
+    "BTC": Decimal(60000),
+    "ETH": Decimal(3000),
+    "SOL": Decimal(150),
+    "BNB": Decimal(600),
+    "BCH": Decimal(400),
+    "AAVE": Decimal(250),
+    "LTC": Decimal(80),
+    "MKR": Decimal(1500),
+    "TAO": Decimal(400),
+    "COMP": Decimal(50),
+}
 MAINTENANCE_RATE = Decimal("0.005")  # maintenance margin: 0.5 % of each position's notional at the mark
 
 

@@ -18,10 +18,10 @@ from aiohttp import WSMsgType, web
 
 from core.exchanges.perp import stark
 from sim.perp.face import FaceServer
-from sim.perp.ledger import CorrelatedMarket, SimAccount, SimOrder
+from sim.perp.ledger import BASE_PRICES, CorrelatedMarket, SimAccount, SimOrder
 
 CHAIN_ID = "PRIVATE_SN_PARACLEAR_SIM"
-MARKETS = {"BTC-USD-PERP": "BTC", "ETH-USD-PERP": "ETH"}
+MARKETS = {f"{base}-USD-PERP": base for base in BASE_PRICES}
 JWT_TTL_S = 300
 
 
@@ -49,6 +49,7 @@ class ParadexFace(FaceServer):
             [
                 web.get("/v1/system/config", self.config),
                 web.get("/v1/system/time", self.server_time),
+                web.get("/v1/markets", self.markets),
                 web.post("/v1/onboarding", self.onboarding),
                 web.post("/v1/auth/{public_key}", self.auth),
                 web.get("/v1/account", self.account),
@@ -74,6 +75,11 @@ class ParadexFace(FaceServer):
 
     async def config(self, request: web.Request) -> web.Response:
         return web.json_response({"starknet_chain_id": CHAIN_ID, "paraclear_decimals": 8})
+
+    async def markets(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"results": [{"symbol": m, "base_currency": b, "quote_currency": "USD"} for m, b in MARKETS.items()]}
+        )
 
     async def server_time(self, request: web.Request) -> web.Response:
         return web.json_response({"server_time": str(int(time.time() * 1000))})

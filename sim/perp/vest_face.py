@@ -16,9 +16,9 @@ from aiohttp import WSMsgType, web
 
 from core.exchanges.perp import vest
 from sim.perp.face import FaceServer
-from sim.perp.ledger import CorrelatedMarket, SimAccount, SimOrder
+from sim.perp.ledger import BASE_PRICES, CorrelatedMarket, SimAccount, SimOrder
 
-SYMBOLS = {"BTC-PERP": "BTC", "ETH-PERP": "ETH"}
+SYMBOLS = {f"{base}-PERP": base for base in BASE_PRICES}
 
 
 def _error(code: int, msg: str, status: int = 400) -> web.Response:

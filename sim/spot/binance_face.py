@@ -40,6 +40,7 @@ from sim.spot.binance_wire import (
 from sim.spot.market import INTERVAL_MINUTES
 from sim.spot.orders import EngineError, Side
 from sim.spot.state import SimState
+from sim.spot.trailing import TRAILING_DELTA_FILTER
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class BinanceFace:
             "ocoAllowed": True,
             "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": False,
+            "allowTrailingStop": self.state.market.symbols[symbol].trailing_stop,
             "cancelReplaceAllowed": False,
             "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
@@ -238,6 +239,7 @@ class BinanceFace:
                     "maxQty": fmt(instrument.max_qty),
                     "stepSize": fmt(Decimal(0)),
                 },
+                {"filterType": "TRAILING_DELTA", **TRAILING_DELTA_FILTER},
                 {
                     "filterType": "NOTIONAL",
                     "minNotional": fmt(instrument.min_notional),

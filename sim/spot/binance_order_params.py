@@ -48,7 +48,12 @@ def parse_order_request(params: Params, state: SimState) -> tuple[OrderRequest, 
     if price is not None and not priced:
         raise not_required("price")
     stop_price = params.decimal("stopPrice")
-    if order_type in STOP_TYPES and stop_price is None:
+    trailing_delta = params.integer("trailingDelta")
+    if trailing_delta is not None and order_type not in STOP_TYPES:
+        raise not_required("trailingDelta")
+    if trailing_delta is not None and not state.market.symbols[symbol].trailing_stop:
+        raise BinanceError(-1013, "This order type is not supported for this symbol.")
+    if order_type in STOP_TYPES and stop_price is None and trailing_delta is None:
         raise mandatory("stopPrice")
     if stop_price is not None and order_type not in STOP_TYPES:
         raise not_required("stopPrice")
@@ -68,6 +73,7 @@ def parse_order_request(params: Params, state: SimState) -> tuple[OrderRequest, 
         stop_price=stop_price,
         time_in_force=TimeInForce(tif) if tif else None,
         client_order_id=client_id,
+        trailing_delta=trailing_delta,
     )
     return request, resp_type
 

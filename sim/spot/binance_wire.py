@@ -201,6 +201,7 @@ def order_fields(order: Order) -> dict:
         "type": order.type.value,
         "side": order.side.value,
         **({"stopPrice": fmt(order.stop_price)} if order.type in STOP_TYPES else {}),
+        **({"trailingDelta": order.trailing_delta} if order.trailing_delta else {}),
         "selfTradePreventionMode": "NONE",
     }
 
@@ -214,6 +215,7 @@ def query_fields(order: Order) -> dict:
         "updateTime": order.update_time,
         "isWorking": order.type not in STOP_TYPES or order.triggered,
         "workingTime": order.working_time,
+        **({"trailingTime": order.trailing_time} if order.trailing_delta else {}),
     }
 
 

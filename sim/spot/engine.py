@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
+from sim.spot import trailing
 from sim.spot.locks import BookSource, draft, lock_need, move
 from sim.spot.order_checks import stop_triggered, validate
 from sim.spot.orders import (
@@ -114,7 +115,10 @@ class MatchingEngine:
             time=now,
             update_time=now,
             order_list_id=order_list_id,
+            trailing_delta=request.trailing_delta or 0,
         )
+        if order.trailing_delta:
+            trailing.arm(order, self.last_price(order.symbol), now)
         if lock:
             self._lock(account, instrument, order)
         self.next_order_id += 1
@@ -183,8 +187,10 @@ class MatchingEngine:
         return order_list
 
     def _check_not_immediate(self, instrument: Instrument, request: OrderRequest) -> None:
-        if request.type in STOP_TYPES and stop_triggered(
-            request.type, request.side, request.stop_price, self.last_price(instrument.symbol)
+        if (
+            request.type in STOP_TYPES
+            and not request.trailing_delta
+            and stop_triggered(request.type, request.side, request.stop_price, self.last_price(instrument.symbol))
         ):
             raise EngineError(EngineError.WOULD_TRIGGER, "Order would trigger immediately.")
         if request.type == OrderType.LIMIT_MAKER and self._crosses(request.symbol, request.side, request.price):
@@ -354,7 +360,11 @@ class MatchingEngine:
             if not order.is_open:  # an OCO sibling closed earlier in this loop
                 continue
             if order.type in STOP_TYPES and not order.triggered:
-                if stop_triggered(order.type, order.side, order.stop_price, price):
+                if (
+                    trailing.trail(order, price, self.clock())
+                    if order.trailing_delta
+                    else stop_triggered(order.type, order.side, order.stop_price, price)
+                ):
                     self._trigger(instrument, order)
                     touched.append(order)
                 continue

@@ -37,6 +37,8 @@ def lock_need(instrument: Instrument, order: Order, book: BookSource) -> tuple[s
     if order.type == OrderType.MARKET:
         return instrument.quote, market_buy_cost(book, order.symbol, order.quantity)
     reference = order.price if order.type in LIMIT_PRICED else order.stop_price
+    if reference == ZERO:  # a trailing stop without an activation price: it buys at market when it triggers
+        return instrument.quote, market_buy_cost(book, order.symbol, order.quantity)
     return instrument.quote, order.quantity * reference
 
 

@@ -55,6 +55,7 @@ class SymbolSpec:
     max_qty: Decimal
     min_notional: Decimal
     trade_notional: float  # mean notional of one synthetic trade, in quote
+    trailing_stop: bool = True  # exchangeInfo's allowTrailingStop: trailingDelta accepted
 
     def price(self, ticks: int) -> Decimal:
         return Decimal(int(ticks)) * self.tick_size

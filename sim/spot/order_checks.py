@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from sim.spot.orders import LIMIT_PRICED, STOP_TYPES, ZERO, EngineError, Instrument, OrderRequest, OrderType, Side
+from sim.spot.orders import (
+    LIMIT_PRICED,
+    STOP_TYPES,
+    TRAILING_DELTA_RANGE,
+    ZERO,
+    EngineError,
+    Instrument,
+    OrderRequest,
+    OrderType,
+    Side,
+)
 
 
 def validate(instrument: Instrument, request: OrderRequest, last_price: Callable[[str], Decimal]) -> None:
@@ -17,8 +27,13 @@ def validate(instrument: Instrument, request: OrderRequest, last_price: Callable
         raise EngineError(EngineError.INVALID, "Missing quantity.")
     if request.type in LIMIT_PRICED and price is None:
         raise EngineError(EngineError.INVALID, "Missing price.")
-    if request.type in STOP_TYPES and request.stop_price is None:
+    if request.type in STOP_TYPES and request.stop_price is None and request.trailing_delta is None:
         raise EngineError(EngineError.INVALID, "Missing stop price.")
+    if (
+        request.trailing_delta is not None
+        and not TRAILING_DELTA_RANGE[0] <= request.trailing_delta <= TRAILING_DELTA_RANGE[1]
+    ):
+        raise EngineError(EngineError.FILTER, "Filter failure: TRAILING_DELTA", detail="TRAILING_DELTA")
     if (
         request.type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
         and request.time_in_force is None

@@ -47,6 +47,7 @@ class Status(StrEnum):
 
 
 OPEN_STATUSES = (Status.NEW, Status.PARTIALLY_FILLED)
+TRAILING_DELTA_RANGE = (10, 2000)  # basis points: the TRAILING_DELTA filter's bounds on Binance
 STOP_TYPES = (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
 LIMIT_PRICED = (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 
@@ -110,6 +111,7 @@ class OrderRequest:
     stop_price: Decimal | None = None
     time_in_force: TimeInForce | None = None
     client_order_id: str | None = None
+    trailing_delta: int | None = None  # basis points (Binance trailingDelta); see sim/spot/trailing.py
 
 
 @dataclass
@@ -156,6 +158,10 @@ class Order:
     working_time: int = -1
     order_list_id: int = -1
     fills: list[Fill] = field(default_factory=list)
+    trailing_delta: int = 0  # basis points; 0: not a trailing order
+    trail_active: bool = False
+    trail_extreme: Decimal = ZERO  # the best trade price since the trail activated
+    trailing_time: int = -1
 
     @property
     def is_open(self) -> bool:

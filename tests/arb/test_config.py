@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arb.config import CREDENTIAL_NAMES, load_credentials, parse_arb_config
+from arb.config import CREDENTIAL_NAMES, load_credentials, parse_arb_config, parse_arb_pairs
 from core.exchanges.perp.credentials import Credentials
 from core.exchanges.perp.demo import demo_credentials
 from core.infra.config import ConfigError
@@ -36,7 +36,19 @@ def test_defaults_point_at_the_local_simulators_and_are_coherent():
         ({"max_position": "0.001"}, "arb: config.yaml: arb: max_position must be at least size"),
         (
             {"exit_threshold_bps": 20, "entry_threshold_bps": 5},
-            "arb: config.yaml: arb: exit_threshold_bps must be below",
+            "arb: config.yaml: arb: exit_threshold_bps must not be above entry_threshold_bps",
+        ),
+        (
+            {"exit_threshold_bps": "8.01", "entry_threshold_bps": 8},
+            "arb: config.yaml: arb: exit_threshold_bps must not be above entry_threshold_bps",
+        ),
+        (
+            {"vest": {"rest_url": "http://vest.example.com/v2"}},
+            "arb: config.yaml: arb: 'http://vest.example.com/v2': a non-loopback venue needs https:// or wss://",
+        ),
+        (
+            {"paradex": {"ws_url": "ws://10.0.0.5:8902/v1/ws"}},
+            "arb: config.yaml: arb: 'ws://10.0.0.5:8902/v1/ws': a non-loopback venue needs https:// or wss://",
         ),
         ({"vest": {"rest_url": "not a url"}}, "arb: config.yaml: arb: not a URL: 'not a url'"),
         (
@@ -138,3 +150,96 @@ def test_the_documented_example_section_is_valid():
     raw = yaml.safe_load((ROOT / "docs/arb-config.example.yaml").read_text())["arb"]
     cfg = parse_arb_config(raw)
     assert cfg.max_position == Decimal("0.03") and cfg.sim.paradex_port == 8902 and not cfg.dry_run
+
+
+def test_the_single_pair_form_is_a_list_of_one_pair():
+    (cfg,) = parse_arb_pairs({"pair": "BTC", "size": "0.02", "max_position": "0.04"})
+    assert cfg.pair == "BTC" and cfg.size == Decimal("0.02") and cfg.markets["vest"] == "BTC-PERP"
+
+
+def test_pairs_take_their_own_settings_over_the_shared_ones():
+    raw = {
+        "daily_loss_limit_usd": 50,
+        "risk": {"warn_distance_pct": 20, "reduce_distance_pct": 10},
+        "vest": {"taker_fee_bps": "1"},
+        "carry_exit": {"horizon_hours": 4},
+        "pairs": [
+            {"pair": "BTC"},
+            {
+                "pair": "ETH",
+                "vest_market": "ETH-PERP",
+                "paradex_market": "ETH-USD-PERP",
+                "size": "0.1",
+                "max_position": "0.3",
+                "entry_threshold_bps": 12,
+                "daily_loss_limit_usd": 20,
+                "risk": {"reduce_distance_pct": 5},
+                "carry_exit": {"enabled": True},
+                "dry_run": True,
+            },
+        ],
+    }
+    btc, eth = parse_arb_pairs(raw)
+    assert (btc.pair, btc.markets, btc.daily_loss_limit_usd, btc.dry_run) == (
+        "BTC",
+        {"vest": "BTC-PERP", "paradex": "BTC-USD-PERP"},
+        Decimal(50),
+        False,
+    )
+    assert (eth.size, eth.entry_threshold_bps, eth.daily_loss_limit_usd, eth.dry_run) == (
+        Decimal("0.1"),
+        Decimal(12),
+        Decimal(20),
+        True,
+    )
+    assert (eth.risk.warn_distance_pct, eth.risk.reduce_distance_pct) == (Decimal(20), Decimal(5))
+    assert btc.risk.reduce_distance_pct == Decimal(10) and eth.vest.taker_fee_bps == Decimal(1)
+    assert (btc.carry_exit.enabled, eth.carry_exit.enabled, eth.carry_exit.horizon_hours) == (False, True, 4)
+
+
+ETH = {"pair": "ETH", "vest_market": "ETH-PERP", "paradex_market": "ETH-USD-PERP"}
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ({"pairs": []}, "arb: config.yaml: arb.pairs: expected a list of 1 to 50 pairs"),
+        ({"pairs": {"pair": "BTC"}}, "arb: config.yaml: arb.pairs: expected a list of 1 to 50 pairs"),
+        ({"pairs": ["BTC"]}, "arb: config.yaml: arb.pairs.0: expected a mapping of the pair's settings"),
+        ({"pairs": [{"size": "0.01"}]}, "arb: config.yaml: arb.pairs.0.pair: is required"),
+        (
+            {"pairs": [{"pair": "BTC"}, {**ETH, "vest": {"taker_fee_bps": 0}}]},
+            "arb: config.yaml: arb.pairs.1.vest: is not a per-pair setting",
+        ),
+        (
+            {"pairs": [{"pair": "BTC"}, {**ETH, "size": "-1"}]},
+            "arb: config.yaml: arb.pairs.1.size: Input should be greater than 0",
+        ),
+        (
+            {"pairs": [{"pair": "BTC"}, {**ETH, "exit_threshold_bps": 9, "entry_threshold_bps": 8}]},
+            "arb: config.yaml: arb.pairs.1: exit_threshold_bps must not be above entry_threshold_bps",
+        ),
+        (
+            {"pairs": [{"pair": "BTC"}, {**ETH, "pair": "BTC"}]},
+            "arb: config.yaml: arb.pairs.1.pair: 'BTC' is already the name of a pair",
+        ),
+        (
+            {"pairs": [{"pair": "BTC"}, {**ETH, "paradex_market": "BTC-USD-PERP"}]},
+            "arb: config.yaml: arb.pairs.1.paradex_market: 'BTC-USD-PERP' is already traded by pair 'BTC'",
+        ),
+        (
+            {"pairs": [ETH, {"pair": "ETH2", "vest_market": "ETH-PERP", "paradex_market": "SOL-USD-PERP"}]},
+            "arb: config.yaml: arb.pairs.1.vest_market: 'ETH-PERP' is already traded by pair 'ETH'",
+        ),
+        (
+            {"paradex": {"rest_url": "http://paradex.example.com/v1"}, "pairs": [{"pair": "BTC"}]},
+            "arb: config.yaml: arb: 'http://paradex.example.com/v1': a non-loopback venue needs https://",
+        ),
+        ({"pairs": [{"pair": "BTC"}] * 51}, "arb: config.yaml: arb.pairs: expected a list of 1 to 50 pairs"),
+    ],
+)
+def test_bad_pairs_are_refused_with_one_line_naming_the_pair(raw, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_arb_pairs(raw)
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message

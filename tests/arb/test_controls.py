@@ -251,6 +251,42 @@ def test_dry_run_on_sends_nothing_and_off_trades_again(sims, infra, operator):
     asyncio.run(go())
 
 
+def test_an_admins_dry_run_switch_outlives_an_engine_restart_and_the_page_shows_it(sims, infra, operator):
+    creds, cfg = new_credentials(sims), held_config(sims)
+
+    async def switch(action: str) -> dict:
+        engine = await controlled(sims, cfg, creds)
+        try:
+            assert (await answered(ask(operator, cfg.pair, action))).result.startswith("done: dry run")
+        finally:
+            await engine.stop()
+        engine = await controlled(sims, cfg, creds)  # a new process: only the database remembers
+        try:
+            return {"snapshot": engine.snapshot(), "restored": events(engine, "dry_run_restored")}
+        finally:
+            await engine.stop()
+
+    on = asyncio.run(switch("dry_run_on"))
+    assert on["snapshot"]["state"] == "dry_run" and on["snapshot"]["controls"]["dry_run"] is True
+    assert [e["dry_run"] for e in on["restored"]] == [True]
+    off = asyncio.run(switch("dry_run_off"))
+    assert off["snapshot"]["state"] == "running" and off["snapshot"]["controls"]["dry_run"] is False
+    assert off["restored"] == []  # the admin's last word is config.yaml's default: nothing to restore
+
+
+def test_only_a_dry_run_switch_the_engine_did_is_restored(infra, make_user):
+    user, _ = make_user(is_admin=True)
+    pair = f"dr-{time.time_ns()}"
+    with new_session() as session:
+        assert arb_commands.last_dry_run_choice(session, pair) is None
+        for action, result in (("dry_run_on", "done: dry run on"), ("dry_run_off", "refused: the engine is stopping")):
+            session.add(ArbOperatorAction(pair=pair, action=action, user_id=user.id, username="x", result=result))
+        session.add(ArbOperatorAction(pair=pair, action="pause", user_id=user.id, username="x", result="done: paused"))
+        session.add(ArbOperatorAction(pair="other", action="dry_run_off", user_id=user.id, username="x", result="done"))
+        session.commit()
+        assert arb_commands.last_dry_run_choice(session, pair) is True
+
+
 def _idle_engine(pair: str = "ctl-test") -> ArbEngine:
     """An engine with no venues (nothing is sent): enough for the commands refused before any trading."""
     return ArbEngine(parse_arb_config({"pair": pair}), {}, None)
@@ -270,7 +306,7 @@ def test_a_command_for_another_pair_or_too_old_is_refused_and_changes_nothing():
         return other, late, idle
 
     other, late, idle = asyncio.run(go())
-    assert other == "refused: this engine trades ctl-test, not ETH"
+    assert other == "refused: the engine has no pair ETH (the command reached ctl-test)"
     assert late.startswith("refused: the command waited 65 s") and idle == "refused: the kill switch is not on"
     assert engine.paused_by is None and engine.dry_run is False
     assert [e["event"] for e in engine.events] == ["operator_command_refused"] * 3

@@ -11,7 +11,9 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import select
 
+from arb.engine import ArbEngine
 from arb.store import ArbStore
+from arb.venues import build_venues
 from core.halt import HALTED, set_trading_halted
 from core.infra.db import new_session, session_scope
 from core.models.arb import ArbIntent, ArbLeg, ArbPosition
@@ -337,6 +339,29 @@ def test_position_is_restored_after_restart_and_reconciled_with_the_venues(sims,
         assert events(engine, "position_reconciled")[0]["venues"] == {"vest": "0", "paradex": "-0.01"}
         assert events(engine, "unhedged_position")[0]["venue"] == "paradex"
         assert sim_positions(sims, creds) == {"vest": ZERO, "paradex": ZERO}
+        await engine.stop()
+
+    asyncio.run(go())
+
+
+def test_a_stop_before_the_start_finished_keeps_the_persisted_position(sims, infra):
+    """Stopped while still connecting (a signal during start-up), the engine has no position in memory yet:
+    saving it would write zeros over the persisted one, its cash and entry prices with it."""
+    creds = new_credentials(sims)
+    cfg = arb_config(sims, exit_threshold_bps=0)  # keep the position open
+
+    async def go():
+        engine = await start_engine(cfg, creds)
+        inject(sims, "paradex", 30, 0.6)
+        await wait_for(lambda: events(engine, "entry_executed"), 3, "entry")
+        cash = engine.cash
+        await engine.stop()
+        interrupted = ArbEngine(cfg, await build_venues(cfg, creds), ArbStore())
+        await interrupted.stop()
+        engine = await start_engine(cfg, creds)
+        (restored,) = events(engine, "position_restored")
+        assert restored["sizes"] == {"vest": "0.01", "paradex": "-0.01"}
+        assert not events(engine, "position_reconciled") and engine.cash == cash
         await engine.stop()
 
     asyncio.run(go())

@@ -173,3 +173,54 @@ def test_killed_between_the_legs_restart_closes_the_lone_leg_reduce_only(sims, i
     assert second.lines[-1]["event"] == "Clean exit, no pending orders"
     kinds = [(i.kind, i.state) for i in pair_intents(pair)]
     assert kinds == [("entry", "recovered"), ("rollback", "done")]
+
+
+def test_a_pair_whose_market_the_venue_does_not_list_stops_the_process_with_exit_2_and_one_line(sims, infra, tmp_path):
+    creds, pair = new_credentials(sims), f"lst-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    config = process_config(sims, pair)
+    config["pairs"] = [
+        {"pair": pair},
+        {"pair": f"{pair}-x", "vest_market": "XYZ-PERP", "paradex_market": "XYZ-USD-PERP"},
+    ]
+    process = ArbProcess(sims, creds, config, tmp_path)
+    code = process.proc.wait(60)
+    process._reader.join(5)
+    assert code == 2
+    assert process.raw[-1] == (
+        f"arb: config.yaml: pair {pair}-x: vest_market 'XYZ-PERP' is not a market on vest (it lists AAVE-PERP, "
+        "BCH-PERP, BNB-PERP, BTC-PERP, COMP-PERP, ETH-PERP, LTC-PERP, MKR-PERP, SOL-PERP, TAO-PERP)"
+    )
+    assert not process.events("engine_started") and pair_intents(pair) == []
+
+
+def test_two_pairs_in_one_process_trade_their_own_markets_and_stop_clean(sims, infra, redis_client, tmp_path):
+    from core.infra.bus import ARB_PAIRS, arb_status_key
+    from core.infra.liveness import read_liveness
+
+    creds, pair = new_credentials(sims), f"two-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    config = process_config(sims, pair, exit_threshold_bps=0)
+    config["pairs"] = [
+        {"pair": f"{pair}-btc"},
+        {"pair": f"{pair}-sol", "vest_market": "SOL-PERP", "paradex_market": "SOL-USD-PERP", "size": "1"}
+        | {"max_position": "1"},
+    ]
+    process = ArbProcess(sims, creds, config, tmp_path)
+    wait_until(lambda: len(process.events("engine_started")) == 2, 30, "both pairs started")
+    inject(sims, "paradex", 60, 0.8)
+    wait_until(lambda: len(process.events("entry_executed")) == 2, 10, "an entry on each pair")
+    btc, sol = sim_positions(sims, creds, "BTC"), sim_positions(sims, creds, "SOL")
+    assert abs(btc["vest"]) == D("0.01") and btc["paradex"] == -btc["vest"]
+    assert abs(sol["vest"]) == D(1) and sol["paradex"] == -sol["vest"]
+    assert json.loads(redis_client.get(ARB_PAIRS)) == [f"{pair}-btc", f"{pair}-sol"]
+    wait_until(
+        lambda: (
+            D(json.loads(redis_client.get(arb_status_key(f"{pair}-sol")))["position"]["sizes"]["vest"]) == sol["vest"]
+        ),
+        5,
+        "the SOL pair's published position",
+    )
+    wait_until(lambda: "arb" in read_liveness(redis_client), 10, "the process's liveness")
+    assert read_liveness(redis_client)["arb"]["info"]["pairs"] == f"{pair}-btc running, {pair}-sol running"
+    assert process.finish(signal.SIGINT) == 0
+    assert process.lines[-1]["event"] == "Clean exit, no pending orders"
+    assert {i.pair for i in pair_intents(f"{pair}-btc") + pair_intents(f"{pair}-sol")} == {f"{pair}-btc", f"{pair}-sol"}

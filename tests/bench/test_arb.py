@@ -38,6 +38,56 @@ def test_update_to_decision_measures_every_frame_and_takes_decisions():
     assert 0 < result["cpu"]["p50"] <= result["cpu"]["p99"]
 
 
+def test_update_to_decision_interleaves_the_updates_of_every_pair():
+    result = bench_update_to_decision(2400, pairs=3)
+    assert (result["n"], result["pairs"]) == (1800, 3) and result["decisions"] > 0
+    assert 0 < result["p50"] <= result["p99"] <= result["max"]
+
+
+@pytest.mark.slow  # runs the whole bench with three pairs in one engine, against its own simulators
+def test_bench_command_runs_several_pairs(infra):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.arb", "--json", "--pairs", "3", "--updates", "1500", "--trades", "12"],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    sent, updates = result["detect_to_both_sent_us"], result["update_to_decision_us"]
+    assert (sent["n"], sent["pairs"], updates["pairs"], updates["n"]) == (12, 3, 3, 900) and sent["p50"] > 0
+
+
+@pytest.mark.slow  # starts one more `python -m arb` beside the bench's engine
+def test_bench_command_can_run_the_other_pair_in_its_own_process(infra):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.arb", "--json", "--pairs", "2", "--process-per-pair", "--updates", "800"]
+        + ["--trades", "6"],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    sent = json.loads(out.stdout.strip().splitlines()[-1])["detect_to_both_sent_us"]
+    assert (sent["n"], sent["pairs"], sent["layout"]) == (6, 2, "process per pair") and sent["p50"] > 0
+
+
+def test_a_pair_count_the_simulators_cannot_serve_is_refused():
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.arb", "--json", "--pairs", "11"],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "--pairs" in out.stderr and out.stdout == ""
+
+
 @pytest.mark.slow  # runs the whole bench in a subprocess, with its own simulators
 def test_bench_command_prints_json_with_both_latencies(infra, tmp_path):
     doc = tmp_path / "arb.md"

@@ -11,7 +11,7 @@ import pytest
 from core import arb_history
 from core.arb_history import FilterError, HistoryFilter
 from core.infra.db import new_session, session_scope
-from core.models.arb import ArbIntent, ArbLeg
+from core.models.arb import ArbFunding, ArbIntent, ArbLeg
 
 
 def leg(venue: str, side: str, filled: str, price: str | None, fee: str, attempt: int = 1) -> ArbLeg:
@@ -74,6 +74,37 @@ def test_the_pnl_since_inception_counts_each_pair_up_to_its_last_flat_intent(inf
         only_b = arb_history.realised_since_inception(session, b)
     assert only_a == D("0.003")  # 0.01 - 0.005 - 0.002 in fees; the open entry after it is not realised
     assert only_b == D("0")  # +0.01 in, -0.01 out
+
+
+def funded(intent_id: int, pair: str, *amounts: str) -> None:
+    with session_scope() as session:
+        for amount in amounts:
+            session.add(ArbFunding(pair=pair, intent_id=intent_id, venue="vest", amount=D(amount)))
+
+
+def test_funding_counts_in_its_intents_net_in_the_pnl_since_inception_and_in_the_pairs_summary(infra):
+    pair = f"f-{secrets.token_hex(3)}"
+    held, flat = {"vest": "0.01", "paradex": "-0.01"}, {"vest": "0", "paradex": "0"}
+    entry = stored(
+        pair, "entry", [leg("vest", "BUY", "0.01", "100", "0.001"), leg("paradex", "SELL", "0.01", "101", "0")], held
+    )
+    funded(entry, pair, "-0.0004", "0.0001")
+    stored(
+        pair, "exit", [leg("vest", "SELL", "0.01", "100", "0.001"), leg("paradex", "BUY", "0.01", "100.5", "0")], flat
+    )
+    reopened = stored(
+        pair, "entry", [leg("vest", "BUY", "0.01", "100", "0"), leg("paradex", "SELL", "0.01", "102", "0")], held
+    )
+    funded(reopened, pair, "0.0002")  # the open position's: not realised yet
+    with new_session() as session:
+        rows = {r.id: r for r in arb_history.all_rows(session, HistoryFilter(pair=pair))}
+        since_inception = arb_history.realised_since_inception(session, pair)
+        (summary,) = [s for s in arb_history.pair_summaries(session) if s.pair == pair]
+    assert (rows[entry].funding, rows[entry].net) == (D("-0.0003"), D("0.0087"))  # 0.01 - 0.001 - 0.0003
+    assert since_inception == D("0.0027")  # 0.0087 in, 0.005 + 0.001 paid back out
+    assert (summary.intents, summary.fees, summary.funding) == (3, D("0.002"), D("-0.0001"))
+    assert summary.net == D("0.0027") + D("0.0202") and summary.realised == since_inception
+    assert round(summary.entry_spread_bps, 2) == D("148.76") and round(summary.exit_spread_bps, 2) == D("-49.88")
 
 
 @pytest.mark.parametrize(

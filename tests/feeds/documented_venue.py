@@ -1,6 +1,7 @@
-"""Bitget and Kraken on loopback (aiohttp), speaking their documented formats: the public candle websocket
-(Bitget v2 `candle1m`, Kraken v2 `ohlc`; acks and refusals as documented) and the REST candles the feed
-backfills from (Bitget `/api/v2/spot/market/candles`, Kraken `/0/public/OHLC`). The test pushes frames."""
+"""Bitget and Kraken on loopback (aiohttp), speaking their documented formats: the public candle and book
+websocket (Bitget v2 `candle1m` and `books15`, Kraken v2 `ohlc` and `book`; acks and refusals as documented) and
+the REST candles the feed backfills from (Bitget `/api/v2/spot/market/candles`, Kraken `/0/public/OHLC`). The test
+pushes frames."""
 
 from __future__ import annotations
 
@@ -47,6 +48,25 @@ def kraken_ohlc(kind: str, open_ms: int, symbol: str = "BTC/USD", close: float =
         "timestamp": rfc3339(open_ms + MINUTE_MS, nanos=False),
     }
     return json.dumps({"channel": "ohlc", "type": kind, "timestamp": rfc3339(open_ms + 30_000), "data": [row]})
+
+
+def bitget_books(symbol: str, bids: list[list[str]], asks: list[list[str]]) -> str:
+    """Bitget v2 `books15` as documented for `books5`: a full snapshot each push."""
+    arg = {"instType": "SPOT", "channel": "books15", "instId": symbol}
+    data = [{"asks": asks, "bids": bids, "checksum": 0, "seq": 123, "ts": "1695710946294"}]
+    return json.dumps({"action": "snapshot", "arg": arg, "data": data, "ts": 1695710946294})
+
+
+def kraken_book(kind: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], symbol: str = "BTC/USD") -> str:
+    """Kraken v2 `book` as documented: levels as {price, qty} JSON numbers with their exact digits, a checksum,
+    updates with a timestamp."""
+
+    def levels(rows: list[tuple[str, str]]) -> str:
+        return "[" + ",".join(f'{{"price":{p},"qty":{q}}}' for p, q in rows) + "]"
+
+    stamp = ',"timestamp":"2023-10-06T17:35:55.440295Z"' if kind == "update" else ""
+    row = f'{{"symbol":{json.dumps(symbol)},"bids":{levels(bids)},"asks":{levels(asks)},"checksum":2439117997{stamp}}}'
+    return f'{{"channel":"book","type":"{kind}","data":[{row}]}}'
 
 
 @dataclass

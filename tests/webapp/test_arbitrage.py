@@ -17,15 +17,20 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from arb.__main__ import publish_status
 from arb.config import parse_arb_config
 from arb.engine import ArbEngine
+from arb.runner import status_publisher
 from bench.arb import apply_frame, generate_stream
 from core import arb_commands, arb_history
-from core.infra.bus import ARB_COMMANDS, ARB_STATUS, get_redis
+from core.infra.bus import ARB_COMMANDS, ARB_PAIRS, arb_status_key, get_redis
 from core.infra.db import new_session, session_scope
-from core.models.arb import ArbIntent, ArbLeg, ArbOperatorAction
+from core.models.arb import ArbFunding, ArbIntent, ArbLeg, ArbOperatorAction
 from tests.support import csrf_token_from
+
+
+def publish_status(snapshot: dict) -> None:
+    """What the process publishes for an engine of this one pair."""
+    status_publisher([snapshot["pair"]], get_redis)(snapshot)
 
 
 def engine_with_books(pair: str = "web-test") -> ArbEngine:
@@ -66,7 +71,7 @@ def test_published_status_shows_spreads_books_position_and_events(client, logged
     engine = engine_with_books()
     publish_status(engine.snapshot())
     html = client.get("/arbitrage/status").get_data(as_text=True)
-    snapshot = json.loads(redis_client.get(ARB_STATUS))
+    snapshot = json.loads(redis_client.get(arb_status_key("web-test")))
     for direction, edge in snapshot["spreads"]["entry_bps"].items():
         assert direction.replace("_", " ") in html and edge in html
     assert snapshot["books"]["vest"]["bid"] in html and snapshot["books"]["paradex"]["ask"] in html
@@ -93,6 +98,18 @@ def test_the_risk_card_shows_each_legs_distance_to_liquidation_and_each_accounts
     assert html.count('class="pill warn" data-risk="margin"') == 1 and "No risk read yet" not in html
 
 
+def test_the_pnl_card_shows_the_held_positions_carry_and_the_log_a_carry_exit(client, logged_in_admin, redis_client):
+    engine = engine_with_books()
+    engine.sizes = {"vest": D("0.01"), "paradex": D("-0.01")}
+    engine.period_opened_at, engine.period_funding = time.time() - 7200, D("-2")  # held 2 h, paid 2
+    asyncio.run(engine.check_carry())  # the rule is off by default: judged, never acted on
+    engine.emit("carry_exit", direction="long_vest_short_paradex", per_hour="-1", projected="-8", exit_fees="0.5")
+    html = _status_html(client, engine)
+    carry = re.search(r'id="arb-carry">(.*?)</td>', html).group(1)
+    assert carry.startswith("-2.0000 funding · -1.0000/h · -8.0000 over 8 h vs ") and "exit rule off" in html
+    assert "Carry exit: long vest short paradex paid -1 of funding an hour" in html
+
+
 def _status_html(client, engine: ArbEngine) -> str:
     publish_status(engine.snapshot())
     return client.get("/arbitrage/status").get_data(as_text=True)
@@ -105,9 +122,15 @@ def test_an_old_status_is_flagged_as_stuck(client, logged_in_admin, redis_client
 
 
 def test_garbage_in_redis_is_reported_not_a_crash(client, logged_in_admin, redis_client):
-    redis_client.set(ARB_STATUS, "{not json")
+    redis_client.set(ARB_PAIRS, json.dumps(["BTC", "ETH"]))
+    redis_client.set(arb_status_key("BTC"), "{not json")
+    redis_client.set(arb_status_key("ETH"), json.dumps(engine_with_books("ETH").snapshot(), default=str))
     response = client.get("/arbitrage/status")
-    assert response.status_code == 200 and "not valid JSON" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "The status of BTC is not valid JSON" in html
+    assert 'data-pair="ETH"' in html and 'data-pair="BTC"' not in html
+    redis_client.set(ARB_PAIRS, "[1, 2]")
+    assert "The published list of pairs is not valid" in client.get("/arbitrage/status").get_data(as_text=True)
 
 
 CONTROL_ACTIONS = ("pause", "resume", "dry_run_on", "dry_run_off", "reset_kill_switch", "flatten")
@@ -279,6 +302,22 @@ def test_the_csv_exports_the_filtered_set_with_its_columns(client, logged_in_adm
     assert first["detected_spread_bps"] == "12.5" and first["captured_spread_bps"] == "99.5025"
 
 
+def test_each_intents_funding_shows_in_the_history_and_its_csv_and_counts_in_its_net(client, logged_in_admin):
+    pair = f"fu-{secrets.token_hex(3)}"
+    _store_intents(pair, 1)
+    with session_scope() as session:
+        intent_id = session.scalars(select(ArbIntent.id).where(ArbIntent.pair == pair)).one()
+        session.add(ArbFunding(pair=pair, intent_id=intent_id, venue="vest", amount=D("-0.0015")))
+        session.add(ArbFunding(pair=pair, intent_id=intent_id, venue="paradex", amount=D("0.0005")))
+    html = client.get(f"/arbitrage/history/?pair={pair}").get_data(as_text=True)
+    row = re.search(rf'<tr data-intent="{intent_id}">.*?</tr>', html, re.S).group(0)
+    assert '<th class="num">Funding</th>' in html and 'data-funding="-0.0010' in row
+    assert re.findall(r">(-?[0-9.]+)</td>", row)[-2:] == ["-0.0010", "0.0060"]  # funding, then 0.007 - 0.001
+    exported = client.get(f"/arbitrage/history/export.csv?pair={pair}").get_data(as_text=True)
+    (line,) = list(csv.DictReader(io.StringIO(exported)))
+    assert (line["fees"], line["funding"], line["net_pnl"]) == ("0.003", "-0.001", "0.006")
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -348,6 +387,47 @@ def test_the_page_shows_the_pnl_realised_since_inception_beside_the_days(client,
     assert '<td class="num" id="arb-pnl-total">0.0010</td>' in html and "Realized today" in html  # 0.007 - 0.006
 
 
+def _publish_pairs(*pairs: str) -> None:
+    publish = status_publisher(list(pairs), get_redis)
+    for pair in pairs:
+        publish(engine_with_books(pair).snapshot())
+
+
+def test_every_pair_has_its_row_with_state_position_and_its_own_controls(client, logged_in_admin, redis_client):
+    _publish_pairs("BTC", "ETH")
+    html = client.get("/arbitrage/").get_data(as_text=True)
+    rows = re.findall(r'<tr data-pair="([^"]+)"', html)
+    assert rows == ["BTC", "ETH"] * 2 and 'id="arb-pairs"' in html and 'id="arb-pair-controls"' in html
+    for pair in ("BTC", "ETH"):
+        assert f'<div class="controls" data-pair="{pair}">' in html
+        assert html.count(f'name="pair" value="{pair}"') >= len(CONTROL_ACTIONS)
+    assert re.search(r'<tr data-pair="BTC" class="selected"', html) and "Flatten the pair BTC?" in html
+    detail = client.get("/arbitrage/status?pair=ETH").get_data(as_text=True)
+    assert (
+        re.search(r'<tr data-pair="ETH" class="selected"', detail) and '<span class="muted">pair ETH</span>' in detail
+    )
+    unknown = client.get("/arbitrage/status?pair=DOGE%3Cscript%3E").get_data(as_text=True)
+    assert "The engine has no pair &#39;DOGE&lt;script&gt;&#39;: showing BTC" in unknown and "<script>" not in unknown
+
+
+def test_a_control_names_its_pair_and_a_missing_or_unknown_pair_queues_nothing(client, logged_in_admin, redis_client):
+    btc, eth = f"btc-{secrets.token_hex(3)}", f"eth-{secrets.token_hex(3)}"
+    _publish_pairs(btc, eth)
+    token = _token(client)
+    answer = client.post("/arbitrage/control", data={"csrf_token": token, "action": "pause", "pair": eth})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/arbitrage/?pair={eth}")
+    (raw,) = redis_client.lrange(ARB_COMMANDS, 0, -1)
+    assert arb_commands.Command.from_json(raw).pair == eth and [a.action for a in _actions(eth)] == ["pause"]
+    for data, expected in (
+        ({"action": "flatten"}, f"Which pair? (the engine trades {btc}, {eth})"),
+        ({"action": "flatten", "pair": "SOL"}, f"Unknown pair &#39;SOL&#39; (the engine trades {btc}, {eth})"),
+        ({"action": "flatten", "pair": "x" * 500}, "Unknown pair"),
+    ):
+        refused = client.post("/arbitrage/control", data={"csrf_token": token, **data})
+        assert refused.status_code == 400 and expected in refused.get_data(as_text=True)
+    assert redis_client.llen(ARB_COMMANDS) == 1 and _actions(btc) == [] and _actions("SOL") == []
+
+
 @pytest.mark.browser
 def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_login, redis_client, infra, sims):
     from arb.store import ArbStore
@@ -393,7 +473,8 @@ def test_trader_watches_a_spread_get_captured_live_in_chromium(page, browser_log
 
         # The admin flattens the pair: a confirmation, then the engine's answer on the page within seconds.
         page.once(
-            "dialog", lambda dialog: dialog.accept() if "Flatten the pair?" in dialog.message else dialog.dismiss()
+            "dialog",
+            lambda dialog: dialog.accept() if f"Flatten the pair {cfg.pair}?" in dialog.message else dialog.dismiss(),
         )
         page.click("button[data-action='flatten']")
         expect(page.locator("#arb-control-result")).to_contain_text("queued (action #", timeout=10_000)

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from bs4 import BeautifulSoup
 
+from core.backtest.metric_labels import definition
+from core.infra.db import session_scope
+from core.models import BacktestRun, Bot
 from tests.ledger_support import Ledger
 from tests.trading_support import make_trader
 
@@ -344,3 +348,169 @@ def test_a_new_fill_shows_on_the_next_view_of_the_kept_ledger(client, login, two
     _, soup = page(client, broker=two_traders["other"])
     assert rows(soup, "stat-by-broker")["Second desk"][2] == "19.78"  # 0.5 × (240 − 200) − 0.1 − 0.12
     assert soup.find(id="stat-positions") is None or "Second desk" not in soup.find(id="stat-positions").get_text()
+
+
+def test_admins_see_each_arbitrage_pairs_totals_and_traders_never_see_the_section(client, login, make_user):
+    from tests.core.test_arb_history import funded, leg, stored
+
+    pair = f"st-{secrets.token_hex(3)}"
+    held = {"vest": "0.01", "paradex": "-0.01"}
+    entry = stored(
+        pair, "entry", [leg("vest", "BUY", "0.01", "100", "0.001"), leg("paradex", "SELL", "0.01", "101", "0")], held
+    )
+    funded(entry, pair, "-0.0003")
+    stored(
+        pair,
+        "exit",
+        [leg("vest", "SELL", "0.01", "100", "0.001"), leg("paradex", "BUY", "0.01", "100.5", "0")],
+        {"vest": "0", "paradex": "0"},
+    )
+    (trader, trader_password), (operator, operator_password) = make_user(), make_user(is_admin=True)
+
+    login(trader.username, trader_password)
+    response, soup = page(client)
+    assert response.status_code == 200 and soup.find(id="stat-arbitrage") is None and pair not in soup.get_text()
+    client.post("/logout", data={"csrf_token": _csrf(soup)})
+
+    login(operator.username, operator_password)
+    response, soup = page(client)
+    row = soup.find(id="stat-arbitrage-pairs").find("tr", attrs={"data-pair": pair})
+    cells = [td.get_text(" ", strip=True) for td in row.find_all("td")]
+    assert cells[1] == "2" and D(row.find(attrs={"data-funding": True})["data-funding"]) == D("-0.0003")
+    assert D(row.find(attrs={"data-realised": True})["data-realised"]) == D("0.0027")  # 0.0087 - 0.006
+    assert cells[5].endswith("bps") and cells[6].endswith("bps")
+    assert row.find("a")["href"] == f"/arbitrage/history/?pair={pair}"
+
+
+# ---- the live daily curve: charts and metric tables ----------------------------------------------------
+
+
+def test_the_charts_endpoint_draws_each_days_pnl_of_the_traders_own_view(client, login, two_traders):
+    login(two_traders["a"][0].username, two_traders["a"][1])
+    response = client.get("/statistics/charts.json", query_string={"end": DAY3.date().isoformat()})
+    assert response.status_code == 200
+    usdt = response.get_json()["USDT"]
+    # Day 1: everything open (no stored price: at cost); day 2 the bot closes +9.78011; day 3 the webhook -10.19.
+    assert [D(p["value"]) for p in usdt["pnl"]] == [0, D("9.78011"), D("-0.40989")]
+    assert [p["time"] for p in usdt["pnl"]] == [int(datetime(2025, 3, d, tzinfo=UTC).timestamp()) for d in (3, 4, 5)]
+    assert [D(p["value"]) for p in usdt["daily"]] == [0, D("9.78011"), D("-10.19")]
+    assert [D(p["value"]) for p in usdt["drawdown"]] == [0, 0, D("-10.19")]
+    assert usdt["unmarked"] == ["BTCUSDT", "ETHUSDT"]
+    # The page embeds the same data and polls this URL, filters included.
+    _, soup = page(client, end=DAY3.date().isoformat())
+    assert soup.find(id="stat-charts")["data-url"] == "/statistics/charts.json?end=2025-03-05"
+    assert soup.find(id="stat-chart-data").get_text().count('"time"') == 9
+
+    # A poll carrying the view's ETag back costs one query until a fill arrives.
+    etag = soup.find(id="stat-charts")["data-etag"]
+    assert response.headers["ETag"] == f'"{etag}"'
+    args = {"end": DAY3.date().isoformat()}
+    unchanged = client.get("/statistics/charts.json", query_string=args, headers={"If-None-Match": f'"{etag}"'})
+    assert unchanged.status_code == 304 and unchanged.get_data() == b""
+    other_view = client.get("/statistics/charts.json", query_string={"end": DAY2.date().isoformat()})
+    assert other_view.status_code == 200 and other_view.headers["ETag"] != f'"{etag}"'
+    Ledger(two_traders["a"][0].id).trade(two_traders["main"], "buy", "1", "100", DAY3)
+    moved = client.get("/statistics/charts.json", query_string=args, headers={"If-None-Match": f'"{etag}"'})
+    assert moved.status_code == 200 and moved.headers["ETag"] != f'"{etag}"'
+
+    client.post("/logout", data={"csrf_token": _csrf(soup)})
+    login(two_traders["b"][0].username, two_traders["b"][1])
+    mine = client.get("/statistics/charts.json", query_string={"end": DAY3.date().isoformat()}).get_json()
+    assert [D(p["value"]) for p in mine["USDT"]["pnl"]] == [0, 9, 9]
+    refused = client.get("/statistics/charts.json", query_string={"broker": two_traders["main"]})
+    assert refused.status_code == 400 and "unknown broker" in refused.get_json()["error"]
+    refused = client.get("/statistics/charts.json", query_string={"bot": two_traders["bot"]})
+    assert refused.status_code == 400 and "unknown bot" in refused.get_json()["error"]
+    assert client.get("/statistics/charts.json", query_string={"start": "2025-13-01"}).status_code == 400
+
+
+def metric_rows(soup, table_id: str) -> list[dict[str, str]]:
+    """Each row of a metric table: its kind (live or backtest) and its cells by metric key."""
+    return [
+        {
+            "kind": " ".join(tr["class"]),
+            "title": tr["data-title"],
+            **{td["data-metric"]: td.get_text(strip=True) for td in tr.find_all("td", attrs={"data-metric": True})},
+            "text": tr.get_text(" ", strip=True),
+        }
+        for tr in soup.find(id=table_id).tbody.find_all("tr")
+    ]
+
+
+def test_metric_tables_per_strategy_and_per_bot_sit_beside_the_bots_backtest(client, login, make_user):
+    (user, password), (other, _) = make_user(), make_user()
+    ledger = Ledger(user.id)
+    desk = ledger.broker("Metric desk")
+    _, (v1,) = ledger.strategy("trend")
+    tested, untested = ledger.bot(desk, "tested", v1), ledger.bot(desk, "untested", v1)
+    ledger.trade(desk, "buy", "1", "100", DAY1, source="bot", source_ref=tested)
+    ledger.trade(desk, "sell", "1", "110", DAY2, source="bot", source_ref=tested)  # +10 on 100: 10 %
+    ledger.trade(desk, "buy", "2", "50", DAY1, source="bot", source_ref=untested)
+    ledger.trade(desk, "sell", "2", "45", DAY3, source="bot", source_ref=untested)  # -10 on 100: -10 %
+    foreign = Ledger(other.id)
+    foreign.bot(foreign.broker("Foreign desk"), "foreign-bot")
+    with session_scope() as session:
+        run = BacktestRun(
+            user_id=user.id,
+            strategy_version_id=v1,
+            kind="single",
+            venue="sim",
+            symbol="BTCUSDT",
+            timeframe="1h",
+            start_ms=int((DAY1 - timedelta(hours=500)).timestamp() * 1000),  # 500 1h candles: decides from DAY1
+            end_ms=int(DAY3.timestamp() * 1000),
+            fee=D("0.001"),
+            slippage_bps=D("0.5"),
+            cash=D("100"),
+            status="done",
+            metrics={"total_return_pct": 12.5, "sharpe": 1.25, "profit_factor": None},
+            notes={"profit_factor": "infinite (no losing trade)"},
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    # The untested bot's backtest would belong to it too (same version, source, timeframe): give it another
+    # timeframe so only the tested one has a run.
+    with session_scope() as session:
+        session.get(Bot, int(untested)).timeframe = "4h"
+    login(user.username, password)
+    response, soup = page(client, end=DAY3.date().isoformat())
+    assert response.status_code == 200
+
+    header = soup.find(id="stat-bot-metrics").thead
+    sharpe = header.find("th", attrs={"data-metric": "sharpe"})
+    assert sharpe.get_text(strip=True) == "Sharpe ratio" and sharpe["title"] == definition("sharpe") != ""
+    assert len(header.find_all("th", attrs={"data-metric": True})) == 10
+
+    bots = {(row["title"], row["kind"]): row for row in metric_rows(soup, "stat-bot-metrics")}
+    live = bots[("tested", "stat-live")]
+    assert (live["total_return_pct"], live["max_drawdown_pct"], live["win_rate_pct"]) == ("10.00", "0.00", "100.00")
+    assert live["profit_factor"] == "n/a" and live["expectancy"] == "10.00"
+    assert live["cagr_pct"] == "n/a"  # 3 days: fewer than 30
+    # The bot's live metrics over its backtest's period (first decision → last candle) sit above the backtest's.
+    period = bots[("tested", "stat-period")]
+    assert "Live · 2025-03-03 → 2025-03-05" in period["text"]
+    assert (period["total_return_pct"], period["win_rate_pct"]) == ("10.00", "100.00")
+    backtest = bots[("tested", "stat-backtest")]
+    assert (backtest["total_return_pct"], backtest["sharpe"], backtest["profit_factor"]) == ("12.50", "1.25", "n/a")
+    assert f"Backtest #{run_id}" in backtest["text"]
+    assert bots[("untested", "stat-live")]["total_return_pct"] == "-10.00"
+    assert bots[("untested", "stat-live")]["max_drawdown_pct"] == "-10.00"
+    assert "No backtest of this bot's live period yet" in bots[("untested", "stat-backtest")]["text"]
+    assert ("untested", "stat-period") not in bots
+    form = soup.find(id="stat-bot-metrics").find("form")
+    assert form["action"] == f"/bots/{untested}/backtest" and form["method"] == "post"
+
+    (strategy,) = metric_rows(soup, "stat-strategy-metrics")
+    assert strategy["title"] == "trend"
+    assert strategy["total_return_pct"] == "0.00"  # +10 and -10 on 200 at work at once
+    assert strategy["win_rate_pct"] == "50.00" and strategy["profit_factor"] == "1.00"
+    assert "foreign-bot" not in soup.get_text()
+
+
+def test_a_view_without_fills_says_so_and_draws_nothing(client, logged_in):
+    response, soup = page(client)
+    assert response.status_code == 200 and "No fills in this view" in soup.find(id="stat-empty").get_text()
+    assert soup.find(id="stat-charts") is None and soup.find(id="stat-bot-metrics") is None
+    assert client.get("/statistics/charts.json").get_json() == {}
+    assert client.get("/statistics/charts.json", query_string={"period": "7d"}).get_json() == {}

@@ -79,6 +79,12 @@ def _wait(trader, order_id, states, timeout=30):
         ({"side": "buy", "type": "stop_loss", "stop_price": "1"}, "a buy stop must be above it"),
         ({"side": "sell", "type": "take_profit", "stop_price": "1"}, "a sell take-profit must be above it"),
         ({"side": "sell", "type": "oco", "price": "1", "stop_price": "2"}, "a sell take-profit at 1 would trigger"),
+        ({"side": "sell", "type": "trailing_stop"}, "a trailing stop needs its trail"),
+        ({"side": "sell", "type": "trailing_stop", "trail_pct": "two"}, "trail pct must be a number"),
+        ({"side": "sell", "type": "trailing_stop", "trail_pct": "30"}, "the trail must be between 0.1 % and 20 %"),
+        ({"side": "sell", "type": "tp_ladder", "ladder": "+2%:60, +4%:60"}, "they must add up to exactly 100 %"),
+        ({"side": "sell", "type": "tp_ladder", "ladder": "+2%:100"}, "2 to 10 rungs, not 1"),
+        ({"side": "sell", "type": "tp_ladder", "ladder": "<b>x</b>:50, 1:50"}, "rung 1 target must be a number"),
     ],
 )
 def test_ticket_live_check_explains_bad_input(client, trader, fields, message):
@@ -195,3 +201,24 @@ def test_the_trading_page_opens_on_the_connection_last_used(client, trader):
     assert selected() == second_id  # remembered
     client.get("/trading/?broker=999999999")  # not one of the trader's: ignored, the remembered one stays
     assert selected() == second_id
+
+
+def test_a_confirmed_ladder_places_one_order_per_rung_listed_in_open_orders(client, trader, celery_worker_process):
+    ladder = _ticket(trader, side="sell", type="tp_ladder", size="0.02", ladder="+10%:50, +20%:50")
+    assert "take-profit ladder: 0.01 at" in client.post("/trading/check", data=ladder).get_data(as_text=True)
+    assert "Confirm order" in client.post("/trading/orders", data=ladder).get_data(as_text=True)
+    assert client.post("/trading/orders", data=ladder | {"confirmed": "1"}).status_code == 302
+    ids = sorted(_order_ids(trader))
+    assert len(ids) == 2 and all(_wait(trader, i, {"open"}) == "open" for i in ids)
+    listed = client.get("/trading/open").get_data(as_text=True)
+    assert all(f'id="order-{i}"' in listed for i in ids) and listed.count(">ladder</span>") == 2
+
+
+def test_an_emulated_trailing_stop_shows_where_it_stands_in_open_orders(client, trader):
+    from core.models import TrailingWatch
+
+    order_id = trader.order(side="sell", type="trailing_stop", quantity=Decimal("0.01"), trail_pct=Decimal("5"))
+    with session_scope() as session:
+        session.add(TrailingWatch(order_id=order_id, extreme=Decimal("70000")))
+    listed = client.get("/trading/open").get_data(as_text=True)
+    assert "watched, triggers at 66,500.00" in listed and "trail 5.00%" in listed

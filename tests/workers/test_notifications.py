@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
 from core.infra.bus import get_redis, notification_rate_key
 from core.infra.config import get_settings
-from core.infra.db import new_session
+from core.infra.db import new_session, session_scope, utcnow
 from core.models import Notification
 from core.notifications import notify
 from core.notifications.channels import NewChannel, add
 from core.notifications.delivery import deliver
+from core.notifications.sweep import requeue_stuck
 from tests.conftest import LOG_DIR, start_celery_worker
 from tests.notification_support import json_endpoint
 from tests.support import stop_process
@@ -91,3 +93,24 @@ def test_past_the_per_user_rate_nothing_more_is_sent(make_user):
         get_redis().set(notification_rate_key(user.id, int(time.time() // 60)), limit, ex=120)
         assert deliver(notification_id).state == "rate_limited"
     assert endpoint.received == []
+
+
+def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweep(make_user, notifications_worker):
+    user, _ = make_user()
+    with json_endpoint() as endpoint:
+        add(user.id, NewChannel(label="all", url=endpoint.url, min_severity="info"))
+        with session_scope() as session:  # what notify() records, its task lost with Redis
+            lost = Notification(
+                user_id=user.id,
+                severity="critical",
+                source="arb",
+                title="Kill switch",
+                delivery="queued",
+                created_at=utcnow() - timedelta(minutes=5),
+            )
+            session.add(lost)
+            session.flush()
+            notification_id = lost.id
+        assert notification_id in requeue_stuck()
+        assert _delivery(notification_id, ("sent", "failed")).delivery == "sent"
+        assert [m["title"] for m in endpoint.wait_for(1)] == ["Kill switch"]

@@ -276,6 +276,14 @@ class ParadexVenue(PerpVenue):
         raise_for_error(status, reply)
         return reply
 
+    async def markets(self) -> set[str]:
+        status, reply = await self._http.request("GET", "/markets")
+        raise_for_error(status, reply)
+        rows = reply.get("results") if isinstance(reply, dict) else None
+        if not isinstance(rows, list):
+            raise errors.MalformedResponse(f"markets without results: {reply!r:.100}", venue=VENUE)
+        return {row["symbol"] for row in rows if isinstance(row, dict) and isinstance(row.get("symbol"), str)}
+
     def _signed_for(self, req: PerpOrderRequest) -> SignedOrder:
         if req.order_type == "MARKET":
             for pool in self.pools:

@@ -77,11 +77,16 @@ class PerpAccount:
 class PerpVenue(abc.ABC):
     name: str = ""
     _http: JsonHttp
+    warm_connections = 2  # idle connections kept open: one per leg of a trade sent at once (more for many pairs)
 
     async def keep_ready(self) -> None:
         """Keep the order path warm between trades (called every second or so): open connections,
         and in venues that sign ahead, fresh signed orders. Raises `Unavailable` if the venue is unreachable."""
-        await self._http.keep_warm()
+        await self._http.keep_warm(self.warm_connections)
+
+    @abc.abstractmethod
+    async def markets(self) -> set[str]:
+        """The markets the venue lists (the arbitrage engine checks its pairs against them at start)."""
 
     @abc.abstractmethod
     async def connect_book(self, market: str, on_book: OnBook | None = None) -> BookFeed: ...

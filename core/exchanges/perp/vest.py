@@ -256,6 +256,13 @@ class VestVenue(PerpVenue):
         raise_for_error(status, reply)
         return reply
 
+    async def markets(self) -> set[str]:
+        reply = await self._call("GET", "/exchangeInfo", private=False)
+        rows = reply.get("symbols") if isinstance(reply, dict) else None
+        if not isinstance(rows, list):
+            raise errors.MalformedResponse(f"exchangeInfo without symbols: {reply!r:.100}", venue=VENUE)
+        return {row["symbol"] for row in rows if isinstance(row, dict) and isinstance(row.get("symbol"), str)}
+
     def signed_order(self, req: PerpOrderRequest) -> dict[str, Any]:
         if req.price is None:
             raise ValueError("Vest orders need a limit price (the worst price for MARKET orders)")

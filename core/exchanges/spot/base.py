@@ -256,6 +256,10 @@ class Exchange(ABC):
         except KeyError:
             raise UnknownSymbol(f"unknown symbol {symbol!r} on {self.venue}", venue=self.venue) from None
 
+    def native_trailing(self, order: OrderRequest) -> bool:
+        """The venue runs this trailing stop itself (else Aristobot emulates it: core/orders/trailing_watch.py)."""
+        return "trailing_stop" in self.rules(order.symbol).order_types
+
     def now_ms(self) -> int:
         """Our clock corrected by the venue's measured offset; what signed requests carry."""
         return self.clock.now_ms()

@@ -49,6 +49,8 @@ ORDER_TYPES_OUT = {
     "take_profit_limit": "TAKE_PROFIT_LIMIT",
 }
 ORDER_TYPES_IN = {v: k for k, v in ORDER_TYPES_OUT.items()} | {"LIMIT_MAKER": "limit"}
+# trailingDelta is in basis points (trailing-stop-faq.md); the TRAILING_DELTA filter bounds it, 10..2000 on Binance.
+TRAIL_BPS_RANGE = (10, 2000)
 STATUS_IN = {
     "NEW": "open",
     "PENDING_NEW": "open",
@@ -209,7 +211,14 @@ class BinanceSpot(Exchange):
             min_qty=number(lot, "minQty"),
             min_notional=number(notional, "minNotional"),
             max_qty=number(lot, "maxQty") or None,
-            order_types=frozenset(self._order_types(raw.get("orderTypes", []))),
+            order_types=frozenset(
+                self._order_types(raw.get("orderTypes", []))
+                | (
+                    {"trailing_stop"}
+                    if raw.get("allowTrailingStop") and "STOP_LOSS" in raw.get("orderTypes", [])
+                    else set()
+                )
+            ),
             oco_allowed=bool(raw.get("ocoAllowed")),
             trading=raw.get("status", "TRADING") == "TRADING",
         )
@@ -266,12 +275,13 @@ class BinanceSpot(Exchange):
         params: dict[str, Any] = {
             "symbol": order.symbol,
             "side": order.side.upper(),
-            "type": ORDER_TYPES_OUT[order.type],
+            "type": trailing_type(order) if order.type == "trailing_stop" else ORDER_TYPES_OUT[order.type],
             "timeInForce": order.time_in_force if order.price is not None else None,
             "quantity": order.quantity,
             "quoteOrderQty": order.quote_quantity,
             "price": order.price,
             "stopPrice": order.stop_price,
+            "trailingDelta": trailing_delta_bps(order.trail_pct) if order.trail_pct is not None else None,
             "newClientOrderId": order.client_order_id,
             # FULL carries the fills: no trades query (weight 20) per filled order
             "newOrderRespType": "FULL",
@@ -405,7 +415,9 @@ class BinanceSpot(Exchange):
             client_order_id=client_id,
             symbol=raw.get("symbol", ""),
             side=side,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
-            type=ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
+            type="trailing_stop"
+            if raw.get("trailingDelta")
+            else ORDER_TYPES_IN.get(raw.get("type", ""), str(raw.get("type", "")).lower()),
             status=status,  # type: ignore[arg-type]  # the venue's text: not narrowed to the Literal
             quantity=quantity or None,
             filled_qty=filled,
@@ -425,3 +437,21 @@ class BinanceSpot(Exchange):
                 for fill in raw.get("fills") or ()
             ),
         )
+
+
+def trailing_type(order: OrderRequest) -> str:
+    """A trailing stop on Binance (trailing-stop-faq.md): STOP_LOSS with trailingDelta trails from the
+    submission; with an activation price (`stopPrice`, on the profitable side of the market: above it for a
+    sell, below for a buy) it is a TAKE_PROFIT that starts trailing once the price reaches it."""
+    return "TAKE_PROFIT" if order.stop_price is not None else "STOP_LOSS"
+
+
+def trailing_delta_bps(trail_pct: Decimal) -> int:
+    bps = int((trail_pct * 100).to_integral_value())
+    low, high = TRAIL_BPS_RANGE
+    if not low <= bps <= high:
+        raise InvalidOrder(
+            f"a Binance trailing stop trails by {Decimal(low) / 100}% to {Decimal(high) / 100}% (asked {trail_pct}%)",
+            venue="binance",
+        )
+    return bps

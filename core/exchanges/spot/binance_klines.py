@@ -92,13 +92,23 @@ def _integer(data: dict[str, Any], key: str) -> int:
     return value
 
 
-def parse_message(raw: str | bytes, venue: str) -> KlineUpdate | BookTick | ControlReply:
+def decode(raw: str | bytes) -> dict[str, Any]:
+    """The JSON object of a message."""
     try:
         message = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise MalformedMessage("not JSON") from None
     if not isinstance(message, dict):
         raise MalformedMessage("not a JSON object")
+    return message
+
+
+def parse_message(raw: str | bytes, venue: str) -> KlineUpdate | BookTick | ControlReply:
+    return parse_decoded(decode(raw), venue)
+
+
+def parse_decoded(message: dict[str, Any], venue: str) -> KlineUpdate | BookTick | ControlReply:
+    """A decoded message (raw or wrapped by a combined stream)."""
     if "stream" in message and "data" in message:
         message = message["data"]
         if not isinstance(message, dict):

@@ -152,7 +152,7 @@ def parse_rules(raw: dict[str, Any]) -> SymbolRules:
         min_qty=number("minTradeAmount"),
         min_notional=number("minTradeUSDT"),
         max_qty=number("maxTradeAmount") or None,
-        order_types=ORDER_TYPES,
+        order_types=ORDER_TYPES - {"trailing_stop"},  # spot plan orders trigger at a fixed price only
         oco_allowed=False,
         trading=raw.get("status") == "online",
     )

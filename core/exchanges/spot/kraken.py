@@ -40,6 +40,7 @@ ORDER_TYPES_OUT = {
     "take_profit": "take-profit",
     "stop_loss_limit": "stop-loss-limit",
     "take_profit_limit": "take-profit-limit",
+    "trailing_stop": "trailing-stop",
 }
 ORDER_TYPES_IN = {v: k for k, v in ORDER_TYPES_OUT.items()}
 INTERVALS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440, "1w": 10080, "2w": 21600}
@@ -215,17 +216,27 @@ class KrakenSpot(Exchange):
             for asset, amount in result.items()
         }
 
+    def native_trailing(self, order: OrderRequest) -> bool:
+        return order.stop_price is None and super().native_trailing(order)  # no activation price at Kraken
+
     def _send_order(self, order: OrderRequest) -> VenueOrder:
         if order.time_in_force == "FOK":
             raise InvalidOrder("Kraken spot has no FOK time in force (use GTC or IOC)", venue=self.venue)
         triggered = order.stop_price is not None
+        if order.type == "trailing_stop" and triggered:
+            raise InvalidOrder("Kraken's trailing stop has no activation price: leave it empty", venue=self.venue)
         params: dict[str, Any] = {
             "ordertype": ORDER_TYPES_OUT[order.type],
             "type": order.side,
             "pair": order.symbol,
             "volume": order.quantity if order.quantity is not None else order.quote_quantity,
-            # For stop/take-profit types `price` is the trigger and `price2` the limit.
-            "price": order.stop_price if triggered else order.price,
+            # For stop/take-profit types `price` is the trigger and `price2` the limit; a trailing stop's
+            # `price` is its offset from the best price, relative: "+" (the side gives the direction), "%" suffix.
+            "price": f"+{decimal_str(order.trail_pct)}%"
+            if order.trail_pct is not None
+            else order.stop_price
+            if triggered
+            else order.price,
             "price2": order.price if triggered else None,
             "oflags": "viqc" if order.quote_quantity is not None else None,
             "timeinforce": order.time_in_force if order.type == "limit" else None,

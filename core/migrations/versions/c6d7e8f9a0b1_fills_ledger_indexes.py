@@ -2,13 +2,13 @@
 (the Statistics page's symbol choices)
 
 Revision ID: c6d7e8f9a0b1
-Revises: b0c1d2e3f4a6
+Revises: c2d3e4f5a6b7
 Create Date: 2026-12-08 01:15:00.000000
 """
 from alembic import op
 
 revision = 'c6d7e8f9a0b1'
-down_revision = 'b0c1d2e3f4a6'
+down_revision = 'c2d3e4f5a6b7'
 branch_labels = None
 depends_on = None
 

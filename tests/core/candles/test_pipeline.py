@@ -1,6 +1,7 @@
 import base64
 import json
 import secrets
+import time
 from decimal import Decimal
 
 import pytest
@@ -8,10 +9,11 @@ from celery import Celery
 from sqlalchemy import create_engine
 
 from core.candles.candle import MINUTE_MS, ClosedCandle
+from core.candles.depth import read_stored
 from core.candles.pipeline import CandlePipeline
 from core.candles.store import expand_live_event, load_candles, read_stream
 from core.candles.ticks import BotTick, TickHook, enqueue_due_ticks
-from core.infra.bus import bot_tick_claim, candle_stream, live_channel
+from core.infra.bus import bot_tick_claim, candle_stream, depth_key, live_channel
 from core.infra.config import TIMEFRAMES
 from core.infra.db import get_engine
 
@@ -227,3 +229,16 @@ def test_old_candles_from_a_backfill_do_not_tick_bots(infra, redis_client):
     pipeline.process_messages([kline(symbol, T0, 100)])
     assert pipeline.flush() and len(stored(symbol, "1m")) == 1
     assert calls == []
+
+
+def test_a_small_book_is_stored_for_the_pages_with_its_arrival_time_and_expires(infra, redis_client):
+    symbol = fresh_symbol()
+    book = {"lastUpdateId": 9, "bids": [["100.5", "2"], ["100.4", "1"]], "asks": [["100.6", "3"]]}
+    before_ms = int(time.time() * 1000)
+    pipeline = make_pipeline(redis_client)
+    pipeline.process_messages([json.dumps({"stream": f"{symbol.lower()}@depth10", "data": book})])
+    stored = read_stored(redis_client.get(depth_key("sim", symbol)))
+    assert stored.bids == ((Decimal("100.5"), Decimal(2)), (Decimal("100.4"), Decimal(1)))
+    assert stored.asks == ((Decimal("100.6"), Decimal(3)),) and stored.at_ms >= before_ms
+    assert 0 < redis_client.ttl(depth_key("sim", symbol)) <= 60  # gone a minute after the feed stops
+    assert pipeline.stats.malformed == 0 and pipeline.stats.symbols[symbol].last_message_ts is not None

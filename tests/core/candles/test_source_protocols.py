@@ -41,8 +41,9 @@ def test_bitget_subscribes_to_candle1m_and_closes_a_minute_when_the_next_begins(
     assert json.loads(subscribe) == {
         "op": "subscribe",
         "args": [
-            {"instType": "SPOT", "channel": "candle1m", "instId": "BTCUSDT"},
-            {"instType": "SPOT", "channel": "candle1m", "instId": "ETHUSDT"},
+            {"instType": "SPOT", "channel": channel, "instId": symbol}
+            for symbol in ("BTCUSDT", "ETHUSDT")
+            for channel in ("candle1m", "books15")
         ],
     }
     assert proto.parse(json.dumps({"event": "subscribe", "arg": {"instId": "BTCUSDT"}})) == [
@@ -68,7 +69,7 @@ def test_bitget_refusal_of_an_unknown_symbol_is_a_control_error_naming_it():
 
 def test_kraken_subscribes_with_its_websocket_spelling_and_reads_ohlc_with_decimals():
     proto = KrakenProtocol()
-    [subscribe] = proto.on_connect(["XBTUSD"])
+    subscribe, _book = proto.on_connect(["XBTUSD"])
     assert json.loads(subscribe) == {
         "method": "subscribe",
         "params": {"channel": "ohlc", "symbol": ["BTC/USD"], "interval": 1, "snapshot": True},

@@ -99,6 +99,7 @@ def test_new_fills_match_only_the_books_they_touch_and_give_what_a_rebuild_gives
     for key, book in rebuilt.books.items():
         assert extended.books[key].closings == book.closings and extended.books[key].lots == book.lots
         assert [f.fill_id for f in extended.usable[key]] == [f.fill_id for f in rebuilt.usable[key]]
+    assert [f.fill_id for f in extended.fills_of(lambda fill: True)] == [f.fill_id for f in rebuilt.fills]
     assert realised(user.id) == "20"  # the older buy at 90 is the lot the sale at 110 closes (FIFO)
 
 

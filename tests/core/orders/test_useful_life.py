@@ -42,3 +42,11 @@ def test_each_source_has_its_useful_life(trader):
         "manual": manual_wait_s(),
     }
     assert end == (created + timedelta(seconds=manual_wait_s())).timestamp()
+
+
+def test_a_triggered_emulated_trailing_stop_lives_from_its_trigger_not_its_creation(trader):
+    order_id = trader.order(side="sell", type="trailing_stop", trail_pct=1)
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        triggered = order.created_at + timedelta(days=3)
+        assert useful_life_end(session, order, since=triggered) == triggered.timestamp() + manual_wait_s()

@@ -257,3 +257,64 @@ def test_alert_times_outside_the_freshness_window_are_stale(alert_s, fresh):
 def test_symbols_and_intervals_that_no_market_has_are_refused(fields, says):
     with pytest.raises(AlertRejected, match=says):
         parse_alert({"action": "buy", "ticker": "BTCUSDT", **fields}, fixed_symbol=None, allowed_actions=list(ACTIONS))
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"trailing_stop_pct": "0"}, "'trailing_stop_pct' must be a positive number"),
+        ({"trailing_stop_pct": "abc"}, "'trailing_stop_pct' must be a number"),
+        ({"trailing_stop_pct": "25"}, "'trailing_stop_pct' must be between 0.1 and 20"),
+        ({"trailing_stop_pct": "2", "sl": "90"}, "either 'stop_loss' or 'trailing_stop_pct'"),
+        ({"take_profit_ladder": "50%"}, "'take_profit_ladder': take_profit_ladder must be a list"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "100"}]}, "2 to 10 rungs, not 1"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "50"}] * 11}, "2 to 10 rungs, not 11"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "50"}, {"pct": "4", "size_pct": "40"}]}, "add up to 90 %"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "50"}, "x"]}, "rung 2 must be an object"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "50"}, {"size_pct": "50"}]}, 'exactly one of "price"'),
+        ({"take_profit_ladder": [{"pct": "2", "price": "3", "size_pct": "50"}, {}]}, 'exactly one of "price"'),
+        ({"take_profit_ladder": [{"pct": "2"}, {"pct": "4", "size_pct": "50"}]}, 'rung 1 needs its "size_pct"'),
+        ({"take_profit_ladder": [{"pct": "-2", "size_pct": "50"}, {"pct": "4", "size_pct": "50"}]}, "positive"),
+        ({"take_profit_ladder": [{"pct": True, "size_pct": "50"}, {"pct": "4", "size_pct": "50"}]}, "a number"),
+        ({"take_profit_ladder": [{"pct": "2", "size_pct": "50", "evil": 1}, {}]}, "unknown fields: evil"),
+        (
+            {"take_profit_ladder": [{"price": "1e30", "size_pct": "50"}, {"pct": "4", "size_pct": "50"}]},
+            "rung 1 price must be at most",
+        ),
+        (
+            {"price": "100", "take_profit_ladder": [{"price": "99", "size_pct": "50"}, {"pct": "4", "size_pct": "50"}]},
+            "rung 1 at 99 must be above the price 100",
+        ),
+        (
+            {"tp": "120", "take_profit_ladder": [{"pct": "2", "size_pct": "50"}, {"pct": "4", "size_pct": "50"}]},
+            "either 'take_profit' or 'take_profit_ladder'",
+        ),
+        (
+            {
+                "trailing_stop_pct": "2",
+                "take_profit_ladder": [{"pct": "2", "size_pct": "50"}, {"pct": "4", "size_pct": "50"}],
+            },
+            "give the ladder a 'stop_loss'",
+        ),
+    ],
+)
+def test_malformed_trailing_stops_and_ladders_are_refused_with_the_reason(fields, says):
+    with pytest.raises(AlertRejected) as refused:
+        parse_alert({"action": "buy", "symbol": "BTCUSDT", **fields}, fixed_symbol=None, allowed_actions=list(ACTIONS))
+    assert refused.value.http_status == 422 and says in refused.value.reason
+
+
+def test_a_trailing_stop_and_a_ladder_are_kept_as_checked_decimals_in_the_stored_payload():
+    body = decode_body(
+        b'{"action": "buy", "symbol": "BTCUSDT", "sl": 90, "trailing_stop_pct": null,'
+        b' "take_profit_ladder": [{"pct": 2, "size_pct": 50.5}, {"price": 130, "size_pct": 49.5}]}'
+    )
+    alert = parse_alert(body, fixed_symbol=None, allowed_actions=list(ACTIONS))
+    assert alert.as_json()["take_profit_ladder"] == [
+        {"pct": "2", "size_pct": "50.5"},
+        {"price": "130", "size_pct": "49.5"},
+    ]
+    trailing = parse_alert(
+        {"action": "sell", "symbol": "BTCUSDT", "trailing_stop_pct": "1.5"}, fixed_symbol=None, allowed_actions=["sell"]
+    )
+    assert trailing.trailing_stop_pct == Decimal("1.5") and trailing.take_profit_ladder is None

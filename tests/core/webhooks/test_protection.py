@@ -31,7 +31,7 @@ def _filled_entry(
     **exits,
 ) -> tuple[int, int]:
     """An alert with exit prices whose entry order filled at `price` (fills in the ledger)."""
-    alert_id = _accepted(webhook_id, action, **{k: str(v) for k, v in exits.items()})
+    alert_id = _accepted(webhook_id, action, **{k: v if isinstance(v, list) else str(v) for k, v in exits.items()})
     [entry_id] = process_alert(alert_id, sender())
     with session_scope() as session:
         entry = session.get(Order, entry_id)

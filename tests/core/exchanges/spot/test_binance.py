@@ -516,3 +516,67 @@ def test_timestamp_refusal_on_a_read_is_resent_too(exchange, venue):
     venue.on("GET", "/api/v3/openOrders", Reply(status=400, body=TIMESTAMP_REFUSAL), Reply(body=[order_result()]))
     assert [o.client_order_id for o in exchange.open_orders("ETHBTC")] == ["ab-1"]
     assert len(venue.calls("GET", "/api/v3/openOrders")) == 2
+
+
+# ---- trailing stops: trailingDelta in BIPS (faqs/trailing-stop-faq.md) ----------------------------
+
+
+@pytest.fixture
+def trailing_exchange(venue: FakeVenue, sleeps) -> BinanceSpot:
+    info = {**EXCHANGE_INFO, "symbols": [{**EXCHANGE_INFO["symbols"][0], "allowTrailingStop": True}]}  # type: ignore[index]
+    venue.on("GET", "/api/v3/time", lambda _r: Reply(body={"serverTime": int(time.time() * 1000)}))
+    venue.json("GET", "/api/v3/exchangeInfo", info)
+    return BinanceSpot(api_key=DOC_KEY, api_secret=DOC_SECRET, base_url=venue.url, timeout=1.0, sleep=sleeps)
+
+
+def trailing_sell(activation: str | None = None, pct: str = "1") -> OrderRequest:
+    return OrderRequest(
+        client_order_id="ab-7",
+        symbol="ETHBTC",
+        side="sell",
+        type="trailing_stop",
+        quantity=Decimal("1"),
+        trail_pct=Decimal(pct),
+        stop_price=Decimal(activation) if activation else None,
+    )
+
+
+def test_trailing_stop_is_an_order_type_where_the_symbol_allows_it(trailing_exchange):
+    assert "trailing_stop" in trailing_exchange.rules("ETHBTC").order_types
+
+
+def test_without_allow_trailing_stop_there_is_no_trailing_stop(exchange):
+    assert "trailing_stop" not in exchange.rules("ETHBTC").order_types
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [
+        # The FAQ's example: a STOP_LOSS SELL with trailingDelta 100 triggers 1 % below the highest price.
+        (None, "type=STOP_LOSS&quantity=1&trailingDelta=100&"),
+        # With an activation price: a TAKE_PROFIT SELL whose stopPrice (above the market) starts the trail.
+        ("0.06", "type=TAKE_PROFIT&quantity=1&stopPrice=0.06&trailingDelta=100&"),
+    ],
+)
+def test_trailing_stop_on_the_wire(trailing_exchange, venue, activation, expected):
+    venue.json(
+        "POST", "/api/v3/order", order_result(clientOrderId="ab-7", type="STOP_LOSS", side="SELL", trailingDelta=100)
+    )
+    placed = trailing_exchange.place_order(trailing_sell(activation))
+    assert (placed.type, placed.status) == ("trailing_stop", "open")
+    [sent] = venue.calls("POST", "/api/v3/order")
+    assert verify_signature(sent)
+    assert sent.query.startswith(f"symbol=ETHBTC&side=SELL&{expected}newClientOrderId=ab-7&newOrderRespType=FULL&")
+
+
+@pytest.mark.parametrize("pct", ["0.05", "25"])
+def test_trailing_delta_outside_binances_range_is_refused_before_sending(trailing_exchange, venue, pct):
+    with pytest.raises(InvalidOrder, match="trails by 0.1% to 20%"):
+        trailing_exchange.place_order(trailing_sell(pct=pct))
+    assert venue.calls("POST", "/api/v3/order") == []
+
+
+def test_trailing_stop_refused_where_the_symbol_does_not_allow_it(exchange, venue):
+    with pytest.raises(InvalidOrder, match="has no trailing stop at this venue"):
+        exchange.place_order(trailing_sell())
+    assert venue.calls("POST", "/api/v3/order") == []

@@ -709,3 +709,19 @@ def test_emulated_oco_whose_take_profit_is_refused_cancels_the_stop(exchange, ve
     with pytest.raises(InsufficientFunds):
         exchange.place_oco(sell_oco())
     assert json.loads(venue.calls("POST", CANCEL_PLAN)[0].body) == {"orderId": "500"}
+
+
+def test_a_trailing_stop_is_refused_on_bitget_spot_before_sending(exchange, venue):
+    # Bitget's spot plan orders (place-plan-order) trigger at a fixed triggerPrice; no trailing form is documented.
+    with pytest.raises(InvalidOrder, match="has no trailing stop at this venue"):
+        exchange.place_order(
+            OrderRequest(
+                client_order_id="ab-5",
+                symbol="BTCUSDT",
+                side="sell",
+                type="trailing_stop",
+                quantity=Decimal("0.01"),
+                trail_pct=Decimal("2"),
+            )
+        )
+    assert venue.calls("POST", "/api/v2/spot/trade/place-plan-order") == []

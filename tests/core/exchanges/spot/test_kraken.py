@@ -497,3 +497,48 @@ def test_emulated_oco_whose_take_profit_is_refused_cancels_the_stop(exchange, ve
         ("ab-46-tp", "limit", None),
     ]
     assert [c.form["cl_ord_id"] for c in venue.calls("POST", "/0/private/CancelOrder")] == ["ab-46-sl"]
+
+
+# ---- trailing stop: `price` is the relative offset, "+" prefix, "%" suffix (AddOrder, add.yaml) -----------
+
+
+def test_trailing_stop_on_the_wire_as_a_relative_percent_offset(exchange, venue):
+    venue.json("POST", "/0/private/AddOrder", {"error": [], "result": {"descr": {"order": "x"}, "txid": ["O7"]}})
+    order = exchange.place_order(
+        OrderRequest(
+            client_order_id="ab-41",
+            symbol="XBTUSD",
+            side="sell",
+            type="trailing_stop",
+            quantity=Decimal("0.5"),
+            trail_pct=Decimal("1.5"),
+        )
+    )
+    assert (order.venue_order_id, order.type) == ("O7", "trailing_stop")
+    [sent] = venue.calls("POST", "/0/private/AddOrder")
+    assert verify(sent)
+    assert sent.form | {"nonce": "n"} == {
+        "nonce": "n",
+        "ordertype": "trailing-stop",
+        "type": "sell",
+        "pair": "XBTUSD",
+        "volume": "0.5",
+        "price": "+1.5%",
+        "cl_ord_id": "ab-41",
+    }
+
+
+def test_trailing_stop_with_an_activation_price_is_refused_before_sending(exchange, venue):
+    with pytest.raises(InvalidOrder, match="no activation price"):
+        exchange.place_order(
+            OrderRequest(
+                client_order_id="ab-42",
+                symbol="XBTUSD",
+                side="sell",
+                type="trailing_stop",
+                quantity=Decimal("0.5"),
+                trail_pct=Decimal("1.5"),
+                stop_price=Decimal("30000"),
+            )
+        )
+    assert venue.calls("POST", "/0/private/AddOrder") == []
