@@ -55,6 +55,10 @@ class LedgerView:
     books: dict[BookKey, Book]
     rows: dict[BookKey, list[LedgerFill]]  # every fill per book (usable or not), in (traded_at, id) order
 
+    def books_of(self, keeps: Callable[[LedgerFill], bool]) -> dict[BookKey, Book]:
+        """The books `keeps` keeps, matched (with their trace: core/ledger/daily.py view_days_of_books)."""
+        return {key: self.books[key] for key, fills in self.usable.items() if keeps(fills[0])}
+
     def fills_of(self, keeps: Callable[[LedgerFill], bool]) -> list[LedgerFill]:
         """Every fill of the books `keeps` keeps, usable or not, in (traded_at, id) order: what
         load_ledger gives for them."""
@@ -142,7 +146,7 @@ def _extended(session: Session, user_id: int, kept: LedgerView, mark: Watermark)
         rows[key] = sorted([*rows.get(key, []), *group], key=_fill_order)
     for key, group in sorted_new.usable.items():
         usable[key] = sorted([*usable.get(key, []), *group], key=_fill_order)  # a new list: views read the old
-        books[key] = one_book(usable[key])
+        books[key] = one_book(usable[key], traced=True)
     return LedgerView(
         _held(kept.watermark, [*kept.fills, *new]),
         [*kept.fills, *new],
@@ -182,7 +186,7 @@ def _rebuild(
     sorted_fills = _sorted(fills)
     # as match_books, grouped already; a book's round trips are grouped when a view first reads them
     # (fifo.round_trips keeps them on the book), so a view of one broker groups only its books'
-    books = {key: one_book(group) for key, group in sorted_fills.usable.items()}
+    books = {key: one_book(group, traced=True) for key, group in sorted_fills.usable.items()}
     matched = time.perf_counter()
     held = _held(mark, fills) if until is None else mark  # a range's end leaves fills out: the mark read first
     view = LedgerView(

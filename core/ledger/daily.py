@@ -158,6 +158,31 @@ def view_days(
         return ViewDays(days, {key: _walk(group, window, days, marks, side) for key, group in groups.items()})
 
 
+def view_days_of_books(
+    books: Mapping[BookKey, Book],
+    window: Range,
+    today: date,
+    day_close: DayClose,
+    latest: Mapping[MarkKey, Decimal | None],
+    side: str | None = None,
+) -> ViewDays:
+    """view_days of books already matched with their trace (one_book(traced=True), the kept ledger of
+    core/ledger/cache.py, before `window.end`): the same days and sums, without matching again."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        starts = {key: book.trace[0][:2] for key, book in books.items() if book.trace}
+        traced = sorted(starts, key=starts.__getitem__)  # in their first fill's order, as view_days groups them
+        if not traced:
+            return ViewDays([], {})
+        first = window.start.date() if window.start else starts[traced[0]][0].date()
+        last = today if window.end is None else min(today, (window.end - DAY).date())
+        if last < first:
+            return ViewDays([], {})
+        days = [first + DAY * n for n in range((last - first).days + 1)]
+        marks = _Marks(today, day_close, latest)
+        return ViewDays(days, {key: _walk_traced(books[key], window, days, marks, side) for key in traced})
+
+
 @dataclass(frozen=True)
 class _Marks:
     today: date
@@ -205,6 +230,46 @@ def _walk(
             out.unmarked = True
             continue
         out.open_value[n] = quantity * mark + book.open_cash
+    return out
+
+
+def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks, side: str | None) -> BookDays:
+    """_walk read from the book's trace and closings (both in time order) instead of its fills."""
+    direction = {"buy": "long", "sell": "short"}.get(side or "")
+    out = BookDays(book.quote, book.symbol)
+    key: MarkKey = (book.broker_id, book.symbol)
+    trace, closings = book.trace or [], book.closings
+    index, counted, cost = 0, 0, ZERO
+    quantity, open_cash = ZERO, ZERO
+    mark: Decimal | None = None
+    for n, day in enumerate(days):
+        end = midnight(day + DAY)
+        while index < len(trace) and trace[index][0] < end:
+            at, _, quantity, open_cash = trace[index]
+            now = abs(open_cash)
+            out.cost_moves.append((at, now - cost))
+            cost, index = now, index + 1
+        upto = counted
+        while upto < len(closings) and closings[upto].closed_at < end:
+            upto += 1
+        gained = sum(
+            (c.pnl for c in closings[counted:upto] if c.closed_at in window and direction in (None, c.direction)),
+            ZERO,
+        )
+        if gained:
+            out.gained[n] = gained
+        counted = upto
+        if not quantity:  # no lot open (a book's lots all go one way: they never sum to 0)
+            continue
+        if direction is not None and (quantity > 0) != (direction == "long"):
+            continue
+        found = marks.at(key, day)
+        mark = found if found is not None else mark
+        out.held.add(n)
+        if mark is None:
+            out.unmarked = True
+            continue
+        out.open_value[n] = quantity * mark + open_cash
     return out
 
 

@@ -63,6 +63,9 @@ class Book:
     unheld: Decimal = ZERO  # base sold beyond the book's long within its fee dust (spot is never short)
     unheld_value: Decimal = ZERO  # that base valued at the prices it was sold at
     trips: list[RoundTrip] | None = None  # round_trips(book), kept until the next fill
+    # one_book(traced=True): after each fill (time, fill id, quantity, open_cash), what a day-by-day walk
+    # reads instead of matching the fills again (core/ledger/daily.py view_days_of_books)
+    trace: list[tuple[datetime, int, Decimal, Decimal]] | None = None
 
     @property
     def quantity(self) -> Decimal:
@@ -145,6 +148,8 @@ class Book:
             remaining -= dust
         if remaining > 0:
             lots.append(Lot(fill_id, closed_at, price, remaining if buying else -remaining, cash, fees))
+        if self.trace is not None:
+            self.trace.append((closed_at, fill_id, self.quantity, self.open_cash))
 
 
 def _share(amount: Decimal, portion: Decimal, whole: Decimal) -> Decimal:
@@ -162,11 +167,12 @@ def book_key(fill: LedgerFill) -> BookKey:
 _fill_order = attrgetter("traded_at", "fill_id")
 
 
-def one_book(fills: Sequence[LedgerFill]) -> Book:
-    """These fills (at least one) matched FIFO as one book, in (traded_at, id) order."""
+def one_book(fills: Sequence[LedgerFill], *, traced: bool = False) -> Book:
+    """These fills (at least one) matched FIFO as one book, in (traded_at, id) order; `traced`: with the
+    book's state after each fill (Book.trace)."""
     ordered = sorted(fills, key=_fill_order)
     first = ordered[0]
-    book = Book(first.broker_id, first.symbol, first.base, first.quote, first.source)
+    book = Book(first.broker_id, first.symbol, first.base, first.quote, first.source, trace=[] if traced else None)
     with localcontext() as ctx:
         ctx.prec = PRECISION
         for fill in ordered:
