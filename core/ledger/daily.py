@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
-from itertools import groupby
+from operator import itemgetter
 
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.marks import StoredPrices
@@ -276,9 +276,16 @@ def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks,
 def _peak(moves: list[tuple[datetime, Decimal]]) -> Decimal:
     """The most the positions cost at once: the running sum's peak, fills of one instant taken together."""
     level = peak = ZERO
-    for _, together in groupby(sorted(moves, key=lambda move: move[0]), key=lambda move: move[0]):
-        level += sum((delta for _, delta in together), ZERO)
-        peak = max(peak, level)
+    ordered = sorted(moves, key=itemgetter(0))
+    index, count = 0, len(ordered)
+    while index < count:  # a page sums tens of thousands of moves for each curve: a plain loop
+        instant, together = ordered[index][0], ZERO
+        while index < count and ordered[index][0] == instant:
+            together += ordered[index][1]
+            index += 1
+        level += together
+        if level > peak:
+            peak = level
     return peak
 
 
