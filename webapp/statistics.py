@@ -39,9 +39,9 @@ def _ledger(session, filters: Filters) -> LedgerView:
     return ledger_view(session, current_user.id, filters.window.end)
 
 
-def _fills(session, filters: Filters, ledger: LedgerView | None = None) -> list[LedgerFill]:
+def _fills(session, filters: Filters) -> list[LedgerFill]:
     """The fills of the books in view, up to the window's end (matching needs each book whole)."""
-    return (ledger or _ledger(session, filters)).fills_of(filters.keeps)
+    return _ledger(session, filters).fills_of(filters.keeps)
 
 
 def _report(
@@ -81,11 +81,11 @@ def index():
         except FilterError as err:
             return _page(choices, Filters(), error=str(err), report=None), 400
         ledger = _ledger(session, filters)
-        fills = _fills(session, filters, ledger)
+        firsts = ledger.first_fills_of(filters.keeps)  # all load_marks reads: the pairs and the first day
         report = _report(session, filters, choices, with_marks=True, ledger=ledger)
         etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
         books = ledger.books_of(filters.keeps)
-        view = live.days_of_books(books, filters, live.load_marks(session, fills, filters.window, choices.venues))
+        view = live.days_of_books(books, filters, live.load_marks(session, firsts, filters.window, choices.venues))
         chart = live.chart_data(view.curves())
         strategies = live.strategy_rows(view, report.trips, choices)
         bots = live.bot_rows(session, current_user.id, view, report.trips, choices)
@@ -119,8 +119,8 @@ def charts():
         if etag in request.if_none_match:
             return Response(status=304, headers={"ETag": f'"{etag}"'})
         ledger = _ledger(session, filters)
-        fills, books = _fills(session, filters, ledger), ledger.books_of(filters.keeps)
-        view = live.days_of_books(books, filters, live.load_marks(session, fills, filters.window, choices.venues))
+        firsts, books = ledger.first_fills_of(filters.keeps), ledger.books_of(filters.keeps)
+        view = live.days_of_books(books, filters, live.load_marks(session, firsts, filters.window, choices.venues))
     response = jsonify(live.chart_data(view.curves()))
     response.set_etag(etag)
     return response

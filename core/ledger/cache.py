@@ -59,6 +59,11 @@ class LedgerView:
         """The books `keeps` keeps, matched (with their trace: core/ledger/daily.py view_days_of_books)."""
         return {key: self.books[key] for key, fills in self.usable.items() if keeps(fills[0])}
 
+    def first_fills_of(self, keeps: Callable[[LedgerFill], bool]) -> list[LedgerFill]:
+        """The first fill (usable or not) of each book `keeps` keeps: their (broker, symbol) pairs and
+        the first day, as fills_of would give them, without ordering all of its fills."""
+        return [rows[0] for rows in self.rows.values() if keeps(rows[0])]
+
     def fills_of(self, keeps: Callable[[LedgerFill], bool]) -> list[LedgerFill]:
         """Every fill of the books `keeps` keeps, usable or not, in (traded_at, id) order: what
         load_ledger gives for them."""
