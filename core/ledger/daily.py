@@ -15,13 +15,13 @@ base the live metrics take as starting cash (core/ledger/live_metrics.py, docs/M
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.marks import StoredPrices
@@ -234,24 +234,19 @@ def _walk(
 
 
 def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks, side: str | None) -> BookDays:
-    """_walk read from the book's trace and closings (both in time order) instead of its fills."""
+    """_walk read from the book's trace and closings (both in time order, found by bisection) instead of
+    matching its fills: a view costs its days, not its fills."""
     direction = {"buy": "long", "sell": "short"}.get(side or "")
     out = BookDays(book.quote, book.symbol)
     key: MarkKey = (book.broker_id, book.symbol)
     trace, closings = book.trace or [], book.closings
-    index, counted, cost = 0, 0, ZERO
-    quantity, open_cash = ZERO, ZERO
+    index = 0
+    counted = 0 if window.start is None else bisect_left(closings, window.start, key=_closed_at)  # none before
     mark: Decimal | None = None
     for n, day in enumerate(days):
         end = midnight(day + DAY)
-        while index < len(trace) and trace[index][0] < end:
-            at, _, quantity, open_cash = trace[index]
-            now = abs(open_cash)
-            out.cost_moves.append((at, now - cost))
-            cost, index = now, index + 1
-        upto = counted
-        while upto < len(closings) and closings[upto].closed_at < end:
-            upto += 1
+        index = bisect_left(trace, end, lo=index, key=_traded_at)
+        upto = bisect_left(closings, end, lo=counted, key=_closed_at)
         gained = sum(
             (c.pnl for c in closings[counted:upto] if c.closed_at in window and direction in (None, c.direction)),
             ZERO,
@@ -259,6 +254,7 @@ def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks,
         if gained:
             out.gained[n] = gained
         counted = upto
+        quantity, open_cash = trace[index - 1][2:4] if index else (ZERO, ZERO)
         if not quantity:  # no lot open (a book's lots all go one way: they never sum to 0)
             continue
         if direction is not None and (quantity > 0) != (direction == "long"):
@@ -270,7 +266,12 @@ def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks,
             out.unmarked = True
             continue
         out.open_value[n] = quantity * mark + open_cash
+    out.cost_moves = [(step[0], step[4]) for step in trace[:index]]
     return out
+
+
+_traded_at = itemgetter(0)
+_closed_at = attrgetter("closed_at")
 
 
 def _peak(moves: list[tuple[datetime, Decimal]]) -> Decimal:

@@ -63,9 +63,9 @@ class Book:
     unheld: Decimal = ZERO  # base sold beyond the book's long within its fee dust (spot is never short)
     unheld_value: Decimal = ZERO  # that base valued at the prices it was sold at
     trips: list[RoundTrip] | None = None  # round_trips(book), kept until the next fill
-    # one_book(traced=True): after each fill (time, fill id, quantity, open_cash), what a day-by-day walk
-    # reads instead of matching the fills again (core/ledger/daily.py view_days_of_books)
-    trace: list[tuple[datetime, int, Decimal, Decimal]] | None = None
+    # one_book(traced=True): after each fill (time, fill id, quantity, open_cash, the change of what the
+    # lots cost), what a day-by-day walk reads instead of matching the fills again (core/ledger/daily.py)
+    trace: list[tuple[datetime, int, Decimal, Decimal, Decimal]] | None = None
 
     @property
     def quantity(self) -> Decimal:
@@ -149,7 +149,9 @@ class Book:
         if remaining > 0:
             lots.append(Lot(fill_id, closed_at, price, remaining if buying else -remaining, cash, fees))
         if self.trace is not None:
-            self.trace.append((closed_at, fill_id, self.quantity, self.open_cash))
+            open_cash = self.open_cash
+            before = abs(self.trace[-1][3]) if self.trace else ZERO
+            self.trace.append((closed_at, fill_id, self.quantity, open_cash, abs(open_cash) - before))
 
 
 def _share(amount: Decimal, portion: Decimal, whole: Decimal) -> Decimal:
