@@ -148,6 +148,23 @@ def bench_reconcile_command(connections: int, busy_orders: int, sim_url: str | N
         _echo_fields(result, 36)
 
 
+@bench_group.command("statistics")
+@click.option("--fills", default=200_000, show_default=True, type=click.IntRange(10, 5_000_000))
+@click.option("--views", default=60, show_default=True, type=click.IntRange(1, 10_000), help="page views timed")
+@click.option("--sim-url", default=None, help="The simulator the connections point at (default: config.yaml sim).")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench_statistics_command(fills: int, views: int, sim_url: str | None, as_json: bool) -> None:
+    """The ledger rebuilt over N fills (ledger_rebuild_s, target < 5 s) and the Statistics page with a
+    filter (page_p99_ms, target < 500 ms) for a trader with 20 bots on 5 connections over 2 years."""
+    from bench.statistics import run
+
+    result = asdict(run(sim_url or get_settings().sim_url, fills=fills, views=views))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _echo_fields(result, 22)
+
+
 @bench_group.command("webhook")
 @click.option("--rate", default=200, show_default=True, type=click.IntRange(1, 5000), help="Alerts per second.")
 @click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Burst length.")

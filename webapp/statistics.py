@@ -12,10 +12,11 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from core.infra.db import new_session
+from core.ledger.cache import LedgerView, ledger_view
 from core.ledger.entries import LedgerFill
 from core.ledger.live_metrics import LIVE_METRICS
-from core.ledger.loading import fetch_marks, load_ledger
-from core.ledger.report import Report, build_report, fills_csv, trips_csv
+from core.ledger.loading import fetch_marks
+from core.ledger.report import Report, fills_csv, report_of_books, trips_csv
 from webapp import statistics_charts as live
 from webapp.statistics_arbitrage import arbitrage_summaries
 from webapp.statistics_filters import (
@@ -33,24 +34,25 @@ bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 RECENT_TRIPS = 100
 
 
+def _ledger(session, filters: Filters) -> LedgerView:
+    """The trader's kept ledger up to the window's end (core/ledger/cache.py): matched once, not per view."""
+    return ledger_view(session, current_user.id, filters.window.end)
+
+
 def _fills(session, filters: Filters) -> list[LedgerFill]:
     """The fills of the books in view, up to the window's end (matching needs each book whole)."""
-    fills = load_ledger(
-        session, current_user.id, broker_ids=filters.broker_ids, symbol=filters.symbol, until=filters.window.end
-    )
-    return [fill for fill in fills if filters.keeps(fill)]
+    return _ledger(session, filters).fills_of(filters.keeps)
 
 
 def _report(
-    session, filters: Filters, choices: Choices, *, with_marks: bool, fills: list[LedgerFill] | None = None
+    session, filters: Filters, choices: Choices, *, with_marks: bool, ledger: LedgerView | None = None
 ) -> Report:
+    """Only this view's books of the kept ledger, not matched again."""
     window, titles = filters.window, choices.brokers
-    fills = _fills(session, filters) if fills is None else fills
-    report = build_report(fills, window, broker_titles=titles, side=filters.side)
-    if with_marks and report.positions:
-        marks = fetch_marks(session, current_user.id, {(p.broker_id, p.symbol) for p in report.positions})
-        report = build_report(fills, window, marks, titles, filters.side)
-    return report
+    fills, books = (ledger or _ledger(session, filters)).select(filters.keeps, window)
+    held = {(book.broker_id, book.symbol) for book in books.values() if book.lots}
+    marks = fetch_marks(session, current_user.id, held) if with_marks and held else {}
+    return report_of_books(fills, books, window, marks, titles, filters.side)
 
 
 def _page(choices: Choices, filters: Filters, **context):
@@ -78,10 +80,12 @@ def index():
             filters = parse_filters(request.args, choices)
         except FilterError as err:
             return _page(choices, Filters(), error=str(err), report=None), 400
-        fills = _fills(session, filters)
-        report = _report(session, filters, choices, with_marks=True, fills=fills)
+        ledger = _ledger(session, filters)
+        firsts = ledger.first_fills_of(filters.keeps)  # all load_marks reads: the pairs and the first day
+        report = _report(session, filters, choices, with_marks=True, ledger=ledger)
         etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
-        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
+        books = ledger.books_of(filters.keeps)
+        view = live.days_of_books(books, filters, live.load_marks(session, firsts, filters.window, choices.venues))
         chart = live.chart_data(view.curves())
         strategies = live.strategy_rows(view, report.trips, choices)
         bots = live.bot_rows(session, current_user.id, view, report.trips, choices)
@@ -114,8 +118,9 @@ def charts():
         etag = live.charts_etag(session, current_user.id, filters.args, datetime.now(UTC).date())
         if etag in request.if_none_match:
             return Response(status=304, headers={"ETag": f'"{etag}"'})
-        fills = _fills(session, filters)
-        view = live.days_of(fills, filters, live.load_marks(session, fills, filters.window, choices.venues))
+        ledger = _ledger(session, filters)
+        firsts, books = ledger.first_fills_of(filters.keeps), ledger.books_of(filters.keeps)
+        view = live.days_of_books(books, filters, live.load_marks(session, firsts, filters.window, choices.venues))
     response = jsonify(live.chart_data(view.curves()))
     response.set_etag(etag)
     return response

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +17,16 @@ from sqlalchemy.orm import Session
 
 from core.bots import live_backtest
 from core.candles.marks import StoredPrices
-from core.ledger.daily import DailyCurve, DayClose, ViewDays, midnight, stored_day_closes, view_days
+from core.ledger.daily import (
+    DailyCurve,
+    DayClose,
+    ViewDays,
+    midnight,
+    stored_day_closes,
+    view_days_of_books,
+)
 from core.ledger.entries import LedgerFill, Source
-from core.ledger.fifo import MarkKey, RoundTrip
+from core.ledger.fifo import Book, BookKey, MarkKey, RoundTrip
 from core.ledger.live_metrics import LiveMetrics, live_metrics, metrics_of
 from core.ledger.loading import load_source
 from core.ledger.report import Range
@@ -70,9 +77,9 @@ def load_marks(session: Session, fills: Sequence[LedgerFill], window: Range, ven
     return Marks(today, day_close, latest)
 
 
-def days_of(fills: Iterable[LedgerFill], filters: Filters, marks: Marks) -> ViewDays:
-    """The view's books walked day by day once: the charts and every metric row add up some of them."""
-    return view_days(fills, filters.window, marks.today, marks.day_close, marks.latest, filters.side)
+def days_of_books(books: Mapping[BookKey, Book], filters: Filters, marks: Marks) -> ViewDays:
+    """days_of read from the kept ledger's books (core/ledger/cache.py): no fill matched again."""
+    return view_days_of_books(books, filters.window, marks.today, marks.day_close, marks.latest, filters.side)
 
 
 def chart_data(curves: Mapping[str, DailyCurve]) -> dict[str, dict[str, list]]:

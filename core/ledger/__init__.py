@@ -10,6 +10,7 @@ fills the venue answered incompletely).
 fifo.py: FIFO lot matching of a book, round trips, open positions. positions.py: the position of one
 bot or one webhook on one symbol (its statistics book, read whole). report.py: the statistics page's
 report, chart and CSV. loading.py: the ledger and the marks read from the database and the venues.
+cache.py: a user's ledger matched once and kept while no fill arrives (the Statistics page's views).
 
 Method
 ------

@@ -15,13 +15,13 @@ base the live metrics take as starting cash (core/ledger/live_metrics.py, docs/M
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
-from itertools import groupby
+from operator import attrgetter, itemgetter
 
 from core.candles.candle import TIMEFRAME_MS
 from core.candles.marks import StoredPrices
@@ -158,6 +158,31 @@ def view_days(
         return ViewDays(days, {key: _walk(group, window, days, marks, side) for key, group in groups.items()})
 
 
+def view_days_of_books(
+    books: Mapping[BookKey, Book],
+    window: Range,
+    today: date,
+    day_close: DayClose,
+    latest: Mapping[MarkKey, Decimal | None],
+    side: str | None = None,
+) -> ViewDays:
+    """view_days of books already matched with their trace (one_book(traced=True), the kept ledger of
+    core/ledger/cache.py, before `window.end`): the same days and sums, without matching again."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        starts = {key: book.trace[0][:2] for key, book in books.items() if book.trace}
+        traced = sorted(starts, key=starts.__getitem__)  # in their first fill's order, as view_days groups them
+        if not traced:
+            return ViewDays([], {})
+        first = window.start.date() if window.start else starts[traced[0]][0].date()
+        last = today if window.end is None else min(today, (window.end - DAY).date())
+        if last < first:
+            return ViewDays([], {})
+        days = [first + DAY * n for n in range((last - first).days + 1)]
+        marks = _Marks(today, day_close, latest)
+        return ViewDays(days, {key: _walk_traced(books[key], window, days, marks, side) for key in traced})
+
+
 @dataclass(frozen=True)
 class _Marks:
     today: date
@@ -208,12 +233,60 @@ def _walk(
     return out
 
 
+def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks, side: str | None) -> BookDays:
+    """_walk read from the book's trace and closings (both in time order, found by bisection) instead of
+    matching its fills: a view costs its days, not its fills."""
+    direction = {"buy": "long", "sell": "short"}.get(side or "")
+    out = BookDays(book.quote, book.symbol)
+    key: MarkKey = (book.broker_id, book.symbol)
+    trace, closings = book.trace or [], book.closings
+    index = 0
+    counted = 0 if window.start is None else bisect_left(closings, window.start, key=_closed_at)  # none before
+    mark: Decimal | None = None
+    for n, day in enumerate(days):
+        end = midnight(day + DAY)
+        index = bisect_left(trace, end, lo=index, key=_traded_at)
+        upto = bisect_left(closings, end, lo=counted, key=_closed_at)
+        gained = sum(
+            (c.pnl for c in closings[counted:upto] if c.closed_at in window and direction in (None, c.direction)),
+            ZERO,
+        )
+        if gained:
+            out.gained[n] = gained
+        counted = upto
+        quantity, open_cash = trace[index - 1][2:4] if index else (ZERO, ZERO)
+        if not quantity:  # no lot open (a book's lots all go one way: they never sum to 0)
+            continue
+        if direction is not None and (quantity > 0) != (direction == "long"):
+            continue
+        found = marks.at(key, day)
+        mark = found if found is not None else mark
+        out.held.add(n)
+        if mark is None:
+            out.unmarked = True
+            continue
+        out.open_value[n] = quantity * mark + open_cash
+    out.cost_moves = [(step[0], step[4]) for step in trace[:index]]
+    return out
+
+
+_traded_at = itemgetter(0)
+_closed_at = attrgetter("closed_at")
+
+
 def _peak(moves: list[tuple[datetime, Decimal]]) -> Decimal:
     """The most the positions cost at once: the running sum's peak, fills of one instant taken together."""
     level = peak = ZERO
-    for _, together in groupby(sorted(moves, key=lambda move: move[0]), key=lambda move: move[0]):
-        level += sum((delta for _, delta in together), ZERO)
-        peak = max(peak, level)
+    ordered = sorted(moves, key=itemgetter(0))
+    index, count = 0, len(ordered)
+    while index < count:  # a page sums tens of thousands of moves for each curve: a plain loop
+        instant, together = ordered[index][0], ZERO
+        while index < count and ordered[index][0] == instant:
+            together += ordered[index][1]
+            index += 1
+        level += together
+        if level > peak:
+            peak = level
     return peak
 
 

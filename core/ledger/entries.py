@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from core.ledger.fills import ZERO, base_fee, inventory_change
 
@@ -33,8 +34,9 @@ class Source:
 MANUAL = Source("manual")
 
 
-@dataclass(frozen=True)
-class LedgerFill:
+class LedgerFill(NamedTuple):
+    """One fill as the books see it (a named tuple: a rebuild makes one per fill, quickly)."""
+
     fill_id: int
     broker_id: int
     symbol: str

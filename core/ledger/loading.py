@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from core.exchanges.errors import ExchangeError
@@ -48,24 +48,50 @@ def _ledger_query() -> Select:
     )
 
 
-def _ledger_fill(row: Row, source: Source) -> LedgerFill:
-    base, quote = (row.base, row.quote) if row.base else split_symbol(row.symbol)
-    return LedgerFill(
-        row.id,
-        row.broker_id,
-        row.symbol,
-        base,
-        quote,
-        row.side,
-        row.quantity,
-        row.price,
-        row.traded_at,
-        row.fee or ZERO,
-        row.fee_asset,
-        row.order_id,
-        source,
-        row.venue_trade_id,
-    )
+_SOURCE = 11  # the columns of _ledger_query: Order.source, Order.source_ref
+
+
+def _rows(session: Session, query: Select) -> list[tuple]:
+    """The query's rows as the driver's plain tuples (its columns need no conversion of SQLAlchemy's):
+    a ledger is 10^5 rows, and Row objects cost as much again as reading them."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the session's connection is closed")
+    with driver.cursor() as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        return cursor.fetchall()
+
+
+def _ledger_fills(rows: Sequence[tuple], source_of: Callable[[int | None, str | None, str | None], Source]):
+    """The rows as ledger fills: plain tuples unpacked, each symbol's assets split once."""
+    assets: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+    fills = []
+    for fill_id, broker_id, symbol, side, quantity, price, traded_at, fee, fee_asset, order_id, trade_id, *rest in rows:
+        kind, ref, base, quote = rest
+        pair = assets.get((symbol, base, quote))
+        if pair is None:
+            pair = assets[(symbol, base, quote)] = (base, quote) if base else split_symbol(symbol)
+        fills.append(
+            LedgerFill(
+                fill_id,
+                broker_id,
+                symbol,
+                pair[0],
+                pair[1],
+                side,
+                quantity,
+                price,
+                traded_at,
+                fee or ZERO,
+                fee_asset,
+                order_id,
+                source_of(order_id, kind, ref),
+                trade_id,
+            )
+        )
+    return fills
 
 
 def load_ledger(
@@ -76,10 +102,12 @@ def load_ledger(
     symbol: str | None = None,
     until: datetime | None = None,
     after: datetime | None = None,
+    after_id: int | None = None,
 ) -> list[LedgerFill]:
     """The user's fills (and only theirs), with base/quote and the source of the order behind each:
     of some brokers, of one symbol, before `until` (whole books: a book is one broker and one symbol);
-    `after` leaves out the older ones (for balance moves, not books: a book needs all its fills)."""
+    `after` leaves out the older ones (for balance moves, not books: a book needs all its fills), `after_id`
+    those up to that id (the fills added since a kept view: core/ledger/cache.py)."""
     query = _ledger_query().where(Fill.user_id == user_id)
     if broker_ids is not None:
         query = query.where(Fill.broker_id.in_(broker_ids))
@@ -89,9 +117,10 @@ def load_ledger(
         query = query.where(Fill.traded_at < until)
     if after is not None:
         query = query.where(Fill.traded_at > after)
-    rows = session.execute(query).all()
-    sources = _source_resolver(session, user_id, rows)
-    return [_ledger_fill(row, sources(row.order_id, row.source, row.source_ref)) for row in rows]
+    if after_id is not None:
+        query = query.where(Fill.id > after_id)
+    rows = _rows(session, query)
+    return _ledger_fills(rows, _source_resolver(session, user_id, rows))
 
 
 def load_source(session: Session, source: Source, symbol: str) -> list[LedgerFill]:
@@ -103,16 +132,15 @@ def load_source(session: Session, source: Source, symbol: str) -> list[LedgerFil
         placed = Order.id.in_(webhook_orders(int(source.ref or 0)).with_only_columns(Order.id))
     else:
         raise ValueError(f"positions are asked per bot or webhook, not per {source.kind!r}")
-    rows = session.execute(_ledger_query().where(placed, Fill.symbol == symbol)).all()
-    return [_ledger_fill(row, source) for row in rows]
+    return _ledger_fills(_rows(session, _ledger_query().where(placed, Fill.symbol == symbol)), lambda *_: source)
 
 
-def _source_resolver(session: Session, user_id: int, rows):
+def _source_resolver(session: Session, user_id: int, rows: Sequence[tuple]):
     """Bot orders carry the bot id, webhook orders the alert id: name them after their bot and webhook."""
     refs = defaultdict(set)
-    for row in rows:
-        if row.source in ("bot", "webhook") and row.source_ref:
-            refs[row.source].add(row.source_ref)
+    for kind, ref in {row[_SOURCE : _SOURCE + 2] for row in rows}:
+        if kind in ("bot", "webhook") and ref:
+            refs[kind].add(ref)
     bots = {
         str(bot_id): name
         for bot_id, name in session.execute(
@@ -130,7 +158,17 @@ def _source_resolver(session: Session, user_id: int, rows):
         )
     }
 
+    known: dict[tuple[bool, str | None, str | None], Source] = {}
+
     def resolve(order_id: int | None, kind: str | None, ref: str | None) -> Source:
+        """One Source per (order or not, kind, ref), shared by its fills."""
+        key = (order_id is None, kind, ref)
+        source = known.get(key)
+        if source is None:
+            source = known[key] = _resolve(order_id, kind, ref)
+        return source
+
+    def _resolve(order_id: int | None, kind: str | None, ref: str | None) -> Source:
         if order_id is None:
             return Source("none")
         if kind == "bot":

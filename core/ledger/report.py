@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
+from typing import TypeVar
 
-from core.ledger.entries import IncompleteFill, LedgerFill, classify
+from core.ledger.entries import Classified, IncompleteFill, LedgerFill, classify
 from core.ledger.fifo import (
     Book,
+    BookKey,
     Closing,
     MarkKey,
     OpenPosition,
@@ -29,6 +32,7 @@ from core.ledger.fifo import (
 from core.ledger.fills import PRECISION, ZERO
 
 LEDGER_PLACES = Decimal("1e-18")
+_Closed = TypeVar("_Closed", Closing, RoundTrip)
 
 
 @dataclass
@@ -81,26 +85,34 @@ def build_report(
 ) -> Report:
     """Everything the statistics page shows, from ledger fills (those after `window.end` are ignored).
     `side` buy (sell) keeps long (short) round trips and positions and the fees of buys (sells)."""
+    sorted_fills = classify(f for f in fills if window.end is None or f.traded_at < window.end)
+    return report_of_books(sorted_fills, match_books(sorted_fills.usable), window, marks, broker_titles, side)
+
+
+def report_of_books(
+    sorted_fills: Classified,
+    books: Mapping[BookKey, Book],
+    window: Range = Range(),
+    marks: Mapping[MarkKey, Decimal | None] | None = None,
+    broker_titles: Mapping[int, str] | None = None,
+    side: str | None = None,
+) -> Report:
+    """build_report of fills already sorted and matched (before `window.end`): core/ledger/cache.py."""
     with localcontext() as ctx:
         ctx.prec = PRECISION
-        return _build_report(fills, window, marks or {}, broker_titles or {}, side)
+        return _build_report(sorted_fills, books, window, marks or {}, broker_titles or {}, side)
 
 
 def _build_report(
-    fills: Iterable[LedgerFill],
+    sorted_fills: Classified,
+    books: Mapping[BookKey, Book],
     window: Range,
     marks: Mapping[MarkKey, Decimal | None],
     titles: Mapping[int, str],
     side: str | None,
 ) -> Report:
     direction = {"buy": "long", "sell": "short"}.get(side or "")
-
-    def counted(closing: Closing) -> bool:
-        return closing.closed_at in window and direction in (None, closing.direction)
-
-    sorted_fills = classify(f for f in fills if window.end is None or f.traded_at < window.end)
     good = sorted_fills.usable
-    books = match_books(good)
     tables: dict[str, dict[tuple, Summary]] = {"broker": {}, "symbol": {}, "source": {}, "total": {}}
 
     def rows(book: Book) -> list[Summary]:
@@ -113,16 +125,20 @@ def _build_report(
         return [tables[name].setdefault(key, Summary(key, title, book.quote)) for name, (key, title) in keys.items()]
 
     positions, trips = [], []
+    counted: list[tuple[str, Closing]] = []
     for book in books.values():
         targets = rows(book)
-        realised = sum((c.pnl for c in book.closings if counted(c)), ZERO)
-        book_trips = [t for t in round_trips(book) if t.closed_at in window and direction in (None, t.direction)]
+        closings = [c for c in _inside(book.closings, window) if direction in (None, c.direction)]
+        counted.extend((book.quote, c) for c in closings)
+        realised = sum((c.pnl for c in closings), ZERO)
+        book_trips = [t for t in _inside(round_trips(book), window) if direction in (None, t.direction)]
+        stats = trip_stats(book_trips)
         position = open_position(book, marks)
         if position is not None and direction is not None and (position.quantity > 0) != (direction == "long"):
             position = None
         for row in targets:
             row.realised += realised
-            row.trips = _merge(row.trips, trip_stats(book_trips))
+            row.trips = _merge(row.trips, stats)
             if position is not None:
                 row.open_positions += 1
                 unrealised = position.unrealised
@@ -131,8 +147,10 @@ def _build_report(
         if position is not None:
             positions.append(position)
     fees: dict[tuple[int, str, str], dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    start, end = window.start, window.end
     for fill in good:  # per book first: the tables' rows are looked up once per book, not per fill
-        if fill.traded_at in window and side in (None, fill.side):
+        at = fill.traded_at
+        if (start is None or at >= start) and (end is None or at < end) and side in (None, fill.side):
             value = fill.fee_in_quote
             if value is None and fill.fee_asset is None:
                 raise ValueError("a fee with no asset is in quote: fee_in_quote never leaves it unvalued")
@@ -153,10 +171,21 @@ def _build_report(
         totals=_sorted(tables["total"]),
         positions=sorted(positions, key=lambda p: (p.broker_id, p.symbol, p.source.key)),
         trips=trips,
-        chart=cumulative_realised((book.quote, c) for book in books.values() for c in book.closings if counted(c)),
+        chart=cumulative_realised(counted),
         problems=sorted_fills.problems,
         incomplete=sorted_fills.incomplete,
     )
+
+
+def _inside(items: Sequence[_Closed], window: Range) -> Sequence[_Closed]:
+    """The items closed inside the window, of items in closing order (a book's closings, its trips)."""
+    low = 0 if window.start is None else bisect_left(items, window.start, key=_closed_at)
+    high = len(items) if window.end is None else bisect_left(items, window.end, key=_closed_at)
+    return items[low:high]
+
+
+def _closed_at(item: Closing | RoundTrip) -> datetime:
+    return item.closed_at
 
 
 def _merge(a: TripStats, b: TripStats) -> TripStats:

@@ -103,7 +103,13 @@ class Fill(Base):
     """Our own fill ledger: each venue trade stored once, whatever the venue keeps."""
 
     __tablename__ = "fills"
-    __table_args__ = (UniqueConstraint("broker_id", "symbol", "venue_trade_id"),)
+    __table_args__ = (
+        UniqueConstraint("broker_id", "symbol", "venue_trade_id"),
+        # A user's fills in ledger order (core/ledger: its load, and its cache's watermark from the index
+        # alone) and by symbol (the Statistics page's symbol choices).
+        Index("ix_fills_user_ledger_order", "user_id", "traded_at", "id"),
+        Index("ix_fills_user_symbol", "user_id", "symbol"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)

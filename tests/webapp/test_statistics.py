@@ -338,6 +338,18 @@ def test_incomplete_fills_are_listed_with_their_reason_and_left_out_of_the_total
     assert len(patchy.find(id="stat-trips").tbody.find_all("tr")) == 1
 
 
+def test_a_new_fill_shows_on_the_next_view_of_the_kept_ledger(client, login, two_traders):
+    login(two_traders["a"][0].username, two_traders["a"][1])
+    _, soup = page(client, broker=two_traders["other"])
+    assert rows(soup, "stat-by-broker")["Second desk"][2] == "0.00"
+    _, soup = page(client, broker=two_traders["other"])  # the kept ledger (core/ledger/cache.py) answers
+    assert rows(soup, "stat-by-broker")["Second desk"][2] == "0.00"
+    Ledger(two_traders["a"][0].id).trade(two_traders["other"], "sell", "0.5", "240", DAY3, fee="0.12")
+    _, soup = page(client, broker=two_traders["other"])
+    assert rows(soup, "stat-by-broker")["Second desk"][2] == "19.78"  # 0.5 × (240 − 200) − 0.1 − 0.12
+    assert soup.find(id="stat-positions") is None or "Second desk" not in soup.find(id="stat-positions").get_text()
+
+
 def test_admins_see_each_arbitrage_pairs_totals_and_traders_never_see_the_section(client, login, make_user):
     from tests.core.test_arb_history import funded, leg, stored
 

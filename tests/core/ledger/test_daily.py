@@ -16,8 +16,10 @@ from core.candles.marks import StoredPrices
 from core.candles.store import store_candles
 from core.infra.bus import book_key
 from core.infra.db import get_engine
-from core.ledger.daily import midnight, stored_day_closes, view_days
-from core.ledger.entries import MANUAL, LedgerFill, Source
+from core.ledger.daily import midnight, stored_day_closes, view_days, view_days_of_books
+from core.ledger.entries import MANUAL, LedgerFill, Source, classify
+from core.ledger.fifo import book_key as ledger_book_key
+from core.ledger.fifo import one_book
 from core.ledger.report import Range, build_report
 
 D = Decimal
@@ -215,6 +217,26 @@ def test_a_selection_of_books_is_the_curve_of_their_fills_alone(view):
                 (p.day, p.realised, p.unrealised) for p in curve.points
             ]
             assert (chosen[quote].capital, chosen[quote].days_in_market) == (curve.capital, curve.days_in_market)
+
+
+@settings(max_examples=100, deadline=None)
+@given(views())
+def test_the_kept_ledgers_books_walk_to_the_days_their_fills_walk_to(view):
+    """The page walks the kept ledger's books (core/ledger/cache.py, matched once with their trace): the
+    same days, sums, positions and costs as walking the fills."""
+    fills, window, marks, side = view
+    today, day_closes = date(2025, 3, 11), closes({("BTCUSDT", 4): "40", ("ETHUSDT", 6): "300"})
+    walked = view_days(fills, window, today, day_closes, marks, side)
+    groups: dict = {}
+    for one in classify(fills).usable:
+        groups.setdefault(ledger_book_key(one), []).append(one)
+    books = {key: one_book(group, traced=True) for key, group in groups.items()}
+    kept = view_days_of_books(books, window, today, day_closes, marks, side)
+    assert kept.days == walked.days and list(kept.books) == list(walked.books)
+    for key, book in walked.books.items():
+        again = kept.books[key]
+        assert (again.gained, again.open_value, again.held) == (book.gained, book.open_value, book.held)
+        assert (again.cost_moves, again.unmarked) == (book.cost_moves, book.unmarked)
 
 
 # ---- the stored closes ---------------------------------------------------------------------------------
