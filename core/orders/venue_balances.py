@@ -1,10 +1,11 @@
 """Balances at the venue against what our fills imply (reconciliation, once per sweep of a connection).
 
 The venue's balance of an asset is what the account held when reconciliation last agreed with it
-(`venue_balances`: the baseline) plus what every fill since then moved: the base asset by the held-
-quantity formula of core.ledger.fills (a fee in base is not held), the quote by the notional (and a fee in
-quote), any other fee asset by its fee. A difference beyond dust was made outside Aristobot (a deposit,
-a withdrawal, a trade on a market we do not follow): it is noted as a finding and told once. Either way
+(`venue_balances`: the baseline) plus what every fill since then moved, as the dashboard's equity counts it
+(core.ledger.equity.fill_moves: the base asset by the held quantity, a fee in base not held; the quote by the
+notional and a fee in quote, or one whose asset the venue did not name; any other fee asset by its fee).
+A difference beyond dust was made outside Aristobot (a deposit, a withdrawal, a trade on a market we do not
+follow): it is noted as a finding and told once. Either way
 the venue's balance becomes the new baseline, so each change is reported once, and the fills to
 explain are only those since the last sweep.
 
@@ -14,7 +15,6 @@ trades synced into the ledger, then only the fills traded up to t are counted.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +28,9 @@ from core.exchanges.errors import ExchangeError
 from core.exchanges.spot.base import Exchange
 from core.infra.config import get_settings
 from core.infra.db import utcnow
-from core.ledger.fills import ZERO, inventory_change
+from core.ledger.entries import LedgerFill
+from core.ledger.equity import Baseline, current_balances, fill_moves
+from core.ledger.fills import ZERO
 from core.models import Fill, VenueBalance
 
 ABSOLUTE_DUST = Decimal("0.00000001")
@@ -86,29 +88,27 @@ def compare(
     drifts = []
     if baselines:
         since = min(row.at for row in baselines.values())
-        moves: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
         fills = session.execute(
-            select(Fill.symbol, Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset, Fill.traded_at).where(
-                Fill.broker_id == broker_id, Fill.traded_at > since, Fill.traded_at <= seen.at
-            )
+            select(
+                Fill.id, Fill.symbol, Fill.side, Fill.quantity, Fill.price, Fill.fee, Fill.fee_asset, Fill.traded_at
+            ).where(Fill.broker_id == broker_id, Fill.traded_at > since, Fill.traded_at <= seen.at)
         ).all()
-        for symbol, side, quantity, price, fee, fee_asset, traded_at in fills:
-            pair = assets_of(symbol)
-            if pair is None:
-                continue
-            base, quote = pair
-            notional = quantity * price
-            moves[base].append((traded_at, inventory_change(side, quantity, fee, fee_asset, base)))
-            moves[quote].append((traded_at, -notional if side == "buy" else notional))
-            if fee and fee_asset and fee_asset != base:
-                moves[fee_asset].append((traded_at, -fee))
+        moves = [
+            move
+            for fill_id, symbol, side, quantity, price, fee, fee_asset, traded_at in fills
+            if (assets := assets_of(symbol)) is not None
+            for move in fill_moves(
+                LedgerFill(
+                    fill_id, broker_id, symbol, *assets, side, quantity, price, traded_at, fee or ZERO, fee_asset
+                )
+            )
+        ]
+        expected = current_balances([Baseline(row.asset, row.quantity, row.at) for row in baselines.values()], moves)
         for asset in sorted(set(baselines) | set(seen.totals)):
-            baseline = baselines.get(asset)
-            start, held = (baseline.at, baseline.quantity) if baseline else (since, ZERO)
-            expected = held + sum((delta for at, delta in moves.get(asset, ()) if at > start), ZERO)
-            venue = seen.totals.get(asset, ZERO)
-            if not is_dust(venue - expected, venue, expected):
-                drifts.append(Drift(asset, venue, expected, start))
+            start = baselines[asset].at if asset in baselines else since
+            held, venue = expected.get(asset, ZERO), seen.totals.get(asset, ZERO)
+            if not is_dust(venue - held, venue, held):
+                drifts.append(Drift(asset, venue, held, start))
     rows = [
         {"broker_id": broker_id, "asset": asset, "quantity": seen.totals.get(asset, ZERO), "at": seen.at}
         for asset in set(baselines) | set(seen.totals)
