@@ -21,7 +21,7 @@ from tests.core.bots.fixtures import bot_trader, hour_candles, make_bot  # noqa:
 TICK = Decimal("0.01")  # the simulator's BTCUSDT tick
 
 
-def ladder_strategy(rungs: str, stop_price: float | None = None, size: float = 0.05) -> str:
+def ladder_strategy(rungs: str, stop_price: float | None = None, size: float = 0.05, exits: bool = False) -> str:
     stop = f"\n    def stop_loss(self):\n        return {stop_price}\n" if stop_price is not None else ""
     return f"""from core.strategies import Strategy
 
@@ -29,6 +29,9 @@ def ladder_strategy(rungs: str, stop_price: float | None = None, size: float = 0
 class Ladder(Strategy):
     def should_long(self):
         return True
+
+    def should_exit(self):
+        return {exits}
 
     def position_size(self):
         return {size}
@@ -95,6 +98,17 @@ def test_a_ladder_the_venue_would_refuse_leaves_the_stop_alone_and_says_why(bot_
     assert bot.state == "running"
     assert bot.last_error["message"].startswith("take-profit ladder not placed: rung 1 (0.2 % = ")
     assert "below the BTCUSDT minimum" in bot.last_error["message"]
+
+
+def test_an_exit_signal_takes_the_rungs_off_then_sells_what_is_left(bot_trader, make_bot, hour_candles, sim):
+    stop = round(float(sim.state.last_price("BTCUSDT")) * 0.8, 2)
+    bot_id = make_bot(bot_trader, ladder_strategy("[(2, 50), (5, 50)]", stop_price=stop, exits=True))
+    assert run_tick(bot_id, hour_candles[-2], "1h", _decide).action == "enter"
+    assert run_tick(bot_id, hour_candles[-1], "1h", _decide).action == "exit"
+    entry, *rungs, sell = _orders(bot_id)
+    assert [(r.type, r.state) for r in rungs] == [("oco", "cancelled")] * 2
+    assert (sell.type, sell.side, sell.state) == ("market", "sell", "filled")
+    assert sell.filled_quantity == sum(r.quantity for r in rungs)
 
 
 @pytest.mark.parametrize(
