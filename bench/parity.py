@@ -229,7 +229,7 @@ def _set_running(bot_id: int, running: bool) -> None:
 
 def _settled(bot_id: int, candle_time: int) -> bool:
     """The bot acted on this close: its tick is recorded, the tick's orders are filled (or final), and an
-    entry's stop-loss/take-profit rests at the venue."""
+    entry's stop-loss/take-profit (trailing stop, ladder rungs) is recorded for the venue."""
     with session_scope() as session:
         tick = session.scalar(select(BotTick).where(BotTick.bot_id == bot_id, BotTick.candle_time == candle_time))
         if tick is None:
@@ -239,7 +239,7 @@ def _settled(bot_id: int, candle_time: int) -> bool:
             return False
         decision = tick.decision or {}
         if tick.action != "enter" or all(
-            decision.get(k) is None for k in ("stop_loss", "take_profit", "trailing_stop")
+            decision.get(k) is None for k in ("stop_loss", "take_profit", "trailing_stop", "take_profit_ladder")
         ):
             return True
         protection = session.scalar(

@@ -5,7 +5,7 @@ Fills, fees and cash follow docs/METRICS.md; engine._simulate and fast_path driv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -86,13 +86,26 @@ class Book:
         self.event_cash.append(self.cash)
         self.trade = None
 
+    def close_part(self, index: int, price: float, reason: str, size: float, slipped: bool = False) -> None:
+        """Close `size` of the open position (a take-profit ladder's rung) as a trade of its own: the same entry,
+        its share of the entry fee; the rest stays open."""
+        trade = self.trade
+        assert trade is not None and 0 < size < trade.size
+        part = replace(trade, size=size, entry_fee=trade.entry_fee * size / trade.size)
+        trade.size -= size
+        trade.entry_fee -= part.entry_fee
+        self.trade = part
+        self.close(index, price, reason, slipped)
+        self.trade = trade
+
 
 def equity_curve(book: Book, n: int, close: np.ndarray, start_cash: float) -> tuple[np.ndarray, int]:
     """Mark-to-market at every close: the cash after the last fill at or before it, plus the holding."""
     held = np.zeros(n)
-    if book.trades:  # one trade at a time, in order: flat from the last exit to an entry, held to its exit
+    if book.trades:  # one position at a time, in order: flat from the last exit to an entry, held to its exit
         bounds = np.array([(t.entry_index, t.exit_index) for t in book.trades], dtype=np.int64).ravel()
         sizes = [(0.0, t.size if t.side == "long" else -t.size) for t in book.trades]
+        _ladder_holdings(book.trades, bounds, sizes)
         held = np.repeat(np.array(sizes).ravel(), np.diff(bounds, prepend=0))
         held = np.concatenate([held, np.zeros(n - len(held))])
     cash = np.full(n, start_cash)
@@ -101,3 +114,12 @@ def equity_curve(book: Book, n: int, close: np.ndarray, start_cash: float) -> tu
         at = np.array([0, *book.event_at, n], dtype=np.int64)
         cash = np.repeat(values, at[1:] - at[:-1])
     return cash + held * close, int(np.count_nonzero(held))
+
+
+def _ladder_holdings(trades: list[Trade], bounds: np.ndarray, sizes: list[tuple[float, float]]) -> None:
+    """The partial exits of a ladder (trades sharing their entry) as one holding that shrinks at each exit: each
+    such trade's span starts at the exit before it and holds its own size plus those of the exits after it."""
+    for k in range(len(trades) - 2, -1, -1):
+        if trades[k + 1].entry_index == trades[k].entry_index:
+            bounds[2 * (k + 1)] = trades[k].exit_index
+            sizes[k] = (0.0, sizes[k][1] + sizes[k + 1][1])

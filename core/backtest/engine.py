@@ -11,6 +11,11 @@ Rules (docs/METRICS.md has the accounting):
   price since the entry (from the fill candle's open), along each candle's path as above: on a rising
   candle the low meets the stop as it stood, then the high moves it and the close may cross it; on a
   falling one the high moves it first. It fills at its level, at the open when gapped through.
+- A take-profit ladder (`take_profit_ladder()`, rungs (% from the entry's fill price, size %), with or
+  without a stop-loss) closes each rung's share of the position when the candle's path reaches it (the
+  nearest rung first; the last to fill closes what is left), the stop closing the rest along the same path
+  rule. Each exit is its own trade in the trade list (the same entry, the rung's share of its size and
+  entry fee), so trade counts and win rates count partial exits (docs/METRICS.md).
 - One position at a time, no leverage: size = fraction of the free cash (all the equity when flat).
 - A position still open after the last candle is closed at its close (exit reason "end_of_data").
 
@@ -287,6 +292,37 @@ def _trailing_exit(
     return (level(extreme) if crossed(adverse, extreme) else None), extreme
 
 
+def _ladder_exits(
+    long: bool, o: float, lo: float, hi: float, c: float, sl: float | None, levels: list[float]
+) -> list[tuple[str, float]]:
+    """The exits in this candle of a ladder's remaining rungs at `levels` (nearest first) and its stop, in the
+    candle's path order (`_intrabar_exit`'s rule): ("take_profit", price) per rung reached, then ("stop_loss",
+    price) for what is left. A level the open gapped through fills at the open."""
+    if long:
+        reached = [max(o, level) for level in levels if hi >= level]
+        stop = min(o, sl) if sl is not None and lo <= sl else None
+        stop_first = (sl is not None and o <= sl) or (o < levels[0] and c >= o)
+    else:
+        reached = [min(o, level) for level in levels if lo <= level]
+        stop = max(o, sl) if sl is not None and hi >= sl else None
+        stop_first = (sl is not None and o >= sl) or (o > levels[0] and c < o)
+    if stop is not None and (stop_first or not reached):
+        return [("stop_loss", stop)]
+    exits = [("take_profit", price) for price in reached]
+    if stop is not None and len(reached) < len(levels):
+        exits.append(("stop_loss", stop))
+    return exits
+
+
+def _ladder_rungs(trade: Trade, ladder: tuple[tuple[float, float], ...]) -> list[tuple[float, float]]:
+    """(level, size) of each rung, nearest first: `pct` % from the entry's fill price towards profit, its
+    share of the position (the last to fill closes what is left)."""
+    sign = 1 if trade.side == "long" else -1
+    return [
+        (trade.entry_price * (1 + sign * pct / 100), trade.size * size_pct / 100) for pct, size_pct in sorted(ladder)
+    ]
+
+
 def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, settings: BacktestSettings) -> Book:
     n = rt.n
     o_arr = candles["open"].to_numpy(dtype="float64")
@@ -310,8 +346,9 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
     jump_entries = "should_long" in sig.arrays and "should_short" in sig.arrays
     jump_exits = "should_exit" in sig.arrays
     pending_exit = False
-    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit, trail %)
-    sl = tp = trail = None
+    pending_entry: tuple | None = None  # (side, fraction, stop_loss, take_profit, trail %, ladder)
+    sl = tp = trail = None  # with a ladder, tp is its nearest rung still open
+    rungs: list[tuple[float, float]] = []  # a ladder's rungs still open: (level, size)
     extreme = 0.0  # a trailing stop's best price since the entry
     i = 0
     while i < n:
@@ -321,9 +358,11 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             pending_exit, trade = False, None
             rt.set_position(FLAT)
         if pending_entry is not None:
-            side, fraction, sl, tp, trail = pending_entry
+            side, fraction, sl, tp, trail, ladder = pending_entry
             trade = book.open(side, i, float(o_arr[i]), fraction)
             extreme = float(o_arr[i])
+            rungs = [] if ladder is None else _ladder_rungs(trade, ladder)
+            tp = rungs[0][0] if rungs else tp
             pending_entry = None
             rt.set_position(Position(side, trade.size, trade.entry_price, trade.entry_time_ms))
         if trade is not None and trail is not None:
@@ -333,6 +372,21 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             if trailed is not None:
                 book.close(i, trailed, "trailing_stop", True)
                 trade = None
+                rt.set_position(FLAT)
+        elif trade is not None and rungs:
+            prices = float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i])
+            for reason, price in _ladder_exits(trade.side == "long", *prices, sl, [level for level, _ in rungs]):
+                if reason == "take_profit" and len(rungs) > 1:
+                    book.close_part(i, price, reason, rungs.pop(0)[1])
+                    continue
+                book.close(i, price, reason, reason == "stop_loss")
+                trade = None
+                rungs = []
+                break
+            if trade is not None:
+                tp = rungs[0][0]
+                rt.set_position(Position(trade.side, trade.size, trade.entry_price, trade.entry_time_ms))
+            else:
                 rt.set_position(FLAT)
         elif trade is not None and (sl is not None or tp is not None):
             hit = _intrabar_exit(trade, float(o_arr[i]), float(l_arr[i]), float(h_arr[i]), float(c_arr[i]), sl, tp)
@@ -369,7 +423,8 @@ def _simulate(rt: StrategyRuntime, sig: _Signals, candles: pd.DataFrame, setting
             if side is not None:
                 fraction, stop, take = order("position_size", i), order("stop_loss", i), order("take_profit", i)
                 trailing = rt.exits_checked(stop, take, order("trailing_stop", i), i)
-                pending_entry = (side, fraction, stop, take, trailing)
+                ladder = rt.ladder_checked(take, trailing, order("take_profit_ladder", i), i)
+                pending_entry = (side, fraction, stop, take, trailing, ladder)
         # ---- where the next thing can happen
         if pending_exit or pending_entry is not None:
             i += 1

@@ -1,13 +1,13 @@
 """The rest of a run computed over arrays, when nothing in it needs a per-candle call.
 
 engine._simulate hands off here at the top of a candle (its fills done, nothing pending) once every
-decision method is answered over arrays, every order method is a constant and no stop, target or
-trailing stop is set. From there the run is a plain alternation: flat, the next entry signal opens a trade at the next
-open; in a trade, the next exit signal from its fill candle on closes it at the next open, and on that
-candle an entry signal opens the next one (long checked before short, as in the loop). The walk from
-one signal to the next is two bisections per trade; fills, fees and cash are the same float operations
-as engine._Book's, in the same order, so both paths give bit-identical trades and equity
-(tests/core/backtest/test_engine.py).
+decision method is answered over arrays, every order method is a constant and no stop, target, trailing
+stop or take-profit ladder is set. From there the run is a plain alternation: flat, the next entry
+signal opens a trade at the next open; in a trade, the next exit signal from its fill candle on closes
+it at the next open, and on that candle an entry signal opens the next one (long checked before short,
+as in the loop). The walk from one signal to the next is two bisections per trade; fills, fees and cash
+are the same float operations as engine._Book's, in the same order, so both paths give bit-identical
+trades and equity (tests/core/backtest/test_engine.py).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 def handoff_index(sig: _Signals) -> int | None:
     """The candle from which the rest of the run can be computed over arrays, or None (never)."""
     decisions = ("should_long", "should_short", "should_exit")
-    orders = ("position_size", "stop_loss", "take_profit", "trailing_stop")
+    orders = ("position_size", "stop_loss", "take_profit", "trailing_stop", "take_profit_ladder")
     if not all(m in sig.arrays for m in decisions) or not all(m in sig.constants for m in orders):
         return None
-    if any(sig.constants[m][0] is not None for m in ("stop_loss", "take_profit", "trailing_stop")):
+    if any(sig.constants[m][0] is not None for m in orders[1:]):
         return None  # an exit order is checked per candle by the engine
     return max(*(sig.valid_from[m] for m in decisions), *(sig.constants[m][1] for m in orders))
 

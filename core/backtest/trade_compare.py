@@ -18,6 +18,8 @@ from decimal import Decimal
 SLIPPAGE_BPS = 0.5
 PRICE_TOLERANCE_BPS = 5.0
 QTY_TOLERANCE = 0.005
+# A limit or OCO sell leaving more than this share of the entry is a ladder's rung, not the position's exit.
+LADDER_REST = 0.02
 
 # Each difference `differences` names, by its first words -> the rule of docs/METRICS.md behind it.
 RULES = {
@@ -75,27 +77,62 @@ def _vwap(fills: list[LiveFill]) -> tuple[float, float]:
     return float(quantity), float(notional / quantity) if quantity else 0.0
 
 
+def _exit_reason(order_type: str, price: float, entry_price: float) -> str:
+    if order_type in ("market", "trailing_stop"):
+        return "signal" if order_type == "market" else "trailing_stop"
+    return "stop_loss" if price < entry_price else "take_profit"
+
+
 def live_trades(fills: list[LiveFill], candle_ms: int = 60_000) -> list[TradeView]:
-    """Round trips of a long-only spot bot from its fills: buys open, sells close (grouped by order)."""
+    """Round trips of a long-only spot bot from its fills: buys open, sells close (grouped by order).
+
+    A take-profit ladder sells a position in parts: a sell that leaves more than `LADDER_REST` of the entry
+    is a trade of its own (the backtest's trade per exit), the position's view keeping what is left; the
+    stop legs of a ladder's OCO rungs, firing in one candle, are one exit (the backtest's stop closing the
+    rest)."""
     orders: dict[int, list[LiveFill]] = {}
     for fill in sorted(fills, key=lambda f: (f.market_ms, f.order_id)):
         orders.setdefault(fill.order_id, []).append(fill)
     trades: list[TradeView] = []
+    bought = held = 0.0
     for group in orders.values():
         first = group[0]
         quantity, price = _vwap(group)
         if first.side == "buy":
             trades.append(TradeView("long", candle_of(first.market_ms, candle_ms), price, quantity))
+            bought = held = quantity
             continue
         if not trades or trades[-1].exit_ms is not None:
             continue  # a sell with nothing open (not the bot's round trip)
         trade = trades[-1]
-        trade.exit_ms, trade.exit_price = candle_of(first.market_ms, candle_ms), price
-        if first.order_type in ("market", "trailing_stop"):
-            trade.exit_reason = "signal" if first.order_type == "market" else "trailing_stop"
-        else:
-            trade.exit_reason = "stop_loss" if price < trade.entry_price else "take_profit"
+        held -= quantity
+        exit_view = TradeView(
+            "long", trade.entry_ms, trade.entry_price, quantity, candle_of(first.market_ms, candle_ms)
+        )
+        exit_view.exit_price, exit_view.exit_reason = price, _exit_reason(first.order_type, price, trade.entry_price)
+        part = trades[-2] if len(trades) > 1 else None
+        if part is not None and exit_view.exit_reason == "stop_loss" and _same_exit(part, exit_view):
+            # another stop leg of the ladder's OCO rungs
+            trades.remove(part)
+            exit_view.exit_price = (part.quantity * (part.exit_price or 0.0) + quantity * price) / (
+                part.quantity + quantity
+            )
+            exit_view.quantity += part.quantity
+            trade.quantity += part.quantity
+        if held > LADDER_REST * bought:
+            trade.quantity = held
+            trades.insert(len(trades) - 1, exit_view)
+            continue
+        trade.exit_ms, trade.exit_price, trade.exit_reason = (
+            exit_view.exit_ms,
+            exit_view.exit_price,
+            exit_view.exit_reason,
+        )
     return trades
+
+
+def _same_exit(one: TradeView, two: TradeView) -> bool:
+    return (one.entry_ms, one.exit_ms, one.exit_reason) == (two.entry_ms, two.exit_ms, two.exit_reason)
 
 
 def backtest_trades(rows: list[dict]) -> list[TradeView]:

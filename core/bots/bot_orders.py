@@ -1,6 +1,7 @@
 """A bot's orders once recorded: placed from the tick's worker (the orders queue when that cannot start),
 a rejection noted on the bot (an authentication one pauses it), the stop-loss/take-profit (or trailing
-stop) of a filled entry put on once, and the unfinished ones brought up to date at the start of a tick."""
+stop, or take-profit ladder: core/orders/ladder.py, one order per rung, each an OCO with the stop when there is
+one) of a filled entry put on once, and the unfinished ones brought up to date at the start of a tick."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.bots.spec import BotSpec
+from core.brokers import symbol_rules
+from core.exchanges.errors import InvalidOrder
 from core.infra.db import new_session, session_scope
 from core.ledger.positions import bot_position
 from core.models import Bot, Fill, Order
 from core.notifications import events as notifications
-from core.orders import dispatch, placement
+from core.orders import dispatch, ladder, placement
 from core.orders.states import OrderState
 from core.orders.submit import OrderIntent, record_order
 
@@ -86,6 +89,24 @@ def protective_intent(
     return sell("limit", price=take_profit)
 
 
+def ladder_intents(
+    session: Session, spec: BotSpec, entry: Order, quantity: Decimal, stop_loss: Decimal | None, rungs: list
+) -> list[OrderIntent]:
+    """One sell per rung of the strategy's ladder `[[pct_above_entry, size_pct], ...]` (nearest first, as the
+    backtest fills them; the last rung takes what rounding left), targets measured from the entry's fill
+    price: limits, or with a stop-loss OCOs of the target and the stop. Raises InvalidOrder when the ladder
+    cannot be sized (a rung below the venue's minimum)."""
+    rules = symbol_rules(session, spec.broker_id, spec.symbol)
+    if rules is None:
+        raise InvalidOrder(f"the rules of {spec.symbol} are not loaded: load the broker's markets")
+    targets = tuple(
+        ladder.Target(size_pct=Decimal(str(size_pct)), pct=Decimal(str(pct))) for pct, size_pct in sorted(rungs)
+    )
+    sized = ladder.size_rungs(targets, quantity, "sell", entry.average_price, rules)
+    base = protective_intent(spec, quantity, stop_loss, None)
+    return ladder.rung_intents(base, sized, stop_loss, f"{ladder.LADDER_PREFIX}bot{spec.bot_id}-{entry.id}")
+
+
 def place_bot_order(spec: BotSpec, order_id: int) -> None:
     """Place from this worker; if that cannot start (venue markets not loadable), the orders queue retries."""
     try:
@@ -124,7 +145,9 @@ def _note_rejection(spec: BotSpec, order_id: int) -> None:
 
 
 def protect(spec: BotSpec) -> int | None:
-    """Put on the stop-loss/take-profit (or trailing stop) of a filled entry, once. Returns the protective order id."""
+    """Put on the stop-loss/take-profit (or trailing stop, or ladder) of a filled entry, once. Returns the
+    protective order id (a ladder's first rung). A ladder that cannot be sized (a rung below the venue's
+    minimum) is noted on the bot with the reason, its stop-loss placed alone."""
     with session_scope() as session:
         bot = session.scalar(select(Bot).where(Bot.id == spec.bot_id).with_for_update())
         if bot is None or not bot.pending_protection:
@@ -143,11 +166,25 @@ def protect(spec: BotSpec) -> int | None:
             Decimal(str(pending[k])) if pending.get(k) is not None else None
             for k in ("stop_loss", "take_profit", "trailing_stop")
         )
-        order_id = record_order(session, bot.user_id, protective_intent(spec, quantity, stop, take, trail)).id
+        intents = [protective_intent(spec, quantity, stop, take, trail)]
+        if pending.get("take_profit_ladder"):
+            try:
+                intents = ladder_intents(session, spec, entry, quantity, stop, pending["take_profit_ladder"])
+            except InvalidOrder as err:  # the stop alone still protects the position
+                intents = [protective_intent(spec, quantity, stop, None)] if stop is not None else []
+                bot.last_error = {
+                    "type": "InvalidOrder",
+                    "message": f"take-profit ladder not placed: {err.message}"[:500],
+                    "line": None,
+                    "candle_time": None,
+                    "kind": "exchange",
+                }
+        order_ids = [record_order(session, bot.user_id, intent).id for intent in intents]
         bot.pending_protection = None
-    log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_id": order_id})
-    place_bot_order(spec, order_id)
-    return order_id
+    log.info("bot_protection_recorded", extra={"bot_id": spec.bot_id, "order_ids": order_ids})
+    for order_id in order_ids:
+        place_bot_order(spec, order_id)
+    return order_ids[0] if order_ids else None
 
 
 def settle_orders(spec: BotSpec) -> None:

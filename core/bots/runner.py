@@ -291,7 +291,7 @@ def _entry_plan(spec: BotSpec, decision: dict, rules: SymbolRules, candle: Close
         source="bot",
         source_ref=str(spec.bot_id),
     )
-    exits = ("stop_loss", "take_profit", "trailing_stop")
+    exits = ("stop_loss", "take_profit", "trailing_stop", "take_profit_ladder")
     protection = {key: decision[key] for key in exits if decision.get(key) is not None}
     note = f"buy {decimal_str(quantity)} {rules.base} at market ({decimal_str(fraction * 100)}% of free {rules.quote})"
     return _Plan("enter", note, [intent], protection or None)

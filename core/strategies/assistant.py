@@ -104,6 +104,9 @@ The contract:
   `trailing_stop(self)` (a trail in % between 0.1 and 20, or None): the stop follows the best price
   since the entry and sells once the price falls that far from it (a short: the mirror). With a trail,
   stop_loss() and take_profit() must return None (a spot venue holds one exit order on the coins).
+  Or several partial targets instead of take_profit(): `take_profit_ladder(self)` returning
+  `[(pct_above_entry, size_pct), ...]` (2 to 10 rungs, sizes adding up to 100, or None), with or
+  without a stop_loss() (which then covers what the rungs have not sold).
 - `self.params["name"]` reads a parameter; `self.position` has `.side`, `.size`, `.entry_price`,
   `.is_flat`, `.is_long`, `.is_short`.
 - Helpers: `crossed_above(a, b)` and `crossed_below(a, b)`.

@@ -2,8 +2,8 @@
 
 A strategy subclasses `Strategy`, computes its indicators once in `init()` over the whole series,
 and answers per closed candle through `should_long/should_short/should_exit` (+ `position_size`,
-`stop_loss`, `take_profit`, `trailing_stop` when it enters). runtime.py binds a strategy to candles; vectorizer.py
-evaluates a pure decision method over whole arrays at once.
+`stop_loss`, `take_profit`, `trailing_stop`, `take_profit_ladder` when it enters). runtime.py binds a
+strategy to candles; vectorizer.py evaluates a pure decision method over whole arrays at once.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 
 DECISION_METHODS = ("should_long", "should_short", "should_exit")
-ORDER_METHODS = ("position_size", "stop_loss", "take_profit", "trailing_stop")
+ORDER_METHODS = ("position_size", "stop_loss", "take_profit", "trailing_stop", "take_profit_ladder")
 # The trails a strategy's trailing_stop() may answer, in %: core/exchanges/models.TRAIL_PCT_RANGE (what
 # Binance's trailingDelta takes), repeated here because the sandbox's contract imports no venue code.
 TRAIL_PCT_MIN, TRAIL_PCT_MAX = 0.1, 20.0
+# A take_profit_ladder()'s rungs: core/orders/ladder.MIN_RUNGS/MAX_RUNGS (what a live bot places), repeated here
+# for the same reason.
+LADDER_RUNGS_MIN, LADDER_RUNGS_MAX = 2, 10
 DATA_FIELDS = ("open", "high", "low", "close", "volume", "time")
 
 
@@ -170,6 +173,13 @@ class Strategy:
         and take_profit(): a spot venue cannot hold a trailing stop and another exit on the same coins."""
         return None
 
+    def take_profit_ladder(self) -> list[tuple[float, float]] | None:
+        """Several partial targets instead of take_profit(): `[(pct_above_entry, size_pct), ...]`, 2 to 10
+        rungs, each target > 0 % from the entry's fill price (below it for a short), the sizes adding up to
+        100 %. Allowed with stop_loss() (the stop then covers what the rungs have not sold), not with
+        take_profit() or trailing_stop()."""
+        return None
+
 
 def _indicator_values(result: Any) -> np.ndarray:
     if isinstance(result, pd.DataFrame) and result.shape[1] == 1:
@@ -277,3 +287,25 @@ class Decision:
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None  # a trail in %, instead of a stop-loss and a take-profit
+    take_profit_ladder: tuple[tuple[float, float], ...] | None = None  # (pct from the entry, size %) per rung
+
+
+def ladder_problem(value: Any) -> str | None:
+    """Why `value` is not a take-profit ladder (2-10 pairs (pct > 0, size_pct > 0), sizes adding up to 100), or
+    None when it is one. The sizes' sum is compared with a float tolerance: 100 / 3 three times is 100."""
+    if not isinstance(value, (list, tuple)) or not LADDER_RUNGS_MIN <= len(value) <= LADDER_RUNGS_MAX:
+        return f"a list of {LADDER_RUNGS_MIN} to {LADDER_RUNGS_MAX} rungs (pct_above_entry, size_pct)"
+    for number, rung in enumerate(value, 1):
+        if not isinstance(rung, (list, tuple)) or len(rung) != 2:
+            return f"rungs as (pct_above_entry, size_pct) pairs: rung {number} is not a pair"
+        for what, number_value in zip(("pct_above_entry", "size_pct"), rung, strict=True):
+            if (
+                isinstance(number_value, (bool, np.bool_))
+                or not isinstance(number_value, (int, float, np.integer, np.floating))
+                or not (math.isfinite(number_value) and number_value > 0)
+            ):
+                return f"rungs of positive numbers: rung {number}'s {what} is {number_value!r}"
+    total = math.fsum(float(rung[1]) for rung in value)
+    if abs(total - 100.0) > 1e-6:
+        return f"rung sizes adding up to 100 (%), not {total:g}"
+    return None

@@ -85,6 +85,9 @@ def evaluate_last(strategy_cls: type, payload: dict) -> dict:
         "stop_loss": decision.stop_loss,
         "take_profit": decision.take_profit,
         "trailing_stop": decision.trailing_stop,
+        "take_profit_ladder": None
+        if decision.take_profit_ladder is None
+        else [list(r) for r in decision.take_profit_ladder],
     }
 
 

@@ -26,6 +26,7 @@ from core.strategies.contract import (
     Position,
     Strategy,
     StrategyError,
+    ladder_problem,
     resolve_params,
 )
 from core.strategies.indicator_cache import IndicatorCache
@@ -201,6 +202,11 @@ class StrategyRuntime:
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
             raise bad("True or False")
+        if method == "take_profit_ladder":
+            problem = None if value is None else ladder_problem(value)
+            if problem is not None:
+                raise bad(f"{problem}, or None")
+            return None if value is None else tuple((float(pct), float(size)) for pct, size in value)
         if isinstance(value, bool) or not (value is None or isinstance(value, (int, float, np.integer, np.floating))):
             raise bad(
                 {"position_size": "a number", "trailing_stop": "a trail in % or None"}.get(method, "a price or None")
@@ -241,6 +247,7 @@ class StrategyRuntime:
         size_fraction = self.call("position_size", index)  # the order methods in the engine's order
         stop_loss, take_profit = self.call("stop_loss", index), self.call("take_profit", index)
         trailing_stop = self.exits_checked(stop_loss, take_profit, self.call("trailing_stop", index), index)
+        ladder = self.ladder_checked(take_profit, trailing_stop, self.call("take_profit_ladder", index), index)
         return Decision(
             exit=exit_now,
             enter=side,
@@ -248,6 +255,7 @@ class StrategyRuntime:
             stop_loss=stop_loss,
             take_profit=take_profit,
             trailing_stop=trailing_stop,
+            take_profit_ladder=ladder,
         )
 
     def exits_checked(
@@ -266,6 +274,22 @@ class StrategyRuntime:
                 self._user_line("trailing_stop"),
             )
         return trailing_stop
+
+    def ladder_checked(
+        self, take_profit: float | None, trailing_stop: float | None, ladder: tuple | None, index: int
+    ) -> tuple | None:
+        """The ladder, refused beside a take-profit or a trailing stop (the rungs are the position's targets and
+        a live bot's rungs hold its coins); a stop-loss goes with it (each rung an OCO with the stop)."""
+        if ladder is not None and (take_profit is not None or trailing_stop is not None):
+            given = [f"{name}()" for name, v in (("take_profit", take_profit), ("trailing_stop", trailing_stop)) if v]
+            raise StrategyError(
+                f"a take-profit ladder is the position's only target: {' and '.join(given)} must return None when "
+                "take_profit_ladder() returns rungs (a stop_loss() may go with it)",
+                "take_profit_ladder",
+                int(self.times[index]),
+                self._user_line("take_profit_ladder"),
+            )
+        return ladder
 
     # ---- symbolic evaluation
 

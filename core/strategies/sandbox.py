@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from core.strategies import sandbox_os
-from core.strategies.contract import TRAIL_PCT_MAX, TRAIL_PCT_MIN
+from core.strategies.contract import TRAIL_PCT_MAX, TRAIL_PCT_MIN, ladder_problem
 from core.strategies.phase_timer import candles_in
 
 logger = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ def check_decision(result: Any) -> dict:
     if not isinstance(result.get("candle_time"), int) or isinstance(result.get("candle_time"), bool):
         raise refuse("candle_time must be an integer")
     enter = result.get("enter")
-    order_fields = ("size_fraction", "stop_loss", "take_profit", "trailing_stop")
+    order_fields = ("size_fraction", "stop_loss", "take_profit", "trailing_stop", "take_profit_ladder")
     if enter is None:
         if any(result.get(f) is not None for f in order_fields):
             raise refuse("order fields without an entry")
@@ -285,6 +285,11 @@ def check_decision(result: Any) -> dict:
         )
     if trail is not None and (result.get("stop_loss") is not None or result.get("take_profit") is not None):
         raise refuse("a trailing stop comes without a stop_loss or take_profit")
+    ladder = result.get("take_profit_ladder")
+    if ladder is not None and (problem := ladder_problem(ladder)) is not None:
+        raise refuse(f"take_profit_ladder must be {problem}, not {str(ladder)[:80]}")
+    if ladder is not None and (trail is not None or result.get("take_profit") is not None):
+        raise refuse("a take-profit ladder comes without a take_profit or trailing_stop")
     return result
 
 

@@ -95,3 +95,49 @@ def test_a_bot_with_a_trailing_stop_exits_live_where_its_backtest_did(infra, tmp
     assert result["exits_backtest"].get("trailing_stop", 0) > 0, result
     assert result["mismatched_trades"] == 0, result["mismatches"]
     assert result["ticks_waited_out"] == 0
+
+
+LADDER = """import ta
+
+from core.strategies import Strategy, crossed_above
+
+
+class CrossLadder(Strategy):
+    params = {"fast": 3, "slow": 8}
+
+    def init(self):
+        self.fast = self.indicator(ta.trend.sma_indicator, self.data.close, window=self.params["fast"])
+        self.slow = self.indicator(ta.trend.sma_indicator, self.data.close, window=self.params["slow"])
+
+    def should_long(self):
+        return crossed_above(self.fast, self.slow)
+
+    def position_size(self):
+        return 0.5
+
+    def stop_loss(self):
+        return self.data.close[-1] * 0.9985
+
+    def take_profit_ladder(self):
+        return [(0.05, 50), (0.12, 50)]
+"""
+
+
+@pytest.mark.slow
+def test_a_bot_with_a_take_profit_ladder_exits_live_rung_by_rung_as_its_backtest(infra, tmp_path):
+    """Each rung an OCO of its target and the stop at the replaying simulator; in the backtest each rung a
+    trade of its own along each candle's path, the stop closing what the rungs left."""
+    strategy = tmp_path / "cross_ladder.py"
+    strategy.write_text(LADDER)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", "parity", "--json", "--candles",
+         str(get_settings().data_dir / "BTCUSDT-1m.csv"), "--strategy", str(strategy), "--rows", "300",
+         "--skip", "5000", "--speed", "600"],
+        cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["trades_backtest"] > 0 and result["trades_live"] == result["trades_backtest"], result
+    assert result["exits_backtest"].get("take_profit", 0) > 0, result
+    assert result["mismatched_trades"] == 0, result["mismatches"]
+    assert result["ticks_waited_out"] == 0

@@ -3,6 +3,8 @@
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from core.backtest.trade_compare import RULES, LiveFill, TradeView, compare, live_trades, rule_of
 
 T0 = 1_747_699_200_000
@@ -35,6 +37,26 @@ def test_fills_become_round_trips_with_their_candles_prices_and_exit_reasons():
         (T0 + 13 * M, None, "open"),
     ]
     assert trades[0].entry_price == 101.2 and trades[0].quantity == 1.0
+
+
+def test_a_ladders_partial_sells_are_trades_of_their_own_and_its_stop_legs_one_exit():
+    fills = [
+        fill("buy", "market", T0 + M + 3_000, "100", "1", 1),
+        fill("sell", "limit", T0 + 2 * M + 20_000, "102", "0.5", 2),  # the first rung
+        fill("sell", "limit", T0 + 3 * M + 20_000, "105", "0.5", 3),  # the second closes the position
+        fill("buy", "market", T0 + 5 * M + 3_000, "100", "1", 4),
+        fill("sell", "oco", T0 + 6 * M + 20_000, "102", "0.4", 5),  # a rung's target
+        fill("sell", "oco", T0 + 7 * M + 30_000, "98", "0.3", 6),  # the stop legs of the other two rungs
+        fill("sell", "oco", T0 + 7 * M + 30_000, "98", "0.2999", 7),
+    ]
+    trades = live_trades(fills)
+    assert [(t.entry_ms, t.exit_ms, t.exit_reason, t.exit_price) for t in trades] == [
+        (T0 + M, T0 + 2 * M, "take_profit", 102),
+        (T0 + M, T0 + 3 * M, "take_profit", 105),
+        (T0 + 5 * M, T0 + 6 * M, "take_profit", 102),
+        (T0 + 5 * M, T0 + 7 * M, "stop_loss", 98),
+    ]
+    assert [t.quantity for t in trades] == pytest.approx([0.5, 0.5, 0.4, 0.6])
 
 
 def test_trades_match_within_the_tolerances_and_each_difference_is_named():

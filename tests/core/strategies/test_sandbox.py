@@ -272,12 +272,53 @@ def test_warm_decide_checks_the_answer_on_the_parent_side(candle_rows):
         {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": 25.0},
         {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": float("nan")},
         {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "trailing_stop": 2, "stop_loss": 9.0},
+        {"exit": False, "candle_time": 1, "enter": None, "take_profit_ladder": [[2, 50], [5, 50]]},
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "take_profit_ladder": [[2, 100]]},
+        {
+            "exit": False,
+            "candle_time": 1,
+            "enter": "long",
+            "size_fraction": 0.5,
+            "take_profit_ladder": [[2, 50], [5, 49]],
+        },
+        {
+            "exit": False,
+            "candle_time": 1,
+            "enter": "long",
+            "size_fraction": 0.5,
+            "take_profit_ladder": [[-2, 50], [5, 50]],
+        },
+        {"exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5, "take_profit_ladder": "2:50,5:50"},
+        {
+            "exit": False,
+            "candle_time": 1,
+            "enter": "long",
+            "size_fraction": 0.5,
+            "take_profit_ladder": [[2, 50], [5, 50]],
+            "take_profit": 9.0,
+        },
+        {
+            "exit": False,
+            "candle_time": 1,
+            "enter": "long",
+            "size_fraction": 0.5,
+            "take_profit_ladder": [[2, 50], [5, 50]],
+            "trailing_stop": 2.0,
+        },
     ],
 )
 def test_check_decision_refuses_what_a_compromised_child_could_send(answer):
     with pytest.raises(SandboxError) as info:
         check_decision(answer)
     assert info.value.error["type"] == "InvalidDecision"
+
+
+def test_check_decision_passes_a_ladder_with_a_stop():
+    answer = {
+        "exit": False, "candle_time": 1, "enter": "long", "size_fraction": 0.5,
+        "take_profit_ladder": [[2, 100 / 3], [4, 100 / 3], [6, 100 / 3]], "stop_loss": 9.0,
+    }  # fmt: skip
+    assert check_decision(answer) is answer
 
 
 def test_audit_hook_ignores_rewritten_module_globals():
