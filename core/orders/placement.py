@@ -281,6 +281,25 @@ class AfterCall:
 def record_call(session: Session, order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> AfterCall:
     """Record the venue's answer to the placement of `order` (locked) in the caller's transaction (the raw
     answers heard are the caller's to store: answers.store)."""
+    return record_calls(session, [(order, exchange, called, outcome)])[0]
+
+
+def record_calls(session: Session, calls: list[tuple[Order, Exchange, VenueCall, Outcome]]) -> list[AfterCall]:
+    """record_call for several orders (locked), their fills stored in one statement."""
+    for order, exchange, called, outcome in calls:
+        _record_answer(order, exchange, called, outcome)
+    fills = record_answer_fills(session, [(order, called.answer) for order, _, called, _ in calls])
+    afters = []
+    for (order, _, _, outcome), (complete, fill_events) in zip(calls, fills, strict=True):
+        outcome.events += fill_events
+        missing = order.filled_quantity > 0 and not complete
+        afters.append(
+            AfterCall(order.id, missing, _ended_filled(order, outcome), order.source, order.broker_id, order.symbol)
+        )
+    return afters
+
+
+def _record_answer(order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> None:
     answer, failure = called.answer, called.failure
     if answer is not None:
         _apply(order, view_of(answer), "venue_ack", outcome)
@@ -314,11 +333,6 @@ def record_call(session: Session, order: Order, exchange: Exchange, called: Venu
             "error": str(failure)[:300] if failure and not answer else None,
         },
     )
-    filled = order.filled_quantity > 0
-    complete, fill_events = record_answer_fills(session, order, answer)
-    outcome.events += fill_events
-    ended = _ended_filled(order, outcome)
-    return AfterCall(order.id, filled and not complete, ended, order.source, order.broker_id, order.symbol)
 
 
 def after_call(outcome: Outcome, user_id: int, after: AfterCall) -> Outcome:
