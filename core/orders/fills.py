@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -130,11 +130,19 @@ def recorded_quantity(session: Session, order_id: int) -> Decimal:
     ) or Decimal(0)
 
 
+class AnswerFills(NamedTuple):
+    """What an order's answer brought to the ledger."""
+
+    complete: bool  # the ledger holds all of the order's fills
+    added: int
+    events: list[dict[str, Any]]  # to publish
+
+
 def record_answer_fills(
     session: Session, answered: list[tuple[Order, VenueOrder | OcoResult | None]]
-) -> list[tuple[bool, list[dict[str, Any]]]]:
-    """Record the fills the venues sent with their answers, for several orders in one statement: for each
-    order (the ledger then holds all of its fills, events to publish)."""
+) -> list[AnswerFills]:
+    """Record the fills the venues sent with their answers, for several orders in one statement (the
+    caller logs how many were added, with the answer)."""
     complete: list[bool] = []
     rows: list[dict[str, Any]] = []
     for order, answer in answered:
@@ -150,14 +158,14 @@ def record_answer_fills(
                 for t in answer.trades
             ]
     added = _insert_fills(session, rows)
-    results: list[tuple[bool, list[dict[str, Any]]]] = []
-    for (order, _), full in zip(answered, complete, strict=True):
-        if not added[order.id]:
-            results.append((full, []))
-            continue
-        log.info("fills_recorded", extra={"order_id": order.id, "added": added[order.id], "from": "order_answer"})
-        results.append((full, [event_payload(order, order.state, "fills_recorded") | {"type": "fill"}]))
-    return results
+    return [
+        AnswerFills(
+            full,
+            added[order.id],
+            [event_payload(order, order.state, "fills_recorded") | {"type": "fill"}] if added[order.id] else [],
+        )
+        for (order, _), full in zip(answered, complete, strict=True)
+    ]
 
 
 @background()  # trade history: yields the venue's budget to orders

@@ -286,20 +286,23 @@ def record_call(session: Session, order: Order, exchange: Exchange, called: Venu
 
 def record_calls(session: Session, calls: list[tuple[Order, Exchange, VenueCall, Outcome]]) -> list[AfterCall]:
     """record_call for several orders (locked), their fills stored in one statement."""
-    for order, exchange, called, outcome in calls:
-        _record_answer(order, exchange, called, outcome)
+    for order, _, called, outcome in calls:
+        _record_answer(order, called, outcome)
     fills = record_answer_fills(session, [(order, called.answer) for order, _, called, _ in calls])
     afters = []
-    for (order, _, _, outcome), (complete, fill_events) in zip(calls, fills, strict=True):
-        outcome.events += fill_events
-        missing = order.filled_quantity > 0 and not complete
+    for (order, exchange, called, outcome), answer_fills in zip(calls, fills, strict=True):
+        error = str(called.failure)[:300] if called.failure and not called.answer else None
+        context = {"order_id": order.id, "state": order.state, "venue": exchange.venue, "fills": answer_fills.added}
+        log.info("order_placed" if called.answer else "order_not_placed", extra=context | {"error": error})
+        outcome.events += answer_fills.events
+        missing = order.filled_quantity > 0 and not answer_fills.complete
         afters.append(
             AfterCall(order.id, missing, _ended_filled(order, outcome), order.source, order.broker_id, order.symbol)
         )
     return afters
 
 
-def _record_answer(order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> None:
+def _record_answer(order: Order, called: VenueCall, outcome: Outcome) -> None:
     answer, failure = called.answer, called.failure
     if answer is not None:
         _apply(order, view_of(answer), "venue_ack", outcome)
@@ -324,15 +327,6 @@ def _record_answer(order: Order, exchange: Exchange, called: VenueCall, outcome:
         order.error_kind = "rate_limited"
     elif failure is not None:
         _mark_unknown(order, failure, outcome, "no_answer")
-    log.info(
-        "order_placed" if answer else "order_not_placed",
-        extra={
-            "order_id": order.id,
-            "state": order.state,
-            "venue": exchange.venue,
-            "error": str(failure)[:300] if failure and not answer else None,
-        },
-    )
 
 
 def after_call(outcome: Outcome, user_id: int, after: AfterCall) -> Outcome:
