@@ -14,7 +14,6 @@ from core import tasks
 from core.brokers import warm_adapters
 from core.exchanges.errors import ExchangeError
 from core.infra.bus import fills_pending, get_redis
-from core.infra.db import new_session
 from core.orders import fills, placement, trailing_watch
 from core.orders.submit import enqueue_placement
 
@@ -69,8 +68,7 @@ def _warm_up_pool_process(**_kwargs) -> None:
 def _warm_up() -> None:
     started = time.monotonic()
     try:
-        with new_session() as session:
-            adapters = warm_adapters(session)
+        adapters = warm_adapters()
     except Exception as exc:  # noqa: BLE001 - an optimisation only: the first task connects as before
         log.info("pool_process_not_warmed", extra={"error": type(exc).__name__})
         return

@@ -25,8 +25,8 @@ def test_warm_adapters_loads_the_markets_and_clock_of_each_venue_and_skips_one_t
         ).id
     brokers.forget_exchange(trader.broker_id)  # cold, as in a freshly forked pool process
 
+    warm = brokers.warm_adapters()
     with new_session() as session:
-        warm = brokers.warm_adapters(session)
         exchange = brokers.exchange_for(session.get_one(BrokerConnection, trader.broker_id))
         unreachable = brokers.exchange_for(session.get_one(BrokerConnection, dead_id))
 
