@@ -24,7 +24,7 @@ from core.exchanges.rules import decimal_str
 from core.exchanges.spot.base import Exchange
 from core.exchanges.spot.registry import VENUES, make_exchange
 from core.infra.config import Settings, get_settings
-from core.infra.db import utcnow
+from core.infra.db import new_session, utcnow
 from core.infra.security import register_secret
 from core.models import BrokerConnection, Order, SymbolRule
 from core.outbound import UnsafeUrl, check_url, guard
@@ -216,6 +216,27 @@ def exchange_for(broker: BrokerConnection, *, fresh: bool = False, **options) ->
                 break
         _exchanges[broker.id] = (fingerprint, exchange)
     return exchange
+
+
+def warm_adapters(limit: int = 8) -> int:
+    """Build one adapter per venue and address in use, its markets loaded and its clock measured: this
+    process's first order then asks the venue nothing before its own request, whatever its account (a new
+    adapter starts from its venue's facts, see exchange_for). Returns how many are warm; one that fails
+    (venue down, keys unreadable) stays cold and its first order loads what it needs, as before."""
+    newest: dict[tuple[str, str | None], BrokerConnection] = {}
+    with new_session() as session:  # closed (its connection back in the pool) before any request to a venue
+        for broker in session.scalars(select(BrokerConnection).order_by(BrokerConnection.id.desc())):
+            newest.setdefault((broker.venue, base_url_for(broker)), broker)
+    warm = 0
+    for broker in list(newest.values())[:limit]:
+        try:
+            exchange = exchange_for(broker)
+            exchange.markets()
+            exchange.now_ms()
+            warm += 1
+        except Exception as exc:  # noqa: BLE001 - an optimisation only: never fails the process's start
+            log.info("adapter_not_warmed", extra={"broker_id": broker.id, "error": f"{type(exc).__name__}"})
+    return warm
 
 
 def _build(broker: BrokerConnection, base_url: str | None, **options) -> Exchange:

@@ -20,22 +20,23 @@ class JsonFormatter(logging.Formatter):
         self.process_name = process_name
 
     def format(self, record: logging.LogRecord) -> str:
+        # Time, level, process and logger name are ours; the message, the context (whose values and reprs can
+        # carry secrets under any name: the whole structure) and the exception are redacted.
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "process": self.process_name,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": redact(record.getMessage()),
         }
         context = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
         if context:
-            entry["context"] = context
+            entry["context"] = redact_value(context)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:
-            entry["exception"] = record.exc_text
-        # Context values and reprs can carry secrets under any name: redact the whole structure.
-        return json.dumps(redact_value(entry), default=lambda obj: redact(str(obj)))
+            entry["exception"] = redact(record.exc_text)
+        return json.dumps(entry, default=lambda obj: redact(str(obj)))
 
 
 def setup_logging(process_name: str, level: str = "INFO", stream=None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -57,19 +58,35 @@ _PATTERNS = [
     re.compile(r"(redis://[^:/@\s]*:)([^@\s]+)(@)"),
 ]
 REDACTED = "***"
+# What the patterns cannot match without (each needs a `:` or `=`, or starts with one of the others): a
+# text with none of these is not searched pattern by pattern (most log fields: states, names, ids).
+_TRIGGERS = re.compile(r"[:=]|(?i:bearer)|eyJ|0x")
 _known_secrets: set[str] = set()
+_HEAD = 6  # the shortest secret remembered; a text holding a secret holds its first _HEAD characters
+_secret_heads: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so it is masked wherever it appears, whatever its key name."""
-    if value and len(value) >= 6:
+    if value and len(value) >= _HEAD:
         _known_secrets.add(value)
+        _secret_heads.add(value[:_HEAD])
+
+
+def _may_hold_secret(text: str) -> bool:
+    if len(text) > 64:  # a long text (a traceback, an answer): searched for each secret
+        return bool(_known_secrets)
+    heads = _secret_heads
+    return any(text[start : start + _HEAD] in heads for start in range(len(text) - _HEAD + 1))
 
 
 def redact(text: str) -> str:
-    for value in _known_secrets:
-        if value in text:
-            text = text.replace(value, REDACTED)
+    if _may_hold_secret(text):
+        for value in _known_secrets:
+            if value in text:
+                text = text.replace(value, REDACTED)
+    if not _TRIGGERS.search(text):
+        return text
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED + (m.group(3) if (m.lastindex or 0) >= 3 else ""), text)
     return text
@@ -78,13 +95,19 @@ def redact(text: str) -> str:
 _SECRET_KEY_NAME = re.compile(rf"(?i)^(?:{_SECRET_NAMES})$|(?i:secret|password|passphrase|private)")
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    """Whether a value stored under this key is masked whole (log records reuse a few key names)."""
+    return bool(_SECRET_KEY_NAME.search(key))
+
+
 def redact_value(value: Any) -> Any:
     """Redact a structure: strings by pattern, and any value stored under a secret-looking key."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
         return {
-            key: REDACTED if isinstance(key, str) and _SECRET_KEY_NAME.search(key) else redact_value(item)
+            key: REDACTED if isinstance(key, str) and _secret_key(key) else redact_value(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple | set):

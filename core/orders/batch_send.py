@@ -67,7 +67,7 @@ def _record(calls: list[tuple[placement.PreparedOrder, Exchange, venue_call.Venu
         locked = {order.id: order for order in session.scalars(_LOCK_ORDERS, {"order_ids": order_ids})}
         answers.store_all(session, [(order.order_id, called.heard) for order, _, called in calls])
         with session.no_autoflush:  # the orders' changes flushed together at the commit, not one by one
-            return [
-                placement.record_call(session, locked[order.order_id], exchange, called, order.outcome)
-                for order, exchange, called in calls
-            ]
+            return placement.record_calls(
+                session,
+                [(locked[order.order_id], exchange, called, order.outcome) for order, exchange, called in calls],
+            )

@@ -7,11 +7,12 @@ here; a worker may batch them (record_fills_later)."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -80,11 +81,34 @@ def _leg_ids(order: Order) -> tuple[str, ...]:
     return ()
 
 
-_INSERT_FILL_ONCE = (
+_INSERT_FILLS_ONCE = (
     insert(cast(Table, Fill.__table__))
     .on_conflict_do_nothing(index_elements=["broker_id", "symbol", "venue_trade_id"])
-    .returning(Fill.__table__.c.id)
-)  # built once: a statement per fill cost more than its row
+    .returning(Fill.__table__.c.order_id)
+)  # built once; all of a call's fills in one statement (insertmanyvalues), the new ones returned
+
+
+def _fill_row(user_id: int, broker_id: int, trade: VenueTrade, order: Order | None) -> dict[str, Any]:
+    return {
+        "order_id": order.id if order else None,
+        "user_id": user_id,
+        "broker_id": broker_id,
+        "symbol": trade.symbol or (order.symbol if order else ""),
+        "side": trade.side or (order.side if order else "buy"),
+        "venue_trade_id": trade.trade_id,
+        "price": trade.price,
+        "quantity": trade.qty,
+        "fee": trade.fee,
+        "fee_asset": trade.fee_asset or None,
+        "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC),
+    }
+
+
+def _insert_fills(session: Session, rows: list[dict[str, Any]]) -> Counter[int | None]:
+    """Store the rows not stored already (unique broker, symbol, trade id): how many were new, by order id."""
+    if not rows:
+        return Counter()
+    return Counter(session.execute(_INSERT_FILLS_ONCE, rows).scalars())
 
 
 def record_fills(
@@ -96,26 +120,8 @@ def record_fills(
 ) -> int:
     """Store each venue trade once (unique broker, symbol, trade id); returns how many were new."""
     orders_by_venue_id = orders_by_venue_id or {}
-    added = 0
-    for trade in trades:
-        order = orders_by_venue_id.get(trade.order_id)
-        side = trade.side or (order.side if order else "buy")
-        values = {
-            "order_id": order.id if order else None,
-            "user_id": user_id,
-            "broker_id": broker_id,
-            "symbol": trade.symbol or (order.symbol if order else ""),
-            "side": side,
-            "venue_trade_id": trade.trade_id,
-            "price": trade.price,
-            "quantity": trade.qty,
-            "fee": trade.fee,
-            "fee_asset": trade.fee_asset or None,
-            "traded_at": datetime.fromtimestamp(trade.time_ms / 1000, UTC),
-        }
-        inserted = session.execute(_INSERT_FILL_ONCE, values).scalar()
-        added += inserted is not None
-    return added
+    rows = [_fill_row(user_id, broker_id, trade, orders_by_venue_id.get(trade.order_id)) for trade in trades]
+    return sum(_insert_fills(session, rows).values())
 
 
 def recorded_quantity(session: Session, order_id: int) -> Decimal:
@@ -124,25 +130,42 @@ def recorded_quantity(session: Session, order_id: int) -> Decimal:
     ) or Decimal(0)
 
 
+class AnswerFills(NamedTuple):
+    """What an order's answer brought to the ledger."""
+
+    complete: bool  # the ledger holds all of the order's fills
+    added: int
+    events: list[dict[str, Any]]  # to publish
+
+
 def record_answer_fills(
-    session: Session, order: Order, answer: VenueOrder | OcoResult | None
-) -> tuple[bool, list[dict[str, Any]]]:
-    """Record the fills the venue sent with its answer: (the ledger then holds all of them, events to publish)."""
-    if not isinstance(answer, VenueOrder) or not answer.trades:
-        return False, []
-    if sum((trade.qty for trade in answer.trades), Decimal(0)) < order.filled_quantity:
-        return False, []  # a partial list: the trades query fills the gap
-    added = record_fills(
-        session,
-        order.user_id,
-        order.broker_id,
-        [replace(t, symbol=t.symbol or order.symbol) for t in answer.trades],
-        {answer.venue_order_id: order},
-    )
-    if not added:
-        return True, []
-    log.info("fills_recorded", extra={"order_id": order.id, "added": added, "from": "order_answer"})
-    return True, [event_payload(order, order.state, "fills_recorded") | {"type": "fill"}]
+    session: Session, answered: list[tuple[Order, VenueOrder | OcoResult | None]]
+) -> list[AnswerFills]:
+    """Record the fills the venues sent with their answers, for several orders in one statement (the
+    caller logs how many were added, with the answer)."""
+    complete: list[bool] = []
+    rows: list[dict[str, Any]] = []
+    for order, answer in answered:
+        full = (
+            isinstance(answer, VenueOrder)
+            and bool(answer.trades)
+            and sum((trade.qty for trade in answer.trades), Decimal(0)) >= order.filled_quantity
+        )  # else nothing, or a partial list: the trades query fills the gap
+        complete.append(full)
+        if full and isinstance(answer, VenueOrder):
+            rows += [
+                _fill_row(order.user_id, order.broker_id, replace(t, symbol=t.symbol or order.symbol), order)
+                for t in answer.trades
+            ]
+    added = _insert_fills(session, rows)
+    return [
+        AnswerFills(
+            full,
+            added[order.id],
+            [event_payload(order, order.state, "fills_recorded") | {"type": "fill"}] if added[order.id] else [],
+        )
+        for (order, _), full in zip(answered, complete, strict=True)
+    ]
 
 
 @background()  # trade history: yields the venue's budget to orders

@@ -281,6 +281,28 @@ class AfterCall:
 def record_call(session: Session, order: Order, exchange: Exchange, called: VenueCall, outcome: Outcome) -> AfterCall:
     """Record the venue's answer to the placement of `order` (locked) in the caller's transaction (the raw
     answers heard are the caller's to store: answers.store)."""
+    return record_calls(session, [(order, exchange, called, outcome)])[0]
+
+
+def record_calls(session: Session, calls: list[tuple[Order, Exchange, VenueCall, Outcome]]) -> list[AfterCall]:
+    """record_call for several orders (locked), their fills stored in one statement."""
+    for order, _, called, outcome in calls:
+        _record_answer(order, called, outcome)
+    fills = record_answer_fills(session, [(order, called.answer) for order, _, called, _ in calls])
+    afters = []
+    for (order, exchange, called, outcome), answer_fills in zip(calls, fills, strict=True):
+        error = str(called.failure)[:300] if called.failure and not called.answer else None
+        context = {"order_id": order.id, "state": order.state, "venue": exchange.venue, "fills": answer_fills.added}
+        log.info("order_placed" if called.answer else "order_not_placed", extra=context | {"error": error})
+        outcome.events += answer_fills.events
+        missing = order.filled_quantity > 0 and not answer_fills.complete
+        afters.append(
+            AfterCall(order.id, missing, _ended_filled(order, outcome), order.source, order.broker_id, order.symbol)
+        )
+    return afters
+
+
+def _record_answer(order: Order, called: VenueCall, outcome: Outcome) -> None:
     answer, failure = called.answer, called.failure
     if answer is not None:
         _apply(order, view_of(answer), "venue_ack", outcome)
@@ -305,20 +327,6 @@ def record_call(session: Session, order: Order, exchange: Exchange, called: Venu
         order.error_kind = "rate_limited"
     elif failure is not None:
         _mark_unknown(order, failure, outcome, "no_answer")
-    log.info(
-        "order_placed" if answer else "order_not_placed",
-        extra={
-            "order_id": order.id,
-            "state": order.state,
-            "venue": exchange.venue,
-            "error": str(failure)[:300] if failure and not answer else None,
-        },
-    )
-    filled = order.filled_quantity > 0
-    complete, fill_events = record_answer_fills(session, order, answer)
-    outcome.events += fill_events
-    ended = _ended_filled(order, outcome)
-    return AfterCall(order.id, filled and not complete, ended, order.source, order.broker_id, order.symbol)
 
 
 def after_call(outcome: Outcome, user_id: int, after: AfterCall) -> Outcome:

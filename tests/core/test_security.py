@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.infra.logs import setup_logging
-from core.infra.security import SecretDecryptionError, decrypt_secret, encrypt_secret, redact, rotate_secret
+from core.infra.security import (
+    SecretDecryptionError,
+    decrypt_secret,
+    encrypt_secret,
+    redact,
+    register_secret,
+    rotate_secret,
+)
 
 
 @given(st.text(min_size=1, max_size=200))
@@ -68,3 +75,15 @@ def test_every_logger_is_redacted_and_json():
     assert all(entry["process"] == "test" and entry["time"].endswith("+00:00") for entry in lines)
     text = stream.getvalue()
     assert "abcdef123456" not in text and "KEYVALUE9999" not in text and "eyJabc.def.ghi" not in text
+
+
+@pytest.mark.parametrize("where", ["{}", "x{}", "order {} placed", "a long line " * 8 + "{} at the end"])
+def test_redact_masks_a_registered_secret_anywhere_in_short_and_long_texts(where):
+    register_secret("Zq7RegisteredSecretValue")
+    masked = redact(where.format("Zq7RegisteredSecretValue"))
+    assert "Zq7Registered" not in masked and "***" in masked
+
+
+def test_redact_leaves_texts_without_a_secret_as_they_are():
+    for text in ("filled", "binance", "order_placed", "2026-12-08T01:50:00.123+00:00", "Zq7Regist"):
+        assert redact(text) == text

@@ -12,7 +12,7 @@ from core import tasks
 from core.infra.db import new_session, session_scope, utcnow
 from core.ledger.positions import net_position
 from core.models import Fill, Order, User, WebhookAlert
-from core.webhooks.processing import process_alert, unprocessed_alert_ids
+from core.webhooks.processing import process_alert, process_alerts, unprocessed_alert_ids
 from tests.core.webhooks.fixtures import sender
 from tests.trading_support import make_trader
 
@@ -188,6 +188,23 @@ def test_a_worker_records_sends_and_fills_the_alerts_order_in_one_step(make_user
         assert sum(f.quantity for f in order.fills) == Decimal("0.01")
         assert len(trader.at_sim(order_id)) == 1 and orders_queue.llen("orders") == 0  # no second trip
         assert process_alert(alert_id, sender(), send_now=True) == [] and len(trader.at_sim(order_id)) == 1
+
+
+def test_a_batch_of_alerts_records_each_orders_fills_from_the_venues_answers(make_user, sim, webhook_of, orders_queue):
+    trader = make_trader(make_user, sim)
+    webhooks = [
+        webhook_of(_user(trader), trader.broker_id, size_mode="quantity", size_value=Decimal(size))[0]
+        for size in ("0.01", "0.02")
+    ]
+    process_alert(_accepted(webhooks[0], "buy", time="warm-up"), sender(), send_now=True)
+    alert_ids = [_accepted(webhook_id, "buy", time="batch") for webhook_id in webhooks]
+
+    order_ids = process_alerts(alert_ids, sender(), send_now=True)
+
+    orders = [trader.reload(order_id) for order_id in order_ids]
+    assert [order.state for order in orders] == ["filled", "filled"]
+    assert [sum(f.quantity for f in order.fills) for order in orders] == [Decimal("0.01"), Decimal("0.02")]
+    assert all(fill.order_id == order.id for order in orders for fill in order.fills)
 
 
 def test_a_venue_down_leaves_the_alerts_order_new_for_the_queue(make_user, sim, webhook_of, orders_queue):
