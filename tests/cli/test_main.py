@@ -53,6 +53,7 @@ def test_every_command_and_benchmark_is_registered():
         "chaos",
         "parity",
         "bots",
+        "statistics",
     }
 
 
