@@ -207,7 +207,7 @@ def serve(
     a replay (sim/spot/replay.py) is the market instead of the synthetic one, and starts at once."""
 
     async def main() -> None:
-        state = SimState(seed, state_dir=state_dir, replay=replay)
+        state = SimState(seed, state_dir=state_dir, replay=replay, fork_saves=True)
         if replay is not None:
             replay.clock.start()
         runner, _, tasks = await _start(state, host, port)

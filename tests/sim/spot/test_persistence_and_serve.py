@@ -75,7 +75,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path):
+def test_serve_saves_while_running_and_exits_cleanly_on_sigterm(tmp_path):
     port = _free_port()
     code = f"from sim.spot.server import serve; serve(port={port}, seed=5, state_dir={str(tmp_path)!r})"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
@@ -94,9 +94,22 @@ def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path):
             json={"api_key": "serveKey", "api_secret": "x", "balances": {"USDT": "1"}},
             timeout=5,
         )
+        # Saved while running, by a forked child (the event loop never writes the file itself): the account is
+        # on disk while the simulator goes on answering.
+        state = tmp_path / "state.json"
+        while not (state.exists() and "serveKey" in state.read_text()):
+            assert time.time() < deadline + 20, "the running simulator never saved its state"
+            time.sleep(0.2)
+        assert requests.get(f"http://127.0.0.1:{port}/sim/health", timeout=1).json()["ok"] is True
+        requests.post(
+            f"http://127.0.0.1:{port}/sim/admin/accounts",
+            json={"api_key": "lastKey", "api_secret": "x", "balances": {"USDT": "1"}},
+            timeout=5,
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
         if process.poll() is None:
             process.kill()
-    assert "serveKey" in (tmp_path / "state.json").read_text()  # saved on the way out
+    saved = (tmp_path / "state.json").read_text()
+    assert "serveKey" in saved and "lastKey" in saved  # the last change saved on the way out, after any child
