@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from core.backtest import metric_labels, run_lifecycle, run_params
 from core.models import BacktestRun
+from core.strategies.templates import get_template
 from tests.backtest_support import insert_candles, make_strategy, read_rows
 
 pytestmark = pytest.mark.browser
@@ -101,3 +102,57 @@ def test_compare_two_runs_and_a_grid_heatmap(page, trader, db_session):
     page.select_option("select[name=metric]", "sharpe")
     page.wait_for_url("**metric=sharpe")
     assert "Sharpe ratio over fast × slow" in page.locator("#bt-grid h2").first.inner_text()
+
+
+LADDER = """
+import ta
+
+from core.strategies import Strategy, crossed_above
+
+
+class EmaLadder(Strategy):
+    params = {"ema": 50}
+
+    def init(self):
+        self.ema = self.indicator(ta.trend.ema_indicator, self.data.close, window=self.params["ema"])
+
+    def should_long(self) -> bool:
+        return crossed_above(self.data.close, self.ema)
+
+    def should_exit(self) -> bool:
+        return False
+
+    def position_size(self) -> float:
+        return 1.0
+
+    def stop_loss(self):
+        return self.data.close[-1] * 0.95
+
+    def take_profit_ladder(self):
+        return [(1.0, 50), (2.5, 50)]
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "class_name", "exits"),
+    [
+        (get_template("ema_trailing").code, "EmaTrailing", {"trailing stop"}),
+        (LADDER, "EmaLadder", {"take profit"}),
+    ],
+    ids=["trailing-stop-template", "take-profit-ladder"],
+)
+def test_a_strategy_with_a_trailing_stop_or_a_ladder_backtests_from_the_page_with_its_exits_named(
+    page, trader, db_session, celery_worker_process, code, class_name, exits
+):
+    version = make_strategy(db_session, trader.id, code=code, name=f"browser-{class_name}")
+    version.class_name = class_name
+    db_session.commit()
+    page.goto("/backtests/new")
+    page.select_option("select[name=strategy_version]", label=f"browser-{class_name} · v1")
+    page.select_option("select[name=dataset]", value="binance|BTCUSDT|1h")
+    page.click("button:has-text('Run backtest')")
+    page.wait_for_url(re.compile(r"/backtests/\d+$"))
+    page.wait_for_selector("#bt-charts[data-ready]", timeout=30_000)
+    reasons = set(page.locator(".bt-trades tbody tr td:last-child").all_inner_texts())
+    assert exits <= reasons, reasons
+    page.screenshot(path=f"/tmp/backtest-{class_name}.png", full_page=True)
