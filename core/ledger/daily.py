@@ -218,19 +218,34 @@ def _walk(
         if gained:
             out.gained[n] = gained
         counted = len(book.closings)
-        if not book.lots:
-            continue
-        quantity = book.quantity
-        if direction is not None and (quantity > 0) != (direction == "long"):
-            continue
-        found = marks.at(key, day)
-        mark = found if found is not None else mark
-        out.held.add(n)
-        if mark is None:
-            out.unmarked = True
-            continue
-        out.open_value[n] = quantity * mark + book.open_cash
+        quantity = book.quantity if book.lots else ZERO
+        mark = _value_day(out, n, marks, key, day, mark, quantity, book.open_cash, direction)
     return out
+
+
+def _value_day(
+    out: BookDays,
+    n: int,
+    marks: _Marks,
+    key: MarkKey,
+    day: date,
+    mark: Decimal | None,
+    quantity: Decimal,
+    open_cash: Decimal,
+    direction: str | None,
+) -> Decimal | None:
+    """Day n's open position valued at the day's mark, or the last one known (returned for the next day).
+    No lot open (a book's lots all go one way: they never sum to 0) or the other side: nothing held."""
+    if not quantity or (direction is not None and (quantity > 0) != (direction == "long")):
+        return mark
+    found = marks.at(key, day)
+    mark = found if found is not None else mark
+    out.held.add(n)
+    if mark is None:
+        out.unmarked = True
+    else:
+        out.open_value[n] = quantity * mark + open_cash
+    return mark
 
 
 def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks, side: str | None) -> BookDays:
@@ -255,17 +270,7 @@ def _walk_traced(book: Book, window: Range, days: Sequence[date], marks: _Marks,
             out.gained[n] = gained
         counted = upto
         quantity, open_cash = trace[index - 1][2:4] if index else (ZERO, ZERO)
-        if not quantity:  # no lot open (a book's lots all go one way: they never sum to 0)
-            continue
-        if direction is not None and (quantity > 0) != (direction == "long"):
-            continue
-        found = marks.at(key, day)
-        mark = found if found is not None else mark
-        out.held.add(n)
-        if mark is None:
-            out.unmarked = True
-            continue
-        out.open_value[n] = quantity * mark + open_cash
+        mark = _value_day(out, n, marks, key, day, mark, quantity, open_cash, direction)
     out.cost_moves = [(step[0], step[4]) for step in trace[:index]]
     return out
 
