@@ -78,7 +78,9 @@ def test_a_trailing_stop_is_recorded_sent_trailed_and_filled_at_the_venue(trader
     assert placement.place(order_id).state == "open"
     [at_venue] = trader.at_sim(order_id)
     assert (at_venue.type.value, at_venue.trailing_delta, at_venue.stop_price) == ("TAKE_PROFIT", 2000, activation)
-    high = (activation * Decimal("1.2")).quantize(Decimal("0.01"))
+    # An injected print reaches the engine only: the market's own prints go on near `last` every second. So the
+    # high stays just above the activation, and its 20 % trail (~0.85 × last) is far below where they print.
+    high = (activation * Decimal("1.01")).quantize(Decimal("0.01"))
     sim.inject_print("BTCUSDT", high)  # activates and sets the high; the trigger is now 20 % below it
     sim.inject_print("BTCUSDT", (high * Decimal("0.81")).quantize(Decimal("0.01")))
     assert placement.sync(order_id).state == "open"
