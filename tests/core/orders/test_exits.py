@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core import brokers
 from core.exchanges.errors import InvalidOrder
+from core.exchanges.rules import decimal_str
 from core.infra.db import session_scope
 from core.models import BrokerConnection, Order
 from core.orders import placement
@@ -71,7 +72,7 @@ def test_a_trailing_stop_is_recorded_sent_trailed_and_filled_at_the_venue(trader
     last = _last(trader)
     activation = (last * Decimal("1.05")).quantize(Decimal("0.01"))
     checked = _check(trader, trail_pct=Decimal("20"), stop_price=activation)
-    assert checked.summary().startswith(f"SELL 0.1 BTC trailing stop 20 % activating at {activation}")
+    assert checked.summary().startswith(f"SELL 0.1 BTC trailing stop 20 % activating at {decimal_str(activation)}")
     with session_scope() as session:
         [order] = record_ticket(session, trader.user_id, checked)
         order_id = order.id
